@@ -1,0 +1,213 @@
+"""`sstp-vpn`: the command line. A contract others script against: progress lines on stdout,
+exactly one `connected: <address>` line, one sentence on stderr on failure, fixed exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from . import __version__
+from .events import Credentials, Failure, FailureKind, LogRecord, State
+
+EXIT_OK = 0
+EXIT_OTHER = 1
+EXIT_USAGE = 2
+EXIT_CODES = {
+    FailureKind.AUTHENTICATION: 3,
+    FailureKind.TRUST: 4,
+    FailureKind.UNREACHABLE: 5,
+    FailureKind.PROTOCOL: 6,
+    FailureKind.OTHER: EXIT_OTHER,
+}
+PROXY_PASSWORD_ENV = "SSTP_VPN_PROXY_PASSWORD"
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """HOST, HOST:PORT, [IPV6] or [IPV6]:PORT."""
+    host, port = text, 443
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise UsageError(f"Cannot read the server address {text!r}: write [IPv6]:PORT.")
+            port = _port(rest[1:], text)
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = _port(port_text, text)
+    if not host:
+        raise UsageError(f"The server address {text!r} has no host name.")
+    return host, port
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"The port in {whole!r} must be a number from 1 to 65535.")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sstp-vpn", description="Connect to an SSTP VPN server.")
+    parser.add_argument("--version", action="version", version=f"sstp-vpn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def server_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("server", metavar="HOST[:PORT]", help="the SSTP server (port 443 unless given)")
+        sub.add_argument("--ca-file", metavar="PEM", help="also trust the CA certificates in this file")
+        sub.add_argument("--sni", metavar="NAME", help="TLS server name to send and check (default: HOST)")
+        sub.add_argument("--proxy", metavar="URL", help=f"HTTP proxy, http://[user@]host:port; its password comes from ${PROXY_PASSWORD_ENV}")
+        sub.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help="for each connection step (default 15)")
+
+    connect = commands.add_parser("connect", help="connect and stay in the foreground until interrupted")
+    server_options(connect)
+    connect.add_argument("--user", required=True, help="user name (HUB\\user for SoftEther hubs)")
+    connect.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
+    connect.add_argument("--pin-sha256", metavar="HEX", help="also require this SHA-256 fingerprint of the server certificate")
+    connect.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
+    connect.add_argument("--ifname", metavar="NAME", help="name of the tunnel interface")
+    connect.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
+    connect.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
+    connect.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
+    connect.add_argument("--keepalive", type=float, default=20.0, metavar="SECONDS", help="echo the server after this much silence; twice that without an answer ends the session (default 20)")
+    connect.add_argument("-v", "--verbose", action="store_true", help="print protocol details")
+
+    diagnose = commands.add_parser("diagnose", help="check every step to the server without logging in")
+    server_options(diagnose)
+    return parser
+
+
+def transport_settings(args: argparse.Namespace, pin: str | None = None):
+    from .transport import ProxySettings, TransportSettings
+
+    host, port = parse_endpoint(args.server)
+    proxy = None
+    if args.proxy:
+        try:
+            proxy = ProxySettings.parse(args.proxy)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if proxy.password is not None:
+            print(f"sstp-vpn: warning: a password in --proxy is visible to other users in the process list; set ${PROXY_PASSWORD_ENV} instead.", file=sys.stderr)
+        elif proxy.username is not None and os.environ.get(PROXY_PASSWORD_ENV):
+            proxy = ProxySettings(proxy.host, proxy.port, proxy.username, os.environ[PROXY_PASSWORD_ENV])
+    return TransportSettings(host=host, port=port, sni=args.sni, ca_file=args.ca_file, pin_sha256=pin, proxy=proxy, timeout=args.timeout)
+
+
+def read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise UsageError("--password-stdin was given but standard input is empty.")
+        return line.rstrip("\r\n")
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(f"Password for {args.user}: ")
+    raise UsageError("No password: pass --password-stdin and write it to standard input.")
+
+
+def host_header(host: str, port: int) -> str:
+    name = f"[{host}]" if ":" in host else host
+    return name if port == 443 else f"{name}:{port}"
+
+
+def run_connect(args: argparse.Namespace) -> int:
+    from sstpvpn.platform import current
+
+    from .auth import AuthPolicy
+    from .engine import EngineSettings
+    from .runner import Connect, Disconnect, EngineRunner, NetworkOptions, Shutdown, Status
+
+    if current.UNSUPPORTED_SENTENCE:
+        return fail(Failure("platform", current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
+    transport = transport_settings(args, args.pin_sha256)
+    password = read_password(args)
+    try:
+        if current.repair_from_journal(current.default_journal_path()):
+            print("Restored the network settings left behind by an earlier session that did not end cleanly.", flush=True)
+    except current.PlatformError as error:
+        return fail(error.to_failure())
+    engine = EngineSettings(
+        credentials=Credentials(args.user, password),
+        host=host_header(transport.host, transport.port),
+        auth=AuthPolicy(allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5),
+        ipv6=args.ipv6,
+        hello_interval=args.keepalive,
+    )
+    done = threading.Event()
+    outcome: list[Status] = []
+    announced = []
+
+    def on_status(status: Status) -> None:
+        if status.state is State.CONNECTED and status.plan is not None and not announced:
+            announced.append(True)
+            print(f"connected: {status.plan.address}", flush=True)
+        elif status.state is State.DISCONNECTED:
+            outcome.append(status)
+            done.set()
+        elif status.state is not State.CONNECTED:
+            print(f"{status.state.value}...", flush=True)
+
+    def on_log(record: LogRecord) -> None:
+        if record.level >= logging.INFO or args.verbose:
+            if record.level < logging.WARNING:  # failures are printed once, at the end
+                print(record.message, flush=True)
+
+    runner = EngineRunner(on_status, on_log)
+    runner.start()
+    runner.submit(Connect(transport, engine, NetworkOptions(full_tunnel=not args.no_default_route, ifname=args.ifname)))
+
+    interrupted = []
+
+    def on_signal(signum, frame) -> None:
+        interrupted.append(signum)
+        print("disconnecting...", flush=True)
+        runner.submit(Disconnect())
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not done.wait(0.2):
+        pass
+    runner.submit(Shutdown())
+    runner.join(10)
+    failure = outcome[-1].failure
+    if failure is not None:
+        return fail(failure)
+    print("disconnected", flush=True)
+    return EXIT_OK
+
+
+def run_diagnose(args: argparse.Namespace) -> int:
+    from .diagnose import diagnose, print_report
+
+    report = diagnose(transport_settings(args))
+    print_report(report, sys.stdout)
+    return EXIT_OK if report.would_connect else EXIT_CODES.get(report.failure_kind, EXIT_OTHER)
+
+
+def fail(failure: Failure) -> int:
+    print(f"sstp-vpn: {failure.reason}", file=sys.stderr, flush=True)
+    return EXIT_CODES[failure.kind]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "connect":
+            return run_connect(args)
+        return run_diagnose(args)
+    except UsageError as error:
+        print(f"sstp-vpn: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

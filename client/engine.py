@@ -1,0 +1,649 @@
+"""The SSTP + PPP client engine: sans-IO.
+
+It owns no socket, thread or clock. The driver feeds it decrypted TLS bytes, IP packets from the
+tunnel device and the time; it hands back bytes for TLS, IP packets for the device, events and
+the next timer deadline. A peer fault never raises: it ends the session with a `Failure`.
+
+Layering: HTTP handshake -> SSTP call ([MS-SSTP] 3.2) -> LCP -> authentication -> crypto binding
+(Call Connected) -> IPCP / IPV6CP -> IP packets.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import sstp_http
+from .auth import Authenticatee, AuthMethod, AuthPolicy, AuthSucceeded, make_authenticatee
+from .crypto_binding import build_call_connected
+from .events import (
+    Credentials,
+    Disconnected,
+    Event,
+    Failure,
+    FailureKind,
+    LinkConfigured,
+    LogRecord,
+    NetworkPlan,
+    State,
+    StateChanged,
+)
+from .fsm import Notice, OptionFsm, St
+from .ipcp import IpcpPolicy
+from .ipv6cp import Ipv6cpPolicy
+from .lcp import Lcp, LcpPolicy
+from .ppp_codec import MalformedPacket, PppProtocol, encode_frame, parse_frame, parse_packet
+from .sstp_codec import (
+    AttributeId,
+    ControlMessage,
+    HashProtocol,
+    MessageType,
+    PacketReader,
+    encode_call_connect_request,
+    encode_control,
+    encode_data,
+    parse_control,
+    parse_crypto_binding_request,
+    parse_status_info,
+    AttributeStatus,
+)
+
+# [MS-SSTP] 3.1.2 / 3.2.2 timer values.
+NEGOTIATION_TIMEOUT = 60.0
+ABORT_WAIT = 3.0  # TIMER_VAL_ABORT_STATE_TIMER_1
+DISCONNECT_WAIT = 5.0  # TIMER_VAL_DISCONNECT_STATE_TIMER_1
+MAX_CONNECT_RETRIES = 3  # Call Connect Request resent after a Nak (OSC uses 3 tries)
+
+IPV4_FRAME_PREFIX = b"\xff\x03\x00\x21"
+IPV6_FRAME_PREFIX = b"\xff\x03\x00\x57"
+DATA_HEADER_LIMIT = 0x0FFF - 8  # largest IP packet one SSTP data packet can hold
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    credentials: Credentials
+    host: str  # sent as the HTTP Host header, and named in messages
+    auth: AuthPolicy = field(default_factory=AuthPolicy)
+    ipv6: bool = False  # negotiate IPV6CP; otherwise it is protocol-rejected
+    mru: int = 1500
+    hello_interval: float = 20.0  # receive silence before an SSTP Echo Request; twice that ends the link
+
+
+class Call(enum.Enum):
+    """SSTP client call states ([MS-SSTP] 3.2.1.1.1), plus the HTTP step before them."""
+
+    IDLE = "idle"
+    HTTP_SENT = "http request sent"
+    CONNECT_REQUEST_SENT = "Client_Connect_Request_Sent"
+    CONNECT_ACK_RECEIVED = "Client_Connect_Ack_Received"
+    CALL_CONNECTED = "Client_Call_Connected"
+    LCP_CLOSING = "terminating PPP before Call Disconnect"
+    ABORT_PENDING = "Call_Abort_Pending"
+    DISCONNECT_ACK_PENDING = "Call_Disconnect_Ack_Pending"
+    CLOSED = "closed"
+
+
+LIVE = (Call.CONNECT_REQUEST_SENT, Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED, Call.LCP_CLOSING)
+PPP_CONTROL_ALLOWED = (Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED, Call.LCP_CLOSING)
+
+
+class Engine:
+    def __init__(self, settings: EngineSettings, rng: Callable[[int], bytes] = os.urandom) -> None:
+        self.settings = settings
+        self._rng = rng
+        self.call = Call.IDLE
+        self._state = State.IDLE
+        self._events: deque[Event] = deque()
+        self._out: list[bytes] = []
+        self._deliver: list[bytes] = []
+        self._reader = PacketReader()
+        self._http: sstp_http.ReplyReader | None = None
+        self._certificate: bytes | None = None
+        self._failure: Failure | None = None
+        self._deadline: float | None = None  # negotiation, abort or disconnect wait, by call state
+        self._hello_deadline: float | None = None
+        self._echo_outstanding = False
+        self._connect_retries = 0
+        self._user_disconnect = False
+        self._nonce = b""
+        self._hash = HashProtocol.SHA256
+
+        self._lcp = Lcp(LcpPolicy(settings.auth, settings.mru, rng))
+        self._ipcp_policy = IpcpPolicy()
+        self._ipcp = OptionFsm("IPCP", self._ipcp_policy)
+        self._ipv6cp_policy = Ipv6cpPolicy(rng)
+        self._ipv6cp = OptionFsm("IPV6CP", self._ipv6cp_policy)
+        self._auth: Authenticatee | None = None
+        self._plan: NetworkPlan | None = None
+
+    # ----------------------------------------------------------------- inputs
+
+    def set_peer_certificate(self, der: bytes) -> None:
+        """The server's leaf certificate (DER) from the TLS handshake, for the crypto binding."""
+        self._certificate = der
+
+    def connect(self, now: float) -> None:
+        if self.call is not Call.IDLE:
+            raise RuntimeError("connect() called twice")
+        connection, request = sstp_http.build_request(self.settings.host, uuid.UUID(bytes=self._rng(16), version=4))
+        self._http = sstp_http.ReplyReader(connection, self.settings.host)
+        self._out.append(request)
+        self.call = Call.HTTP_SENT
+        self._deadline = now + NEGOTIATION_TIMEOUT
+        self._lcp.fsm.open(now)
+        self._set_state(State.HANDSHAKE)
+        self._log(logging.INFO, f"Sent the SSTP request to {self.settings.host}.")
+
+    def disconnect(self, now: float) -> None:
+        """The user asked to end the session: terminate PPP, then the SSTP call."""
+        self._user_disconnect = True
+        if self.call in (Call.IDLE, Call.HTTP_SENT):
+            self._close()
+        elif self.call in (Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED) and self._lcp.fsm.state in (St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT, St.OPENED):
+            self._set_state(State.DISCONNECTING)
+            self.call = Call.LCP_CLOSING
+            self._deadline = None
+            self._lcp.fsm.close(now)
+            self._pump(now)
+        elif self.call in LIVE:
+            self._send_call_disconnect(now)
+
+    def receive_stream_data(self, data: bytes, now: float) -> None:
+        if self.call is Call.CLOSED or not data:
+            return
+        if self.call is Call.HTTP_SENT:
+            assert self._http is not None
+            try:
+                reply = self._http.feed(data)
+            except sstp_http.HttpRefused as refusal:
+                self._drop(Failure("http", str(refusal), FailureKind.PROTOCOL))
+                return
+            if reply is None:
+                return
+            self._http = None
+            self._log(logging.INFO, "The server accepted the SSTP request.")
+            self._out.append(encode_call_connect_request())
+            self.call = Call.CONNECT_REQUEST_SENT
+            self._deadline = now + NEGOTIATION_TIMEOUT
+            self._set_state(State.NEGOTIATING)
+            data = reply.after_headers
+        try:
+            packets = self._reader.feed(data)
+        except MalformedPacket as error:
+            # [MS-SSTP] 3.1.5.1: framing is lost, so drop the connection without a word.
+            self._drop(Failure("sstp", f"The server sent data that is not SSTP ({error}); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.", FailureKind.PROTOCOL))
+            return
+        if packets:
+            self._echo_outstanding = False
+            if self._hello_deadline is not None:
+                self._hello_deadline = now + self.settings.hello_interval
+        for packet in packets:
+            if self.call is Call.CLOSED:
+                return
+            if packet.control:
+                self._receive_control(packet.body, now)
+            else:
+                self._receive_frame(packet.body, now)
+        self._pump(now)
+
+    def receive_ip_packets(self, packets: list[bytes], now: float) -> None:
+        """IP packets from the tunnel device, sent only once the call and IPCP are up."""
+        if self.call is not Call.CALL_CONNECTED or not self._ipcp.is_opened:
+            return
+        out = self._out
+        v6 = self._ipv6cp.is_opened
+        for packet in packets:
+            size = len(packet)
+            if not 20 <= size <= DATA_HEADER_LIMIT:
+                continue
+            version = packet[0] >> 4
+            if version == 4:
+                prefix = IPV4_FRAME_PREFIX
+            elif version == 6 and v6:
+                prefix = IPV6_FRAME_PREFIX
+            else:
+                continue
+            # SSTP data header (version 1.0, data, 12-bit length) + FF 03 + protocol, in one go.
+            out.append(b"\x10\x00" + (size + 8).to_bytes(2, "big") + prefix + packet)
+
+    def connection_lost(self, now: float) -> None:
+        """The TLS stream ended (EOF or error) before we closed it."""
+        if self.call in (Call.CLOSED, Call.IDLE):
+            return
+        if self.call in (Call.ABORT_PENDING, Call.DISCONNECT_ACK_PENDING) or self._user_disconnect:
+            self._close()
+            return
+        self._drop(Failure("sstp", f"The connection to {self.settings.host} was lost. Check your network; if it keeps happening, the server may be restarting.", FailureKind.UNREACHABLE))
+
+    def handle_timer(self, now: float) -> None:
+        if self.call is Call.CLOSED:
+            return
+        if self._deadline is not None and now >= self._deadline:
+            self._deadline = None
+            self._deadline_expired(now)
+            if self.call is Call.CLOSED:
+                return
+        if self._hello_deadline is not None and now >= self._hello_deadline:
+            if self._echo_outstanding:
+                self._drop(Failure("sstp", f"The server stopped answering (nothing received for {2 * self.settings.hello_interval:.0f} s): the network or the server is down. Try again later.", FailureKind.UNREACHABLE))
+                return
+            self._out.append(encode_control(MessageType.ECHO_REQUEST))
+            self._echo_outstanding = True
+            self._hello_deadline = now + self.settings.hello_interval
+        for fsm in (self._lcp.fsm, self._ipcp, self._ipv6cp):
+            fsm.handle_timer(now)
+        if self._auth is not None:
+            self._auth.handle_timer(now)
+        self._pump(now)
+
+    # ----------------------------------------------------------------- outputs
+
+    def data_to_send(self) -> bytes:
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    def packets_to_deliver(self) -> list[bytes]:
+        packets, self._deliver = self._deliver, []
+        return packets
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        if self.call is Call.CLOSED:
+            return None
+        deadlines = [self._deadline, self._hello_deadline, self._lcp.fsm.timer, self._ipcp.timer, self._ipv6cp.timer]
+        if self._auth is not None:
+            deadlines.append(self._auth.get_timer())
+        return min((d for d in deadlines if d is not None), default=None)
+
+    @property
+    def closed(self) -> bool:
+        return self.call is Call.CLOSED
+
+    # ----------------------------------------------------------------- SSTP control
+
+    def _receive_control(self, body: bytes, now: float) -> None:
+        try:
+            message = parse_control(body)
+        except MalformedPacket as error:
+            self._abort(f"The server sent a malformed SSTP control message ({error}).", now)
+            return
+        handler = CONTROL_TABLE.get((self.call, message.type))
+        if handler is not None:
+            handler(self, message, now)
+        elif self.call in LIVE:
+            name = MessageType(message.type).name if message.type in MessageType._value2member_map_ else f"{message.type:#06x}"
+            self._abort(f"The server sent an SSTP {name} message that is not valid in state {self.call.value}.", now)
+        # In the abort and disconnect states everything else is ignored ([MS-SSTP] 3.2.5).
+
+    def _on_connect_ack(self, message: ControlMessage, now: float) -> None:
+        attribute = message.attribute(AttributeId.CRYPTO_BINDING_REQ)
+        if attribute is None:
+            self._abort("The server's Call Connect Ack has no crypto binding request.", now)
+            return
+        try:
+            request = parse_crypto_binding_request(attribute.value)
+        except MalformedPacket as error:
+            self._abort(f"The server's crypto binding request is malformed ({error}).", now)
+            return
+        if request.hash_protocols & HashProtocol.SHA256:
+            self._hash = HashProtocol.SHA256
+        elif request.hash_protocols & HashProtocol.SHA1:
+            self._hash = HashProtocol.SHA1
+        else:
+            self._abort(f"The server asks for a crypto binding hash we do not know (bitmask {request.hash_protocols:#04x}).", now)
+            return
+        self._nonce = request.nonce
+        self.call = Call.CONNECT_ACK_RECEIVED
+        self._deadline = now + NEGOTIATION_TIMEOUT
+        self._log(logging.DEBUG, f"Call Connect Ack: crypto binding with {self._hash.name}.")
+        self._lcp.fsm.up(now)  # the spec's "lower layer up" for PPP
+
+    def _on_connect_nak(self, message: ControlMessage, now: float) -> None:
+        reasons = []
+        for attribute in message.attributes:
+            if attribute.id == AttributeId.STATUS_INFO:
+                try:
+                    info = parse_status_info(attribute.value)
+                    reasons.append(_status_name(info.status))
+                except MalformedPacket:
+                    pass
+        self._connect_retries += 1
+        if self._connect_retries > MAX_CONNECT_RETRIES:
+            detail = f" ({', '.join(reasons)})" if reasons else ""
+            self._abort(f"The server refused the SSTP call {MAX_CONNECT_RETRIES + 1} times{detail}.", now)
+            return
+        self._out.append(encode_call_connect_request())
+        self._deadline = now + NEGOTIATION_TIMEOUT
+
+    def _on_echo_request(self, message: ControlMessage, now: float) -> None:
+        self._out.append(encode_control(MessageType.ECHO_RESPONSE))
+
+    def _ignore(self, message: ControlMessage, now: float) -> None:
+        pass  # Echo Response: receiving anything already proved the link is alive
+
+    def _on_peer_abort(self, message: ControlMessage, now: float) -> None:
+        detail = ""
+        attribute = message.attribute(AttributeId.STATUS_INFO)
+        if attribute is not None:
+            try:
+                detail = f" ({_status_name(parse_status_info(attribute.value).status)})"
+            except MalformedPacket:
+                pass
+        self._record(Failure("sstp", f"The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL))
+        self._out.append(encode_control(MessageType.CALL_ABORT))
+        self._close()
+
+    def _on_peer_disconnect(self, message: ControlMessage, now: float) -> None:
+        if not self._user_disconnect:
+            self._record(Failure("sstp", "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL))
+        # The ack is flushed before the transport closes, so the spec's 1 s wait is not needed.
+        self._out.append(encode_control(MessageType.CALL_DISCONNECT_ACK))
+        self._close()
+
+    def _on_disconnect_ack(self, message: ControlMessage, now: float) -> None:
+        self._close()
+
+    def _on_abort_reply(self, message: ControlMessage, now: float) -> None:
+        self._close()
+
+    def _deadline_expired(self, now: float) -> None:
+        if self.call in (Call.ABORT_PENDING, Call.DISCONNECT_ACK_PENDING):
+            self._close()
+        elif self.call is Call.HTTP_SENT:
+            self._drop(Failure("http", f"The server {self.settings.host} did not answer the SSTP request within {NEGOTIATION_TIMEOUT:.0f} s: it may not be an SSTP server.", FailureKind.PROTOCOL))
+        else:
+            self._abort(f"The server did not finish setting up the call within {NEGOTIATION_TIMEOUT:.0f} s.", now)
+
+    # ----------------------------------------------------------------- PPP
+
+    def _receive_frame(self, frame: bytes, now: float) -> None:
+        if self.call is Call.CALL_CONNECTED and frame[:4] == IPV4_FRAME_PREFIX:
+            if self._ipcp.is_opened:
+                self._deliver.append(frame[4:])
+            return
+        if self.call not in PPP_CONTROL_ALLOWED:
+            return  # PPP before the Call Connect Ack: dropped ([MS-SSTP] 3.2.5)
+        try:
+            protocol, information = parse_frame(frame)
+        except MalformedPacket as error:
+            self._log(logging.DEBUG, f"Dropped a malformed PPP frame: {error}.")
+            return
+        if protocol == PppProtocol.IPV6:
+            if self.call is Call.CALL_CONNECTED and self._ipv6cp.is_opened:
+                self._deliver.append(information)
+            return
+        if protocol == PppProtocol.IPV4:
+            if self.call is Call.CALL_CONNECTED and self._ipcp.is_opened:
+                self._deliver.append(information)
+            return
+        try:
+            if protocol == PppProtocol.LCP:
+                self._lcp.receive(parse_packet(information), now)
+            elif not self._lcp.fsm.is_opened:
+                pass  # RFC 1661: non-LCP packets before LCP is Opened are discarded
+            elif self._auth is not None and protocol == self._auth.protocol:
+                self._auth.receive(information, now)
+            elif protocol == PppProtocol.IPCP:
+                if self.call is Call.CALL_CONNECTED:  # before that: too early, the peer retries
+                    self._ipcp.receive(parse_packet(information), now)
+            elif protocol == PppProtocol.IPV6CP and self.settings.ipv6:
+                if self.call is Call.CALL_CONNECTED:
+                    self._ipv6cp.receive(parse_packet(information), now)
+            elif protocol in (PppProtocol.PAP, PppProtocol.CHAP, PppProtocol.EAP):
+                pass  # a method we did not agree on, or a late retransmission
+            else:
+                self._lcp.protocol_reject(protocol, information)  # CCP, IPV6CP when off, unknown
+        except MalformedPacket as error:
+            self._log(logging.DEBUG, f"Dropped a malformed {_protocol_name(protocol)} packet: {error}.")
+
+    def _pump(self, now: float) -> None:
+        """Move sub-machine output onto the wire and react to what they report, until quiet."""
+        while True:
+            progressed = self._flush_ppp()
+            progressed |= self._handle_lcp(now)
+            if self.call is Call.CLOSED:
+                return
+            progressed |= self._handle_auth(now)
+            progressed |= self._handle_ncps(now)
+            if not progressed or self.call is Call.CLOSED:
+                return
+
+    def _flush_ppp(self) -> bool:
+        sent = False
+        for protocol, outputs in ((PppProtocol.LCP, self._lcp.fsm.output), (PppProtocol.IPCP, self._ipcp.output), (PppProtocol.IPV6CP, self._ipv6cp.output)):
+            for information in outputs:
+                self._send_ppp(protocol, information)
+                sent = True
+            outputs.clear()
+        return sent
+
+    def _send_ppp(self, protocol: int, information: bytes) -> None:
+        self._out.append(encode_data(encode_frame(protocol, information)))
+
+    def _handle_lcp(self, now: float) -> bool:
+        notices = self._lcp.fsm.notices
+        progressed = bool(notices)
+        while notices:
+            notice = notices.pop(0)
+            if notice is Notice.UP:
+                self._start_authentication(now)
+            elif notice is Notice.DOWN:
+                for ncp in (self._ipcp, self._ipv6cp):
+                    if ncp.state is not St.INITIAL:
+                        ncp.down(now)
+            elif notice is Notice.FINISHED:
+                self._lcp_finished(now)
+                return True
+        for protocol in self._lcp.rejected_protocols:
+            progressed = True
+            if protocol == PppProtocol.IPV6CP and self._ipv6cp.state is not St.INITIAL:
+                self._ipv6cp.protocol_rejected(now)
+            elif protocol in (PppProtocol.IPCP, PppProtocol.IPV4):
+                self._disconnect_with(Failure("ipcp", "The server refused IPv4 on this link, so no address can be configured. Ask the server's administrator to allow IPv4 for SSTP clients.", FailureKind.PROTOCOL), now)
+        self._lcp.rejected_protocols.clear()
+        return progressed
+
+    def _lcp_finished(self, now: float) -> None:
+        if self.call is Call.LCP_CLOSING:
+            self._send_call_disconnect(now)
+            return
+        refused = self._lcp.policy.refused_methods
+        if refused and self._auth is None:
+            failure = _no_allowed_method(refused)
+        elif self._lcp.fsm.terminated_by_peer:
+            failure = Failure("lcp", "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL)
+        else:
+            failure = Failure("lcp", "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.", FailureKind.PROTOCOL)
+        self._disconnect_with(failure, now, lcp_done=True)
+
+    def _start_authentication(self, now: float) -> None:
+        method = self._lcp.policy.auth_method
+        self._set_state(State.AUTHENTICATING)
+        if method is None:
+            self._log(logging.INFO, "The server asked for no authentication.")
+            self._authenticated(AuthSucceeded(bytes(32)), now)
+            return
+        self._auth = make_authenticatee(method, self.settings.credentials, self.settings.auth, self._rng)
+        self._log(logging.INFO, f"Authenticating with {method.name}.")
+        self._auth.start(now)
+
+    def _handle_auth(self, now: float) -> bool:
+        auth = self._auth
+        if auth is None:
+            return False
+        for line in auth.take_logs():
+            self._log(logging.DEBUG, line)
+        output = auth.take_output()
+        for information in output:
+            self._send_ppp(auth.protocol, information)
+        progressed = bool(output)
+        if self.call is Call.CONNECT_ACK_RECEIVED and auth.outcome is not None:
+            progressed = True
+            if isinstance(auth.outcome, Failure):
+                self._disconnect_with(auth.outcome, now)
+            else:
+                self._authenticated(auth.outcome, now)
+        return progressed
+
+    def _authenticated(self, outcome: AuthSucceeded, now: float) -> None:
+        if self._certificate is None:
+            raise RuntimeError("set_peer_certificate() was not called before authentication finished")
+        self._out.append(build_call_connected(outcome.hlak, self._nonce, self._certificate, self._hash))
+        self.call = Call.CALL_CONNECTED
+        self._deadline = None
+        self._hello_deadline = now + self.settings.hello_interval
+        self._log(logging.INFO, f"Authenticated; crypto binding sent ({self._hash.name}).")
+        self._set_state(State.CONFIGURING)
+        self._ipcp.up(now)
+        self._ipcp.open(now)
+        if self.settings.ipv6:
+            self._ipv6cp.up(now)
+            self._ipv6cp.open(now)
+
+    def _handle_ncps(self, now: float) -> bool:
+        progressed = False
+        while self._ipcp.notices:
+            progressed = True
+            notice = self._ipcp.notices.pop(0)
+            if notice is Notice.UP:
+                self._ipcp_up(now)
+            elif notice is Notice.FINISHED and self.call is Call.CALL_CONNECTED:
+                if self._ipcp_policy.address_refused:
+                    reason = "The server refused to assign an IPv4 address. Ask the server's administrator to check the address pool."
+                else:
+                    reason = "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted."
+                self._disconnect_with(Failure("ipcp", reason, FailureKind.PROTOCOL), now)
+                return True
+        while self._ipv6cp.notices:
+            progressed = True
+            notice = self._ipv6cp.notices.pop(0)
+            if notice is Notice.UP:
+                self._log(logging.INFO, "IPv6 link is up.")
+                if self._plan is not None:
+                    self._publish_plan()
+            elif notice is Notice.FINISHED:
+                self._log(logging.INFO, "The server does not offer IPv6 on this link.")
+        return progressed
+
+    def _ipcp_up(self, now: float) -> None:
+        policy = self._ipcp_policy
+        if policy.address.is_unspecified:
+            self._disconnect_with(Failure("ipcp", "The server did not assign an IPv4 address. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL), now)
+            return
+        self._publish_plan()
+        self._set_state(State.CONNECTED)
+
+    def _publish_plan(self) -> None:
+        lcp = self._lcp.policy
+        self._plan = NetworkPlan(
+            address=self._ipcp_policy.address,
+            peer=self._ipcp_policy.peer_address,
+            dns=self._ipcp_policy.dns_servers,
+            mtu=min(lcp.mru, lcp.peer_mru),
+            ipv6_identifier=self._ipv6cp_policy.identifier if self._ipv6cp.is_opened else None,
+        )
+        self._events.append(LinkConfigured(self._plan))
+
+    # ----------------------------------------------------------------- teardown
+
+    def _record(self, failure: Failure) -> None:
+        if self._failure is None:  # the first cause is the one the user needs
+            self._failure = failure
+            self._log(logging.WARNING, failure.reason)
+
+    def _disconnect_with(self, failure: Failure, now: float, lcp_done: bool = False) -> None:
+        """A polite end: terminate PPP if it is up, then Call Disconnect."""
+        self._record(failure)
+        if self.call in (Call.LCP_CLOSING, Call.DISCONNECT_ACK_PENDING, Call.ABORT_PENDING, Call.CLOSED):
+            return
+        self._set_state(State.DISCONNECTING)
+        if not lcp_done and self._lcp.fsm.state in (St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT, St.OPENED):
+            self.call = Call.LCP_CLOSING
+            self._deadline = None
+            self._lcp.fsm.close(now)
+        else:
+            self._send_call_disconnect(now)
+
+    def _send_call_disconnect(self, now: float) -> None:
+        self._set_state(State.DISCONNECTING)
+        self._out.append(encode_control(MessageType.CALL_DISCONNECT))
+        self.call = Call.DISCONNECT_ACK_PENDING
+        self._hello_deadline = None
+        self._deadline = now + DISCONNECT_WAIT
+
+    def _abort(self, reason: str, now: float) -> None:
+        """A protocol violation by the server: Call Abort, then wait briefly for its answer."""
+        self._record(Failure("sstp", reason + " The connection was aborted; report this to the server's administrator if it persists.", FailureKind.PROTOCOL))
+        self._set_state(State.DISCONNECTING)
+        self._out.append(encode_control(MessageType.CALL_ABORT))
+        self.call = Call.ABORT_PENDING
+        self._hello_deadline = None
+        self._deadline = now + ABORT_WAIT
+
+    def _drop(self, failure: Failure) -> None:
+        """End at once without a word to the server (framing lost, link dead)."""
+        self._record(failure)
+        self._close()
+
+    def _close(self) -> None:
+        if self.call is Call.CLOSED:
+            return
+        self.call = Call.CLOSED
+        self._deadline = self._hello_deadline = None
+        self._set_state(State.DISCONNECTED)
+        self._events.append(Disconnected(self._failure))
+
+    # ----------------------------------------------------------------- helpers
+
+    def _set_state(self, state: State) -> None:
+        if state is not self._state:
+            self._state = state
+            self._events.append(StateChanged(state))
+
+    def _log(self, level: int, message: str) -> None:
+        self._events.append(LogRecord(level, message))
+
+
+def _status_name(status: int) -> str:
+    try:
+        return AttributeStatus(status).name.lower().replace("_", " ")
+    except ValueError:
+        return f"status {status}"
+
+
+def _protocol_name(protocol: int) -> str:
+    try:
+        return PppProtocol(protocol).name
+    except ValueError:
+        return f"protocol {protocol:#06x}"
+
+
+def _no_allowed_method(refused: list) -> Failure:
+    names = ", ".join(m.name.replace("_", "-") if isinstance(m, AuthMethod) else f"unknown ({bytes(m).hex()})" for m in refused)
+    return Failure(
+        "auth",
+        f"The server offers only {names}, which this profile does not allow. Allow it in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
+        FailureKind.AUTHENTICATION,
+    )
+
+
+E = Engine
+CONTROL_TABLE: dict[tuple[Call, int], Callable[[Engine, ControlMessage, float], None]] = {
+    (Call.CONNECT_REQUEST_SENT, MessageType.CALL_CONNECT_ACK): E._on_connect_ack,
+    (Call.CONNECT_REQUEST_SENT, MessageType.CALL_CONNECT_NAK): E._on_connect_nak,
+    **{(state, MessageType.ECHO_REQUEST): E._on_echo_request for state in LIVE},
+    **{(state, MessageType.ECHO_RESPONSE): E._ignore for state in LIVE},
+    **{(state, MessageType.CALL_ABORT): E._on_peer_abort for state in LIVE},
+    **{(state, MessageType.CALL_DISCONNECT): E._on_peer_disconnect for state in (*LIVE, Call.DISCONNECT_ACK_PENDING)},
+    (Call.DISCONNECT_ACK_PENDING, MessageType.CALL_DISCONNECT_ACK): E._on_disconnect_ack,
+    (Call.ABORT_PENDING, MessageType.CALL_ABORT): E._on_abort_reply,
+}
+del E

@@ -1,0 +1,320 @@
+"""EngineRunner: one thread that drives the sans-IO engine over real I/O.
+
+One `selectors` loop over the TLS socket, the tunnel device and a wake-up socket pair. After each
+wake-up it does four steps in order: flush output, deliver packets, handle events, re-arm the
+timer. Commands come in through `submit()`; immutable `Status` snapshots go out to a listener.
+The command line and the tray app both use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from ipaddress import ip_address
+
+from .engine import Engine, EngineSettings
+from .events import Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, State, StateChanged
+from sstpvpn.platform import current
+from sstpvpn.platform.errors import PlatformError
+
+from .transport import TlsConnection, TransportError, TransportSettings, open_connection
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024  # one TLS read takes many SSTP packets at once
+TUN_BATCH = 256  # packets read from the device per wake-up
+MAX_PENDING = 4 * 1024 * 1024  # stop reading the device while this much waits for the socket
+FINAL_FLUSH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class NetworkOptions:
+    full_tunnel: bool = True
+    ifname: str | None = None
+
+
+@dataclass(frozen=True)
+class Connect:
+    transport: TransportSettings
+    engine: EngineSettings
+    network: NetworkOptions = field(default_factory=NetworkOptions)
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    pass
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+Command = Connect | Disconnect | Shutdown
+
+
+@dataclass(frozen=True)
+class Status:
+    """A snapshot for the user interface. Never holds secrets."""
+
+    state: State
+    server: str = ""
+    plan: NetworkPlan | None = None
+    interface: str | None = None
+    failure: Failure | None = None
+    connected_at: float | None = None  # time.monotonic()
+
+
+class EngineRunner(threading.Thread):
+    def __init__(
+        self,
+        on_status: Callable[[Status], None],
+        on_log: Callable[[LogRecord], None] = lambda record: None,
+    ) -> None:
+        super().__init__(name="sstp-engine", daemon=True)
+        self._on_status = on_status
+        self._on_log = on_log
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._status = Status(State.IDLE)
+
+    # -- any thread ------------------------------------------------------------------------
+
+    def submit(self, command: Command) -> None:
+        self._commands.put(command)
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass  # the runner has finished
+
+    # -- runner thread ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            while True:
+                command = self._commands.get()
+                if isinstance(command, Shutdown):
+                    return
+                if isinstance(command, Connect):
+                    self._session(command)
+        finally:
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _publish(self, **changes) -> None:
+        self._status = replace(self._status, **changes)
+        self._on_status(self._status)
+
+    def _emit_log(self, level: int, message: str) -> None:
+        self._on_log(LogRecord(level, message))
+
+    def _session(self, command: Connect) -> None:
+        server = f"{command.transport.host}:{command.transport.port}"
+        self._status = Status(State.HANDSHAKE, server=server)
+        self._publish()
+        self._emit_log(logging.INFO, f"Connecting to {server}" + (f" through the proxy {command.transport.proxy.host}:{command.transport.proxy.port}" if command.transport.proxy else "") + ".")
+        try:
+            connection = open_connection(command.transport)
+        except TransportError as error:
+            self._publish(state=State.DISCONNECTED, failure=error.failure)
+            return
+        self._emit_log(logging.INFO, f"TLS is up ({connection.tls_version}, {connection.cipher}).")
+        session = _Session(self, command, connection)
+        try:
+            failure = session.run()
+        except Exception as error:  # our own bug: still restore the network and report it
+            log.exception("engine runner failed")
+            failure = Failure("runner", f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); please report it.", FailureKind.OTHER)
+        finally:
+            session.cleanup()
+        self._publish(state=State.DISCONNECTED, failure=failure, connected_at=None)
+
+
+class _Session:
+    """One connection: the loop between engine, socket and tunnel device."""
+
+    def __init__(self, runner: EngineRunner, command: Connect, connection: TlsConnection) -> None:
+        self.runner = runner
+        self.command = command
+        self.connection = connection
+        self.sock: ssl.SSLSocket = connection.sock
+        self.engine = Engine(command.engine)
+        self.selector = selectors.DefaultSelector()
+        self.pending = bytearray()
+        self.tun = None
+        self.configurator = None
+        self.failure: Failure | None = None
+        self.network_failure: Failure | None = None  # the network could not be configured
+        self.finished = False
+        self.tun_paused = False
+
+    def run(self) -> Failure | None:
+        engine = self.engine
+        now = time.monotonic()
+        engine.set_peer_certificate(self.connection.peer_certificate_der)
+        engine.connect(now)
+        self.sock.setblocking(False)
+        self.selector.register(self.sock, selectors.EVENT_READ, "sock")
+        self.selector.register(self.runner._wake_r, selectors.EVENT_READ, "wake")
+        while not self.finished:
+            self._after_input()
+            if self.finished:
+                break
+            deadline = engine.get_timer()
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            for key, mask in self.selector.select(timeout):
+                now = time.monotonic()
+                if key.data == "sock":
+                    if mask & selectors.EVENT_WRITE:
+                        self._write_pending()
+                    if mask & selectors.EVENT_READ:
+                        self._read_socket(now)
+                elif key.data == "tun":
+                    packets = self.tun.read_packets(TUN_BATCH)
+                    if packets:
+                        engine.receive_ip_packets(packets, now)
+                elif key.data == "wake":
+                    self._read_commands(now)
+            now = time.monotonic()
+            deadline = engine.get_timer()
+            if deadline is not None and now >= deadline:
+                engine.handle_timer(now)
+        self._final_flush()
+        return self.failure
+
+    def _after_input(self) -> None:
+        engine = self.engine
+        # 1. flush output
+        data = engine.data_to_send()
+        if data:
+            self.pending += data
+            self._write_pending()
+        # 2. deliver packets
+        packets = engine.packets_to_deliver()
+        if packets and self.tun is not None:
+            self.tun.write_packets(packets)
+        # 3. handle events
+        while (event := engine.next_event()) is not None:
+            if isinstance(event, LogRecord):
+                self.runner._on_log(event)
+            elif isinstance(event, StateChanged):
+                if event.state is not State.CONNECTED:  # CONNECTED is published once the network is set
+                    self.runner._publish(state=event.state)
+            elif isinstance(event, LinkConfigured):
+                self._configure(event.plan)
+            elif isinstance(event, Disconnected):
+                self.failure = self.network_failure or event.failure
+                self.finished = True
+        # back-pressure: while the socket is behind, leave packets in the device's queue
+        if self.tun is not None:
+            should_pause = len(self.pending) > MAX_PENDING
+            if should_pause != self.tun_paused:
+                self.tun_paused = should_pause
+                if should_pause:
+                    self.selector.unregister(self.tun)
+                else:
+                    self.selector.register(self.tun, selectors.EVENT_READ, "tun")
+
+    def _configure(self, plan: NetworkPlan) -> None:
+        if self.tun is not None:
+            self.runner._emit_log(logging.INFO, f"Link update: {plan}.")
+            return
+        options = self.command.network
+        try:
+            self.tun = current.TunDevice.open(options.ifname)
+            self.tun.set_mtu(plan.mtu)
+            self.configurator = current.NetConfigurator(self.tun.name, ip_address(self.connection.route_target), full_tunnel=options.full_tunnel)
+            self.configurator.apply(plan)
+        except PlatformError as error:  # tear the session down politely; cleanup() restores
+            self.network_failure = error.to_failure()
+            self.engine.disconnect(time.monotonic())
+            self.runner._emit_log(logging.ERROR, error.sentence)
+            return
+        self.selector.register(self.tun, selectors.EVENT_READ, "tun")
+        self.runner._publish(state=State.CONNECTED, plan=plan, interface=self.tun.name, connected_at=time.monotonic())
+
+    def _read_socket(self, now: float) -> None:
+        engine = self.engine
+        while True:
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except (ssl.SSLWantReadError, BlockingIOError):
+                return
+            except ssl.SSLWantWriteError:
+                return
+            except (OSError, ssl.SSLError) as error:
+                self.runner._emit_log(logging.DEBUG, f"TLS read failed: {error}.")
+                engine.connection_lost(now)
+                return
+            if not data:
+                engine.connection_lost(now)
+                return
+            engine.receive_stream_data(data, now)
+            if engine.closed:
+                return
+
+    def _write_pending(self) -> None:
+        sock = self.sock
+        while self.pending:
+            try:
+                # SSLSocket.send writes at most one TLS record's worth (16 KiB) per call.
+                sent = sock.send(self.pending)
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                break
+            except (OSError, ssl.SSLError) as error:
+                self.runner._emit_log(logging.DEBUG, f"TLS write failed: {error}.")
+                self.pending.clear()
+                self.engine.connection_lost(time.monotonic())
+                return
+            del self.pending[:sent]
+        wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.pending else 0)
+        if self.selector.get_key(sock).events != wanted:
+            self.selector.modify(sock, wanted, "sock")
+
+    def _read_commands(self, now: float) -> None:
+        try:
+            while self.runner._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                command = self.runner._commands.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(command, (Disconnect, Shutdown)):
+                self.engine.disconnect(now)
+                if isinstance(command, Shutdown):
+                    self.runner._commands.put(command)  # seen again by run() after this session
+
+    def _final_flush(self) -> None:
+        """Send what the engine queued last (Call Disconnect Ack, Abort), briefly."""
+        self.pending += self.engine.data_to_send()
+        end = time.monotonic() + FINAL_FLUSH_SECONDS
+        while self.pending and time.monotonic() < end:
+            self._write_pending()
+            if self.pending:
+                self.selector.select(0.05)
+
+    def cleanup(self) -> None:
+        """Restore the network exactly and release everything, whatever happened."""
+        if self.configurator is not None:
+            try:
+                self.configurator.restore()
+            except PlatformError as error:
+                self.runner._emit_log(logging.ERROR, error.sentence)
+        if self.tun is not None:
+            self.tun.close()
+        self.selector.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass

@@ -1,0 +1,189 @@
+"""SSTP packets ([MS-SSTP] 2.2): the 4-byte header, control messages with attributes, data packets.
+
+Pure functions plus `PacketReader`, which splits the decrypted TLS byte stream into whole packets
+without copying more than it must.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+from .ppp_codec import MalformedPacket
+
+VERSION = 0x10
+MAX_PACKET = 0x0FFF  # the length field has 12 bits
+HEADER = struct.Struct("!BBH")
+
+
+class MessageType(enum.IntEnum):
+    CALL_CONNECT_REQUEST = 0x0001
+    CALL_CONNECT_ACK = 0x0002
+    CALL_CONNECT_NAK = 0x0003
+    CALL_CONNECTED = 0x0004
+    CALL_ABORT = 0x0005
+    CALL_DISCONNECT = 0x0006
+    CALL_DISCONNECT_ACK = 0x0007
+    ECHO_REQUEST = 0x0008
+    ECHO_RESPONSE = 0x0009
+
+
+class AttributeId(enum.IntEnum):
+    ENCAPSULATED_PROTOCOL_ID = 0x01
+    STATUS_INFO = 0x02
+    CRYPTO_BINDING = 0x03
+    CRYPTO_BINDING_REQ = 0x04
+
+
+class HashProtocol(enum.IntFlag):
+    SHA1 = 0x01
+    SHA256 = 0x02
+
+
+class AttributeStatus(enum.IntEnum):
+    NO_ERROR = 0
+    DUPLICATE_ATTRIBUTE = 1
+    UNRECOGNIZED_ATTRIBUTE = 2
+    INVALID_ATTRIB_VALUE_LENGTH = 3
+    VALUE_NOT_SUPPORTED = 4
+    UNACCEPTED_FRAME_RECEIVED = 5
+    RETRY_COUNT_EXCEEDED = 6
+    INVALID_FRAME_RECEIVED = 7
+    NEGOTIATION_TIMEOUT = 8
+    ATTRIB_NOT_SUPPORTED_IN_MSG = 9
+    REQUIRED_ATTRIBUTE_MISSING = 10
+    STATUS_INFO_NOT_SUPPORTED_IN_MSG = 11
+
+
+ENCAPSULATED_PPP = 0x0001
+
+
+@dataclass(frozen=True)
+class Attribute:
+    id: int
+    value: bytes
+
+
+@dataclass(frozen=True)
+class ControlMessage:
+    type: int
+    attributes: tuple[Attribute, ...] = ()
+
+    def attribute(self, attribute_id: int) -> Attribute | None:
+        return next((a for a in self.attributes if a.id == attribute_id), None)
+
+
+@dataclass(frozen=True)
+class CryptoBindingRequest:
+    hash_protocols: int  # HashProtocol bits the server accepts
+    nonce: bytes  # 32 bytes
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    attribute_id: int  # the attribute the status concerns
+    status: int
+    value: bytes
+
+
+def _header(control: bool, length: int) -> bytes:
+    if length > MAX_PACKET:
+        raise ValueError(f"SSTP packet of {length} bytes exceeds {MAX_PACKET}")
+    return HEADER.pack(VERSION, 1 if control else 0, length)
+
+
+def encode_data(ppp_frame: bytes) -> bytes:
+    return _header(False, 4 + len(ppp_frame)) + ppp_frame
+
+
+def encode_attribute(attribute: Attribute) -> bytes:
+    return struct.pack("!BBH", 0, attribute.id, 4 + len(attribute.value)) + attribute.value
+
+
+def encode_control(message_type: int, attributes: list[Attribute] | tuple[Attribute, ...] = ()) -> bytes:
+    body = struct.pack("!HH", message_type, len(attributes)) + b"".join(map(encode_attribute, attributes))
+    return _header(True, 4 + len(body)) + body
+
+
+def encode_call_connect_request() -> bytes:
+    return encode_control(
+        MessageType.CALL_CONNECT_REQUEST,
+        [Attribute(AttributeId.ENCAPSULATED_PROTOCOL_ID, struct.pack("!H", ENCAPSULATED_PPP))],
+    )
+
+
+def encode_crypto_binding_request(request: CryptoBindingRequest) -> bytes:
+    """Attribute value of SSTP_ATTRIB_CRYPTO_BINDING_REQ (what a server sends)."""
+    return b"\x00\x00\x00" + bytes((request.hash_protocols,)) + request.nonce
+
+
+def encode_status_info(info: StatusInfo) -> bytes:
+    return b"\x00\x00\x00" + bytes((info.attribute_id,)) + struct.pack("!I", info.status) + info.value
+
+
+def parse_control(body: bytes) -> ControlMessage:
+    """Parse a control packet's body (everything after the 4-byte SSTP header)."""
+    if len(body) < 4:
+        raise MalformedPacket("SSTP control message shorter than its 4-byte header")
+    message_type, count = struct.unpack_from("!HH", body)
+    attributes = []
+    offset = 4
+    for _ in range(count):
+        if offset + 4 > len(body):
+            raise MalformedPacket(f"SSTP message {message_type:#06x} announces {count} attributes but holds fewer")
+        _, attribute_id, length = struct.unpack_from("!BBH", body, offset)
+        length &= 0x0FFF
+        if length < 4 or offset + length > len(body):
+            raise MalformedPacket(f"SSTP attribute {attribute_id} has a bad length {length}")
+        attributes.append(Attribute(attribute_id, body[offset + 4 : offset + length]))
+        offset += length
+    if offset != len(body):
+        raise MalformedPacket(f"SSTP message {message_type:#06x} has {len(body) - offset} stray bytes")
+    return ControlMessage(message_type, tuple(attributes))
+
+
+def parse_crypto_binding_request(value: bytes) -> CryptoBindingRequest:
+    if len(value) != 36:
+        raise MalformedPacket(f"crypto binding request of {len(value)} bytes, expected 36")
+    return CryptoBindingRequest(value[3], value[4:36])
+
+
+def parse_status_info(value: bytes) -> StatusInfo:
+    if len(value) < 8:
+        raise MalformedPacket("status info attribute shorter than 8 bytes")
+    return StatusInfo(value[3], struct.unpack_from("!I", value, 4)[0], value[8:])
+
+
+@dataclass(frozen=True)
+class Packet:
+    control: bool
+    body: bytes  # control: message body; data: the PPP frame
+
+
+class PacketReader:
+    """Splits the SSTP byte stream into packets. Holds at most one unfinished packet (<= 4095
+    bytes), so a hostile peer cannot make it buffer more."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Packet]:
+        buffer = self._buffer
+        buffer += data
+        packets = []
+        offset = 0
+        end = len(buffer)
+        while end - offset >= 4:
+            version, flags, length = HEADER.unpack_from(buffer, offset)
+            length &= 0x0FFF
+            if version != VERSION:
+                raise MalformedPacket(f"SSTP version {version:#04x} is not 1.0")
+            if length < 4:
+                raise MalformedPacket(f"SSTP packet length {length} is shorter than its header")
+            if end - offset < length:
+                break
+            packets.append(Packet(bool(flags & 1), bytes(buffer[offset + 4 : offset + length])))
+            offset += length
+        del buffer[:offset]
+        return packets

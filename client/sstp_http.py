@@ -1,0 +1,81 @@
+"""The HTTP exchange that opens an SSTP call ([MS-SSTP] 3.2.4.1), through h11.
+
+The client sends one `SSTP_DUPLEX_POST` request; the server answers with headers only. On 200
+every later byte of the stream is SSTP binary, so the reader hands back what follows the headers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import h11
+
+SSTP_METHOD = b"SSTP_DUPLEX_POST"
+SSTP_URI = b"/sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
+ENDLESS_LENGTH = b"18446744073709551615"  # 2**64 - 1: the body is the rest of the connection
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class HttpRefused(Exception):
+    """The server did not accept the SSTP request. The message is for the user."""
+
+
+def build_request(host: str, correlation_id: uuid.UUID) -> tuple[h11.Connection, bytes]:
+    """The request bytes, and the h11 connection that will read the reply."""
+    connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
+    request = h11.Request(
+        method=SSTP_METHOD,
+        target=SSTP_URI,
+        headers=[
+            ("Host", host),
+            ("Content-Length", ENDLESS_LENGTH),
+            ("SSTPCORRELATIONID", "{%s}" % str(correlation_id).upper()),
+        ],
+    )
+    return connection, connection.send(request)
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    reason: str
+    after_headers: bytes  # SSTP bytes that arrived with the headers
+
+
+class ReplyReader:
+    """Feeds received bytes to h11 until the reply headers are complete."""
+
+    def __init__(self, connection: h11.Connection, host: str) -> None:
+        self._connection = connection
+        self._host = host
+
+    def feed(self, data: bytes) -> HttpReply | None:
+        """None while the headers are incomplete; raises HttpRefused for anything but a usable 200."""
+        connection = self._connection
+        connection.receive_data(data)
+        try:
+            event = connection.next_event()
+            while isinstance(event, h11.InformationalResponse):
+                event = connection.next_event()
+            if event is h11.NEED_DATA:
+                return None
+            if isinstance(event, h11.ConnectionClosed):
+                raise HttpRefused(f"The server {self._host} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.")
+            assert isinstance(event, h11.Response)
+        except h11.RemoteProtocolError as error:
+            raise HttpRefused(f"The server {self._host} sent a malformed HTTP reply to the SSTP request ({error}): it may not be an SSTP server.") from None
+        reason = event.reason.decode("latin-1", "replace")
+        if event.status_code != 200:
+            raise HttpRefused(
+                f"The server {self._host} refused the SSTP request with HTTP {event.status_code} {reason}: "
+                "check the server name and port, and that SSTP is enabled on the server."
+            )
+        length = dict(event.headers).get(b"content-length")
+        if length is not None and length != ENDLESS_LENGTH:
+            raise HttpRefused(f"The server {self._host} answered the SSTP request with a finite body (Content-Length {length.decode('latin-1')}): it is not speaking SSTP.")
+        # Bytes h11 already buffered past the headers belong to the SSTP stream.
+        rest = bytearray()
+        while isinstance(event := connection.next_event(), h11.Data):
+            rest += event.data
+        return HttpReply(200, reason, bytes(rest))

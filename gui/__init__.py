@@ -1,0 +1,1 @@
+"""The PySide6 tray app. Only this package imports Qt."""

@@ -1,0 +1,183 @@
+"""The Linux tunnel interface: a TUN device opened through /dev/net/tun.
+
+IFF_TUN | IFF_NO_PI: every read returns one bare IPv4 or IPv6 packet and every write sends one,
+with no 4-byte packet-information header. The file descriptor is non-blocking so that the engine's
+selector loop can read in batches until EAGAIN. The device is not persistent: it disappears,
+with every address and route on it, when the descriptor is closed, also when the process dies.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+import struct
+
+from sstpvpn.platform.errors import PlatformError
+
+CLONE_DEVICE = "/dev/net/tun"
+DEFAULT_NAME_PATTERN = "sstp%d"  # the kernel replaces %d with the first free number
+
+TUNSETIFF = 0x400454CA  # _IOW('T', 202, int) on x86 and ARM
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+SIOCGIFMTU = 0x8921
+SIOCSIFMTU = 0x8922
+IFNAMSIZ = 16
+MAX_PACKET = 65535
+
+# Write errors that lose one packet but leave the device usable: a full queue (EAGAIN,
+# ENOBUFS), a packet the kernel rejects as malformed (EINVAL, EMSGSIZE), or the link being down
+# for a moment (EIO). The engine's loop must not block or die on these; IP is allowed to drop,
+# and TCP inside the tunnel retransmits.
+_DROPPABLE_WRITE_ERRORS = {errno.EAGAIN, errno.ENOBUFS, errno.EINVAL, errno.EMSGSIZE, errno.EIO}
+
+
+class TunDevice:
+    """An open TUN device. Close it (or leave the `with` block) to remove the interface."""
+
+    def __init__(self, fd: int, name: str) -> None:
+        self._fd: int | None = fd
+        self.name = name
+        self.dropped_packets = 0  # packets write_packets() had to drop, see _DROPPABLE_WRITE_ERRORS
+
+    @classmethod
+    def open(cls, name: str | None = None, *, clone_device: str = CLONE_DEVICE) -> "TunDevice":
+        """Create the interface. `name` None lets the kernel pick sstp0, sstp1, ..."""
+        requested = DEFAULT_NAME_PATTERN if name is None else name
+        encoded = requested.encode()
+        if not encoded or len(encoded) >= IFNAMSIZ or b"/" in encoded or b" " in encoded:
+            raise PlatformError(
+                f"{requested!r} cannot be an interface name: use 1 to {IFNAMSIZ - 1} letters or digits."
+            )
+        try:
+            fd = os.open(clone_device, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError as error:
+            raise PlatformError(
+                f"{clone_device} is missing, so no tunnel interface can be created: load the "
+                "kernel module with 'modprobe tun' (in a container, pass the device in)."
+            ) from error
+        except OSError as error:
+            raise _tun_error(error, clone_device, requested) from error
+        try:
+            request = struct.pack("16sH22x", encoded, IFF_TUN | IFF_NO_PI)
+            reply = fcntl.ioctl(fd, TUNSETIFF, request)
+        except OSError as error:
+            os.close(fd)
+            raise _tun_error(error, clone_device, requested) from error
+        actual = reply[:IFNAMSIZ].split(b"\0", 1)[0].decode()
+        return cls(fd, actual)
+
+    def fileno(self) -> int:
+        if self._fd is None:
+            raise PlatformError(f"The tunnel interface {self.name} is already closed.")
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def read_packets(self, max_count: int = 64) -> list[bytes]:
+        """Read packets until none is waiting or `max_count` were read; [] if none."""
+        fd = self.fileno()
+        packets: list[bytes] = []
+        while len(packets) < max_count:
+            try:
+                packet = os.read(fd, MAX_PACKET)
+            except BlockingIOError:
+                break
+            except InterruptedError:
+                continue
+            except OSError as error:
+                raise PlatformError(
+                    f"Reading from the tunnel interface {self.name} failed ({error.strerror}); "
+                    "reconnect to create it anew."
+                ) from error
+            if not packet:
+                break
+            packets.append(packet)
+        return packets
+
+    def write_packets(self, packets: list[bytes]) -> None:
+        """Send packets into the system. A packet the kernel cannot take now is dropped and
+        counted in `dropped_packets` instead of blocking the caller (see _DROPPABLE_WRITE_ERRORS)."""
+        fd = self.fileno()
+        for packet in packets:
+            try:
+                os.write(fd, packet)
+            except OSError as error:
+                if error.errno in _DROPPABLE_WRITE_ERRORS:
+                    self.dropped_packets += 1
+                    continue
+                raise PlatformError(
+                    f"Writing to the tunnel interface {self.name} failed ({error.strerror}); "
+                    "reconnect to create it anew."
+                ) from error
+
+    @property
+    def mtu(self) -> int:
+        request = struct.pack("16si20x", self.name.encode(), 0)
+        reply = self._interface_ioctl(SIOCGIFMTU, request, "read the MTU of")
+        return struct.unpack_from("i", reply, IFNAMSIZ)[0]
+
+    def set_mtu(self, mtu: int) -> None:
+        if not 68 <= mtu <= MAX_PACKET:
+            raise PlatformError(f"An MTU of {mtu} bytes is not possible: it must be between 68 and {MAX_PACKET}.")
+        request = struct.pack("16si20x", self.name.encode(), mtu)
+        self._interface_ioctl(SIOCSIFMTU, request, f"set an MTU of {mtu} on")
+
+    def close(self) -> None:
+        """Close the descriptor; the kernel then removes the interface. Safe to call twice."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __enter__(self) -> "TunDevice":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._fd is None else f"fd={self._fd}"
+        return f"<TunDevice {self.name} {state}>"
+
+    def _interface_ioctl(self, request_code: int, request: bytes, action: str) -> bytes:
+        self.fileno()  # a closed device has no interface any more
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control:
+            try:
+                return fcntl.ioctl(control.fileno(), request_code, request)
+            except OSError as error:
+                if error.errno == errno.EPERM:
+                    raise PlatformError(
+                        f"Changing the tunnel interface {self.name} needs administrator rights: "
+                        "run sstp-vpn as root (or give it CAP_NET_ADMIN)."
+                    ) from error
+                raise PlatformError(
+                    f"Could not {action} the tunnel interface {self.name} ({error.strerror})."
+                ) from error
+
+
+def _tun_error(error: OSError, clone_device: str, name: str) -> PlatformError:
+    if error.errno in (errno.EPERM, errno.EACCES):
+        return PlatformError(
+            "Creating the tunnel interface needs administrator rights: run sstp-vpn as root "
+            "(or give it CAP_NET_ADMIN)."
+        )
+    if error.errno == errno.EBUSY:
+        return PlatformError(
+            f"The interface name {name} is already in use by another program; "
+            "choose another name or disconnect the other tunnel."
+        )
+    if error.errno == errno.EINVAL:
+        return PlatformError(
+            f"The kernel refused to create a tunnel interface named {name!r}; "
+            "choose a name of letters and digits, or an existing TUN device."
+        )
+    if error.errno in (errno.ENODEV, errno.ENXIO):
+        return PlatformError(
+            f"{clone_device} does not work here: the kernel has no TUN support loaded; "
+            "run 'modprobe tun'."
+        )
+    return PlatformError(f"Creating the tunnel interface {name} failed ({error.strerror}).")
