@@ -218,6 +218,12 @@ class Engine:
         if self.call in (Call.ABORT_PENDING, Call.DISCONNECT_ACK_PENDING) or self._user_disconnect:
             self._close()
             return
+        if self._http is not None:  # closed instead of answering: say so, not "network lost"
+            try:
+                self._http.feed(b"")
+            except sstp_http.HttpRefused as refusal:
+                self._drop(Failure("http", str(refusal), FailureKind.PROTOCOL))
+                return
         self._drop(Failure("sstp", f"The connection to {self.settings.host} was lost. Check your network; if it keeps happening, the server may be restarting.", FailureKind.UNREACHABLE))
 
     def handle_timer(self, now: float) -> None:

@@ -168,11 +168,20 @@ class OptionFsm:
 
     def protocol_rejected(self, now: float) -> None:
         """The peer sent Protocol-Reject for this protocol: it will never talk it (RXJ-)."""
-        self._fire(Ev.RXJ_MINUS, now)
+        if self._lower_layer_up:
+            self._fire(Ev.RXJ_MINUS, now)
+
+    @property
+    def _lower_layer_up(self) -> bool:
+        # In Initial and Starting RFC 1661 has no packet events: what the peer sends then (an
+        # NCP packet while LCP renegotiates, say) is dropped rather than raised.
+        return self.state not in (St.INITIAL, St.STARTING)
 
     def receive(self, packet: ControlPacket, now: float) -> None:
         """A packet of this protocol with a code the automaton handles (1-7, plus 9-11 for LCP
         handled by the owner). Malformed options raise MalformedPacket for the owner to report."""
+        if not self._lower_layer_up:
+            return
         code = packet.code
         if code == Code.CONFIGURE_REQUEST:
             self._peer_request_id = packet.identifier
@@ -188,17 +197,19 @@ class OptionFsm:
         elif code in (Code.CONFIGURE_ACK, Code.CONFIGURE_NAK, Code.CONFIGURE_REJECT):
             if packet.identifier != self._request_id:
                 return  # stale or unsolicited: RFC 1661 says discard silently
+            self._peer_request_id = packet.identifier  # a Terminate-Ack (Closed, Stopped) answers it
             options = parse_options(packet.data)
             if code == Code.CONFIGURE_ACK:
                 if self.state in (St.REQ_SENT, St.ACK_SENT):
                     self.policy.acked(options)
+                self._request_id = None  # a second answer to the same request is stale
                 self._fire(Ev.RCA, now)
             else:
                 if code == Code.CONFIGURE_NAK:
                     self.policy.naked(options)
                 else:
                     self.policy.rejected(options)
-                self._request_id = None  # a second answer to the same request is stale
+                self._request_id = None
                 self._fire(Ev.RCN, now)
         elif code == Code.TERMINATE_REQUEST:
             self.terminated_by_peer = True

@@ -52,6 +52,8 @@ class ReplyReader:
 
     def feed(self, data: bytes) -> HttpReply | None:
         """None while the headers are incomplete; raises HttpRefused for anything but a usable 200."""
+        if not data:  # end of stream before the reply; h11 would call it a protocol error
+            raise HttpRefused(f"The server {self._host} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.")
         connection = self._connection
         connection.receive_data(data)
         try:
@@ -60,8 +62,6 @@ class ReplyReader:
                 event = connection.next_event()
             if event is h11.NEED_DATA:
                 return None
-            if isinstance(event, h11.ConnectionClosed):
-                raise HttpRefused(f"The server {self._host} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.")
             assert isinstance(event, h11.Response)
         except h11.RemoteProtocolError as error:
             raise HttpRefused(f"The server {self._host} sent a malformed HTTP reply to the SSTP request ({error}): it may not be an SSTP server.") from None
@@ -76,6 +76,9 @@ class ReplyReader:
             raise HttpRefused(f"The server {self._host} answered the SSTP request with a finite body (Content-Length {length.decode('latin-1')}): it is not speaking SSTP.")
         # Bytes h11 already buffered past the headers belong to the SSTP stream.
         rest = bytearray()
-        while isinstance(event := connection.next_event(), h11.Data):
-            rest += event.data
+        try:
+            while isinstance(event := connection.next_event(), h11.Data):
+                rest += event.data
+        except h11.RemoteProtocolError as error:  # e.g. a chunked body: not an SSTP stream
+            raise HttpRefused(f"The server {self._host} sent a malformed HTTP reply to the SSTP request ({error}): it may not be an SSTP server.") from None
         return HttpReply(200, reason, bytes(rest))

@@ -24,9 +24,11 @@ def unsupported_sentence(platform_name: str) -> str | None:
     if platform_name.startswith("linux"):
         return None
     if platform_name in ("win32", "cygwin"):
-        return "SSTP VPN cannot create its tunnel on Windows yet; that comes in a later release. It runs on Linux today."
+        return ("SSTP VPN cannot create its tunnel on Windows yet; that comes in a later release. "
+                "It runs on Linux today.")
     if platform_name == "darwin":
-        return "SSTP VPN cannot create its tunnel on macOS yet; that comes in a later release. It runs on Linux today."
+        return ("SSTP VPN cannot create its tunnel on macOS yet; that comes in a later release. "
+                "It runs on Linux today.")
     return f"SSTP VPN runs on Linux (Windows and macOS are planned); this system ({platform_name}) is not supported."
 
 

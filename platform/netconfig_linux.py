@@ -15,7 +15,15 @@ Routing policy (why):
   VPN address pools almost always are: 198.18.30.10 gives 198.18.30.0/24. It mirrors what
   Windows' own SSTP client does without "use default gateway" (it adds the address's class
   network), without the surprise of a whole 10.0.0.0/8. The default route stays untouched.
+  (Should the server itself lie inside that /24, it gets the host route as in full tunnel.)
 DNS policy: see resolver_linux.
+
+Undo: every step is written to the journal before the change; restore() and
+repair_from_journal() undo newest first. Something already gone is skipped (a dead client's TUN
+device took its addresses and routes along). A step names its interface by index *and* name, so
+a new client's TUN device that got the same name is never touched. Kernel steps from an earlier
+boot or another network namespace are skipped; a rewritten resolv.conf is restored across reboots
+(the reason the root journal lives under /var/lib, not /run).
 """
 
 from __future__ import annotations
@@ -155,7 +163,11 @@ class NetConfigurator:
 
     def _start_journal(self) -> None:
         if self.journal.exists():
-            contents = self.journal.load()
+            try:
+                contents = self.journal.load()
+            except PlatformError:
+                repair_from_journal(self.journal.path)  # moves the damaged file aside and says so
+                raise
             if contents.steps:
                 if contents.owner == _owner():
                     raise PlatformError("The network is already configured for this connection; "
@@ -203,7 +215,8 @@ class NetConfigurator:
 
     def _tunnel_routes(self, plan: "NetworkPlan") -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         if self.full_tunnel:
-            return [ipaddress.ip_network(f"{dst}/{length}") for dst, length in FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6]
+            return [ipaddress.ip_network(f"{dst}/{length}")
+                    for dst, length in FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6]
         return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False)]
 
     def _add_server_route(self, ipr: IPRoute) -> None:
@@ -228,7 +241,8 @@ class NetConfigurator:
         except _AlreadyThere:
             pass  # a host route to the server exists already (and `route get` used it): keep it
 
-    def _add_tunnel_route(self, ipr: IPRoute, index: int, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
+    def _add_tunnel_route(self, ipr: IPRoute, index: int,
+                          network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
         step = _route_step(str(network.network_address), network.prefixlen, _family(network.network_address),
                            None, self.ifname, index)
         # Where IPv6 is switched off the kernel refuses IPv6 routes, and there is nothing to leak.
@@ -239,8 +253,8 @@ class NetConfigurator:
             if self.full_tunnel:
                 raise PlatformError(f"Another VPN already routes all traffic (the route {network} "
                                     "exists); disconnect it first.") from error
-            raise PlatformError(f"The VPN's network {network} is already routed elsewhere (often "
-                                "the local network uses the same addresses), so the VPN cannot use it.") from error
+            raise PlatformError(f"The VPN's network {network} is already routed elsewhere (often the "
+                                "local network uses the same addresses), so the VPN cannot use it.") from error
 
     def _apply_dns(self, plan: "NetworkPlan") -> None:
         servers = [ipaddress.ip_address(server) for server in plan.dns]

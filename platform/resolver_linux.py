@@ -125,7 +125,8 @@ def resolvectl(*arguments: str) -> None:
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise PlatformError(f"'{' '.join(command)}' could not be run ({error}); is systemd-resolved working?") from error
+        raise PlatformError(f"'{' '.join(command)}' could not be run ({error}); "
+                            "is systemd-resolved working?") from error
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         reason = detail[-1] if detail else f"exit status {result.returncode}"

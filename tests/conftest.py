@@ -1,12 +1,15 @@
-"""Makes the shared test helpers in tests/ (netns, realparts, proxies, ...) importable.
+"""Makes the shared test helpers importable as `tests.<module>` (tests.netns, tests.realparts, ...).
 
-Test directories have no __init__.py and pytest runs with --import-mode=importlib, which does not
-put test directories on sys.path, so this is done once here for every test below tests/.
+Test directories have no __init__.py and pytest runs with --import-mode=importlib, which puts no
+test directory on sys.path. `python -m pytest` from the repository root already has the root on
+sys.path; this keeps `tests.*` importable however pytest is started. Always import the helpers as
+`tests.<module>`: importing one under two names would create two copies of its state (e.g. the
+namespace and veth name counters in tests.netns).
 """
 
 import sys
 from pathlib import Path
 
-_TESTS_DIR = str(Path(__file__).resolve().parent)
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(0, _REPO_ROOT)

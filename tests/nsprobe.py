@@ -7,9 +7,11 @@ so each probe is a tiny script started with `ip netns exec`. Probes poll until t
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from typing import Callable
 
-from netns import Namespace
+from tests.netns import Namespace
 
 _WAIT_FOR_TCP = r"""
 import socket, sys, time
@@ -62,10 +64,26 @@ def run_python(ns: Namespace, script: str, *args: str, timeout: float = 60.0):
     return ns.run(sys.executable, "-c", script, *args, check=False, timeout=timeout)
 
 
-def wait_for_tcp(ns: Namespace, host: str, port: int, timeout: float = 20.0) -> None:
-    result = run_python(ns, _WAIT_FOR_TCP, host, str(port), str(timeout), timeout=timeout + 10)
-    if result.returncode != 0:
-        raise TimeoutError(f"in {ns.name}: {result.stderr.strip()}")
+def wait_for_tcp(ns: Namespace, host: str, port: int, timeout: float = 20.0,
+                 still_worth_waiting: Callable[[], bool] = lambda: True) -> None:
+    """Wait until host:port in `ns` accepts TCP; give up early once `still_worth_waiting()` is
+    False (e.g. the server process died)."""
+    probe = subprocess.Popen(ns.argv(sys.executable, "-c", _WAIT_FOR_TCP, host, str(port), str(timeout)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while True:
+            try:
+                _, error = probe.communicate(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                if not still_worth_waiting():
+                    raise TimeoutError(f"gave up waiting for {host}:{port} in {ns.name}") from None
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+            probe.wait()
+    if probe.returncode != 0:
+        raise TimeoutError(f"in {ns.name}: {error.strip()}")
 
 
 def free_tcp_port(ns: Namespace, host: str) -> int:

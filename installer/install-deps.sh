@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Install what a fresh Debian 12 (bookworm) machine needs to run the whole SSTP VPN test suite:
+# Debian packages, then the project itself (editable, with the gui and test extras) via pip.
+#
+# usage: sudo installer/install-deps.sh        (idempotent; starts no services)
+# env:   PYTHON           interpreter to install the project into (default: python3)
+#        LOCK_WAIT_SECONDS how long to wait for another apt/dpkg run to finish (default: 1800)
+#
+# The SoftEther test server itself is built on demand by ../shared/softether/build.sh (the
+# integration fixture runs it under CI=true); its build packages are listed here as well, so the
+# test run never needs apt.
+set -euo pipefail
+
+PACKAGES=(
+    # Python and pip, for the project and its test tools
+    ca-certificates
+    python3
+    python3-pip
+
+    # Network namespaces, routes, ping and sysctl inside them; setpriv/unshare; systemd's
+    # shared library for the private systemd-resolved of the DNS tests (unpacked below)
+    iproute2
+    iputils-ping
+    procps
+    systemd
+    util-linux
+
+    # SoftEther SSTP test server: build tools (same list as shared/softether/build.sh),
+    # its resources and its admin CLI
+    cmake
+    g++
+    gcc
+    libncurses-dev
+    libreadline-dev
+    libssl-dev
+    make
+    softether-common
+    softether-vpncmd
+    zlib1g-dev
+
+    # HTTP proxies with authentication (htpasswd is in apache2-utils) and TLS tools
+    apache2-utils
+    curl
+    openssl
+    squid
+    tinyproxy
+
+    # Throughput benchmark
+    iperf3
+
+    # GUI tests: virtual X server, tray host, screenshots and synthetic clicks, a font
+    fonts-dejavu-core
+    imagemagick
+    trayer
+    xdotool
+    xvfb
+
+    # Qt runtime libraries the PySide6 wheel loads from the system (real-parts.md section 1)
+    libdbus-1-3
+    libegl1
+    libfontconfig1
+    libgl1
+    libglib2.0-0
+    libx11-xcb1
+    libxcb-cursor0
+    libxcb-icccm4
+    libxcb-image0
+    libxcb-keysyms1
+    libxcb-randr0
+    libxcb-render-util0
+    libxcb-shape0
+    libxcb-sync1
+    libxcb-xfixes0
+    libxkbcommon-x11-0
+
+    # OS keyring: a private session bus, gnome-keyring's Secret Service, gdbus for readiness polls
+    dbus
+    gnome-keyring
+    libglib2.0-bin
+)
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+LOCK_WAIT_SECONDS="${LOCK_WAIT_SECONDS:-1800}"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps.sh: run as root (it installs Debian packages)" >&2
+    exit 1
+fi
+
+missing_packages() {
+    local package
+    for package in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q "ok installed" \
+            || echo "$package"
+    done
+}
+
+# Another apt-get or dpkg may be running (e.g. a background install): wait for it instead of
+# failing. DPkg::Lock::Timeout covers dpkg's lock; apt-get update's list lock is not covered by
+# it, so any "could not get lock" failure is retried until LOCK_WAIT_SECONDS have passed.
+apt_waiting_for_locks() {
+    local deadline=$((SECONDS + LOCK_WAIT_SECONDS)) output status
+    while true; do
+        status=0
+        output="$(apt-get -o DPkg::Lock::Timeout=60 "$@" 2>&1)" || status=$?
+        printf '%s\n' "$output"
+        if [ "$status" -eq 0 ]; then
+            return 0
+        fi
+        if grep -qiE 'could not get lock|unable to lock|unable to acquire the dpkg frontend lock' \
+                <<<"$output" && [ "$SECONDS" -lt "$deadline" ]; then
+            echo "install-deps.sh: apt/dpkg is busy, waiting..." >&2
+            sleep 5
+            continue
+        fi
+        return "$status"
+    done
+}
+
+# Packages must not start their services (squid, tinyproxy, dbus): tests start their own
+# instances with their own configs. policy-rc.d exit 101 = "action forbidden" for invoke-rc.d
+# and deb-systemd-invoke. An existing policy is left as it is.
+POLICY=/usr/sbin/policy-rc.d
+if [ ! -e "$POLICY" ]; then
+    printf '#!/bin/sh\n# temporary, from install-deps.sh: start no services while installing\nexit 101\n' \
+        >"$POLICY"
+    chmod 755 "$POLICY"
+    trap 'rm -f "$POLICY"' EXIT
+fi
+
+mapfile -t TO_INSTALL < <(missing_packages)
+if [ "${#TO_INSTALL[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt_waiting_for_locks update -q
+    apt_waiting_for_locks install -y -q --no-install-recommends "${TO_INSTALL[@]}"
+else
+    echo "install-deps.sh: all Debian packages are already installed"
+fi
+
+# The DNS tests run a private systemd-resolved inside a namespace. Installing the package would
+# take over this machine's /etc/resolv.conf, so it is only unpacked into a folder of its own.
+RESOLVED_ROOT=/opt/sstp-vpn-test/systemd-resolved
+if [ ! -x "$RESOLVED_ROOT/lib/systemd/systemd-resolved" ]; then
+    workdir="$(mktemp -d)"
+    (cd "$workdir" && apt-get download systemd-resolved && mkdir -p "$RESOLVED_ROOT" \
+        && dpkg-deb -x systemd-resolved_*.deb "$RESOLVED_ROOT")
+    rm -rf "$workdir"
+fi
+
+# Debian's own python3 is marked externally managed (PEP 668): pip refuses to install into it
+# unless told to. On a test machine installing there is what we want.
+PIP_FLAGS=()
+if "$PYTHON" - <<'PY'
+import os, sys, sysconfig
+sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)
+PY
+then
+    PIP_FLAGS+=(--break-system-packages)
+fi
+cd "$REPO_ROOT"
+"$PYTHON" -m pip install --no-input "${PIP_FLAGS[@]}" -e ".[gui,test]"

@@ -1,0 +1,499 @@
+"""The RFC 1661 option-negotiation automaton: every cell of the state table, the counters and the
+restart timer, and the IPCP / IPV6CP / LCP option policies that plug into it."""
+
+from __future__ import annotations
+
+import itertools
+from ipaddress import IPv4Address
+
+import pytest
+
+from sstpvpn.client.fsm import TRANSITIONS, Counters, Ev, Notice, OptionFsm, OptionPolicy, St, Verdict
+from sstpvpn.client.ipcp import IpcpPolicy
+from sstpvpn.client.ipv6cp import Ipv6cpPolicy
+from sstpvpn.client.ppp_codec import Code, ControlPacket, Option, encode_options, encode_packet, parse_options, parse_packet
+
+# RFC 1661 section 4.1, copied in the RFC's own two-part layout (columns are states).
+RFC1661_LEFT = """
+       Initial   Starting  Closed    Stopped        Closing   Stopping
+ Up    2         irc,scr/6 -         -              -         -
+ Down  -         -         0         tls/1          0         1
+ Open  tls/1     1         irc,scr/6 3r             5r        5r
+ Close 0         tlf/0     2         2              4         4
+ TO+   -         -         -         -              str/4     str/5
+ TO-   -         -         -         -              tlf/2     tlf/3
+ RCR+  -         -         sta/2     irc,scr,sca/8  4         5
+ RCR-  -         -         sta/2     irc,scr,scn/6  4         5
+ RCA   -         -         sta/2     sta/3          4         5
+ RCN   -         -         sta/2     sta/3          4         5
+ RTR   -         -         sta/2     sta/3          sta/4     sta/5
+ RTA   -         -         2         3              tlf/2     tlf/3
+ RUC   -         -         scj/2     scj/3          scj/4     scj/5
+ RXJ+  -         -         2         3              4         5
+ RXJ-  -         -         tlf/2     tlf/3          tlf/2     tlf/3
+ RXR   -         -         2         3              4         5
+"""
+RFC1661_RIGHT = """
+       Req-Sent  Ack-Rcvd  Ack-Sent  Opened
+ Up    -         -         -         -
+ Down  1         1         1         tld/1
+ Open  6         7         8         9r
+ Close irc,str/4 irc,str/4 irc,str/4 tld,irc,str/4
+ TO+   scr/6     scr/6     scr/8     -
+ TO-   tlf/3p    tlf/3p    tlf/3p    -
+ RCR+  sca/8     sca,tlu/9 sca/8     tld,scr,sca/8
+ RCR-  scn/6     scn/7     scn/6     tld,scr,scn/6
+ RCA   irc/7     scr/6x    irc,tlu/9 tld,scr/6x
+ RCN   irc,scr/6 scr/6x    irc,scr/8 tld,scr/6x
+ RTR   sta/6     sta/6     sta/6     tld,zrc,sta/5
+ RTA   6         6         8         tld,scr/6
+ RUC   scj/6     scj/7     scj/8     scj/9
+ RXJ+  6         6         8         9
+ RXJ-  tlf/3     tlf/3     tlf/3     tld,irc,str/5
+ RXR   6         7         8         ser/9
+"""
+
+
+def _rfc_table() -> dict[tuple[St, Ev], tuple[tuple[str, ...], St] | None]:
+    table: dict[tuple[St, Ev], tuple[tuple[str, ...], St] | None] = {}
+    for text, states in ((RFC1661_LEFT, list(St)[:6]), (RFC1661_RIGHT, list(St)[6:])):
+        for line in text.strip().splitlines()[1:]:
+            event, *cells = line.split()
+            assert len(cells) == len(states)
+            for state, cell in zip(states, cells):
+                if cell == "-":
+                    table[(state, Ev(event))] = None
+                    continue
+                actions, _, target = cell.rpartition("/")
+                table[(state, Ev(event))] = (tuple(actions.split(",")) if actions else (), St(int(target[0])))
+    return table
+
+
+RFC_TABLE = _rfc_table()
+CELLS = sorted(RFC_TABLE, key=lambda key: (key[0], list(Ev).index(key[1])))
+
+
+def test_table_matches_rfc_1661_cell_for_cell() -> None:
+    assert len(RFC_TABLE) == 160
+    assert {key: value for key, value in RFC_TABLE.items() if value is not None} == TRANSITIONS
+
+
+# ------------------------------------------------------------------ driving every cell
+
+NOW = 100.0
+ACTION_OUTPUT = {"scr": Code.CONFIGURE_REQUEST, "sca": Code.CONFIGURE_ACK, "scn": Code.CONFIGURE_NAK, "str": Code.TERMINATE_REQUEST, "sta": Code.TERMINATE_ACK, "scj": Code.CODE_REJECT}
+ACTION_NOTICE = {"tlu": Notice.UP, "tld": Notice.DOWN, "tls": Notice.STARTED, "tlf": Notice.FINISHED}
+TIMED_STATES = {St.CLOSING, St.STOPPING, St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT}
+
+
+class NakEverything(OptionPolicy):
+    def judge(self, options: list[Option]) -> tuple[Verdict, list[Option]]:
+        return Verdict.NAK, [Option(1, b"\x05\xdc")]
+
+
+def _machine_in(state: St, policy: OptionPolicy | None = None) -> OptionFsm:
+    fsm = OptionFsm("TEST", policy or OptionPolicy())
+    fsm.state = state
+    fsm._request_id = 0x42  # our outstanding Configure-Request
+    fsm._identifier = 0x42
+    fsm._restart_count = 1
+    if state in TIMED_STATES:
+        fsm.timer = NOW + 1
+    return fsm
+
+
+def _fire(fsm: OptionFsm, event: Ev) -> None:
+    """Produce `event` through the automaton's public inputs, the way its owner would."""
+    if event is Ev.UP:
+        fsm.up(NOW)
+    elif event is Ev.DOWN:
+        fsm.down(NOW)
+    elif event is Ev.OPEN:
+        fsm.open(NOW)
+    elif event is Ev.CLOSE:
+        fsm.close(NOW)
+    elif event in (Ev.TO_PLUS, Ev.TO_MINUS):
+        fsm._restart_count = 1 if event is Ev.TO_PLUS else 0
+        fsm.timer = NOW
+        fsm.handle_timer(NOW)
+    elif event in (Ev.RCR_PLUS, Ev.RCR_MINUS):
+        fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, 0x77, encode_options([Option(1, b"\x05\xdc")])), NOW)
+    elif event is Ev.RCA:
+        fsm.receive(ControlPacket(Code.CONFIGURE_ACK, 0x42), NOW)
+    elif event is Ev.RCN:
+        fsm.receive(ControlPacket(Code.CONFIGURE_NAK, 0x42, encode_options([Option(1, b"\x05\xdc")])), NOW)
+    elif event is Ev.RTR:
+        fsm.receive(ControlPacket(Code.TERMINATE_REQUEST, 0x77), NOW)
+    elif event is Ev.RTA:
+        fsm.receive(ControlPacket(Code.TERMINATE_ACK, 0x43), NOW)
+    elif event is Ev.RUC:
+        fsm.receive(ControlPacket(0x33, 0x77, b"xyz"), NOW)
+    elif event is Ev.RXJ_PLUS:
+        fsm.receive(ControlPacket(Code.CODE_REJECT, 0x77, encode_packet(0x33, 1)), NOW)
+    elif event is Ev.RXJ_MINUS:
+        fsm.receive(ControlPacket(Code.CODE_REJECT, 0x77, encode_packet(Code.CONFIGURE_REQUEST, 1)), NOW)
+    else:
+        raise AssertionError(event)
+
+
+OWNER_EVENTS = {Ev.UP, Ev.DOWN, Ev.OPEN, Ev.CLOSE}
+
+
+@pytest.mark.parametrize(("state", "event"), [cell for cell in CELLS if cell[1] is not Ev.RXR], ids=lambda v: v.name if isinstance(v, St) else v.value)
+def test_every_cell_does_what_rfc_1661_says(state: St, event: Ev) -> None:
+    cell = RFC_TABLE[(state, event)]
+    fsm = _machine_in(state, NakEverything() if event is Ev.RCR_MINUS else None)
+    if cell is None:
+        if event in OWNER_EVENTS or event in (Ev.TO_PLUS, Ev.TO_MINUS):
+            with pytest.raises(RuntimeError, match="cannot happen"):
+                _fire(fsm, event)
+        else:
+            # A packet from the peer while the lower layer is down: dropped, never an exception.
+            _fire(fsm, event)
+            assert (fsm.state, fsm.output, fsm.notices) == (state, [], [])
+        return
+    actions, target = cell
+    _fire(fsm, event)
+    assert fsm.state is target
+    assert fsm.notices == [ACTION_NOTICE[a] for a in actions if a in ACTION_NOTICE]
+    sent = [parse_packet(information) for information in fsm.output]
+    assert [p.code for p in sent] == [ACTION_OUTPUT[a] for a in actions if a in ACTION_OUTPUT]
+    for packet in sent:
+        if packet.code in (Code.CONFIGURE_ACK, Code.CONFIGURE_NAK, Code.TERMINATE_ACK):
+            # An answer carries the identifier of the packet it answers.
+            assert packet.identifier == (0x42 if event in (Ev.RCA, Ev.RCN) else 0x77)
+        elif packet.code == Code.CODE_REJECT:
+            assert packet.data == encode_packet(0x33, 0x77, b"xyz")
+    if "irc" in actions:
+        sent_now = sum(1 for p in sent if p.code in (Code.CONFIGURE_REQUEST, Code.TERMINATE_REQUEST))
+        expected = Counters().max_terminate if "str" in actions else Counters().max_configure
+        assert fsm._restart_count == expected - sent_now
+    if "zrc" in actions:
+        assert fsm._restart_count == 0
+    # The restart timer runs exactly while an answer is awaited, from the moment a request left.
+    if target in TIMED_STATES:
+        assert fsm.timer is not None
+        if {"scr", "str", "zrc"} & set(actions):
+            assert fsm.timer == NOW + Counters().restart_interval
+    else:
+        assert fsm.timer is None
+
+
+# ------------------------------------------------------------------ whole negotiations
+
+
+class Recorder(OptionPolicy):
+    """Asks for one option whose value the peer may change; records what the automaton reports."""
+
+    def __init__(self) -> None:
+        self.value = b"\x00\x01"
+        self.calls: list[tuple[str, list[Option]]] = []
+
+    def request(self) -> list[Option]:
+        return [Option(1, self.value)]
+
+    def acked(self, options: list[Option]) -> None:
+        self.calls.append(("acked", options))
+
+    def naked(self, options: list[Option]) -> None:
+        self.calls.append(("naked", options))
+        self.value = options[0].data
+
+    def rejected(self, options: list[Option]) -> None:
+        self.calls.append(("rejected", options))
+
+    def peer_acked(self, options: list[Option]) -> None:
+        self.calls.append(("peer_acked", options))
+
+
+def _take(fsm: OptionFsm) -> list[ControlPacket]:
+    packets = [parse_packet(information) for information in fsm.output]
+    fsm.output.clear()
+    return packets
+
+
+def _opened(policy: OptionPolicy | None = None) -> OptionFsm:
+    fsm = OptionFsm("TEST", policy or Recorder())
+    fsm.open(0.0)
+    fsm.up(0.0)
+    request = _take(fsm)[0]
+    fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, 9, b""), 0.0)
+    fsm.receive(ControlPacket(Code.CONFIGURE_ACK, request.identifier, request.data), 0.0)
+    assert fsm.state is St.OPENED
+    _take(fsm)
+    fsm.notices.clear()
+    return fsm
+
+
+def test_a_plain_negotiation() -> None:
+    policy = Recorder()
+    fsm = OptionFsm("TEST", policy)
+    fsm.open(0.0)
+    assert (fsm.state, fsm.notices, fsm.output) == (St.STARTING, [Notice.STARTED], [])
+    fsm.up(1.0)
+    assert _take(fsm) == [ControlPacket(Code.CONFIGURE_REQUEST, 1, bytes.fromhex("01040001"))]
+    assert fsm.timer == 4.0
+    fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, 0xA0, bytes.fromhex("0304C227")), 1.5)
+    assert _take(fsm) == [ControlPacket(Code.CONFIGURE_ACK, 0xA0, bytes.fromhex("0304C227"))]
+    assert fsm.state is St.ACK_SENT
+    fsm.receive(ControlPacket(Code.CONFIGURE_ACK, 1, bytes.fromhex("01040001")), 1.6)
+    assert fsm.state is St.OPENED
+    assert fsm.notices == [Notice.STARTED, Notice.UP]
+    assert fsm.timer is None
+    assert policy.calls == [("peer_acked", [Option(3, b"\xc2\x27")]), ("acked", [Option(1, b"\x00\x01")])]
+
+
+def test_configure_request_is_sent_max_configure_times_then_the_layer_finishes() -> None:
+    fsm = OptionFsm("TEST", Recorder())
+    fsm.open(0.0)
+    fsm.up(0.0)
+    sent_at = [0.0]
+    now = 0.0
+    while fsm.timer is not None:
+        now = fsm.timer
+        fsm.handle_timer(now - 0.001)  # not yet
+        assert fsm.timer == now
+        fsm.handle_timer(now)
+        if fsm.state is St.REQ_SENT:
+            sent_at.append(now)
+    packets = _take(fsm)
+    assert [p.code for p in packets] == [Code.CONFIGURE_REQUEST] * 10
+    assert [p.identifier for p in packets] == list(range(1, 11))  # each retransmission a fresh id
+    assert sent_at == [3.0 * i for i in range(10)]
+    assert now == 30.0
+    assert fsm.state is St.STOPPED  # tlf/3p
+    assert fsm.notices == [Notice.STARTED, Notice.FINISHED]
+
+
+def test_close_sends_terminate_request_max_terminate_times() -> None:
+    fsm = _opened()
+    fsm.close(10.0)
+    assert fsm.notices == [Notice.DOWN]
+    fsm.handle_timer(13.0)
+    assert fsm.state is St.CLOSING
+    fsm.handle_timer(16.0)
+    assert [p.code for p in _take(fsm)] == [Code.TERMINATE_REQUEST] * 2
+    assert fsm.state is St.CLOSED
+    assert fsm.notices == [Notice.DOWN, Notice.FINISHED]
+    assert fsm.timer is None
+
+
+def test_terminate_ack_finishes_closing_at_once() -> None:
+    fsm = _opened()
+    fsm.close(10.0)
+    request = _take(fsm)[0]
+    fsm.receive(ControlPacket(Code.TERMINATE_ACK, request.identifier), 10.1)
+    assert (fsm.state, fsm.notices, fsm.timer) == (St.CLOSED, [Notice.DOWN, Notice.FINISHED], None)
+
+
+def test_peer_terminate_request_is_acked_then_the_layer_finishes_after_one_restart_interval() -> None:
+    fsm = _opened()
+    fsm.receive(ControlPacket(Code.TERMINATE_REQUEST, 0x5A, b"bye"), 20.0)
+    assert _take(fsm) == [ControlPacket(Code.TERMINATE_ACK, 0x5A)]
+    assert fsm.terminated_by_peer
+    assert (fsm.state, fsm.timer) == (St.STOPPING, 23.0)
+    fsm.handle_timer(23.0)
+    assert (fsm.state, fsm.notices) == (St.STOPPED, [Notice.DOWN, Notice.FINISHED])
+    assert _take(fsm) == []  # zrc: no Terminate-Request of our own
+
+
+def test_max_failure_turns_naks_into_rejects() -> None:
+    fsm = OptionFsm("TEST", NakEverything())
+    fsm.open(0.0)
+    fsm.up(0.0)
+    _take(fsm)
+    for identifier in range(7):
+        fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, identifier, bytes.fromhex("01040001")), 0.0)
+    codes = [p.code for p in _take(fsm)]
+    assert codes == [Code.CONFIGURE_NAK] * 5 + [Code.CONFIGURE_REJECT] * 2
+
+
+def test_nak_changes_the_next_request_and_a_second_answer_to_it_is_stale() -> None:
+    policy = Recorder()
+    fsm = OptionFsm("TEST", policy)
+    fsm.open(0.0)
+    fsm.up(0.0)
+    first = _take(fsm)[0]
+    nak = ControlPacket(Code.CONFIGURE_NAK, first.identifier, bytes.fromhex("010405DC"))
+    fsm.receive(nak, 0.5)
+    second = _take(fsm)[0]
+    assert second == ControlPacket(Code.CONFIGURE_REQUEST, first.identifier + 1, bytes.fromhex("010405DC"))
+    assert fsm.timer == 3.5
+    fsm.receive(nak, 0.6)  # a duplicate of the old answer
+    fsm.receive(ControlPacket(Code.CONFIGURE_ACK, first.identifier, first.data), 0.7)
+    assert _take(fsm) == []
+    assert fsm.state is St.REQ_SENT
+    assert policy.calls == [("naked", [Option(1, b"\x05\xdc")])]
+
+
+def test_a_duplicated_configure_ack_does_not_reset_an_opened_link() -> None:
+    fsm = OptionFsm("TEST", Recorder())
+    fsm.open(0.0)
+    fsm.up(0.0)
+    request = _take(fsm)[0]
+    fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, 9, b""), 0.0)
+    ack = ControlPacket(Code.CONFIGURE_ACK, request.identifier, request.data)
+    fsm.receive(ack, 0.0)
+    assert fsm.state is St.OPENED
+    fsm.receive(ack, 0.1)  # the peer (or the network) repeated its answer
+    assert fsm.state is St.OPENED
+    assert fsm.notices == [Notice.STARTED, Notice.UP]
+
+
+def test_reject_reaches_the_policy() -> None:
+    policy = Recorder()
+    fsm = OptionFsm("TEST", policy)
+    fsm.open(0.0)
+    fsm.up(0.0)
+    first = _take(fsm)[0]
+    fsm.receive(ControlPacket(Code.CONFIGURE_REJECT, first.identifier, first.data), 0.0)
+    assert policy.calls == [("rejected", [Option(1, b"\x00\x01")])]
+    assert [p.code for p in _take(fsm)] == [Code.CONFIGURE_REQUEST]
+
+
+def test_identifiers_wrap_after_255() -> None:
+    fsm = OptionFsm("TEST", Recorder())
+    assert [fsm.next_identifier() for _ in range(257)][-3:] == [255, 0, 1]
+
+
+def test_malformed_options_in_a_request_raise_malformed_packet_for_the_owner() -> None:
+    from sstpvpn.client.ppp_codec import MalformedPacket
+
+    fsm = _opened()
+    with pytest.raises(MalformedPacket):
+        fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, 1, b"\x01\x09"), 0.0)
+
+
+def test_protocol_reject_of_this_protocol_is_catastrophic() -> None:
+    fsm = _opened()
+    fsm.protocol_rejected(5.0)
+    assert fsm.state is St.STOPPING
+    assert [p.code for p in _take(fsm)] == [Code.TERMINATE_REQUEST]
+    assert fsm.notices == [Notice.DOWN]
+
+
+@pytest.mark.parametrize("state", [St.INITIAL, St.STARTING])
+def test_protocol_reject_while_the_lower_layer_is_down_is_ignored(state: St) -> None:
+    fsm = _machine_in(state)
+    fsm.protocol_rejected(5.0)
+    assert (fsm.state, fsm.output, fsm.notices) == (state, [], [])
+
+
+def test_random_event_sequences_never_leave_the_table() -> None:
+    """Any order of peer packets and timeouts after Open+Up keeps the automaton inside RFC 1661."""
+    inputs = [Ev.RCR_PLUS, Ev.RCR_MINUS, Ev.RCA, Ev.RCN, Ev.RTR, Ev.RTA, Ev.RUC, Ev.RXJ_PLUS, Ev.RXJ_MINUS]
+    for sequence in itertools.product(inputs, repeat=3):
+        fsm = OptionFsm("TEST", Recorder())
+        fsm.open(0.0)
+        fsm.up(0.0)
+        for event in sequence:
+            fsm._request_id = 0x42
+            _fire(fsm, event)
+            if fsm.timer is not None:
+                fsm.handle_timer(fsm.timer)
+        assert fsm.state in St
+
+
+# ------------------------------------------------------------------ IPCP policy
+
+
+def _ipcp_request(fsm: OptionFsm) -> ControlPacket:
+    packets = _take(fsm)
+    assert [p.code for p in packets] == [Code.CONFIGURE_REQUEST]
+    return packets[0]
+
+
+def test_ipcp_softether_walk_reject_dns2_then_nak_then_ack() -> None:
+    policy = IpcpPolicy()
+    fsm = OptionFsm("IPCP", policy)
+    fsm.up(0.0)
+    fsm.open(0.0)
+    first = _ipcp_request(fsm)
+    assert first.data == bytes.fromhex("030600000000 810600000000 830600000000")
+    fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, 1, bytes.fromhex("0306C6121E01")), 0.1)
+    assert _take(fsm) == [ControlPacket(Code.CONFIGURE_ACK, 1, bytes.fromhex("0306C6121E01"))]
+    fsm.receive(ControlPacket(Code.CONFIGURE_REJECT, first.identifier, bytes.fromhex("830600000000")), 0.2)
+    second = _ipcp_request(fsm)
+    assert second.data == bytes.fromhex("030600000000 810600000000")
+    fsm.receive(ControlPacket(Code.CONFIGURE_NAK, second.identifier, bytes.fromhex("0306C6121E0A 8106C6121E01")), 0.3)
+    third = _ipcp_request(fsm)
+    assert third.data == bytes.fromhex("0306C6121E0A 8106C6121E01")
+    fsm.receive(ControlPacket(Code.CONFIGURE_ACK, third.identifier, third.data), 0.4)
+    assert fsm.state is St.OPENED
+    assert fsm.notices == [Notice.UP]
+    assert policy.address == IPv4Address("198.18.30.10")
+    assert policy.peer_address == IPv4Address("198.18.30.1")
+    assert policy.dns_servers == (IPv4Address("198.18.30.1"),)
+    assert not policy.address_refused
+
+
+def test_ipcp_rejects_compression_and_dns_in_the_servers_request() -> None:
+    policy = IpcpPolicy()
+    verdict, options = policy.judge(parse_options(bytes.fromhex("0306C6121E01 0206002D0F01 810600000000")))
+    assert verdict is Verdict.REJECT
+    assert options == [Option(2, bytes.fromhex("002D0F01")), Option(129, bytes(4))]
+    assert policy.judge([Option(3, b"\x01\x02\x03")])[0] is Verdict.REJECT  # wrong length
+
+
+def test_ipcp_server_asking_for_no_address_has_no_peer_address() -> None:
+    policy = IpcpPolicy()
+    policy.peer_acked([Option(3, bytes(4))])
+    assert policy.peer_address is None
+
+
+def test_ipcp_rejected_address_is_remembered() -> None:
+    policy = IpcpPolicy()
+    policy.rejected([Option(3, bytes(4))])
+    assert policy.address_refused
+    assert policy.address == IPv4Address(0)
+    assert policy.request() == [Option(129, bytes(4)), Option(131, bytes(4))]
+
+
+def test_ipcp_nak_with_two_dns_servers() -> None:
+    policy = IpcpPolicy()
+    policy.naked([Option(3, bytes.fromhex("0A000005")), Option(129, bytes.fromhex("01010101")), Option(131, bytes.fromhex("08080808")), Option(130, bytes(4))])
+    assert policy.address == IPv4Address("10.0.0.5")
+    assert policy.dns_servers == (IPv4Address("1.1.1.1"), IPv4Address("8.8.8.8"))
+
+
+# ------------------------------------------------------------------ IPV6CP policy
+
+
+def _counting_rng(values: list[bytes]):
+    iterator = iter(values)
+    return lambda size: next(iterator)
+
+
+def test_ipv6cp_identifier_is_random_and_never_zero() -> None:
+    policy = Ipv6cpPolicy(_counting_rng([bytes(8), bytes.fromhex("0102030405060708")]))
+    assert policy.identifier == bytes.fromhex("0102030405060708")
+    assert policy.request() == [Option(1, bytes.fromhex("0102030405060708"))]
+
+
+def test_ipv6cp_naks_a_clash_or_zero_with_a_different_identifier() -> None:
+    ours = bytes.fromhex("0102030405060708")
+    other = bytes.fromhex("1112131415161718")
+    policy = Ipv6cpPolicy(_counting_rng([ours, ours, other, other]))
+    verdict, options = policy.judge([Option(1, ours)])
+    assert (verdict, options) == (Verdict.NAK, [Option(1, other)])
+    verdict, options = policy.judge([Option(1, bytes(8))])
+    assert (verdict, options) == (Verdict.NAK, [Option(1, other)])
+
+
+def test_ipv6cp_rejects_compression_and_acks_a_good_identifier() -> None:
+    policy = Ipv6cpPolicy(_counting_rng([bytes.fromhex("0102030405060708")]))
+    assert policy.judge([Option(2, b"\x00\x4f")]) == (Verdict.REJECT, [Option(2, b"\x00\x4f")])
+    peer = [Option(1, bytes.fromhex("A0A1A2A3A4A5A6A7"))]
+    assert policy.judge(peer) == (Verdict.ACK, peer)
+    policy.peer_acked(peer)
+    assert policy.peer_identifier == bytes.fromhex("A0A1A2A3A4A5A6A7")
+
+
+def test_ipv6cp_adopts_the_servers_suggestion_unless_it_is_unusable() -> None:
+    policy = Ipv6cpPolicy(_counting_rng([bytes.fromhex("0102030405060708")]))
+    policy.peer_identifier = bytes.fromhex("A0A1A2A3A4A5A6A7")
+    policy.naked([Option(1, bytes(8))])
+    policy.naked([Option(1, bytes.fromhex("A0A1A2A3A4A5A6A7"))])
+    assert policy.identifier == bytes.fromhex("0102030405060708")
+    policy.naked([Option(1, bytes.fromhex("B0B1B2B3B4B5B6B7"))])
+    assert policy.identifier == bytes.fromhex("B0B1B2B3B4B5B6B7")
