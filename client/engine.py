@@ -172,24 +172,29 @@ class Engine:
             self._deadline = now + NEGOTIATION_TIMEOUT
             self._set_state(State.NEGOTIATING)
             data = reply.after_headers
-        try:
-            packets = self._reader.feed(data)
-        except MalformedPacket as error:
-            # [MS-SSTP] 3.1.5.1: framing is lost, so drop the connection without a word.
-            self._drop(Failure("sstp", f"The server sent data that is not SSTP ({error}); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.", FailureKind.PROTOCOL))
-            return
-        if packets:
+        while True:
+            try:
+                packets = self._reader.feed(data)
+            except MalformedPacket as error:
+                # [MS-SSTP] 3.1.5.1: framing is lost, so drop the connection without a word.
+                self._drop(Failure("sstp", f"The server sent data that is not SSTP ({error}); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.", FailureKind.PROTOCOL))
+                return
+            if not packets:
+                return
+            data = b""  # the reader keeps what it did not use; ask again until it has no more
             self._echo_outstanding = False
             if self._hello_deadline is not None:
                 self._hello_deadline = now + self.settings.hello_interval
-        for packet in packets:
-            if self.call is Call.CLOSED:
-                return
-            if packet.control:
-                self._receive_control(packet.body, now)
-            else:
-                self._receive_frame(packet.body, now)
-        self._pump(now)
+            for packet in packets:
+                if self.call is Call.CLOSED:
+                    return
+                if packet.control:
+                    self._receive_control(packet.body, now)
+                elif self._receive_frame(packet.body, now):
+                    continue  # an IP packet: no state machine moved
+                # The next packet may depend on this one (authentication starts when LCP opens,
+                # IPCP once the call is connected), so the machines react before reading on.
+                self._pump(now)
 
     def receive_ip_packets(self, packets: list[bytes], now: float) -> None:
         """IP packets from the tunnel device, sent only once the call and IPCP are up."""
@@ -224,6 +229,7 @@ class Engine:
             except sstp_http.HttpRefused as refusal:
                 self._drop(Failure("http", str(refusal), FailureKind.PROTOCOL))
                 return
+        self._record_method_refusal()
         self._drop(Failure("sstp", f"The connection to {self.settings.host} was lost. Check your network; if it keeps happening, the server may be restarting.", FailureKind.UNREACHABLE))
 
     def handle_timer(self, now: float) -> None:
@@ -336,6 +342,7 @@ class Engine:
         pass  # Echo Response: receiving anything already proved the link is alive
 
     def _on_peer_abort(self, message: ControlMessage, now: float) -> None:
+        self._record_method_refusal()
         detail = ""
         attribute = message.attribute(AttributeId.STATUS_INFO)
         if attribute is not None:
@@ -349,6 +356,7 @@ class Engine:
 
     def _on_peer_disconnect(self, message: ControlMessage, now: float) -> None:
         if not self._user_disconnect:
+            self._record_method_refusal()
             self._record(Failure("sstp", "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL))
         # The ack is flushed before the transport closes, so the spec's 1 s wait is not needed.
         self._out.append(encode_control(MessageType.CALL_DISCONNECT_ACK))
@@ -366,30 +374,32 @@ class Engine:
         elif self.call is Call.HTTP_SENT:
             self._drop(Failure("http", f"The server {self.settings.host} did not answer the SSTP request within {NEGOTIATION_TIMEOUT:.0f} s: it may not be an SSTP server.", FailureKind.PROTOCOL))
         else:
+            self._record_method_refusal()
             self._abort(f"The server did not finish setting up the call within {NEGOTIATION_TIMEOUT:.0f} s.", now)
 
     # ----------------------------------------------------------------- PPP
 
-    def _receive_frame(self, frame: bytes, now: float) -> None:
+    def _receive_frame(self, frame: bytes, now: float) -> bool:
+        """Handle one PPP frame; True if it was an IP packet (delivered or dropped)."""
         if self.call is Call.CALL_CONNECTED and frame[:4] == IPV4_FRAME_PREFIX:
             if self._ipcp.is_opened:
                 self._deliver.append(frame[4:])
-            return
+            return True
         if self.call not in PPP_CONTROL_ALLOWED:
-            return  # PPP before the Call Connect Ack: dropped ([MS-SSTP] 3.2.5)
+            return False  # PPP before the Call Connect Ack: dropped ([MS-SSTP] 3.2.5)
         try:
             protocol, information = parse_frame(frame)
         except MalformedPacket as error:
             self._log(logging.DEBUG, f"Dropped a malformed PPP frame: {error}.")
-            return
+            return False
         if protocol == PppProtocol.IPV6:
             if self.call is Call.CALL_CONNECTED and self._ipv6cp.is_opened:
                 self._deliver.append(information)
-            return
+            return True
         if protocol == PppProtocol.IPV4:
             if self.call is Call.CALL_CONNECTED and self._ipcp.is_opened:
                 self._deliver.append(information)
-            return
+            return True
         try:
             if protocol == PppProtocol.LCP:
                 self._lcp.receive(parse_packet(information), now)
@@ -409,6 +419,7 @@ class Engine:
                 self._lcp.protocol_reject(protocol, information)  # CCP, IPV6CP when off, unknown
         except MalformedPacket as error:
             self._log(logging.DEBUG, f"Dropped a malformed {_protocol_name(protocol)} packet: {error}.")
+        return False
 
     def _pump(self, now: float) -> None:
         """Move sub-machine output onto the wire and react to what they report, until quiet."""
@@ -445,6 +456,10 @@ class Engine:
                 for ncp in (self._ipcp, self._ipv6cp):
                     if ncp.state is not St.INITIAL:
                         ncp.down(now)
+                if self.call is Call.CALL_CONNECTED and self._lcp.fsm.state in (St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT):
+                    # LCP renegotiation: the call is bound to the first authentication, and SSTP
+                    # has no way to bind a second one, so end the session instead of hanging.
+                    self._disconnect_with(Failure("lcp", "The server restarted PPP link negotiation during the session, which this client does not support. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL), now)
             elif notice is Notice.FINISHED:
                 self._lcp_finished(now)
                 return True
@@ -461,14 +476,19 @@ class Engine:
         if self.call is Call.LCP_CLOSING:
             self._send_call_disconnect(now)
             return
-        refused = self._lcp.policy.refused_methods
-        if refused and self._auth is None:
-            failure = _no_allowed_method(refused)
-        elif self._lcp.fsm.terminated_by_peer:
+        self._record_method_refusal()
+        if self._lcp.fsm.terminated_by_peer:
             failure = Failure("lcp", "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL)
         else:
             failure = Failure("lcp", "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.", FailureKind.PROTOCOL)
         self._disconnect_with(failure, now, lcp_done=True)
+
+    def _record_method_refusal(self) -> None:
+        """When the server gives up after offering only methods the profile forbids, that (not
+        the way it ended the call) is what the user must hear."""
+        refused = self._lcp.policy.refused_methods
+        if refused and self._auth is None:
+            self._record(_no_allowed_method(refused))
 
     def _start_authentication(self, now: float) -> None:
         method = self._lcp.policy.auth_method

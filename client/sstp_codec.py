@@ -163,7 +163,9 @@ class Packet:
 
 class PacketReader:
     """Splits the SSTP byte stream into packets. Holds at most one unfinished packet (<= 4095
-    bytes), so a hostile peer cannot make it buffer more."""
+    bytes), so a hostile peer cannot make it buffer more. A broken header raises
+    MalformedPacket, but only once the whole packets before it have been handed over, so the
+    result does not depend on how the stream was cut into reads."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -177,6 +179,8 @@ class PacketReader:
         while end - offset >= 4:
             version, flags, length = HEADER.unpack_from(buffer, offset)
             length &= 0x0FFF
+            if (version != VERSION or length < 4) and packets:
+                break  # hand over the whole packets before the fault; the next feed() raises
             if version != VERSION:
                 raise MalformedPacket(f"SSTP version {version:#04x} is not 1.0")
             if length < 4:

@@ -69,17 +69,19 @@ ADMIN_SENTENCE = ("Configuring the network for the VPN needs administrator right
 
 
 def default_journal_path(name: str = "network") -> pathlib.Path:
-    """Where the undo journal lives.
+    """Where the undo journal lives: one per network namespace, so clients in different
+    namespaces (containers, tests) never share one.
 
     As root: /var/lib/sstp-vpn/, on disk rather than in /run, because one change outlives a
     reboot (a rewritten /etc/resolv.conf); kernel changes made in an earlier boot are skipped on
     repair (the journal records the boot). Otherwise the user's state folder (platformdirs).
     """
+    filename = f"{name}-journal-netns{os.stat('/proc/self/ns/net').st_ino}.json"
     if os.geteuid() == 0:
-        return pathlib.Path("/var/lib/sstp-vpn") / f"{name}-journal.json"
+        return pathlib.Path("/var/lib/sstp-vpn") / filename
     import platformdirs
 
-    return platformdirs.user_state_path("sstp-vpn") / f"{name}-journal.json"
+    return platformdirs.user_state_path("sstp-vpn") / filename
 
 
 def repair_from_journal(journal_path: pathlib.Path) -> bool:

@@ -1,0 +1,388 @@
+"""Whether to trust the server's certificate, and the sentences that say why not.
+
+The chain is checked by the operating system's trust store through `truststore` (Windows
+CryptoAPI, macOS Security framework, OpenSSL with the distribution's bundle on Linux), plus the
+CA certificates of an optional `--ca-file`: truststore adds those to the system store on every OS
+(on Linux both live in the same OpenSSL store; on Windows and macOS truststore retries with the
+extra anchors). OpenSSL's own host-name check is switched off: `server_name_problem` does it after
+the handshake, so the sentence can name both the certificate's names and the one we expected.
+Before anything is sent over the connection, the leaf must also pass the server-auth usage check
+and the optional SHA-256 pin.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import os
+import ssl
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import truststore
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# OpenSSL X509_V_ERR_* codes (x509_vfy.h) that need their own sentence.
+_UNTRUSTED_CODES = {2, 18, 19, 20, 21}  # no issuer found / self-signed / chain does not end in a trusted root
+_NOT_YET_VALID = 9
+_EXPIRED = 10
+_INVALID_PURPOSE = 26
+
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
+    ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
+    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
+}
+_SERVER_USAGES = {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+
+_CA_FILE_HINT = "if you trust this server, add its CA certificate to the profile (--ca-file)"
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS contexts
+
+
+def verifying_context(ca_file: Path | None) -> ssl.SSLContext:
+    """TLS 1.2+ client context that checks the chain against the OS store (+ `ca_file`).
+
+    Raises OSError or ssl.SSLError when `ca_file` cannot be read.
+    """
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False  # done by server_name_problem(), with a better sentence
+    context.verify_mode = ssl.CERT_REQUIRED
+    if ca_file is not None:
+        context.load_verify_locations(cafile=os.fspath(ca_file))
+    return context
+
+
+def inspecting_context() -> ssl.SSLContext:
+    """A context that accepts any certificate: ONLY for `diagnose` to read the chain of a server
+    it does not trust. Nothing but close_notify may ever be sent over such a connection."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def peer_chain(sock: ssl.SSLSocket, verified: bool = False) -> list[bytes]:
+    """DER certificates of the peer, leaf first.
+
+    Python 3.13 made get_verified_chain()/get_unverified_chain() public; 3.10-3.12 have them only
+    on the internal `_sslobj` (truststore relies on the same). Where neither exists, or the
+    socket is already closed, only the leaf (if any) is returned.
+    """
+    for owner in (sock, getattr(sock, "_sslobj", None)):
+        method = getattr(owner, "get_verified_chain" if verified else "get_unverified_chain", None)
+        if method is None:
+            continue
+        try:
+            chain = method() or []
+        except (ValueError, ssl.SSLError):
+            continue
+        return [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]
+    try:
+        leaf = sock.getpeercert(binary_form=True)
+    except (ValueError, OSError):
+        leaf = None
+    return [leaf] if leaf else []
+
+
+# ---------------------------------------------------------------------------------------------
+# Host names (RFC 6125)
+
+
+def reference_identity(name: str) -> str | IpAddress:
+    """The identity we expect: an IP address, or a lower-case A-label DNS name without the
+    trailing dot. Raises ValueError (with a sentence) for a name that is not a valid host name."""
+    try:
+        return ipaddress.ip_address(name.strip("[]").split("%", 1)[0])
+    except ValueError:
+        pass
+    text = name.rstrip(".")
+    if not text:
+        raise ValueError("The server name is empty: check the host name in the profile.")
+    try:
+        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
+    except UnicodeError:
+        raise ValueError(f"{name} is not a valid host name: check the host name in the profile.") from None
+    return ascii_name.lower()
+
+
+def dns_name_matches(pattern: str, reference: str) -> bool:
+    """RFC 6125 section 6.4: case-insensitive; a wildcard only as the whole left-most label,
+    matching exactly one non-empty label, and never directly under a single-label domain."""
+    pattern = pattern.rstrip(".").lower()
+    reference = reference.rstrip(".").lower()
+    if not pattern or not reference or not pattern.isascii():
+        return False
+    if "*" not in pattern:
+        return pattern == reference
+    labels = pattern.split(".")
+    if labels[0] != "*" or "*" in ".".join(labels[1:]) or len(labels) < 3:
+        return False  # partial wildcards (f*.x.y), inner wildcards, or *.tld
+    ref_labels = reference.split(".")
+    if len(ref_labels) != len(labels) or not ref_labels[0]:
+        return False
+    return ref_labels[1:] == labels[1:]
+
+
+@dataclass(frozen=True)
+class CertificateNames:
+    dns: tuple[str, ...]  # SAN dNSName entries
+    ips: tuple[IpAddress, ...]  # SAN iPAddress entries
+    common_names: tuple[str, ...]  # subject CN values
+
+    def presented(self) -> list[str]:
+        """The names a user should see: SAN entries, else the CN."""
+        shown = list(self.dns) + [str(ip) for ip in self.ips]
+        return shown or list(self.common_names)
+
+
+def certificate_names(cert: x509.Certificate) -> CertificateNames:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = tuple(san.get_values_for_type(x509.DNSName))
+        ips = tuple(ip for ip in san.get_values_for_type(x509.IPAddress)
+                    if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)))
+    except x509.ExtensionNotFound:
+        dns, ips = (), ()
+    cns = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
+    return CertificateNames(dns, ips, cns)
+
+
+def certificate_matches(cert: x509.Certificate, reference: str | IpAddress) -> bool:
+    """An IP reference matches only SAN iPAddress entries; a DNS reference matches SAN dNSName
+    entries, or the subject CN only when the certificate has no SAN dNSName at all."""
+    names = certificate_names(cert)
+    if isinstance(reference, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return reference in names.ips
+    patterns = names.dns if names.dns else names.common_names
+    return any(dns_name_matches(pattern, reference) for pattern in patterns)
+
+
+def server_name_problem(cert: x509.Certificate, expected: str) -> str | None:
+    """None if the certificate is for `expected`, else the sentence for the user."""
+    try:
+        reference = reference_identity(expected)
+    except ValueError as error:
+        return str(error)
+    if certificate_matches(cert, reference):
+        return None
+    shown = certificate_names(cert).presented()
+    if not shown:
+        return (f"The server's certificate names no host at all, so it cannot prove it is {expected}. "
+                "Ask the server's administrator for a certificate that names the server.")
+    return f"The server's certificate is for {_name_list(shown)}, not {expected}. Check the host name in the profile."
+
+
+def _name_list(names: list[str], limit: int = 4) -> str:
+    if len(names) > limit:
+        return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage, pin, chain errors
+
+
+def extended_key_usages(cert: x509.Certificate) -> list[x509.ObjectIdentifier] | None:
+    """The EKU purposes, or None when the certificate has no EKU extension (any use allowed)."""
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return None
+
+
+def usage_problem(cert: x509.Certificate) -> str | None:
+    """None if the leaf may authenticate a TLS server (serverAuth, anyExtendedKeyUsage or no EKU)."""
+    usages = extended_key_usages(cert)
+    if usages is None or _SERVER_USAGES.intersection(usages):
+        return None
+    return _usage_sentence(usages)
+
+
+def _usage_sentence(usages: list[x509.ObjectIdentifier]) -> str:
+    allowed = ", ".join(eku_name(u) for u in usages) or "nothing"
+    return ("The server's certificate is not meant for TLS servers (its extended key usage allows only "
+            f"{allowed}): the server's administrator must install a certificate for server authentication.")
+
+
+def eku_name(oid: x509.ObjectIdentifier) -> str:
+    return _EKU_NAMES.get(oid, oid.dotted_string)
+
+
+def parse_pin(text: str) -> bytes:
+    """A SHA-256 fingerprint given as 64 hex digits, colons allowed, any case."""
+    digits = text.strip().replace(":", "")
+    if len(digits) != 64 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        raise ValueError("The pinned SHA-256 fingerprint must be 64 hexadecimal digits (colons allowed), "
+                         "like AB:CD:...: copy it again from the server's certificate.")
+    return bytes.fromhex(digits)
+
+
+def colon_hex(digest: bytes) -> str:
+    """AB:CD:EF..., the way certificate viewers show a fingerprint."""
+    return ":".join(f"{b:02X}" for b in digest)
+
+
+def thumbprint(digest: bytes) -> str:
+    """Lower-case hex without separators, as `netsh http show sslcert` prints "Certificate Hash"."""
+    return digest.hex()
+
+
+def pin_problem(leaf_der: bytes, pin: bytes | None) -> str | None:
+    """None when no pin is set or the leaf's SHA-256 equals it."""
+    if pin is None:
+        return None
+    actual = hashlib.sha256(leaf_der).digest()
+    if actual == pin:
+        return None
+    return (f"The server's certificate fingerprint SHA256 {colon_hex(actual)} does not match the pinned one "
+            f"(SHA256 {colon_hex(pin)}): the certificate has changed or someone is intercepting the "
+            "connection; check with the server's administrator before changing the pin.")
+
+
+def verification_sentence(error: ssl.SSLCertVerificationError, chain_der: list[bytes],
+                          now: datetime.datetime | None = None) -> str:
+    """The sentence for a chain the trust store rejected. `chain_der` (leaf first) may be empty
+    when the platform closed the socket before we could read it."""
+    message = getattr(error, "verify_message", None) or str(error)
+    code = getattr(error, "verify_code", None)
+    if not sys.platform.startswith("linux"):
+        # truststore on Windows/macOS reports the platform's own codes; only the text is portable.
+        return f"The server's certificate was not accepted by the system's trust store ({message}): {_CA_FILE_HINT}."
+    chain = _load_all(chain_der)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if code in _UNTRUSTED_CODES:
+        return f"The server's certificate was not issued by a trusted authority ({message}): {_CA_FILE_HINT}."
+    if code == _EXPIRED:
+        return _validity_sentence(chain, now, expired=True)
+    if code == _NOT_YET_VALID:
+        return _validity_sentence(chain, now, expired=False)
+    if code == _INVALID_PURPOSE:
+        for cert in chain[:1]:
+            usages = extended_key_usages(cert)
+            if usages is not None and not _SERVER_USAGES.intersection(usages):
+                return _usage_sentence(usages)
+        return ("A certificate in the server's chain is not meant for TLS servers (unsuitable certificate purpose): "
+                "the server's administrator must install a certificate chain for server authentication.")
+    return f"The server's certificate was rejected ({message}): check the server's certificate, or {_CA_FILE_HINT}."
+
+
+def _load_all(chain_der: list[bytes]) -> list[x509.Certificate]:
+    certs = []
+    for der in chain_der:
+        try:
+            certs.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            break
+    return certs
+
+
+def _validity_sentence(chain: list[x509.Certificate], now: datetime.datetime, expired: bool) -> str:
+    for position, cert in enumerate(chain):
+        limit = cert.not_valid_after_utc if expired else cert.not_valid_before_utc
+        if (limit < now) if expired else (limit > now):
+            whose = "The server's certificate" if position == 0 else (
+                f"The certificate of {_display_name(cert)}, in the server's chain,")
+            if expired:
+                return (f"{whose} expired on {_date(limit)}: ask the server's administrator to renew it, "
+                        "or check this computer's date and time.")
+            return f"{whose} is not valid before {_date(limit)}: check this computer's date and time."
+    if expired:
+        return ("The server's certificate has expired: ask the server's administrator to renew it, "
+                "or check this computer's date and time.")
+    return "The server's certificate is not valid yet: check this computer's date and time."
+
+
+def _date(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _display_name(cert: x509.Certificate) -> str:
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else cert.subject.rfc4514_string()
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts for `diagnose`
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    subject: str
+    issuer: str
+    names: tuple[str, ...]  # "DNS:vpn.example.com", "IP:192.0.2.1"
+    not_before: datetime.datetime
+    not_after: datetime.datetime
+    key_usage: tuple[str, ...]
+    extended_key_usage: tuple[str, ...] | None  # None: no EKU extension
+    sha1: str  # netsh "Certificate Hash" style: lower-case hex, no separators
+    sha256: str
+
+    def lines(self) -> list[str]:
+        eku = "(none: any use)" if self.extended_key_usage is None else ", ".join(self.extended_key_usage)
+        return [
+            f"subject: {self.subject}",
+            f"names: {', '.join(self.names) or '(none)'}",
+            f"issuer: {self.issuer}",
+            f"valid: {_date(self.not_before)} to {_date(self.not_after)}",
+            f"key usage: {', '.join(self.key_usage) or '(none)'}",
+            f"extended key usage: {eku}",
+            f"SHA-1 hash: {self.sha1}",
+            f"SHA-256 hash: {self.sha256}",
+        ]
+
+
+_KEY_USAGE_FIELDS = (
+    ("digital_signature", "digitalSignature"), ("content_commitment", "nonRepudiation"),
+    ("key_encipherment", "keyEncipherment"), ("data_encipherment", "dataEncipherment"),
+    ("key_agreement", "keyAgreement"), ("key_cert_sign", "keyCertSign"), ("crl_sign", "cRLSign"),
+)
+
+
+def describe_certificate(der: bytes) -> CertificateFacts:
+    cert = x509.load_der_x509_certificate(der)
+    names = certificate_names(cert)
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        key_usage = [label for attr, label in _KEY_USAGE_FIELDS if getattr(usage, attr)]
+        if usage.key_agreement:  # encipher_only/decipher_only are defined only with keyAgreement
+            key_usage += [label for attr, label in (("encipher_only", "encipherOnly"),
+                                                    ("decipher_only", "decipherOnly")) if getattr(usage, attr)]
+    except x509.ExtensionNotFound:
+        key_usage = []
+    ekus = extended_key_usages(cert)
+    return CertificateFacts(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        names=tuple([f"DNS:{n}" for n in names.dns] + [f"IP:{ip}" for ip in names.ips]),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        key_usage=tuple(key_usage),
+        extended_key_usage=None if ekus is None else tuple(eku_name(u) for u in ekus),
+        sha1=thumbprint(hashlib.sha1(der).digest()),
+        sha256=thumbprint(hashlib.sha256(der).digest()),
+    )
+
+
+def load_certificate(der: bytes) -> x509.Certificate:
+    return x509.load_der_x509_certificate(der)
+
+
+def der_of(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)

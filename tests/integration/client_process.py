@@ -1,0 +1,86 @@
+"""Runs `sstp-vpn connect` inside the client namespace, as a user would from a shell, and reads
+the network state there so tests can compare before and after."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from tests.netns import Namespace, stop_process
+
+CLI = [sys.executable, "-m", "sstpvpn.client.cli"]
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    addresses: object
+    routes: object
+    routes6: object
+    resolv_conf: str
+
+
+def network_state(ns: Namespace) -> NetworkState:
+    def ip_json(*args: str):
+        return json.loads(ns.run("ip", "-j", *args).stdout or "[]")
+
+    # Lifetimes and counters change by themselves; everything else must come back exactly.
+    addresses = ip_json("addr", "show")
+    for link in addresses:
+        for info in link.get("addr_info", []):
+            info.pop("valid_life_time", None)
+            info.pop("preferred_life_time", None)
+    return NetworkState(addresses, ip_json("route", "show", "table", "all"),
+                        ip_json("-6", "route", "show", "table", "all"), ns.run("cat", "/etc/resolv.conf").stdout)
+
+
+class ClientProcess:
+    """One `sstp-vpn connect` run. The password goes through standard input only."""
+
+    def __init__(self, ns: Namespace, args: list[str], password: str, env: dict[str, str] | None = None) -> None:
+        self.lines: list[str] = []
+        self.process = ns.popen(*CLI, "connect", *args, "--password-stdin",
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env={**os.environ, **(env or {})})
+        self.process.stdin.write(password + "\n")
+        self.process.stdin.close()
+        self.stderr = ""
+
+    def wait_for_line(self, prefix: str, timeout: float = 30.0) -> str:
+        """The first stdout line starting with `prefix`; fails if the client exits first."""
+        end = time.monotonic() + timeout
+        stdout = self.process.stdout
+        while time.monotonic() < end:
+            ready, _, _ = select.select([stdout], [], [], max(0.0, end - time.monotonic()))
+            if not ready:
+                break
+            line = stdout.readline()
+            if not line:
+                raise AssertionError(f"client exited ({self.process.wait()}) before {prefix!r}: {self.lines} {self.process.stderr.read()}")
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith(prefix):
+                return line.rstrip("\n")
+        raise AssertionError(f"no {prefix!r} line within {timeout} s: {self.lines}")
+
+    def finish(self, timeout: float = 30.0) -> int:
+        try:
+            out, err = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_process(self.process)
+            raise AssertionError(f"client did not exit within {timeout} s: {self.lines}")
+        self.lines += out.splitlines()
+        self.stderr = err
+        return self.process.returncode
+
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
+        # `ip netns exec` execs the command, so this PID is the client itself.
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()

@@ -1,0 +1,695 @@
+"""Playbooks: the sans-IO engine against the ScriptedServer, on a fake clock, with no sockets.
+
+Each test runs a whole session (or the part of one that matters) and asserts what the user sees
+(events, the final sentence and FailureKind) and what the server saw on the wire.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+from ipaddress import IPv4Address
+
+import pytest
+
+from sstpvpn.client.auth import AuthPolicy
+from sstpvpn.client.engine import EngineSettings
+from sstpvpn.client.events import Credentials, Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, State, StateChanged
+from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_options, parse_packet
+from sstpvpn.client.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_status_info
+from tests.unit.scripted_server import (
+    CHAP_MD5,
+    EAP,
+    EAP_MD5,
+    EAP_MSCHAPV2,
+    EAP_TLS,
+    MSCHAPV2,
+    PAP,
+    SOFTETHER_ECHO_DATA,
+    Conversation,
+    ScriptedServer,
+    ServerConfig,
+)
+
+HOST = "vpn.example.com"
+USER = "alice"
+PASSWORD = "correct horse battery"
+IPV4_PACKET = bytes.fromhex("4500001C 00010000 4001 0000 C6121E0A C6121E01") + bytes.fromhex("0800F7FF 00000000")
+IPV4_REPLY = bytes.fromhex("4500001C 00020000 8001 0000 C6121E01 C6121E0A") + bytes.fromhex("0000FFFF 00000000")
+IPV6_PACKET = bytes.fromhex("60000000 0008 3A40") + bytes.fromhex("FE80000000000000 0000000000000001") * 2 + bytes(8)
+
+REFUSED = "The server refused the user name or password. Check them and try again."
+IMPOSTOR = (
+    "The server could not prove it knows your password (bad MS-CHAPv2 authenticator response): "
+    "it may be an impostor. Do not use this connection, and tell the server's administrator."
+)
+
+
+def settings(allow_pap: bool = False, allow_chap_md5: bool = False, ipv6: bool = False, password: str = PASSWORD, hello: float = 20.0) -> EngineSettings:
+    return EngineSettings(
+        credentials=Credentials(USER, password),
+        host=HOST,
+        auth=AuthPolicy(allow_pap=allow_pap, allow_chap_md5=allow_chap_md5),
+        ipv6=ipv6,
+        hello_interval=hello,
+    )
+
+
+def converse(engine_settings: EngineSettings | None = None, **server_config: object) -> Conversation:
+    server = ScriptedServer(ServerConfig(**server_config))  # type: ignore[arg-type]
+    return Conversation(engine_settings or settings(), server).start()
+
+
+def only_disconnect(conversation: Conversation) -> Failure | None:
+    """The one Disconnected event, which must be the last event; its failure."""
+    disconnected = conversation.disconnected
+    assert len(disconnected) == 1, conversation.events
+    assert conversation.events[-1] == disconnected[0] or conversation.events[-2:] == [disconnected[0], StateChanged(State.DISCONNECTED)]
+    assert conversation.engine.closed
+    assert conversation.engine.get_timer() is None
+    return disconnected[0].failure
+
+
+def states(conversation: Conversation) -> list[State]:
+    return [event.state for event in conversation.of_type(StateChanged)]
+
+
+def assert_connected(conversation: Conversation) -> None:
+    server = conversation.server
+    assert server.problems == []
+    assert conversation.disconnected == []
+    assert states(conversation) == [State.HANDSHAKE, State.NEGOTIATING, State.AUTHENTICATING, State.CONFIGURING, State.CONNECTED]
+    assert server.binding is not None and server.binding.ok, server.binding
+    assert server.call_connected_count == 1
+
+
+def assert_ip_flows_both_ways(conversation: Conversation) -> None:
+    conversation.engine.receive_ip_packets([IPV4_PACKET], conversation.now)
+    conversation.pump()
+    assert conversation.server.ip_received == [IPV4_PACKET]
+    conversation.server.send_ipv4(IPV4_REPLY)
+    conversation.pump()
+    assert conversation.delivered == [IPV4_REPLY]
+
+
+def assert_no_repeated_state(conversation: Conversation) -> None:
+    seen = states(conversation)
+    assert all(a != b for a, b in zip(seen, seen[1:])), seen
+
+
+SOFTETHER_PLAN = NetworkPlan(
+    address=IPv4Address("198.18.30.10"),
+    peer=IPv4Address("198.18.30.1"),
+    dns=(IPv4Address("198.18.30.1"),),
+    mtu=1500,
+)
+
+# ------------------------------------------------------------------ every method, both hashes
+
+METHODS = {
+    # name: (engine settings, server config, HLAK is all zeros)
+    "PAP": (dict(allow_pap=True), dict(methods=(PAP, PAP)), True),
+    "CHAP-MD5": (dict(allow_chap_md5=True), dict(methods=(CHAP_MD5, CHAP_MD5)), True),
+    "MS-CHAPv2": ({}, dict(methods=(MSCHAPV2,)), False),
+    "EAP-MD5": (dict(allow_chap_md5=True), dict(methods=(EAP, EAP), eap_types=(EAP_MD5,)), True),
+    "EAP-MSCHAPv2": ({}, dict(methods=(EAP, EAP), eap_types=(EAP_MSCHAPV2,)), False),
+}
+HASHES = {"SHA-1": (0x01, 0x01), "SHA-256": (0x02, 0x02), "both offered": (0x03, 0x02)}
+
+
+@pytest.mark.parametrize("hash_name", HASHES)
+@pytest.mark.parametrize("method", METHODS)
+def test_connects_and_carries_ip(method: str, hash_name: str) -> None:
+    engine_options, server_options, zero_hlak = METHODS[method]
+    bitmask, chosen = HASHES[hash_name]
+    conversation = converse(settings(**engine_options), hash_bitmask=bitmask, **server_options)
+    assert_connected(conversation)
+    server = conversation.server
+    assert server.authenticated and server.auth_attempts == 1
+    binding = server.binding
+    assert binding is not None
+    assert binding.hash_protocol == chosen
+    assert (binding.hlak == bytes(32)) is zero_hlak
+    assert conversation.plans == [SOFTETHER_PLAN]
+    assert_ip_flows_both_ways(conversation)
+    assert_no_repeated_state(conversation)
+    # Connected and idle: the only deadline is the hello timer.
+    assert conversation.engine.get_timer() == conversation.now + 20.0
+    assert server.problems == []
+
+
+def test_mschapv2_hlak_is_the_clients_master_send_and_receive_keys() -> None:
+    """The server's MasterReceiveKey || MasterSendKey is the client's HLAK; the MAC checks out with it."""
+    from sstpvpn.client import mschapv2
+
+    conversation = converse()
+    server = conversation.server
+    keys = mschapv2.client_master_keys(PASSWORD, server._nt_response)
+    assert server.binding is not None
+    assert server.binding.hlak == keys.send + keys.receive
+    assert server.binding.mac_ok
+
+
+def test_binding_uses_the_certificate_given_to_the_engine() -> None:
+    """A man in the middle presents another certificate: the server's check of the hash fails."""
+    server = ScriptedServer(ServerConfig())
+    conversation = Conversation(settings(), server, certificate=b"\x30\x03another").start()
+    assert server.binding is not None
+    assert server.binding.nonce_ok and server.binding.mac_ok
+    assert not server.binding.cert_hash_ok
+
+
+def test_binding_carries_the_nonce_of_the_ack() -> None:
+    nonce = bytes(range(100, 132))
+    conversation = converse(nonce=nonce)
+    assert conversation.server.binding is not None and conversation.server.binding.nonce_ok
+
+
+def test_call_connected_is_sent_before_ipcp_and_before_any_data() -> None:
+    conversation = converse()
+    server = conversation.server
+    wire = [(p, parse_packet(i).code) for p, i in server.frames_received if p != PppProtocol.IPV4]
+    first_ipcp = next(index for index, (protocol, _) in enumerate(wire) if protocol == PppProtocol.IPCP)
+    # The server's binding check ran before any IPCP frame arrived (it records problems otherwise).
+    assert server.problems == []
+    assert first_ipcp > 0
+
+
+# ------------------------------------------------------------------ LCP and the SoftEther walk
+
+
+def _client_lcp(conversation: Conversation, code: int) -> list[list[Option]]:
+    return [
+        parse_options(packet.data)
+        for protocol, information in conversation.server.frames_received
+        if protocol == PppProtocol.LCP and (packet := parse_packet(information)).code == code
+    ]
+
+
+def test_softether_walk_client_steers_from_eap_to_mschapv2() -> None:
+    conversation = converse(methods=(EAP, MSCHAPV2, PAP), eap_types=(EAP_TLS,))
+    assert_connected(conversation)
+    server = conversation.server
+    assert server.lcp_refusals == [EAP]
+    assert server.auth_method == MSCHAPV2
+    # The Nak suggested MS-CHAPv2, the client's favourite.
+    assert _client_lcp(conversation, Code.CONFIGURE_NAK) == [[Option(3, b"\xc2\x23\x81")]]
+    assert conversation.plans == [SOFTETHER_PLAN]
+
+
+def test_client_lcp_request_and_magic_rejected_like_softether() -> None:
+    conversation = converse()
+    requests = _client_lcp(conversation, Code.CONFIGURE_REQUEST)
+    assert [o.type for o in requests[0]] == [1, 5]  # MRU and Magic-Number
+    assert requests[0][0] == Option(1, struct.pack("!H", 1500))
+    assert [o.type for o in requests[1]] == [1]  # Magic-Number dropped after the Reject
+    assert len(requests) == 2
+
+
+def test_server_mru_sets_the_plan_mtu() -> None:
+    conversation = converse(extra_lcp_options=(Option(1, struct.pack("!H", 1400)),))
+    assert conversation.plans == [replace(SOFTETHER_PLAN, mtu=1400)]
+
+
+def test_client_rejects_pfc_acfc_and_callback() -> None:
+    conversation = converse(extra_lcp_options=(Option(7), Option(8), Option(13, b"\x06")))
+    rejects = _client_lcp(conversation, Code.CONFIGURE_REJECT)
+    assert rejects[0] == [Option(7), Option(8), Option(13, b"\x06")]
+    # The server in this script does not drop them, so the link never opens; what matters is
+    # that the client refused them.
+
+
+def test_two_dns_servers_and_no_dns2_reject() -> None:
+    dns = (IPv4Address("198.18.30.1"), IPv4Address("198.18.30.2"))
+    conversation = converse(dns=dns)
+    assert conversation.plans == [replace(SOFTETHER_PLAN, dns=dns)]
+    assert len(conversation.server.ipcp_requests) == 2  # Nak, then Ack
+
+
+def test_softether_ipcp_walk_reject_dns2_then_nak_then_ack() -> None:
+    conversation = converse()
+    requests = conversation.server.ipcp_requests
+    assert [[o.type for o in r] for r in requests] == [[3, 129, 131], [3, 129], [3, 129]]
+    assert requests[2] == [Option(3, bytes([198, 18, 30, 10])), Option(129, bytes([198, 18, 30, 1]))]
+
+
+def test_ipcp_request_sent_with_the_auth_success_is_not_lost() -> None:
+    """pppd-style servers send their IPCP request right behind CHAP Success, in the same read."""
+    conversation = converse(ipcp_request_with_success=True)
+    assert_connected(conversation)
+    assert conversation.plans == [SOFTETHER_PLAN]
+
+
+# ------------------------------------------------------------------ IPv6
+
+
+def test_ipv6cp_gives_a_second_plan_with_the_interface_identifier() -> None:
+    conversation = converse(settings(ipv6=True), ipv6=True)
+    assert_connected(conversation)
+    # Like SoftEther, the server answers IPV6CP only once IPCP is up: the client's retry does it.
+    assert len(conversation.plans) == 1
+    conversation.advance(3.0)
+    plans = conversation.plans
+    assert len(plans) == 2
+    assert plans[0] == SOFTETHER_PLAN
+    identifier = conversation.server.client_interface_id
+    assert identifier is not None and len(identifier) == 8 and any(identifier)
+    assert plans[1] == replace(SOFTETHER_PLAN, ipv6_identifier=identifier)
+    conversation.engine.receive_ip_packets([IPV6_PACKET], conversation.now)
+    conversation.pump()
+    assert conversation.server.ip_received == [IPV6_PACKET]
+    conversation.server.send_ppp(PppProtocol.IPV6, IPV6_PACKET)
+    conversation.pump()
+    assert conversation.delivered == [IPV6_PACKET]
+
+
+def test_ipv6cp_is_protocol_rejected_when_ipv6_is_off() -> None:
+    conversation = converse()
+    server = conversation.server
+    server.send_ipv6cp_request()
+    conversation.pump()
+    assert server.protocol_rejects == [PppProtocol.IPV6CP]
+    reject = _client_lcp_packets(conversation, Code.PROTOCOL_REJECT)[0]
+    request = encode_packet(Code.CONFIGURE_REQUEST, 1, encode_options([Option(1, server.config.server_interface_id)]))
+    assert reject.data == struct.pack("!H", PppProtocol.IPV6CP) + request
+    # IPv6 packets are not delivered and not sent.
+    server.send_ppp(PppProtocol.IPV6, IPV6_PACKET)
+    conversation.engine.receive_ip_packets([IPV6_PACKET], conversation.now)
+    conversation.pump()
+    assert conversation.delivered == [] and server.ip_received == []
+    assert conversation.disconnected == []
+
+
+def test_ccp_and_unknown_protocols_are_protocol_rejected() -> None:
+    conversation = converse()
+    conversation.server.send_ppp(PppProtocol.CCP, encode_packet(1, 1, b""))
+    conversation.server.send_ppp(0x4021, b"\x01\x02")
+    conversation.pump()
+    assert conversation.server.protocol_rejects == [PppProtocol.CCP, 0x4021]
+
+
+def _client_lcp_packets(conversation: Conversation, code: int):
+    return [
+        packet
+        for protocol, information in conversation.server.frames_received
+        if protocol == PppProtocol.LCP and (packet := parse_packet(information)).code == code
+    ]
+
+
+# ------------------------------------------------------------------ keep-alive
+
+
+def test_server_sstp_echo_request_is_answered() -> None:
+    conversation = converse()
+    conversation.server.send_control(MessageType.ECHO_REQUEST)
+    conversation.pump()
+    assert conversation.server.control_received[-1] == MessageType.ECHO_RESPONSE
+
+
+@pytest.mark.parametrize("reject_magic", [True, False])
+def test_lcp_echo_request_is_answered_with_our_magic(reject_magic: bool) -> None:
+    conversation = converse(reject_magic=reject_magic)
+    server = conversation.server
+    identifier = server.send_lcp(Code.ECHO_REQUEST, bytes(4) + SOFTETHER_ECHO_DATA)
+    conversation.pump()
+    reply = server.lcp_echo_replies[-1]
+    expected_magic = 0 if reject_magic else server.client_magic
+    assert not reject_magic or server.client_magic == 0
+    assert reject_magic or server.client_magic != 0
+    assert (reply.identifier, reply.data) == (identifier, struct.pack("!I", expected_magic) + SOFTETHER_ECHO_DATA)
+
+
+def test_silent_server_gets_an_echo_request_then_the_link_is_dropped() -> None:
+    conversation = converse(settings(hello=20.0))
+    server = conversation.server
+    start = conversation.now
+    assert conversation.engine.get_timer() == start + 20.0
+    server.silent = True
+    conversation.advance(19.9)
+    assert MessageType.ECHO_REQUEST not in server.control_received
+    conversation.advance(0.1)
+    assert server.control_received.count(MessageType.ECHO_REQUEST) == 1
+    assert conversation.engine.get_timer() == start + 40.0
+    conversation.advance(19.9)
+    assert conversation.disconnected == []
+    conversation.advance(0.1)
+    failure = only_disconnect(conversation)
+    assert failure == Failure("sstp", "The server stopped answering (nothing received for 40 s): the network or the server is down. Try again later.", FailureKind.UNREACHABLE)
+    assert MessageType.CALL_ABORT not in server.control_received  # dropped without a word
+
+
+def test_answered_echoes_keep_the_link_up() -> None:
+    conversation = converse()
+    conversation.advance(300.0)
+    assert conversation.disconnected == []
+    assert conversation.server.control_received.count(MessageType.ECHO_REQUEST) == 15
+
+
+def test_received_traffic_postpones_the_echo() -> None:
+    conversation = converse()
+    start = conversation.now
+    conversation.advance(15.0)
+    conversation.server.send_ipv4(IPV4_REPLY)
+    conversation.pump()
+    assert conversation.engine.get_timer() == start + 35.0
+    conversation.advance(19.0)
+    assert MessageType.ECHO_REQUEST not in conversation.server.control_received
+
+
+# ------------------------------------------------------------------ orderly endings
+
+
+def test_user_disconnect_terminates_lcp_then_the_call() -> None:
+    conversation = converse()
+    server = conversation.server
+    conversation.engine.disconnect(conversation.now)
+    conversation.pump()
+    assert server.lcp_terminate_requests == 1
+    assert server.control_received[-1] == MessageType.CALL_DISCONNECT
+    # The Terminate-Request came before the Call Disconnect.
+    assert _client_lcp_packets(conversation, Code.TERMINATE_REQUEST)
+    assert only_disconnect(conversation) is None
+    assert states(conversation)[-2:] == [State.DISCONNECTING, State.DISCONNECTED]
+    assert server.problems == []
+
+
+def test_user_disconnect_with_a_silent_server_still_ends() -> None:
+    conversation = converse()
+    server = conversation.server
+    server.silent = True
+    conversation.engine.disconnect(conversation.now)
+    conversation.pump()
+    assert conversation.engine.get_timer() == conversation.now + 3.0  # LCP restart timer
+    conversation.advance(6.0)  # Max-Terminate 2 x 3 s
+    assert server.lcp_terminate_requests == 2
+    assert server.control_received[-1] == MessageType.CALL_DISCONNECT
+    assert conversation.disconnected == []
+    assert conversation.engine.get_timer() == conversation.now + 5.0
+    conversation.advance(5.0)
+    assert only_disconnect(conversation) is None
+
+
+def test_user_disconnect_before_the_reply() -> None:
+    server = ScriptedServer(ServerConfig())
+    conversation = Conversation(settings(), server)
+    conversation.engine.connect(conversation.now)
+    conversation.engine.disconnect(conversation.now)
+    conversation._collect()
+    assert only_disconnect(conversation) is None
+
+
+def test_server_call_disconnect_is_acked() -> None:
+    conversation = converse()
+    conversation.server.send_control(MessageType.CALL_DISCONNECT)
+    conversation.pump()
+    assert conversation.server.control_received[-1] == MessageType.CALL_DISCONNECT_ACK
+    assert only_disconnect(conversation) == Failure("sstp", "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL)
+
+
+def test_server_lcp_terminate_request_is_acked_then_the_call_ends() -> None:
+    conversation = converse()
+    server = conversation.server
+    identifier = server.send_lcp(Code.TERMINATE_REQUEST)
+    conversation.pump()
+    assert _client_lcp_packets(conversation, Code.TERMINATE_ACK)[-1].identifier == identifier
+    conversation.advance(3.0)
+    assert server.control_received[-1] == MessageType.CALL_DISCONNECT
+    assert only_disconnect(conversation) == Failure("lcp", "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL)
+
+
+# ------------------------------------------------------------------ failures
+
+
+def test_wrong_password_mschapv2() -> None:
+    conversation = converse(settings(password="wrong"))
+    server = conversation.server
+    assert server.auth_failed
+    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+    assert server.call_connected_count == 0
+    assert server.control_received[-1] == MessageType.CALL_DISCONNECT
+
+
+def test_wrong_password_eap_mschapv2() -> None:
+    conversation = converse(settings(password="wrong"), methods=(EAP, EAP))
+    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+    assert conversation.server.call_connected_count == 0
+
+
+def test_wrong_password_pap_nak() -> None:
+    conversation = converse(settings(allow_pap=True, password="wrong"), methods=(PAP, PAP))
+    assert only_disconnect(conversation) == Failure(
+        "auth", 'The server refused the user name or password ("Authentication failure"). Check them and try again.', FailureKind.AUTHENTICATION
+    )
+    assert conversation.server.call_connected_count == 0
+
+
+def test_wrong_password_chap_md5() -> None:
+    conversation = converse(settings(allow_chap_md5=True, password="wrong"), methods=(CHAP_MD5, CHAP_MD5))
+    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+
+
+NO_PAP = (
+    "The server offers only PAP, which this profile does not allow. Allow it in the profile only if you "
+    "trust the network path, or ask the administrator to enable MS-CHAPv2."
+)
+
+
+def test_server_offering_only_pap_without_allow_pap_then_ending_the_call() -> None:
+    """SoftEther: the client Naks PAP, the server gives up with Terminate-Request and Call Disconnect."""
+    conversation = converse(methods=(PAP,))
+    server = conversation.server
+    assert server.lcp_refusals == [PAP]
+    server.send_control(MessageType.CALL_DISCONNECT)
+    conversation.pump()
+    assert only_disconnect(conversation) == Failure("auth", NO_PAP, FailureKind.AUTHENTICATION)
+    assert server.call_connected_count == 0
+    assert server.auth_attempts == 0
+
+
+def test_server_insisting_on_pap_without_allow_pap() -> None:
+    """A server that re-offers PAP forever: the client never sends the password and gives up."""
+    conversation = converse(methods=(PAP,) * 100)
+    conversation.advance(120.0)
+    assert only_disconnect(conversation) == Failure("auth", NO_PAP, FailureKind.AUTHENTICATION)
+    assert not any(protocol == PppProtocol.PAP for protocol, _ in conversation.server.frames_received)
+
+
+def test_eap_md5_only_server_without_allow_chap_md5() -> None:
+    conversation = converse(methods=(EAP, EAP), eap_types=(EAP_MD5,))
+    assert only_disconnect(conversation) == Failure(
+        "auth",
+        "The server only offers EAP-MD5, which your profile does not allow because it exposes the password to offline "
+        "guessing; allow CHAP-MD5 in the profile if you accept that, or ask the administrator for MS-CHAPv2.",
+        FailureKind.AUTHENTICATION,
+    )
+
+
+def test_impostor_mschapv2_success_without_the_right_proof() -> None:
+    conversation = converse(bad_authenticator=True)
+    assert only_disconnect(conversation) == Failure("auth", IMPOSTOR, FailureKind.PROTOCOL)
+    assert conversation.server.call_connected_count == 0
+
+
+def test_impostor_eap_mschapv2() -> None:
+    conversation = converse(methods=(EAP, EAP), bad_authenticator=True)
+    assert only_disconnect(conversation) == Failure("auth", IMPOSTOR, FailureKind.PROTOCOL)
+    assert conversation.server.call_connected_count == 0
+
+
+def test_negotiation_timeout_when_the_server_is_silent_after_200() -> None:
+    conversation = converse(silent_after="http")
+    start = conversation.now
+    assert conversation.engine.get_timer() == start + 60.0
+    conversation.advance(59.9)
+    assert conversation.disconnected == []
+    conversation.advance(0.1)
+    assert conversation.server.control_received[-1] == MessageType.CALL_ABORT
+    assert conversation.engine.get_timer() == start + 63.0
+    conversation.advance(3.0)
+    assert only_disconnect(conversation) == Failure(
+        "sstp",
+        "The server did not finish setting up the call within 60 s. The connection was aborted; report this to the server's administrator if it persists.",
+        FailureKind.PROTOCOL,
+    )
+
+
+def test_negotiation_timeout_when_lcp_never_finishes() -> None:
+    conversation = converse(silent_after="connect")
+    conversation.advance(120.0)
+    failure = only_disconnect(conversation)
+    assert failure == Failure("lcp", "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.", FailureKind.PROTOCOL)
+
+
+def test_no_http_reply_at_all() -> None:
+    server = ScriptedServer(ServerConfig())
+    conversation = Conversation(settings(), server)
+    conversation.engine.connect(conversation.now)
+    conversation.engine.data_to_send()  # the request is lost in a black hole
+    conversation.advance(60.0)
+    assert only_disconnect(conversation) == Failure("http", f"The server {HOST} did not answer the SSTP request within 60 s: it may not be an SSTP server.", FailureKind.PROTOCOL)
+
+
+def test_server_closes_instead_of_answering_http() -> None:
+    server = ScriptedServer(ServerConfig())
+    conversation = Conversation(settings(), server)
+    conversation.engine.connect(conversation.now)
+    conversation.engine.connection_lost(conversation.now)
+    conversation._collect()
+    assert only_disconnect(conversation) == Failure(
+        "http", f"The server {HOST} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.", FailureKind.PROTOCOL
+    )
+
+
+def test_connection_lost_in_the_middle() -> None:
+    conversation = converse()
+    conversation.engine.connection_lost(conversation.now)
+    conversation._collect()
+    assert only_disconnect(conversation) == Failure("sstp", f"The connection to {HOST} was lost. Check your network; if it keeps happening, the server may be restarting.", FailureKind.UNREACHABLE)
+
+
+def test_non_200_http_reply() -> None:
+    conversation = converse(http_reply=b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    assert only_disconnect(conversation) == Failure(
+        "http", f"The server {HOST} refused the SSTP request with HTTP 403 Forbidden: check the server name and port, and that SSTP is enabled on the server.", FailureKind.PROTOCOL
+    )
+    assert conversation.server.control_received == []
+
+
+@pytest.mark.parametrize("when", ["after the ack", "while connected"])
+def test_server_call_abort(when: str) -> None:
+    conversation = converse(silent_after="connect") if when == "after the ack" else converse()
+    server = conversation.server
+    server.silent = False
+    info = StatusInfo(0, AttributeStatus.NEGOTIATION_TIMEOUT, b"")
+    server.send_control(MessageType.CALL_ABORT, (Attribute(AttributeId.STATUS_INFO, encode_status_info(info)),))
+    conversation.pump()
+    assert server.control_received[-1] == MessageType.CALL_ABORT
+    assert only_disconnect(conversation) == Failure(
+        "sstp", "The server aborted the call (negotiation timeout). Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
+    )
+
+
+def test_bad_sstp_version_drops_the_link_without_a_word() -> None:
+    conversation = converse()
+    server = conversation.server
+    received = list(server.control_received)
+    server.send_raw(bytes.fromhex("11010008 0008 0000"))
+    conversation.pump()
+    assert server.control_received == received  # no Call Abort
+    assert only_disconnect(conversation) == Failure(
+        "sstp",
+        "The server sent data that is not SSTP (SSTP version 0x11 is not 1.0); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.",
+        FailureKind.PROTOCOL,
+    )
+
+
+def test_packets_before_broken_framing_are_still_handled() -> None:
+    conversation = converse()
+    server = conversation.server
+    server.send_ipv4(IPV4_REPLY)
+    server.send_raw(bytes.fromhex("10010002"))
+    conversation.pump()
+    assert conversation.delivered == [IPV4_REPLY]
+    failure = only_disconnect(conversation)
+    assert failure is not None and "SSTP packet length 2 is shorter than its header" in failure.reason
+
+
+def test_malformed_control_message_gets_a_call_abort() -> None:
+    conversation = converse()
+    server = conversation.server
+    server.send_raw(bytes.fromhex("1001000A 0008 0001 0002"))  # Echo Request with a truncated attribute
+    conversation.pump()
+    assert server.control_received[-1] == MessageType.CALL_ABORT
+    assert conversation.disconnected == []
+    assert conversation.engine.get_timer() == conversation.now + 3.0
+    conversation.advance(3.0)
+    assert only_disconnect(conversation) == Failure(
+        "sstp",
+        "The server sent a malformed SSTP control message (SSTP message 0x0008 announces 1 attributes but holds fewer). "
+        "The connection was aborted; report this to the server's administrator if it persists.",
+        FailureKind.PROTOCOL,
+    )
+
+
+def test_server_answering_our_abort_closes_at_once() -> None:
+    conversation = converse()
+    server = conversation.server
+    server.send_control(MessageType.CALL_CONNECT_ACK)  # not valid once connected
+    conversation.pump()
+    assert server.control_received[-1] == MessageType.CALL_ABORT
+    server.send_control(MessageType.CALL_ABORT)
+    conversation.pump()
+    failure = only_disconnect(conversation)
+    assert failure == Failure(
+        "sstp",
+        "The server sent an SSTP CALL_CONNECT_ACK message that is not valid in state Client_Call_Connected. "
+        "The connection was aborted; report this to the server's administrator if it persists.",
+        FailureKind.PROTOCOL,
+    )
+
+
+def test_call_connect_nak_is_retried() -> None:
+    conversation = converse(connect_naks=2)
+    assert_connected(conversation)
+    assert conversation.server.control_received.count(MessageType.CALL_CONNECT_REQUEST) == 3
+
+
+def test_call_connect_nak_too_often() -> None:
+    conversation = converse(connect_naks=10)
+    conversation.advance(3.0)
+    assert conversation.server.control_received.count(MessageType.CALL_CONNECT_REQUEST) == 4
+    assert only_disconnect(conversation) == Failure(
+        "sstp",
+        "The server refused the SSTP call 4 times (value not supported). The connection was aborted; report this to the server's administrator if it persists.",
+        FailureKind.PROTOCOL,
+    )
+
+
+@pytest.mark.parametrize("bitmask", [0x00, 0x04, 0xFC])
+def test_unknown_hash_bitmask(bitmask: int) -> None:
+    conversation = converse(hash_bitmask=bitmask)
+    assert conversation.server.control_received[-1] == MessageType.CALL_ABORT
+    conversation.advance(3.0)
+    assert only_disconnect(conversation) == Failure(
+        "sstp",
+        f"The server asks for a crypto binding hash we do not know (bitmask {bitmask:#04x}). The connection was aborted; report this to the server's administrator if it persists.",
+        FailureKind.PROTOCOL,
+    )
+
+
+def test_lcp_renegotiation_after_connect_ends_the_session_cleanly() -> None:
+    conversation = converse()
+    server = conversation.server
+    server.send_lcp(Code.CONFIGURE_REQUEST, encode_options([Option(3, b"\xc2\x23\x81")]))
+    server.send_ppp(PppProtocol.IPCP, encode_packet(Code.CONFIGURE_REQUEST, 7, encode_options([Option(3, bytes(4))])))
+    conversation.pump()
+    # The session must not hang half-authenticated: it ends, politely, with a sentence.
+    assert states(conversation)[-1] == State.DISCONNECTING
+    assert _client_lcp_packets(conversation, Code.TERMINATE_REQUEST)
+    conversation.advance(30.0)
+    assert only_disconnect(conversation) == Failure(
+        "lcp",
+        "The server restarted PPP link negotiation during the session, which this client does not support. "
+        "Connect again; if it keeps happening, ask the server's administrator to check its log.",
+        FailureKind.PROTOCOL,
+    )
+    assert server.call_connected_count == 1
+
+
+def test_no_event_is_emitted_twice_over_a_whole_session() -> None:
+    conversation = converse()
+    assert_ip_flows_both_ways(conversation)
+    conversation.engine.disconnect(conversation.now)
+    conversation.pump()
+    conversation.advance(100.0)
+    assert only_disconnect(conversation) is None
+    assert len(conversation.of_type(LinkConfigured)) == 1
+    assert_no_repeated_state(conversation)
+    logs = [event.message for event in conversation.of_type(LogRecord)]
+    assert not any(PASSWORD in line for line in logs)
+    # After the end, nothing moves any more.
+    conversation.engine.handle_timer(conversation.now + 1000)
+    conversation.engine.receive_stream_data(b"\x10\x01\x00\x08\x00\x08\x00\x00", conversation.now)
+    conversation.engine.disconnect(conversation.now)
+    assert conversation.engine.next_event() is None
+    assert conversation.engine.data_to_send() == b""
