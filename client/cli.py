@@ -97,7 +97,10 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
             print(f"sstp-vpn: warning: a password in --proxy is visible to other users in the process list; set ${PROXY_PASSWORD_ENV} instead.", file=sys.stderr)
         elif proxy.username is not None and os.environ.get(PROXY_PASSWORD_ENV):
             proxy = ProxySettings(proxy.host, proxy.port, proxy.username, os.environ[PROXY_PASSWORD_ENV])
-    return TransportSettings(host=host, port=port, sni=args.sni, ca_file=args.ca_file, pin_sha256=pin, proxy=proxy, timeout=args.timeout)
+    try:
+        return TransportSettings(host=host, port=port, sni=args.sni, ca_file=args.ca_file, pin_sha256=pin, proxy=proxy, timeout=args.timeout)
+    except ValueError as error:  # a malformed pin
+        raise UsageError(str(error)) from None
 
 
 def read_password(args: argparse.Namespace) -> str:

@@ -172,7 +172,7 @@ class Engine:
             self._deadline = now + NEGOTIATION_TIMEOUT
             self._set_state(State.NEGOTIATING)
             data = reply.after_headers
-        while True:
+        while self.call is not Call.CLOSED:
             try:
                 packets = self._reader.feed(data)
             except MalformedPacket as error:

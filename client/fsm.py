@@ -185,11 +185,15 @@ class OptionFsm:
         code = packet.code
         if code == Code.CONFIGURE_REQUEST:
             self._peer_request_id = packet.identifier
-            verdict, options = self.policy.judge(parse_options(packet.data))
+            received = parse_options(packet.data)
+            verdict, options = self.policy.judge(received)
             if verdict is Verdict.NAK:
                 self._failures += 1
                 if self._failures > self.counters.max_failure:
-                    verdict = Verdict.REJECT  # RFC 1661 Max-Failure: stop suggesting, refuse
+                    # RFC 1661 Max-Failure: stop suggesting, refuse. A Reject carries the peer's
+                    # options unchanged (RFC 1661 5.4), not our suggestions.
+                    naked = {option.type for option in options}
+                    verdict, options = Verdict.REJECT, [o for o in received if o.type in naked]
             elif verdict is Verdict.ACK:
                 self._failures = 0
             self._response = (verdict, options, packet.identifier)

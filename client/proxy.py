@@ -85,6 +85,11 @@ class ProxySettings:
         return self.username is not None and self.password is not None
 
 
+def duration(seconds: float) -> str:
+    """ "1 second", "1.5 seconds", "15 seconds" (for sentences about time-outs)."""
+    return "1 second" if seconds == 1 else f"{seconds:g} seconds"
+
+
 def authority(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -99,6 +104,11 @@ class ProxyError(Exception):
 
 def _failure(reason: str) -> Failure:
     return Failure("proxy", reason, FailureKind.UNREACHABLE)
+
+
+def _closed(proxy: ProxySettings) -> Failure:
+    return _failure(f"The proxy at {proxy.address} closed the connection without answering the CONNECT request: "
+                    "check that it is an HTTP proxy.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,10 +161,12 @@ class ConnectExchange:
     def receive(self, data: bytes) -> Verdict | None:
         self._h11.receive_data(data)
         try:
-            return self._next_verdict(end_of_stream=not data)
+            return self._next_verdict()
         except h11.RemoteProtocolError as error:
             if self._retry_pending:  # the 407 itself was fine; just do not reuse this connection
                 return RetryWithCredentials(reuse_connection=False)
+            if not data:  # h11 calls an end of stream before the reply a protocol error
+                return Refused(_closed(self.proxy))
             return Refused(_failure(f"The proxy at {self.proxy.address} sent a malformed reply to the CONNECT "
                                     f"request ({error}): check that it is an HTTP proxy."))
 
@@ -168,7 +180,7 @@ class ConnectExchange:
         """A 407 was read and its body is being skipped before the retry."""
         return self._retry_pending
 
-    def _next_verdict(self, end_of_stream: bool) -> Verdict | None:
+    def _next_verdict(self) -> Verdict | None:
         while True:
             event = self._h11.next_event()
             if event is h11.NEED_DATA:
@@ -180,8 +192,7 @@ class ConnectExchange:
             if isinstance(event, h11.ConnectionClosed):
                 if self._retry_pending:
                     return RetryWithCredentials(reuse_connection=False)
-                return Refused(_failure(f"The proxy at {self.proxy.address} closed the connection without "
-                                        "answering the CONNECT request: check that it is an HTTP proxy."))
+                return Refused(_closed(self.proxy))
             if isinstance(event, h11.InformationalResponse):
                 continue
             if isinstance(event, h11.Response):
@@ -296,13 +307,12 @@ def _exchange(sock: socket.socket, exchange: ConnectExchange, timeout: float) ->
             if verdict is not None:
                 return verdict
             if not data:  # h11 saw the end of stream and still wants data: treat as closed
-                return Refused(_failure(f"The proxy at {address} closed the connection without answering "
-                                        "the CONNECT request: check that it is an HTTP proxy."))
+                return Refused(_closed(exchange.proxy))
     except TimeoutError:
         if exchange.skipping_challenge_body:  # the 407 body never ended: retry on a new connection
             return RetryWithCredentials(reuse_connection=False)
         raise ProxyError(_failure(f"The proxy at {address} did not answer the CONNECT request within "
-                                  f"{timeout:g} seconds: check the proxy settings.")) from None
+                                  f"{duration(timeout)}: check the proxy settings.")) from None
     except OSError as error:
         raise ProxyError(_failure(f"The connection to the proxy at {address} failed during the CONNECT request "
                                   f"({error.strerror or error}): check the proxy settings and your network.")) from None

@@ -71,14 +71,15 @@ class ReplyReader:
                 f"The server {self._host} refused the SSTP request with HTTP {event.status_code} {reason}: "
                 "check the server name and port, and that SSTP is enabled on the server."
             )
-        length = dict(event.headers).get(b"content-length")
+        headers = dict(event.headers)
+        length = headers.get(b"content-length")
         if length is not None and length != ENDLESS_LENGTH:
             raise HttpRefused(f"The server {self._host} answered the SSTP request with a finite body (Content-Length {length.decode('latin-1')}): it is not speaking SSTP.")
+        coding = headers.get(b"transfer-encoding")
+        if coding is not None:  # h11 would decode the SSTP bytes as chunks
+            raise HttpRefused(f"The server {self._host} answered the SSTP request with an encoded body (Transfer-Encoding {coding.decode('latin-1')}): it is not speaking SSTP.")
         # Bytes h11 already buffered past the headers belong to the SSTP stream.
         rest = bytearray()
-        try:
-            while isinstance(event := connection.next_event(), h11.Data):
-                rest += event.data
-        except h11.RemoteProtocolError as error:  # e.g. a chunked body: not an SSTP stream
-            raise HttpRefused(f"The server {self._host} sent a malformed HTTP reply to the SSTP request ({error}): it may not be an SSTP server.") from None
+        while isinstance(event := connection.next_event(), h11.Data):
+            rest += event.data
         return HttpReply(200, reason, bytes(rest))

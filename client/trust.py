@@ -12,6 +12,7 @@ and the optional SHA-256 pin.
 
 from __future__ import annotations
 
+import _ssl  # ENCODING_DER, for the certificate objects that get_*_chain() returns before 3.13
 import datetime
 import hashlib
 import ipaddress
@@ -23,7 +24,6 @@ from pathlib import Path
 
 import truststore
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -91,7 +91,7 @@ def peer_chain(sock: ssl.SSLSocket, verified: bool = False) -> list[bytes]:
             chain = method() or []
         except (ValueError, ssl.SSLError):
             continue
-        return [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]
+        return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in chain]
     try:
         leaf = sock.getpeercert(binary_form=True)
     except (ValueError, OSError):
@@ -181,6 +181,9 @@ def server_name_problem(cert: x509.Certificate, expected: str) -> str | None:
     if certificate_matches(cert, reference):
         return None
     shown = certificate_names(cert).presented()
+    if not isinstance(reference, str) and str(reference) in shown:  # only as text: a DNS name or the CN
+        return (f"The server's certificate lists {expected} only as a name, not as an IP address, so it cannot "
+                "prove it is that address. Connect by the server's host name instead.")
     if not shown:
         return (f"The server's certificate names no host at all, so it cannot prove it is {expected}. "
                 "Ask the server's administrator for a certificate that names the server.")
@@ -382,7 +385,3 @@ def describe_certificate(der: bytes) -> CertificateFacts:
 
 def load_certificate(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
-
-
-def der_of(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(Encoding.DER)

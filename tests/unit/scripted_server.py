@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ipaddress import IPv4Address
 
 from sstpvpn.client import mschapv2
 from sstpvpn.client.engine import Engine, EngineSettings
-from sstpvpn.client.events import Disconnected, Event, LinkConfigured
+from sstpvpn.client.events import Disconnected, Event, Failure, LinkConfigured, LogRecord
 from sstpvpn.client.ppp_codec import (
     Code,
     ControlPacket,
@@ -708,21 +709,52 @@ def seeded_rng(seed: int) -> Callable[[int], bytes]:
     return generator.randbytes
 
 
+# What the engine was given, in order: ("data", t, bytes), ("ip", t, packets), ("disconnect", t),
+# ("lost", t) and a final ("end", t). Replaying it into a fresh engine with the same settings and
+# seed repeats the session exactly, because the engine is deterministic.
+Step = tuple
+
+
 class Conversation:
     """An engine and a ScriptedServer joined by an in-memory byte pipe and a fake clock."""
 
     def __init__(self, settings: EngineSettings, server: ScriptedServer, seed: int = 1, now: float = 1000.0, certificate: bytes | None = None) -> None:
+        self.settings = settings
+        self.seed = seed
+        self.start_time = now
         self.engine = Engine(settings, rng=seeded_rng(seed))
         self.server = server
         self.now = now
         self.events: list[Event] = []
         self.delivered: list[bytes] = []
-        self.engine.set_peer_certificate(server.config.certificate if certificate is None else certificate)
+        self.transcript: list[Step] = []
+        self.certificate = server.config.certificate if certificate is None else certificate
+        self.engine.set_peer_certificate(self.certificate)
 
     def start(self) -> Conversation:
         self.engine.connect(self.now)
         self.pump()
         return self
+
+    # Engine inputs that are recorded in the transcript.
+
+    def send_ip(self, packets: list[bytes]) -> None:
+        self.transcript.append(("ip", self.now, list(packets)))
+        self.engine.receive_ip_packets(packets, self.now)
+        self.pump()
+
+    def disconnect(self) -> None:
+        self.transcript.append(("disconnect", self.now))
+        self.engine.disconnect(self.now)
+        self.pump()
+
+    def lose_connection(self) -> None:
+        self.transcript.append(("lost", self.now))
+        self.engine.connection_lost(self.now)
+        self._collect()
+
+    def finished_transcript(self) -> list[Step]:
+        return [*self.transcript, ("end", self.now)]
 
     def pump(self, limit: int = 200) -> None:
         """Move bytes both ways until neither side has anything to say."""
@@ -732,6 +764,7 @@ class Conversation:
                 self.server.receive(out)
             back = self.server.data_to_send()
             if back:
+                self.transcript.append(("data", self.now, back))
                 self.engine.receive_stream_data(back, self.now)
             self._collect()
             if not out and not back:
@@ -769,3 +802,171 @@ class Conversation:
     @property
     def plans(self) -> list:
         return [event.plan for event in self.of_type(LinkConfigured)]
+
+
+# ------------------------------------------------------------------ replaying a transcript
+
+
+@dataclass
+class Replay:
+    """What a fresh engine did with a (possibly mutated) transcript."""
+
+    events: list[Event]
+    sent: bytes
+    delivered: list[bytes]
+    largest_reader_buffer: int
+    timer_faults: list[str]  # deadlines that handle_timer() left in the past
+
+    @property
+    def outcome(self) -> str:
+        """'failure', 'clean' (Disconnected(None)) or 'running'."""
+        ends = [event for event in self.events if isinstance(event, Disconnected)]
+        if not ends:
+            return "running"
+        return "clean" if ends[-1].failure is None else "failure"
+
+
+def replay(
+    transcript: list[Step],
+    settings: EngineSettings,
+    seed: int,
+    certificate: bytes,
+    split: Callable[[bytes], list[bytes]] = lambda data: [data],
+    start_time: float = 1000.0,
+) -> Replay:
+    """Feed a transcript to a fresh engine, cutting each data step with `split`, and firing every
+    deadline that falls before the next step, as the runner would."""
+    engine = Engine(settings, rng=seeded_rng(seed))
+    engine.set_peer_certificate(certificate)
+    engine.connect(start_time)
+    sent = [engine.data_to_send()]
+    events: list[Event] = []
+    delivered: list[bytes] = []
+    largest = 0
+    faults: list[str] = []
+
+    def run_timers(until: float) -> None:
+        for _ in range(10_000):
+            deadline = engine.get_timer()
+            if deadline is None or deadline > until:
+                return
+            engine.handle_timer(deadline)
+            after = engine.get_timer()
+            if after is not None and after <= deadline:
+                faults.append(f"after handle_timer({deadline}) the next deadline is {after}")
+                return
+        faults.append("more than 10000 deadlines in one step")
+
+    for step in transcript:
+        kind, when = step[0], step[1]
+        run_timers(when)
+        if kind == "data":
+            for piece in split(step[2]):
+                engine.receive_stream_data(piece, when)
+                largest = max(largest, len(engine._reader._buffer))
+        elif kind == "ip":
+            engine.receive_ip_packets(step[2], when)
+        elif kind == "disconnect":
+            engine.disconnect(when)
+        elif kind == "lost":
+            engine.connection_lost(when)
+        sent.append(engine.data_to_send())
+        delivered += engine.packets_to_deliver()
+        while (event := engine.next_event()) is not None:
+            events.append(event)
+    return Replay(events, b"".join(sent), delivered, largest, faults)
+
+
+_H11_DETAIL = re.compile(r"sent a malformed HTTP reply to the SSTP request \(.*\): ")
+_BLANKED = "sent a malformed HTTP reply to the SSTP request (...): "
+
+
+def comparable_events(events: list[Event]) -> list[Event]:
+    """Events with h11's diagnostic for a malformed reply blanked: its wording depends on how the
+    reply was cut into reads (e.g. "no response line received" vs "illegal request line")."""
+    result = []
+    for event in events:
+        if isinstance(event, LogRecord):
+            event = LogRecord(event.level, _H11_DETAIL.sub(_BLANKED, event.message))
+        elif isinstance(event, Disconnected) and event.failure is not None and event.failure.where == "http":
+            failure = event.failure
+            event = Disconnected(Failure(failure.where, _H11_DETAIL.sub(_BLANKED, failure.reason), failure.kind))
+        result.append(event)
+    return result
+
+
+# ------------------------------------------------------------------ recorded sessions (fuzzing corpus)
+
+
+@dataclass(frozen=True)
+class Recording:
+    name: str
+    transcript: list[Step]
+    settings: EngineSettings
+    seed: int
+    certificate: bytes
+
+    def replay(self, split: Callable[[bytes], list[bytes]] = lambda data: [data], transcript: list[Step] | None = None) -> Replay:
+        return replay(self.transcript if transcript is None else transcript, self.settings, self.seed, self.certificate, split)
+
+
+def _settings(allow_pap: bool = False, allow_chap_md5: bool = False, ipv6: bool = False, password: str = "correct horse battery") -> EngineSettings:
+    from sstpvpn.client.auth import AuthPolicy
+    from sstpvpn.client.events import Credentials
+
+    return EngineSettings(Credentials("alice", password), "vpn.example.com", AuthPolicy(allow_pap=allow_pap, allow_chap_md5=allow_chap_md5), ipv6=ipv6)
+
+
+_PING = bytes.fromhex("4500001C 00010000 4001 0000 C6121E0A C6121E01 0800F7FF 00000000")
+
+
+def _busy_session(conversation: Conversation) -> None:
+    """After connecting: IP both ways, both kinds of echo, then the user disconnects."""
+    server = conversation.server
+    conversation.send_ip([_PING])
+    server.send_ipv4(_PING)
+    server.send_control(MessageType.ECHO_REQUEST)
+    server.send_lcp(Code.ECHO_REQUEST, bytes(4) + SOFTETHER_ECHO_DATA)
+    conversation.pump()
+    conversation.advance(25.0)  # an echo of ours, answered
+    conversation.disconnect()
+    conversation.advance(10.0)
+
+
+def _server_ends(conversation: Conversation) -> None:
+    server = conversation.server
+    server.send_ipv6cp_request()
+    server.send_ppp(PppProtocol.CCP, encode_packet(1, 1, b""))
+    server.send_ipv4(_PING)
+    conversation.pump()
+    server.send_control(MessageType.CALL_DISCONNECT)
+    conversation.pump()
+
+
+def _silent_after_connect(conversation: Conversation) -> None:
+    conversation.server.silent = True
+    conversation.advance(45.0)
+
+
+SCENARIOS: dict[str, tuple[dict, dict, Callable[[Conversation], None] | None]] = {
+    # name: (engine settings, server config, what happens once connected)
+    "mschapv2-sha256": ({}, dict(methods=(MSCHAPV2,)), _busy_session),
+    "eap-mschapv2-sha1": ({}, dict(methods=(EAP, EAP), hash_bitmask=0x01), _busy_session),
+    "softether-walk-ipv6": (dict(ipv6=True), dict(methods=(EAP, MSCHAPV2, PAP), eap_types=(EAP_TLS,), ipv6=True), _busy_session),
+    "pap-two-dns": (dict(allow_pap=True), dict(methods=(PAP, PAP), dns=(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2")), hash_bitmask=0x03), _server_ends),
+    "chap-md5": (dict(allow_chap_md5=True), dict(methods=(CHAP_MD5, CHAP_MD5), reject_magic=False), _busy_session),
+    "eap-md5": (dict(allow_chap_md5=True), dict(methods=(EAP, EAP), eap_types=(EAP_MD5,), ipcp_request_with_success=True), _silent_after_connect),
+    "wrong-password": (dict(password="wrong"), dict(methods=(MSCHAPV2,)), None),
+    "impostor": ({}, dict(methods=(EAP, EAP), bad_authenticator=True), None),
+    "connect-naks": ({}, dict(connect_naks=2, extra_lcp_options=(Option(LCP_MRU, b"\x05\x00"),)), _busy_session),
+    "pap-refused": ({}, dict(methods=(PAP,)), lambda conversation: _server_ends(conversation)),
+}
+
+
+def record(name: str, seed: int = 1) -> Recording:
+    engine_options, server_options, after = SCENARIOS[name]
+    conversation = Conversation(_settings(**engine_options), ScriptedServer(ServerConfig(**server_options)), seed=seed).start()
+    if after is not None:
+        after(conversation)
+    conversation.advance(5.0)
+    return Recording(name, conversation.finished_transcript(), conversation.settings, seed, conversation.certificate)

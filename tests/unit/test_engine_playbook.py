@@ -664,7 +664,7 @@ def test_lcp_renegotiation_after_connect_ends_the_session_cleanly() -> None:
     server.send_ppp(PppProtocol.IPCP, encode_packet(Code.CONFIGURE_REQUEST, 7, encode_options([Option(3, bytes(4))])))
     conversation.pump()
     # The session must not hang half-authenticated: it ends, politely, with a sentence.
-    assert states(conversation)[-1] == State.DISCONNECTING
+    assert states(conversation)[-2:] == [State.DISCONNECTING, State.DISCONNECTED]
     assert _client_lcp_packets(conversation, Code.TERMINATE_REQUEST)
     conversation.advance(30.0)
     assert only_disconnect(conversation) == Failure(

@@ -303,9 +303,9 @@ def test_max_failure_turns_naks_into_rejects() -> None:
     fsm.up(0.0)
     _take(fsm)
     for identifier in range(7):
-        fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, identifier, bytes.fromhex("01040001")), 0.0)
-    codes = [p.code for p in _take(fsm)]
-    assert codes == [Code.CONFIGURE_NAK] * 5 + [Code.CONFIGURE_REJECT] * 2
+        fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, identifier, bytes.fromhex("01040001 0702")), 0.0)
+    answers = [(p.code, p.data) for p in _take(fsm)]
+    assert answers == [(Code.CONFIGURE_NAK, bytes.fromhex("010405DC"))] * 5 + [(Code.CONFIGURE_REJECT, bytes.fromhex("01040001"))] * 2
 
 
 def test_nak_changes_the_next_request_and_a_second_answer_to_it_is_stale() -> None:
@@ -497,3 +497,184 @@ def test_ipv6cp_adopts_the_servers_suggestion_unless_it_is_unusable() -> None:
     assert policy.identifier == bytes.fromhex("0102030405060708")
     policy.naked([Option(1, bytes.fromhex("B0B1B2B3B4B5B6B7"))])
     assert policy.identifier == bytes.fromhex("B0B1B2B3B4B5B6B7")
+
+
+# ------------------------------------------------------------------ LCP policy
+
+from sstpvpn.client.auth import AuthMethod, AuthPolicy  # noqa: E402
+from sstpvpn.client.lcp import Lcp, LcpPolicy  # noqa: E402
+
+MAGIC_A, MAGIC_B, MAGIC_C = bytes.fromhex("11223344"), bytes.fromhex("55667788"), bytes.fromhex("99AABBCC")
+
+
+def _lcp_policy(allow_pap: bool = False, allow_chap_md5: bool = False, magics: tuple[bytes, ...] = (MAGIC_A, MAGIC_B, MAGIC_C)) -> LcpPolicy:
+    return LcpPolicy(AuthPolicy(allow_pap=allow_pap, allow_chap_md5=allow_chap_md5), rng=_counting_rng(list(magics)))
+
+
+def test_lcp_asks_for_mru_and_magic_and_drops_what_is_rejected() -> None:
+    policy = _lcp_policy()
+    assert policy.request() == [Option(1, b"\x05\xdc"), Option(5, MAGIC_A)]
+    assert policy.negotiated_magic == 0x11223344
+    policy.rejected([Option(5, MAGIC_A)])
+    assert policy.request() == [Option(1, b"\x05\xdc")]
+    assert policy.negotiated_magic == 0  # SoftEther: the link runs without magic numbers
+
+
+def test_lcp_never_asks_for_an_auth_protocol_itself() -> None:
+    assert all(option.type != 3 for option in _lcp_policy(allow_pap=True).request())
+
+
+@pytest.mark.parametrize(
+    ("offered", "allow", "verdict"),
+    [
+        (b"\xc2\x23\x81", {}, Verdict.ACK),  # MS-CHAPv2: our favourite
+        (b"\xc2\x27", {}, Verdict.NAK),  # EAP: allowed, but first we suggest MS-CHAPv2
+        (b"\xc0\x23", {}, Verdict.NAK),  # PAP without allow_pap
+        (b"\xc0\x23", {"allow_pap": True}, Verdict.NAK),  # allowed, still steered once
+        (b"\xc2\x23\x05", {}, Verdict.NAK),
+        (b"\xc2\x23\x80", {}, Verdict.NAK),  # MS-CHAP v1: unknown to us
+    ],
+)
+def test_lcp_first_answer_to_an_auth_offer(offered: bytes, allow: dict, verdict: Verdict) -> None:
+    policy = _lcp_policy(**allow)
+    got, options = policy.judge([Option(3, offered)])
+    assert got is verdict
+    if verdict is Verdict.NAK:
+        assert options == [Option(3, b"\xc2\x23\x81")]  # the suggestion is always MS-CHAPv2
+
+
+def test_lcp_softether_walk_accepts_eap_when_the_server_insists() -> None:
+    policy = _lcp_policy()
+    assert policy.judge([Option(3, b"\xc2\x27")])[0] is Verdict.NAK
+    assert policy.judge([Option(3, b"\xc2\x27")]) == (Verdict.ACK, [Option(3, b"\xc2\x27")])
+    policy.peer_acked([Option(3, b"\xc2\x27")])
+    assert policy.auth_method is AuthMethod.EAP
+    assert policy.refused_methods == []
+
+
+def test_lcp_keeps_refusing_a_forbidden_method_and_remembers_it_once() -> None:
+    policy = _lcp_policy()
+    for _ in range(3):
+        assert policy.judge([Option(3, b"\xc0\x23")])[0] is Verdict.NAK
+    policy.judge([Option(3, b"\xc2\x23\x80")])
+    assert policy.refused_methods == [AuthMethod.PAP, b"\xc2\x23\x80"]
+
+
+def test_lcp_no_auth_option_means_no_authentication() -> None:
+    policy = _lcp_policy()
+    policy.peer_acked([Option(3, b"\xc2\x23\x81")])
+    policy.peer_acked([Option(1, b"\x05\x78")])  # a later request without the option
+    assert policy.auth_method is None
+    assert policy.peer_mru == 1400
+
+
+@pytest.mark.parametrize(
+    ("option", "verdict", "answer"),
+    [
+        (Option(1, b"\x05\xdc"), Verdict.ACK, None),
+        (Option(1, b"\x00\x44"), Verdict.ACK, None),  # 68, the IPv4 minimum
+        (Option(1, b"\x00\x43"), Verdict.NAK, [Option(1, b"\x05\xdc")]),
+        (Option(1, b"\x0f\xf8"), Verdict.NAK, [Option(1, b"\x05\xdc")]),  # 4088: one byte too big for SSTP
+        (Option(1, b"\x05"), Verdict.REJECT, [Option(1, b"\x05")]),  # wrong length
+        (Option(2, bytes(4)), Verdict.ACK, None),  # ACCM: harmless
+        (Option(7), Verdict.REJECT, [Option(7)]),
+        (Option(8), Verdict.REJECT, [Option(8)]),
+        (Option(13, b"\x06"), Verdict.REJECT, [Option(13, b"\x06")]),
+        (Option(5, bytes(4)), Verdict.NAK, [Option(5, MAGIC_C)]),  # zero magic
+    ],
+)
+def test_lcp_judges_the_servers_options(option: Option, verdict: Verdict, answer: list[Option] | None) -> None:
+    policy = _lcp_policy()
+    got, options = policy.judge([option])
+    assert got is verdict
+    assert options == ([option] if answer is None else answer)
+
+
+def test_lcp_looped_back_magic_changes_ours_and_suggests_another() -> None:
+    policy = _lcp_policy()
+    verdict, options = policy.judge([Option(5, MAGIC_A)])
+    assert verdict is Verdict.NAK
+    assert policy.magic == int.from_bytes(MAGIC_B, "big")
+    assert options == [Option(5, MAGIC_C)]
+
+
+def test_lcp_reject_wins_over_nak() -> None:
+    policy = _lcp_policy()
+    assert policy.judge([Option(3, b"\xc2\x27"), Option(7)]) == (Verdict.REJECT, [Option(7)])
+
+
+def test_lcp_takes_the_servers_suggested_mru_within_bounds() -> None:
+    policy = _lcp_policy()
+    policy.naked([Option(1, b"\x05\x00")])
+    assert policy.mru == 1280
+    policy.naked([Option(1, b"\xff\xff")])
+    assert policy.mru == 4087
+    policy.naked([Option(1, b"\x00\x01")])
+    assert policy.mru == 68
+    policy.naked([Option(5, MAGIC_C)])
+    assert policy.magic == int.from_bytes(MAGIC_B, "big")
+
+
+def _opened_lcp(reject_magic: bool) -> Lcp:
+    lcp = Lcp(_lcp_policy())
+    lcp.fsm.open(0.0)
+    lcp.fsm.up(0.0)
+    request = _take(lcp.fsm)[0]
+    if reject_magic:
+        lcp.receive(ControlPacket(Code.CONFIGURE_REJECT, request.identifier, bytes.fromhex("0506") + MAGIC_A), 0.0)
+        request = _take(lcp.fsm)[0]
+    lcp.receive(ControlPacket(Code.CONFIGURE_ACK, request.identifier, request.data), 0.0)
+    lcp.receive(ControlPacket(Code.CONFIGURE_REQUEST, 1, bytes.fromhex("0305C22381")), 0.0)
+    assert lcp.fsm.is_opened
+    _take(lcp.fsm)
+    return lcp
+
+
+@pytest.mark.parametrize("reject_magic", [True, False])
+def test_lcp_echo_reply_carries_our_magic_and_the_data(reject_magic: bool) -> None:
+    lcp = _opened_lcp(reject_magic)
+    lcp.receive(ControlPacket(Code.ECHO_REQUEST, 0x21, bytes(4) + b"Aho Baka Manuke\x00"), 1.0)
+    magic = bytes(4) if reject_magic else MAGIC_A
+    assert _take(lcp.fsm) == [ControlPacket(Code.ECHO_REPLY, 0x21, magic + b"Aho Baka Manuke\x00")]
+
+
+def test_lcp_echo_request_before_opened_is_ignored() -> None:
+    lcp = Lcp(_lcp_policy())
+    lcp.fsm.open(0.0)
+    lcp.fsm.up(0.0)
+    _take(lcp.fsm)
+    lcp.receive(ControlPacket(Code.ECHO_REQUEST, 1, bytes(4)), 0.0)
+    lcp.receive(ControlPacket(Code.ECHO_REQUEST, 2, b""), 0.0)  # too short for a magic: still no crash
+    assert _take(lcp.fsm) == []
+
+
+def test_lcp_protocol_reject_fits_the_peer_mru() -> None:
+    lcp = _opened_lcp(True)
+    lcp.policy.peer_mru = 100
+    lcp.protocol_reject(0x80FD, bytes(500))
+    packet = _take(lcp.fsm)[0]
+    assert packet.code == Code.PROTOCOL_REJECT
+    assert 4 + len(packet.data) == 100
+    assert packet.data[:2] == b"\x80\xfd"
+
+
+def test_lcp_records_protocol_rejects_only_when_opened() -> None:
+    lcp = Lcp(_lcp_policy())
+    lcp.receive(ControlPacket(Code.PROTOCOL_REJECT, 1, b"\x80\x57"), 0.0)
+    assert lcp.rejected_protocols == []
+    lcp = _opened_lcp(True)
+    lcp.receive(ControlPacket(Code.PROTOCOL_REJECT, 1, b"\x80\x57\x01"), 0.0)
+    lcp.receive(ControlPacket(Code.PROTOCOL_REJECT, 2, b"\x80"), 0.0)  # too short: ignored
+    assert lcp.rejected_protocols == [0x8057]
+
+
+def test_lcp_max_failure_rejects_a_forbidden_method_after_five_naks() -> None:
+    lcp = Lcp(_lcp_policy())
+    lcp.fsm.open(0.0)
+    lcp.fsm.up(0.0)
+    _take(lcp.fsm)
+    for identifier in range(7):
+        lcp.receive(ControlPacket(Code.CONFIGURE_REQUEST, identifier, bytes.fromhex("0304C023")), 0.0)
+    answers = [(p.code, p.data) for p in _take(lcp.fsm)]
+    # The Naks suggest MS-CHAPv2; the Rejects return the server's option unchanged (RFC 1661 5.4).
+    assert answers == [(Code.CONFIGURE_NAK, bytes.fromhex("0305C22381"))] * 5 + [(Code.CONFIGURE_REJECT, bytes.fromhex("0304C023"))] * 2

@@ -1,0 +1,275 @@
+"""`sstp-vpn diagnose`: walk every step to the server without logging in, and say how each went.
+
+Steps, each timed: DNS, TCP, Proxy (when one is set), TLS, Certificate chain, Name, Trust, SSTP.
+The chain is shown even when the server is not trusted: then a second connection is opened with
+verification switched off, ONLY to read the certificates; nothing but close_notify is ever sent on
+it. Python 3.11 has no public API for the peer chain (3.13 adds get_verified_chain /
+get_unverified_chain); the same methods exist on the internal `_sslobj` and are used through
+`trust.peer_chain`, falling back to the leaf alone if they are missing.
+
+The SSTP step sends the SSTP_DUPLEX_POST request (no credentials) and reads the status line. It
+runs only over a connection that passed every check, like a real session would.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Iterator, TextIO
+
+from . import trust
+from .events import Failure, FailureKind
+from .proxy import ProxyError, authority, duration, open_tunnel
+from .sstp_http import MAX_HEADER_BYTES, build_request
+from .transport import (CertificateRejected, Endpoint, TransportError, TransportSettings, connect_first,
+                        make_context, resolve, tls_handshake)
+
+SstpProbe = Callable[[ssl.SSLSocket, str], str]
+
+
+@dataclass(frozen=True)
+class DiagnoseStep:
+    name: str
+    ok: bool
+    details: tuple[str, ...]
+    seconds: float
+    failure: Failure | None = None  # set when not ok
+
+
+@dataclass(frozen=True)
+class DiagnoseReport:
+    server: str
+    steps: tuple[DiagnoseStep, ...]
+
+    @property
+    def would_connect(self) -> bool:
+        """True only if every step passed, up to and including the SSTP request."""
+        return bool(self.steps) and self.steps[-1].name == "SSTP" and all(step.ok for step in self.steps)
+
+    @property
+    def failure(self) -> Failure | None:
+        return next((step.failure for step in self.steps if not step.ok), None)
+
+    @property
+    def failure_kind(self) -> FailureKind | None:
+        failure = self.failure
+        return failure.kind if failure is not None else None
+
+
+class ProbeError(Exception):
+    """The SSTP request got no usable reply; the message is the sentence."""
+
+
+def sstp_status_line(sock: ssl.SSLSocket, host: str) -> str:
+    """Send the SSTP HTTP request ([MS-SSTP] 3.2.4.1) and return the reply's status line."""
+    _, request = build_request(host, uuid.uuid4())
+    sock.sendall(request)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        if len(received) > MAX_HEADER_BYTES:
+            raise ProbeError(f"The server {host} sent more than {MAX_HEADER_BYTES // 1024} KiB of HTTP headers "
+                             "in reply to the SSTP request: it is not behaving like an SSTP server.")
+        chunk = sock.recv(4096)
+        if not chunk:
+            if received:
+                break
+            raise ProbeError(f"The server {host} closed the connection instead of answering the SSTP request: "
+                             "it may not be an SSTP server, or SSTP may be disabled on it.")
+        received += chunk
+    return received.split(b"\r\n", 1)[0].decode("latin-1")
+
+
+class _Clock:
+    """Times one step at a time."""
+
+    def __init__(self) -> None:
+        self.steps: list[DiagnoseStep] = []
+        self._started = time.monotonic()
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+
+    def passed(self, name: str, *details: str) -> None:
+        self.steps.append(DiagnoseStep(name, True, tuple(details), time.monotonic() - self._started))
+
+    def failed(self, name: str, failure: Failure, *details: str) -> None:
+        self.steps.append(DiagnoseStep(name, False, tuple(details) + (failure.reason,),
+                                       time.monotonic() - self._started, failure))
+
+
+def diagnose(settings: TransportSettings, sstp_probe: SstpProbe | None = None) -> DiagnoseReport:
+    clock = _Clock()
+    sockets: list[socket.socket] = []
+    try:
+        _run(settings, sstp_probe or sstp_status_line, clock, sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    return DiagnoseReport(settings.server, tuple(clock.steps))
+
+
+def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: list[socket.socket]) -> None:
+    proxy = settings.proxy
+    if settings.ca_file is not None:
+        clock.start()
+        try:
+            context = make_context(settings)
+        except TransportError as error:
+            return clock.failed("CA file", error.failure)
+        clock.passed("CA file", f"also trusting the CA certificates in {settings.ca_file}")
+    else:
+        context = make_context(settings)
+
+    # DNS: with a proxy, only the proxy's name is resolved here.
+    endpoint = Endpoint("proxy", proxy.host, proxy.port) if proxy else Endpoint("server", settings.host, settings.port)
+    clock.start()
+    try:
+        addresses = resolve(endpoint)
+    except TransportError as error:
+        return clock.failed("DNS", error.failure)
+    details = [f"{endpoint.host}: {', '.join(str(sockaddr[0]) for _, sockaddr in addresses)}"]
+    if proxy:
+        details.append(f"{settings.host} is resolved by the proxy")
+    clock.passed("DNS", *details)
+
+    def tcp() -> tuple[socket.socket, object]:
+        sock, address = connect_first(endpoint, addresses, settings.timeout)
+        sockets.append(sock)
+        return sock, address
+
+    clock.start()
+    try:
+        raw, address = tcp()
+    except TransportError as error:
+        return clock.failed("TCP", error.failure)
+    clock.passed("TCP", f"connected to {authority(str(address), endpoint.port)}"
+                 + (" (the proxy)" if proxy else ""))
+
+    def tunnel(sock: socket.socket) -> tuple[socket.socket, str, bool]:
+        if proxy is None:
+            return sock, "", False
+        opened = open_tunnel(sock, lambda: tcp()[0], proxy, settings.host, settings.port, settings.timeout)
+        sockets.append(opened.sock)
+        return opened.sock, opened.status_line, opened.authenticated
+
+    if proxy:
+        clock.start()
+        try:
+            raw, status_line, authenticated = tunnel(raw)
+        except (ProxyError, TransportError) as error:
+            return clock.failed("Proxy", error.failure)
+        clock.passed("Proxy", f"CONNECT {settings.server}: {status_line}",
+                     f"authenticated as {proxy.username}" if authenticated else "no authentication was needed")
+
+    # TLS with full verification, the way a session connects.
+    clock.start()
+    trust_failure: Failure | None = None
+    verified: ssl.SSLSocket | None = None
+    try:
+        verified = tls_handshake(raw, settings, context)
+        sockets.append(verified)
+        shown = verified
+        chain = trust.peer_chain(verified, verified=True) or trust.peer_chain(verified)
+    except CertificateRejected as error:
+        trust_failure = error.failure
+        try:  # a look-only second connection, to show what the server presents
+            inspect_raw, _ = tcp()
+            inspect_raw, _, _ = tunnel(inspect_raw)
+            shown = tls_handshake(inspect_raw, settings, trust.inspecting_context())
+            sockets.append(shown)
+            chain = trust.peer_chain(shown)
+        except (TransportError, ProxyError):
+            return clock.failed("TLS", trust_failure)
+    except TransportError as error:
+        return clock.failed("TLS", error.failure)
+    cipher = shown.cipher()
+    clock.passed("TLS", f"{shown.version()}, {cipher[0] if cipher else 'unknown cipher'}",
+                 f"server name sent (SNI): {settings.sni_to_send or '(none)'}")
+    if shown is not verified:
+        shown.close()  # only close_notify goes over the look-only connection
+
+    clock.start()
+    if not chain:
+        return clock.failed("Certificate chain", Failure("tls", "The server sent no certificate: it cannot prove who it is. "
+                                                                "Check the server address.", FailureKind.TRUST))
+    clock.passed("Certificate chain", *_chain_lines(chain))
+
+    clock.start()
+    leaf = trust.load_certificate(chain[0])
+    names = trust.certificate_names(leaf).presented()
+    name_details = (f"expected: {settings.expected_name}", f"certificate names: {', '.join(names) or '(none)'}")
+    problem = trust.server_name_problem(leaf, settings.expected_name)
+    if problem:
+        clock.failed("Name", Failure("tls", problem, FailureKind.TRUST), *name_details)
+    else:
+        clock.passed("Name", *name_details)
+
+    clock.start()
+    trust_details = []
+    if trust_failure is None:
+        store = "the system trust store" + (f" or {settings.ca_file}" if settings.ca_file else "")
+        trust_details.append(f"the chain leads to an authority trusted by {store}")
+        trust_problem = trust.usage_problem(leaf)
+        if trust_problem is None:
+            trust_details.append("the certificate may identify a TLS server")
+            trust_problem = trust.pin_problem(chain[0], settings.pin)
+            if trust_problem is None:
+                trust_details.append("its SHA-256 fingerprint matches the pin" if settings.pin else "no fingerprint is pinned")
+        if trust_problem:
+            trust_failure = Failure("tls", trust_problem, FailureKind.TRUST)
+    if trust_failure is not None:
+        return clock.failed("Trust", trust_failure, *trust_details)
+    clock.passed("Trust", *trust_details)
+    if problem or verified is None:
+        return
+
+    clock.start()
+    try:
+        line = probe(verified, settings.http_host)
+    except ProbeError as error:
+        return clock.failed("SSTP", Failure("http", str(error), FailureKind.PROTOCOL))
+    except TimeoutError:
+        return clock.failed("SSTP", Failure("http", f"The server {settings.server} did not answer the SSTP request within "
+                                                    f"{duration(settings.timeout)}: it may not be an SSTP server.",
+                                            FailureKind.PROTOCOL))
+    except (OSError, ssl.SSLError) as error:
+        return clock.failed("SSTP", Failure("http", f"The connection to {settings.server} failed during the SSTP request "
+                                                    f"({error.strerror or error}): check the server and your network.",
+                                            FailureKind.PROTOCOL))
+    except Exception as error:  # a caller's probe may raise its own refusal (e.g. sstp_http.HttpRefused)
+        return clock.failed("SSTP", Failure("http", str(error) or type(error).__name__, FailureKind.PROTOCOL))
+    words = line.split(None, 2)
+    if len(words) >= 2 and words[0].startswith("HTTP/1.") and words[1] == "200":
+        clock.passed("SSTP", f"reply: {line}")
+    else:
+        clock.failed("SSTP", Failure("http", f'The server {settings.server} answered the SSTP request with "{line}": '
+                                             "check that SSTP is enabled on the server and that the port is right.",
+                                     FailureKind.PROTOCOL), f"reply: {line}")
+
+
+def _chain_lines(chain: list[bytes]) -> Iterator[str]:
+    for position, der in enumerate(chain):
+        role = "server" if position == 0 else "issuer"
+        yield f"certificate {position + 1} ({role}):"
+        try:
+            facts = trust.describe_certificate(der)
+        except ValueError as error:
+            yield f"  unreadable ({error})"
+            continue
+        for line in facts.lines():
+            yield "  " + line
+
+
+def print_report(report: DiagnoseReport, stream: TextIO) -> None:
+    """Plain-text rendering for the command line (the CLI may replace it with its own)."""
+    for step in report.steps:
+        print(f"{'ok' if step.ok else 'FAILED':>6}  {step.name} ({step.seconds * 1000:.0f} ms)", file=stream)
+        for line in step.details:
+            print(f"        {line}", file=stream)
+    if report.would_connect:
+        print(f"Result: SSTP VPN can reach the SSTP service at {report.server}.", file=stream)
+    elif report.failure is not None:
+        print(f"Result: {report.failure.reason}", file=stream)

@@ -1,0 +1,301 @@
+"""The way to the SSTP server: DNS, TCP, an optional HTTP proxy tunnel, then TLS.
+
+`open_connection()` is blocking and uses `settings.timeout` for each step (TCP connect, proxy
+reply, TLS handshake); name resolution uses the system resolver, which has its own timeouts.
+Every failure is a `TransportError` whose `failure.reason` is one sentence for the user.
+
+The host name is resolved once; the addresses are tried in the resolver's order (IPv6 and IPv4).
+With a proxy only the proxy's name is resolved here: the proxy resolves the VPN server's name.
+`TlsConnection.route_target` is the address our TCP connection actually goes to (the server, or
+the proxy), which is the one that needs a host route outside the tunnel.
+
+SNI and host-name check: the name sent (SNI) and the name checked are `sni` when given, else the
+host. An IP-literal host sends no SNI (RFC 6066 forbids addresses there) and is checked against
+the certificate's IP addresses. `sni=""` sends no SNI and checks the host.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import trust
+from .events import Failure, FailureKind
+from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
+
+__all__ = ["ProxySettings", "TransportSettings", "TransportError", "TlsConnection", "open_connection"]
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    host: str
+    port: int = 443
+    sni: str | None = None  # None: the host (no SNI for an IP literal); "": send none
+    ca_file: Path | None = None  # extra CA certificates (PEM) trusted besides the OS store
+    pin_sha256: str | None = None  # hex SHA-256 of the leaf certificate, colons allowed
+    proxy: ProxySettings | None = None
+    timeout: float = 15.0  # seconds, for each step
+
+    def __post_init__(self) -> None:
+        if self.ca_file is not None and not isinstance(self.ca_file, Path):
+            object.__setattr__(self, "ca_file", Path(self.ca_file))
+        if self.pin_sha256 is not None:
+            trust.parse_pin(self.pin_sha256)  # ValueError with a sentence, before any connection
+
+    @property
+    def pin(self) -> bytes | None:
+        return None if self.pin_sha256 is None else trust.parse_pin(self.pin_sha256)
+
+    @property
+    def expected_name(self) -> str:
+        """The name the certificate must carry."""
+        return self.sni or self.host
+
+    @property
+    def sni_to_send(self) -> str | None:
+        name = self.host if self.sni is None else self.sni
+        if not name or _is_ip_literal(name):
+            return None
+        return name
+
+    @property
+    def server(self) -> str:
+        """host:port as the user wrote it (brackets around IPv6)."""
+        return authority(self.host, self.port)
+
+    @property
+    def http_host(self) -> str:
+        """The HTTP Host header for the SSTP request: the name we connected to, port if not 443."""
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == 443 else f"{name}:{self.port}"
+
+
+class TransportError(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+class CertificateRejected(TransportError):
+    """The trust store rejected the server's chain during the handshake."""
+
+
+@dataclass
+class TlsConnection:
+    sock: ssl.SSLSocket
+    route_target: IpAddress  # where our TCP connection goes: the server, or the proxy
+    peer_certificate_der: bytes = field(repr=False)  # the leaf, for the crypto binding
+    tls_version: str  # e.g. "TLSv1.3"
+    cipher: str
+
+
+def open_connection(settings: TransportSettings) -> TlsConnection:
+    """DNS, TCP, proxy tunnel, TLS handshake and certificate checks. Raises TransportError.
+    The socket is left blocking with `settings.timeout`; the runner changes that."""
+    context = make_context(settings)
+    raw, route_target = open_stream(settings)
+    tls = tls_handshake(raw, settings, context)
+    try:
+        leaf = tls.getpeercert(binary_form=True)
+        problem = certificate_problem(leaf, settings)
+        if problem is not None:
+            raise TransportError(Failure("tls", problem, FailureKind.TRUST))
+        cipher = tls.cipher()
+        return TlsConnection(tls, route_target, leaf, tls.version() or "", cipher[0] if cipher else "")
+    except BaseException:
+        tls.close()
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps (also used one by one by `diagnose`)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A host we open TCP to, and how sentences name it."""
+
+    role: str  # "server" or "proxy"
+    host: str
+    port: int
+
+    @property
+    def label(self) -> str:
+        return authority(self.host, self.port)
+
+    def resolve_failed(self) -> TransportError:
+        if self.role == "proxy":
+            reason = f"Cannot resolve the proxy {self.host}: check the proxy settings and your network."
+        else:
+            reason = f"Cannot resolve {self.host}: check the server name and your network."
+        return TransportError(Failure("proxy" if self.role == "proxy" else "dns", reason, FailureKind.UNREACHABLE))
+
+    def connect_failed(self, error: OSError, timeout: float) -> TransportError:
+        kind = _connect_error_kind(error)
+        reason = error.strerror or str(error) or type(error).__name__
+        if self.role == "proxy":
+            sentences = {
+                "refused": f"The proxy at {self.label} refused the connection: check the proxy address and port, and that the proxy is running.",
+                "timeout": f"The proxy at {self.label} did not answer within {duration(timeout)}: check the proxy address and any firewall in between.",
+                "unreachable": f"The proxy at {self.label} cannot be reached from this network ({reason}): check your network connection and the proxy settings.",
+                "other": f"Cannot connect to the proxy at {self.label} ({reason}): check the proxy settings and your network.",
+            }
+        else:
+            sentences = {
+                "refused": f"The server {self.label} refused the connection: check the port and that the SSTP server is running.",
+                "timeout": f"The server {self.label} did not answer within {duration(timeout)}: check the server name, the port and any firewall in between.",
+                "unreachable": f"The server {self.label} cannot be reached from this network ({reason}): check your network connection.",
+                "other": f"Cannot connect to the server {self.label} ({reason}): check your network connection.",
+            }
+        return TransportError(Failure("proxy" if self.role == "proxy" else "tcp", sentences[kind], FailureKind.UNREACHABLE))
+
+
+_ERROR_RANK = {"refused": 0, "timeout": 1, "unreachable": 2, "other": 3}
+
+
+def _connect_error_kind(error: OSError) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "refused"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    if error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN, errno.EHOSTDOWN):
+        return "unreachable"
+    return "other"
+
+
+def resolve(endpoint: Endpoint) -> list[tuple[int, tuple]]:
+    """(family, sockaddr) for each address, in the resolver's order, without repeats."""
+    try:
+        infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise endpoint.resolve_failed() from None
+    seen, addresses = set(), []
+    for family, _, _, _, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6) and sockaddr not in seen:
+            seen.add(sockaddr)
+            addresses.append((family, sockaddr))
+    if not addresses:
+        raise endpoint.resolve_failed()
+    return addresses
+
+
+def connect_first(endpoint: Endpoint, addresses: list[tuple[int, tuple]], timeout: float) -> tuple[socket.socket, IpAddress]:
+    """TCP to the first address that accepts; each attempt may take `timeout`."""
+    errors: list[OSError] = []
+    for family, sockaddr in addresses:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # SSTP frames are latency-bound
+            return sock, ipaddress.ip_address(sockaddr[0])
+        except OSError as error:
+            sock.close()
+            errors.append(error)
+    # Several addresses: name the failure that tells the user most (refused beats timed out, ...).
+    most_telling = min(errors, key=lambda e: _ERROR_RANK[_connect_error_kind(e)])
+    raise endpoint.connect_failed(most_telling, timeout)
+
+
+def open_stream(settings: TransportSettings) -> tuple[socket.socket, IpAddress]:
+    """A byte stream to the server (direct TCP, or a proxy tunnel) and the address our TCP goes to."""
+    if settings.proxy is None:
+        server = Endpoint("server", settings.host, settings.port)
+        sock, address = connect_first(server, resolve(server), settings.timeout)
+        return sock, address
+    proxy = settings.proxy
+    endpoint = Endpoint("proxy", proxy.host, proxy.port)
+    addresses = resolve(endpoint)
+    sock, address = connect_first(endpoint, addresses, settings.timeout)
+    # A retry after "407, Connection: close" goes to the same proxy address, without resolving again.
+    same_address = [entry for entry in addresses if ipaddress.ip_address(entry[1][0]) == address]
+
+    def reconnect() -> socket.socket:
+        return connect_first(endpoint, same_address, settings.timeout)[0]
+
+    try:
+        tunnel = open_tunnel(sock, reconnect, proxy, settings.host, settings.port, settings.timeout)
+    except ProxyError as error:
+        raise TransportError(error.failure) from None
+    return tunnel.sock, address
+
+
+def make_context(settings: TransportSettings) -> ssl.SSLContext:
+    try:
+        return trust.verifying_context(settings.ca_file)
+    except ssl.SSLError:
+        why = "it holds no PEM certificate"
+    except OSError as error:
+        why = error.strerror or str(error)
+    raise TransportError(Failure("tls", f"Cannot read the CA certificate file {settings.ca_file} ({why}): "
+                                        "check the CA file in the profile (--ca-file).", FailureKind.TRUST))
+
+
+_NOT_TLS = {"WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"}
+_OLD_TLS = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS_AVAILABLE"}
+
+
+def tls_handshake(sock: socket.socket, settings: TransportSettings, context: ssl.SSLContext) -> ssl.SSLSocket:
+    """Wrap `sock` and complete the handshake; the chain is verified by `context`. Raises
+    TransportError (and closes the socket) on failure."""
+    server = settings.server
+    tls = context.wrap_socket(sock, server_hostname=settings.sni_to_send, do_handshake_on_connect=False)
+    try:
+        tls.settimeout(settings.timeout)
+        tls.do_handshake()
+        return tls
+    except ssl.SSLCertVerificationError as error:
+        # On Linux OpenSSL keeps the peer chain after a failed verification; it lets the sentence
+        # name the expired certificate and its date. (truststore closes the socket on other OSes.)
+        reason = trust.verification_sentence(error, trust.peer_chain(tls))
+        tls.close()
+        raise CertificateRejected(Failure("tls", reason, FailureKind.TRUST)) from None
+    except ssl.SSLError as error:
+        code = error.reason or ""
+        if isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            reason = f"The connection to {server} was closed during the TLS handshake: check that the port is the server's HTTPS port."
+        elif code in _NOT_TLS:
+            reason = f"The server {server} did not answer with TLS ({code.lower().replace('_', ' ')}): check that the port is the server's HTTPS port."
+        elif code in _OLD_TLS:
+            reason = f"The server {server} does not offer TLS 1.2 or 1.3 ({code.lower().replace('_', ' ')}): ask its administrator to enable TLS 1.2 or later."
+        else:
+            reason = f"The TLS handshake with {server} failed ({code.lower().replace('_', ' ') or error}): check that the port is the server's HTTPS port."
+        raise _tls_failure(tls, reason, FailureKind.TRUST) from None
+    except TimeoutError:
+        raise _tls_failure(tls, f"The server {server} did not complete the TLS handshake within {duration(settings.timeout)}: "
+                                "check that the port is the server's HTTPS port.", FailureKind.UNREACHABLE) from None
+    except OSError as error:
+        raise _tls_failure(tls, f"The connection to {server} failed during the TLS handshake ({error.strerror or error}): "
+                                "check your network connection.", FailureKind.UNREACHABLE) from None
+    except BaseException:
+        tls.close()
+        raise
+
+
+def _tls_failure(tls: ssl.SSLSocket, reason: str, kind: FailureKind) -> TransportError:
+    tls.close()
+    return TransportError(Failure("tls", reason, kind))
+
+
+def certificate_problem(leaf_der: bytes | None, settings: TransportSettings) -> str | None:
+    """Checks after the chain is trusted: the name, the server-auth usage, the pin."""
+    if not leaf_der:
+        return "The server sent no certificate: it cannot prove who it is. Check the server address."
+    cert = trust.load_certificate(leaf_der)
+    return (trust.server_name_problem(cert, settings.expected_name)
+            or trust.usage_problem(cert)
+            or trust.pin_problem(leaf_der, settings.pin))
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]").split("%", 1)[0])
+        return True
+    except ValueError:
+        return False
