@@ -133,6 +133,10 @@ def make_input(rng: random.Random, corpus: list[Recording]) -> tuple[Recording, 
             index = rng.choice(data_steps)
             kind, when, data = steps[index]
             steps[index] = (kind, when, _mutate(rng, data, len(SOFTETHER_HTTP_REPLY) if index == data_steps[0] else 0))
+        if rng.random() < 0.4:
+            # The user (or the network) ends the session at an arbitrary moment.
+            index = rng.randrange(len(steps))
+            steps.insert(index, (rng.choice(["disconnect", "disconnect", "lost"]), steps[index][1]))
     elif roll < 0.96:
         label = "random-after-200"
         payload = rng.randbytes(rng.randrange(600)) if rng.random() < 0.5 else b"".join(_random_packet(rng) for _ in range(rng.randrange(1, 12)))

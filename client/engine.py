@@ -142,6 +142,7 @@ class Engine:
     def disconnect(self, now: float) -> None:
         """The user asked to end the session: terminate PPP, then the SSTP call."""
         self._user_disconnect = True
+        self._hello_deadline = None  # leaving: a dead link must not turn this into a failure
         if self.call in (Call.IDLE, Call.HTTP_SENT):
             self._close()
         elif self.call in (Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED) and self._lcp.fsm.state in (St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT, St.OPENED):
@@ -569,14 +570,16 @@ class Engine:
 
     def _publish_plan(self) -> None:
         lcp = self._lcp.policy
-        self._plan = NetworkPlan(
+        plan = NetworkPlan(
             address=self._ipcp_policy.address,
             peer=self._ipcp_policy.peer_address,
             dns=self._ipcp_policy.dns_servers,
             mtu=min(lcp.mru, lcp.peer_mru),
             ipv6_identifier=self._ipv6cp_policy.identifier if self._ipv6cp.is_opened else None,
         )
-        self._events.append(LinkConfigured(self._plan))
+        if plan != self._plan:  # an NCP renegotiated to the same values: nothing to reconfigure
+            self._plan = plan
+            self._events.append(LinkConfigured(plan))
 
     # ----------------------------------------------------------------- teardown
 

@@ -169,8 +169,11 @@ class PacketReader:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._fault: MalformedPacket | None = None  # found behind packets already handed over
 
     def feed(self, data: bytes) -> list[Packet]:
+        if self._fault is not None:
+            raise self._fault
         buffer = self._buffer
         buffer += data
         packets = []
@@ -179,12 +182,17 @@ class PacketReader:
         while end - offset >= 4:
             version, flags, length = HEADER.unpack_from(buffer, offset)
             length &= 0x0FFF
-            if (version != VERSION or length < 4) and packets:
-                break  # hand over the whole packets before the fault; the next feed() raises
+            fault = None
             if version != VERSION:
-                raise MalformedPacket(f"SSTP version {version:#04x} is not 1.0")
-            if length < 4:
-                raise MalformedPacket(f"SSTP packet length {length} is shorter than its header")
+                fault = MalformedPacket(f"SSTP version {version:#04x} is not 1.0")
+            elif length < 4:
+                fault = MalformedPacket(f"SSTP packet length {length} is shorter than its header")
+            if fault is not None:
+                buffer.clear()  # framing is lost for good
+                if not packets:
+                    raise fault
+                self._fault = fault  # hand over the whole packets first; the next feed() raises
+                return packets
             if end - offset < length:
                 break
             packets.append(Packet(bool(flags & 1), bytes(buffer[offset + 4 : offset + length])))

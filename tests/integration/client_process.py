@@ -25,9 +25,17 @@ class NetworkState:
     resolv_conf: str
 
 
-def network_state(ns: Namespace) -> NetworkState:
+def network_state(ns: Namespace, settle_seconds: float = 5.0) -> NetworkState:
     def ip_json(*args: str):
         return json.loads(ns.run("ip", "-j", *args).stdout or "[]")
+
+    # A fresh veth's IPv6 link-local address is "tentative" (and its routes are missing) until
+    # duplicate address detection ends: wait for that, or the snapshot would change on its own.
+    end = time.monotonic() + settle_seconds
+    while time.monotonic() < end and any(
+        info.get("tentative") for link in ip_json("addr", "show") for info in link.get("addr_info", [])
+    ):
+        time.sleep(0.1)
 
     # Lifetimes and counters change by themselves; everything else must come back exactly.
     addresses = ip_json("addr", "show")
@@ -49,6 +57,7 @@ class ClientProcess:
                                 text=True, env={**os.environ, **(env or {})})
         self.process.stdin.write(password + "\n")
         self.process.stdin.close()
+        self.process.stdin = None  # so communicate() does not flush it again
         self.stderr = ""
 
     def wait_for_line(self, prefix: str, timeout: float = 30.0) -> str:

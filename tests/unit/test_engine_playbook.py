@@ -693,3 +693,57 @@ def test_no_event_is_emitted_twice_over_a_whole_session() -> None:
     conversation.engine.disconnect(conversation.now)
     assert conversation.engine.next_event() is None
     assert conversation.engine.data_to_send() == b""
+
+
+def test_user_disconnect_while_an_echo_is_unanswered_is_still_clean() -> None:
+    conversation = converse()
+    server = conversation.server
+    server.silent = True
+    conversation.advance(38.0)  # our Echo Request went out at 20 s and is unanswered
+    assert server.control_received.count(MessageType.ECHO_REQUEST) == 1
+    conversation.disconnect()
+    conversation.advance(20.0)
+    assert only_disconnect(conversation) is None
+
+
+def test_server_that_never_configures_ipv4() -> None:
+    conversation = converse(silent_after="connected")
+    conversation.advance(100.0)
+    assert conversation.plans == []
+    assert len(conversation.server.ipcp_requests) == 10  # Max-Configure, unanswered
+    assert only_disconnect(conversation) == Failure(
+        "ipcp", "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.", FailureKind.PROTOCOL
+    )
+
+
+def test_ipcp_renegotiated_with_the_same_values_gives_no_second_plan() -> None:
+    conversation = converse()
+    server = conversation.server
+    server._ipcp_request_id = None  # the server sends its request again, as if our Ack was lost
+    server._send_ipcp_request()
+    conversation.pump()
+    assert conversation.plans == [SOFTETHER_PLAN]
+    assert_ip_flows_both_ways(conversation)
+    assert conversation.disconnected == []
+
+
+def test_eap_server_starting_with_eap_tls_is_steered_to_eap_mschapv2() -> None:
+    conversation = converse(methods=(EAP, EAP), eap_types=(EAP_TLS, EAP_MSCHAPV2))
+    assert_connected(conversation)
+    eap_responses = [
+        parse_packet(information).data[:1]
+        for protocol, information in conversation.server.frames_received
+        if protocol == PppProtocol.EAP
+    ]
+    assert eap_responses[:2] == [b"\x01", b"\x03"]  # Identity, then a Nak of EAP-TLS
+    assert conversation.server.binding is not None and conversation.server.binding.hlak != bytes(32)
+
+
+def test_eap_server_that_only_does_eap_tls() -> None:
+    conversation = converse(methods=(EAP, EAP), eap_types=(EAP_TLS,))
+    assert only_disconnect(conversation) == Failure(
+        "auth",
+        "The server requires EAP-TLS, which this client does not support; ask the server's administrator to allow MS-CHAPv2 or EAP-MSCHAPv2.",
+        FailureKind.AUTHENTICATION,
+    )
+    assert conversation.server.call_connected_count == 0

@@ -18,6 +18,7 @@ Where whole and split input may legitimately differ, both in the HTTP reply, whi
 from __future__ import annotations
 
 import functools
+import random
 import struct
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -161,6 +162,13 @@ def sstp_packet(draw: st.DrawFn) -> bytes:
 @given(packets=st.lists(sstp_packet(), max_size=12), cuts=st.lists(st.integers(0, 10_000), max_size=8))
 def test_random_packets_after_200(packets: list[bytes], cuts: list[int]) -> None:
     check_same_behaviour(recording(BASE), data_after_200(b"".join(packets)), cuts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(packets=st.lists(sstp_packet(), max_size=4), size=st.integers(4000, 9000), seed=st.integers(0, 2**32), cuts=st.lists(st.integers(0, 10_000), max_size=4))
+def test_big_garbage_behind_good_packets_is_not_buffered(packets: list[bytes], size: int, seed: int, cuts: list[int]) -> None:
+    garbage = random.Random(seed).randbytes(size)
+    check_same_behaviour(recording(BASE), data_after_200(b"".join(packets) + garbage), cuts, bytewise=False)
 
 
 @FAST

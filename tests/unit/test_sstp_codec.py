@@ -316,3 +316,20 @@ def test_http_chunked_200_is_a_refusal_not_an_h11_error(cut: int) -> None:
     with pytest.raises(sstp_http.HttpRefused) as refusal:
         reader.feed(reply[: len(reply) - cut])
     assert str(refusal.value) == "The server vpn.example.com answered the SSTP request with an encoded body (Transfer-Encoding chunked): it is not speaking SSTP."
+
+
+def test_reader_hands_over_whole_packets_before_a_broken_header_then_raises() -> None:
+    reader = PacketReader()
+    echo = encode_control(MessageType.ECHO_REQUEST)
+    assert reader.feed(echo + bytes.fromhex("11010008") + bytes(5000)) == [Packet(True, echo[4:])]
+    assert len(reader._buffer) == 0  # nothing of the broken stream is kept
+    with pytest.raises(MalformedPacket, match="SSTP version 0x11 is not 1.0"):
+        reader.feed(b"")
+    with pytest.raises(MalformedPacket, match="SSTP version 0x11 is not 1.0"):
+        reader.feed(echo)  # framing stays lost
+
+
+def test_reader_raises_at_once_when_the_broken_header_comes_first() -> None:
+    reader = PacketReader()
+    with pytest.raises(MalformedPacket, match="length 2 is shorter"):
+        reader.feed(bytes.fromhex("10010002") + encode_control(MessageType.ECHO_REQUEST))
