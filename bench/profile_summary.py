@@ -1,14 +1,17 @@
-"""Where the client's CPU time goes, from py-spy's raw (collapsed-stack) output.
+"""Where the client's engine thread spends its time, from py-spy's raw (collapsed-stack) output.
 
-Each line of `py-spy record --format raw` is `frame;frame;...;frame COUNT`, outermost first, a
-frame being `function (file:line)`; with --native, C frames appear too, unresolved ones as
-`0xADDR (library)`. Three views:
+Recorded with `py-spy record --idle --format raw`: every line is `frame;frame;...;frame COUNT`,
+outermost first, a frame being `Qualified.function (path:line)`; with --native, C frames appear
+too (`function (file.c:line)`, or `0xADDR (library)` when unresolved). Samples are taken at a fixed
+rate, idle or not, so the engine thread's samples are its wall-clock time; those whose innermost
+Python frame is the selector's `select()` are time spent waiting in epoll (plus the tiny cost of
+the syscall itself). The rest is the thread's busy time, split three ways:
 
-- by activity: the innermost frame of the client's own code or of ssl/selectors/os decides
-  (TLS write, TLS read, TUN read/write, engine, selector wait, ...); it includes the C code below;
+- by activity: the innermost frame of the client's own code or of ssl/selectors decides (TLS
+  write, TLS read, TUN read/write, engine framing, ...); it includes the C code below it;
 - by innermost Python function (inclusive of the C code it calls);
 - by native leaf (with --native): the C function or library actually on the CPU (libcrypto = the
-  cipher, libc = syscalls and memcpy, libpython = interpreter overhead).
+  cipher, libc = syscalls and memcpy, libpython = the interpreter).
 """
 
 from __future__ import annotations
@@ -18,54 +21,63 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+ENGINE_THREAD = "EngineRunner.run"  # a frame only the runner thread's stacks contain
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<where>[^()]*)\)$")
 
 # (file name, function name or "" for any) -> activity; the innermost matching frame decides.
 _ACTIVITIES: list[tuple[str, str, str]] = [
-    ("ssl.py", "send", "TLS write (ssl send)"),
-    ("ssl.py", "write", "TLS write (ssl send)"),
-    ("ssl.py", "sendall", "TLS write (ssl send)"),
-    ("ssl.py", "recv", "TLS read (ssl recv)"),
-    ("ssl.py", "read", "TLS read (ssl recv)"),
-    ("ssl.py", "recv_into", "TLS read (ssl recv)"),
-    ("ssl.py", "pending", "TLS read (ssl recv)"),
+    ("ssl.py", "send", "TLS write (SSLSocket.send)"),
+    ("ssl.py", "write", "TLS write (SSLSocket.send)"),
+    ("ssl.py", "sendall", "TLS write (SSLSocket.send)"),
+    ("ssl.py", "recv", "TLS read (SSLSocket.recv)"),
+    ("ssl.py", "read", "TLS read (SSLSocket.recv)"),
+    ("ssl.py", "recv_into", "TLS read (SSLSocket.recv)"),
     ("tun_linux.py", "read_packets", "TUN read (os.read per packet)"),
     ("tun_linux.py", "write_packets", "TUN write (os.write per packet)"),
-    ("selectors.py", "select", "selector wait (epoll)"),
-    ("selectors.py", "", "selector bookkeeping"),
-    ("sstp_codec.py", "", "engine: SSTP framing"),
-    ("ppp_codec.py", "", "engine: PPP framing"),
-    ("engine.py", "", "engine: other"),
-    ("fsm.py", "", "engine: other"),
-    ("runner.py", "", "runner loop (own lines)"),
+    ("selectors.py", "", "selector bookkeeping (register/modify/select wrapper)"),
+    ("sstp_codec.py", "", "engine: SSTP framing (sstp_codec)"),
+    ("ppp_codec.py", "", "engine: PPP framing (ppp_codec)"),
+    ("engine.py", "", "engine: other (engine.py)"),
+    ("fsm.py", "", "engine: other (fsm.py)"),
+    ("runner.py", "", "runner loop (runner.py's own lines)"),
 ]
 
 
 @dataclass(frozen=True)
 class Frame:
-    function: str
+    function: str  # the last part of the qualified name: "send" for "SSLSocket.send"
+    qualified: str
     file: str  # base name of the source file or library
-    native: bool
+    python: bool
 
 
 def parse_frame(text: str) -> Frame:
     match = _FRAME.match(text.strip())
     if not match:
-        return Frame(text.strip(), "", True)
-    function, where = match["function"], match["where"]
+        return Frame(text.strip(), text.strip(), "", False)
+    qualified, where = match["function"], match["where"]
     file = where.rsplit(":", 1)[0] if ":" in where else where
     file = file.rsplit("/", 1)[-1]
-    return Frame(function, file, not file.endswith(".py"))
+    python = file.endswith(".py") or file.startswith("<")  # "<string>": dataclass-generated code
+    return Frame(qualified.rsplit(".", 1)[-1], qualified, file, python)
 
 
 def read_stacks(path: Path) -> Counter[tuple[Frame, ...]]:
     stacks: Counter[tuple[Frame, ...]] = Counter()
     for line in path.read_text(errors="replace").splitlines():
         stack_text, _, count = line.rpartition(" ")
-        if not stack_text or not count.isdigit():
-            continue
-        stacks[tuple(parse_frame(f) for f in stack_text.split(";"))] += int(count)
+        if stack_text and count.isdigit():
+            stacks[tuple(parse_frame(f) for f in stack_text.split(";"))] += int(count)
     return stacks
+
+
+def innermost_python(stack: tuple[Frame, ...]) -> Frame | None:
+    return next((frame for frame in reversed(stack) if frame.python), None)
+
+
+def is_waiting(stack: tuple[Frame, ...]) -> bool:
+    frame = innermost_python(stack)
+    return frame is not None and frame.file == "selectors.py" and frame.function == "select"
 
 
 def activity_of(stack: tuple[Frame, ...]) -> str:
@@ -73,55 +85,55 @@ def activity_of(stack: tuple[Frame, ...]) -> str:
         for file, function, activity in _ACTIVITIES:
             if frame.file == file and (not function or frame.function == function):
                 return activity
-    python = [f for f in stack if not f.native]
-    return f"other: {python[-1].file}" if python else "other (no Python frame)"
-
-
-def innermost_python(stack: tuple[Frame, ...]) -> str:
-    for frame in reversed(stack):
-        if not frame.native:
-            return f"{frame.function} ({frame.file})"
-    return "(no Python frame)"
+    frame = innermost_python(stack)
+    return f"other: {frame.file}" if frame else "other (no Python frame)"
 
 
 def native_leaf(stack: tuple[Frame, ...]) -> str | None:
     leaf = stack[-1]
-    if not leaf.native:
+    if leaf.python:
         return None
-    if leaf.function.startswith("0x"):  # no symbol: name the library
+    if leaf.qualified.startswith("0x"):  # no symbol: name the library
         return f"[{leaf.file}]"
-    return f"{leaf.function} ({leaf.file})"
+    return f"{leaf.qualified} ({leaf.file})"
 
 
-def percentages(counter: Counter[str], total: int, top: int) -> list[tuple[str, float]]:
+def _percentages(counter: Counter[str], total: int, top: int) -> list[tuple[str, float]]:
     return [(name, 100.0 * count / total) for name, count in counter.most_common(top)]
 
 
 def summarise(path: Path, top: int = 15) -> dict:
-    """{samples, by_activity, by_python_function, by_native_leaf}: lists of (name, percent)."""
+    """{wall_samples, busy_percent, by_activity, by_python_function, by_native_leaf}; the three
+    lists hold (name, percent of the engine thread's busy samples)."""
     stacks = read_stacks(path)
-    total = sum(stacks.values())
-    if total == 0:
-        return {"samples": 0, "by_activity": [], "by_python_function": [], "by_native_leaf": []}
+    engine = {s: c for s, c in stacks.items() if any(f.qualified == ENGINE_THREAD for f in s)} or dict(stacks)
+    wall = sum(engine.values())
+    busy = {s: c for s, c in engine.items() if not is_waiting(s)}
+    busy_total = sum(busy.values())
     activities: Counter[str] = Counter()
     functions: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
-    for stack, count in stacks.items():
+    for stack, count in busy.items():
         activities[activity_of(stack)] += count
-        functions[innermost_python(stack)] += count
+        frame = innermost_python(stack)
+        functions[f"{frame.qualified} ({frame.file})" if frame else "(no Python frame)"] += count
         leaf = native_leaf(stack)
         if leaf is not None:
             leaves[leaf] += count
+    total = max(busy_total, 1)
     return {
-        "samples": total,
-        "by_activity": percentages(activities, total, top),
-        "by_python_function": percentages(functions, total, top),
-        "by_native_leaf": percentages(leaves, total, top),
+        "wall_samples": wall,
+        "busy_percent": 100.0 * busy_total / wall if wall else 0.0,
+        "by_activity": _percentages(activities, total, top),
+        "by_python_function": _percentages(functions, total, top),
+        "by_native_leaf": _percentages(leaves, total, top),
     }
 
 
 def format_summary(title: str, summary: dict) -> str:
-    lines = [f"{title}: {summary['samples']} samples (% of the client's busy samples)"]
+    lines = [f"{title}",
+             f"  engine thread: {summary['wall_samples']} samples, busy (not waiting in select) "
+             f"{summary['busy_percent']:.0f} % of the time; shares below are % of its busy samples"]
     for key, heading in (("by_activity", "by activity"), ("by_python_function", "by innermost Python function"),
                          ("by_native_leaf", "by native leaf (C code on the CPU)")):
         if summary[key]:

@@ -182,7 +182,7 @@ class Engine:
                 return
             if not packets:
                 return
-            data = b""  # the reader keeps what it did not use; ask again until it has no more
+            data = b""  # ask again: a broken header behind these packets is raised then
             self._echo_outstanding = False
             if self._hello_deadline is not None:
                 self._hello_deadline = now + self.settings.hello_interval

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from sstpvpn.client import mschapv2
+from sstpvpn.client.auth import AuthPolicy
 from sstpvpn.client.engine import Engine, EngineSettings
-from sstpvpn.client.events import Disconnected, Event, Failure, LinkConfigured, LogRecord
+from sstpvpn.client.events import Credentials, Disconnected, Event, Failure, LinkConfigured, LogRecord
 from sstpvpn.client.ppp_codec import (
     Code,
     ControlPacket,
@@ -158,6 +159,7 @@ class ScriptedServer:
         self.problems: list[str] = []  # protocol violations by the client
 
         self.control_received: list[int] = []
+        self.wire_log: list[tuple] = []  # ("control", type) and ("ppp", protocol, code), in arrival order
         self.frames_received: list[tuple[int, bytes]] = []
         self.ip_received: list[bytes] = []
         self.binding: BindingCheck | None = None
@@ -295,6 +297,7 @@ class ScriptedServer:
             self.problems.append(f"malformed control message from the client: {error}")
             return
         self.control_received.append(message.type)
+        self.wire_log.append(("control", message.type))
         kind = message.type
         if kind == MessageType.CALL_CONNECT_REQUEST:
             if body != encode_call_connect_request()[4:]:
@@ -373,6 +376,7 @@ class ScriptedServer:
         except MalformedPacket as error:
             self.problems.append(f"bad {protocol:#06x} packet: {error}")
             return
+        self.wire_log.append(("ppp", protocol, packet.code))
         handler = {
             PppProtocol.LCP: self._receive_lcp,
             PppProtocol.PAP: self._receive_pap,
@@ -910,10 +914,7 @@ class Recording:
         return replay(self.transcript if transcript is None else transcript, self.settings, self.seed, self.certificate, split)
 
 
-def _settings(allow_pap: bool = False, allow_chap_md5: bool = False, ipv6: bool = False, password: str = "correct horse battery") -> EngineSettings:
-    from sstpvpn.client.auth import AuthPolicy
-    from sstpvpn.client.events import Credentials
-
+def engine_settings(allow_pap: bool = False, allow_chap_md5: bool = False, ipv6: bool = False, password: str = "correct horse battery") -> EngineSettings:
     return EngineSettings(Credentials("alice", password), "vpn.example.com", AuthPolicy(allow_pap=allow_pap, allow_chap_md5=allow_chap_md5), ipv6=ipv6)
 
 
@@ -965,7 +966,7 @@ SCENARIOS: dict[str, tuple[dict, dict, Callable[[Conversation], None] | None]] =
 
 def record(name: str, seed: int = 1) -> Recording:
     engine_options, server_options, after = SCENARIOS[name]
-    conversation = Conversation(_settings(**engine_options), ScriptedServer(ServerConfig(**server_options)), seed=seed).start()
+    conversation = Conversation(engine_settings(**engine_options), ScriptedServer(ServerConfig(**server_options)), seed=seed).start()
     if after is not None:
         after(conversation)
     conversation.advance(5.0)

@@ -14,7 +14,7 @@ import pytest
 
 from sstpvpn.client.auth import AuthPolicy
 from sstpvpn.client.engine import EngineSettings
-from sstpvpn.client.events import Credentials, Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, State, StateChanged
+from sstpvpn.client.events import Credentials, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, State, StateChanged
 from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_options, parse_packet
 from sstpvpn.client.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_status_info
 from tests.unit.scripted_server import (
@@ -165,14 +165,15 @@ def test_binding_carries_the_nonce_of_the_ack() -> None:
     assert conversation.server.binding is not None and conversation.server.binding.nonce_ok
 
 
-def test_call_connected_is_sent_before_ipcp_and_before_any_data() -> None:
+def test_call_connected_is_sent_right_after_authentication_before_ipcp() -> None:
     conversation = converse()
-    server = conversation.server
-    wire = [(p, parse_packet(i).code) for p, i in server.frames_received if p != PppProtocol.IPV4]
-    first_ipcp = next(index for index, (protocol, _) in enumerate(wire) if protocol == PppProtocol.IPCP)
-    # The server's binding check ran before any IPCP frame arrived (it records problems otherwise).
-    assert server.problems == []
-    assert first_ipcp > 0
+    log = conversation.server.wire_log
+    connected = log.index(("control", MessageType.CALL_CONNECTED))
+    last_auth = max(i for i, entry in enumerate(log) if entry[:2] == ("ppp", PppProtocol.CHAP))
+    first_ipcp = min(i for i, entry in enumerate(log) if entry[:2] == ("ppp", PppProtocol.IPCP))
+    assert last_auth < connected < first_ipcp
+    assert_ip_flows_both_ways(conversation)
+    assert conversation.server.problems == []  # it saw no IPv4 before the call and IPCP were up
 
 
 # ------------------------------------------------------------------ LCP and the SoftEther walk
@@ -365,9 +366,8 @@ def test_user_disconnect_terminates_lcp_then_the_call() -> None:
     conversation.engine.disconnect(conversation.now)
     conversation.pump()
     assert server.lcp_terminate_requests == 1
-    assert server.control_received[-1] == MessageType.CALL_DISCONNECT
-    # The Terminate-Request came before the Call Disconnect.
-    assert _client_lcp_packets(conversation, Code.TERMINATE_REQUEST)
+    # LCP Terminate-Request, then (after the server's Terminate-Ack) Call Disconnect, and nothing else.
+    assert server.wire_log[-2:] == [("ppp", PppProtocol.LCP, Code.TERMINATE_REQUEST), ("control", MessageType.CALL_DISCONNECT)]
     assert only_disconnect(conversation) is None
     assert states(conversation)[-2:] == [State.DISCONNECTING, State.DISCONNECTED]
     assert server.problems == []

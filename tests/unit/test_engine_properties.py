@@ -35,7 +35,7 @@ from tests.unit.scripted_server import (
     ScriptedServer,
     ServerConfig,
     Step,
-    _settings,
+    engine_settings,
     comparable_events,
     record,
 )
@@ -93,7 +93,7 @@ BASE = "mschapv2-sha256"
 
 def test_a_replayed_recording_repeats_the_conversation_exactly() -> None:
     engine_options, server_options, after = SCENARIOS[BASE]
-    conversation = Conversation(_settings(**engine_options), ScriptedServer(ServerConfig(**server_options))).start()
+    conversation = Conversation(engine_settings(**engine_options), ScriptedServer(ServerConfig(**server_options))).start()
     assert after is not None
     after(conversation)
     conversation.advance(5.0)
