@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from bench.profile_summary import format_summary
+from bench import perf_profile, profile_summary
 
 DIRECTIONS = ("upload", "download")
 
@@ -95,7 +95,9 @@ def format_report(results: dict) -> str:
             lines.append(f"    {median(values):6.3f} s  {label}")
 
     for title, summary in results.get("profiles", {}).items():
-        lines += ["", format_summary(title, summary)]
+        lines += ["", profile_summary.format_summary(title, summary)]
+    for title, summary in results.get("perf_profiles", {}).items():
+        lines += ["", perf_profile.format_summary(title, summary)]
     if results.get("errors"):
         lines += ["", "ERRORS:"] + [f"  {error}" for error in results["errors"]]
     return "\n".join(lines)

@@ -35,6 +35,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # `tests.` and `bench.` imports, as in the test suite
 
+from bench import perf_profile  # noqa: E402
 from bench.cpu_usage import CpuMeter  # noqa: E402
 from bench.iperf_client import IperfError, run_iperf  # noqa: E402
 from bench.profile_summary import summarise  # noqa: E402
@@ -229,12 +231,27 @@ def measure_connects(server: SoftEtherServer, count: int, results: dict) -> None
     results["connect"]["estimated_tcp_to_connected"] = median(connected) - median(startup["connect_imports"])
 
 
+def start_softether(binary: Path, workdir: Path, wait_seconds: float) -> SoftEtherServer:
+    """The fixture's server, started; while another SoftEther (e.g. a test run) holds the state
+    directories, retry until `wait_seconds` have passed."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        server = SoftEtherServer(binary, locate_vpncmd(binary), workdir / "softether")
+        try:
+            return server.__enter__()
+        except RuntimeError as error:
+            if "another SoftEther server" not in str(error) or time.monotonic() > deadline:
+                raise
+        print("  another SoftEther server is running; waiting for it to stop...", flush=True)
+        time.sleep(5)
+
+
 def open_tunnel(stack: contextlib.ExitStack, workdir: Path, args: argparse.Namespace, results: dict) -> BenchPath:
     """SoftEther with a bridged iperf3 peer, connect timings, and a client that stays connected."""
     with contextlib.ExitStack() as tunnel_stack:
         binary = locate_server_binary(REPO_ROOT)
-        server = tunnel_stack.enter_context(
-            SoftEtherServer(binary, locate_vpncmd(binary), workdir / "softether"))
+        server = start_softether(binary, workdir, args.wait_for_server)
+        tunnel_stack.push(server)  # already entered: only its __exit__ is left to call
         peer = tunnel_stack.enter_context(server.bridge_peer())
         peer.popen("iperf3", "-s", "-B", BRIDGE_PEER_ADDRESS, "-p", str(IPERF_PORT),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -293,34 +310,67 @@ def measure_rounds(paths: list[BenchPath], args: argparse.Namespace, results: di
 
 
 def profile_tunnel(path: BenchPath, args: argparse.Namespace, results: dict) -> None:
-    """One more tunnel run per direction with py-spy attached to the client."""
-    py_spy = shutil.which("py-spy")
-    if py_spy is None:
-        raise BenchError("--profile needs py-spy: pip install py-spy")
+    """More tunnel runs per direction: one with py-spy on the client, one with a system-wide perf."""
     out_dir = Path(args.profile)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pid = path.pids["client"]
+    py_spy, perf = shutil.which("py-spy"), shutil.which("perf")
+    if py_spy is None:
+        results["errors"].append("--profile: py-spy is missing (pip install py-spy); Python-level profile skipped")
+    if perf is None:
+        results["errors"].append("--profile: perf is missing (apt-get install linux-perf); system profile skipped")
     for direction in DIRECTIONS:
-        raw = out_dir / f"client-{direction}.txt"
-        # --native pauses the process per sample (slower, but shows OpenSSL/libc time);
-        # without it py-spy samples without stopping the client.
-        mode = ["--native"] if args.profile_native else ["--nonblocking"]
-        spy = subprocess.Popen([py_spy, "record", "--pid", str(pid), "--rate", str(args.profile_rate),
-                                "--duration", f"{max(1, int(args.seconds))}", "--format", "raw", "--idle",
-                                "--output", str(raw), *mode],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            time.sleep(0.3)  # py-spy attaches before the transfer starts
-            run = measure_once(path, args.seconds, reverse=direction == "download")
-            _, error = spy.communicate(timeout=args.seconds + 30)
-        finally:
-            stop_process(spy)
-        if spy.returncode != 0 or not raw.exists():
-            raise BenchError(f"py-spy failed: {error.strip()[-500:]}")
-        title = (f"profile of the client, {direction}, {run['bits_per_second'] / 1e6:.0f} Mbit/s while sampled, "
-                 f"client CPU {run['cpu'].get('client', 0):.0f} %")
-        results["profiles"][title] = summarise(raw)
-        print(f"  profiled {direction}: {raw}", flush=True)
+        if py_spy is not None:
+            _py_spy_run(py_spy, path, direction, out_dir, args, results)
+        if perf is not None:
+            _perf_run(path, direction, out_dir, args, results)
+
+
+def _py_spy_run(py_spy: str, path: BenchPath, direction: str, out_dir: Path, args: argparse.Namespace,
+                results: dict) -> None:
+    raw = out_dir / f"py-spy-client-{direction}.txt"
+    # --native pauses the client for every sample (slower, but shows OpenSSL/libc frames);
+    # without it py-spy reads the client's memory while it runs. --idle: wall-clock samples.
+    mode = ["--native"] if args.profile_native else ["--nonblocking"]
+    spy = subprocess.Popen([py_spy, "record", "--pid", str(path.pids["client"]), "--rate", str(args.profile_rate),
+                            "--duration", f"{max(1, int(args.seconds))}", "--format", "raw", "--idle",
+                            "--output", str(raw), *mode],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)  # py-spy attaches before the transfer starts
+        run = measure_once(path, args.seconds, reverse=direction == "download")
+        _, error = spy.communicate(timeout=args.seconds + 30)
+    finally:
+        stop_process(spy)
+    if spy.returncode != 0 or not raw.exists():
+        raise BenchError(f"py-spy failed: {error.strip()[-500:]}")
+    title = (f"py-spy, client, {direction}: {run['bits_per_second'] / 1e6:.0f} Mbit/s while sampled, "
+             f"client CPU {run['cpu'].get('client', 0):.0f} % of a core (from /proc)")
+    results["profiles"][title] = summarise(raw)
+    print(f"  profiled {direction} with py-spy: {raw}", flush=True)
+
+
+def _perf_run(path: BenchPath, direction: str, out_dir: Path, args: argparse.Namespace, results: dict) -> None:
+    data = out_dir / f"perf-{direction}.data"
+    # Record the middle of the transfer: after slow start, before the end.
+    recording_seconds = max(1.0, args.seconds - 1.5)
+    outcome: list[dict] = []  # filled by the iperf3 thread
+    iperf = threading.Thread(target=lambda: outcome.append(
+        measure_once(path, args.seconds, reverse=direction == "download")))
+    iperf.start()
+    time.sleep(1.0)
+    recorder = perf_profile.start_recording(data, recording_seconds)
+    try:
+        _, error = recorder.communicate(timeout=recording_seconds + 30)
+    finally:
+        stop_process(recorder)
+        iperf.join()
+    run = outcome[0] if outcome else None
+    if recorder.returncode != 0 or not data.exists():
+        raise BenchError(f"perf record failed: {error.strip()[-500:]}")
+    labels = {pid: label for label, pid in path.pids.items()}
+    speed = f"{run['bits_per_second'] / 1e6:.0f} Mbit/s while recorded" if run else "iperf3 failed"
+    results["perf_profiles"][f"perf, whole machine, tunnel {direction}: {speed}"] = perf_profile.summarise(data, labels)
+    print(f"  profiled {direction} with perf: {data}", flush=True)
 
 
 # -- main ------------------------------------------------------------------------------------------------
@@ -332,9 +382,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each iperf3 run (default 5)")
     parser.add_argument("--connects", type=int, default=5, help="connect-time samples (default 5)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--profile", metavar="DIR", help="profile the client with py-spy during one more run per direction")
+    parser.add_argument("--profile", metavar="DIR", help="profile the tunnel during more runs per direction: "
+                        "py-spy on the client (pip install py-spy), perf on the whole machine (apt-get install linux-perf)")
     parser.add_argument("--profile-native", action="store_true", help="with --profile: include C frames (pauses the client per sample)")
     parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second (default 200)")
+    parser.add_argument("--wait-for-server", type=float, default=0, metavar="SECONDS",
+                        help="wait up to this long while another SoftEther server (e.g. a test run) is running")
     parser.add_argument("--skip-tunnel", action="store_true", help="measure the baselines only")
     args = parser.parse_args()
     if args.runs < 1 or args.connects < 1 or args.seconds <= 0:
@@ -385,7 +438,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) ->
 def main() -> int:
     args = parse_args()
     results: dict = {"settings": {"runs": args.runs, "seconds": args.seconds, "connects": args.connects},
-                     "paths": {}, "profiles": {}, "errors": []}
+                     "paths": {}, "profiles": {}, "perf_profiles": {}, "errors": []}
     status = 0
     stack = contextlib.ExitStack()
     previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}

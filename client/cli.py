@@ -149,14 +149,13 @@ def run_connect(args: argparse.Namespace) -> int:
     announced = []
 
     def on_status(status: Status) -> None:
+        # Progress is told by the engine's log lines; the status adds the one line scripts wait for.
         if status.state is State.CONNECTED and status.plan is not None and not announced:
             announced.append(True)
             print(f"connected: {status.plan.address}", flush=True)
         elif status.state is State.DISCONNECTED:
             outcome.append(status)
             done.set()
-        elif status.state is not State.CONNECTED:
-            print(f"{status.state.value}...", flush=True)
 
     def on_log(record: LogRecord) -> None:
         if record.level >= logging.INFO or args.verbose:
@@ -170,8 +169,9 @@ def run_connect(args: argparse.Namespace) -> int:
     interrupted = []
 
     def on_signal(signum, frame) -> None:
+        if not interrupted:
+            print("disconnecting...", flush=True)
         interrupted.append(signum)
-        print("disconnecting...", flush=True)
         runner.submit(Disconnect())
 
     signal.signal(signal.SIGINT, on_signal)

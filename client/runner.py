@@ -239,6 +239,9 @@ class _Session:
             self.runner._emit_log(logging.ERROR, error.sentence)
             return
         self.selector.register(self.tun, selectors.EVENT_READ, "tun")
+        dns = ", ".join(map(str, plan.dns)) or "none offered"
+        mode = "all traffic" if options.full_tunnel else "the VPN's network only"
+        self.runner._emit_log(logging.INFO, f"Tunnel {self.tun.name} is up: address {plan.address}, MTU {plan.mtu}, DNS {dns}, routing {mode}.")
         self.runner._publish(state=State.CONNECTED, plan=plan, interface=self.tun.name, connected_at=time.monotonic())
 
     def _read_socket(self, now: float) -> None:

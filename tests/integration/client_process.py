@@ -59,26 +59,34 @@ class ClientProcess:
         self.process.stdin.close()
         self.process.stdin = None  # so communicate() does not flush it again
         self.stderr = ""
+        self._stdout_fd = self.process.stdout.fileno()
+        self._partial = ""
+        self._checked = 0  # lines already searched by wait_for_line
 
     def wait_for_line(self, prefix: str, timeout: float = 30.0) -> str:
         """The first stdout line starting with `prefix`; fails if the client exits first."""
         end = time.monotonic() + timeout
-        stdout = self.process.stdout
-        while time.monotonic() < end:
-            ready, _, _ = select.select([stdout], [], [], max(0.0, end - time.monotonic()))
-            if not ready:
-                break
-            line = stdout.readline()
-            if not line:
+        while True:
+            for index in range(self._checked, len(self.lines)):
+                if self.lines[index].startswith(prefix):
+                    self._checked = index + 1
+                    return self.lines[index]
+            self._checked = len(self.lines)
+            remaining = end - time.monotonic()
+            if remaining <= 0 or not select.select([self._stdout_fd], [], [], remaining)[0]:
+                raise AssertionError(f"no {prefix!r} line within {timeout} s: {self.lines}")
+            # Raw reads: a buffered readline could hold a second line where select cannot see it.
+            chunk = os.read(self._stdout_fd, 65536)
+            if not chunk:
                 raise AssertionError(f"client exited ({self.process.wait()}) before {prefix!r}: {self.lines} {self.process.stderr.read()}")
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith(prefix):
-                return line.rstrip("\n")
-        raise AssertionError(f"no {prefix!r} line within {timeout} s: {self.lines}")
+            self._partial += chunk.decode()
+            *complete, self._partial = self._partial.split("\n")
+            self.lines += complete
 
     def finish(self, timeout: float = 30.0) -> int:
         try:
             out, err = self.process.communicate(timeout=timeout)
+            out = self._partial + out
         except subprocess.TimeoutExpired:
             stop_process(self.process)
             raise AssertionError(f"client did not exit within {timeout} s: {self.lines}")

@@ -8,8 +8,10 @@ computes from its own side, Naks IPCP with an address and DNS servers, and relay
 Everything it noticed is kept in attributes that tests assert on; misbehaviours are switches in
 `ServerConfig`.
 
-`Conversation` pumps bytes between an engine and a server on a fake clock and collects the
-engine's events.
+`Conversation` pumps bytes between an engine and a server on a fake clock, collects the
+engine's events and keeps a transcript of the engine's inputs. `record()` runs one of the
+`SCENARIOS` and returns that transcript; `replay()` feeds a (possibly mutated) transcript to a
+fresh engine, which is how the Hypothesis tests and bench/fuzz_engine.py reach deep states.
 """
 
 from __future__ import annotations
@@ -70,7 +72,6 @@ CHAP_MD5 = "chap-md5"
 MSCHAPV2 = "mschapv2"
 EAP = "eap"
 AUTH_OPTION_DATA = {PAP: b"\xc0\x23", CHAP_MD5: b"\xc2\x23\x05", MSCHAPV2: b"\xc2\x23\x81", EAP: b"\xc2\x27"}
-AUTH_PROTOCOL = {PAP: PppProtocol.PAP, CHAP_MD5: PppProtocol.CHAP, MSCHAPV2: PppProtocol.CHAP, EAP: PppProtocol.EAP}
 
 EAP_IDENTITY = 1
 EAP_NAK = 3
