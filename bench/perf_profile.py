@@ -22,19 +22,18 @@ def start_recording(output: Path, seconds: float) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _report(data: Path, *options: str) -> list[tuple[float, list[str]]]:
-    """perf report rows as (percent, [columns])."""
-    result = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-t", ";", *options],
+def _report(data: Path, *options: str) -> list[tuple[int, list[str]]]:
+    """perf report rows as (samples, [columns]); counts, not perf's rounded percentages, which
+    over thousands of small rows add up to well over 100 %."""
+    result = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-n", "-t", ";", *options],
                             capture_output=True, text=True, check=True)
     rows = []
     for line in result.stdout.splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         cells = [cell.strip() for cell in line.split(";")]
-        try:
-            rows.append((float(cells[0].rstrip("%")), cells[1:]))
-        except ValueError:
-            continue
+        if len(cells) > 2 and cells[1].isdigit():
+            rows.append((int(cells[1]), cells[2:]))
     return rows
 
 
@@ -49,37 +48,49 @@ def _process_of(tid: int) -> int:
     return tid
 
 
+def _label(tid: int, command: str, labels: dict[int, str]) -> str:
+    pid = _process_of(tid) if tid > 0 else tid
+    if pid in labels:
+        return labels[pid]
+    if tid == 0 or command.startswith("swapper"):
+        return "idle"
+    if command.startswith("iperf3"):
+        return "iperf3 (both ends)"
+    if command.startswith(("ksoftirqd", "kworker")):
+        return "kernel threads (softirq, workers)"
+    return "other processes"
+
+
 def summarise(data: Path, labels: dict[int, str], top: int = 12) -> dict:
-    """{by_process: [(label, % of all CPU time)], and per labelled process: by_dso, by_symbol}.
+    """{by_process: [(label, % of all CPU time)], processes: {label: {by_dso, by_symbol}}}.
 
     `labels` maps process IDs to names (client, vpnserver); iperf3 and idle are recognised by
     name, everything else is "other processes" (on a shared machine: other people's work).
+    perf's own --pid filter keeps one thread only, so threads are mapped to processes here.
     """
+    rows = _report(data, "--sort", "pid,dso,sym")
+    total = sum(samples for samples, _ in rows) or 1
     by_process: Counter[str] = Counter()
-    for percent, (thread,) in _report(data, "--sort", "pid"):
-        tid_text, _, command = thread.partition(":")
-        tid = int(tid_text) if tid_text.strip().isdigit() else -1
-        pid = _process_of(tid) if tid > 0 else tid
-        if pid in labels:
-            label = labels[pid]
-        elif tid == 0 or command.startswith("swapper"):
-            label = "idle"
-        elif command.startswith("iperf3"):
-            label = "iperf3 (both ends)"
-        elif command.startswith(("ksoftirqd", "kworker")):
-            label = "kernel threads (softirq, workers)"
-        else:
-            label = "other processes"
-        by_process[label] += percent
-    summary: dict = {"by_process": by_process.most_common(), "processes": {}}
-    for pid, label in labels.items():
-        by_dso = _report(data, "--pid", str(pid), "--percentage", "relative", "--sort", "dso")
-        by_symbol = _report(data, "--pid", str(pid), "--percentage", "relative", "--sort", "dso,sym")
-        summary["processes"][label] = {
-            "by_dso": [(cells[0], percent) for percent, cells in by_dso[:top]],
-            "by_symbol": [(f"{cells[1]} ({cells[0]})", percent) for percent, cells in by_symbol[:top]],
-        }
-    return summary
+    by_dso: dict[str, Counter[str]] = {label: Counter() for label in labels.values()}
+    by_symbol: dict[str, Counter[str]] = {label: Counter() for label in labels.values()}
+    for samples, cells in rows:
+        if len(cells) < 3:
+            continue
+        thread, dso, symbol = cells[:3]
+        tid_text, _, command = thread.strip().partition(":")
+        label = _label(int(tid_text) if tid_text.isdigit() else -1, command, labels)
+        by_process[label] += samples
+        if label in by_dso:
+            by_dso[label][dso] += samples
+            by_symbol[label][f"{symbol} ({dso})"] += samples
+
+    def relative(counter: Counter[str]) -> list[tuple[str, float]]:
+        whole = sum(counter.values()) or 1
+        return [(name, 100.0 * value / whole) for name, value in counter.most_common(top)]
+
+    return {"samples": total, "by_process": [(label, 100.0 * n / total) for label, n in by_process.most_common()],
+            "processes": {label: {"by_dso": relative(by_dso[label]), "by_symbol": relative(by_symbol[label])}
+                          for label in labels.values()}}
 
 
 def format_summary(title: str, summary: dict) -> str:

@@ -87,8 +87,11 @@ def format_report(results: dict) -> str:
         lines.append(f"  interpreter only (python -c pass):  {_seconds(startup['interpreter'])}")
         lines.append(f"  `sstp-vpn --version`:               {_seconds(startup['version'])}")
         lines.append(f"  start-up + imports of connect path: {_seconds(startup['connect_imports'])}")
+        if connect.get("first_line_seconds"):
+            lines.append(f"  start -> its `Connecting to` line:  {_seconds(connect['first_line_seconds'])}")
         if connect.get("estimated_tcp_to_connected") is not None:
-            lines.append(f"  => TCP connect -> connected, about: {connect['estimated_tcp_to_connected']:.3f} s")
+            lines.append(f"  => TCP connect -> connected, about: {connect['estimated_tcp_to_connected']:.3f} s"
+                         " (connected minus the `Connecting to` line)")
         lines.append(f"  SIGINT -> exit 0:                   {_seconds(connect['disconnect_seconds'])}")
         lines.append("  progress lines, median seconds since the client's start:")
         for label, values in _progress_medians(connect["progress_lines"]):

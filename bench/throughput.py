@@ -228,22 +228,44 @@ def measure_connects(server: SoftEtherServer, count: int, results: dict) -> None
         if code != 0:
             raise BenchError(f"the client exited {code} after SIGINT (expected 0): {client.stderr.strip()}")
         disconnect.append(stop_seconds)
-    results["connect"]["estimated_tcp_to_connected"] = median(connected) - median(startup["connect_imports"])
+    # The client's first progress line comes just before its TCP connect: the best start-up mark.
+    first_line = [timeline[0][0] for timeline in timelines if timeline and timeline[0][1].startswith("Connecting to")]
+    results["connect"]["first_line_seconds"] = first_line
+    results["connect"]["estimated_tcp_to_connected"] = median(connected) - (
+        median(first_line) if first_line else median(startup["connect_imports"]))
+
+
+def softether_in_use() -> str | None:
+    """Why the one SoftEther the machine can run is busy, or None.
+
+    The fixture's own check sees a running vpnserver only; a test session whose server is stopped
+    for a moment still owns the state directories, so its namespaces count as well."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "vpnserver":
+                return f"a vpnserver runs (pid {comm.parent.name})"
+        except OSError:
+            continue
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
+        prefix, _, rest = name.partition("-")
+        creator = rest.split("-")[0]
+        if prefix == "sstpsrv" and creator.isdigit() and int(creator) != os.getpid() and Path(f"/proc/{creator}").exists():
+            return f"a SoftEther test session (pid {creator}, namespace {name}) is running"
+    return None
 
 
 def start_softether(binary: Path, workdir: Path, wait_seconds: float) -> SoftEtherServer:
-    """The fixture's server, started; while another SoftEther (e.g. a test run) holds the state
-    directories, retry until `wait_seconds` have passed."""
+    """The fixture's server, started once no other SoftEther session is running (waiting up to
+    `wait_seconds` for it): a second one would take over the same state directories."""
     deadline = time.monotonic() + wait_seconds
-    while True:
-        server = SoftEtherServer(binary, locate_vpncmd(binary), workdir / "softether")
-        try:
-            return server.__enter__()
-        except RuntimeError as error:
-            if "another SoftEther server" not in str(error) or time.monotonic() > deadline:
-                raise
-        print("  another SoftEther server is running; waiting for it to stop...", flush=True)
+    while (busy := softether_in_use()) is not None:
+        if time.monotonic() > deadline:
+            raise BenchError(f"SoftEther is in use: {busy}. Wait for it to end, or pass --wait-for-server SECONDS.")
+        print(f"  {busy}; waiting...", flush=True)
         time.sleep(5)
+    server = SoftEtherServer(binary, locate_vpncmd(binary), workdir / "softether")
+    return server.__enter__()
 
 
 def open_tunnel(stack: contextlib.ExitStack, workdir: Path, args: argparse.Namespace, results: dict) -> BenchPath:
@@ -441,7 +463,8 @@ def main() -> int:
                      "paths": {}, "profiles": {}, "perf_profiles": {}, "errors": []}
     status = 0
     stack = contextlib.ExitStack()
-    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT explicitly too: a shell starting us in the background may have set it to "ignore".
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         check_prerequisites()
         results["machine"] = machine_info()
@@ -468,7 +491,6 @@ def main() -> int:
             stack.close()
         except Exception as error:
             results["errors"].append(f"clean-up: {type(error).__name__}: {error}")
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         for s, handler in previous.items():
             signal.signal(s, handler)
     if "machine" in results:

@@ -12,6 +12,7 @@ import threading
 
 from . import __version__
 from .events import Credentials, Failure, FailureKind, LogRecord, State
+from .profile_commands import ProfileCommandError, ProfileFileError, add_profiles_parser
 
 EXIT_OK = 0
 EXIT_OTHER = 1
@@ -58,16 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sstp-vpn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def server_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("server", metavar="HOST[:PORT]", help="the SSTP server (port 443 unless given)")
+    def server_options(sub: argparse.ArgumentParser, server_nargs: str | None = None) -> None:
+        sub.add_argument("server", metavar="HOST[:PORT]", nargs=server_nargs, help="the SSTP server (port 443 unless given)")
         sub.add_argument("--ca-file", metavar="PEM", help="also trust the CA certificates in this file")
         sub.add_argument("--sni", metavar="NAME", help="TLS server name to send and check (default: HOST)")
         sub.add_argument("--proxy", metavar="URL", help=f"HTTP proxy, http://[user@]host:port; its password comes from ${PROXY_PASSWORD_ENV}")
         sub.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help="for each connection step (default 15)")
 
     connect = commands.add_parser("connect", help="connect and stay in the foreground until interrupted")
-    server_options(connect)
-    connect.add_argument("--user", required=True, help="user name (HUB\\user for SoftEther hubs)")
+    server_options(connect, server_nargs="?")
+    connect.add_argument("--profile", metavar="NAME", help="use a saved profile (see `sstp-vpn profiles`) instead of HOST and the options")
+    connect.add_argument("--user", help="user name (HUB\\user for SoftEther hubs); required with HOST")
     connect.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
     connect.add_argument("--pin-sha256", metavar="HEX", help="also require this SHA-256 fingerprint of the server certificate")
     connect.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     diagnose = commands.add_parser("diagnose", help="check every step to the server without logging in")
     server_options(diagnose)
+    add_profiles_parser(commands)
     return parser
 
 
@@ -130,20 +133,26 @@ def run_connect(args: argparse.Namespace) -> int:
 
     if current.UNSUPPORTED_SENTENCE:
         return fail(Failure("platform", current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
-    transport = transport_settings(args, args.pin_sha256)
-    password = read_password(args)
+    if args.profile:
+        command = profile_connect_command(args)
+    else:
+        if not args.server or not args.user:
+            raise UsageError("Give the server and --user, or --profile NAME.")
+        transport = transport_settings(args, args.pin_sha256)
+        password = read_password(args)
+        engine = EngineSettings(
+            credentials=Credentials(args.user, password),
+            host=host_header(transport.host, transport.port),
+            auth=AuthPolicy(allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5),
+            ipv6=args.ipv6,
+            hello_interval=args.keepalive,
+        )
+        command = Connect(transport, engine, NetworkOptions(full_tunnel=not args.no_default_route, ifname=args.ifname))
     try:
         if current.repair_from_journal(current.default_journal_path()):
             print("Restored the network settings left behind by an earlier session that did not end cleanly.", flush=True)
     except current.PlatformError as error:
         return fail(error.to_failure())
-    engine = EngineSettings(
-        credentials=Credentials(args.user, password),
-        host=host_header(transport.host, transport.port),
-        auth=AuthPolicy(allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5),
-        ipv6=args.ipv6,
-        hello_interval=args.keepalive,
-    )
     done = threading.Event()
     outcome: list[Status] = []
     announced = []
@@ -164,7 +173,7 @@ def run_connect(args: argparse.Namespace) -> int:
 
     runner = EngineRunner(on_status, on_log)
     runner.start()
-    runner.submit(Connect(transport, engine, NetworkOptions(full_tunnel=not args.no_default_route, ifname=args.ifname)))
+    runner.submit(command)
 
     interrupted = []
 
@@ -187,6 +196,35 @@ def run_connect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# Options that describe the server; a profile brings its own.
+_SERVER_OPTIONS = ("server", "user", "ca_file", "sni", "proxy", "pin_sha256", "no_default_route", "allow_pap",
+                   "allow_chap_md5", "ipv6")
+
+
+def profile_connect_command(args: argparse.Namespace):
+    """The Connect command for `connect --profile NAME`: settings from the profile, passwords from
+    standard input, the keyring or a prompt."""
+    from dataclasses import replace
+
+    from .profile_commands import find_profile, profile_passwords
+    from .profile_settings import ProfileSettingsError, connect_command
+    from .profiles import ProfileStore
+    from .secret_store import SecretStore
+
+    given = [name for name in _SERVER_OPTIONS if getattr(args, name)]
+    if given:
+        options = ", ".join("HOST" if name == "server" else "--" + name.replace("_", "-") for name in given)
+        raise UsageError(f"--profile takes the server settings from the profile; leave out {options}.")
+    profile = find_profile(ProfileStore(), args.profile)
+    password, proxy_password = profile_passwords(profile, SecretStore(), args.password_stdin)
+    try:
+        command = connect_command(profile, password, proxy_password, ifname=args.ifname)
+    except ProfileSettingsError as error:
+        raise UsageError(str(error)) from None
+    engine = replace(command.engine, hello_interval=args.keepalive)
+    return replace(command, transport=replace(command.transport, timeout=args.timeout), engine=engine)
+
+
 def run_diagnose(args: argparse.Namespace) -> int:
     from .diagnose import diagnose, print_report
 
@@ -206,10 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "connect":
             return run_connect(args)
+        if args.command == "profiles":
+            from .profile_commands import run_profiles
+
+            return run_profiles(args)
         return run_diagnose(args)
-    except UsageError as error:
+    except (UsageError, ProfileCommandError) as error:
         print(f"sstp-vpn: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except ProfileFileError as error:
+        print(f"sstp-vpn: {error}", file=sys.stderr)
+        return EXIT_OTHER
 
 
 if __name__ == "__main__":

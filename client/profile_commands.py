@@ -1,0 +1,202 @@
+"""`sstp-vpn profiles list|add|remove|show` and the profile half of `sstp-vpn connect --profile`.
+
+The same profile file and keyring entries as the tray app. Passwords reach the keyring from
+standard input (`--password-stdin`) or the SSTP_VPN_PROXY_PASSWORD variable, never from argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from .profiles import (MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, new_profile_id,
+                       profile_problems)
+
+if TYPE_CHECKING:  # keyring is imported only by the commands that use it
+    from .secret_store import SecretStore
+
+PROXY_PASSWORD_ENV = "SSTP_VPN_PROXY_PASSWORD"
+
+
+class ProfileCommandError(Exception):
+    """A usage problem with a profile command; the message is the sentence."""
+
+
+def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
+    profiles = commands.add_parser("profiles", help="manage the saved connection profiles (shared with the tray app)")
+    actions = profiles.add_subparsers(dest="profiles_command", required=True)
+    actions.add_parser("list", help="one line per profile")
+    show = actions.add_parser("show", help="all settings of one profile (never its passwords)")
+    show.add_argument("name", help="profile name or id")
+    remove = actions.add_parser("remove", help="delete a profile and its saved passwords")
+    remove.add_argument("name", help="profile name or id")
+    add = actions.add_parser("add", help="save a new profile")
+    add.add_argument("name", help="a name for the profile, e.g. Office")
+    add.add_argument("server", metavar="HOST[:PORT]", help="the SSTP server (port 443 unless given)")
+    add.add_argument("--user", required=True, help="user name (HUB\\user for SoftEther hubs)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input and save it in the keyring")
+    add.add_argument("--ca-file", metavar="PEM", default="", help="also trust the CA certificates in this file")
+    add.add_argument("--sni", metavar="NAME", default="", help="TLS server name to send and check (default: HOST)")
+    add.add_argument("--pin-sha256", metavar="HEX", default="", help="also require this SHA-256 fingerprint of the server certificate")
+    add.add_argument("--proxy", metavar="URL|system", default="", help=f"http://[user@]host:port, or 'system'; the proxy password is saved from ${PROXY_PASSWORD_ENV}")
+    add.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
+    add.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
+    add.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
+    add.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
+    add.add_argument("--mtu", type=int, default=MAX_MTU, help=f"largest packet in the tunnel (default {MAX_MTU})")
+    add.add_argument("--auto-reconnect", action="store_true", help="the tray app reconnects when the connection drops")
+
+
+def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, secrets: "SecretStore | None" = None) -> int:
+    """Raises ProfileCommandError (usage) or ProfileFileError (the file)."""
+    from .secret_store import KeyringUnavailable, SecretStore
+
+    store = store or ProfileStore()
+    secrets = secrets or SecretStore()
+    if args.profiles_command == "list":
+        profiles = store.load().profiles
+        if not profiles:
+            print("No profiles yet: add one with `sstp-vpn profiles add NAME HOST --user USER`, or in the tray app.")
+        for profile in profiles:
+            print(f"{profile.name}\t{profile.server}\t{profile.username}")
+        return 0
+    if args.profiles_command == "show":
+        profile = find_profile(store, args.name)
+        for line in describe_profile(profile, password_state(secrets, profile)):
+            print(line)
+        return 0
+    if args.profiles_command == "remove":
+        profile = find_profile(store, args.name)
+        store.remove(profile.id)
+        try:
+            secrets.forget_profile(profile.id)
+        except KeyringUnavailable as error:
+            print(f"sstp-vpn: warning: {error.sentence}", file=sys.stderr)
+        print(f"Removed the profile {profile.name!r}.")
+        return 0
+    return _add(args, store, secrets)
+
+
+def _add(args: argparse.Namespace, store: ProfileStore, secrets: "SecretStore") -> int:
+    from .cli import UsageError, parse_endpoint
+    from .secret_store import KeyringUnavailable, SecretKind
+
+    try:
+        host, port = parse_endpoint(args.server)
+    except UsageError as error:
+        raise ProfileCommandError(str(error)) from None
+    proxy = ProxyChoice()
+    if args.proxy.strip().lower() == "system":
+        proxy = ProxyChoice(ProxyMode.SYSTEM)
+    elif args.proxy:
+        try:
+            proxy = ProxyChoice.manual_from_url(args.proxy)
+        except ValueError as error:
+            raise ProfileCommandError(str(error)) from None
+    book = store.load()
+    if book.find(args.name) is not None:
+        raise ProfileCommandError(f"A profile called {args.name!r} exists already: remove it first, or choose another name.")
+    profile = Profile(
+        id=new_profile_id(), name=args.name, host=host, port=port, username=args.user, sni=args.sni,
+        ca_file=os.path.abspath(args.ca_file) if args.ca_file else "", pin_sha256=args.pin_sha256,
+        allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5, full_tunnel=not args.no_default_route,
+        ipv6=args.ipv6, mtu=args.mtu, auto_reconnect=args.auto_reconnect, proxy=proxy,
+    )
+    problems = profile_problems(profile, book.profiles)
+    if problems:
+        raise ProfileCommandError(" ".join(problems.values()))
+    password = _read_stdin_password() if args.password_stdin else None
+    proxy_password = os.environ.get(PROXY_PASSWORD_ENV) if proxy.username else None
+    store.save(profile)
+    print(f"Saved the profile {profile.name!r}.")
+    for kind, secret in ((SecretKind.VPN, password), (SecretKind.PROXY, proxy_password)):
+        if secret:
+            try:
+                secrets.set(profile.id, kind, secret)
+            except KeyringUnavailable as error:
+                which = "VPN" if kind is SecretKind.VPN else "proxy"
+                print(f"sstp-vpn: warning: the {which} password was not saved. {error.sentence}", file=sys.stderr)
+    return 0
+
+
+def _read_stdin_password() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise ProfileCommandError("--password-stdin was given but standard input is empty.")
+    return line.rstrip("\r\n")
+
+
+def find_profile(store: ProfileStore, name: str) -> Profile:
+    profile = store.load().find(name)
+    if profile is None:
+        raise ProfileCommandError(f"There is no profile called {name!r}; `sstp-vpn profiles list` shows them.")
+    return profile
+
+
+def password_state(secrets: "SecretStore", profile: Profile) -> str:
+    from .secret_store import KeyringUnavailable, SecretKind
+
+    try:
+        return "saved in the system keyring" if secrets.get(profile.id, SecretKind.VPN) else "not saved (asked for when connecting)"
+    except KeyringUnavailable as error:
+        return f"unknown: {error.sentence}"
+
+
+def describe_profile(profile: Profile, password: str) -> list[str]:
+    proxy = {ProxyMode.NONE: "none", ProxyMode.SYSTEM: "the system's proxy"}.get(profile.proxy.mode, profile.proxy.url)
+    methods = ["MS-CHAPv2", "EAP-MSCHAPv2"] + (["CHAP-MD5", "EAP-MD5"] if profile.allow_chap_md5 else []) + (
+        ["PAP"] if profile.allow_pap else [])
+    return [
+        f"name: {profile.name}",
+        f"id: {profile.id}",
+        f"server: {profile.server}",
+        f"user: {profile.username}",
+        f"password: {password}",
+        f"TLS server name: {profile.sni or profile.host}",
+        f"CA file: {profile.ca_file or '(system trust store only)'}",
+        f"pinned SHA-256: {profile.pin_sha256 or '(none)'}",
+        f"authentication: {', '.join(methods)}",
+        f"routing: {'all traffic (full tunnel)' if profile.full_tunnel else 'only the VPN network (split tunnel)'}",
+        f"IPv6: {'yes' if profile.ipv6 else 'no'}",
+        f"MTU: {profile.mtu}",
+        f"reconnect automatically: {'yes' if profile.auto_reconnect else 'no'}",
+        f"proxy: {proxy}",
+    ]
+
+
+def profile_passwords(profile: Profile, secrets: "SecretStore", password_stdin: bool) -> tuple[str, str | None]:
+    """The VPN and proxy passwords for `connect --profile`: standard input if asked, else the
+    keyring, else a prompt on a terminal. The proxy password: keyring, else $SSTP_VPN_PROXY_PASSWORD."""
+    from .profile_settings import needs_proxy_password
+    from .secret_store import KeyringUnavailable, SecretKind
+
+    keyring_problem = None
+    password = None
+    if password_stdin:
+        password = _read_stdin_password()
+    else:
+        try:
+            password = secrets.get(profile.id, SecretKind.VPN)
+        except KeyringUnavailable as error:
+            keyring_problem = error.sentence
+        if password is None:
+            if not sys.stdin.isatty():
+                why = keyring_problem or f"No password is saved for the profile {profile.name!r}"
+                raise ProfileCommandError(f"{why.rstrip('.')}: pass --password-stdin and write it to standard input.")
+            import getpass
+
+            password = getpass.getpass(f"Password for {profile.username} ({profile.name}): ")
+    proxy_password = None
+    if needs_proxy_password(profile):
+        try:
+            proxy_password = secrets.get(profile.id, SecretKind.PROXY)
+        except KeyringUnavailable:
+            proxy_password = None
+        proxy_password = proxy_password or os.environ.get(PROXY_PASSWORD_ENV)
+    return password, proxy_password
+
+
+__all__ = ["ProfileCommandError", "ProfileFileError", "add_profiles_parser", "run_profiles", "find_profile",
+           "profile_passwords", "describe_profile"]

@@ -1,0 +1,94 @@
+"""Turns a saved profile (plus passwords from the keyring or the user) into what the runner and
+`diagnose` take: TransportSettings, EngineSettings, NetworkOptions. Shared by the tray app and
+`sstp-vpn connect --profile`.
+
+The "system" proxy choice means the proxy this machine uses for HTTPS: the https_proxy /
+all_proxy environment variables (with no_proxy), and on Windows and macOS the system settings
+(through urllib, which reads the registry and System Configuration there).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from .auth import AuthPolicy
+from .engine import EngineSettings
+from .events import Credentials
+from .profiles import Profile, ProxyMode
+from .proxy import ProxySettings
+from .runner import Connect, NetworkOptions
+from .transport import TransportSettings
+
+
+class ProfileSettingsError(ValueError):
+    """The profile cannot be used as it is; the message is the sentence for the user."""
+
+
+def system_proxy(host: str, environ: Mapping[str, str] | None = None) -> ProxySettings | None:
+    """The HTTP proxy this machine uses for https://host, or None for a direct connection."""
+    env = os.environ if environ is None else environ
+    url = next((env[name] for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY") if env.get(name)), "")
+    if url:
+        no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+        if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+            return None
+    elif environ is None and sys.platform in ("win32", "darwin"):
+        proxies = urllib.request.getproxies()
+        url = proxies.get("https") or proxies.get("all") or ""
+        if url and urllib.request.proxy_bypass(host):
+            return None
+    if not url:
+        return None
+    try:
+        return ProxySettings.parse(url)
+    except ValueError as error:
+        raise ProfileSettingsError(f"The system proxy setting cannot be used: {error}") from None
+
+
+def proxy_settings(profile: Profile, proxy_password: str | None,
+                   environ: Mapping[str, str] | None = None) -> ProxySettings | None:
+    choice = profile.proxy
+    if choice.mode is ProxyMode.NONE:
+        return None
+    if choice.mode is ProxyMode.SYSTEM:
+        return system_proxy(profile.host, environ)
+    username = choice.username or None
+    return ProxySettings(choice.host, choice.port, username, proxy_password if username else None)
+
+
+def transport_settings(profile: Profile, proxy_password: str | None = None,
+                       environ: Mapping[str, str] | None = None, timeout: float = 15.0) -> TransportSettings:
+    """Raises ProfileSettingsError when the profile's pin or proxy cannot be used."""
+    try:
+        return TransportSettings(
+            host=profile.host,
+            port=profile.port,
+            sni=profile.sni or None,
+            ca_file=Path(profile.ca_file) if profile.ca_file else None,
+            pin_sha256=profile.pin_sha256 or None,
+            proxy=proxy_settings(profile, proxy_password, environ),
+            timeout=timeout,
+        )
+    except ValueError as error:  # a malformed pin
+        raise ProfileSettingsError(str(error)) from None
+
+
+def needs_proxy_password(profile: Profile) -> bool:
+    return profile.proxy.mode is ProxyMode.MANUAL and bool(profile.proxy.username)
+
+
+def connect_command(profile: Profile, password: str, proxy_password: str | None = None,
+                    environ: Mapping[str, str] | None = None, ifname: str | None = None) -> Connect:
+    transport = transport_settings(profile, proxy_password, environ)
+    engine = EngineSettings(
+        credentials=Credentials(profile.username, password),
+        host=transport.http_host,
+        auth=AuthPolicy(allow_pap=profile.allow_pap, allow_chap_md5=profile.allow_chap_md5),
+        ipv6=profile.ipv6,
+        mru=profile.mtu,
+    )
+    return Connect(transport, engine, NetworkOptions(full_tunnel=profile.full_tunnel, ifname=ifname))
