@@ -89,6 +89,7 @@ class Call(enum.Enum):
 
 
 LIVE = (Call.CONNECT_REQUEST_SENT, Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED, Call.LCP_CLOSING)
+WINDING_UP = (Call.ABORT_PENDING, Call.DISCONNECT_ACK_PENDING)
 PPP_CONTROL_ALLOWED = (Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED, Call.LCP_CLOSING)
 
 
@@ -245,9 +246,14 @@ class Engine:
             if self._echo_outstanding:
                 self._drop(Failure("sstp", f"The server stopped answering (nothing received for {2 * self.settings.hello_interval:.0f} s): the network or the server is down. Try again later.", FailureKind.UNREACHABLE))
                 return
+            # An LCP echo too: some servers (SoftEther) never answer an SSTP Echo Request, but
+            # every server answers LCP, and any answer counts as life.
             self._out.append(encode_control(MessageType.ECHO_REQUEST))
+            self._lcp.send_echo_request()
             self._echo_outstanding = True
             self._hello_deadline = now + self.settings.hello_interval
+        if self.call in WINDING_UP:
+            return  # PPP has nothing more to say while the call is being torn down
         for fsm in (self._lcp.fsm, self._ipcp, self._ipv6cp):
             fsm.handle_timer(now)
         if self._auth is not None:
@@ -271,6 +277,8 @@ class Engine:
     def get_timer(self) -> float | None:
         if self.call is Call.CLOSED:
             return None
+        if self.call in WINDING_UP:
+            return self._deadline
         deadlines = [self._deadline, self._hello_deadline, self._lcp.fsm.timer, self._ipcp.timer, self._ipv6cp.timer]
         if self._auth is not None:
             deadlines.append(self._auth.get_timer())

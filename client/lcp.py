@@ -20,6 +20,7 @@ ACFC = 8
 
 DEFAULT_MRU = 1500
 MIN_PEER_MRU = 68  # an IPv4 link must carry at least this (RFC 791)
+MAX_REFUSED_LISTED = 4  # refused auth methods named to the user
 MAX_PEER_MRU = 4087  # a PPP frame must fit one SSTP packet: 4095 - 4 (SSTP) - 4 (FF 03 + protocol)
 
 
@@ -96,7 +97,8 @@ class LcpPolicy(OptionPolicy):
             self._steered.add(offered)
         else:
             label = offered if offered is not None else data
-            if label not in self.refused_methods:
+            # Capped: a hostile server could offer endless distinct unknown methods.
+            if label not in self.refused_methods and len(self.refused_methods) < MAX_REFUSED_LISTED:
                 self.refused_methods.append(label)
         return Option(AUTH_PROTOCOL, self._allowed[0].option_data)
 
@@ -144,6 +146,12 @@ class Lcp:
                 self.rejected_protocols.append(struct.unpack_from("!H", packet.data)[0])
         else:
             self.fsm.receive(packet, now)
+
+    def send_echo_request(self) -> None:
+        """A keep-alive probe; the peer must answer with an Echo-Reply (only in Opened)."""
+        if self.fsm.is_opened:
+            data = struct.pack("!I", self.policy.negotiated_magic)
+            self.fsm.output.append(encode_packet(Code.ECHO_REQUEST, self.fsm.next_identifier(), data))
 
     def protocol_reject(self, protocol: int, information: bytes) -> None:
         """Tell the peer we do not speak `protocol` (only allowed in Opened)."""

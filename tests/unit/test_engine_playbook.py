@@ -346,6 +346,23 @@ def test_answered_echoes_keep_the_link_up() -> None:
     assert conversation.server.control_received.count(MessageType.ECHO_REQUEST) == 15
 
 
+def test_keepalive_probes_with_an_lcp_echo_too() -> None:
+    conversation = converse()
+    conversation.server.silent = True
+    conversation.advance(20.0)
+    echo_requests = _client_lcp_packets(conversation, Code.ECHO_REQUEST)
+    assert len(echo_requests) == 1
+    assert echo_requests[0].data == bytes(4)  # magic 0: the scripted server rejects Magic-Number
+
+
+def test_a_server_that_ignores_sstp_echoes_stays_up_through_lcp_echo_replies() -> None:
+    # SoftEther never answers an SSTP Echo Request; its LCP Echo-Reply must keep the link alive.
+    conversation = converse(answer_sstp_echo=False)
+    conversation.advance(300.0)
+    assert conversation.disconnected == []
+    assert len(_client_lcp_packets(conversation, Code.ECHO_REQUEST)) == 15
+
+
 def test_received_traffic_postpones_the_echo() -> None:
     conversation = converse()
     start = conversation.now
