@@ -68,14 +68,20 @@ def format_report(results: dict) -> str:
     if results.get("relay_tls"):
         lines.append(f"  relay TLS: {results['relay_tls']}")
 
-    lines += ["", "CPU during the iperf3 runs, median, % of ONE core (machine: % of all cores busy)"]
+    lines += ["", "CPU during the iperf3 runs, median, % of ONE core and cores per Gbit/s carried (machine: % of all cores busy)"]
     for name, path in paths.items():
         for direction in DIRECTIONS:
             runs = path[direction]["runs"]
             if not runs:
                 continue
             labels = sorted({label for r in runs for label in r["cpu"]})
-            parts = [f"{label} {median([r['cpu'][label] for r in runs if label in r['cpu']]):.0f} %" for label in labels]
+            parts = []
+            for label in labels:
+                used = [r for r in runs if label in r["cpu"] and r["bits_per_second"] > 0]
+                percent = median([r["cpu"][label] for r in used])
+                # Cost per byte, comparable across paths: cores busy per Gbit/s carried.
+                per_gbit = median([r["cpu"][label] / 100 / (r["bits_per_second"] / 1e9) for r in used])
+                parts.append(f"{label} {percent:.0f} % ({per_gbit:.2f} core/Gbit/s)")
             parts.append(f"machine {median([r['machine_busy'] for r in runs]):.0f} %")
             lines.append(f"  {path['label']:<32} {direction:<9} " + ", ".join(parts))
 

@@ -268,7 +268,7 @@ class _Session:
         sock = self.sock
         while self.pending:
             try:
-                # SSLSocket.send writes at most one TLS record's worth (16 KiB) per call.
+                # One call encrypts as much as the socket takes, one write() per 16 KiB TLS record.
                 sent = sock.send(self.pending)
             except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
                 break

@@ -1,9 +1,184 @@
-"""Entry point of `sstp-vpn-tray`. The tray app itself is built in a later milestone (issue 5);
-until then this says so plainly instead of failing with a traceback."""
+"""`sstp-vpn-tray`: the system-tray app. It puts together the connection controller, the tray
+icon and the windows, and quits only after the connection has ended cleanly (also on SIGINT
+and SIGTERM)."""
 
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
 import sys
+from collections.abc import Mapping
+
+from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal, Slot
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from sstpvpn.client import __version__
+from sstpvpn.client.profiles import ProfileStore
+from sstpvpn.client.secret_store import SecretStore
+
+from .connection import ConnectionController, CredentialsRequest, Notice, NoticeLevel, PinOffer
+from .icons import app_icon
+from .log_window import LogWindow
+from .password_dialog import PasswordDialog
+from .pin_dialog import PinDialog
+from .presentation import APP_NAME
+from .privileges import network_admin_problem
+from .profiles_window import ProfilesWindow
+from .status_window import StatusWindow
+from .tray import Tray
+
+TRAY_WAIT_SECONDS = 30  # at login the panel may start after us
 
 
-def main() -> int:
-    print("The SSTP VPN tray app is not available in this version yet; use `sstp-vpn connect` (see `sstp-vpn --help`).", file=sys.stderr)
-    return 1
+class TrayApp(QObject):
+    stopped = Signal()  # the session has ended and the runner has stopped: the process may exit
+
+    def __init__(self, store: ProfileStore | None = None, secrets: SecretStore | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.store = store or ProfileStore()
+        self.secrets = secrets or SecretStore()
+        self.controller = ConnectionController(self.store, self.secrets, environ, self)
+        self.status_window: StatusWindow | None = None
+        self.log_window: LogWindow | None = None
+        self.profiles_window: ProfilesWindow | None = None
+        self.tray = Tray(self.controller, self.store, show_status=self.show_status, show_log=self.show_log,
+                         show_profiles=self.show_profiles, add_profile=self.add_profile, quit=self.quit, parent=self)
+        self.controller.credentials_needed.connect(self.ask_credentials)
+        self.controller.pin_offered.connect(self.offer_pin)
+        self.controller.finished.connect(self._stopped)
+        self.dialogs: list = []  # open password/pin dialogs, for tests
+
+    def start(self) -> None:
+        self.tray.icon.show()
+        problem = network_admin_problem()
+        if problem:
+            self.controller.tell(Notice("Administrator rights needed", problem, NoticeLevel.WARNING))
+
+    # -- windows -----------------------------------------------------------------------------
+
+    def show_status(self) -> StatusWindow:
+        if self.status_window is None:
+            self.status_window = StatusWindow(self.controller)
+        _bring_up(self.status_window)
+        return self.status_window
+
+    def show_log(self) -> LogWindow:
+        if self.log_window is None:
+            self.log_window = LogWindow(self.controller)
+        _bring_up(self.log_window)
+        return self.log_window
+
+    def show_profiles(self) -> ProfilesWindow:
+        if self.profiles_window is None:
+            self.profiles_window = ProfilesWindow(self.store, self.secrets, self.controller)
+        self.profiles_window.refresh()
+        _bring_up(self.profiles_window)
+        return self.profiles_window
+
+    def add_profile(self) -> None:
+        self.show_profiles().add()
+
+    # -- questions from the controller -------------------------------------------------------
+
+    @Slot(object)
+    def ask_credentials(self, request: CredentialsRequest) -> None:
+        dialog = PasswordDialog(request)
+        dialog.setWindowIcon(app_icon())
+        dialog.accepted.connect(lambda: self.controller.provide_credentials(
+            request, dialog.password.text(), dialog.proxy_password.text(), dialog.remember.isChecked()))
+        dialog.rejected.connect(lambda: self.controller.cancel_credentials(request))
+        self._open_dialog(dialog)
+
+    @Slot(object)
+    def offer_pin(self, offer: PinOffer) -> None:
+        dialog = PinDialog(offer.profile.server, offer.certificate)
+        dialog.setWindowIcon(app_icon())
+        dialog.accepted.connect(lambda: self.controller.accept_pin(offer))
+        self._open_dialog(dialog)
+
+    def _open_dialog(self, dialog) -> None:
+        self.dialogs.append(dialog)
+        dialog.finished.connect(lambda _result: self.dialogs.remove(dialog) if dialog in self.dialogs else None)
+        _bring_up(dialog)
+
+    # -- quitting ----------------------------------------------------------------------------
+
+    @Slot()
+    def quit(self) -> None:
+        """Disconnect first (routes and DNS restored), then `stopped`."""
+        self.controller.shutdown()
+
+    @Slot()
+    def _stopped(self) -> None:
+        self.tray.icon.hide()
+        for window in (self.status_window, self.log_window, self.profiles_window, *self.dialogs):
+            if window is not None:
+                window.close()
+        self.stopped.emit()
+
+
+def _bring_up(window) -> None:
+    window.show()
+    window.raise_()
+    window.activateWindow()
+
+
+class _SignalWatch(QObject):
+    """SIGINT/SIGTERM reach Qt's event loop through a socket the C signal handler writes to."""
+
+    def __init__(self, on_signal, parent: QObject) -> None:
+        super().__init__(parent)
+        self._reader, self._writer = socket.socketpair()
+        for end in (self._reader, self._writer):
+            end.setblocking(False)
+        signal.set_wakeup_fd(self._writer.fileno())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: None)  # the wake-up byte does the work
+        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._woken)
+        self._on_signal = on_signal
+
+    @Slot()
+    def _woken(self) -> None:
+        try:
+            self._reader.recv(64)
+        except BlockingIOError:
+            return
+        self._on_signal()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sstp-vpn-tray", description="The SSTP VPN system-tray app.")
+    parser.add_argument("--version", action="version", version=f"sstp-vpn-tray {__version__}")
+    args, qt_args = parser.parse_known_args(argv)
+    app = QApplication([sys.argv[0], *qt_args])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("sstp-vpn-tray")
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)  # closing a window leaves the tray running
+    tray_app = TrayApp()
+    tray_app.stopped.connect(app.quit)
+    _SignalWatch(tray_app.quit, tray_app)
+    _show_when_tray_appears(app, tray_app)
+    return app.exec()
+
+
+def _show_when_tray_appears(app: QApplication, tray_app: TrayApp, waited: float = 0.0) -> None:
+    """Start in the tray once one exists; without any, fall back to the windows."""
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        tray_app.start()
+    elif waited >= TRAY_WAIT_SECONDS:
+        print(f"sstp-vpn-tray: no system tray appeared within {TRAY_WAIT_SECONDS} seconds; showing the windows "
+              "instead (closing them quits).", file=sys.stderr)
+        app.lastWindowClosed.connect(tray_app.quit)  # which disconnects first, then quits
+        tray_app.show_profiles()
+        tray_app.show_status()
+    else:
+        QTimer.singleShot(500, lambda: _show_when_tray_appears(app, tray_app, waited + 0.5))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

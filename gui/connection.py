@@ -1,0 +1,440 @@
+"""The tray app's connection logic, without widgets.
+
+One EngineRunner thread serves the app's whole life; this object (on the GUI thread) decides
+what to submit to it. Everything that can block (the keyring, repairing the network after a
+crash, reading a server's certificate) runs on worker threads through `run_in_background`, and
+the runner's snapshots arrive through the RunnerBridge, so the GUI thread never waits.
+
+Views never get a widget from here: they listen to `changed` and read the properties, and the
+user is told things through `notice` (one message path, rendered by the tray).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from sstpvpn.client.events import Failure, FailureKind, State
+from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
+from sstpvpn.client.profile_settings import ProfileSettingsError, connect_command, needs_proxy_password
+from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
+from sstpvpn.client.runner import Disconnect, EngineRunner, Shutdown, Status
+from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
+from sstpvpn.client.transport import TransportSettings
+
+from .background import run_in_background
+from .bridge import LogEntry, RunnerBridge
+from .privileges import network_admin_problem
+from .session_facts import SessionFacts
+
+RECONNECT_DELAYS = (2, 5, 10, 30, 60)  # seconds before each retry; the last one repeats
+NO_RETRY_KINDS = {FailureKind.AUTHENTICATION, FailureKind.TRUST}  # retrying cannot help: ask the user
+LOG_HISTORY = 5000
+
+
+class NoticeLevel(enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something to tell the user now (the tray shows it as a notification)."""
+
+    title: str
+    text: str
+    level: NoticeLevel = NoticeLevel.INFO
+
+
+@dataclass(frozen=True)
+class CredentialsRequest:
+    """The passwords a connection still needs, and why they were not in the keyring."""
+
+    profile: Profile
+    need_password: bool
+    need_proxy_password: bool
+    reason: str
+    can_remember: bool  # the keyring works, so the answer may be saved
+
+
+@dataclass(frozen=True)
+class PinOffer:
+    profile: Profile
+    certificate: PresentedCertificate
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What the worker found before a connection: passwords and the network's state."""
+
+    password: str | None = field(default=None, repr=False)
+    proxy_password: str | None = field(default=None, repr=False)
+    keyring_problem: str | None = None
+    failure: Failure | None = None
+    repaired: bool = False
+
+
+class ConnectionController(QObject):
+    changed = Signal()  # status, profile or reconnect plan changed: views re-read the properties
+    notice = Signal(object)  # Notice
+    log = Signal(object)  # LogEntry
+    credentials_needed = Signal(object)  # CredentialsRequest: answer with provide/cancel_credentials
+    pin_offered = Signal(object)  # PinOffer: answer with accept_pin, or ignore
+    finished = Signal()  # after shutdown(): no session is left and the runner has stopped
+
+    def __init__(self, store: ProfileStore, secrets: SecretStore, environ: Mapping[str, str] | None = None,
+                 parent: QObject | None = None, runner_factory: Callable[..., EngineRunner] = EngineRunner) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.secrets = secrets
+        self._environ = environ  # None: the process environment (for the system proxy)
+        self._runner_factory = runner_factory  # EngineRunner(on_status, on_log)
+        self._bridge = RunnerBridge(self)
+        self._bridge.status.connect(self._on_runner_status)
+        self._bridge.log.connect(self._on_runner_log)
+        self._runner: EngineRunner | None = None
+        self._runner_busy = False  # a Connect was submitted and its DISCONNECTED has not come back
+        self._profile: Profile | None = None
+        self._status = Status(State.IDLE)
+        self._attempt = 0  # bumped to make results of older background work stale
+        self._prepared: _Prepared | None = None
+        self._transport: TransportSettings | None = None  # of the running session, for first contact
+        self._user_disconnect = False
+        self._was_connected = False
+        self._pending: Profile | None = None  # connect this once the current session has ended
+        self._reconnect_count = 0
+        self._reconnect_timer = QTimer(self)
+        self._reconnect_timer.setSingleShot(True)
+        self._reconnect_timer.timeout.connect(self._reconnect)
+        self._reconnect_at: float | None = None
+        self._shutting_down = False
+        self._finished = False
+        self.facts = SessionFacts()
+        self.log_entries: deque[LogEntry] = deque(maxlen=LOG_HISTORY)
+
+    # -- what views read ---------------------------------------------------------------------
+
+    @property
+    def profile(self) -> Profile | None:
+        """The profile of the current or last session."""
+        return self._profile
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def active(self) -> bool:
+        """Connecting, connected, disconnecting, or waiting to reconnect."""
+        return self._runner_busy or self._preparing or self._reconnect_at is not None
+
+    @property
+    def reconnect_in(self) -> float | None:
+        """Seconds until the next automatic attempt, or None."""
+        return None if self._reconnect_at is None else max(0.0, self._reconnect_at - time.monotonic())
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    @property
+    def _preparing(self) -> bool:
+        return not self._runner_busy and self._status.state is State.HANDSHAKE
+
+    # -- commands from the user --------------------------------------------------------------
+
+    def connect_profile(self, profile: Profile) -> None:
+        if self._shutting_down:
+            return
+        if self._runner_busy:  # one session at a time: end this one, then start the other
+            if self._profile is not None and self._profile.id == profile.id:
+                return
+            self._pending = profile
+            self._user_disconnect = True
+            self._runner.submit(Disconnect())
+            return
+        self._cancel_reconnect()
+        self._reconnect_count = 0
+        self._begin(profile)
+
+    def disconnect(self) -> None:
+        self._pending = None
+        self._cancel_reconnect()
+        if self._runner_busy:
+            self._user_disconnect = True
+            self._runner.submit(Disconnect())
+        elif self._preparing:
+            self._attempt += 1  # the worker's result will be ignored
+            self._set_status(Status(State.DISCONNECTED, server=self._status.server))
+        else:
+            self.changed.emit()
+
+    def provide_credentials(self, request: CredentialsRequest, password: str | None, proxy_password: str | None,
+                            remember: bool) -> None:
+        """The user's answer to `credentials_needed`."""
+        prepared = self._prepared
+        if prepared is None or not self._preparing or self._profile is None or self._profile.id != request.profile.id:
+            return  # cancelled or replaced meanwhile
+        password = password if request.need_password else prepared.password
+        proxy_password = proxy_password if request.need_proxy_password else prepared.proxy_password
+        if remember and request.can_remember:
+            self._remember(request.profile, password if request.need_password else None,
+                           proxy_password if request.need_proxy_password else None)
+        self._start(request.profile, password or "", proxy_password)
+
+    def cancel_credentials(self, request: CredentialsRequest) -> None:
+        if self._preparing and self._profile is not None and self._profile.id == request.profile.id:
+            self._attempt += 1
+            self._set_status(Status(State.IDLE, server=self._status.server))
+
+    def accept_pin(self, offer: PinOffer) -> Profile:
+        """Keep the offered certificate as the profile's CA file, pin it, and connect again."""
+        path = self.store.save_pinned_certificate(offer.profile.id, offer.certificate.pem)
+        current = self.store.load().by_id(offer.profile.id) or offer.profile
+        updated = self.store.save(replace(current, ca_file=str(path), pin_sha256=offer.certificate.sha256_colons))
+        self._log_line(logging.INFO, f"Pinned the certificate of {updated.server} (SHA-256 {offer.certificate.sha256_colons}).")
+        self.connect_profile(updated)
+        return updated
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """End the session politely (routes and DNS restored), stop the runner, then `finished`."""
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        self._pending = None
+        self._cancel_reconnect()
+        self._attempt += 1
+        if self._runner_busy:
+            self._user_disconnect = True
+            self._runner.submit(Disconnect())
+            QTimer.singleShot(int(timeout * 1000), self._finish)  # a server that never answers
+        else:
+            self._finish()
+        self.changed.emit()
+
+    def tell(self, notice: Notice) -> None:
+        """Tell the user something through the tray (for the windows, which share this path)."""
+        self.notice.emit(notice)
+
+    # -- connecting --------------------------------------------------------------------------
+
+    def _begin(self, profile: Profile) -> None:
+        self._attempt += 1
+        attempt = self._attempt
+        self._profile = profile
+        self._prepared = None
+        self._user_disconnect = False
+        self._was_connected = False
+        self._set_status(Status(State.HANDSHAKE, server=profile.server))
+        run_in_background(lambda: self._prepare(profile),
+                          lambda result, error: self._on_prepared(attempt, profile, result, error),
+                          name="sstp-vpn-prepare")
+
+    def _prepare(self, profile: Profile) -> _Prepared:
+        """Worker thread: repair what a crashed session left, read the passwords."""
+        from sstpvpn.platform import current
+
+        if current.UNSUPPORTED_SENTENCE:
+            return _Prepared(failure=Failure("platform", current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
+        try:
+            repaired = current.repair_from_journal(current.default_journal_path())
+        except current.PlatformError as error:
+            return _Prepared(failure=error.to_failure())
+        try:
+            self.store.set_last_used(profile.id)
+        except ProfileFileError:
+            pass  # only the left-click default is lost
+        try:
+            password = self.secrets.get(profile.id, SecretKind.VPN)
+            proxy_password = self.secrets.get(profile.id, SecretKind.PROXY) if needs_proxy_password(profile) else None
+        except KeyringUnavailable as error:
+            return _Prepared(keyring_problem=error.sentence, repaired=repaired)
+        return _Prepared(password, proxy_password, repaired=repaired)
+
+    def _on_prepared(self, attempt: int, profile: Profile, prepared: _Prepared | None, error: BaseException | None) -> None:
+        if attempt != self._attempt or self._shutting_down:
+            return
+        if error is not None:
+            self._fail_locally(Failure("app", f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); please report it.",
+                                       FailureKind.OTHER))
+            return
+        self._prepared = prepared
+        if prepared.repaired:
+            self._log_line(logging.INFO, "Restored the network settings left behind by an earlier session that did not end cleanly.")
+        if prepared.failure is not None:
+            self._fail_locally(prepared.failure)
+            return
+        need_password = prepared.password is None
+        need_proxy_password = needs_proxy_password(profile) and prepared.proxy_password is None
+        if need_password or need_proxy_password:
+            reason = prepared.keyring_problem or "No password is saved for this profile."
+            self.credentials_needed.emit(CredentialsRequest(profile, need_password, need_proxy_password, reason,
+                                                            can_remember=prepared.keyring_problem is None))
+            return
+        self._start(profile, prepared.password, prepared.proxy_password)
+
+    def _start(self, profile: Profile, password: str, proxy_password: str | None) -> None:
+        self._prepared = None
+        try:
+            command = connect_command(profile, password, proxy_password, environ=self._environ)
+        except ProfileSettingsError as error:
+            self._fail_locally(Failure("profile", str(error), FailureKind.OTHER))
+            return
+        if self._runner is None:
+            self._runner = self._runner_factory(self._bridge.on_status, self._bridge.on_log)
+            self._runner.start()
+        self._transport = command.transport
+        self._runner_busy = True
+        self._runner.submit(command)
+
+    def _remember(self, profile: Profile, password: str | None, proxy_password: str | None) -> None:
+        def save() -> None:
+            if password:
+                self.secrets.set(profile.id, SecretKind.VPN, password)
+            if proxy_password:
+                self.secrets.set(profile.id, SecretKind.PROXY, proxy_password)
+
+        def saved(_result: object, error: BaseException | None) -> None:
+            if error is not None:
+                sentence = error.sentence if isinstance(error, KeyringUnavailable) else str(error)
+                self.notice.emit(Notice("Password not saved", sentence, NoticeLevel.WARNING))
+
+        run_in_background(save, saved, name="sstp-vpn-keyring")
+
+    # -- what the runner reports -------------------------------------------------------------
+
+    @Slot(object)
+    def _on_runner_status(self, status: Status) -> None:
+        previous = self._status
+        self._status = status
+        profile = self._profile
+        if status.state is State.CONNECTED and previous.state is not State.CONNECTED:
+            self._was_connected = True
+            self._reconnect_count = 0
+            name = profile.name if profile else status.server
+            address = f" with the address {status.plan.address}" if status.plan else ""
+            self.notice.emit(Notice(f"Connected to {name}", f"You are on the VPN{address}."))
+        if status.state is State.DISCONNECTED:
+            self._runner_busy = False
+            self._session_ended(status)
+        self.changed.emit()
+
+    @Slot(object)
+    def _on_runner_log(self, entry: LogEntry) -> None:
+        self.facts = self.facts.updated(entry.message)
+        self.log_entries.append(entry)
+        self.log.emit(entry)
+
+    def _session_ended(self, status: Status) -> None:
+        if self._shutting_down:
+            self._finish()
+            return
+        if self._pending is not None:
+            profile, self._pending = self._pending, None
+            self._reconnect_count = 0
+            self._begin(profile)
+            return
+        if self._user_disconnect or self._profile is None:
+            return
+        self._report_failure(self._profile, status.failure, dropped=self._was_connected)
+        failure = status.failure
+        if failure is not None and failure.kind is FailureKind.TRUST and self._transport is not None:
+            self._offer_first_contact(self._profile, self._transport)
+        retry = failure is None or failure.kind not in NO_RETRY_KINDS
+        if self._profile.auto_reconnect and retry and (self._was_connected or self._reconnect_count > 0):
+            self._schedule_reconnect(self._profile)
+
+    def _report_failure(self, profile: Profile, failure: Failure | None, dropped: bool) -> None:
+        text = failure.reason if failure is not None else "The server ended the connection."
+        if failure is not None and failure.where == "network":
+            text = " ".join(filter(None, [text, network_admin_problem()]))
+        if dropped:
+            self.notice.emit(Notice(f"Connection to {profile.name} dropped", text, NoticeLevel.WARNING))
+        else:
+            self.notice.emit(Notice(f"Could not connect to {profile.name}", text, NoticeLevel.ERROR))
+
+    def _fail_locally(self, failure: Failure) -> None:
+        """A failure before the runner got the session (settings, keyring, network repair)."""
+        self._set_status(Status(State.DISCONNECTED, server=self._status.server, failure=failure))
+        if self._profile is not None:
+            self._report_failure(self._profile, failure, dropped=False)
+
+    def _offer_first_contact(self, profile: Profile, transport: TransportSettings) -> None:
+        """After a trust failure: a self-signed certificate for the right name may be pinned."""
+        attempt = self._attempt
+
+        def offered(certificate: PresentedCertificate | None, error: BaseException | None) -> None:
+            if error is not None or certificate is None or attempt != self._attempt or self._shutting_down:
+                return  # unreachable now, or the user moved on: the failure sentence stands
+            pinned = profile.pin_sha256.replace(":", "").lower()
+            if certificate.can_be_pinned and certificate.sha256_hex != pinned:
+                self.pin_offered.emit(PinOffer(profile, certificate))
+
+        run_in_background(lambda: fetch_presented_certificate(transport), offered, name="sstp-vpn-first-contact")
+
+    # -- reconnecting ------------------------------------------------------------------------
+
+    def _schedule_reconnect(self, profile: Profile) -> None:
+        delay = RECONNECT_DELAYS[min(self._reconnect_count, len(RECONNECT_DELAYS) - 1)]
+        self._reconnect_count += 1
+        self._reconnect_at = time.monotonic() + delay
+        self._reconnect_timer.start(delay * 1000)
+        self.notice.emit(Notice(f"Reconnecting to {profile.name}", f"Trying again in {delay} seconds."))
+
+    def _cancel_reconnect(self) -> None:
+        self._reconnect_timer.stop()
+        self._reconnect_at = None
+
+    @Slot()
+    def _reconnect(self) -> None:
+        self._reconnect_at = None
+        if self._profile is None or self._shutting_down:
+            return
+        try:
+            profile = self.store.load().by_id(self._profile.id)  # it may have been edited meanwhile
+        except ProfileFileError:
+            profile = self._profile
+        if profile is None:
+            self.changed.emit()  # the profile was removed: stop trying
+            return
+        self._begin(profile)
+
+    # -- ending ------------------------------------------------------------------------------
+
+    @Slot()
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._runner_busy:
+            self._log_line(logging.WARNING, "The session did not end in time; quitting anyway (the next start restores the network).")
+        runner = self._runner
+        if runner is None:
+            self.finished.emit()
+            return
+        runner.submit(Shutdown())
+        deadline = time.monotonic() + 5.0
+
+        def wait_for_runner() -> None:
+            if runner.is_alive() and time.monotonic() < deadline:
+                QTimer.singleShot(20, wait_for_runner)
+            else:
+                self.finished.emit()
+
+        wait_for_runner()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _set_status(self, status: Status) -> None:
+        self._status = status
+        self.changed.emit()
+
+    def _log_line(self, level: int, message: str) -> None:
+        self._on_runner_log(LogEntry(time.time(), level, message))

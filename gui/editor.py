@@ -1,0 +1,375 @@
+"""The profile editor: every field checked as it is typed (one sentence under the field), passwords
+to the keyring, and a Test button that runs the same checks as `sstp-vpn diagnose` and offers to
+pin a self-signed certificate on first contact."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout,
+                               QWidget)
+
+from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report
+from sstpvpn.client.events import FailureKind
+from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
+from sstpvpn.client.profile_settings import ProfileSettingsError, needs_proxy_password, transport_settings
+from sstpvpn.client.profiles import (MAX_MTU, MIN_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice,
+                                     ProxyMode, new_profile_id, profile_problems)
+from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
+from sstpvpn.client.transport import TransportError
+
+from .background import run_in_background
+from .pin_dialog import PinDialog
+
+ERROR_STYLE = "color: #b3261e;"
+PROXY_MODES = ((ProxyMode.NONE, "No proxy"), (ProxyMode.SYSTEM, "The system's proxy"), (ProxyMode.MANUAL, "This proxy:"))
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    report: DiagnoseReport
+    certificate: PresentedCertificate | None  # read after a trust failure, for the pin offer
+
+
+@dataclass(frozen=True)
+class _KeyringState:
+    problem: str | None
+    has_password: bool = False
+    has_proxy_password: bool = False
+
+
+class ProfileEditor(QDialog):
+    saved = Signal(object)  # Profile, after it is in the file (and its passwords in the keyring)
+
+    def __init__(self, store: ProfileStore, secrets: SecretStore, profile: Profile | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.secrets = secrets
+        self.original = profile
+        self.profile_id = profile.id if profile else new_profile_id()
+        self.keyring: _KeyringState | None = None  # unknown until the worker has asked
+        self._written_certificate: Path | None = None  # pinned here; removed again on Cancel
+        self._test_running = False
+        self.setWindowTitle(f"Profile: {profile.name}" if profile else "New profile")
+        self._build()
+        self._load(profile or Profile(id=self.profile_id, name="", host=""))
+        self._validate()
+        run_in_background(self._read_keyring_state, self._keyring_state_read, name="sstp-vpn-keyring")
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.errors: dict[str, QLabel] = {}
+        self.name = QLineEdit(objectName="name", placeholderText="Office")
+        self.host = QLineEdit(objectName="host", placeholderText="vpn.example.com")
+        self.port = QSpinBox(objectName="port", minimum=1, maximum=65535, value=443)
+        self.username = QLineEdit(objectName="username")
+        self.password = QLineEdit(objectName="password", echoMode=QLineEdit.EchoMode.Password)
+        self.sni = QLineEdit(objectName="sni", placeholderText="the host name")
+        self.ca_file = QLineEdit(objectName="ca_file", placeholderText="only the system's trusted authorities")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_ca_file)
+        self.pin = QLineEdit(objectName="pin_sha256", placeholderText="none")
+        self.pin.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.allow_pap = QCheckBox("Allow PAP (sends the password in clear inside TLS)", objectName="allow_pap")
+        self.allow_chap_md5 = QCheckBox("Allow CHAP-MD5 and EAP-MD5 (weak)", objectName="allow_chap_md5")
+        self.routing = QComboBox(objectName="routing")
+        self.routing.addItem("All traffic through the VPN (full tunnel)", True)
+        self.routing.addItem("Only the VPN's network (split tunnel)", False)
+        self.ipv6 = QCheckBox("Use IPv6 when the server offers it", objectName="ipv6")
+        self.mtu = QSpinBox(objectName="mtu", minimum=MIN_MTU, maximum=MAX_MTU, value=MAX_MTU)
+        self.auto_reconnect = QCheckBox("Reconnect when the connection drops", objectName="auto_reconnect")
+        self.proxy_mode = QComboBox(objectName="proxy_mode")
+        for mode, label in PROXY_MODES:
+            self.proxy_mode.addItem(label, mode)
+        self.proxy_url = QLineEdit(objectName="proxy", placeholderText="http://user@proxy.example.com:3128")
+        self.proxy_password = QLineEdit(objectName="proxy_password", echoMode=QLineEdit.EchoMode.Password)
+        self.keyring_note = QLabel("Checking the system keyring…", objectName="keyring_note", wordWrap=True)
+
+        server = QGroupBox("Server")
+        form = QFormLayout(server)
+        form.addRow("Name:", self._with_error("name", self.name))
+        form.addRow("Server:", self._with_error("host", self.host))
+        form.addRow("Port:", self._with_error("port", self.port))
+        form.addRow("User name:", self._with_error("username", self.username))
+        form.addRow("Password:", self.password)
+        form.addRow("", self.keyring_note)
+
+        security = QGroupBox("Certificate and sign-in")
+        form = QFormLayout(security)
+        ca_row = QWidget()
+        row = QHBoxLayout(ca_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.ca_file)
+        row.addWidget(browse)
+        form.addRow("TLS server name:", self._with_error("sni", self.sni))
+        form.addRow("Extra CA file:", self._with_error("ca_file", ca_row))
+        form.addRow("Pinned SHA-256:", self._with_error("pin_sha256", self.pin))
+        form.addRow("", self.allow_pap)
+        form.addRow("", self.allow_chap_md5)
+
+        network = QGroupBox("Network")
+        form = QFormLayout(network)
+        form.addRow("Routing:", self.routing)
+        form.addRow("MTU:", self._with_error("mtu", self.mtu))
+        form.addRow("", self.ipv6)
+        form.addRow("", self.auto_reconnect)
+        form.addRow("HTTP proxy:", self.proxy_mode)
+        form.addRow("Proxy URL:", self._with_error("proxy", self.proxy_url))
+        form.addRow("Proxy password:", self.proxy_password)
+
+        self.test_button = QPushButton("Test", objectName="test")
+        self.test_button.setToolTip("Check every step to the server without signing in (like sstp-vpn diagnose)")
+        self.test_button.clicked.connect(self._test)
+        self.test_output = QPlainTextEdit(objectName="test_output", readOnly=True)
+        self.test_output.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.test_output.setPlaceholderText("Test shows each step to the server here, with the server's certificate.")
+        self.test_output.setMinimumHeight(120)
+        self.general_error = QLabel(objectName="general_error", wordWrap=True, styleSheet=ERROR_STYLE)
+        self.general_error.hide()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._save)
+        self.buttons.rejected.connect(self.reject)
+        self.buttons.addButton(self.test_button, QDialogButtonBox.ButtonRole.ActionRole)
+
+        columns = QHBoxLayout()
+        left = QVBoxLayout()
+        left.addWidget(server)
+        left.addWidget(security)
+        left.addStretch()
+        right = QVBoxLayout()
+        right.addWidget(network)
+        right.addWidget(self.test_output)
+        columns.addLayout(left)
+        columns.addLayout(right)
+        layout = QVBoxLayout(self)
+        layout.addLayout(columns)
+        layout.addWidget(self.general_error)
+        layout.addWidget(self.buttons)
+
+        for line_edit in (self.name, self.host, self.username, self.sni, self.ca_file, self.pin, self.proxy_url):
+            line_edit.textChanged.connect(self._validate)
+        for spin in (self.port, self.mtu):
+            spin.valueChanged.connect(self._validate)
+        self.proxy_mode.currentIndexChanged.connect(self._validate)
+
+    def _with_error(self, field: str, widget: QWidget) -> QWidget:
+        """The field with its error sentence underneath (hidden while the field is fine)."""
+        box = QWidget()
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(widget)
+        error = QLabel(objectName=f"{field}_error", wordWrap=True, styleSheet=ERROR_STYLE)
+        error.hide()
+        column.addWidget(error)
+        self.errors[field] = error
+        return box
+
+    # -- the profile in the fields -----------------------------------------------------------
+
+    def _load(self, profile: Profile) -> None:
+        self.name.setText(profile.name)
+        self.host.setText(profile.host)
+        self.port.setValue(profile.port)
+        self.username.setText(profile.username)
+        self.sni.setText(profile.sni)
+        self.ca_file.setText(profile.ca_file)
+        self.pin.setText(profile.pin_sha256)
+        self.allow_pap.setChecked(profile.allow_pap)
+        self.allow_chap_md5.setChecked(profile.allow_chap_md5)
+        self.routing.setCurrentIndex(0 if profile.full_tunnel else 1)
+        self.ipv6.setChecked(profile.ipv6)
+        self.mtu.setValue(profile.mtu)
+        self.auto_reconnect.setChecked(profile.auto_reconnect)
+        self.proxy_mode.setCurrentIndex([mode for mode, _ in PROXY_MODES].index(profile.proxy.mode))
+        self.proxy_url.setText(profile.proxy.url)
+
+    def _proxy_choice(self) -> tuple[ProxyChoice, str | None]:
+        """The proxy in the fields, and what is wrong with its URL."""
+        mode = self.proxy_mode.currentData()
+        if mode is not ProxyMode.MANUAL:
+            return ProxyChoice(mode), None
+        try:
+            return ProxyChoice.manual_from_url(self.proxy_url.text()), None
+        except ValueError as error:
+            return ProxyChoice(ProxyMode.MANUAL), str(error)
+
+    def current_profile(self) -> Profile:
+        proxy, _ = self._proxy_choice()
+        return Profile(
+            id=self.profile_id, name=self.name.text().strip(), host=self.host.text().strip(), port=self.port.value(),
+            username=self.username.text().strip(), sni=self.sni.text().strip(), ca_file=self.ca_file.text().strip(),
+            pin_sha256=self.pin.text().strip(), allow_pap=self.allow_pap.isChecked(),
+            allow_chap_md5=self.allow_chap_md5.isChecked(), full_tunnel=self.routing.currentData(),
+            ipv6=self.ipv6.isChecked(), mtu=self.mtu.value(), auto_reconnect=self.auto_reconnect.isChecked(), proxy=proxy,
+        )
+
+    def problems(self) -> dict[str, str]:
+        try:
+            others = [p for p in self.store.load().profiles if p.id != self.profile_id]
+        except ProfileFileError:
+            others = []
+        problems = profile_problems(self.current_profile(), others)
+        _, proxy_problem = self._proxy_choice()
+        if proxy_problem:
+            problems["proxy"] = proxy_problem
+        return problems
+
+    def _validate(self) -> None:
+        problems = self.problems()
+        for field, label in self.errors.items():
+            label.setText(problems.get(field, ""))
+            label.setVisible(field in problems)
+        manual = self.proxy_mode.currentData() is ProxyMode.MANUAL
+        self.proxy_url.setEnabled(manual)
+        self.proxy_password.setEnabled(manual and self.keyring is not None and self.keyring.problem is None)
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(not problems)
+        self.test_button.setEnabled(not self._test_running and not ({"host", "port", "sni", "ca_file", "pin_sha256", "proxy"} & problems.keys()))
+
+    # -- keyring -----------------------------------------------------------------------------
+
+    def _read_keyring_state(self) -> _KeyringState:
+        problem = self.secrets.problem()
+        if problem or self.original is None:
+            return _KeyringState(problem)
+        return _KeyringState(None, self.secrets.get(self.profile_id, SecretKind.VPN) is not None,
+                             self.secrets.get(self.profile_id, SecretKind.PROXY) is not None)
+
+    def _keyring_state_read(self, state: _KeyringState | None, error: BaseException | None) -> None:
+        if error is not None:
+            sentence = error.sentence if isinstance(error, KeyringUnavailable) else str(error)
+            state = _KeyringState(sentence)
+        self.keyring = state
+        if state.problem:
+            self.keyring_note.setText(state.problem)
+            self.password.setEnabled(False)
+            self.password.setPlaceholderText("asked for when connecting")
+        else:
+            self.keyring_note.setText("Passwords are kept in the system keyring only.")
+            self.password.setPlaceholderText("saved in the keyring (type to replace)" if state.has_password
+                                             else "not saved: type it to save it")
+            self.proxy_password.setPlaceholderText("saved in the keyring (type to replace)" if state.has_proxy_password else "")
+        self._validate()
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        if self.problems():
+            return
+        try:
+            profile = self.store.save(self.current_profile())
+        except ProfileFileError as error:
+            self._show_general_error(str(error))
+            return
+        self.original = profile
+        password, proxy_password = self.password.text(), self.proxy_password.text()
+        if not password and not proxy_password:
+            self._saved(profile)
+            return
+        self.buttons.setEnabled(False)
+
+        def store_passwords() -> None:
+            if password:
+                self.secrets.set(profile.id, SecretKind.VPN, password)
+            if proxy_password and needs_proxy_password(profile):
+                self.secrets.set(profile.id, SecretKind.PROXY, proxy_password)
+
+        def stored(_result: object, error: BaseException | None) -> None:
+            self.buttons.setEnabled(True)
+            if error is not None:
+                sentence = error.sentence if isinstance(error, KeyringUnavailable) else str(error)
+                self._show_general_error(f"The profile is saved, but not its password: {sentence}")
+                self.saved.emit(profile)
+                return
+            self._saved(profile)
+
+        run_in_background(store_passwords, stored, name="sstp-vpn-keyring")
+
+    def _saved(self, profile: Profile) -> None:
+        self._written_certificate = None  # now part of the saved profile
+        self.saved.emit(profile)
+        self.accept()
+
+    def reject(self) -> None:
+        written = self._written_certificate
+        if written is not None and (self.original is None or Path(self.original.ca_file) != written):
+            written.unlink(missing_ok=True)
+        super().reject()
+
+    def _show_general_error(self, sentence: str) -> None:
+        self.general_error.setText(sentence)
+        self.general_error.show()
+
+    # -- Test --------------------------------------------------------------------------------
+
+    def _test(self) -> None:
+        profile = self.current_profile()
+        typed_proxy_password = self.proxy_password.text() or None
+        try:
+            transport_settings(profile, typed_proxy_password)  # settings errors show at once
+        except ProfileSettingsError as error:
+            self.test_output.setPlainText(str(error))
+            return
+        self._test_running = True
+        self._validate()
+        self.test_output.setPlainText(f"Testing {profile.server}…")
+
+        def work() -> TestOutcome:
+            proxy_password = typed_proxy_password
+            if proxy_password is None and needs_proxy_password(profile):
+                try:
+                    proxy_password = self.secrets.get(profile.id, SecretKind.PROXY)
+                except KeyringUnavailable:
+                    proxy_password = None
+            settings = transport_settings(profile, proxy_password)
+            report = diagnose(settings)
+            certificate = None
+            if report.failure_kind is FailureKind.TRUST:
+                try:
+                    certificate = fetch_presented_certificate(settings)
+                except TransportError:
+                    certificate = None
+            return TestOutcome(report, certificate)
+
+        run_in_background(work, self._tested, name="sstp-vpn-test")
+
+    def _tested(self, outcome: TestOutcome | None, error: BaseException | None) -> None:
+        self._test_running = False
+        self._validate()
+        if error is not None:
+            self.test_output.setPlainText(str(error))
+            return
+        text = io.StringIO()
+        print_report(outcome.report, text)
+        self.test_output.setPlainText(text.getvalue())
+        certificate = outcome.certificate
+        pinned = self.pin.text().replace(":", "").strip().lower()
+        if certificate is not None and certificate.can_be_pinned and certificate.sha256_hex != pinned:
+            self.offer_pin(certificate)
+
+    def offer_pin(self, certificate: PresentedCertificate) -> None:
+        dialog = PinDialog(self.current_profile().server, certificate, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._pin(certificate))
+        dialog.open()
+        self.pin_dialog = dialog  # for tests and to keep it reachable
+
+    def _pin(self, certificate: PresentedCertificate) -> None:
+        path = self.store.save_pinned_certificate(self.profile_id, certificate.pem)
+        self._written_certificate = path
+        self.ca_file.setText(str(path))
+        self.pin.setText(certificate.sha256_colons)
+        self.test_output.appendPlainText("\nThe certificate is pinned: Save to keep it, then Test again.")
+
+    def _browse_ca_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "CA certificate file", self.ca_file.text(),
+                                              "Certificates (*.pem *.crt *.cer);;All files (*)")
+        if path:
+            self.ca_file.setText(path)

@@ -1,0 +1,85 @@
+"""The log window: what the engine and the app reported (never a secret: the engine's log lines
+are built without passwords), with copy and save."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Slot
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+
+from .bridge import LogEntry
+from .connection import ConnectionController
+from .icons import app_icon
+
+MAX_LINES = 5000
+
+
+def format_entry(entry: LogEntry) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))
+    return f"{stamp}  {logging.getLevelName(entry.level):<7}  {entry.message}"
+
+
+class LogWindow(QWidget):
+    def __init__(self, controller: ConnectionController) -> None:
+        super().__init__()
+        self.controller = controller
+        self.setWindowTitle("SSTP VPN log")
+        self.setWindowIcon(app_icon())
+        self.text = QPlainTextEdit(objectName="log", readOnly=True)
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.text.setMaximumBlockCount(MAX_LINES)
+        self.details = QCheckBox("Protocol details", objectName="details")
+        self.details.toggled.connect(self.reload)
+        copy = QPushButton("Copy all", objectName="copy")
+        copy.clicked.connect(self.copy_all)
+        save = QPushButton("Save…", objectName="save")
+        save.clicked.connect(self.choose_file_and_save)
+        self.saved_note = QLabel(objectName="saved_note")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.details)
+        buttons.addStretch()
+        buttons.addWidget(self.saved_note)
+        buttons.addWidget(copy)
+        buttons.addWidget(save)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text)
+        layout.addLayout(buttons)
+        controller.log.connect(self.append)
+        self.resize(760, 420)
+        self.reload()
+
+    def _shown(self, entry: LogEntry) -> bool:
+        return self.details.isChecked() or entry.level >= logging.INFO
+
+    @Slot()
+    def reload(self) -> None:
+        self.text.setPlainText("\n".join(format_entry(e) for e in self.controller.log_entries if self._shown(e)))
+        self.text.moveCursor(self.text.textCursor().MoveOperation.End)
+
+    @Slot(object)
+    def append(self, entry: LogEntry) -> None:
+        if self._shown(entry):
+            self.text.appendPlainText(format_entry(entry))
+
+    @Slot()
+    def copy_all(self) -> None:
+        QGuiApplication.clipboard().setText(self.text.toPlainText())
+        self.saved_note.setText("Copied.")
+
+    @Slot()
+    def choose_file_and_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the log", "sstp-vpn.log", "Log files (*.log *.txt);;All files (*)")
+        if path:
+            self.save_to(Path(path))
+
+    def save_to(self, path: Path) -> None:
+        try:
+            path.write_text(self.text.toPlainText() + "\n", encoding="utf-8")
+        except OSError as error:
+            self.saved_note.setText(f"Not saved: {error.strerror}.")
+            return
+        self.saved_note.setText(f"Saved to {path}.")

@@ -1,0 +1,78 @@
+"""How the connection is put into words and icon states (pure functions, shared by the tray
+menu, its tooltip and the status window)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sstpvpn.client.events import State
+from sstpvpn.client.runner import Status
+
+from .icons import TrayState
+
+APP_NAME = "SSTP VPN"
+
+_CONNECTING_STATES = {State.HANDSHAKE, State.NEGOTIATING, State.AUTHENTICATING, State.CONFIGURING, State.DISCONNECTING}
+_STATE_WORDS = {
+    State.IDLE: "Disconnected",
+    State.HANDSHAKE: "Connecting (contacting the server)",
+    State.NEGOTIATING: "Connecting (negotiating the link)",
+    State.AUTHENTICATING: "Connecting (signing in)",
+    State.CONFIGURING: "Connecting (setting up the network)",
+    State.CONNECTED: "Connected",
+    State.DISCONNECTING: "Disconnecting",
+    State.DISCONNECTED: "Disconnected",
+}
+
+
+def tray_state(status: Status, reconnect_in: float | None = None) -> TrayState:
+    if status.state is State.CONNECTED:
+        return TrayState.CONNECTED
+    if status.state in _CONNECTING_STATES or reconnect_in is not None:
+        return TrayState.CONNECTING
+    if status.state is State.DISCONNECTED and status.failure is not None:
+        return TrayState.ERROR
+    return TrayState.DISCONNECTED
+
+
+def state_text(status: Status, reconnect_in: float | None = None) -> str:
+    if reconnect_in is not None and status.state in (State.DISCONNECTED, State.IDLE):
+        return f"Reconnecting in {max(0, round(reconnect_in))} s"
+    if status.state is State.DISCONNECTED and status.failure is not None:
+        return "Failed"
+    return _STATE_WORDS[status.state]
+
+
+def duration_text(seconds: float) -> str:
+    """0:05:07, 12:00:00, 2 d 03:04:05"""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{days} d {hours:02d}:{minutes:02d}:{secs:02d}" if days else clock
+
+
+def tooltip(profile_name: str | None, status: Status, now: float, reconnect_in: float | None = None) -> str:
+    if profile_name is None:
+        return f"{APP_NAME}: disconnected"
+    text = f"{APP_NAME}: {profile_name}, {state_text(status, reconnect_in).lower()}"
+    if status.state is State.CONNECTED and status.plan is not None:
+        text += f", {status.plan.address}"
+        if status.connected_at is not None:
+            text += f", {duration_text(now - status.connected_at)}"
+    elif status.state is State.DISCONNECTED and status.failure is not None:
+        text += f"\n{status.failure.reason}"
+    return text
+
+
+def ipv6_link_local(identifier: bytes | None) -> str:
+    """The IPv6 link-local address IPV6CP's interface identifier gives, or ""."""
+    if not identifier or len(identifier) != 8:
+        return ""
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + identifier))
+
+
+def menu_label(text: str) -> str:
+    """A profile name as menu text: a single & would become a keyboard shortcut."""
+    return text.replace("&", "&&")

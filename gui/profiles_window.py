@@ -1,0 +1,138 @@
+"""The list of profiles: add, edit, remove (with its passwords), connect."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
+from sstpvpn.client.secret_store import KeyringUnavailable, SecretStore
+
+from .background import run_in_background
+from .connection import ConnectionController, Notice, NoticeLevel
+from .editor import ProfileEditor
+from .icons import app_icon
+
+
+class ProfilesWindow(QWidget):
+    def __init__(self, store: ProfileStore, secrets: SecretStore, controller: ConnectionController) -> None:
+        super().__init__()
+        self.store = store
+        self.secrets = secrets
+        self.controller = controller
+        self.editor: ProfileEditor | None = None
+        self.setWindowTitle("SSTP VPN profiles")
+        self.setWindowIcon(app_icon())
+        self.list = QListWidget(objectName="profiles")
+        self.list.itemDoubleClicked.connect(lambda _item: self.edit_selected())
+        self.list.currentRowChanged.connect(lambda _row: self._update_buttons())
+        self.error = QLabel(objectName="error", wordWrap=True)
+        self.error.hide()
+        self.add_button = QPushButton("Add…", objectName="add")
+        self.edit_button = QPushButton("Edit…", objectName="edit")
+        self.remove_button = QPushButton("Remove", objectName="remove")
+        self.connect_button = QPushButton("Connect", objectName="connect")
+        self.add_button.clicked.connect(self.add)
+        self.edit_button.clicked.connect(self.edit_selected)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.connect_button.clicked.connect(self.connect_selected)
+        buttons = QVBoxLayout()
+        for button in (self.add_button, self.edit_button, self.remove_button, self.connect_button):
+            buttons.addWidget(button)
+        buttons.addStretch()
+        row = QHBoxLayout()
+        row.addWidget(self.list)
+        row.addLayout(buttons)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.error)
+        self.resize(520, 300)
+        self.refresh()
+
+    def refresh(self, select_id: str | None = None) -> None:
+        selected = select_id or self._selected_id()
+        self.list.clear()
+        try:
+            profiles = self.store.load().profiles
+            self.error.hide()
+        except ProfileFileError as error:
+            profiles = ()
+            self.error.setText(str(error))
+            self.error.show()
+        for profile in profiles:
+            item = QListWidgetItem(f"{profile.name}  —  {profile.username}@{profile.server}")
+            item.setData(Qt.ItemDataRole.UserRole, profile.id)
+            self.list.addItem(item)
+            if profile.id == selected:
+                self.list.setCurrentItem(item)
+        if self.list.currentRow() < 0 and self.list.count():
+            self.list.setCurrentRow(0)
+        self._update_buttons()
+
+    def _selected_id(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def _selected(self) -> Profile | None:
+        profile_id = self._selected_id()
+        try:
+            return self.store.load().by_id(profile_id) if profile_id else None
+        except ProfileFileError:
+            return None
+
+    def _update_buttons(self) -> None:
+        chosen = self._selected_id() is not None
+        for button in (self.edit_button, self.remove_button, self.connect_button):
+            button.setEnabled(chosen)
+
+    def add(self) -> ProfileEditor:
+        return self.open_editor(None)
+
+    def edit_selected(self) -> ProfileEditor | None:
+        profile = self._selected()
+        return self.open_editor(profile) if profile else None
+
+    def open_editor(self, profile: Profile | None) -> ProfileEditor:
+        if self.editor is not None and self.editor.isVisible():
+            self.editor.raise_()
+            self.editor.activateWindow()
+            return self.editor
+        self.editor = ProfileEditor(self.store, self.secrets, profile, self)
+        self.editor.setWindowFlag(Qt.WindowType.Window)
+        self.editor.saved.connect(lambda saved: self.refresh(saved.id))
+        self.editor.open()
+        return self.editor
+
+    def connect_selected(self) -> None:
+        profile = self._selected()
+        if profile:
+            self.controller.connect_profile(profile)
+
+    def remove_selected(self, confirm: bool = True) -> None:
+        profile = self._selected()
+        if profile is None:
+            return
+        if confirm:
+            answer = QMessageBox.question(self, "Remove profile",
+                                          f"Remove the profile {profile.name!r} and its saved passwords?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.remove(profile)
+
+    def remove(self, profile: Profile) -> None:
+        if self.controller.active and self.controller.profile and self.controller.profile.id == profile.id:
+            self.controller.disconnect()
+        try:
+            self.store.remove(profile.id)
+        except ProfileFileError as error:
+            self.error.setText(str(error))
+            self.error.show()
+            return
+        self.refresh()
+
+        def forgotten(_result: object, error: BaseException | None) -> None:
+            if isinstance(error, KeyringUnavailable):
+                self.controller.tell(Notice("Passwords not removed", error.sentence, NoticeLevel.WARNING))
+
+        run_in_background(lambda: self.secrets.forget_profile(profile.id), forgotten, name="sstp-vpn-keyring")

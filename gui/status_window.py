@@ -1,0 +1,163 @@
+"""The status window: state, addresses, DNS, routing, server, TLS, crypto binding, traffic with a
+small live graph, and how long the connection has lasted. Refreshed once a second while open."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QPointF, Qt, QTimer, Slot
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+
+from sstpvpn.client.events import State
+
+from .connection import ConnectionController
+from .icons import app_icon
+from .presentation import duration_text, ipv6_link_local, state_text
+from .privileges import network_admin_problem
+from .traffic import TrafficMeter, human_bytes, human_rate, read_counters
+
+RECEIVED_COLOR = QColor("#2e7dd7")
+SENT_COLOR = QColor("#e8771c")
+
+
+class TrafficGraph(QWidget):
+    """Rates of the last minute: received in blue, sent in orange, scaled to the largest."""
+
+    def __init__(self, meter: TrafficMeter) -> None:
+        super().__init__(objectName="traffic_graph")
+        self.meter = meter
+        self.setMinimumSize(320, 90)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        area = self.rect().adjusted(1, 1, -2, -2)
+        painter.fillRect(area, self.palette().base())
+        painter.setPen(QPen(self.palette().mid().color()))
+        painter.drawRect(area)
+        rates = list(self.meter.rates)
+        if len(rates) < 2:
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "traffic appears here once connected")
+            return
+        peak = max(max(rate.received, rate.sent) for rate in rates) or 1.0
+        slots = self.meter.rates.maxlen - 1
+        for color, values in ((RECEIVED_COLOR, [r.received for r in rates]), (SENT_COLOR, [r.sent for r in rates])):
+            path = QPainterPath()
+            for index, value in enumerate(values):
+                x = area.right() - (len(values) - 1 - index) * area.width() / slots
+                y = area.bottom() - 4 - value / peak * (area.height() - 8)
+                path.moveTo(QPointF(x, y)) if index == 0 else path.lineTo(QPointF(x, y))
+            painter.setPen(QPen(color, 2))
+            painter.drawPath(path)
+        painter.setPen(self.palette().text().color())
+        painter.drawText(area.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight,
+                         f"peak {human_rate(peak)}")
+
+
+class StatusWindow(QWidget):
+    FIELDS = (
+        ("profile", "Profile:"), ("state", "State:"), ("server", "Server:"), ("address", "IPv4 address:"),
+        ("ipv6", "IPv6 address:"), ("dns", "DNS servers:"), ("routing", "Routing:"), ("interface", "Interface:"),
+        ("tls", "TLS:"), ("binding", "Crypto binding:"), ("received", "Received:"), ("sent", "Sent:"),
+        ("duration", "Connected for:"),
+    )
+
+    def __init__(self, controller: ConnectionController) -> None:
+        super().__init__()
+        self.controller = controller
+        self.meter = TrafficMeter()
+        self._metered_interface: str | None = None
+        self.setWindowTitle("SSTP VPN status")
+        self.setWindowIcon(app_icon())
+        self.values: dict[str, QLabel] = {}
+        details = QGroupBox("Connection")
+        form = QFormLayout(details)
+        for name, label in self.FIELDS:
+            value = QLabel(objectName=name)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setWordWrap(True)
+            self.values[name] = value
+            form.addRow(label, value)
+        self.problem = QLabel(objectName="problem", wordWrap=True, styleSheet="color: #b3261e;")
+        self.graph = TrafficGraph(self.meter)
+        legend = QLabel(f'<span style="color:{RECEIVED_COLOR.name()}">■</span> received &nbsp; '
+                        f'<span style="color:{SENT_COLOR.name()}">■</span> sent (last minute)')
+        layout = QVBoxLayout(self)
+        layout.addWidget(details)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.graph)
+        layout.addWidget(legend)
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000)
+        self.timer.timeout.connect(self._tick)
+        controller.changed.connect(self.refresh)
+        self.resize(480, 560)
+        self.refresh()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.timer.start()
+        self.refresh()
+        super().showEvent(event)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.timer.stop()
+        super().hideEvent(event)
+
+    @Slot()
+    def refresh(self) -> None:
+        controller = self.controller
+        status = controller.status
+        profile = controller.profile
+        plan = status.plan if status.state is State.CONNECTED else None
+        connected = plan is not None
+        facts = controller.facts if status.state not in (State.IDLE, State.DISCONNECTED) else None
+        self._follow_interface(status.interface if connected else None)
+        latest, rate = self.meter.latest, self.meter.current
+        none = "—"
+        values = {
+            "profile": profile.name if profile else none,
+            "state": state_text(status, controller.reconnect_in),
+            "server": status.server or (profile.server if profile else none),
+            "address": str(plan.address) if connected else none,
+            "ipv6": (ipv6_link_local(plan.ipv6_identifier) or "not offered") if connected else none,
+            "dns": (", ".join(map(str, plan.dns)) or "none offered") if connected else none,
+            "routing": _routing_text(profile.full_tunnel if profile else True) if connected else none,
+            "interface": status.interface if connected and status.interface else none,
+            "tls": f"{facts.tls_version}, {facts.cipher}" if facts and facts.tls_version else none,
+            "binding": facts.binding if facts and facts.binding else none,
+            "received": _traffic_text(latest.received if latest else None, rate.received if rate else None) if connected else none,
+            "sent": _traffic_text(latest.sent if latest else None, rate.sent if rate else None) if connected else none,
+            "duration": duration_text(time.monotonic() - status.connected_at) if connected and status.connected_at else none,
+        }
+        for name, text in values.items():
+            self.values[name].setText(text)
+        problem = status.failure.reason if status.state is State.DISCONNECTED and status.failure else network_admin_problem()
+        self.problem.setText(problem or "")
+        self.problem.setVisible(bool(problem))
+        self.graph.update()
+
+    @Slot()
+    def _tick(self) -> None:
+        """Once a second: one traffic sample (evenly spaced, so the graph's time axis holds)."""
+        if self._metered_interface is not None:
+            self.meter.sample(time.monotonic(), read_counters(self._metered_interface))
+        self.refresh()
+
+    def _follow_interface(self, interface: str | None) -> None:
+        if interface != self._metered_interface:
+            self.meter.reset()
+            self._metered_interface = interface
+            if interface is not None:
+                self.meter.sample(time.monotonic(), read_counters(interface))
+
+
+def _routing_text(full_tunnel: bool) -> str:
+    return "all traffic through the VPN (full tunnel)" if full_tunnel else "only the VPN's network (split tunnel)"
+
+
+def _traffic_text(total: int | None, rate: float | None) -> str:
+    if total is None:
+        return "not counted on this system"
+    return human_bytes(total) + (f"  ({human_rate(rate)})" if rate is not None else "")

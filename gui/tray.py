@@ -1,0 +1,148 @@
+"""The tray icon: its state icon and tooltip, notifications, and the menu, which is rebuilt each
+time it is about to show so it always tells the truth (the profiles on disk, the live state)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from sstpvpn.client.events import State
+from sstpvpn.client.profiles import ProfileFileError, ProfileStore
+
+from .connection import ConnectionController, Notice, NoticeLevel
+from .icons import TrayState, state_icon
+from .presentation import APP_NAME, duration_text, menu_label, state_text, tooltip, tray_state
+
+NOTICE_MILLISECONDS = 6000
+_NOTICE_ICONS = {
+    NoticeLevel.INFO: QSystemTrayIcon.MessageIcon.Information,
+    NoticeLevel.WARNING: QSystemTrayIcon.MessageIcon.Warning,
+    NoticeLevel.ERROR: QSystemTrayIcon.MessageIcon.Critical,
+}
+
+
+class Tray(QObject):
+    def __init__(self, controller: ConnectionController, store: ProfileStore, *, show_status: Callable[[], None],
+                 show_log: Callable[[], None], show_profiles: Callable[[], None], add_profile: Callable[[], None],
+                 quit: Callable[[], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.store = store
+        self._show_status, self._show_log = show_status, show_log
+        self._show_profiles, self._add_profile, self._quit = show_profiles, add_profile, quit
+        self.icon = QSystemTrayIcon(state_icon(TrayState.DISCONNECTED), self)
+        self.menu = QMenu()
+        self.menu.aboutToShow.connect(self.rebuild_menu)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self.shown_state = TrayState.DISCONNECTED
+        controller.changed.connect(self.refresh)
+        controller.notice.connect(self.show_notice)
+        self._ticker = QTimer(self)  # keeps the tooltip's durations and countdowns current
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self.refresh)
+        self._ticker.start()
+        self.refresh()
+
+    # -- icon, tooltip, notifications --------------------------------------------------------
+
+    @Slot()
+    def refresh(self) -> None:
+        controller = self.controller
+        state = tray_state(controller.status, controller.reconnect_in)
+        if state is not self.shown_state:
+            self.shown_state = state
+            self.icon.setIcon(state_icon(state))
+        profile = controller.profile
+        text = tooltip(profile.name if profile else None, controller.status, time.monotonic(), controller.reconnect_in)
+        if self.icon.toolTip() != text:
+            self.icon.setToolTip(text)
+
+    @Slot(object)
+    def show_notice(self, notice: Notice) -> None:
+        self.icon.showMessage(notice.title, notice.text, _NOTICE_ICONS[notice.level], NOTICE_MILLISECONDS)
+
+    # -- the menu ----------------------------------------------------------------------------
+
+    @Slot()
+    def rebuild_menu(self) -> None:
+        menu = self.menu
+        menu.clear()
+        controller = self.controller
+        status = controller.status
+        active = controller.profile if controller.active else None
+
+        def info(text: str) -> None:
+            action = menu.addAction(text)
+            action.setEnabled(False)
+
+        if controller.shutting_down:
+            info("Disconnecting and quitting…")
+        elif active is not None:
+            info(f"{menu_label(active.name)}: {state_text(status, controller.reconnect_in)}")
+        else:
+            info(f"{APP_NAME}: not connected")
+        if status.state is State.CONNECTED and status.plan is not None:
+            since = f" · {duration_text(time.monotonic() - status.connected_at)}" if status.connected_at else ""
+            info(f"Address {status.plan.address}{since}")
+        menu.addSeparator()
+
+        try:
+            profiles = self.store.load().profiles
+        except ProfileFileError as error:
+            profiles = ()
+            info(str(error))
+        for profile in profiles:
+            name = f"“{menu_label(profile.name)}”"
+            if active is not None and active.id == profile.id:
+                connecting = status.state is not State.CONNECTED
+                action = menu.addAction(f"Cancel {name}" if connecting else f"Disconnect {name}")
+                action.triggered.connect(controller.disconnect)
+            else:
+                action = menu.addAction(f"Connect {name}")
+                action.triggered.connect(lambda _checked=False, p=profile: controller.connect_profile(p))
+            action.setEnabled(not controller.shutting_down)
+        if not profiles:
+            menu.addAction("Add a profile…").triggered.connect(self._add_profile)
+        menu.addSeparator()
+        menu.addAction("Status…").triggered.connect(self._show_status)
+        menu.addAction("Edit profiles…").triggered.connect(self._show_profiles)
+        menu.addAction("Log…").triggered.connect(self._show_log)
+        menu.addSeparator()
+        menu.addAction("Quit").triggered.connect(self._quit)
+
+    def action(self, text: str) -> QAction | None:
+        """The menu entry with this text (after the menu was built)."""
+        return next((a for a in self.menu.actions() if a.text() == text), None)
+
+    # -- left click --------------------------------------------------------------------------
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason is QSystemTrayIcon.ActivationReason.Trigger:
+            self.toggle_last_used()
+
+    def toggle_last_used(self) -> None:
+        """Disconnect if active; otherwise connect the profile used last (or the only one)."""
+        controller = self.controller
+        if controller.shutting_down:
+            return
+        if controller.active:
+            controller.disconnect()
+            return
+        try:
+            book = self.store.load()
+        except ProfileFileError:
+            self._show_profiles()
+            return
+        profile = book.by_id(book.last_used) or (book.profiles[0] if len(book.profiles) == 1 else None)
+        if profile is not None:
+            controller.connect_profile(profile)
+        elif book.profiles:
+            self._show_profiles()
+        else:
+            self._add_profile()
