@@ -14,7 +14,8 @@ from keyring.backends import SecretService, fail, null
 
 from sstpvpn.client.profiles import Profile, ProfileStore, new_profile_id
 from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, KeyringUnavailable, SecretKind, SecretStore
-from tests.gui.desktop import environment, secret_service, session_bus
+from tests.gui.desktop import INSTALL_KEYRING, environment, secret_service, session_bus
+from tests.realparts import require_program
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,6 +95,7 @@ def test_no_usable_backend_says_what_to_install(backend):
 
 def test_a_bus_without_secret_service_is_no_keyring(tmp_path):
     """A session bus that cannot activate gnome-keyring: keyring falls back to its fail backend."""
+    require_program("dbus-run-session", INSTALL_KEYRING)
     config = tmp_path / "bus.conf"
     config.write_text("<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>"
                       '<policy context="default"><allow send_destination="*" eavesdrop="true"/>'
