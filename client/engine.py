@@ -187,12 +187,18 @@ class Engine:
             self._echo_outstanding = False
             if self._hello_deadline is not None:
                 self._hello_deadline = now + self.settings.hello_interval
-            for packet in packets:
+            deliver = self._deliver
+            for control, body in packets:
+                # Fast path: an IPv4 packet in an established session moves no state machine.
+                if not control and body[:4] == IPV4_FRAME_PREFIX and self.call is Call.CALL_CONNECTED:
+                    if self._ipcp.is_opened:
+                        deliver.append(body[4:])
+                    continue
                 if self.call is Call.CLOSED:
                     return
-                if packet.control:
-                    self._receive_control(packet.body, now)
-                elif self._receive_frame(packet.body, now):
+                if control:
+                    self._receive_control(body, now)
+                elif self._receive_frame(body, now):
                     continue  # an IP packet: no state machine moved
                 # The next packet may depend on this one (authentication starts when LCP opens,
                 # IPCP once the call is connected), so the machines react before reading on.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .ppp_codec import MalformedPacket
 
@@ -155,8 +156,7 @@ def parse_status_info(value: bytes) -> StatusInfo:
     return StatusInfo(value[3], struct.unpack_from("!I", value, 4)[0], value[8:])
 
 
-@dataclass(frozen=True)
-class Packet:
+class Packet(NamedTuple):  # a tuple: one is made per packet on the data path
     control: bool
     body: bytes  # control: message body; data: the PPP frame
 
@@ -168,14 +168,20 @@ class PacketReader:
     result does not depend on how the stream was cut into reads."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._rest = b""  # an unfinished packet from the last feed
         self._fault: MalformedPacket | None = None  # found behind packets already handed over
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held back: the start of a packet not yet complete."""
+        return len(self._rest)
 
     def feed(self, data: bytes) -> list[Packet]:
         if self._fault is not None:
             raise self._fault
-        buffer = self._buffer
-        buffer += data
+        # Immutable bytes, so each packet body is a single-copy slice.
+        buffer = self._rest + data if self._rest else bytes(data)
+        self._rest = b""
         packets = []
         offset = 0
         end = len(buffer)
@@ -187,15 +193,14 @@ class PacketReader:
                 fault = MalformedPacket(f"SSTP version {version:#04x} is not 1.0")
             elif length < 4:
                 fault = MalformedPacket(f"SSTP packet length {length} is shorter than its header")
-            if fault is not None:
-                buffer.clear()  # framing is lost for good
+            if fault is not None:  # framing is lost for good: keep nothing
                 if not packets:
                     raise fault
                 self._fault = fault  # hand over the whole packets first; the next feed() raises
                 return packets
             if end - offset < length:
                 break
-            packets.append(Packet(bool(flags & 1), bytes(buffer[offset + 4 : offset + length])))
+            packets.append(Packet(bool(flags & 1), buffer[offset + 4 : offset + length]))
             offset += length
-        del buffer[:offset]
+        self._rest = buffer[offset:]
         return packets

@@ -868,7 +868,7 @@ def replay(
         if kind == "data":
             for piece in split(step[2]):
                 engine.receive_stream_data(piece, when)
-                largest = max(largest, len(engine._reader._buffer))
+                largest = max(largest, engine._reader.buffered)
         elif kind == "ip":
             engine.receive_ip_packets(step[2], when)
         elif kind == "disconnect":

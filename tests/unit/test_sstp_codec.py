@@ -220,9 +220,9 @@ def test_reader_holds_at_most_one_unfinished_packet() -> None:
     reader = PacketReader()
     # A 4095-byte packet announced, 4094 bytes delivered: the reader holds just those.
     assert reader.feed(bytes.fromhex("10000FFF") + bytes(4090)) == []
-    assert len(reader._buffer) == 4094
+    assert reader.buffered == 4094
     assert reader.feed(b"\x00") == [Packet(False, bytes(4091))]
-    assert len(reader._buffer) == 0
+    assert reader.buffered == 0
 
 
 # ------------------------------------------------------------------ HTTP
@@ -322,7 +322,7 @@ def test_reader_hands_over_whole_packets_before_a_broken_header_then_raises() ->
     reader = PacketReader()
     echo = encode_control(MessageType.ECHO_REQUEST)
     assert reader.feed(echo + bytes.fromhex("11010008") + bytes(5000)) == [Packet(True, echo[4:])]
-    assert len(reader._buffer) == 0  # nothing of the broken stream is kept
+    assert reader.buffered == 0  # nothing of the broken stream is kept
     with pytest.raises(MalformedPacket, match="SSTP version 0x11 is not 1.0"):
         reader.feed(b"")
     with pytest.raises(MalformedPacket, match="SSTP version 0x11 is not 1.0"):
