@@ -133,6 +133,8 @@ def run_connect(args: argparse.Namespace) -> int:
 
     if current.UNSUPPORTED_SENTENCE:
         return fail(Failure("platform", current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
+    if current.UNTESTED_NOTE:
+        print(current.UNTESTED_NOTE, flush=True)
     if args.profile:
         command = profile_connect_command(args)
     else:

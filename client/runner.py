@@ -9,10 +9,12 @@ The command line and the tray app both use it.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import selectors
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -138,6 +140,12 @@ class EngineRunner(threading.Thread):
         self._publish(state=State.DISCONNECTED, failure=failure, connected_at=None)
 
 
+def _through_helper() -> bool:
+    """On Linux an ordinary user's session asks the privileged helper (sstp-vpn-helper) for the
+    tunnel interface, routes and DNS; root does them itself (servers, CI)."""
+    return sys.platform == "linux" and os.geteuid() != 0
+
+
 class _Session:
     """One connection: the loop between engine, socket and tunnel device."""
 
@@ -229,9 +237,17 @@ class _Session:
             return
         options = self.command.network
         try:
-            self.tun = current.TunDevice.open(options.ifname)
+            if _through_helper():
+                from sstpvpn.platform.helper_client import PrivilegedNetwork  # Linux only
+
+                network = PrivilegedNetwork()
+                self.tun = network.open_tun(options.ifname)
+                make_configurator = network.configurator
+            else:
+                self.tun = current.TunDevice.open(options.ifname)
+                make_configurator = current.NetConfigurator
             self.tun.set_mtu(plan.mtu)
-            self.configurator = current.NetConfigurator(self.tun.name, ip_address(self.connection.route_target), full_tunnel=options.full_tunnel)
+            self.configurator = make_configurator(self.tun.name, ip_address(self.connection.route_target), full_tunnel=options.full_tunnel)
             self.configurator.apply(plan)
         except PlatformError as error:  # tear the session down politely; cleanup() restores
             self.network_failure = error.to_failure()

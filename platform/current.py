@@ -4,8 +4,10 @@
     tun = current.TunDevice.open()
     config = current.NetConfigurator(tun.name, server_address)
 
-On an operating system without an implementation, importing this module still works (a GUI can
-start and explain); using any of the names raises PlatformError with `UNSUPPORTED_SENTENCE`.
+Linux, Windows (Wintun) and macOS (utun) have implementations; the Windows and macOS ones have not
+run on a real system yet (`UNTESTED_NOTE` says so, for the log). On an operating system without
+an implementation, importing this module still works (a GUI can start and explain); using any of
+the names raises PlatformError with `UNSUPPORTED_SENTENCE`.
 """
 
 from __future__ import annotations
@@ -15,29 +17,42 @@ from typing import Any, NoReturn
 
 from sstpvpn.platform.errors import PlatformError
 
-__all__ = ["PlatformError", "SUPPORTED", "UNSUPPORTED_SENTENCE", "TunDevice", "NetConfigurator",
-           "repair_from_journal", "default_journal_path", "unsupported_sentence"]
+__all__ = ["PlatformError", "SUPPORTED", "UNSUPPORTED_SENTENCE", "UNTESTED_NOTE", "TunDevice", "NetConfigurator",
+           "repair_from_journal", "default_journal_path", "unsupported_sentence", "untested_note"]
 
 
 def unsupported_sentence(platform_name: str) -> str | None:
-    """None when `platform_name` (a sys.platform value) is supported, else the sentence to show."""
-    if platform_name.startswith("linux"):
+    """None when `platform_name` (a sys.platform value) has an implementation, else the sentence to show."""
+    if platform_name.startswith("linux") or platform_name in ("win32", "darwin"):
         return None
-    if platform_name in ("win32", "cygwin"):
-        return ("SSTP VPN cannot create its tunnel on Windows yet; that comes in a later release. "
-                "It runs on Linux today.")
-    if platform_name == "darwin":
-        return ("SSTP VPN cannot create its tunnel on macOS yet; that comes in a later release. "
-                "It runs on Linux today.")
-    return f"SSTP VPN runs on Linux (Windows and macOS are planned); this system ({platform_name}) is not supported."
+    if platform_name == "cygwin":
+        return "Under Cygwin SSTP VPN cannot create its tunnel; run its Windows version instead."
+    return (f"SSTP VPN runs on Linux, Windows and macOS; this system ({platform_name}) is not "
+            "supported.")
+
+
+def untested_note(platform_name: str) -> str | None:
+    """A sentence to log where the implementation has never run on a real system yet."""
+    names = {"win32": "Windows", "darwin": "macOS"}
+    if platform_name not in names:
+        return None
+    return (f"The {names[platform_name]} support of SSTP VPN has not yet been run on a real "
+            f"{names[platform_name]} system; please report what works and what does not.")
 
 
 UNSUPPORTED_SENTENCE = unsupported_sentence(sys.platform)
 SUPPORTED = UNSUPPORTED_SENTENCE is None
+UNTESTED_NOTE = untested_note(sys.platform)
 
 if sys.platform == "linux":
     from sstpvpn.platform.netconfig_linux import NetConfigurator, default_journal_path, repair_from_journal
     from sstpvpn.platform.tun_linux import TunDevice
+elif sys.platform == "win32":
+    from sstpvpn.platform.netconfig_windows import NetConfigurator, default_journal_path, repair_from_journal
+    from sstpvpn.platform.tun_windows import TunDevice
+elif sys.platform == "darwin":
+    from sstpvpn.platform.netconfig_macos import NetConfigurator, default_journal_path, repair_from_journal
+    from sstpvpn.platform.tun_macos import TunDevice
 else:
 
     def _unsupported(*_args: Any, **_kwargs: Any) -> NoReturn:

@@ -122,7 +122,7 @@ class UndoJournal:
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC, 0o600)
             with open(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -160,9 +160,14 @@ def _parse(raw: bytes, path: Path) -> JournalContents:
     return JournalContents(owner=owner, steps=steps)
 
 
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)  # absent on Windows, where handles are not inherited by default
+
+
 def _fsync_directory(directory: Path) -> None:
     # The rename is durable only once the folder itself is on disk.
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    if os.name == "nt":
+        return  # os.open cannot open a folder on Windows; there the rename alone must do
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
     try:
         os.fsync(fd)
     finally:

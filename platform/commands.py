@@ -1,0 +1,55 @@
+"""Running the system's own network tools (macOS: ifconfig, route, scutil; Windows: netsh).
+
+Always an argv list with an absolute program path, never a shell: no value we pass (addresses,
+interface names) is ever parsed by a shell, and a PATH set by someone else cannot swap the
+program for another one while we run with administrator rights. Output is captured as text; what
+a failure means is for the caller to decide (e.g. route's "not in table" is fine when undoing).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from typing import Callable
+
+from sstpvpn.platform.errors import PlatformError
+
+TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr together: the tools print their complaints to either."""
+        return f"{self.stdout}\n{self.stderr}".strip()
+
+
+# What the configurators call; tests pass a recorded stand-in with the same signature.
+CommandRunner = Callable[[list[str], str | None], CommandResult]
+
+
+def run_command(argv: list[str], stdin: str | None = None) -> CommandResult:
+    """Run `argv` (argv[0] an absolute path) with `stdin` as its input; never raises for a
+    non-zero exit, only when the program cannot be run at all."""
+    try:
+        completed = subprocess.run(argv, input=stdin, capture_output=True, text=True,
+                                   timeout=TIMEOUT_SECONDS, check=False)
+    except FileNotFoundError as error:
+        raise PlatformError(f"The system program {argv[0]} is missing, so the network cannot be "
+                            "configured for the VPN.") from error
+    except subprocess.TimeoutExpired as error:
+        raise PlatformError(f"The system program {argv[0]} did not finish within "
+                            f"{TIMEOUT_SECONDS} seconds; the network may be half configured, "
+                            "disconnect and try again.") from error
+    except OSError as error:
+        raise PlatformError(f"The system program {argv[0]} cannot be run ({error.strerror}).") from error
+    return CommandResult(completed.returncode, completed.stdout or "", completed.stderr or "")

@@ -1,0 +1,228 @@
+"""The user side of the privileged network helper (helper_linux): what the engine runner uses on
+Linux when it does not run as root.
+
+    network = PrivilegedNetwork()
+    tun = network.open_tun(ifname)           # a TunDevice around the descriptor the helper sent
+    config = network.configurator(tun.name, server_address, full_tunnel=True)
+    config.apply(plan); ...; config.restore(); tun.close()
+
+One PrivilegedNetwork is one connection to the helper, and one session there. Closing the tunnel
+device closes the connection; the helper then restores the network at once if that has not
+happened yet, also when this process is killed.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import socket
+from ipaddress import ip_address
+from typing import TYPE_CHECKING
+
+from sstpvpn.platform import helper_protocol as protocol
+from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, Request, RequestRefused, Restore, SetMtu
+from sstpvpn.platform.tun_linux import TunDevice
+
+if TYPE_CHECKING:
+    from sstpvpn.client.events import NetworkPlan
+    from sstpvpn.platform.netconfig_linux import IPAddress
+
+DEFAULT_SOCKET = "/run/sstp-vpn/helper.sock"  # where sstp-vpn-helper.socket listens
+SOCKET_ENV = "SSTP_VPN_HELPER_SOCKET"  # another path, e.g. for a helper started with --listen
+HELPER_GROUP = "sstp-vpn"
+REPLY_TIMEOUT_SECONDS = 30.0  # DNS changes through systemd-resolved can take a moment
+CLOSE_WAIT_SECONDS = 10.0
+
+
+def helper_socket_path() -> str:
+    return os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
+
+
+def _not_running_sentence(path: str) -> str:
+    return ("Connecting as an ordinary user needs the SSTP VPN network helper, which is not running "
+            f"(nothing listens on {path}): install the sstp-vpn package and start the helper with "
+            "'sudo systemctl enable --now sstp-vpn-helper.socket', or run sstp-vpn as root.")
+
+
+def _not_allowed_sentence(path: str) -> str:
+    return (f"You may not use the SSTP VPN network helper ({path}): add your user to the group "
+            f"{HELPER_GROUP} with 'sudo adduser $USER {HELPER_GROUP}' and log in again, or run sstp-vpn as root.")
+
+
+def unavailable_sentence(path: str | None = None) -> str | None:
+    """None when the helper's socket is there and this user may connect; else the sentence to show
+    (for a check at start-up, before any connection is attempted)."""
+    path = path or helper_socket_path()
+    if not os.path.exists(path):
+        return _not_running_sentence(path)
+    if not os.access(path, os.R_OK | os.W_OK):
+        return _not_allowed_sentence(path)
+    return None
+
+
+class HelperChannel:
+    """The connection to the helper: one request, one reply, in order."""
+
+    def __init__(self, path: str, timeout: float = REPLY_TIMEOUT_SECONDS) -> None:
+        self.path = path
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError) as error:
+            sock.close()
+            raise PlatformError(_not_running_sentence(path)) from error
+        except PermissionError as error:
+            sock.close()
+            raise PlatformError(_not_allowed_sentence(path)) from error
+        except OSError as error:
+            sock.close()
+            raise PlatformError(f"The SSTP VPN network helper at {path} cannot be reached ({error.strerror}).") from error
+        self._sock: socket.socket | None = sock
+
+    @property
+    def closed(self) -> bool:
+        return self._sock is None
+
+    def request(self, request: Request) -> tuple[protocol.Reply, list[int]]:
+        """Send `request`; the reply and any descriptors that came with it (the caller owns them).
+        A refusal raises PlatformError with the helper's sentence."""
+        if self._sock is None:
+            raise PlatformError("The connection to the SSTP VPN network helper is closed; reconnect.")
+        data = protocol.encode_request(request)
+        try:
+            try:
+                self._sock.send(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a helper that refused us has closed already; its reason waits to be read
+            message, fds = self._receive()
+        except TimeoutError as error:
+            raise PlatformError("The SSTP VPN network helper did not answer in time; reconnect.") from error
+        except OSError as error:
+            raise PlatformError(f"Talking to the SSTP VPN network helper failed ({error.strerror}); reconnect.") from error
+        if not message:
+            self.close()
+            raise PlatformError("The SSTP VPN network helper ended the connection unexpectedly; reconnect. "
+                                "If it happens again, its log says why: journalctl -u 'sstp-vpn-helper@*'.")
+        try:
+            reply = protocol.parse_reply(message)
+        except RequestRefused as error:
+            _close_all(fds)
+            raise PlatformError(error.sentence) from error
+        if not reply.ok:
+            _close_all(fds)
+            raise PlatformError(reply.error or "The network helper refused the request.")
+        return reply, fds
+
+    def _receive(self) -> tuple[bytes, list[int]]:
+        assert self._sock is not None
+        fd_size = array.array("i").itemsize
+        message, ancillary, _flags, _address = self._sock.recvmsg(
+            protocol.MAX_MESSAGE_BYTES + 1, socket.CMSG_SPACE(4 * fd_size), socket.MSG_CMSG_CLOEXEC)
+        fds: list[int] = []
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                received = array.array("i")
+                received.frombytes(payload[:len(payload) - len(payload) % fd_size])
+                fds.extend(received)
+        return message, fds
+
+    def close(self) -> None:
+        """End the session. Waits (briefly) until the helper has restored the network and removed
+        the interface, so that "disconnected" means what it says and the name is free again."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(CLOSE_WAIT_SECONDS)
+            while sock.recv(protocol.MAX_MESSAGE_BYTES + 1):
+                pass  # nothing is expected; the helper closes its end when it is done
+        except OSError:
+            pass  # gone already, or slow: it finishes on its own
+        finally:
+            sock.close()
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+class HelperTunDevice(TunDevice):
+    """A TUN interface the helper created; packets go through the descriptor it sent, which is
+    as fast as one opened here. Closing it ends the helper session (the interface goes)."""
+
+    def __init__(self, fd: int, name: str, channel: HelperChannel) -> None:
+        super().__init__(fd, name)
+        self._channel = channel
+
+    def set_mtu(self, mtu: int) -> None:
+        self.fileno()  # a closed device cannot change
+        self._channel.request(SetMtu(self.name, mtu))
+
+    def close(self) -> None:
+        super().close()
+        self._channel.close()
+
+
+class HelperNetConfigurator:
+    """NetConfigurator's apply()/restore(), carried out by the helper (which journals each step)."""
+
+    def __init__(self, channel: HelperChannel, ifname: str, server_address: "IPAddress | str",
+                 full_tunnel: bool = True) -> None:
+        self._channel = channel
+        self.ifname = ifname
+        self.server_address = ip_address(server_address)
+        self.full_tunnel = full_tunnel
+        self.notes: list[str] = []
+
+    def apply(self, plan: "NetworkPlan") -> None:
+        self._channel.request(ApplyPlan(self.ifname, self.server_address, self.full_tunnel, plan))
+
+    def restore(self) -> list[str]:
+        if self._channel.closed:
+            return []  # the helper restored the network when the connection was closed
+        reply, fds = self._channel.request(Restore(self.ifname))
+        _close_all(fds)
+        notes = list(reply.notes)
+        self.notes.extend(notes)
+        return notes
+
+
+class PrivilegedNetwork:
+    """The two platform calls the runner needs, done by the privileged helper."""
+
+    def __init__(self, socket_path: str | None = None, timeout: float = REPLY_TIMEOUT_SECONDS) -> None:
+        self.socket_path = socket_path or helper_socket_path()
+        self.timeout = timeout
+        self._channel: HelperChannel | None = None
+
+    def open_tun(self, ifname: str | None = None) -> HelperTunDevice:
+        """Connect to the helper and have it create the interface. Raises PlatformError saying what
+        to install or start when the helper cannot be reached."""
+        if self._channel is not None:
+            raise PlatformError("This connection to the network helper has its tunnel interface already.")
+        channel = HelperChannel(self.socket_path, self.timeout)
+        try:
+            reply, fds = channel.request(OpenTun(ifname))
+            if len(fds) != 1 or reply.ifname is None:
+                _close_all(fds)
+                raise PlatformError("The SSTP VPN network helper sent no tunnel interface; install the same "
+                                    "version of sstp-vpn and its helper.")
+        except PlatformError:
+            channel.close()
+            raise
+        self._channel = channel
+        return HelperTunDevice(fds[0], reply.ifname, channel)
+
+    def configurator(self, ifname: str, server_address: "IPAddress | str",
+                     full_tunnel: bool = True) -> HelperNetConfigurator:
+        if self._channel is None:
+            raise PlatformError("Open the tunnel interface before configuring the network.")
+        return HelperNetConfigurator(self._channel, ifname, server_address, full_tunnel)
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()

@@ -1,0 +1,360 @@
+"""The conversation between the unprivileged client and the privileged network helper: message
+schema, strict validation, and the rules of one session. Pure: no sockets, no system calls.
+
+One connection is one session. Each message is one JSON object in one SOCK_SEQPACKET packet of
+at most MAX_MESSAGE_BYTES. Requests (client -> helper):
+
+    {"version": 1, "request": "open",    "ifname": "sstp0" | null}
+    {"version": 1, "request": "set_mtu", "ifname": "sstp0", "mtu": 1400}
+    {"version": 1, "request": "apply",   "ifname": "sstp0", "server": "198.18.20.1", "full_tunnel": true,
+     "plan": {"address": "198.18.30.10", "peer": "198.18.30.1" | null, "dns": ["198.18.30.1"],
+              "mtu": 1400, "ipv6_identifier": "0123456789abcdef" | null}}
+    {"version": 1, "request": "restore", "ifname": "sstp0"}
+
+Replies (helper -> client): {"ok": true, ...} or {"ok": false, "error": "<sentence for the user>"};
+the reply to "open" carries the TUN file descriptor as SCM_RIGHTS ancillary data.
+
+The client never names a route: the helper derives every route from the plan (the address, the
+server, full or split tunnel) exactly as a root client would, so there is no route to smuggle in.
+Anything not in this schema (unknown fields, wrong types, non-canonical addresses, names the
+kernel or a command line could misread) is refused with a sentence, never with an exception.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sstpvpn.client.events import NetworkPlan
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 4096
+IFNAMSIZ = 16  # linux/if.h: the name and its terminating NUL
+MIN_MTU = 68  # the smallest IPv4 MTU (RFC 791)
+MAX_MTU = 65535
+MAX_DNS_SERVERS = 3  # resolv.conf reads at most three nameserver lines (MAXNS)
+IPV6_IDENTIFIER_BYTES = 8
+
+# Letters, digits and "_.-", starting with a letter or digit: what the kernel accepts (no "/",
+# ":", whitespace, "." or "..") minus anything a command line could read as an option ("-x").
+_IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_HEX_IDENTIFIER = re.compile(r"[0-9a-f]{16}")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class RequestRefused(Exception):
+    """A request the helper will not carry out; `sentence` tells the user why."""
+
+    def __init__(self, sentence: str) -> None:
+        super().__init__(sentence)
+        self.sentence = sentence
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenTun:
+    ifname: str | None  # None: the helper lets the kernel pick sstp0, sstp1, ...
+
+
+@dataclass(frozen=True)
+class SetMtu:
+    ifname: str
+    mtu: int
+
+
+@dataclass(frozen=True)
+class ApplyPlan:
+    ifname: str
+    server: IPAddress
+    full_tunnel: bool
+    plan: NetworkPlan
+
+
+@dataclass(frozen=True)
+class Restore:
+    ifname: str
+
+
+Request = OpenTun | SetMtu | ApplyPlan | Restore
+
+_FIELDS: dict[str, set[str]] = {
+    "open": {"ifname"},
+    "set_mtu": {"ifname", "mtu"},
+    "apply": {"ifname", "server", "full_tunnel", "plan"},
+    "restore": {"ifname"},
+}
+_PLAN_FIELDS = {"address", "peer", "dns", "mtu", "ipv6_identifier"}
+
+
+def encode_request(request: Request) -> bytes:
+    """The message for `request` (the client's side)."""
+    if isinstance(request, OpenTun):
+        body: dict[str, Any] = {"request": "open", "ifname": request.ifname}
+    elif isinstance(request, SetMtu):
+        body = {"request": "set_mtu", "ifname": request.ifname, "mtu": request.mtu}
+    elif isinstance(request, ApplyPlan):
+        plan = request.plan
+        body = {"request": "apply", "ifname": request.ifname, "server": str(request.server),
+                "full_tunnel": request.full_tunnel,
+                "plan": {"address": str(plan.address), "peer": None if plan.peer is None else str(plan.peer),
+                         "dns": [str(server) for server in plan.dns], "mtu": plan.mtu,
+                         "ipv6_identifier": None if plan.ipv6_identifier is None else plan.ipv6_identifier.hex()}}
+    elif isinstance(request, Restore):
+        body = {"request": "restore", "ifname": request.ifname}
+    else:
+        raise TypeError(f"not a helper request: {request!r}")
+    return _dump({"version": PROTOCOL_VERSION, **body})
+
+
+def parse_request(data: bytes) -> Request:
+    """The request in `data` (the helper's side), fully validated; RequestRefused otherwise."""
+    message = _load(data, "request")
+    version = message.get("version")
+    if type(version) is not int or version != PROTOCOL_VERSION:
+        raise RequestRefused(f"The network helper speaks version {PROTOCOL_VERSION} of its protocol, "
+                             "but the request came in another one; install the same version of "
+                             "sstp-vpn and its helper.")
+    kind = message.get("request")
+    if not isinstance(kind, str) or kind not in _FIELDS:
+        raise RequestRefused("The network helper does not know this request "
+                             f"(it knows {', '.join(sorted(_FIELDS))}).")
+    _exact_fields(message, _FIELDS[kind] | {"version", "request"}, "request")
+    if kind == "open":
+        ifname = message["ifname"]
+        return OpenTun(None if ifname is None else interface_name(ifname))
+    if kind == "set_mtu":
+        return SetMtu(interface_name(message["ifname"]), mtu(message["mtu"]))
+    if kind == "restore":
+        return Restore(interface_name(message["ifname"]))
+    return ApplyPlan(ifname=interface_name(message["ifname"]), server=server_address(message["server"]),
+                     full_tunnel=_boolean(message["full_tunnel"], "full_tunnel"), plan=network_plan(message["plan"]))
+
+
+# -- field validation (also used by the helper for its own settings) ------------------------------
+
+
+def interface_name(value: object) -> str:
+    if not isinstance(value, str):
+        raise RequestRefused("An interface name must be text.")
+    if (not _IFNAME.fullmatch(value)) or len(value.encode()) >= IFNAMSIZ:
+        raise RequestRefused(f"{value[:40]!r} cannot be a tunnel interface name: use 1 to {IFNAMSIZ - 1} "
+                             "letters, digits, '_', '.' or '-', starting with a letter or digit.")
+    return value
+
+
+def mtu(value: object) -> int:
+    if type(value) is not int or not MIN_MTU <= value <= MAX_MTU:
+        raise RequestRefused(f"An MTU must be a whole number of bytes from {MIN_MTU} to {MAX_MTU}.")
+    return value
+
+
+def server_address(value: object) -> IPAddress:
+    address = _address(value, "the VPN server", (4, 6))
+    if address.is_unspecified or address.is_multicast:
+        raise RequestRefused(f"{address} cannot be the address of a VPN server.")
+    return address
+
+
+def network_plan(value: object) -> NetworkPlan:
+    if not isinstance(value, dict):
+        raise RequestRefused("The network plan must be an object.")
+    _exact_fields(value, _PLAN_FIELDS, "network plan")
+    address = _tunnel_address(value["address"], "the tunnel address")
+    peer = None if value["peer"] is None else _tunnel_address(value["peer"], "the tunnel peer")
+    dns = value["dns"]
+    if not isinstance(dns, list):
+        raise RequestRefused("The DNS servers must be a list.")
+    if len(dns) > MAX_DNS_SERVERS:
+        raise RequestRefused(f"At most {MAX_DNS_SERVERS} DNS servers can be configured, not {len(dns)}.")
+    servers = tuple(_dns_server(server) for server in dns)
+    identifier = value["ipv6_identifier"]
+    if identifier is not None:
+        if not isinstance(identifier, str) or not _HEX_IDENTIFIER.fullmatch(identifier) or set(identifier) == {"0"}:
+            raise RequestRefused("The IPv6 interface identifier must be 16 lower-case hex digits, not all zero.")
+        identifier = bytes.fromhex(identifier)
+    return NetworkPlan(address=address, peer=peer, dns=servers, mtu=mtu(value["mtu"]), ipv6_identifier=identifier)
+
+
+def _tunnel_address(value: object, what: str) -> ipaddress.IPv4Address:
+    address = _address(value, what, (4,))
+    if (address.is_unspecified or address.is_loopback or address.is_multicast or address.is_reserved
+            or address in _THIS_NETWORK):
+        raise RequestRefused(f"{address} cannot be {what}: it is not an address for one host.")
+    return address
+
+
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+
+
+def _dns_server(value: object) -> IPAddress:
+    address = _address(value, "a DNS server", (4, 6))
+    if address.is_unspecified or address.is_multicast:
+        raise RequestRefused(f"{address} cannot be a DNS server.")
+    return address
+
+
+def _address(value: object, what: str, versions: tuple[int, ...]) -> Any:
+    family = "an IPv4" if versions == (4,) else "an IPv4 or IPv6"
+    refused = RequestRefused(f"{what[0].upper()}{what[1:]} must be {family} address written the usual way.")
+    if not isinstance(value, str) or len(value) > 45:
+        raise refused
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise refused from None
+    # Canonical spelling only, and no zone suffix ("fe80::1%eth0": an interface name in disguise).
+    if address.version not in versions or str(address) != value or getattr(address, "scope_id", None):
+        raise refused
+    return address
+
+
+def _boolean(value: object, name: str) -> bool:
+    if type(value) is not bool:
+        raise RequestRefused(f"The field {name} must be true or false.")
+    return value
+
+
+def _exact_fields(message: dict, wanted: set[str], what: str) -> None:
+    unknown = set(message) - wanted
+    if unknown:
+        names = ", ".join(sorted(repr(name[:40]) for name in unknown))
+        raise RequestRefused(f"The {what} has fields the network helper does not take ({names}).")
+    missing = wanted - set(message)
+    if missing:
+        raise RequestRefused(f"The {what} lacks {', '.join(sorted(missing))}.")
+
+
+# -- replies ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    ok: bool
+    error: str | None = None
+    ifname: str | None = None  # the reply to "open"
+    notes: tuple[str, ...] = ()  # the reply to "restore": things deliberately left alone
+
+
+def encode_reply(reply: Reply) -> bytes:
+    if not reply.ok:
+        return _dump({"ok": False, "error": reply.error or "The network helper refused the request."})
+    body: dict[str, Any] = {"ok": True}
+    if reply.ifname is not None:
+        body["ifname"] = reply.ifname
+    if reply.notes:
+        body["notes"] = list(reply.notes)
+    return _dump(body)
+
+
+def parse_reply(data: bytes) -> Reply:
+    """The helper's reply (the client's side). A malformed one raises RequestRefused."""
+    message = _load(data, "reply")
+    ok = message.get("ok")
+    if type(ok) is not bool:
+        raise RequestRefused("The network helper's reply makes no sense; install the same version "
+                             "of sstp-vpn and its helper.")
+    if not ok:
+        error = message.get("error")
+        return Reply(False, error=error if isinstance(error, str) else "The network helper refused the request.")
+    ifname = message.get("ifname")
+    notes = message.get("notes", [])
+    if (ifname is not None and not isinstance(ifname, str)) or not isinstance(notes, list) \
+            or not all(isinstance(note, str) for note in notes):
+        raise RequestRefused("The network helper's reply makes no sense; install the same version "
+                             "of sstp-vpn and its helper.")
+    return Reply(True, ifname=None if ifname is None else interface_name(ifname), notes=tuple(notes))
+
+
+# -- the session's rules --------------------------------------------------------------------------
+
+
+class SessionRules:
+    """What one session may still do. The first plan applied becomes the session's plan: the same
+    plan may be applied again after a restore (or a failed attempt), a different one never.
+
+    The helper asks `admit()` before acting and reports what it did with `opened()`,
+    `network_changed()`; a refused request leaves the rules unchanged.
+    """
+
+    def __init__(self) -> None:
+        self.ifname: str | None = None  # the interface this session created
+        self.plan: ApplyPlan | None = None
+        self.network_applied = False
+
+    def admit(self, request: Request) -> bool:
+        """True: carry the request out. False: it is already so (reply ok, do nothing).
+        Raises RequestRefused when the request lies outside this session."""
+        if isinstance(request, OpenTun):
+            if self.ifname is not None:
+                raise RequestRefused(f"This connection already has its tunnel interface {self.ifname}; "
+                                     "one interface per connection.")
+            return True
+        if self.ifname is None:
+            raise RequestRefused("Open the tunnel interface first.")
+        if request.ifname != self.ifname:
+            raise RequestRefused(f"The interface {request.ifname} was not created by this connection "
+                                 f"(its interface is {self.ifname}); the network helper leaves it alone.")
+        if isinstance(request, SetMtu):
+            if self.plan is not None and request.mtu != self.plan.plan.mtu:
+                raise RequestRefused(f"The MTU of {self.ifname} is {self.plan.plan.mtu} by this connection's "
+                                     f"network plan; {request.mtu} is outside it.")
+            return True
+        if isinstance(request, ApplyPlan):
+            if self.plan is None:
+                self.plan = request
+                return True
+            if request != self.plan:
+                raise RequestRefused("This connection's network plan is set already; a different plan "
+                                     "needs a new connection.")
+            return not self.network_applied
+        if isinstance(request, Restore):
+            return True
+        raise TypeError(f"not a helper request: {request!r}")
+
+    def opened(self, ifname: str) -> None:
+        self.ifname = ifname
+
+    def network_changed(self, applied: bool) -> None:
+        self.network_applied = applied
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+
+def _dump(message: dict[str, Any]) -> bytes:
+    data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise RequestRefused("The message is too long for the network helper.")
+    return data
+
+
+def _load(data: bytes, what: str) -> dict[str, Any]:
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise RequestRefused(f"The {what} is longer than the network helper accepts ({MAX_MESSAGE_BYTES} bytes).")
+    try:
+        message = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
+                             parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise RequestRefused(f"The {what} is not a JSON object.") from None
+    if not isinstance(message, dict):
+        raise RequestRefused(f"The {what} is not a JSON object.")
+    return message
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate field {key!r}")  # two values for one field: which one counts?
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")

@@ -1,0 +1,125 @@
+"""The life of the network undo journal, shared by the Windows and macOS configurators.
+
+One journal per machine, owned by the process that made the changes (its identity is an
+OS-specific `Owners` probe: process id plus start time, since ids are reused). The rules, the
+same as netconfig_linux's:
+
+- apply() refuses while another *running* process owns a journal with steps, and first undoes
+  what a *dead* owner left behind.
+- restore() leaves a live foreign owner's changes alone and says so.
+- Undo runs newest step first; a step that is undone leaves the journal at once, a step that
+  fails stays (and the first failure is raised after trying all), so a later repair retries.
+- A step is told whether the tunnel interface it names is still ours: only when the journal's
+  owner is this very process. A tunnel interface lives exactly as long as the process holding
+  it (utun socket, Wintun adapter handle), and its name is soon reused by the next one, so the
+  steps tied to it (addresses, interface routes, per-interface DNS) are never replayed against
+  an interface of the same name after a crash. Machine-wide steps (the host route to the
+  server, system DNS) are always undone.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from typing import Any, Callable, Protocol
+
+from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.journal import Step, UndoJournal
+
+log = logging.getLogger(__name__)
+
+# (step, interface_is_ours) -> a sentence about something deliberately left alone, or None.
+UndoStep = Callable[[Step, bool], str | None]
+
+
+class Owners(Protocol):
+    def current(self) -> dict[str, Any]:
+        """The identity of this process, as stored in a journal it begins."""
+
+    def is_running(self, owner: dict[str, Any]) -> bool:
+        """Whether `owner` is another process that is still running (never this process)."""
+
+
+def begin(journal: UndoJournal, owners: Owners, repair: Callable[[], object]) -> None:
+    """Start a fresh journal for apply(), after repairing what a dead owner left behind."""
+    if journal.exists():
+        try:
+            contents = journal.load()
+        except PlatformError:
+            repair()  # moves the damaged file aside and raises a sentence saying so
+            raise
+        if contents.steps:
+            if contents.owner == owners.current():
+                raise PlatformError("The network is already configured for this connection; "
+                                    "restore it before applying a new plan.")
+            if owners.is_running(contents.owner):
+                raise PlatformError(f"Another sstp-vpn (process {contents.owner.get('pid')}) has "
+                                    "the network configured; disconnect it first.")
+            repair()
+    journal.begin(owners.current())
+
+
+def restore(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> list[str]:
+    """Undo everything in the journal unless a live foreign process owns it."""
+    if not journal.exists():
+        return []
+    contents = journal.load()
+    me = owners.current()
+    if contents.owner != me and owners.is_running(contents.owner):
+        note = (f"The network configuration belongs to another sstp-vpn (process "
+                f"{contents.owner.get('pid')}); it was left alone.")
+        log.warning("%s", note)
+        return [note]
+    notes = undo_all(journal, interface_is_ours=contents.owner == me, undo_step=undo_step)
+    for note in notes:
+        log.warning("%s", note)
+    return notes
+
+
+def repair(journal_path: pathlib.Path, owners: Owners, undo_step: UndoStep) -> bool:
+    """Undo what a client that died left behind; True if there was something to undo."""
+    journal = UndoJournal(journal_path)
+    if not journal.exists():
+        return False
+    try:
+        contents = journal.load()
+    except PlatformError as error:
+        aside = journal.set_aside(".damaged")
+        raise PlatformError(f"{error.sentence} It was moved to {aside}.") from error
+    if not contents.steps:
+        journal.discard()
+        return False
+    if owners.is_running(contents.owner):
+        return False  # a live connection's journal
+    notes = undo_all(journal, interface_is_ours=contents.owner == owners.current(), undo_step=undo_step)
+    for note in notes:
+        log.warning("%s", note)
+    return True
+
+
+def undo_all(journal: UndoJournal, *, interface_is_ours: bool, undo_step: UndoStep) -> list[str]:
+    """Undo newest first; see the module docstring for what happens on failure."""
+    notes: list[str] = []
+    failures: list[PlatformError] = []
+    for step in reversed(journal.steps):
+        try:
+            note = undo_step(step, interface_is_ours)
+        except PlatformError as error:
+            failures.append(error)
+            continue
+        except (KeyError, TypeError, ValueError) as error:  # a field missing or of the wrong kind
+            failures.append(PlatformError(f"The network undo journal {journal.path} has a damaged step "
+                                          f"({step.get('op')!r}: {error!r}); undo it by hand."))
+            continue
+        if note:
+            notes.append(note)
+        journal.forget(step)
+    if failures:
+        raise failures[0]
+    journal.discard()
+    return notes
+
+
+def unknown_step(step: Step) -> PlatformError:
+    return PlatformError(f"The network undo journal has a step this version does not know "
+                         f"({step.get('op')!r}); undo it by hand.")

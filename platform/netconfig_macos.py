@@ -1,0 +1,418 @@
+"""macOS network configuration for the tunnel: address, routes and DNS through the system's own
+tools (ifconfig, route, scutil), each change journaled before it is made.
+
+UNTESTED ON macOS: the commands follow OpenVPN (tun.c: the utun ifconfig line; FreeBSD's -alias
+undo), wg-quick's darwin.bash (route -q -n add -inet ... -interface / -gateway) and OpenVPN's
+macos-dns-updown.sh (scutil on the primary service's Setup: DNS key), as summarised in the
+platform note, and are unit-tested on Linux with a recorded command runner
+(tests/recorded_macos.py). Nothing here has run on a real Mac yet.
+
+Every program is run by absolute path with an argv list, never through a shell (commands.py);
+values reach scutil on its stdin only after being parsed as addresses or checked against a
+strict pattern, so nothing from the network or the journal can inject a command.
+
+Routing policy, the same as on Linux (see netconfig_linux): full tunnel adds 0.0.0.0/1 and
+128.0.0.0/1 (and ::/1, 8000::/1) on the utun, after a host route to the SSTP server through the
+gateway `route -n get` reports for it now (none when it has no gateway: on-link or local). Split
+tunnel routes only the /24 around our address.
+
+DNS policy:
+- Full tunnel: the VPN's servers become the ServerAddresses of the *primary* network service
+  (State:/Network/Global/IPv4 PrimaryService), in its Setup:/Network/Service/<id>/DNS entry,
+  which overrides the DHCP-supplied (State:) servers property by property. Only that one
+  property is changed (scutil `get`, `d.add ServerAddresses`, `set`), so the other properties
+  keep their exact values and types, and restore puts back exactly the old ServerAddresses (or
+  removes the property, or the key when we created it). The journal keeps the old value on disk:
+  Setup: entries may outlive a crash.
+  Restore leaves the entry alone (with a note) if someone else changed its servers meanwhile.
+- Split tunnel: DNS is left alone. PPP names no domains, and a supplemental resolver without
+  match domains would never be asked.
+
+Undo (journal_replay): newest first. Steps tied to the utun (its address, its routes) are undone
+only by the process holding it; after a crash the utun is gone and they with it. The server host
+route and the DNS change are always undone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import pathlib
+import re
+from typing import TYPE_CHECKING, Any
+
+from sstpvpn.platform import journal_replay
+from sstpvpn.platform.commands import CommandResult, CommandRunner, run_command
+from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.journal import Step, UndoJournal
+
+if TYPE_CHECKING:
+    from sstpvpn.client.events import NetworkPlan
+
+log = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+IFCONFIG = "/sbin/ifconfig"
+ROUTE = "/sbin/route"
+SCUTIL = "/usr/sbin/scutil"
+DSCACHEUTIL = "/usr/bin/dscacheutil"
+PS = "/bin/ps"
+
+SPLIT_PREFIX_LENGTH = 24
+FULL_TUNNEL_ROUTES = [ipaddress.ip_network("0.0.0.0/1"), ipaddress.ip_network("128.0.0.0/1")]
+FULL_TUNNEL_ROUTES_V6 = [ipaddress.ip_network("::/1"), ipaddress.ip_network("8000::/1")]
+INTERFACE_STEPS = {"address", "address6", "tunnel_route"}  # die with the utun
+GLOBAL_IPV4_KEY = "State:/Network/Global/IPv4"
+_SERVICE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+_DNS_KEY = re.compile(r"Setup:/Network/Service/[A-Za-z0-9-]{1,64}/DNS")
+_UTUN = re.compile(r"utun[0-9]{1,3}")
+
+ADMIN_SENTENCE = "Configuring the network for the VPN needs administrator rights: run sstp-vpn as root."
+
+
+def default_journal_path(name: str = "network") -> pathlib.Path:
+    """As root /var/db/sstp-vpn/ (on disk: the DNS change and the server route outlive a crash),
+    otherwise the user's state folder."""
+    filename = f"{name}-journal.json"
+    if os.geteuid() == 0:
+        return pathlib.Path("/var/db/sstp-vpn") / filename
+    import platformdirs
+
+    return platformdirs.user_state_path("sstp-vpn") / filename
+
+
+def repair_from_journal(journal_path: pathlib.Path, *, run_command: CommandRunner | None = None) -> bool:
+    """Undo what a client that died left behind. True if there was something to undo."""
+    tools = _Tools(run_command)
+    return journal_replay.repair(journal_path, _Owners(tools), tools.undo)
+
+
+class NetConfigurator:
+    """Applies a NetworkPlan to one utun interface and undoes it again."""
+
+    def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool = True,
+                 journal_path: pathlib.Path | None = None, *, run_command: CommandRunner | None = None) -> None:
+        self.ifname = ifname
+        self.server_address = ipaddress.ip_address(server_address)
+        self.full_tunnel = full_tunnel
+        self.journal = UndoJournal(journal_path if journal_path is not None else default_journal_path())
+        self.notes: list[str] = []  # sentences about things left alone or not possible
+        self._tools = _Tools(run_command)
+        self._owners = _Owners(self._tools)
+
+    # -- public --------------------------------------------------------------------------
+
+    def apply(self, plan: "NetworkPlan") -> None:
+        """Configure address, routes and DNS. On failure everything done so far is undone and a
+        PlatformError says why."""
+        if _UTUN.fullmatch(self.ifname) is None:
+            raise PlatformError(f"{self.ifname!r} is not a macOS tunnel interface (utunN).")
+        journal_replay.begin(self.journal, self._owners,
+                             lambda: journal_replay.repair(self.journal.path, self._owners, self._tools.undo))
+        try:
+            self._add_address(plan)
+            routes = self._tunnel_routes(plan)
+            if any(self.server_address in network for network in routes):
+                self._add_server_route()
+            for network in routes:
+                self._add_tunnel_route(network)
+            if self.full_tunnel:
+                self._apply_dns(plan)
+        except BaseException:
+            try:
+                self.restore()
+            except PlatformError as undo_error:
+                log.warning("%s", undo_error.sentence)
+            raise
+
+    def restore(self) -> list[str]:
+        """Undo exactly what apply() did, in reverse order. Safe to call again, and when apply()
+        was never called. Returns sentences about anything deliberately left alone."""
+        notes = journal_replay.restore(self.journal, self._owners, self._tools.undo)
+        self.notes.extend(notes)
+        return notes
+
+    # -- apply steps ---------------------------------------------------------------------
+
+    def _add_address(self, plan: "NetworkPlan") -> None:
+        local = ipaddress.IPv4Address(plan.address)
+        peer = ipaddress.IPv4Address(plan.peer) if plan.peer is not None else local
+        # Point-to-point: our address, the peer's, a host netmask; with the MTU and up in the
+        # same call, as OpenVPN configures a utun.
+        step = {"op": "address", "ifname": self.ifname, "local": str(local)}
+        self._change(step, [IFCONFIG, self.ifname, "inet", str(local), str(peer), "mtu", str(plan.mtu),
+                            "netmask", "255.255.255.255", "up"],
+                     f"give the tunnel interface {self.ifname} the address {local}")
+        if plan.ipv6_identifier is not None:
+            # The link-local address built from the identifier IPV6CP negotiated (as on Linux).
+            link_local = ipaddress.IPv6Address(b"\xfe\x80" + b"\0" * 6 + bytes(plan.ipv6_identifier))
+            step = {"op": "address6", "ifname": self.ifname, "local": f"{link_local}/64"}
+            self._change(step, [IFCONFIG, self.ifname, "inet6", f"{link_local}/64", "alias"],
+                         f"give the tunnel interface {self.ifname} the address {link_local}")
+
+    def _tunnel_routes(self, plan: "NetworkPlan") -> list[IPNetwork]:
+        if self.full_tunnel:
+            return FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6
+        return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False)]
+
+    def _add_server_route(self) -> None:
+        server = self.server_address
+        family = _family_flag(server)
+        result = self._tools.run([ROUTE, "-n", "get", family, str(server)], None)
+        if not result.ok:
+            raise PlatformError(f"This computer has no route to the VPN server {server} "
+                                f"({result.output or 'route get failed'}); check the network connection.")
+        gateway = gateway_of(result.stdout)
+        if gateway is None:
+            return  # on this machine or on a local link: the tunnel routes cannot capture it
+        prefixlen = 32 if server.version == 4 else 128
+        step = {"op": "server_route", "family": family, "dst": f"{server}/{prefixlen}", "gateway": gateway}
+        outcome = self._change(step, [ROUTE, "-n", "add", family, f"{server}/{prefixlen}", "-gateway", gateway],
+                               f"add a route to the VPN server {server}", already_there_ok=True)
+        if outcome == "exists":
+            pass  # a host route to the server exists already (and `route get` used it): keep it
+
+    def _add_tunnel_route(self, network: IPNetwork) -> None:
+        family = "-inet" if network.version == 4 else "-inet6"
+        step = {"op": "tunnel_route", "ifname": self.ifname, "family": family, "dst": str(network)}
+        argv = [ROUTE, "-n", "add", family, str(network), "-interface", self.ifname]
+        try:
+            outcome = self._change(step, argv, f"add the route {network}", already_there_ok=True)
+        except PlatformError as error:
+            if network.version == 4:
+                raise
+            # Without IPv6 on the tunnel, macOS may refuse IPv6 routes into it; then IPv6 traffic
+            # keeps its old path. Said, not fatal (as Linux tolerates IPv6 being switched off).
+            note = f"IPv6 traffic is not routed into the tunnel: {error.sentence}"
+            log.warning("%s", note)
+            self.notes.append(note)
+            return
+        if outcome == "exists":
+            if self.full_tunnel:
+                raise PlatformError(f"Another VPN already routes all traffic (the route {network} "
+                                    "exists); disconnect it first.")
+            raise PlatformError(f"The VPN's network {network} is already routed elsewhere (often the "
+                                "local network uses the same addresses), so the VPN cannot use it.")
+
+    def _apply_dns(self, plan: "NetworkPlan") -> None:
+        servers = [str(ipaddress.ip_address(server)) for server in plan.dns]
+        if not servers:
+            return
+        service = self._tools.primary_service()
+        if service is None:
+            note = "macOS reports no primary network service, so the VPN's DNS servers were not set."
+            log.warning("%s", note)
+            self.notes.append(note)
+            return
+        key = f"Setup:/Network/Service/{service}/DNS"
+        current = self._tools.read_key(key)
+        old_servers = current.get("ServerAddresses") if current is not None else None
+        step = {"op": "dns", "key": key, "existed": current is not None,
+                "servers": old_servers if isinstance(old_servers, list) else None, "ours": servers}
+        self.journal.record(step)
+        load = f"get {key}\n" if current is not None else "d.init\n"
+        self._tools.scutil(f"{load}d.add ServerAddresses * {' '.join(servers)}\nset {key}\n")
+        now = self._tools.read_key(key)
+        if now is None or now.get("ServerAddresses") != servers:
+            raise PlatformError("macOS did not take the VPN's DNS servers (scutil); check that sstp-vpn "
+                                "runs as root.")
+        self._tools.flush_dns_cache()
+
+    def _change(self, step: Step, argv: list[str], what: str, already_there_ok: bool = False) -> str:
+        """Journal `step`, then run `argv`. When it fails, the step leaves the journal again
+        (nothing changed); "exists" is returned for a route that is there already."""
+        self.journal.record(step)
+        result = self._tools.run(argv, None)
+        if result.ok:
+            return "done"
+        self.journal.forget(step)
+        if already_there_ok and "File exists" in result.output:
+            return "exists"
+        raise _command_error(result, what)
+
+
+# -- the tools, and undo -----------------------------------------------------------------
+
+
+class _Tools:
+    def __init__(self, run: CommandRunner | None) -> None:
+        self.run = run_command if run is None else run
+
+    def primary_service(self) -> str | None:
+        value = (self.read_key(GLOBAL_IPV4_KEY) or {}).get("PrimaryService")
+        if not isinstance(value, str) or _SERVICE_ID.fullmatch(value) is None:
+            return None
+        return value
+
+    def read_key(self, key: str) -> dict[str, Any] | None:
+        """A dynamic-store dictionary (top level), None if the key does not exist."""
+        result = self.scutil(f"show {key}\n")
+        return parse_scutil_dictionary(result.stdout)
+
+    def scutil(self, commands: str) -> CommandResult:
+        result = self.run([SCUTIL], commands)
+        if not result.ok:
+            raise _command_error(result, "change the DNS settings")
+        return result
+
+    def flush_dns_cache(self) -> None:
+        result = self.run([DSCACHEUTIL, "-flushcache"], None)
+        if not result.ok:
+            log.info("dscacheutil -flushcache failed (%s); cached names expire on their own.", result.output)
+
+    def undo(self, step: Step, interface_is_ours: bool) -> str | None:
+        op = step.get("op")
+        if op in INTERFACE_STEPS:
+            if not interface_is_ours or _UTUN.fullmatch(str(step.get("ifname"))) is None:
+                return None  # went with the utun of the process that made it
+            if op == "tunnel_route":
+                # By destination only, as wg-quick deletes its routes; a route we added is ours.
+                argv = [ROUTE, "-n", "delete", _checked_family(step), str(ipaddress.ip_network(step["dst"]))]
+            elif op == "address":
+                argv = [IFCONFIG, step["ifname"], "inet", str(ipaddress.IPv4Address(step["local"])), "-alias"]
+            else:
+                argv = [IFCONFIG, step["ifname"], "inet6", str(ipaddress.IPv6Interface(step["local"])), "-alias"]
+            result = self.run(argv, None)
+            if not result.ok:
+                # The utun is closed right after restore() and takes this along; not worth a failure.
+                log.info("Undoing %s on %s failed (%s); it goes with the interface.", op, step["ifname"], result.output)
+            return None
+        if op == "server_route":
+            destination = ipaddress.ip_network(step["dst"])
+            result = self.run([ROUTE, "-n", "delete", _checked_family(step), str(destination)], None)
+            if not result.ok and "not in table" not in result.output:
+                raise _command_error(result, f"remove the route to the VPN server {destination}")
+            return None
+        if op == "dns":
+            return self._undo_dns(step)
+        raise journal_replay.unknown_step(step)
+
+    def _undo_dns(self, step: Step) -> str | None:
+        key = step["key"]
+        if _DNS_KEY.fullmatch(key) is None:
+            raise PlatformError(f"The network undo journal names an unexpected DNS entry ({key!r}); "
+                                "check the DNS settings by hand.")
+        ours = [str(ipaddress.ip_address(server)) for server in step["ours"]]
+        old = None if step["servers"] is None else [str(ipaddress.ip_address(server)) for server in step["servers"]]
+        current = self.read_key(key)
+        servers_now = current.get("ServerAddresses") if current is not None else None
+        if (current is not None) == step["existed"] and servers_now == old:
+            return None  # never changed, or already restored
+        if current is None or servers_now != ours:
+            return (f"The DNS servers of the network service ({key}) were changed by another program "
+                    "while the VPN was connected; they were left as that program set them.")
+        if not step["existed"] and set(current) == {"ServerAddresses"}:
+            commands = f"remove {key}\n"  # we created the entry: take it away again
+        elif old is None:
+            commands = f"get {key}\nd.remove ServerAddresses\nset {key}\n"
+        else:
+            commands = f"get {key}\nd.add ServerAddresses * {' '.join(old)}\nset {key}\n"
+        self.scutil(commands)
+        self.flush_dns_cache()
+        return None
+
+
+class _Owners:
+    """Who made the changes: process id and its start time as ps reports it (ids are reused)."""
+
+    def __init__(self, tools: _Tools) -> None:
+        self._tools = tools
+        self._me: dict[str, Any] | None = None
+
+    def current(self) -> dict[str, Any]:
+        if self._me is None:
+            self._me = {"pid": os.getpid(), "started": self._started(os.getpid())}
+        return dict(self._me)
+
+    def is_running(self, owner: dict[str, Any]) -> bool:
+        pid = owner.get("pid")
+        if not isinstance(pid, int) or pid == os.getpid():
+            return False
+        started = self._started(pid)
+        return started is not None and started == owner.get("started")
+
+    def _started(self, pid: int) -> str | None:
+        result = self._tools.run([PS, "-o", "lstart=", "-p", str(pid)], None)
+        started = result.stdout.strip()
+        return started if result.ok and started else None
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+
+def parse_scutil_dictionary(text: str) -> dict[str, Any] | None:
+    """The top level of what `scutil` prints for `show <key>`:
+
+        <dictionary> {
+          PrimaryService : 5B3F...
+          ServerAddresses : <array> {
+            0 : 192.0.2.1
+          }
+        }
+
+    Scalars become str, arrays of scalars list[str], nested dictionaries {} (we never need
+    their content). None when the key does not exist ("No such key")."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0] != "<dictionary> {":
+        return None
+    result: dict[str, Any] = {}
+    position = 1
+    while position < len(lines) and lines[position] != "}":
+        name, _, value = lines[position].partition(" : ")
+        position += 1
+        if value == "<array> {":
+            items: list[str] = []
+            while position < len(lines) and lines[position] != "}":
+                items.append(lines[position].partition(" : ")[2])
+                position += 1
+            position += 1
+            result[name] = items
+        elif value == "<dictionary> {":
+            depth = 1
+            while position < len(lines) and depth:
+                depth += lines[position].endswith("{") - (lines[position] == "}")
+                position += 1
+            result[name] = {}
+        else:
+            result[name] = value
+    return result
+
+
+def gateway_of(route_get_output: str) -> str | None:
+    """The gateway address in `route -n get` output, or None when the route has none (the
+    destination is on a local link or this machine: no GATEWAY flag, or a link#N gateway)."""
+    fields = {}
+    for line in route_get_output.splitlines():
+        name, separator, value = line.strip().partition(":")
+        if separator:
+            fields[name.strip()] = value.strip()
+    if "GATEWAY" not in fields.get("flags", ""):
+        return None
+    gateway = fields.get("gateway", "")
+    try:
+        ipaddress.ip_address(gateway.split("%", 1)[0])
+    except ValueError:
+        return None
+    return gateway
+
+
+def _family_flag(address: IPAddress) -> str:
+    return "-inet" if address.version == 4 else "-inet6"
+
+
+def _checked_family(step: Step) -> str:
+    family = step.get("family")
+    if family not in ("-inet", "-inet6"):
+        raise PlatformError(f"The network undo journal has a route of unknown family ({family!r}); "
+                            "undo it by hand.")
+    return family
+
+
+def _command_error(result: CommandResult, what: str) -> PlatformError:
+    output = result.output
+    if "ermission denied" in output or "Operation not permitted" in output or "must be root" in output:
+        return PlatformError(ADMIN_SENTENCE)
+    return PlatformError(f"Could not {what} ({output or f'exit status {result.returncode}'}).")

@@ -1,0 +1,130 @@
+"""`sstp-vpn connect` as the ordinary user nobody against the real SoftEther server: the engine and
+TLS run unprivileged, and sstp-vpn-helper (root, in the same client namespace) creates the tunnel
+interface, hands over its descriptor and applies/restores routes and DNS.
+"""
+
+from __future__ import annotations
+
+import grp
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.client_process import ClientProcess, network_state
+from tests.integration.softether import VIRTUAL_HOST
+from tests.netns import Namespace, stop_process
+from tests.realparts import require_program
+from tests.unprivileged import NOBODY, as_nobody
+
+pytestmark = pytest.mark.realparts
+
+REPO = str(Path(__file__).resolve().parents[2])
+NOGROUP = grp.getgrgid(NOBODY.pw_gid).gr_name
+
+
+@dataclass
+class HelperSetup:
+    socket: Path
+    ca_path: Path  # a copy nobody can read (pytest's folders are root's)
+    process: object
+
+
+class AsNobody:
+    """A namespace whose popen() starts the command as nobody (for ClientProcess)."""
+
+    def __init__(self, ns: Namespace) -> None:
+        self.ns = ns
+
+    def popen(self, *command: str, **kwargs):
+        return self.ns.popen(*as_nobody(command), **kwargs)
+
+
+@pytest.fixture
+def helper(softether, tmp_path: Path) -> Iterator[HelperSetup]:
+    require_program("setpriv", "apt-get install util-linux")
+    folder = Path(tempfile.mkdtemp(prefix="sstp-helper-"))
+    folder.chmod(0o755)
+    ca_path = folder / "ca.pem"
+    shutil.copyfile(softether.ca_path, ca_path)
+    ca_path.chmod(0o644)
+    socket_path, log = folder / "helper.sock", tmp_path / "helper.log"
+    with open(log, "w") as log_file:
+        process = softether.client_ns.popen(
+            sys.executable, "-m", "sstpvpn.platform.helper_linux", "--listen", str(socket_path),
+            "--group", NOGROUP, "--journal", str(tmp_path / "journal.json"), cwd=REPO, stderr=log_file)
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert socket_path.exists(), log.read_text()
+        yield HelperSetup(socket_path, ca_path, process)
+    finally:
+        stop_process(process)
+        print(log.read_text())
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def ping(ns: Namespace, address: str):
+    return ns.run("ping", "-c", "3", "-i", "0.2", "-W", "2", address, check=False)
+
+
+def unprivileged_client(softether, helper: HelperSetup, socket: Path | None = None) -> ClientProcess:
+    args = [f"{softether.server_name}:{softether.port}", "--user", softether.username,
+            "--ca-file", str(helper.ca_path), "--ifname", "sstptest0"]
+    return ClientProcess(AsNobody(softether.client_ns), args, softether.password,
+                         env={"SSTP_VPN_HELPER_SOCKET": str(socket or helper.socket)})
+
+
+def process_uid(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[2])  # effective
+
+
+def test_unprivileged_connect_ping_disconnect_restores_network(softether, helper):
+    ns = softether.client_ns
+    before = network_state(ns)
+    client = unprivileged_client(softether, helper)
+    line = client.wait_for_line("connected:")
+    assert line.split(": ", 1)[1].startswith("198.18.30.")
+    assert process_uid(client.process.pid) == NOBODY.pw_uid  # the engine and TLS are not root
+    during = network_state(ns)
+    assert "198.18.30.1" in during.resolv_conf
+    assert any(r.get("dst") == "0.0.0.0/1" and r.get("dev") == "sstptest0" for r in during.routes)
+    result = ping(ns, VIRTUAL_HOST)
+    assert result.returncode == 0 and " 0% packet loss" in result.stdout, result.stdout + result.stderr
+    client.interrupt(signal.SIGINT)
+    assert client.finish() == 0, (client.lines, client.stderr)
+    assert client.stderr == ""
+    deadline = time.monotonic() + 5  # the helper's process for this session finishes a moment later
+    while network_state(ns, settle_seconds=0) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert network_state(ns) == before
+
+
+def test_killed_unprivileged_client_is_restored_by_the_helper_at_once(softether, helper):
+    ns = softether.client_ns
+    before = network_state(ns)
+    client = unprivileged_client(softether, helper)
+    client.wait_for_line("connected:")
+    client.kill()
+    deadline = time.monotonic() + 5
+    while network_state(ns, settle_seconds=0) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert network_state(ns) == before  # no second start needed
+
+
+def test_without_the_helper_an_unprivileged_client_says_what_to_do(softether, helper):
+    before = network_state(softether.client_ns)
+    client = unprivileged_client(softether, helper, socket=helper.socket.with_name("absent.sock"))
+    assert client.finish() == 1, (client.lines, client.stderr)
+    lines = [line for line in client.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "sudo systemctl enable --now sstp-vpn-helper.socket" in lines[0], lines
+    assert not any(line.startswith("connected:") for line in client.lines)
+    assert network_state(softether.client_ns) == before

@@ -1,0 +1,154 @@
+"""The unprivileged side of the helper tests: runs as `nobody` in the test's client namespace and
+talks to sstp-vpn-helper there, reporting each step as one JSON line on stdout.
+
+`session` goes through the calls the engine runner makes (open the interface, apply the plan,
+packets both ways through the received descriptor, restore, close), waiting for a line on stdin
+before each step after the first, so the test can look at the namespace in between.
+`raw` sends hand-made messages (one hex-encoded message per stdin line) and prints each reply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import ipaddress
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import time
+
+from sstpvpn.client.events import NetworkPlan
+from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.helper_client import PrivilegedNetwork
+from sstpvpn.platform.tun_linux import TunDevice
+
+TUNNEL_ADDRESS = "198.18.30.10"
+TUNNEL_PEER = "198.18.30.1"
+
+
+def say(**fields: object) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def wait_for_go() -> None:
+    if not sys.stdin.readline():
+        raise SystemExit("the test closed stdin")
+
+
+def capabilities() -> str:
+    with open("/proc/self/status") as status:
+        return next(line.split()[1] for line in status if line.startswith("CapEff:"))
+
+
+def session(args: argparse.Namespace) -> None:
+    try:
+        TunDevice.open()  # the direct way must be closed to this user
+        direct = "opened"
+    except PlatformError as error:
+        direct = error.sentence
+    network = PrivilegedNetwork(args.socket)
+    try:
+        tun = network.open_tun(args.ifname)
+    except PlatformError as error:
+        say(event="failed", sentence=error.sentence)
+        return
+    say(event="opened", ifname=tun.name, euid=os.geteuid(), capabilities=capabilities(), direct_open=direct,
+        nonblocking=bool(os.get_blocking(tun.fileno()) is False))
+    wait_for_go()
+    config = network.configurator(tun.name, ipaddress.ip_address(args.server), full_tunnel=args.mode == "full")
+    plan = NetworkPlan(address=ipaddress.IPv4Address(TUNNEL_ADDRESS), peer=ipaddress.IPv4Address(TUNNEL_PEER),
+                       dns=(ipaddress.IPv4Address(TUNNEL_PEER),), mtu=1400)
+    try:
+        tun.set_mtu(plan.mtu)
+        config.apply(plan)
+    except PlatformError as error:
+        say(event="failed", sentence=error.sentence)
+        return
+    say(event="applied", mtu=tun.mtu)
+    wait_for_go()
+    if not args.no_packets:
+        say(event="packets", **packets_both_ways(tun))
+        wait_for_go()
+    try:
+        notes = config.restore()
+    except PlatformError as error:
+        say(event="failed", sentence=error.sentence)
+        return
+    say(event="restored", notes=notes)
+    wait_for_go()
+    tun.close()
+    say(event="closed")
+
+
+def packets_both_ways(tun: TunDevice) -> dict:
+    """Write a UDP packet from the peer into the descriptor and receive it on a socket; send one to
+    the peer and read it from the descriptor."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind((TUNNEL_ADDRESS, 0))
+    receiver.settimeout(5)
+    tun.write_packets([ipv4_udp_packet(TUNNEL_PEER, TUNNEL_ADDRESS, 9, receiver.getsockname()[1], b"from-peer")])
+    received, source = receiver.recvfrom(2048)
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"to-peer", (TUNNEL_PEER, 9))
+    read = []
+    deadline = time.monotonic() + 5
+    while not read and time.monotonic() < deadline:
+        select.select([tun.fileno()], [], [], max(0.0, deadline - time.monotonic()))
+        read = [p for p in tun.read_packets() if p[0] >> 4 == 4 and p[9] == 17]  # skip IPv6 chatter
+    return {"received": received.decode(), "source": source[0], "read": [p[28:].decode() for p in read],
+            "read_destination": [socket.inet_ntoa(p[16:20]) for p in read]}
+
+
+def ipv4_udp_packet(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload  # UDP checksum 0: none
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0x4000, 64, 17, 0,
+                         socket.inet_aton(src), socket.inet_aton(dst))
+    total = sum(struct.unpack("!10H", header))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return header[:10] + struct.pack("!H", ~total & 0xFFFF) + header[12:] + udp
+
+
+def raw(args: argparse.Namespace) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.settimeout(30)
+    try:
+        sock.connect(args.socket)
+    except OSError as error:
+        say(connect_error=error.strerror)
+        return
+    for line in sys.stdin:
+        message = bytes.fromhex(line.strip())
+        try:
+            sock.send(message)
+            data, ancillary, _flags, _address = sock.recvmsg(65536, socket.CMSG_SPACE(16))
+        except OSError as error:
+            say(closed=True, error=error.strerror)
+            return
+        fds = array.array("i")
+        for _level, _kind, payload in ancillary:
+            fds.frombytes(payload)
+        for fd in fds:
+            os.close(fd)
+        if not data:
+            say(closed=True)
+            return
+        say(reply=json.loads(data), fds=len(fds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["session", "raw"])
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--server", default="198.18.21.1")
+    parser.add_argument("--mode", choices=["full", "split"], default="full")
+    parser.add_argument("--ifname", default=None)
+    parser.add_argument("--no-packets", action="store_true", help="go from applied straight to restore")
+    args = parser.parse_args()
+    {"session": session, "raw": raw}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

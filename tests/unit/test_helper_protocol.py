@@ -1,0 +1,264 @@
+"""The privileged helper's request schema and session rules: every hostile or malformed request
+is refused with a sentence (never an exception of another kind), and a session cannot reach
+outside its own interface and plan."""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Address, ip_address
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sstpvpn.client.events import NetworkPlan
+from sstpvpn.platform import helper_protocol as protocol
+from sstpvpn.platform.helper_protocol import (ApplyPlan, OpenTun, Reply, RequestRefused, Restore, SessionRules,
+                                              SetMtu, encode_request, parse_reply, parse_request)
+
+PLAN = {"address": "198.18.30.10", "peer": "198.18.30.1", "dns": ["198.18.30.1"], "mtu": 1400,
+        "ipv6_identifier": "0123456789abcdef"}
+APPLY = {"version": 1, "request": "apply", "ifname": "sstp0", "server": "198.18.20.1", "full_tunnel": True,
+         "plan": PLAN}
+
+
+def raw(message: object) -> bytes:
+    return json.dumps(message).encode()
+
+
+def with_fields(base: dict, **changes: object) -> dict:
+    message = dict(base)
+    for key, value in changes.items():
+        if value is _REMOVED:
+            del message[key]
+        else:
+            message[key] = value
+    return message
+
+
+def apply_with_plan(**changes: object) -> dict:
+    return with_fields(APPLY, plan=with_fields(PLAN, **changes))
+
+
+_REMOVED = object()
+
+
+# -- well-formed requests ------------------------------------------------------------------------
+
+
+def test_each_request_survives_the_round_trip():
+    plan = NetworkPlan(address=IPv4Address("198.18.30.10"), peer=None, dns=(IPv4Address("198.18.30.1"),),
+                       mtu=1400, ipv6_identifier=bytes.fromhex("0123456789abcdef"))
+    requests = [OpenTun(None), OpenTun("sstp0"), SetMtu("sstp0", 1400), Restore("vpn-work.1"),
+                ApplyPlan("sstp0", ip_address("2001:db8::1"), False, plan)]
+    for request in requests:
+        data = encode_request(request)
+        assert len(data) <= protocol.MAX_MESSAGE_BYTES
+        assert parse_request(data) == request
+
+
+def test_the_example_apply_request_parses_to_its_plan():
+    request = parse_request(raw(APPLY))
+    assert request == ApplyPlan("sstp0", ip_address("198.18.20.1"), True, NetworkPlan(
+        address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"), dns=(IPv4Address("198.18.30.1"),),
+        mtu=1400, ipv6_identifier=bytes.fromhex("0123456789abcdef")))
+
+
+def test_three_dns_servers_of_both_families_and_no_peer_are_fine():
+    request = parse_request(raw(apply_with_plan(peer=None, dns=["198.18.30.1", "2001:db8::53", "198.18.30.2"],
+                                                ipv6_identifier=None)))
+    assert [str(server) for server in request.plan.dns] == ["198.18.30.1", "2001:db8::53", "198.18.30.2"]
+    assert request.plan.peer is None and request.plan.ipv6_identifier is None
+
+
+# -- hostile or malformed requests ------------------------------------------------------------------
+
+HOSTILE_MESSAGES = {
+    "not json": b"open sstp0",
+    "not utf-8": b'{"version": 1, "request": "open", "ifname": "\xff"}',
+    "a json array": raw(["open", "sstp0"]),
+    "a json string": raw("open"),
+    "deep nesting": b"[" * 3000 + b"]" * 3000,
+    "too long": raw({**APPLY, "padding": "x" * protocol.MAX_MESSAGE_BYTES}),
+    "empty": b"",
+    "duplicate field": b'{"version": 1, "request": "open", "ifname": "sstp0", "ifname": "eth0"}',
+    "NaN": b'{"version": 1, "request": "set_mtu", "ifname": "sstp0", "mtu": NaN}',
+    "no version": raw({"request": "open", "ifname": None}),
+    "version 2": raw({"version": 2, "request": "open", "ifname": None}),
+    "version as text": raw({"version": "1", "request": "open", "ifname": None}),
+    "version as bool": raw({"version": True, "request": "open", "ifname": None}),
+    "version as float": raw({"version": 1.0, "request": "open", "ifname": None}),
+    "unknown request": raw({"version": 1, "request": "route", "ifname": "sstp0", "dst": "0.0.0.0/0"}),
+    "shell request": raw({"version": 1, "request": "exec", "command": "id"}),
+    "request not text": raw({"version": 1, "request": ["open"], "ifname": None}),
+    "unknown field": raw({"version": 1, "request": "open", "ifname": None, "command": "rm -rf /"}),
+    "routes in apply": raw({**APPLY, "routes": ["0.0.0.0/0"]}),
+    "missing field": raw({"version": 1, "request": "set_mtu", "ifname": "sstp0"}),
+    "plan not an object": raw({**APPLY, "plan": "198.18.30.10"}),
+    "unknown plan field": raw(apply_with_plan(routes=[{"dst": "10.0.0.0", "prefixlen": 8}])),
+    "missing plan field": raw(apply_with_plan(dns=_REMOVED)),
+    "full_tunnel as text": raw({**APPLY, "full_tunnel": "true"}),
+    "full_tunnel as number": raw({**APPLY, "full_tunnel": 1}),
+    "full_tunnel null": raw({**APPLY, "full_tunnel": None}),
+}
+
+BAD_INTERFACE_NAMES = ["../etc", "a/b", "sstp0; rm -rf /", "$(reboot)", "`id`", "sstp0|sh", "-x", ".", "..", "",
+                       "a" * 16, "sstp%d", "eth0\n", "sstp 0", "ssṫp0", "sstp0\x00", "*", 5, ["sstp0"], {"a": 1}]
+BAD_MTUS = [67, 65536, -1, 0, "1400", 1400.0, True, None, 10**30]
+BAD_SERVERS = ["999.1.1.1", "1.2.3", "01.2.3.4", "fe80::1%eth0", "FE80::1", "0.0.0.0", "::", "224.0.0.1",
+               "ff02::1", "vpn.example.com", "198.18.20.1; reboot", " 198.18.20.1", "198.18.20.1/32", 3323335681,
+               None, "1" * 100]
+BAD_TUNNEL_ADDRESSES = ["127.0.0.1", "0.0.0.0", "0.1.2.3", "255.255.255.255", "240.0.0.1", "224.0.0.5",
+                        "2001:db8::1", "198.18.30.010", "198.18.30.10 ", 5, None]
+BAD_DNS_LISTS = [["198.18.30.1"] * 4, "198.18.30.1", None, [None], [5], ["0.0.0.0"], ["ff02::1"],
+                 ["dns.example"], ["198.18.30.1", "1.1.1.1; reboot"], {"0": "198.18.30.1"}]
+BAD_IDENTIFIERS = ["00" * 8, "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "xyz3456789abcdef",
+                   123, ["01"], ""]
+
+
+def _cases() -> list[tuple[str, bytes]]:
+    cases = list(HOSTILE_MESSAGES.items())
+    for name in BAD_INTERFACE_NAMES:
+        cases += [(f"open {name!r}", raw({"version": 1, "request": "open", "ifname": name})),
+                  (f"restore {name!r}", raw({"version": 1, "request": "restore", "ifname": name})),
+                  (f"apply on {name!r}", raw({**APPLY, "ifname": name}))]
+    cases += [("restore of no interface", raw({"version": 1, "request": "restore", "ifname": None}))]
+    for value in BAD_MTUS:
+        cases += [(f"set_mtu {value!r}", raw({"version": 1, "request": "set_mtu", "ifname": "sstp0", "mtu": value})),
+                  (f"plan mtu {value!r}", raw(apply_with_plan(mtu=value)))]
+    cases += [(f"server {value!r}", raw({**APPLY, "server": value})) for value in BAD_SERVERS]
+    for value in BAD_TUNNEL_ADDRESSES:
+        cases += [(f"address {value!r}", raw(apply_with_plan(address=value)))]
+        if value is not None:  # no peer is fine
+            cases += [(f"peer {value!r}", raw(apply_with_plan(peer=value)))]
+    cases += [(f"dns {value!r}", raw(apply_with_plan(dns=value))) for value in BAD_DNS_LISTS]
+    cases += [(f"identifier {value!r}", raw(apply_with_plan(ipv6_identifier=value))) for value in BAD_IDENTIFIERS]
+    return cases
+
+
+@pytest.mark.parametrize(("case", "data"), _cases(), ids=[case for case, _ in _cases()])
+def test_hostile_request_is_refused_with_a_sentence(case, data):
+    with pytest.raises(RequestRefused) as refused:
+        parse_request(data)
+    sentence = refused.value.sentence
+    assert sentence.endswith(".") and "Traceback" not in sentence, sentence
+    assert len(sentence) < 300  # a hostile field is never echoed back at length
+
+
+def test_unknown_field_names_are_shown_cut_short():
+    with pytest.raises(RequestRefused) as refused:
+        parse_request(raw({"version": 1, "request": "open", "ifname": None, "x" * 1000: 1}))
+    assert "x" * 41 not in refused.value.sentence
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200))
+def test_any_bytes_parse_or_are_refused(data):
+    try:
+        parse_request(data)
+    except RequestRefused:
+        pass
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+                     max_leaves=12)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(["open", "set_mtu", "apply", "restore"]), st.dictionaries(
+    st.sampled_from(["ifname", "mtu", "server", "full_tunnel", "plan", "extra"]), _json, max_size=5))
+def test_any_json_fields_parse_or_are_refused(kind, fields):
+    try:
+        parse_request(raw({"version": 1, "request": kind, **fields}))
+    except RequestRefused:
+        pass
+
+
+# -- the session's rules --------------------------------------------------------------------------
+
+
+def apply_request(**changes: object) -> ApplyPlan:
+    return parse_request(raw({**APPLY, **changes}))
+
+
+SAME_PLAN = apply_request()
+OTHER_ADDRESS = parse_request(raw(apply_with_plan(address="198.18.30.11")))
+OTHER_DNS = parse_request(raw(apply_with_plan(dns=["198.18.99.53"])))
+OTHER_SERVER = apply_request(server="198.18.20.99")
+SPLIT = apply_request(full_tunnel=False)
+
+# Each case: the requests that went before (all admitted), then the one under test.
+OUT_OF_SESSION = {
+    "set_mtu before open": ([], SetMtu("sstp0", 1400), "Open the tunnel interface first"),
+    "apply before open": ([], SAME_PLAN, "Open the tunnel interface first"),
+    "restore before open": ([], Restore("sstp0"), "Open the tunnel interface first"),
+    "second open": ([OpenTun(None)], OpenTun("sstp1"), "already has its tunnel interface sstp0"),
+    "restore of another interface": ([OpenTun(None)], Restore("eth0"), "was not created by this connection"),
+    "apply to another interface": ([OpenTun(None)], apply_request(ifname="eth0"), "was not created by this connection"),
+    "set_mtu of another interface": ([OpenTun(None)], SetMtu("lo", 1400), "was not created by this connection"),
+    "second apply, other address": ([OpenTun(None), SAME_PLAN], OTHER_ADDRESS, "plan is set already"),
+    "second apply, other DNS": ([OpenTun(None), SAME_PLAN], OTHER_DNS, "plan is set already"),
+    "second apply, other server": ([OpenTun(None), SAME_PLAN], OTHER_SERVER, "plan is set already"),
+    "second apply, split instead of full": ([OpenTun(None), SAME_PLAN], SPLIT, "plan is set already"),
+    "other plan after restore": ([OpenTun(None), SAME_PLAN, Restore("sstp0")], OTHER_ADDRESS, "plan is set already"),
+    "MTU outside the plan": ([OpenTun(None), SAME_PLAN], SetMtu("sstp0", 9000), "outside it"),
+}
+
+
+@pytest.mark.parametrize(("before", "request_", "fragment"), OUT_OF_SESSION.values(), ids=OUT_OF_SESSION.keys())
+def test_request_outside_the_session_is_refused(before, request_, fragment):
+    rules = _rules_after(before)
+    state = (rules.ifname, rules.plan, rules.network_applied)
+    with pytest.raises(RequestRefused) as refused:
+        rules.admit(request_)
+    assert fragment in refused.value.sentence
+    assert (rules.ifname, rules.plan, rules.network_applied) == state  # a refusal changes nothing
+
+
+WITHIN_SESSION = {
+    "open": ([], OpenTun(None), True),
+    "set_mtu before the plan": ([OpenTun(None)], SetMtu("sstp0", 1280), True),
+    "first apply": ([OpenTun(None)], SAME_PLAN, True),
+    "the plan's MTU after apply": ([OpenTun(None), SAME_PLAN], SetMtu("sstp0", 1400), True),
+    "the same plan again while applied": ([OpenTun(None), SAME_PLAN], SAME_PLAN, False),
+    "the same plan after a restore": ([OpenTun(None), SAME_PLAN, Restore("sstp0")], SAME_PLAN, True),
+    "restore": ([OpenTun(None), SAME_PLAN], Restore("sstp0"), True),
+    "restore with nothing applied": ([OpenTun(None)], Restore("sstp0"), True),
+}
+
+
+@pytest.mark.parametrize(("before", "request_", "act"), WITHIN_SESSION.values(), ids=WITHIN_SESSION.keys())
+def test_request_within_the_session_is_admitted(before, request_, act):
+    assert _rules_after(before).admit(request_) is act
+
+
+def _rules_after(requests: list) -> SessionRules:
+    """Rules as the helper leaves them after carrying out `requests` (the interface is sstp0)."""
+    rules = SessionRules()
+    for request in requests:
+        assert rules.admit(request) is True
+        if isinstance(request, OpenTun):
+            rules.opened(request.ifname or "sstp0")
+        elif isinstance(request, ApplyPlan):
+            rules.network_changed(True)
+        elif isinstance(request, Restore):
+            rules.network_changed(False)
+    return rules
+
+
+# -- replies ------------------------------------------------------------------------------------
+
+
+def test_replies_survive_the_round_trip():
+    for reply in [Reply(True), Reply(True, ifname="sstp3"), Reply(True, notes=("left alone.",)),
+                  Reply(False, error="The interface eth0 was not created by this connection.")]:
+        assert parse_reply(protocol.encode_reply(reply)) == reply
+
+
+@pytest.mark.parametrize("data", [b"", b"ok", raw([]), raw({"ok": "yes"}), raw({"ok": True, "ifname": 5}),
+                                  raw({"ok": True, "ifname": "../x"}), raw({"ok": True, "notes": "x"}),
+                                  raw({"ok": True, "notes": [1]})])
+def test_a_malformed_reply_is_a_sentence_too(data):
+    with pytest.raises(RequestRefused):
+        parse_reply(data)
