@@ -214,7 +214,9 @@ class _Session:
             if isinstance(event, LogRecord):
                 self.runner._on_log(event)
             elif isinstance(event, StateChanged):
-                if event.state is not State.CONNECTED:  # CONNECTED is published once the network is set
+                # CONNECTED is published once the network is set, DISCONNECTED once it is
+                # restored and the failure is known (EngineRunner._session).
+                if event.state not in (State.CONNECTED, State.DISCONNECTED):
                     self.runner._publish(state=event.state)
             elif isinstance(event, LinkConfigured):
                 self._configure(event.plan)

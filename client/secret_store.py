@@ -50,7 +50,13 @@ class SecretStore:
         return None
 
     def get(self, profile_id: str, kind: SecretKind) -> str | None:
-        return self._call(lambda backend: backend.get_password(SERVICE, _account(profile_id, kind)))
+        def get(backend: KeyringBackend) -> str | None:
+            try:
+                return backend.get_password(SERVICE, _account(profile_id, kind))
+            except _vanished_item_errors():  # deleted by another thread between search and read
+                return None
+
+        return self._call(get)
 
     def set(self, profile_id: str, kind: SecretKind, password: str) -> None:
         self._call(lambda backend: backend.set_password(SERVICE, _account(profile_id, kind), password))
@@ -88,6 +94,14 @@ class SecretStore:
             raise KeyringUnavailable(
                 f"The system keyring did not answer ({detail}); unlock it, or the password is asked for at each connection."
             ) from None
+
+
+def _vanished_item_errors() -> tuple[type[Exception], ...]:
+    try:
+        from secretstorage.exceptions import ItemNotFoundException
+    except ImportError:  # not the Secret Service backend (Windows, macOS)
+        return ()
+    return (ItemNotFoundException,)
 
 
 def _account(profile_id: str, kind: SecretKind) -> str:

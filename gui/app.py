@@ -8,13 +8,14 @@ import argparse
 import signal
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from sstpvpn.client import __version__
 from sstpvpn.client.profiles import ProfileStore
+from sstpvpn.client.runner import EngineRunner
 from sstpvpn.client.secret_store import SecretStore
 
 from .connection import ConnectionController, CredentialsRequest, Notice, NoticeLevel, PinOffer
@@ -35,11 +36,11 @@ class TrayApp(QObject):
     stopped = Signal()  # the session has ended and the runner has stopped: the process may exit
 
     def __init__(self, store: ProfileStore | None = None, secrets: SecretStore | None = None,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None, runner_factory: Callable[..., EngineRunner] = EngineRunner) -> None:
         super().__init__()
         self.store = store or ProfileStore()
         self.secrets = secrets or SecretStore()
-        self.controller = ConnectionController(self.store, self.secrets, environ, self)
+        self.controller = ConnectionController(self.store, self.secrets, environ, self, runner_factory)
         self.status_window: StatusWindow | None = None
         self.log_window: LogWindow | None = None
         self.profiles_window: ProfilesWindow | None = None
@@ -54,7 +55,7 @@ class TrayApp(QObject):
         self.tray.icon.show()
         problem = network_admin_problem()
         if problem:
-            self.controller.tell(Notice("Administrator rights needed", problem, NoticeLevel.WARNING))
+            self.controller.tell(Notice("The VPN tunnel cannot be created", problem, NoticeLevel.WARNING))
 
     # -- windows -----------------------------------------------------------------------------
 

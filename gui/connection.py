@@ -30,7 +30,6 @@ from sstpvpn.client.transport import TransportSettings
 
 from .background import run_in_background
 from .bridge import LogEntry, RunnerBridge
-from .privileges import network_admin_problem
 from .session_facts import SessionFacts
 
 RECONNECT_DELAYS = (2, 5, 10, 30, 60)  # seconds before each retry; the last one repeats
@@ -154,11 +153,12 @@ class ConnectionController(QObject):
         if self._shutting_down:
             return
         if self._runner_busy:  # one session at a time: end this one, then start the other
-            if self._profile is not None and self._profile.id == profile.id:
-                return
+            if self._profile is not None and self._profile.id == profile.id and not self._user_disconnect:
+                return  # already connecting or connected
             self._pending = profile
-            self._user_disconnect = True
-            self._runner.submit(Disconnect())
+            if not self._user_disconnect:
+                self._user_disconnect = True
+                self._runner.submit(Disconnect())
             return
         self._cancel_reconnect()
         self._reconnect_count = 0
@@ -353,8 +353,6 @@ class ConnectionController(QObject):
 
     def _report_failure(self, profile: Profile, failure: Failure | None, dropped: bool) -> None:
         text = failure.reason if failure is not None else "The server ended the connection."
-        if failure is not None and failure.where == "network":
-            text = " ".join(filter(None, [text, network_admin_problem()]))
         if dropped:
             self.notice.emit(Notice(f"Connection to {profile.name} dropped", text, NoticeLevel.WARNING))
         else:
@@ -385,8 +383,8 @@ class ConnectionController(QObject):
         delay = RECONNECT_DELAYS[min(self._reconnect_count, len(RECONNECT_DELAYS) - 1)]
         self._reconnect_count += 1
         self._reconnect_at = time.monotonic() + delay
-        self._reconnect_timer.start(delay * 1000)
-        self.notice.emit(Notice(f"Reconnecting to {profile.name}", f"Trying again in {delay} seconds."))
+        self._reconnect_timer.start(int(delay * 1000))
+        self.notice.emit(Notice(f"Reconnecting to {profile.name}", f"Trying again in {delay:g} seconds."))
 
     def _cancel_reconnect(self) -> None:
         self._reconnect_timer.stop()

@@ -8,7 +8,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout,
@@ -356,10 +356,9 @@ class ProfileEditor(QDialog):
 
     def offer_pin(self, certificate: PresentedCertificate) -> None:
         dialog = PinDialog(self.current_profile().server, certificate, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._pin(certificate))
         dialog.open()
-        self.pin_dialog = dialog  # for tests and to keep it reachable
+        self.pin_dialog = dialog  # one at a time; it goes with the editor
 
     def _pin(self, certificate: PresentedCertificate) -> None:
         path = self.store.save_pinned_certificate(self.profile_id, certificate.pem)

@@ -15,6 +15,7 @@ from .connection import ConnectionController
 from .icons import app_icon
 from .presentation import duration_text, ipv6_link_local, state_text
 from .privileges import network_admin_problem
+from .routes import routes_through
 from .traffic import TrafficMeter, human_bytes, human_rate, read_counters
 
 RECEIVED_COLOR = QColor("#2e7dd7")
@@ -43,23 +44,34 @@ class TrafficGraph(QWidget):
             return
         peak = max(max(rate.received, rate.sent) for rate in rates) or 1.0
         slots = self.meter.rates.maxlen - 1
-        for color, values in ((RECEIVED_COLOR, [r.received for r in rates]), (SENT_COLOR, [r.sent for r in rates])):
-            path = QPainterPath()
-            for index, value in enumerate(values):
-                x = area.right() - (len(values) - 1 - index) * area.width() / slots
-                y = area.bottom() - 4 - value / peak * (area.height() - 8)
-                path.moveTo(QPointF(x, y)) if index == 0 else path.lineTo(QPointF(x, y))
-            painter.setPen(QPen(color, 2))
-            painter.drawPath(path)
+
+        def points(values: list[float]) -> list[QPointF]:
+            return [QPointF(area.right() - (len(values) - 1 - index) * area.width() / slots,
+                            area.bottom() - 4 - value / peak * (area.height() - 8))
+                    for index, value in enumerate(values)]
+
+        received = points([rate.received for rate in rates])
+        area_path = QPainterPath(QPointF(received[0].x(), area.bottom()))
+        for point in received:
+            area_path.lineTo(point)
+        area_path.lineTo(QPointF(received[-1].x(), area.bottom()))
+        fill = QColor(RECEIVED_COLOR)
+        fill.setAlpha(90)
+        painter.fillPath(area_path, fill)  # received: a filled area, so equal rates stay visible
+        painter.setPen(QPen(RECEIVED_COLOR, 1.5))
+        painter.drawPolyline(received)
+        painter.setPen(QPen(SENT_COLOR, 2))  # sent: a line on top
+        painter.drawPolyline(points([rate.sent for rate in rates]))
         painter.setPen(self.palette().text().color())
-        painter.drawText(area.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight,
+        painter.drawText(area.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
                          f"peak {human_rate(peak)}")
 
 
 class StatusWindow(QWidget):
     FIELDS = (
         ("profile", "Profile:"), ("state", "State:"), ("server", "Server:"), ("address", "IPv4 address:"),
-        ("ipv6", "IPv6 address:"), ("dns", "DNS servers:"), ("routing", "Routing:"), ("interface", "Interface:"),
+        ("ipv6", "IPv6 address:"), ("dns", "DNS servers:"), ("routing", "Routing:"), ("routes", "Routes:"),
+        ("interface", "Interface:"),
         ("tls", "TLS:"), ("binding", "Crypto binding:"), ("received", "Received:"), ("sent", "Sent:"),
         ("duration", "Connected for:"),
     )
@@ -87,13 +99,13 @@ class StatusWindow(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(details)
         layout.addWidget(self.problem)
-        layout.addWidget(self.graph)
+        layout.addWidget(self.graph, 1)  # the graph takes the room a larger window gives
         layout.addWidget(legend)
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._tick)
         controller.changed.connect(self.refresh)
-        self.resize(480, 560)
+        self.resize(500, 540)
         self.refresh()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
@@ -124,6 +136,7 @@ class StatusWindow(QWidget):
             "ipv6": (ipv6_link_local(plan.ipv6_identifier) or "not offered") if connected else none,
             "dns": (", ".join(map(str, plan.dns)) or "none offered") if connected else none,
             "routing": _routing_text(profile.full_tunnel if profile else True) if connected else none,
+            "routes": _routes_text(status.interface) if connected else none,
             "interface": status.interface if connected and status.interface else none,
             "tls": f"{facts.tls_version}, {facts.cipher}" if facts and facts.tls_version else none,
             "binding": facts.binding if facts and facts.binding else none,
@@ -155,6 +168,13 @@ class StatusWindow(QWidget):
 
 def _routing_text(full_tunnel: bool) -> str:
     return "all traffic through the VPN (full tunnel)" if full_tunnel else "only the VPN's network (split tunnel)"
+
+
+def _routes_text(interface: str | None) -> str:
+    routes = routes_through(interface)
+    if routes is None:
+        return "not shown on this system"
+    return ", ".join(routes) or "none"
 
 
 def _traffic_text(total: int | None, rate: float | None) -> str:

@@ -4,9 +4,11 @@ its QApplication), a real tray host where a test needs one, and a real gnome-key
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from keyring.backends import SecretService
@@ -14,6 +16,9 @@ from keyring.backends import SecretService
 from sstpvpn.client.profiles import ProfileStore
 from sstpvpn.client.secret_store import SecretStore
 from tests.gui.desktop import Display, environment, secret_service, session_bus, tray_host, virtual_display
+
+if TYPE_CHECKING:
+    from tests.integration.softether import SoftEtherServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
@@ -25,6 +30,23 @@ def desktop() -> Iterator[Display]:
     with virtual_display() as display, session_bus() as bus:
         with environment(**display.env, DBUS_SESSION_BUS_ADDRESS=bus):
             yield display
+            _close_qt_display_connection()
+
+
+def _close_qt_display_connection() -> None:
+    """Qt exits the process ("The X11 connection broke") if the X server goes away under a live
+    QApplication, so the session's application is deleted before Xvfb is stopped."""
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    import shiboken6
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is not None:
+        app.processEvents()
+        shiboken6.delete(app)
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +86,11 @@ def screenshots() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _background_work_finished(request) -> Iterator[None]:
-    """Worker threads of one test must deliver before the next test starts (their callbacks touch
-    widgets that the test's teardown deletes)."""
+def _gui_test_cleaned_up(request) -> Iterator[None]:
+    """After a GUI test: its worker threads have delivered (their callbacks touch its widgets), and
+    the Qt objects it dropped are collected now, on the GUI thread. Left to the cyclic garbage
+    collector, they could be collected on any thread, e.g. a keyring worker of the next test,
+    and Qt objects freed there are deleted in a roundabout way that can crash."""
     yield
     if "qtbot" not in request.fixturenames:
         return
@@ -80,3 +104,34 @@ def _background_work_finished(request) -> Iterator[None]:
         time.sleep(0.01)
     with contextlib.suppress(RuntimeError):
         QApplication.processEvents()
+    gc.collect()
+
+
+OTHER_SERVER_WAIT_SECONDS = 300
+
+
+@pytest.fixture(scope="module")
+def softether_server(tmp_path_factory) -> Iterator["SoftEtherServer"]:
+    """The real SoftEther SSTP server of the integration tests, for this module only: it stops
+    before tests/integration starts its own (one server at a time; its state folders are fixed).
+    Another server on this machine (another test run) is waited for, not touched."""
+    from tests.integration.softether import SoftEtherServer, locate_server_binary, locate_vpncmd
+    from tests.realparts import require_program, require_root
+
+    require_root("network namespaces and the SoftEther server's state directories")
+    require_program("ip", "apt-get install iproute2")
+    binary = locate_server_binary(REPO_ROOT)
+    vpncmd = locate_vpncmd(binary)
+    deadline = time.monotonic() + OTHER_SERVER_WAIT_SECONDS
+    while True:
+        try:
+            server = SoftEtherServer(binary, vpncmd, tmp_path_factory.mktemp("softether")).__enter__()
+            break
+        except RuntimeError as error:
+            if "another SoftEther server" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(10)
+    try:
+        yield server
+    finally:
+        server.close()

@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -25,6 +26,16 @@ from tests.realparts import require_program
 INSTALL_GUI = "apt-get install xvfb trayer xdotool imagemagick fonts-dejavu-core"
 INSTALL_KEYRING = "apt-get install dbus gnome-keyring libglib2.0-bin"
 KEYRING_UNLOCK_PASSWORD = b"test-keyring-password"  # protects the throwaway login keyring only
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_the_tests() -> None:
+    """In the child before exec: get SIGTERM when the test process dies, even if it crashes (a Qt
+    abort skips fixture teardown), so no display, bus or keyring is left behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def wait_until(condition, timeout: float, what: str, interval: float = 0.05) -> None:
@@ -57,7 +68,8 @@ def virtual_display(width: int = 1280, height: int = 800) -> Iterator[Display]:
     runtime_dir = Path(tempfile.mkdtemp(prefix="sstpvpn-xdg-"))  # mode 0700, as Qt wants
     read_end, write_end = os.pipe()
     process = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24",
-                                "-nolisten", "tcp"], pass_fds=(write_end,), stderr=subprocess.DEVNULL)
+                                "-nolisten", "tcp"], pass_fds=(write_end,), stderr=subprocess.DEVNULL,
+                               preexec_fn=_die_with_the_tests)
     os.close(write_end)
     try:
         with os.fdopen(read_end) as pipe:
@@ -94,7 +106,8 @@ def tray_host(display: Display) -> Iterator[subprocess.Popen]:
     require_program("trayer", INSTALL_GUI)
     process = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
                                 "--height", "32", "--SetDockType", "true", "--transparent", "false"],
-                               env={**os.environ, **display.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env={**os.environ, **display.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=_die_with_the_tests)
     try:
         wait_until(lambda: tray_is_owned(display.name), 10, "trayer did not claim the system tray")
         yield process
@@ -109,7 +122,7 @@ def session_bus() -> Iterator[str]:
     folder = Path(tempfile.mkdtemp(prefix="sstpvpn-bus-"))
     process = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1",
                                 f"--address=unix:path={folder}/bus"], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+                               stderr=subprocess.DEVNULL, text=True, preexec_fn=_die_with_the_tests)
     try:
         address = process.stdout.readline().strip()
         if not address:
@@ -141,7 +154,8 @@ def secret_service(bus_address: str) -> Iterator[subprocess.Popen]:
     env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"), "XDG_RUNTIME_DIR": str(home / "run"),
            "DBUS_SESSION_BUS_ADDRESS": bus_address}
     process = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                               preexec_fn=_die_with_the_tests)
     try:
         process.stdin.write(KEYRING_UNLOCK_PASSWORD)
         process.stdin.close()

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.integration.client_process import CLI, ClientProcess, network_state
+from tests.integration.client_process import ClientProcess, network_state
 from tests.integration.softether import VIRTUAL_HOST
 
 pytestmark = pytest.mark.realparts

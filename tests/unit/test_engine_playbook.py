@@ -153,7 +153,7 @@ def test_mschapv2_hlak_is_the_clients_master_send_and_receive_keys() -> None:
 def test_binding_uses_the_certificate_given_to_the_engine() -> None:
     """A man in the middle presents another certificate: the server's check of the hash fails."""
     server = ScriptedServer(ServerConfig())
-    conversation = Conversation(settings(), server, certificate=b"\x30\x03another").start()
+    Conversation(settings(), server, certificate=b"\x30\x03another").start()
     assert server.binding is not None
     assert server.binding.nonce_ok and server.binding.mac_ok
     assert not server.binding.cert_hash_ok

@@ -1,0 +1,51 @@
+"""The bridge carries the real runner's snapshots and log lines onto the GUI thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from PySide6.QtCore import QThread
+
+from sstpvpn.client.auth import AuthPolicy
+from sstpvpn.client.engine import EngineSettings
+from sstpvpn.client.events import Credentials, FailureKind, State
+from sstpvpn.client.runner import Connect, EngineRunner, Shutdown
+from sstpvpn.client.transport import TransportSettings
+from sstpvpn.gui.bridge import RunnerBridge
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again at once: connecting is refused
+
+
+def test_runner_snapshots_arrive_on_the_gui_thread(qtbot):
+    bridge = RunnerBridge()
+    received = []  # (state, failure, thread the slot ran on, thread that emitted)
+    logs = []
+    emitting_threads = set()
+
+    def on_status(status):
+        emitting_threads.add(threading.current_thread().name)
+        bridge.on_status(status)
+
+    bridge.status.connect(lambda status: received.append((status, QThread.currentThread())))
+    bridge.log.connect(lambda entry: logs.append((entry, QThread.currentThread())))
+    runner = EngineRunner(on_status, bridge.on_log)
+    runner.start()
+    port = closed_port()
+    runner.submit(Connect(TransportSettings("127.0.0.1", port, timeout=5),
+                          EngineSettings(Credentials("alice", "pw"), "127.0.0.1", AuthPolicy())))
+    qtbot.waitUntil(lambda: any(s.state is State.DISCONNECTED for s, _ in received), timeout=10000)
+    runner.submit(Shutdown())
+    runner.join(5)
+    gui_thread = QThread.currentThread()  # the test runs on the GUI thread
+    assert emitting_threads == {"sstp-engine"}
+    assert [s.state for s, _ in received] == [State.HANDSHAKE, State.DISCONNECTED]
+    assert all(thread is gui_thread for _, thread in received + logs)
+    final = received[-1][0]
+    assert final.server == f"127.0.0.1:{port}"
+    assert final.failure.kind is FailureKind.UNREACHABLE and "refused" in final.failure.reason
+    assert logs and logs[0][0].message == f"Connecting to 127.0.0.1:{port}."

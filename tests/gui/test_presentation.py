@@ -1,0 +1,98 @@
+"""Pure pieces of the tray app: words for states, durations, session facts from log lines,
+traffic arithmetic, the privilege check."""
+
+from __future__ import annotations
+
+import os
+from ipaddress import IPv4Address
+
+import pytest
+
+from sstpvpn.client.events import Failure, FailureKind, NetworkPlan, State
+from sstpvpn.client.runner import Status
+from sstpvpn.gui.icons import TrayState
+from sstpvpn.gui.presentation import duration_text, ipv6_link_local, menu_label, state_text, tooltip, tray_state
+from sstpvpn.gui.privileges import ROOT_WITHOUT_NET_ADMIN_SENTENCE, network_admin_problem
+from sstpvpn.gui.session_facts import SessionFacts
+from sstpvpn.gui.traffic import Counters, Rate, TrafficMeter, human_bytes
+
+PLAN = NetworkPlan(IPv4Address("198.18.30.10"), IPv4Address("198.18.30.1"))
+
+
+@pytest.mark.parametrize("status, reconnect_in, state, words", [
+    (Status(State.IDLE), None, TrayState.DISCONNECTED, "Disconnected"),
+    (Status(State.HANDSHAKE), None, TrayState.CONNECTING, "Connecting (contacting the server)"),
+    (Status(State.AUTHENTICATING), None, TrayState.CONNECTING, "Connecting (signing in)"),
+    (Status(State.CONNECTED, plan=PLAN), None, TrayState.CONNECTED, "Connected"),
+    (Status(State.DISCONNECTING), None, TrayState.CONNECTING, "Disconnecting"),
+    (Status(State.DISCONNECTED), None, TrayState.DISCONNECTED, "Disconnected"),
+    (Status(State.DISCONNECTED, failure=Failure("tls", "x", FailureKind.TRUST)), None, TrayState.ERROR, "Failed"),
+    (Status(State.DISCONNECTED, failure=Failure("sstp", "x")), 4.6, TrayState.CONNECTING, "Reconnecting in 5 s"),
+])
+def test_states_in_words_and_icons(status, reconnect_in, state, words):
+    assert tray_state(status, reconnect_in) is state
+    assert state_text(status, reconnect_in) == words
+
+
+def test_durations():
+    assert duration_text(0) == "0:00:00"
+    assert duration_text(3725.9) == "1:02:05"
+    assert duration_text(2 * 86400 + 3 * 3600 + 4 * 60 + 5) == "2 d 03:04:05"
+
+
+def test_tooltips():
+    assert tooltip(None, Status(State.IDLE), 0) == "SSTP VPN: disconnected"
+    connected = Status(State.CONNECTED, plan=PLAN, connected_at=100.0)
+    assert tooltip("Office", connected, 165.0) == "SSTP VPN: Office, connected, 198.18.30.10, 0:01:05"
+    failed = Status(State.DISCONNECTED, failure=Failure("auth", "The server refused the password."))
+    assert tooltip("Office", failed, 0) == "SSTP VPN: Office, failed\nThe server refused the password."
+
+
+def test_ipv6_link_local_and_menu_labels():
+    assert ipv6_link_local(bytes.fromhex("0211223344556677")) == "fe80::211:2233:4455:6677"
+    assert ipv6_link_local(None) == ""
+    assert menu_label("R&D") == "R&&D"
+
+
+def test_session_facts_follow_the_runner_and_engine_log_lines():
+    facts = SessionFacts()
+    for line in ("Connecting to vpn.test:443.", "TLS is up (TLSv1.3, TLS_AES_256_GCM_SHA384).",
+                 "Sent the SSTP request to vpn.test.", "Authenticating with MSCHAPV2.",
+                 "Authenticated; crypto binding sent (SHA256)."):
+        facts = facts.updated(line)
+    assert (facts.tls_version, facts.cipher) == ("TLSv1.3", "TLS_AES_256_GCM_SHA384")
+    assert facts.binding == "SHA-256 with the MS-CHAPv2 key"
+    eap_md5 = SessionFacts().updated("Authenticating with EAP.").updated("answered EAP-MD5 challenge 1 from server x")
+    assert eap_md5.updated("Authenticated; crypto binding sent (SHA1).").binding == "SHA-1 with a zero key (EAP-MD5 derives no key)"
+    assert SessionFacts().updated("Authenticating with PAP.").updated(
+        "Authenticated; crypto binding sent (SHA256).").binding == "SHA-256 with a zero key (PAP derives no key)"
+    assert facts.updated("Connecting to other.test:443.") == SessionFacts()  # a new session starts afresh
+
+
+def test_traffic_meter_rates():
+    meter = TrafficMeter(history=3)
+    meter.sample(10.0, Counters(1000, 500))
+    assert meter.current is None
+    meter.sample(12.0, Counters(3048, 1500))
+    assert meter.current == Rate(1024.0, 500.0)
+    meter.sample(13.0, Counters(10, 10))  # a new interface: counters started again
+    assert meter.current is None and meter.latest == Counters(10, 10)
+    assert human_bytes(1023) == "1023 B" and human_bytes(1536) == "1.5 KiB" and human_bytes(5 * 2**30) == "5.0 GiB"
+
+
+@pytest.mark.parametrize("cap_eff, expected", [("0000000000000000", ROOT_WITHOUT_NET_ADMIN_SENTENCE),
+                                               ("0000000000001000", None)])
+def test_root_needs_cap_net_admin(tmp_path, cap_eff, expected):
+    if os.geteuid() != 0:
+        pytest.skip("this checks the root branch")
+    status = tmp_path / "status"
+    status.write_text(f"Name:\tpython\nCapInh:\t0000000000000000\nCapEff:\t{cap_eff}\n")
+    assert network_admin_problem(str(status)) == expected
+
+
+def test_an_ordinary_user_is_told_when_the_network_helper_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("SSTP_VPN_HELPER_SOCKET", str(tmp_path / "helper.sock"))
+    problem = network_admin_problem()
+    assert "needs the SSTP VPN network helper, which is not running" in problem
+    assert str(tmp_path / "helper.sock") in problem

@@ -1,0 +1,160 @@
+"""The windows and dialogs of the tray app, put together by TrayApp: status, log, profiles, the
+password prompt, the pin offer after a trust failure, and quitting."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtGui import QGuiApplication
+
+from sstpvpn.client.events import Failure, FailureKind, State
+from sstpvpn.client.profiles import Profile, new_profile_id
+from sstpvpn.client.runner import Connect, Disconnect, Shutdown
+from sstpvpn.client.secret_store import SecretKind
+from sstpvpn.gui.app import TrayApp
+from sstpvpn.gui.password_dialog import PasswordDialog
+from sstpvpn.gui.pin_dialog import PinDialog
+from tests.gui.scripted_runner import ScriptedRunner
+from tests.gui.tls_server import SelfSignedHttpsServer
+
+
+@pytest.fixture
+def tray_app(qtbot, tray, store, secrets):
+    ScriptedRunner.instances.clear()
+    app = TrayApp(store, secrets, environ={}, runner_factory=ScriptedRunner)
+    app.start()
+    yield app
+    if not app.controller.shutting_down:
+        with qtbot.waitSignal(app.stopped, timeout=10000):
+            app.quit()
+
+
+def add(store, secrets=None, password: str | None = None, **changes) -> Profile:
+    values = dict(id=new_profile_id(), name="Office", host="vpn.example.com", username="alice")
+    values.update(changes)
+    profile = store.save(Profile(**values))
+    if password is not None:
+        secrets.set(profile.id, SecretKind.VPN, password)
+    return profile
+
+
+def connected_engine(qtbot, tray_app, profile, **connected) -> ScriptedRunner:
+    tray_app.controller.connect_profile(profile)
+    qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
+    engine = ScriptedRunner.instances[-1]
+    for line in ("Connecting to vpn.example.com:443.", "TLS is up (TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384).",
+                 "Authenticating with MSCHAPV2.", "Authenticated; crypto binding sent (SHA256)."):
+        engine.log(line)
+    engine.log("Call Connect Ack: crypto binding with SHA256.", level=logging.DEBUG)
+    engine.connected(**connected)
+    qtbot.waitUntil(lambda: tray_app.controller.status.state is State.CONNECTED)
+    return engine
+
+
+def test_status_window_shows_the_session(qtbot, tray_app, store, secrets):
+    profile = add(store, secrets, "pw", full_tunnel=False)
+    connected_engine(qtbot, tray_app, profile, connected_at=time.monotonic() - 3, interface="lo",
+                     ipv6_identifier=bytes.fromhex("0211223344556677"))
+    window = tray_app.show_status()
+    qtbot.waitUntil(lambda: window.meter.latest is not None)  # loopback's real counters
+    values = {name: label.text() for name, label in window.values.items()}
+    assert values["state"] == "Connected" and values["profile"] == "Office"
+    assert values["address"] == "198.18.30.10" and values["dns"] == "198.18.30.1"
+    assert values["ipv6"] == "fe80::211:2233:4455:6677"
+    assert values["routing"] == "only the VPN's network (split tunnel)"
+    assert "127.0.0.0/8" not in values["routes"]  # loopback's routes live in the local table
+    assert values["tls"] == "TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384"
+    assert values["binding"] == "SHA-256 with the MS-CHAPv2 key"
+    assert values["duration"].startswith("0:00:0")
+    assert values["received"].endswith(("B", "KiB", "MiB", "GiB")) or "(" in values["received"]
+    assert not window.problem.isVisible()
+    ScriptedRunner.instances[-1].dropped(Failure("sstp", "The server aborted the call (status 0x7).", FailureKind.PROTOCOL))
+    qtbot.waitUntil(lambda: window.values["state"].text() == "Failed")
+    assert window.problem.text() == "The server aborted the call (status 0x7)."
+    assert window.values["address"].text() == "—"
+
+
+def test_log_window_shows_copies_and_saves(qtbot, tray_app, store, secrets, tmp_path):
+    profile = add(store, secrets, "pw")
+    connected_engine(qtbot, tray_app, profile)
+    log = tray_app.show_log()
+    lines = log.text.toPlainText().splitlines()
+    assert [line.split(None, 2)[1:] for line in lines] == [
+        ["INFO", "Connecting to vpn.example.com:443."], ["INFO", "TLS is up (TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384)."],
+        ["INFO", "Authenticating with MSCHAPV2."], ["INFO", "Authenticated; crypto binding sent (SHA256)."]]
+    log.details.setChecked(True)
+    assert "DEBUG    Call Connect Ack: crypto binding with SHA256." in log.text.toPlainText()
+    ScriptedRunner.instances[-1].log("Link update.")
+    qtbot.waitUntil(lambda: log.text.toPlainText().endswith("Link update."))
+    log.copy_all()
+    assert QGuiApplication.clipboard().text() == log.text.toPlainText()
+    log.save_to(tmp_path / "sstp-vpn.log")
+    assert (tmp_path / "sstp-vpn.log").read_text() == log.text.toPlainText() + "\n"
+    assert "pw" not in log.text.toPlainText().split()
+
+
+def test_profiles_window_removes_a_profile_with_its_passwords(qtbot, tray_app, store, secrets):
+    office = add(store, secrets, "office-pw")
+    home = add(store, secrets, "home-pw", name="Home")
+    window = tray_app.show_profiles()
+    assert [window.list.item(i).text() for i in range(window.list.count())] == [
+        "Office  —  alice@vpn.example.com", "Home  —  alice@vpn.example.com"]
+    window.list.setCurrentRow(1)
+    window.remove_selected(confirm=False)
+    assert [p.id for p in store.load().profiles] == [office.id]
+    qtbot.waitUntil(lambda: secrets.get(home.id, SecretKind.VPN) is None, timeout=10000)
+    assert secrets.get(office.id, SecretKind.VPN) == "office-pw"
+    window.list.setCurrentRow(0)
+    window.connect_button.click()
+    qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
+    editor = window.edit_selected()
+    assert editor.name.text() == "Office"
+
+
+def test_missing_password_is_asked_for_and_saved(qtbot, tray_app, store, secrets):
+    profile = add(store)
+    tray_app.controller.connect_profile(profile)
+    qtbot.waitUntil(lambda: any(isinstance(d, PasswordDialog) for d in tray_app.dialogs), timeout=10000)
+    dialog = next(d for d in tray_app.dialogs if isinstance(d, PasswordDialog))
+    assert dialog.remember.isChecked() and dialog.isVisible()
+    dialog.password.setText("typed-pw")
+    dialog.accept()
+    qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
+    assert ScriptedRunner.instances[-1].connects[0].engine.credentials.password == "typed-pw"
+    qtbot.waitUntil(lambda: secrets.get(profile.id, SecretKind.VPN) == "typed-pw", timeout=10000)
+    assert tray_app.dialogs == []
+
+
+def test_trust_failure_with_a_self_signed_certificate_offers_the_pin(qtbot, tray_app, store, secrets, tmp_path: Path):
+    with SelfSignedHttpsServer(tmp_path) as server:
+        profile = add(store, secrets, "pw", host="localhost", port=server.port)
+        tray_app.controller.connect_profile(profile)
+        qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
+        engine = ScriptedRunner.instances[-1]
+        engine.dropped(Failure("tls", "The server's certificate was not issued by a trusted authority (self-signed "
+                                      "certificate).", FailureKind.TRUST))
+        qtbot.waitUntil(lambda: any(isinstance(d, PinDialog) for d in tray_app.dialogs), timeout=20000)
+        dialog = next(d for d in tray_app.dialogs if isinstance(d, PinDialog))
+        assert dialog.certificate.sha256_hex == server.sha256
+        assert len(engine.connects) == 1  # nothing is trusted before the user says so
+        dialog.trust_button.click()
+        qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=10000)
+    pinned = store.load().by_id(profile.id)
+    assert pinned.ca_file == str(store.certificates_dir / f"{profile.id}.pem")
+    assert pinned.pin_sha256.replace(":", "").lower() == server.sha256
+    transport = engine.connects[1].transport
+    assert transport.ca_file == Path(pinned.ca_file) and transport.pin.hex() == server.sha256
+
+
+def test_quit_disconnects_before_stopping(qtbot, tray_app, store, secrets):
+    profile = add(store, secrets, "pw")
+    engine = connected_engine(qtbot, tray_app, profile)
+    tray_app.show_status()
+    with qtbot.waitSignal(tray_app.stopped, timeout=10000):
+        tray_app.tray.rebuild_menu()
+        tray_app.tray.action("Quit").trigger()
+    assert [type(c) for c in engine.commands] == [Connect, Disconnect, Shutdown]
+    assert not tray_app.tray.icon.isVisible() and not tray_app.status_window.isVisible()

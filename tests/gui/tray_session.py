@@ -1,0 +1,217 @@
+"""Drives the real tray app the way a person does: clicks on its icon in the tray host and on its
+menu entries (real X events through xdotool), then reads what the windows show.
+
+test_tray_end_to_end.py runs this inside the SoftEther fixture's client namespace, so the app's
+engine, TUN device, routes and DNS live there:
+
+    ip netns exec NS python -m tests.gui.tray_session connect ARTIFACTS_DIR PROFILE_NAME PING_ADDRESS
+    ip netns exec NS setpriv --bounding-set=-net_admin python -m tests.gui.tray_session unprivileged ...
+
+The profile and its password are already in XDG_CONFIG_HOME and the keyring on
+DBUS_SESSION_BUS_ADDRESS. Prints one JSON object with what it saw; a step that does not happen
+in time raises, so the exit status is 1 with the traceback on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QRect, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMenu, QWidget
+
+from sstpvpn.client.events import State
+from sstpvpn.gui.app import TrayApp
+from sstpvpn.gui.log_window import LogWindow
+
+QT_PROBLEMS = (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    end = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError(f"{what}: not within {seconds} s")
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def pause(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def xdotool(*args: str) -> None:
+    subprocess.run(["xdotool", *args], check=True)
+
+
+def click(x: int, y: int, button: int = 1) -> None:
+    xdotool("mousemove", str(x), str(y), "click", str(button))
+
+
+def screenshot(rect: QRect, path: Path) -> None:
+    pause(0.3)  # let the last paint reach the screen
+    if not QGuiApplication.primaryScreen().grabWindow(0, *rect.getRect()).save(str(path)):
+        raise OSError(f"could not save {path}")
+
+
+class Person:
+    """What a person does with the tray icon."""
+
+    def __init__(self, tray_app: TrayApp) -> None:
+        self.app = tray_app
+        self.tray = tray_app.tray
+        self.menu: QMenu = tray_app.tray.menu
+
+    def icon_centre(self):
+        return self.tray.icon.geometry().center()
+
+    def open_menu(self) -> list[str]:
+        if self.menu.isVisible():
+            raise AssertionError("the menu is already open")
+        centre = self.icon_centre()
+        click(centre.x(), centre.y(), button=3)
+        wait_for(self.menu.isVisible, 10, "the tray menu did not open on a right click")
+        pause(0.2)
+        return ["---" if action.isSeparator() else action.text() for action in self.menu.actions()]
+
+    def choose(self, text: str) -> None:
+        action = self.tray.action(text)
+        if action is None:
+            raise AssertionError(f"no menu entry {text!r} in {[a.text() for a in self.menu.actions()]}")
+        centre = self.menu.mapToGlobal(self.menu.actionGeometry(action).center())
+        click(centre.x(), centre.y())
+        wait_for(lambda: not self.menu.isVisible(), 10, f"the menu stayed open after clicking {text!r}")
+
+    def menu_and_icon_area(self) -> QRect:
+        return self.menu.geometry().united(self.tray.icon.geometry()).adjusted(-12, -1, 12, 12)
+
+    def left_click_icon(self) -> None:
+        pause((QApplication.doubleClickInterval() + 200) / 1000)  # not part of a double click
+        centre = self.icon_centre()
+        click(centre.x(), centre.y())
+
+
+def status_values(window: QWidget) -> dict[str, str]:
+    return {name: label.text() for name, label in window.values.items()}
+
+
+def connect_disconnect_quit(tray_app: TrayApp, person: Person, profile_name: str, ping_address: str,
+                            artifacts: Path, result: dict) -> None:
+    """Connect from the menu, status and log windows, disconnect from the menu, connect with a
+    left click, quit while connected."""
+    controller = tray_app.controller
+    result["menu_before"] = person.open_menu()
+    screenshot(person.menu_and_icon_area(), artifacts / "tray-menu-disconnected.png")
+    person.choose(f"Connect “{profile_name}”")
+    wait_for(lambda: controller.status.state is State.CONNECTED, 60, "the tray app did not connect")
+    result["address"] = str(controller.status.plan.address)
+    result["tooltip"] = tray_app.tray.icon.toolTip()
+    result["icon_state"] = tray_app.tray.shown_state.value
+
+    # Some traffic through the tunnel, then the menu again and the status window from it.
+    pinged = subprocess.run(["ping", "-c", "5", "-i", "0.2", "-W", "2", ping_address], capture_output=True, text=True)
+    result["ping_returncode"] = pinged.returncode
+    pause(1.2)
+    result["menu_connected"] = person.open_menu()
+    screenshot(person.menu_and_icon_area(), artifacts / "tray-menu-connected.png")
+    person.choose("Status…")
+    window = tray_app.status_window
+    wait_for(lambda: window is not None and window.isVisible(), 10, "the status window did not open")
+    window.move(40, 60)
+    traffic = subprocess.Popen(["ping", "-c", "40", "-i", "0.2", "-s", "1000", "-W", "2", ping_address],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pause(6.5)  # once-a-second samples for the graph, while the pings flow
+    result["status_window"] = status_values(window)
+    result["graph_samples"] = len(window.meter.rates)
+    screenshot(window.frameGeometry(), artifacts / "status-window.png")
+    traffic.wait(30)
+
+    person.open_menu()
+    person.choose("Log…")
+    log_window: LogWindow = tray_app.log_window
+    wait_for(lambda: log_window is not None and log_window.isVisible(), 10, "the log window did not open")
+    log_window.setGeometry(560, 60, 700, 420)
+    result["log"] = log_window.text.toPlainText().splitlines()
+    screenshot(log_window.frameGeometry(), artifacts / "log-window.png")
+
+    # Disconnect from the menu.
+    person.open_menu()
+    person.choose(f"Disconnect “{profile_name}”")
+    wait_for(lambda: not controller.active, 30, "the tray app did not disconnect")
+    failure = controller.status.failure
+    result["after_disconnect"] = {"state": controller.status.state.value, "failure": failure.reason if failure else None}
+    result["status_after_disconnect"] = status_values(window)
+
+    # Connect again with a left click (the profile used last), then Quit while connected.
+    person.left_click_icon()
+    wait_for(lambda: controller.status.state is State.CONNECTED, 60, "a left click did not connect")
+    result["reconnected_address"] = str(controller.status.plan.address)
+    person.open_menu()
+    person.choose("Quit")
+
+
+def without_network_admin(tray_app: TrayApp, person: Person, profile_name: str, artifacts: Path, result: dict) -> None:
+    """Started without CAP_NET_ADMIN: told at start, and again when the tunnel cannot be created."""
+    controller = tray_app.controller
+    person.open_menu()
+    person.choose(f"Connect “{profile_name}”")
+    wait_for(lambda: controller.status.state is State.DISCONNECTED and controller.status.failure is not None, 60,
+             "the connection attempt did not end")
+    failure = controller.status.failure
+    result["failure"] = {"where": failure.where, "reason": failure.reason}
+    result["icon_state"] = tray_app.tray.shown_state.value
+    pause(0.5)
+    balloon = next((w for w in QApplication.topLevelWidgets()
+                    if w.metaObject().className() == "QBalloonTip" and w.isVisible()), None)
+    if balloon is not None:
+        screenshot(balloon.frameGeometry().adjusted(-4, -4, 4, 4), artifacts / "notification-no-admin.png")
+    person.open_menu()
+    person.choose("Status…")
+    window = tray_app.status_window
+    wait_for(lambda: window is not None and window.isVisible(), 10, "the status window did not open")
+    result["status_problem"] = window.problem.text()
+    person.open_menu()
+    person.choose("Quit")
+
+
+def main(argv: list[str]) -> int:
+    scenario, artifacts, profile_name, ping_address = argv[1], Path(argv[2]), argv[3], argv[4]
+    artifacts.mkdir(parents=True, exist_ok=True)
+    qt_problems: list[str] = []
+    qInstallMessageHandler(lambda kind, _context, message: qt_problems.append(message) if kind in QT_PROBLEMS else None)
+    app = QApplication(["sstp-vpn-tray"])
+    app.setQuitOnLastWindowClosed(False)
+    tray_app = TrayApp()
+    stopped: list[bool] = []
+    tray_app.stopped.connect(lambda: stopped.append(True))
+    notices: list[dict[str, str]] = []
+    tray_app.controller.notice.connect(lambda notice: notices.append({"title": notice.title, "text": notice.text}))
+    tray_app.start()
+    person = Person(tray_app)
+    result: dict[str, object] = {}
+    wait_for(lambda: tray_app.tray.icon.geometry().x() > 0, 15, "the tray host did not embed the icon")
+    if scenario == "connect":
+        connect_disconnect_quit(tray_app, person, profile_name, ping_address, artifacts, result)
+    else:
+        without_network_admin(tray_app, person, profile_name, artifacts, result)
+    wait_for(lambda: bool(stopped), 30, "Quit did not stop the app")
+    controller = tray_app.controller
+    failure = controller.status.failure
+    result["after_quit"] = {"state": controller.status.state.value, "failure": failure.reason if failure else None,
+                            "engine_thread_alive": any(t.name == "sstp-engine" for t in threading.enumerate())}
+    result["notices"] = notices
+    result["qt_problems"] = qt_problems
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
