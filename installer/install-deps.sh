@@ -77,6 +77,17 @@ PACKAGES=(
     dbus
     gnome-keyring
     libglib2.0-bin
+
+    # The .deb (installer/build.py deb, tests/installer): a venv to build in, PyInstaller's
+    # needs (objdump; the shared libpython Debian's python3 does not link), a desktop-entry
+    # checker, and the libraries the package declares that nothing above brings
+    binutils
+    desktop-file-utils
+    libpython3.11
+    libwayland-client0
+    libwayland-cursor0
+    python3-venv
+    xkb-data
 )
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
