@@ -20,6 +20,7 @@ same as netconfig_linux's:
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
 from typing import Any, Callable, Protocol
 
@@ -38,6 +39,48 @@ class Owners(Protocol):
 
     def is_running(self, owner: dict[str, Any]) -> bool:
         """Whether `owner` is another process that is still running (never this process)."""
+
+
+class ProcessOwners:
+    """Owners identified by process id plus a start marker, since ids are reused. `start_marker`
+    returns the marker of a running process, None when it is gone; it is stored under `key`."""
+
+    def __init__(self, key: str, start_marker: Callable[[int], object | None]) -> None:
+        self._key = key
+        self._start_marker = start_marker
+        self._me: dict[str, Any] | None = None
+
+    def current(self) -> dict[str, Any]:
+        if self._me is None:
+            self._me = {"pid": os.getpid(), self._key: self._start_marker(os.getpid())}
+        return dict(self._me)
+
+    def is_running(self, owner: dict[str, Any]) -> bool:
+        pid = owner.get("pid")
+        if not isinstance(pid, int) or pid == os.getpid():
+            return False
+        marker = self._start_marker(pid)
+        return marker is not None and marker == owner.get(self._key)
+
+
+def load_stale(journal_path: pathlib.Path, is_running: Callable[[dict[str, Any]], bool]) -> UndoJournal | None:
+    """The journal a dead client left behind, loaded; None when there is nothing to repair (no
+    journal, an empty one, or one whose owner still runs). A damaged journal is moved aside, so
+    it does not block every later start, and reported."""
+    journal = UndoJournal(journal_path)
+    if not journal.exists():
+        return None
+    try:
+        contents = journal.load()
+    except PlatformError as error:
+        aside = journal.set_aside(".damaged")
+        raise PlatformError(f"{error.sentence} It was moved to {aside}.") from error
+    if not contents.steps:
+        journal.discard()
+        return None
+    if is_running(contents.owner):
+        return None  # a live connection's journal
+    return journal
 
 
 def begin(journal: UndoJournal, owners: Owners, repair: Callable[[], object]) -> None:
@@ -78,20 +121,10 @@ def restore(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> list[s
 
 def repair(journal_path: pathlib.Path, owners: Owners, undo_step: UndoStep) -> bool:
     """Undo what a client that died left behind; True if there was something to undo."""
-    journal = UndoJournal(journal_path)
-    if not journal.exists():
+    journal = load_stale(journal_path, owners.is_running)
+    if journal is None:
         return False
-    try:
-        contents = journal.load()
-    except PlatformError as error:
-        aside = journal.set_aside(".damaged")
-        raise PlatformError(f"{error.sentence} It was moved to {aside}.") from error
-    if not contents.steps:
-        journal.discard()
-        return False
-    if owners.is_running(contents.owner):
-        return False  # a live connection's journal
-    notes = undo_all(journal, interface_is_ours=contents.owner == owners.current(), undo_step=undo_step)
+    notes = undo_all(journal, interface_is_ours=journal.owner == owners.current(), undo_step=undo_step)
     for note in notes:
         log.warning("%s", note)
     return True

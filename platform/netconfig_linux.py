@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from pyroute2 import IPRoute, NetlinkError
 
+from sstpvpn.platform import journal_replay
 from sstpvpn.platform import resolver_linux as resolver
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import Step, UndoJournal
@@ -90,20 +91,10 @@ def repair_from_journal(journal_path: pathlib.Path) -> bool:
     A journal whose owner is still running belongs to a live connection and is left alone. A
     damaged journal is moved aside (so it does not block every later start) and reported.
     """
-    journal = UndoJournal(journal_path)
-    if not journal.exists():
+    journal = journal_replay.load_stale(journal_path, _owner_is_running)
+    if journal is None:
         return False
-    try:
-        contents = journal.load()
-    except PlatformError as error:
-        aside = journal.set_aside(".damaged")
-        raise PlatformError(f"{error.sentence} It was moved to {aside}.") from error
-    if not contents.steps:
-        journal.discard()
-        return False
-    if _owner_is_running(contents.owner):
-        return False
-    for note in _undo_all(journal, contents.owner):
+    for note in _undo_all(journal, journal.owner):
         log.warning("%s", note)
     return True
 

@@ -87,7 +87,7 @@ def default_journal_path(name: str = "network") -> pathlib.Path:
 def repair_from_journal(journal_path: pathlib.Path, *, run_command: CommandRunner | None = None) -> bool:
     """Undo what a client that died left behind. True if there was something to undo."""
     tools = _Tools(run_command)
-    return journal_replay.repair(journal_path, _Owners(tools), tools.undo)
+    return journal_replay.repair(journal_path, _owners(tools), tools.undo)
 
 
 class NetConfigurator:
@@ -101,7 +101,7 @@ class NetConfigurator:
         self.journal = UndoJournal(journal_path if journal_path is not None else default_journal_path())
         self.notes: list[str] = []  # sentences about things left alone or not possible
         self._tools = _Tools(run_command)
-        self._owners = _Owners(self._tools)
+        self._owners = _owners(self._tools)
 
     # -- public --------------------------------------------------------------------------
 
@@ -315,29 +315,15 @@ class _Tools:
         return None
 
 
-class _Owners:
+def _owners(tools: _Tools) -> journal_replay.ProcessOwners:
     """Who made the changes: process id and its start time as ps reports it (ids are reused)."""
 
-    def __init__(self, tools: _Tools) -> None:
-        self._tools = tools
-        self._me: dict[str, Any] | None = None
+    def started(pid: int) -> str | None:
+        result = tools.run([PS, "-o", "lstart=", "-p", str(pid)], None)
+        text = result.stdout.strip()
+        return text if result.ok and text else None
 
-    def current(self) -> dict[str, Any]:
-        if self._me is None:
-            self._me = {"pid": os.getpid(), "started": self._started(os.getpid())}
-        return dict(self._me)
-
-    def is_running(self, owner: dict[str, Any]) -> bool:
-        pid = owner.get("pid")
-        if not isinstance(pid, int) or pid == os.getpid():
-            return False
-        started = self._started(pid)
-        return started is not None and started == owner.get("started")
-
-    def _started(self, pid: int) -> str | None:
-        result = self._tools.run([PS, "-o", "lstart=", "-p", str(pid)], None)
-        started = result.stdout.strip()
-        return started if result.ok and started else None
+    return journal_replay.ProcessOwners("started", started)
 
 
 # -- parsing -----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import logging
 import os
 import pathlib
 from ctypes import byref, c_uint32, c_uint64
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from sstpvpn.platform import journal_replay, winapi
 from sstpvpn.platform.commands import CommandRunner, run_command
@@ -77,7 +77,7 @@ def repair_from_journal(journal_path: pathlib.Path, *, iphlpapi: Library | None 
                         kernel32: Library | None = None, run_command: CommandRunner | None = None) -> bool:
     """Undo what a client that died left behind. True if there was something to undo."""
     windows = _Windows(iphlpapi, kernel32, run_command)
-    return journal_replay.repair(journal_path, _Owners(windows), windows.undo)
+    return journal_replay.repair(journal_path, _owners(windows), windows.undo)
 
 
 class NetConfigurator:
@@ -92,7 +92,7 @@ class NetConfigurator:
         self.journal = UndoJournal(journal_path if journal_path is not None else default_journal_path())
         self.notes: list[str] = []  # sentences about things restore() deliberately left alone
         self._windows = _Windows(iphlpapi, kernel32, run_command)
-        self._owners = _Owners(self._windows)
+        self._owners = _owners(self._windows)
 
     # -- public --------------------------------------------------------------------------
 
@@ -309,28 +309,12 @@ class _Windows:
         return None
 
 
-class _Owners:
+def _owners(windows: _Windows) -> journal_replay.ProcessOwners:
     """Who made the changes: process id and creation time (ids are reused), via kernel32."""
 
-    def __init__(self, windows: _Windows) -> None:
-        self._windows = windows
-        self._me: dict[str, Any] | None = None
-
-    def current(self) -> dict[str, Any]:
-        if self._me is None:
-            self._me = {"pid": os.getpid(), "created": self._created(os.getpid())}
-        return dict(self._me)
-
-    def is_running(self, owner: dict[str, Any]) -> bool:
-        pid = owner.get("pid")
-        if not isinstance(pid, int) or pid == os.getpid():
-            return False
-        created = self._created(pid)
-        return created is not None and created == owner.get("created")
-
-    def _created(self, pid: int) -> int | None:
+    def created(pid: int) -> int | None:
         """The process' creation time (FILETIME ticks) while it runs, else None."""
-        kernel32 = self._windows.kernel32
+        kernel32 = windows.kernel32
         handle = kernel32.OpenProcess(winapi.PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
         if not handle:
             return None  # no such process (or not ours to see)
@@ -344,6 +328,8 @@ class _Owners:
             return (times[0].dwHighDateTime << 32) | times[0].dwLowDateTime
         finally:
             kernel32.CloseHandle(handle)
+
+    return journal_replay.ProcessOwners("created", created)
 
 
 # -- small pieces ------------------------------------------------------------------------
