@@ -107,31 +107,15 @@ def _gui_test_cleaned_up(request) -> Iterator[None]:
     gc.collect()
 
 
-OTHER_SERVER_WAIT_SECONDS = 300
-
-
 @pytest.fixture(scope="module")
 def softether_server(tmp_path_factory) -> Iterator["SoftEtherServer"]:
     """The real SoftEther SSTP server of the integration tests, for this module only: it stops
-    before tests/integration starts its own (one server at a time; its state folders are fixed).
-    Another server on this machine (another test run) is waited for, not touched."""
+    before tests/integration starts its own (one server at a time: SoftEtherServer waits its turn)."""
     from tests.integration.softether import SoftEtherServer, locate_server_binary, locate_vpncmd
     from tests.realparts import require_program, require_root
 
     require_root("network namespaces and the SoftEther server's state directories")
     require_program("ip", "apt-get install iproute2")
     binary = locate_server_binary(REPO_ROOT)
-    vpncmd = locate_vpncmd(binary)
-    deadline = time.monotonic() + OTHER_SERVER_WAIT_SECONDS
-    while True:
-        try:
-            server = SoftEtherServer(binary, vpncmd, tmp_path_factory.mktemp("softether")).__enter__()
-            break
-        except RuntimeError as error:
-            if "another SoftEther server" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(10)
-    try:
+    with SoftEtherServer(binary, locate_vpncmd(binary), tmp_path_factory.mktemp("softether")) as server:
         yield server
-    finally:
-        server.close()

@@ -25,8 +25,6 @@ from tests.realparts import in_ci, require_program, require_root
 
 PREBUILT_ENV = "SSTP_VPN_DEB"
 INSTALL_BUILD_TOOLS = "apt-get install binutils python3-venv libpython3.11 (and run installer/install-deps.sh)"
-OTHER_SERVER_WAIT_SECONDS = 1800
-OTHER_SERVER_BUSY = ("another test session", "another SoftEther server")
 
 
 @pytest.fixture(scope="session")
@@ -94,23 +92,11 @@ def installed_deb(built_deb: Path, measurements) -> Iterator[InstalledPackage]:
 @pytest.fixture(scope="module")
 def softether_server(tmp_path_factory):
     """The real SoftEther SSTP server (tests/integration), for this module only: it stops before
-    tests/integration starts its own. A server of another test run is waited for, not touched."""
+    tests/integration starts its own (one server at a time: SoftEtherServer waits its turn)."""
     from tests.integration.softether import SoftEtherServer, locate_server_binary, locate_vpncmd
 
     require_root("network namespaces and the SoftEther server's state directories")
     require_program("ip", "apt-get install iproute2")
     binary = locate_server_binary(REPO_ROOT)
-    vpncmd = locate_vpncmd(binary)
-    deadline = time.monotonic() + OTHER_SERVER_WAIT_SECONDS
-    while True:
-        try:
-            server = SoftEtherServer(binary, vpncmd, tmp_path_factory.mktemp("softether")).__enter__()
-            break
-        except RuntimeError as error:
-            if not any(busy in str(error) for busy in OTHER_SERVER_BUSY) or time.monotonic() > deadline:
-                raise
-            time.sleep(15)
-    try:
+    with SoftEtherServer(binary, locate_vpncmd(binary), tmp_path_factory.mktemp("softether")) as server:
         yield server
-    finally:
-        server.close()

@@ -14,6 +14,7 @@ See /work/shared/notes/softether.md for the measured behaviour of this server.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -45,6 +46,9 @@ BINARY_ENV = "SSTP_TEST_VPNSERVER"
 STATE_DIRS = (Path("/var/lib/softether"), Path("/var/log/softether"), Path("/run/softether"))
 _STATE_MARKER = ".sstpvpn-test-state"  # marks a state directory as ours (safe to wipe)
 _BACKUP_SUFFIX = ".sstpvpn-test-backup"
+# Held for a server's whole life: test runs (and parallel pytest invocations) take turns.
+TURN_LOCK = Path("/run/lock/sstp-vpn-softether-test.lock")
+TURN_WAIT_SECONDS = float(os.environ.get("SSTP_TEST_SERVER_WAIT", "2400"))
 
 # Seeded before the first start, so the Internet-facing features (DDNS, keep-alive pings, NAT
 # traversal, VPN Azure) are off from the very first second, and only SSTP is served.
@@ -237,6 +241,35 @@ class VpncmdError(RuntimeError):
     pass
 
 
+class ServerTurn:
+    """An exclusive lock on the one SoftEther test server this machine can run. The kernel drops
+    it when its holder dies, so an interrupted run never blocks the next one."""
+
+    def __init__(self, wait_seconds: float = TURN_WAIT_SECONDS) -> None:
+        self.wait_seconds = wait_seconds
+        self._file = None
+
+    def acquire(self) -> None:
+        TURN_LOCK.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(TURN_LOCK, "a")
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self.release()
+                    raise RuntimeError(f"another test run has used the SoftEther test server for over "
+                                       f"{self.wait_seconds:.0f} s ({TURN_LOCK} is locked); wait for it to finish.")
+                time.sleep(2)
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the lock
+            self._file = None
+
+
 class SoftEtherServer:
     """vpnserver in its own namespace, configured for SSTP, plus a client namespace to test from.
 
@@ -257,6 +290,7 @@ class SoftEtherServer:
         self.startup_seconds = 0.0  # first start: process launch to configured and serving
         self.served_kind = "good"
         self._state = StateDirectories()
+        self._turn = ServerTurn()
         pki = make_test_pki(workdir / "pki", SERVER_NAME, SERVER_ADDRESS, OTHER_SERVER_NAME)
         self.ca_path, self.other_ca_path = pki.ca_path, pki.other_ca_path
         self.certificates: dict[str, ServerCertificate] = pki.certificates
@@ -294,6 +328,7 @@ class SoftEtherServer:
         self.close()
 
     def _open(self) -> None:
+        self._turn.acquire()
         remove_stale_namespaces()
         self.server_ns.__enter__()
         self.client_ns.__enter__()
@@ -318,7 +353,7 @@ class SoftEtherServer:
     def close(self) -> None:
         """Stop the server and remove everything; each step runs even if an earlier one fails."""
         errors: list[Exception] = []
-        for step in (self.stop, self.client_ns.close, self.server_ns.close, self._state.restore):
+        for step in (self.stop, self.client_ns.close, self.server_ns.close, self._state.restore, self._turn.release):
             try:
                 step()
             except Exception as error:  # keep going: the other steps must still run
