@@ -8,10 +8,15 @@ It is driven by real clicks (tests/gui/tray_session.py). Screenshots go to artif
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 from keyring.backends import SecretService
@@ -23,7 +28,9 @@ from tests.gui.conftest import REPO_ROOT
 from tests.gui.desktop import INSTALL_GUI
 from tests.integration.client_process import network_state
 from tests.integration.softether import VIRTUAL_HOST
+from tests.network_helper import running_helper
 from tests.realparts import require_program
+from tests.unprivileged import NOBODY, as_nobody
 
 pytestmark = pytest.mark.realparts
 
@@ -121,3 +128,73 @@ def test_without_cap_net_admin_the_tray_says_how_to_start_it(softether_server, d
     assert seen["after_quit"]["engine_thread_alive"] is False
     assert seen["qt_problems"] == [] and err == ""
     assert network_state(server.client_ns) == before
+
+
+def test_tray_as_an_ordinary_user_connects_through_the_helper(softether_server, desktop, tray, tmp_path, screenshots):
+    """What a person on a desktop does: the tray app runs as themselves (here: nobody, with its own
+    session bus and gnome-keyring holding the password), and sstp-vpn-helper, running as root,
+    creates the tunnel and sets routes and DNS. The same clicks as the root test above."""
+    require_program("xdotool", INSTALL_GUI)
+    server = softether_server
+    ns = server.client_ns
+    before = network_state(ns)
+    home = Path(tempfile.mkdtemp(prefix="sstp-user-tray-"))
+    # nobody's pings go out through an ICMP socket (no_new_privs ignores ping's file capability).
+    ping_groups = ns.run("sysctl", "-n", "net.ipv4.ping_group_range").stdout.split()
+    ns.run("sysctl", "-q", "-w", f"net.ipv4.ping_group_range={NOBODY.pw_gid} {NOBODY.pw_gid}")
+    try:
+        with running_helper(ns, grp.getgrgid(NOBODY.pw_gid).gr_name, tmp_path) as helper:
+            store = ProfileStore(home / "config" / "sstp-vpn" / "profiles.toml")
+            profile = store.save(Profile(id=new_profile_id(), name=PROFILE_NAME, host=server.server_name,
+                                         port=server.port, username=server.username,
+                                         ca_file=str(helper.share(server.ca_path))))
+            for folder in ("runtime", "artifacts"):
+                (home / folder).mkdir(mode=0o700)
+            for path in (home, *home.rglob("*")):
+                os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+            user_env = [f"HOME={home}", f"XDG_CONFIG_HOME={home / 'config'}", f"XDG_CACHE_HOME={home / 'cache'}",
+                        f"XDG_STATE_HOME={home / 'state'}", f"XDG_RUNTIME_DIR={home / 'runtime'}"]
+            command = ["env", *user_env, sys.executable, "-m", "tests.gui.user_tray_session", "connect",
+                       str(home / "artifacts"), PROFILE_NAME, VIRTUAL_HOST, profile.id]
+            env = {**os.environ, **desktop.env, "SSTP_VPN_HELPER_SOCKET": str(helper.socket)}
+            app = ns.popen(*as_nobody(command), cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                out, err = app.communicate(server.password + "\n", timeout=240)
+            except subprocess.TimeoutExpired:
+                app.kill()
+                out, err = app.communicate()
+                pytest.fail(f"the tray session did not finish:\n{out}\n{err}")
+            assert app.returncode == 0, f"{out}\n{err}"
+            deadline = time.monotonic() + 5  # the helper restores as soon as the app's session closes
+            while network_state(ns, settle_seconds=0) != before and time.monotonic() < deadline:
+                time.sleep(0.1)
+            helper_log = helper.log.read_text()
+        for shot in (home / "artifacts").glob("*.png"):
+            shutil.copyfile(shot, screenshots / f"as-user-{shot.name}")
+        saved = [path.read_bytes() for path in home.rglob("*") if path.is_file()]
+    finally:
+        ns.run("sysctl", "-q", "-w", f"net.ipv4.ping_group_range={' '.join(ping_groups)}")
+        shutil.rmtree(home, ignore_errors=True)
+
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen["euid"] == NOBODY.pw_uid  # the app, its engine and TLS ran as the user
+    assert seen["address"].startswith("198.18.30.") and seen["icon_state"] == "connected"
+    assert seen["ping_returncode"] == 0
+    status = seen["status_window"]
+    assert status["state"] == "Connected" and status["address"] == seen["address"]
+    assert status["interface"].startswith("sstp") and status["dns"] == VIRTUAL_HOST
+    assert {"0.0.0.0/1", "128.0.0.0/1"} <= set(status["routes"].split(", "))
+    assert seen["after_disconnect"] == {"state": "disconnected", "failure": None}
+    assert seen["reconnected_address"].startswith("198.18.30.")
+    assert seen["after_quit"] == {"state": "disconnected", "failure": None, "engine_thread_alive": False}
+    assert [notice["title"] for notice in seen["notices"]] == [f"Connected to {PROFILE_NAME}"] * 2
+    assert seen["qt_problems"] == [] and err == ""
+    # The helper did the privileged part, for the user: two sessions (connect, left-click connect).
+    assert helper_log.count(f"uid {NOBODY.pw_uid} (pid ") and helper_log.count(": created sstp") == 2, helper_log
+    assert "refused" not in helper_log
+    # The password went from stdin into the user's keyring, and into no file the app wrote.
+    assert not any(server.password.encode() in content for content in saved)
+    assert network_state(ns) == before
+    for name in ("tray-menu-connected.png", "status-window.png"):
+        assert (screenshots / f"as-user-{name}").stat().st_size > 1000, name

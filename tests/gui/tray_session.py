@@ -15,6 +15,7 @@ in time raises, so the exit status is 1 with the traceback on stderr.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -209,6 +210,7 @@ def main(argv: list[str]) -> int:
                             "engine_thread_alive": any(t.name == "sstp-engine" for t in threading.enumerate())}
     result["notices"] = notices
     result["qt_problems"] = qt_problems
+    result["euid"] = os.geteuid()
     print(json.dumps(result), flush=True)
     return 0
 

@@ -6,34 +6,22 @@ interface, hands over its descriptor and applies/restores routes and DNS.
 from __future__ import annotations
 
 import grp
-import shutil
 import signal
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.integration.client_process import ClientProcess, network_state
 from tests.integration.softether import VIRTUAL_HOST
-from tests.netns import Namespace, stop_process
-from tests.realparts import require_program
+from tests.netns import Namespace
+from tests.network_helper import RunningHelper, running_helper
 from tests.unprivileged import NOBODY, as_nobody
 
 pytestmark = pytest.mark.realparts
 
-REPO = str(Path(__file__).resolve().parents[2])
 NOGROUP = grp.getgrgid(NOBODY.pw_gid).gr_name
-
-
-@dataclass
-class HelperSetup:
-    socket: Path
-    ca_path: Path  # a copy nobody can read (pytest's folders are root's)
-    process: object
 
 
 class AsNobody:
@@ -47,37 +35,18 @@ class AsNobody:
 
 
 @pytest.fixture
-def helper(softether, tmp_path: Path) -> Iterator[HelperSetup]:
-    require_program("setpriv", "apt-get install util-linux")
-    folder = Path(tempfile.mkdtemp(prefix="sstp-helper-"))
-    folder.chmod(0o755)
-    ca_path = folder / "ca.pem"
-    shutil.copyfile(softether.ca_path, ca_path)
-    ca_path.chmod(0o644)
-    socket_path, log = folder / "helper.sock", tmp_path / "helper.log"
-    with open(log, "w") as log_file:
-        process = softether.client_ns.popen(
-            sys.executable, "-m", "sstpvpn.platform.helper_linux", "--listen", str(socket_path),
-            "--group", NOGROUP, "--journal", str(tmp_path / "journal.json"), cwd=REPO, stderr=log_file)
-    try:
-        deadline = time.monotonic() + 10
-        while not socket_path.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert socket_path.exists(), log.read_text()
-        yield HelperSetup(socket_path, ca_path, process)
-    finally:
-        stop_process(process)
-        print(log.read_text())
-        shutil.rmtree(folder, ignore_errors=True)
+def helper(softether, tmp_path: Path) -> Iterator[RunningHelper]:
+    with running_helper(softether.client_ns, NOGROUP, tmp_path) as running:
+        yield running
 
 
 def ping(ns: Namespace, address: str):
     return ns.run("ping", "-c", "3", "-i", "0.2", "-W", "2", address, check=False)
 
 
-def unprivileged_client(softether, helper: HelperSetup, socket: Path | None = None) -> ClientProcess:
+def unprivileged_client(softether, helper: RunningHelper, socket: Path | None = None) -> ClientProcess:
     args = [f"{softether.server_name}:{softether.port}", "--user", softether.username,
-            "--ca-file", str(helper.ca_path), "--ifname", "sstptest0"]
+            "--ca-file", str(helper.share(softether.ca_path)), "--ifname", "sstptest0"]
     return ClientProcess(AsNobody(softether.client_ns), args, softether.password,
                          env={"SSTP_VPN_HELPER_SOCKET": str(socket or helper.socket)})
 
