@@ -2,7 +2,9 @@
 # Install what a fresh Debian 12 (bookworm) machine needs to run the whole SSTP VPN test suite:
 # Debian packages, then the project itself (editable, with the gui and test extras) via pip.
 #
-# usage: sudo installer/install-deps.sh        (idempotent; starts no services)
+# usage: sudo installer/install-deps.sh [--user USER]
+#        Idempotent. Without --user it starts no services (CI). With --user it also lets USER run the
+#        tray app as themselves: installer/linux/enable-helper.sh USER (group sstp-vpn, helper).
 # env:   PYTHON           interpreter to install the project into (default: python3)
 #        LOCK_WAIT_SECONDS how long to wait for another apt/dpkg run to finish (default: 1800)
 #
@@ -91,6 +93,13 @@ PACKAGES=(
 )
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HELPER_USER=""
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --user) HELPER_USER="${2:?--user needs a user name}"; shift 2 ;;
+        *) echo "usage: install-deps.sh [--user USER]" >&2; exit 2 ;;
+    esac
+done
 PYTHON="${PYTHON:-python3}"
 LOCK_WAIT_SECONDS="${LOCK_WAIT_SECONDS:-1800}"
 
@@ -171,3 +180,8 @@ then
 fi
 cd "$REPO_ROOT"
 "$PYTHON" -m pip install --no-input "${PIP_FLAGS[@]}" -e ".[gui,test]"
+
+if [ -n "$HELPER_USER" ]; then
+    SCRIPTS="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+    HELPER="$SCRIPTS/sstp-vpn-helper" "$REPO_ROOT/installer/linux/enable-helper.sh" "$HELPER_USER"
+fi
