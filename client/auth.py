@@ -112,6 +112,9 @@ MSCHAPV2_ERRORS = {
     709: "The server failed to change your password. Change it with your administrator's tools, then try again.",
 }
 
+METHOD_NAMES = {AuthMethod.PAP: "PAP", AuthMethod.CHAP_MD5: "CHAP-MD5", AuthMethod.MSCHAPV2: "MS-CHAPv2",
+                AuthMethod.EAP: "EAP"}
+
 EAP_TYPE_NAMES = {
     4: "EAP-MD5",
     5: "EAP-OTP",
@@ -182,6 +185,11 @@ class Authenticatee:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} user={self._credentials.username!r} outcome={self.outcome!r}>"
+
+    @property
+    def method_name(self) -> str:
+        """The method as people know it ("MS-CHAPv2", "EAP-MSCHAPv2", ...), for status displays."""
+        return METHOD_NAMES[self.method]
 
     @property
     def _username(self) -> bytes:
@@ -488,7 +496,12 @@ class EapClient(Authenticatee):
         self._last_response: bytes | None = None
         self._exchange: MsChapV2Exchange | None = None
         self._method_hlak: bytes | None = None  # set when a method finished on our side
+        self._inner_method = "EAP"  # the EAP method that finished on our side
         self._refused_types: list[int] = []
+
+    @property
+    def method_name(self) -> str:
+        return self._inner_method
 
     @property
     def acceptable_types(self) -> list[int]:
@@ -550,6 +563,7 @@ class EapClient(Authenticatee):
         challenge, name = parsed
         digest = _md5_response(identifier, self._secret, challenge)
         self._method_hlak = NO_KEY_HLAK
+        self._inner_method = "EAP-MD5"
         self._log(f"answered EAP-MD5 challenge {identifier} from server {_describe(name)}")
         return bytes((self.MD5_CHALLENGE, len(digest))) + digest + self._username
 
@@ -580,6 +594,7 @@ class EapClient(Authenticatee):
                 self._fail(IMPOSTOR, FailureKind.PROTOCOL)
                 return None
             self._method_hlak = self._exchange.hlak
+            self._inner_method = "EAP-MSCHAPv2"
             self._log("the server proved it knows the password")
             return bytes((self.MSCHAPV2, self.MS_SUCCESS))
         if opcode == self.MS_FAILURE:

@@ -13,6 +13,7 @@ import threading
 from . import __version__
 from .events import Credentials, Failure, FailureKind, LogRecord, State
 from .profile_commands import ProfileCommandError, ProfileFileError, add_profiles_parser
+from .session_lock import SessionInUse, SessionLock, lock_profile
 
 EXIT_OK = 0
 EXIT_OTHER = 1
@@ -48,6 +49,18 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     return host, port
 
 
+def extra_routes(texts: list[str]) -> tuple:
+    """--route values as networks; a usage error says what is wrong with the first bad one."""
+    from ipaddress import ip_network
+
+    from .profiles import extra_routes_problem
+
+    problem = extra_routes_problem(texts)
+    if problem:
+        raise UsageError(problem)
+    return tuple(ip_network(text) for text in texts)
+
+
 def _port(text: str, whole: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise UsageError(f"The port in {whole!r} must be a number from 1 to 65535.")
@@ -71,17 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--profile", metavar="NAME", help="use a saved profile (see `sstp-vpn profiles`) instead of HOST and the options")
     connect.add_argument("--user", help="user name (HUB\\user for SoftEther hubs); required with HOST")
     connect.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
+    connect.add_argument("--proxy-password-stdin", action="store_true", help=f"read the proxy password from standard input (the line after the VPN password with --password-stdin) instead of ${PROXY_PASSWORD_ENV}")
     connect.add_argument("--pin-sha256", metavar="HEX", help="also require this SHA-256 fingerprint of the server certificate")
     connect.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
+    connect.add_argument("--route", action="append", default=[], metavar="NETWORK",
+                         help="also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)")
+    connect.add_argument("--no-vpn-dns", action="store_true", help="keep this computer's DNS servers")
     connect.add_argument("--ifname", metavar="NAME", help="name of the tunnel interface")
     connect.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
     connect.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
     connect.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
     connect.add_argument("--keepalive", type=float, default=20.0, metavar="SECONDS", help="echo the server after this much silence; twice that without an answer ends the session (default 20)")
     connect.add_argument("-v", "--verbose", action="store_true", help="print protocol details")
+    connect.add_argument("--reconnect", action="store_true", help="reconnect when the session drops (backoff; waits for a network; stops on refused credentials or an untrusted server)")
 
     diagnose = commands.add_parser("diagnose", help="check every step to the server without logging in")
     server_options(diagnose)
+    bundle = commands.add_parser("bundle", help="write a support bundle (versions, OS, profiles, last attempts, recent log; no password)")
+    bundle.add_argument("--output", metavar="PATH", help="file to write (.txt, or .zip for a zip); default: a dated file here")
     add_profiles_parser(commands)
     return parser
 
@@ -98,20 +118,26 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
             raise UsageError(str(error)) from None
         if proxy.password is not None:
             print(f"sstp-vpn: warning: a password in --proxy is visible to other users in the process list; set ${PROXY_PASSWORD_ENV} instead.", file=sys.stderr)
-        elif proxy.username is not None and os.environ.get(PROXY_PASSWORD_ENV):
-            proxy = ProxySettings(proxy.host, proxy.port, proxy.username, os.environ[PROXY_PASSWORD_ENV])
+        elif proxy.username is not None and getattr(args, "proxy_password_stdin", False):
+            proxy = ProxySettings(proxy.host, proxy.port, proxy.username, read_stdin_line("--proxy-password-stdin"))
+        elif proxy.username is not None and getattr(args, "proxy_password_env", None):
+            proxy = ProxySettings(proxy.host, proxy.port, proxy.username, args.proxy_password_env)
     try:
         return TransportSettings(host=host, port=port, sni=args.sni, ca_file=args.ca_file, pin_sha256=pin, proxy=proxy, timeout=args.timeout)
     except ValueError as error:  # a malformed pin
         raise UsageError(str(error)) from None
 
 
+def read_stdin_line(option: str) -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise UsageError(f"{option} was given but standard input is empty.")
+    return line.rstrip("\r\n")
+
+
 def read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        line = sys.stdin.readline()
-        if not line:
-            raise UsageError("--password-stdin was given but standard input is empty.")
-        return line.rstrip("\r\n")
+        return read_stdin_line("--password-stdin")
     if sys.stdin.isatty():
         import getpass
 
@@ -140,8 +166,8 @@ def run_connect(args: argparse.Namespace) -> int:
     else:
         if not args.server or not args.user:
             raise UsageError("Give the server and --user, or --profile NAME.")
+        password = read_password(args)  # first: with --proxy-password-stdin, that comes on the next line
         transport = transport_settings(args, args.pin_sha256)
-        password = read_password(args)
         engine = EngineSettings(
             credentials=Credentials(args.user, password),
             host=host_header(transport.host, transport.port),
@@ -149,17 +175,28 @@ def run_connect(args: argparse.Namespace) -> int:
             ipv6=args.ipv6,
             hello_interval=args.keepalive,
         )
-        command = Connect(transport, engine, NetworkOptions(full_tunnel=not args.no_default_route, ifname=args.ifname))
+        network = NetworkOptions(full_tunnel=not args.no_default_route, ifname=args.ifname,
+                                 extra_routes=extra_routes(args.route), use_vpn_dns=not args.no_vpn_dns)
+        command = Connect(transport, engine, network)
     try:
         if current.repair_from_journal(current.default_journal_path()):
             print("Restored the network settings left behind by an earlier session that did not end cleanly.", flush=True)
     except current.PlatformError as error:
         return fail(error.to_failure())
+    if args.reconnect:
+        from .reconnect_loop import run_reconnecting
+
+        return run_reconnecting(command, args.verbose, fail)
     done = threading.Event()
     outcome: list[Status] = []
     announced = []
+    from .attempt_history import AttemptHistory
+    from .recent_log import RecentLog
+
+    history, recent_log = AttemptHistory(), RecentLog()  # for `sstp-vpn bundle`
 
     def on_status(status: Status) -> None:
+        history.observe(status)
         # Progress is told by the engine's log lines; the status adds the one line scripts wait for.
         if status.state is State.CONNECTED and status.plan is not None and not announced:
             announced.append(True)
@@ -169,6 +206,7 @@ def run_connect(args: argparse.Namespace) -> int:
             done.set()
 
     def on_log(record: LogRecord) -> None:
+        recent_log.append(record)
         if record.level >= logging.INFO or args.verbose:
             if record.level < logging.WARNING:  # failures are printed once, at the end
                 print(record.message, flush=True)
@@ -199,8 +237,11 @@ def run_connect(args: argparse.Namespace) -> int:
 
 
 # Options that describe the server; a profile brings its own.
-_SERVER_OPTIONS = ("server", "user", "ca_file", "sni", "proxy", "pin_sha256", "no_default_route", "allow_pap",
-                   "allow_chap_md5", "ipv6")
+_SERVER_OPTIONS = ("server", "user", "ca_file", "sni", "proxy", "pin_sha256", "no_default_route", "route",
+                   "no_vpn_dns", "allow_pap", "allow_chap_md5", "ipv6")
+
+
+_held_session_locks: list[SessionLock] = []  # the kernel drops them when this process ends
 
 
 def profile_connect_command(args: argparse.Namespace):
@@ -209,7 +250,7 @@ def profile_connect_command(args: argparse.Namespace):
     from dataclasses import replace
 
     from .profile_commands import find_profile, profile_passwords
-    from .profile_settings import ProfileSettingsError, connect_command
+    from .profile_settings import ProfileSettingsError, connect_command, needs_proxy_password
     from .profiles import ProfileStore
     from .secret_store import SecretStore
 
@@ -218,7 +259,14 @@ def profile_connect_command(args: argparse.Namespace):
         options = ", ".join("HOST" if name == "server" else "--" + name.replace("_", "-") for name in given)
         raise UsageError(f"--profile takes the server settings from the profile; leave out {options}.")
     profile = find_profile(ProfileStore(), args.profile)
+    args.reconnect = args.reconnect or profile.auto_reconnect  # the profile's choice; --reconnect adds it
+    # Before any password prompt or network change: one client per profile. Held until exit.
+    _held_session_locks.append(lock_profile(profile.id, profile.name, "sstp-vpn connect"))
     password, proxy_password = profile_passwords(profile, SecretStore(), args.password_stdin)
+    if args.proxy_password_stdin:
+        proxy_password = read_stdin_line("--proxy-password-stdin")
+    elif proxy_password is None and needs_proxy_password(profile):
+        proxy_password = args.proxy_password_env  # main() took it out of the environment
     try:
         command = connect_command(profile, password, proxy_password, ifname=args.ifname)
     except ProfileSettingsError as error:
@@ -235,6 +283,21 @@ def run_diagnose(args: argparse.Namespace) -> int:
     return EXIT_OK if report.would_connect else EXIT_CODES.get(report.failure_kind, EXIT_OTHER)
 
 
+def run_bundle(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .support_bundle import collect, default_file_name, write_bundle
+
+    path = Path(args.output or default_file_name())
+    try:
+        write_bundle(path, collect())
+    except OSError as error:
+        print(f"sstp-vpn: The support bundle could not be written to {path} ({error.strerror}).", file=sys.stderr)
+        return EXIT_OTHER
+    print(path.resolve())
+    return EXIT_OK
+
+
 def fail(failure: Failure) -> int:
     print(f"sstp-vpn: {failure.reason}", file=sys.stderr, flush=True)
     return EXIT_CODES[failure.kind]
@@ -243,6 +306,9 @@ def fail(failure: Failure) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Out of the environment before anything runs a program (even a library probing for a
+    # backend does), so that no child process inherits the proxy password.
+    args.proxy_password_env = os.environ.pop(PROXY_PASSWORD_ENV, None) if args.command in ("connect", "diagnose") else None
     try:
         if args.command == "connect":
             return run_connect(args)
@@ -250,12 +316,17 @@ def main(argv: list[str] | None = None) -> int:
             from .profile_commands import run_profiles
 
             return run_profiles(args)
+        if args.command == "bundle":
+            return run_bundle(args)
         return run_diagnose(args)
     except (UsageError, ProfileCommandError) as error:
         print(f"sstp-vpn: {error}", file=sys.stderr)
         return EXIT_USAGE
     except ProfileFileError as error:
         print(f"sstp-vpn: {error}", file=sys.stderr)
+        return EXIT_OTHER
+    except SessionInUse as error:
+        print(f"sstp-vpn: {error.sentence}", file=sys.stderr)
         return EXIT_OTHER
 
 

@@ -30,6 +30,7 @@ from .events import (
     LinkConfigured,
     LogRecord,
     NetworkPlan,
+    SessionSecurity,
     State,
     StateChanged,
 )
@@ -88,6 +89,7 @@ class Call(enum.Enum):
     CLOSED = "closed"
 
 
+BINDING_HASH_NAMES = {HashProtocol.SHA256: "SHA-256", HashProtocol.SHA1: "SHA-1"}
 LIVE = (Call.CONNECT_REQUEST_SENT, Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED, Call.LCP_CLOSING)
 WINDING_UP = (Call.ABORT_PENDING, Call.DISCONNECT_ACK_PENDING)
 PPP_CONTROL_ALLOWED = (Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED, Call.LCP_CLOSING)
@@ -121,6 +123,7 @@ class Engine:
         self._ipv6cp = OptionFsm("IPV6CP", self._ipv6cp_policy)
         self._auth: Authenticatee | None = None
         self._plan: NetworkPlan | None = None
+        self.security: SessionSecurity | None = None  # set once the crypto binding is sent
 
     # ----------------------------------------------------------------- inputs
 
@@ -538,6 +541,8 @@ class Engine:
         if self._certificate is None:
             raise RuntimeError("set_peer_certificate() was not called before authentication finished")
         self._out.append(build_call_connected(outcome.hlak, self._nonce, self._certificate, self._hash))
+        method = "none" if self._auth is None else self._auth.method_name
+        self.security = SessionSecurity(method, BINDING_HASH_NAMES[self._hash], any(outcome.hlak))
         self.call = Call.CALL_CONNECTED
         self._deadline = None
         self._hello_deadline = now + self.settings.hello_interval
@@ -559,6 +564,8 @@ class Engine:
             elif notice is Notice.FINISHED and self.call is Call.CALL_CONNECTED:
                 if self._ipcp_policy.address_refused:
                     reason = "The server refused to assign an IPv4 address. Ask the server's administrator to check the address pool."
+                elif self._ipcp.terminated_by_peer:  # not a negotiation that never converged
+                    reason = "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log."
                 else:
                     reason = "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted."
                 self._disconnect_with(Failure("ipcp", reason, FailureKind.PROTOCOL), now)

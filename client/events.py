@@ -59,6 +59,24 @@ class NetworkPlan:
 
 
 @dataclass(frozen=True)
+class SessionSecurity:
+    """How the session inside TLS was authenticated and bound to it, for status displays."""
+
+    auth_method: str  # "MS-CHAPv2", "EAP-MSCHAPv2", "EAP-MD5", "PAP", "CHAP-MD5", or "none"
+    binding_hash: str  # "SHA-256" or "SHA-1"
+    keyed: bool  # the crypto binding used a key from the method (False: zeros, PAP and MD5 methods)
+
+    @property
+    def binding(self) -> str:
+        """E.g. "SHA-256 with the MS-CHAPv2 key"."""
+        if self.keyed:
+            return f"{self.binding_hash} with the {self.auth_method} key"
+        if self.auth_method == "none":
+            return f"{self.binding_hash} with a zero key (no authentication)"
+        return f"{self.binding_hash} with a zero key ({self.auth_method} derives no key)"
+
+
+@dataclass(frozen=True)
 class StateChanged:
     state: State
 

@@ -141,6 +141,7 @@ class OptionFsm:
     terminated_by_peer: bool = False
     _restart_count: int = 0
     _failures: int = 0
+    _refusals: int = 0  # Configure-Naks and -Rejects of our requests since the last Ack
     _identifier: int = 0
     _request_id: int | None = None
     _response: tuple[Verdict, list[Option], int] | None = None  # to the peer's last request
@@ -207,6 +208,7 @@ class OptionFsm:
                 if self.state in (St.REQ_SENT, St.ACK_SENT):
                     self.policy.acked(options)
                 self._request_id = None  # a second answer to the same request is stale
+                self._refusals = 0
                 self._fire(Ev.RCA, now)
             else:
                 if code == Code.CONFIGURE_NAK:
@@ -214,6 +216,12 @@ class OptionFsm:
                 else:
                     self.policy.rejected(options)
                 self._request_id = None
+                self._refusals += 1
+                if self._refusals > self.counters.max_configure and self.state in (St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT):
+                    # RFC 1661 bounds only the Naks we send. A peer that refuses every request
+                    # would keep us answering at wire speed forever: give up as if it were silent.
+                    self._fire(Ev.TO_MINUS, now)
+                    return
                 self._fire(Ev.RCN, now)
         elif code == Code.TERMINATE_REQUEST:
             self.terminated_by_peer = True

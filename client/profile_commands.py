@@ -42,6 +42,9 @@ def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--pin-sha256", metavar="HEX", default="", help="also require this SHA-256 fingerprint of the server certificate")
     add.add_argument("--proxy", metavar="URL|system", default="", help=f"http://[user@]host:port, or 'system'; the proxy password is saved from ${PROXY_PASSWORD_ENV}")
     add.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
+    add.add_argument("--route", action="append", default=[], metavar="NETWORK",
+                     help="also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)")
+    add.add_argument("--no-vpn-dns", action="store_true", help="keep this computer's DNS servers")
     add.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
     add.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
     add.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
@@ -102,7 +105,7 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: "SecretStore") 
         id=new_profile_id(), name=args.name, host=host, port=port, username=args.user, sni=args.sni,
         ca_file=os.path.abspath(args.ca_file) if args.ca_file else "", pin_sha256=args.pin_sha256,
         allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5, full_tunnel=not args.no_default_route,
-        ipv6=args.ipv6, mtu=args.mtu, auto_reconnect=args.auto_reconnect, proxy=proxy,
+        extra_routes=tuple(args.route), use_vpn_dns=not args.no_vpn_dns, ipv6=args.ipv6, mtu=args.mtu, auto_reconnect=args.auto_reconnect, proxy=proxy,
     )
     problems = profile_problems(profile, book.profiles)
     if problems:
@@ -159,6 +162,8 @@ def describe_profile(profile: Profile, password: str) -> list[str]:
         f"pinned SHA-256: {profile.pin_sha256 or '(none)'}",
         f"authentication: {', '.join(methods)}",
         f"routing: {'all traffic (full tunnel)' if profile.full_tunnel else 'only the VPN network (split tunnel)'}",
+        f"extra routes: {', '.join(profile.extra_routes) or '(none)'}",
+        "DNS: " + ("the VPN's servers" if profile.use_vpn_dns else "this computer's own"),
         f"IPv6: {'yes' if profile.ipv6 else 'no'}",
         f"MTU: {profile.mtu}",
         f"reconnect automatically: {'yes' if profile.auto_reconnect else 'no'}",

@@ -9,6 +9,7 @@ all_proxy environment variables (with no_proxy), and on Windows and macOS the sy
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import urllib.request
@@ -91,4 +92,6 @@ def connect_command(profile: Profile, password: str, proxy_password: str | None 
         ipv6=profile.ipv6,
         mru=profile.mtu,
     )
-    return Connect(transport, engine, NetworkOptions(full_tunnel=profile.full_tunnel, ifname=ifname))
+    network = NetworkOptions(full_tunnel=profile.full_tunnel, ifname=ifname, use_vpn_dns=profile.use_vpn_dns,
+                             extra_routes=tuple(ipaddress.ip_network(route) for route in profile.extra_routes))
+    return Connect(transport, engine, network)

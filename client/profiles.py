@@ -38,6 +38,7 @@ APP_DIR_NAME = "sstp-vpn"
 PROFILES_FILE = "profiles.toml"
 MIN_MTU = 576  # the smallest MRU PPP must accept (RFC 1661 allows less, IPv4 needs 576)
 MAX_MTU = 1500  # the engine's default MRU; SSTP over a 1500-byte path cannot carry more
+MAX_EXTRA_ROUTES = 32
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -90,6 +91,8 @@ class Profile:
     allow_pap: bool = False
     allow_chap_md5: bool = False  # also EAP-MD5
     full_tunnel: bool = True  # False: only the VPN's network goes through the tunnel
+    extra_routes: tuple[str, ...] = ()  # more networks through the tunnel, e.g. "10.20.0.0/16"
+    use_vpn_dns: bool = True  # False: keep this machine's DNS servers
     ipv6: bool = False
     mtu: int = MAX_MTU
     auto_reconnect: bool = False
@@ -136,12 +139,30 @@ def profile_problems(profile: Profile, others: tuple[Profile, ...] | list[Profil
             trust.parse_pin(profile.pin_sha256)
         except ValueError as error:
             problems["pin_sha256"] = str(error)
+    routes_problem = extra_routes_problem(profile.extra_routes)
+    if routes_problem:
+        problems["extra_routes"] = routes_problem
     if not MIN_MTU <= profile.mtu <= MAX_MTU:
         problems["mtu"] = f"The MTU must be from {MIN_MTU} to {MAX_MTU}."
     if profile.proxy.mode is ProxyMode.MANUAL:
         if host_name_problem(profile.proxy.host) or not 0 < profile.proxy.port < 65536:
             problems["proxy"] = "Write the proxy as http://host:port (or http://user@host:port)."
     return problems
+
+
+def extra_routes_problem(routes: tuple[str, ...] | list[str]) -> str | None:
+    """None when every entry is a network like 10.20.0.0/16 or fd00:1::/64, else a sentence."""
+    if len(routes) > MAX_EXTRA_ROUTES:
+        return f"At most {MAX_EXTRA_ROUTES} extra routes: join neighbouring networks into larger ones."
+    for text in routes:
+        try:
+            network = ipaddress.ip_network(text, strict=True)
+        except ValueError:
+            return (f"{text!r} is not a network: write it like 10.20.0.0/16 (the address with its host "
+                    "bits zero, a slash and the prefix length).")
+        if network.prefixlen == 0:
+            return f"{text} would route everything: choose \"all traffic through the VPN\" instead."
+    return None
 
 
 def host_name_problem(text: str) -> str | None:
@@ -311,6 +332,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def _profile_to_table(profile: Profile) -> dict[str, Any]:
     table = {key: value for key, value in asdict(profile).items() if key != "proxy"}
+    table["extra_routes"] = list(profile.extra_routes)
     proxy = profile.proxy
     table["proxy"] = {"mode": proxy.mode.value}
     if proxy.mode is ProxyMode.MANUAL:
@@ -337,7 +359,7 @@ def _book_from_document(document: dict[str, Any], path: Path) -> ProfileBook:
 
 _EXPECTED = {"id": str, "name": str, "host": str, "port": int, "username": str, "sni": str, "ca_file": str,
              "pin_sha256": str, "allow_pap": bool, "allow_chap_md5": bool, "full_tunnel": bool, "ipv6": bool,
-             "mtu": int, "auto_reconnect": bool}
+             "mtu": int, "auto_reconnect": bool, "use_vpn_dns": bool}
 
 
 def _profile_from_table(table: Any, position: int, path: Path) -> Profile:
@@ -354,6 +376,10 @@ def _profile_from_table(table: Any, position: int, path: Path) -> Profile:
         if type(value) is not kind:  # bool is an int subclass: compare exactly
             raise damaged(f"has a {key} that is not a {kind.__name__}")
         values[key] = value
+    routes = table.get("extra_routes", [])
+    if not isinstance(routes, list) or not all(isinstance(route, str) for route in routes):
+        raise damaged("has extra_routes that are not a list of networks")
+    values["extra_routes"] = tuple(routes)
     for required in ("id", "name", "host"):
         if not values.get(required):
             raise damaged(f"has no {required}")

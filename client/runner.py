@@ -19,10 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from ipaddress import ip_address
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from .engine import Engine, EngineSettings
-from .events import Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, State, StateChanged
+from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
+from .events import (Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, SessionSecurity,
+                     State, StateChanged)
 from sstpvpn.platform import current
 from sstpvpn.platform.errors import PlatformError
 
@@ -40,6 +42,8 @@ FINAL_FLUSH_SECONDS = 2.0
 class NetworkOptions:
     full_tunnel: bool = True
     ifname: str | None = None
+    extra_routes: tuple[IPv4Network | IPv6Network, ...] = ()  # through the tunnel as well
+    use_vpn_dns: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class Status:
     interface: str | None = None
     failure: Failure | None = None
     connected_at: float | None = None  # time.monotonic()
+    tls: str = ""  # e.g. "TLSv1.3, TLS_AES_256_GCM_SHA384", once TLS is up
+    security: SessionSecurity | None = None  # authentication and crypto binding, once connected
+    route_target: str | None = None  # where the TCP connection goes (server or proxy): the address that needs a route
 
 
 class EngineRunner(threading.Thread):
@@ -129,6 +136,7 @@ class EngineRunner(threading.Thread):
             self._publish(state=State.DISCONNECTED, failure=error.failure)
             return
         self._emit_log(logging.INFO, f"TLS is up ({connection.tls_version}, {connection.cipher}).")
+        self._status = replace(self._status, tls=f"{connection.tls_version}, {connection.cipher}")
         session = _Session(self, command, connection)
         try:
             failure = session.run()
@@ -141,9 +149,10 @@ class EngineRunner(threading.Thread):
 
 
 def _through_helper() -> bool:
-    """On Linux an ordinary user's session asks the privileged helper (sstp-vpn-helper) for the
-    tunnel interface, routes and DNS; root does them itself (servers, CI)."""
-    return sys.platform == "linux" and os.geteuid() != 0
+    """On Linux and macOS an ordinary user's session asks the privileged helper (sstp-vpn-helper)
+    for the tunnel interface, routes and DNS; root does them itself (servers, CI). The macOS
+    helper has not run on a real Mac yet (platform/helper_macos.py)."""
+    return sys.platform in ("linux", "darwin") and os.geteuid() != 0
 
 
 class _Session:
@@ -163,6 +172,7 @@ class _Session:
         self.network_failure: Failure | None = None  # the network could not be configured
         self.finished = False
         self.tun_paused = False
+        self.tun_lost = False  # the device failed (removed under us); the session is ending
 
     def run(self) -> Failure | None:
         engine = self.engine
@@ -172,12 +182,15 @@ class _Session:
         self.sock.setblocking(False)
         self.selector.register(self.sock, selectors.EVENT_READ, "sock")
         self.selector.register(self.runner._wake_r, selectors.EVENT_READ, "wake")
+        sleep_watch = SleepWatch()  # after a suspend the TLS connection is gone: do not wait for the echo timers
+        sleep_failure: Failure | None = None
         while not self.finished:
             self._after_input()
             if self.finished:
                 break
             deadline = engine.get_timer()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            timeout = SLEEP_CHECK_SECONDS if timeout is None else min(timeout, SLEEP_CHECK_SECONDS)
             for key, mask in self.selector.select(timeout):
                 now = time.monotonic()
                 if key.data == "sock":
@@ -186,17 +199,26 @@ class _Session:
                     if mask & selectors.EVENT_READ:
                         self._read_socket(now)
                 elif key.data == "tun":
-                    packets = self.tun.read_packets(TUN_BATCH)
+                    try:
+                        packets = self.tun.read_packets(TUN_BATCH)
+                    except PlatformError as error:  # e.g. the interface was deleted under us
+                        self._tun_lost(error, now)
+                        continue
                     if packets:
                         engine.receive_ip_packets(packets, now)
                 elif key.data == "wake":
                     self._read_commands(now)
+            slept = sleep_watch.slept()
+            if slept is not None and sleep_failure is None:
+                sleep_failure = slept_failure(slept)
+                self.runner._emit_log(logging.WARNING, sleep_failure.reason)
+                engine.connection_lost(time.monotonic())
             now = time.monotonic()
             deadline = engine.get_timer()
             if deadline is not None and now >= deadline:
                 engine.handle_timer(now)
         self._final_flush()
-        return self.failure
+        return sleep_failure or self.failure
 
     def _after_input(self) -> None:
         engine = self.engine
@@ -207,8 +229,11 @@ class _Session:
             self._write_pending()
         # 2. deliver packets
         packets = engine.packets_to_deliver()
-        if packets and self.tun is not None:
-            self.tun.write_packets(packets)
+        if packets and self.tun is not None and not self.tun_lost:
+            try:
+                self.tun.write_packets(packets)
+            except PlatformError as error:
+                self._tun_lost(error, time.monotonic())
         # 3. handle events
         while (event := engine.next_event()) is not None:
             if isinstance(event, LogRecord):
@@ -224,7 +249,7 @@ class _Session:
                 self.failure = self.network_failure or event.failure
                 self.finished = True
         # back-pressure: while the socket is behind, leave packets in the device's queue
-        if self.tun is not None:
+        if self.tun is not None and not self.tun_lost:
             should_pause = len(self.pending) > MAX_PENDING
             if should_pause != self.tun_paused:
                 self.tun_paused = should_pause
@@ -240,7 +265,7 @@ class _Session:
         options = self.command.network
         try:
             if _through_helper():
-                from sstpvpn.platform.helper_client import PrivilegedNetwork  # Linux only
+                from sstpvpn.platform.helper_client import PrivilegedNetwork  # Linux and macOS
 
                 network = PrivilegedNetwork()
                 self.tun = network.open_tun(options.ifname)
@@ -249,7 +274,9 @@ class _Session:
                 self.tun = current.TunDevice.open(options.ifname)
                 make_configurator = current.NetConfigurator
             self.tun.set_mtu(plan.mtu)
-            self.configurator = make_configurator(self.tun.name, ip_address(self.connection.route_target), full_tunnel=options.full_tunnel)
+            self.configurator = make_configurator(self.tun.name, ip_address(self.connection.route_target),
+                                                  full_tunnel=options.full_tunnel, extra_routes=options.extra_routes,
+                                                  use_vpn_dns=options.use_vpn_dns)
             self.configurator.apply(plan)
         except PlatformError as error:  # tear the session down politely; cleanup() restores
             self.network_failure = error.to_failure()
@@ -260,7 +287,22 @@ class _Session:
         dns = ", ".join(map(str, plan.dns)) or "none offered"
         mode = "all traffic" if options.full_tunnel else "the VPN's network only"
         self.runner._emit_log(logging.INFO, f"Tunnel {self.tun.name} is up: address {plan.address}, MTU {plan.mtu}, DNS {dns}, routing {mode}.")
-        self.runner._publish(state=State.CONNECTED, plan=plan, interface=self.tun.name, connected_at=time.monotonic())
+        self.runner._publish(state=State.CONNECTED, plan=plan, interface=self.tun.name, connected_at=time.monotonic(),
+                             route_target=str(self.connection.route_target), security=self.engine.security)
+
+    def _tun_lost(self, error: PlatformError, now: float) -> None:
+        """The tunnel device failed for good: stop polling it (a detached TUN descriptor polls as
+        an error forever), say why, and end the session politely; cleanup() restores the rest."""
+        if self.tun_lost:
+            return
+        self.tun_lost = True
+        try:
+            self.selector.unregister(self.tun)
+        except KeyError:
+            pass  # paused by back-pressure, or never registered
+        self.network_failure = self.network_failure or error.to_failure()
+        self.runner._emit_log(logging.ERROR, error.sentence)
+        self.engine.disconnect(now)
 
     def _read_socket(self, now: float) -> None:
         engine = self.engine

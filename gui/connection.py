@@ -20,20 +20,23 @@ from dataclasses import dataclass, field, replace
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from sstpvpn.client.attempt_history import AttemptHistory
 from sstpvpn.client.events import Failure, FailureKind, State
 from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
 from sstpvpn.client.profile_settings import ProfileSettingsError, connect_command, needs_proxy_password
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
+from sstpvpn.client.recent_log import RecentLog
+from sstpvpn.client.reconnect import Backoff, Decision, ReconnectPolicy, RetryAt, WaitForNetwork
 from sstpvpn.client.runner import Disconnect, EngineRunner, Shutdown, Status
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
+from sstpvpn.client.session_lock import SessionInUse, SessionLock, lock_profile
 from sstpvpn.client.transport import TransportSettings
+from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
 
 from .background import run_in_background
 from .bridge import LogEntry, RunnerBridge
-from .session_facts import SessionFacts
 
-RECONNECT_DELAYS = (2, 5, 10, 30, 60)  # seconds before each retry; the last one repeats
-NO_RETRY_KINDS = {FailureKind.AUTHENTICATION, FailureKind.TRUST}  # retrying cannot help: ask the user
+RECONNECT_BACKOFF = Backoff(initial=2.0, cap=60.0)  # read when the user connects; see client/reconnect.py
 LOG_HISTORY = 5000
 
 
@@ -87,9 +90,11 @@ class ConnectionController(QObject):
     credentials_needed = Signal(object)  # CredentialsRequest: answer with provide/cancel_credentials
     pin_offered = Signal(object)  # PinOffer: answer with accept_pin, or ignore
     finished = Signal()  # after shutdown(): no session is left and the runner has stopped
+    _network_changed = Signal(bool)  # emitted on the route watcher's thread, delivered on the GUI thread
 
     def __init__(self, store: ProfileStore, secrets: SecretStore, environ: Mapping[str, str] | None = None,
-                 parent: QObject | None = None, runner_factory: Callable[..., EngineRunner] = EngineRunner) -> None:
+                 parent: QObject | None = None, runner_factory: Callable[..., EngineRunner] = EngineRunner,
+                 route_watch_factory: Callable[[Callable[[bool], None]], RouteWatch] = start_route_watch) -> None:
         super().__init__(parent)
         self.store = store
         self.secrets = secrets
@@ -113,10 +118,18 @@ class ConnectionController(QObject):
         self._reconnect_timer.setSingleShot(True)
         self._reconnect_timer.timeout.connect(self._reconnect)
         self._reconnect_at: float | None = None
+        self._route_watch_factory = route_watch_factory
+        self._route_watch: RouteWatch | None = None  # started with the runner, for the app's life
+        self._network_changed.connect(self._on_network_changed)
+        self._policy = ReconnectPolicy(RECONNECT_BACKOFF)  # a fresh one each time the user connects
+        self._waiting_for_network = False  # a reconnect waits for a usable route to the server
         self._shutting_down = False
         self._finished = False
-        self.facts = SessionFacts()
+        self._session_lock: SessionLock | None = None  # held from _begin until the session ends
         self.log_entries: deque[LogEntry] = deque(maxlen=LOG_HISTORY)
+        # On disk, for the support bundle (log window); tests may point them elsewhere.
+        self.attempt_history = AttemptHistory()
+        self.recent_log = RecentLog()
 
     # -- what views read ---------------------------------------------------------------------
 
@@ -132,12 +145,17 @@ class ConnectionController(QObject):
     @property
     def active(self) -> bool:
         """Connecting, connected, disconnecting, or waiting to reconnect."""
-        return self._runner_busy or self._preparing or self._reconnect_at is not None
+        return self._runner_busy or self._preparing or self._reconnect_at is not None or self._waiting_for_network
 
     @property
     def reconnect_in(self) -> float | None:
         """Seconds until the next automatic attempt, or None."""
         return None if self._reconnect_at is None else max(0.0, self._reconnect_at - time.monotonic())
+
+    @property
+    def waiting_for_network(self) -> bool:
+        """A reconnect waits until the server can be reached again."""
+        return self._waiting_for_network
 
     @property
     def shutting_down(self) -> bool:
@@ -162,6 +180,7 @@ class ConnectionController(QObject):
             return
         self._cancel_reconnect()
         self._reconnect_count = 0
+        self._new_policy()
         self._begin(profile)
 
     def disconnect(self) -> None:
@@ -172,6 +191,7 @@ class ConnectionController(QObject):
             self._runner.submit(Disconnect())
         elif self._preparing:
             self._attempt += 1  # the worker's result will be ignored
+            self._release_session_lock()
             self._set_status(Status(State.DISCONNECTED, server=self._status.server))
         else:
             self.changed.emit()
@@ -192,6 +212,7 @@ class ConnectionController(QObject):
     def cancel_credentials(self, request: CredentialsRequest) -> None:
         if self._preparing and self._profile is not None and self._profile.id == request.profile.id:
             self._attempt += 1
+            self._release_session_lock()
             self._set_status(Status(State.IDLE, server=self._status.server))
 
     def accept_pin(self, offer: PinOffer) -> Profile:
@@ -232,10 +253,28 @@ class ConnectionController(QObject):
         self._prepared = None
         self._user_disconnect = False
         self._was_connected = False
+        if not self._take_session_lock(profile):
+            return
         self._set_status(Status(State.HANDSHAKE, server=profile.server))
         run_in_background(lambda: self._prepare(profile),
                           lambda result, error: self._on_prepared(attempt, profile, result, error),
                           name="sstp-vpn-prepare")
+
+    def _take_session_lock(self, profile: Profile) -> bool:
+        """One client per profile, shared with `sstp-vpn connect` (client/session_lock.py); a
+        refusal is a failure notice with the sentence naming the other process."""
+        self._release_session_lock()
+        try:
+            self._session_lock = lock_profile(profile.id, profile.name, "the SSTP VPN tray app")
+        except SessionInUse as error:
+            self._fail_locally(Failure("session", error.sentence, FailureKind.OTHER))
+            return False
+        return True
+
+    def _release_session_lock(self) -> None:
+        if self._session_lock is not None:
+            self._session_lock.release()
+            self._session_lock = None
 
     def _prepare(self, profile: Profile) -> _Prepared:
         """Worker thread: repair what a crashed session left, read the passwords."""
@@ -290,6 +329,9 @@ class ConnectionController(QObject):
         if self._runner is None:
             self._runner = self._runner_factory(self._bridge.on_status, self._bridge.on_log)
             self._runner.start()
+        if self._route_watch is None:
+            self._route_watch = self._route_watch_factory(self._network_changed.emit)
+            self._policy.network_available = self._route_watch.usable
         self._transport = command.transport
         self._runner_busy = True
         self._runner.submit(command)
@@ -314,22 +356,27 @@ class ConnectionController(QObject):
     def _on_runner_status(self, status: Status) -> None:
         previous = self._status
         self._status = status
+        self.attempt_history.observe(status)
         profile = self._profile
         if status.state is State.CONNECTED and previous.state is not State.CONNECTED:
             self._was_connected = True
             self._reconnect_count = 0
+            self._policy.connected(time.monotonic())
+            if status.route_target is not None and self._route_watch is not None:
+                self._route_watch.set_target(status.route_target, status.interface)
             name = profile.name if profile else status.server
             address = f" with the address {status.plan.address}" if status.plan else ""
             self.notice.emit(Notice(f"Connected to {name}", f"You are on the VPN{address}."))
         if status.state is State.DISCONNECTED:
             self._runner_busy = False
+            self._release_session_lock()
             self._session_ended(status)
         self.changed.emit()
 
     @Slot(object)
     def _on_runner_log(self, entry: LogEntry) -> None:
-        self.facts = self.facts.updated(entry.message)
         self.log_entries.append(entry)
+        self.recent_log.append(entry, at=entry.time)
         self.log.emit(entry)
 
     def _session_ended(self, status: Status) -> None:
@@ -339,6 +386,7 @@ class ConnectionController(QObject):
         if self._pending is not None:
             profile, self._pending = self._pending, None
             self._reconnect_count = 0
+            self._new_policy()
             self._begin(profile)
             return
         if self._user_disconnect or self._profile is None:
@@ -347,9 +395,8 @@ class ConnectionController(QObject):
         failure = status.failure
         if failure is not None and failure.kind is FailureKind.TRUST and self._transport is not None:
             self._offer_first_contact(self._profile, self._transport)
-        retry = failure is None or failure.kind not in NO_RETRY_KINDS
-        if self._profile.auto_reconnect and retry and (self._was_connected or self._reconnect_count > 0):
-            self._schedule_reconnect(self._profile)
+        if self._profile.auto_reconnect and (self._was_connected or self._reconnect_count > 0):
+            self._follow(self._policy.session_ended(time.monotonic(), failure))  # GiveUp: the notice above stands
 
     def _report_failure(self, profile: Profile, failure: Failure | None, dropped: bool) -> None:
         text = failure.reason if failure is not None else "The server ended the connection."
@@ -360,6 +407,7 @@ class ConnectionController(QObject):
 
     def _fail_locally(self, failure: Failure) -> None:
         """A failure before the runner got the session (settings, keyring, network repair)."""
+        self._release_session_lock()
         self._set_status(Status(State.DISCONNECTED, server=self._status.server, failure=failure))
         if self._profile is not None:
             self._report_failure(self._profile, failure, dropped=False)
@@ -379,20 +427,46 @@ class ConnectionController(QObject):
 
     # -- reconnecting ------------------------------------------------------------------------
 
-    def _schedule_reconnect(self, profile: Profile) -> None:
-        delay = RECONNECT_DELAYS[min(self._reconnect_count, len(RECONNECT_DELAYS) - 1)]
+    def _new_policy(self) -> None:
+        self._policy = ReconnectPolicy(RECONNECT_BACKOFF)
+        if self._route_watch is not None:
+            self._policy.network_available = self._route_watch.usable
+
+    def _follow(self, decision: Decision, why: str | None = None) -> None:
+        """Act on the reconnect policy's decision: a timer, or a wait for the network."""
+        profile = self._profile
+        if not isinstance(decision, (RetryAt, WaitForNetwork)) or profile is None or self._shutting_down:
+            return
+        self._cancel_reconnect()
         self._reconnect_count += 1
-        self._reconnect_at = time.monotonic() + delay
+        if isinstance(decision, WaitForNetwork):
+            self._waiting_for_network = True
+            self.notice.emit(Notice(f"Reconnecting to {profile.name}", "Waiting for a network connection."))
+            self.changed.emit()
+            return
+        delay = max(0.0, decision.at - time.monotonic())
+        self._reconnect_at = decision.at
         self._reconnect_timer.start(int(delay * 1000))
-        self.notice.emit(Notice(f"Reconnecting to {profile.name}", f"Trying again in {delay:g} seconds."))
+        text = "Trying again now." if delay < 0.5 else f"Trying again in {delay:.0f} seconds."
+        self.notice.emit(Notice(f"Reconnecting to {profile.name}", f"{why} {text}" if why else text))
+        self.changed.emit()
+
+    @Slot(bool)
+    def _on_network_changed(self, usable: bool) -> None:
+        decision = self._policy.network_changed(time.monotonic(), usable)
+        if decision is not None and (self._reconnect_at is not None or self._waiting_for_network):
+            self._follow(decision, "The network is back." if usable else None)
 
     def _cancel_reconnect(self) -> None:
         self._reconnect_timer.stop()
         self._reconnect_at = None
+        self._waiting_for_network = False
 
     @Slot()
     def _reconnect(self) -> None:
         self._reconnect_at = None
+        self._waiting_for_network = False
+        self._policy.attempt_started()
         if self._profile is None or self._shutting_down:
             return
         try:
@@ -411,6 +485,9 @@ class ConnectionController(QObject):
         if self._finished:
             return
         self._finished = True
+        self._release_session_lock()
+        if self._route_watch is not None:
+            self._route_watch.close()
         if self._runner_busy:
             self._log_line(logging.WARNING, "The session did not end in time; quitting anyway (the next start restores the network).")
         runner = self._runner
@@ -432,6 +509,7 @@ class ConnectionController(QObject):
 
     def _set_status(self, status: Status) -> None:
         self._status = status
+        self.attempt_history.observe(status)
         self.changed.emit()
 
     def _log_line(self, level: int, message: str) -> None:

@@ -82,6 +82,8 @@ class ProfileEditor(QDialog):
         self.routing = QComboBox(objectName="routing")
         self.routing.addItem("All traffic through the VPN (full tunnel)", True)
         self.routing.addItem("Only the VPN's network (split tunnel)", False)
+        self.extra_routes = QLineEdit(objectName="extra_routes", placeholderText="none, or e.g. 10.20.0.0/16 192.168.5.0/24")
+        self.use_vpn_dns = QCheckBox("Use the VPN's DNS servers", objectName="use_vpn_dns")
         self.ipv6 = QCheckBox("Use IPv6 when the server offers it", objectName="ipv6")
         self.mtu = QSpinBox(objectName="mtu", minimum=MIN_MTU, maximum=MAX_MTU, value=MAX_MTU)
         self.auto_reconnect = QCheckBox("Reconnect when the connection drops", objectName="auto_reconnect")
@@ -117,6 +119,8 @@ class ProfileEditor(QDialog):
         network = QGroupBox("Network")
         form = QFormLayout(network)
         form.addRow("Routing:", self.routing)
+        form.addRow("Also route:", self._with_error("extra_routes", self.extra_routes))
+        form.addRow("", self.use_vpn_dns)
         form.addRow("MTU:", self._with_error("mtu", self.mtu))
         form.addRow("", self.ipv6)
         form.addRow("", self.auto_reconnect)
@@ -153,7 +157,8 @@ class ProfileEditor(QDialog):
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
 
-        for line_edit in (self.name, self.host, self.username, self.sni, self.ca_file, self.pin, self.proxy_url):
+        for line_edit in (self.name, self.host, self.username, self.sni, self.ca_file, self.pin, self.extra_routes,
+                          self.proxy_url):
             line_edit.textChanged.connect(self._validate)
         for spin in (self.port, self.mtu):
             spin.valueChanged.connect(self._validate)
@@ -185,6 +190,8 @@ class ProfileEditor(QDialog):
         self.allow_pap.setChecked(profile.allow_pap)
         self.allow_chap_md5.setChecked(profile.allow_chap_md5)
         self.routing.setCurrentIndex(0 if profile.full_tunnel else 1)
+        self.extra_routes.setText(" ".join(profile.extra_routes))
+        self.use_vpn_dns.setChecked(profile.use_vpn_dns)
         self.ipv6.setChecked(profile.ipv6)
         self.mtu.setValue(profile.mtu)
         self.auto_reconnect.setChecked(profile.auto_reconnect)
@@ -208,7 +215,8 @@ class ProfileEditor(QDialog):
             username=self.username.text().strip(), sni=self.sni.text().strip(), ca_file=self.ca_file.text().strip(),
             pin_sha256=self.pin.text().strip(), allow_pap=self.allow_pap.isChecked(),
             allow_chap_md5=self.allow_chap_md5.isChecked(), full_tunnel=self.routing.currentData(),
-            ipv6=self.ipv6.isChecked(), mtu=self.mtu.value(), auto_reconnect=self.auto_reconnect.isChecked(), proxy=proxy,
+            extra_routes=tuple(self.extra_routes.text().replace(",", " ").split()),
+            use_vpn_dns=self.use_vpn_dns.isChecked(), ipv6=self.ipv6.isChecked(), mtu=self.mtu.value(), auto_reconnect=self.auto_reconnect.isChecked(), proxy=proxy,
         )
 
     def problems(self) -> dict[str, str]:

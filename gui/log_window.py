@@ -1,5 +1,5 @@
 """The log window: what the engine and the app reported (never a secret: the engine's log lines
-are built without passwords), with copy and save."""
+are built without passwords), with copy, save, and a support bundle (client/support_bundle.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+
+from sstpvpn.client.support_bundle import collect, default_file_name, write_bundle
 
 from .bridge import LogEntry
 from .connection import ConnectionController
@@ -38,6 +40,9 @@ class LogWindow(QWidget):
         copy.clicked.connect(self.copy_all)
         save = QPushButton("Save…", objectName="save")
         save.clicked.connect(self.choose_file_and_save)
+        bundle = QPushButton("Save support bundle…", objectName="bundle")
+        bundle.setToolTip("Versions, system, profiles, the last attempts and the recent log, for a bug report. No password.")
+        bundle.clicked.connect(self.choose_file_and_save_bundle)
         self.saved_note = QLabel(objectName="saved_note")
         buttons = QHBoxLayout()
         buttons.addWidget(self.details)
@@ -45,6 +50,7 @@ class LogWindow(QWidget):
         buttons.addWidget(self.saved_note)
         buttons.addWidget(copy)
         buttons.addWidget(save)
+        buttons.addWidget(bundle)
         layout = QVBoxLayout(self)
         layout.addWidget(self.text)
         layout.addLayout(buttons)
@@ -83,3 +89,18 @@ class LogWindow(QWidget):
             self.saved_note.setText(f"Not saved: {error.strerror}.")
             return
         self.saved_note.setText(f"Saved to {path}.")
+
+    @Slot()
+    def choose_file_and_save_bundle(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save a support bundle", default_file_name(), "Text files (*.txt);;Zip files (*.zip)")
+        if path:
+            self.save_bundle_to(Path(path))
+
+    def save_bundle_to(self, path: Path) -> None:
+        controller = self.controller
+        try:
+            write_bundle(path, collect(controller.store, controller.attempt_history, controller.recent_log))
+        except OSError as error:
+            self.saved_note.setText(f"Not saved: {error.strerror}.")
+            return
+        self.saved_note.setText(f"Support bundle saved to {path}.")

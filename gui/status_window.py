@@ -124,7 +124,6 @@ class StatusWindow(QWidget):
         profile = controller.profile
         plan = status.plan if status.state is State.CONNECTED else None
         connected = plan is not None
-        facts = controller.facts if status.state not in (State.IDLE, State.DISCONNECTED) else None
         self._follow_interface(status.interface if connected else None)
         latest, rate = self.meter.latest, self.meter.current
         none = "—"
@@ -138,8 +137,8 @@ class StatusWindow(QWidget):
             "routing": _routing_text(profile.full_tunnel if profile else True) if connected else none,
             "routes": _routes_text(status.interface) if connected else none,
             "interface": status.interface if connected and status.interface else none,
-            "tls": f"{facts.tls_version}, {facts.cipher}" if facts and facts.tls_version else none,
-            "binding": facts.binding if facts and facts.binding else none,
+            "tls": status.tls if status.tls and status.state is not State.DISCONNECTED else none,
+            "binding": status.security.binding if connected and status.security else none,
             "received": _traffic_text(latest.received if latest else None, rate.received if rate else None) if connected else none,
             "sent": _traffic_text(latest.sent if latest else None, rate.sent if rate else None) if connected else none,
             "duration": duration_text(time.monotonic() - status.connected_at) if connected and status.connected_at else none,

@@ -1,5 +1,5 @@
-"""The user side of the privileged network helper (helper_linux): what the engine runner uses on
-Linux when it does not run as root.
+"""The user side of the privileged network helper (helper_linux, helper_macos): what the engine
+runner uses on Linux and macOS when it does not run as root.
 
     network = PrivilegedNetwork()
     tun = network.open_tun(ifname)           # a TunDevice around the descriptor the helper sent
@@ -13,39 +13,59 @@ happened yet, also when this process is killed.
 
 from __future__ import annotations
 
-import array
 import os
 import socket
+import sys
 from ipaddress import ip_address
 from typing import TYPE_CHECKING
 
 from sstpvpn.platform import helper_protocol as protocol
+from sstpvpn.platform import helper_transport as transport
+from sstpvpn.platform import tun_macos
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, Request, RequestRefused, Restore, SetMtu
 from sstpvpn.platform.tun_linux import TunDevice
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sstpvpn.client.events import NetworkPlan
+    from sstpvpn.platform.helper_protocol import IPNetwork
     from sstpvpn.platform.netconfig_linux import IPAddress
 
 DEFAULT_SOCKET = "/run/sstp-vpn/helper.sock"  # where sstp-vpn-helper.socket listens
+MACOS_SOCKET = "/var/run/sstp-vpn-helper.sock"  # SockPathName in installer/macos/org.sstp-vpn.helper.plist
 SOCKET_ENV = "SSTP_VPN_HELPER_SOCKET"  # another path, e.g. for a helper started with --listen
 HELPER_GROUP = "sstp-vpn"
+MACOS_HELPER_GROUP = "admin"  # helper_macos.DEFAULT_GROUP
+MACOS_INSTALL_COMMAND = "sudo sh \"/Applications/SSTP VPN.app/Contents/Resources/install-helper.sh\" install"
 REPLY_TIMEOUT_SECONDS = 30.0  # DNS changes through systemd-resolved can take a moment
 CLOSE_WAIT_SECONDS = 10.0
 
 
+def default_socket_path(platform_name: str = sys.platform) -> str:
+    return MACOS_SOCKET if platform_name == "darwin" else DEFAULT_SOCKET
+
+
 def helper_socket_path() -> str:
-    return os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
+    return os.environ.get(SOCKET_ENV) or default_socket_path()
 
 
-def _not_running_sentence(path: str) -> str:
+def _not_running_sentence(path: str, platform_name: str = sys.platform) -> str:
+    if platform_name == "darwin":
+        return ("Connecting as an ordinary user needs the SSTP VPN network helper, which is not installed "
+                f"(nothing listens on {path}): install it once with {MACOS_INSTALL_COMMAND} "
+                "(it asks for an administrator password), or run sstp-vpn with sudo.")
     return ("Connecting as an ordinary user needs the SSTP VPN network helper, which is not running "
             f"(nothing listens on {path}): install the sstp-vpn package and start the helper with "
             "'sudo systemctl enable --now sstp-vpn-helper.socket', or run sstp-vpn as root.")
 
 
-def _not_allowed_sentence(path: str) -> str:
+def _not_allowed_sentence(path: str, platform_name: str = sys.platform) -> str:
+    if platform_name == "darwin":
+        return (f"You may not use the SSTP VPN network helper ({path}): it serves administrators (the group "
+                f"{MACOS_HELPER_GROUP}); make your account an administrator in System Settings > Users & "
+                "Groups, or reinstall the helper with --group for another group.")
     return (f"You may not use the SSTP VPN network helper ({path}): add your user to the group "
             f"{HELPER_GROUP} with 'sudo adduser $USER {HELPER_GROUP}' and log in again, or run sstp-vpn as root.")
 
@@ -61,21 +81,28 @@ def unavailable_sentence(path: str | None = None) -> str | None:
     return None
 
 
+def _log_hint(platform_name: str) -> str:
+    if platform_name == "darwin":
+        return "/var/log/sstp-vpn-helper.log"
+    return "journalctl -u 'sstp-vpn-helper@*'"
+
+
 class HelperChannel:
     """The connection to the helper: one request, one reply, in order."""
 
-    def __init__(self, path: str, timeout: float = REPLY_TIMEOUT_SECONDS) -> None:
+    def __init__(self, path: str, timeout: float = REPLY_TIMEOUT_SECONDS, platform_name: str = sys.platform) -> None:
         self.path = path
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        self.platform_name = platform_name
+        sock = socket.socket(socket.AF_UNIX, transport.socket_type_for(platform_name) | getattr(socket, "SOCK_CLOEXEC", 0))
         sock.settimeout(timeout)
         try:
             sock.connect(path)
         except (FileNotFoundError, ConnectionRefusedError) as error:
             sock.close()
-            raise PlatformError(_not_running_sentence(path)) from error
+            raise PlatformError(_not_running_sentence(path, platform_name)) from error
         except PermissionError as error:
             sock.close()
-            raise PlatformError(_not_allowed_sentence(path)) from error
+            raise PlatformError(_not_allowed_sentence(path, platform_name)) from error
         except OSError as error:
             sock.close()
             raise PlatformError(f"The SSTP VPN network helper at {path} cannot be reached ({error.strerror}).") from error
@@ -93,18 +120,23 @@ class HelperChannel:
         data = protocol.encode_request(request)
         try:
             try:
-                self._sock.send(data)
+                transport.send_message(self._sock, data)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # a helper that refused us has closed already; its reason waits to be read
-            message, fds = self._receive()
+            received = transport.receive_message(self._sock, max_fds=4)
         except TimeoutError as error:
             raise PlatformError("The SSTP VPN network helper did not answer in time; reconnect.") from error
+        except transport.BrokenFraming as error:
+            self.close()
+            raise PlatformError(f"{error.sentence} Install the same version of sstp-vpn and its helper.") from error
         except OSError as error:
             raise PlatformError(f"Talking to the SSTP VPN network helper failed ({error.strerror}); reconnect.") from error
+        message, fds = received if received is not None else (b"", [])
         if not message:
+            _close_all(fds)
             self.close()
             raise PlatformError("The SSTP VPN network helper ended the connection unexpectedly; reconnect. "
-                                "If it happens again, its log says why: journalctl -u 'sstp-vpn-helper@*'.")
+                                f"If it happens again, its log says why: {_log_hint(self.platform_name)}.")
         try:
             reply = protocol.parse_reply(message)
         except RequestRefused as error:
@@ -114,19 +146,6 @@ class HelperChannel:
             _close_all(fds)
             raise PlatformError(reply.error or "The network helper refused the request.")
         return reply, fds
-
-    def _receive(self) -> tuple[bytes, list[int]]:
-        assert self._sock is not None
-        fd_size = array.array("i").itemsize
-        message, ancillary, _flags, _address = self._sock.recvmsg(
-            protocol.MAX_MESSAGE_BYTES + 1, socket.CMSG_SPACE(4 * fd_size), socket.MSG_CMSG_CLOEXEC)
-        fds: list[int] = []
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                received = array.array("i")
-                received.frombytes(payload[:len(payload) - len(payload) % fd_size])
-                fds.extend(received)
-        return message, fds
 
     def close(self) -> None:
         """End the session. Waits (briefly) until the helper has restored the network and removed
@@ -167,19 +186,41 @@ class HelperTunDevice(TunDevice):
         self._channel.close()
 
 
+class HelperUtunDevice(tun_macos.TunDevice):
+    """macOS: the utun the helper created, through the kernel-control socket it sent (UNTESTED ON
+    macOS). Closing it ends the helper session (the interface goes)."""
+
+    def __init__(self, fd: int, name: str, channel: HelperChannel) -> None:
+        control = socket.socket(tun_macos.PF_SYSTEM, socket.SOCK_DGRAM, tun_macos.SYSPROTO_CONTROL, fileno=fd)
+        control.setblocking(False)
+        super().__init__(control, name, tun_macos.Darwin())
+        self._channel = channel
+
+    def set_mtu(self, mtu: int) -> None:
+        self.fileno()  # a closed device cannot change
+        self._channel.request(SetMtu(self.name, mtu))  # SIOCSIFMTU needs root
+
+    def close(self) -> None:
+        super().close()
+        self._channel.close()
+
+
 class HelperNetConfigurator:
     """NetConfigurator's apply()/restore(), carried out by the helper (which journals each step)."""
 
     def __init__(self, channel: HelperChannel, ifname: str, server_address: "IPAddress | str",
-                 full_tunnel: bool = True) -> None:
+                 full_tunnel: bool = True, extra_routes: "Sequence[IPNetwork]" = (), use_vpn_dns: bool = True) -> None:
         self._channel = channel
         self.ifname = ifname
         self.server_address = ip_address(server_address)
         self.full_tunnel = full_tunnel
+        self.extra_routes = tuple(extra_routes)
+        self.use_vpn_dns = use_vpn_dns
         self.notes: list[str] = []
 
     def apply(self, plan: "NetworkPlan") -> None:
-        self._channel.request(ApplyPlan(self.ifname, self.server_address, self.full_tunnel, plan))
+        self._channel.request(ApplyPlan(self.ifname, self.server_address, self.full_tunnel, plan,
+                                        self.extra_routes, self.use_vpn_dns))
 
     def restore(self) -> list[str]:
         if self._channel.closed:
@@ -194,17 +235,19 @@ class HelperNetConfigurator:
 class PrivilegedNetwork:
     """The two platform calls the runner needs, done by the privileged helper."""
 
-    def __init__(self, socket_path: str | None = None, timeout: float = REPLY_TIMEOUT_SECONDS) -> None:
+    def __init__(self, socket_path: str | None = None, timeout: float = REPLY_TIMEOUT_SECONDS,
+                 platform_name: str = sys.platform) -> None:
         self.socket_path = socket_path or helper_socket_path()
         self.timeout = timeout
+        self.platform_name = platform_name  # which kind of tunnel device the descriptor is
         self._channel: HelperChannel | None = None
 
-    def open_tun(self, ifname: str | None = None) -> HelperTunDevice:
+    def open_tun(self, ifname: str | None = None) -> HelperTunDevice | HelperUtunDevice:
         """Connect to the helper and have it create the interface. Raises PlatformError saying what
         to install or start when the helper cannot be reached."""
         if self._channel is not None:
             raise PlatformError("This connection to the network helper has its tunnel interface already.")
-        channel = HelperChannel(self.socket_path, self.timeout)
+        channel = HelperChannel(self.socket_path, self.timeout, self.platform_name)
         try:
             reply, fds = channel.request(OpenTun(ifname))
             if len(fds) != 1 or reply.ifname is None:
@@ -215,13 +258,15 @@ class PrivilegedNetwork:
             channel.close()
             raise
         self._channel = channel
+        if self.platform_name == "darwin":
+            return HelperUtunDevice(fds[0], reply.ifname, channel)
         return HelperTunDevice(fds[0], reply.ifname, channel)
 
-    def configurator(self, ifname: str, server_address: "IPAddress | str",
-                     full_tunnel: bool = True) -> HelperNetConfigurator:
+    def configurator(self, ifname: str, server_address: "IPAddress | str", full_tunnel: bool = True, *,
+                     extra_routes: "Sequence[IPNetwork]" = (), use_vpn_dns: bool = True) -> HelperNetConfigurator:
         if self._channel is None:
             raise PlatformError("Open the tunnel interface before configuring the network.")
-        return HelperNetConfigurator(self._channel, ifname, server_address, full_tunnel)
+        return HelperNetConfigurator(self._channel, ifname, server_address, full_tunnel, extra_routes, use_vpn_dns)
 
     def close(self) -> None:
         if self._channel is not None:

@@ -37,14 +37,12 @@ import socket
 import stat
 import struct
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import netconfig_linux, tun_linux
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, Reply, RequestRefused, Restore, SetMtu
+from sstpvpn.platform.helper_session import HelperSession, Peer, refuse_connection, serve_forking, stop_on_signal
 from sstpvpn.platform.netconfig_linux import NetConfigurator
 from sstpvpn.platform.tun_linux import TunDevice
 
@@ -55,20 +53,6 @@ DEFAULT_GROUP = "sstp-vpn"
 SD_LISTEN_FDS_START = 3
 SO_PEERGROUPS = 59  # asm-generic/socket.h; not in the socket module
 IFF_TUN_EXCL = 0x8000  # fail if the interface exists: never attach to someone else's persistent TUN
-REFUSAL_READ_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class Peer:
-    """The connecting process, as the kernel recorded it at connect()."""
-
-    pid: int
-    uid: int
-    gid: int
-    groups: tuple[int, ...] = ()
-
-    def __str__(self) -> str:
-        return f"uid {self.uid} (pid {self.pid})"
 
 
 def peer_of(connection: socket.socket) -> Peer:
@@ -128,114 +112,6 @@ def create_tun(ifname: str | None) -> TunDevice:
     return TunDevice(fd, reply[:tun_linux.IFNAMSIZ].split(b"\0", 1)[0].decode())
 
 
-@dataclass
-class HelperSession:
-    """Serves one client connection from the first request until the connection closes."""
-
-    connection: socket.socket
-    peer: Peer
-    journal_path: Path
-    rules: protocol.SessionRules = field(default_factory=protocol.SessionRules)
-    tun: TunDevice | None = None
-    configurator: NetConfigurator | None = None
-
-    def serve(self) -> None:
-        try:
-            while (data := self._receive()) is not None:
-                self._send(*self._handle(data))
-        finally:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second stop must not cut the restore short
-            self.end()
-
-    def end(self) -> None:
-        """Restore whatever this session changed, then remove its interface. Runs once."""
-        if self.configurator is not None:
-            try:
-                for note in self.configurator.restore():
-                    log.warning("%s: %s", self.peer, note)
-                if self.rules.network_applied:
-                    log.info("%s: restored the network of %s as the session ended", self.peer, self.configurator.ifname)
-            except PlatformError as error:
-                log.error("%s: restoring the network failed (the journal keeps the rest): %s",
-                          self.peer, error.sentence)
-            self.configurator = None
-        if self.tun is not None:
-            log.info("%s: closed %s", self.peer, self.tun.name)
-            self.tun.close()
-            self.tun = None
-
-    def _handle(self, data: bytes) -> tuple[Reply, int | None]:
-        try:
-            request = protocol.parse_request(data)
-            if not self.rules.admit(request):
-                return Reply(True), None
-            return self._carry_out(request)
-        except RequestRefused as refusal:
-            log.warning("%s: refused a request: %s", self.peer, refusal.sentence)
-            return Reply(False, error=refusal.sentence), None
-        except PlatformError as error:
-            log.warning("%s: %s", self.peer, error.sentence)
-            return Reply(False, error=error.sentence), None
-
-    def _carry_out(self, request: protocol.Request) -> tuple[Reply, int | None]:
-        if isinstance(request, OpenTun):
-            self.tun = create_tun(request.ifname)
-            self.rules.opened(self.tun.name)
-            log.info("%s: created %s", self.peer, self.tun.name)
-            return Reply(True, ifname=self.tun.name), self.tun.fileno()
-        assert self.tun is not None  # the rules admit nothing else before "open"
-        if isinstance(request, SetMtu):
-            self.tun.set_mtu(request.mtu)
-            return Reply(True), None
-        if isinstance(request, ApplyPlan):
-            if self.configurator is None:
-                self.configurator = NetConfigurator(self.tun.name, request.server, full_tunnel=request.full_tunnel,
-                                                    journal_path=self.journal_path)
-            self.configurator.apply(request.plan)  # undoes its own steps when it fails
-            self.rules.network_changed(True)
-            log.info("%s: applied %s to %s (server %s, %s)", self.peer, request.plan.address, self.tun.name,
-                     request.server, "full tunnel" if request.full_tunnel else "split tunnel")
-            return Reply(True), None
-        assert isinstance(request, Restore)
-        notes = self.configurator.restore() if self.configurator is not None else []
-        self.rules.network_changed(False)
-        log.info("%s: restored the network of %s", self.peer, self.tun.name)
-        return Reply(True, notes=tuple(notes)), None
-
-    def _receive(self) -> bytes | None:
-        """The next request, or None when the client has closed the connection."""
-        while True:
-            try:
-                # No room for ancillary data: descriptors a client sends are discarded by the kernel.
-                data, _ancillary, flags, _address = self.connection.recvmsg(protocol.MAX_MESSAGE_BYTES + 1)
-            except InterruptedError:
-                continue
-            except (ConnectionResetError, BrokenPipeError):
-                return None
-            if not data and not flags & socket.MSG_TRUNC:
-                return None  # SOCK_SEQPACKET: a zero-length read is the end of the connection
-            # An oversized message arrives cut to MAX_MESSAGE_BYTES + 1 bytes; parse_request refuses it.
-            return data
-
-    def _send(self, reply: Reply, fd: int | None) -> None:
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))] if fd is not None else []
-        try:
-            self.connection.sendmsg([protocol.encode_reply(reply)], ancillary)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client is gone; the next receive sees the end and the session ends
-
-
-def refuse_connection(connection: socket.socket, peer: Peer, sentence: str) -> None:
-    """Answer the first request with `sentence`, then close (the client learns why)."""
-    log.warning("%s: refused: %s", peer, sentence)
-    connection.settimeout(REFUSAL_READ_SECONDS)
-    try:
-        connection.recv(protocol.MAX_MESSAGE_BYTES + 1)
-        connection.send(protocol.encode_reply(Reply(False, error=sentence)))
-    except OSError:
-        pass
-
-
 def serve_connection(connection: socket.socket, settings: "Settings") -> None:
     peer = peer_of(connection)
     problem = (authorization_problem(peer, settings.allowed_gid, settings.group_name)
@@ -244,7 +120,7 @@ def serve_connection(connection: socket.socket, settings: "Settings") -> None:
         refuse_connection(connection, peer, problem)
         return
     log.info("%s: session started", peer)
-    HelperSession(connection, peer, settings.journal_path).serve()
+    HelperSession(connection, peer, settings.journal_path, create_tun, NetConfigurator).serve()
     log.info("%s: session ended", peer)
 
 
@@ -256,11 +132,6 @@ class Settings:
 
 
 # -- process life -----------------------------------------------------------------------------
-
-
-def _stop_on_signal(signum: int, _frame: object) -> None:
-    # SystemExit unwinds through HelperSession.serve(), whose `finally` restores the network.
-    raise SystemExit(128 + signum)
 
 
 def serve_activated_socket(settings: Settings) -> int:
@@ -279,54 +150,11 @@ def serve_activated_socket(settings: Settings) -> int:
 def listen_and_fork(path: Path, settings: Settings) -> int:
     """Without systemd: listen on `path` and serve each connection in a child process."""
     listener = _listening_socket(path, settings.allowed_gid)
-    children: set[int] = set()
-    stopping = []
-
-    def stop(signum: int, _frame: object) -> None:
-        stopping.append(signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    listener.settimeout(0.5)  # also the pace at which finished children are reaped
     log.info("listening on %s", path)
     try:
-        while not stopping:
-            _reap(children)
-            try:
-                connection, _ = listener.accept()
-            except (TimeoutError, InterruptedError):
-                continue
-            pid = os.fork()
-            if pid == 0:
-                listener.close()
-                signal.signal(signal.SIGTERM, _stop_on_signal)
-                signal.signal(signal.SIGINT, _stop_on_signal)
-                status = 1
-                try:
-                    connection.settimeout(None)
-                    serve_connection(connection, settings)
-                    status = 0
-                except SystemExit as stop_signal:
-                    status = stop_signal.code if isinstance(stop_signal.code, int) else 1
-                except BaseException:
-                    log.exception("the session failed")
-                finally:
-                    logging.shutdown()
-                    os._exit(status)
-            children.add(pid)
-            connection.close()
+        serve_forking(listener, lambda connection: serve_connection(connection, settings))
     finally:
-        listener.close()
         path.unlink(missing_ok=True)
-        for pid in children:  # each restores its session's network on SIGTERM
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 15
-        while children and time.monotonic() < deadline:
-            _reap(children)
-            time.sleep(0.05)
     return 0
 
 
@@ -346,16 +174,6 @@ def _listening_socket(path: Path, gid: int | None) -> socket.socket:
     os.chmod(path, 0o660)
     listener.listen(16)
     return listener
-
-
-def _reap(children: set[int]) -> None:
-    for pid in list(children):
-        try:
-            done, _status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            children.discard(pid)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -388,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.listen is not None:
             return listen_and_fork(args.listen, settings)
         if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":
-            signal.signal(signal.SIGTERM, _stop_on_signal)
+            signal.signal(signal.SIGTERM, stop_on_signal)
             return serve_activated_socket(settings)
     except PlatformError as error:
         log.error("%s", error.sentence)

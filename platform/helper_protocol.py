@@ -1,12 +1,14 @@
 """The conversation between the unprivileged client and the privileged network helper: message
 schema, strict validation, and the rules of one session. Pure: no sockets, no system calls.
 
-One connection is one session. Each message is one JSON object in one SOCK_SEQPACKET packet of
-at most MAX_MESSAGE_BYTES. Requests (client -> helper):
+One connection is one session. Each message is one JSON object of at most MAX_MESSAGE_BYTES, in
+one SOCK_SEQPACKET packet on Linux and behind a 4-byte length on macOS (helper_transport).
+Requests (client -> helper):
 
     {"version": 1, "request": "open",    "ifname": "sstp0" | null}
     {"version": 1, "request": "set_mtu", "ifname": "sstp0", "mtu": 1400}
     {"version": 1, "request": "apply",   "ifname": "sstp0", "server": "198.18.20.1", "full_tunnel": true,
+     "extra_routes": ["10.20.0.0/16"], "use_vpn_dns": true,
      "plan": {"address": "198.18.30.10", "peer": "198.18.30.1" | null, "dns": ["198.18.30.1"],
               "mtu": 1400, "ipv6_identifier": "0123456789abcdef" | null}}
     {"version": 1, "request": "restore", "ifname": "sstp0"}
@@ -44,6 +46,8 @@ _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HEX_IDENTIFIER = re.compile(r"[0-9a-f]{16}")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_EXTRA_ROUTES = 32
 
 
 class RequestRefused(Exception):
@@ -74,6 +78,8 @@ class ApplyPlan:
     server: IPAddress
     full_tunnel: bool
     plan: NetworkPlan
+    extra_routes: tuple[IPNetwork, ...] = ()  # more networks through the tunnel (the user's choice)
+    use_vpn_dns: bool = True
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ Request = OpenTun | SetMtu | ApplyPlan | Restore
 _FIELDS: dict[str, set[str]] = {
     "open": {"ifname"},
     "set_mtu": {"ifname", "mtu"},
-    "apply": {"ifname", "server", "full_tunnel", "plan"},
+    "apply": {"ifname", "server", "full_tunnel", "plan", "extra_routes", "use_vpn_dns"},
     "restore": {"ifname"},
 }
 _PLAN_FIELDS = {"address", "peer", "dns", "mtu", "ipv6_identifier"}
@@ -102,6 +108,7 @@ def encode_request(request: Request) -> bytes:
         plan = request.plan
         body = {"request": "apply", "ifname": request.ifname, "server": str(request.server),
                 "full_tunnel": request.full_tunnel,
+                "extra_routes": [str(network) for network in request.extra_routes], "use_vpn_dns": request.use_vpn_dns,
                 "plan": {"address": str(plan.address), "peer": None if plan.peer is None else str(plan.peer),
                          "dns": [str(server) for server in plan.dns], "mtu": plan.mtu,
                          "ipv6_identifier": None if plan.ipv6_identifier is None else plan.ipv6_identifier.hex()}}
@@ -133,7 +140,9 @@ def parse_request(data: bytes) -> Request:
     if kind == "restore":
         return Restore(interface_name(message["ifname"]))
     return ApplyPlan(ifname=interface_name(message["ifname"]), server=server_address(message["server"]),
-                     full_tunnel=_boolean(message["full_tunnel"], "full_tunnel"), plan=network_plan(message["plan"]))
+                     full_tunnel=_boolean(message["full_tunnel"], "full_tunnel"), plan=network_plan(message["plan"]),
+                     extra_routes=extra_routes(message["extra_routes"]),
+                     use_vpn_dns=_boolean(message["use_vpn_dns"], "use_vpn_dns"))
 
 
 # -- field validation (also used by the helper for its own settings) ------------------------------
@@ -159,6 +168,34 @@ def server_address(value: object) -> IPAddress:
     if address.is_unspecified or address.is_multicast:
         raise RequestRefused(f"{address} cannot be the address of a VPN server.")
     return address
+
+
+def extra_routes(value: object) -> tuple[IPNetwork, ...]:
+    """Networks the user routes through the tunnel as well: no more than a full tunnel could take
+    (never all addresses, this host's own, link-local or multicast ones), written canonically."""
+    if not isinstance(value, list):
+        raise RequestRefused("The extra routes must be a list.")
+    if len(value) > MAX_EXTRA_ROUTES:
+        raise RequestRefused(f"At most {MAX_EXTRA_ROUTES} extra routes can be configured, not {len(value)}.")
+    networks = []
+    for text in value:
+        try:
+            network = ipaddress.ip_network(text) if isinstance(text, str) else None
+        except ValueError:
+            network = None
+        if network is None or str(network) != text:
+            raise RequestRefused(f"{str(text)[:50]!r} is not a network written like 10.20.0.0/16.")
+        if network.prefixlen == 0 or any(network.overlaps(special) for special in _NOT_ROUTABLE[network.version]):
+            raise RequestRefused(f"{network} cannot be routed through the tunnel: it holds addresses that must "
+                                 "stay on this machine or its link (all, loopback, link-local or multicast).")
+        networks.append(network)
+    return tuple(networks)
+
+
+_NOT_ROUTABLE = {
+    4: [ipaddress.ip_network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4")],
+    6: [ipaddress.ip_network(n) for n in ("::/128", "::1/128", "fe80::/10", "ff00::/8")],
+}
 
 
 def network_plan(value: object) -> NetworkPlan:

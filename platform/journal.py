@@ -9,6 +9,7 @@ never half of one.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass, field
@@ -119,9 +120,9 @@ class UndoJournal:
         contents = self._current()
         document = {"format": FORMAT, "version": VERSION, "owner": contents.owner, "steps": contents.steps}
         data = json.dumps(document, indent=1, sort_keys=True).encode() + b"\n"
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC, 0o600)
             with open(fd, "wb") as handle:
                 handle.write(data)
@@ -130,6 +131,12 @@ class UndoJournal:
             os.replace(temporary, self.path)
             _fsync_directory(self.path.parent)
         except OSError as error:
+            _remove_quietly(temporary)  # a half-written copy must not stay behind
+            if error.errno in _NO_SPACE:
+                raise PlatformError(
+                    f"Cannot record the network changes in {self.path.parent} (no space left on "
+                    "the device), so nothing was changed; free some space and connect again."
+                ) from error
             raise PlatformError(
                 f"The network undo journal {self.path} cannot be written ({error.strerror}); "
                 "without it a crash could leave routes or DNS changed, so nothing was changed. "
@@ -161,6 +168,14 @@ def _parse(raw: bytes, path: Path) -> JournalContents:
 
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)  # absent on Windows, where handles are not inherited by default
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}  # a full disk, or the quota used up
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass  # never created, or the folder is unusable: the original error is the one to report
 
 
 def _fsync_directory(directory: Path) -> None:

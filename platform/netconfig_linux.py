@@ -34,6 +34,7 @@ import logging
 import os
 import pathlib
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from pyroute2 import IPRoute, NetlinkError
@@ -103,10 +104,14 @@ class NetConfigurator:
     """Applies a NetworkPlan to one tunnel interface and undoes it again."""
 
     def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool = True,
-                 journal_path: pathlib.Path | None = None) -> None:
+                 journal_path: pathlib.Path | None = None, *,
+                 extra_routes: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+                 use_vpn_dns: bool = True) -> None:
         self.ifname = ifname
         self.server_address = ipaddress.ip_address(server_address)
         self.full_tunnel = full_tunnel
+        self.extra_routes = tuple(extra_routes)
+        self.use_vpn_dns = use_vpn_dns
         self.journal = UndoJournal(journal_path if journal_path is not None else default_journal_path())
         self.resolv_conf = resolver.RESOLV_CONF
         self.notes: list[str] = []  # sentences about things restore() deliberately left alone
@@ -209,8 +214,8 @@ class NetConfigurator:
     def _tunnel_routes(self, plan: "NetworkPlan") -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         if self.full_tunnel:
             return [ipaddress.ip_network(f"{dst}/{length}")
-                    for dst, length in FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6]
-        return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False)]
+                    for dst, length in FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6] + list(self.extra_routes)
+        return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False), *self.extra_routes]
 
     def _add_server_route(self, ipr: IPRoute) -> None:
         server = self.server_address
@@ -251,7 +256,7 @@ class NetConfigurator:
 
     def _apply_dns(self, plan: "NetworkPlan") -> None:
         servers = [ipaddress.ip_address(server) for server in plan.dns]
-        if not servers:
+        if not servers or not self.use_vpn_dns:
             return
         if resolver.resolved_manages(self.resolv_conf):
             step = {"op": "resolved_link", "ifname": self.ifname, "index": self._link_index_now()}
@@ -315,7 +320,12 @@ def _undo_all(journal: UndoJournal, owner: dict[str, Any]) -> list[str]:
             except PlatformError as error:
                 failures.append(error)
                 continue
-            journal.forget(step)
+            try:
+                journal.forget(step)
+            except PlatformError:
+                # The disk is full (or the folder unwritable): keep undoing. An undone step left
+                # in the file is harmless, undoing it again finds it gone.
+                pass
     if failures:
         raise failures[0]
     journal.discard()

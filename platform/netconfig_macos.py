@@ -40,6 +40,7 @@ import logging
 import os
 import pathlib
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sstpvpn.platform import journal_replay
@@ -94,10 +95,13 @@ class NetConfigurator:
     """Applies a NetworkPlan to one utun interface and undoes it again."""
 
     def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool = True,
-                 journal_path: pathlib.Path | None = None, *, run_command: CommandRunner | None = None) -> None:
+                 journal_path: pathlib.Path | None = None, *, extra_routes: Sequence[IPNetwork] = (),
+                 use_vpn_dns: bool = True, run_command: CommandRunner | None = None) -> None:
         self.ifname = ifname
         self.server_address = ipaddress.ip_address(server_address)
         self.full_tunnel = full_tunnel
+        self.extra_routes = tuple(extra_routes)
+        self.use_vpn_dns = use_vpn_dns
         self.journal = UndoJournal(journal_path if journal_path is not None else default_journal_path())
         self.notes: list[str] = []  # sentences about things left alone or not possible
         self._tools = _Tools(run_command)
@@ -119,7 +123,7 @@ class NetConfigurator:
                 self._add_server_route()
             for network in routes:
                 self._add_tunnel_route(network)
-            if self.full_tunnel:
+            if self.full_tunnel and self.use_vpn_dns:
                 self._apply_dns(plan)
         except BaseException:
             try:
@@ -155,8 +159,8 @@ class NetConfigurator:
 
     def _tunnel_routes(self, plan: "NetworkPlan") -> list[IPNetwork]:
         if self.full_tunnel:
-            return FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6
-        return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False)]
+            return FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6 + list(self.extra_routes)
+        return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False), *self.extra_routes]
 
     def _add_server_route(self) -> None:
         server = self.server_address

@@ -36,6 +36,7 @@ import logging
 import os
 import pathlib
 from ctypes import byref, c_uint32, c_uint64
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable
 
 from sstpvpn.platform import journal_replay, winapi
@@ -84,11 +85,14 @@ class NetConfigurator:
     """Applies a NetworkPlan to one Wintun adapter, found by its interface alias, and undoes it."""
 
     def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool = True,
-                 journal_path: pathlib.Path | None = None, *, iphlpapi: Library | None = None,
+                 journal_path: pathlib.Path | None = None, *, extra_routes: Sequence[IPNetwork] = (),
+                 use_vpn_dns: bool = True, iphlpapi: Library | None = None,
                  kernel32: Library | None = None, run_command: CommandRunner | None = None) -> None:
         self.ifname = ifname
         self.server_address = ipaddress.ip_address(server_address)
         self.full_tunnel = full_tunnel
+        self.extra_routes = tuple(extra_routes)
+        self.use_vpn_dns = use_vpn_dns
         self.journal = UndoJournal(journal_path if journal_path is not None else default_journal_path())
         self.notes: list[str] = []  # sentences about things restore() deliberately left alone
         self._windows = _Windows(iphlpapi, kernel32, run_command)
@@ -176,8 +180,8 @@ class NetConfigurator:
 
     def _tunnel_routes(self, plan: "NetworkPlan") -> list[IPNetwork]:
         if self.full_tunnel:
-            return FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6
-        return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False)]
+            return FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6 + list(self.extra_routes)
+        return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False), *self.extra_routes]
 
     def _add_server_route(self) -> None:
         api = self._windows.iphlpapi
@@ -218,7 +222,7 @@ class NetConfigurator:
 
     def _apply_dns(self, luid: int, plan: "NetworkPlan") -> None:
         servers = [ipaddress.ip_address(server) for server in plan.dns if ipaddress.ip_address(server).version == 4]
-        if not servers:
+        if not servers or not self.use_vpn_dns:
             return
         windows = self._windows
         if windows.iphlpapi.SetInterfaceDnsSettings is not None:

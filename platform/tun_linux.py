@@ -90,6 +90,8 @@ class TunDevice:
             except InterruptedError:
                 continue
             except OSError as error:
+                if error.errno == errno.EBADFD:
+                    raise PlatformError(self._removed_sentence()) from error
                 raise PlatformError(
                     f"Reading from the tunnel interface {self.name} failed ({error.strerror}); "
                     "reconnect to create it anew."
@@ -110,10 +112,18 @@ class TunDevice:
                 if error.errno in _DROPPABLE_WRITE_ERRORS:
                     self.dropped_packets += 1
                     continue
+                if error.errno == errno.EBADFD:
+                    raise PlatformError(self._removed_sentence()) from error
                 raise PlatformError(
                     f"Writing to the tunnel interface {self.name} failed ({error.strerror}); "
                     "reconnect to create it anew."
                 ) from error
+
+    def _removed_sentence(self) -> str:
+        # The kernel detaches the descriptor (EBADFD) when the interface is deleted under it,
+        # e.g. `ip link del` or a network manager cleaning up.
+        return (f"The tunnel interface {self.name} was removed by another program, so the VPN "
+                "disconnected; connect again to create it anew.")
 
     @property
     def mtu(self) -> int:

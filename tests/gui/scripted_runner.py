@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from ipaddress import IPv4Address
 
-from sstpvpn.client.events import Failure, LogRecord, NetworkPlan, State
+from sstpvpn.client.events import Failure, LogRecord, NetworkPlan, SessionSecurity, State
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown, Status
 
 
@@ -58,10 +58,12 @@ class ScriptedRunner:
         thread.join()
 
     def connected(self, address: str = "198.18.30.10", connected_at: float = 0.0, interface: str = "sstp0",
-                  ipv6_identifier: bytes | None = None) -> Status:
+                  ipv6_identifier: bytes | None = None, tls: str = "TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384",
+                  security: SessionSecurity = SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True)) -> Status:
         plan = NetworkPlan(IPv4Address(address), IPv4Address("198.18.30.1"), (IPv4Address("198.18.30.1"),), 1400,
                            ipv6_identifier)
-        status = Status(State.CONNECTED, server=self.server, plan=plan, interface=interface, connected_at=connected_at)
+        status = Status(State.CONNECTED, server=self.server, plan=plan, interface=interface, connected_at=connected_at,
+                        tls=tls, security=security)
         self.publish(status)
         return status
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 
 from PySide6.QtCore import QThread
@@ -49,3 +50,14 @@ def test_runner_snapshots_arrive_on_the_gui_thread(qtbot):
     assert final.server == f"127.0.0.1:{port}"
     assert final.failure.kind is FailureKind.UNREACHABLE and "refused" in final.failure.reason
     assert logs and logs[0][0].message == f"Connecting to 127.0.0.1:{port}."
+
+
+def test_emitting_signals_keeps_pythons_reference_to_true(qtbot):
+    """PySide6 6.12.0 returned True from every emit() without a reference of its own, so a long
+    session (one emit per log line) made Python abort with "bool_dealloc" (pyproject pins < 6.12)."""
+    bridge = RunnerBridge()
+    bridge.log.connect(lambda entry: None)
+    before = sys.getrefcount(True)
+    for _ in range(5000):
+        bridge.log.emit(None)
+    assert sys.getrefcount(True) >= before - 100  # other threads may drop a few; 6.12.0 drops 5000

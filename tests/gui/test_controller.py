@@ -10,6 +10,7 @@ from keyring.backends import fail
 
 from sstpvpn.client.events import Failure, FailureKind, State
 from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, new_profile_id
+from sstpvpn.client.reconnect import Backoff
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown, Status
 from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, SecretKind, SecretStore
 from sstpvpn.gui import connection
@@ -115,7 +116,7 @@ def test_failure_before_connecting_is_told_with_its_sentence(qtbot, controller, 
 
 
 def test_a_dropped_connection_is_reconnected(qtbot, controller, store, secrets, monkeypatch):
-    monkeypatch.setattr(connection, "RECONNECT_DELAYS", (0.2, 0.4))
+    monkeypatch.setattr(connection, "RECONNECT_BACKOFF", Backoff(initial=0.4, cap=0.8, floor=0.2))
     profile = make_profile(store, auto_reconnect=True)
     secrets.set(profile.id, SecretKind.VPN, "s3cret")
     seen = Recorder(controller)

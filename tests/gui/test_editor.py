@@ -65,6 +65,12 @@ def test_each_field_is_checked_as_it_is_typed(qtbot, store, secrets, tmp_path):
     assert "no port" in visible_errors(editor)["proxy"]
     fill(editor, proxy_url="http://bob@proxy:3128")
     assert visible_errors(editor) == {}
+    fill(editor, extra_routes="10.20.0.0/16, 10.30.0.1/16")
+    assert "'10.30.0.1/16' is not a network" in visible_errors(editor)["extra_routes"]
+    fill(editor, extra_routes="10.20.0.0/16, 10.30.0.0/16")
+    assert visible_errors(editor) == {}
+    assert editor.current_profile().extra_routes == ("10.20.0.0/16", "10.30.0.0/16")
+    assert editor.current_profile().use_vpn_dns  # the default
     store.save(Profile(id=new_profile_id(), name="office", host="h.example.com", username="x"))
     fill(editor, name="Office ")
     assert "already called" in visible_errors(editor)["name"]

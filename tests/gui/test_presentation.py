@@ -1,4 +1,4 @@
-"""Pure pieces of the tray app: words for states, durations, session facts from log lines,
+"""Pure pieces of the tray app: words for states, durations, the crypto binding's description,
 traffic arithmetic, the privilege check."""
 
 from __future__ import annotations
@@ -8,12 +8,11 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from sstpvpn.client.events import Failure, FailureKind, NetworkPlan, State
+from sstpvpn.client.events import Failure, FailureKind, NetworkPlan, SessionSecurity, State
 from sstpvpn.client.runner import Status
 from sstpvpn.gui.icons import TrayState
 from sstpvpn.gui.presentation import duration_text, ipv6_link_local, menu_label, state_text, tooltip, tray_state
 from sstpvpn.gui.privileges import ROOT_WITHOUT_NET_ADMIN_SENTENCE, network_admin_problem
-from sstpvpn.gui.session_facts import SessionFacts
 from sstpvpn.gui.traffic import Counters, Rate, TrafficMeter, human_bytes
 
 PLAN = NetworkPlan(IPv4Address("198.18.30.10"), IPv4Address("198.18.30.1"))
@@ -54,19 +53,10 @@ def test_ipv6_link_local_and_menu_labels():
     assert menu_label("R&D") == "R&&D"
 
 
-def test_session_facts_follow_the_runner_and_engine_log_lines():
-    facts = SessionFacts()
-    for line in ("Connecting to vpn.test:443.", "TLS is up (TLSv1.3, TLS_AES_256_GCM_SHA384).",
-                 "Sent the SSTP request to vpn.test.", "Authenticating with MSCHAPV2.",
-                 "Authenticated; crypto binding sent (SHA256)."):
-        facts = facts.updated(line)
-    assert (facts.tls_version, facts.cipher) == ("TLSv1.3", "TLS_AES_256_GCM_SHA384")
-    assert facts.binding == "SHA-256 with the MS-CHAPv2 key"
-    eap_md5 = SessionFacts().updated("Authenticating with EAP.").updated("answered EAP-MD5 challenge 1 from server x")
-    assert eap_md5.updated("Authenticated; crypto binding sent (SHA1).").binding == "SHA-1 with a zero key (EAP-MD5 derives no key)"
-    assert SessionFacts().updated("Authenticating with PAP.").updated(
-        "Authenticated; crypto binding sent (SHA256).").binding == "SHA-256 with a zero key (PAP derives no key)"
-    assert facts.updated("Connecting to other.test:443.") == SessionFacts()  # a new session starts afresh
+def test_binding_text_names_the_hash_and_whether_the_method_gave_a_key():
+    assert SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True).binding == "SHA-256 with the MS-CHAPv2 key"
+    assert SessionSecurity("EAP-MD5", "SHA-1", keyed=False).binding == "SHA-1 with a zero key (EAP-MD5 derives no key)"
+    assert SessionSecurity("none", "SHA-256", keyed=False).binding == "SHA-256 with a zero key (no authentication)"
 
 
 def test_traffic_meter_rates():

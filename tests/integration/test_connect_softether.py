@@ -6,6 +6,7 @@ that the client namespace's addresses, routes and resolver are exactly as before
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -80,6 +81,25 @@ def test_split_tunnel_keeps_default_route(softether):
     during = network_state(ns)
     assert not any(r.get("dst") in ("0.0.0.0/1", "128.0.0.0/1") for r in during.routes)
     assert [r for r in during.routes if r.get("dst") == "default"] == [r for r in before.routes if r.get("dst") == "default"]
+    assert ping(ns, VIRTUAL_HOST).returncode == 0
+    client.interrupt()
+    assert client.finish() == 0
+    assert network_state(ns) == before
+
+
+def test_extra_routes_enter_the_tunnel_and_own_dns_is_kept(softether):
+    """Split tunnel plus one more network (198.18.31.0/24, beside the VPN's own 198.18.30.0/24)
+    through the tunnel, with this machine's DNS servers kept."""
+    ns = softether.client_ns
+    before = network_state(ns)
+    client = ClientProcess(ns, connect_args(softether, "--no-default-route", "--route", "198.18.31.0/24",
+                                            "--no-vpn-dns"), softether.password)
+    client.wait_for_line("connected:")
+    during = network_state(ns)
+    tunnel = next(r["dev"] for r in during.routes if r.get("dst") == "198.18.31.0/24")
+    assert tunnel.startswith("sstp")
+    assert json.loads(ns.run("ip", "-j", "route", "get", "198.18.31.7").stdout)[0]["dev"] == tunnel
+    assert during.resolv_conf == before.resolv_conf  # the VPN offers 198.18.30.1; not taken, as asked
     assert ping(ns, VIRTUAL_HOST).returncode == 0
     client.interrupt()
     assert client.finish() == 0

@@ -44,9 +44,9 @@ def ping(ns: Namespace, address: str):
     return ns.run("ping", "-c", "3", "-i", "0.2", "-W", "2", address, check=False)
 
 
-def unprivileged_client(softether, helper: RunningHelper, socket: Path | None = None) -> ClientProcess:
+def unprivileged_client(softether, helper: RunningHelper, *extra: str, socket: Path | None = None) -> ClientProcess:
     args = [f"{softether.server_name}:{softether.port}", "--user", softether.username,
-            "--ca-file", str(helper.share(softether.ca_path)), "--ifname", "sstptest0"]
+            "--ca-file", str(helper.share(softether.ca_path)), "--ifname", "sstptest0", *extra]
     return ClientProcess(AsNobody(softether.client_ns), args, softether.password,
                          env={"SSTP_VPN_HELPER_SOCKET": str(socket or helper.socket)})
 
@@ -59,13 +59,14 @@ def process_uid(pid: int) -> int:
 def test_unprivileged_connect_ping_disconnect_restores_network(softether, helper):
     ns = softether.client_ns
     before = network_state(ns)
-    client = unprivileged_client(softether, helper)
+    client = unprivileged_client(softether, helper, "--route", "198.18.31.0/24")
     line = client.wait_for_line("connected:")
     assert line.split(": ", 1)[1].startswith("198.18.30.")
     assert process_uid(client.process.pid) == NOBODY.pw_uid  # the engine and TLS are not root
     during = network_state(ns)
     assert "198.18.30.1" in during.resolv_conf
     assert any(r.get("dst") == "0.0.0.0/1" and r.get("dev") == "sstptest0" for r in during.routes)
+    assert any(r.get("dst") == "198.18.31.0/24" and r.get("dev") == "sstptest0" for r in during.routes)
     result = ping(ns, VIRTUAL_HOST)
     assert result.returncode == 0 and " 0% packet loss" in result.stdout, result.stdout + result.stderr
     client.interrupt(signal.SIGINT)

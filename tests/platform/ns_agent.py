@@ -49,6 +49,7 @@ def session(args: argparse.Namespace) -> None:
     say(event="opened", ifname=tun.name)
     wait_for_go()
     config = NetConfigurator(tun.name, ipaddress.ip_address(args.server), full_tunnel=args.mode == "full",
+                             extra_routes=tuple(map(ipaddress.ip_network, args.route)), use_vpn_dns=not args.no_vpn_dns,
                              journal_path=Path(args.journal))
     started = time.perf_counter()
     try:
@@ -200,6 +201,8 @@ def main() -> None:
         command.add_argument("--device", default="/dev/net/tun")
         command.add_argument("--ipv6-identifier", default=None, help="16 hex digits")
         command.add_argument("--no-peer", action="store_true")
+        command.add_argument("--route", action="append", default=[], help="an extra network through the tunnel")
+        command.add_argument("--no-vpn-dns", action="store_true")
     args = parser.parse_args()
     args.function(args)
 

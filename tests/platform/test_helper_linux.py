@@ -217,6 +217,10 @@ def request(**fields: object) -> str:
 PLAN = {"address": "198.18.30.10", "peer": "198.18.30.1", "dns": ["198.18.30.1"], "mtu": 1400, "ipv6_identifier": None}
 
 
+def apply(**fields: object) -> str:
+    return request(request="apply", **{"extra_routes": [], "use_vpn_dns": True, **fields})
+
+
 def test_hostile_requests_over_the_socket_are_refused_and_change_nothing(client_ns, helper):
     before = snapshot(client_ns)
     veth = client_ns.veth
@@ -249,20 +253,24 @@ def test_hostile_requests_over_the_socket_are_refused_and_change_nothing(client_
     refused(request(request="open", ifname=None), "already has its tunnel interface")
     refused(request(request="restore", ifname=veth), "was not created by this connection")
     refused(request(request="set_mtu", ifname=veth, mtu=1280), "was not created by this connection")
-    refused(request(request="apply", ifname=veth, server="198.18.21.1", full_tunnel=True, plan=PLAN),
+    refused(apply(ifname=veth, server="198.18.21.1", full_tunnel=True, plan=PLAN),
             "was not created by this connection")
-    refused(request(request="apply", ifname=tun, server="198.18.21.1", full_tunnel=True,
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=True,
                     plan={**PLAN, "routes": ["0.0.0.0/0"]}), "does not take")
-    refused(request(request="apply", ifname=tun, server="198.18.21.1", full_tunnel=True,
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=True,
                     plan={**PLAN, "dns": ["198.18.30.1", "1.1.1.1", "8.8.8.8", "9.9.9.9"]}), "At most 3")
-    refused(request(request="apply", ifname=tun, server="$(reboot)", full_tunnel=True, plan=PLAN), "usual way")
+    refused(apply(ifname=tun, server="$(reboot)", full_tunnel=True, plan=PLAN), "usual way")
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN, extra_routes=["0.0.0.0/0"]),
+            "cannot be routed through the tunnel")
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN, extra_routes=["127.0.0.0/8"]),
+            "cannot be routed through the tunnel")
 
-    assert ask(request(request="apply", ifname=tun, server="198.18.21.1", full_tunnel=True, plan=PLAN)) == \
+    assert ask(apply(ifname=tun, server="198.18.21.1", full_tunnel=True, plan=PLAN)) == \
         {"reply": {"ok": True}, "fds": 0}
     state = snapshot(client_ns)
-    refused(request(request="apply", ifname=tun, server="198.18.21.1", full_tunnel=True,
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=True,
                     plan={**PLAN, "address": "198.18.30.11"}), "plan is set already")
-    refused(request(request="apply", ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN),
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN),
             "plan is set already")
     refused(request(request="set_mtu", ifname=tun, mtu=9000), "outside it")
     agent.finish()  # the connection closes: the helper restores and removes the interface

@@ -95,6 +95,34 @@ def test_split_tunnel_routes_only_the_vpn_network(client_ns, tmp_path):
     assert snapshot(client_ns) == before
 
 
+def test_extra_routes_enter_the_tunnel_and_the_vpn_dns_can_be_left_out(client_ns, tmp_path):
+    before = snapshot(client_ns)
+    agent = Agent(client_ns, "session", "--mode", "split", "--route", "198.18.99.0/24", "--route", "fd00:1::/64",
+                  "--no-vpn-dns", "--journal", str(tmp_path / "j.json"))
+    tun = agent.next()["ifname"]
+    assert agent.go()["event"] == "applied"
+    during = snapshot(client_ns)
+    assert route(ip_json(client_ns, "-4", "route", "show", "table", "main"), "198.18.99.0/24")["dev"] == tun
+    assert route(ip_json(client_ns, "-6", "route", "show", "table", "main"), "fd00:1::/64")["dev"] == tun
+    assert ip_json(client_ns, "route", "get", "198.18.99.1")[0]["dev"] == tun
+    assert ip_json(client_ns, "route", "get", "198.18.98.1")[0]["dev"] == client_ns.veth
+    assert during["resolv.conf"] == RESOLV_CONF  # this machine's DNS kept, as asked
+    assert agent.go()["event"] == "restored"
+    assert agent.go()["event"] == "closed"
+    assert snapshot(client_ns) == before
+
+
+def test_full_tunnel_without_the_vpn_dns_keeps_resolv_conf(client_ns, tmp_path):
+    agent = Agent(client_ns, "session", "--server", SERVER_BEHIND_GATEWAY, "--no-vpn-dns",
+                  "--journal", str(tmp_path / "j.json"))
+    tun = agent.next()["ifname"]
+    assert agent.go()["event"] == "applied"
+    assert route(ip_json(client_ns, "-4", "route", "show", "table", "main"), "0.0.0.0/1")["dev"] == tun
+    assert snapshot(client_ns)["resolv.conf"] == RESOLV_CONF
+    assert agent.go()["event"] == "restored"
+    assert agent.go()["event"] == "closed"
+
+
 def test_a_killed_client_is_repaired_on_the_next_start(client_ns, tmp_path):
     journal = tmp_path / "journal.json"
     before = snapshot(client_ns)

@@ -14,7 +14,7 @@ import pytest
 
 from sstpvpn.client.auth import AuthPolicy
 from sstpvpn.client.engine import EngineSettings
-from sstpvpn.client.events import Credentials, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, State, StateChanged
+from sstpvpn.client.events import Credentials, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, SessionSecurity, State, StateChanged
 from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_options, parse_packet
 from sstpvpn.client.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_status_info
 from tests.unit.scripted_server import (
@@ -130,6 +130,9 @@ def test_connects_and_carries_ip(method: str, hash_name: str) -> None:
     assert binding is not None
     assert binding.hash_protocol == chosen
     assert (binding.hlak == bytes(32)) is zero_hlak
+    # What the status window shows: the method, the hash the server chose, a real or a zero key.
+    assert conversation.engine.security == SessionSecurity(method, "SHA-256" if chosen == 0x02 else "SHA-1",
+                                                           keyed=not zero_hlak)
     assert conversation.plans == [SOFTETHER_PLAN]
     assert_ip_flows_both_ways(conversation)
     assert_no_repeated_state(conversation)
@@ -728,6 +731,41 @@ def test_server_that_never_configures_ipv4() -> None:
     conversation.advance(100.0)
     assert conversation.plans == []
     assert len(conversation.server.ipcp_requests) == 10  # Max-Configure, unanswered
+    assert only_disconnect(conversation) == Failure(
+        "ipcp", "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.", FailureKind.PROTOCOL
+    )
+
+
+def test_server_that_ends_ipv4_during_the_session() -> None:
+    conversation = converse()
+    assert conversation.plans == [SOFTETHER_PLAN]
+    conversation.server.send_ppp(PppProtocol.IPCP, encode_packet(Code.TERMINATE_REQUEST, 0x42, b""))
+    conversation.pump()
+    conversation.advance(10.0)  # RFC 1661: Stopping waits one restart interval before Finished
+    assert only_disconnect(conversation) == Failure(
+        "ipcp", "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
+    )
+
+
+class _NakEveryIpcpRequest(ScriptedServer):
+    """Suggests a new address for every IPCP request: a negotiation that never converges."""
+
+    def _receive_ipcp(self, packet) -> None:
+        if packet.code != Code.CONFIGURE_REQUEST:
+            return super()._receive_ipcp(packet)
+        self._send_ipcp_request()
+        self.ipcp_requests.append(parse_options(packet.data))
+        address = IPv4Address("198.18.30.10") + len(self.ipcp_requests)
+        self._send_ppp(PppProtocol.IPCP, Code.CONFIGURE_NAK, packet.identifier, encode_options([Option(3, address.packed)]))
+
+
+def test_endless_ipcp_configure_nak_ends_the_session_at_once() -> None:
+    # Before the fix the two sides naked and re-requested forever at wire speed (the negotiation
+    # timer stops at Call Connected): pump() raised "keep talking".
+    conversation = Conversation(settings(), _NakEveryIpcpRequest(ServerConfig())).start()
+    assert len(conversation.server.ipcp_requests) == 11  # Max-Configure refusals, then give up
+    conversation.advance(10.0)
+    assert conversation.plans == []
     assert only_disconnect(conversation) == Failure(
         "ipcp", "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.", FailureKind.PROTOCOL
     )

@@ -678,3 +678,42 @@ def test_lcp_max_failure_rejects_a_forbidden_method_after_five_naks() -> None:
     answers = [(p.code, p.data) for p in _take(lcp.fsm)]
     # The Naks suggest MS-CHAPv2; the Rejects return the server's option unchanged (RFC 1661 5.4).
     assert answers == [(Code.CONFIGURE_NAK, bytes.fromhex("0305C22381"))] * 5 + [(Code.CONFIGURE_REJECT, bytes.fromhex("0304C023"))] * 2
+
+
+def _refuse_every_request(fsm: OptionFsm, code: Code, rounds: int) -> list[ControlPacket]:
+    """Answer each of our Configure-Requests with `code` at once (no time passes), as a hostile
+    peer in an endless Configure-Nak loop does; return every request sent."""
+    requests = []
+    for round_number in range(rounds):
+        packets = [p for p in _take(fsm) if p.code == Code.CONFIGURE_REQUEST]
+        if not packets:
+            break
+        request = packets[-1]
+        requests.append(request)
+        suggestion = bytes((0x01, 0x04, 0x05, round_number & 0xFF))  # a new value every time
+        fsm.receive(ControlPacket(code, request.identifier, suggestion if code == Code.CONFIGURE_NAK else request.data), 0.0)
+    return requests
+
+
+@pytest.mark.parametrize("code", [Code.CONFIGURE_NAK, Code.CONFIGURE_REJECT])
+def test_a_peer_that_refuses_every_request_ends_the_negotiation(code: Code) -> None:
+    # Max-Configure refusals, then the automaton gives up as after Max-Configure timeouts (TO-).
+    fsm = OptionFsm("TEST", Recorder())
+    fsm.up(0.0)
+    fsm.open(0.0)
+    requests = _refuse_every_request(fsm, code, 50)
+    assert len(requests) == Counters().max_configure + 1
+    assert fsm.state is St.STOPPED
+    assert fsm.notices == [Notice.FINISHED]
+    assert fsm.timer is None
+
+
+def test_an_ack_resets_the_count_of_refusals() -> None:
+    fsm = _opened()
+    for _ in range(3):  # each renegotiation is naked a few times and then acked: never given up
+        fsm.receive(ControlPacket(Code.CONFIGURE_REQUEST, 9, b""), 0.0)  # RCR+ in Opened: tld, scr, sca
+        requests = _refuse_every_request(fsm, Code.CONFIGURE_NAK, Counters().max_configure)
+        assert len(requests) == Counters().max_configure
+        request = [p for p in _take(fsm) if p.code == Code.CONFIGURE_REQUEST][-1]
+        fsm.receive(ControlPacket(Code.CONFIGURE_ACK, request.identifier, request.data), 0.0)
+        assert fsm.state is St.OPENED

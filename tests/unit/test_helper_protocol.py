@@ -5,7 +5,7 @@ outside its own interface and plan."""
 from __future__ import annotations
 
 import json
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, ip_address, ip_network
 
 import pytest
 from hypothesis import given, settings
@@ -19,7 +19,7 @@ from sstpvpn.platform.helper_protocol import (ApplyPlan, OpenTun, Reply, Request
 PLAN = {"address": "198.18.30.10", "peer": "198.18.30.1", "dns": ["198.18.30.1"], "mtu": 1400,
         "ipv6_identifier": "0123456789abcdef"}
 APPLY = {"version": 1, "request": "apply", "ifname": "sstp0", "server": "198.18.20.1", "full_tunnel": True,
-         "plan": PLAN}
+         "plan": PLAN, "extra_routes": [], "use_vpn_dns": True}
 
 
 def raw(message: object) -> bytes:
@@ -50,7 +50,9 @@ def test_each_request_survives_the_round_trip():
     plan = NetworkPlan(address=IPv4Address("198.18.30.10"), peer=None, dns=(IPv4Address("198.18.30.1"),),
                        mtu=1400, ipv6_identifier=bytes.fromhex("0123456789abcdef"))
     requests = [OpenTun(None), OpenTun("sstp0"), SetMtu("sstp0", 1400), Restore("vpn-work.1"),
-                ApplyPlan("sstp0", ip_address("2001:db8::1"), False, plan)]
+                ApplyPlan("sstp0", ip_address("2001:db8::1"), False, plan),
+                ApplyPlan("sstp0", ip_address("198.18.20.1"), False, plan,
+                          (ip_network("10.20.0.0/16"), ip_network("fd00:1::/64")), use_vpn_dns=False)]
     for request in requests:
         data = encode_request(request)
         assert len(data) <= protocol.MAX_MESSAGE_BYTES
@@ -100,6 +102,9 @@ HOSTILE_MESSAGES = {
     "full_tunnel as text": raw({**APPLY, "full_tunnel": "true"}),
     "full_tunnel as number": raw({**APPLY, "full_tunnel": 1}),
     "full_tunnel null": raw({**APPLY, "full_tunnel": None}),
+    "use_vpn_dns as text": raw({**APPLY, "use_vpn_dns": "false"}),
+    "no use_vpn_dns": raw({k: v for k, v in APPLY.items() if k != "use_vpn_dns"}),
+    "no extra_routes": raw({k: v for k, v in APPLY.items() if k != "extra_routes"}),
 }
 
 BAD_INTERFACE_NAMES = ["../etc", "a/b", "sstp0; rm -rf /", "$(reboot)", "`id`", "sstp0|sh", "-x", ".", "..", "",
@@ -112,6 +117,10 @@ BAD_TUNNEL_ADDRESSES = ["127.0.0.1", "0.0.0.0", "0.1.2.3", "255.255.255.255", "2
                         "2001:db8::1", "198.18.30.010", "198.18.30.10 ", 5, None]
 BAD_DNS_LISTS = [["198.18.30.1"] * 4, "198.18.30.1", None, [None], [5], ["0.0.0.0"], ["ff02::1"],
                  ["dns.example"], ["198.18.30.1", "1.1.1.1; reboot"], {"0": "198.18.30.1"}]
+BAD_EXTRA_ROUTES = ["10.20.0.0/16", None, [None], [5], ["10.20.0.1/16"], ["10.20.0.0/016"], ["0.0.0.0/0"], ["::/0"],
+                    ["127.0.0.0/8"], ["0.0.0.0/1"], ["169.254.0.0/16"], ["224.0.0.0/8"], ["fe80::/64"], ["ff00::/12"],
+                    ["10.20.0.0/16; reboot"], ["10.0.0.0/8"] * 33, [["10.0.0.0/8"]],
+                    ["FD00:1::/64"], ["10.20.0.0/16 "]]
 BAD_IDENTIFIERS = ["00" * 8, "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "xyz3456789abcdef",
                    123, ["01"], ""]
 
@@ -133,6 +142,7 @@ def _cases() -> list[tuple[str, bytes]]:
             cases += [(f"peer {value!r}", raw(apply_with_plan(peer=value)))]
     cases += [(f"dns {value!r}", raw(apply_with_plan(dns=value))) for value in BAD_DNS_LISTS]
     cases += [(f"identifier {value!r}", raw(apply_with_plan(ipv6_identifier=value))) for value in BAD_IDENTIFIERS]
+    cases += [(f"extra routes {str(value)[:40]}", raw({**APPLY, "extra_routes": value})) for value in BAD_EXTRA_ROUTES]
     return cases
 
 

@@ -4,6 +4,7 @@ order, DNS restored property by property, and crash repair. macOS itself is not 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from ipaddress import IPv4Address
@@ -138,6 +139,18 @@ def test_split_tunnel_routes_the_vpn_network_and_leaves_dns_alone(tmp_path):
         ("/sbin/route", "-n", "add", "-inet", "198.18.30.0/24", "-interface", "utun7"),
     ]
     assert store.sessions == []
+
+
+def test_extra_routes_go_through_the_tunnel_and_the_vpn_dns_can_be_left_out(tmp_path):
+    store, commands = a_mac()
+    NetConfigurator("utun7", SERVER, True, tmp_path / "journal.json", run_command=commands,
+                    extra_routes=(ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("fd00:1::/64")),
+                    use_vpn_dns=False).apply(PLAN)
+    assert tools_run(commands)[-2:] == [
+        ("/sbin/route", "-n", "add", "-inet", "10.20.0.0/16", "-interface", "utun7"),
+        ("/sbin/route", "-n", "add", "-inet6", "fd00:1::/64", "-interface", "utun7"),
+    ]
+    assert store.sessions == []  # the Mac's own DNS settings stay as they are
 
 
 def test_no_host_route_when_the_server_has_no_gateway(tmp_path):

@@ -4,6 +4,7 @@ repair. Windows itself is not involved."""
 
 from __future__ import annotations
 
+import ipaddress
 import ctypes
 import json
 import os
@@ -156,6 +157,23 @@ def test_split_tunnel_routes_only_the_vpn_network_and_keeps_the_metric(windows, 
         ("CreateIpForwardEntry2", "198.18.30.0/24", "0.0.0.0", LUID),
         ("SetInterfaceDnsSettings", GUID, 1, 0x6, "198.18.30.53,198.18.30.54", ""),
     ]
+
+
+def test_extra_routes_go_through_the_tunnel_and_the_vpn_dns_can_be_left_out(windows, tmp_path):
+    config = NetConfigurator("SSTP VPN", SERVER, False, tmp_path / "journal.json", iphlpapi=windows.iphlpapi,
+                             kernel32=windows.kernel32, run_command=RecordedCommands(),
+                             extra_routes=(ipaddress.ip_network("10.20.0.0/16"),), use_vpn_dns=False)
+    before = snapshot(windows)
+    config.apply(PLAN)
+    assert changes(windows) == [
+        ("SetIpInterfaceEntry", LUID, AF_INET, 1400, 1, 25),
+        ("SetIpInterfaceEntry", LUID, AF_INET6, 1400, 1, 25),
+        ("CreateUnicastIpAddressEntry", "198.18.30.10/32"),
+        ("CreateIpForwardEntry2", "198.18.30.0/24", "0.0.0.0", LUID),
+        ("CreateIpForwardEntry2", "10.20.0.0/16", "0.0.0.0", LUID),
+    ]
+    config.restore()
+    assert snapshot(windows) == before
 
 
 def test_a_server_inside_the_split_network_still_gets_its_host_route(windows, tmp_path):

@@ -3,6 +3,7 @@ the `sstp-vpn profiles` commands (run as a user would, in a subprocess)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import subprocess
@@ -61,6 +62,7 @@ def test_empty_store_has_no_profiles(store):
 def test_round_trip_keeps_every_field(store, ca_file):
     profile = make_profile(port=8443, sni="vpn.internal", ca_file=str(ca_file), pin_sha256="ab" * 32, allow_pap=True,
                            allow_chap_md5=True, full_tunnel=False, ipv6=True, mtu=1400, auto_reconnect=True,
+                           extra_routes=("10.20.0.0/16", "fd00:1::/64"), use_vpn_dns=False,
                            proxy=ProxyChoice(ProxyMode.MANUAL, "proxy.example.com", 3128, "bob"))
     store.save(profile)
     assert store.load().profiles == (profile,)
@@ -160,6 +162,10 @@ def test_missing_optional_fields_take_defaults(store):
     (dict(sni="not a name"), "sni", "TLS server name"),
     (dict(pin_sha256="abcd"), "pin_sha256", "64 hexadecimal digits"),
     (dict(mtu=100), "mtu", "576 to 1500"),
+    (dict(extra_routes=("10.20.0.1/16",)), "extra_routes", "write it like 10.20.0.0/16"),
+    (dict(extra_routes=("office",)), "extra_routes", "'office' is not a network"),
+    (dict(extra_routes=("0.0.0.0/0",)), "extra_routes", "would route everything"),
+    (dict(extra_routes=tuple(f"10.{n}.0.0/16" for n in range(33))), "extra_routes", "At most 32"),
     (dict(proxy=ProxyChoice(ProxyMode.MANUAL, "", 0)), "proxy", "http://host:port"),
 ])
 def test_each_wrong_field_gets_its_sentence(changes, field, fragment):
@@ -204,6 +210,10 @@ def test_connect_command_carries_the_profile(ca_file):
     assert engine.auth.allow_pap and not engine.auth.allow_chap_md5
     assert engine.ipv6 and engine.mru == 1400
     assert command.network.full_tunnel is False
+    assert command.network.extra_routes == () and command.network.use_vpn_dns is True
+    routed = connect_command(replace(profile, extra_routes=("10.20.0.0/16",), use_vpn_dns=False), "pw", "proxy-pw")
+    assert routed.network.extra_routes == (ipaddress.ip_network("10.20.0.0/16"),)
+    assert routed.network.use_vpn_dns is False
     assert "pw" not in repr(command)
 
 
@@ -237,7 +247,8 @@ def test_profiles_commands(tmp_path):
     listed = sstp_vpn(home, "profiles", "list")
     assert listed.returncode == 0 and "No profiles yet" in listed.stdout
     added = sstp_vpn(home, "profiles", "add", "Office", "vpn.example.com:8443", "--user", "HUB\\alice",
-                     "--proxy", "http://bob@proxy.corp:3128", "--no-default-route", "--password-stdin", stdin="s3cret\n")
+                     "--proxy", "http://bob@proxy.corp:3128", "--no-default-route", "--route", "10.20.0.0/16",
+                     "--route", "fd00:1::/64", "--no-vpn-dns", "--password-stdin", stdin="s3cret\n")
     assert added.returncode == 0, added.stderr
     assert "Saved the profile 'Office'" in added.stdout
     assert "password was not saved" in added.stderr and "No system keyring" in added.stderr
@@ -246,12 +257,15 @@ def test_profiles_commands(tmp_path):
     assert shown.returncode == 0
     assert "server: vpn.example.com:8443" in shown.stdout and "proxy: http://bob@proxy.corp:3128" in shown.stdout
     assert "routing: only the VPN network (split tunnel)" in shown.stdout
+    assert "extra routes: 10.20.0.0/16, fd00:1::/64" in shown.stdout and "DNS: this computer's own" in shown.stdout
     profile_file = home / "sstp-vpn" / "profiles.toml"
     assert "s3cret" not in profile_file.read_text()
     duplicate = sstp_vpn(home, "profiles", "add", "OFFICE", "other.example.com", "--user", "x")
     assert duplicate.returncode == 2 and "exists already" in duplicate.stderr
     invalid = sstp_vpn(home, "profiles", "add", "Bad", "vpn.example.com", "--user", "x", "--pin-sha256", "12")
     assert invalid.returncode == 2 and "64 hexadecimal digits" in invalid.stderr
+    bad_route = sstp_vpn(home, "profiles", "add", "Bad", "vpn.example.com", "--user", "x", "--route", "10.0.0.1/8")
+    assert bad_route.returncode == 2 and "write it like 10.20.0.0/16" in bad_route.stderr
     removed = sstp_vpn(home, "profiles", "remove", "Office")
     assert removed.returncode == 0 and "Removed the profile 'Office'" in removed.stdout
     missing = sstp_vpn(home, "profiles", "show", "Office")

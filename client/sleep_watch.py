@@ -1,0 +1,53 @@
+"""Noticing that the computer slept.
+
+On Linux CLOCK_MONOTONIC stops while the machine is suspended and CLOCK_BOOTTIME keeps counting,
+so when boottime has moved much further than monotonic since the last look, the machine was
+asleep. After a suspend the server has long dropped our TLS connection; waiting for the echo
+timers to notice would leave the user without a network for up to two echo intervals.
+Pure: the clock pair is injectable so a test can fake a jump.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .events import Failure, FailureKind
+
+SLEEP_WHERE = "sleep"  # Failure.where of a session lost to a suspend: the reconnect policy retries at once
+SLEEP_THRESHOLD = 5.0  # seconds of difference between the two clocks that count as a suspend
+SLEEP_CHECK_SECONDS = 5.0  # a waiting loop looks at least this often (its timeout runs on the stopped clock)
+
+
+def _boottime() -> float:
+    if sys.platform == "linux":
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.monotonic()  # elsewhere no suspend is detected (untested platforms)
+
+
+@dataclass(frozen=True)
+class ClockPair:
+    monotonic: Callable[[], float] = time.monotonic  # stops during a suspend
+    boottime: Callable[[], float] = _boottime  # keeps counting during a suspend
+
+
+class SleepWatch:
+    def __init__(self, clocks: ClockPair = ClockPair(), threshold: float = SLEEP_THRESHOLD) -> None:
+        self._clocks = clocks
+        self._threshold = threshold
+        self._last = (clocks.monotonic(), clocks.boottime())
+
+    def slept(self) -> float | None:
+        """Seconds spent asleep since the last call, when more than the threshold; else None."""
+        monotonic, boottime = self._clocks.monotonic(), self._clocks.boottime()
+        last_monotonic, last_boottime = self._last
+        self._last = (monotonic, boottime)
+        asleep = (boottime - last_boottime) - (monotonic - last_monotonic)
+        return asleep if asleep > self._threshold else None
+
+
+def slept_failure(seconds: float) -> Failure:
+    return Failure(SLEEP_WHERE, f"The computer was asleep for {seconds:.0f} s and the connection to the server did not "
+                                "survive it; connect again.", FailureKind.UNREACHABLE)

@@ -1,0 +1,42 @@
+"""The route watcher for this OS: Linux listens to netlink; elsewhere (not written yet) the
+network always counts as usable, so reconnecting falls back to plain backoff."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class RouteWatch(Protocol):
+    @property
+    def usable(self) -> bool: ...
+
+    def set_target(self, target: str | None, exclude_interface: str | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class AlwaysUsable:
+    usable = True
+
+    def set_target(self, target: str | None, exclude_interface: str | None = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def start_route_watch(on_change: Callable[[bool], None]) -> RouteWatch:
+    """A started watcher that calls `on_change(usable)` on its own thread when the answer changes."""
+    if sys.platform == "linux":
+        from .route_watch_linux import RouteWatcher
+
+        try:
+            return RouteWatcher(on_change).start()
+        except OSError as error:  # no netlink here (a sandbox): reconnect without it
+            log.warning("cannot watch the routing table (%s); reconnecting without it", error)
+    return AlwaysUsable()

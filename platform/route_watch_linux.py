@@ -1,0 +1,192 @@
+"""Linux: is there a usable route to the VPN server, and tell me when that may have changed.
+
+A daemon thread listens to the kernel's rtnetlink multicast groups (links, IPv4/IPv6 addresses
+and routes). Events only mean "look again": after a short quiet spell (debounce, since one cable
+pull brings a burst of messages) the thread asks the kernel's routing table (RTM_GETROUTE, a
+lookup that sends no packet) and calls `on_change(usable)` when the answer differs from the last.
+
+The event socket is a plain AF_NETLINK socket watched by `select` together with a wake-up pipe,
+so the thread sleeps until the kernel or `close()` wakes it (it never spins) and stops at once
+from any thread; the lookups use pyroute2. Everything happens in the network namespace of the
+thread that created the watcher.
+
+Usable: the route's output interface is up with a carrier and is not our own tunnel (a full
+tunnel covers the server's address too, but only through itself).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import (RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE,
+                                   RTMGRP_LINK)
+
+log = logging.getLogger(__name__)
+
+GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE
+IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000  # the carrier is there
+RTNH_F_LINKDOWN = 0x10  # a route whose next hop's link is down (kept by the kernel, unusable)
+MAIN_TABLE = 254
+UNICAST, LOCAL = 1, 2  # rtm_type values that deliver to a host
+DEBOUNCE_SECONDS = 0.3
+
+IpAddress = IPv4Address | IPv6Address
+
+
+class RouteWatcher:
+    """Call `start()`, then read `usable` or wait for `on_change(usable)` (called on the watcher's
+    thread: hand it over to your own thread). `close()` from any thread."""
+
+    def __init__(self, on_change: Callable[[bool], None], debounce: float = DEBOUNCE_SECONDS) -> None:
+        self._on_change = on_change
+        self._debounce = debounce
+        self._lock = threading.Lock()
+        self._target: IpAddress | None = None  # None: any default route will do
+        self._exclude: str | None = None  # our tunnel interface
+        self._usable = True  # until the first look says otherwise
+        self._events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                                     socket.NETLINK_ROUTE)
+        self._events.bind((0, GROUPS))
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._closed = False
+        self._released = False
+        self._thread = threading.Thread(target=self._run, name="sstp-route-watch", daemon=True)
+
+    @property
+    def usable(self) -> bool:
+        return self._usable
+
+    def start(self) -> "RouteWatcher":
+        self._thread.start()
+        return self
+
+    def set_target(self, target: str | IpAddress | None, exclude_interface: str | None = None) -> None:
+        """The address our connection goes to (server or proxy) and our tunnel's name; looks again."""
+        with self._lock:
+            self._target = ip_address(target) if isinstance(target, str) else target
+            self._exclude = exclude_interface
+        self._wake()
+
+    def close(self, timeout: float = 2.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wake()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._release()
+
+    # -- the watcher's thread ----------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._released:
+            return  # the descriptor number may belong to someone else by now
+        try:
+            os.write(self._wake_w, b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already woken, or closed
+
+    def _run(self) -> None:
+        try:
+            with IPRoute() as routes:
+                self._look(routes)
+                due: float | None = None  # when the debounced look is due
+                while not self._closed:
+                    timeout = None if due is None else max(0.0, due - time.monotonic())
+                    readable, _, _ = select.select([self._events, self._wake_r], [], [], timeout)
+                    if self._wake_r in readable:
+                        self._drain_wake()
+                        due = time.monotonic()  # a new target: look now
+                    if self._events in readable and self._drain_events() and due is None:
+                        due = time.monotonic() + self._debounce
+                    if due is not None and time.monotonic() >= due and not self._closed:
+                        due = None
+                        self._look(routes)
+        except Exception:  # our own bug: keep the app going, and say reconnecting may be blind now
+            log.exception("the route watcher stopped")
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _drain_events(self) -> bool:
+        """Read every queued message; True if there was anything (or messages were lost)."""
+        seen = False
+        while True:
+            try:
+                if not self._events.recv(65536):
+                    return seen
+                seen = True
+            except BlockingIOError:
+                return seen
+            except OSError as error:
+                if error.errno == errno.ENOBUFS:  # the kernel dropped messages: look anyway
+                    seen = True
+                    continue
+                raise
+
+    def _look(self, routes: IPRoute) -> None:
+        with self._lock:
+            target, exclude = self._target, self._exclude
+        try:
+            usable = self._route_usable(routes, target, exclude)
+        except (NetlinkError, OSError) as error:
+            log.debug("route lookup failed: %s", error)
+            usable = True  # never block reconnecting on our own lookup
+        if usable != self._usable:
+            self._usable = usable
+            if not self._closed:
+                self._on_change(usable)
+
+    def _route_usable(self, routes: IPRoute, target: IpAddress | None, exclude: str | None) -> bool:
+        if target is None:
+            candidates = [route for route in routes.route("dump")
+                          if route["dst_len"] == 0 and route.get("RTA_TABLE", route["table"]) == MAIN_TABLE
+                          and route["type"] == UNICAST]
+        else:
+            try:
+                candidates = list(routes.route("get", dst=str(target)))
+            except NetlinkError as error:
+                if error.code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL):
+                    return False
+                raise
+        return any(self._through_usable_link(routes, route, exclude) for route in candidates)
+
+    @staticmethod
+    def _through_usable_link(routes: IPRoute, route, exclude: str | None) -> bool:
+        if route["type"] not in (UNICAST, LOCAL) or route["flags"] & RTNH_F_LINKDOWN:
+            return False
+        index = route.get("RTA_OIF")
+        if index is None:
+            return True  # a multipath route: trust the kernel's choice
+        try:
+            (link,) = routes.link("get", index=index)
+        except NetlinkError:
+            return False  # gone meanwhile
+        if exclude is not None and link.get("IFLA_IFNAME") == exclude:
+            return False
+        return bool(link["flags"] & IFF_UP) and bool(link["flags"] & IFF_LOWER_UP)
+
+    def _release(self) -> None:
+        self._released = True
+        self._events.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,150 @@
+"""The tray app's reconnects follow the shared policy: backoff between attempts, a pause while
+the server cannot be reached, an attempt at once when the network returns, never a loop on
+refused credentials. The route watcher's callback comes from another thread, as the real one's."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from sstpvpn.client.events import Failure, FailureKind, State
+from sstpvpn.client.reconnect import Backoff
+from sstpvpn.client.secret_store import SecretKind
+from sstpvpn.gui import connection
+from sstpvpn.gui.connection import ConnectionController
+from tests.gui.scripted_runner import ScriptedRunner
+from tests.gui.test_controller import Recorder, connect_and_wait, make_profile
+
+DROPPED = Failure("sstp", "The connection to vpn.example.com was lost.", FailureKind.UNREACHABLE)
+
+
+class ScriptedRouteWatch:
+    """Stands in for the netlink watcher: the test says when the route goes and comes back."""
+
+    def __init__(self, on_change) -> None:
+        self.on_change = on_change
+        self.usable = True
+        self.targets: list[tuple[str | None, str | None]] = []
+        self.closed = False
+
+    def set_target(self, target, exclude_interface=None) -> None:
+        self.targets.append((target, exclude_interface))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def change(self, usable: bool) -> None:
+        self.usable = usable
+        thread = threading.Thread(target=self.on_change, args=(usable,))
+        thread.start()
+        thread.join()
+
+
+@pytest.fixture
+def watches() -> list[ScriptedRouteWatch]:
+    return []
+
+
+@pytest.fixture
+def controller(qtbot, store, secrets, watches, monkeypatch):
+    monkeypatch.setattr(connection, "RECONNECT_BACKOFF", Backoff(initial=4.0, cap=8.0, floor=3.0))
+    ScriptedRunner.instances.clear()
+
+    def start_watch(on_change):
+        watches.append(ScriptedRouteWatch(on_change))
+        return watches[-1]
+
+    made = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner,
+                                route_watch_factory=start_watch)
+    yield made
+    made.shutdown(timeout=1)
+
+
+def connected_session(qtbot, controller, store, secrets):
+    profile = make_profile(store, auto_reconnect=True)
+    secrets.set(profile.id, SecretKind.VPN, "s3cret")
+    seen = Recorder(controller)
+    engine = connect_and_wait(qtbot, controller, profile)
+    engine.connected()
+    qtbot.waitUntil(lambda: controller.status.state is State.CONNECTED)
+    return engine, seen
+
+
+def test_the_watch_follows_the_connections_address_and_tunnel(qtbot, controller, store, secrets, watches):
+    profile = make_profile(store, auto_reconnect=True)
+    secrets.set(profile.id, SecretKind.VPN, "s3cret")
+    engine = connect_and_wait(qtbot, controller, profile)
+    (watch,) = watches
+    assert watch.targets == []  # until a session is up: any default route will do
+    connected = replace(engine.connected(), route_target="198.18.20.1", interface="sstp7")
+    engine.dropped(DROPPED)
+    qtbot.waitUntil(lambda: controller.reconnect_in is not None)
+    controller._reconnect_timer.setInterval(0)
+    controller._reconnect_timer.start()
+    qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=5000)
+    engine.publish(connected)  # what EngineRunner publishes: the TCP peer and the tunnel's name
+    qtbot.waitUntil(lambda: watch.targets == [("198.18.20.1", "sstp7")])
+    controller.shutdown(timeout=1)
+    qtbot.waitUntil(lambda: watch.closed, timeout=5000)
+
+
+def test_no_route_pauses_and_its_return_reconnects_at_once(qtbot, controller, store, secrets, watches):
+    engine, seen = connected_session(qtbot, controller, store, secrets)
+    engine.dropped(DROPPED)
+    qtbot.waitUntil(lambda: controller.reconnect_in is not None)
+    assert 2.0 < controller.reconnect_in <= 4.0  # the backoff's first window, not a fixed table
+    (watch,) = watches
+    watch.change(False)
+    qtbot.waitUntil(lambda: controller.waiting_for_network)
+    assert controller.reconnect_in is None and controller.active
+    assert seen.notices[-1].text == "Waiting for a network connection."
+    qtbot.wait(300)
+    assert len(engine.connects) == 1  # nothing is tried while there is no route
+    watch.change(True)
+    qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=2000)  # at once, not after the backoff
+    assert not controller.waiting_for_network
+    assert seen.notices[-1].text == "The network is back. Trying again now."
+
+
+def test_a_drop_while_the_network_is_gone_waits_for_it(qtbot, controller, store, secrets, watches):
+    engine, seen = connected_session(qtbot, controller, store, secrets)
+    watches[0].change(False)  # while connected: nothing to do yet
+    qtbot.wait(100)
+    assert controller.status.state is State.CONNECTED and not controller.waiting_for_network
+    engine.dropped(DROPPED)
+    qtbot.waitUntil(lambda: controller.waiting_for_network)
+    assert controller.reconnect_in is None
+    watches[0].change(True)
+    qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=2000)
+
+
+def test_refused_credentials_after_a_drop_stop_the_retries(qtbot, controller, store, secrets, watches):
+    engine, seen = connected_session(qtbot, controller, store, secrets)
+    engine.dropped(DROPPED)
+    qtbot.waitUntil(lambda: controller.reconnect_in is not None)
+    controller._reconnect_timer.setInterval(0)  # skip the wait (the delay itself is checked above)
+    controller._reconnect_timer.start()
+    qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=5000)
+    refused = Failure("auth", "The server refused the user name or password: check them in the profile.",
+                      FailureKind.AUTHENTICATION)
+    engine.dropped(refused)
+    qtbot.waitUntil(lambda: seen.notices[-1].text == refused.reason)
+    assert controller.reconnect_in is None and not controller.waiting_for_network and not controller.active
+    watches[0].change(False)
+    watches[0].change(True)
+    qtbot.wait(300)
+    assert len(engine.connects) == 2  # the network's return does not bring the loop back
+
+
+def test_a_users_disconnect_during_the_wait_is_final(qtbot, controller, store, secrets, watches):
+    engine, _ = connected_session(qtbot, controller, store, secrets)
+    engine.dropped(DROPPED)
+    watches[0].change(False)
+    qtbot.waitUntil(lambda: controller.waiting_for_network)
+    controller.disconnect()
+    assert not controller.active
+    watches[0].change(True)
+    qtbot.wait(300)
+    assert len(engine.connects) == 1
