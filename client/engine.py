@@ -73,6 +73,7 @@ class EngineSettings:
     ipv6: bool = False  # negotiate IPV6CP; otherwise it is protocol-rejected
     mru: int = 1500
     hello_interval: float = 20.0  # receive silence before an SSTP Echo Request; twice that ends the link
+    proxy: str = ""  # "host:port" of the HTTP proxy the connection goes through, for messages
 
 
 class Call(enum.Enum):
@@ -241,7 +242,13 @@ class Engine:
                 self._drop(Failure("http", str(refusal), FailureKind.PROTOCOL))
                 return
         self._record_method_refusal()
-        self._drop(Failure("sstp", f"The connection to {self.settings.host} was lost. Check your network; if it keeps happening, the server may be restarting.", FailureKind.UNREACHABLE))
+        if self.settings.proxy:
+            lost = (f"The connection to {self.settings.host} through the proxy {self.settings.proxy} was lost. Check "
+                    "your network; if it keeps happening, the proxy or the server may be restarting.")
+        else:
+            lost = (f"The connection to {self.settings.host} was lost. Check your network; if it keeps happening, "
+                    "the server may be restarting.")
+        self._drop(Failure("sstp", lost, FailureKind.UNREACHABLE))
 
     def handle_timer(self, now: float) -> None:
         if self.call is Call.CLOSED:

@@ -163,7 +163,8 @@ class _Session:
         self.command = command
         self.connection = connection
         self.sock: ssl.SSLSocket = connection.sock
-        self.engine = Engine(command.engine)
+        proxy = command.transport.proxy
+        self.engine = Engine(replace(command.engine, proxy=f"{proxy.host}:{proxy.port}") if proxy else command.engine)
         self.selector = selectors.DefaultSelector()
         self.pending = bytearray()
         self.tun = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -149,7 +150,9 @@ class ConnectionController(QObject):
 
     @property
     def reconnect_in(self) -> float | None:
-        """Seconds until the next automatic attempt, or None."""
+        """Seconds until the next automatic attempt (math.inf while waiting for a network), or None."""
+        if self._waiting_for_network:
+            return math.inf
         return None if self._reconnect_at is None else max(0.0, self._reconnect_at - time.monotonic())
 
     @property

@@ -4,6 +4,7 @@ menu, its tooltip and the status window)."""
 from __future__ import annotations
 
 import ipaddress
+import math
 
 from sstpvpn.client.events import State
 from sstpvpn.client.runner import Status
@@ -37,6 +38,8 @@ def tray_state(status: Status, reconnect_in: float | None = None) -> TrayState:
 
 def state_text(status: Status, reconnect_in: float | None = None) -> str:
     if reconnect_in is not None and status.state in (State.DISCONNECTED, State.IDLE):
+        if math.isinf(reconnect_in):
+            return "Waiting for a network"  # reconnects as soon as the server can be reached
         return f"Reconnecting in {max(0, round(reconnect_in))} s"
     if status.state is State.DISCONNECTED and status.failure is not None:
         return "Failed"

@@ -1,7 +1,7 @@
 """Whether this process can get a tunnel interface, checked at start so the tray can say what is
 missing before the first connection fails. On Linux root creates the tunnel itself, which needs
-CAP_NET_ADMIN (a container or setpriv may have taken it away); an ordinary user's sessions go
-through the privileged network helper, whose client says when it is missing."""
+CAP_NET_ADMIN (a container or setpriv may have taken it away); an ordinary user's sessions (Linux
+and macOS) go through the privileged network helper, whose client says when it is missing."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ ROOT_WITHOUT_NET_ADMIN_SENTENCE = (
 
 def network_admin_problem(status_file: str = "/proc/self/status") -> str | None:
     """None when a tunnel can be had (or the system is not Linux); else the sentence to show."""
-    if not sys.platform.startswith("linux"):
-        return None
+    if sys.platform not in ("linux", "darwin"):
+        return None  # Windows: the app runs elevated (its manifest asks for it)
     if os.geteuid() != 0:
         from sstpvpn.platform.helper_client import unavailable_sentence
 
         return unavailable_sentence()
+    if sys.platform == "darwin":
+        return None  # root on macOS has what utun needs
     try:
         with open(status_file) as status:
             effective = next((line.split()[1] for line in status if line.startswith("CapEff:")), None)

@@ -3,7 +3,9 @@ traffic arithmetic, the privilege check."""
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from ipaddress import IPv4Address
 
 import pytest
@@ -27,6 +29,7 @@ PLAN = NetworkPlan(IPv4Address("198.18.30.10"), IPv4Address("198.18.30.1"))
     (Status(State.DISCONNECTED), None, TrayState.DISCONNECTED, "Disconnected"),
     (Status(State.DISCONNECTED, failure=Failure("tls", "x", FailureKind.TRUST)), None, TrayState.ERROR, "Failed"),
     (Status(State.DISCONNECTED, failure=Failure("sstp", "x")), 4.6, TrayState.CONNECTING, "Reconnecting in 5 s"),
+    (Status(State.DISCONNECTED, failure=Failure("sstp", "x")), math.inf, TrayState.CONNECTING, "Waiting for a network"),
 ])
 def test_states_in_words_and_icons(status, reconnect_in, state, words):
     assert tray_state(status, reconnect_in) is state
@@ -86,3 +89,19 @@ def test_an_ordinary_user_is_told_when_the_network_helper_is_missing(tmp_path, m
     problem = network_admin_problem()
     assert "needs the SSTP VPN network helper, which is not running" in problem
     assert str(tmp_path / "helper.sock") in problem
+
+
+@pytest.mark.parametrize("system", ["linux", "darwin"])
+def test_an_ordinary_user_on_linux_or_macos_needs_the_helper(system, tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 501)
+    monkeypatch.setattr(sys, "platform", system)
+    monkeypatch.setenv("SSTP_VPN_HELPER_SOCKET", str(tmp_path / "helper.sock"))
+    assert "network helper, which is not running" in network_admin_problem()
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    if system == "darwin":
+        assert network_admin_problem() is None  # root opens utun itself
+
+
+def test_windows_asks_for_nothing_here(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert network_admin_problem() is None  # the app's manifest makes it run elevated

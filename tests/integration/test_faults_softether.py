@@ -64,6 +64,7 @@ def test_server_killed_mid_transfer(softether):
     sentence = only_stderr_line(client)
     print(f"server SIGKILL: exit {code} after {seconds:.2f} s: {sentence}")
     assert code == 5, (client.lines, client.stderr)
+    assert sentence.startswith(f"sstp-vpn: The connection to {softether.server_name} was lost. Check your network")
     assert seconds < DETECT_SECONDS
     assert network_state(ns) == before
     # The autouse fixture restarts the server; prove it serves again for the next tests.
@@ -91,6 +92,7 @@ def test_proxy_killed_mid_session(softether, tinyproxy):
     sentence = only_stderr_line(client)
     print(f"proxy SIGKILL: exit {code} after {seconds:.2f} s: {sentence}")
     assert code == 5, (client.lines, client.stderr)
+    assert f"through the proxy {tinyproxy.host}:{tinyproxy.port} was lost" in sentence, sentence
     assert seconds < DETECT_SECONDS
     assert network_state(ns) == before
 

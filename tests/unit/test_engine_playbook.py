@@ -567,6 +567,13 @@ def test_connection_lost_in_the_middle() -> None:
     assert only_disconnect(conversation) == Failure("sstp", f"The connection to {HOST} was lost. Check your network; if it keeps happening, the server may be restarting.", FailureKind.UNREACHABLE)
 
 
+def test_connection_lost_through_a_proxy_names_the_proxy() -> None:
+    conversation = converse(replace(settings(), proxy="proxy.example.com:3128"))
+    conversation.engine.connection_lost(conversation.now)
+    conversation._collect()
+    assert "through the proxy proxy.example.com:3128 was lost" in only_disconnect(conversation).reason
+
+
 def test_non_200_http_reply() -> None:
     conversation = converse(http_reply=b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
     assert only_disconnect(conversation) == Failure(
