@@ -17,6 +17,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
 
 from . import sstp_http
 from .auth import Authenticatee, AuthMethod, AuthPolicy, AuthSucceeded, make_authenticatee
@@ -60,6 +61,7 @@ ABORT_WAIT = 3.0  # TIMER_VAL_ABORT_STATE_TIMER_1
 DISCONNECT_WAIT = 5.0  # TIMER_VAL_DISCONNECT_STATE_TIMER_1
 MAX_CONNECT_RETRIES = 3  # Call Connect Request resent after a Nak (OSC uses 3 tries)
 
+THIS_NETWORK = IPv4Network("0.0.0.0/8")  # RFC 1122: "this host on this network", never an interface's
 IPV4_FRAME_PREFIX = b"\xff\x03\x00\x21"
 IPV6_FRAME_PREFIX = b"\xff\x03\x00\x57"
 DATA_HEADER_LIMIT = 0x0FFF - 8  # largest IP packet one SSTP data packet can hold
@@ -593,15 +595,23 @@ class Engine:
         if policy.address.is_unspecified:
             self._disconnect_with(Failure("ipcp", "The server did not assign an IPv4 address. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL), now)
             return
+        if not _usable_unicast(policy.address):  # e.g. 127.0.0.5 or 224.0.0.9 on the tunnel
+            self._disconnect_with(Failure("ipcp", f"The server assigned the IPv4 address {policy.address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL), now)
+            return
         self._publish_plan()
         self._set_state(State.CONNECTED)
 
     def _publish_plan(self) -> None:
         lcp = self._lcp.policy
+        # A loopback or multicast "DNS server" would send the queries around the tunnel, or nowhere.
+        dns = tuple(server for server in self._ipcp_policy.dns_servers if _usable_unicast(server))
+        if dns != self._ipcp_policy.dns_servers and self._plan is None:
+            ignored = ", ".join(str(server) for server in self._ipcp_policy.dns_servers if server not in dns)
+            self._log(logging.INFO, f"Ignored the DNS servers {ignored} offered by the server: they cannot be reached through the tunnel.")
         plan = NetworkPlan(
             address=self._ipcp_policy.address,
             peer=self._ipcp_policy.peer_address,
-            dns=self._ipcp_policy.dns_servers,
+            dns=dns,
             mtu=min(lcp.mru, lcp.peer_mru),
             ipv6_identifier=self._ipv6cp_policy.identifier if self._ipv6cp.is_opened else None,
         )
@@ -674,6 +684,11 @@ def _status_name(status: int) -> str:
         return AttributeStatus(status).name.lower().replace("_", " ")
     except ValueError:
         return f"status {status}"
+
+
+def _usable_unicast(address: IPv4Address) -> bool:
+    """An address a host on the tunnel can have: not loopback, multicast, 0.0.0.0/8 or 240/4."""
+    return not (address.is_loopback or address.is_multicast or address.is_reserved or address in THIS_NETWORK)
 
 
 def _protocol_name(protocol: int) -> str:

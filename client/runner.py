@@ -148,6 +148,12 @@ class EngineRunner(threading.Thread):
         self._publish(state=State.DISCONNECTED, failure=failure, connected_at=None)
 
 
+def _tls_broken(server: str, error: ssl.SSLError) -> Failure:
+    return Failure("tls", f"The encrypted connection to {server} broke ({error.reason or error}): data was changed on "
+                   "the way, by a faulty network device or a program that intercepts HTTPS. Connect again; if it keeps "
+                   "happening, try another network.", FailureKind.PROTOCOL)
+
+
 def _through_helper() -> bool:
     """On Linux and macOS an ordinary user's session asks the privileged helper (sstp-vpn-helper)
     for the tunnel interface, routes and DNS; root does them itself (servers, CI). The macOS
@@ -170,7 +176,9 @@ class _Session:
         self.tun = None
         self.configurator = None
         self.failure: Failure | None = None
-        self.network_failure: Failure | None = None  # the network could not be configured
+        # Why the session ended when the engine only saw the effect: the network could not be set up,
+        # the tunnel device vanished, TLS records were corrupted.
+        self.cause: Failure | None = None
         self.finished = False
         self.tun_paused = False
         self.tun_lost = False  # the device failed (removed under us); the session is ending
@@ -247,7 +255,7 @@ class _Session:
             elif isinstance(event, LinkConfigured):
                 self._configure(event.plan)
             elif isinstance(event, Disconnected):
-                self.failure = self.network_failure or event.failure
+                self.failure = self.cause or event.failure
                 self.finished = True
         # back-pressure: while the socket is behind, leave packets in the device's queue
         if self.tun is not None and not self.tun_lost:
@@ -264,6 +272,14 @@ class _Session:
             self.runner._emit_log(logging.INFO, f"Link update: {plan}.")
             return
         options = self.command.network
+        if plan.address == ip_address(self.connection.route_target):
+            # Routing it into the tunnel would cut the very connection the tunnel runs over.
+            self.cause = Failure("ipcp", f"The server assigned this computer the address {plan.address}, which is where "
+                                 "the VPN connection itself goes, so it cannot be used. Ask the server's administrator "
+                                 "to check the address pool.", FailureKind.PROTOCOL)
+            self.runner._emit_log(logging.ERROR, self.cause.reason)
+            self.engine.disconnect(time.monotonic())
+            return
         try:
             if _through_helper():
                 from sstpvpn.platform.helper_client import PrivilegedNetwork  # Linux and macOS
@@ -280,7 +296,7 @@ class _Session:
                                                   use_vpn_dns=options.use_vpn_dns)
             self.configurator.apply(plan)
         except PlatformError as error:  # tear the session down politely; cleanup() restores
-            self.network_failure = error.to_failure()
+            self.cause = error.to_failure()
             self.engine.disconnect(time.monotonic())
             self.runner._emit_log(logging.ERROR, error.sentence)
             return
@@ -301,7 +317,7 @@ class _Session:
             self.selector.unregister(self.tun)
         except KeyError:
             pass  # paused by back-pressure, or never registered
-        self.network_failure = self.network_failure or error.to_failure()
+        self.cause = self.cause or error.to_failure()
         self.runner._emit_log(logging.ERROR, error.sentence)
         self.engine.disconnect(now)
 
@@ -316,6 +332,8 @@ class _Session:
                 return
             except (OSError, ssl.SSLError) as error:
                 self.runner._emit_log(logging.DEBUG, f"TLS read failed: {error}.")
+                if isinstance(error, ssl.SSLError) and not isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+                    self.cause = self.cause or _tls_broken(self.command.engine.host, error)
                 engine.connection_lost(now)
                 return
             if not data:

@@ -754,6 +754,25 @@ def test_server_that_ends_ipv4_during_the_session() -> None:
     )
 
 
+@pytest.mark.parametrize("address", ["127.0.0.5", "224.0.0.9", "255.255.255.255", "240.0.0.1", "0.0.0.7"])
+def test_an_address_no_host_can_have_is_refused(address: str) -> None:
+    conversation = converse(address=IPv4Address(address))
+    conversation.advance(10.0)
+    assert conversation.plans == []
+    assert only_disconnect(conversation) == Failure(
+        "ipcp", f"The server assigned the IPv4 address {address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL
+    )
+    assert conversation.server.wire_log[-1] == ("control", MessageType.CALL_DISCONNECT)
+
+
+def test_dns_servers_that_cannot_be_reached_through_the_tunnel_are_ignored() -> None:
+    conversation = converse(dns=(IPv4Address("127.0.0.1"), IPv4Address("198.18.30.53")))
+    assert conversation.plans == [replace(SOFTETHER_PLAN, dns=(IPv4Address("198.18.30.53"),))]
+    assert LogRecord(20, "Ignored the DNS servers 127.0.0.1 offered by the server: they cannot be reached through the tunnel.") in conversation.events
+    conversation = converse(dns=(IPv4Address("224.0.0.251"),))
+    assert conversation.plans == [replace(SOFTETHER_PLAN, dns=())]
+
+
 class _NakEveryIpcpRequest(ScriptedServer):
     """Suggests a new address for every IPCP request: a negotiation that never converges."""
 
