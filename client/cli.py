@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Out of the environment before anything runs a program (even a library probing for a
     # backend does), so that no child process inherits the proxy password.
-    args.proxy_password_env = os.environ.pop(PROXY_PASSWORD_ENV, None) if args.command in ("connect", "diagnose") else None
+    args.proxy_password_env = os.environ.pop(PROXY_PASSWORD_ENV, None)
     try:
         if args.command == "connect":
             return run_connect(args)

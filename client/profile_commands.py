@@ -111,7 +111,7 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: "SecretStore") 
     if problems:
         raise ProfileCommandError(" ".join(problems.values()))
     password = _read_stdin_password() if args.password_stdin else None
-    proxy_password = os.environ.get(PROXY_PASSWORD_ENV) if proxy.username else None
+    proxy_password = getattr(args, "proxy_password_env", None) if proxy.username else None  # main() took it out
     store.save(profile)
     print(f"Saved the profile {profile.name!r}.")
     for kind, secret in ((SecretKind.VPN, password), (SecretKind.PROXY, proxy_password)):
@@ -173,7 +173,8 @@ def describe_profile(profile: Profile, password: str) -> list[str]:
 
 def profile_passwords(profile: Profile, secrets: "SecretStore", password_stdin: bool) -> tuple[str, str | None]:
     """The VPN and proxy passwords for `connect --profile`: standard input if asked, else the
-    keyring, else a prompt on a terminal. The proxy password: keyring, else $SSTP_VPN_PROXY_PASSWORD."""
+    keyring, else a prompt on a terminal. The proxy password: the keyring, or None (the caller then
+    takes --proxy-password-stdin or $SSTP_VPN_PROXY_PASSWORD)."""
     from .profile_settings import needs_proxy_password
     from .secret_store import KeyringUnavailable, SecretKind
 
@@ -199,7 +200,6 @@ def profile_passwords(profile: Profile, secrets: "SecretStore", password_stdin: 
             proxy_password = secrets.get(profile.id, SecretKind.PROXY)
         except KeyringUnavailable:
             proxy_password = None
-        proxy_password = proxy_password or os.environ.get(PROXY_PASSWORD_ENV)
     return password, proxy_password
 
 

@@ -24,8 +24,10 @@ from ipaddress import ip_address
 
 from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
 
+from .attempt_history import AttemptHistory
 from .events import Failure, LogRecord, State
 from .reconnect import ENDED_SENTENCE, Decision, GiveUp, ReconnectPolicy, RetryAt, WaitForNetwork
+from .recent_log import RecentLog
 from .runner import Connect, Disconnect, EngineRunner, Shutdown, Status
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
 
@@ -49,12 +51,18 @@ def run_reconnecting(command: Connect, verbose: bool, fail: Callable[[Failure], 
     """Connect, and connect again whenever the session ends, until the user stops it or retrying
     cannot help. Returns the exit code."""
     inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+    history, recent_log = AttemptHistory(), RecentLog()  # for `sstp-vpn bundle`
+
+    def on_status(status: Status) -> None:
+        history.observe(status)
+        inbox.put(status)
 
     def on_log(record: LogRecord) -> None:
+        recent_log.append(record)
         if (record.level >= logging.INFO or verbose) and record.level < logging.WARNING:
             say(record.message)  # failures are told once, in the retry line or at the end
 
-    runner = EngineRunner(inbox.put, on_log)
+    runner = EngineRunner(on_status, on_log)
     watch = start_watch(lambda usable: inbox.put(_NetworkChanged(usable)))
     if command.transport.proxy is None and _is_address(command.transport.host):
         watch.set_target(command.transport.host)  # else known once connected (Status.route_target)

@@ -7,9 +7,31 @@ sys.path; this keeps `tests.*` importable however pytest is started. Always impo
 namespace and veth name counters in tests.netns).
 """
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_folder():
+    """The attempt history and recent log the app keeps for `sstp-vpn bundle` go to a folder of this
+    run (inherited by every client the tests start), not to the tester's ~/.local/state."""
+    folder = tempfile.mkdtemp(prefix="sstp-vpn-test-state-")
+    os.chmod(folder, 0o1777)  # like /tmp: clients running as nobody keep their own folder in it
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = folder
+    yield
+    if old is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = old
+    shutil.rmtree(folder, ignore_errors=True)
