@@ -155,7 +155,7 @@ def run_connect(args: argparse.Namespace) -> int:
 
     from .auth import AuthPolicy
     from .engine import EngineSettings
-    from .runner import Connect, Disconnect, EngineRunner, NetworkOptions, Shutdown, Status
+    from .runner import Connect, Disconnect, EngineRunner, NetworkOptions, Shutdown, Status, uses_network_helper
 
     if current.UNSUPPORTED_SENTENCE:
         return fail(Failure("platform", current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
@@ -179,7 +179,7 @@ def run_connect(args: argparse.Namespace) -> int:
                                  extra_routes=extra_routes(args.route), use_vpn_dns=not args.no_vpn_dns)
         command = Connect(transport, engine, network)
     try:
-        if current.repair_from_journal(current.default_journal_path()):
+        if not uses_network_helper() and current.repair_from_journal(current.default_journal_path()):
             print("Restored the network settings left behind by an earlier session that did not end cleanly.", flush=True)
     except current.PlatformError as error:
         return fail(error.to_failure())

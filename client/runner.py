@@ -154,10 +154,10 @@ def _tls_broken(server: str, error: ssl.SSLError) -> Failure:
                    "happening, try another network.", FailureKind.PROTOCOL)
 
 
-def _through_helper() -> bool:
+def uses_network_helper() -> bool:
     """On Linux and macOS an ordinary user's session asks the privileged helper (sstp-vpn-helper)
-    for the tunnel interface, routes and DNS; root does them itself (servers, CI). The macOS
-    helper has not run on a real Mac yet (platform/helper_macos.py)."""
+    for the tunnel interface, routes and DNS, and repairs what a killed session left; root does
+    them itself (servers, CI). The macOS helper has not run on a real Mac yet (helper_macos.py)."""
     return sys.platform in ("linux", "darwin") and os.geteuid() != 0
 
 
@@ -281,7 +281,7 @@ class _Session:
             self.engine.disconnect(time.monotonic())
             return
         try:
-            if _through_helper():
+            if uses_network_helper():
                 from sstpvpn.platform.helper_client import PrivilegedNetwork  # Linux and macOS
 
                 network = PrivilegedNetwork()

@@ -28,7 +28,7 @@ from sstpvpn.client.profile_settings import ProfileSettingsError, connect_comman
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.client.recent_log import RecentLog
 from sstpvpn.client.reconnect import Backoff, Decision, ReconnectPolicy, RetryAt, WaitForNetwork
-from sstpvpn.client.runner import Disconnect, EngineRunner, Shutdown, Status
+from sstpvpn.client.runner import Disconnect, EngineRunner, Shutdown, Status, uses_network_helper
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
 from sstpvpn.client.session_lock import SessionInUse, SessionLock, lock_profile
 from sstpvpn.client.transport import TransportSettings
@@ -286,7 +286,8 @@ class ConnectionController(QObject):
         if current.UNSUPPORTED_SENTENCE:
             return _Prepared(failure=Failure("platform", current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
         try:
-            repaired = current.repair_from_journal(current.default_journal_path())
+            # Through the helper, the helper keeps (and repairs) the journal.
+            repaired = not uses_network_helper() and current.repair_from_journal(current.default_journal_path())
         except current.PlatformError as error:
             return _Prepared(failure=error.to_failure())
         try:

@@ -1,7 +1,8 @@
-"""The bundled `sstp-vpn-helper` (Linux): PyInstaller runs this file as __main__."""
+"""The bundled `sstp-vpn-helper` (Linux; macOS, run by launchd as root, untested): PyInstaller
+runs this file as __main__."""
 
 import sys
 
-from sstpvpn.platform.helper_linux import main
+from sstpvpn.platform.helper import main
 
 sys.exit(main())

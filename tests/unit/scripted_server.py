@@ -11,7 +11,7 @@ Everything it noticed is kept in attributes that tests assert on; misbehaviours 
 `Conversation` pumps bytes between an engine and a server on a fake clock, collects the
 engine's events and keeps a transcript of the engine's inputs. `record()` runs one of the
 `SCENARIOS` and returns that transcript; `replay()` feeds a (possibly mutated) transcript to a
-fresh engine, which is how the Hypothesis tests and bench/fuzz_engine.py reach deep states.
+fresh engine, which is how the Hypothesis tests and the fuzz targets (tests/fuzz) reach deep states.
 """
 
 from __future__ import annotations

@@ -495,10 +495,10 @@ def test_the_client_goes_through_the_helper_as_a_macos_user(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 501)
     for platform_name, expected in [("darwin", True), ("linux", True), ("win32", False)]:
         monkeypatch.setattr(sys, "platform", platform_name)
-        assert runner._through_helper() is expected
+        assert runner.uses_network_helper() is expected
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert runner._through_helper() is False
+    assert runner.uses_network_helper() is False
     monkeypatch.undo()
     assert helper_client.default_socket_path("linux") == "/run/sstp-vpn/helper.sock"
 
