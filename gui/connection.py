@@ -31,6 +31,7 @@ from sstpvpn.client.reconnect import Backoff, Decision, ReconnectPolicy, RetryAt
 from sstpvpn.client.runner import Disconnect, EngineRunner, Shutdown, Status, uses_network_helper
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
 from sstpvpn.client.session_lock import SessionInUse, SessionLock, lock_profile
+from sstpvpn.client.sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
 from sstpvpn.client.transport import TransportSettings
 from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
 
@@ -95,7 +96,8 @@ class ConnectionController(QObject):
 
     def __init__(self, store: ProfileStore, secrets: SecretStore, environ: Mapping[str, str] | None = None,
                  parent: QObject | None = None, runner_factory: Callable[..., EngineRunner] = EngineRunner,
-                 route_watch_factory: Callable[[Callable[[bool], None]], RouteWatch] = start_route_watch) -> None:
+                 route_watch_factory: Callable[[Callable[[bool], None]], RouteWatch] = start_route_watch,
+                 sleep_watch_factory: Callable[[], SleepWatch] = SleepWatch) -> None:
         super().__init__(parent)
         self.store = store
         self.secrets = secrets
@@ -119,6 +121,11 @@ class ConnectionController(QObject):
         self._reconnect_timer.setSingleShot(True)
         self._reconnect_timer.timeout.connect(self._reconnect)
         self._reconnect_at: float | None = None
+        # A QTimer runs on the clock that stops during a suspend: while a retry waits, look for one.
+        self._sleep_watch_factory = sleep_watch_factory
+        self._sleep_watch: SleepWatch | None = None
+        self._sleep_check = QTimer(self)
+        self._sleep_check.timeout.connect(self._check_for_sleep)
         self._route_watch_factory = route_watch_factory
         self._route_watch: RouteWatch | None = None  # started with the runner, for the app's life
         self._network_changed.connect(self._on_network_changed)
@@ -451,6 +458,8 @@ class ConnectionController(QObject):
         delay = max(0.0, decision.at - time.monotonic())
         self._reconnect_at = decision.at
         self._reconnect_timer.start(int(delay * 1000))
+        self._sleep_watch = self._sleep_watch_factory()
+        self._sleep_check.start(int(SLEEP_CHECK_SECONDS * 1000))
         text = "Trying again now." if delay < 0.5 else f"Trying again in {delay:.0f} seconds."
         self.notice.emit(Notice(f"Reconnecting to {profile.name}", f"{why} {text}" if why else text))
         self.changed.emit()
@@ -461,13 +470,22 @@ class ConnectionController(QObject):
         if decision is not None and (self._reconnect_at is not None or self._waiting_for_network):
             self._follow(decision, "The network is back." if usable else None)
 
+    @Slot()
+    def _check_for_sleep(self) -> None:
+        if self._sleep_watch is not None and self._sleep_watch.slept() is not None:
+            decision = self._policy.resumed(time.monotonic())
+            if decision is not None:
+                self._follow(decision, "The computer woke up.")
+
     def _cancel_reconnect(self) -> None:
         self._reconnect_timer.stop()
+        self._sleep_check.stop()
         self._reconnect_at = None
         self._waiting_for_network = False
 
     @Slot()
     def _reconnect(self) -> None:
+        self._sleep_check.stop()
         self._reconnect_at = None
         self._waiting_for_network = False
         self._policy.attempt_started()

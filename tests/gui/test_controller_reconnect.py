@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from sstpvpn.client.events import Failure, FailureKind, State
 from sstpvpn.client.reconnect import Backoff
 from sstpvpn.client.secret_store import SecretKind
+from sstpvpn.client.sleep_watch import ClockPair, SleepWatch
 from sstpvpn.gui import connection
 from sstpvpn.gui.connection import ConnectionController
 from tests.gui.scripted_runner import ScriptedRunner
@@ -149,3 +151,28 @@ def test_a_users_disconnect_during_the_wait_is_final(qtbot, controller, store, s
     watches[0].change(True)
     qtbot.wait(300)
     assert len(engine.connects) == 1
+
+
+def test_waking_up_during_the_wait_reconnects_at_once(qtbot, store, secrets, watches, monkeypatch):
+    """The retry timer runs on the clock that stops while the computer sleeps; the controller
+    looks for a suspend while it waits and does not sit out the rest of the delay."""
+    monkeypatch.setattr(connection, "RECONNECT_BACKOFF", Backoff(initial=60.0, cap=60.0, floor=50.0))
+    monkeypatch.setattr(connection, "SLEEP_CHECK_SECONDS", 0.05)
+    boottime_offset = [0.0]
+    clocks = ClockPair(time.monotonic, lambda: time.monotonic() + boottime_offset[0])
+    ScriptedRunner.instances.clear()
+    controller = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner,
+                                      route_watch_factory=lambda on_change: ScriptedRouteWatch(on_change),
+                                      sleep_watch_factory=lambda: SleepWatch(clocks))
+    try:
+        engine, seen = connected_session(qtbot, controller, store, secrets)
+        engine.dropped(DROPPED)
+        qtbot.waitUntil(lambda: controller.reconnect_in is not None)
+        assert controller.reconnect_in > 45  # a long wait ahead
+        qtbot.wait(200)
+        assert len(engine.connects) == 1  # no suspend seen: it keeps waiting
+        boottime_offset[0] = 3600.0  # an hour asleep
+        qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=2000)
+        assert seen.notices[-1].text == "The computer woke up. Trying again now."
+    finally:
+        controller.shutdown(timeout=1)
