@@ -117,7 +117,7 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
         except ValueError as error:
             raise UsageError(str(error)) from None
         if proxy.password is not None:
-            print(f"sstp-vpn: warning: a password in --proxy is visible to other users in the process list; set ${PROXY_PASSWORD_ENV} instead.", file=sys.stderr)
+            print(f"sstp-vpn: warning: a password in --proxy is visible to other users in the process list; use --proxy-password-stdin or ${PROXY_PASSWORD_ENV} instead.", file=sys.stderr)
         elif proxy.username is not None and getattr(args, "proxy_password_stdin", False):
             proxy = ProxySettings(proxy.host, proxy.port, proxy.username, read_stdin_line("--proxy-password-stdin"))
         elif proxy.username is not None and getattr(args, "proxy_password_env", None):
@@ -166,6 +166,7 @@ def run_connect(args: argparse.Namespace) -> int:
     else:
         if not args.server or not args.user:
             raise UsageError("Give the server and --user, or --profile NAME.")
+        routes = extra_routes(args.route)  # a usage error before any password is asked for
         password = read_password(args)  # first: with --proxy-password-stdin, that comes on the next line
         transport = transport_settings(args, args.pin_sha256)
         engine = EngineSettings(
@@ -176,7 +177,7 @@ def run_connect(args: argparse.Namespace) -> int:
             hello_interval=args.keepalive,
         )
         network = NetworkOptions(full_tunnel=not args.no_default_route, ifname=args.ifname,
-                                 extra_routes=extra_routes(args.route), use_vpn_dns=not args.no_vpn_dns)
+                                 extra_routes=routes, use_vpn_dns=not args.no_vpn_dns)
         command = Connect(transport, engine, network)
     try:
         if not uses_network_helper() and current.repair_from_journal(current.default_journal_path()):

@@ -266,6 +266,10 @@ def test_profiles_commands(tmp_path):
     assert invalid.returncode == 2 and "64 hexadecimal digits" in invalid.stderr
     bad_route = sstp_vpn(home, "profiles", "add", "Bad", "vpn.example.com", "--user", "x", "--route", "10.0.0.1/8")
     assert bad_route.returncode == 2 and "write it like 10.20.0.0/16" in bad_route.stderr
+    # connect checks --route before it asks for a password (stdin is empty here)
+    bad_connect = sstp_vpn(home, "connect", "vpn.example.com", "--user", "x", "--route", "10.0.0.1/8",
+                           "--password-stdin", stdin="")
+    assert bad_connect.returncode == 2 and "write it like 10.20.0.0/16" in bad_connect.stderr, bad_connect.stderr
     removed = sstp_vpn(home, "profiles", "remove", "Office")
     assert removed.returncode == 0 and "Removed the profile 'Office'" in removed.stdout
     missing = sstp_vpn(home, "profiles", "show", "Office")
