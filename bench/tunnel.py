@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,8 @@ from pathlib import Path
 from bench.measured_path import IPERF_PORT, BenchError, BenchPath, wait_for_listener
 from bench.report import median
 from tests.integration.client_process import CLI, ClientProcess
-from tests.integration.softether import BRIDGE_PEER_ADDRESS, SoftEtherServer, locate_server_binary, locate_vpncmd
+from tests.integration.softether import (BRIDGE_PEER_ADDRESS, ServerBusy, SoftEtherServer, locate_server_binary,
+                                         locate_vpncmd)
 from tests.netns import Namespace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -94,37 +94,14 @@ def measure_connects(server: SoftEtherServer, count: int, results: dict) -> None
         median(first_line) if first_line else median(startup["connect_imports"]))
 
 
-def softether_in_use() -> str | None:
-    """Why the one SoftEther the machine can run is busy, or None.
-
-    The fixture's own check sees a running vpnserver only; a test session whose server is stopped
-    for a moment still owns the state directories, so its namespaces count as well."""
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() == "vpnserver":
-                return f"a vpnserver runs (pid {comm.parent.name})"
-        except OSError:
-            continue
-    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
-        prefix, _, rest = name.partition("-")
-        creator = rest.split("-")[0]
-        if prefix == "sstpsrv" and creator.isdigit() and int(creator) != os.getpid() and Path(f"/proc/{creator}").exists():
-            return f"a SoftEther test session (pid {creator}, namespace {name}) is running"
-    return None
-
-
 def start_softether(binary: Path, workdir: Path, wait_seconds: float) -> SoftEtherServer:
-    """The fixture's server, started once no other SoftEther session is running (waiting up to
-    `wait_seconds` for it): a second one would take over the same state directories."""
-    deadline = time.monotonic() + wait_seconds
-    while (busy := softether_in_use()) is not None:
-        if time.monotonic() > deadline:
-            raise BenchError(f"SoftEther is in use: {busy}. Wait for it to end, or pass --wait-for-server SECONDS.")
-        print(f"  {busy}; waiting...", flush=True)
-        time.sleep(5)
-    server = SoftEtherServer(binary, locate_vpncmd(binary), workdir / "softether")
-    return server.__enter__()
+    """The fixture's server, once the test run or bench that holds the machine's one SoftEther
+    (its turn lock) has finished, waiting up to `wait_seconds` for that."""
+    server = SoftEtherServer(binary, locate_vpncmd(binary), workdir / "softether", wait_seconds=wait_seconds)
+    try:
+        return server.__enter__()
+    except ServerBusy as error:
+        raise BenchError(f"{error} Or pass --wait-for-server SECONDS to wait for it.") from None
 
 
 def open_tunnel(stack: contextlib.ExitStack, workdir: Path, args: argparse.Namespace, results: dict) -> BenchPath:

@@ -241,6 +241,10 @@ class VpncmdError(RuntimeError):
     pass
 
 
+class ServerBusy(RuntimeError):
+    """Another test run (or bench) has the machine's one SoftEther test server."""
+
+
 class ServerTurn:
     """An exclusive lock on the one SoftEther test server this machine can run. The kernel drops
     it when its holder dies, so an interrupted run never blocks the next one."""
@@ -260,7 +264,7 @@ class ServerTurn:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     self.release()
-                    raise RuntimeError(f"another test run has used the SoftEther test server for over "
+                    raise ServerBusy(f"another test run has used the SoftEther test server for over "
                                        f"{self.wait_seconds:.0f} s ({TURN_LOCK} is locked); wait for it to finish.")
                 time.sleep(2)
 
@@ -276,7 +280,8 @@ class SoftEtherServer:
     Use as a context manager; everything is undone on exit, also after a failure half-way.
     """
 
-    def __init__(self, binary: Path, vpncmd: Path, workdir: Path, port: int = 443) -> None:
+    def __init__(self, binary: Path, vpncmd: Path, workdir: Path, port: int = 443,
+                 wait_seconds: float = TURN_WAIT_SECONDS) -> None:
         self.binary, self.vpncmd, self.workdir = binary, vpncmd, workdir
         self.host, self.port, self.server_name = SERVER_ADDRESS, port, SERVER_NAME
         self.hub, self.username = HUB, USERNAME
@@ -290,7 +295,7 @@ class SoftEtherServer:
         self.startup_seconds = 0.0  # first start: process launch to configured and serving
         self.served_kind = "good"
         self._state = StateDirectories()
-        self._turn = ServerTurn()
+        self._turn = ServerTurn(wait_seconds)  # for another test run or bench to finish
         pki = make_test_pki(workdir / "pki", SERVER_NAME, SERVER_ADDRESS, OTHER_SERVER_NAME)
         self.ca_path, self.other_ca_path = pki.ca_path, pki.other_ca_path
         self.certificates: dict[str, ServerCertificate] = pki.certificates
