@@ -191,25 +191,10 @@ def _running_softether_pid() -> int | None:
     return None
 
 
-def _other_live_session() -> str | None:
-    """A server namespace of another process that is still alive: its server may be stopped for a
-    moment (a restart test) but still owns the state directories."""
-    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
-        prefix, _, rest = name.partition("-")
-        creator = rest.split("-")[0]
-        if prefix == "sstpsrv" and creator.isdigit() and int(creator) != os.getpid() and Path(f"/proc/{creator}").exists():
-            return name
-    return None
-
-
 class StateDirectories:
     """Moves the compiled-in state directories aside and brings them back."""
 
     def prepare(self) -> None:
-        other = _other_live_session()
-        if other is not None:
-            raise RuntimeError(f"another test session (namespace {other}) is using the SoftEther test server; wait for it to finish.")
         pid = _running_softether_pid()
         if pid is not None:
             raise RuntimeError(
