@@ -12,7 +12,7 @@ import threading
 
 from . import __version__
 from .events import Credentials, Failure, FailureKind, LogRecord, State
-from .profile_commands import ProfileCommandError, ProfileFileError, add_profiles_parser
+from .profile_commands import ProfileCommandError, ProfileFileError, add_profiles_parser, add_session_options
 from .session_lock import SessionInUse, SessionLock, lock_profile
 
 EXIT_OK = 0
@@ -86,14 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
     connect.add_argument("--proxy-password-stdin", action="store_true", help=f"read the proxy password from standard input (the line after the VPN password with --password-stdin) instead of ${PROXY_PASSWORD_ENV}")
     connect.add_argument("--pin-sha256", metavar="HEX", help="also require this SHA-256 fingerprint of the server certificate")
-    connect.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
-    connect.add_argument("--route", action="append", default=[], metavar="NETWORK",
-                         help="also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)")
-    connect.add_argument("--no-vpn-dns", action="store_true", help="keep this computer's DNS servers")
+    add_session_options(connect)
     connect.add_argument("--ifname", metavar="NAME", help="name of the tunnel interface")
-    connect.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
-    connect.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
-    connect.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
     connect.add_argument("--keepalive", type=float, default=20.0, metavar="SECONDS", help="echo the server after this much silence; twice that without an answer ends the session (default 20)")
     connect.add_argument("-v", "--verbose", action="store_true", help="print protocol details")
     connect.add_argument("--reconnect", action="store_true", help="reconnect when the session drops (backoff; waits for a network; stops on refused credentials or an untrusted server)")

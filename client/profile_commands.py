@@ -41,15 +41,20 @@ def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--sni", metavar="NAME", default="", help="TLS server name to send and check (default: HOST)")
     add.add_argument("--pin-sha256", metavar="HEX", default="", help="also require this SHA-256 fingerprint of the server certificate")
     add.add_argument("--proxy", metavar="URL|system", default="", help=f"http://[user@]host:port, or 'system'; the proxy password is saved from ${PROXY_PASSWORD_ENV}")
-    add.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
-    add.add_argument("--route", action="append", default=[], metavar="NETWORK",
-                     help="also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)")
-    add.add_argument("--no-vpn-dns", action="store_true", help="keep this computer's DNS servers")
-    add.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
-    add.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
-    add.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
+    add_session_options(add)
     add.add_argument("--mtu", type=int, default=MAX_MTU, help=f"largest packet in the tunnel (default {MAX_MTU})")
     add.add_argument("--auto-reconnect", action="store_true", help="the tray app reconnects when the connection drops")
+
+
+def add_session_options(parser: argparse.ArgumentParser) -> None:
+    """Routing, DNS and authentication choices: saved by `profiles add`, given to `connect` directly."""
+    parser.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
+    parser.add_argument("--route", action="append", default=[], metavar="NETWORK",
+                        help="also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)")
+    parser.add_argument("--no-vpn-dns", action="store_true", help="keep this computer's DNS servers")
+    parser.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
+    parser.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
+    parser.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
 
 
 def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, secrets: "SecretStore | None" = None) -> int:
@@ -203,5 +208,5 @@ def profile_passwords(profile: Profile, secrets: "SecretStore", password_stdin: 
     return password, proxy_password
 
 
-__all__ = ["ProfileCommandError", "ProfileFileError", "add_profiles_parser", "run_profiles", "find_profile",
+__all__ = ["ProfileCommandError", "ProfileFileError", "add_profiles_parser", "add_session_options", "run_profiles", "find_profile",
            "profile_passwords", "describe_profile"]
