@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
-import grp
 import logging
 import os
 import signal
@@ -42,7 +41,7 @@ from pathlib import Path
 
 from sstpvpn.platform import netconfig_linux, tun_linux
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_session import HelperSession, Peer, refuse_connection, serve_forking, stop_on_signal
+from sstpvpn.platform.helper_session import HelperSession, Peer, allowed_gid, refuse_connection, serve_forking, stop_on_signal
 from sstpvpn.platform.netconfig_linux import NetConfigurator
 from sstpvpn.platform.tun_linux import TunDevice
 
@@ -194,14 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         log.error("sstp-vpn-helper must run as root (systemd starts it from sstp-vpn-helper.socket).")
         return 1
-    try:
-        allowed_gid: int | None = grp.getgrnam(args.group).gr_gid
-    except KeyError:
-        log.warning("The group %s does not exist, so only root may use the helper; "
-                    "create it with 'sudo addgroup --system %s'.", args.group, args.group)
-        allowed_gid = None
     journal = args.journal if args.journal is not None else netconfig_linux.default_journal_path()
-    settings = Settings(args.group, allowed_gid, journal)
+    settings = Settings(args.group, allowed_gid(args.group, f"sudo addgroup --system {args.group}"), journal)
     try:
         if args.listen is not None:
             return listen_and_fork(args.listen, settings)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import errno
-import grp
 import logging
 import os
 import socket
@@ -52,7 +51,7 @@ from typing import Any, Callable
 
 from sstpvpn.platform import netconfig_macos, tun_macos
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_session import HelperSession, Peer, refuse_connection, serve_forking
+from sstpvpn.platform.helper_session import HelperSession, Peer, allowed_gid, refuse_connection, serve_forking
 
 log = logging.getLogger("sstp-vpn-helper")
 
@@ -305,14 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         log.error("sstp-vpn-helper must run as root (launchd starts it from %s).", PLIST_PATH)
         return 1
-    try:
-        allowed_gid: int | None = grp.getgrnam(args.group).gr_gid
-    except KeyError:
-        log.warning("The group %s does not exist, so only root may use the helper; "
-                    "create it with 'sudo dseditgroup -o create %s'.", args.group, args.group)
-        allowed_gid = None
     journal = args.journal if args.journal is not None else netconfig_macos.default_journal_path()
-    settings = Settings(args.group, allowed_gid, journal)
+    settings = Settings(args.group, allowed_gid(args.group, f"sudo dseditgroup -o create {args.group}"), journal)
     try:
         if args.listen is not None:
             return listen_and_fork(args.listen, settings)

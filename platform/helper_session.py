@@ -12,6 +12,7 @@ no other session with it.
 
 from __future__ import annotations
 
+import grp
 import logging
 import os
 import signal
@@ -28,6 +29,16 @@ from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, Reply, RequestRefused, Restore, SetMtu
 
 log = logging.getLogger("sstp-vpn-helper")
+
+
+def allowed_gid(group: str, create_command: str) -> int | None:
+    """The group whose members may use the helper; None (only root may) when it does not exist."""
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        log.warning("The group %s does not exist, so only root may use the helper; create it with '%s'.",
+                    group, create_command)
+        return None
 
 REFUSAL_READ_SECONDS = 10.0
 CHILDREN_STOP_SECONDS = 15.0  # launchd's ExitTimeOut and systemd's TimeoutStopSec are 20 s or more
