@@ -62,7 +62,7 @@ class TransportSettings:
         name = self.host if self.sni is None else self.sni
         if not name or _is_ip_literal(name):
             return None
-        return name
+        return trust.sni_name(name)  # the A-label form that is checked (ssl would use IDNA 2003)
 
     @property
     def server(self) -> str:

@@ -6,6 +6,8 @@ CA certificates of an optional `--ca-file`: truststore adds those to the system 
 (on Linux both live in the same OpenSSL store; on Windows and macOS truststore retries with the
 extra anchors). OpenSSL's own host-name check is switched off: `server_name_problem` does it after
 the handshake, so the sentence can name both the certificate's names and the one we expected.
+It accepts only subjectAltName entries (never the subject CN), no wildcard directly under a public
+suffix (the Public Suffix List), and compares DNS names in IDNA 2008 A-label form.
 Before anything is sent over the connection, the leaf must also pass the server-auth usage check
 and the optional SHA-256 pin.
 """
@@ -14,17 +16,25 @@ from __future__ import annotations
 
 import _ssl  # ENCODING_DER, for the certificate objects that get_*_chain() returns before 3.13
 import datetime
+import functools
 import hashlib
+import hmac
 import ipaddress
 import os
+import re
 import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import idna
 import truststore
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -105,44 +115,121 @@ def peer_chain(sock: ssl.SSLSocket, verified: bool = False) -> list[bytes]:
 
 def reference_identity(name: str) -> str | IpAddress:
     """The identity we expect: an IP address, or a lower-case A-label DNS name without the
-    trailing dot. Raises ValueError (with a sentence) for a name that is not a valid host name."""
+    trailing dot. A Unicode name is mapped (UTS 46, non-transitional) and converted to A-labels
+    under IDNA 2008; an A-label given as such must be valid. Raises ValueError (with a sentence)
+    for a name that is not a valid host name."""
     try:
         return ipaddress.ip_address(name.strip("[]").split("%", 1)[0])
     except ValueError:
         pass
-    text = name.rstrip(".")
+    try:
+        # UTS 46 maps case, full-width letters and dots (U+3002 etc.); ASCII needs only lower-casing.
+        mapped = name.lower() if name.isascii() else idna.uts46_remap(name, std3_rules=False)
+    except idna.IDNAError as error:
+        raise ValueError(_invalid_name(name, _idna_reason(name, error))) from None
+    text = mapped[:-1] if mapped.endswith(".") else mapped
     if not text:
         raise ValueError("The server name is empty: check the host name in the profile.")
+    labels = [_a_label(name, label) for label in text.split(".")]
+    ascii_name = ".".join(labels)
+    if len(ascii_name) > 253:
+        raise ValueError(_invalid_name(name, "it is longer than 253 characters"))
+    return ascii_name
+
+
+_LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")  # underscores: DNS allows them, some hosts use them
+
+
+def _a_label(name: str, label: str) -> str:
+    """One (lower-case) label of `name` as an A-label or LDH label, or ValueError with a sentence."""
+    if not label:
+        raise ValueError(_invalid_name(name, "it has two dots in a row, or a dot at the start"))
+    if label.startswith("-") or label.endswith("-"):
+        raise ValueError(_invalid_name(name, f"the label {label} starts or ends with a hyphen"))
+    if label.isascii() and not label.startswith("xn--"):
+        bad = next((c for c in label if c not in _LDH), None)
+        if bad is not None:
+            raise ValueError(_invalid_name(name, f"the character {_show(bad)} is not allowed in a host name"))
+        result = label
+    else:
+        try:
+            result = idna.alabel(label).decode("ascii")
+            if label.isascii() and idna.alabel(idna.ulabel(label)).decode("ascii") != label:
+                raise idna.IDNAError("not the canonical A-label")
+        except idna.IDNAError as error:
+            if label.isascii():  # an xn-- label that does not decode to a valid IDNA 2008 label
+                reason = f"{label} is not a valid internationalized (xn--) label"
+                raise ValueError(_invalid_name(name, reason)) from None
+            raise ValueError(_invalid_name(name, _idna_reason(label, error))) from None
+    if len(result) > 63:
+        raise ValueError(_invalid_name(name, "a label is longer than 63 characters"))
+    return result
+
+
+def _idna_reason(label: str, error: idna.IDNAError) -> str:
+    if isinstance(error, idna.InvalidCodepoint):  # InvalidCodepointContext too: a joiner out of place
+        found = re.search(r"U\+([0-9A-F]{4,6})", str(error))
+        if found:
+            return f"the character {_show(chr(int(found.group(1), 16)))} is not allowed in a host name"
+    return f"the label {label} breaks the IDNA 2008 rules for internationalized names"
+
+
+def _show(char: str) -> str:
+    code = f"U+{ord(char):04X}"
+    return f'"{char}" ({code})' if char.isprintable() and not char.isspace() else code
+
+
+def _invalid_name(name: str, reason: str) -> str:
+    return f"{name} is not a valid host name ({reason}): check the host name in the profile."
+
+
+def sni_name(name: str) -> str | None:
+    """The server name to send in SNI: the same lower-case A-label form the certificate is checked
+    against (Python's ssl would encode a Unicode name with IDNA 2003). None for a name that is not a
+    valid host name: nothing is sent, and the name check then refuses it with its sentence."""
     try:
-        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
-    except UnicodeError:
-        raise ValueError(f"{name} is not a valid host name: check the host name in the profile.") from None
-    return ascii_name.lower()
+        reference = reference_identity(name)
+    except ValueError:
+        return None
+    return reference if isinstance(reference, str) else None
 
 
 def dns_name_matches(pattern: str, reference: str) -> bool:
-    """RFC 6125 section 6.4: case-insensitive; a wildcard only as the whole left-most label,
-    matching exactly one non-empty label, and never directly under a single-label domain."""
+    """RFC 6125 section 6.4: case-insensitive, in A-label form (a certificate's dNSName must be
+    ASCII); a wildcard only as the whole left-most label, matching exactly one non-empty label,
+    never directly under a single-label domain, and never directly under a public suffix (the
+    Public Suffix List: *.co.uk, *.github.io)."""
     pattern = pattern.rstrip(".").lower()
     reference = reference.rstrip(".").lower()
-    if not pattern or not reference or not pattern.isascii():
+    if not pattern or not reference or not pattern.isascii() or not reference.isascii():
         return False
     if "*" not in pattern:
         return pattern == reference
     labels = pattern.split(".")
-    if labels[0] != "*" or "*" in ".".join(labels[1:]) or len(labels) < 3:
-        return False  # partial wildcards (f*.x.y), inner wildcards, or *.tld
+    if labels[0] != "*" or "*" in ".".join(labels[1:]) or len(labels) < 3 or "" in labels:
+        return False  # partial wildcards (f*.x.y, xn--*.x.y), inner wildcards, *.tld or empty labels
     ref_labels = reference.split(".")
     if len(ref_labels) != len(labels) or not ref_labels[0]:
         return False
-    return ref_labels[1:] == labels[1:]
+    if ref_labels[1:] != labels[1:]:
+        return False
+    return not _public_suffixes().is_public(".".join(labels[1:]))
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    """The Public Suffix List bundled with `publicsuffixlist` (ICANN and private sections), read
+    once, when the first wildcard is checked. An unknown top-level domain counts as public."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
 
 
 @dataclass(frozen=True)
 class CertificateNames:
     dns: tuple[str, ...]  # SAN dNSName entries
     ips: tuple[IpAddress, ...]  # SAN iPAddress entries
-    common_names: tuple[str, ...]  # subject CN values
+    common_names: tuple[str, ...]  # subject CN values: shown, never matched
 
     def presented(self) -> list[str]:
         """The names a user should see: SAN entries, else the CN."""
@@ -163,13 +250,12 @@ def certificate_names(cert: x509.Certificate) -> CertificateNames:
 
 
 def certificate_matches(cert: x509.Certificate, reference: str | IpAddress) -> bool:
-    """An IP reference matches only SAN iPAddress entries; a DNS reference matches SAN dNSName
-    entries, or the subject CN only when the certificate has no SAN dNSName at all."""
+    """An IP reference matches only SAN iPAddress entries; a DNS reference matches only SAN dNSName
+    entries. The subject CN is never used (RFC 9525; browsers and OpenSSL-based clients refuse it)."""
     names = certificate_names(cert)
     if isinstance(reference, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
         return reference in names.ips
-    patterns = names.dns if names.dns else names.common_names
-    return any(dns_name_matches(pattern, reference) for pattern in patterns)
+    return any(dns_name_matches(pattern, reference) for pattern in names.dns)
 
 
 def server_name_problem(cert: x509.Certificate, expected: str) -> str | None:
@@ -180,8 +266,13 @@ def server_name_problem(cert: x509.Certificate, expected: str) -> str | None:
         return str(error)
     if certificate_matches(cert, reference):
         return None
-    shown = certificate_names(cert).presented()
-    if not isinstance(reference, str) and str(reference) in shown:  # only as text: a DNS name or the CN
+    names = certificate_names(cert)
+    shown = list(names.dns) + [str(ip) for ip in names.ips]
+    if not shown and names.common_names:
+        return (f"The server's certificate names {_name_list(list(names.common_names))} only in its Common Name, "
+                "which modern clients no longer accept: the server's administrator must issue a certificate "
+                f"with a subjectAltName for {expected.rstrip('.') or expected}.")
+    if not isinstance(reference, str) and str(reference) in shown:  # only as text: a SAN DNS name
         return (f"The server's certificate lists {expected} only as a name, not as an IP address, so it cannot "
                 "prove it is that address. Connect by the server's host name instead.")
     if not shown:
@@ -252,7 +343,7 @@ def pin_problem(leaf_der: bytes, pin: bytes | None) -> str | None:
     if pin is None:
         return None
     actual = hashlib.sha256(leaf_der).digest()
-    if actual == pin:
+    if hmac.compare_digest(actual, pin):
         return None
     return (f"The server's certificate fingerprint SHA256 {colon_hex(actual)} does not match the pinned one "
             f"(SHA256 {colon_hex(pin)}): the certificate has changed or someone is intercepting the "

@@ -53,10 +53,13 @@ def project_version() -> str:
 
 
 def collected_data() -> list[tuple[str, str]]:
-    """The tray icons (package data) and the project's metadata, which `--version` reads."""
+    """The tray icons (package data), the project's metadata, which `--version` reads, and the
+    Public Suffix List that `publicsuffixlist` opens from its package folder (PyInstaller follows
+    imports, not data files)."""
     from PyInstaller.utils.hooks import collect_data_files, copy_metadata
 
-    return collect_data_files("sstpvpn.assets") + copy_metadata("sstp-vpn")
+    return (collect_data_files("sstpvpn.assets") + copy_metadata("sstp-vpn")
+            + collect_data_files("publicsuffixlist"))
 
 
 def scripts_for(analysis, command: Command, commands: list[Command]) -> list:

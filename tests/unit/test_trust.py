@@ -1,5 +1,6 @@
-"""Certificate decisions as pure logic: RFC 6125 name matching, server-auth usage, the SHA-256
-pin, chain-error sentences and the facts `diagnose` shows. Certificates are built in memory."""
+"""Certificate decisions as pure logic: RFC 6125 name matching (SAN only, no wildcard under a
+public suffix, IDNA 2008 host names), server-auth usage, the SHA-256 pin, chain-error sentences
+and the facts `diagnose` shows. Certificates are built in memory."""
 
 from __future__ import annotations
 
@@ -69,6 +70,19 @@ def der(cert: x509.Certificate) -> bytes:
     ("*.xn--bcher-kva.example", "shop.xn--bcher-kva.example", True),  # A-labels compare as text
     ("*.example.com", "xn--bcher-kva.example.com", True),
     ("bücher.example", "xn--bcher-kva.example", False),  # a U-label in a certificate is invalid
+    # No wildcard directly under a public suffix (Public Suffix List, ICANN and private sections).
+    ("*.co.uk", "foo.co.uk", False),
+    ("*.CO.UK", "foo.co.uk", False),
+    ("*.example.co.uk", "a.example.co.uk", True),
+    ("*.github.io", "someone.github.io", False),
+    ("*.someone.github.io", "www.someone.github.io", True),
+    ("*.kobe.jp", "foo.kobe.jp", False),  # "*.kobe.jp" is itself a rule: foo.kobe.jp is public too
+    ("*.foo.kobe.jp", "www.foo.kobe.jp", False),
+    ("*.city.kobe.jp", "www.city.kobe.jp", True),  # an exception rule ("!city.kobe.jp") makes it private
+    ("*.xn--55qx5d.cn", "shop.xn--55qx5d.cn", False),  # 公司.cn, listed in Unicode, compared as an A-label
+    ("*.vpn.corp", "a.vpn.corp", True),  # under an unknown top-level domain: only the TLD is public
+    ("co.uk", "co.uk", True),  # an exact name is not a wildcard: the list does not apply
+    ("*..example.com", "a..example.com", False),  # empty labels
 ])
 def test_dns_name_matches(pattern: str, reference: str, expected: bool) -> None:
     assert trust.dns_name_matches(pattern, reference) is expected
@@ -77,6 +91,11 @@ def test_dns_name_matches(pattern: str, reference: str, expected: bool) -> None:
 @pytest.mark.parametrize("name, expected", [
     ("Bücher.Example.", "xn--bcher-kva.example"),
     ("VPN.Example.com", "vpn.example.com"),
+    ("faß.de", "xn--fa-hia.de"),  # IDNA 2008 keeps ß (IDNA 2003, Python's "idna" codec, made it "fass.de")
+    ("ｖｐｎ．Example．com", "vpn.example.com"),  # UTS 46 maps full-width letters and dots
+    ("XN--BCHER-KVA.Example", "xn--bcher-kva.example"),  # a valid A-label, any case
+    ("vpn-1.ab--cd.example", "vpn-1.ab--cd.example"),  # ASCII labels are not IDNA's business
+    ("vpn_gw.corp", "vpn_gw.corp"),  # DNS allows underscores; some private names use them
     ("127.0.0.1", ipaddress.IPv4Address("127.0.0.1")),
     ("[2001:DB8::1]", ipaddress.IPv6Address("2001:db8::1")),
     ("::1", ipaddress.IPv6Address("::1")),
@@ -90,10 +109,52 @@ def test_reference_identity_rejects_an_empty_name() -> None:
         trust.reference_identity(".")
 
 
+@pytest.mark.parametrize("name, reason", [
+    ("-bücher.example", "the label -bücher starts or ends with a hyphen"),
+    ("bücher-.example", "the label bücher- starts or ends with a hyphen"),
+    ("-vpn.example.com", "the label -vpn starts or ends with a hyphen"),
+    ("☃.example", 'the character "☃" (U+2603) is not allowed in a host name'),  # not PVALID in IDNA 2008
+    ("vpn\ufffd.example", 'the character "\ufffd" (U+FFFD) is not allowed in a host name'),  # disallowed in UTS 46
+    ("my vpn.example", "the character U+0020 is not allowed in a host name"),
+    ("*.example.com", 'the character "*" (U+002A) is not allowed in a host name'),
+    ("xn--zz.example", "xn--zz is not a valid internationalized (xn--) label"),
+    ("xn--ls8h.example", "xn--ls8h is not a valid internationalized (xn--) label"),  # an emoji: IDNA 2003 only
+    ("٣a.example", "the label ٣a breaks the IDNA 2008 rules for internationalized names"),  # bidi rule
+    ("a..example", "it has two dots in a row, or a dot at the start"),
+    (".example", "it has two dots in a row, or a dot at the start"),
+    ("a" * 64 + ".example", "a label is longer than 63 characters"),
+    (".".join(["a" * 63] * 4), "it is longer than 253 characters"),
+])
+def test_reference_identity_refuses_invalid_names_with_a_sentence(name: str, reason: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        trust.reference_identity(name)
+    assert str(caught.value) == f"{name} is not a valid host name ({reason}): check the host name in the profile."
+
+
+def test_invalid_idn_reference_is_a_name_problem_not_an_exception() -> None:
+    cert = make_cert(dns=["xn--bcher-kva.example", "*.example.com"])
+    assert trust.server_name_problem(cert, "-bücher.example") == (
+        "-bücher.example is not a valid host name (the label -bücher starts or ends with a hyphen): "
+        "check the host name in the profile.")
+    assert trust.server_name_problem(cert, "☃.example") == (
+        '☃.example is not a valid host name (the character "☃" (U+2603) is not allowed in a host name): '
+        "check the host name in the profile.")
+
+
 def test_idn_reference_matches_a_labels_in_the_certificate() -> None:
     cert = make_cert(dns=["xn--bcher-kva.example"])
     assert trust.server_name_problem(cert, "bücher.example") is None
     assert trust.server_name_problem(cert, "Bücher.example") is None
+    assert trust.server_name_problem(cert, "xn--bcher-kva.example") is None
+    assert trust.server_name_problem(cert, "buecher.example") == (
+        "The server's certificate is for xn--bcher-kva.example, not buecher.example. "
+        "Check the host name in the profile.")
+    # ß stays ß under IDNA 2008: a certificate for the IDNA 2003 spelling "fass.de" is not for faß.de.
+    assert trust.server_name_problem(make_cert(dns=["xn--fa-hia.de"]), "faß.de") is None
+    assert trust.server_name_problem(make_cert(dns=["fass.de"]), "faß.de") == (
+        "The server's certificate is for fass.de, not faß.de. Check the host name in the profile.")
+    # A wildcard matches an A-label like any other label.
+    assert trust.server_name_problem(make_cert(dns=["*.example.com"]), "bücher.example.com") is None
 
 
 # --- identities in certificates --------------------------------------------------------------
@@ -109,6 +170,14 @@ def test_ip_reference_matches_only_ip_san_entries() -> None:
 
 def test_ip_reference_never_matches_the_common_name() -> None:
     cert = make_cert(cn="192.0.2.1")
+    assert not trust.certificate_matches(cert, ipaddress.ip_address("192.0.2.1"))
+    assert trust.server_name_problem(cert, "192.0.2.1") == (
+        "The server's certificate names 192.0.2.1 only in its Common Name, which modern clients no longer accept: "
+        "the server's administrator must issue a certificate with a subjectAltName for 192.0.2.1.")
+
+
+def test_ip_reference_listed_only_as_a_dns_name() -> None:
+    cert = make_cert(cn="192.0.2.1", dns=["192.0.2.1"])
     assert trust.server_name_problem(cert, "192.0.2.1") == (
         "The server's certificate lists 192.0.2.1 only as a name, not as an IP address, so it cannot "
         "prove it is that address. Connect by the server's host name instead.")
@@ -122,13 +191,75 @@ def test_dns_reference_does_not_match_ip_san() -> None:
     assert not trust.certificate_matches(cert, "vpn.test")
 
 
-def test_common_name_is_used_only_without_san_dns_names() -> None:
-    assert trust.certificate_matches(make_cert(cn="vpn.test"), "vpn.test")
-    assert trust.certificate_matches(make_cert(cn="*.example.com"), "vpn.example.com")
-    # A SAN with only IP addresses still leaves the CN as the DNS identity.
-    assert trust.certificate_matches(make_cert(cn="vpn.test", ips=["192.0.2.1"]), "vpn.test")
-    # Any SAN DNS name hides the CN.
-    assert not trust.certificate_matches(make_cert(cn="vpn.test", dns=["other.test"]), "vpn.test")
+CN_ONLY = ("The server's certificate names vpn.test only in its Common Name, which modern clients no longer accept: "
+           "the server's administrator must issue a certificate with a subjectAltName for vpn.test.")
+
+
+def test_common_name_is_never_used() -> None:
+    # No fallback to the CN, even when it is exactly the host.
+    assert not trust.certificate_matches(make_cert(cn="vpn.test"), "vpn.test")
+    assert trust.server_name_problem(make_cert(cn="vpn.test"), "vpn.test") == CN_ONLY
+    assert trust.server_name_problem(make_cert(cn="vpn.test"), "VPN.Test.") == (
+        "The server's certificate names vpn.test only in its Common Name, which modern clients no longer accept: "
+        "the server's administrator must issue a certificate with a subjectAltName for VPN.Test.")
+    assert not trust.certificate_matches(make_cert(cn="*.example.com"), "vpn.example.com")
+    assert trust.server_name_problem(make_cert(cn="*.example.com"), "vpn.example.com") == (
+        "The server's certificate names *.example.com only in its Common Name, which modern clients no longer "
+        "accept: the server's administrator must issue a certificate with a subjectAltName for vpn.example.com.")
+    # A CN for another name says the same: there is nothing else to compare.
+    assert trust.server_name_problem(make_cert(cn="other.test"), "vpn.test") == (
+        "The server's certificate names other.test only in its Common Name, which modern clients no longer accept: "
+        "the server's administrator must issue a certificate with a subjectAltName for vpn.test.")
+
+
+def test_common_name_is_not_used_beside_san_entries() -> None:
+    # A SAN with only IP addresses does not make the CN a DNS identity.
+    only_ips = make_cert(cn="vpn.test", ips=["192.0.2.1"])
+    assert not trust.certificate_matches(only_ips, "vpn.test")
+    assert trust.server_name_problem(only_ips, "vpn.test") == (
+        "The server's certificate is for 192.0.2.1, not vpn.test. Check the host name in the profile.")
+    assert trust.server_name_problem(only_ips, "192.0.2.1") is None
+    with_dns = make_cert(cn="vpn.test", dns=["other.test"])
+    assert not trust.certificate_matches(with_dns, "vpn.test")
+    assert trust.server_name_problem(with_dns, "vpn.test") == (
+        "The server's certificate is for other.test, not vpn.test. Check the host name in the profile.")
+
+
+def test_san_without_dns_or_ip_entries_counts_as_cn_only() -> None:
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vpn.test")]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")]))
+            .public_key(KEY.public_key()).serial_number(8)
+            .not_valid_before(NOW - datetime.timedelta(days=1)).not_valid_after(NOW + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name("admin@vpn.test")]), critical=False)
+            .sign(KEY, hashes.SHA256()))
+    assert not trust.certificate_matches(cert, "vpn.test")
+    assert trust.server_name_problem(cert, "vpn.test") == CN_ONLY
+
+
+# --- wildcards and public suffixes -------------------------------------------------------------
+
+def test_wildcard_directly_under_a_public_suffix_is_refused() -> None:
+    assert trust.server_name_problem(make_cert(dns=["*.co.uk"]), "foo.co.uk") == (
+        "The server's certificate is for *.co.uk, not foo.co.uk. Check the host name in the profile.")
+    assert trust.server_name_problem(make_cert(dns=["*.com"]), "example.com") == (
+        "The server's certificate is for *.com, not example.com. Check the host name in the profile.")
+    assert trust.server_name_problem(make_cert(dns=["*.github.io"]), "someone.github.io") == (
+        "The server's certificate is for *.github.io, not someone.github.io. Check the host name in the profile.")
+    # The CN does not rescue it either.
+    assert not trust.certificate_matches(make_cert(cn="foo.co.uk", dns=["*.co.uk"]), "foo.co.uk")
+
+
+def test_wildcard_under_a_registered_domain_is_accepted() -> None:
+    cert = make_cert(dns=["*.example.co.uk"])
+    assert trust.server_name_problem(cert, "a.example.co.uk") is None
+    assert trust.server_name_problem(cert, "A.Example.CO.UK.") is None
+    assert trust.server_name_problem(cert, "a.b.example.co.uk") == (
+        "The server's certificate is for *.example.co.uk, not a.b.example.co.uk. Check the host name in the profile.")
+    assert trust.server_name_problem(cert, "example.co.uk") == (
+        "The server's certificate is for *.example.co.uk, not example.co.uk. Check the host name in the profile.")
+    # One refused wildcard does not hide a good entry beside it.
+    assert trust.server_name_problem(make_cert(dns=["*.co.uk", "foo.co.uk"]), "foo.co.uk") is None
 
 
 def test_name_mismatch_sentence_names_both_sides() -> None:
@@ -192,6 +323,22 @@ def test_parse_pin_rejects_other_text(text: str) -> None:
 def test_settings_reject_a_bad_pin_before_connecting() -> None:
     with pytest.raises(ValueError, match="64 hexadecimal digits"):
         TransportSettings("vpn.test", pin_sha256="12:34")
+
+
+def test_pin_problem_compares_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    leaf = der(make_cert(dns=["vpn.test"]))
+    digest = hashlib.sha256(leaf).digest()
+    calls = []
+    real = trust.hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(trust.hmac, "compare_digest", spy)
+    assert trust.pin_problem(leaf, digest) is None
+    assert trust.pin_problem(leaf, bytes(32)) is not None
+    assert calls == [(digest, digest), (digest, bytes(32))]
 
 
 def test_pin_problem() -> None:
@@ -295,6 +442,16 @@ def test_sni_and_expected_name() -> None:
     assert (override.sni_to_send, override.expected_name) == ("vpn.test", "vpn.test")
     no_sni = TransportSettings("vpn.test", sni="")
     assert (no_sni.sni_to_send, no_sni.expected_name) == (None, "vpn.test")
+
+
+def test_sni_is_the_a_label_name_that_is_checked() -> None:
+    # ssl would encode a Unicode server_hostname with IDNA 2003 ("faß.de" -> "fass.de"): send what we check.
+    assert TransportSettings("Bücher.Example").sni_to_send == "xn--bcher-kva.example"
+    assert TransportSettings("faß.de").sni_to_send == "xn--fa-hia.de"
+    assert TransportSettings("192.0.2.1", sni="bücher.example").sni_to_send == "xn--bcher-kva.example"
+    assert TransportSettings("VPN.test.").sni_to_send == "vpn.test"  # RFC 6066: no trailing dot
+    # An invalid name sends no SNI; the name check then refuses it with its sentence.
+    assert TransportSettings("-bücher.example").sni_to_send is None
 
 
 def test_http_host() -> None:
