@@ -129,6 +129,12 @@ class EngineRunner(threading.Thread):
         server = f"{command.transport.host}:{command.transport.port}"
         self._status = Status(State.HANDSHAKE, server=server)
         self._publish()
+        # Routes that would capture a local network or the gateway (route_safety): say so before
+        # connecting. The configurator checks again, with the address and peer, before any change.
+        problem = current.route_problem_before_connecting(command.network.full_tunnel, command.network.extra_routes)
+        if problem is not None:
+            self._publish(state=State.DISCONNECTED, failure=Failure("network", problem, FailureKind.OTHER))
+            return
         self._emit_log(logging.INFO, f"Connecting to {server}" + (f" through the proxy {command.transport.proxy.host}:{command.transport.proxy.port}" if command.transport.proxy else "") + ".")
         try:
             connection = open_connection(command.transport)

@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 from sstpvpn.platform.errors import PlatformError
 
 __all__ = ["PlatformError", "SUPPORTED", "UNSUPPORTED_SENTENCE", "UNTESTED_NOTE", "TunDevice", "NetConfigurator",
-           "repair_from_journal", "default_journal_path", "unsupported_sentence", "untested_note"]
+           "repair_from_journal", "default_journal_path", "unsupported_sentence", "untested_note",
+           "route_problem_before_connecting"]
 
 
 def unsupported_sentence(platform_name: str) -> str | None:
@@ -44,8 +45,17 @@ UNSUPPORTED_SENTENCE = unsupported_sentence(sys.platform)
 SUPPORTED = UNSUPPORTED_SENTENCE is None
 UNTESTED_NOTE = untested_note(sys.platform)
 
+
+def _no_early_route_check(full_tunnel: bool, extra_routes: Any) -> str | None:
+    """Windows and macOS have no reader of the routing table for route_safety yet: no early check."""
+    return None
+
+
+route_problem_before_connecting = _no_early_route_check
+
 if sys.platform == "linux":
     from sstpvpn.platform.netconfig_linux import NetConfigurator, default_journal_path, repair_from_journal
+    from sstpvpn.platform.netconfig_linux import route_problem_before_connecting  # noqa: F811
     from sstpvpn.platform.tun_linux import TunDevice
 elif sys.platform == "win32":
     from sstpvpn.platform.netconfig_windows import NetConfigurator, default_journal_path, repair_from_journal

@@ -112,15 +112,15 @@ class HelperChannel:
     def closed(self) -> bool:
         return self._sock is None
 
-    def request(self, request: Request) -> tuple[protocol.Reply, list[int]]:
-        """Send `request`; the reply and any descriptors that came with it (the caller owns them).
-        A refusal raises PlatformError with the helper's sentence."""
+    def request(self, request: Request, fds: Sequence[int] = ()) -> tuple[protocol.Reply, list[int]]:
+        """Send `request` (with `fds`); the reply and any descriptors that came with it (the
+        caller owns them). A refusal raises PlatformError with the helper's sentence."""
         if self._sock is None:
             raise PlatformError("The connection to the SSTP VPN network helper is closed; reconnect.")
         data = protocol.encode_request(request)
         try:
             try:
-                transport.send_message(self._sock, data)
+                transport.send_message(self._sock, data, fds)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # a helper that refused us has closed already; its reason waits to be read
             received = transport.receive_message(self._sock, max_fds=4)
@@ -249,7 +249,15 @@ class PrivilegedNetwork:
             raise PlatformError("This connection to the network helper has its tunnel interface already.")
         channel = HelperChannel(self.socket_path, self.timeout, self.platform_name)
         try:
-            reply, fds = channel.request(OpenTun(ifname))
+            if self.platform_name.startswith("linux"):
+                # Shows the helper which network namespace this process is in.
+                namespace = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    reply, fds = channel.request(OpenTun(ifname), (namespace,))
+                finally:
+                    os.close(namespace)
+            else:
+                reply, fds = channel.request(OpenTun(ifname))
             if len(fds) != 1 or reply.ifname is None:
                 _close_all(fds)
                 raise PlatformError("The SSTP VPN network helper sent no tunnel interface; install the same "

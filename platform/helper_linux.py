@@ -17,7 +17,17 @@ lets a user route this machine's traffic through a tunnel the user controls, not
 is the same trust NetworkManager gives to users who may start VPNs. The socket's permissions
 enforce it (systemd: SocketGroup=, SocketMode=0660), and the helper checks again from the peer's
 credentials (SO_PEERCRED, SO_PEERGROUPS), which the kernel records at connect() time. The client
-must live in the helper's network namespace, since that is where the interface and routes go.
+must live in the helper's network namespace, since that is where the interface and routes go: it
+proves that by sending a descriptor of its namespace (/proc/self/ns/net) with "open", which the
+helper compares with its own (no CAP_SYS_PTRACE needed to look into another user's process).
+
+What a member cannot do (each refused with a sentence; see README "Running as an ordinary user"):
+- keep an interface beyond the session: at the end the helper deletes the interface it created,
+  by index, whatever the user did to the descriptor (TUNSETPERSIST, TUNSETOWNER);
+- name it freely: only sstp0, sstp1, ... or names the administrator lists in the config file;
+- route a local network, the gateway or a LAN host into the tunnel (netconfig_linux's route rule);
+- change routes or DNS while another session has them changed (the journal's lock);
+- hold more than MAX_SESSIONS_PER_USER sessions, or an idle connection (helper_session).
 
 How it is started (see installer/linux/): systemd socket activation with Accept=yes, one helper
 process per connection, the connected socket passed as file descriptor 3 (LISTEN_FDS). Without
@@ -31,17 +41,25 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import signal
 import socket
 import stat
 import struct
 import sys
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from pyroute2 import IPRoute, NetlinkError
 
 from sstpvpn.platform import netconfig_linux, tun_linux
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_session import HelperSession, Peer, allowed_gid, refuse_connection, serve_forking, stop_on_signal
+from sstpvpn.platform.helper_protocol import RequestRefused, interface_name
+from sstpvpn.platform.helper_session import (HelperSession, Peer, allowed_gid, hold_user_slot, limit_logging,
+                                             refuse_connection, serve_forking, stop_on_signal,
+                                             too_many_sessions_sentence)
+from sstpvpn.platform.journal import private_folder_problem
 from sstpvpn.platform.netconfig_linux import NetConfigurator
 from sstpvpn.platform.tun_linux import TunDevice
 
@@ -49,9 +67,13 @@ log = logging.getLogger("sstp-vpn-helper")
 
 DEFAULT_SOCKET = "/run/sstp-vpn/helper.sock"
 DEFAULT_GROUP = "sstp-vpn"
+DEFAULT_CONFIG = Path("/etc/sstp-vpn/helper.toml")
 SD_LISTEN_FDS_START = 3
 SO_PEERGROUPS = 59  # asm-generic/socket.h; not in the socket module
 IFF_TUN_EXCL = 0x8000  # fail if the interface exists: never attach to someone else's persistent TUN
+NS_GET_NSTYPE = 0xB703  # linux/nsfs.h: _IO(0xb7, 0x3)
+CLONE_NEWNET = 0x40000000
+OUR_NAMES = re.compile(r"sstp[0-9]{1,4}")  # what the helper names interfaces without a config file
 
 
 def peer_of(connection: socket.socket) -> Peer:
@@ -75,18 +97,103 @@ def authorization_problem(peer: Peer, allowed_gid: int | None, group_name: str) 
             f"add the user with 'sudo adduser USER {group_name}' and log in again.")
 
 
-def namespace_problem(peer: Peer) -> str | None:
+def namespace_problem(fds: list[int]) -> str | None:
+    """None when the one descriptor the client sent with "open" is its network namespace and
+    that is the helper's own."""
+    wrong_version = ("The program asking the network helper for an interface did not say which network "
+                     "namespace it runs in; install the same version of sstp-vpn and its helper.")
+    if len(fds) != 1:
+        return wrong_version
     try:
-        theirs = os.stat(f"/proc/{peer.pid}/ns/net").st_ino
+        if fcntl.ioctl(fds[0], NS_GET_NSTYPE) != CLONE_NEWNET:
+            return wrong_version
+        theirs, ours = os.fstat(fds[0]), os.stat("/proc/self/ns/net")
     except OSError:
-        return "The process that connected to the network helper is gone."
-    if theirs != os.stat("/proc/self/ns/net").st_ino:
+        return wrong_version  # not a namespace descriptor at all
+    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
         return ("sstp-vpn runs in another network namespace (a container?) than its network helper; "
                 "run the helper in the same one, or run sstp-vpn as root there.")
     return None
 
 
-def create_tun(ifname: str | None) -> TunDevice:
+class SessionTun(TunDevice):
+    """The interface one session created. Closing it deletes the interface by its index before
+    closing the descriptor, so nothing the user did to the descriptor (TUNSETPERSIST,
+    TUNSETOWNER) keeps it, and no gap remains in which the user could attach to it again."""
+
+    def __init__(self, fd: int, name: str, index: int) -> None:
+        super().__init__(fd, name)
+        self.index = index
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                delete_interface(self.index, self.name)
+            finally:
+                super().close()
+
+
+def delete_interface(index: int, name: str) -> None:
+    """Delete the TUN interface `index` if it is still the one called `name`."""
+    try:
+        with IPRoute() as ipr:
+            link = ipr.link("get", index=index)[0]
+            if link.get_attr("IFLA_IFNAME") == name and link.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND") == "tun":
+                ipr.link("del", index=index)
+    except NetlinkError as error:
+        if error.code not in (errno.ENODEV, errno.ENOENT):  # gone already: nothing to do
+            log.error("deleting the interface %s (index %d) failed: %s", name, index, os.strerror(error.code))
+
+
+@dataclass(frozen=True)
+class InterfaceNames:
+    """Which names a client may ask for: ours (sstp + digits) and those the administrator allows."""
+
+    allowed: frozenset[str] = frozenset()
+    config_path: Path = DEFAULT_CONFIG
+
+    def check(self, ifname: str | None) -> None:
+        if ifname is None or OUR_NAMES.fullmatch(ifname) or ifname in self.allowed:
+            return
+        raise RequestRefused(f"The network helper creates only interfaces named sstp0, sstp1, ... or names the "
+                             f"administrator lists in {self.config_path} (allowed_interface_names); "
+                             f"{ifname!r} is neither.")
+
+
+def load_config(path: Path) -> InterfaceNames:
+    """The helper's config file (TOML), if there is one: root's own, else it is refused."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return InterfaceNames(config_path=path)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != 0 or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PlatformError(f"{path} must be a file owned by root that only root may change.")
+    problem = private_folder_problem(path.parent)
+    if problem is not None:
+        raise PlatformError(problem)
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise PlatformError(f"{path} cannot be read as TOML ({error}).") from error
+    unknown = set(document) - {"allowed_interface_names"}
+    names = document.get("allowed_interface_names", [])
+    if unknown or not isinstance(names, list):
+        raise PlatformError(f"{path} may only hold allowed_interface_names = [\"name\", ...].")
+    try:
+        return InterfaceNames(frozenset(interface_name(name) for name in names), path)
+    except RequestRefused as refusal:
+        raise PlatformError(f"{path}: {refusal.sentence}") from refusal
+
+
+def tun_creator(names: InterfaceNames):  # -> Callable[[str | None], SessionTun]
+    def create(ifname: str | None) -> SessionTun:
+        names.check(ifname)
+        return create_tun(ifname)
+    return create
+
+
+def create_tun(ifname: str | None) -> SessionTun:
     """A new, non-persistent TUN interface. Unlike TunDevice.open, refuses to attach to an
     interface that exists already (IFF_TUN_EXCL): a client may only get a fresh one."""
     requested = tun_linux.DEFAULT_NAME_PATTERN if ifname is None else ifname
@@ -108,19 +215,33 @@ def create_tun(ifname: str | None) -> TunDevice:
             raise PlatformError(f"The kernel refused to create a tunnel interface named {requested!r}; "
                                 "another kind of interface may have that name.") from error
         raise PlatformError(f"Creating the tunnel interface {requested} failed ({error.strerror}).") from error
-    return TunDevice(fd, reply[:tun_linux.IFNAMSIZ].split(b"\0", 1)[0].decode())
+    name = reply[:tun_linux.IFNAMSIZ].split(b"\0", 1)[0].decode()
+    try:
+        index = socket.if_nametoindex(name)  # nobody but us can rename it in between (CAP_NET_ADMIN)
+    except OSError as error:
+        os.close(fd)
+        raise PlatformError(f"The new tunnel interface {name} vanished at once; connect again.") from error
+    return SessionTun(fd, name, index)
 
 
 def serve_connection(connection: socket.socket, settings: "Settings") -> None:
     peer = peer_of(connection)
-    problem = (authorization_problem(peer, settings.allowed_gid, settings.group_name)
-               or namespace_problem(peer))
+    problem = authorization_problem(peer, settings.allowed_gid, settings.group_name)
     if problem is not None:
         refuse_connection(connection, peer, problem)
         return
+    slot = hold_user_slot(settings.state_folder, peer.uid)  # held until this process ends
+    if slot is None:
+        refuse_connection(connection, peer, too_many_sessions_sentence())
+        return
     log.info("%s: session started", peer)
-    HelperSession(connection, peer, settings.journal_path, create_tun, NetConfigurator).serve()
+    HelperSession(connection, peer, settings.journal_path, tun_creator(settings.names), NetConfigurator,
+                  check_open=namespace_problem).serve()
     log.info("%s: session ended", peer)
+
+
+def peer_uid(connection: socket.socket) -> int:
+    return peer_of(connection).uid
 
 
 @dataclass(frozen=True)
@@ -128,6 +249,12 @@ class Settings:
     group_name: str
     allowed_gid: int | None
     journal_path: Path
+    names: InterfaceNames = field(default_factory=InterfaceNames)
+
+    @property
+    def state_folder(self) -> Path:
+        """Root's folder for the per-user session slots and the log budget."""
+        return self.journal_path.parent / "helper-state"
 
 
 # -- process life -----------------------------------------------------------------------------
@@ -151,7 +278,7 @@ def listen_and_fork(path: Path, settings: Settings) -> int:
     listener = _listening_socket(path, settings.allowed_gid)
     log.info("listening on %s", path)
     try:
-        serve_forking(listener, lambda connection: serve_connection(connection, settings))
+        serve_forking(listener, lambda connection: serve_connection(connection, settings), peer_uid)
     finally:
         path.unlink(missing_ok=True)
     return 0
@@ -187,15 +314,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", default=DEFAULT_GROUP,
                         help=f"the group whose members may use the helper (default {DEFAULT_GROUP})")
     parser.add_argument("--journal", type=Path, default=None,
-                        help="the undo journal (default: /var/lib/sstp-vpn/, one per network namespace)")
+                        help="the undo journal (default: /var/lib/sstp-vpn/, one per network namespace); its "
+                             "folder must be root's and writable by nobody else")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help=f"the administrator's settings (default {DEFAULT_CONFIG}; optional): "
+                             "allowed_interface_names = [\"name\", ...]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="sstp-vpn-helper: %(message)s")
     if os.geteuid() != 0:
         log.error("sstp-vpn-helper must run as root (systemd starts it from sstp-vpn-helper.socket).")
         return 1
     journal = args.journal if args.journal is not None else netconfig_linux.default_journal_path()
-    settings = Settings(args.group, allowed_gid(args.group, f"sudo addgroup --system {args.group}"), journal)
     try:
+        journal.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        problem = private_folder_problem(journal.parent)
+        if problem is not None:
+            raise PlatformError(problem)
+        settings = Settings(args.group, allowed_gid(args.group, f"sudo addgroup --system {args.group}"), journal,
+                            load_config(args.config))
+        limit_logging(settings.state_folder)
         if args.listen is not None:
             return listen_and_fork(args.listen, settings)
         if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":

@@ -51,7 +51,8 @@ from typing import Any, Callable
 
 from sstpvpn.platform import netconfig_macos, tun_macos
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_session import HelperSession, Peer, allowed_gid, refuse_connection, serve_forking
+from sstpvpn.platform.helper_session import (HelperSession, Peer, allowed_gid, hold_user_slot, refuse_connection,
+                                             serve_forking, too_many_sessions_sentence)
 
 log = logging.getLogger("sstp-vpn-helper")
 
@@ -248,6 +249,10 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
     if problem is not None:
         refuse_connection(connection, peer, problem)
         return
+    slot = hold_user_slot(settings.journal_path.parent / "helper-state", peer.uid)  # held until this process ends
+    if slot is None:
+        refuse_connection(connection, peer, too_many_sessions_sentence())
+        return
     log.info("%s: session started", peer)
     HelperSession(connection, peer, settings.journal_path, settings.create_tun, settings.make_configurator).serve()
     log.info("%s: session ended", peer)
@@ -259,7 +264,8 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
 def serve_launchd(settings: Settings, launchd: Launchd | None = None) -> int:
     listener = launchd_listener(launchd or Launchd())
     log.info("serving the socket launchd opened (%s)", LAUNCHD_SOCKET_NAME)
-    serve_forking(listener, lambda connection: serve_connection(connection, settings))
+    serve_forking(listener, lambda connection: serve_connection(connection, settings),
+                  lambda connection: settings.peer_of(connection).uid)
     return 0
 
 
@@ -280,7 +286,8 @@ def listen_and_fork(path: Path, settings: Settings) -> int:
     listener.listen(16)
     log.info("listening on %s", path)
     try:
-        serve_forking(listener, lambda connection: serve_connection(connection, settings))
+        serve_forking(listener, lambda connection: serve_connection(connection, settings),
+                  lambda connection: settings.peer_of(connection).uid)
     finally:
         path.unlink(missing_ok=True)
     return 0

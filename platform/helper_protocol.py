@@ -16,9 +16,11 @@ Requests (client -> helper):
 Replies (helper -> client): {"ok": true, ...} or {"ok": false, "error": "<sentence for the user>"};
 the reply to "open" carries the TUN file descriptor as SCM_RIGHTS ancillary data.
 
-The client never names a route: the helper derives every route from the plan (the address, the
-server, full or split tunnel) exactly as a root client would, so there is no route to smuggle in.
-Anything not in this schema (unknown fields, wrong types, non-canonical addresses, names the
+The helper derives the tunnel's routes from the plan (the address, the server, full or split
+tunnel) exactly as a root client would; the only routes a client names are its extra routes,
+which are checked here (never all addresses, loopback, link-local, multicast) and, with the
+address and peer, against the local networks and gateways before any change (route_safety).
+"open" carries the client's network-namespace descriptor (SCM_RIGHTS, Linux). Anything not in this schema (unknown fields, wrong types, non-canonical addresses, names the
 kernel or a command line could misread) is refused with a sentence, never with an exception.
 """
 

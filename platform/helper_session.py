@@ -8,11 +8,19 @@ true: a second connection is refused while the first one's network is configured
 that crashed is recognised as dead and repaired by the next one. Threads would share one process
 id, so one session would see the other's changes as its own. A crash in one session also takes
 no other session with it.
+
+Limits, so that a member of the group cannot tie up root's resources: at most
+MAX_SESSIONS_PER_USER sessions per user at once (slot locks in the state folder, so they hold
+for systemd's one-process-per-connection as well as for --listen, whose parent also counts its
+children before it forks), a connection must ask for its interface within IDLE_SECONDS, and
+the log is rate-limited across all helper processes (SharedLogBudget).
 """
 
 from __future__ import annotations
 
+import fcntl
 import grp
+import json
 import logging
 import os
 import signal
@@ -42,6 +50,11 @@ def allowed_gid(group: str, create_command: str) -> int | None:
 
 REFUSAL_READ_SECONDS = 10.0
 CHILDREN_STOP_SECONDS = 15.0  # launchd's ExitTimeOut and systemd's TimeoutStopSec are 20 s or more
+IDLE_SECONDS = 10.0  # the client asks for its interface right after connecting
+MAX_SESSIONS_PER_USER = 4  # a tray app and a CLI with a reconnect in flight need 2-3
+MAX_CHILDREN = 64  # --listen: all users together (systemd's unit says MaxConnections=)
+LOG_BURST = 200  # log lines per LOG_WINDOW_SECONDS, all helper processes together
+LOG_WINDOW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -79,14 +92,25 @@ class HelperSession:
     journal_path: Path
     create_tun: Callable[[str | None], TunnelDevice]
     make_configurator: ConfiguratorFactory
+    # The descriptors a client sent with "open" -> a sentence refusing it, or None (Linux: its
+    # network namespace must be the helper's). The session closes them afterwards.
+    check_open: Callable[[list[int]], str | None] = lambda _fds: None
+    idle_seconds: float = IDLE_SECONDS
     rules: protocol.SessionRules = field(default_factory=protocol.SessionRules)
     tun: TunnelDevice | None = None
     configurator: Any = None
 
     def serve(self) -> None:
         try:
-            while (data := self._receive()) is not None:
-                self._send(*self._handle(data))
+            self.connection.settimeout(self.idle_seconds)  # until the interface is open
+            while (received := self._receive()) is not None:
+                data, fds = received
+                try:
+                    self._send(*self._handle(data, fds))
+                finally:
+                    _close_all(fds)
+                if self.tun is not None:
+                    self.connection.settimeout(None)  # a session lasts as long as the VPN does
         finally:
             if threading.current_thread() is threading.main_thread():  # signals are the main thread's
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second stop must not cut the restore short
@@ -109,11 +133,13 @@ class HelperSession:
             self.tun.close()
             self.tun = None
 
-    def _handle(self, data: bytes) -> tuple[Reply, int | None]:
+    def _handle(self, data: bytes, fds: list[int]) -> tuple[Reply, int | None]:
         try:
             request = protocol.parse_request(data)
             if not self.rules.admit(request):
                 return Reply(True), None
+            if isinstance(request, OpenTun) and (problem := self.check_open(fds)) is not None:
+                raise RequestRefused(problem)
             return self._carry_out(request)
         except RequestRefused as refusal:
             log.warning("%s: refused a request: %s", self.peer, refusal.sentence)
@@ -150,17 +176,21 @@ class HelperSession:
         log.info("%s: restored the network of %s", self.peer, self.tun.name)
         return Reply(True, notes=tuple(notes)), None
 
-    def _receive(self) -> bytes | None:
-        """The next request, or None when the client has closed the connection."""
+    def _receive(self) -> tuple[bytes, list[int]] | None:
+        """The next request and the descriptor sent with it (room for one: more are discarded
+        by the kernel), or None when the client has closed the connection or stayed idle."""
         try:
-            # No room for ancillary data: descriptors a client sends are discarded by the kernel.
-            received = transport.receive_message(self.connection)
+            received = transport.receive_message(self.connection, max_fds=1)
         except transport.BrokenFraming as error:
             log.warning("%s: %s", self.peer, error.sentence)
             self._send(Reply(False, error=error.sentence), None)
             return None  # a stream that lost its framing cannot go on
+        except TimeoutError:
+            log.warning("%s: closed the connection: it asked for no tunnel interface within %.0f s",
+                        self.peer, self.idle_seconds)
+            return None
         # On Linux an oversized message arrives cut to MAX_MESSAGE_BYTES + 1; parse_request refuses it.
-        return None if received is None else received[0]
+        return received
 
     def _send(self, reply: Reply, fd: int | None) -> None:
         try:
@@ -180,6 +210,87 @@ def refuse_connection(connection: socket.socket, peer: Peer, sentence: str) -> N
         pass
 
 
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+# -- limits -------------------------------------------------------------------------------------
+
+
+def too_many_sessions_sentence(limit: int = MAX_SESSIONS_PER_USER) -> str:
+    return (f"You have {limit} connections to the SSTP VPN network helper already, the most one user "
+            "may have; disconnect one (or end the program that holds it), then connect again.")
+
+
+def hold_user_slot(folder: Path, uid: int, limit: int = MAX_SESSIONS_PER_USER) -> int | None:
+    """One of `uid`'s `limit` session slots, held (flock) until this process ends: the descriptor
+    to keep open. None when all are taken. `folder` is root's own (the journal's folder)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for slot in range(limit):
+        fd = os.open(folder / f"uid-{uid}.{slot}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return fd
+    return None
+
+
+class SharedLogBudget(logging.Filter):
+    """At most `burst` log records per `window` seconds, counted across every helper process
+    (systemd starts one per connection) in a small state file; the first record let through
+    after a quiet spell says how many were dropped."""
+
+    def __init__(self, path: Path, burst: int = LOG_BURST, window: float = LOG_WINDOW_SECONDS) -> None:
+        super().__init__()
+        self.path = path
+        self.burst = burst
+        self.window = window
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return True  # no state folder (yet): never lose a line for that
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            state = self._read(fd)
+            now = time.monotonic()  # one clock for every process of this boot
+            if not 0 <= now - state["start"] < self.window:
+                dropped = state["dropped"]
+                state = {"start": now, "count": 0, "dropped": 0}
+                if dropped:
+                    record.msg = f"({dropped} log lines of the network helper were dropped) {record.msg}"
+            allowed = state["count"] < self.burst
+            state["count" if allowed else "dropped"] += 1
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(state).encode())
+            return allowed
+        finally:
+            os.close(fd)  # also drops the lock
+
+    @staticmethod
+    def _read(fd: int) -> dict[str, Any]:
+        try:
+            state = json.loads(os.read(fd, 4096) or b"{}")
+            if all(isinstance(state.get(key), (int, float)) for key in ("start", "count", "dropped")):
+                return state
+        except ValueError:
+            pass
+        return {"start": -1.0, "count": 0, "dropped": 0}
+
+
+def limit_logging(state_folder: Path) -> None:
+    """Rate-limit this process's helper log (see SharedLogBudget)."""
+    state_folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    budget = SharedLogBudget(state_folder / "log-budget")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(budget)
+
+
 # -- process life -----------------------------------------------------------------------------
 
 
@@ -188,10 +299,13 @@ def stop_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def serve_forking(listener: socket.socket, serve_one: Callable[[socket.socket], None]) -> None:
+def serve_forking(listener: socket.socket, serve_one: Callable[[socket.socket], None],
+                  peer_uid: Callable[[socket.socket], int]) -> None:
     """Accept connections on `listener` until SIGTERM/SIGINT and serve each in a child process;
-    on the way out, stop the children (each restores its session's network) and wait for them."""
-    children: set[int] = set()
+    on the way out, stop the children (each restores its session's network) and wait for them.
+    A user with MAX_SESSIONS_PER_USER children already, or a connection beyond MAX_CHILDREN, is
+    answered with a sentence and closed without a new process."""
+    children: dict[int, int] = {}  # pid -> the peer's uid
     stopping = []
 
     def stop(signum: int, _frame: object) -> None:
@@ -207,6 +321,11 @@ def serve_forking(listener: socket.socket, serve_one: Callable[[socket.socket], 
                 connection, _ = listener.accept()
             except (TimeoutError, InterruptedError):
                 continue
+            problem = _over_limit(connection, children, peer_uid)
+            if problem is not None:
+                _refuse_at_once(connection, problem)
+                continue
+            uid = peer_uid(connection)
             pid = os.fork()
             if pid == 0:
                 listener.close()
@@ -224,7 +343,7 @@ def serve_forking(listener: socket.socket, serve_one: Callable[[socket.socket], 
                 finally:
                     logging.shutdown()
                     os._exit(status)
-            children.add(pid)
+            children[pid] = uid
             connection.close()
     finally:
         listener.close()
@@ -239,11 +358,39 @@ def serve_forking(listener: socket.socket, serve_one: Callable[[socket.socket], 
             time.sleep(0.05)
 
 
-def _reap(children: set[int]) -> None:
+def _over_limit(connection: socket.socket, children: dict[int, int],
+                peer_uid: Callable[[socket.socket], int]) -> str | None:
+    try:
+        uid = peer_uid(connection)
+    except OSError:
+        return "The network helper cannot tell who connected; connect again."
+    if len(children) >= MAX_CHILDREN:
+        log.warning("uid %s: refused a connection: %d sessions are running, the most the helper serves",
+                    uid, MAX_CHILDREN)
+        return "The SSTP VPN network helper is serving as many connections as it may; try again later."
+    if sum(1 for owner in children.values() if owner == uid) >= MAX_SESSIONS_PER_USER:
+        log.warning("uid %s: refused a connection: %d sessions already", uid, MAX_SESSIONS_PER_USER)
+        return too_many_sessions_sentence()
+    return None
+
+
+def _refuse_at_once(connection: socket.socket, sentence: str) -> None:
+    """Answer before the request comes (the client reads it after its own send) and close; the
+    listener never waits on this connection."""
+    try:
+        connection.setblocking(False)
+        transport.send_message(connection, protocol.encode_reply(Reply(False, error=sentence)))
+    except OSError:
+        pass
+    finally:
+        connection.close()
+
+
+def _reap(children: dict[int, int]) -> None:
     for pid in list(children):
         try:
             done, _status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             done = pid
         if done:
-            children.discard(pid)
+            del children[pid]

@@ -4,7 +4,13 @@ be undone in reverse order even after the process that made them was killed.
 OS-independent: a step is any JSON-able dict; what a step means and how it is undone belongs to
 the OS module that wrote it. The file is replaced atomically (write a temporary file in the same
 folder, fsync, rename, fsync the folder), so a crash leaves either the old or the new journal,
-never half of one.
+never half of one. The temporary file gets a random name and is created exclusively, never
+through a symlink (tempfile.mkstemp), so nothing planted in the folder can redirect the write.
+
+One session at a time: a session holds the journal's lock (an flock on `<journal>.lock`) from
+the moment it checks the journal until the journal is removed, so two sessions can never both
+decide the journal is theirs to begin. The kernel drops the lock when the holder dies, which is
+exactly when its journal becomes a repair job for the next session.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +44,50 @@ class UndoJournal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._contents: JournalContents | None = None
+        self._lock_fd: int | None = None
+
+    # -- the session's lock ----------------------------------------------------------------
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    @property
+    def held(self) -> bool:
+        return self._lock_fd is not None
+
+    def try_hold(self) -> bool:
+        """Take the journal's lock for this object. False when another process (or another
+        UndoJournal object) holds it; True when this one holds it now or did already."""
+        if self._lock_fd is not None:
+            return True
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | _CLOEXEC | _NOFOLLOW, 0o600)
+        except OSError as error:
+            if error.errno in _NO_SPACE:
+                raise PlatformError(_no_space_sentence(self.path)) from error
+            raise PlatformError(
+                f"The lock of the network undo journal {self.lock_path} cannot be opened "
+                f"({error.strerror}); check the permissions of {self.path.parent}."
+            ) from error
+        if not _try_lock(fd):
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def __del__(self) -> None:
+        # An abandoned journal object lets go of the lock, as a dead process would; its journal
+        # (if any) is then repaired by the next session.
+        self.release()
+
+    def release(self) -> None:
+        """Give the lock up (safe to call when not held). The lock file stays: removing it would
+        let two sessions lock two different files of the same name."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor drops the lock
 
     # -- reading -------------------------------------------------------------------------
 
@@ -88,7 +140,7 @@ class UndoJournal:
                 return
 
     def discard(self) -> None:
-        """Delete the journal: nothing is left to undo."""
+        """Delete the journal: nothing is left to undo. The lock stays held (see release())."""
         self._contents = JournalContents()
         try:
             self.path.unlink()
@@ -120,10 +172,12 @@ class UndoJournal:
         contents = self._current()
         document = {"format": FORMAT, "version": VERSION, "owner": contents.owner, "steps": contents.steps}
         data = json.dumps(document, indent=1, sort_keys=True).encode() + b"\n"
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        temporary: Path | None = None
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC, 0o600)
+            # O_CREAT | O_EXCL | O_NOFOLLOW under a random name, mode 0600.
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            temporary = Path(name)
             with open(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -131,12 +185,10 @@ class UndoJournal:
             os.replace(temporary, self.path)
             _fsync_directory(self.path.parent)
         except OSError as error:
-            _remove_quietly(temporary)  # a half-written copy must not stay behind
+            if temporary is not None:
+                _remove_quietly(temporary)  # a half-written copy must not stay behind
             if error.errno in _NO_SPACE:
-                raise PlatformError(
-                    f"Cannot record the network changes in {self.path.parent} (no space left on "
-                    "the device), so nothing was changed; free some space and connect again."
-                ) from error
+                raise PlatformError(_no_space_sentence(self.path)) from error
             raise PlatformError(
                 f"The network undo journal {self.path} cannot be written ({error.strerror}); "
                 "without it a crash could leave routes or DNS changed, so nothing was changed. "
@@ -168,6 +220,56 @@ def _parse(raw: bytes, path: Path) -> JournalContents:
 
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)  # absent on Windows, where handles are not inherited by default
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # absent on Windows, where unprivileged users make no symlinks
+
+
+def _no_space_sentence(path: Path) -> str:
+    return (f"Cannot record the network changes in {path.parent} (no space left on the device), "
+            "so nothing was changed; free some space and connect again.")
+
+
+def _try_lock(fd: int) -> bool:
+    """A non-blocking exclusive lock on the open file `fd`."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: lock the first byte instead
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def private_folder_problem(folder: Path) -> str | None:
+    """None when only this process's user can change what is in `folder`: the folder and every
+    folder above it belong to that user (or root) and nobody else may write in them, except in a
+    sticky folder such as /tmp, where nobody may rename or remove another user's entries. A
+    sentence otherwise (POSIX only; None elsewhere). Symbolic links on the way are followed: the
+    folders that count are the ones the journal really lands in."""
+    if os.name != "posix":
+        return None
+    folder = Path(os.path.realpath(folder))
+    owners = {0, os.geteuid()}
+    for current in [folder, *folder.parents]:
+        try:
+            info = os.lstat(current)
+        except OSError as error:
+            return f"The folder {current} cannot be checked ({error.strerror})."
+        writable_by_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        if info.st_uid not in owners:
+            return (f"The folder {current} belongs to user {info.st_uid}, who could replace the network undo "
+                    f"journal; keep the journal in a folder owned by root, such as /var/lib/sstp-vpn.")
+        if writable_by_others and (current == folder or not info.st_mode & stat.S_ISVTX):
+            return (f"Other users may write in the folder {current}, so they could plant files where the network "
+                    f"undo journal is written; keep it in a folder only root can write, such as /var/lib/sstp-vpn.")
+    return None
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}  # a full disk, or the quota used up
 
 

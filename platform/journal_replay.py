@@ -4,8 +4,10 @@ One journal per machine, owned by the process that made the changes (its identit
 OS-specific `Owners` probe: process id plus start time, since ids are reused). The rules, the
 same as netconfig_linux's:
 
-- apply() refuses while another *running* process owns a journal with steps, and first undoes
-  what a *dead* owner left behind.
+- One session at a time: apply() takes the journal's lock (UndoJournal.try_hold) before it
+  looks at the journal and keeps it until restore() has emptied it; while another session
+  holds it, apply() is refused with BUSY_SENTENCE, also when that session's journal is still
+  empty. apply() first undoes what a *dead* owner left behind (the kernel dropped its lock).
 - restore() leaves a live foreign owner's changes alone and says so.
 - Undo runs newest step first; a step that is undone leaves the journal at once, a step that
   fails stays (and the first failure is raised after trying all), so a later repair retries.
@@ -63,11 +65,14 @@ class ProcessOwners:
         return marker is not None and marker == owner.get(self._key)
 
 
-def load_stale(journal_path: pathlib.Path, is_running: Callable[[dict[str, Any]], bool]) -> UndoJournal | None:
-    """The journal a dead client left behind, loaded; None when there is nothing to repair (no
-    journal, an empty one, or one whose owner still runs). A damaged journal is moved aside, so
-    it does not block every later start, and reported."""
-    journal = UndoJournal(journal_path)
+BUSY_SENTENCE = ("Another VPN connection on this computer has changed the routes or DNS, or is changing "
+                 "them right now; disconnect it first, then connect again.")
+
+
+def load_stale(journal: UndoJournal, is_running: Callable[[dict[str, Any]], bool]) -> UndoJournal | None:
+    """`journal` (whose lock the caller holds) loaded, when a dead client left it behind; None
+    when there is nothing to repair (no journal, an empty one, or one whose owner still runs). A
+    damaged journal is moved aside, so it does not block every later start, and reported."""
     if not journal.exists():
         return None
     try:
@@ -79,32 +84,41 @@ def load_stale(journal_path: pathlib.Path, is_running: Callable[[dict[str, Any]]
         journal.discard()
         return None
     if is_running(contents.owner):
-        return None  # a live connection's journal
+        return None  # a live connection's journal (written by a version without the lock)
     return journal
 
 
-def begin(journal: UndoJournal, owners: Owners, repair: Callable[[], object]) -> None:
-    """Start a fresh journal for apply(), after repairing what a dead owner left behind."""
-    if journal.exists():
-        try:
-            contents = journal.load()
-        except PlatformError:
-            repair()  # moves the damaged file aside and raises a sentence saying so
-            raise
-        if contents.steps:
-            if contents.owner == owners.current():
-                raise PlatformError("The network is already configured for this connection; "
-                                    "restore it before applying a new plan.")
-            if owners.is_running(contents.owner):
-                raise PlatformError(f"Another sstp-vpn (process {contents.owner.get('pid')}) has "
-                                    "the network configured; disconnect it first.")
-            repair()
-    journal.begin(owners.current())
+def begin(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> None:
+    """Take the journal's lock and start a fresh journal for apply(), after repairing what a
+    dead owner left behind. The lock stays held until restore() has emptied the journal."""
+    if not journal.try_hold():
+        raise PlatformError(BUSY_SENTENCE)
+    try:
+        if journal.exists():
+            try:
+                contents = journal.load()
+            except PlatformError:
+                _repair_held(journal, owners, undo_step)  # moves the damaged file aside, says so
+                raise
+            if contents.steps:
+                if contents.owner == owners.current():
+                    raise PlatformError("The network is already configured for this connection; "
+                                        "restore it before applying a new plan.")
+                if owners.is_running(contents.owner):
+                    raise PlatformError(f"Another sstp-vpn (process {contents.owner.get('pid')}) has "
+                                        "the network configured; disconnect it first.")
+        _repair_held(journal, owners, undo_step)
+        journal.begin(owners.current())
+    except BaseException:
+        journal.release()
+        raise
 
 
 def restore(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> list[str]:
-    """Undo everything in the journal unless a live foreign process owns it."""
+    """Undo everything in the journal unless a live foreign process owns it; then give up the
+    lock. A step that cannot be undone keeps the lock (and the journal) until this process ends."""
     if not journal.exists():
+        journal.release()
         return []
     contents = journal.load()
     me = owners.current()
@@ -114,17 +128,29 @@ def restore(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> list[s
         log.warning("%s", note)
         return [note]
     notes = undo_all(journal, interface_is_ours=contents.owner == me, undo_step=undo_step)
+    journal.release()
     for note in notes:
         log.warning("%s", note)
     return notes
 
 
 def repair(journal_path: pathlib.Path, owners: Owners, undo_step: UndoStep) -> bool:
-    """Undo what a client that died left behind; True if there was something to undo."""
-    journal = load_stale(journal_path, owners.is_running)
-    if journal is None:
+    """Undo what a client that died left behind; True if there was something to undo. A journal
+    whose lock a live session holds is left alone."""
+    journal = UndoJournal(journal_path)
+    if not journal.try_hold():
         return False
-    notes = undo_all(journal, interface_is_ours=journal.owner == owners.current(), undo_step=undo_step)
+    try:
+        return _repair_held(journal, owners, undo_step)
+    finally:
+        journal.release()
+
+
+def _repair_held(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> bool:
+    stale = load_stale(journal, owners.is_running)
+    if stale is None:
+        return False
+    notes = undo_all(stale, interface_is_ours=stale.owner == owners.current(), undo_step=undo_step)
     for note in notes:
         log.warning("%s", note)
     return True

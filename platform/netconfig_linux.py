@@ -41,6 +41,7 @@ from pyroute2 import IPRoute, NetlinkError
 
 from sstpvpn.platform import journal_replay
 from sstpvpn.platform import resolver_linux as resolver
+from sstpvpn.platform import route_safety
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import Step, UndoJournal
 
@@ -89,13 +90,24 @@ def default_journal_path(name: str = "network") -> pathlib.Path:
 def repair_from_journal(journal_path: pathlib.Path) -> bool:
     """Undo what a client that died left behind. True if there was something to undo.
 
-    A journal whose owner is still running belongs to a live connection and is left alone. A
-    damaged journal is moved aside (so it does not block every later start) and reported.
+    A journal whose lock a live session holds (or whose owner is still running) belongs to a live
+    connection and is left alone. A damaged journal is moved aside (so it does not block every
+    later start) and reported.
     """
-    journal = journal_replay.load_stale(journal_path, _owner_is_running)
-    if journal is None:
+    journal = UndoJournal(journal_path)
+    if not journal.try_hold():
         return False
-    for note in _undo_all(journal, journal.owner):
+    try:
+        return _repair_held(journal)
+    finally:
+        journal.release()
+
+
+def _repair_held(journal: UndoJournal) -> bool:
+    stale = journal_replay.load_stale(journal, _owner_is_running)
+    if stale is None:
+        return False
+    for note in _undo_all(stale, stale.owner):
         log.warning("%s", note)
     return True
 
@@ -123,6 +135,9 @@ class NetConfigurator:
         and a PlatformError says why."""
         self._start_journal()
         try:
+            # Under the journal's lock (so no other session's tunnel shows up half-made), and
+            # before anything is journaled or changed.
+            _refuse_capturing_routes(self, plan)
             with _netlink() as ipr:
                 index = self._link_index(ipr)
                 self._configure_link(ipr, index, plan.mtu)
@@ -144,6 +159,7 @@ class NetConfigurator:
         """Undo exactly what apply() did, in reverse order. Safe to call again, and when apply()
         was never called. Returns sentences about anything deliberately left alone."""
         if not self.journal.exists():
+            self.journal.release()
             return []
         contents = self.journal.load()
         if contents.owner != _owner() and _owner_is_running(contents.owner):
@@ -151,7 +167,8 @@ class NetConfigurator:
                     f"{contents.owner.get('pid')}); it was left alone.")
             log.warning("%s", note)
             return [note]
-        notes = _undo_all(self.journal, contents.owner)
+        notes = _undo_all(self.journal, contents.owner)  # a step it cannot undo keeps the lock
+        self.journal.release()
         self.notes.extend(notes)
         for note in notes:
             log.warning("%s", note)
@@ -160,22 +177,30 @@ class NetConfigurator:
     # -- apply steps ---------------------------------------------------------------------
 
     def _start_journal(self) -> None:
-        if self.journal.exists():
-            try:
-                contents = self.journal.load()
-            except PlatformError:
-                repair_from_journal(self.journal.path)  # moves the damaged file aside and says so
-                raise
-            if contents.steps:
-                if contents.owner == _owner():
-                    raise PlatformError("The network is already configured for this connection; "
-                                        "restore it before applying a new plan.")
-                if _owner_is_running(contents.owner):
-                    raise PlatformError(
-                        f"Another sstp-vpn (process {contents.owner.get('pid')}) has the network "
-                        "configured; disconnect it first.")
-                repair_from_journal(self.journal.path)
-        self.journal.begin(_owner())
+        """Take the journal's lock, repair what a dead session left, begin our journal. The
+        lock is held until restore() has emptied the journal (journal_replay explains why)."""
+        if not self.journal.try_hold():
+            raise PlatformError(journal_replay.BUSY_SENTENCE)
+        try:
+            if self.journal.exists():
+                try:
+                    contents = self.journal.load()
+                except PlatformError:
+                    _repair_held(self.journal)  # moves the damaged file aside and says so
+                    raise
+                if contents.steps:
+                    if contents.owner == _owner():
+                        raise PlatformError("The network is already configured for this connection; "
+                                            "restore it before applying a new plan.")
+                    if _owner_is_running(contents.owner):
+                        raise PlatformError(
+                            f"Another sstp-vpn (process {contents.owner.get('pid')}) has the network "
+                            "configured; disconnect it first.")
+                _repair_held(self.journal)
+            self.journal.begin(_owner())
+        except BaseException:
+            self.journal.release()
+            raise
 
     def _link_index_now(self) -> int:
         with _netlink() as ipr:
@@ -498,3 +523,87 @@ def _encode(data: bytes | None) -> str | None:
 
 def _decode(text: str | None) -> bytes | None:
     return None if text is None else text.encode("latin-1")
+
+
+# -- route safety: no route into the tunnel may capture a local network or the gateway -----------
+# The rule and why: route_safety. Read-only netlink dumps, which need no privileges.
+
+RT_SCOPE_LINK = 253
+RTN_UNICAST = 1
+
+
+def read_route_snapshot(ipr: IPRoute, exclude_index: int | None = None) -> route_safety.Snapshot:
+    """This namespace's attached networks and default gateways, as route_safety defines them,
+    leaving out the interface `exclude_index` (the tunnel being configured)."""
+    names = {link["index"]: link.get_attr("IFLA_IFNAME")
+             for link in _call(ipr.get_links, "read the network interfaces")}
+    attached: list[route_safety.Attached] = []
+    gateways: list[route_safety.Gateway] = []
+
+    def attach(address: str, prefixlen: int, index: int) -> None:
+        network = ipaddress.ip_network(f"{address.split('%')[0]}/{prefixlen}", strict=False)
+        entry = route_safety.Attached(network, names.get(index) or f"#{index}")
+        if entry not in attached:
+            attached.append(entry)
+
+    for message in _call(ipr.get_addr, "read the network addresses"):
+        index = message["index"]
+        if index == exclude_index:
+            continue
+        address, local = message.get_attr("IFA_ADDRESS"), message.get_attr("IFA_LOCAL")
+        if address is None and local is None:
+            continue
+        attach(local or address, message["prefixlen"], index)
+        if local is not None and address is not None and local != address:  # point-to-point: the peer
+            attach(address, 128 if ":" in address else 32, index)
+    for message in _call(lambda: ipr.get_routes(table=MAIN_TABLE), "read the routing table"):
+        if message.get_attr("RTA_TABLE", message["table"]) != MAIN_TABLE or message["type"] != RTN_UNICAST:
+            continue
+        hops = [(message.get_attr("RTA_GATEWAY"), message.get_attr("RTA_VIA"), message.get_attr("RTA_OIF"))]
+        hops += [(hop.get_attr("RTA_GATEWAY"), hop.get_attr("RTA_VIA"), hop.get("oif"))
+                 for hop in message.get_attr("RTA_MULTIPATH") or []]
+        if message["dst_len"] == 0:
+            for gateway, via, index in hops:
+                for address in (gateway, via.get("addr") if isinstance(via, dict) else None):
+                    if address is not None:
+                        gateways.append(route_safety.Gateway(ipaddress.ip_address(address.split("%")[0]),
+                                                             names.get(index)))
+            continue
+        gateway, via, index = hops[0]
+        connected = message["family"] == 10 or message["scope"] == RT_SCOPE_LINK  # IPv6 routes have no scope
+        if (connected and len(hops) == 1 and gateway is None and via is None and index is not None
+                and index != exclude_index and message.get_attr("RTA_DST") is not None):
+            attach(message.get_attr("RTA_DST"), message["dst_len"], index)
+    return route_safety.Snapshot(tuple(attached), tuple(gateways))
+
+
+def route_problem_before_connecting(full_tunnel: bool,
+                                    extra_routes: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
+    """For the engine runner, before it connects: the sentence refusing the routes known already
+    (the full tunnel's half routes, the extra routes), or None. The address, the peer and the
+    split network come from the server later; the configurator checks them (as root, or in the
+    helper). None, too, when the routing table cannot be read: the configurator still checks."""
+    halves = FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6 if full_tunnel else []
+    routes = [ipaddress.ip_network(f"{dst}/{length}") for dst, length in halves]
+    wanted = route_safety.destinations([*routes, *extra_routes], full_tunnel=full_tunnel, extra_routes=extra_routes)
+    try:
+        with _netlink() as ipr:
+            snapshot = read_route_snapshot(ipr)
+    except PlatformError as error:
+        log.debug("route check skipped: %s", error.sentence)
+        return None
+    return route_safety.first_problem(snapshot, wanted)
+
+
+def _refuse_capturing_routes(config: NetConfigurator, plan: "NetworkPlan") -> None:
+    """PlatformError with route_safety's sentence when the plan would route a local network or the
+    gateway into the tunnel. Changes nothing."""
+    wanted = route_safety.destinations(config._tunnel_routes(plan), full_tunnel=config.full_tunnel,
+                                       extra_routes=config.extra_routes, address=ipaddress.ip_address(plan.address),
+                                       peer=None if plan.peer is None else ipaddress.ip_address(plan.peer))
+    with _netlink() as ipr:
+        indexes = _call(lambda: ipr.link_lookup(ifname=config.ifname), f"find the interface {config.ifname}")
+        snapshot = read_route_snapshot(ipr, exclude_index=indexes[0] if indexes else None)
+    problem = route_safety.first_problem(snapshot, wanted)
+    if problem is not None:
+        raise PlatformError(problem)

@@ -114,8 +114,7 @@ class NetConfigurator:
         PlatformError says why."""
         if _UTUN.fullmatch(self.ifname) is None:
             raise PlatformError(f"{self.ifname!r} is not a macOS tunnel interface (utunN).")
-        journal_replay.begin(self.journal, self._owners,
-                             lambda: journal_replay.repair(self.journal.path, self._owners, self._tools.undo))
+        journal_replay.begin(self.journal, self._owners, self._tools.undo)
         try:
             self._add_address(plan)
             routes = self._tunnel_routes(plan)

@@ -103,8 +103,7 @@ class NetConfigurator:
     def apply(self, plan: "NetworkPlan") -> None:
         """Configure the adapter, routes and DNS. On failure everything done so far is undone
         and a PlatformError says why."""
-        journal_replay.begin(self.journal, self._owners,
-                             lambda: journal_replay.repair(self.journal.path, self._owners, self._windows.undo))
+        journal_replay.begin(self.journal, self._owners, self._windows.undo)
         try:
             luid = self._luid()
             families = [AF_INET] + ([AF_INET6] if self._has_ipv6(luid) else [])

@@ -4,13 +4,16 @@ talks to sstp-vpn-helper there, reporting each step as one JSON line on stdout.
 `session` goes through the calls the engine runner makes (open the interface, apply the plan,
 packets both ways through the received descriptor, restore, close), waiting for a line on stdin
 before each step after the first, so the test can look at the namespace in between.
-`raw` sends hand-made messages (one hex-encoded message per stdin line) and prints each reply.
+`raw` sends hand-made messages (one hex-encoded message per stdin line) and prints each reply;
+like the real client, each message carries the agent's network-namespace descriptor unless
+--no-namespace (the helper looks at it with "open" only).
 """
 
 from __future__ import annotations
 
 import argparse
 import array
+import fcntl
 import ipaddress
 import json
 import os
@@ -18,6 +21,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 
 from sstpvpn.client.events import NetworkPlan
@@ -25,6 +29,8 @@ from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_client import PrivilegedNetwork
 from sstpvpn.platform.tun_linux import TunDevice
 
+TUNSETPERSIST = 0x400454CB
+TUNSETOWNER = 0x400454CC
 TUNNEL_ADDRESS = "198.18.30.10"
 TUNNEL_PEER = "198.18.30.1"
 
@@ -119,10 +125,12 @@ def raw(args: argparse.Namespace) -> None:
     except OSError as error:
         say(connect_error=error.strerror)
         return
+    namespace = [] if args.no_namespace else [os.open("/proc/self/ns/net", os.O_RDONLY)]
     for line in sys.stdin:
         message = bytes.fromhex(line.strip())
         try:
-            sock.send(message)
+            ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", namespace).tobytes())] if namespace else []
+            sock.sendmsg([message], ancillary)
             data, ancillary, _flags, _address = sock.recvmsg(65536, socket.CMSG_SPACE(16))
         except OSError as error:
             say(closed=True, error=error.strerror)
@@ -138,16 +146,96 @@ def raw(args: argparse.Namespace) -> None:
         say(reply=json.loads(data), fds=len(fds))
 
 
+def race(args: argparse.Namespace) -> None:
+    """Two sessions of this user apply their plans at the same moment, `--rounds` times; one
+    line per round: which applied, and what the other was told."""
+    plan = NetworkPlan(address=ipaddress.IPv4Address(TUNNEL_ADDRESS), peer=ipaddress.IPv4Address(TUNNEL_PEER),
+                       dns=(ipaddress.IPv4Address(TUNNEL_PEER),), mtu=1400)
+    for _ in range(args.rounds):
+        networks = [PrivilegedNetwork(args.socket), PrivilegedNetwork(args.socket)]
+        tuns = [network.open_tun() for network in networks]
+        configs = [network.configurator(tun.name, ipaddress.ip_address(args.server)) for network, tun in zip(networks, tuns)]
+        start = threading.Barrier(2)
+        outcome: list[object] = [None, None]
+
+        def apply(which: int) -> None:
+            start.wait()
+            try:
+                configs[which].apply(plan)
+                outcome[which] = "applied"
+            except PlatformError as error:
+                outcome[which] = error.sentence
+
+        threads = [threading.Thread(target=apply, args=(which,)) for which in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for tun in tuns:
+            tun.close()  # ends the session: the helper restores what it applied
+        say(event="round", outcome=outcome)
+
+
+def persist(args: argparse.Namespace) -> None:
+    """Make the received TUN persistent and our own, then end the session and try to get the
+    interface back without the helper."""
+    network = PrivilegedNetwork(args.socket)
+    tun = network.open_tun()
+    fcntl.ioctl(tun.fileno(), TUNSETOWNER, os.geteuid())
+    fcntl.ioctl(tun.fileno(), TUNSETPERSIST, 1)
+    say(event="persisted", ifname=tun.name)
+    wait_for_go()
+    tun.close()
+    try:
+        TunDevice.open(tun.name).close()
+        again = "attached"
+    except PlatformError as error:
+        again = error.sentence
+    say(event="closed", attach_again=again)
+
+
+def flood(args: argparse.Namespace) -> None:
+    """Open `--count` connections and leave them idle; report what came back at once."""
+    connections = []
+    for _ in range(args.count):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.connect(args.socket)
+        connections.append(sock)
+    time.sleep(1.0)  # the helper answers refusals straight away
+    refused = []
+    for sock in connections:
+        ready, _, _ = select.select([sock], [], [], 0)
+        if ready:
+            data = sock.recv(65536)
+            refused.append(json.loads(data)["error"] if data else "closed")
+    say(event="flooded", refused=len(refused), sentences=sorted(set(refused)))
+    wait_for_go()
+    deadline = time.monotonic() + 30
+    open_now = [sock for sock in connections if sock.fileno() >= 0]
+    while time.monotonic() < deadline:  # the idle ones are closed by the helper in a while
+        still = [sock for sock in open_now if not select.select([sock], [], [], 0)[0]]
+        if not still:
+            break
+        time.sleep(0.2)
+    say(event="idle_closed", seconds=round(30 - (deadline - time.monotonic()), 1),
+        still_open=len([sock for sock in open_now if not select.select([sock], [], [], 0)[0]]))
+    for sock in connections:
+        sock.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["session", "raw"])
+    parser.add_argument("command", choices=["session", "raw", "race", "persist", "flood"])
+    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--socket", required=True)
     parser.add_argument("--server", default="198.18.21.1")
     parser.add_argument("--mode", choices=["full", "split"], default="full")
     parser.add_argument("--ifname", default=None)
     parser.add_argument("--no-packets", action="store_true", help="go from applied straight to restore")
+    parser.add_argument("--no-namespace", action="store_true", help="raw: send no namespace descriptor")
     args = parser.parse_args()
-    {"session": session, "raw": raw}[args.command](args)
+    {"session": session, "raw": raw, "race": race, "persist": persist, "flood": flood}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ def test_stopping_the_helper_restores_the_network_and_the_client_hears_of_it(cli
     state = snapshot(client_ns)
     assert state["resolv.conf"] == RESOLV_CONF
     assert route(state["routes"], "0.0.0.0/1") is None and route(state["routes"], SERVER_BEHIND_GATEWAY) is None
-    assert [link for link in state["addresses"] if link["ifname"] == tun][0]["addr_info"] == []
+    assert tun not in [link["ifname"] for link in state["addresses"]]  # deleted, though the client holds it
     assert not helper.journal.exists()
     failed = agent.go()  # the client's restore finds the helper gone
     assert failed["event"] == "failed" and "ended the connection unexpectedly" in failed["sentence"]
@@ -236,10 +236,13 @@ def test_hostile_requests_over_the_socket_are_refused_and_change_nothing(client_
         assert fragment in answer["reply"]["error"], answer
         assert snapshot(client_ns) == state, answer
 
-    state = before
+    client_ns.run("ip", "tuntap", "add", "dev", "sstp9", "mode", "tun")  # of our pattern, but root's
+    state = before = snapshot(client_ns)
     refused(request(request="restore", ifname=veth), "Open the tunnel interface first")
-    refused(request(request="open", ifname=veth), "exists already")  # never someone else's interface
-    refused(request(request="open", ifname="lo"), "exists already")
+    refused(request(request="open", ifname=veth), "creates only interfaces named sstp0")  # no squatting
+    refused(request(request="open", ifname="lo"), "creates only interfaces named sstp0")
+    refused(request(request="open", ifname="wg0"), "creates only interfaces named sstp0")
+    refused(request(request="open", ifname="sstp9"), "exists already")  # never someone else's interface
     refused(request(request="open", ifname="x;reboot"), "cannot be a tunnel interface name")
     refused(request(request="open", ifname="../../etc"), "cannot be a tunnel interface name")
     refused(request(request="shell", command="id"), "does not know this request")

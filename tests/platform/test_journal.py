@@ -134,3 +134,83 @@ def test_repair_of_a_file_that_did_not_exist_removes_it(tmp_path):
     journal.record(_resolv_conf_step(resolv, None, b"nameserver 198.18.30.1\n"))
     assert repair_from_journal(journal.path) is True
     assert not resolv.exists()
+
+
+# -- one session at a time, and files nobody else can plant (issue 12) -------------------------
+
+
+def test_the_lock_admits_one_holder_until_it_lets_go(tmp_path):
+    first, second = UndoJournal(tmp_path / "j.json"), UndoJournal(tmp_path / "j.json")
+    assert first.try_hold() and first.try_hold()  # taking it again is fine
+    assert not second.try_hold()
+    first.begin(OWNER)
+    first.discard()
+    assert not second.try_hold()  # an empty (or removed) journal still belongs to its session
+    first.release()
+    assert second.try_hold()
+    del second  # an abandoned journal object lets go, as a dead process would
+    assert first.try_hold()
+
+
+def test_another_process_holding_the_lock_blocks_this_one(tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, fcntl, os; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX);"
+        "print('held', flush=True); sys.stdin.read()"), str(tmp_path / "j.json.lock")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert not UndoJournal(tmp_path / "j.json").try_hold()
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    assert UndoJournal(tmp_path / "j.json").try_hold()  # the kernel dropped it with the process
+
+
+def test_a_planted_symlink_is_never_written_through(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    folder = tmp_path / "journal"
+    folder.mkdir()
+    for pid in range(2, 2000):  # every name a predictable temporary file could have had
+        (folder / f".j.json.{pid}.tmp").symlink_to(victim)
+    (folder / "j.json.lock").symlink_to(victim)
+    journal = UndoJournal(folder / "j.json")
+    with pytest.raises(PlatformError, match="lock of the network undo journal"):
+        journal.try_hold()  # O_NOFOLLOW: the lock is not taken through the link
+    journal.begin(OWNER)
+    journal.record({"op": "route"})
+    assert victim.read_text() == "root's file\n"
+    assert json.loads((folder / "j.json").read_text())["steps"] == [{"op": "route"}]
+    assert not (folder / "j.json").is_symlink()
+
+
+def test_private_folder_problem(tmp_path):
+    from sstpvpn.platform.journal import private_folder_problem
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    assert private_folder_problem(private) is None
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    assert "Other users may write in the folder" in private_folder_problem(sticky)  # /tmp itself: no
+    inside = sticky / "root-only"
+    inside.mkdir(mode=0o700)
+    assert private_folder_problem(inside) is None  # a root folder inside a sticky one: fine
+    group_writable = tmp_path / "group"
+    group_writable.mkdir()
+    group_writable.chmod(0o770)
+    assert "Other users may write" in private_folder_problem(group_writable)
+    beneath = group_writable / "sub"
+    beneath.mkdir(mode=0o700)
+    assert "Other users may write in the folder" in private_folder_problem(beneath)  # could be renamed away
+    foreign = tmp_path / "foreign"
+    foreign.mkdir(mode=0o700)
+    os.chown(foreign, 65534, 65534)
+    assert "belongs to user 65534" in private_folder_problem(foreign)
+    link = tmp_path / "link"
+    link.symlink_to(sticky)
+    assert "Other users may write" in private_folder_problem(link)  # judged where it really leads

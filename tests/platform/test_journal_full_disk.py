@@ -22,6 +22,7 @@ AGENT = str(Path(__file__).with_name("full_disk_agent.py"))
 # last free page, so the disk runs full at the DNS step, after the link, address and routes.
 LONG_RESOLV_CONF = b"# resolv.conf of the test namespace\n" + b"# a long comment to make the file big\n" * 80 + \
     b"search home.test\nnameserver 198.18.20.53\noptions edns0\n"
+LOCK_FILE = "network-journal.json.lock"  # journal.UndoJournal.lock_path
 
 
 def run_agent(ns, folder: Path, free_pages: int) -> dict:
@@ -42,7 +43,8 @@ def test_full_disk_refuses_with_one_sentence_and_changes_nothing(client_ns, tmp_
     outcome = run_agent(client_ns, tmp_path / "journal-folder", free_pages)
     assert outcome["error"] == (f"Cannot record the network changes in {tmp_path / 'journal-folder'} (no space left "
                                 "on the device), so nothing was changed; free some space and connect again.")
-    assert outcome["left_files"] == []  # neither a journal nor a half-written temporary file
+    # Neither a journal nor a half-written temporary file; the (empty) lock file stays by design.
+    assert outcome["left_files"] == [LOCK_FILE]
     assert outcome["tunnel_routes_left"] == []
     assert snapshot(client_ns) == before
 
@@ -52,5 +54,5 @@ def test_one_more_free_page_is_enough(client_ns, tmp_path):
     (client_ns.etc / "resolv.conf").write_bytes(LONG_RESOLV_CONF)
     before = snapshot(client_ns)
     outcome = run_agent(client_ns, tmp_path / "journal-folder", 3)
-    assert outcome == {"applied": True, "left_files": [], "tunnel_routes_left": []}
+    assert outcome == {"applied": True, "left_files": [LOCK_FILE], "tunnel_routes_left": []}
     assert snapshot(client_ns) == before
