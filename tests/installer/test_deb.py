@@ -181,7 +181,7 @@ def connect_ping_disconnect(ns, command: list[str], server, ca_path: Path, env: 
     the namespace's addresses, routes and DNS exactly as before."""
     before = network_state(ns)
     client = ns.popen(*command, "connect", f"{server.server_name}:{server.port}", "--user", server.username,
-                      "--ca-file", str(ca_path), "--ifname", "sstpdeb0", "--password-stdin",
+                      "--ca-file", str(ca_path), "--ifname", "sstp41", "--password-stdin",
                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                       env={**os.environ, **(env or {})})
     reader = LineReader(client.stdout)

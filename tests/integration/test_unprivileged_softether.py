@@ -46,7 +46,7 @@ def ping(ns: Namespace, address: str):
 
 def unprivileged_client(softether, helper: RunningHelper, *extra: str, socket: Path | None = None) -> ClientProcess:
     args = [f"{softether.server_name}:{softether.port}", "--user", softether.username,
-            "--ca-file", str(helper.share(softether.ca_path)), "--ifname", "sstptest0", *extra]
+            "--ca-file", str(helper.share(softether.ca_path)), "--ifname", "sstp40", *extra]
     return ClientProcess(AsNobody(softether.client_ns), args, softether.password,
                          env={"SSTP_VPN_HELPER_SOCKET": str(socket or helper.socket)})
 
@@ -65,8 +65,8 @@ def test_unprivileged_connect_ping_disconnect_restores_network(softether, helper
     assert process_uid(client.process.pid) == NOBODY.pw_uid  # the engine and TLS are not root
     during = network_state(ns)
     assert "198.18.30.1" in during.resolv_conf
-    assert any(r.get("dst") == "0.0.0.0/1" and r.get("dev") == "sstptest0" for r in during.routes)
-    assert any(r.get("dst") == "198.18.31.0/24" and r.get("dev") == "sstptest0" for r in during.routes)
+    assert any(r.get("dst") == "0.0.0.0/1" and r.get("dev") == "sstp40" for r in during.routes)
+    assert any(r.get("dst") == "198.18.31.0/24" and r.get("dev") == "sstp40" for r in during.routes)
     result = ping(ns, VIRTUAL_HOST)
     assert result.returncode == 0 and " 0% packet loss" in result.stdout, result.stdout + result.stderr
     client.interrupt(signal.SIGINT)
