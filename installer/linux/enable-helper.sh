@@ -8,6 +8,8 @@
 # Without systemd (containers, WSL): starts the helper in the background now (not at boot).
 #
 # usage: sudo installer/linux/enable-helper.sh USER     (install-deps.sh --user USER runs it)
+#        installer/linux/enable-helper.sh --units-only  (only writes the two units into UNIT_DIR:
+#                                                         no root needed, nothing else changes)
 # env:   HELPER         the sstp-vpn-helper to run (default: the one on PATH)
 #        UNIT_DIR       where the units go (default /etc/systemd/system)
 #        HELPER_SOCKET  where the helper listens without systemd (default /run/sstp-vpn/helper.sock)
@@ -18,19 +20,34 @@
 set -euo pipefail
 
 GROUP=sstp-vpn
-USER_NAME="${1:?usage: enable-helper.sh USER}"
+USER_NAME="${1:?usage: enable-helper.sh USER | --units-only}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HELPER="${HELPER:-$(command -v sstp-vpn-helper || true)}"
 UNIT_DIR="${UNIT_DIR:-/etc/systemd/system}"
 HELPER_SOCKET="${HELPER_SOCKET:-/run/sstp-vpn/helper.sock}"
 
-if [ "$(id -u)" -ne 0 ]; then
+# The packaged units, with this checkout's helper; ProtectHome=read-only because a checkout (and a
+# pyenv Python) usually lives in a home folder, which the packaged unit hides from the helper.
+# tests/installer/test_helper_unit_sandbox.py measures the sandbox of what this writes.
+write_units() {
+    mkdir -p "$UNIT_DIR"
+    install -m 0644 "$HERE/sstp-vpn-helper.socket" "$UNIT_DIR/sstp-vpn-helper.socket"
+    sed -e "s|^ExecStart=.*|ExecStart=$HELPER --group $GROUP|" -e "s|^ProtectHome=.*|ProtectHome=read-only|" \
+        "$HERE/sstp-vpn-helper@.service" >"$UNIT_DIR/sstp-vpn-helper@.service"
+    chmod 0644 "$UNIT_DIR/sstp-vpn-helper@.service"
+}
+
+if [ "$USER_NAME" != --units-only ] && [ "$(id -u)" -ne 0 ]; then
     echo "enable-helper.sh: run as root (it creates a group and starts a root service)" >&2
     exit 1
 fi
 if [ -z "$HELPER" ] || [ ! -x "$HELPER" ]; then
     echo "enable-helper.sh: sstp-vpn-helper is not installed; run installer/install-deps.sh first" >&2
     exit 1
+fi
+if [ "$USER_NAME" = --units-only ]; then
+    write_units
+    exit 0
 fi
 id "$USER_NAME" >/dev/null
 
@@ -40,13 +57,7 @@ if [ "$USER_NAME" != root ] && ! id -nG "$USER_NAME" | tr ' ' '\n' | grep -qx "$
     echo "enable-helper.sh: added $USER_NAME to the group $GROUP (effective at the next login; until then start programs with 'sg $GROUP COMMAND')"
 fi
 
-# The packaged units, with this checkout's helper; ProtectHome=read-only because a checkout (and a
-# pyenv Python) usually lives in a home folder, which the packaged unit hides from the helper.
-mkdir -p "$UNIT_DIR"
-install -m 0644 "$HERE/sstp-vpn-helper.socket" "$UNIT_DIR/sstp-vpn-helper.socket"
-sed -e "s|^ExecStart=.*|ExecStart=$HELPER --group $GROUP|" -e "s|^ProtectHome=.*|ProtectHome=read-only|" \
-    "$HERE/sstp-vpn-helper@.service" >"$UNIT_DIR/sstp-vpn-helper@.service"
-chmod 0644 "$UNIT_DIR/sstp-vpn-helper@.service"
+write_units
 
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
