@@ -53,7 +53,8 @@ from pathlib import Path
 
 from pyroute2 import IPRoute, NetlinkError
 
-from sstpvpn.platform import netconfig_linux, tun_linux
+from sstpvpn.platform import netconfig_linux, resolver_linux, tun_linux
+from sstpvpn.platform.capabilities_linux import keep_only_net_admin
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_protocol import RequestRefused, interface_name
 from sstpvpn.platform.helper_session import (HelperSession, Peer, allowed_gid, hold_user_slot, limit_logging,
@@ -276,7 +277,9 @@ def serve_activated_socket(settings: Settings) -> int:
 def listen_and_fork(path: Path, settings: Settings) -> int:
     """Without systemd: listen on `path` and serve each connection in a child process."""
     listener = _listening_socket(path, settings.allowed_gid)
-    log.info("listening on %s", path)
+    resolver_linux.remember_namespace()  # needs CAP_SYS_PTRACE, which goes now:
+    keep_only_net_admin()  # the socket is chowned; from here on only the network is the helper's
+    log.info("listening on %s (capabilities: CAP_NET_ADMIN only)", path)
     try:
         serve_forking(listener, lambda connection: serve_connection(connection, settings), peer_uid)
     finally:

@@ -54,9 +54,27 @@ def resolved_manages(resolv_conf: Path = RESOLV_CONF) -> bool:
     return names_resolved and running and shutil.which("resolvectl") is not None and _in_init_netns()
 
 
+_remembered_init_netns: bool | None = None
+
+
+def remember_namespace() -> None:
+    """Settle now, while PID 1's namespace can still be looked at, whether this process is in it:
+    the helper calls this before it gives up capabilities (looking at another user's process
+    needs CAP_SYS_PTRACE), and its forked sessions inherit the answer."""
+    global _remembered_init_netns
+    _remembered_init_netns = _in_init_netns()
+
+
 def _in_init_netns() -> bool:
+    if _remembered_init_netns is not None:
+        return _remembered_init_netns
     try:
         return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
+    except (PermissionError, FileNotFoundError):
+        # The helper's systemd sandbox (no CAP_SYS_PTRACE, ProtectProc=invisible) hides PID 1's
+        # namespace. A service systemd started itself (INVOCATION_ID, parent PID 1) runs in
+        # systemd's namespace unless its unit names another, and the helper's unit does not.
+        return os.getppid() == 1 and "INVOCATION_ID" in os.environ
     except OSError:
         return False
 

@@ -98,16 +98,16 @@ def test_enable_helper_lets_an_ordinary_user_get_a_tunnel(group_put_back, places
             probe = ("from sstpvpn.platform.helper_client import PrivilegedNetwork, unavailable_sentence\n"
                      "assert unavailable_sentence() is None, unavailable_sentence()\n"
                      "network = PrivilegedNetwork()\n"
-                     "tun = network.open_tun('sstpenh0')\n"
+                     "tun = network.open_tun('sstp43')\n"
                      "print(tun.name)\n"
                      "tun.close(); network.close()\n")
             gid = grp.getgrnam(GROUP).gr_gid
             result = ns.run(*as_nobody([sys.executable, "-c", probe], gid=gid), cwd=REPO_ROOT, capture_output=True,
                             text=True, check=False,
                             env={**os.environ, "SSTP_VPN_HELPER_SOCKET": str(places["HELPER_SOCKET"])})
-            assert result.returncode == 0 and result.stdout.strip() == "sstpenh0", result.stdout + result.stderr
+            assert result.returncode == 0 and result.stdout.strip() == "sstp43", result.stdout + result.stderr
             log = places["HELPER_LOG"].read_text()
-            assert f"uid {NOBODY.pw_uid} (pid " in log and "created sstpenh0" in log, log
+            assert f"uid {NOBODY.pw_uid} (pid " in log and "created sstp43" in log, log
         finally:
             os.kill(pid, 15)
             for _ in range(100):

@@ -44,3 +44,23 @@ def test_a_plain_file_is_not_systemd_resolved(tmp_path):
     path.write_bytes(b"nameserver 127.0.0.53\n")  # the stub address alone proves nothing
     assert resolved_manages(path) is False
     assert resolved_manages(tmp_path / "missing") is False
+
+
+def test_without_a_look_at_pid_1_only_a_service_of_systemd_counts_as_its_namespace(monkeypatch):
+    from sstpvpn.platform import resolver_linux
+
+    real_stat = os.stat
+
+    def no_pid_1(path, *args, **kwargs):
+        if str(path).startswith("/proc/1/"):
+            raise PermissionError(13, "Permission denied")  # the sandbox: no CAP_SYS_PTRACE
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(resolver_linux.os, "stat", no_pid_1)
+    monkeypatch.setattr(resolver_linux.os, "getppid", lambda: 1)
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef0123456789abcdef")
+    assert resolver_linux._in_init_netns() is True
+    monkeypatch.delenv("INVOCATION_ID")
+    assert resolver_linux._in_init_netns() is False  # an orphan that systemd did not start
+    monkeypatch.setattr(resolver_linux, "_remembered_init_netns", True)
+    assert resolver_linux._in_init_netns() is True  # settled before the capabilities went
