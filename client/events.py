@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
+from .dhcp_inform import PushedSettings
+
 
 class FailureKind(enum.Enum):
     """Broad class of a failure; the command line turns it into an exit code."""
@@ -87,6 +89,13 @@ class LinkConfigured:
 
 
 @dataclass(frozen=True)
+class NetworkPushed:
+    """The VPN's DHCP server answered our DHCPINFORM (dhcp_inform): routes and names to add."""
+
+    settings: PushedSettings
+
+
+@dataclass(frozen=True)
 class Disconnected:
     failure: Failure | None  # None: a clean disconnect that we (or the server, politely) asked for
 
@@ -97,7 +106,7 @@ class LogRecord:
     message: str
 
 
-Event = StateChanged | LinkConfigured | Disconnected | LogRecord
+Event = StateChanged | LinkConfigured | NetworkPushed | Disconnected | LogRecord
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from .engine import Engine, EngineSettings
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
-from .events import (Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, SessionSecurity,
+from .dhcp_inform import PushedSettings
+from .events import (Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, NetworkPushed, SessionSecurity,
                      State, StateChanged)
 from sstpvpn.platform import current
 from sstpvpn.platform.errors import PlatformError
@@ -260,6 +261,8 @@ class _Session:
                     self.runner._publish(state=event.state)
             elif isinstance(event, LinkConfigured):
                 self._configure(event.plan)
+            elif isinstance(event, NetworkPushed):
+                self._add_pushed(event.settings)
             elif isinstance(event, Disconnected):
                 self.failure = self.cause or event.failure
                 self.finished = True
@@ -312,6 +315,26 @@ class _Session:
         self.runner._emit_log(logging.INFO, f"Tunnel {self.tun.name} is up: address {plan.address}, MTU {plan.mtu}, DNS {dns}, routing {mode}.")
         self.runner._publish(state=State.CONNECTED, plan=plan, interface=self.tun.name, connected_at=time.monotonic(),
                              route_target=str(self.connection.route_target), security=self.engine.security)
+
+    def _add_pushed(self, pushed: PushedSettings) -> None:
+        """What the VPN's DHCP server sent, added to the running tunnel; a problem is logged, the
+        connection stays (it works as it did before the answer came)."""
+        routes = ", ".join(map(str, pushed.routes)) or "none"
+        names = ", ".join(name for name in (pushed.domain, *pushed.search) if name) or "none"
+        self.runner._emit_log(logging.INFO, f"The VPN's DHCP server sent routes {routes} and DNS domains {names}.")
+        add_pushed = getattr(self.configurator, "add_pushed", None)
+        if self.tun_lost or add_pushed is None:
+            if add_pushed is None and self.configurator is not None:
+                self.runner._emit_log(logging.INFO, "Adding them is not supported on this system yet.")
+            return
+        if self.command.network.full_tunnel and pushed.routes:
+            self.runner._emit_log(logging.INFO, "All traffic goes through the VPN already, so its routes add nothing.")
+        try:
+            notes = add_pushed(pushed)
+        except PlatformError as error:
+            notes = [error.sentence]
+        for note in notes:  # the connection goes on: a note, not a failure (printed by the CLI)
+            self.runner._emit_log(logging.INFO, note)
 
     def _tun_lost(self, error: PlatformError, now: float) -> None:
         """The tunnel device failed for good: stop polling it (a detached TUN descriptor polls as

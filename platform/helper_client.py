@@ -23,12 +23,13 @@ from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
 from sstpvpn.platform import tun_macos
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, Request, RequestRefused, Restore, SetMtu
+from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, PushSettings, Request, RequestRefused, Restore, SetMtu
 from sstpvpn.platform.tun_linux import TunDevice
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from sstpvpn.client.dhcp_inform import PushedSettings
     from sstpvpn.client.events import NetworkPlan
     from sstpvpn.platform.helper_protocol import IPNetwork
     from sstpvpn.platform.netconfig_linux import IPAddress
@@ -221,6 +222,11 @@ class HelperNetConfigurator:
     def apply(self, plan: "NetworkPlan") -> None:
         self._channel.request(ApplyPlan(self.ifname, self.server_address, self.full_tunnel, plan,
                                         self.extra_routes, self.use_vpn_dns))
+
+    def add_pushed(self, pushed: "PushedSettings") -> list[str]:
+        reply, fds = self._channel.request(PushSettings(self.ifname, pushed))
+        _close_all(fds)
+        return list(reply.notes)
 
     def restore(self) -> list[str]:
         if self._channel.closed:

@@ -11,6 +11,8 @@ Requests (client -> helper):
      "extra_routes": ["10.20.0.0/16"], "use_vpn_dns": true,
      "plan": {"address": "198.18.30.10", "peer": "198.18.30.1" | null, "dns": ["198.18.30.1"],
               "mtu": 1400, "ipv6_identifier": "0123456789abcdef" | null}}
+    {"version": 1, "request": "push",    "ifname": "sstp0", "routes": ["10.20.0.0/16"], "domain": "corp.example" | null,
+     "search": ["corp.example"]}   (what the VPN's DHCP server sent after "apply"; client/dhcp_inform)
     {"version": 1, "request": "restore", "ifname": "sstp0"}
 
 Replies (helper -> client): {"ok": true, ...} or {"ok": false, "error": "<sentence for the user>"};
@@ -32,6 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sstpvpn.client.dhcp_inform import PushedSettings
 from sstpvpn.client.events import NetworkPlan
 
 PROTOCOL_VERSION = 1
@@ -46,6 +49,7 @@ IPV6_IDENTIFIER_BYTES = 8
 # ":", whitespace, "." or "..") minus anything a command line could read as an option ("-x").
 _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HEX_IDENTIFIER = re.compile(r"[0-9a-f]{16}")
+_DOMAIN = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -85,18 +89,26 @@ class ApplyPlan:
 
 
 @dataclass(frozen=True)
+class PushSettings:
+    ifname: str
+    settings: PushedSettings
+
+
+@dataclass(frozen=True)
 class Restore:
     ifname: str
 
 
-Request = OpenTun | SetMtu | ApplyPlan | Restore
+Request = OpenTun | SetMtu | ApplyPlan | PushSettings | Restore
 
 _FIELDS: dict[str, set[str]] = {
     "open": {"ifname"},
     "set_mtu": {"ifname", "mtu"},
     "apply": {"ifname", "server", "full_tunnel", "plan", "extra_routes", "use_vpn_dns"},
+    "push": {"ifname", "routes", "domain", "search"},
     "restore": {"ifname"},
 }
+MAX_SEARCH_DOMAINS = 6  # resolv.conf's historical limit
 _PLAN_FIELDS = {"address", "peer", "dns", "mtu", "ipv6_identifier"}
 
 
@@ -114,6 +126,10 @@ def encode_request(request: Request) -> bytes:
                 "plan": {"address": str(plan.address), "peer": None if plan.peer is None else str(plan.peer),
                          "dns": [str(server) for server in plan.dns], "mtu": plan.mtu,
                          "ipv6_identifier": None if plan.ipv6_identifier is None else plan.ipv6_identifier.hex()}}
+    elif isinstance(request, PushSettings):
+        pushed = request.settings
+        body = {"request": "push", "ifname": request.ifname, "routes": [str(network) for network in pushed.routes],
+                "domain": pushed.domain, "search": list(pushed.search)}
     elif isinstance(request, Restore):
         body = {"request": "restore", "ifname": request.ifname}
     else:
@@ -141,6 +157,16 @@ def parse_request(data: bytes) -> Request:
         return SetMtu(interface_name(message["ifname"]), mtu(message["mtu"]))
     if kind == "restore":
         return Restore(interface_name(message["ifname"]))
+    if kind == "push":
+        routes = extra_routes(message["routes"])
+        if any(network.version != 4 for network in routes):
+            raise RequestRefused("The routes a DHCP server sends are IPv4 networks.")
+        search = message["search"]
+        if not isinstance(search, list) or len(search) > MAX_SEARCH_DOMAINS:
+            raise RequestRefused(f"The search list must be a list of at most {MAX_SEARCH_DOMAINS} domain names.")
+        domain = None if message["domain"] is None else domain_name(message["domain"])
+        return PushSettings(interface_name(message["ifname"]),
+                            PushedSettings(routes, domain, tuple(domain_name(name) for name in search)))
     return ApplyPlan(ifname=interface_name(message["ifname"]), server=server_address(message["server"]),
                      full_tunnel=_boolean(message["full_tunnel"], "full_tunnel"), plan=network_plan(message["plan"]),
                      extra_routes=extra_routes(message["extra_routes"]),
@@ -156,6 +182,13 @@ def interface_name(value: object) -> str:
     if (not _IFNAME.fullmatch(value)) or len(value.encode()) >= IFNAMSIZ:
         raise RequestRefused(f"{value[:40]!r} cannot be a tunnel interface name: use 1 to {IFNAMSIZ - 1} "
                              "letters, digits, '_', '.' or '-', starting with a letter or digit.")
+    return value
+
+
+def domain_name(value: object) -> str:
+    """A DNS domain as resolvectl and resolv.conf take it: lower-case letters, digits, '-', '_'."""
+    if not isinstance(value, str) or not _DOMAIN.fullmatch(value) or len(value) > 253:
+        raise RequestRefused(f"{str(value)[:60]!r} is not a domain name written like corp.example.")
     return value
 
 
@@ -325,6 +358,7 @@ class SessionRules:
         self.ifname: str | None = None  # the interface this session created
         self.plan: ApplyPlan | None = None
         self.network_applied = False
+        self.pushed = False  # what the DHCP server sent was added (once per session)
 
     def admit(self, request: Request) -> bool:
         """True: carry the request out. False: it is already so (reply ok, do nothing).
@@ -352,6 +386,13 @@ class SessionRules:
                 raise RequestRefused("This connection's network plan is set already; a different plan "
                                      "needs a new connection.")
             return not self.network_applied
+        if isinstance(request, PushSettings):
+            if not self.network_applied:
+                raise RequestRefused("Apply the network plan before adding what the VPN's DHCP server sent.")
+            if self.pushed:
+                raise RequestRefused("What the VPN's DHCP server sent was added already; once per connection.")
+            self.pushed = True
+            return True
         if isinstance(request, Restore):
             return True
         raise TypeError(f"not a helper request: {request!r}")

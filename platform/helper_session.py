@@ -34,7 +34,7 @@ from typing import Any, Callable, Protocol
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, Reply, RequestRefused, Restore, SetMtu
+from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, PushSettings, Reply, RequestRefused, Restore, SetMtu
 
 log = logging.getLogger("sstp-vpn-helper")
 
@@ -170,6 +170,14 @@ class HelperSession:
             log.info("%s: applied %s to %s (server %s, %s)", self.peer, request.plan.address, self.tun.name,
                      request.server, "full tunnel" if request.full_tunnel else "split tunnel")
             return Reply(True), None
+        if isinstance(request, PushSettings):
+            add_pushed = getattr(self.configurator, "add_pushed", None)
+            if add_pushed is None:
+                raise RequestRefused("This system's network helper cannot add what the VPN's DHCP server sent yet.")
+            notes = add_pushed(request.settings)
+            log.info("%s: added %d pushed routes and %s to %s", self.peer, len(request.settings.routes),
+                     request.settings.domain or "no domain", self.tun.name)
+            return Reply(True, notes=tuple(notes)), None
         assert isinstance(request, Restore)
         notes = self.configurator.restore() if self.configurator is not None else []
         self.rules.network_changed(False)

@@ -46,6 +46,7 @@ from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import Step, UndoJournal
 
 if TYPE_CHECKING:
+    from sstpvpn.client.dhcp_inform import PushedSettings
     from sstpvpn.client.events import NetworkPlan
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ class NetConfigurator:
         self.journal = UndoJournal(journal_path if journal_path is not None else default_journal_path())
         self.resolv_conf = resolver.RESOLV_CONF
         self.notes: list[str] = []  # sentences about things restore() deliberately left alone
+        self._dns_applied = False  # the VPN's DNS servers are in use (add_pushed adds domains then)
 
     # -- public --------------------------------------------------------------------------
 
@@ -154,6 +156,48 @@ class NetConfigurator:
             except PlatformError as undo_error:
                 log.warning("%s", undo_error.sentence)
             raise
+
+    def add_pushed(self, pushed: "PushedSettings") -> list[str]:
+        """Add what the VPN's DHCP server sent after apply() (dhcp_inform): in a split tunnel its
+        routes (each checked like an extra route; one that would capture a local network or the
+        gateway is left out), and its domain and search list as the tunnel's DNS domains. Journaled
+        like apply(); restore() undoes it too. Returns sentences about what was left out."""
+        if not self.journal.held:
+            raise PlatformError("The network is not configured for this connection; nothing to add to.")
+        notes: list[str] = []
+        if not self.full_tunnel and pushed.routes:
+            with _netlink() as ipr:
+                index = self._link_index(ipr)
+                snapshot = read_route_snapshot(ipr, exclude_index=index)
+                for network in pushed.routes:
+                    problem = route_safety.first_problem(snapshot, [route_safety.Destination(network, route_safety.Kind.PUSHED)])
+                    if problem is None:
+                        try:
+                            self._add_tunnel_route(ipr, index, network)
+                        except PlatformError as error:
+                            problem = f"Left out the route {network} that the VPN's DHCP server sent: {error.sentence}"
+                    if problem is not None:
+                        notes.append(problem)
+        names = [name for name in (pushed.domain, *pushed.search) if name]
+        if names and self.use_vpn_dns and self._dns_applied:
+            self._add_search_domains(list(dict.fromkeys(names)))
+        for note in notes:
+            log.warning("%s", note)
+        return notes
+
+    def _add_search_domains(self, names: list[str]) -> None:
+        if resolver.resolved_manages(self.resolv_conf):
+            # Routing and search domains of the tunnel's link; in a full tunnel "~." stays first.
+            resolver.resolvectl("domain", self.ifname, *(["~."] if self.full_tunnel else []), *names)
+            return
+        path = pathlib.Path(os.path.realpath(self.resolv_conf))
+        current = resolver.read_file(path)
+        if current is None:
+            return
+        ours = resolver.with_search_domains(current, names)
+        step = {"op": "resolv_conf", "path": str(path), "backup": _encode(current), "ours": _encode(ours)}
+        self.journal.record(step)
+        resolver.write_in_place(path, ours)
 
     def restore(self) -> list[str]:
         """Undo exactly what apply() did, in reverse order. Safe to call again, and when apply()
@@ -283,6 +327,9 @@ class NetConfigurator:
         servers = [ipaddress.ip_address(server) for server in plan.dns]
         if not servers or not self.use_vpn_dns:
             return
+        # The VPN's servers answer for the domains its DHCP server may send later (add_pushed);
+        # a split tunnel over a plain resolv.conf leaves the file alone, and so its domains too.
+        self._dns_applied = bool(resolver.resolved_manages(self.resolv_conf) or self.full_tunnel)
         if resolver.resolved_manages(self.resolv_conf):
             step = {"op": "resolved_link", "ifname": self.ifname, "index": self._link_index_now()}
             self.journal.record(step)

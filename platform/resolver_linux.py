@@ -94,6 +94,22 @@ def render_resolv_conf(original: bytes | None, servers: list[IPAddress]) -> byte
     return b"".join(lines)
 
 
+def with_search_domains(content: bytes, names: list[str]) -> bytes:
+    """`content` with `names` first on its search line (the old search and domain entries after
+    them), placed after the nameserver lines."""
+    kept: list[bytes] = []
+    existing: list[str] = []
+    for line in content.splitlines(keepends=True):
+        words = line.split()
+        if words and words[0] in (b"search", b"domain"):
+            existing += [word.decode("ascii", "replace") for word in words[1:]]
+            continue
+        kept.append(line if line.endswith(b"\n") else line + b"\n")
+    search = ("search " + " ".join(dict.fromkeys([*names, *existing])) + "\n").encode()
+    after = max((number + 1 for number, line in enumerate(kept) if line.split()[:1] == [b"nameserver"]), default=0)
+    return b"".join(kept[:after] + [search] + kept[after:])
+
+
 def read_file(path: Path) -> bytes | None:
     """The file's bytes, or None when it does not exist."""
     try:

@@ -81,6 +81,7 @@ class Kind(enum.Enum):
     FULL = "full"  # a half route of the full tunnel
     SPLIT = "split"  # the /24 around the address (split tunnel)
     EXTRA = "extra"  # an extra route of the profile
+    PUSHED = "pushed"  # a route the VPN's DHCP server sent (DHCPINFORM); left out, not fatal
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,9 @@ def _captures_network(destination: Destination, local: Attached) -> str:
                 "VPN's), so that traffic would be taken from it; disconnect that connection first, or use a "
                 "split tunnel.")
     relation = "is" if network == local.network else "lies inside"
+    if kind is Kind.PUSHED:
+        return (f"Left out the route {network} that the VPN's DHCP server sent: it {relation} {where}, so "
+                "traffic for those local hosts would go into the VPN.")
     return (f"The extra route {network} {relation} {where}, so traffic for those local hosts would go into "
             f"the VPN; remove the route from the profile (or --route), or ask the VPN administrator for "
             f"routes outside {local.network}.")
@@ -171,5 +175,8 @@ def _captures_gateway(destination: Destination, gateway: Gateway) -> str:
         return (f"Routing all traffic through the VPN would also send traffic to {the_gateway} into the VPN "
                 f"(the route {network} covers it and no local network route is more specific); give the "
                 "gateway a route of its own on its interface, or use a split tunnel.")
+    if kind is Kind.PUSHED:
+        return (f"Left out the route {network} that the VPN's DHCP server sent: it holds {the_gateway}, so "
+                "traffic to the gateway would go into the VPN.")
     return (f"The extra route {network} holds {the_gateway}, so traffic to the gateway would go into the "
             "VPN; remove the route from the profile (or --route).")

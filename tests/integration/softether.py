@@ -427,12 +427,21 @@ class SoftEtherServer:
             f"UserPasswordSet {USERNAME} /PASSWORD:{self.password}",
             f"SecureNatHostSet /MAC: /IP:{VIRTUAL_HOST} /MASK:255.255.255.0",
             "NatDisable",
-            f"DhcpSet /START:{DHCP_FIRST} /END:{DHCP_LAST} /MASK:255.255.255.0 /EXPIRE:7200 "
-            f"/GW:{VIRTUAL_HOST} /DNS:{VIRTUAL_HOST} /DNS2:none /DOMAIN:none /LOG:yes",
+            dhcp_set_command(),
             "SecureNatEnable",
             # Write the configuration now, so a SIGKILLed server restarts with all of the above.
             "Flush",
         ])
+
+    @contextlib.contextmanager
+    def dhcp_pushing(self, domain: str, routes: list[str]) -> Iterator[None]:
+        """SecureNAT's DHCP server answers with `domain` (option 15) and `routes` (121/249, each
+        "network/mask/gateway") while the block runs; the usual settings come back afterwards."""
+        self.vpncmd_batch([f"Hub {HUB}", dhcp_set_command(domain, routes)])
+        try:
+            yield
+        finally:
+            self.vpncmd_batch([f"Hub {HUB}", dhcp_set_command()])
 
     def vpncmd_batch(self, commands: list[str]) -> str:
         """Run admin commands through vpncmd; raise if any of them fails.
@@ -503,6 +512,12 @@ class SoftEtherServer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} did not appear in {ns.name}")
             time.sleep(0.05)
+
+
+def dhcp_set_command(domain: str = "none", routes: list[str] | None = None) -> str:
+    push = f" /PUSHROUTE:{','.join(routes)}" if routes else ""
+    return (f"DhcpSet /START:{DHCP_FIRST} /END:{DHCP_LAST} /MASK:255.255.255.0 /EXPIRE:7200 "
+            f"/GW:{VIRTUAL_HOST} /DNS:{VIRTUAL_HOST} /DNS2:none /DOMAIN:{domain} /LOG:yes{push}")
 
 
 def ping_once(ns: Namespace, address: str, timeout: float = 10.0) -> bool:

@@ -272,3 +272,51 @@ def test_replies_survive_the_round_trip():
 def test_a_malformed_reply_is_a_sentence_too(data):
     with pytest.raises(RequestRefused):
         parse_reply(data)
+
+
+# -- what the VPN's DHCP server sent ("push") -----------------------------------------------------
+
+
+def _push(**fields: object) -> bytes:
+    return raw({"version": 1, "request": "push", "ifname": "sstp0", "routes": ["10.20.0.0/16"],
+                "domain": "corp.example", "search": ["corp.example", "lab.corp.example"], **fields})
+
+
+def test_a_push_round_trips():
+    from sstpvpn.client.dhcp_inform import PushedSettings
+    from sstpvpn.platform.helper_protocol import PushSettings
+
+    request = PushSettings("sstp0", PushedSettings((ip_network("10.20.0.0/16"),), "corp.example", ("corp.example",)))
+    assert protocol.parse_request(protocol.encode_request(request)) == request
+    assert protocol.parse_request(_push()).settings.search == ("corp.example", "lab.corp.example")
+
+
+@pytest.mark.parametrize(("fields", "fragment"), [
+    ({"routes": ["0.0.0.0/0"]}, "cannot be routed through the tunnel"),
+    ({"routes": ["127.0.0.0/8"]}, "cannot be routed through the tunnel"),
+    ({"routes": ["2001:db8::/32"]}, "are IPv4 networks"),
+    ({"routes": ["10.20.0.1/16"]}, "written like"),
+    ({"routes": [f"10.{n}.0.0/16" for n in range(33)]}, "At most 32"),
+    ({"domain": "corp.example; reboot"}, "not a domain name"),
+    ({"domain": "-x.example"}, "not a domain name"),
+    ({"domain": "CORP.example"}, "not a domain name"),  # lower case only, as the client writes it
+    ({"search": ["a.example"] * 7}, "at most 6"),
+    ({"search": "corp.example"}, "at most 6"),
+    ({"search": ["x\ny"]}, "not a domain name"),
+])
+def test_a_hostile_push_is_refused(fields, fragment):
+    with pytest.raises(RequestRefused, match=fragment):
+        protocol.parse_request(_push(**fields))
+
+
+def test_a_push_comes_once_and_only_after_the_plan():
+    rules = SessionRules()
+    push = protocol.parse_request(_push())
+    rules.admit(OpenTun(None))
+    rules.opened("sstp0")
+    with pytest.raises(RequestRefused, match="Apply the network plan before"):
+        rules.admit(push)
+    rules.network_changed(True)
+    assert rules.admit(push) is True
+    with pytest.raises(RequestRefused, match="once per connection"):
+        rules.admit(push)
