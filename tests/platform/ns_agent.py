@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from sstpvpn.client.dhcp_inform import PushedSettings
 from sstpvpn.client.events import NetworkPlan
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.netconfig_linux import NetConfigurator, repair_from_journal
@@ -57,7 +58,11 @@ def session(args: argparse.Namespace) -> None:
     except PlatformError as error:
         say(event="failed", sentence=error.sentence)
         return
-    say(event="applied", seconds=time.perf_counter() - started, mtu=tun.mtu)
+    pushed_notes = None
+    if args.push_domain or args.push_route:  # what a DHCP server would send after the connection is up
+        pushed_notes = config.add_pushed(PushedSettings(tuple(map(ipaddress.IPv4Network, args.push_route)),
+                                                        args.push_domain))
+    say(event="applied", seconds=time.perf_counter() - started, mtu=tun.mtu, pushed_notes=pushed_notes)
     wait_for_go()
     started = time.perf_counter()
     notes = config.restore()
@@ -203,6 +208,8 @@ def main() -> None:
         command.add_argument("--no-peer", action="store_true")
         command.add_argument("--route", action="append", default=[], help="an extra network through the tunnel")
         command.add_argument("--no-vpn-dns", action="store_true")
+        command.add_argument("--push-domain", default=None, help="session: a domain a DHCP server sends")
+        command.add_argument("--push-route", action="append", default=[], help="session: a route a DHCP server sends")
     args = parser.parse_args()
     args.function(args)
 

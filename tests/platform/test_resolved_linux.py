@@ -75,3 +75,18 @@ def test_dns_goes_to_resolved_per_link_and_is_reverted(resolved_ns, tmp_path, mo
     assert link_dns(resolved_ns, tun) == untouched
     assert agent.go()["event"] == "closed"
     assert snapshot(resolved_ns) == before
+
+
+@pytest.mark.parametrize("mode, domains", [("full", ["~.", "corp.test"]), ("split", ["corp.test"])])
+def test_a_pushed_domain_becomes_the_links_domain_and_goes_with_it(resolved_ns, tmp_path, mode, domains):
+    before = snapshot(resolved_ns)
+    agent = Agent(resolved_ns, "session", "--mode", mode, "--journal", str(tmp_path / "j.json"),
+                  "--push-domain", "corp.test", prefix=resolved_ns.resolved_prefix)
+    tun = agent.next()["ifname"]
+    applied = agent.go()
+    assert applied["event"] == "applied" and applied["pushed_notes"] == []
+    assert link_dns(resolved_ns, tun)["domain"] == domains  # split: only corp.test names go to the VPN
+    assert agent.go()["notes"] == []
+    assert link_dns(resolved_ns, tun)["domain"] == []
+    assert agent.go()["event"] == "closed"
+    assert snapshot(resolved_ns) == before
