@@ -9,6 +9,16 @@ parse is dropped (RFC 1661 / RFC 3748 say so) with a log line; a packet that par
 no sense becomes a `Failure`.
 
 Log lines name the user but never contain the password or anything derived from it.
+
+A server that asks for no authentication (no Authentication-Protocol option in its LCP
+Configure-Request) is refused unless the connection explicitly allows it (`allow_no_auth`,
+`sstp-vpn connect --allow-no-auth`). Without authentication the SSTP crypto binding is computed
+with a zero HLAK ([MS-SSTP] 3.2.5.2), so nothing ties the tunnel to a user or to a secret the
+server shares with us: the only thing that identifies the server is its TLS certificate. A genuine
+remote-access server always authenticates its users, so one that skips authentication is either
+misconfigured (and hands the tunnel to anyone) or an impostor that merely holds a certificate our
+trust store accepts and wants our traffic. Neither is a server to send traffic to without the
+user saying so.
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import mschapv2
-from .crypto_binding import NO_KEY_HLAK, hlak_from_master_keys
+from .crypto_binding import NO_KEY_HLAK, hlak_from_master_keys, hlak_from_msk
+from .eap_tls import TlsMethodSettings, TunnelMethod, start_tunnel_method
 from .events import Credentials, Failure, FailureKind
 from .ppp_codec import ControlPacket, MalformedPacket, PppProtocol, encode_packet, parse_packet
 
@@ -60,9 +71,13 @@ class AuthPolicy:
 
     allow_pap: bool = False
     allow_chap_md5: bool = False
+    tls_method: TlsMethodSettings | None = None  # EAP-TLS or PEAP (eap_tls.py, peap.py), when the profile sets one up
+    allow_no_auth: bool = False  # a server that asks for no authentication (see the module docstring)
 
     def allowed_methods(self) -> list[AuthMethod]:
         """Allowed methods, most preferred first."""
+        if self.tls_method is not None:
+            return [AuthMethod.EAP]  # the profile asks for EAP-TLS or PEAP: nothing else will do
         methods = [AuthMethod.MSCHAPV2, AuthMethod.EAP]
         if self.allow_chap_md5:
             methods.append(AuthMethod.CHAP_MD5)
@@ -104,8 +119,8 @@ MSCHAPV2_ERRORS = {
     646: "The server refused the login because your account may not sign in at this time of day. "
     "Try again during your permitted hours or ask your administrator.",
     647: "The server refused the login because your account is disabled. Ask your administrator to enable it.",
-    648: "The server refused the login because your password has expired. "
-    "Change it with your administrator's tools, then try again.",
+    648: "The server refused the login because the password has expired. Change it (for example by signing in "
+    "to a computer of your organisation, or with your administrator's help), then connect again.",
     649: "The server refused the login because your account has no dial-in permission. "
     "Ask your administrator to allow remote access for it.",
     691: REFUSED,
@@ -158,6 +173,59 @@ def printable_text(data: bytes, limit: int = 200) -> str | None:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+MESSAGE_LIMIT = 200
+# What servers say that repeats the sentence we already give: not worth appending to it.
+GENERIC_MESSAGES = frozenset({
+    "authentication failure", "authentication failed", "access denied", "login incorrect", "login failed",
+    "bad username or password", "wrong secret", "e=691", "unauthorized", "error",
+})
+
+
+def server_message(data: bytes) -> str | None:
+    """A message from the server (PAP, CHAP, MS-CHAPv2 M=) fit to show a user: decoded leniently,
+    control characters removed, white space collapsed, at most MESSAGE_LIMIT characters."""
+    text = bytes(data).decode("utf-8", errors="replace")
+    text = "".join(c if c.isprintable() else " " for c in text)
+    text = " ".join(text.split())
+    if not text:
+        return None
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + "…"
+
+
+def adds_information(text: str | None, sentence: str = "") -> bool:
+    """Whether a server's message tells more than `sentence`: not a stock phrase, and not made
+    only of words the sentence already has ("Password expired" after ours about expiry)."""
+    if text is None or text.lower().strip(" .!") in GENERIC_MESSAGES:
+        return False
+    said = set(re.findall(r"\w+", sentence.lower()))
+    return not set(re.findall(r"\w+", text.lower())) <= said
+
+
+def with_server_message(sentence: str, text: str | None) -> str:
+    """The sentence, plus what the server said when that tells the user more."""
+    return f'{sentence} The server said: "{text}".' if adds_information(text, sentence) else sentence
+
+
+# " M=" normally; Windows Server 2019 leaves out the space after the S= value (pppd accepts that too).
+_MESSAGE_FIELD = re.compile(rb"(?:^|\s|(?<=[0-9A-Fa-f]))M=(.*)\Z", re.S)
+_RETRY_FIELD = re.compile(rb"(?:^|\s)R=([01])(?:\s|$)")
+_CHALLENGE_FIELD = re.compile(rb"(?:^|\s)C=([0-9A-Fa-f]{32})(?:\s|$)")
+
+
+def mschapv2_message(message: bytes) -> str | None:
+    """The M= text of an MS-CHAPv2 Success or Failure message (it runs to the end), or None."""
+    match = _MESSAGE_FIELD.search(message)
+    return server_message(match.group(1)) if match else None
+
+
+def mschapv2_retry_challenge(message: bytes) -> bytes | None:
+    """The new authenticator challenge of a Failure that allows a retry (R=1 C=...), or None."""
+    retry, challenge = _RETRY_FIELD.search(message), _CHALLENGE_FIELD.search(message)
+    if retry is None or retry.group(1) != b"1" or challenge is None:
+        return None
+    return bytes.fromhex(challenge.group(1).decode("ascii"))
+
+
 def _describe(data: bytes) -> str:
     """A server-supplied string for a log line."""
     text = printable_text(data)
@@ -182,6 +250,10 @@ class Authenticatee:
         self._rng = rng
         self._output: list[bytes] = []
         self._logs: list[str] = []
+        self._messages: list[str] = []  # what the server said, for the user (INFO log lines)
+        # Set while the server allows another try (MS-CHAPv2 R=1) and waits for a new password:
+        # the sentence for the refusal. `retry_with()` answers it.
+        self.retry_prompt: str | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} user={self._credentials.username!r} outcome={self.outcome!r}>"
@@ -228,6 +300,14 @@ class Authenticatee:
         logs, self._logs = self._logs, []
         return logs
 
+    def take_messages(self) -> list[str]:
+        """Messages from the server (already cleaned for display) since the last call."""
+        messages, self._messages = self._messages, []
+        return messages
+
+    def retry_with(self, password: str | None) -> None:
+        """The user's answer to `retry_prompt`: a new password, or None to give up."""
+
     # For subclasses.
 
     def _receive_packet(self, packet: ControlPacket, now: float) -> None:
@@ -235,6 +315,10 @@ class Authenticatee:
 
     def _log(self, line: str) -> None:
         self._logs.append(f"{self.method.name}: {line}")
+
+    def _tell(self, text: str | None) -> None:
+        if text:
+            self._messages.append(text)
 
     def _send(self, information: bytes) -> None:
         self._output.append(information)
@@ -309,14 +393,14 @@ class PapClient(Authenticatee):
             return
         message = self._message(packet.data)
         self._deadline = None
+        text = server_message(message)
+        self._tell(text)
         if packet.code == self.ACK:
             self._log(f"server accepted the login, message {_describe(message)}")
             self._succeed(NO_KEY_HLAK)
         else:
             self._log(f"server refused the login, message {_describe(message)}")
-            text = printable_text(message)
-            reason = REFUSED if text is None else f'The server refused the user name or password ("{text}"). Check them and try again.'
-            self._fail(reason, FailureKind.AUTHENTICATION)
+            self._fail(_refused(text), FailureKind.AUTHENTICATION)
 
     @staticmethod
     def _message(data: bytes) -> bytes:
@@ -324,6 +408,13 @@ class PapClient(Authenticatee):
         if not data or 1 + data[0] > len(data):
             return b""
         return data[1 : 1 + data[0]]
+
+
+def _refused(text: str | None) -> str:
+    """REFUSED, quoting the server's message when it tells more."""
+    if not adds_information(text, REFUSED):
+        return REFUSED
+    return f'The server refused the user name or password ("{text}"). Check them and try again.'
 
 
 def _parse_value_and_name(data: bytes) -> tuple[bytes, bytes] | None:
@@ -346,6 +437,7 @@ class _ChapClient(Authenticatee):
         super().__init__(credentials, policy, rng)
         self._answered_identifier: int | None = None
         self._response: bytes | None = None  # the last Response sent, for retransmitted Challenges
+        self._verdict_identifier = 0  # of the last Failure
 
     def _receive_packet(self, packet: ControlPacket, now: float) -> None:
         if packet.code == self.CHALLENGE:
@@ -368,6 +460,7 @@ class _ChapClient(Authenticatee):
             elif packet.code == self.SUCCESS:
                 self._on_success(packet.data)
             else:
+                self._verdict_identifier = packet.identifier
                 self._on_failure(packet.data)
         else:
             self._log(f"ignored a packet with code {packet.code}")
@@ -406,11 +499,14 @@ class ChapMd5Client(_ChapClient):
 
     def _on_success(self, message: bytes) -> None:
         self._log(f"server accepted the login, message {_describe(message)}")
+        self._tell(server_message(message))
         self._succeed(NO_KEY_HLAK)
 
     def _on_failure(self, message: bytes) -> None:
         self._log(f"server refused the login, message {_describe(message)}")
-        self._fail(REFUSED, FailureKind.AUTHENTICATION)
+        text = server_message(message)
+        self._tell(text)
+        self._fail(_refused(text), FailureKind.AUTHENTICATION)
 
 
 @dataclass(frozen=True)
@@ -450,10 +546,14 @@ class MsChapV2Client(_ChapClient):
     MasterSendKey || MasterReceiveKey."""
 
     method = AuthMethod.MSCHAPV2
+    MAX_RETRIES = 3  # new passwords tried in one session after Failures with R=1
+    NO_RETRY_ERRORS = frozenset({646, 647, 648, 649, 709})  # another password cannot help
 
     def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = os.urandom) -> None:
         super().__init__(credentials, policy, rng)
         self._exchange: MsChapV2Exchange | None = None
+        self._retries = 0
+        self._retry_challenge: tuple[int, bytes] | None = None  # (identifier to answer with, challenge)
 
     def _answer(self, packet: ControlPacket) -> bytes | None:
         parsed = _parse_mschapv2_challenge(packet.data)
@@ -461,15 +561,24 @@ class MsChapV2Client(_ChapClient):
             self._fail(MALFORMED_CHALLENGE.format(method="MS-CHAPv2"), FailureKind.PROTOCOL)
             return None
         challenge, name = parsed
+        if self.retry_prompt is not None:
+            # A new Challenge while the user types the new password: answer this one then.
+            self._retry_challenge = (packet.identifier, challenge)
+            self._log(f"keeps challenge {packet.identifier} for the retry")
+            return None
+        self._log(f"answered challenge {packet.identifier} from server {_describe(name)} as {self._credentials.username!r}")
+        return self._respond(packet.identifier, challenge)
+
+    def _respond(self, identifier: int, challenge: bytes) -> bytes:
         self._exchange = MsChapV2Exchange.answer(challenge, self._credentials, self._rng)
         value = self._exchange.response_value
-        self._log(f"answered challenge {packet.identifier} from server {_describe(name)} as {self._credentials.username!r}")
         # The Name field carries the full name, domain included; only the hash drops the domain.
-        return encode_packet(self.RESPONSE, packet.identifier, bytes((len(value),)) + value + self._username)
+        return encode_packet(self.RESPONSE, identifier, bytes((len(value),)) + value + self._username)
 
     def _on_success(self, message: bytes) -> None:
         if self._exchange is not None and self._exchange.server_proved(message):
             self._log("the server proved it knows the password")
+            self._tell(mschapv2_message(message))  # MikroTik sends no M= at all: nothing to show
             self._succeed(self._exchange.hlak)
         else:
             self._log(f"the server's Success message does not hold the expected proof: {_describe(message[:42])}")
@@ -477,7 +586,34 @@ class MsChapV2Client(_ChapClient):
 
     def _on_failure(self, message: bytes) -> None:
         self._log(f"server refused the login: {_describe(message)}")
-        self._fail(mschapv2_error_sentence(parse_mschapv2_error(message)), FailureKind.AUTHENTICATION)
+        code = parse_mschapv2_error(message)
+        text = mschapv2_message(message)
+        self._tell(text)
+        sentence = with_server_message(mschapv2_error_sentence(code), text)
+        challenge = mschapv2_retry_challenge(message)
+        if challenge is not None and code not in self.NO_RETRY_ERRORS and self._retries < self.MAX_RETRIES:
+            # RFC 2759 6: R=1 lets the peer try again with a new password; C= is the challenge to
+            # answer, and the retried Response carries the Failure's Identifier plus one.
+            self._retry_challenge = ((self._verdict_identifier + 1) & 0xFF, challenge)
+            self.retry_prompt = sentence
+            self._log("the server allows another try (R=1); waiting for a new password")
+            return
+        self._fail(sentence, FailureKind.AUTHENTICATION)
+
+    def retry_with(self, password: str | None) -> None:
+        if self.retry_prompt is None or self._retry_challenge is None:
+            return
+        sentence, self.retry_prompt = self.retry_prompt, None
+        if password is None:
+            self._fail(sentence, FailureKind.AUTHENTICATION)
+            return
+        self._retries += 1
+        self._credentials = Credentials(self._credentials.username, password)
+        identifier, challenge = self._retry_challenge
+        self._retry_challenge = None
+        self._answered_identifier, self._response = identifier, self._respond(identifier, challenge)
+        self._send(self._response)
+        self._log(f"answered with a new password (retry {self._retries}), identifier {identifier}")
 
 
 class EapClient(Authenticatee):
@@ -498,6 +634,7 @@ class EapClient(Authenticatee):
         self._method_hlak: bytes | None = None  # set when a method finished on our side
         self._inner_method = "EAP"  # the EAP method that finished on our side
         self._refused_types: list[int] = []
+        self._tunnel: TunnelMethod | None = None  # EAP-TLS or PEAP, once the server started one
 
     @property
     def method_name(self) -> str:
@@ -505,6 +642,8 @@ class EapClient(Authenticatee):
 
     @property
     def acceptable_types(self) -> list[int]:
+        if self._policy.tls_method is not None:
+            return [self._policy.tls_method.method.eap_type]
         return [self.MSCHAPV2] + ([self.MD5_CHALLENGE] if self._policy.allow_chap_md5 else [])
 
     def _receive_packet(self, packet: ControlPacket, now: float) -> None:
@@ -536,10 +675,12 @@ class EapClient(Authenticatee):
         elif request_type == self.NOTIFICATION:
             self._log(f"server notification: {_describe(type_data)}")
             response = bytes((self.NOTIFICATION,))
-        elif request_type == self.MSCHAPV2:
+        elif request_type == self.MSCHAPV2 and self._policy.tls_method is None:
             response = self._on_mschapv2(type_data)
         elif request_type == self.MD5_CHALLENGE and self._policy.allow_chap_md5:
             response = self._on_md5(packet.identifier, type_data)
+        elif self._policy.tls_method is not None and request_type == self._policy.tls_method.method.eap_type:
+            response = self._on_tunnel_method(request_type, type_data)
         else:
             response = self._nak(request_type)
         if response is not None:
@@ -605,6 +746,23 @@ class EapClient(Authenticatee):
         self._log(f"dropped an EAP-MSCHAPv2 request with opcode {opcode}")
         return None
 
+    def _on_tunnel_method(self, request_type: int, type_data: bytes) -> bytes | None:
+        """EAP-TLS or PEAP: the method object (eap_tls.py, peap.py) does the work."""
+        assert self._policy.tls_method is not None
+        if self._tunnel is None:
+            self._tunnel = start_tunnel_method(request_type, self._policy.tls_method, self._credentials, self._rng)
+            self._method_hlak = None
+        data = self._tunnel.respond(type_data)
+        for line in self._tunnel.take_logs():
+            self._log(line)
+        if self._tunnel.failure is not None:
+            self._fail(self._tunnel.failure.reason, self._tunnel.failure.kind)
+            return None
+        if self._tunnel.msk is not None and self._method_hlak is None:
+            self._method_hlak = hlak_from_msk(self._tunnel.msk)  # [MS-SSTP] 3.2.5.2: the first 32 MSK bytes
+            self._inner_method = self._tunnel.name
+        return None if data is None else bytes((request_type,)) + data
+
     def _on_eap_success(self) -> None:
         if self.outcome is not None:
             self._log("ignored EAP Success after authentication finished")
@@ -617,7 +775,9 @@ class EapClient(Authenticatee):
         if self.outcome is not None:
             self._log("ignored EAP Failure after authentication finished")
             return
-        if self._exchange is None and self._method_hlak is None and self._refused_types:
+        if self._tunnel is not None and self._method_hlak is None:
+            reason = self._tunnel.failure_sentence()
+        elif self._exchange is None and self._method_hlak is None and self._refused_types:
             reason = self._unsupported_method_sentence()
         else:
             reason = REFUSED

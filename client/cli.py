@@ -12,6 +12,7 @@ import threading
 
 from . import __version__
 from .events import Credentials, Failure, FailureKind, LogRecord, State
+from . import eap_options
 from .profile_commands import ProfileCommandError, ProfileFileError, add_profiles_parser, add_session_options
 from .session_lock import SessionInUse, SessionLock, lock_profile
 
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--proxy-password-stdin", action="store_true", help=f"read the proxy password from standard input (the line after the VPN password with --password-stdin) instead of ${PROXY_PASSWORD_ENV}")
     connect.add_argument("--pin-sha256", metavar="HEX", help="also require this SHA-256 fingerprint of the server certificate")
     add_session_options(connect)
+    connect.add_argument("--allow-no-auth", action="store_true", help="accept a server that asks for no authentication "
+                         "(refused by default: nothing would bind the tunnel to your account); with HOST only, not --profile")
     connect.add_argument("--ifname", metavar="NAME", help="name of the tunnel interface")
     connect.add_argument("--keepalive", type=float, default=20.0, metavar="SECONDS", help="echo the server after this much silence; twice that without an answer ends the session (default 20)")
     connect.add_argument("-v", "--verbose", action="store_true", help="print protocol details")
@@ -139,6 +142,23 @@ def read_password(args: argparse.Namespace) -> str:
     raise UsageError("No password: pass --password-stdin and write it to standard input.")
 
 
+def read_retry_password(args: argparse.Namespace) -> str | None:
+    """One more password after the server refused one but allows another try (MS-CHAPv2 R=1):
+    the next line of standard input with --password-stdin, else a prompt on a terminal; None when
+    there is neither (or standard input has ended), which gives up."""
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n") if line else None
+    if sys.stdin.isatty():
+        import getpass
+
+        try:
+            return getpass.getpass(f"New password for {args.user or 'this profile'}: ")
+        except (EOFError, KeyboardInterrupt):
+            return None
+    return None
+
+
 def host_header(host: str, port: int) -> str:
     name = f"[{host}]" if ":" in host else host
     return name if port == 443 else f"{name}:{port}"
@@ -149,7 +169,7 @@ def run_connect(args: argparse.Namespace) -> int:
 
     from .auth import AuthPolicy
     from .engine import EngineSettings
-    from .runner import Connect, Disconnect, EngineRunner, NetworkOptions, Shutdown, Status, uses_network_helper
+    from .runner import Connect, Disconnect, EngineRunner, NetworkOptions, RetryPassword, Shutdown, Status, uses_network_helper
 
     if current.UNSUPPORTED_SENTENCE:
         return fail(Failure("platform", current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
@@ -166,13 +186,17 @@ def run_connect(args: argparse.Namespace) -> int:
         engine = EngineSettings(
             credentials=Credentials(args.user, password),
             host=host_header(transport.host, transport.port),
-            auth=AuthPolicy(allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5),
+            auth=AuthPolicy(allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5, allow_no_auth=args.allow_no_auth),
             ipv6=args.ipv6,
             hello_interval=args.keepalive,
         )
         network = NetworkOptions(full_tunnel=not args.no_default_route, ifname=args.ifname,
                                  extra_routes=routes, use_vpn_dns=not args.no_vpn_dns)
         command = Connect(transport, engine, network)
+        try:
+            command = eap_options.with_tls_method(command, args, password)  # --auth eap-tls / peap
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     try:
         if not uses_network_helper() and current.repair_from_journal(current.default_journal_path()):
             print("Restored the network settings left behind by an earlier session that did not end cleanly.", flush=True)
@@ -206,7 +230,12 @@ def run_connect(args: argparse.Namespace) -> int:
             if record.level < logging.WARNING:  # failures are printed once, at the end
                 print(record.message, flush=True)
 
-    runner = EngineRunner(on_status, on_log)
+    def on_password_retry(reason: str) -> None:
+        # Called on the runner thread, which must keep running: ask on a thread of its own.
+        print(reason, flush=True)  # the engine's log line above says that another try is allowed
+        threading.Thread(target=lambda: runner.submit(RetryPassword(read_retry_password(args))), name="password-retry", daemon=True).start()
+
+    runner = EngineRunner(on_status, on_log, on_password_retry)
     runner.start()
     runner.submit(command)
 
@@ -233,7 +262,10 @@ def run_connect(args: argparse.Namespace) -> int:
 
 # Options that describe the server; a profile brings its own.
 _SERVER_OPTIONS = ("server", "user", "ca_file", "sni", "proxy", "pin_sha256", "no_default_route", "route",
-                   "no_vpn_dns", "allow_pap", "allow_chap_md5", "ipv6")
+                   "no_vpn_dns", "allow_pap", "allow_chap_md5", "ipv6", "allow_no_auth")
+
+
+_SERVER_OPTIONS += eap_options.OPTION_NAMES  # EAP-TLS / PEAP options (eap_options.py): a profile has its own
 
 
 _held_session_locks: list[SessionLock] = []  # the kernel drops them when this process ends

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from . import sstp_http
+from .dhcp_inform import InformExchange
 from .auth import Authenticatee, AuthMethod, AuthPolicy, AuthSucceeded, make_authenticatee
 from .crypto_binding import build_call_connected
 from .events import (
@@ -29,8 +30,10 @@ from .events import (
     Failure,
     FailureKind,
     LinkConfigured,
+    NetworkPushed,
     LogRecord,
     NetworkPlan,
+    PasswordRetryRequested,
     SessionSecurity,
     State,
     StateChanged,
@@ -39,7 +42,7 @@ from .fsm import Notice, OptionFsm, St
 from .ipcp import IpcpPolicy
 from .ipv6cp import Ipv6cpPolicy
 from .lcp import Lcp, LcpPolicy
-from .ppp_codec import MalformedPacket, PppProtocol, encode_frame, parse_frame, parse_packet
+from .ppp_codec import MAX_INFORMATION, MalformedPacket, PppProtocol, encode_frame, parse_frame, parse_packet
 from .sstp_codec import (
     AttributeId,
     ControlMessage,
@@ -76,6 +79,7 @@ class EngineSettings:
     mru: int = 1500
     hello_interval: float = 20.0  # receive silence before an SSTP Echo Request; twice that ends the link
     proxy: str = ""  # "host:port" of the HTTP proxy the connection goes through, for messages
+    dhcp_inform: bool = True  # ask the VPN's DHCP server for routes and the DNS domain (dhcp_inform)
 
 
 class Call(enum.Enum):
@@ -121,12 +125,15 @@ class Engine:
 
         self._lcp = Lcp(LcpPolicy(settings.auth, settings.mru, rng))
         self._ipcp_policy = IpcpPolicy()
-        self._ipcp = OptionFsm("IPCP", self._ipcp_policy)
+        send_limit = lambda: self._lcp.policy.send_mru  # noqa: E731 - the NCPs obey LCP's peer MRU
+        self._ipcp = OptionFsm("IPCP", self._ipcp_policy, send_limit=send_limit)
         self._ipv6cp_policy = Ipv6cpPolicy(rng)
-        self._ipv6cp = OptionFsm("IPV6CP", self._ipv6cp_policy)
+        self._ipv6cp = OptionFsm("IPV6CP", self._ipv6cp_policy, send_limit=send_limit)
         self._auth: Authenticatee | None = None
+        self._retry_announced = False  # PasswordRetryRequested sent for the pending retry
         self._plan: NetworkPlan | None = None
         self.security: SessionSecurity | None = None  # set once the crypto binding is sent
+        self._inform: InformExchange | None = None  # DHCPINFORM, while it waits for its answer
 
     # ----------------------------------------------------------------- inputs
 
@@ -160,6 +167,16 @@ class Engine:
             self._pump(now)
         elif self.call in LIVE:
             self._send_call_disconnect(now)
+
+    def retry_password(self, password: str | None, now: float) -> None:
+        """The answer to `PasswordRetryRequested`: a new password, or None to give up (which
+        ends the session with the refusal)."""
+        auth = self._auth
+        if auth is None or auth.retry_prompt is None or self.call is not Call.CONNECT_ACK_RECEIVED:
+            return
+        auth.retry_with(password)
+        self._deadline = now + NEGOTIATION_TIMEOUT  # the server waits for the user too
+        self._pump(now)
 
     def receive_stream_data(self, data: bytes, now: float) -> None:
         if self.call is Call.CLOSED or not data:
@@ -197,7 +214,7 @@ class Engine:
             for control, body in packets:
                 # Fast path: an IPv4 packet in an established session moves no state machine.
                 if not control and body[:4] == IPV4_FRAME_PREFIX and self.call is Call.CALL_CONNECTED:
-                    if self._ipcp.is_opened:
+                    if self._ipcp.is_opened and not (self._inform is not None and self._inform_answered(body[4:])):
                         deliver.append(body[4:])
                     continue
                 if self.call is Call.CLOSED:
@@ -272,6 +289,8 @@ class Engine:
             self._hello_deadline = now + self.settings.hello_interval
         if self.call in WINDING_UP:
             return  # PPP has nothing more to say while the call is being torn down
+        if self._inform is not None:
+            self._send_inform(now)
         for fsm in (self._lcp.fsm, self._ipcp, self._ipv6cp):
             fsm.handle_timer(now)
         if self._auth is not None:
@@ -297,7 +316,8 @@ class Engine:
             return None
         if self.call in WINDING_UP:
             return self._deadline
-        deadlines = [self._deadline, self._hello_deadline, self._lcp.fsm.timer, self._ipcp.timer, self._ipv6cp.timer]
+        deadlines = [self._deadline, self._hello_deadline, self._lcp.fsm.timer, self._ipcp.timer, self._ipv6cp.timer,
+                     self._inform.deadline if self._inform is not None else None]
         if self._auth is not None:
             deadlines.append(self._auth.get_timer())
         return min((d for d in deadlines if d is not None), default=None)
@@ -370,13 +390,7 @@ class Engine:
 
     def _on_peer_abort(self, message: ControlMessage, now: float) -> None:
         self._record_method_refusal()
-        detail = ""
-        attribute = message.attribute(AttributeId.STATUS_INFO)
-        if attribute is not None:
-            try:
-                detail = f" ({_status_name(parse_status_info(attribute.value).status)})"
-            except MalformedPacket:
-                pass
+        detail = _status_detail(message)
         self._record(Failure("sstp", f"The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL))
         self._out.append(encode_control(MessageType.CALL_ABORT))
         self._close()
@@ -384,7 +398,8 @@ class Engine:
     def _on_peer_disconnect(self, message: ControlMessage, now: float) -> None:
         if not self._user_disconnect:
             self._record_method_refusal()
-            self._record(Failure("sstp", "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL))
+            detail = _status_detail(message)
+            self._record(Failure("sstp", f"The server ended the session{detail}. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL))
         # The ack is flushed before the transport closes, so the spec's 1 s wait is not needed.
         self._out.append(encode_control(MessageType.CALL_DISCONNECT_ACK))
         self._close()
@@ -400,6 +415,9 @@ class Engine:
             self._close()
         elif self.call is Call.HTTP_SENT:
             self._drop(Failure("http", f"The server {self.settings.host} did not answer the SSTP request within {NEGOTIATION_TIMEOUT:.0f} s: it may not be an SSTP server.", FailureKind.PROTOCOL))
+        elif self._auth is not None and self._auth.retry_prompt is not None:
+            self._auth.retry_with(None)  # nobody answered: the refusal is what the user must hear
+            self._pump(now)
         else:
             self._record_method_refusal()
             self._abort(f"The server did not finish setting up the call within {NEGOTIATION_TIMEOUT:.0f} s.", now)
@@ -409,7 +427,7 @@ class Engine:
     def _receive_frame(self, frame: bytes, now: float) -> bool:
         """Handle one PPP frame; True if it was an IP packet (delivered or dropped)."""
         if self.call is Call.CALL_CONNECTED and frame[:4] == IPV4_FRAME_PREFIX:
-            if self._ipcp.is_opened:
+            if self._ipcp.is_opened and not (self._inform is not None and self._inform_answered(frame[4:])):
                 self._deliver.append(frame[4:])
             return True
         if self.call not in PPP_CONTROL_ALLOWED:
@@ -424,7 +442,8 @@ class Engine:
                 self._deliver.append(information)
             return True
         if protocol == PppProtocol.IPV4:
-            if self.call is Call.CALL_CONNECTED and self._ipcp.is_opened:
+            if self.call is Call.CALL_CONNECTED and self._ipcp.is_opened and not (
+                    self._inform is not None and self._inform_answered(information)):
                 self._deliver.append(information)
             return True
         try:
@@ -470,9 +489,18 @@ class Engine:
         return sent
 
     def _send_ppp(self, protocol: int, information: bytes) -> None:
+        if len(information) > MAX_INFORMATION:
+            # Nothing the machines build should get here (echoes and rejects are truncated), but
+            # an over-long packet must never raise out of the engine: SSTP cannot carry it.
+            self._log(logging.WARNING, f"Dropped an outgoing {_protocol_name(protocol)} packet of {len(information)} bytes: one SSTP packet carries at most {MAX_INFORMATION}.")
+            return
         self._out.append(encode_data(encode_frame(protocol, information)))
 
     def _handle_lcp(self, now: float) -> bool:
+        if self._lcp.policy.looped and self.call is Call.CONNECT_ACK_RECEIVED:
+            # Nobody at the far end speaks PPP; a Terminate-Request would only come back too.
+            self._disconnect_with(Failure("lcp", LOOPED_BACK, FailureKind.PROTOCOL), now, lcp_done=True)
+            return True
         notices = self._lcp.fsm.notices
         progressed = bool(notices)
         while notices:
@@ -521,8 +549,14 @@ class Engine:
         method = self._lcp.policy.auth_method
         self._set_state(State.AUTHENTICATING)
         if method is None:
-            self._log(logging.INFO, "The server asked for no authentication.")
-            self._authenticated(AuthSucceeded(bytes(32)), now)
+            refused = self._lcp.policy.refused_methods
+            if refused:  # it gave up on the methods we refused: that is what the user must hear
+                self._disconnect_with(_no_allowed_method(refused), now)
+            elif not self.settings.auth.allow_no_auth:
+                self._disconnect_with(Failure("auth", NO_AUTHENTICATION, FailureKind.AUTHENTICATION), now)
+            else:
+                self._log(logging.WARNING, "The server asked for no authentication; allowed by this connection's settings. Nothing binds this tunnel to a user.")
+                self._authenticated(AuthSucceeded(bytes(32)), now)
             return
         self._auth = make_authenticatee(method, self.settings.credentials, self.settings.auth, self._rng)
         self._log(logging.INFO, f"Authenticating with {method.name}.")
@@ -534,6 +568,14 @@ class Engine:
             return False
         for line in auth.take_logs():
             self._log(logging.DEBUG, line)
+        for message in auth.take_messages():
+            self._log(logging.INFO, f"Message from the server: {message}")
+        if auth.retry_prompt is not None and not self._retry_announced:
+            self._retry_announced = True
+            self._log(logging.INFO, "The server refused the password but allows another try.")
+            self._events.append(PasswordRetryRequested(auth.retry_prompt))
+        elif auth.retry_prompt is None:
+            self._retry_announced = False
         output = auth.take_output()
         for information in output:
             self._send_ppp(auth.protocol, information)
@@ -600,6 +642,29 @@ class Engine:
             return
         self._publish_plan()
         self._set_state(State.CONNECTED)
+        if self._inform is None and self.settings.dhcp_inform:
+            self._inform = InformExchange(policy.address, self._rng(4), now)
+            self._send_inform(now)
+
+    def _send_inform(self, now: float) -> None:
+        assert self._inform is not None
+        for packet in self._inform.packets_due(now):
+            self._out.append(b"\x10\x00" + (len(packet) + 8).to_bytes(2, "big") + IPV4_FRAME_PREFIX + packet)
+        if self._inform.finished:
+            self._log(logging.INFO, "The VPN's DHCP server did not answer (DHCPINFORM): no routes or DNS domain "
+                                    "beyond what the connection set up.")
+            self._inform = None
+
+    def _inform_answered(self, packet: bytes) -> bool:
+        """True when `packet` is the answer to our DHCPINFORM (it is consumed, not delivered)."""
+        assert self._inform is not None
+        settings = self._inform.answer(packet)
+        if settings is None:
+            return False
+        self._inform = None
+        if settings:
+            self._events.append(NetworkPushed(settings))
+        return True
 
     def _publish_plan(self) -> None:
         lcp = self._lcp.policy
@@ -612,7 +677,7 @@ class Engine:
             address=self._ipcp_policy.address,
             peer=self._ipcp_policy.peer_address,
             dns=dns,
-            mtu=min(lcp.mru, lcp.peer_mru),
+            mtu=min(lcp.mru, lcp.send_mru),
             ipv6_identifier=self._ipv6cp_policy.identifier if self._ipv6cp.is_opened else None,
         )
         if plan != self._plan:  # an NCP renegotiated to the same values: nothing to reconfigure
@@ -686,6 +751,35 @@ def _status_name(status: int) -> str:
         return f"status {status}"
 
 
+# [MS-SSTP] 2.2.8 Status Info: the attribute a status is about, in words.
+ATTRIBUTE_NAMES = {
+    AttributeId.ENCAPSULATED_PROTOCOL_ID: "encapsulated protocol",
+    AttributeId.STATUS_INFO: "status info",
+    AttributeId.CRYPTO_BINDING: "crypto binding",
+    AttributeId.CRYPTO_BINDING_REQ: "crypto binding request",
+}
+
+
+def _status_detail(message: ControlMessage) -> str:
+    """" (status 6: retry count exceeded, about the crypto binding attribute)" for the Status
+    Info attribute of a Call Abort or Call Disconnect, or "" when it has none (or a broken one)."""
+    attribute = message.attribute(AttributeId.STATUS_INFO)
+    if attribute is None:
+        return ""
+    try:
+        info = parse_status_info(attribute.value)
+    except MalformedPacket:
+        return ""
+    words = AttributeStatus(info.status).name.lower().replace("_", " ") if info.status in AttributeStatus._value2member_map_ else "unknown status"
+    if info.attribute_id in ATTRIBUTE_NAMES:
+        about = f", about the {ATTRIBUTE_NAMES[AttributeId(info.attribute_id)]} attribute"
+    elif info.attribute_id:
+        about = f", about attribute {info.attribute_id}"
+    else:
+        about = ""
+    return f" (status {info.status}: {words}{about})"
+
+
 def _usable_unicast(address: IPv4Address) -> bool:
     """An address a host on the tunnel can have: not loopback, multicast, 0.0.0.0/8 or 240/4."""
     return not (address.is_loopback or address.is_multicast or address.is_reserved or address in THIS_NETWORK)
@@ -698,8 +792,31 @@ def _protocol_name(protocol: int) -> str:
         return f"protocol {protocol:#06x}"
 
 
+# Authentication-Protocol option data of methods we know by name but do not implement.
+OTHER_METHOD_NAMES = {b"\xc2\x23\x80": "MS-CHAPv1", b"\xc2\x23\x06": "SHA-1 CHAP", b"\xc0\x27": "SPAP"}
+
+
+def _method_name(method: AuthMethod | bytes) -> str:
+    if isinstance(method, AuthMethod):
+        return method.name.replace("_", "-")
+    return OTHER_METHOD_NAMES.get(bytes(method), f"unknown ({bytes(method).hex()})")
+
+
+LOOPED_BACK = (
+    "The PPP link to the server is looped back: every frame this client sends comes straight back "
+    "(its own LCP magic number returned again and again), so nothing at the far end speaks PPP. The "
+    "server is misconfigured (for example its SSTP front end echoes frames instead of handing them to "
+    "PPP); tell its administrator."
+)
+NO_AUTHENTICATION = (
+    "The server asked for no authentication, which this client refuses: nothing would bind the tunnel "
+    "to your account, so a misconfigured server or an impostor holding a valid certificate could carry "
+    "your traffic. Ask the server's administrator to require MS-CHAPv2 or EAP."
+)
+
+
 def _no_allowed_method(refused: list) -> Failure:
-    names = ", ".join(m.name.replace("_", "-") if isinstance(m, AuthMethod) else f"unknown ({bytes(m).hex()})" for m in refused)
+    names = ", ".join(map(_method_name, refused))
     return Failure(
         "auth",
         f"The server offers only {names}, which this profile does not allow. Allow it in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.",

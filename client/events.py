@@ -96,6 +96,14 @@ class NetworkPushed:
 
 
 @dataclass(frozen=True)
+class PasswordRetryRequested:
+    """The server refused the password but allows another try (MS-CHAPv2 Failure with R=1).
+    Answer with `Engine.retry_password(password or None)`; `reason` is the refusal sentence."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Disconnected:
     failure: Failure | None  # None: a clean disconnect that we (or the server, politely) asked for
 
@@ -106,7 +114,7 @@ class LogRecord:
     message: str
 
 
-Event = StateChanged | LinkConfigured | NetworkPushed | Disconnected | LogRecord
+Event = StateChanged | LinkConfigured | NetworkPushed | PasswordRetryRequested | Disconnected | LogRecord
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ queues packets to send and notifications for its owner, and exposes one timer de
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .ppp_codec import Code, ControlPacket, Option, encode_options, encode_packet, parse_options
+from .ppp_codec import MAX_INFORMATION, Code, ControlPacket, Option, encode_options, encode_packet, parse_options
 
 
 class St(enum.IntEnum):
@@ -108,6 +109,19 @@ class OptionPolicy:
     def peer_acked(self, options: list[Option]) -> None:
         """We acknowledged the peer's request: its values are in force."""
 
+    def nak_sent(self, options: list[Option]) -> None:
+        """Our Configure-Nak with these suggestions went out (not turned into a Reject, not
+        replaced by a Reject of other options): only now may steering state change."""
+
+    def may_reject(self, option_type: int) -> bool:
+        """Whether Max-Failure may turn a Nak of this option into a Reject. RFC 1661 6.4 forbids
+        rejecting Magic-Number while our own requests carry one."""
+        return True
+
+
+def _sstp_limit() -> int:
+    return MAX_INFORMATION
+
 
 class Notice(enum.Enum):
     """What the automaton tells its owner (the layer-* actions of RFC 1661)."""
@@ -139,6 +153,8 @@ class OptionFsm:
     notices: list[Notice] = field(default_factory=list)
     timer: float | None = None
     terminated_by_peer: bool = False
+    # The longest information field we may send: the peer's MRU, never more than SSTP carries.
+    send_limit: Callable[[], int] = _sstp_limit
     _restart_count: int = 0
     _failures: int = 0
     _refusals: int = 0  # Configure-Naks and -Rejects of our requests since the last Ack
@@ -190,10 +206,10 @@ class OptionFsm:
             verdict, options = self.policy.judge(received)
             if verdict is Verdict.NAK:
                 self._failures += 1
-                if self._failures > self.counters.max_failure:
+                naked = {option.type for option in options}
+                if self._failures > self.counters.max_failure and all(map(self.policy.may_reject, naked)):
                     # RFC 1661 Max-Failure: stop suggesting, refuse. A Reject carries the peer's
                     # options unchanged (RFC 1661 5.4), not our suggestions.
-                    naked = {option.type for option in options}
                     verdict, options = Verdict.REJECT, [o for o in received if o.type in naked]
             elif verdict is Verdict.ACK:
                 self._failures = 0
@@ -293,6 +309,8 @@ class OptionFsm:
         assert self._response is not None
         verdict, options, identifier = self._response
         self.output.append(encode_packet(verdict.value, identifier, encode_options(options)))
+        if verdict is Verdict.NAK:
+            self.policy.nak_sent(options)
 
     def _str(self, now: float) -> None:
         self.output.append(encode_packet(Code.TERMINATE_REQUEST, self.next_identifier()))
@@ -305,7 +323,8 @@ class OptionFsm:
     def _scj(self, now: float) -> None:
         packet = self._rejected_packet
         assert packet is not None
-        rejected = encode_packet(packet.code, packet.identifier, packet.data)
+        # RFC 1661 5.6: the rejected packet, truncated to fit the peer's MRU (and one SSTP packet).
+        rejected = encode_packet(packet.code, packet.identifier, packet.data)[: max(0, self.send_limit() - 4)]
         self.output.append(encode_packet(Code.CODE_REJECT, self.next_identifier(), rejected))
 
     def _ser(self, now: float) -> None:

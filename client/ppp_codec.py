@@ -12,6 +12,9 @@ import struct
 from dataclasses import dataclass
 
 ADDRESS_CONTROL = b"\xff\x03"
+# The largest information field one SSTP data packet can carry: 4095 (12-bit SSTP length) - 4 (SSTP
+# header) - 4 (FF 03 + protocol). Whatever the peer's MRU, nothing we send may be longer.
+MAX_INFORMATION = 4087
 
 
 class MalformedPacket(ValueError):

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from .eap_options import METHOD_NAMES, add_eap_options
 from .profiles import (MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, new_profile_id,
                        profile_problems)
 
@@ -55,6 +56,7 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
     parser.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
     parser.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
+    add_eap_options(parser)
 
 
 def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, secrets: "SecretStore | None" = None) -> int:
@@ -111,6 +113,9 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: "SecretStore") 
         ca_file=os.path.abspath(args.ca_file) if args.ca_file else "", pin_sha256=args.pin_sha256,
         allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5, full_tunnel=not args.no_default_route,
         extra_routes=tuple(args.route), use_vpn_dns=not args.no_vpn_dns, ipv6=args.ipv6, mtu=args.mtu, auto_reconnect=args.auto_reconnect, proxy=proxy,
+        auth_method=args.auth or "password", client_certificate=os.path.abspath(args.client_cert) if args.client_cert else "",
+        eap_server_name=args.eap_server_name, eap_ca_file=os.path.abspath(args.eap_ca_file) if args.eap_ca_file else "",
+        eap_pin_sha256=args.eap_pin_sha256, eap_tls13=args.eap_tls13,
     )
     problems = profile_problems(profile, book.profiles)
     if problems:
@@ -156,6 +161,14 @@ def describe_profile(profile: Profile, password: str) -> list[str]:
     proxy = {ProxyMode.NONE: "none", ProxyMode.SYSTEM: "the system's proxy"}.get(profile.proxy.mode, profile.proxy.url)
     methods = ["MS-CHAPv2", "EAP-MSCHAPv2"] + (["CHAP-MD5", "EAP-MD5"] if profile.allow_chap_md5 else []) + (
         ["PAP"] if profile.allow_pap else [])
+    if profile.auth_method != "password":
+        methods = [METHOD_NAMES.get(profile.auth_method, profile.auth_method)]
+        if profile.auth_method == "eap-tls":
+            methods.append(f"certificate {profile.client_certificate}")
+        methods.append(f"EAP server {profile.eap_server_name or '(name not set)'}"
+                       + (f", CA file {profile.eap_ca_file}" if profile.eap_ca_file else "")
+                       + (f", pinned SHA-256 {profile.eap_pin_sha256}" if profile.eap_pin_sha256 else "")
+                       + (", TLS 1.3 allowed" if profile.eap_tls13 else ""))
     return [
         f"name: {profile.name}",
         f"id: {profile.id}",

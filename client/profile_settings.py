@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .auth import AuthPolicy
+from .eap_options import tls_method_settings
 from .engine import EngineSettings
 from .events import Credentials
 from .profiles import Profile, ProxyMode
@@ -88,7 +89,10 @@ def connect_command(profile: Profile, password: str, proxy_password: str | None 
     engine = EngineSettings(
         credentials=Credentials(profile.username, password),
         host=transport.http_host,
-        auth=AuthPolicy(allow_pap=profile.allow_pap, allow_chap_md5=profile.allow_chap_md5),
+        auth=AuthPolicy(allow_pap=profile.allow_pap, allow_chap_md5=profile.allow_chap_md5,
+                        tls_method=tls_method_settings(profile.auth_method, profile.client_certificate,
+                                                       profile.eap_server_name, profile.eap_ca_file,
+                                                       profile.eap_pin_sha256, profile.eap_tls13, password)),
         ipv6=profile.ipv6,
         mru=profile.mtu,
     )

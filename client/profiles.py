@@ -97,6 +97,14 @@ class Profile:
     mtu: int = MAX_MTU
     auto_reconnect: bool = False
     proxy: ProxyChoice = field(default_factory=ProxyChoice)
+    # Sign-in method (eap_options.py): "password" (MS-CHAPv2 / EAP-MSCHAPv2), "eap-tls" or "peap".
+    # For EAP-TLS the keyring's secret for this profile is the key's passphrase.
+    auth_method: str = "password"
+    client_certificate: str = ""  # EAP-TLS: PEM (certificate + key) or PKCS#12
+    eap_server_name: str = ""  # the name in the EAP (NPS/RADIUS) server's certificate
+    eap_ca_file: str = ""  # CA certificates trusted for the EAP server besides the system store
+    eap_pin_sha256: str = ""  # SHA-256 fingerprint the EAP server's certificate must have
+    eap_tls13: bool = False  # EAP-TLS over TLS 1.3 (RFC 9190)
 
     @property
     def server(self) -> str:
@@ -134,6 +142,10 @@ def profile_problems(profile: Profile, others: tuple[Profile, ...] | list[Profil
         ca_problem = ca_file_problem(Path(profile.ca_file))
         if ca_problem:
             problems["ca_file"] = ca_problem
+    from .eap_options import settings_problems
+
+    problems.update(settings_problems(profile.auth_method, profile.client_certificate, profile.eap_server_name,
+                                      profile.eap_ca_file, profile.eap_pin_sha256))
     if profile.pin_sha256:
         try:
             trust.parse_pin(profile.pin_sha256)
@@ -359,7 +371,9 @@ def _book_from_document(document: dict[str, Any], path: Path) -> ProfileBook:
 
 _EXPECTED = {"id": str, "name": str, "host": str, "port": int, "username": str, "sni": str, "ca_file": str,
              "pin_sha256": str, "allow_pap": bool, "allow_chap_md5": bool, "full_tunnel": bool, "ipv6": bool,
-             "mtu": int, "auto_reconnect": bool, "use_vpn_dns": bool}
+             "mtu": int, "auto_reconnect": bool, "use_vpn_dns": bool,
+             "auth_method": str, "client_certificate": str, "eap_server_name": str, "eap_ca_file": str,
+             "eap_pin_sha256": str, "eap_tls13": bool}
 
 
 def _profile_from_table(table: Any, position: int, path: Path) -> Profile:

@@ -24,7 +24,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 from .engine import Engine, EngineSettings
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
 from .dhcp_inform import PushedSettings
-from .events import (Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, NetworkPushed, SessionSecurity,
+from .events import (Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, NetworkPushed, PasswordRetryRequested,
+                     SessionSecurity,
                      State, StateChanged)
 from sstpvpn.platform import current
 from sstpvpn.platform.errors import PlatformError
@@ -64,7 +65,14 @@ class Shutdown:
     pass
 
 
-Command = Connect | Disconnect | Shutdown
+@dataclass(frozen=True)
+class RetryPassword:
+    """The answer to `on_password_retry`: a new password, or None to give up."""
+
+    password: str | None = field(repr=False)
+
+
+Command = Connect | Disconnect | Shutdown | RetryPassword
 
 
 @dataclass(frozen=True)
@@ -87,10 +95,15 @@ class EngineRunner(threading.Thread):
         self,
         on_status: Callable[[Status], None],
         on_log: Callable[[LogRecord], None] = lambda record: None,
+        on_password_retry: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_password_retry(reason)` is called (on the runner thread; it must not block) when
+        the server refused the password but allows another try; answer with
+        `submit(RetryPassword(...))`. Without it such a refusal ends the session at once."""
         super().__init__(name="sstp-engine", daemon=True)
         self._on_status = on_status
         self._on_log = on_log
+        self._on_password_retry = on_password_retry
         self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -251,6 +264,7 @@ class _Session:
             except PlatformError as error:
                 self._tun_lost(error, time.monotonic())
         # 3. handle events
+        answered = False  # the engine was given input here: its output must go out now
         while (event := engine.next_event()) is not None:
             if isinstance(event, LogRecord):
                 self.runner._on_log(event)
@@ -263,6 +277,12 @@ class _Session:
                 self._configure(event.plan)
             elif isinstance(event, NetworkPushed):
                 self._add_pushed(event.settings)
+            elif isinstance(event, PasswordRetryRequested):
+                if self.runner._on_password_retry is None:
+                    engine.retry_password(None, time.monotonic())  # nobody to ask: the refusal stands
+                    answered = True
+                else:
+                    self.runner._on_password_retry(event.reason)
             elif isinstance(event, Disconnected):
                 self.failure = self.cause or event.failure
                 self.finished = True
@@ -275,6 +295,8 @@ class _Session:
                     self.selector.unregister(self.tun)
                 else:
                     self.selector.register(self.tun, selectors.EVENT_READ, "tun")
+        if answered and not self.finished:
+            self._after_input()
 
     def _configure(self, plan: NetworkPlan) -> None:
         if self.tun is not None:
@@ -401,7 +423,9 @@ class _Session:
                 command = self.runner._commands.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(command, (Disconnect, Shutdown)):
+            if isinstance(command, RetryPassword):
+                self.engine.retry_password(command.password, now)
+            elif isinstance(command, (Disconnect, Shutdown)):
                 self.engine.disconnect(now)
                 if isinstance(command, Shutdown):
                     self.runner._commands.put(command)  # seen again by run() after this session

@@ -338,6 +338,10 @@ class ConnectionController(QObject):
             self._fail_locally(Failure("profile", str(error), FailureKind.OTHER))
             return
         if self._runner is None:
+            # Not yet offered here: a second password after an MS-CHAPv2 Failure with R=1 (issue 13). Without
+            # on_password_retry the runner declines the retry, so the user gets the refusal sentence as before.
+            # To offer it: pass on_password_retry= (called on the runner thread), ask with the password dialog on
+            # the GUI thread, then answer with self._runner.submit(RetryPassword(password or None)).
             self._runner = self._runner_factory(self._bridge.on_status, self._bridge.on_log)
             self._runner.start()
         if self._route_watch is None:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
+from sstpvpn.client.eap_options import AUTH_CHOICES, METHOD_NAMES as EAP_METHOD_NAMES
 from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report
 from sstpvpn.client.events import FailureKind
 from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
@@ -79,6 +80,7 @@ class ProfileEditor(QDialog):
         self.pin.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.allow_pap = QCheckBox("Allow PAP (sends the password in clear inside TLS)", objectName="allow_pap")
         self.allow_chap_md5 = QCheckBox("Allow CHAP-MD5 and EAP-MD5 (weak)", objectName="allow_chap_md5")
+        self._build_eap_fields()
         self.routing = QComboBox(objectName="routing")
         self.routing.addItem("All traffic through the VPN (full tunnel)", True)
         self.routing.addItem("Only the VPN's network (split tunnel)", False)
@@ -115,6 +117,7 @@ class ProfileEditor(QDialog):
         form.addRow("Pinned SHA-256:", self._with_error("pin_sha256", self.pin))
         form.addRow("", self.allow_pap)
         form.addRow("", self.allow_chap_md5)
+        self._add_eap_rows(form)
 
         network = QGroupBox("Network")
         form = QFormLayout(network)
@@ -164,6 +167,38 @@ class ProfileEditor(QDialog):
             spin.valueChanged.connect(self._validate)
         self.proxy_mode.currentIndexChanged.connect(self._validate)
 
+    def _build_eap_fields(self) -> None:
+        """Sign-in method and the EAP-TLS / PEAP settings (client/eap_options.py)."""
+        self.auth_method = QComboBox(objectName="auth_method")
+        for method in AUTH_CHOICES:
+            self.auth_method.addItem(EAP_METHOD_NAMES[method], method)
+        self.client_certificate = QLineEdit(objectName="client_certificate", placeholderText="PEM with the key, or .p12")
+        self.eap_server_name = QLineEdit(objectName="eap_server_name", placeholderText="the name in the NPS/RADIUS certificate")
+        self.eap_ca_file = QLineEdit(objectName="eap_ca_file", placeholderText="only the system's trusted authorities")
+        self.eap_pin = QLineEdit(objectName="eap_pin_sha256", placeholderText="none")
+        self.eap_pin.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.eap_tls13 = QCheckBox("Allow TLS 1.3 for EAP-TLS", objectName="eap_tls13")
+        for line_edit in (self.client_certificate, self.eap_server_name, self.eap_ca_file, self.eap_pin):
+            line_edit.textChanged.connect(self._validate)
+        self.auth_method.currentIndexChanged.connect(self._validate)
+
+    def _add_eap_rows(self, form: QFormLayout) -> None:
+        form.addRow("Sign in with:", self._with_error("auth_method", self.auth_method))
+        form.addRow("Certificate file:", self._with_error("client_certificate", self.client_certificate))
+        form.addRow("EAP server name:", self._with_error("eap_server_name", self.eap_server_name))
+        form.addRow("EAP CA file:", self._with_error("eap_ca_file", self.eap_ca_file))
+        form.addRow("EAP pinned SHA-256:", self._with_error("eap_pin_sha256", self.eap_pin))
+        form.addRow("", self.eap_tls13)
+
+    def _update_eap_fields(self) -> None:
+        method = self.auth_method.currentData()
+        for widget in (self.eap_server_name, self.eap_ca_file, self.eap_pin):
+            widget.setEnabled(method != "password")
+        self.client_certificate.setEnabled(method == "eap-tls")
+        self.eap_tls13.setEnabled(method == "eap-tls")
+        self.password.setToolTip("EAP-TLS: the passphrase of your certificate's key (empty if it has none)"
+                                 if method == "eap-tls" else "")
+
     def _with_error(self, field: str, widget: QWidget) -> QWidget:
         """The field with its error sentence underneath (hidden while the field is fine)."""
         box = QWidget()
@@ -197,6 +232,12 @@ class ProfileEditor(QDialog):
         self.auto_reconnect.setChecked(profile.auto_reconnect)
         self.proxy_mode.setCurrentIndex([mode for mode, _ in PROXY_MODES].index(profile.proxy.mode))
         self.proxy_url.setText(profile.proxy.url)
+        self.auth_method.setCurrentIndex(max(self.auth_method.findData(profile.auth_method), 0))
+        self.client_certificate.setText(profile.client_certificate)
+        self.eap_server_name.setText(profile.eap_server_name)
+        self.eap_ca_file.setText(profile.eap_ca_file)
+        self.eap_pin.setText(profile.eap_pin_sha256)
+        self.eap_tls13.setChecked(profile.eap_tls13)
 
     def _proxy_choice(self) -> tuple[ProxyChoice, str | None]:
         """The proxy in the fields, and what is wrong with its URL."""
@@ -217,6 +258,9 @@ class ProfileEditor(QDialog):
             allow_chap_md5=self.allow_chap_md5.isChecked(), full_tunnel=self.routing.currentData(),
             extra_routes=tuple(self.extra_routes.text().replace(",", " ").split()),
             use_vpn_dns=self.use_vpn_dns.isChecked(), ipv6=self.ipv6.isChecked(), mtu=self.mtu.value(), auto_reconnect=self.auto_reconnect.isChecked(), proxy=proxy,
+            auth_method=self.auth_method.currentData(), client_certificate=self.client_certificate.text().strip(),
+            eap_server_name=self.eap_server_name.text().strip(), eap_ca_file=self.eap_ca_file.text().strip(),
+            eap_pin_sha256=self.eap_pin.text().strip(), eap_tls13=self.eap_tls13.isChecked(),
         )
 
     def problems(self) -> dict[str, str]:
@@ -231,6 +275,7 @@ class ProfileEditor(QDialog):
         return problems
 
     def _validate(self) -> None:
+        self._update_eap_fields()
         problems = self.problems()
         for field, label in self.errors.items():
             label.setText(problems.get(field, ""))

@@ -50,6 +50,11 @@ PACKAGES=(
     # Throughput benchmark
     iperf3
 
+    # EAP servers for the PEAP/EAP-TLS tests (tests/eap): FreeRADIUS, and hostapd as a
+    # RADIUS-only server (its PEAP sends the [MS-PEAP] crypto binding TLV)
+    freeradius
+    hostapd
+
     # GUI tests: virtual X server, tray host, screenshots and synthetic clicks, a font
     fonts-dejavu-core
     imagemagick

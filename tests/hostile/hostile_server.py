@@ -99,7 +99,7 @@ class Connection:
     def __init__(self, scenario: Scenario, tls: ssl.SSLSocket, certificate_der: bytes) -> None:
         self.scenario = scenario
         self.tls = tls
-        config = ServerConfig(username=USERNAME, password=PASSWORD, methods=(MSCHAPV2,), certificate=certificate_der, **scenario.config)
+        config = ServerConfig(username=USERNAME, password=PASSWORD, certificate=certificate_der, **{"methods": (MSCHAPV2,), **scenario.config})
         self.server = HostileScriptedServer(config, scenario.nak_loop)
         self.acted = False
         self.ordered = threading.Event()

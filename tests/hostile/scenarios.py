@@ -146,6 +146,10 @@ SCENARIOS = [
     # authentication and call refusal
     Scenario("wrong-authenticator", config=dict(bad_authenticator=True)),
     Scenario("call-connect-nak", config=dict(connect_naks=99)),
+    Scenario("no-authentication", config=dict(methods=())),  # asks for no authentication at all
+    # MS-CHAPv2 Failure with R=1: one more password, from the next line of standard input
+    Scenario("password-retry", config=dict(mschapv2_retries=1)),
+    Scenario("password-retry-declined", config=dict(mschapv2_retries=1)),
     # Call Abort at each stage
     Scenario("abort-at-connect", "connect", _replace_with(_call_abort())),
     Scenario("abort-in-lcp", "lcp", _replace_with(_call_abort())),

@@ -79,10 +79,11 @@ CASES = [
     Case("garbage-after-tls", 6, r"The server {server} sent a malformed HTTP reply to the SSTP request \(.+\): it may not be an SSTP server\.", 10, None),
     Case("garbage-after-http", 6, re.escape("The server sent data that is not SSTP (SSTP version 0x77 is not 1.0); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator."), 10, MessageType.CALL_CONNECT_REQUEST),
     Case("wrong-authenticator", 6, re.escape("The server could not prove it knows your password (bad MS-CHAPv2 authenticator response): it may be an impostor. Do not use this connection, and tell the server's administrator."), 10, MessageType.CALL_DISCONNECT),
+    Case("no-authentication", 3, re.escape("The server asked for no authentication, which this client refuses: nothing would bind the tunnel to your account, so a misconfigured server or an impostor holding a valid certificate could carry your traffic. Ask the server's administrator to require MS-CHAPv2 or EAP."), 10, MessageType.CALL_DISCONNECT),
     Case("call-connect-nak", 6, re.escape("The server refused the SSTP call 4 times (value not supported)." + ABORTED), 12, MessageType.CALL_ABORT),
     Case("abort-at-connect", 6, SERVER_ABORTED.format(detail=""), 10, MessageType.CALL_ABORT),
     Case("abort-in-lcp", 6, SERVER_ABORTED.format(detail=""), 10, MessageType.CALL_ABORT),
-    Case("abort-in-auth", 6, SERVER_ABORTED.format(detail=r" \(retry count exceeded\)"), 10, MessageType.CALL_ABORT),
+    Case("abort-in-auth", 6, SERVER_ABORTED.format(detail=r" \(status 6: retry count exceeded, about the encapsulated protocol attribute\)"), 10, MessageType.CALL_ABORT),
     Case("abort-in-ipcp", 6, SERVER_ABORTED.format(detail=""), 10, MessageType.CALL_ABORT),
     Case("abort-connected", 6, SERVER_ABORTED.format(detail=""), 12, MessageType.CALL_ABORT, connects=True),
     Case("drop-after-tls", 6, r"The server {server} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it\.", 10, None),
@@ -325,6 +326,34 @@ def test_hostile_server_slow(bench: Bench, case: Case):
     check_outcome(bench, run.side, case, run.client, code, run.exited - run.started, run.before)
 
 
+# MS-CHAPv2 Failure with R=1 (issue 13): the command line reads one more line of standard input.
+RETRY_CASES = [
+    (Case("password-retry", 0, "", 15, MessageType.CALL_DISCONNECT, connects=True), "wrong first try\n" + PASSWORD),
+    (Case("password-retry-declined", 3, re.escape('The server refused the user name or password. Check them and try again. '
+                                                  'The server said: "Wrong password, 2 tries left".'), 10, MessageType.CALL_DISCONNECT),
+     "wrong first try"),
+]
+
+
+@pytest.mark.parametrize(("case", "stdin"), RETRY_CASES, ids=lambda value: getattr(value, "scenario", ""))
+def test_password_retry_on_the_command_line(bench: Bench, case: Case, stdin: str):
+    side = bench.client
+    before = network_state(side.ns)
+    start = time.monotonic()
+    port = bench.hostile.ports[case.scenario]
+    client = ClientProcess(side.ns, [f"{SERVER_NAME}:{port}", "--user", USERNAME, "--ca-file", str(side.ca_path), "--ifname",
+                                     TUNNEL_IFNAME, "--timeout", str(STEP_TIMEOUT), "--keepalive", str(KEEPALIVE)], stdin)
+    if case.connects:
+        assert client.wait_for_line("connected:", case.bound) == "connected: 198.18.30.10"
+        client.interrupt(signal.SIGINT)
+    code = client.finish(case.bound + 5)
+    check_outcome(bench, side, case, client, code, time.monotonic() - start, before)
+    assert "The server refused the password but allows another try." in client.lines
+    assert "Message from the server: Wrong password, 2 tries left" in client.lines
+    server = bench.hostile.latest(case.scenario).server
+    assert server.auth_attempts == (2 if case.connects else 1)
+
+
 def test_every_scenario_has_a_case():
     named = {scenario.name for scenario in SCENARIOS}
-    assert named == {case.scenario for case in CASES + SLOW_CASES} | {"correct"}
+    assert named == {case.scenario for case in CASES + SLOW_CASES + [case for case, _ in RETRY_CASES]} | {"correct"}

@@ -203,3 +203,51 @@ def test_kill_9_then_next_start_repairs(softether):
     second.interrupt()
     assert second.finish() == 0
     assert network_state(ns) == before
+
+
+# -- what the VPN's DHCP server sends after the connection is up (DHCPINFORM) -----------------------
+
+
+def test_split_tunnel_adds_the_routes_the_dhcp_server_pushes(softether):
+    ns = softether.client_ns
+    before = network_state(ns)
+    with softether.dhcp_pushing("corp.test", ["198.18.40.0/255.255.255.0/198.18.30.1"]):
+        client = ClientProcess(ns, connect_args(softether, "--no-default-route"), softether.password)
+        client.wait_for_line("connected:")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            routes = json.loads(ns.run("ip", "-j", "route", "show").stdout)
+            if any(route.get("dst") == "198.18.40.0/24" for route in routes):
+                break
+            time.sleep(0.1)
+        pushed = [route for route in routes if route.get("dst") == "198.18.40.0/24"]
+        assert [route.get("dev") for route in pushed] == ["sstptest0"], routes
+        assert network_state(ns).resolv_conf == before.resolv_conf  # split tunnel, plain file: left alone
+        client.interrupt(signal.SIGINT)
+        assert client.finish() == 0, (client.lines, client.stderr)
+    assert "The VPN's DHCP server sent routes 198.18.40.0/24 and DNS domains corp.test." in client.lines
+    assert network_state(ns) == before
+
+
+def test_full_tunnel_puts_the_pushed_domain_first_in_the_search_list(softether):
+    ns = softether.client_ns
+    before = network_state(ns)
+    with softether.dhcp_pushing("corp.test", ["198.18.40.0/255.255.255.0/198.18.30.1"]):
+        client = ClientProcess(ns, connect_args(softether), softether.password)
+        client.wait_for_line("connected:")
+        deadline = time.monotonic() + 10
+        while "corp.test" not in network_state(ns, settle_seconds=0).resolv_conf and time.monotonic() < deadline:
+            time.sleep(0.1)
+        resolv = network_state(ns, settle_seconds=0).resolv_conf
+        search = [line.split()[1:] for line in resolv.splitlines() if line.startswith("search")]
+        assert search and search[0][0] == "corp.test", resolv
+        client.interrupt(signal.SIGINT)
+        assert client.finish() == 0, (client.lines, client.stderr)
+    assert network_state(ns) == before
+    # The usual settings are back: the next connection hears of no pushed route.
+    client = ClientProcess(ns, connect_args(softether, "--no-default-route", "-v"), softether.password)
+    client.wait_for_line("connected:")
+    time.sleep(1.5)
+    client.interrupt(signal.SIGINT)
+    assert client.finish() == 0
+    assert not any("198.18.40.0/24" in line for line in client.lines), client.lines

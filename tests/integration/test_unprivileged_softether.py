@@ -98,3 +98,28 @@ def test_without_the_helper_an_unprivileged_client_says_what_to_do(softether, he
     assert len(lines) == 1 and "sudo systemctl enable --now sstp-vpn-helper.socket" in lines[0], lines
     assert not any(line.startswith("connected:") for line in client.lines)
     assert network_state(softether.client_ns) == before
+
+
+def test_routes_the_dhcp_server_pushes_reach_the_helper(softether, helper):
+    ns = softether.client_ns
+    before = network_state(ns)
+    with softether.dhcp_pushing("corp.test", ["198.18.40.0/255.255.255.0/198.18.30.1",
+                                              "198.18.20.0/255.255.255.128/198.18.30.1"]):  # half of the LAN
+        client = unprivileged_client(softether, helper, "--no-default-route")
+        client.wait_for_line("connected:")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            routes = network_state(ns, settle_seconds=0).routes
+            if any(r.get("dst") == "198.18.40.0/24" for r in routes):
+                break
+            time.sleep(0.1)
+        assert [r.get("dev") for r in routes if r.get("dst") == "198.18.40.0/24"] == ["sstp40"], routes
+        assert not any(r.get("dst") == "198.18.20.0/25" for r in routes)  # the helper left it out
+        client.interrupt(signal.SIGINT)
+        assert client.finish() == 0, (client.lines, client.stderr)
+    assert any(line.startswith("Left out the route 198.18.20.0/25 that the VPN's DHCP server sent")
+               for line in client.lines), client.lines
+    deadline = time.monotonic() + 5
+    while network_state(ns, settle_seconds=0) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert network_state(ns) == before

@@ -71,7 +71,9 @@ PAP = "pap"
 CHAP_MD5 = "chap-md5"
 MSCHAPV2 = "mschapv2"
 EAP = "eap"
-AUTH_OPTION_DATA = {PAP: b"\xc0\x23", CHAP_MD5: b"\xc2\x23\x05", MSCHAPV2: b"\xc2\x23\x81", EAP: b"\xc2\x27"}
+MSCHAPV1 = "mschapv1"  # offered by accel-ppp; the client never accepts it
+AUTH_OPTION_DATA = {PAP: b"\xc0\x23", CHAP_MD5: b"\xc2\x23\x05", MSCHAPV2: b"\xc2\x23\x81", EAP: b"\xc2\x27",
+                    MSCHAPV1: b"\xc2\x23\x80"}
 
 EAP_IDENTITY = 1
 EAP_NAK = 3
@@ -119,6 +121,7 @@ class ServerConfig:
     ipcp_request_with_success: bool = False  # send our IPCP request with the auth Success (pppd)
     answer_sstp_echo: bool = True
     bad_authenticator: bool = False  # an impostor: MS-CHAPv2 Success with a wrong S=
+    mschapv2_retries: int = 0  # MS-CHAPv2 Failures with R=1 (and a new challenge) before R=0
     terminate_after_auth_failure: bool = True  # SoftEther sends LCP Terminate-Request after E=691
     silent_after: str | None = None  # "http", "connect" or "connected": then the server says nothing
 
@@ -163,6 +166,7 @@ class ScriptedServer:
         self.wire_log: list[tuple] = []  # ("control", type) and ("ppp", protocol, code), in arrival order
         self.frames_received: list[tuple[int, bytes]] = []
         self.ip_received: list[bytes] = []
+        self.dhcp_received: list[bytes] = []  # the client's DHCPINFORMs (UDP to port 67), kept apart
         self.binding: BindingCheck | None = None
         self.call_connected_count = 0
 
@@ -367,7 +371,8 @@ class ScriptedServer:
         if protocol == PppProtocol.IPV4:
             if not (self.binding and self.ipcp_client_acked):
                 self.problems.append("IPv4 before the call and IPCP were up")
-            self.ip_received.append(information)
+            is_dhcp = len(information) >= 28 and information[9] == 17 and information[22:24] == b"\x00\x43"
+            (self.dhcp_received if is_dhcp else self.ip_received).append(information)
             return
         if protocol == PppProtocol.IPV6:
             self.ip_received.append(information)
@@ -532,6 +537,14 @@ class ScriptedServer:
                 self._auth_failed()
             return
         verdict = self._check_mschapv2(value, size)
+        if verdict is None and self.config.mschapv2_retries > 0:
+            # RFC 2759 6: R=1 and a new challenge; the retried Response comes with Identifier + 1.
+            self.config.mschapv2_retries -= 1
+            self.config.challenge = hashlib.md5(self.config.challenge).digest()
+            message = b"E=691 R=1 C=" + self.config.challenge.hex().upper().encode() + b" V=3 M=Wrong password, 2 tries left"
+            self._send_ppp(PppProtocol.CHAP, 4, packet.identifier, message)
+            self._auth_id = (packet.identifier + 1) & 0xFF
+            return
         if verdict is None:
             self._send_ppp(PppProtocol.CHAP, 4, packet.identifier, self._mschapv2_failure())
             self._auth_failed()

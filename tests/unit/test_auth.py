@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sstpvpn.client import auth
+from sstpvpn.client import auth, mschapv2
+from sstpvpn.client.crypto_binding import hlak_from_master_keys
 from sstpvpn.client.auth import (
     AuthMethod,
     AuthPolicy,
@@ -151,9 +152,17 @@ def test_pap_ignores_replies_to_requests_it_never_sent():
 
 def test_pap_nak_quotes_a_printable_server_message():
     machine = started_pap()
-    machine.receive(h("03 01 00 1A 15") + b"Authentication failed" + b"pad", 101.0)
-    reason = 'The server refused the user name or password ("Authentication failed"). Check them and try again.'
+    machine.receive(h("03 01 00 1F 1A") + b"Account locked until 18:00" + b"pad", 101.0)
+    reason = 'The server refused the user name or password ("Account locked until 18:00"). Check them and try again.'
     assert machine.outcome == failure(reason, FailureKind.AUTHENTICATION)
+    assert machine.take_messages() == ["Account locked until 18:00"]
+
+
+def test_pap_nak_with_a_message_that_only_repeats_the_refusal():
+    machine = started_pap()
+    machine.receive(h("03 01 00 1A 15") + b"Authentication failed" + b"pad", 101.0)
+    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
+    assert machine.take_messages() == ["Authentication failed"]  # still logged for the user
 
 
 @pytest.mark.parametrize("data", [h("00"), b"", h("05 41"), h("03 00 01 02")])
@@ -226,7 +235,7 @@ def test_chap_md5_failure_and_verdicts_for_other_identifiers():
     machine.receive(md5_challenge(), 1.0)
     machine.receive(h("04 08 00 04"), 1.0)  # not our identifier: ignored
     assert machine.outcome is None
-    machine.receive(h("04 07 00 08") + b"nope", 1.0)
+    machine.receive(h("04 07 00 10") + b"Wrong secret", 1.0)
     assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
     machine.receive(h("03 07 00 04"), 1.0)  # too late to change anything
     assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
@@ -335,7 +344,8 @@ FAILURE_CASES = [
     (b"E=691 R=0 C=00000000000000000000000000000000 V=3 M=Authentication failure", auth.REFUSED),
     (b"E=646 R=0 V=3", auth.MSCHAPV2_ERRORS[646]),
     (b"E=647 R=0 V=3", "The server refused the login because your account is disabled. Ask your administrator to enable it."),
-    (b"E=648 R=0 V=3", "The server refused the login because your password has expired. Change it with your administrator's tools, then try again."),
+    (b"E=648 R=0 V=3", "The server refused the login because the password has expired. Change it (for example by signing in "
+                       "to a computer of your organisation, or with your administrator's help), then connect again."),
     (b"E=649 R=0 V=3", "The server refused the login because your account has no dial-in permission. Ask your administrator to allow remote access for it."),
     (b"E=709 R=0 V=3", auth.MSCHAPV2_ERRORS[709]),
     (b"E=123 R=0 V=3", "The server refused the login with MS-CHAPv2 error 123. Check the user name and password, or ask your administrator what the error means."),
@@ -617,3 +627,111 @@ def test_any_input_never_raises(packets):
         if isinstance(outcome, Failure):
             assert outcome.where == "auth" and outcome.reason
         assert FUZZ_PASSWORD not in "\n".join(machine.take_logs())
+
+
+# --- server messages and MS-CHAPv2 retry (issue 13) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        (b"Welcome", "Welcome"),
+        (b"  two\r\nlines\x00 \x1b[31mred ", "two lines [31mred"),  # control characters go
+        (b"\xff\xfeoops", "\ufffd\ufffdoops"),  # not UTF-8: shown, not dropped
+        (b"x" * 300, "x" * 200 + "…"),
+        (b"\r\n\t", None),
+        (b"", None),
+    ],
+)
+def test_server_messages_are_cleaned_and_capped(data, shown):
+    assert auth.server_message(data) == shown
+
+
+def test_pap_ack_with_a_message_shows_it():
+    machine = started_pap()
+    machine.receive(h("02 01 00 0D 08") + b"Login ok", 101.0)
+    assert machine.outcome == AuthSucceeded(bytes(32))
+    assert machine.take_messages() == ["Login ok"]
+
+
+def test_chap_md5_failure_message_is_quoted_when_it_tells_more():
+    machine = ChapMd5Client(CREDENTIALS, ALL_ALLOWED)
+    machine.receive(md5_challenge(), 1.0)
+    machine.receive(encode_packet(4, 7, b"Your account expired on 2026-01-01"), 1.0)
+    reason = 'The server refused the user name or password ("Your account expired on 2026-01-01"). Check them and try again.'
+    assert machine.outcome == failure(reason, FailureKind.AUTHENTICATION)
+
+
+def test_mschapv2_success_without_m_is_accepted_and_a_message_is_shown():
+    machine = started_mschapv2()
+    machine.receive(encode_packet(3, 1, SUCCESS_MESSAGE[:42]), 2.0)  # MikroTik: no " M=..."
+    assert machine.outcome == AuthSucceeded(HLAK)
+    assert machine.take_messages() == []
+    machine = started_mschapv2()
+    machine.receive(encode_packet(3, 1, SUCCESS_MESSAGE), 2.0)
+    assert machine.take_messages() == ["Access granted"]
+
+
+def test_mschapv2_failure_message_is_appended_when_it_tells_more():
+    machine = started_mschapv2()
+    machine.receive(encode_packet(4, 1, b"E=649 R=0 V=3 M=Use the VPN-Users group\x07"), 2.0)
+    assert machine.outcome == failure(auth.MSCHAPV2_ERRORS[649] + ' The server said: "Use the VPN-Users group".', FailureKind.AUTHENTICATION)
+
+
+NEW_CHALLENGE = h("00112233445566778899AABBCCDDEEFF")
+RETRY_FAILURE = b"E=691 R=1 C=" + NEW_CHALLENGE.hex().upper().encode() + b" V=3 M=Authentication failure"
+
+
+def test_mschapv2_failure_with_r1_waits_for_a_new_password_and_retries_per_rfc_2759():
+    peer_challenge_2 = h("0F0E0D0C0B0A09080706050403020100")
+    machine = MsChapV2Client(CREDENTIALS, rng=ScriptedRng(PEER_CHALLENGE, peer_challenge_2))
+    machine.receive(mschapv2_challenge(identifier=1), 1.0)
+    machine.take_output()
+    machine.receive(encode_packet(4, 1, RETRY_FAILURE), 2.0)
+    assert machine.outcome is None
+    assert machine.retry_prompt == auth.REFUSED
+    assert machine.take_output() == []
+    machine.retry_with("newPass")
+    (response,) = machine.take_output()
+    # A new peer challenge, the server's new challenge, the new password, Identifier + 1.
+    nt = mschapv2.nt_response(NEW_CHALLENGE, peer_challenge_2, USERNAME, "newPass")
+    assert response == h("02 02 00 3A 31") + peer_challenge_2 + bytes(8) + nt + h("00") + b"User"
+    assert machine.retry_prompt is None
+    proof = mschapv2.authenticator_response("newPass", nt, peer_challenge_2, NEW_CHALLENGE, USERNAME)
+    machine.receive(encode_packet(3, 2, proof + b" M=OK"), 3.0)
+    assert machine.outcome == AuthSucceeded(hlak_from_master_keys(mschapv2.client_master_keys("newPass", nt)))
+
+
+def test_mschapv2_retry_declined_ends_with_the_refusal():
+    machine = started_mschapv2()
+    machine.take_output()
+    machine.receive(encode_packet(4, 1, RETRY_FAILURE), 2.0)
+    machine.retry_with(None)
+    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
+    assert machine.take_output() == []
+
+
+@pytest.mark.parametrize("message", [
+    b"E=691 R=0 C=" + NEW_CHALLENGE.hex().encode() + b" V=3",  # no retry allowed
+    b"E=691 R=1 V=3",  # no challenge to answer
+    b"E=648 R=1 C=" + NEW_CHALLENGE.hex().encode() + b" V=3",  # expired: another password cannot help
+])
+def test_mschapv2_failure_without_a_usable_retry_ends_at_once(message):
+    machine = started_mschapv2()
+    machine.receive(encode_packet(4, 1, message), 2.0)
+    assert machine.retry_prompt is None
+    assert isinstance(machine.outcome, Failure)
+
+
+def test_mschapv2_retries_are_bounded():
+    machine = MsChapV2Client(CREDENTIALS, rng=lambda size: bytes(size))
+    machine.receive(mschapv2_challenge(identifier=1), 1.0)
+    identifier = 1
+    for _ in range(MsChapV2Client.MAX_RETRIES):
+        machine.receive(encode_packet(4, identifier, RETRY_FAILURE), 2.0)
+        machine.retry_with("again")
+        identifier += 1
+        assert parse_packet(machine.take_output()[-1]).identifier == identifier
+    machine.receive(encode_packet(4, identifier, RETRY_FAILURE), 2.0)
+    assert machine.retry_prompt is None
+    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)

@@ -15,8 +15,8 @@ import pytest
 from sstpvpn.client.auth import AuthPolicy
 from sstpvpn.client.engine import EngineSettings
 from sstpvpn.client.events import Credentials, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, SessionSecurity, State, StateChanged
-from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_options, parse_packet
-from sstpvpn.client.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_status_info
+from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_frame, parse_options, parse_packet
+from sstpvpn.client.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_data, encode_status_info
 from tests.unit.scripted_server import (
     CHAP_MD5,
     EAP,
@@ -52,6 +52,7 @@ def settings(allow_pap: bool = False, allow_chap_md5: bool = False, ipv6: bool =
         auth=AuthPolicy(allow_pap=allow_pap, allow_chap_md5=allow_chap_md5),
         ipv6=ipv6,
         hello_interval=hello,
+        dhcp_inform=False,  # its own tests: test_dhcp_inform.py
     )
 
 
@@ -457,9 +458,9 @@ def test_wrong_password_eap_mschapv2() -> None:
 
 def test_wrong_password_pap_nak() -> None:
     conversation = converse(settings(allow_pap=True, password="wrong"), methods=(PAP, PAP))
-    assert only_disconnect(conversation) == Failure(
-        "auth", 'The server refused the user name or password ("Authentication failure"). Check them and try again.', FailureKind.AUTHENTICATION
-    )
+    # The server's message only repeats the refusal: logged for the user, not quoted in the sentence.
+    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+    assert LogRecord(20, "Message from the server: Authentication failure") in conversation.events
     assert conversation.server.call_connected_count == 0
 
 
@@ -592,7 +593,7 @@ def test_server_call_abort(when: str) -> None:
     conversation.pump()
     assert server.control_received[-1] == MessageType.CALL_ABORT
     assert only_disconnect(conversation) == Failure(
-        "sstp", "The server aborted the call (negotiation timeout). Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
+        "sstp", "The server aborted the call (status 8: negotiation timeout). Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
     )
 
 
@@ -828,3 +829,305 @@ def test_eap_server_that_only_does_eap_tls() -> None:
         FailureKind.AUTHENTICATION,
     )
     assert conversation.server.call_connected_count == 0
+
+
+# ------------------------------------------------------------------ issue 13: steering, loops, no authentication
+
+from tests.unit.scripted_server import MSCHAPV1  # noqa: E402
+
+
+def test_accel_ppp_walk_is_steered_until_mschapv2_comes() -> None:
+    """accel-ppp ignores the Nak's hint and offers PAP, CHAP-MD5, MS-CHAPv1, then MS-CHAPv2."""
+    conversation = converse(methods=(PAP, CHAP_MD5, MSCHAPV1, MSCHAPV2))
+    assert_connected(conversation)
+    server = conversation.server
+    assert server.lcp_refusals == [PAP, CHAP_MD5, MSCHAPV1]
+    assert server.auth_method == MSCHAPV2
+    assert _client_lcp(conversation, Code.CONFIGURE_NAK) == [[Option(3, b"\xc2\x23\x81")]] * 3
+    assert not any(protocol == PppProtocol.PAP for protocol, _ in server.frames_received)
+
+
+def test_accel_ppp_walk_with_pap_allowed_still_prefers_mschapv2() -> None:
+    conversation = converse(settings(allow_pap=True), methods=(PAP, CHAP_MD5, MSCHAPV1, MSCHAPV2))
+    assert_connected(conversation)
+    assert conversation.server.auth_method == MSCHAPV2
+
+
+def test_a_server_that_never_offers_an_allowed_method_is_bounded_by_max_failure() -> None:
+    conversation = converse(methods=(PAP, CHAP_MD5, MSCHAPV1) * 3)
+    answers = _client_lcp_packets(conversation, Code.CONFIGURE_NAK) + _client_lcp_packets(conversation, Code.CONFIGURE_REJECT)
+    naks = _client_lcp(conversation, Code.CONFIGURE_NAK)
+    rejects = _client_lcp(conversation, Code.CONFIGURE_REJECT)
+    assert len(naks) == 5 and len(rejects) == 4 and len(answers) == 9  # Max-Failure, then the offer is refused
+    assert all(option.type == 3 for reject in rejects for option in reject)
+    conversation.server.send_control(MessageType.CALL_DISCONNECT)  # out of offers, it ends the call
+    conversation.pump()
+    assert only_disconnect(conversation) == Failure(
+        "auth",
+        "The server offers only PAP, CHAP-MD5, MS-CHAPv1, which this profile does not allow. Allow it in the profile only "
+        "if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
+        FailureKind.AUTHENTICATION,
+    )
+    assert conversation.server.auth_attempts == 0 and conversation.server.call_connected_count == 0
+
+
+class _EchoingServer(ScriptedServer):
+    """A misconfigured server whose SSTP side works but sends every PPP frame straight back."""
+
+    def _send_lcp_request(self) -> None:
+        pass  # no PPP of its own
+
+    def _receive_frame(self, frame: bytes) -> None:
+        self.frames_received.append(parse_frame(frame))
+        self._send(encode_data(frame))
+
+
+def test_a_looped_back_link_ends_with_a_sentence_and_no_authentication() -> None:
+    conversation = Conversation(settings(), _EchoingServer(ServerConfig())).start()
+    conversation.advance(10.0)
+    server = conversation.server
+    sent = [parse_packet(information) for protocol, information in server.frames_received if protocol == PppProtocol.LCP]
+    # The magic number is never rejected, nothing is ever acked, no password is ever sent.
+    assert not any(p.code == Code.CONFIGURE_REJECT for p in sent)
+    assert not any(p.code == Code.CONFIGURE_ACK for p in sent)
+    assert {protocol for protocol, _ in server.frames_received} == {PppProtocol.LCP}
+    assert all(any(o.type == 5 for o in parse_options(p.data)) for p in sent if p.code == Code.CONFIGURE_REQUEST)
+    assert len([p for p in sent if p.code == Code.CONFIGURE_REQUEST]) <= 3
+    failure = only_disconnect(conversation)
+    assert failure is not None and failure.where == "lcp" and failure.kind is FailureKind.PROTOCOL
+    assert "looped back" in failure.reason and "tell its administrator" in failure.reason
+    assert server.call_connected_count == 0
+    assert server.control_received[-1] == MessageType.CALL_DISCONNECT
+    assert State.AUTHENTICATING not in states(conversation)
+
+
+NO_AUTH = (
+    "The server asked for no authentication, which this client refuses: nothing would bind the tunnel to your "
+    "account, so a misconfigured server or an impostor holding a valid certificate could carry your traffic. "
+    "Ask the server's administrator to require MS-CHAPv2 or EAP."
+)
+
+
+def test_a_server_asking_for_no_authentication_is_refused_by_default() -> None:
+    conversation = converse(methods=())
+    conversation.advance(10.0)
+    assert only_disconnect(conversation) == Failure("auth", NO_AUTH, FailureKind.AUTHENTICATION)
+    assert conversation.server.call_connected_count == 0
+    assert conversation.plans == []
+
+
+def test_a_server_asking_for_no_authentication_when_the_connection_allows_it() -> None:
+    conversation = converse(replace(settings(), auth=AuthPolicy(allow_no_auth=True)), methods=())
+    assert_connected(conversation)
+    assert conversation.server.binding is not None and conversation.server.binding.hlak == bytes(32)
+    assert conversation.engine.security == SessionSecurity("none", "SHA-256", keyed=False)
+    assert any(isinstance(e, LogRecord) and e.level == 30 and "no authentication" in e.message for e in conversation.events)
+
+
+def test_a_server_dropping_authentication_after_refused_methods_names_them() -> None:
+    """After Max-Failure the client Rejects the Authentication-Protocol option; a server that then
+    asks for no authentication is still refused, with the sentence about the refused methods."""
+
+    class DropsAuthWhenRejected(ScriptedServer):
+        def _receive_lcp(self, packet) -> None:
+            if packet.code == Code.CONFIGURE_REJECT and packet.identifier == self._lcp_request_id:
+                self.lcp_refusals.append("rejected")
+                self._method_index = len(self.config.methods)  # nothing more to offer...
+                self._lcp_request_id = self._next_lcp_id()  # ...so it asks for no authentication
+                self._send_ppp(PppProtocol.LCP, Code.CONFIGURE_REQUEST, self._lcp_request_id, b"")
+                return
+            super()._receive_lcp(packet)
+
+        def _offered(self):
+            return PAP if self._method_index < len(self.config.methods) else None
+
+    conversation = Conversation(settings(), DropsAuthWhenRejected(ServerConfig(methods=(PAP,) * 10))).start()
+    conversation.advance(10.0)
+    assert "rejected" in conversation.server.lcp_refusals
+    assert only_disconnect(conversation) == Failure("auth", NO_PAP, FailureKind.AUTHENTICATION)
+    assert conversation.server.call_connected_count == 0
+
+
+def test_a_peer_mru_above_what_sstp_carries_is_acked_and_sending_stays_within_one_sstp_packet() -> None:
+    """Windows RRAS asks for MRU 4091: acked (it only limits what we send), and what we send
+    still fits one SSTP packet (4095 bytes)."""
+    conversation = converse(extra_lcp_options=(Option(1, struct.pack("!H", 4091)),))
+    assert_connected(conversation)
+    assert _client_lcp(conversation, Code.CONFIGURE_NAK) == []
+    assert conversation.plans == [SOFTETHER_PLAN]  # MTU: our MRU 1500 is the smaller
+    server = conversation.server
+    largest = 4095 - 8  # the largest information field an SSTP data packet can hold
+    server.send_ppp(0x8281, bytes(largest))  # MPLSCP, unknown to us: Protocol-Reject quotes it
+    server.send_lcp(Code.ECHO_REQUEST, bytes(largest - 4))
+    server.send_lcp(0x42, bytes(largest - 4))  # unknown LCP code: Code-Reject quotes it
+    conversation.pump()
+    assert server.problems == []  # every packet the client sent parsed as SSTP
+    answers = {parse_packet(information).code: information for protocol, information in server.frames_received[-3:]}
+    assert set(answers) == {Code.PROTOCOL_REJECT, Code.ECHO_REPLY, Code.CODE_REJECT}
+    assert all(len(information) == largest for information in answers.values())
+    assert server.protocol_rejects[-1] == 0x8281
+
+
+def test_ip_packets_larger_than_the_peer_mru_allows_are_not_sent() -> None:
+    conversation = converse(extra_lcp_options=(Option(1, struct.pack("!H", 4091)),))
+    big = bytearray(IPV4_PACKET + bytes(4200 - len(IPV4_PACKET)))
+    big[2:4] = struct.pack("!H", len(big))
+    conversation.engine.receive_ip_packets([bytes(big), IPV4_PACKET], conversation.now)
+    conversation.pump()
+    assert conversation.server.ip_received == [IPV4_PACKET]
+    assert conversation.server.problems == []
+
+
+# ------------------------------------------------------------------ MS-CHAPv2 retry (R=1)
+
+from sstpvpn.client.events import PasswordRetryRequested  # noqa: E402
+
+RETRY_REASON = REFUSED + ' The server said: "Wrong password, 2 tries left".'
+
+
+def test_mschapv2_retry_with_a_new_password_connects_in_the_same_session() -> None:
+    conversation = converse(settings(password="wrong"), mschapv2_retries=2)
+    assert conversation.of_type(PasswordRetryRequested) == [PasswordRetryRequested(RETRY_REASON)]
+    assert LogRecord(20, "Message from the server: Wrong password, 2 tries left") in conversation.events
+    assert conversation.disconnected == [] and conversation.server.call_connected_count == 0
+    conversation.engine.retry_password("still wrong", conversation.now)
+    conversation.pump()
+    assert len(conversation.of_type(PasswordRetryRequested)) == 2
+    conversation.engine.retry_password(PASSWORD, conversation.now)
+    conversation.pump()
+    assert_connected(conversation)
+    assert conversation.server.auth_attempts == 3
+    assert conversation.engine.security is not None and conversation.engine.security.keyed
+    assert not any(PASSWORD in e.message or "still wrong" in e.message for e in conversation.of_type(LogRecord))
+
+
+def test_mschapv2_retry_declined_ends_with_the_refusal_sentence() -> None:
+    conversation = converse(settings(password="wrong"), mschapv2_retries=1)
+    conversation.engine.retry_password(None, conversation.now)
+    conversation.pump()
+    conversation.advance(10.0)
+    assert only_disconnect(conversation) == Failure("auth", RETRY_REASON, FailureKind.AUTHENTICATION)
+    assert conversation.server.call_connected_count == 0
+
+
+def test_mschapv2_retry_nobody_answers_ends_with_the_refusal_not_a_timeout() -> None:
+    conversation = converse(settings(password="wrong"), mschapv2_retries=1)
+    conversation.advance(70.0)
+    assert only_disconnect(conversation) == Failure("auth", RETRY_REASON, FailureKind.AUTHENTICATION)
+
+
+def test_password_expired_has_its_own_sentence() -> None:
+    class Expired(ScriptedServer):
+        def _mschapv2_failure(self) -> bytes:
+            return b"E=648 R=0 C=" + bytes(16).hex().encode() + b" V=3 M=Password expired"
+
+    conversation = Conversation(settings(password="old"), Expired(ServerConfig())).start()
+    conversation.advance(10.0)
+    failure = only_disconnect(conversation)
+    assert failure == Failure("auth", "The server refused the login because the password has expired. Change it (for example by signing in "
+                              "to a computer of your organisation, or with your administrator's help), then connect again.",
+                              FailureKind.AUTHENTICATION)  # "Password expired" adds nothing to that sentence
+    assert LogRecord(20, "Message from the server: Password expired") in conversation.events
+    assert conversation.of_type(PasswordRetryRequested) == []
+
+
+# ------------------------------------------------------------------ Call Disconnect / Abort status
+
+
+@pytest.mark.parametrize(
+    ("message_type", "attribute_id", "status", "value", "detail"),
+    [
+        (MessageType.CALL_DISCONNECT, 0, 0, b"", " (status 0: no error)"),
+        (MessageType.CALL_DISCONNECT, AttributeId.CRYPTO_BINDING, AttributeStatus.RETRY_COUNT_EXCEEDED, b"", " (status 6: retry count exceeded, about the crypto binding attribute)"),
+        (MessageType.CALL_ABORT, AttributeId.CRYPTO_BINDING, AttributeStatus.INVALID_FRAME_RECEIVED, b"\x00" * 4, " (status 7: invalid frame received, about the crypto binding attribute)"),
+        (MessageType.CALL_ABORT, AttributeId.ENCAPSULATED_PROTOCOL_ID, AttributeStatus.VALUE_NOT_SUPPORTED, b"\x00\x01", " (status 4: value not supported, about the encapsulated protocol attribute)"),
+        (MessageType.CALL_DISCONNECT, 0x33, 0x77, b"", " (status 119: unknown status, about attribute 51)"),
+    ],
+)
+def test_server_disconnect_and_abort_name_the_status(message_type: int, attribute_id: int, status: int, value: bytes, detail: str) -> None:
+    conversation = converse()
+    info = StatusInfo(attribute_id, status, value)
+    conversation.server.send_control(message_type, (Attribute(AttributeId.STATUS_INFO, encode_status_info(info)),))
+    conversation.pump()
+    failure = only_disconnect(conversation)
+    if message_type == MessageType.CALL_DISCONNECT:
+        expected = f"The server ended the session{detail}. Connect again; if it keeps happening, ask the server's administrator why."
+    else:
+        expected = f"The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log."
+    assert failure == Failure("sstp", expected, FailureKind.PROTOCOL)
+
+
+def test_server_disconnect_with_a_broken_status_info_still_ends_with_the_plain_sentence() -> None:
+    conversation = converse()
+    conversation.server.send_control(MessageType.CALL_DISCONNECT, (Attribute(AttributeId.STATUS_INFO, b"\x00\x01"),))
+    conversation.pump()
+    assert only_disconnect(conversation) == Failure("sstp", "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL)
+
+
+# ------------------------------------------------------------------ MikroTik quirks (issue 13), packet by packet
+
+from tests.unit.wire import Wire, mru, only  # noqa: E402
+
+
+def test_mplscp_opened_unprompted_is_protocol_rejected() -> None:
+    conversation = converse()
+    request = encode_packet(Code.CONFIGURE_REQUEST, 1, b"")
+    conversation.server.send_ppp(0x8281, request)  # MPLSCP, as MikroTik sends it
+    conversation.pump()
+    assert conversation.server.protocol_rejects == [0x8281]
+    reject = _client_lcp_packets(conversation, Code.PROTOCOL_REJECT)[0]
+    assert reject.data == b"\x82\x81" + request
+    assert conversation.disconnected == []
+    assert_ip_flows_both_ways(conversation)
+
+
+def test_ipcp_nak_of_address_and_both_dns_servers_in_one_packet() -> None:
+    wire = Wire()
+    wire.ack_client_lcp()
+    wire.lcp(Code.CONFIGURE_REQUEST, 1, [Option(3, b"\xc2\x23\x81")])
+    from tests.unit.test_server_replays import _finish_mschapv2  # noqa: PLC0415
+
+    (request,) = only(_finish_mschapv2(wire), PppProtocol.IPCP)
+    assert [o.type for o in parse_options(request.data)] == [3, 129, 131]
+    assigned = [Option(3, bytes([10, 8, 0, 5])), Option(129, bytes([10, 8, 0, 1])), Option(131, bytes([8, 8, 8, 8]))]
+    (second,) = only(wire.ipcp(Code.CONFIGURE_NAK, request.identifier, assigned), PppProtocol.IPCP)
+    assert (second.code, parse_options(second.data)) == (Code.CONFIGURE_REQUEST, assigned)
+    wire.ipcp(Code.CONFIGURE_REQUEST, 1, [Option(3, bytes([10, 8, 0, 1]))])
+    wire.ipcp(Code.CONFIGURE_ACK, second.identifier, assigned)
+    plans = [e.plan for e in wire.events if isinstance(e, LinkConfigured)]
+    assert [(p.address, p.dns) for p in plans] == [(IPv4Address("10.8.0.5"), (IPv4Address("10.8.0.1"), IPv4Address("8.8.8.8")))]
+
+
+def test_a_late_answer_to_a_retransmitted_request_is_dropped_silently() -> None:
+    """A server that answers both the original and the retransmitted Configure-Request: the reply
+    with the old identifier changes nothing and provokes nothing."""
+    wire = Wire()
+    first = wire.lcp_request
+    (retransmitted,) = only(wire.advance(3.0), PppProtocol.LCP)
+    assert retransmitted.code == Code.CONFIGURE_REQUEST and retransmitted.identifier != first.identifier
+    assert wire.lcp(Code.CONFIGURE_NAK, first.identifier, [mru(1280)]) == []  # stale: no new request
+    assert wire.engine._lcp.policy.mru == 1500
+    assert wire.lcp(Code.CONFIGURE_ACK, retransmitted.identifier, retransmitted.data) == []
+    assert wire.lcp(Code.CONFIGURE_ACK, retransmitted.identifier, retransmitted.data) == []  # the duplicate
+    assert wire.lcp(Code.CONFIGURE_ACK, first.identifier, first.data) == []  # the late one
+    sent = wire.lcp(Code.CONFIGURE_REQUEST, 7, [Option(3, b"\xc2\x23\x81")])
+    assert [(p.code, p.identifier) for p in only(sent, PppProtocol.LCP)] == [(Code.CONFIGURE_ACK, 7)]
+    assert wire.engine._lcp.fsm.is_opened
+    assert wire.failure is None
+
+
+def test_a_late_ipcp_nak_to_a_retransmitted_request_is_dropped_silently() -> None:
+    wire = Wire()
+    wire.ack_client_lcp()
+    wire.lcp(Code.CONFIGURE_REQUEST, 1, [Option(3, b"\xc2\x23\x81")])
+    from tests.unit.test_server_replays import _finish_mschapv2  # noqa: PLC0415
+
+    (first,) = only(_finish_mschapv2(wire), PppProtocol.IPCP)
+    (again,) = only(wire.advance(3.0), PppProtocol.IPCP)
+    assigned = [Option(3, bytes([10, 8, 0, 5])), Option(129, bytes([10, 8, 0, 1])), Option(131, bytes([10, 8, 0, 2]))]
+    (third,) = only(wire.ipcp(Code.CONFIGURE_NAK, again.identifier, assigned), PppProtocol.IPCP)
+    assert wire.ipcp(Code.CONFIGURE_NAK, first.identifier, [Option(3, bytes([10, 8, 0, 99]))]) == []  # the stale twin
+    wire.ipcp(Code.CONFIGURE_REQUEST, 1, [Option(3, bytes([10, 8, 0, 1]))])
+    wire.ipcp(Code.CONFIGURE_ACK, third.identifier, parse_options(third.data))
+    plans = [e.plan for e in wire.events if isinstance(e, LinkConfigured)]
+    assert [p.address for p in plans] == [IPv4Address("10.8.0.5")]

@@ -545,7 +545,9 @@ def test_lcp_first_answer_to_an_auth_offer(offered: bytes, allow: dict, verdict:
 
 def test_lcp_softether_walk_accepts_eap_when_the_server_insists() -> None:
     policy = _lcp_policy()
-    assert policy.judge([Option(3, b"\xc2\x27")])[0] is Verdict.NAK
+    verdict, suggestion = policy.judge([Option(3, b"\xc2\x27")])
+    assert verdict is Verdict.NAK
+    policy.nak_sent(suggestion)  # the automaton reports the Nak as sent
     assert policy.judge([Option(3, b"\xc2\x27")]) == (Verdict.ACK, [Option(3, b"\xc2\x27")])
     policy.peer_acked([Option(3, b"\xc2\x27")])
     assert policy.auth_method is AuthMethod.EAP
@@ -574,7 +576,9 @@ def test_lcp_no_auth_option_means_no_authentication() -> None:
         (Option(1, b"\x05\xdc"), Verdict.ACK, None),
         (Option(1, b"\x00\x44"), Verdict.ACK, None),  # 68, the IPv4 minimum
         (Option(1, b"\x00\x43"), Verdict.NAK, [Option(1, b"\x05\xdc")]),
-        (Option(1, b"\x0f\xf8"), Verdict.NAK, [Option(1, b"\x05\xdc")]),  # 4088: one byte too big for SSTP
+        (Option(1, b"\x0f\xf8"), Verdict.ACK, None),  # 4088: more than SSTP carries, but it only limits what we send
+        (Option(1, b"\x0f\xfb"), Verdict.ACK, None),  # 4091, as Windows RRAS asks
+        (Option(1, b"\xff\xff"), Verdict.ACK, None),
         (Option(1, b"\x05"), Verdict.REJECT, [Option(1, b"\x05")]),  # wrong length
         (Option(2, bytes(4)), Verdict.ACK, None),  # ACCM: harmless
         (Option(7), Verdict.REJECT, [Option(7)]),
@@ -717,3 +721,89 @@ def test_an_ack_resets_the_count_of_refusals() -> None:
         request = [p for p in _take(fsm) if p.code == Code.CONFIGURE_REQUEST][-1]
         fsm.receive(ControlPacket(Code.CONFIGURE_ACK, request.identifier, request.data), 0.0)
         assert fsm.state is St.OPENED
+
+
+# ------------------------------------------------------------------ steering, peer MRU, loops (issue 13)
+
+
+def test_lcp_steering_is_recorded_only_when_the_nak_is_sent() -> None:
+    """Windows Server 2016: EAP alongside Callback/MRRU/Endpoint Discriminator. The Reject of
+    those carries no Nak, so the EAP offer that follows must still be steered to MS-CHAPv2."""
+    lcp = Lcp(_lcp_policy())
+    lcp.fsm.open(0.0)
+    lcp.fsm.up(0.0)
+    _take(lcp.fsm)
+    first = encode_options([Option(1, b"\x0f\xfb"), Option(3, b"\xc2\x27"), Option(5, MAGIC_C), Option(13, b"\x06"),
+                            Option(17, b"\x06\x4e"), Option(19, b"\x01" + bytes(20))])
+    lcp.receive(ControlPacket(Code.CONFIGURE_REQUEST, 1, first), 0.0)
+    second = encode_options([Option(1, b"\x0f\xfb"), Option(3, b"\xc2\x27"), Option(5, MAGIC_C)])
+    lcp.receive(ControlPacket(Code.CONFIGURE_REQUEST, 2, second), 0.0)
+    lcp.receive(ControlPacket(Code.CONFIGURE_REQUEST, 3, second), 0.0)  # the server insists on EAP
+    answers = [(p.code, p.identifier, parse_options(p.data)) for p in _take(lcp.fsm)]
+    assert answers == [
+        (Code.CONFIGURE_REJECT, 1, [Option(13, b"\x06"), Option(17, b"\x06\x4e"), Option(19, b"\x01" + bytes(20))]),
+        (Code.CONFIGURE_NAK, 2, [Option(3, b"\xc2\x23\x81")]),
+        (Code.CONFIGURE_ACK, 3, parse_options(second)),
+    ]
+
+
+def test_lcp_steering_is_not_recorded_when_max_failure_turns_the_nak_into_a_reject() -> None:
+    policy = _lcp_policy()
+    policy.judge([Option(3, b"\xc2\x27")])  # judged, but no Nak went out
+    assert policy.judge([Option(3, b"\xc2\x27")])[0] is Verdict.NAK
+
+
+def test_lcp_peer_mru_above_the_sstp_limit_is_kept_but_sending_is_capped() -> None:
+    policy = _lcp_policy()
+    policy.peer_acked([Option(1, b"\x0f\xfb")])
+    assert policy.peer_mru == 4091
+    assert policy.send_mru == 4087
+    policy.peer_acked([Option(1, b"\x02\x00")])
+    assert policy.send_mru == 512
+
+
+def test_lcp_echo_reply_and_code_reject_fit_the_peer_mru_and_one_sstp_packet() -> None:
+    lcp = _opened_lcp(True)
+    lcp.policy.peer_mru = 4091
+    lcp.receive(ControlPacket(Code.ECHO_REQUEST, 1, bytes(4083)), 0.0)  # 4087-byte information field
+    lcp.receive(ControlPacket(0x42, 2, bytes(4083)), 0.0)  # unknown code: Code-Reject quotes it
+    reply, code_reject = _take(lcp.fsm)
+    assert (reply.code, 4 + len(reply.data)) == (Code.ECHO_REPLY, 4087)
+    assert (code_reject.code, 4 + len(code_reject.data)) == (Code.CODE_REJECT, 4087)
+    assert code_reject.data[:4] == bytes.fromhex("42020FF7")  # the rejected packet's header, as received
+    lcp.policy.peer_mru = 300
+    lcp.receive(ControlPacket(Code.ECHO_REQUEST, 3, bytes(1000)), 0.0)
+    lcp.receive(ControlPacket(0x42, 4, bytes(1000)), 0.0)
+    assert [4 + len(p.data) for p in _take(lcp.fsm)] == [300, 300]
+
+
+def test_lcp_never_rejects_magic_number_while_asking_for_it() -> None:
+    """Max-Failure turns other Naks into Rejects, but not one of Magic-Number (RFC 1661 6.4)."""
+    lcp = Lcp(_lcp_policy(magics=tuple(bytes((0, 0, 1, n)) for n in range(1, 60))))
+    lcp.fsm.open(0.0)
+    lcp.fsm.up(0.0)
+    _take(lcp.fsm)
+    for identifier in range(8):
+        lcp.receive(ControlPacket(Code.CONFIGURE_REQUEST, identifier, bytes.fromhex("050600000000")), 0.0)  # zero magic
+    codes = [p.code for p in _take(lcp.fsm)]
+    assert codes == [Code.CONFIGURE_NAK] * 8
+    assert not lcp.policy.looped  # a zero magic is a bad peer, not a loop
+
+
+def test_lcp_our_magic_coming_back_repeatedly_means_a_loop() -> None:
+    policy = _lcp_policy(magics=tuple(bytes((0, 0, 2, n)) for n in range(1, 20)))
+    own = policy.request()[1]
+    verdict, suggestion = policy.judge([own])  # our own request, echoed
+    assert verdict is Verdict.NAK and not policy.looped
+    policy.naked(suggestion)  # our Nak, echoed: the peer "suggests" what we suggested
+    assert not policy.looped
+    policy.judge([policy.request()[1]])
+    assert policy.looped
+
+
+def test_lcp_a_peer_magic_of_its_own_clears_the_loop_suspicion() -> None:
+    policy = _lcp_policy(magics=tuple(bytes((0, 0, 2, n)) for n in range(1, 20)))
+    policy.judge([policy.request()[1]])
+    policy.judge([Option(5, bytes.fromhex("CAFEBABE"))])  # a real peer's number: no loop
+    policy.judge([policy.request()[1]])
+    assert not policy.looped

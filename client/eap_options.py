@@ -1,0 +1,114 @@
+"""EAP-TLS and PEAP as profile settings and command-line options, shared by `sstp-vpn connect`,
+`sstp-vpn profiles add` and the profile-to-settings code.
+
+For EAP-TLS the profile's secret in the keyring (the "password" slot, `--password-stdin`) is the
+passphrase of the certificate's private key: empty for an unencrypted key. For PEAP it is the
+user's password, as for MS-CHAPv2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from . import trust
+
+if TYPE_CHECKING:  # eap_tls (ssl, cryptography) is imported when a connection needs it
+    from .eap_tls import TlsMethodSettings
+
+AUTH_CHOICES = ("password", "eap-tls", "peap")  # "password": MS-CHAPv2 / EAP-MSCHAPv2 (and what --allow-* add)
+OPTION_NAMES = ("auth", "client_cert", "eap_server_name", "eap_ca_file", "eap_pin_sha256", "eap_tls13")
+
+METHOD_NAMES = {"password": "MS-CHAPv2 or EAP-MSCHAPv2", "eap-tls": "EAP-TLS (certificate)", "peap": "PEAP (EAP-MSCHAPv2)"}
+
+
+def add_eap_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auth", choices=AUTH_CHOICES, default=None,
+                        help="sign-in method: password (MS-CHAPv2, EAP-MSCHAPv2), eap-tls (a certificate) or peap")
+    parser.add_argument("--client-cert", metavar="FILE", default="",
+                        help="EAP-TLS: your certificate and key, PEM or PKCS#12 (.p12); the key's passphrase is the password")
+    parser.add_argument("--eap-server-name", metavar="NAME", default="",
+                        help="EAP-TLS/PEAP: the name in the authentication (NPS/RADIUS) server's certificate")
+    parser.add_argument("--eap-ca-file", metavar="PEM", default="",
+                        help="EAP-TLS/PEAP: also trust these CA certificates for the authentication server")
+    parser.add_argument("--eap-pin-sha256", metavar="HEX", default="",
+                        help="EAP-TLS/PEAP: also require this SHA-256 fingerprint of the authentication server's certificate")
+    parser.add_argument("--eap-tls13", action="store_true", help="EAP-TLS: allow TLS 1.3 (RFC 9190)")
+
+
+def settings_problems(method: str, client_cert: str, server_name: str, ca_file: str, pin: str) -> dict[str, str]:
+    """Field -> sentence, for the profile editor, `profiles add` and `connect`."""
+    problems: dict[str, str] = {}
+    if method not in AUTH_CHOICES:
+        problems["auth_method"] = f"The sign-in method must be one of {', '.join(AUTH_CHOICES)}."
+        return problems
+    if method == "password":
+        return problems
+    if method == "eap-tls":
+        if not client_cert:
+            problems["client_certificate"] = "EAP-TLS needs your certificate file (PEM with the key, or PKCS#12)."
+        elif not os.path.isfile(client_cert):
+            problems["client_certificate"] = f"The certificate file {client_cert} does not exist."
+    if server_name:
+        try:
+            trust.reference_identity(server_name)
+        except ValueError as error:
+            problems["eap_server_name"] = str(error)
+    if ca_file:
+        from .profiles import ca_file_problem
+
+        problem = ca_file_problem(Path(ca_file))
+        if problem:
+            problems["eap_ca_file"] = problem
+    if pin:
+        try:
+            trust.parse_pin(pin)
+        except ValueError as error:
+            problems["eap_pin_sha256"] = str(error)
+    if not server_name and not pin:
+        problems["eap_server_name"] = ("Enter the name in the authentication server's certificate (EAP server name), "
+                                       "or its SHA-256 fingerprint: otherwise it cannot be checked.")
+    return problems
+
+
+def tls_method_settings(method: str, client_cert: str, server_name: str, ca_file: str, pin: str,
+                        tls13: bool, password: str) -> TlsMethodSettings | None:
+    """The engine's settings for EAP-TLS/PEAP, or None for the password methods."""
+    if method == "password":
+        return None
+    from .eap_tls import TlsMethod, TlsMethodSettings
+
+    return TlsMethodSettings(
+        TlsMethod(method),
+        server_name=server_name or None,
+        ca_file=Path(ca_file) if ca_file else None,
+        pin_sha256=trust.parse_pin(pin) if pin else None,
+        client_certificate=Path(client_cert) if client_cert else None,
+        key_passphrase=(password or None) if method == "eap-tls" else None,
+        allow_tls13=tls13,
+    )
+
+
+def with_tls_method(command, args: argparse.Namespace, password: str):  # type: ignore[no-untyped-def]
+    """`connect HOST ...`: the runner's Connect command with the EAP options applied. Raises
+    ValueError with the sentences when an option is wrong."""
+    from dataclasses import replace
+
+    tls = tls_method_from_args(args, password)
+    if tls is None:
+        return command
+    return replace(command, engine=replace(command.engine, auth=replace(command.engine.auth, tls_method=tls)))
+
+
+def tls_method_from_args(args: argparse.Namespace, password: str) -> TlsMethodSettings | None:
+    """For `connect HOST ...`: raises ValueError with the sentences when an option is wrong."""
+    method = getattr(args, "auth", "password") or "password"
+    client_cert = os.path.abspath(args.client_cert) if getattr(args, "client_cert", "") else ""
+    problems = settings_problems(method, client_cert, args.eap_server_name, args.eap_ca_file, args.eap_pin_sha256)
+    if problems:
+        raise ValueError(" ".join(problems.values()))
+    return tls_method_settings(method, client_cert, args.eap_server_name, args.eap_ca_file, args.eap_pin_sha256,
+                               args.eap_tls13, password)

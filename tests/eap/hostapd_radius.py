@@ -1,0 +1,58 @@
+"""hostapd (Debian's `hostapd` 2.10) as a RADIUS-only EAP server (driver=none): its PEAP server
+sends the [MS-PEAP] Crypto Binding TLV in PEAPv0 (FreeRADIUS 3 does not) and derives the MSK from
+IPMK when the binding was used, so it checks our compound keys, Compound MAC and CSK-based MSK
+against an implementation written by someone else (wpa_supplicant/hostapd's eap_server_peap.c)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.eap.freeradius import free_udp_port, stop
+from tests.eap.pki import EapPki
+
+USER, PASSWORD = "alice", "correct horse battery"
+
+
+@dataclass
+class Hostapd:
+    process: subprocess.Popen
+    port: int
+    secret: bytes
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_hostapd(program: str, directory: Path, pki: EapPki) -> Hostapd:
+    secret = secrets.token_hex(12).encode()
+    (directory / "clients").write_text(f"127.0.0.1/32 {secret.decode()}\n")
+    (directory / "users").write_text(f'*\tPEAP\n"{USER}"\tMSCHAPV2\t"{PASSWORD}"\t[2]\n')
+    last = ""
+    for _attempt in range(3):
+        port = free_udp_port()
+        conf = directory / "hostapd.conf"
+        conf.write_text("\n".join([
+            "driver=none", "interface=sstptest0", "logger_stdout=-1", "logger_stdout_level=0",
+            "eap_server=1", f"eap_user_file={directory / 'users'}",
+            f"ca_cert={pki.ca}", f"server_cert={pki.server_cert}", f"private_key={pki.server_key}",
+            f"radius_server_clients={directory / 'clients'}", f"radius_server_auth_port={port}", "",
+        ]))
+        log = directory / f"hostapd-{port}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen([program, "-dd", str(conf)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            if "Setup of interface done" in text:
+                return Hostapd(process, port, secret, log)
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+        stop(process)
+        last = log.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"hostapd did not start:\n{last}")
