@@ -677,7 +677,7 @@ class EapClient(Authenticatee):
             response = bytes((self.NOTIFICATION,))
         elif request_type == self.MSCHAPV2 and self._policy.tls_method is None:
             response = self._on_mschapv2(type_data)
-        elif request_type == self.MD5_CHALLENGE and self._policy.allow_chap_md5:
+        elif request_type == self.MD5_CHALLENGE and self._policy.allow_chap_md5 and self._policy.tls_method is None:
             response = self._on_md5(packet.identifier, type_data)
         elif self._policy.tls_method is not None and request_type == self._policy.tls_method.method.eap_type:
             response = self._on_tunnel_method(request_type, type_data)

@@ -541,6 +541,11 @@ class Engine:
     def _record_method_refusal(self) -> None:
         """When the server gives up after offering only methods the profile forbids, that (not
         the way it ended the call) is what the user must hear."""
+        if self._auth is not None and self._auth.retry_prompt is not None:
+            # Refused, another try allowed, but the server ended the call first (pppd sends R=1
+            # yet never takes a second Response): the refusal is still what the user must hear.
+            self._record(Failure("auth", self._auth.retry_prompt, FailureKind.AUTHENTICATION))
+            return
         refused = self._lcp.policy.refused_methods
         if refused and self._auth is None:
             self._record(_no_allowed_method(refused))

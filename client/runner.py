@@ -344,15 +344,12 @@ class _Session:
         routes = ", ".join(map(str, pushed.routes)) or "none"
         names = ", ".join(name for name in (pushed.domain, *pushed.search) if name) or "none"
         self.runner._emit_log(logging.INFO, f"The VPN's DHCP server sent routes {routes} and DNS domains {names}.")
-        add_pushed = getattr(self.configurator, "add_pushed", None)
-        if self.tun_lost or add_pushed is None:
-            if add_pushed is None and self.configurator is not None:
-                self.runner._emit_log(logging.INFO, "Adding them is not supported on this system yet.")
+        if self.tun_lost or self.configurator is None:
             return
         if self.command.network.full_tunnel and pushed.routes:
             self.runner._emit_log(logging.INFO, "All traffic goes through the VPN already, so its routes add nothing.")
         try:
-            notes = add_pushed(pushed)
+            notes = self.configurator.add_pushed(pushed)
         except PlatformError as error:
             notes = [error.sentence]
         for note in notes:  # the connection goes on: a note, not a failure (printed by the CLI)

@@ -171,10 +171,7 @@ class HelperSession:
                      request.server, "full tunnel" if request.full_tunnel else "split tunnel")
             return Reply(True), None
         if isinstance(request, PushSettings):
-            add_pushed = getattr(self.configurator, "add_pushed", None)
-            if add_pushed is None:
-                raise RequestRefused("This system's network helper cannot add what the VPN's DHCP server sent yet.")
-            notes = add_pushed(request.settings)
+            notes = self.configurator.add_pushed(request.settings)
             log.info("%s: added %d pushed routes and %s to %s", self.peer, len(request.settings.routes),
                      request.settings.domain or "no domain", self.tun.name)
             return Reply(True, notes=tuple(notes)), None

@@ -49,6 +49,7 @@ from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import Step, UndoJournal
 
 if TYPE_CHECKING:
+    from sstpvpn.client.dhcp_inform import PushedSettings
     from sstpvpn.client.events import NetworkPlan
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,14 @@ class NetConfigurator:
             except PlatformError as undo_error:
                 log.warning("%s", undo_error.sentence)
             raise
+
+    def add_pushed(self, pushed: "PushedSettings") -> list[str]:
+        """What the VPN's DHCP server sent (routes, DNS domains): not added on macOS yet, said
+        in a note; the connection works as set up by apply()."""
+        if not pushed:
+            return []
+        return ["This version cannot add the routes and DNS domains the VPN's DHCP server sent on "
+                "macOS yet; ask for them as extra routes in the profile if you need them."]
 
     def restore(self) -> list[str]:
         """Undo exactly what apply() did, in reverse order. Safe to call again, and when apply()

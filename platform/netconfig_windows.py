@@ -47,6 +47,7 @@ from sstpvpn.platform.winapi import (AF_INET, AF_INET6, ERROR_ACCESS_DENIED, ERR
                                      ERROR_OBJECT_ALREADY_EXISTS, GUID, NO_ERROR, Library, describe_error)
 
 if TYPE_CHECKING:
+    from sstpvpn.client.dhcp_inform import PushedSettings
     from sstpvpn.client.events import NetworkPlan
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,14 @@ class NetConfigurator:
             except PlatformError as undo_error:
                 log.warning("%s", undo_error.sentence)
             raise
+
+    def add_pushed(self, pushed: "PushedSettings") -> list[str]:
+        """What the VPN's DHCP server sent (routes, DNS domains): not added on Windows yet, said
+        in a note; the connection works as set up by apply()."""
+        if not pushed:
+            return []
+        return ["This version cannot add the routes and DNS domains the VPN's DHCP server sent on "
+                "Windows yet; ask for them as extra routes in the profile if you need them."]
 
     def restore(self) -> list[str]:
         """Undo exactly what apply() did, in reverse order. Safe to call again, and when apply()

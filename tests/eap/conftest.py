@@ -1,12 +1,15 @@
-"""Fixtures for the EAP tests against FreeRADIUS: the test PKI and one FreeRADIUS for the session."""
+"""Fixtures for the EAP tests: the test PKI, and one FreeRADIUS and one hostapd (RADIUS-only) for
+the session."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tests.eap.freeradius import start_freeradius, stop
+from tests.eap.freeradius import SYSTEM_RADDB, start_freeradius, stop
 from tests.eap.pki import make_eap_pki
-from tests.realparts import require_program
+from tests.realparts import missing, require_program
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +20,8 @@ def eap_pki(tmp_path_factory):
 @pytest.fixture(scope="session")
 def freeradius(eap_pki, tmp_path_factory):
     program = require_program("freeradius", "apt-get install freeradius (or installer/install-deps.sh)")
+    if not os.access(SYSTEM_RADDB / "radiusd.conf", os.R_OK):  # 0640 freerad:freerad; the tests copy it
+        missing(f"read access to {SYSTEM_RADDB}", "run the EAP tests as root, or join the group freerad")
     server = start_freeradius(program, tmp_path_factory.mktemp("freeradius"), eap_pki)
     yield server
     stop(server.process)

@@ -29,6 +29,7 @@ class EapPki:
     client_pem: Path  # certificate + encrypted key (PASSPHRASE), issued by `ca`
     client_p12: Path  # the same as PKCS#12 (PASSPHRASE)
     foreign_client_pem: Path  # certificate + encrypted key, issued by `other_ca`
+    big_client_pem: Path  # an RSA-4096 certificate with a long chain: our flight needs several fragments
     server_sha256: bytes
 
 
@@ -78,6 +79,21 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+def _big_client(ca, encrypted) -> bytes:  # type: ignore[no-untyped-def]
+    """RSA-4096 client certificate issued by `ca`, sent with three copies of the CA certificate
+    and a long subjectAltName list: well over the 1398 bytes of one EAP-TLS fragment."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    names = [x509.DNSName(f"host{i}.alice.eap.test") for i in range(60)]
+    cert = (_builder(CLIENT_NAME, ca[0].subject, key.public_key())
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .sign(ca[1], hashes.SHA256()))
+    return _pem(cert) + _pem(ca[0]) * 3 + encrypted(key)
+
+
 def make_eap_pki(directory: Path) -> EapPki:
     directory.mkdir(parents=True, exist_ok=True)
     ca, other = _ca("EAP Test CA"), _ca("Some Other CA")
@@ -99,5 +115,6 @@ def make_eap_pki(directory: Path) -> EapPki:
         client_p12=_write(directory / "client.p12", pkcs12.serialize_key_and_certificates(
             b"alice", client_key, client, [ca[0]], encryption)),
         foreign_client_pem=_write(directory / "foreign.pem", _pem(foreign) + encrypted(foreign_key)),
+        big_client_pem=_write(directory / "big.pem", _big_client(ca, encrypted)),
         server_sha256=server.fingerprint(hashes.SHA256()),
     )

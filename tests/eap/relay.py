@@ -18,8 +18,8 @@ EAP_RESPONSE, EAP_SUCCESS, EAP_FAILURE = 2, 3, 4
 
 
 class RadiusRelay(ScriptedServer):
-    def __init__(self, radius: RadiusClient, corrupt_hlak: bool = False) -> None:
-        super().__init__(ServerConfig(methods=(EAP,)))
+    def __init__(self, radius: RadiusClient, corrupt_hlak: bool = False, methods: tuple[str, ...] = (EAP,)) -> None:
+        super().__init__(ServerConfig(methods=methods))
         self.radius = radius
         self.corrupt_hlak = corrupt_hlak
         self.identity: bytes | None = None
@@ -27,6 +27,8 @@ class RadiusRelay(ScriptedServer):
         self.msk: bytes | None = None
         self.radius_codes: list[int] = []
         self.eap_types_from_client: list[int] = []
+        self.tls_flags_from_client: list[int] = []  # EAP-TLS/PEAP flags byte of each response
+        self.tls_flags_from_server: list[int] = []
 
     def _receive_eap(self, packet: ControlPacket) -> None:
         if packet.code != EAP_RESPONSE or not packet.data:
@@ -36,6 +38,8 @@ class RadiusRelay(ScriptedServer):
             self.problems.append("EAP Response identifier differs from the Request's")
             return
         self.eap_types_from_client.append(packet.data[0])
+        if packet.data[0] in (13, 25) and len(packet.data) > 1:
+            self.tls_flags_from_client.append(packet.data[1])
         if self.identity is None and packet.data[0] == 1:
             self.identity = packet.data[1:]
         reply = self.radius.access_request(self.identity or b"", encode_packet(packet.code, packet.identifier, packet.data), self._state)
@@ -60,4 +64,6 @@ class RadiusRelay(ScriptedServer):
     def _relay(self, eap: bytes) -> None:
         if len(eap) >= 2:
             self._auth_id = eap[1]
+        if len(eap) > 5 and eap[0] == 1 and eap[4] in (13, 25):
+            self.tls_flags_from_server.append(eap[5])
         self._send(encode_data(encode_frame(PppProtocol.EAP, eap)))

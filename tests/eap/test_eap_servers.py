@@ -22,7 +22,7 @@ from tests.eap.freeradius import PASSWORD, USER
 from tests.eap.pki import PASSPHRASE, SERVER_NAME
 from tests.eap.radius import ACCESS_ACCEPT, RadiusClient
 from tests.eap.relay import RadiusRelay
-from tests.unit.scripted_server import Conversation
+from tests.unit.scripted_server import EAP, MSCHAPV2, Conversation
 
 pytestmark = pytest.mark.realparts
 
@@ -32,10 +32,10 @@ def _settings(method: TlsMethod, ca: Path, password: str = PASSWORD, **extra) ->
     return EngineSettings(Credentials(USER, password), "vpn.example.com", AuthPolicy(tls_method=tls))
 
 
-def _run(freeradius, settings: EngineSettings, corrupt_hlak: bool = False):  # type: ignore[no-untyped-def]
+def _run(freeradius, settings: EngineSettings, corrupt_hlak: bool = False, methods: tuple[str, ...] = (EAP,)):  # type: ignore[no-untyped-def]
     radius = RadiusClient("127.0.0.1", freeradius.port, freeradius.secret)
     try:
-        server = RadiusRelay(radius, corrupt_hlak=corrupt_hlak)
+        server = RadiusRelay(radius, corrupt_hlak=corrupt_hlak, methods=methods)
         conversation = Conversation(settings, server).start()
     finally:
         radius.close()
@@ -63,6 +63,7 @@ def test_eap_tls_with_a_certificate_from_the_test_ca_binds_with_freeradius_msk(f
     assert server.binding.hlak == server.msk[:32]
     assert conversation.plans, "IPCP did not come up"
     assert conversation.engine.security == SessionSecurity("EAP-TLS", "SHA-256", True)
+    assert conversation.engine.security.binding == "SHA-256 with the EAP-TLS key"  # the status window's line
 
 
 def test_a_wrong_hlak_fails_the_binding_check(freeradius, eap_pki):
@@ -125,6 +126,7 @@ def test_peap_mschapv2_binds_with_freeradius_msk(freeradius, eap_pki):
     assert server.binding is not None and server.binding.ok
     assert conversation.plans
     assert conversation.engine.security == SessionSecurity("PEAP (EAP-MSCHAPv2)", "SHA-256", True)
+    assert conversation.engine.security.binding == "SHA-256 with the PEAP (EAP-MSCHAPv2) key"
 
 
 def test_peap_with_a_wrong_password_says_so(freeradius, eap_pki):
@@ -206,3 +208,24 @@ def test_eap_tls13_with_a_certificate_from_another_ca_is_refused(freeradius, eap
     failure = _failure(conversation)
     assert failure.kind is FailureKind.AUTHENTICATION and "certificate" in failure.reason
     assert server.binding is None and ACCESS_ACCEPT not in server.radius_codes
+
+
+def test_a_peap_profile_steers_a_server_that_offers_mschapv2_first_to_eap(freeradius, eap_pki):
+    """RRAS offers its methods in turn; a profile that asks for PEAP signs in with nothing else."""
+    conversation, server = _run(freeradius, _settings(TlsMethod.PEAP, eap_pki.ca), methods=(MSCHAPV2, EAP))
+    assert server.lcp_refusals == [MSCHAPV2]
+    assert server.binding is not None and server.binding.ok
+    assert conversation.engine.security.auth_method == "PEAP (EAP-MSCHAPv2)"
+
+
+def test_eap_tls_fragments_both_ways_with_acks(freeradius, eap_pki):
+    """Our certificate flight (RSA-4096, long chain) goes out in fragments, each after the server's
+    ACK; the server's flight comes in fragments (FreeRADIUS fragment_size 1024) that we ACK."""
+    settings = _settings(TlsMethod.EAP_TLS, eap_pki.ca, client_certificate=eap_pki.big_client_pem, key_passphrase=PASSPHRASE)
+    _conversation, server = _run(freeradius, settings)
+    more, length = 0x40, 0x80
+    assert any(flags & more for flags in server.tls_flags_from_client), server.tls_flags_from_client
+    assert any(flags & length and flags & more for flags in server.tls_flags_from_client)
+    assert any(flags & more for flags in server.tls_flags_from_server), server.tls_flags_from_server
+    assert server.radius_codes[-1] == ACCESS_ACCEPT
+    assert server.binding is not None and server.binding.ok

@@ -6,6 +6,7 @@ FreeRADIUS and hostapd in tests/eap."""
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import pytest
 from cryptography import x509
@@ -203,6 +204,10 @@ def test_a_tls_profile_allows_only_eap_and_only_its_method():
     client.receive(encode_packet(1, 8, bytes((13, FLAG_START))), 0.0)  # EAP-TLS: not this profile's method
     [nak] = _responses(client)
     assert nak.data == bytes((3, 25))
+    md5 = EapClient(Credentials("alice", "pw"), replace(policy, allow_chap_md5=True))
+    md5.receive(encode_packet(1, 9, bytes((4, 16)) + bytes(16)), 0.0)  # EAP-MD5, even where CHAP-MD5 is allowed
+    [nak] = _responses(md5)
+    assert nak.data == bytes((3, 25)) and md5.outcome is None
 
 
 def test_eap_tls_start_is_answered_with_a_client_hello(pki):

@@ -14,7 +14,8 @@ import pytest
 
 from sstpvpn.client.auth import AuthPolicy
 from sstpvpn.client.engine import EngineSettings
-from sstpvpn.client.events import Credentials, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, SessionSecurity, State, StateChanged
+from sstpvpn.client.events import (Credentials, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, PasswordRetryRequested,
+                                   SessionSecurity, State, StateChanged)
 from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_frame, parse_options, parse_packet
 from sstpvpn.client.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_data, encode_status_info
 from tests.unit.scripted_server import (
@@ -23,6 +24,7 @@ from tests.unit.scripted_server import (
     EAP_MD5,
     EAP_MSCHAPV2,
     EAP_TLS,
+    MSCHAPV1,
     MSCHAPV2,
     PAP,
     SOFTETHER_ECHO_DATA,
@@ -30,6 +32,7 @@ from tests.unit.scripted_server import (
     ScriptedServer,
     ServerConfig,
 )
+from tests.unit.wire import Wire, finish_mschapv2, mru, only
 
 HOST = "vpn.example.com"
 USER = "alice"
@@ -833,7 +836,6 @@ def test_eap_server_that_only_does_eap_tls() -> None:
 
 # ------------------------------------------------------------------ issue 13: steering, loops, no authentication
 
-from tests.unit.scripted_server import MSCHAPV1  # noqa: E402
 
 
 def test_accel_ppp_walk_is_steered_until_mschapv2_comes() -> None:
@@ -980,7 +982,6 @@ def test_ip_packets_larger_than_the_peer_mru_allows_are_not_sent() -> None:
 
 # ------------------------------------------------------------------ MS-CHAPv2 retry (R=1)
 
-from sstpvpn.client.events import PasswordRetryRequested  # noqa: E402
 
 RETRY_REASON = REFUSED + ' The server said: "Wrong password, 2 tries left".'
 
@@ -1066,7 +1067,6 @@ def test_server_disconnect_with_a_broken_status_info_still_ends_with_the_plain_s
 
 # ------------------------------------------------------------------ MikroTik quirks (issue 13), packet by packet
 
-from tests.unit.wire import Wire, mru, only  # noqa: E402
 
 
 def test_mplscp_opened_unprompted_is_protocol_rejected() -> None:
@@ -1085,9 +1085,7 @@ def test_ipcp_nak_of_address_and_both_dns_servers_in_one_packet() -> None:
     wire = Wire()
     wire.ack_client_lcp()
     wire.lcp(Code.CONFIGURE_REQUEST, 1, [Option(3, b"\xc2\x23\x81")])
-    from tests.unit.test_server_replays import _finish_mschapv2  # noqa: PLC0415
-
-    (request,) = only(_finish_mschapv2(wire), PppProtocol.IPCP)
+    (request,) = only(finish_mschapv2(wire), PppProtocol.IPCP)
     assert [o.type for o in parse_options(request.data)] == [3, 129, 131]
     assigned = [Option(3, bytes([10, 8, 0, 5])), Option(129, bytes([10, 8, 0, 1])), Option(131, bytes([8, 8, 8, 8]))]
     (second,) = only(wire.ipcp(Code.CONFIGURE_NAK, request.identifier, assigned), PppProtocol.IPCP)
@@ -1120,9 +1118,7 @@ def test_a_late_ipcp_nak_to_a_retransmitted_request_is_dropped_silently() -> Non
     wire = Wire()
     wire.ack_client_lcp()
     wire.lcp(Code.CONFIGURE_REQUEST, 1, [Option(3, b"\xc2\x23\x81")])
-    from tests.unit.test_server_replays import _finish_mschapv2  # noqa: PLC0415
-
-    (first,) = only(_finish_mschapv2(wire), PppProtocol.IPCP)
+    (first,) = only(finish_mschapv2(wire), PppProtocol.IPCP)
     (again,) = only(wire.advance(3.0), PppProtocol.IPCP)
     assigned = [Option(3, bytes([10, 8, 0, 5])), Option(129, bytes([10, 8, 0, 1])), Option(131, bytes([10, 8, 0, 2]))]
     (third,) = only(wire.ipcp(Code.CONFIGURE_NAK, again.identifier, assigned), PppProtocol.IPCP)
@@ -1131,3 +1127,41 @@ def test_a_late_ipcp_nak_to_a_retransmitted_request_is_dropped_silently() -> Non
     wire.ipcp(Code.CONFIGURE_ACK, third.identifier, parse_options(third.data))
     plans = [e.plan for e in wire.events if isinstance(e, LinkConfigured)]
     assert [p.address for p in plans] == [IPv4Address("10.8.0.5")]
+
+
+def test_r1_from_a_server_that_never_takes_a_retry_still_ends_with_the_refusal() -> None:
+    """pppd as a server answers every bad MS-CHAPv2 Response with "E=691 R=1 C=<same challenge>
+    V=0" and then terminates LCP (it never accepts a retried Response). The user must read that
+    the password was refused, not that the server ended the PPP session."""
+
+    class PppdLike(ScriptedServer):
+        def _mschapv2_failure(self) -> bytes:
+            return b"E=691 R=1 C=" + self.config.challenge.hex().upper().encode() + b" V=0"
+
+    conversation = Conversation(settings(password="wrong"), PppdLike(ServerConfig())).start()
+    assert conversation.of_type(PasswordRetryRequested) == [PasswordRetryRequested(REFUSED)]
+    conversation.advance(10.0)
+    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+    assert conversation.server.call_connected_count == 0
+
+
+def test_a_packet_too_long_for_one_sstp_packet_is_never_sent_and_never_raises() -> None:
+    """A 5000-byte user name makes an MS-CHAPv2 Response that no SSTP packet can carry (the
+    12-bit length): the engine drops it with a warning instead of raising out of the driver."""
+    long_name = replace(settings(), credentials=Credentials("u" * 5000, PASSWORD))
+    conversation = converse(long_name)
+    warnings = [e.message for e in conversation.of_type(LogRecord) if e.level == 30]
+    assert any("Dropped an outgoing CHAP packet of" in line and "at most 4087" in line for line in warnings), warnings
+    assert conversation.server.problems == []
+    assert not any(protocol == PppProtocol.CHAP for protocol, _ in conversation.server.frames_received)
+
+
+def test_mschapv2_success_without_any_message_is_accepted() -> None:
+    """MikroTik's Success carries only "S=<40 hex>", no " M=": the proof is all that counts."""
+    wire = Wire()
+    wire.ack_client_lcp()
+    wire.lcp(Code.CONFIGURE_REQUEST, 1, [Option(3, b"\xc2\x23\x81")])
+    sent = finish_mschapv2(wire, message=b"")
+    assert [s.message_type for s in sent if s.protocol == "control"] == [MessageType.CALL_CONNECTED]
+    assert wire.engine.security == SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True)
+    assert not any(isinstance(e, LogRecord) and e.message.startswith("Message from the server") for e in wire.events)

@@ -8,23 +8,16 @@ answer to it.
 
 from __future__ import annotations
 
-from sstpvpn.client.events import FailureKind, SessionSecurity
-from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, parse_options
-from sstpvpn.client.sstp_codec import MessageType
-from tests.unit.wire import NONCE, Wire, chap_challenge, magic, mru, mschapv2_success, only, settings
+from sstpvpn.client.events import FailureKind, LogRecord, SessionSecurity
+from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, encode_frame, parse_options
+from sstpvpn.client.sstp_codec import AttributeId, MessageType, encode_data, parse_control
+from tests.unit.wire import NONCE, Wire, finish_mschapv2, magic, mru, only, settings
 
 AUTH_EAP = Option(3, b"\xc2\x27")
 AUTH_MSCHAPV2 = Option(3, b"\xc2\x23\x81")
 AUTH_MSCHAPV1 = Option(3, b"\xc2\x23\x80")
 AUTH_CHAP_MD5 = Option(3, b"\xc2\x23\x05")
 AUTH_PAP = Option(3, b"\xc0\x23")
-CHALLENGE = bytes.fromhex("5B5D7C7D7B3F2F3E3C2C602132262628")
-
-
-def _finish_mschapv2(wire: Wire, identifier: int = 1, message: bytes = b" M=Welcome") -> list:
-    """Challenge, our Response, a genuine Success; returns what the client sent after Success."""
-    response = only(wire.ppp(PppProtocol.CHAP, 1, identifier, chap_challenge(CHALLENGE, b"server")), PppProtocol.CHAP)[0]
-    return wire.ppp(PppProtocol.CHAP, 3, identifier, mschapv2_success(CHALLENGE, response, message=message))
 
 
 # ------------------------------------------------------------------ Windows Server 2016 (issue 13)
@@ -48,7 +41,7 @@ def test_windows_server_2016_eap_with_callback_mrru_and_discriminator_is_steered
     third = only(wire.lcp(Code.CONFIGURE_REQUEST, 2, [mru(4091), AUTH_MSCHAPV2, magic(0x1B2C3D4E)]), PppProtocol.LCP)
     assert [(p.code, p.identifier) for p in third] == [(Code.CONFIGURE_ACK, 2)]
     wire.control(MessageType.ECHO_REQUEST)
-    _finish_mschapv2(wire)
+    finish_mschapv2(wire)
     assert wire.engine.security == SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True)
     assert wire.failure is None
 
@@ -67,10 +60,6 @@ def test_windows_server_insisting_on_eap_after_the_nak_gets_eap() -> None:
 
 # ------------------------------------------------------------------ helpers for the replays
 
-from sstpvpn.client.events import LogRecord  # noqa: E402
-from sstpvpn.client.sstp_codec import AttributeId, parse_control  # noqa: E402
-from sstpvpn.client.ppp_codec import encode_frame  # noqa: E402
-from sstpvpn.client.sstp_codec import encode_data  # noqa: E402
 
 
 def _open_lcp(wire: Wire, server_options: list[Option], identifier: int = 1) -> None:
@@ -101,7 +90,7 @@ def test_mikrotik_unprompted_ipv6cp_is_protocol_rejected_and_its_ipcp_request_ac
     https://github.com/reliablehosting/sstp-client/issues/9"""
     wire = Wire()
     _open_lcp(wire, [mru(1500), AUTH_MSCHAPV2, magic(0x2A5B3C4D)])
-    sent = _finish_mschapv2(wire)
+    sent = finish_mschapv2(wire)
     ipcp_request = only(sent, PppProtocol.IPCP)[0]
     assert ipcp_request.code == Code.CONFIGURE_REQUEST
     assert 2 not in [o.type for o in parse_options(ipcp_request.data)]  # never asks for VJ, which MikroTik rejects
@@ -152,7 +141,7 @@ def test_accel_ppp_mschapv2_success_then_call_connected_with_the_acks_nonce() ->
     https://github.com/xebd/accel-ppp/issues/100"""
     wire = Wire(hash_bitmask=0x03)  # accel-ppp offers both hashes by default
     _open_lcp(wire, [mru(1400), AUTH_MSCHAPV2, magic(0x6C1D2E3F)])
-    sent = _finish_mschapv2(wire, identifier=1, message=b" M=Authentication succeeded")
+    sent = finish_mschapv2(wire, identifier=1, message=b" M=Authentication succeeded")
     binding = _call_connected(sent)
     assert binding[3] == 0x02  # SHA-256, the stronger of the two offered
     assert binding[4:36] == NONCE
@@ -175,7 +164,7 @@ def test_accel_ppp_ignores_the_nak_hint_and_walks_its_method_list() -> None:
     nak = (Code.CONFIGURE_NAK, [AUTH_MSCHAPV2])
     assert answers == [nak, nak, nak, (Code.CONFIGURE_ACK, [mru(1400), AUTH_MSCHAPV2, magic(0x11111111)])]
     assert only(sent, PppProtocol.CHAP) == []  # MS-CHAPv2: the server speaks first
-    _finish_mschapv2(wire)
+    finish_mschapv2(wire)
     assert wire.engine.security == SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True)
 
 
@@ -198,7 +187,7 @@ def test_echo_request_longer_than_the_peers_mru_gets_a_truncated_reply() -> None
     does. Source: https://github.com/accel-ppp/accel-ppp/issues/204"""
     wire = Wire()
     _open_lcp(wire, [mru(1480), AUTH_MSCHAPV2, magic(0x2468ACE0)])
-    _finish_mschapv2(wire)
+    finish_mschapv2(wire)
     sent = wire.lcp(Code.ECHO_REQUEST, 0, bytes(4) + bytes(range(256)) * 6)
     (reply,) = only(sent, PppProtocol.LCP)
     assert reply.code == Code.ECHO_REPLY and 4 + len(reply.data) == 1480
@@ -215,7 +204,7 @@ def test_windows_server_2019_success_without_the_space_before_m() -> None:
     https://github.com/ppp-project/ppp/pull/156"""
     wire = Wire()
     _open_lcp(wire, [mru(1400), AUTH_MSCHAPV2, magic(0x13572468)])
-    sent = _finish_mschapv2(wire, message=b"M=Access granted")
+    sent = finish_mschapv2(wire, message=b"M=Access granted")
     assert _call_connected(sent)[4:36] == NONCE
     assert wire.engine.security == SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True)
     assert "Message from the server: Access granted" in _info_messages(wire)
@@ -228,7 +217,7 @@ def test_success_message_logging_you_in_without_the_space() -> None:
     https://github.com/nm-l2tp/NetworkManager-l2tp/issues/144"""
     wire = Wire()
     _open_lcp(wire, [mru(1400), AUTH_MSCHAPV2, magic(0x24681357)])
-    sent = _finish_mschapv2(wire, message=b"M=Success. Logging you in...")
+    sent = finish_mschapv2(wire, message=b"M=Success. Logging you in...")
     assert _call_connected(sent)[4:36] == NONCE
     assert "Message from the server: Success. Logging you in..." in _info_messages(wire)
 

@@ -160,6 +160,15 @@ def chap_challenge(challenge: bytes, name: bytes) -> bytes:
     return bytes((len(challenge),)) + challenge + name
 
 
+CHALLENGE = bytes.fromhex("5B5D7C7D7B3F2F3E3C2C602132262628")
+
+
+def finish_mschapv2(wire: Wire, identifier: int = 1, message: bytes = b" M=Welcome") -> list[Sent]:
+    """Challenge, the client's Response, a genuine Success; what the client sent after the Success."""
+    response = only(wire.ppp(PppProtocol.CHAP, 1, identifier, chap_challenge(CHALLENGE, b"server")), PppProtocol.CHAP)[0]
+    return wire.ppp(PppProtocol.CHAP, 3, identifier, mschapv2_success(CHALLENGE, response, message=message))
+
+
 def mru(value: int) -> Option:
     return Option(1, struct.pack("!H", value))
 
