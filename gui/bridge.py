@@ -29,6 +29,7 @@ class LogEntry:
 class RunnerBridge(QObject):
     status = Signal(object)  # Status
     log = Signal(object)  # LogEntry
+    password_retry = Signal(str)  # the server allows another password (MS-CHAPv2 R=1): why
 
     # -- called on the runner thread ---------------------------------------------------------
 
@@ -37,3 +38,6 @@ class RunnerBridge(QObject):
 
     def on_log(self, record: LogRecord) -> None:
         self.log.emit(LogEntry(time.time(), record.level, record.message))
+
+    def on_password_retry(self, reason: str) -> None:
+        self.password_retry.emit(reason)

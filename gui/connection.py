@@ -28,7 +28,7 @@ from sstpvpn.client.profile_settings import ProfileSettingsError, connect_comman
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.client.recent_log import RecentLog
 from sstpvpn.client.reconnect import Backoff, Decision, ReconnectPolicy, RetryAt, WaitForNetwork
-from sstpvpn.client.runner import Disconnect, EngineRunner, Shutdown, Status, uses_network_helper
+from sstpvpn.client.runner import Disconnect, EngineRunner, RetryPassword, Shutdown, Status, uses_network_helper
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
 from sstpvpn.client.session_lock import SessionInUse, SessionLock, lock_profile
 from sstpvpn.client.sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
@@ -66,6 +66,7 @@ class CredentialsRequest:
     need_proxy_password: bool
     reason: str
     can_remember: bool  # the keyring works, so the answer may be saved
+    retry: bool = False  # the server refused the password and allows another (MS-CHAPv2 R=1)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class ConnectionController(QObject):
         self._bridge = RunnerBridge(self)
         self._bridge.status.connect(self._on_runner_status)
         self._bridge.log.connect(self._on_runner_log)
+        self._bridge.password_retry.connect(self._on_password_retry)
+        self._keyring_usable = False  # as found when the last connection was prepared
         self._runner: EngineRunner | None = None
         self._runner_busy = False  # a Connect was submitted and its DISCONNECTED has not come back
         self._profile: Profile | None = None
@@ -209,6 +212,12 @@ class ConnectionController(QObject):
     def provide_credentials(self, request: CredentialsRequest, password: str | None, proxy_password: str | None,
                             remember: bool) -> None:
         """The user's answer to `credentials_needed`."""
+        if request.retry:
+            if self._runner is not None and self._profile is not None and self._profile.id == request.profile.id:
+                if remember and request.can_remember and password:
+                    self._remember(request.profile, password, None)  # the saved one was refused
+                self._runner.submit(RetryPassword(password or None))
+            return
         prepared = self._prepared
         if prepared is None or not self._preparing or self._profile is None or self._profile.id != request.profile.id:
             return  # cancelled or replaced meanwhile
@@ -219,7 +228,21 @@ class ConnectionController(QObject):
                            proxy_password if request.need_proxy_password else None)
         self._start(request.profile, password or "", proxy_password)
 
+    def _on_password_retry(self, reason: str) -> None:
+        """The server refused the password but lets the user try another (MS-CHAPv2 R=1): ask,
+        while the runner waits; the answer goes back through provide/cancel_credentials."""
+        if self._profile is None or self._runner is None:
+            if self._runner is not None:
+                self._runner.submit(RetryPassword(None))
+            return
+        self.credentials_needed.emit(CredentialsRequest(self._profile, True, False, reason,
+                                                        can_remember=self._keyring_usable, retry=True))
+
     def cancel_credentials(self, request: CredentialsRequest) -> None:
+        if request.retry:
+            if self._runner is not None:
+                self._runner.submit(RetryPassword(None))  # give up: the refusal sentence follows
+            return
         if self._preparing and self._profile is not None and self._profile.id == request.profile.id:
             self._attempt += 1
             self._release_session_lock()
@@ -321,6 +344,7 @@ class ConnectionController(QObject):
         if prepared.failure is not None:
             self._fail_locally(prepared.failure)
             return
+        self._keyring_usable = prepared.keyring_problem is None
         need_password = prepared.password is None
         need_proxy_password = needs_proxy_password(profile) and prepared.proxy_password is None
         if need_password or need_proxy_password:
@@ -338,11 +362,8 @@ class ConnectionController(QObject):
             self._fail_locally(Failure("profile", str(error), FailureKind.OTHER))
             return
         if self._runner is None:
-            # Not yet offered here: a second password after an MS-CHAPv2 Failure with R=1 (issue 13). Without
-            # on_password_retry the runner declines the retry, so the user gets the refusal sentence as before.
-            # To offer it: pass on_password_retry= (called on the runner thread), ask with the password dialog on
-            # the GUI thread, then answer with self._runner.submit(RetryPassword(password or None)).
-            self._runner = self._runner_factory(self._bridge.on_status, self._bridge.on_log)
+            self._runner = self._runner_factory(self._bridge.on_status, self._bridge.on_log,
+                                                self._bridge.on_password_retry)
             self._runner.start()
         if self._route_watch is None:
             self._route_watch = self._route_watch_factory(self._network_changed.emit)

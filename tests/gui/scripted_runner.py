@@ -15,9 +15,10 @@ from sstpvpn.client.runner import Connect, Disconnect, Shutdown, Status
 class ScriptedRunner:
     instances: list["ScriptedRunner"] = []
 
-    def __init__(self, on_status, on_log) -> None:
+    def __init__(self, on_status, on_log, on_password_retry=None) -> None:
         self.on_status = on_status
         self.on_log = on_log
+        self.on_password_retry = on_password_retry
         self.commands: list[object] = []
         self.started = False
         self.stopped = False

@@ -193,3 +193,28 @@ def test_an_unasked_clean_end_is_reported_as_a_drop(qtbot, controller, store, se
     qtbot.waitUntil(lambda: controller.status.state is State.DISCONNECTED, timeout=5000)
     assert [n.title for n in seen.notices] == ["Connected to Office", "Connection to Office dropped"]
     assert seen.notices[1].text == "The server ended the connection."
+
+
+def test_a_refused_password_the_server_lets_retry_is_asked_for_and_saved(qtbot, controller, store, secrets):
+    from sstpvpn.client.runner import RetryPassword
+
+    profile = make_profile(store)
+    secrets.set(profile.id, SecretKind.VPN, "old-password")
+    seen = Recorder(controller)
+    engine = connect_and_wait(qtbot, controller, profile)
+    reason = "The server refused the password and allows another try."
+    engine.on_password_retry(reason)  # MS-CHAPv2 Failure with R=1, from the runner thread
+    qtbot.waitUntil(lambda: bool(seen.requests))
+    (request,) = seen.requests
+    assert request.retry and request.need_password and not request.need_proxy_password
+    assert request.reason == reason and request.can_remember
+    controller.provide_credentials(request, "new-password", None, remember=True)
+    assert engine.commands[-1] == RetryPassword("new-password")
+    qtbot.waitUntil(lambda: secrets.get(profile.id, SecretKind.VPN) == "new-password", timeout=10000)
+    assert len(engine.connects) == 1  # the same session goes on: no second connection
+
+    engine.on_password_retry(reason)  # refused again; this time the user gives up
+    qtbot.waitUntil(lambda: len(seen.requests) == 2)
+    controller.cancel_credentials(seen.requests[-1])
+    assert engine.commands[-1] == RetryPassword(None)
+    assert secrets.get(profile.id, SecretKind.VPN) == "new-password"
