@@ -3,6 +3,8 @@ for the method that uses them, and an EAP profile keeps its settings through an 
 
 from __future__ import annotations
 
+from PySide6.QtGui import QGuiApplication
+
 from sstpvpn.client.profiles import Profile, new_profile_id
 
 from tests.gui.test_editor import fill, open_editor, save_button, visible_errors
@@ -10,7 +12,7 @@ from tests.gui.test_editor import fill, open_editor, save_button, visible_errors
 PIN = "CD" * 32
 
 
-def test_eap_fields_are_checked_and_enabled_by_method(qtbot, store, secrets, tmp_path):
+def test_eap_fields_are_checked_and_enabled_by_method(qtbot, store, secrets, tmp_path, screenshots):
     editor = open_editor(qtbot, store, secrets)
     fill(editor, name="Office", host="vpn.example.com", username="alice")
     assert not editor.eap_server_name.isEnabled() and not editor.client_certificate.isEnabled()
@@ -25,6 +27,9 @@ def test_eap_fields_are_checked_and_enabled_by_method(qtbot, store, secrets, tmp
     certificate.write_bytes(b"not checked until connecting")
     fill(editor, client_certificate=str(certificate), eap_server_name="nps.corp.example")
     assert visible_errors(editor) == {} and save_button(editor).isEnabled()
+    qtbot.wait(200)  # let the window settle before the picture
+    QGuiApplication.primaryScreen().grabWindow(0, *editor.frameGeometry().getRect()).save(
+        str(screenshots / "profile-editor-eap-tls.png"))
     profile = editor.current_profile()
     assert (profile.auth_method, profile.client_certificate, profile.eap_server_name) == ("eap-tls", str(certificate), "nps.corp.example")
     editor.auth_method.setCurrentIndex(editor.auth_method.findData("peap"))
