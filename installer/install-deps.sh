@@ -159,6 +159,16 @@ if [ "${#TO_INSTALL[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt_waiting_for_locks update -q
     apt_waiting_for_locks install -y -q --no-install-recommends "${TO_INSTALL[@]}"
+    # Servers installed here only for the tests (which start their own instances) must not start
+    # at the next boot either: a RADIUS server or a proxy listening on a desktop is nobody's wish.
+    # Only those this run installed: a server that was already here stays as its owner set it.
+    if [ -d /run/systemd/system ]; then
+        for service in freeradius hostapd squid tinyproxy; do
+            if printf '%s\n' "${TO_INSTALL[@]}" | grep -qx "$service"; then
+                systemctl disable --now "$service" >/dev/null 2>&1 || true
+            fi
+        done
+    fi
 else
     echo "install-deps.sh: all Debian packages are already installed"
 fi
