@@ -28,6 +28,8 @@ OPTION_CLIENT_ID = 61
 SEND_AT = (0.0, 1.0, 3.0)  # seconds after IPCP came up
 GIVE_UP_AFTER = 5.0
 MAX_ROUTES = 32  # as many as a profile's extra routes
+MIN_ROUTE_WIDTH = 8
+_NEVER = [ipaddress.IPv4Network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3")]
 BOOTP_FIXED = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")  # 236 bytes
 
 IPv4Network = ipaddress.IPv4Network
@@ -174,8 +176,10 @@ def _options(data: bytes) -> dict[int, bytes]:
 
 def _classless_routes(data: bytes) -> tuple[IPv4Network, ...]:
     """RFC 3442: width, the significant octets of the destination, then the router. The router is
-    not used: on a point-to-point tunnel every route leads to the peer. A default route (width 0)
-    is left out: whether all traffic goes into the tunnel is the profile's choice, not the server's."""
+    not used: on a point-to-point tunnel every route leads to the peer. Left out: anything shorter
+    than a /8 (a default route or its halves: whether all traffic goes into the tunnel is the
+    profile's choice, not the server's), and networks that never belong in a tunnel (this
+    network, loopback, link-local, multicast, reserved)."""
     routes: list[IPv4Network] = []
     position = 0
     while position < len(data) and len(routes) < MAX_ROUTES:
@@ -189,7 +193,7 @@ def _classless_routes(data: bytes) -> tuple[IPv4Network, ...]:
             network = IPv4Network((destination, width))
         except ValueError:
             continue  # host bits set: not a network
-        if width and network not in routes:
+        if width >= MIN_ROUTE_WIDTH and network not in routes and not any(network.overlaps(special) for special in _NEVER):
             routes.append(network)
     return tuple(routes)
 
@@ -235,7 +239,8 @@ def _wire_name(data: bytes, position: int) -> tuple[str | None, int]:
 
 def _plausible_name(name: str) -> bool:
     labels = name.split(".")
-    return 0 < len(name) <= 253 and all(
+    # Two labels at least: a bare "com" would make every .com name a VPN name (a routing domain).
+    return 0 < len(name) <= 253 and len(labels) >= 2 and all(
         0 < len(label) <= 63 and label[0] != "-" and label[-1] != "-"
         and all(character.isascii() and (character.isalnum() or character in "-_") for character in label)
         for label in labels)

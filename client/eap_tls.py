@@ -422,13 +422,24 @@ class TlsClient:
         tls13 = settings.allow_tls13 and settings.method is TlsMethod.EAP_TLS
         context.maximum_version = ssl.TLSVersion.TLSv1_3 if tls13 else MAX_TLS_VERSION
         if client_chain is not None:
-            _load_into_context(context, *client_chain)
+            try:
+                _load_into_context(context, *client_chain)
+            except (OSError, ValueError, ssl.SSLError) as error:  # e.g. a key that is not the certificate's
+                raise TlsProblem(Failure(WHERE, f"The client certificate and its key cannot be used together "
+                                         f"({getattr(error, 'reason', None) or error.__class__.__name__}): check that the "
+                                         "certificate file holds your certificate with its own key.",
+                                         FailureKind.TRUST)) from None
         path, self._read_keylog = self._keylog.enter_context(private_file())
-        context.keylog_filename = path
-        self._context = context
-        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        sni = trust.sni_name(settings.server_name) if settings.server_name else None
-        self._tls = context.wrap_bio(self._in, self._out, server_hostname=sni)
+        try:
+            context.keylog_filename = path
+            self._context = context
+            self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+            sni = trust.sni_name(settings.server_name) if settings.server_name else None
+            self._tls = context.wrap_bio(self._in, self._out, server_hostname=sni)
+        except (OSError, ValueError, ssl.SSLError) as error:
+            self._keylog.close()  # the key log file must not stay behind
+            raise TlsProblem(Failure(WHERE, f"The TLS session for the EAP method cannot be set up ({error.__class__.__name__}).",
+                                     FailureKind.OTHER)) from None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

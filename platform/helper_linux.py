@@ -106,15 +106,17 @@ def namespace_problem(fds: list[int]) -> str | None:
     if len(fds) != 1:
         return wrong_version
     try:
-        if fcntl.ioctl(fds[0], NS_GET_NSTYPE) != CLONE_NEWNET:
-            return wrong_version
         theirs, ours = os.fstat(fds[0]), os.stat("/proc/self/ns/net")
+        # The same namespace file as ours needs nothing more; otherwise ask what kind it is (the
+        # ioctl only ever reaches the nsfs file system, never a file of the user's choosing).
+        if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+            return None
+        if theirs.st_dev != ours.st_dev or fcntl.ioctl(fds[0], NS_GET_NSTYPE) != CLONE_NEWNET:
+            return wrong_version
     except OSError:
         return wrong_version  # not a namespace descriptor at all
-    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
-        return ("sstp-vpn runs in another network namespace (a container?) than its network helper; "
-                "run the helper in the same one, or run sstp-vpn as root there.")
-    return None
+    return ("sstp-vpn runs in another network namespace (a container?) than its network helper; "
+            "run the helper in the same one, or run sstp-vpn as root there.")
 
 
 class SessionTun(TunDevice):

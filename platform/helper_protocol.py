@@ -49,7 +49,7 @@ IPV6_IDENTIFIER_BYTES = 8
 # ":", whitespace, "." or "..") minus anything a command line could read as an option ("-x").
 _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _HEX_IDENTIFIER = re.compile(r"[0-9a-f]{16}")
-_DOMAIN = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_DOMAIN = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -186,7 +186,8 @@ def interface_name(value: object) -> str:
 
 
 def domain_name(value: object) -> str:
-    """A DNS domain as resolvectl and resolv.conf take it: lower-case letters, digits, '-', '_'."""
+    """A DNS domain as resolvectl and resolv.conf take it: lower-case letters, digits, '-', '_',
+    two labels at least (a bare top-level domain would send all its names to the VPN)."""
     if not isinstance(value, str) or not _DOMAIN.fullmatch(value) or len(value) > 253:
         raise RequestRefused(f"{str(value)[:60]!r} is not a domain name written like corp.example.")
     return value
@@ -391,7 +392,6 @@ class SessionRules:
                 raise RequestRefused("Apply the network plan before adding what the VPN's DHCP server sent.")
             if self.pushed:
                 raise RequestRefused("What the VPN's DHCP server sent was added already; once per connection.")
-            self.pushed = True
             return True
         if isinstance(request, Restore):
             return True
@@ -402,6 +402,9 @@ class SessionRules:
 
     def network_changed(self, applied: bool) -> None:
         self.network_applied = applied
+
+    def pushed_added(self) -> None:
+        self.pushed = True
 
 
 # -- JSON ---------------------------------------------------------------------------------------

@@ -117,21 +117,26 @@ class HelperSession:
             self.end()
 
     def end(self) -> None:
-        """Restore whatever this session changed, then remove its interface. Runs once."""
-        if self.configurator is not None:
-            try:
-                for note in self.configurator.restore():
-                    log.warning("%s: %s", self.peer, note)
-                if self.rules.network_applied:
-                    log.info("%s: restored the network of %s as the session ended", self.peer, self.configurator.ifname)
-            except PlatformError as error:
-                log.error("%s: restoring the network failed (the journal keeps the rest): %s",
-                          self.peer, error.sentence)
-            self.configurator = None
-        if self.tun is not None:
-            log.info("%s: closed %s", self.peer, self.tun.name)
-            self.tun.close()
-            self.tun = None
+        """Restore whatever this session changed, then remove its interface, whatever fails on the
+        way (the interface must never outlive the session). Runs once."""
+        try:
+            if self.configurator is not None:
+                try:
+                    for note in self.configurator.restore():
+                        log.warning("%s: %s", self.peer, note)
+                    if self.rules.network_applied:
+                        log.info("%s: restored the network of %s as the session ended", self.peer,
+                                 self.configurator.ifname)
+                except PlatformError as error:
+                    log.error("%s: restoring the network failed (the journal keeps the rest): %s",
+                              self.peer, error.sentence)
+                finally:
+                    self.configurator = None
+        finally:
+            if self.tun is not None:
+                tun, self.tun = self.tun, None
+                tun.close()
+                log.info("%s: closed %s", self.peer, tun.name)
 
     def _handle(self, data: bytes, fds: list[int]) -> tuple[Reply, int | None]:
         try:
@@ -172,6 +177,7 @@ class HelperSession:
             return Reply(True), None
         if isinstance(request, PushSettings):
             notes = self.configurator.add_pushed(request.settings)
+            self.rules.pushed_added()
             log.info("%s: added %d pushed routes and %s to %s", self.peer, len(request.settings.routes),
                      request.settings.domain or "no domain", self.tun.name)
             return Reply(True, notes=tuple(notes)), None
@@ -185,7 +191,10 @@ class HelperSession:
         """The next request and the descriptor sent with it (room for one: more are discarded
         by the kernel), or None when the client has closed the connection or stayed idle."""
         try:
-            received = transport.receive_message(self.connection, max_fds=1)
+            # Room for one descriptor (the namespace proof) until the interface is open; after that
+            # the kernel discards any sent, so the helper never closes a descriptor of the user's
+            # choosing (one on the user's FUSE mount could block close()).
+            received = transport.receive_message(self.connection, max_fds=1 if self.tun is None else 0)
         except transport.BrokenFraming as error:
             log.warning("%s: %s", self.peer, error.sentence)
             self._send(Reply(False, error=error.sentence), None)
@@ -199,7 +208,14 @@ class HelperSession:
 
     def _send(self, reply: Reply, fd: int | None) -> None:
         try:
-            transport.send_message(self.connection, protocol.encode_reply(reply), () if fd is None else (fd,))
+            data = protocol.encode_reply(reply)
+        except RequestRefused:  # too long (many notes): the outcome, without the notes
+            data = protocol.encode_reply(Reply(reply.ok, error=reply.error and reply.error[:300], ifname=reply.ifname,
+                                               notes=(f"{len(reply.notes)} notes; the helper's log has them.",)))
+            for note in reply.notes:
+                log.info("%s: %s", self.peer, note)
+        try:
+            transport.send_message(self.connection, data, () if fd is None else (fd,))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client is gone; the next receive sees the end and the session ends
 
@@ -256,6 +272,12 @@ class SharedLogBudget(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
+            return self._count(record)
+        except Exception:  # logging must never fail the session: without a budget, let it through
+            return True
+
+    def _count(self, record: logging.LogRecord) -> bool:
+        try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError:
             return True  # no state folder (yet): never lose a line for that
@@ -281,7 +303,8 @@ class SharedLogBudget(logging.Filter):
     def _read(fd: int) -> dict[str, Any]:
         try:
             state = json.loads(os.read(fd, 4096) or b"{}")
-            if all(isinstance(state.get(key), (int, float)) for key in ("start", "count", "dropped")):
+            if isinstance(state, dict) and all(isinstance(state.get(key), (int, float))
+                                               for key in ("start", "count", "dropped")):
                 return state
         except ValueError:
             pass

@@ -71,7 +71,12 @@ class UndoJournal:
                 f"The lock of the network undo journal {self.lock_path} cannot be opened "
                 f"({error.strerror}); check the permissions of {self.path.parent}."
             ) from error
-        if not _try_lock(fd):
+        try:
+            locked = _try_lock(fd)
+        except OSError as error:  # e.g. ENOLCK: no lock, so no session
+            os.close(fd)
+            raise PlatformError(f"The network undo journal {self.path} cannot be locked ({error.strerror}).") from error
+        if not locked:
             os.close(fd)
             return False
         self._lock_fd = fd

@@ -171,6 +171,9 @@ class NetConfigurator:
                 snapshot = read_route_snapshot(ipr, exclude_index=index)
                 for network in pushed.routes:
                     problem = route_safety.first_problem(snapshot, [route_safety.Destination(network, route_safety.Kind.PUSHED)])
+                    if problem is None and self.server_address in network:
+                        problem = (f"Left out the route {network} that the VPN's DHCP server sent: it holds the VPN "
+                                   f"server {self.server_address} itself, and the connection would run into its own tunnel.")
                     if problem is None:
                         try:
                             self._add_tunnel_route(ipr, index, network)
@@ -327,9 +330,9 @@ class NetConfigurator:
         servers = [ipaddress.ip_address(server) for server in plan.dns]
         if not servers or not self.use_vpn_dns:
             return
-        # The VPN's servers answer for the domains its DHCP server may send later (add_pushed);
-        # a split tunnel over a plain resolv.conf leaves the file alone, and so its domains too.
-        self._dns_applied = bool(resolver.resolved_manages(self.resolv_conf) or self.full_tunnel)
+        # _dns_applied: the VPN's servers are in use, so they also get the domains its DHCP server
+        # may send later (add_pushed); a split tunnel over a plain resolv.conf leaves the file
+        # alone, and so its domains too.
         if resolver.resolved_manages(self.resolv_conf):
             step = {"op": "resolved_link", "ifname": self.ifname, "index": self._link_index_now()}
             self.journal.record(step)
@@ -337,6 +340,7 @@ class NetConfigurator:
             if self.full_tunnel:
                 resolver.resolvectl("domain", self.ifname, "~.")
                 resolver.resolvectl("default-route", self.ifname, "true")
+            self._dns_applied = True
             return
         if not self.full_tunnel:
             return  # see resolver_linux: a plain file cannot do split DNS
@@ -346,6 +350,7 @@ class NetConfigurator:
         step = {"op": "resolv_conf", "path": str(path), "backup": _encode(original), "ours": _encode(ours)}
         self.journal.record(step)
         resolver.write_in_place(path, ours)
+        self._dns_applied = True
 
     def _change(self, step: Step, action: Callable[[], Any], what: str,
                 tolerate: set[int] = frozenset()) -> None:

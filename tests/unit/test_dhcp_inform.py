@@ -152,3 +152,16 @@ def test_it_can_be_switched_off():
     conversation, server = connected(dhcp_inform=False)
     conversation.advance(6)
     assert server.dhcp_received == []
+
+
+def test_routes_a_server_may_not_choose_and_bare_top_level_domains_are_left_out():
+    def route(width: int, *octets: int) -> bytes:
+        return bytes([width, *octets[:(width + 7) // 8], 198, 18, 30, 1])
+
+    routes = (route(1, 0) + route(1, 128) + route(4, 224) + route(8, 127) + route(16, 169, 254)
+              + route(7, 10) + route(16, 10, 20))
+    options = (b"\x63\x82\x53\x63\x35\x01\x05" + bytes([121, len(routes)]) + routes
+               + bytes([15, 3]) + b"com" + b"\xff")
+    # Only 10.20.0.0/16: no halves of the default route (a full tunnel is the profile's choice),
+    # no multicast, loopback or link-local, nothing shorter than /8; and no domain "com".
+    assert parse_ack(reply(options), XID) == PushedSettings(routes=(ipaddress.IPv4Network("10.20.0.0/16"),))

@@ -158,6 +158,17 @@ def test_certificate_file_problems_get_a_sentence(pki, tmp_path):
         load_client_certificate(tmp_path / "missing.pem", None)
 
 
+def test_a_key_that_is_not_the_certificates_is_a_sentence_not_an_exception(pki):
+    from sstpvpn.client.eap_tls import TlsClient, TlsProblem
+
+    key_pem, chain = load_client_certificate(pki.client_pem, PASSPHRASE)
+    other_key, _ = load_client_certificate(pki.foreign_client_pem, PASSPHRASE)
+    with pytest.raises(TlsProblem) as raised:
+        TlsClient(TlsMethodSettings(TlsMethod.EAP_TLS, server_name="radius.example.com"), (other_key, chain))
+    assert "certificate and its key cannot be used together" in raised.value.failure.reason
+    TlsClient(TlsMethodSettings(TlsMethod.EAP_TLS, server_name="radius.example.com"), (key_pem, chain)).close()
+
+
 # --------------------------------------------------------------------------- PEAP keys
 
 

@@ -300,6 +300,7 @@ def test_a_push_round_trips():
     ({"domain": "corp.example; reboot"}, "not a domain name"),
     ({"domain": "-x.example"}, "not a domain name"),
     ({"domain": "CORP.example"}, "not a domain name"),  # lower case only, as the client writes it
+    ({"domain": "com"}, "not a domain name"),  # a whole top-level domain
     ({"search": ["a.example"] * 7}, "at most 6"),
     ({"search": "corp.example"}, "at most 6"),
     ({"search": ["x\ny"]}, "not a domain name"),
@@ -318,5 +319,37 @@ def test_a_push_comes_once_and_only_after_the_plan():
         rules.admit(push)
     rules.network_changed(True)
     assert rules.admit(push) is True
+    assert rules.admit(push) is True  # not carried out (refused or failed): it may come again
+    rules.pushed_added()
     with pytest.raises(RequestRefused, match="once per connection"):
         rules.admit(push)
+
+
+def test_a_reply_with_more_notes_than_a_message_holds_still_goes_out(tmp_path):
+    """A VPN server can push 32 routes that are all left out, each with a long note: the session
+    answers (the notes go to the helper's log) instead of failing."""
+    import socket
+
+    from sstpvpn.client.dhcp_inform import PushedSettings
+    from sstpvpn.platform.helper_session import HelperSession, Peer
+
+    class Configurator:
+        ifname = "sstp0"
+
+        def add_pushed(self, pushed: PushedSettings) -> list[str]:
+            return [f"Left out the route {network} that the VPN's DHCP server sent: " + "x" * 150
+                    for network in pushed.routes]
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    session = HelperSession(ours, Peer(1, 2, 3), tmp_path / "j.json", create_tun=None, make_configurator=None)
+    session.rules.opened("sstp0")
+    session.rules.network_changed(True)
+    session.tun, session.configurator = type("Tun", (), {"name": "sstp0"})(), Configurator()
+    request = _push(routes=[f"10.{n}.0.0/16" for n in range(32)])
+    session._send(*session._handle(request, []))
+    answer = protocol.parse_reply(theirs.recv(protocol.MAX_MESSAGE_BYTES + 1))
+    assert answer.ok and answer.notes == ("32 notes; the helper's log has them.",)
+    assert session.rules.pushed  # carried out: a second push is refused
+    session.tun = None
+    ours.close()
+    theirs.close()
