@@ -262,13 +262,18 @@ def hold_user_slot(folder: Path, uid: int, limit: int = MAX_SESSIONS_PER_USER) -
 class SharedLogBudget(logging.Filter):
     """At most `burst` log records per `window` seconds, counted across every helper process
     (systemd starts one per connection) in a small state file; the first record let through
-    after a quiet spell says how many were dropped."""
+    after a quiet spell says how many were dropped. Once a process serves one user (serve_as),
+    its lines count against that user's own budget, so one member's flood of bad requests never
+    hides another member's sessions from the log."""
 
     def __init__(self, path: Path, burst: int = LOG_BURST, window: float = LOG_WINDOW_SECONDS) -> None:
         super().__init__()
         self.path = path
         self.burst = burst
         self.window = window
+
+    def serve_as(self, uid: int) -> None:
+        self.path = self.path.with_name(f"log-budget-uid-{uid}")
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -317,6 +322,14 @@ def limit_logging(state_folder: Path) -> None:
     budget = SharedLogBudget(state_folder / "log-budget")
     for handler in logging.getLogger().handlers:
         handler.addFilter(budget)
+
+
+def log_as_user(uid: int) -> None:
+    """From now on this process's log lines count against `uid`'s own budget."""
+    for handler in logging.getLogger().handlers:
+        for budget in handler.filters:
+            if isinstance(budget, SharedLogBudget):
+                budget.serve_as(uid)
 
 
 # -- process life -----------------------------------------------------------------------------

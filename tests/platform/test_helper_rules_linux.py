@@ -103,3 +103,16 @@ def test_the_log_budget_is_shared_and_says_what_it_dropped(tmp_path):
     assert late.getMessage() == "(2 log lines of the network helper were dropped) f"
     (tmp_path / "budget").write_text("not json")  # a damaged state file starts a new window
     assert budget.filter(record("g"))
+
+
+def test_each_user_logs_on_a_budget_of_their_own(tmp_path):
+    shared, alice, bob = (SharedLogBudget(tmp_path / "log-budget", 2, 60) for _ in range(3))
+    alice.serve_as(1000)
+    bob.serve_as(1001)
+
+    def record(text: str) -> logging.LogRecord:
+        return logging.LogRecord("sstp-vpn-helper", logging.WARNING, __file__, 1, text, (), None)
+
+    assert [alice.filter(record(str(n))) for n in range(4)] == [True, True, False, False]  # alice floods
+    assert [bob.filter(record("b")), bob.filter(record("b"))] == [True, True]  # bob's sessions still log
+    assert shared.filter(record("listener"))  # and so does the listener
