@@ -560,6 +560,7 @@ class TunnelMethod:
 
     eap_type: int
     name: str
+    packet_name: str  # as the method's packets are called in a sentence ("EAP-TLS", "PEAP")
 
     def __init__(self) -> None:
         self.msk: bytes | None = None
@@ -568,6 +569,22 @@ class TunnelMethod:
         self._logs: list[str] = []
 
     def respond(self, type_data: bytes) -> bytes | None:
+        if self.failure is not None:
+            return None
+        try:
+            return self._respond(type_data)
+        except FramingError as error:
+            self._log(f"dropped the session: {error}")
+            self.failure = Failure(WHERE, f"The authentication server sent a malformed {self.packet_name} packet "
+                                          f"({error}): try again; if it keeps happening, tell its administrator.",
+                                   FailureKind.PROTOCOL)
+        except TlsProblem as problem:
+            self._log(f"failed: {problem.failure.reason}")
+            self.failure = problem.failure
+        return None
+
+    def _respond(self, type_data: bytes) -> bytes | None:
+        """One Request's type data -> the Response's; FramingError and TlsProblem end the method."""
         raise NotImplementedError
 
     def failure_sentence(self) -> str:
@@ -585,6 +602,7 @@ class TunnelMethod:
 class EapTls(TunnelMethod):
     eap_type = EAP_TLS_TYPE
     name = "EAP-TLS"
+    packet_name = "EAP-TLS"
 
     def __init__(self, settings: TlsMethodSettings) -> None:
         super().__init__()
@@ -592,20 +610,6 @@ class EapTls(TunnelMethod):
         self._framing = Framing()
         self._tls: TlsClient | None = None
         self._sent_certificate = False
-
-    def respond(self, type_data: bytes) -> bytes | None:
-        if self.failure is not None:
-            return None
-        try:
-            return self._respond(type_data)
-        except FramingError as error:
-            self._log(f"dropped the session: {error}")
-            self.failure = Failure(WHERE, f"The authentication server sent a malformed EAP-TLS packet ({error}): "
-                                          "try again; if it keeps happening, tell its administrator.", FailureKind.PROTOCOL)
-        except TlsProblem as problem:
-            self._log(f"failed: {problem.failure.reason}")
-            self.failure = problem.failure
-        return None
 
     def _respond(self, type_data: bytes) -> bytes | None:
         what, message = self._framing.receive(type_data)

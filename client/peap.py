@@ -38,7 +38,7 @@ import struct
 from collections.abc import Callable
 
 from .auth import AuthPolicy, AuthSucceeded, EapClient
-from .eap_tls import PEAP_TYPE, WHERE, Framing, FramingError, TlsClient, TlsMethodSettings, TlsProblem, TunnelMethod
+from .eap_tls import PEAP_TYPE, WHERE, Framing, TlsClient, TlsMethodSettings, TunnelMethod
 from .events import Credentials, Failure, FailureKind
 from .ppp_codec import encode_packet
 
@@ -100,6 +100,7 @@ def _tlvs(data: bytes) -> list[tuple[int, bool, bytes]] | None:
 class Peap(TunnelMethod):
     eap_type = PEAP_TYPE
     name = "PEAP (EAP-MSCHAPv2)"
+    packet_name = "PEAP"
 
     def __init__(self, settings: TlsMethodSettings, credentials: Credentials, rng: Callable[[int], bytes] = os.urandom) -> None:
         super().__init__()
@@ -115,19 +116,7 @@ class Peap(TunnelMethod):
 
     # ------------------------------------------------------------------ outer: framing and TLS
 
-    def respond(self, type_data: bytes) -> bytes | None:
-        if self.failure is not None:
-            return None
-        try:
-            return self._respond(type_data)
-        except FramingError as error:
-            self._log(f"dropped the session: {error}")
-            self.failure = Failure(WHERE, f"The authentication server sent a malformed PEAP packet ({error}): "
-                                          "try again; if it keeps happening, tell its administrator.", FailureKind.PROTOCOL)
-        except TlsProblem as problem:
-            self._log(f"failed: {problem.failure.reason}")
-            self.failure = problem.failure
-        return None
+        self._sent_certificate = False
 
     def _respond(self, type_data: bytes) -> bytes | None:
         what, message = self._framing.receive(type_data)
