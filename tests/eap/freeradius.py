@@ -132,19 +132,28 @@ def start_freeradius(program: str, directory: Path, pki: EapPki) -> FreeRadius:
         port = free_udp_port()
         log = directory / f"freeradius-{port}.log"
         listen_on(raddb, port)
-        with open(log, "wb") as out:
-            process = subprocess.Popen([program, "-X", "-d", str(raddb)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            text = log.read_text(errors="replace")
-            if "Ready to process requests" in text:
-                return FreeRadius(process, port, secret, log)
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-        stop(process)
+        process = start_until_ready([program, "-X", "-d", str(raddb)], log, "Ready to process requests", 30)
+        if process is not None:
+            return FreeRadius(process, port, secret, log)
         last_error = log.read_text(errors="replace")[-3000:]
     raise RuntimeError(f"FreeRADIUS did not start:\n{last_error}")
+
+
+def start_until_ready(command: list[str], log: Path, ready: str, seconds: float) -> subprocess.Popen | None:
+    """Run `command` with its output in `log`: the process once `ready` shows there; None (and
+    the process stopped) when it exits first or takes longer than `seconds` (e.g. its port was
+    taken meanwhile: the caller tries another)."""
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ready in log.read_text(errors="replace"):
+            return process
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    stop(process)
+    return None
 
 
 def stop(process: subprocess.Popen) -> None:

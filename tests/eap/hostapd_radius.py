@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.eap.freeradius import free_udp_port, stop
+from tests.eap.freeradius import free_udp_port, start_until_ready
 from tests.eap.pki import EapPki
 
 USER, PASSWORD = "alice", "correct horse battery"
@@ -43,16 +42,8 @@ def start_hostapd(program: str, directory: Path, pki: EapPki) -> Hostapd:
             f"radius_server_clients={directory / 'clients'}", f"radius_server_auth_port={port}", "",
         ]))
         log = directory / f"hostapd-{port}.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen([program, "-dd", str(conf)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            text = log.read_text(errors="replace")
-            if "Setup of interface done" in text:
-                return Hostapd(process, port, secret, log)
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-        stop(process)
+        process = start_until_ready([program, "-dd", str(conf)], log, "Setup of interface done", 20)
+        if process is not None:
+            return Hostapd(process, port, secret, log)
         last = log.read_text(errors="replace")[-3000:]
     raise RuntimeError(f"hostapd did not start:\n{last}")
