@@ -43,11 +43,12 @@ def client_network() -> Iterator[Namespace]:
 
 
 class Agent:
-    """An ns_agent.py process in the namespace, driven line by line. `prefix` runs it through
-    another program first (e.g. one that sets up a private systemd-resolved)."""
+    """An agent script (ns_agent.py unless `script` names another) in the namespace, driven line
+    by line. `prefix` runs it through another program first (e.g. one that sets up a private
+    systemd-resolved)."""
 
-    def __init__(self, ns: Namespace, *arguments: str, prefix: tuple[str, ...] = ()) -> None:
-        self.proc = ns.popen(*prefix, sys.executable, AGENT, *arguments, stdin=subprocess.PIPE,
+    def __init__(self, ns: Namespace, *arguments: str, prefix: tuple[str, ...] = (), script: str = AGENT) -> None:
+        self.proc = ns.popen(*prefix, sys.executable, script, *arguments, stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
 
     def next(self) -> dict:

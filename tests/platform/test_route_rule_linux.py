@@ -10,14 +10,13 @@ line refuses such an extra route before it connects; a corporate 10.0.0.0/8 besi
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.netns import Namespace
-from tests.platform.client_network import REPO, ip_json, route, snapshot, without_qdisc
+from tests.platform.client_network import REPO, Agent, ip_json, route, snapshot, without_qdisc
 from tests.platform.test_helper_linux import (PLAN, UnprivilegedAgent, _wait_for_state, apply, helper,  # noqa: F401
                                               request, socket_folder)
 from tests.unprivileged import as_nobody
@@ -25,24 +24,9 @@ from tests.unprivileged import as_nobody
 RULE_AGENT = str(Path(__file__).with_name("route_rule_agent.py"))
 
 
-class RuleAgent:
+def rule_agent(ns: Namespace, *arguments: str) -> Agent:
     """route_rule_agent.py in the namespace, driven line by line."""
-
-    def __init__(self, ns: Namespace, *arguments: str) -> None:
-        self.proc = ns.popen(sys.executable, RULE_AGENT, *arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, cwd=REPO)
-
-    def next(self) -> dict:
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait(10)
-            raise AssertionError(f"the agent ended early: {self.proc.stderr.read()}")
-        return json.loads(line)
-
-    def go(self) -> dict:
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
-        return self.next()
+    return Agent(ns, *arguments, script=RULE_AGENT)
 
 
 def extra_inside_lan(veth: str) -> str:
@@ -78,7 +62,7 @@ def test_a_plan_that_captures_the_lan_or_the_gateway_is_refused_and_changes_noth
                                                                                     arguments, sentence):
     journal = tmp_path / "journal.json"
     before = snapshot(client_ns)
-    agent = RuleAgent(client_ns, "--journal", str(journal), *arguments)
+    agent = rule_agent(client_ns, "--journal", str(journal), *arguments)
     assert agent.next()["event"] == "opened"
     opened = snapshot(client_ns)
     failed = agent.go()
@@ -92,7 +76,7 @@ def test_a_corporate_supernet_beside_the_lan_and_the_full_tunnel_are_accepted(cl
     client_ns.run("ip", "addr", "add", "10.1.2.2/24", "dev", client_ns.veth)  # at home on 10.1.2.0/24 too
     journal = tmp_path / "journal.json"
     before = snapshot(client_ns)
-    agent = RuleAgent(client_ns, "--journal", str(journal), "--route", "10.0.0.0/8")
+    agent = rule_agent(client_ns, "--journal", str(journal), "--route", "10.0.0.0/8")
     tun = agent.next()["ifname"]
     opened = snapshot(client_ns)
     assert agent.go() == {"event": "applied"}
@@ -115,7 +99,7 @@ def test_the_snapshot_holds_the_attached_networks_and_the_default_gateways(clien
     client_ns.run("ip", "route", "add", "203.0.113.5/32", "dev", veth)  # connected: no gateway, link scope
     client_ns.run("ip", "route", "add", "203.0.113.0/24", "via", "198.18.20.1")  # has a gateway: not attached
     client_ns.run("ip", "-6", "route", "add", "fd00:5::/64", "dev", veth)  # IPv6 routes carry no scope
-    agent = RuleAgent(client_ns, "--journal", str(tmp_path / "journal.json"))
+    agent = rule_agent(client_ns, "--journal", str(tmp_path / "journal.json"))
     opened = agent.next()
     # Each once, though the kernel's connected routes repeat the address networks.
     assert sorted(opened["attached"]) == sorted([
