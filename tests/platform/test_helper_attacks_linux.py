@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.platform.client_network import RESOLV_CONF, ip_json, snapshot
-from tests.platform.test_helper_linux import (HELPER, NOGROUP, REPO, UnprivilegedAgent, _wait_for_state, helper,  # noqa: F401
+from tests.platform.test_helper_linux import (HELPER, NOGROUP, REPO, UnprivilegedAgent, _wait_for, _wait_for_state, helper,  # noqa: F401
                                               socket_folder)
 from sstpvpn.platform.helper_session import IDLE_SECONDS, LOG_BURST, MAX_SESSIONS_PER_USER, too_many_sessions_sentence
 from sstpvpn.platform.journal_replay import BUSY_SENTENCE
@@ -113,12 +113,3 @@ def test_the_helper_refuses_a_journal_folder_others_may_write(client_ns, socket_
     assert f"Other users may write in the folder {shared}" in result.stderr
     assert victim.read_text() == "root's file\n"
     assert not (socket_folder / "helper.sock").exists()
-
-
-def _wait_for(condition, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not come within {timeout} s")
-        time.sleep(0.05)
-
