@@ -88,9 +88,10 @@ def load_stale(journal: UndoJournal, is_running: Callable[[dict[str, Any]], bool
     return journal
 
 
-def begin(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> None:
-    """Take the journal's lock and start a fresh journal for apply(), after repairing what a
-    dead owner left behind. The lock stays held until restore() has emptied the journal."""
+def begin(journal: UndoJournal, owners: Owners, repair_held: Callable[[UndoJournal], object]) -> None:
+    """Take the journal's lock and start a fresh journal for apply(), after `repair_held` has
+    undone what a dead owner left behind (see repair_held() below; Linux has its own). The lock
+    stays held until restore() has emptied the journal."""
     if not journal.try_hold():
         raise PlatformError(BUSY_SENTENCE)
     try:
@@ -98,7 +99,7 @@ def begin(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> None:
             try:
                 contents = journal.load()
             except PlatformError:
-                _repair_held(journal, owners, undo_step)  # moves the damaged file aside, says so
+                repair_held(journal)  # moves the damaged file aside, says so
                 raise
             if contents.steps:
                 if contents.owner == owners.current():
@@ -107,7 +108,7 @@ def begin(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> None:
                 if owners.is_running(contents.owner):
                     raise PlatformError(f"Another sstp-vpn (process {contents.owner.get('pid')}) has "
                                         "the network configured; disconnect it first.")
-        _repair_held(journal, owners, undo_step)
+            repair_held(journal)
         journal.begin(owners.current())
     except BaseException:
         journal.release()
@@ -134,19 +135,21 @@ def restore(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> list[s
     return notes
 
 
-def repair(journal_path: pathlib.Path, owners: Owners, undo_step: UndoStep) -> bool:
-    """Undo what a client that died left behind; True if there was something to undo. A journal
-    whose lock a live session holds is left alone."""
+def repair(journal_path: pathlib.Path, repair_held: Callable[[UndoJournal], bool]) -> bool:
+    """Undo what a client that died left behind (`repair_held`, with the lock taken); True if
+    there was something to undo. A journal whose lock a live session holds is left alone."""
     journal = UndoJournal(journal_path)
     if not journal.try_hold():
         return False
     try:
-        return _repair_held(journal, owners, undo_step)
+        return repair_held(journal)
     finally:
         journal.release()
 
 
-def _repair_held(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> bool:
+def repair_held(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> bool:
+    """Undo, step by step, the journal (whose lock the caller holds) a dead owner left; True if
+    there was one."""
     stale = load_stale(journal, owners.is_running)
     if stale is None:
         return False

@@ -95,13 +95,7 @@ def repair_from_journal(journal_path: pathlib.Path) -> bool:
     connection and is left alone. A damaged journal is moved aside (so it does not block every
     later start) and reported.
     """
-    journal = UndoJournal(journal_path)
-    if not journal.try_hold():
-        return False
-    try:
-        return _repair_held(journal)
-    finally:
-        journal.release()
+    return journal_replay.repair(journal_path, _repair_held)
 
 
 def _repair_held(journal: UndoJournal) -> bool:
@@ -226,28 +220,7 @@ class NetConfigurator:
     def _start_journal(self) -> None:
         """Take the journal's lock, repair what a dead session left, begin our journal. The
         lock is held until restore() has emptied the journal (journal_replay explains why)."""
-        if not self.journal.try_hold():
-            raise PlatformError(journal_replay.BUSY_SENTENCE)
-        try:
-            if self.journal.exists():
-                try:
-                    contents = self.journal.load()
-                except PlatformError:
-                    _repair_held(self.journal)  # moves the damaged file aside and says so
-                    raise
-                if contents.steps:
-                    if contents.owner == _owner():
-                        raise PlatformError("The network is already configured for this connection; "
-                                            "restore it before applying a new plan.")
-                    if _owner_is_running(contents.owner):
-                        raise PlatformError(
-                            f"Another sstp-vpn (process {contents.owner.get('pid')}) has the network "
-                            "configured; disconnect it first.")
-                _repair_held(self.journal)
-            self.journal.begin(_owner())
-        except BaseException:
-            self.journal.release()
-            raise
+        journal_replay.begin(self.journal, _OWNERS, _repair_held)
 
     def _link_index_now(self) -> int:
         with _netlink() as ipr:
@@ -486,6 +459,21 @@ def _owner_is_running(owner: dict[str, Any]) -> bool:
         return False
     start_time = _start_time(pid)
     return start_time is not None and start_time == owner.get("start_time")
+
+
+class _Owners:
+    """journal_replay's view of this module's owners (process, start time, boot, namespace)."""
+
+    @staticmethod
+    def current() -> dict[str, Any]:
+        return _owner()
+
+    @staticmethod
+    def is_running(owner: dict[str, Any]) -> bool:
+        return _owner_is_running(owner)
+
+
+_OWNERS = _Owners()
 
 
 def _same_boot_and_namespace(owner: dict[str, Any]) -> bool:

@@ -35,6 +35,7 @@ route and the DNS change are always undone.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -89,7 +90,8 @@ def default_journal_path(name: str = "network") -> pathlib.Path:
 def repair_from_journal(journal_path: pathlib.Path, *, run_command: CommandRunner | None = None) -> bool:
     """Undo what a client that died left behind. True if there was something to undo."""
     tools = _Tools(run_command)
-    return journal_replay.repair(journal_path, _owners(tools), tools.undo)
+    return journal_replay.repair(journal_path, functools.partial(journal_replay.repair_held, owners=_owners(tools),
+                                                                   undo_step=tools.undo))
 
 
 class NetConfigurator:
@@ -115,7 +117,8 @@ class NetConfigurator:
         PlatformError says why."""
         if _UTUN.fullmatch(self.ifname) is None:
             raise PlatformError(f"{self.ifname!r} is not a macOS tunnel interface (utunN).")
-        journal_replay.begin(self.journal, self._owners, self._tools.undo)
+        journal_replay.begin(self.journal, self._owners,
+                             functools.partial(journal_replay.repair_held, owners=self._owners, undo_step=self._tools.undo))
         try:
             self._add_address(plan)
             routes = self._tunnel_routes(plan)

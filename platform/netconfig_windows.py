@@ -31,6 +31,7 @@ gone, and they with it. The host route to the server stays until deleted, so it 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -79,7 +80,8 @@ def repair_from_journal(journal_path: pathlib.Path, *, iphlpapi: Library | None 
                         kernel32: Library | None = None, run_command: CommandRunner | None = None) -> bool:
     """Undo what a client that died left behind. True if there was something to undo."""
     windows = _Windows(iphlpapi, kernel32, run_command)
-    return journal_replay.repair(journal_path, _owners(windows), windows.undo)
+    return journal_replay.repair(journal_path, functools.partial(journal_replay.repair_held, owners=_owners(windows),
+                                                                   undo_step=windows.undo))
 
 
 class NetConfigurator:
@@ -104,7 +106,8 @@ class NetConfigurator:
     def apply(self, plan: "NetworkPlan") -> None:
         """Configure the adapter, routes and DNS. On failure everything done so far is undone
         and a PlatformError says why."""
-        journal_replay.begin(self.journal, self._owners, self._windows.undo)
+        journal_replay.begin(self.journal, self._owners,
+                             functools.partial(journal_replay.repair_held, owners=self._owners, undo_step=self._windows.undo))
         try:
             luid = self._luid()
             families = [AF_INET] + ([AF_INET6] if self._has_ipv6(luid) else [])
