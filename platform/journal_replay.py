@@ -1,4 +1,5 @@
-"""The life of the network undo journal, shared by the Windows and macOS configurators.
+"""The life of the network undo journal, shared by the configurators (Linux brings its own
+repair of a held journal; Windows and macOS use repair_held()).
 
 One journal per machine, owned by the process that made the changes (its identity is an
 OS-specific `Owners` probe: process id plus start time, since ids are reused). The rules, the

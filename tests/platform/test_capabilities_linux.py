@@ -12,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from tests.realparts import require_program, require_root
+from tests.realparts import missing, require_program, require_root
 from tests.unprivileged import as_nobody
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +61,7 @@ def test_only_net_admin_is_left_and_it_still_makes_a_tun():
     require_root("dropping capabilities and creating a TUN device")
     unshare = require_program("unshare", "apt-get install util-linux")
     if not Path("/dev/net/tun").exists():
-        pytest.skip("/dev/net/tun is missing: run 'modprobe tun'")
+        missing("/dev/net/tun", "modprobe tun")
     result = run_child(unshare, "--net")
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
