@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from tests.realparts import missing, require_program, require_root
 from tests.unprivileged import as_nobody
 
