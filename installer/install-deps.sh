@@ -105,6 +105,7 @@ while [ "$#" -gt 0 ]; do
         *) echo "usage: install-deps.sh [--user USER]" >&2; exit 2 ;;
     esac
 done
+PYTHON_GIVEN="${PYTHON:+yes}"
 PYTHON="${PYTHON:-python3}"
 LOCK_WAIT_SECONDS="${LOCK_WAIT_SECONDS:-1800}"
 
@@ -181,6 +182,21 @@ if [ ! -x "$RESOLVED_ROOT/lib/systemd/systemd-resolved" ]; then
     (cd "$workdir" && apt-get download systemd-resolved && mkdir -p "$RESOLVED_ROOT" \
         && dpkg-deb -x systemd-resolved_*.deb "$RESOLVED_ROOT")
     rm -rf "$workdir"
+fi
+
+# USER must be able to run the interpreter the project goes into: root's first python3 may live
+# where nobody else can reach it (pyenv under /root). Then Debian's python3 (installed above) is
+# used instead; a PYTHON given explicitly that USER cannot run is an error.
+if [ -n "$HELPER_USER" ]; then
+    INTERPRETER="$("$PYTHON" -c 'import sys; print(sys.executable)')"
+    if ! runuser -u "$HELPER_USER" -- "$INTERPRETER" -c 'import sys' >/dev/null 2>&1; then
+        if [ "$PYTHON_GIVEN" = yes ]; then
+            echo "install-deps.sh: $HELPER_USER cannot run $INTERPRETER (PYTHON); give an interpreter every user can run, e.g. PYTHON=/usr/bin/python3" >&2
+            exit 1
+        fi
+        echo "install-deps.sh: $HELPER_USER cannot run $INTERPRETER (root's python3), so the project goes into /usr/bin/python3"
+        PYTHON=/usr/bin/python3
+    fi
 fi
 
 # Debian's own python3 is marked externally managed (PEP 668): pip refuses to install into it
