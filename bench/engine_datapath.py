@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.unit.scripted_server import Conversation, ScriptedServer, engine_settings  # noqa: E402
 
-from sstpvpn.client.ppp_codec import encode_frame  # noqa: E402
-from sstpvpn.client.sstp_codec import encode_data  # noqa: E402
+from sstpvpn.client.core.ppp_codec import encode_frame  # noqa: E402
+from sstpvpn.client.core.sstp_codec import encode_data  # noqa: E402
 
 
 def ipv4_packet(size: int) -> bytes:

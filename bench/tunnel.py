@@ -21,7 +21,7 @@ from tests.netns import Namespace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TUNNEL_IFNAME = "sstpbench0"
-STARTUP_IMPORTS = "import sstpvpn.client.cli, sstpvpn.client.auth, sstpvpn.client.engine, sstpvpn.client.runner"
+STARTUP_IMPORTS = "import sstpvpn.client.cli, sstpvpn.client.core.auth, sstpvpn.client.core.engine, sstpvpn.client.runner"
 
 
 def timed_runs(ns: Namespace, argv: list[str], count: int) -> list[float]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .events import State
+from .core.events import State
 from .runner import Status
 
 APP_DIR_NAME = "sstp-vpn"

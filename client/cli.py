@@ -11,7 +11,7 @@ import sys
 import threading
 
 from . import __version__
-from .events import Credentials, Failure, FailureKind, LogRecord, State
+from .core.events import Credentials, Failure, FailureKind, LogRecord, State
 from . import eap_options
 from .profile_commands import ProfileCommandError, ProfileFileError, add_profiles_parser, add_session_options
 from .session_lock import SessionInUse, SessionLock, lock_profile
@@ -167,8 +167,8 @@ def host_header(host: str, port: int) -> str:
 def run_connect(args: argparse.Namespace) -> int:
     from sstpvpn.platform import current
 
-    from .auth import AuthPolicy
-    from .engine import EngineSettings
+    from .core.auth import AuthPolicy
+    from .core.engine import EngineSettings
     from .runner import Connect, Disconnect, EngineRunner, NetworkOptions, RetryPassword, Shutdown, Status, uses_network_helper
 
     if current.UNSUPPORTED_SENTENCE:

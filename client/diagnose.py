@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, TextIO
 
 from . import trust
-from .events import Failure, FailureKind
+from .core.events import Failure, FailureKind
 from .proxy import ProxyError, authority, duration, open_tunnel
-from .sstp_http import MAX_HEADER_BYTES, build_request
+from .core.sstp_http import MAX_HEADER_BYTES, build_request
 from .transport import (CertificateRejected, Endpoint, TransportError, TransportSettings, connect_first,
                         make_context, resolve, tls_handshake)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from . import trust
 
 if TYPE_CHECKING:  # eap_tls (ssl, cryptography) is imported when a connection needs it
-    from .eap_tls import TlsMethodSettings
+    from .core.eap_tls import TlsMethodSettings
 
 AUTH_CHOICES = ("password", "eap-tls", "peap")  # "password": MS-CHAPv2 / EAP-MSCHAPv2 (and what --allow-* add)
 OPTION_NAMES = ("auth", "client_cert", "eap_server_name", "eap_ca_file", "eap_pin_sha256", "eap_tls13")
@@ -79,7 +79,7 @@ def tls_method_settings(method: str, client_cert: str, server_name: str, ca_file
     """The engine's settings for EAP-TLS/PEAP, or None for the password methods."""
     if method == "password":
         return None
-    from .eap_tls import TlsMethod, TlsMethodSettings
+    from .core.eap_tls import TlsMethod, TlsMethodSettings
 
     return TlsMethodSettings(
         TlsMethod(method),

@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from . import trust
-from .events import Failure, FailureKind
+from .core.events import Failure, FailureKind
 from .transport import TransportError, TransportSettings, open_stream, tls_handshake
 
 

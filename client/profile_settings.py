@@ -16,10 +16,10 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from .auth import AuthPolicy
+from .core.auth import AuthPolicy
 from .eap_options import tls_method_settings
-from .engine import EngineSettings
-from .events import Credentials
+from .core.engine import EngineSettings
+from .core.events import Credentials
 from .profiles import Profile, ProxyMode
 from .proxy import ProxySettings
 from .runner import Connect, NetworkOptions

@@ -29,7 +29,7 @@ from typing import Callable
 
 import h11
 
-from .events import Failure, FailureKind
+from .core.events import Failure, FailureKind
 
 MAX_REPLY_BYTES = 64 * 1024  # a CONNECT reply (with its error page) is far smaller
 _READ_SIZE = 16 * 1024

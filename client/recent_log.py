@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .attempt_history import default_state_dir
-from .events import LogRecord
+from .core.events import LogRecord
 
 LOG_FILE = "recent.log"
 MAX_BYTES = 512 * 1024  # then the file becomes recent.log.1 (the older one is dropped)

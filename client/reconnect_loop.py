@@ -25,8 +25,8 @@ from ipaddress import ip_address
 from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
 
 from .attempt_history import AttemptHistory
-from .events import Failure, LogRecord, State
-from .reconnect import ENDED_SENTENCE, Decision, GiveUp, ReconnectPolicy, RetryAt, WaitForNetwork
+from .core.events import Failure, LogRecord, State
+from .core.reconnect import ENDED_SENTENCE, Decision, GiveUp, ReconnectPolicy, RetryAt, WaitForNetwork
 from .recent_log import RecentLog
 from .runner import Connect, Disconnect, EngineRunner, Shutdown, Status
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
-from .engine import Engine, EngineSettings
+from .core.engine import Engine, EngineSettings
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
-from .dhcp_inform import PushedSettings
-from .events import (Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, NetworkPushed, PasswordRetryRequested,
+from .core.dhcp_inform import PushedSettings
+from .core.events import (Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, NetworkPushed, PasswordRetryRequested,
                      SessionSecurity,
                      State, StateChanged)
 from sstpvpn.platform import current

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .events import Failure, FailureKind
+from .core.events import Failure, FailureKind
 
 SLEEP_WHERE = "sleep"  # Failure.where of a session lost to a suspend: the reconnect policy retries at once
 SLEEP_THRESHOLD = 5.0  # seconds of difference between the two clocks that count as a suspend

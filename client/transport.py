@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import trust
-from .events import Failure, FailureKind
+from .core.events import Failure, FailureKind
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
 
 __all__ = ["ProxySettings", "TransportSettings", "TransportError", "TlsConnection", "open_connection"]

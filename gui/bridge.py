@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from sstpvpn.client.events import LogRecord
+from sstpvpn.client.core.events import LogRecord
 from sstpvpn.client.runner import Status
 
 

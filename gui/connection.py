@@ -22,12 +22,12 @@ from dataclasses import dataclass, field, replace
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from sstpvpn.client.attempt_history import AttemptHistory
-from sstpvpn.client.events import Failure, FailureKind, State
+from sstpvpn.client.core.events import Failure, FailureKind, State
 from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
 from sstpvpn.client.profile_settings import ProfileSettingsError, connect_command, needs_proxy_password
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.client.recent_log import RecentLog
-from sstpvpn.client.reconnect import Backoff, Decision, ReconnectPolicy, RetryAt, WaitForNetwork
+from sstpvpn.client.core.reconnect import Backoff, Decision, ReconnectPolicy, RetryAt, WaitForNetwork
 from sstpvpn.client.runner import Disconnect, EngineRunner, RetryPassword, Shutdown, Status, uses_network_helper
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
 from sstpvpn.client.session_lock import SessionInUse, SessionLock, lock_profile

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from sstpvpn.client.events import State
+from sstpvpn.client.core.events import State
 from sstpvpn.client.runner import Status
 
 from .icons import TrayState

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sstpvpn.client.events import Failure, FailureKind
+from sstpvpn.client.core.events import Failure, FailureKind
 
 
 class PlatformError(Exception):

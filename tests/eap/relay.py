@@ -7,8 +7,8 @@ client's SSTP crypto binding with the server HLAK derived from it, exactly as RR
 
 from __future__ import annotations
 
-from sstpvpn.client.ppp_codec import ControlPacket, PppProtocol, encode_frame, encode_packet
-from sstpvpn.client.sstp_codec import encode_data
+from sstpvpn.client.core.ppp_codec import ControlPacket, PppProtocol, encode_frame, encode_packet
+from sstpvpn.client.core.sstp_codec import encode_data
 
 from tests.unit.scripted_server import EAP, ScriptedServer, ServerConfig
 

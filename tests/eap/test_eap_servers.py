@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from sstpvpn.client.auth import AuthPolicy
-from sstpvpn.client.eap_tls import TlsMethod, TlsMethodSettings
-from sstpvpn.client.engine import EngineSettings
-from sstpvpn.client.events import Credentials, FailureKind, SessionSecurity
+from sstpvpn.client.core.auth import AuthPolicy
+from sstpvpn.client.core.eap_tls import TlsMethod, TlsMethodSettings
+from sstpvpn.client.core.engine import EngineSettings
+from sstpvpn.client.core.events import Credentials, FailureKind, SessionSecurity
 
 from tests.eap.freeradius import PASSWORD, USER
 from tests.eap.pki import PASSPHRASE, SERVER_NAME

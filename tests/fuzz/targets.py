@@ -26,13 +26,13 @@ import functools
 import struct
 from collections.abc import Callable, Iterator
 
-from sstpvpn.client.auth import AuthMethod, AuthPolicy, make_authenticatee
-from sstpvpn.client.events import Credentials, Disconnected, LogRecord, StateChanged
-from sstpvpn.client.fsm import OptionFsm
-from sstpvpn.client.ipcp import IpcpPolicy
-from sstpvpn.client.ipv6cp import Ipv6cpPolicy
-from sstpvpn.client.lcp import Lcp, LcpPolicy
-from sstpvpn.client.ppp_codec import (
+from sstpvpn.client.core.auth import AuthMethod, AuthPolicy, make_authenticatee
+from sstpvpn.client.core.events import Credentials, Disconnected, LogRecord, StateChanged
+from sstpvpn.client.core.fsm import OptionFsm
+from sstpvpn.client.core.ipcp import IpcpPolicy
+from sstpvpn.client.core.ipv6cp import Ipv6cpPolicy
+from sstpvpn.client.core.lcp import Lcp, LcpPolicy
+from sstpvpn.client.core.ppp_codec import (
     Code,
     MalformedPacket,
     Option,
@@ -44,7 +44,7 @@ from sstpvpn.client.ppp_codec import (
     parse_options,
     parse_packet,
 )
-from sstpvpn.client.sstp_codec import (
+from sstpvpn.client.core.sstp_codec import (
     MessageType,
     PacketReader,
     encode_attribute,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from ipaddress import IPv4Address
 
-from sstpvpn.client.events import Failure, LogRecord, NetworkPlan, SessionSecurity, State
+from sstpvpn.client.core.events import Failure, LogRecord, NetworkPlan, SessionSecurity, State
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown, Status
 
 

@@ -8,9 +8,9 @@ import socket
 import pytest
 from keyring.backends import fail
 
-from sstpvpn.client.events import Failure, FailureKind, State
+from sstpvpn.client.core.events import Failure, FailureKind, State
 from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, new_profile_id
-from sstpvpn.client.reconnect import Backoff
+from sstpvpn.client.core.reconnect import Backoff
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown, Status
 from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, SecretKind, SecretStore
 from sstpvpn.gui import connection

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from sstpvpn.client.events import Failure, FailureKind, State
-from sstpvpn.client.reconnect import Backoff
+from sstpvpn.client.core.events import Failure, FailureKind, State
+from sstpvpn.client.core.reconnect import Backoff
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.client.sleep_watch import ClockPair, SleepWatch
 from sstpvpn.gui import connection

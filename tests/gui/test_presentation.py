@@ -10,7 +10,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from sstpvpn.client.events import Failure, FailureKind, NetworkPlan, SessionSecurity, State
+from sstpvpn.client.core.events import Failure, FailureKind, NetworkPlan, SessionSecurity, State
 from sstpvpn.client.runner import Status
 from sstpvpn.gui.icons import TrayState
 from sstpvpn.gui.presentation import duration_text, ipv6_link_local, menu_label, state_text, tooltip, tray_state

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtWidgets import QPushButton
 
 from sstpvpn.client.attempt_history import AttemptHistory
-from sstpvpn.client.events import Failure, FailureKind, State
+from sstpvpn.client.core.events import Failure, FailureKind, State
 from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, new_profile_id
 from sstpvpn.client.recent_log import RecentLog
 from sstpvpn.client.secret_store import SecretKind

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QGuiApplication
 
-from sstpvpn.client.events import Failure, FailureKind, State
+from sstpvpn.client.core.events import Failure, FailureKind, State
 from sstpvpn.client.profiles import Profile, new_profile_id
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown
 from sstpvpn.client.secret_store import SecretKind

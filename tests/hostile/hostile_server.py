@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from sstpvpn.client.ppp_codec import Code, ControlPacket, Option, PppProtocol, encode_options
-from sstpvpn.client.sstp_codec import MessageType
+from sstpvpn.client.core.ppp_codec import Code, ControlPacket, Option, PppProtocol, encode_options
+from sstpvpn.client.core.sstp_codec import MessageType
 from tests.integration.certificates import ServerPki
 from tests.unit.scripted_server import IPCP_ADDRESS, LCP_MRU, MSCHAPV2, ScriptedServer, ServerConfig
 

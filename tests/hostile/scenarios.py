@@ -12,8 +12,8 @@ import random
 import struct
 from ipaddress import IPv4Address
 
-from sstpvpn.client.ppp_codec import Code, PppProtocol, encode_frame, encode_packet
-from sstpvpn.client.sstp_codec import (
+from sstpvpn.client.core.ppp_codec import Code, PppProtocol, encode_frame, encode_packet
+from sstpvpn.client.core.sstp_codec import (
     Attribute,
     AttributeId,
     AttributeStatus,

@@ -27,7 +27,7 @@ from typing import Iterator
 
 import pytest
 
-from sstpvpn.client.sstp_codec import MessageType
+from sstpvpn.client.core.sstp_codec import MessageType
 from tests.hostile.hostile_server import PASSWORD, USERNAME, HostileServer
 from tests.hostile.scenarios import FLOOD_ECHOES, SCENARIOS
 from tests.integration.certificates import make_test_pki

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sstpvpn.client.mschapv2 import password_hash
+from sstpvpn.client.core.mschapv2 import password_hash
 from tests.integration import client_process
 from tests.integration.client_process import ClientProcess
 from tests.integration.softether import VIRTUAL_HOST

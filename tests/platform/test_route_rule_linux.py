@@ -146,7 +146,7 @@ def test_the_helper_refuses_a_capturing_plan_and_changes_nothing(client_ns, help
 
 CLIENT = """
 import ipaddress, sys
-from sstpvpn.client.events import NetworkPlan
+from sstpvpn.client.core.events import NetworkPlan
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_client import PrivilegedNetwork
 network = PrivilegedNetwork(sys.argv[1])

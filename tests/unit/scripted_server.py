@@ -25,11 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from sstpvpn.client import mschapv2
-from sstpvpn.client.auth import AuthPolicy
-from sstpvpn.client.engine import Engine, EngineSettings
-from sstpvpn.client.events import Credentials, Disconnected, Event, Failure, LinkConfigured, LogRecord
-from sstpvpn.client.ppp_codec import (
+from sstpvpn.client.core import mschapv2
+from sstpvpn.client.core.auth import AuthPolicy
+from sstpvpn.client.core.engine import Engine, EngineSettings
+from sstpvpn.client.core.events import Credentials, Disconnected, Event, Failure, LinkConfigured, LogRecord
+from sstpvpn.client.core.ppp_codec import (
     Code,
     ControlPacket,
     MalformedPacket,
@@ -42,7 +42,7 @@ from sstpvpn.client.ppp_codec import (
     parse_options,
     parse_packet,
 )
-from sstpvpn.client.sstp_codec import (
+from sstpvpn.client.core.sstp_codec import (
     Attribute,
     AttributeId,
     AttributeStatus,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sstpvpn.client import auth, mschapv2
-from sstpvpn.client.crypto_binding import hlak_from_master_keys
-from sstpvpn.client.auth import (
+from sstpvpn.client.core import auth, mschapv2
+from sstpvpn.client.core.crypto_binding import hlak_from_master_keys
+from sstpvpn.client.core.auth import (
     AuthMethod,
     AuthPolicy,
     AuthSucceeded,
@@ -20,8 +20,8 @@ from sstpvpn.client.auth import (
     PapClient,
     make_authenticatee,
 )
-from sstpvpn.client.events import Credentials, Failure, FailureKind
-from sstpvpn.client.ppp_codec import PppProtocol, encode_packet, parse_packet
+from sstpvpn.client.core.events import Credentials, Failure, FailureKind
+from sstpvpn.client.core.ppp_codec import PppProtocol, encode_packet, parse_packet
 
 h = bytes.fromhex
 

@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from sstpvpn.client import mschapv2
-from sstpvpn.client.crypto_binding import (
+from sstpvpn.client.core import mschapv2
+from sstpvpn.client.core.crypto_binding import (
     CMK_SEED,
     NO_KEY_HLAK,
     build_call_connected,
@@ -22,7 +22,7 @@ from sstpvpn.client.crypto_binding import (
     hlak_from_master_keys,
     hlak_from_msk,
 )
-from sstpvpn.client.sstp_codec import AttributeId, HashProtocol, MessageType, parse_control
+from sstpvpn.client.core.sstp_codec import AttributeId, HashProtocol, MessageType, parse_control
 
 h = bytes.fromhex
 

@@ -1,4 +1,4 @@
-"""DHCPINFORM over the tunnel (client/dhcp_inform.py): the packet we send, the answers we read
+"""DHCPINFORM over the tunnel (client/core/dhcp_inform.py): the packet we send, the answers we read
 (among them the bytes SoftEther's SecureNAT really sent), and the engine asking three times at
 most while the connection goes on."""
 
@@ -10,9 +10,9 @@ import struct
 
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from sstpvpn.client.dhcp_inform import (BOOTP_FIXED, InformExchange, PushedSettings, _checksum, inform_packet,
+from sstpvpn.client.core.dhcp_inform import (BOOTP_FIXED, InformExchange, PushedSettings, _checksum, inform_packet,
                                         parse_ack)
-from sstpvpn.client.events import LogRecord, NetworkPushed
+from sstpvpn.client.core.events import LogRecord, NetworkPushed
 from tests.unit.scripted_server import Conversation, ScriptedServer, ServerConfig
 from tests.unit.test_engine_playbook import settings
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from sstpvpn.client import eap_options
-from sstpvpn.client.eap_tls import TlsMethod
+from sstpvpn.client.core.eap_tls import TlsMethod
 from sstpvpn.client.profile_settings import connect_command
 from sstpvpn.client.profiles import Profile, ProfileStore, new_profile_id, profile_problems
 

@@ -12,9 +12,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from sstpvpn.client import peap
-from sstpvpn.client.auth import AuthMethod, AuthPolicy, AuthSucceeded, EapClient, SKIPPED
-from sstpvpn.client.eap_tls import (
+from sstpvpn.client.core import peap
+from sstpvpn.client.core.auth import AuthMethod, AuthPolicy, AuthSucceeded, EapClient, SKIPPED
+from sstpvpn.client.core.eap_tls import (
     FLAG_LENGTH,
     FLAG_MORE,
     FLAG_START,
@@ -31,8 +31,8 @@ from sstpvpn.client.eap_tls import (
     private_file,
     tls12_prf,
 )
-from sstpvpn.client.events import Credentials, Failure
-from sstpvpn.client.ppp_codec import encode_packet, parse_packet
+from sstpvpn.client.core.events import Credentials, Failure
+from sstpvpn.client.core.ppp_codec import encode_packet, parse_packet
 
 from tests.eap.pki import PASSPHRASE, make_eap_pki
 
@@ -159,7 +159,7 @@ def test_certificate_file_problems_get_a_sentence(pki, tmp_path):
 
 
 def test_a_key_that_is_not_the_certificates_is_a_sentence_not_an_exception(pki):
-    from sstpvpn.client.eap_tls import TlsClient, TlsProblem
+    from sstpvpn.client.core.eap_tls import TlsClient, TlsProblem
 
     key_pem, chain = load_client_certificate(pki.client_pem, PASSPHRASE)
     other_key, _ = load_client_certificate(pki.foreign_client_pem, PASSPHRASE)
@@ -290,7 +290,7 @@ def _result_tlv(status: int) -> bytes:
 def _server_mschapv2(method: peap.Peap, tunnel: _StubTunnel, password: str = "pw") -> bytes:
     """Run the inner EAP-MSCHAPv2 exchange as a genuine server would; returns the ISK (the peer's
     send || receive master keys)."""
-    from sstpvpn.client import mschapv2
+    from sstpvpn.client.core import mschapv2
 
     challenge = bytes(range(16))
     method._inner_packet(bytes((26, 1, 7, 0, 26, 16)) + challenge + b"srv")

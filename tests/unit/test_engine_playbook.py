@@ -12,12 +12,12 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from sstpvpn.client.auth import AuthPolicy
-from sstpvpn.client.engine import EngineSettings
-from sstpvpn.client.events import (Credentials, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, PasswordRetryRequested,
+from sstpvpn.client.core.auth import AuthPolicy
+from sstpvpn.client.core.engine import EngineSettings
+from sstpvpn.client.core.events import (Credentials, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, PasswordRetryRequested,
                                    SessionSecurity, State, StateChanged)
-from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_frame, parse_options, parse_packet
-from sstpvpn.client.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_data, encode_status_info
+from sstpvpn.client.core.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_frame, parse_options, parse_packet
+from sstpvpn.client.core.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_data, encode_status_info
 from tests.unit.scripted_server import (
     CHAP_MD5,
     EAP,
@@ -147,7 +147,7 @@ def test_connects_and_carries_ip(method: str, hash_name: str) -> None:
 
 def test_mschapv2_hlak_is_the_clients_master_send_and_receive_keys() -> None:
     """The server's MasterReceiveKey || MasterSendKey is the client's HLAK; the MAC checks out with it."""
-    from sstpvpn.client import mschapv2
+    from sstpvpn.client.core import mschapv2
 
     conversation = converse()
     server = conversation.server

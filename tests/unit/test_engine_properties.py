@@ -24,9 +24,9 @@ import struct
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sstpvpn.client.events import Disconnected
-from sstpvpn.client.ppp_codec import PppProtocol, encode_frame, encode_packet
-from sstpvpn.client.sstp_codec import MessageType, encode_data
+from sstpvpn.client.core.events import Disconnected
+from sstpvpn.client.core.ppp_codec import PppProtocol, encode_frame, encode_packet
+from sstpvpn.client.core.sstp_codec import MessageType, encode_data
 from tests.unit.scripted_server import (
     SCENARIOS,
     SOFTETHER_HTTP_REPLY,
@@ -244,7 +244,7 @@ def test_engine_is_inert_once_closed(payload: bytes) -> None:
     result = rec.replay()
     assert result.outcome == "failure"
     # A fresh run, then poke the closed engine from every side.
-    from sstpvpn.client.engine import Engine
+    from sstpvpn.client.core.engine import Engine
     from tests.unit.scripted_server import seeded_rng
 
     engine = Engine(rec.settings, rng=seeded_rng(rec.seed))

@@ -8,10 +8,10 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from sstpvpn.client.fsm import TRANSITIONS, Counters, Ev, Notice, OptionFsm, OptionPolicy, St, Verdict
-from sstpvpn.client.ipcp import IpcpPolicy
-from sstpvpn.client.ipv6cp import Ipv6cpPolicy
-from sstpvpn.client.ppp_codec import Code, ControlPacket, Option, encode_options, encode_packet, parse_options, parse_packet
+from sstpvpn.client.core.fsm import TRANSITIONS, Counters, Ev, Notice, OptionFsm, OptionPolicy, St, Verdict
+from sstpvpn.client.core.ipcp import IpcpPolicy
+from sstpvpn.client.core.ipv6cp import Ipv6cpPolicy
+from sstpvpn.client.core.ppp_codec import Code, ControlPacket, Option, encode_options, encode_packet, parse_options, parse_packet
 
 # RFC 1661 section 4.1, copied in the RFC's own two-part layout (columns are states).
 RFC1661_LEFT = """
@@ -357,7 +357,7 @@ def test_identifiers_wrap_after_255() -> None:
 
 
 def test_malformed_options_in_a_request_raise_malformed_packet_for_the_owner() -> None:
-    from sstpvpn.client.ppp_codec import MalformedPacket
+    from sstpvpn.client.core.ppp_codec import MalformedPacket
 
     fsm = _opened()
     with pytest.raises(MalformedPacket):
@@ -501,8 +501,8 @@ def test_ipv6cp_adopts_the_servers_suggestion_unless_it_is_unusable() -> None:
 
 # ------------------------------------------------------------------ LCP policy
 
-from sstpvpn.client.auth import AuthMethod, AuthPolicy  # noqa: E402
-from sstpvpn.client.lcp import Lcp, LcpPolicy  # noqa: E402
+from sstpvpn.client.core.auth import AuthMethod, AuthPolicy  # noqa: E402
+from sstpvpn.client.core.lcp import Lcp, LcpPolicy  # noqa: E402
 
 MAGIC_A, MAGIC_B, MAGIC_C = bytes.fromhex("11223344"), bytes.fromhex("55667788"), bytes.fromhex("99AABBCC")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sstpvpn.client.md4 import md4
+from sstpvpn.client.core.md4 import md4
 
 RFC_1320_SUITE = [
     (b"", "31d6cfe0d16ae931b73c59d7e0c089c0"),

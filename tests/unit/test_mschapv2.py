@@ -2,7 +2,7 @@
 
 import pytest
 
-from sstpvpn.client import mschapv2
+from sstpvpn.client.core import mschapv2
 
 h = bytes.fromhex
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sstpvpn.client.ppp_codec import (
+from sstpvpn.client.core.ppp_codec import (
     Code,
     ControlPacket,
     MalformedPacket,
@@ -20,7 +20,7 @@ from sstpvpn.client.ppp_codec import (
     parse_options,
     parse_packet,
 )
-from sstpvpn.client.sstp_codec import encode_data
+from sstpvpn.client.core.sstp_codec import encode_data
 
 
 def test_protocol_numbers() -> None:

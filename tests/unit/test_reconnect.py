@@ -7,8 +7,8 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sstpvpn.client.events import Failure, FailureKind
-from sstpvpn.client.reconnect import Backoff, GiveUp, ReconnectPolicy, RetryAt, WaitForNetwork
+from sstpvpn.client.core.events import Failure, FailureKind
+from sstpvpn.client.core.reconnect import Backoff, GiveUp, ReconnectPolicy, RetryAt, WaitForNetwork
 from sstpvpn.client.sleep_watch import SLEEP_WHERE, ClockPair, SleepWatch, slept_failure
 
 DROPPED = Failure("sstp", "The connection to vpn.example.com was lost.", FailureKind.UNREACHABLE)

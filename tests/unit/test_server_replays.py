@@ -8,9 +8,9 @@ answer to it.
 
 from __future__ import annotations
 
-from sstpvpn.client.events import FailureKind, LogRecord, SessionSecurity
-from sstpvpn.client.ppp_codec import Code, Option, PppProtocol, encode_frame, parse_options
-from sstpvpn.client.sstp_codec import AttributeId, MessageType, encode_data, parse_control
+from sstpvpn.client.core.events import FailureKind, LogRecord, SessionSecurity
+from sstpvpn.client.core.ppp_codec import Code, Option, PppProtocol, encode_frame, parse_options
+from sstpvpn.client.core.sstp_codec import AttributeId, MessageType, encode_data, parse_control
 from tests.unit.wire import NONCE, Wire, finish_mschapv2, magic, mru, only, settings
 
 AUTH_EAP = Option(3, b"\xc2\x27")

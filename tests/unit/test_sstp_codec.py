@@ -10,9 +10,9 @@ import uuid
 import h11
 import pytest
 
-from sstpvpn.client import sstp_http
-from sstpvpn.client.ppp_codec import MalformedPacket
-from sstpvpn.client.sstp_codec import (
+from sstpvpn.client.core import sstp_http
+from sstpvpn.client.core.ppp_codec import MalformedPacket
+from sstpvpn.client.core.sstp_codec import (
     Attribute,
     AttributeId,
     AttributeStatus,

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 from sstpvpn.client.attempt_history import AttemptHistory
-from sstpvpn.client.events import Failure, FailureKind, LogRecord, State
+from sstpvpn.client.core.events import Failure, FailureKind, LogRecord, State
 from sstpvpn.client.profiles import Profile, ProfileStore, ProxyChoice, ProxyMode, new_profile_id
 from sstpvpn.client.recent_log import RecentLog
 from sstpvpn.client.runner import Status

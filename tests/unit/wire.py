@@ -10,11 +10,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from sstpvpn.client import mschapv2
-from sstpvpn.client.auth import AuthPolicy
-from sstpvpn.client.engine import Engine, EngineSettings
-from sstpvpn.client.events import Credentials, Disconnected, Event, Failure
-from sstpvpn.client.ppp_codec import (
+from sstpvpn.client.core import mschapv2
+from sstpvpn.client.core.auth import AuthPolicy
+from sstpvpn.client.core.engine import Engine, EngineSettings
+from sstpvpn.client.core.events import Credentials, Disconnected, Event, Failure
+from sstpvpn.client.core.ppp_codec import (
     ControlPacket,
     Option,
     PppProtocol,
@@ -25,7 +25,7 @@ from sstpvpn.client.ppp_codec import (
     parse_options,
     parse_packet,
 )
-from sstpvpn.client.sstp_codec import (
+from sstpvpn.client.core.sstp_codec import (
     Attribute,
     AttributeId,
     CryptoBindingRequest,

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import trust
+from .. import trust
 from .events import Failure, FailureKind
 
 WHERE = "auth"

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .events import Failure, FailureKind
-from .sleep_watch import SLEEP_WHERE
+from ..sleep_watch import SLEEP_WHERE
 
 # Retrying cannot fix refused credentials, an untrusted certificate or a local problem (no TUN
 # permission, an internal error): the user has to act.
