@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.events import State
-from .runner import Status
+from .core.types import State
+from .core.types import Status
 
 APP_DIR_NAME = "sstp-vpn"
 HISTORY_FILE = "attempts.json"

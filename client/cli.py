@@ -11,7 +11,8 @@ import sys
 import threading
 
 from . import __version__
-from .core.events import Credentials, Failure, FailureKind, LogRecord, State
+from .core.events import Credentials, LogRecord
+from .core.types import Failure, FailureKind, Layer, State
 from . import eap_options
 from .profile_commands import ProfileCommandError, ProfileFileError, add_profiles_parser, add_session_options
 from .session_lock import SessionInUse, SessionLock, lock_profile
@@ -169,10 +170,11 @@ def run_connect(args: argparse.Namespace) -> int:
 
     from .core.auth import AuthPolicy
     from .core.engine import EngineSettings
-    from .runner import Connect, Disconnect, EngineRunner, NetworkOptions, RetryPassword, Shutdown, Status, uses_network_helper
+    from .runner import Connect, Disconnect, EngineRunner, NetworkOptions, RetryPassword, Shutdown, uses_network_helper
+    from .core.types import Status
 
     if current.UNSUPPORTED_SENTENCE:
-        return fail(Failure("platform", current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
+        return fail(Failure(Layer.PLATFORM, current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
     if current.UNTESTED_NOTE:
         print(current.UNTESTED_NOTE, flush=True)
     if args.profile:

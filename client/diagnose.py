@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, TextIO
 
 from . import trust
-from .core.events import Failure, FailureKind
+from .core.types import Failure, FailureKind, Layer
 from .proxy import ProxyError, authority, duration, open_tunnel
 from .core.sstp_http import MAX_HEADER_BYTES, build_request
 from .transport import (CertificateRejected, Endpoint, TransportError, TransportSettings, connect_first,
@@ -193,7 +193,7 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
 
     clock.start()
     if not chain:
-        return clock.failed("Certificate chain", Failure("tls", "The server sent no certificate: it cannot prove who it is. "
+        return clock.failed("Certificate chain", Failure(Layer.TLS, "The server sent no certificate: it cannot prove who it is. "
                                                                 "Check the server address.", FailureKind.TRUST))
     clock.passed("Certificate chain", *_chain_lines(chain))
 
@@ -203,7 +203,7 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     name_details = (f"expected: {settings.expected_name}", f"certificate names: {', '.join(names) or '(none)'}")
     problem = trust.server_name_problem(leaf, settings.expected_name)
     if problem:
-        clock.failed("Name", Failure("tls", problem, FailureKind.TRUST), *name_details)
+        clock.failed("Name", Failure(Layer.TLS, problem, FailureKind.TRUST), *name_details)
     else:
         clock.passed("Name", *name_details)
 
@@ -219,7 +219,7 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
             if trust_problem is None:
                 trust_details.append("its SHA-256 fingerprint matches the pin" if settings.pin else "no fingerprint is pinned")
         if trust_problem:
-            trust_failure = Failure("tls", trust_problem, FailureKind.TRUST)
+            trust_failure = Failure(Layer.TLS, trust_problem, FailureKind.TRUST)
     if trust_failure is not None:
         return clock.failed("Trust", trust_failure, *trust_details)
     clock.passed("Trust", *trust_details)
@@ -230,22 +230,22 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     try:
         line = probe(verified, settings.http_host)
     except ProbeError as error:
-        return clock.failed("SSTP", Failure("http", str(error), FailureKind.PROTOCOL))
+        return clock.failed("SSTP", Failure(Layer.HTTP, str(error), FailureKind.PROTOCOL))
     except TimeoutError:
-        return clock.failed("SSTP", Failure("http", f"The server {settings.server} did not answer the SSTP request within "
+        return clock.failed("SSTP", Failure(Layer.HTTP, f"The server {settings.server} did not answer the SSTP request within "
                                                     f"{duration(settings.timeout)}: it may not be an SSTP server.",
                                             FailureKind.PROTOCOL))
     except (OSError, ssl.SSLError) as error:
-        return clock.failed("SSTP", Failure("http", f"The connection to {settings.server} failed during the SSTP request "
+        return clock.failed("SSTP", Failure(Layer.HTTP, f"The connection to {settings.server} failed during the SSTP request "
                                                     f"({error.strerror or error}): check the server and your network.",
                                             FailureKind.PROTOCOL))
     except Exception as error:  # a caller's probe may raise its own refusal (e.g. sstp_http.HttpRefused)
-        return clock.failed("SSTP", Failure("http", str(error) or type(error).__name__, FailureKind.PROTOCOL))
+        return clock.failed("SSTP", Failure(Layer.HTTP, str(error) or type(error).__name__, FailureKind.PROTOCOL))
     words = line.split(None, 2)
     if len(words) >= 2 and words[0].startswith("HTTP/1.") and words[1] == "200":
         clock.passed("SSTP", f"reply: {line}")
     else:
-        clock.failed("SSTP", Failure("http", f'The server {settings.server} answered the SSTP request with "{line}": '
+        clock.failed("SSTP", Failure(Layer.HTTP, f'The server {settings.server} answered the SSTP request with "{line}": '
                                              "check that SSTP is enabled on the server and that the port is right.",
                                      FailureKind.PROTOCOL), f"reply: {line}")
 

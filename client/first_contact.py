@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from . import trust
-from .core.events import Failure, FailureKind
+from .core.types import Failure, FailureKind, Layer
 from .transport import TransportError, TransportSettings, open_stream, tls_handshake
 
 
@@ -72,7 +72,7 @@ def fetch_presented_certificate(settings: TransportSettings) -> PresentedCertifi
         except (OSError, ssl.SSLError):
             pass
     if not chain:
-        raise TransportError(Failure("tls", "The server sent no certificate: it cannot prove who it is.", FailureKind.TRUST))
+        raise TransportError(Failure(Layer.TLS, "The server sent no certificate: it cannot prove who it is.", FailureKind.TRUST))
     return describe_presented(chain[0], settings.expected_name)
 
 

@@ -29,7 +29,7 @@ from typing import Callable
 
 import h11
 
-from .core.events import Failure, FailureKind
+from .core.types import Failure, FailureKind, Layer
 
 MAX_REPLY_BYTES = 64 * 1024  # a CONNECT reply (with its error page) is far smaller
 _READ_SIZE = 16 * 1024
@@ -103,7 +103,7 @@ class ProxyError(Exception):
 
 
 def _failure(reason: str) -> Failure:
-    return Failure("proxy", reason, FailureKind.UNREACHABLE)
+    return Failure(Layer.PROXY, reason, FailureKind.UNREACHABLE)
 
 
 def _closed(proxy: ProxySettings) -> Failure:

@@ -25,10 +25,12 @@ from ipaddress import ip_address
 from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
 
 from .attempt_history import AttemptHistory
-from .core.events import Failure, LogRecord, State
+from .core.events import LogRecord
+from .core.types import Failure, State
 from .core.reconnect import ENDED_SENTENCE, Decision, GiveUp, ReconnectPolicy, RetryAt, WaitForNetwork
 from .recent_log import RecentLog
-from .runner import Connect, Disconnect, EngineRunner, Shutdown, Status
+from .runner import Connect, Disconnect, EngineRunner, Shutdown
+from .core.types import Status
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
 
 

@@ -23,10 +23,9 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from .core.engine import Engine, EngineSettings
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
-from .core.dhcp_inform import PushedSettings
-from .core.events import (Disconnected, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, NetworkPushed, PasswordRetryRequested,
-                     SessionSecurity,
-                     State, StateChanged)
+from .core.types import Layer, PushedSettings, Status
+from .core.events import Disconnected, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, StateChanged
+from .core.types import Failure, FailureKind, NetworkPlan, State
 from sstpvpn.platform import current
 from sstpvpn.platform.errors import PlatformError
 
@@ -73,21 +72,6 @@ class RetryPassword:
 
 
 Command = Connect | Disconnect | Shutdown | RetryPassword
-
-
-@dataclass(frozen=True)
-class Status:
-    """A snapshot for the user interface. Never holds secrets."""
-
-    state: State
-    server: str = ""
-    plan: NetworkPlan | None = None
-    interface: str | None = None
-    failure: Failure | None = None
-    connected_at: float | None = None  # time.monotonic()
-    tls: str = ""  # e.g. "TLSv1.3, TLS_AES_256_GCM_SHA384", once TLS is up
-    security: SessionSecurity | None = None  # authentication and crypto binding, once connected
-    route_target: str | None = None  # where the TCP connection goes (server or proxy): the address that needs a route
 
 
 class EngineRunner(threading.Thread):
@@ -147,7 +131,7 @@ class EngineRunner(threading.Thread):
         # connecting. The configurator checks again, with the address and peer, before any change.
         problem = current.route_problem_before_connecting(command.network.full_tunnel, command.network.extra_routes)
         if problem is not None:
-            self._publish(state=State.DISCONNECTED, failure=Failure("network", problem, FailureKind.OTHER))
+            self._publish(state=State.DISCONNECTED, failure=Failure(Layer.NETWORK, problem, FailureKind.OTHER))
             return
         self._emit_log(logging.INFO, f"Connecting to {server}" + (f" through the proxy {command.transport.proxy.host}:{command.transport.proxy.port}" if command.transport.proxy else "") + ".")
         try:
@@ -162,14 +146,14 @@ class EngineRunner(threading.Thread):
             failure = session.run()
         except Exception as error:  # our own bug: still restore the network and report it
             log.exception("engine runner failed")
-            failure = Failure("runner", f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); please report it.", FailureKind.OTHER)
+            failure = Failure(Layer.RUNNER, f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); please report it.", FailureKind.OTHER)
         finally:
             session.cleanup()
         self._publish(state=State.DISCONNECTED, failure=failure, connected_at=None)
 
 
 def _tls_broken(server: str, error: ssl.SSLError) -> Failure:
-    return Failure("tls", f"The encrypted connection to {server} broke ({error.reason or error}): data was changed on "
+    return Failure(Layer.TLS, f"The encrypted connection to {server} broke ({error.reason or error}): data was changed on "
                    "the way, by a faulty network device or a program that intercepts HTTPS. Connect again; if it keeps "
                    "happening, try another network.", FailureKind.PROTOCOL)
 
@@ -305,7 +289,7 @@ class _Session:
         options = self.command.network
         if plan.address == ip_address(self.connection.route_target):
             # Routing it into the tunnel would cut the very connection the tunnel runs over.
-            self.cause = Failure("ipcp", f"The server assigned this computer the address {plan.address}, which is where "
+            self.cause = Failure(Layer.IPCP, f"The server assigned this computer the address {plan.address}, which is where "
                                  "the VPN connection itself goes, so it cannot be used. Ask the server's administrator "
                                  "to check the address pool.", FailureKind.PROTOCOL)
             self.runner._emit_log(logging.ERROR, self.cause.reason)

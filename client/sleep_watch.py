@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .core.events import Failure, FailureKind
+from .core.types import Failure, FailureKind, Layer
 
-SLEEP_WHERE = "sleep"  # Failure.where of a session lost to a suspend: the reconnect policy retries at once
+
 SLEEP_THRESHOLD = 5.0  # seconds of difference between the two clocks that count as a suspend
 SLEEP_CHECK_SECONDS = 5.0  # a waiting loop looks at least this often (its timeout runs on the stopped clock)
 
@@ -54,5 +54,5 @@ class SleepWatch:
 
 
 def slept_failure(seconds: float) -> Failure:
-    return Failure(SLEEP_WHERE, f"The computer was asleep for {seconds:.0f} s and the connection to the server did not "
+    return Failure(Layer.SLEEP, f"The computer was asleep for {seconds:.0f} s and the connection to the server did not "
                                 "survive it; connect again.", FailureKind.UNREACHABLE)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import trust
-from .core.events import Failure, FailureKind
+from .core.types import Failure, FailureKind, Layer
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
 
 __all__ = ["ProxySettings", "TransportSettings", "TransportError", "TlsConnection", "open_connection"]
@@ -105,7 +105,7 @@ def open_connection(settings: TransportSettings) -> TlsConnection:
         leaf = tls.getpeercert(binary_form=True)
         problem = certificate_problem(leaf, settings)
         if problem is not None:
-            raise TransportError(Failure("tls", problem, FailureKind.TRUST))
+            raise TransportError(Failure(Layer.TLS, problem, FailureKind.TRUST))
         cipher = tls.cipher()
         return TlsConnection(tls, route_target, leaf, tls.version() or "", cipher[0] if cipher else "")
     except BaseException:
@@ -134,7 +134,7 @@ class Endpoint:
             reason = f"Cannot resolve the proxy {self.host}: check the proxy settings and your network."
         else:
             reason = f"Cannot resolve {self.host}: check the server name and your network."
-        return TransportError(Failure("proxy" if self.role == "proxy" else "dns", reason, FailureKind.UNREACHABLE))
+        return TransportError(Failure(Layer.PROXY if self.role == "proxy" else "dns", reason, FailureKind.UNREACHABLE))
 
     def connect_failed(self, error: OSError, timeout: float) -> TransportError:
         kind = _connect_error_kind(error)
@@ -153,7 +153,7 @@ class Endpoint:
                 "unreachable": f"The server {self.label} cannot be reached from this network ({reason}): check your network connection.",
                 "other": f"Cannot connect to the server {self.label} ({reason}): check your network connection.",
             }
-        return TransportError(Failure("proxy" if self.role == "proxy" else "tcp", sentences[kind], FailureKind.UNREACHABLE))
+        return TransportError(Failure(Layer.PROXY if self.role == "proxy" else "tcp", sentences[kind], FailureKind.UNREACHABLE))
 
 
 _ERROR_RANK = {"refused": 0, "timeout": 1, "unreachable": 2, "other": 3}
@@ -233,7 +233,7 @@ def make_context(settings: TransportSettings) -> ssl.SSLContext:
         why = "it holds no PEM certificate"
     except OSError as error:
         why = error.strerror or str(error)
-    raise TransportError(Failure("tls", f"Cannot read the CA certificate file {settings.ca_file} ({why}): "
+    raise TransportError(Failure(Layer.TLS, f"Cannot read the CA certificate file {settings.ca_file} ({why}): "
                                         "check the CA file in the profile (--ca-file).", FailureKind.TRUST))
 
 
@@ -255,7 +255,7 @@ def tls_handshake(sock: socket.socket, settings: TransportSettings, context: ssl
         # name the expired certificate and its date. (truststore closes the socket on other OSes.)
         reason = trust.verification_sentence(error, trust.peer_chain(tls))
         tls.close()
-        raise CertificateRejected(Failure("tls", reason, FailureKind.TRUST)) from None
+        raise CertificateRejected(Failure(Layer.TLS, reason, FailureKind.TRUST)) from None
     except ssl.SSLError as error:
         code = error.reason or ""
         if isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
@@ -280,7 +280,7 @@ def tls_handshake(sock: socket.socket, settings: TransportSettings, context: ssl
 
 def _tls_failure(tls: ssl.SSLSocket, reason: str, kind: FailureKind) -> TransportError:
     tls.close()
-    return TransportError(Failure("tls", reason, kind))
+    return TransportError(Failure(Layer.TLS, reason, kind))
 
 
 def certificate_problem(leaf_der: bytes | None, settings: TransportSettings) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 
 from sstpvpn.client.core.events import LogRecord
-from sstpvpn.client.runner import Status
+from sstpvpn.client.core.types import Status
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field, replace
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from sstpvpn.client.attempt_history import AttemptHistory
-from sstpvpn.client.core.events import Failure, FailureKind, State
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
 from sstpvpn.client.profile_settings import ProfileSettingsError, connect_command, needs_proxy_password
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.client.recent_log import RecentLog
 from sstpvpn.client.core.reconnect import Backoff, Decision, ReconnectPolicy, RetryAt, WaitForNetwork
-from sstpvpn.client.runner import Disconnect, EngineRunner, RetryPassword, Shutdown, Status, uses_network_helper
+from sstpvpn.client.runner import Disconnect, EngineRunner, RetryPassword, Shutdown, uses_network_helper
+from sstpvpn.client.core.types import Status
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
 from sstpvpn.client.session_lock import SessionInUse, SessionLock, lock_profile
 from sstpvpn.client.sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
@@ -300,7 +301,7 @@ class ConnectionController(QObject):
         try:
             self._session_lock = lock_profile(profile.id, profile.name, "the SSTP VPN tray app")
         except SessionInUse as error:
-            self._fail_locally(Failure("session", error.sentence, FailureKind.OTHER))
+            self._fail_locally(Failure(Layer.SESSION, error.sentence, FailureKind.OTHER))
             return False
         return True
 
@@ -314,7 +315,7 @@ class ConnectionController(QObject):
         from sstpvpn.platform import current
 
         if current.UNSUPPORTED_SENTENCE:
-            return _Prepared(failure=Failure("platform", current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
+            return _Prepared(failure=Failure(Layer.PLATFORM, current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
         try:
             # Through the helper, the helper keeps (and repairs) the journal.
             repaired = not uses_network_helper() and current.repair_from_journal(current.default_journal_path())
@@ -335,7 +336,7 @@ class ConnectionController(QObject):
         if attempt != self._attempt or self._shutting_down:
             return
         if error is not None:
-            self._fail_locally(Failure("app", f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); please report it.",
+            self._fail_locally(Failure(Layer.APP, f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); please report it.",
                                        FailureKind.OTHER))
             return
         self._prepared = prepared
@@ -359,7 +360,7 @@ class ConnectionController(QObject):
         try:
             command = connect_command(profile, password, proxy_password, environ=self._environ)
         except ProfileSettingsError as error:
-            self._fail_locally(Failure("profile", str(error), FailureKind.OTHER))
+            self._fail_locally(Failure(Layer.PROFILE, str(error), FailureKind.OTHER))
             return
         if self._runner is None:
             self._runner = self._runner_factory(self._bridge.on_status, self._bridge.on_log,

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from sstpvpn.client.eap_options import AUTH_CHOICES, METHOD_NAMES as EAP_METHOD_NAMES
 from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report
-from sstpvpn.client.core.events import FailureKind
+from sstpvpn.client.core.types import FailureKind
 from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
 from sstpvpn.client.profile_settings import ProfileSettingsError, needs_proxy_password, transport_settings
 from sstpvpn.client.profiles import (MAX_MTU, MIN_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from sstpvpn.client.core.events import State
-from sstpvpn.client.runner import Status
+from sstpvpn.client.core.types import State
+from sstpvpn.client.core.types import Status
 
 from .icons import TrayState
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from sstpvpn.client.core.events import State
+from sstpvpn.client.core.types import State
 
 from .connection import ConnectionController
 from .icons import app_icon

@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from sstpvpn.client.core.events import State
+from sstpvpn.client.core.types import State
 from sstpvpn.client.profiles import ProfileFileError, ProfileStore
 
 from .connection import ConnectionController, Notice, NoticeLevel

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sstpvpn.client.core.events import Failure, FailureKind
+from sstpvpn.client.core.types import Failure, FailureKind, Layer
 
 
 class PlatformError(Exception):
@@ -14,4 +14,4 @@ class PlatformError(Exception):
 
     def to_failure(self) -> Failure:
         """The same error in the shape the session reports to the user."""
-        return Failure(where="network", reason=self.sentence, kind=FailureKind.OTHER)
+        return Failure(where=Layer.NETWORK, reason=self.sentence, kind=FailureKind.OTHER)

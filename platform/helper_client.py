@@ -29,8 +29,8 @@ from sstpvpn.platform.tun_linux import TunDevice
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sstpvpn.client.core.dhcp_inform import PushedSettings
-    from sstpvpn.client.core.events import NetworkPlan
+    from sstpvpn.client.core.types import PushedSettings
+    from sstpvpn.client.core.types import NetworkPlan
     from sstpvpn.platform.helper_protocol import IPNetwork
     from sstpvpn.platform.netconfig_linux import IPAddress
 

@@ -34,8 +34,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sstpvpn.client.core.dhcp_inform import PushedSettings
-from sstpvpn.client.core.events import NetworkPlan
+from sstpvpn.client.core.types import PushedSettings
+from sstpvpn.client.core.types import NetworkPlan
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 4096

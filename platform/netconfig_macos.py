@@ -50,8 +50,8 @@ from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import Step, UndoJournal
 
 if TYPE_CHECKING:
-    from sstpvpn.client.core.dhcp_inform import PushedSettings
-    from sstpvpn.client.core.events import NetworkPlan
+    from sstpvpn.client.core.types import PushedSettings
+    from sstpvpn.client.core.types import NetworkPlan
 
 log = logging.getLogger(__name__)
 

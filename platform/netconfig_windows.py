@@ -48,8 +48,8 @@ from sstpvpn.platform.winapi import (AF_INET, AF_INET6, ERROR_ACCESS_DENIED, ERR
                                      ERROR_OBJECT_ALREADY_EXISTS, GUID, NO_ERROR, Library, describe_error)
 
 if TYPE_CHECKING:
-    from sstpvpn.client.core.dhcp_inform import PushedSettings
-    from sstpvpn.client.core.events import NetworkPlan
+    from sstpvpn.client.core.types import PushedSettings
+    from sstpvpn.client.core.types import NetworkPlan
 
 log = logging.getLogger(__name__)
 

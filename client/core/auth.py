@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 from . import mschapv2
 from .crypto_binding import NO_KEY_HLAK, hlak_from_master_keys, hlak_from_msk
 from .eap_tls import TlsMethodSettings, TunnelMethod, start_tunnel_method
-from .events import Credentials, Failure, FailureKind
+from .events import Credentials
+from .types import Failure, FailureKind, Layer
 from .ppp_codec import ControlPacket, MalformedPacket, PppProtocol, encode_packet, parse_packet
 
 Rng = Callable[[int], bytes]
-WHERE = "auth"
+WHERE = Layer.AUTH
 
 
 class AuthMethod(enum.Enum):

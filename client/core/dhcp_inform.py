@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
+from .types import PushedSettings
 
 CLIENT_PORT = 68
 SERVER_PORT = 67
@@ -33,18 +33,6 @@ _NEVER = [ipaddress.IPv4Network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "169.25
 BOOTP_FIXED = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")  # 236 bytes
 
 IPv4Network = ipaddress.IPv4Network
-
-
-@dataclass(frozen=True)
-class PushedSettings:
-    """What the VPN's DHCP server told us: networks to route into the tunnel, and names."""
-
-    routes: tuple[IPv4Network, ...] = ()
-    domain: str | None = None
-    search: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.routes or self.domain or self.search)
 
 
 class InformExchange:

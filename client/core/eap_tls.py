@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import trust
-from .events import Failure, FailureKind
+from .types import Failure, FailureKind, Layer
 
-WHERE = "auth"
+WHERE = Layer.AUTH
 
 EAP_TLS_TYPE = 13
 PEAP_TYPE = 25

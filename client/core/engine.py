@@ -23,21 +23,8 @@ from . import sstp_http
 from .dhcp_inform import InformExchange
 from .auth import Authenticatee, AuthMethod, AuthPolicy, AuthSucceeded, make_authenticatee
 from .crypto_binding import build_call_connected
-from .events import (
-    Credentials,
-    Disconnected,
-    Event,
-    Failure,
-    FailureKind,
-    LinkConfigured,
-    NetworkPushed,
-    LogRecord,
-    NetworkPlan,
-    PasswordRetryRequested,
-    SessionSecurity,
-    State,
-    StateChanged,
-)
+from .events import Credentials, Disconnected, Event, LinkConfigured, NetworkPushed, LogRecord, PasswordRetryRequested, StateChanged
+from .types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State
 from .fsm import Notice, OptionFsm, St
 from .ipcp import IpcpPolicy
 from .ipv6cp import Ipv6cpPolicy
@@ -186,7 +173,7 @@ class Engine:
             try:
                 reply = self._http.feed(data)
             except sstp_http.HttpRefused as refusal:
-                self._drop(Failure("http", str(refusal), FailureKind.PROTOCOL))
+                self._drop(Failure(Layer.HTTP, str(refusal), FailureKind.PROTOCOL))
                 return
             if reply is None:
                 return
@@ -202,7 +189,7 @@ class Engine:
                 packets = self._reader.feed(data)
             except MalformedPacket as error:
                 # [MS-SSTP] 3.1.5.1: framing is lost, so drop the connection without a word.
-                self._drop(Failure("sstp", f"The server sent data that is not SSTP ({error}); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.", FailureKind.PROTOCOL))
+                self._drop(Failure(Layer.SSTP, f"The server sent data that is not SSTP ({error}); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.", FailureKind.PROTOCOL))
                 return
             if not packets:
                 return
@@ -258,7 +245,7 @@ class Engine:
             try:
                 self._http.feed(b"")
             except sstp_http.HttpRefused as refusal:
-                self._drop(Failure("http", str(refusal), FailureKind.PROTOCOL))
+                self._drop(Failure(Layer.HTTP, str(refusal), FailureKind.PROTOCOL))
                 return
         self._record_method_refusal()
         if self.settings.proxy:
@@ -267,7 +254,7 @@ class Engine:
         else:
             lost = (f"The connection to {self.settings.host} was lost. Check your network; if it keeps happening, "
                     "the server may be restarting.")
-        self._drop(Failure("sstp", lost, FailureKind.UNREACHABLE))
+        self._drop(Failure(Layer.SSTP, lost, FailureKind.UNREACHABLE))
 
     def handle_timer(self, now: float) -> None:
         if self.call is Call.CLOSED:
@@ -279,7 +266,7 @@ class Engine:
                 return
         if self._hello_deadline is not None and now >= self._hello_deadline:
             if self._echo_outstanding:
-                self._drop(Failure("sstp", f"The server stopped answering (nothing received for {2 * self.settings.hello_interval:.0f} s): the network or the server is down. Try again later.", FailureKind.UNREACHABLE))
+                self._drop(Failure(Layer.SSTP, f"The server stopped answering (nothing received for {2 * self.settings.hello_interval:.0f} s): the network or the server is down. Try again later.", FailureKind.UNREACHABLE))
                 return
             # An LCP echo too: some servers (SoftEther) never answer an SSTP Echo Request, but
             # every server answers LCP, and any answer counts as life.
@@ -391,7 +378,7 @@ class Engine:
     def _on_peer_abort(self, message: ControlMessage, now: float) -> None:
         self._record_method_refusal()
         detail = _status_detail(message)
-        self._record(Failure("sstp", f"The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL))
+        self._record(Failure(Layer.SSTP, f"The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL))
         self._out.append(encode_control(MessageType.CALL_ABORT))
         self._close()
 
@@ -399,7 +386,7 @@ class Engine:
         if not self._user_disconnect:
             self._record_method_refusal()
             detail = _status_detail(message)
-            self._record(Failure("sstp", f"The server ended the session{detail}. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL))
+            self._record(Failure(Layer.SSTP, f"The server ended the session{detail}. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL))
         # The ack is flushed before the transport closes, so the spec's 1 s wait is not needed.
         self._out.append(encode_control(MessageType.CALL_DISCONNECT_ACK))
         self._close()
@@ -414,7 +401,7 @@ class Engine:
         if self.call in (Call.ABORT_PENDING, Call.DISCONNECT_ACK_PENDING):
             self._close()
         elif self.call is Call.HTTP_SENT:
-            self._drop(Failure("http", f"The server {self.settings.host} did not answer the SSTP request within {NEGOTIATION_TIMEOUT:.0f} s: it may not be an SSTP server.", FailureKind.PROTOCOL))
+            self._drop(Failure(Layer.HTTP, f"The server {self.settings.host} did not answer the SSTP request within {NEGOTIATION_TIMEOUT:.0f} s: it may not be an SSTP server.", FailureKind.PROTOCOL))
         elif self._auth is not None and self._auth.retry_prompt is not None:
             self._auth.retry_with(None)  # nobody answered: the refusal is what the user must hear
             self._pump(now)
@@ -499,7 +486,7 @@ class Engine:
     def _handle_lcp(self, now: float) -> bool:
         if self._lcp.policy.looped and self.call is Call.CONNECT_ACK_RECEIVED:
             # Nobody at the far end speaks PPP; a Terminate-Request would only come back too.
-            self._disconnect_with(Failure("lcp", LOOPED_BACK, FailureKind.PROTOCOL), now, lcp_done=True)
+            self._disconnect_with(Failure(Layer.LCP, LOOPED_BACK, FailureKind.PROTOCOL), now, lcp_done=True)
             return True
         notices = self._lcp.fsm.notices
         progressed = bool(notices)
@@ -514,7 +501,7 @@ class Engine:
                 if self.call is Call.CALL_CONNECTED and self._lcp.fsm.state in (St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT):
                     # LCP renegotiation: the call is bound to the first authentication, and SSTP
                     # has no way to bind a second one, so end the session instead of hanging.
-                    self._disconnect_with(Failure("lcp", "The server restarted PPP link negotiation during the session, which this client does not support. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL), now)
+                    self._disconnect_with(Failure(Layer.LCP, "The server restarted PPP link negotiation during the session, which this client does not support. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL), now)
             elif notice is Notice.FINISHED:
                 self._lcp_finished(now)
                 return True
@@ -523,7 +510,7 @@ class Engine:
             if protocol == PppProtocol.IPV6CP and self._ipv6cp.state is not St.INITIAL:
                 self._ipv6cp.protocol_rejected(now)
             elif protocol in (PppProtocol.IPCP, PppProtocol.IPV4):
-                self._disconnect_with(Failure("ipcp", "The server refused IPv4 on this link, so no address can be configured. Ask the server's administrator to allow IPv4 for SSTP clients.", FailureKind.PROTOCOL), now)
+                self._disconnect_with(Failure(Layer.IPCP, "The server refused IPv4 on this link, so no address can be configured. Ask the server's administrator to allow IPv4 for SSTP clients.", FailureKind.PROTOCOL), now)
         self._lcp.rejected_protocols.clear()
         return progressed
 
@@ -533,9 +520,9 @@ class Engine:
             return
         self._record_method_refusal()
         if self._lcp.fsm.terminated_by_peer:
-            failure = Failure("lcp", "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL)
+            failure = Failure(Layer.LCP, "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL)
         else:
-            failure = Failure("lcp", "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.", FailureKind.PROTOCOL)
+            failure = Failure(Layer.LCP, "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.", FailureKind.PROTOCOL)
         self._disconnect_with(failure, now, lcp_done=True)
 
     def _record_method_refusal(self) -> None:
@@ -544,7 +531,7 @@ class Engine:
         if self._auth is not None and self._auth.retry_prompt is not None:
             # Refused, another try allowed, but the server ended the call first (pppd sends R=1
             # yet never takes a second Response): the refusal is still what the user must hear.
-            self._record(Failure("auth", self._auth.retry_prompt, FailureKind.AUTHENTICATION))
+            self._record(Failure(Layer.AUTH, self._auth.retry_prompt, FailureKind.AUTHENTICATION))
             return
         refused = self._lcp.policy.refused_methods
         if refused and self._auth is None:
@@ -558,7 +545,7 @@ class Engine:
             if refused:  # it gave up on the methods we refused: that is what the user must hear
                 self._disconnect_with(_no_allowed_method(refused), now)
             elif not self.settings.auth.allow_no_auth:
-                self._disconnect_with(Failure("auth", NO_AUTHENTICATION, FailureKind.AUTHENTICATION), now)
+                self._disconnect_with(Failure(Layer.AUTH, NO_AUTHENTICATION, FailureKind.AUTHENTICATION), now)
             else:
                 self._log(logging.WARNING, "The server asked for no authentication; allowed by this connection's settings. Nothing binds this tunnel to a user.")
                 self._authenticated(AuthSucceeded(bytes(32)), now)
@@ -624,7 +611,7 @@ class Engine:
                     reason = "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log."
                 else:
                     reason = "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted."
-                self._disconnect_with(Failure("ipcp", reason, FailureKind.PROTOCOL), now)
+                self._disconnect_with(Failure(Layer.IPCP, reason, FailureKind.PROTOCOL), now)
                 return True
         while self._ipv6cp.notices:
             progressed = True
@@ -640,10 +627,10 @@ class Engine:
     def _ipcp_up(self, now: float) -> None:
         policy = self._ipcp_policy
         if policy.address.is_unspecified:
-            self._disconnect_with(Failure("ipcp", "The server did not assign an IPv4 address. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL), now)
+            self._disconnect_with(Failure(Layer.IPCP, "The server did not assign an IPv4 address. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL), now)
             return
         if not _usable_unicast(policy.address):  # e.g. 127.0.0.5 or 224.0.0.9 on the tunnel
-            self._disconnect_with(Failure("ipcp", f"The server assigned the IPv4 address {policy.address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL), now)
+            self._disconnect_with(Failure(Layer.IPCP, f"The server assigned the IPv4 address {policy.address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL), now)
             return
         self._publish_plan()
         self._set_state(State.CONNECTED)
@@ -718,7 +705,7 @@ class Engine:
 
     def _abort(self, reason: str, now: float) -> None:
         """A protocol violation by the server: Call Abort, then wait briefly for its answer."""
-        self._record(Failure("sstp", reason + " The connection was aborted; report this to the server's administrator if it persists.", FailureKind.PROTOCOL))
+        self._record(Failure(Layer.SSTP, reason + " The connection was aborted; report this to the server's administrator if it persists.", FailureKind.PROTOCOL))
         self._set_state(State.DISCONNECTING)
         self._out.append(encode_control(MessageType.CALL_ABORT))
         self.call = Call.ABORT_PENDING
@@ -822,8 +809,7 @@ NO_AUTHENTICATION = (
 
 def _no_allowed_method(refused: list) -> Failure:
     names = ", ".join(map(_method_name, refused))
-    return Failure(
-        "auth",
+    return Failure(Layer.AUTH,
         f"The server offers only {names}, which this profile does not allow. Allow it in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
         FailureKind.AUTHENTICATION,
     )

@@ -39,7 +39,8 @@ from collections.abc import Callable
 
 from .auth import AuthPolicy, AuthSucceeded, EapClient
 from .eap_tls import PEAP_TYPE, WHERE, Framing, TlsClient, TlsMethodSettings, TunnelMethod
-from .events import Credentials, Failure, FailureKind
+from .events import Credentials
+from .types import Failure, FailureKind
 from .ppp_codec import encode_packet
 
 EAP_REQUEST, EAP_RESPONSE, EAP_SUCCESS = 1, 2, 3

@@ -21,8 +21,7 @@ import random as random_module
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .events import Failure, FailureKind
-from ..sleep_watch import SLEEP_WHERE
+from .types import Failure, FailureKind, Layer
 
 # Retrying cannot fix refused credentials, an untrusted certificate or a local problem (no TUN
 # permission, an internal error): the user has to act.
@@ -97,7 +96,7 @@ class ReconnectPolicy:
             return GiveUp(None if user_asked else failure)
         if connected_at is not None and now - connected_at >= self.backoff.stable_after:
             self.attempt = 0
-        if failure is not None and failure.where == SLEEP_WHERE:
+        if failure is not None and failure.where is Layer.SLEEP:
             self.attempt = 0
             return self._retry_now(now, failure)
         if not self.network_available:

@@ -16,7 +16,8 @@ import pytest
 from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.eap_tls import TlsMethod, TlsMethodSettings
 from sstpvpn.client.core.engine import EngineSettings
-from sstpvpn.client.core.events import Credentials, FailureKind, SessionSecurity
+from sstpvpn.client.core.events import Credentials
+from sstpvpn.client.core.types import FailureKind, SessionSecurity
 
 from tests.eap.freeradius import PASSWORD, USER
 from tests.eap.pki import PASSPHRASE, SERVER_NAME

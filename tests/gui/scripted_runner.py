@@ -8,8 +8,10 @@ from __future__ import annotations
 import threading
 from ipaddress import IPv4Address
 
-from sstpvpn.client.core.events import Failure, LogRecord, NetworkPlan, SessionSecurity, State
-from sstpvpn.client.runner import Connect, Disconnect, Shutdown, Status
+from sstpvpn.client.core.events import LogRecord
+from sstpvpn.client.core.types import Failure, NetworkPlan, SessionSecurity, State
+from sstpvpn.client.runner import Connect, Disconnect, Shutdown
+from sstpvpn.client.core.types import Status
 
 
 class ScriptedRunner:

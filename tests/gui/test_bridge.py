@@ -10,7 +10,8 @@ from PySide6.QtCore import QThread
 
 from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.engine import EngineSettings
-from sstpvpn.client.core.events import Credentials, FailureKind, State
+from sstpvpn.client.core.events import Credentials
+from sstpvpn.client.core.types import FailureKind, State
 from sstpvpn.client.runner import Connect, EngineRunner, Shutdown
 from sstpvpn.client.transport import TransportSettings
 from sstpvpn.gui.bridge import RunnerBridge

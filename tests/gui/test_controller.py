@@ -8,10 +8,11 @@ import socket
 import pytest
 from keyring.backends import fail
 
-from sstpvpn.client.core.events import Failure, FailureKind, State
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, new_profile_id
 from sstpvpn.client.core.reconnect import Backoff
-from sstpvpn.client.runner import Connect, Disconnect, Shutdown, Status
+from sstpvpn.client.runner import Connect, Disconnect, Shutdown
+from sstpvpn.client.core.types import Status
 from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, SecretKind, SecretStore
 from sstpvpn.gui import connection
 from sstpvpn.gui.connection import ConnectionController, NoticeLevel
@@ -107,7 +108,7 @@ def test_failure_before_connecting_is_told_with_its_sentence(qtbot, controller, 
     seen = Recorder(controller)
     engine = connect_and_wait(qtbot, controller, profile)
     sentence = "The server refused the user name or password: check them in the profile."
-    engine.dropped(Failure("auth", sentence, FailureKind.AUTHENTICATION))
+    engine.dropped(Failure(Layer.AUTH, sentence, FailureKind.AUTHENTICATION))
     qtbot.waitUntil(lambda: bool(seen.notices))
     (notice,) = seen.notices
     assert (notice.title, notice.text, notice.level) == ("Could not connect to Office", sentence, NoticeLevel.ERROR)
@@ -123,7 +124,7 @@ def test_a_dropped_connection_is_reconnected(qtbot, controller, store, secrets, 
     engine = connect_and_wait(qtbot, controller, profile)
     engine.connected()
     qtbot.waitUntil(lambda: controller.status.state is State.CONNECTED)
-    engine.dropped(Failure("sstp", "The server stopped answering (no echo reply for 40 seconds).", FailureKind.UNREACHABLE))
+    engine.dropped(Failure(Layer.SSTP, "The server stopped answering (no echo reply for 40 seconds).", FailureKind.UNREACHABLE))
     qtbot.waitUntil(lambda: len(seen.notices) == 3)
     assert [n.title for n in seen.notices] == ["Connected to Office", "Connection to Office dropped", "Reconnecting to Office"]
     assert seen.notices[1].text == "The server stopped answering (no echo reply for 40 seconds)."

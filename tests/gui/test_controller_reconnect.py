@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from sstpvpn.client.core.events import Failure, FailureKind, State
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.core.reconnect import Backoff
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.client.sleep_watch import ClockPair, SleepWatch
@@ -20,7 +20,7 @@ from sstpvpn.gui.connection import ConnectionController
 from tests.gui.scripted_runner import ScriptedRunner
 from tests.gui.test_controller import Recorder, connect_and_wait, make_profile
 
-DROPPED = Failure("sstp", "The connection to vpn.example.com was lost.", FailureKind.UNREACHABLE)
+DROPPED = Failure(Layer.SSTP, "The connection to vpn.example.com was lost.", FailureKind.UNREACHABLE)
 
 
 class ScriptedRouteWatch:
@@ -130,7 +130,7 @@ def test_refused_credentials_after_a_drop_stop_the_retries(qtbot, controller, st
     controller._reconnect_timer.setInterval(0)  # skip the wait (the delay itself is checked above)
     controller._reconnect_timer.start()
     qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=5000)
-    refused = Failure("auth", "The server refused the user name or password: check them in the profile.",
+    refused = Failure(Layer.AUTH, "The server refused the user name or password: check them in the profile.",
                       FailureKind.AUTHENTICATION)
     engine.dropped(refused)
     qtbot.waitUntil(lambda: seen.notices[-1].text == refused.reason)

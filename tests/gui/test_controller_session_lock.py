@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from sstpvpn.client.core.events import State
+from sstpvpn.client.core.types import State
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.client.session_lock import SessionInUse, lock_profile
 from sstpvpn.gui.connection import ConnectionController, NoticeLevel

@@ -10,8 +10,8 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from sstpvpn.client.core.events import Failure, FailureKind, NetworkPlan, SessionSecurity, State
-from sstpvpn.client.runner import Status
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State
+from sstpvpn.client.core.types import Status
 from sstpvpn.gui.icons import TrayState
 from sstpvpn.gui.presentation import duration_text, ipv6_link_local, menu_label, state_text, tooltip, tray_state
 from sstpvpn.gui.privileges import ROOT_WITHOUT_NET_ADMIN_SENTENCE, network_admin_problem
@@ -27,9 +27,9 @@ PLAN = NetworkPlan(IPv4Address("198.18.30.10"), IPv4Address("198.18.30.1"))
     (Status(State.CONNECTED, plan=PLAN), None, TrayState.CONNECTED, "Connected"),
     (Status(State.DISCONNECTING), None, TrayState.CONNECTING, "Disconnecting"),
     (Status(State.DISCONNECTED), None, TrayState.DISCONNECTED, "Disconnected"),
-    (Status(State.DISCONNECTED, failure=Failure("tls", "x", FailureKind.TRUST)), None, TrayState.ERROR, "Failed"),
-    (Status(State.DISCONNECTED, failure=Failure("sstp", "x")), 4.6, TrayState.CONNECTING, "Reconnecting in 5 s"),
-    (Status(State.DISCONNECTED, failure=Failure("sstp", "x")), math.inf, TrayState.CONNECTING, "Waiting for a network"),
+    (Status(State.DISCONNECTED, failure=Failure(Layer.TLS, "x", FailureKind.TRUST)), None, TrayState.ERROR, "Failed"),
+    (Status(State.DISCONNECTED, failure=Failure(Layer.SSTP, "x")), 4.6, TrayState.CONNECTING, "Reconnecting in 5 s"),
+    (Status(State.DISCONNECTED, failure=Failure(Layer.SSTP, "x")), math.inf, TrayState.CONNECTING, "Waiting for a network"),
 ])
 def test_states_in_words_and_icons(status, reconnect_in, state, words):
     assert tray_state(status, reconnect_in) is state
@@ -46,7 +46,7 @@ def test_tooltips():
     assert tooltip(None, Status(State.IDLE), 0) == "SSTP VPN: disconnected"
     connected = Status(State.CONNECTED, plan=PLAN, connected_at=100.0)
     assert tooltip("Office", connected, 165.0) == "SSTP VPN: Office, connected, 198.18.30.10, 0:01:05"
-    failed = Status(State.DISCONNECTED, failure=Failure("auth", "The server refused the password."))
+    failed = Status(State.DISCONNECTED, failure=Failure(Layer.AUTH, "The server refused the password."))
     assert tooltip("Office", failed, 0) == "SSTP VPN: Office, failed\nThe server refused the password."
 
 

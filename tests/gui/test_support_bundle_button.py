@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtWidgets import QPushButton
 
 from sstpvpn.client.attempt_history import AttemptHistory
-from sstpvpn.client.core.events import Failure, FailureKind, State
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, new_profile_id
 from sstpvpn.client.recent_log import RecentLog
 from sstpvpn.client.secret_store import SecretKind
@@ -45,7 +45,7 @@ def test_support_bundle_button_saves_attempts_profile_and_log_without_passwords(
     engine.log("Connecting to vpn.example.com:443.")
     engine.connected()
     qtbot.waitUntil(lambda: tray_app.controller.status.state is State.CONNECTED)
-    engine.dropped(Failure("sstp", "The server ended the call.", FailureKind.PROTOCOL))
+    engine.dropped(Failure(Layer.SSTP, "The server ended the call.", FailureKind.PROTOCOL))
     qtbot.waitUntil(lambda: tray_app.controller.status.state is not State.CONNECTED)
 
     log = tray_app.show_log()

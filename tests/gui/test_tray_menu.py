@@ -10,9 +10,9 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from sstpvpn.client.core.events import Failure, FailureKind, State
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.profiles import Profile, new_profile_id
-from sstpvpn.client.runner import Status
+from sstpvpn.client.core.types import Status
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.connection import ConnectionController, Notice
 from sstpvpn.gui.icons import TrayState, state_icon
@@ -127,7 +127,7 @@ def test_icon_on_screen_shows_the_state(qtbot, tray_ui, store, secrets):
     assert share_of_icon(tray_ui, red) == 0
     tray_ui.controller.connect_profile(profile)
     qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
-    ScriptedRunner.instances[-1].dropped(Failure("tls", "The server's certificate has expired.", FailureKind.TRUST))
+    ScriptedRunner.instances[-1].dropped(Failure(Layer.TLS, "The server's certificate has expired.", FailureKind.TRUST))
     qtbot.waitUntil(lambda: tray_ui.shown_state is TrayState.ERROR)
     qtbot.waitUntil(lambda: share_of_icon(tray_ui, red) > 0.15, timeout=5000)
     assert "The server's certificate has expired." in tray_ui.icon.toolTip()

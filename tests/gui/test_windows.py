@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QGuiApplication
 
-from sstpvpn.client.core.events import Failure, FailureKind, State
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.profiles import Profile, new_profile_id
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown
 from sstpvpn.client.secret_store import SecretKind
@@ -71,7 +71,7 @@ def test_status_window_shows_the_session(qtbot, tray_app, store, secrets):
     assert values["duration"].startswith("0:00:0")
     assert values["received"].endswith(("B", "KiB", "MiB", "GiB")) or "(" in values["received"]
     assert not window.problem.isVisible()
-    ScriptedRunner.instances[-1].dropped(Failure("sstp", "The server aborted the call (status 0x7).", FailureKind.PROTOCOL))
+    ScriptedRunner.instances[-1].dropped(Failure(Layer.SSTP, "The server aborted the call (status 0x7).", FailureKind.PROTOCOL))
     qtbot.waitUntil(lambda: window.values["state"].text() == "Failed")
     assert window.problem.text() == "The server aborted the call (status 0x7)."
     assert window.values["address"].text() == "—"
@@ -134,7 +134,7 @@ def test_trust_failure_with_a_self_signed_certificate_offers_the_pin(qtbot, tray
         tray_app.controller.connect_profile(profile)
         qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
         engine = ScriptedRunner.instances[-1]
-        engine.dropped(Failure("tls", "The server's certificate was not issued by a trusted authority (self-signed "
+        engine.dropped(Failure(Layer.TLS, "The server's certificate was not issued by a trusted authority (self-signed "
                                       "certificate).", FailureKind.TRUST))
         qtbot.waitUntil(lambda: any(isinstance(d, PinDialog) for d in tray_app.dialogs), timeout=20000)
         dialog = next(d for d in tray_app.dialogs if isinstance(d, PinDialog))

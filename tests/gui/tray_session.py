@@ -26,7 +26,7 @@ from PySide6.QtCore import QRect, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
-from sstpvpn.client.core.events import State
+from sstpvpn.client.core.types import State
 from sstpvpn.gui.app import TrayApp
 from sstpvpn.gui.log_window import LogWindow
 

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sstpvpn.client.diagnose import diagnose
-from sstpvpn.client.core.events import FailureKind
+from sstpvpn.client.core.types import FailureKind
 from sstpvpn.client.proxy import ProxySettings
 from sstpvpn.client.transport import TlsConnection, TransportError, TransportSettings, open_connection
 from tests.netns import stop_process

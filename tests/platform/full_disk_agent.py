@@ -16,7 +16,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from sstpvpn.client.core.events import NetworkPlan
+from sstpvpn.client.core.types import NetworkPlan
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.netconfig_linux import NetConfigurator
 from sstpvpn.platform.tun_linux import TunDevice

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from sstpvpn.client.core.events import NetworkPlan
+from sstpvpn.client.core.types import NetworkPlan
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_client import PrivilegedNetwork
 from sstpvpn.platform.tun_linux import TunDevice

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from sstpvpn.client.core.dhcp_inform import PushedSettings
-from sstpvpn.client.core.events import NetworkPlan
+from sstpvpn.client.core.types import PushedSettings
+from sstpvpn.client.core.types import NetworkPlan
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.netconfig_linux import NetConfigurator, repair_from_journal
 from sstpvpn.platform.tun_linux import TunDevice

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from sstpvpn.client.core.events import NetworkPlan
+from sstpvpn.client.core.types import NetworkPlan
 from sstpvpn.platform.errors import PlatformError
 from pyroute2 import IPRoute
 

@@ -28,7 +28,8 @@ from ipaddress import IPv4Address
 from sstpvpn.client.core import mschapv2
 from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.engine import Engine, EngineSettings
-from sstpvpn.client.core.events import Credentials, Disconnected, Event, Failure, LinkConfigured, LogRecord
+from sstpvpn.client.core.events import Credentials, Disconnected, Event, LinkConfigured, LogRecord
+from sstpvpn.client.core.types import Failure
 from sstpvpn.client.core.ppp_codec import (
     Code,
     ControlPacket,

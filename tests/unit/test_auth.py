@@ -20,7 +20,8 @@ from sstpvpn.client.core.auth import (
     PapClient,
     make_authenticatee,
 )
-from sstpvpn.client.core.events import Credentials, Failure, FailureKind
+from sstpvpn.client.core.events import Credentials
+from sstpvpn.client.core.types import Failure, FailureKind, Layer
 from sstpvpn.client.core.ppp_codec import PppProtocol, encode_packet, parse_packet
 
 h = bytes.fromhex
@@ -50,7 +51,7 @@ class ScriptedRng:
 
 
 def failure(reason: str, kind: FailureKind) -> Failure:
-    return Failure("auth", reason, kind)
+    return Failure(Layer.AUTH, reason, kind)
 
 
 def assert_no_secret_in_logs(machine, logs, password=PASSWORD):

@@ -10,8 +10,8 @@ import struct
 
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
-from sstpvpn.client.core.dhcp_inform import (BOOTP_FIXED, InformExchange, PushedSettings, _checksum, inform_packet,
-                                        parse_ack)
+from sstpvpn.client.core.dhcp_inform import BOOTP_FIXED, InformExchange, _checksum, inform_packet, parse_ack
+from sstpvpn.client.core.types import PushedSettings
 from sstpvpn.client.core.events import LogRecord, NetworkPushed
 from tests.unit.scripted_server import Conversation, ScriptedServer, ServerConfig
 from tests.unit.test_engine_playbook import settings

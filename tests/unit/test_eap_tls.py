@@ -31,7 +31,8 @@ from sstpvpn.client.core.eap_tls import (
     private_file,
     tls12_prf,
 )
-from sstpvpn.client.core.events import Credentials, Failure
+from sstpvpn.client.core.events import Credentials
+from sstpvpn.client.core.types import Failure, Layer
 from sstpvpn.client.core.ppp_codec import encode_packet, parse_packet
 
 from tests.eap.pki import PASSPHRASE, make_eap_pki
@@ -236,7 +237,7 @@ def test_eap_tls_start_is_answered_with_a_client_hello(pki):
 def test_eap_success_before_the_tls_method_finished_is_refused():
     client = _client(TlsMethod.EAP_TLS)
     client.receive(encode_packet(3, 1, b""), 0.0)
-    assert client.outcome == Failure("auth", SKIPPED, client.outcome.kind)
+    assert client.outcome == Failure(Layer.AUTH, SKIPPED, client.outcome.kind)
     assert not isinstance(client.outcome, AuthSucceeded)
 
 

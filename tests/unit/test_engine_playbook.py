@@ -14,8 +14,8 @@ import pytest
 
 from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.engine import EngineSettings
-from sstpvpn.client.core.events import (Credentials, Failure, FailureKind, LinkConfigured, LogRecord, NetworkPlan, PasswordRetryRequested,
-                                   SessionSecurity, State, StateChanged)
+from sstpvpn.client.core.events import Credentials, LinkConfigured, LogRecord, PasswordRetryRequested, StateChanged
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State
 from sstpvpn.client.core.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_frame, parse_options, parse_packet
 from sstpvpn.client.core.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_data, encode_status_info
 from tests.unit.scripted_server import (
@@ -342,7 +342,7 @@ def test_silent_server_gets_an_echo_request_then_the_link_is_dropped() -> None:
     assert conversation.disconnected == []
     conversation.advance(0.1)
     failure = only_disconnect(conversation)
-    assert failure == Failure("sstp", "The server stopped answering (nothing received for 40 s): the network or the server is down. Try again later.", FailureKind.UNREACHABLE)
+    assert failure == Failure(Layer.SSTP, "The server stopped answering (nothing received for 40 s): the network or the server is down. Try again later.", FailureKind.UNREACHABLE)
     assert MessageType.CALL_ABORT not in server.control_received  # dropped without a word
 
 
@@ -427,7 +427,7 @@ def test_server_call_disconnect_is_acked() -> None:
     conversation.server.send_control(MessageType.CALL_DISCONNECT)
     conversation.pump()
     assert conversation.server.control_received[-1] == MessageType.CALL_DISCONNECT_ACK
-    assert only_disconnect(conversation) == Failure("sstp", "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(Layer.SSTP, "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL)
 
 
 def test_server_lcp_terminate_request_is_acked_then_the_call_ends() -> None:
@@ -438,7 +438,7 @@ def test_server_lcp_terminate_request_is_acked_then_the_call_ends() -> None:
     assert _client_lcp_packets(conversation, Code.TERMINATE_ACK)[-1].identifier == identifier
     conversation.advance(3.0)
     assert server.control_received[-1] == MessageType.CALL_DISCONNECT
-    assert only_disconnect(conversation) == Failure("lcp", "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(Layer.LCP, "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL)
 
 
 # ------------------------------------------------------------------ failures
@@ -448,28 +448,28 @@ def test_wrong_password_mschapv2() -> None:
     conversation = converse(settings(password="wrong"))
     server = conversation.server
     assert server.auth_failed
-    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, REFUSED, FailureKind.AUTHENTICATION)
     assert server.call_connected_count == 0
     assert server.control_received[-1] == MessageType.CALL_DISCONNECT
 
 
 def test_wrong_password_eap_mschapv2() -> None:
     conversation = converse(settings(password="wrong"), methods=(EAP, EAP))
-    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, REFUSED, FailureKind.AUTHENTICATION)
     assert conversation.server.call_connected_count == 0
 
 
 def test_wrong_password_pap_nak() -> None:
     conversation = converse(settings(allow_pap=True, password="wrong"), methods=(PAP, PAP))
     # The server's message only repeats the refusal: logged for the user, not quoted in the sentence.
-    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, REFUSED, FailureKind.AUTHENTICATION)
     assert LogRecord(20, "Message from the server: Authentication failure") in conversation.events
     assert conversation.server.call_connected_count == 0
 
 
 def test_wrong_password_chap_md5() -> None:
     conversation = converse(settings(allow_chap_md5=True, password="wrong"), methods=(CHAP_MD5, CHAP_MD5))
-    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, REFUSED, FailureKind.AUTHENTICATION)
 
 
 NO_PAP = (
@@ -485,7 +485,7 @@ def test_server_offering_only_pap_without_allow_pap_then_ending_the_call() -> No
     assert server.lcp_refusals == [PAP]
     server.send_control(MessageType.CALL_DISCONNECT)
     conversation.pump()
-    assert only_disconnect(conversation) == Failure("auth", NO_PAP, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, NO_PAP, FailureKind.AUTHENTICATION)
     assert server.call_connected_count == 0
     assert server.auth_attempts == 0
 
@@ -494,14 +494,13 @@ def test_server_insisting_on_pap_without_allow_pap() -> None:
     """A server that re-offers PAP forever: the client never sends the password and gives up."""
     conversation = converse(methods=(PAP,) * 100)
     conversation.advance(120.0)
-    assert only_disconnect(conversation) == Failure("auth", NO_PAP, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, NO_PAP, FailureKind.AUTHENTICATION)
     assert not any(protocol == PppProtocol.PAP for protocol, _ in conversation.server.frames_received)
 
 
 def test_eap_md5_only_server_without_allow_chap_md5() -> None:
     conversation = converse(methods=(EAP, EAP), eap_types=(EAP_MD5,))
-    assert only_disconnect(conversation) == Failure(
-        "auth",
+    assert only_disconnect(conversation) == Failure(Layer.AUTH,
         "The server only offers EAP-MD5, which your profile does not allow because it exposes the password to offline "
         "guessing; allow CHAP-MD5 in the profile if you accept that, or ask the administrator for MS-CHAPv2.",
         FailureKind.AUTHENTICATION,
@@ -510,13 +509,13 @@ def test_eap_md5_only_server_without_allow_chap_md5() -> None:
 
 def test_impostor_mschapv2_success_without_the_right_proof() -> None:
     conversation = converse(bad_authenticator=True)
-    assert only_disconnect(conversation) == Failure("auth", IMPOSTOR, FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, IMPOSTOR, FailureKind.PROTOCOL)
     assert conversation.server.call_connected_count == 0
 
 
 def test_impostor_eap_mschapv2() -> None:
     conversation = converse(methods=(EAP, EAP), bad_authenticator=True)
-    assert only_disconnect(conversation) == Failure("auth", IMPOSTOR, FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, IMPOSTOR, FailureKind.PROTOCOL)
     assert conversation.server.call_connected_count == 0
 
 
@@ -530,8 +529,7 @@ def test_negotiation_timeout_when_the_server_is_silent_after_200() -> None:
     assert conversation.server.control_received[-1] == MessageType.CALL_ABORT
     assert conversation.engine.get_timer() == start + 63.0
     conversation.advance(3.0)
-    assert only_disconnect(conversation) == Failure(
-        "sstp",
+    assert only_disconnect(conversation) == Failure(Layer.SSTP,
         "The server did not finish setting up the call within 60 s. The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
     )
@@ -541,7 +539,7 @@ def test_negotiation_timeout_when_lcp_never_finishes() -> None:
     conversation = converse(silent_after="connect")
     conversation.advance(120.0)
     failure = only_disconnect(conversation)
-    assert failure == Failure("lcp", "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.", FailureKind.PROTOCOL)
+    assert failure == Failure(Layer.LCP, "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.", FailureKind.PROTOCOL)
 
 
 def test_no_http_reply_at_all() -> None:
@@ -550,7 +548,7 @@ def test_no_http_reply_at_all() -> None:
     conversation.engine.connect(conversation.now)
     conversation.engine.data_to_send()  # the request is lost in a black hole
     conversation.advance(60.0)
-    assert only_disconnect(conversation) == Failure("http", f"The server {HOST} did not answer the SSTP request within 60 s: it may not be an SSTP server.", FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(Layer.HTTP, f"The server {HOST} did not answer the SSTP request within 60 s: it may not be an SSTP server.", FailureKind.PROTOCOL)
 
 
 def test_server_closes_instead_of_answering_http() -> None:
@@ -559,8 +557,7 @@ def test_server_closes_instead_of_answering_http() -> None:
     conversation.engine.connect(conversation.now)
     conversation.engine.connection_lost(conversation.now)
     conversation._collect()
-    assert only_disconnect(conversation) == Failure(
-        "http", f"The server {HOST} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(Layer.HTTP, f"The server {HOST} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.", FailureKind.PROTOCOL
     )
 
 
@@ -568,7 +565,7 @@ def test_connection_lost_in_the_middle() -> None:
     conversation = converse()
     conversation.engine.connection_lost(conversation.now)
     conversation._collect()
-    assert only_disconnect(conversation) == Failure("sstp", f"The connection to {HOST} was lost. Check your network; if it keeps happening, the server may be restarting.", FailureKind.UNREACHABLE)
+    assert only_disconnect(conversation) == Failure(Layer.SSTP, f"The connection to {HOST} was lost. Check your network; if it keeps happening, the server may be restarting.", FailureKind.UNREACHABLE)
 
 
 def test_connection_lost_through_a_proxy_names_the_proxy() -> None:
@@ -580,8 +577,7 @@ def test_connection_lost_through_a_proxy_names_the_proxy() -> None:
 
 def test_non_200_http_reply() -> None:
     conversation = converse(http_reply=b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-    assert only_disconnect(conversation) == Failure(
-        "http", f"The server {HOST} refused the SSTP request with HTTP 403 Forbidden: check the server name and port, and that SSTP is enabled on the server.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(Layer.HTTP, f"The server {HOST} refused the SSTP request with HTTP 403 Forbidden: check the server name and port, and that SSTP is enabled on the server.", FailureKind.PROTOCOL
     )
     assert conversation.server.control_received == []
 
@@ -595,8 +591,7 @@ def test_server_call_abort(when: str) -> None:
     server.send_control(MessageType.CALL_ABORT, (Attribute(AttributeId.STATUS_INFO, encode_status_info(info)),))
     conversation.pump()
     assert server.control_received[-1] == MessageType.CALL_ABORT
-    assert only_disconnect(conversation) == Failure(
-        "sstp", "The server aborted the call (status 8: negotiation timeout). Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(Layer.SSTP, "The server aborted the call (status 8: negotiation timeout). Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
     )
 
 
@@ -607,8 +602,7 @@ def test_bad_sstp_version_drops_the_link_without_a_word() -> None:
     server.send_raw(bytes.fromhex("11010008 0008 0000"))
     conversation.pump()
     assert server.control_received == received  # no Call Abort
-    assert only_disconnect(conversation) == Failure(
-        "sstp",
+    assert only_disconnect(conversation) == Failure(Layer.SSTP,
         "The server sent data that is not SSTP (SSTP version 0x11 is not 1.0); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.",
         FailureKind.PROTOCOL,
     )
@@ -634,8 +628,7 @@ def test_malformed_control_message_gets_a_call_abort() -> None:
     assert conversation.disconnected == []
     assert conversation.engine.get_timer() == conversation.now + 3.0
     conversation.advance(3.0)
-    assert only_disconnect(conversation) == Failure(
-        "sstp",
+    assert only_disconnect(conversation) == Failure(Layer.SSTP,
         "The server sent a malformed SSTP control message (SSTP message 0x0008 announces 1 attributes but holds fewer). "
         "The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
@@ -651,8 +644,7 @@ def test_server_answering_our_abort_closes_at_once() -> None:
     server.send_control(MessageType.CALL_ABORT)
     conversation.pump()
     failure = only_disconnect(conversation)
-    assert failure == Failure(
-        "sstp",
+    assert failure == Failure(Layer.SSTP,
         "The server sent an SSTP CALL_CONNECT_ACK message that is not valid in state Client_Call_Connected. "
         "The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
@@ -669,8 +661,7 @@ def test_call_connect_nak_too_often() -> None:
     conversation = converse(connect_naks=10)
     conversation.advance(3.0)
     assert conversation.server.control_received.count(MessageType.CALL_CONNECT_REQUEST) == 4
-    assert only_disconnect(conversation) == Failure(
-        "sstp",
+    assert only_disconnect(conversation) == Failure(Layer.SSTP,
         "The server refused the SSTP call 4 times (value not supported). The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
     )
@@ -681,8 +672,7 @@ def test_unknown_hash_bitmask(bitmask: int) -> None:
     conversation = converse(hash_bitmask=bitmask)
     assert conversation.server.control_received[-1] == MessageType.CALL_ABORT
     conversation.advance(3.0)
-    assert only_disconnect(conversation) == Failure(
-        "sstp",
+    assert only_disconnect(conversation) == Failure(Layer.SSTP,
         f"The server asks for a crypto binding hash we do not know (bitmask {bitmask:#04x}). The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
     )
@@ -698,8 +688,7 @@ def test_lcp_renegotiation_after_connect_ends_the_session_cleanly() -> None:
     assert states(conversation)[-2:] == [State.DISCONNECTING, State.DISCONNECTED]
     assert _client_lcp_packets(conversation, Code.TERMINATE_REQUEST)
     conversation.advance(30.0)
-    assert only_disconnect(conversation) == Failure(
-        "lcp",
+    assert only_disconnect(conversation) == Failure(Layer.LCP,
         "The server restarted PPP link negotiation during the session, which this client does not support. "
         "Connect again; if it keeps happening, ask the server's administrator to check its log.",
         FailureKind.PROTOCOL,
@@ -742,8 +731,7 @@ def test_server_that_never_configures_ipv4() -> None:
     conversation.advance(100.0)
     assert conversation.plans == []
     assert len(conversation.server.ipcp_requests) == 10  # Max-Configure, unanswered
-    assert only_disconnect(conversation) == Failure(
-        "ipcp", "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(Layer.IPCP, "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.", FailureKind.PROTOCOL
     )
 
 
@@ -753,8 +741,7 @@ def test_server_that_ends_ipv4_during_the_session() -> None:
     conversation.server.send_ppp(PppProtocol.IPCP, encode_packet(Code.TERMINATE_REQUEST, 0x42, b""))
     conversation.pump()
     conversation.advance(10.0)  # RFC 1661: Stopping waits one restart interval before Finished
-    assert only_disconnect(conversation) == Failure(
-        "ipcp", "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(Layer.IPCP, "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
     )
 
 
@@ -763,8 +750,7 @@ def test_an_address_no_host_can_have_is_refused(address: str) -> None:
     conversation = converse(address=IPv4Address(address))
     conversation.advance(10.0)
     assert conversation.plans == []
-    assert only_disconnect(conversation) == Failure(
-        "ipcp", f"The server assigned the IPv4 address {address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(Layer.IPCP, f"The server assigned the IPv4 address {address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL
     )
     assert conversation.server.wire_log[-1] == ("control", MessageType.CALL_DISCONNECT)
 
@@ -796,8 +782,7 @@ def test_endless_ipcp_configure_nak_ends_the_session_at_once() -> None:
     assert len(conversation.server.ipcp_requests) == 11  # Max-Configure refusals, then give up
     conversation.advance(10.0)
     assert conversation.plans == []
-    assert only_disconnect(conversation) == Failure(
-        "ipcp", "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(Layer.IPCP, "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.", FailureKind.PROTOCOL
     )
 
 
@@ -826,8 +811,7 @@ def test_eap_server_starting_with_eap_tls_is_steered_to_eap_mschapv2() -> None:
 
 def test_eap_server_that_only_does_eap_tls() -> None:
     conversation = converse(methods=(EAP, EAP), eap_types=(EAP_TLS,))
-    assert only_disconnect(conversation) == Failure(
-        "auth",
+    assert only_disconnect(conversation) == Failure(Layer.AUTH,
         "The server requires EAP-TLS, which this client does not support; ask the server's administrator to allow MS-CHAPv2 or EAP-MSCHAPv2.",
         FailureKind.AUTHENTICATION,
     )
@@ -864,8 +848,7 @@ def test_a_server_that_never_offers_an_allowed_method_is_bounded_by_max_failure(
     assert all(option.type == 3 for reject in rejects for option in reject)
     conversation.server.send_control(MessageType.CALL_DISCONNECT)  # out of offers, it ends the call
     conversation.pump()
-    assert only_disconnect(conversation) == Failure(
-        "auth",
+    assert only_disconnect(conversation) == Failure(Layer.AUTH,
         "The server offers only PAP, CHAP-MD5, MS-CHAPv1, which this profile does not allow. Allow it in the profile only "
         "if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
         FailureKind.AUTHENTICATION,
@@ -913,7 +896,7 @@ NO_AUTH = (
 def test_a_server_asking_for_no_authentication_is_refused_by_default() -> None:
     conversation = converse(methods=())
     conversation.advance(10.0)
-    assert only_disconnect(conversation) == Failure("auth", NO_AUTH, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, NO_AUTH, FailureKind.AUTHENTICATION)
     assert conversation.server.call_connected_count == 0
     assert conversation.plans == []
 
@@ -946,7 +929,7 @@ def test_a_server_dropping_authentication_after_refused_methods_names_them() -> 
     conversation = Conversation(settings(), DropsAuthWhenRejected(ServerConfig(methods=(PAP,) * 10))).start()
     conversation.advance(10.0)
     assert "rejected" in conversation.server.lcp_refusals
-    assert only_disconnect(conversation) == Failure("auth", NO_PAP, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, NO_PAP, FailureKind.AUTHENTICATION)
     assert conversation.server.call_connected_count == 0
 
 
@@ -1007,14 +990,14 @@ def test_mschapv2_retry_declined_ends_with_the_refusal_sentence() -> None:
     conversation.engine.retry_password(None, conversation.now)
     conversation.pump()
     conversation.advance(10.0)
-    assert only_disconnect(conversation) == Failure("auth", RETRY_REASON, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, RETRY_REASON, FailureKind.AUTHENTICATION)
     assert conversation.server.call_connected_count == 0
 
 
 def test_mschapv2_retry_nobody_answers_ends_with_the_refusal_not_a_timeout() -> None:
     conversation = converse(settings(password="wrong"), mschapv2_retries=1)
     conversation.advance(70.0)
-    assert only_disconnect(conversation) == Failure("auth", RETRY_REASON, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, RETRY_REASON, FailureKind.AUTHENTICATION)
 
 
 def test_password_expired_has_its_own_sentence() -> None:
@@ -1025,7 +1008,7 @@ def test_password_expired_has_its_own_sentence() -> None:
     conversation = Conversation(settings(password="old"), Expired(ServerConfig())).start()
     conversation.advance(10.0)
     failure = only_disconnect(conversation)
-    assert failure == Failure("auth", "The server refused the login because the password has expired. Change it (for example by signing in "
+    assert failure == Failure(Layer.AUTH, "The server refused the login because the password has expired. Change it (for example by signing in "
                               "to a computer of your organisation, or with your administrator's help), then connect again.",
                               FailureKind.AUTHENTICATION)  # "Password expired" adds nothing to that sentence
     assert LogRecord(20, "Message from the server: Password expired") in conversation.events
@@ -1055,14 +1038,14 @@ def test_server_disconnect_and_abort_name_the_status(message_type: int, attribut
         expected = f"The server ended the session{detail}. Connect again; if it keeps happening, ask the server's administrator why."
     else:
         expected = f"The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log."
-    assert failure == Failure("sstp", expected, FailureKind.PROTOCOL)
+    assert failure == Failure(Layer.SSTP, expected, FailureKind.PROTOCOL)
 
 
 def test_server_disconnect_with_a_broken_status_info_still_ends_with_the_plain_sentence() -> None:
     conversation = converse()
     conversation.server.send_control(MessageType.CALL_DISCONNECT, (Attribute(AttributeId.STATUS_INFO, b"\x00\x01"),))
     conversation.pump()
-    assert only_disconnect(conversation) == Failure("sstp", "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(Layer.SSTP, "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL)
 
 
 # ------------------------------------------------------------------ MikroTik quirks (issue 13), packet by packet
@@ -1141,7 +1124,7 @@ def test_r1_from_a_server_that_never_takes_a_retry_still_ends_with_the_refusal()
     conversation = Conversation(settings(password="wrong"), PppdLike(ServerConfig())).start()
     assert conversation.of_type(PasswordRetryRequested) == [PasswordRetryRequested(REFUSED)]
     conversation.advance(10.0)
-    assert only_disconnect(conversation) == Failure("auth", REFUSED, FailureKind.AUTHENTICATION)
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, REFUSED, FailureKind.AUTHENTICATION)
     assert conversation.server.call_connected_count == 0
 
 

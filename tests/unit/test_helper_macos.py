@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from sstpvpn.client import runner
-from sstpvpn.client.core.events import NetworkPlan
+from sstpvpn.client.core.types import NetworkPlan
 from sstpvpn.platform import helper_client, helper_macos, helper_protocol, helper_transport, netconfig_macos, tun_macos
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_client import HelperChannel, PrivilegedNetwork

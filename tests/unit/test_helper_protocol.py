@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sstpvpn.client.core.events import NetworkPlan
+from sstpvpn.client.core.types import NetworkPlan
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform.helper_protocol import (ApplyPlan, OpenTun, Reply, RequestRefused, Restore, SessionRules,
                                               SetMtu, encode_request, parse_reply, parse_request)
@@ -283,7 +283,7 @@ def _push(**fields: object) -> bytes:
 
 
 def test_a_push_round_trips():
-    from sstpvpn.client.core.dhcp_inform import PushedSettings
+    from sstpvpn.client.core.types import PushedSettings
     from sstpvpn.platform.helper_protocol import PushSettings
 
     request = PushSettings("sstp0", PushedSettings((ip_network("10.20.0.0/16"),), "corp.example", ("corp.example",)))
@@ -330,7 +330,7 @@ def test_a_reply_with_more_notes_than_a_message_holds_still_goes_out(tmp_path):
     answers (the notes go to the helper's log) instead of failing."""
     import socket
 
-    from sstpvpn.client.core.dhcp_inform import PushedSettings
+    from sstpvpn.client.core.types import PushedSettings
     from sstpvpn.platform.helper_session import HelperSession, Peer
 
     class Configurator:

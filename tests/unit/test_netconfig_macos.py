@@ -11,7 +11,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from sstpvpn.client.core.events import NetworkPlan
+from sstpvpn.client.core.types import NetworkPlan
 from sstpvpn.platform import netconfig_macos
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.netconfig_macos import NetConfigurator, gateway_of, parse_scutil_dictionary, repair_from_journal

@@ -13,7 +13,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from sstpvpn.client.core.events import NetworkPlan
+from sstpvpn.client.core.types import NetworkPlan
 from sstpvpn.platform import netconfig_windows, winapi
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.netconfig_windows import NetConfigurator, repair_from_journal

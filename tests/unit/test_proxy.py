@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sstpvpn.client.core.events import FailureKind
+from sstpvpn.client.core.types import FailureKind
 from sstpvpn.client.proxy import (ConnectExchange, ProxySettings, Refused, RetryWithCredentials, TunnelOpen,
                                   auth_schemes)
 

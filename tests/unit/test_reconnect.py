@@ -7,11 +7,11 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sstpvpn.client.core.events import Failure, FailureKind
+from sstpvpn.client.core.types import Failure, FailureKind, Layer
 from sstpvpn.client.core.reconnect import Backoff, GiveUp, ReconnectPolicy, RetryAt, WaitForNetwork
-from sstpvpn.client.sleep_watch import SLEEP_WHERE, ClockPair, SleepWatch, slept_failure
+from sstpvpn.client.sleep_watch import ClockPair, SleepWatch, slept_failure
 
-DROPPED = Failure("sstp", "The connection to vpn.example.com was lost.", FailureKind.UNREACHABLE)
+DROPPED = Failure(Layer.SSTP, "The connection to vpn.example.com was lost.", FailureKind.UNREACHABLE)
 backoffs = st.builds(Backoff, initial=st.floats(0.1, 10), cap=st.floats(10, 600), floor=st.floats(0, 0.1))
 draws = st.floats(0, 1, exclude_max=True)
 
@@ -51,7 +51,7 @@ def test_never_retries_refused_credentials_an_untrusted_server_or_a_local_proble
     policy.attempt = attempt
     for available in network:
         policy.network_changed(0.0, available)
-    failure = Failure("auth", "The server refused the user name or password.", kind)
+    failure = Failure(Layer.AUTH, "The server refused the user name or password.", kind)
     assert policy.session_ended(1.0, failure) == GiveUp(failure)
     assert policy.network_changed(2.0, False) is None and policy.network_changed(3.0, True) is None
     assert policy.resumed(4.0) is None
@@ -132,7 +132,7 @@ def test_sleep_watch_notices_boottime_running_ahead_of_monotonic():
     clocks.run(1)
     assert watch.slept() is None  # told once
     failure = slept_failure(600)
-    assert failure.where == SLEEP_WHERE and failure.kind is FailureKind.UNREACHABLE
+    assert failure.where is Layer.SLEEP and failure.kind is FailureKind.UNREACHABLE
     assert failure.reason.startswith("The computer was asleep for 600 s")
 
 

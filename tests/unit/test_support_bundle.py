@@ -12,10 +12,11 @@ import zipfile
 from pathlib import Path
 
 from sstpvpn.client.attempt_history import AttemptHistory
-from sstpvpn.client.core.events import Failure, FailureKind, LogRecord, State
+from sstpvpn.client.core.events import LogRecord
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.profiles import Profile, ProfileStore, ProxyChoice, ProxyMode, new_profile_id
 from sstpvpn.client.recent_log import RecentLog
-from sstpvpn.client.runner import Status
+from sstpvpn.client.core.types import Status
 from sstpvpn.client.support_bundle import collect, render_text, write_bundle
 
 
@@ -36,7 +37,7 @@ def run_states(history: AttemptHistory, *states: State, failure: Failure | None 
 def test_history_records_each_state_change_and_the_outcome(tmp_path: Path) -> None:
     history = AttemptHistory(tmp_path / "attempts.json", clock=Clock())
     run_states(history, State.HANDSHAKE, State.HANDSHAKE, State.NEGOTIATING, State.AUTHENTICATING, State.DISCONNECTED,
-               failure=Failure("auth", "The server refused the user name or password.", FailureKind.AUTHENTICATION))
+               failure=Failure(Layer.AUTH, "The server refused the user name or password.", FailureKind.AUTHENTICATION))
     run_states(history, State.HANDSHAKE, State.NEGOTIATING, State.AUTHENTICATING, State.CONFIGURING, State.CONNECTED,
                State.DISCONNECTING, State.DISCONNECTED)
     first, second = AttemptHistory(tmp_path / "attempts.json").load()
@@ -101,7 +102,7 @@ def test_bundle_holds_versions_system_profiles_attempts_and_log(tmp_path: Path) 
     store.save(Profile(id=new_profile_id(), name="Office", host="vpn.example.com", username="HUB\\alice", pin_sha256="ab" * 32,
                        proxy=ProxyChoice(ProxyMode.MANUAL, "proxy.example.com", 3128, "bob")))
     history = AttemptHistory(tmp_path / "attempts.json", clock=Clock())
-    run_states(history, State.HANDSHAKE, State.DISCONNECTED, failure=Failure("tls", "The certificate is not trusted.", FailureKind.TRUST))
+    run_states(history, State.HANDSHAKE, State.DISCONNECTED, failure=Failure(Layer.TLS, "The certificate is not trusted.", FailureKind.TRUST))
     recent = RecentLog(tmp_path / "recent.log")
     recent.append(LogRecord(logging.INFO, "Connecting to vpn.example.com:443."))
     text = render_text(collect(store, history, recent))

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sstpvpn.client.core import mschapv2
 from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.engine import Engine, EngineSettings
-from sstpvpn.client.core.events import Credentials, Disconnected, Event, Failure
+from sstpvpn.client.core.events import Credentials, Disconnected, Event
+from sstpvpn.client.core.types import Failure
 from sstpvpn.client.core.ppp_codec import (
     ControlPacket,
     Option,
