@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import os
 import re
+import secrets
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -243,7 +243,7 @@ class Authenticatee:
 
     method: AuthMethod
 
-    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = os.urandom) -> None:
+    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = secrets.token_bytes) -> None:
         self.protocol: int = self.method.protocol
         self.outcome: AuthSucceeded | Failure | None = None
         self._credentials = credentials
@@ -344,7 +344,7 @@ class PapClient(Authenticatee):
 
     REQUEST, ACK, NAK = 1, 2, 3
 
-    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = os.urandom) -> None:
+    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = secrets.token_bytes) -> None:
         super().__init__(credentials, policy, rng)
         self._identifier = 0
         self._sent_identifiers: set[int] = set()
@@ -434,7 +434,7 @@ class _ChapClient(Authenticatee):
 
     CHALLENGE, RESPONSE, SUCCESS, FAILURE = 1, 2, 3, 4
 
-    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = os.urandom) -> None:
+    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = secrets.token_bytes) -> None:
         super().__init__(credentials, policy, rng)
         self._answered_identifier: int | None = None
         self._response: bytes | None = None  # the last Response sent, for retransmitted Challenges
@@ -550,7 +550,7 @@ class MsChapV2Client(_ChapClient):
     MAX_RETRIES = 3  # new passwords tried in one session after Failures with R=1
     NO_RETRY_ERRORS = frozenset({646, 647, 648, 649, 709})  # another password cannot help
 
-    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = os.urandom) -> None:
+    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = secrets.token_bytes) -> None:
         super().__init__(credentials, policy, rng)
         self._exchange: MsChapV2Exchange | None = None
         self._retries = 0
@@ -627,7 +627,7 @@ class EapClient(Authenticatee):
     IDENTITY, NOTIFICATION, NAK, MD5_CHALLENGE, MSCHAPV2 = 1, 2, 3, 4, 26
     MS_CHALLENGE, MS_RESPONSE, MS_SUCCESS, MS_FAILURE = 1, 2, 3, 4
 
-    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = os.urandom) -> None:
+    def __init__(self, credentials: Credentials, policy: AuthPolicy = AuthPolicy(), rng: Rng = secrets.token_bytes) -> None:
         super().__init__(credentials, policy, rng)
         self._last_identifier: int | None = None
         self._last_response: bytes | None = None
@@ -807,7 +807,7 @@ _MACHINES: dict[AuthMethod, type[Authenticatee]] = {
 
 
 def make_authenticatee(
-    method: AuthMethod, credentials: Credentials, policy: AuthPolicy, rng: Rng = os.urandom
+    method: AuthMethod, credentials: Credentials, policy: AuthPolicy, rng: Rng = secrets.token_bytes
 ) -> Authenticatee:
     """The machine for the method LCP agreed on. The method must be one the policy allows (LCP
     never agrees to another), so anything else is a bug on our side."""

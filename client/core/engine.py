@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
+import secrets
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -90,7 +90,7 @@ PPP_CONTROL_ALLOWED = (Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED, Call.LCP_
 
 
 class Engine:
-    def __init__(self, settings: EngineSettings, rng: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(self, settings: EngineSettings, rng: Callable[[int], bytes] = secrets.token_bytes) -> None:
         self.settings = settings
         self._rng = rng
         self.call = Call.IDLE

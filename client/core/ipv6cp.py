@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import secrets
 from collections.abc import Callable
 
 from .fsm import OptionPolicy, Verdict
@@ -12,7 +12,7 @@ INTERFACE_IDENTIFIER = 1
 
 
 class Ipv6cpPolicy(OptionPolicy):
-    def __init__(self, rng: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(self, rng: Callable[[int], bytes] = secrets.token_bytes) -> None:
         self._rng = rng
         self.identifier = self._new_identifier()
         self.peer_identifier: bytes | None = None

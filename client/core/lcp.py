@@ -17,7 +17,7 @@ session. Magic-Number is never rejected while our own requests carry it.
 
 from __future__ import annotations
 
-import os
+import secrets
 import struct
 from collections.abc import Callable
 
@@ -43,7 +43,7 @@ class LcpPolicy(OptionPolicy):
     """Ask for MRU and a magic number; accept the server's authentication method only if the
     profile allows it, steering the server towards the strongest one we allow."""
 
-    def __init__(self, auth: AuthPolicy, mru: int = DEFAULT_MRU, rng: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(self, auth: AuthPolicy, mru: int = DEFAULT_MRU, rng: Callable[[int], bytes] = secrets.token_bytes) -> None:
         self._rng = rng
         self.mru = mru
         self.magic = self._new_magic()

@@ -33,7 +33,7 @@ EAP-TLS: client MSK").
 from __future__ import annotations
 
 import hmac
-import os
+import secrets
 import struct
 from collections.abc import Callable
 
@@ -103,7 +103,7 @@ class Peap(TunnelMethod):
     name = "PEAP (EAP-MSCHAPv2)"
     packet_name = "PEAP"
 
-    def __init__(self, settings: TlsMethodSettings, credentials: Credentials, rng: Callable[[int], bytes] = os.urandom) -> None:
+    def __init__(self, settings: TlsMethodSettings, credentials: Credentials, rng: Callable[[int], bytes] = secrets.token_bytes) -> None:
         super().__init__()
         self.settings = settings
         self.crypto_binding: bool | None = None  # known once the server's Result TLV came
