@@ -10,11 +10,12 @@ import signal
 import sys
 import threading
 
-from . import __version__
-from .core.events import Credentials, LogRecord
+from . import __version__, eap_options
+from .core.events import LogRecord
 from .core.types import Failure, FailureKind, Layer, State
-from . import eap_options
-from .profile_commands import ProfileCommandError, ProfileFileError, add_profiles_parser, add_session_options
+from .endpoint import EndpointError, parse_endpoint
+from .profile_commands import (PROXY_PASSWORD_ENV, ProfileCommandError, ProfileFileError, add_profiles_parser,
+                               add_session_options)
 from .session_lock import SessionInUse, SessionLock, lock_profile
 
 EXIT_OK = 0
@@ -27,46 +28,19 @@ EXIT_CODES = {
     FailureKind.PROTOCOL: 6,
     FailureKind.OTHER: EXIT_OTHER,
 }
-PROXY_PASSWORD_ENV = "SSTP_VPN_PROXY_PASSWORD"
 
 
 class UsageError(Exception):
     pass
 
 
-def parse_endpoint(text: str) -> tuple[str, int]:
-    """HOST, HOST:PORT, [IPV6] or [IPV6]:PORT."""
-    host, port = text, 443
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            if not rest.startswith(":"):
-                raise UsageError(f"Cannot read the server address {text!r}: write [IPv6]:PORT.")
-            port = _port(rest[1:], text)
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-        port = _port(port_text, text)
-    if not host:
-        raise UsageError(f"The server address {text!r} has no host name.")
-    return host, port
-
-
-def extra_routes(texts: list[str]) -> tuple:
-    """--route values as networks; a usage error says what is wrong with the first bad one."""
-    from ipaddress import ip_network
-
+def check_routes(texts: list[str]) -> None:
+    """A usage error that says what is wrong with the first bad --route value."""
     from .profiles import extra_routes_problem
 
     problem = extra_routes_problem(texts)
     if problem:
         raise UsageError(problem)
-    return tuple(ip_network(text) for text in texts)
-
-
-def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UsageError(f"The port in {whole!r} must be a number from 1 to 65535.")
-    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 def transport_settings(args: argparse.Namespace, pin: str | None = None):
     from .transport import ProxySettings, TransportSettings
 
-    host, port = parse_endpoint(args.server)
+    try:
+        host, port = parse_endpoint(args.server)
+    except EndpointError as error:
+        raise UsageError(str(error)) from None
     proxy = None
     if args.proxy:
         try:
@@ -160,17 +137,10 @@ def read_retry_password(args: argparse.Namespace) -> str | None:
     return None
 
 
-def host_header(host: str, port: int) -> str:
-    name = f"[{host}]" if ":" in host else host
-    return name if port == 443 else f"{name}:{port}"
-
-
 def run_connect(args: argparse.Namespace) -> int:
     from sstpvpn.platform import current
 
-    from .core.auth import AuthPolicy
-    from .core.engine import EngineSettings
-    from .runner import Connect, Disconnect, EngineRunner, NetworkOptions, RetryPassword, Shutdown, uses_network_helper
+    from .runner import Disconnect, EngineRunner, RetryPassword, Shutdown, uses_network_helper
     from .core.types import Status
 
     if current.UNSUPPORTED_SENTENCE:
@@ -182,23 +152,7 @@ def run_connect(args: argparse.Namespace) -> int:
     else:
         if not args.server or not args.user:
             raise UsageError("Give the server and --user, or --profile NAME.")
-        routes = extra_routes(args.route)  # a usage error before any password is asked for
-        password = read_password(args)  # first: with --proxy-password-stdin, that comes on the next line
-        transport = transport_settings(args, args.pin_sha256)
-        engine = EngineSettings(
-            credentials=Credentials(args.user, password),
-            host=host_header(transport.host, transport.port),
-            auth=AuthPolicy(allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5, allow_no_auth=args.allow_no_auth),
-            ipv6=args.ipv6,
-            hello_interval=args.keepalive,
-        )
-        network = NetworkOptions(full_tunnel=not args.no_default_route, ifname=args.ifname,
-                                 extra_routes=routes, use_vpn_dns=not args.no_vpn_dns)
-        command = Connect(transport, engine, network)
-        try:
-            command = eap_options.with_tls_method(command, args, password)  # --auth eap-tls / peap
-        except ValueError as error:
-            raise UsageError(str(error)) from None
+        command = host_connect_command(args)
     try:
         if not uses_network_helper() and current.repair_from_journal(current.default_journal_path()):
             print("Restored the network settings left behind by an earlier session that did not end cleanly.", flush=True)
@@ -273,13 +227,27 @@ _SERVER_OPTIONS += eap_options.OPTION_NAMES  # EAP-TLS / PEAP options (eap_optio
 _held_session_locks: list[SessionLock] = []  # the kernel drops them when this process ends
 
 
+def host_connect_command(args: argparse.Namespace):
+    """The Connect command for `connect HOST --user USER ...`: the options as an unsaved profile,
+    built like a saved one (profile_settings.build_connect)."""
+    from .profile_commands import session_profile
+    from .profile_settings import build_connect
+
+    check_routes(args.route)  # a usage error before any password is asked for
+    password = read_password(args)  # first: with --proxy-password-stdin, that comes on the next line
+    transport = transport_settings(args, args.pin_sha256)
+    problem = eap_options.options_problem(args)  # --auth eap-tls / peap
+    if problem:
+        raise UsageError(problem)
+    return build_connect(session_profile(args, transport.host, transport.port), transport, password,
+                         ifname=args.ifname, hello_interval=args.keepalive, allow_no_auth=args.allow_no_auth)
+
+
 def profile_connect_command(args: argparse.Namespace):
     """The Connect command for `connect --profile NAME`: settings from the profile, passwords from
     standard input, the keyring or a prompt."""
-    from dataclasses import replace
-
+    from . import profile_settings
     from .profile_commands import find_profile, profile_passwords
-    from .profile_settings import ProfileSettingsError, connect_command, needs_proxy_password
     from .profiles import ProfileStore
     from .secret_store import SecretStore
 
@@ -294,14 +262,13 @@ def profile_connect_command(args: argparse.Namespace):
     password, proxy_password = profile_passwords(profile, SecretStore(), args.password_stdin)
     if args.proxy_password_stdin:
         proxy_password = read_stdin_line("--proxy-password-stdin")
-    elif proxy_password is None and needs_proxy_password(profile):
+    elif proxy_password is None and profile_settings.needs_proxy_password(profile):
         proxy_password = args.proxy_password_env  # main() took it out of the environment
     try:
-        command = connect_command(profile, password, proxy_password, ifname=args.ifname)
-    except ProfileSettingsError as error:
+        transport = profile_settings.transport_settings(profile, proxy_password, timeout=args.timeout)
+    except profile_settings.ProfileSettingsError as error:
         raise UsageError(str(error)) from None
-    engine = replace(command.engine, hello_interval=args.keepalive)
-    return replace(command, transport=replace(command.transport, timeout=args.timeout), engine=engine)
+    return profile_settings.build_connect(profile, transport, password, ifname=args.ifname, hello_interval=args.keepalive)
 
 
 def run_diagnose(args: argparse.Namespace) -> int:

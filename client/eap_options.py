@@ -92,23 +92,9 @@ def tls_method_settings(method: str, client_cert: str, server_name: str, ca_file
     )
 
 
-def with_tls_method(command, args: argparse.Namespace, password: str):  # type: ignore[no-untyped-def]
-    """`connect HOST ...`: the runner's Connect command with the EAP options applied. Raises
-    ValueError with the sentences when an option is wrong."""
-    from dataclasses import replace
-
-    tls = tls_method_from_args(args, password)
-    if tls is None:
-        return command
-    return replace(command, engine=replace(command.engine, auth=replace(command.engine.auth, tls_method=tls)))
-
-
-def tls_method_from_args(args: argparse.Namespace, password: str) -> TlsMethodSettings | None:
-    """For `connect HOST ...`: raises ValueError with the sentences when an option is wrong."""
-    method = getattr(args, "auth", "password") or "password"
-    client_cert = os.path.abspath(args.client_cert) if getattr(args, "client_cert", "") else ""
-    problems = settings_problems(method, client_cert, args.eap_server_name, args.eap_ca_file, args.eap_pin_sha256)
-    if problems:
-        raise ValueError(" ".join(problems.values()))
-    return tls_method_settings(method, client_cert, args.eap_server_name, args.eap_ca_file, args.eap_pin_sha256,
-                               args.eap_tls13, password)
+def options_problem(args: argparse.Namespace) -> str | None:
+    """`connect HOST ...`: what is wrong with the EAP options as given (the sentences), or None."""
+    client_cert = os.path.abspath(args.client_cert) if args.client_cert else ""
+    problems = settings_problems(args.auth or "password", client_cert, args.eap_server_name, args.eap_ca_file,
+                                 args.eap_pin_sha256)
+    return " ".join(problems.values()) or None

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .eap_options import METHOD_NAMES, add_eap_options
+from .endpoint import EndpointError, parse_endpoint
 from .profiles import (MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, new_profile_id,
                        profile_problems)
 
@@ -59,6 +60,23 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     add_eap_options(parser)
 
 
+def session_choices(args: argparse.Namespace) -> dict[str, Any]:
+    """The Profile fields that add_session_options sets: the same for `profiles add` and `connect HOST`."""
+    return dict(
+        allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5, full_tunnel=not args.no_default_route,
+        extra_routes=tuple(args.route), use_vpn_dns=not args.no_vpn_dns, ipv6=args.ipv6,
+        auth_method=args.auth or "password", client_certificate=os.path.abspath(args.client_cert) if args.client_cert else "",
+        eap_server_name=args.eap_server_name, eap_ca_file=os.path.abspath(args.eap_ca_file) if args.eap_ca_file else "",
+        eap_pin_sha256=args.eap_pin_sha256, eap_tls13=args.eap_tls13,
+    )
+
+
+def session_profile(args: argparse.Namespace, host: str, port: int) -> Profile:
+    """`connect HOST ...`: an unsaved profile with the user and the session options, for
+    profile_settings.build_connect (the server and proxy settings come from the options directly)."""
+    return Profile(id="", name="", host=host, port=port, username=args.user, **session_choices(args))
+
+
 def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, secrets: "SecretStore | None" = None) -> int:
     """Raises ProfileCommandError (usage) or ProfileFileError (the file)."""
     from .secret_store import KeyringUnavailable, SecretStore
@@ -90,12 +108,11 @@ def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, se
 
 
 def _add(args: argparse.Namespace, store: ProfileStore, secrets: "SecretStore") -> int:
-    from .cli import UsageError, parse_endpoint
     from .secret_store import KeyringUnavailable, SecretKind
 
     try:
         host, port = parse_endpoint(args.server)
-    except UsageError as error:
+    except EndpointError as error:
         raise ProfileCommandError(str(error)) from None
     proxy = ProxyChoice()
     if args.proxy.strip().lower() == "system":
@@ -111,11 +128,7 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: "SecretStore") 
     profile = Profile(
         id=new_profile_id(), name=args.name, host=host, port=port, username=args.user, sni=args.sni,
         ca_file=os.path.abspath(args.ca_file) if args.ca_file else "", pin_sha256=args.pin_sha256,
-        allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5, full_tunnel=not args.no_default_route,
-        extra_routes=tuple(args.route), use_vpn_dns=not args.no_vpn_dns, ipv6=args.ipv6, mtu=args.mtu, auto_reconnect=args.auto_reconnect, proxy=proxy,
-        auth_method=args.auth or "password", client_certificate=os.path.abspath(args.client_cert) if args.client_cert else "",
-        eap_server_name=args.eap_server_name, eap_ca_file=os.path.abspath(args.eap_ca_file) if args.eap_ca_file else "",
-        eap_pin_sha256=args.eap_pin_sha256, eap_tls13=args.eap_tls13,
+        mtu=args.mtu, auto_reconnect=args.auto_reconnect, proxy=proxy, **session_choices(args),
     )
     problems = profile_problems(profile, book.profiles)
     if problems:
@@ -221,5 +234,5 @@ def profile_passwords(profile: Profile, secrets: "SecretStore", password_stdin: 
     return password, proxy_password
 
 
-__all__ = ["ProfileCommandError", "ProfileFileError", "add_profiles_parser", "add_session_options", "run_profiles", "find_profile",
-           "profile_passwords", "describe_profile"]
+__all__ = ["ProfileCommandError", "ProfileFileError", "add_profiles_parser", "add_session_options", "session_choices",
+           "session_profile", "run_profiles", "find_profile", "profile_passwords", "describe_profile"]

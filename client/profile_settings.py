@@ -85,16 +85,26 @@ def needs_proxy_password(profile: Profile) -> bool:
 
 def connect_command(profile: Profile, password: str, proxy_password: str | None = None,
                     environ: Mapping[str, str] | None = None, ifname: str | None = None) -> Connect:
-    transport = transport_settings(profile, proxy_password, environ)
+    """The tray app's Connect command for a saved profile."""
+    return build_connect(profile, transport_settings(profile, proxy_password, environ), password, ifname=ifname)
+
+
+def build_connect(profile: Profile, transport: TransportSettings, password: str, *, ifname: str | None = None,
+                  hello_interval: float = EngineSettings.hello_interval, allow_no_auth: bool = False) -> Connect:
+    """The one builder of the runner's Connect command: the profile's user, sign-in, routing and DNS
+    choices over `transport`. The tray app and `connect --profile` pass a saved profile; `connect
+    HOST ...` an unsaved one made from its options (profile_commands.session_profile)."""
     engine = EngineSettings(
         credentials=Credentials(profile.username, password),
         host=transport.http_host,
         auth=AuthPolicy(allow_pap=profile.allow_pap, allow_chap_md5=profile.allow_chap_md5,
                         tls_method=tls_method_settings(profile.auth_method, profile.client_certificate,
                                                        profile.eap_server_name, profile.eap_ca_file,
-                                                       profile.eap_pin_sha256, profile.eap_tls13, password)),
+                                                       profile.eap_pin_sha256, profile.eap_tls13, password),
+                        allow_no_auth=allow_no_auth),
         ipv6=profile.ipv6,
         mru=profile.mtu,
+        hello_interval=hello_interval,
     )
     network = NetworkOptions(full_tunnel=profile.full_tunnel, ifname=ifname, use_vpn_dns=profile.use_vpn_dns,
                              extra_routes=tuple(ipaddress.ip_network(route) for route in profile.extra_routes))

@@ -31,6 +31,7 @@ from typing import Any
 import tomli_w
 
 from . import trust
+from .endpoint import format_endpoint, is_ip_address
 from .proxy import ProxySettings
 
 SCHEMA_VERSION = 1
@@ -108,8 +109,7 @@ class Profile:
 
     @property
     def server(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == 443 else f"{host}:{self.port}"
+        return format_endpoint(self.host, self.port)
 
 
 def new_profile_id() -> str:
@@ -184,11 +184,8 @@ def host_name_problem(text: str) -> str | None:
         return "Enter the server's host name or address."
     if host != text or " " in host:
         return "The host name must not contain spaces."
-    try:
-        ipaddress.ip_address(host)
+    if is_ip_address(host):
         return None
-    except ValueError:
-        pass
     name = host[:-1] if host.endswith(".") else host
     if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
         return f"{host!r} is not a valid host name: use letters, digits, dots and hyphens, like vpn.example.com."

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import trust
 from .core.types import Failure, FailureKind, Layer
+from .endpoint import format_endpoint, is_ip_address
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
 
 __all__ = ["ProxySettings", "TransportSettings", "TransportError", "TlsConnection", "open_connection"]
@@ -60,7 +61,7 @@ class TransportSettings:
     @property
     def sni_to_send(self) -> str | None:
         name = self.host if self.sni is None else self.sni
-        if not name or _is_ip_literal(name):
+        if not name or is_ip_address(name.strip("[]").split("%", 1)[0]):  # as trust.reference_identity reads it
             return None
         return trust.sni_name(name)  # the A-label form that is checked (ssl would use IDNA 2003)
 
@@ -72,8 +73,7 @@ class TransportSettings:
     @property
     def http_host(self) -> str:
         """The HTTP Host header for the SSTP request: the name we connected to, port if not 443."""
-        name = f"[{self.host}]" if ":" in self.host else self.host
-        return name if self.port == 443 else f"{name}:{self.port}"
+        return format_endpoint(self.host, self.port)
 
 
 class TransportError(Exception):
@@ -291,11 +291,3 @@ def certificate_problem(leaf_der: bytes | None, settings: TransportSettings) -> 
     return (trust.server_name_problem(cert, settings.expected_name)
             or trust.usage_problem(cert)
             or trust.pin_problem(leaf_der, settings.pin))
-
-
-def _is_ip_literal(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name.strip("[]").split("%", 1)[0])
-        return True
-    except ValueError:
-        return False

@@ -75,13 +75,23 @@ def _connect_args(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(["connect", "vpn.example.com", "--user", "alice", *argv])
 
 
+def _tls_from_flags(args: argparse.Namespace, password: str):
+    from sstpvpn.client.profile_commands import session_profile
+    from sstpvpn.client.profile_settings import build_connect
+    from sstpvpn.client.transport import TransportSettings
+
+    command = build_connect(session_profile(args, "vpn.example.com", 443), TransportSettings("vpn.example.com"), password)
+    return command.engine.auth.tls_method
+
+
 def test_connect_flags_give_the_tls_settings(pki):
     args = _connect_args("--auth", "peap", "--eap-server-name", "nps.corp.example", "--eap-ca-file", str(pki.ca))
-    tls = eap_options.tls_method_from_args(args, "pw")
+    assert eap_options.options_problem(args) is None
+    tls = _tls_from_flags(args, "pw")
     assert tls.method is TlsMethod.PEAP and tls.server_name == "nps.corp.example" and tls.ca_file == pki.ca
-    assert eap_options.tls_method_from_args(_connect_args(), "pw") is None
-    with pytest.raises(ValueError, match="EAP-TLS needs your certificate file"):
-        eap_options.tls_method_from_args(_connect_args("--auth", "eap-tls", "--eap-server-name", "x.example.com"), "")
+    assert _tls_from_flags(_connect_args(), "pw") is None
+    problem = eap_options.options_problem(_connect_args("--auth", "eap-tls", "--eap-server-name", "x.example.com"))
+    assert "EAP-TLS needs your certificate file" in problem
 
 
 def test_profiles_add_with_eap_tls_and_connect_refuses_eap_flags_with_a_profile(tmp_path, pki):
