@@ -35,8 +35,8 @@ from . import mschapv2
 from .crypto_binding import NO_KEY_HLAK, hlak_from_master_keys, hlak_from_msk
 from .eap_tls import TlsMethodSettings, TunnelMethod, start_tunnel_method
 from .events import Credentials
-from .types import Failure, FailureKind, Layer
 from .ppp_codec import ControlPacket, MalformedPacket, PppProtocol, encode_packet, parse_packet
+from .types import Failure, FailureKind, Layer
 
 Rng = Callable[[int], bytes]
 WHERE = Layer.AUTH
@@ -108,8 +108,7 @@ PAP_TIMEOUT = (
     "keeps happening, ask the server's administrator whether PAP logins are enabled."
 )
 PAP_TOO_LONG = (
-    "The user name or password is longer than the 255 bytes a PAP login can carry. "
-    "Use shorter credentials or ask the administrator for MS-CHAPv2."
+    "The user name or password is longer than the 255 bytes a PAP login can carry. Use shorter credentials or ask the administrator for MS-CHAPv2."
 )
 MALFORMED_CHALLENGE = (
     "The server sent a malformed {method} challenge. Try again; if it keeps happening, ask the "
@@ -122,14 +121,12 @@ MSCHAPV2_ERRORS = {
     647: "The server refused the login because your account is disabled. Ask your administrator to enable it.",
     648: "The server refused the login because the password has expired. Change it (for example by signing in "
     "to a computer of your organisation, or with your administrator's help), then connect again.",
-    649: "The server refused the login because your account has no dial-in permission. "
-    "Ask your administrator to allow remote access for it.",
+    649: "The server refused the login because your account has no dial-in permission. Ask your administrator to allow remote access for it.",
     691: REFUSED,
     709: "The server failed to change your password. Change it with your administrator's tools, then try again.",
 }
 
-METHOD_NAMES = {AuthMethod.PAP: "PAP", AuthMethod.CHAP_MD5: "CHAP-MD5", AuthMethod.MSCHAPV2: "MS-CHAPv2",
-                AuthMethod.EAP: "EAP"}
+METHOD_NAMES = {AuthMethod.PAP: "PAP", AuthMethod.CHAP_MD5: "CHAP-MD5", AuthMethod.MSCHAPV2: "MS-CHAPv2", AuthMethod.EAP: "EAP"}
 
 EAP_TYPE_NAMES = {
     4: "EAP-MD5",
@@ -176,10 +173,20 @@ def printable_text(data: bytes, limit: int = 200) -> str | None:
 
 MESSAGE_LIMIT = 200
 # What servers say that repeats the sentence we already give: not worth appending to it.
-GENERIC_MESSAGES = frozenset({
-    "authentication failure", "authentication failed", "access denied", "login incorrect", "login failed",
-    "bad username or password", "wrong secret", "e=691", "unauthorized", "error",
-})
+GENERIC_MESSAGES = frozenset(
+    {
+        "authentication failure",
+        "authentication failed",
+        "access denied",
+        "login incorrect",
+        "login failed",
+        "bad username or password",
+        "wrong secret",
+        "e=691",
+        "unauthorized",
+        "error",
+    }
+)
 
 
 def server_message(data: bytes) -> str | None:
@@ -525,9 +532,7 @@ class MsChapV2Exchange:
         nt_response = mschapv2.nt_response(authenticator_challenge, peer_challenge, username, password)
         return cls(
             response_value=peer_challenge + bytes(8) + nt_response + b"\x00",
-            expected_authenticator_response=mschapv2.authenticator_response(
-                password, nt_response, peer_challenge, authenticator_challenge, username
-            ),
+            expected_authenticator_response=mschapv2.authenticator_response(password, nt_response, peer_challenge, authenticator_challenge, username),
             hlak=hlak_from_master_keys(mschapv2.client_master_keys(password, nt_response)),
         )
 
@@ -670,6 +675,7 @@ class EapClient(Authenticatee):
             self._log(f"ignored request {packet.identifier} after authentication finished")
             return
         request_type, type_data = packet.data[0], packet.data[1:]
+        response: bytes | None  # None: nothing to answer
         if request_type == self.IDENTITY:
             self._log(f"server asked who we are (prompt {_describe(type_data)}); answered {self._credentials.username!r}")
             response = bytes((self.IDENTITY,)) + self._username
@@ -792,10 +798,7 @@ class EapClient(Authenticatee):
                 "administrator for MS-CHAPv2."
             )
         names = ", ".join(EAP_TYPE_NAMES.get(t, f"EAP type {t}") for t in self._refused_types)
-        return (
-            f"The server requires {names}, which this client does not support; "
-            "ask the server's administrator to allow MS-CHAPv2 or EAP-MSCHAPv2."
-        )
+        return f"The server requires {names}, which this client does not support; ask the server's administrator to allow MS-CHAPv2 or EAP-MSCHAPv2."
 
 
 _MACHINES: dict[AuthMethod, type[Authenticatee]] = {
@@ -806,9 +809,7 @@ _MACHINES: dict[AuthMethod, type[Authenticatee]] = {
 }
 
 
-def make_authenticatee(
-    method: AuthMethod, credentials: Credentials, policy: AuthPolicy, rng: Rng = secrets.token_bytes
-) -> Authenticatee:
+def make_authenticatee(method: AuthMethod, credentials: Credentials, policy: AuthPolicy, rng: Rng = secrets.token_bytes) -> Authenticatee:
     """The machine for the method LCP agreed on. The method must be one the policy allows (LCP
     never agrees to another), so anything else is a bug on our side."""
     if method not in policy.allowed_methods():

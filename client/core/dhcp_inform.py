@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+
 from .types import PushedSettings
 
 CLIENT_PORT = 68
@@ -81,11 +82,15 @@ class InformExchange:
 
 def inform_packet(address: ipaddress.IPv4Address, xid: bytes) -> bytes:
     """The IPv4 packet: from address:68 to 255.255.255.255:67 (the server may not be the peer)."""
-    bootp = BOOTP_FIXED.pack(BOOTREQUEST, 1, 6, 0, int.from_bytes(xid, "big"), 0, 0, address.packed,
-                             bytes(4), bytes(4), bytes(4), bytes(16), b"", b"")
-    options = (MAGIC_COOKIE + bytes([OPTION_MESSAGE_TYPE, 1, DHCPINFORM])
-               + bytes([OPTION_REQUESTED, 5, OPTION_DOMAIN, OPTION_SEARCH, OPTION_ROUTES, OPTION_MS_ROUTES, OPTION_DNS])
-               + bytes([OPTION_END]))
+    bootp = BOOTP_FIXED.pack(
+        BOOTREQUEST, 1, 6, 0, int.from_bytes(xid, "big"), 0, 0, address.packed, bytes(4), bytes(4), bytes(4), bytes(16), b"", b""
+    )
+    options = (
+        MAGIC_COOKIE
+        + bytes([OPTION_MESSAGE_TYPE, 1, DHCPINFORM])
+        + bytes([OPTION_REQUESTED, 5, OPTION_DOMAIN, OPTION_SEARCH, OPTION_ROUTES, OPTION_MS_ROUTES, OPTION_DNS])
+        + bytes([OPTION_END])
+    )
     payload = bootp + options
     udp = struct.pack("!HHHH", CLIENT_PORT, SERVER_PORT, 8 + len(payload), 0) + payload
     checksum = _checksum(address.packed + b"\xff\xff\xff\xff" + struct.pack("!BBH", 0, 17, len(udp)) + udp) or 0xFFFF
@@ -98,7 +103,7 @@ def inform_packet(address: ipaddress.IPv4Address, xid: bytes) -> bytes:
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
@@ -115,6 +120,8 @@ def is_dhcp_reply_to(packet: bytes, address: ipaddress.IPv4Address) -> bool:
     header = (packet[0] & 0x0F) * 4
     if len(packet) < header + 8 or packet[16:20] not in (address.packed, b"\xff\xff\xff\xff"):
         return False
+    source_port: int
+    destination_port: int
     source_port, destination_port = struct.unpack_from("!HH", packet, header)
     return source_port == SERVER_PORT and destination_port == CLIENT_PORT
 
@@ -122,7 +129,7 @@ def is_dhcp_reply_to(packet: bytes, address: ipaddress.IPv4Address) -> bool:
 def udp_payload(packet: bytes) -> bytes:
     header = (packet[0] & 0x0F) * 4
     (length,) = struct.unpack_from("!H", packet, header + 4)
-    return packet[header + 8:header + max(length, 8)]
+    return packet[header + 8 : header + max(length, 8)]
 
 
 def parse_ack(payload: bytes, xid: bytes) -> PushedSettings | None:
@@ -130,14 +137,13 @@ def parse_ack(payload: bytes, xid: bytes) -> PushedSettings | None:
     skipped one by one: a bad route list never costs the domain, and nothing raises."""
     if len(payload) < BOOTP_FIXED.size + 4 or payload[0] != BOOTREPLY or payload[4:8] != xid:
         return None
-    if payload[BOOTP_FIXED.size:BOOTP_FIXED.size + 4] != MAGIC_COOKIE:
+    if payload[BOOTP_FIXED.size : BOOTP_FIXED.size + 4] != MAGIC_COOKIE:
         return None
-    options = _options(payload[BOOTP_FIXED.size + 4:])
+    options = _options(payload[BOOTP_FIXED.size + 4 :])
     if options.get(OPTION_MESSAGE_TYPE) != bytes([DHCPACK]):
         return None
     routes = _classless_routes(options.get(OPTION_ROUTES) or options.get(OPTION_MS_ROUTES) or b"")
-    return PushedSettings(routes=routes, domain=_domain(options.get(OPTION_DOMAIN, b"")),
-                          search=_search_list(options.get(OPTION_SEARCH, b"")))
+    return PushedSettings(routes=routes, domain=_domain(options.get(OPTION_DOMAIN, b"")), search=_search_list(options.get(OPTION_SEARCH, b"")))
 
 
 def _options(data: bytes) -> dict[int, bytes]:
@@ -154,7 +160,7 @@ def _options(data: bytes) -> dict[int, bytes]:
         if position + 1 >= len(data):
             break
         length = data[position + 1]
-        value = data[position + 2:position + 2 + length]
+        value = data[position + 2 : position + 2 + length]
         if len(value) < length:
             break
         options[code] = options.get(code, b"") + value
@@ -175,7 +181,7 @@ def _classless_routes(data: bytes) -> tuple[IPv4Network, ...]:
         octets = (width + 7) // 8
         if width > 32 or position + 1 + octets + 4 > len(data):
             break  # the rest cannot be read: keep what was
-        destination = data[position + 1:position + 1 + octets] + bytes(4 - octets)
+        destination = data[position + 1 : position + 1 + octets] + bytes(4 - octets)
         position += 1 + octets + 4
         try:
             network = IPv4Network((destination, width))
@@ -220,7 +226,7 @@ def _wire_name(data: bytes, position: int) -> tuple[str | None, int]:
             position = ((length & 0x3F) << 8) | data[position + 1]
             jumps += 1
             continue
-        labels.append(data[position + 1:position + 1 + length])
+        labels.append(data[position + 1 : position + 1 + length])
         position += 1 + length
     return None, len(data)
 
@@ -228,7 +234,14 @@ def _wire_name(data: bytes, position: int) -> tuple[str | None, int]:
 def _plausible_name(name: str) -> bool:
     labels = name.split(".")
     # Two labels at least: a bare "com" would make every .com name a VPN name (a routing domain).
-    return 0 < len(name) <= 253 and len(labels) >= 2 and all(
-        0 < len(label) <= 63 and label[0] != "-" and label[-1] != "-"
-        and all(character.isascii() and (character.isalnum() or character in "-_") for character in label)
-        for label in labels)
+    return (
+        0 < len(name) <= 253
+        and len(labels) >= 2
+        and all(
+            0 < len(label) <= 63
+            and label[0] != "-"
+            and label[-1] != "-"
+            and all(character.isascii() and (character.isalnum() or character in "-_") for character in label)
+            for label in labels
+        )
+    )

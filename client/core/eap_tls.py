@@ -112,8 +112,9 @@ def tls12_prf(secret: bytes, label: bytes, seed: bytes, length: int, hash_name: 
     return out[:length]
 
 
-def eap_tls_key_material(master_secret: bytes, client_random: bytes, server_random: bytes,
-                         hash_name: str = "sha256", label: bytes = KEY_LABEL) -> bytes:
+def eap_tls_key_material(
+    master_secret: bytes, client_random: bytes, server_random: bytes, hash_name: str = "sha256", label: bytes = KEY_LABEL
+) -> bytes:
     """RFC 5216 2.3 Key_Material (128 bytes): MSK = [0:64], EMSK = [64:128]."""
     return tls12_prf(master_secret, label, client_random + server_random, 128, hash_name)
 
@@ -213,8 +214,9 @@ def load_client_certificate(path: Path, passphrase: str | None) -> tuple[bytes, 
             raise CertificateFileError(f"The file {path} holds no certificate: choose the file with your certificate and its key.")
         block = _pem_key_block(data)
         if not block:
-            raise CertificateFileError(f"The file {path} holds your certificate but not its private key: "
-                                       "choose a PEM file with both, or a PKCS#12 (.p12) file.")
+            raise CertificateFileError(
+                f"The file {path} holds your certificate but not its private key: choose a PEM file with both, or a PKCS#12 (.p12) file."
+            )
         try:
             key = serialization.load_pem_private_key(block, password)
         except TypeError:  # encrypted without a passphrase, or a passphrase for an unencrypted key
@@ -225,11 +227,12 @@ def load_client_certificate(path: Path, passphrase: str | None) -> tuple[bytes, 
             raise CertificateFileError(f"The private key in {path} cannot be read: export it again as PEM or PKCS#12.") from None
     else:
         try:
-            key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+            p12_key, cert, extra = pkcs12.load_key_and_certificates(data, password)
         except ValueError:
             raise CertificateFileError(_passphrase_sentence(path, passphrase)) from None
-        if key is None or cert is None:
+        if p12_key is None or cert is None:
             raise CertificateFileError(f"The file {path} does not hold both a certificate and its private key: export both into it.")
+        key = p12_key
         certs = [cert, *extra]
     chain = [c.public_bytes(serialization.Encoding.DER) for c in certs]
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -255,8 +258,7 @@ def _load_into_context(context: ssl.SSLContext, key_pem: bytes, chain: list[byte
 
     one_time = os.urandom(24).hex().encode("ascii")
     key = serialization.load_pem_private_key(key_pem, None)
-    encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.BestAvailableEncryption(one_time))
+    encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(one_time))
     certs = b"".join(ssl.DER_cert_to_PEM_cert(der).encode("ascii") for der in chain)
     with private_file(certs + encrypted) as (path, _read):
         context.load_cert_chain(path, password=one_time)
@@ -326,11 +328,11 @@ class Framing:
         if len(message) <= self.fragment_size:
             self._outgoing = b""
             return bytes((self.version,)) + message
-        self._outgoing = message[self.fragment_size:]
+        self._outgoing = message[self.fragment_size :]
         return bytes((FLAG_LENGTH | FLAG_MORE | self.version,)) + struct.pack("!I", len(message)) + message[: self.fragment_size]
 
     def next_fragment(self) -> bytes:
-        chunk, self._outgoing = self._outgoing[: self.fragment_size], self._outgoing[self.fragment_size:]
+        chunk, self._outgoing = self._outgoing[: self.fragment_size], self._outgoing[self.fragment_size :]
         flags = self.version | (FLAG_MORE if self._outgoing else 0)
         return bytes((flags,)) + chunk
 
@@ -382,24 +384,25 @@ class TlsProblem(Exception):
 
 _ALERT_SENTENCES = {
     "UNKNOWN_CA": "The authentication server does not trust the authority that issued your certificate: "
-                  "ask the administrator which certificate to use.",
+    "ask the administrator which certificate to use.",
     "BAD_CERTIFICATE": "The authentication server refused your certificate: ask the administrator which certificate to use.",
     "CERTIFICATE_EXPIRED": "The authentication server refused your certificate because it has expired: ask for a new one.",
     "CERTIFICATE_REVOKED": "The authentication server refused your certificate because it was revoked: ask for a new one.",
     "UNSUPPORTED_CERTIFICATE": "The authentication server refused your certificate as unsuitable: ask the administrator which certificate to use.",
     "ACCESS_DENIED": "The authentication server denied access to your certificate: ask the administrator to allow it.",
-    "HANDSHAKE_FAILURE": "The authentication server and this client found no TLS settings in common: "
-                         "ask the administrator to allow TLS 1.2 for EAP.",
+    "HANDSHAKE_FAILURE": "The authentication server and this client found no TLS settings in common: ask the administrator to allow TLS 1.2 for EAP.",
     "PROTOCOL_VERSION": "The authentication server does not accept TLS 1.2 for EAP: ask the administrator to allow it.",
 }
 
 
 def _rename(sentence: str) -> str:
     """trust.py speaks of "the server"; here it is the EAP (authentication) server, with its own CA setting."""
-    return (sentence.replace("The server's", "The authentication server's")
-            .replace("the server's", "the authentication server's")
-            .replace("(--ca-file)", "(--eap-ca-file)")
-            .replace("Check the host name in the profile.", "Check the EAP server name in the profile (--eap-server-name)."))
+    return (
+        sentence.replace("The server's", "The authentication server's")
+        .replace("the server's", "the authentication server's")
+        .replace("(--ca-file)", "(--eap-ca-file)")
+        .replace("Check the host name in the profile.", "Check the EAP server name in the profile (--eap-server-name).")
+    )
 
 
 class TlsClient:
@@ -418,17 +421,24 @@ class TlsClient:
         try:
             context = trust.verifying_context(settings.ca_file)
         except (OSError, ssl.SSLError) as error:
-            raise TlsProblem(Failure(WHERE, f"Cannot read the EAP CA file {settings.ca_file} ({error}): check the path in the profile.", FailureKind.TRUST)) from None
+            raise TlsProblem(
+                Failure(WHERE, f"Cannot read the EAP CA file {settings.ca_file} ({error}): check the path in the profile.", FailureKind.TRUST)
+            ) from None
         tls13 = settings.allow_tls13 and settings.method is TlsMethod.EAP_TLS
         context.maximum_version = ssl.TLSVersion.TLSv1_3 if tls13 else MAX_TLS_VERSION
         if client_chain is not None:
             try:
                 _load_into_context(context, *client_chain)
             except (OSError, ValueError, ssl.SSLError) as error:  # e.g. a key that is not the certificate's
-                raise TlsProblem(Failure(WHERE, f"The client certificate and its key cannot be used together "
-                                         f"({getattr(error, 'reason', None) or error.__class__.__name__}): check that the "
-                                         "certificate file holds your certificate with its own key.",
-                                         FailureKind.TRUST)) from None
+                raise TlsProblem(
+                    Failure(
+                        WHERE,
+                        f"The client certificate and its key cannot be used together "
+                        f"({getattr(error, 'reason', None) or error.__class__.__name__}): check that the "
+                        "certificate file holds your certificate with its own key.",
+                        FailureKind.TRUST,
+                    )
+                ) from None
         path, self._read_keylog = self._keylog.enter_context(private_file())
         try:
             context.keylog_filename = path
@@ -438,12 +448,13 @@ class TlsClient:
             self._tls = context.wrap_bio(self._in, self._out, server_hostname=sni)
         except (OSError, ValueError, ssl.SSLError) as error:
             self._keylog.close()  # the key log file must not stay behind
-            raise TlsProblem(Failure(WHERE, f"The TLS session for the EAP method cannot be set up ({error.__class__.__name__}).",
-                                     FailureKind.OTHER)) from None
+            raise TlsProblem(
+                Failure(WHERE, f"The TLS session for the EAP method cannot be set up ({error.__class__.__name__}).", FailureKind.OTHER)
+            ) from None
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self._context.keylog_filename = None
+            self._context.keylog_filename = None  # type: ignore[assignment]  # typeshed says str; CPython takes None: stop logging
         self._keylog.close()
 
     def start(self) -> bytes:
@@ -501,14 +512,20 @@ class TlsClient:
             if key in reason:
                 kind = FailureKind.AUTHENTICATION if "CERTIFICATE" in key or key in ("UNKNOWN_CA", "ACCESS_DENIED") else FailureKind.PROTOCOL
                 return Failure(WHERE, sentence, kind)
-        return Failure(WHERE, f"The TLS session with the authentication server failed ({error.reason or error}): "
-                              "try again; if it keeps happening, ask the administrator to check the EAP settings.", FailureKind.PROTOCOL)
+        return Failure(
+            WHERE,
+            f"The TLS session with the authentication server failed ({error.reason or error}): "
+            "try again; if it keeps happening, ask the administrator to check the EAP settings.",
+            FailureKind.PROTOCOL,
+        )
 
     def _handshake_done(self) -> None:
         leaf = self._tls.getpeercert(binary_form=True)
         if not leaf:
             self.close()
-            raise TlsProblem(Failure(WHERE, "The authentication server sent no certificate: ask its administrator to check the EAP settings.", FailureKind.TRUST))
+            raise TlsProblem(
+                Failure(WHERE, "The authentication server sent no certificate: ask its administrator to check the EAP settings.", FailureKind.TRUST)
+            )
         self.peer_certificate = leaf
         problem = self._certificate_problem(leaf)
         if problem is not None:
@@ -525,8 +542,13 @@ class TlsClient:
                 client_random, master = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
         server_random = self._server_random if version == "TLSv1.2" else b""
         if master is None or client_random is None or server_random is None or version not in ("TLSv1.2", "TLSv1.3"):
-            raise TlsProblem(Failure(WHERE, f"Could not derive the EAP keys from the {version or 'TLS'} session: "
-                                            "this is a bug in this client; please report it.", FailureKind.OTHER))
+            raise TlsProblem(
+                Failure(
+                    WHERE,
+                    f"Could not derive the EAP keys from the {version or 'TLS'} session: this is a bug in this client; please report it.",
+                    FailureKind.OTHER,
+                )
+            )
         self.keys = TlsKeys(version, cipher, master, client_random, server_random)
         self.established = True
 
@@ -536,8 +558,10 @@ class TlsClient:
         if settings.server_name is None and settings.pin_sha256 is None:
             names = trust.certificate_names(cert).presented()
             shown = ", ".join(names[:4]) or "no name"
-            return ("No EAP server name is set in the profile, so the authentication server's certificate "
-                    f"(for {shown}) cannot be checked: set the EAP server name (--eap-server-name).")
+            return (
+                "No EAP server name is set in the profile, so the authentication server's certificate "
+                f"(for {shown}) cannot be checked: set the EAP server name (--eap-server-name)."
+            )
         if settings.server_name is not None:
             problem = trust.server_name_problem(cert, settings.server_name)
             if problem is not None:
@@ -575,9 +599,12 @@ class TunnelMethod:
             return self._respond(type_data)
         except FramingError as error:
             self._log(f"dropped the session: {error}")
-            self.failure = Failure(WHERE, f"The authentication server sent a malformed {self.packet_name} packet "
-                                          f"({error}): try again; if it keeps happening, tell its administrator.",
-                                   FailureKind.PROTOCOL)
+            self.failure = Failure(
+                WHERE,
+                f"The authentication server sent a malformed {self.packet_name} packet "
+                f"({error}): try again; if it keeps happening, tell its administrator.",
+                FailureKind.PROTOCOL,
+            )
         except TlsProblem as problem:
             self._log(f"failed: {problem.failure.reason}")
             self.failure = problem.failure
@@ -646,8 +673,13 @@ class EapTls(TunnelMethod):
     def _client_chain(self) -> tuple[bytes, list[bytes]]:
         path = self.settings.client_certificate
         if path is None:
-            raise TlsProblem(Failure(WHERE, "EAP-TLS needs your certificate, and the profile names no certificate file: "
-                                            "choose one (--client-cert).", FailureKind.AUTHENTICATION))
+            raise TlsProblem(
+                Failure(
+                    WHERE,
+                    "EAP-TLS needs your certificate, and the profile names no certificate file: choose one (--client-cert).",
+                    FailureKind.AUTHENTICATION,
+                )
+            )
         try:
             return load_client_certificate(path, self.settings.key_passphrase)
         except CertificateFileError as error:
@@ -655,8 +687,10 @@ class EapTls(TunnelMethod):
 
     def failure_sentence(self) -> str:
         if self._sent_certificate:
-            return ("The authentication server refused your certificate: ask the administrator whether it is "
-                    "allowed to connect, or which certificate to use.")
+            return (
+                "The authentication server refused your certificate: ask the administrator whether it is "
+                "allowed to connect, or which certificate to use."
+            )
         return "The authentication server ended EAP-TLS before the TLS session was set up: ask its administrator to check the EAP settings."
 
 

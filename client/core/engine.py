@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
 from . import sstp_http
-from .dhcp_inform import InformExchange
 from .auth import Authenticatee, AuthMethod, AuthPolicy, AuthSucceeded, make_authenticatee
 from .crypto_binding import build_call_connected
-from .events import Credentials, Disconnected, Event, LinkConfigured, NetworkPushed, LogRecord, PasswordRetryRequested, StateChanged
-from .types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State
+from .dhcp_inform import InformExchange
+from .events import Credentials, Disconnected, Event, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, StateChanged
 from .fsm import Notice, OptionFsm, St
 from .ipcp import IpcpPolicy
 from .ipv6cp import Ipv6cpPolicy
@@ -32,6 +31,7 @@ from .lcp import Lcp, LcpPolicy
 from .ppp_codec import MAX_INFORMATION, MalformedPacket, PppProtocol, encode_frame, parse_frame, parse_packet
 from .sstp_codec import (
     AttributeId,
+    AttributeStatus,
     ControlMessage,
     HashProtocol,
     MessageType,
@@ -42,8 +42,8 @@ from .sstp_codec import (
     parse_control,
     parse_crypto_binding_request,
     parse_status_info,
-    AttributeStatus,
 )
+from .types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State
 
 # [MS-SSTP] 3.1.2 / 3.2.2 timer values.
 NEGOTIATION_TIMEOUT = 60.0
@@ -146,7 +146,12 @@ class Engine:
         self._hello_deadline = None  # leaving: a dead link must not turn this into a failure
         if self.call in (Call.IDLE, Call.HTTP_SENT):
             self._close()
-        elif self.call in (Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED) and self._lcp.fsm.state in (St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT, St.OPENED):
+        elif self.call in (Call.CONNECT_ACK_RECEIVED, Call.CALL_CONNECTED) and self._lcp.fsm.state in (
+            St.REQ_SENT,
+            St.ACK_RCVD,
+            St.ACK_SENT,
+            St.OPENED,
+        ):
             self._set_state(State.DISCONNECTING)
             self.call = Call.LCP_CLOSING
             self._deadline = None
@@ -164,6 +169,11 @@ class Engine:
         auth.retry_with(password)
         self._deadline = now + NEGOTIATION_TIMEOUT  # the server waits for the user too
         self._pump(now)
+
+    def _closed(self) -> bool:
+        """For a check after a call that may have ended the session: a plain `self.call is Call.CLOSED`
+        there looks impossible to mypy, which keeps the state narrowed by an earlier check."""
+        return self.call is Call.CLOSED
 
     def receive_stream_data(self, data: bytes, now: float) -> None:
         if self.call is Call.CLOSED or not data:
@@ -189,7 +199,14 @@ class Engine:
                 packets = self._reader.feed(data)
             except MalformedPacket as error:
                 # [MS-SSTP] 3.1.5.1: framing is lost, so drop the connection without a word.
-                self._drop(Failure(Layer.SSTP, f"The server sent data that is not SSTP ({error}); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.", FailureKind.PROTOCOL))
+                self._drop(
+                    Failure(
+                        Layer.SSTP,
+                        f"The server sent data that is not SSTP ({error}); the connection was dropped."
+                        " Check that the server is an SSTP server, or report the problem to its administrator.",
+                        FailureKind.PROTOCOL,
+                    )
+                )
                 return
             if not packets:
                 return
@@ -204,7 +221,7 @@ class Engine:
                     if self._ipcp.is_opened and not (self._inform is not None and self._inform_answered(body[4:])):
                         deliver.append(body[4:])
                     continue
-                if self.call is Call.CLOSED:
+                if self._closed():
                     return
                 if control:
                     self._receive_control(body, now)
@@ -249,11 +266,12 @@ class Engine:
                 return
         self._record_method_refusal()
         if self.settings.proxy:
-            lost = (f"The connection to {self.settings.host} through the proxy {self.settings.proxy} was lost. Check "
-                    "your network; if it keeps happening, the proxy or the server may be restarting.")
+            lost = (
+                f"The connection to {self.settings.host} through the proxy {self.settings.proxy} was lost. Check "
+                "your network; if it keeps happening, the proxy or the server may be restarting."
+            )
         else:
-            lost = (f"The connection to {self.settings.host} was lost. Check your network; if it keeps happening, "
-                    "the server may be restarting.")
+            lost = f"The connection to {self.settings.host} was lost. Check your network; if it keeps happening, the server may be restarting."
         self._drop(Failure(Layer.SSTP, lost, FailureKind.UNREACHABLE))
 
     def handle_timer(self, now: float) -> None:
@@ -262,11 +280,18 @@ class Engine:
         if self._deadline is not None and now >= self._deadline:
             self._deadline = None
             self._deadline_expired(now)
-            if self.call is Call.CLOSED:
+            if self._closed():
                 return
         if self._hello_deadline is not None and now >= self._hello_deadline:
             if self._echo_outstanding:
-                self._drop(Failure(Layer.SSTP, f"The server stopped answering (nothing received for {2 * self.settings.hello_interval:.0f} s): the network or the server is down. Try again later.", FailureKind.UNREACHABLE))
+                self._drop(
+                    Failure(
+                        Layer.SSTP,
+                        f"The server stopped answering (nothing received for {2 * self.settings.hello_interval:.0f} s):"
+                        " the network or the server is down. Try again later.",
+                        FailureKind.UNREACHABLE,
+                    )
+                )
                 return
             # An LCP echo too: some servers (SoftEther) never answer an SSTP Echo Request, but
             # every server answers LCP, and any answer counts as life.
@@ -303,8 +328,14 @@ class Engine:
             return None
         if self.call in WINDING_UP:
             return self._deadline
-        deadlines = [self._deadline, self._hello_deadline, self._lcp.fsm.timer, self._ipcp.timer, self._ipv6cp.timer,
-                     self._inform.deadline if self._inform is not None else None]
+        deadlines = [
+            self._deadline,
+            self._hello_deadline,
+            self._lcp.fsm.timer,
+            self._ipcp.timer,
+            self._ipv6cp.timer,
+            self._inform.deadline if self._inform is not None else None,
+        ]
         if self._auth is not None:
             deadlines.append(self._auth.get_timer())
         return min((d for d in deadlines if d is not None), default=None)
@@ -378,7 +409,13 @@ class Engine:
     def _on_peer_abort(self, message: ControlMessage, now: float) -> None:
         self._record_method_refusal()
         detail = _status_detail(message)
-        self._record(Failure(Layer.SSTP, f"The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL))
+        self._record(
+            Failure(
+                Layer.SSTP,
+                f"The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log.",
+                FailureKind.PROTOCOL,
+            )
+        )
         self._out.append(encode_control(MessageType.CALL_ABORT))
         self._close()
 
@@ -386,7 +423,13 @@ class Engine:
         if not self._user_disconnect:
             self._record_method_refusal()
             detail = _status_detail(message)
-            self._record(Failure(Layer.SSTP, f"The server ended the session{detail}. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL))
+            self._record(
+                Failure(
+                    Layer.SSTP,
+                    f"The server ended the session{detail}. Connect again; if it keeps happening, ask the server's administrator why.",
+                    FailureKind.PROTOCOL,
+                )
+            )
         # The ack is flushed before the transport closes, so the spec's 1 s wait is not needed.
         self._out.append(encode_control(MessageType.CALL_DISCONNECT_ACK))
         self._close()
@@ -401,7 +444,14 @@ class Engine:
         if self.call in (Call.ABORT_PENDING, Call.DISCONNECT_ACK_PENDING):
             self._close()
         elif self.call is Call.HTTP_SENT:
-            self._drop(Failure(Layer.HTTP, f"The server {self.settings.host} did not answer the SSTP request within {NEGOTIATION_TIMEOUT:.0f} s: it may not be an SSTP server.", FailureKind.PROTOCOL))
+            self._drop(
+                Failure(
+                    Layer.HTTP,
+                    f"The server {self.settings.host} did not answer the SSTP request within {NEGOTIATION_TIMEOUT:.0f} s:"
+                    " it may not be an SSTP server.",
+                    FailureKind.PROTOCOL,
+                )
+            )
         elif self._auth is not None and self._auth.retry_prompt is not None:
             self._auth.retry_with(None)  # nobody answered: the refusal is what the user must hear
             self._pump(now)
@@ -429,8 +479,7 @@ class Engine:
                 self._deliver.append(information)
             return True
         if protocol == PppProtocol.IPV4:
-            if self.call is Call.CALL_CONNECTED and self._ipcp.is_opened and not (
-                    self._inform is not None and self._inform_answered(information)):
+            if self.call is Call.CALL_CONNECTED and self._ipcp.is_opened and not (self._inform is not None and self._inform_answered(information)):
                 self._deliver.append(information)
             return True
         try:
@@ -463,12 +512,16 @@ class Engine:
                 return
             progressed |= self._handle_auth(now)
             progressed |= self._handle_ncps(now)
-            if not progressed or self.call is Call.CLOSED:
+            if not progressed or self._closed():
                 return
 
     def _flush_ppp(self) -> bool:
         sent = False
-        for protocol, outputs in ((PppProtocol.LCP, self._lcp.fsm.output), (PppProtocol.IPCP, self._ipcp.output), (PppProtocol.IPV6CP, self._ipv6cp.output)):
+        for protocol, outputs in (
+            (PppProtocol.LCP, self._lcp.fsm.output),
+            (PppProtocol.IPCP, self._ipcp.output),
+            (PppProtocol.IPV6CP, self._ipv6cp.output),
+        ):
             for information in outputs:
                 self._send_ppp(protocol, information)
                 sent = True
@@ -479,7 +532,11 @@ class Engine:
         if len(information) > MAX_INFORMATION:
             # Nothing the machines build should get here (echoes and rejects are truncated), but
             # an over-long packet must never raise out of the engine: SSTP cannot carry it.
-            self._log(logging.WARNING, f"Dropped an outgoing {_protocol_name(protocol)} packet of {len(information)} bytes: one SSTP packet carries at most {MAX_INFORMATION}.")
+            self._log(
+                logging.WARNING,
+                f"Dropped an outgoing {_protocol_name(protocol)} packet of {len(information)} bytes:"
+                f" one SSTP packet carries at most {MAX_INFORMATION}.",
+            )
             return
         self._out.append(encode_data(encode_frame(protocol, information)))
 
@@ -501,7 +558,15 @@ class Engine:
                 if self.call is Call.CALL_CONNECTED and self._lcp.fsm.state in (St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT):
                     # LCP renegotiation: the call is bound to the first authentication, and SSTP
                     # has no way to bind a second one, so end the session instead of hanging.
-                    self._disconnect_with(Failure(Layer.LCP, "The server restarted PPP link negotiation during the session, which this client does not support. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL), now)
+                    self._disconnect_with(
+                        Failure(
+                            Layer.LCP,
+                            "The server restarted PPP link negotiation during the session, which this client does not support."
+                            " Connect again; if it keeps happening, ask the server's administrator to check its log.",
+                            FailureKind.PROTOCOL,
+                        ),
+                        now,
+                    )
             elif notice is Notice.FINISHED:
                 self._lcp_finished(now)
                 return True
@@ -510,7 +575,15 @@ class Engine:
             if protocol == PppProtocol.IPV6CP and self._ipv6cp.state is not St.INITIAL:
                 self._ipv6cp.protocol_rejected(now)
             elif protocol in (PppProtocol.IPCP, PppProtocol.IPV4):
-                self._disconnect_with(Failure(Layer.IPCP, "The server refused IPv4 on this link, so no address can be configured. Ask the server's administrator to allow IPv4 for SSTP clients.", FailureKind.PROTOCOL), now)
+                self._disconnect_with(
+                    Failure(
+                        Layer.IPCP,
+                        "The server refused IPv4 on this link, so no address can be configured."
+                        " Ask the server's administrator to allow IPv4 for SSTP clients.",
+                        FailureKind.PROTOCOL,
+                    ),
+                    now,
+                )
         self._lcp.rejected_protocols.clear()
         return progressed
 
@@ -520,9 +593,17 @@ class Engine:
             return
         self._record_method_refusal()
         if self._lcp.fsm.terminated_by_peer:
-            failure = Failure(Layer.LCP, "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL)
+            failure = Failure(
+                Layer.LCP,
+                "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.",
+                FailureKind.PROTOCOL,
+            )
         else:
-            failure = Failure(Layer.LCP, "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.", FailureKind.PROTOCOL)
+            failure = Failure(
+                Layer.LCP,
+                "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.",
+                FailureKind.PROTOCOL,
+            )
         self._disconnect_with(failure, now, lcp_done=True)
 
     def _record_method_refusal(self) -> None:
@@ -547,7 +628,10 @@ class Engine:
             elif not self.settings.auth.allow_no_auth:
                 self._disconnect_with(Failure(Layer.AUTH, NO_AUTHENTICATION, FailureKind.AUTHENTICATION), now)
             else:
-                self._log(logging.WARNING, "The server asked for no authentication; allowed by this connection's settings. Nothing binds this tunnel to a user.")
+                self._log(
+                    logging.WARNING,
+                    "The server asked for no authentication; allowed by this connection's settings. Nothing binds this tunnel to a user.",
+                )
                 self._authenticated(AuthSucceeded(bytes(32)), now)
             return
         self._auth = make_authenticatee(method, self.settings.credentials, self.settings.auth, self._rng)
@@ -608,9 +692,15 @@ class Engine:
                 if self._ipcp_policy.address_refused:
                     reason = "The server refused to assign an IPv4 address. Ask the server's administrator to check the address pool."
                 elif self._ipcp.terminated_by_peer:  # not a negotiation that never converged
-                    reason = "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log."
+                    reason = (
+                        "The server ended IPv4 on this link (IPCP Terminate-Request)."
+                        " Connect again; if it keeps happening, ask the server's administrator to check its log."
+                    )
                 else:
-                    reason = "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted."
+                    reason = (
+                        "The server did not complete IPv4 configuration (IPCP)."
+                        " Try again; if it keeps happening, the server's address pool may be exhausted."
+                    )
                 self._disconnect_with(Failure(Layer.IPCP, reason, FailureKind.PROTOCOL), now)
                 return True
         while self._ipv6cp.notices:
@@ -627,10 +717,25 @@ class Engine:
     def _ipcp_up(self, now: float) -> None:
         policy = self._ipcp_policy
         if policy.address.is_unspecified:
-            self._disconnect_with(Failure(Layer.IPCP, "The server did not assign an IPv4 address. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL), now)
+            self._disconnect_with(
+                Failure(
+                    Layer.IPCP,
+                    "The server did not assign an IPv4 address. Ask the server's administrator to check the address pool.",
+                    FailureKind.PROTOCOL,
+                ),
+                now,
+            )
             return
         if not _usable_unicast(policy.address):  # e.g. 127.0.0.5 or 224.0.0.9 on the tunnel
-            self._disconnect_with(Failure(Layer.IPCP, f"The server assigned the IPv4 address {policy.address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL), now)
+            self._disconnect_with(
+                Failure(
+                    Layer.IPCP,
+                    f"The server assigned the IPv4 address {policy.address},"
+                    " which cannot be the address of this computer. Ask the server's administrator to check the address pool.",
+                    FailureKind.PROTOCOL,
+                ),
+                now,
+            )
             return
         self._publish_plan()
         self._set_state(State.CONNECTED)
@@ -643,8 +748,7 @@ class Engine:
         for packet in self._inform.packets_due(now):
             self._out.append(b"\x10\x00" + (len(packet) + 8).to_bytes(2, "big") + IPV4_FRAME_PREFIX + packet)
         if self._inform.finished:
-            self._log(logging.INFO, "The VPN's DHCP server did not answer (DHCPINFORM): no routes or DNS domain "
-                                    "beyond what the connection set up.")
+            self._log(logging.INFO, "The VPN's DHCP server did not answer (DHCPINFORM): no routes or DNS domain beyond what the connection set up.")
             self._inform = None
 
     def _inform_answered(self, packet: bytes) -> bool:
@@ -705,7 +809,11 @@ class Engine:
 
     def _abort(self, reason: str, now: float) -> None:
         """A protocol violation by the server: Call Abort, then wait briefly for its answer."""
-        self._record(Failure(Layer.SSTP, reason + " The connection was aborted; report this to the server's administrator if it persists.", FailureKind.PROTOCOL))
+        self._record(
+            Failure(
+                Layer.SSTP, reason + " The connection was aborted; report this to the server's administrator if it persists.", FailureKind.PROTOCOL
+            )
+        )
         self._set_state(State.DISCONNECTING)
         self._out.append(encode_control(MessageType.CALL_ABORT))
         self.call = Call.ABORT_PENDING
@@ -753,7 +861,7 @@ ATTRIBUTE_NAMES = {
 
 
 def _status_detail(message: ControlMessage) -> str:
-    """" (status 6: retry count exceeded, about the crypto binding attribute)" for the Status
+    """ " (status 6: retry count exceeded, about the crypto binding attribute)" for the Status
     Info attribute of a Call Abort or Call Disconnect, or "" when it has none (or a broken one)."""
     attribute = message.attribute(AttributeId.STATUS_INFO)
     if attribute is None:
@@ -807,10 +915,12 @@ NO_AUTHENTICATION = (
 )
 
 
-def _no_allowed_method(refused: list) -> Failure:
+def _no_allowed_method(refused: list[AuthMethod | bytes]) -> Failure:
     names = ", ".join(map(_method_name, refused))
-    return Failure(Layer.AUTH,
-        f"The server offers only {names}, which this profile does not allow. Allow it in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
+    return Failure(
+        Layer.AUTH,
+        f"The server offers only {names}, which this profile does not allow."
+        " Allow it in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
         FailureKind.AUTHENTICATION,
     )
 

@@ -108,9 +108,9 @@ class LcpPolicy(OptionPolicy):
                     self._suggested_magic = suggestion
                     naks.append(Option(MAGIC_NUMBER, struct.pack("!I", suggestion)))
             elif option.type == AUTH_PROTOCOL:
-                suggestion = self._judge_auth(option.data)
-                if suggestion is not None:
-                    naks.append(suggestion)
+                auth_suggestion = self._judge_auth(option.data)
+                if auth_suggestion is not None:
+                    naks.append(auth_suggestion)
             else:
                 rejects.append(option)  # PFC, ACFC, callback, multilink, anything unknown
         if rejects:

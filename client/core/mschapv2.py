@@ -48,7 +48,7 @@ def encode_username(username: str) -> bytes:
 
 
 def strip_domain(username: str) -> str:
-    """"DOMAIN\\user" -> "user". A domain name cannot contain a backslash, so the domain ends at
+    """ "DOMAIN\\user" -> "user". A domain name cannot contain a backslash, so the domain ends at
     the first one."""
     _, separator, name = username.partition("\\")
     return name if separator else username
@@ -96,14 +96,10 @@ def challenge_response(challenge: bytes, password_hash_: bytes) -> bytes:
 
 def nt_response(authenticator_challenge: bytes, peer_challenge: bytes, username: str, password: str) -> bytes:
     """GenerateNTResponse (RFC 2759 8.1): the 24 bytes the client sends."""
-    return challenge_response(
-        challenge_hash(peer_challenge, authenticator_challenge, username), password_hash(password)
-    )
+    return challenge_response(challenge_hash(peer_challenge, authenticator_challenge, username), password_hash(password))
 
 
-def authenticator_response(
-    password: str, nt_response_: bytes, peer_challenge: bytes, authenticator_challenge: bytes, username: str
-) -> bytes:
+def authenticator_response(password: str, nt_response_: bytes, peer_challenge: bytes, authenticator_challenge: bytes, username: str) -> bytes:
     """GenerateAuthenticatorResponse (RFC 2759 8.7): b"S=" + 40 upper-case hex digits, the proof
     a genuine server sends back in its Success message."""
     digest = _sha1(password_hash_hash(password), nt_response_, MAGIC_SERVER_SIGNING)

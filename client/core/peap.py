@@ -40,8 +40,8 @@ from collections.abc import Callable
 from .auth import AuthPolicy, AuthSucceeded, EapClient
 from .eap_tls import PEAP_TYPE, WHERE, Framing, TlsClient, TlsMethodSettings, TunnelMethod
 from .events import Credentials
-from .types import Failure, FailureKind
 from .ppp_codec import encode_packet
+from .types import Failure, FailureKind
 
 EAP_REQUEST, EAP_RESPONSE, EAP_SUCCESS = 1, 2, 3
 EAP_IDENTITY, EAP_TLV = 1, 33
@@ -53,9 +53,11 @@ BINDING_TLV_SIZE = 60  # 4-byte TLV header + 56
 IMCK_LABEL = b"Inner Methods Compound Keys"
 CSK_LABEL = b"Session Key Generating Function\x00"  # NUL included, as Windows does (wpa_supplicant's note)
 
-BINDING_FAILED = ("The authentication server could not prove that the PEAP tunnel and the inner login belong "
-                  "together (bad crypto binding): it may be an impostor. Do not use this connection, and tell "
-                  "the server's administrator.")
+BINDING_FAILED = (
+    "The authentication server could not prove that the PEAP tunnel and the inner login belong "
+    "together (bad crypto binding): it may be an impostor. Do not use this connection, and tell "
+    "the server's administrator."
+)
 
 
 def peap_prf_plus(key: bytes, seed: bytes, length: int) -> bytes:
@@ -115,7 +117,7 @@ class Peap(TunnelMethod):
         self._inner_identifier = 0
         self._key_material = b""
 
-    # ------------------------------------------------------------------ outer: framing and TLS
+        # ------------------------------------------------------------------ outer: framing and TLS
 
         self._sent_certificate = False
 
@@ -155,8 +157,12 @@ class Peap(TunnelMethod):
     def _inner_packet(self, data: bytes) -> bytes:
         """One decrypted phase-2 message: returns the TLS records of our answer (b"": none)."""
         assert self._tls is not None
-        full_header = len(data) >= 5 and data[0] == EAP_REQUEST and struct.unpack_from("!H", data, 2)[0] == len(data) and (
-            (len(data) == 5 and data[4] == EAP_IDENTITY) or data[4] == EAP_TLV)
+        full_header = (
+            len(data) >= 5
+            and data[0] == EAP_REQUEST
+            and struct.unpack_from("!H", data, 2)[0] == len(data)
+            and ((len(data) == 5 and data[4] == EAP_IDENTITY) or data[4] == EAP_TLV)
+        )
         if full_header:
             packet = data
         else:
@@ -189,15 +195,21 @@ class Peap(TunnelMethod):
         unknown = [kind for kind, mandatory, _v in tlvs if mandatory and kind not in (TLV_RESULT, TLV_CRYPTO_BINDING)]
         if unknown or result is None or len(result) < 2:
             self._log(f"EAP-TLV without a usable Result TLV (mandatory TLVs we do not know: {unknown})")
-            self.failure = Failure(WHERE, "The authentication server asked for PEAP extensions this client does not "
-                                          "support: ask its administrator to check the PEAP settings.", FailureKind.PROTOCOL)
+            self.failure = Failure(
+                WHERE,
+                "The authentication server asked for PEAP extensions this client does not support: ask its administrator to check the PEAP settings.",
+                FailureKind.PROTOCOL,
+            )
             return self._result(identifier, RESULT_FAILURE)
         status = struct.unpack("!H", result[:2])[0]
         if status != RESULT_SUCCESS:
             self._log("server reported failure in its Result TLV")
             outcome = self._inner.outcome
-            self.failure = outcome if isinstance(outcome, Failure) else Failure(
-                WHERE, "The server refused the user name or password. Check them and try again.", FailureKind.AUTHENTICATION)
+            self.failure = (
+                outcome
+                if isinstance(outcome, Failure)
+                else Failure(WHERE, "The server refused the user name or password. Check them and try again.", FailureKind.AUTHENTICATION)
+            )
             return self._result(identifier, RESULT_FAILURE)
         # The server says phase 2 succeeded: the inner method must agree (it checked the server's proof).
         self._inner.receive(encode_packet(EAP_SUCCESS, self._inner_identifier, b""), 0.0)

@@ -182,7 +182,7 @@ class PacketReader:
         # Immutable bytes, so each packet body is a single-copy slice.
         buffer = self._rest + data if self._rest else bytes(data)
         self._rest = b""
-        packets = []
+        packets: list[Packet] = []
         offset = 0
         end = len(buffer)
         while end - offset >= 4:
