@@ -9,12 +9,10 @@ The command line and the tray app both use it.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import selectors
 import socket
 import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -158,11 +156,8 @@ def _tls_broken(server: str, error: ssl.SSLError) -> Failure:
                    "happening, try another network.", FailureKind.PROTOCOL)
 
 
-def uses_network_helper() -> bool:
-    """On Linux and macOS an ordinary user's session asks the privileged helper (sstp-vpn-helper)
-    for the tunnel interface, routes and DNS, and repairs what a killed session left; root does
-    them itself (servers, CI). The macOS helper has not run on a real Mac yet (helper_macos.py)."""
-    return sys.platform in ("linux", "darwin") and os.geteuid() != 0
+# Until cli.py calls current.prepare_session(), it imports this name from here.
+uses_network_helper = current.uses_network_helper
 
 
 class _Session:
@@ -296,7 +291,7 @@ class _Session:
             self.engine.disconnect(time.monotonic())
             return
         try:
-            if uses_network_helper():
+            if current.uses_network_helper():
                 from sstpvpn.platform.helper_client import PrivilegedNetwork  # Linux and macOS
 
                 network = PrivilegedNetwork()

@@ -5,8 +5,6 @@ and SIGTERM)."""
 from __future__ import annotations
 
 import argparse
-import signal
-import socket
 import sys
 from collections.abc import Callable, Mapping
 
@@ -17,14 +15,15 @@ from sstpvpn.client import __version__
 from sstpvpn.client.profiles import ProfileStore
 from sstpvpn.client.runner import EngineRunner
 from sstpvpn.client.secret_store import SecretStore
+from sstpvpn.platform import current
 
+from .background import run_in_background
 from .connection import ConnectionController, CredentialsRequest, Notice, NoticeLevel, PinOffer
 from .icons import app_icon
 from .log_window import LogWindow
 from .password_dialog import PasswordDialog
 from .pin_dialog import PinDialog
 from .presentation import APP_NAME
-from .privileges import network_admin_problem
 from .profiles_window import ProfilesWindow
 from .status_window import StatusWindow
 from .tray import Tray
@@ -53,7 +52,10 @@ class TrayApp(QObject):
 
     def start(self) -> None:
         self.tray.icon.show()
-        problem = network_admin_problem()
+        run_in_background(current.tunnel_problem, self._tunnel_problem_found, name="sstp-vpn-privileges")
+
+    def _tunnel_problem_found(self, problem: str | None, error: BaseException | None) -> None:
+        # A failed check (error) tells nothing: the first connection attempt will say what is wrong.
         if problem:
             self.controller.tell(Notice("The VPN tunnel cannot be created", problem, NoticeLevel.WARNING))
 
@@ -126,28 +128,21 @@ def _bring_up(window) -> None:
     window.activateWindow()
 
 
-class _SignalWatch(QObject):
-    """SIGINT/SIGTERM reach Qt's event loop through a socket the C signal handler writes to."""
+class _StopSignalWatch(QObject):
+    """SIGINT/SIGTERM reach Qt's event loop through a socket the platform layer's signal handling
+    writes to (current.watch_stop_signals)."""
 
-    def __init__(self, on_signal, parent: QObject) -> None:
+    def __init__(self, on_signal: Callable[[], None], parent: QObject) -> None:
         super().__init__(parent)
-        self._reader, self._writer = socket.socketpair()
-        for end in (self._reader, self._writer):
-            end.setblocking(False)
-        signal.set_wakeup_fd(self._writer.fileno())
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: None)  # the wake-up byte does the work
-        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, self)
+        self._signals = current.watch_stop_signals()
+        self._notifier = QSocketNotifier(self._signals.fileno(), QSocketNotifier.Type.Read, self)
         self._notifier.activated.connect(self._woken)
         self._on_signal = on_signal
 
     @Slot()
     def _woken(self) -> None:
-        try:
-            self._reader.recv(64)
-        except BlockingIOError:
-            return
-        self._on_signal()
+        if self._signals.drain():
+            self._on_signal()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)  # closing a window leaves the tray running
     tray_app = TrayApp()
     tray_app.stopped.connect(app.quit)
-    _SignalWatch(tray_app.quit, tray_app)
+    _StopSignalWatch(tray_app.quit, tray_app)
     _show_when_tray_appears(app, tray_app)
     return app.exec()
 

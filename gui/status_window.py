@@ -1,25 +1,50 @@
 """The status window: state, addresses, DNS, routing, server, TLS, crypto binding, traffic with a
-small live graph, and how long the connection has lasted. Refreshed once a second while open."""
+small live graph, and how long the connection has lasted. Refreshed once a second while open.
+
+What the system knows (the tunnel's traffic counters and routes, whether a tunnel can be had at
+all) is read by the platform layer on a worker thread once a second; the window shows the latest
+reading and ignores one that comes back after the session's interface has changed.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from functools import partial
 
 from PySide6.QtCore import QPointF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from sstpvpn.client.core.types import State
+from sstpvpn.platform import current
+from sstpvpn.platform.traffic_counters import TrafficCounters
 
+from .background import run_in_background
 from .connection import ConnectionController
 from .icons import app_icon
 from .presentation import duration_text, ipv6_link_local, state_text
-from .privileges import network_admin_problem
-from .routes import routes_through
-from .traffic import TrafficMeter, human_bytes, human_rate, read_counters
+from .traffic import TrafficMeter, human_bytes, human_rate
 
 RECEIVED_COLOR = QColor("#2e7dd7")
 SENT_COLOR = QColor("#e8771c")
+
+
+@dataclass(frozen=True)
+class SystemReading:
+    """One look at the system for the window, taken on a worker thread."""
+
+    interface: str | None  # the session's tunnel interface; None when not connected
+    at: float  # time.monotonic() when the counters were read
+    counters: TrafficCounters | None  # None: not counted on this system, or no interface
+    routes: list[str] | None  # None: not shown on this system, or no interface
+    tunnel_problem: str | None  # why no tunnel can be had, if so
+
+
+def read_system(interface: str | None) -> SystemReading:
+    """Worker thread: asks the platform layer, which may read files and netlink."""
+    return SystemReading(interface, time.monotonic(), current.read_traffic_counters(interface) if interface else None,
+                         current.routes_through(interface) if interface else None, current.tunnel_problem())
 
 
 class TrafficGraph(QWidget):
@@ -81,6 +106,10 @@ class StatusWindow(QWidget):
         self.controller = controller
         self.meter = TrafficMeter()
         self._metered_interface: str | None = None
+        self._interface_reading: SystemReading | None = None  # the latest for `_metered_interface`
+        self._tunnel_problem: str | None = None  # from the latest reading
+        self._generation = 0  # bumped when the interface changes: readings of an older one are stale
+        self._reading = False  # a look at the system is on its way
         self.setWindowTitle("SSTP VPN status")
         self.setWindowIcon(app_icon())
         self.values: dict[str, QLabel] = {}
@@ -111,6 +140,7 @@ class StatusWindow(QWidget):
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.timer.start()
         self.refresh()
+        self._read_system()
         super().showEvent(event)
 
     def hideEvent(self, event) -> None:  # noqa: N802 - Qt's name
@@ -125,6 +155,7 @@ class StatusWindow(QWidget):
         plan = status.plan if status.state is State.CONNECTED else None
         connected = plan is not None
         self._follow_interface(status.interface if connected else None)
+        have_reading = self._interface_reading is not None
         latest, rate = self.meter.latest, self.meter.current
         none = "—"
         values = {
@@ -135,42 +166,64 @@ class StatusWindow(QWidget):
             "ipv6": (ipv6_link_local(plan.ipv6_identifier) or "not offered") if connected else none,
             "dns": (", ".join(map(str, plan.dns)) or "none offered") if connected else none,
             "routing": _routing_text(profile.full_tunnel if profile else True) if connected else none,
-            "routes": _routes_text(status.interface) if connected else none,
+            "routes": _routes_text(self._interface_reading.routes) if connected and have_reading else none,
             "interface": status.interface if connected and status.interface else none,
             "tls": status.tls if status.tls and status.state is not State.DISCONNECTED else none,
             "binding": status.security.binding if connected and status.security else none,
-            "received": _traffic_text(latest.received if latest else None, rate.received if rate else None) if connected else none,
-            "sent": _traffic_text(latest.sent if latest else None, rate.sent if rate else None) if connected else none,
+            "received": _traffic_text(latest.received if latest else None, rate.received if rate else None) if connected and have_reading else none,
+            "sent": _traffic_text(latest.sent if latest else None, rate.sent if rate else None) if connected and have_reading else none,
             "duration": duration_text(time.monotonic() - status.connected_at) if connected and status.connected_at else none,
         }
         for name, text in values.items():
             self.values[name].setText(text)
-        problem = status.failure.reason if status.state is State.DISCONNECTED and status.failure else network_admin_problem()
+        problem = status.failure.reason if status.state is State.DISCONNECTED and status.failure else self._tunnel_problem
         self.problem.setText(problem or "")
         self.problem.setVisible(bool(problem))
         self.graph.update()
 
     @Slot()
     def _tick(self) -> None:
-        """Once a second: one traffic sample (evenly spaced, so the graph's time axis holds)."""
-        if self._metered_interface is not None:
-            self.meter.sample(time.monotonic(), read_counters(self._metered_interface))
+        """Once a second: one look at the system (a traffic sample, evenly spaced so the graph's
+        time axis holds), and the duration moves on."""
+        self._read_system()
+        self.refresh()
+
+    def _read_system(self) -> None:
+        if self._reading:
+            return  # the last look has not come back yet: no pile of threads behind a slow system
+        self._reading = True
+        run_in_background(partial(read_system, self._metered_interface), partial(self._system_read, self._generation),
+                          name="sstp-vpn-status")
+
+    def _system_read(self, generation: int, reading: SystemReading | None, error: BaseException | None) -> None:
+        self._reading = False
+        if error is not None:
+            return  # nothing new to show; the next tick asks again
+        self._tunnel_problem = reading.tunnel_problem
+        if generation != self._generation:
+            if self.isVisible():
+                self._read_system()  # for the new interface, now rather than at the next tick
+            return
+        if reading.interface is not None:
+            self.meter.sample(reading.at, reading.counters)
+            self._interface_reading = reading
         self.refresh()
 
     def _follow_interface(self, interface: str | None) -> None:
         if interface != self._metered_interface:
             self.meter.reset()
             self._metered_interface = interface
-            if interface is not None:
-                self.meter.sample(time.monotonic(), read_counters(interface))
+            self._interface_reading = None
+            self._generation += 1
+            if self.isVisible():
+                self._read_system()
 
 
 def _routing_text(full_tunnel: bool) -> str:
     return "all traffic through the VPN (full tunnel)" if full_tunnel else "only the VPN's network (split tunnel)"
 
 
-def _routes_text(interface: str | None) -> str:
-    routes = routes_through(interface)
+def _routes_text(routes: list[str] | None) -> str:
     if routes is None:
         return "not shown on this system"
     return ", ".join(routes) or "none"

@@ -1,35 +1,13 @@
-"""Bytes through the tunnel interface and the rate in each direction, for the status window.
-
-On Linux the kernel counts every packet of the TUN interface; the counters are read from
-/sys/class/net/<name>/statistics (cheap, non-blocking reads of small virtual files). Other
-systems get their counters when the platform layer supports them; until then `read_counters`
-returns None and the window says so.
-"""
+"""Traffic arithmetic for the status window: rates from counter samples, with a minute of history
+for the graph, and byte counts in words. The counters themselves come from the platform layer
+(`current.read_traffic_counters`), read off the GUI thread."""
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
-SYSFS_NET = Path("/sys/class/net")
-
-
-@dataclass(frozen=True)
-class Counters:
-    received: int  # bytes from the VPN to this machine
-    sent: int
-
-
-def read_counters(ifname: str | None) -> Counters | None:
-    if not ifname or not sys.platform.startswith("linux"):
-        return None
-    statistics = SYSFS_NET / ifname / "statistics"
-    try:
-        return Counters(int((statistics / "rx_bytes").read_text()), int((statistics / "tx_bytes").read_text()))
-    except (OSError, ValueError):
-        return None  # the interface is gone (disconnected a moment ago)
+from sstpvpn.platform.traffic_counters import TrafficCounters
 
 
 @dataclass(frozen=True)
@@ -43,7 +21,7 @@ class TrafficMeter:
 
     def __init__(self, history: int = 60) -> None:
         self.rates: deque[Rate] = deque(maxlen=history)
-        self.latest: Counters | None = None
+        self.latest: TrafficCounters | None = None
         self._last_time: float | None = None
 
     def reset(self) -> None:
@@ -51,7 +29,7 @@ class TrafficMeter:
         self.latest = None
         self._last_time = None
 
-    def sample(self, now: float, counters: Counters | None) -> None:
+    def sample(self, now: float, counters: TrafficCounters | None) -> None:
         if counters is None:
             return
         if self.latest is not None and self._last_time is not None and now > self._last_time:

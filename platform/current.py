@@ -77,3 +77,25 @@ else:
 
     repair_from_journal = _unsupported
     default_journal_path = _unsupported
+
+# The OS questions of the front ends (the tray and the CLI), the same names on every system.
+from sstpvpn.platform import applied_routes, session_preparation, traffic_counters  # noqa: E402
+from sstpvpn.platform.session_preparation import SessionPreparation  # noqa: E402
+from sstpvpn.platform.stop_signals import StopSignals, watch_stop_signals  # noqa: E402
+from sstpvpn.platform.traffic_counters import TrafficCounters  # noqa: E402
+from sstpvpn.platform.tunnel_access import tunnel_problem, uses_network_helper  # noqa: E402
+
+__all__ += ["SessionPreparation", "prepare_session", "StopSignals", "watch_stop_signals", "TrafficCounters",
+            "read_traffic_counters", "routes_through", "tunnel_problem", "uses_network_helper"]
+
+read_traffic_counters = traffic_counters.read_linux if sys.platform == "linux" else traffic_counters.not_counted
+routes_through = applied_routes.routes_through_linux if sys.platform == "linux" else applied_routes.not_shown
+
+
+def prepare_session() -> SessionPreparation:
+    """Before each connection attempt: refuse an unsupported system, note an untested one, and
+    when this process makes the tunnel itself (not through the helper) restore what a crashed
+    session left. May block (it undoes routes and DNS): call it before connecting in the CLI and
+    on a worker thread in the tray."""
+    return session_preparation.prepare(UNSUPPORTED_SENTENCE, UNTESTED_NOTE, uses_network_helper,
+                                       lambda: repair_from_journal(default_journal_path()))

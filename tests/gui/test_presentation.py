@@ -1,11 +1,9 @@
 """Pure pieces of the tray app: words for states, durations, the crypto binding's description,
-traffic arithmetic, the privilege check."""
+traffic arithmetic."""
 
 from __future__ import annotations
 
 import math
-import os
-import sys
 from ipaddress import IPv4Address
 
 import pytest
@@ -14,8 +12,8 @@ from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, 
 from sstpvpn.client.core.types import Status
 from sstpvpn.gui.icons import TrayState
 from sstpvpn.gui.presentation import duration_text, ipv6_link_local, menu_label, state_text, tooltip, tray_state
-from sstpvpn.gui.privileges import ROOT_WITHOUT_NET_ADMIN_SENTENCE, network_admin_problem
-from sstpvpn.gui.traffic import Counters, Rate, TrafficMeter, human_bytes
+from sstpvpn.gui.traffic import Rate, TrafficMeter, human_bytes
+from sstpvpn.platform.traffic_counters import TrafficCounters
 
 PLAN = NetworkPlan(IPv4Address("198.18.30.10"), IPv4Address("198.18.30.1"))
 
@@ -64,44 +62,10 @@ def test_binding_text_names_the_hash_and_whether_the_method_gave_a_key():
 
 def test_traffic_meter_rates():
     meter = TrafficMeter(history=3)
-    meter.sample(10.0, Counters(1000, 500))
+    meter.sample(10.0, TrafficCounters(1000, 500))
     assert meter.current is None
-    meter.sample(12.0, Counters(3048, 1500))
+    meter.sample(12.0, TrafficCounters(3048, 1500))
     assert meter.current == Rate(1024.0, 500.0)
-    meter.sample(13.0, Counters(10, 10))  # a new interface: counters started again
-    assert meter.current is None and meter.latest == Counters(10, 10)
+    meter.sample(13.0, TrafficCounters(10, 10))  # a new interface: counters started again
+    assert meter.current is None and meter.latest == TrafficCounters(10, 10)
     assert human_bytes(1023) == "1023 B" and human_bytes(1536) == "1.5 KiB" and human_bytes(5 * 2**30) == "5.0 GiB"
-
-
-@pytest.mark.parametrize("cap_eff, expected", [("0000000000000000", ROOT_WITHOUT_NET_ADMIN_SENTENCE),
-                                               ("0000000000001000", None)])
-def test_root_needs_cap_net_admin(tmp_path, cap_eff, expected):
-    if os.geteuid() != 0:
-        pytest.skip("this checks the root branch")
-    status = tmp_path / "status"
-    status.write_text(f"Name:\tpython\nCapInh:\t0000000000000000\nCapEff:\t{cap_eff}\n")
-    assert network_admin_problem(str(status)) == expected
-
-
-def test_an_ordinary_user_is_told_when_the_network_helper_is_missing(tmp_path, monkeypatch):
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    monkeypatch.setenv("SSTP_VPN_HELPER_SOCKET", str(tmp_path / "helper.sock"))
-    problem = network_admin_problem()
-    assert "needs the SSTP VPN network helper, which is not running" in problem
-    assert str(tmp_path / "helper.sock") in problem
-
-
-@pytest.mark.parametrize("system", ["linux", "darwin"])
-def test_an_ordinary_user_on_linux_or_macos_needs_the_helper(system, tmp_path, monkeypatch):
-    monkeypatch.setattr(os, "geteuid", lambda: 501)
-    monkeypatch.setattr(sys, "platform", system)
-    monkeypatch.setenv("SSTP_VPN_HELPER_SOCKET", str(tmp_path / "helper.sock"))
-    assert "network helper, which is not running" in network_admin_problem()
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
-    if system == "darwin":
-        assert network_admin_problem() is None  # root opens utun itself
-
-
-def test_windows_asks_for_nothing_here(monkeypatch):
-    monkeypatch.setattr(sys, "platform", "win32")
-    assert network_admin_problem() is None  # the app's manifest makes it run elevated

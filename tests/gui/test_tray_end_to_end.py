@@ -23,7 +23,7 @@ from keyring.backends import SecretService
 
 from sstpvpn.client.profiles import Profile, ProfileStore, new_profile_id
 from sstpvpn.client.secret_store import SecretKind, SecretStore
-from sstpvpn.gui.privileges import ROOT_WITHOUT_NET_ADMIN_SENTENCE
+from sstpvpn.platform.tunnel_access import ROOT_WITHOUT_NET_ADMIN_SENTENCE
 from tests.gui.conftest import REPO_ROOT
 from tests.gui.desktop import INSTALL_GUI
 from tests.integration.client_process import network_state

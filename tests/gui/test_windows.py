@@ -4,6 +4,7 @@ password prompt, the pin offer after a trust failure, and quitting."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.app import TrayApp
 from sstpvpn.gui.password_dialog import PasswordDialog
 from sstpvpn.gui.pin_dialog import PinDialog
+from sstpvpn.platform import current
+from sstpvpn.platform.traffic_counters import TrafficCounters
 from tests.gui.scripted_runner import ScriptedRunner
 from tests.gui.tls_server import SelfSignedHttpsServer
 
@@ -75,6 +78,54 @@ def test_status_window_shows_the_session(qtbot, tray_app, store, secrets):
     qtbot.waitUntil(lambda: window.values["state"].text() == "Failed")
     assert window.problem.text() == "The server aborted the call (status 0x7)."
     assert window.values["address"].text() == "—"
+
+
+def test_status_window_reads_the_system_off_the_gui_thread_and_drops_stale_readings(qtbot, tray_app, store, secrets,
+                                                                                     monkeypatch):
+    """The counters, routes and the tunnel check come from the platform layer on a worker thread; a
+    reading of the session's previous interface that comes back late is not shown."""
+    old_reading_may_finish = threading.Event()
+    readers: list[threading.Thread] = []
+
+    def counters(interface: str) -> TrafficCounters:
+        readers.append(threading.current_thread())
+        if interface == "old0":
+            old_reading_may_finish.wait(10)  # a slow system
+            return TrafficCounters(10**9, 10**9)
+        return TrafficCounters(2048, 1024)
+
+    monkeypatch.setattr(current, "read_traffic_counters", counters)
+    monkeypatch.setattr(current, "routes_through", {"old0": ["10.1.0.0/16"], "new0": ["0.0.0.0/1", "128.0.0.0/1"]}.get)
+    monkeypatch.setattr(current, "tunnel_problem", lambda: readers.append(threading.current_thread()) or "No helper.")
+    engine = connected_engine(qtbot, tray_app, add(store, secrets, "pw"), interface="old0")
+    window = tray_app.show_status()
+    qtbot.waitUntil(lambda: len(readers) == 1)
+    assert window.values["routes"].text() == "—" and window.values["received"].text() == "—"  # not read yet
+    engine.connected(interface="new0")
+    qtbot.waitUntil(lambda: window.values["interface"].text() == "new0")
+    old_reading_may_finish.set()
+    qtbot.waitUntil(lambda: window.meter.latest is not None)
+    assert window.meter.latest == TrafficCounters(2048, 1024)  # not old0's late 1 GB
+    assert window.values["routes"].text() == "0.0.0.0/1, 128.0.0.0/1"
+    assert window.values["received"].text() == "2.0 KiB" and window.values["sent"].text() == "1.0 KiB"
+    assert window.problem.text() == "No helper." and window.problem.isVisible()
+    assert threading.main_thread() not in readers
+
+
+def test_the_tray_says_at_start_when_no_tunnel_can_be_had(qtbot, tray, store, secrets, monkeypatch):
+    checked_on: list[threading.Thread] = []
+    monkeypatch.setattr(current, "tunnel_problem",
+                        lambda: checked_on.append(threading.current_thread()) or "The helper is not running.")
+    app = TrayApp(store, secrets, environ={}, runner_factory=ScriptedRunner)
+    notices = []
+    app.controller.notice.connect(notices.append)
+    app.start()
+    qtbot.waitUntil(lambda: bool(notices))
+    assert [(notice.title, notice.text) for notice in notices] == [
+        ("The VPN tunnel cannot be created", "The helper is not running.")]
+    assert checked_on and checked_on[0] is not threading.main_thread()
+    with qtbot.waitSignal(app.stopped, timeout=10000):
+        app.quit()
 
 
 def test_log_window_shows_copies_and_saves(qtbot, tray_app, store, secrets, tmp_path):

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from sstpvpn.client import runner
 from sstpvpn.client.core.types import NetworkPlan
-from sstpvpn.platform import helper_client, helper_macos, helper_protocol, helper_transport, netconfig_macos, tun_macos
+from sstpvpn.platform import current, helper_client, helper_macos, helper_protocol, helper_transport, netconfig_macos, tun_macos
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_client import HelperChannel, PrivilegedNetwork
 from sstpvpn.platform.helper_macos import Launchd, Membership, Settings
@@ -495,10 +494,10 @@ def test_the_client_goes_through_the_helper_as_a_macos_user(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 501)
     for platform_name, expected in [("darwin", True), ("linux", True), ("win32", False)]:
         monkeypatch.setattr(sys, "platform", platform_name)
-        assert runner.uses_network_helper() is expected
+        assert current.uses_network_helper() is expected
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert runner.uses_network_helper() is False
+    assert current.uses_network_helper() is False
     monkeypatch.undo()
     assert helper_client.default_socket_path("linux") == "/run/sstp-vpn/helper.sock"
 
