@@ -1,8 +1,9 @@
 """The undo journal: a small JSON file listing the changes made to the system, so that they can
 be undone in reverse order even after the process that made them was killed.
 
-OS-independent: a step is any JSON-able dict; what a step means and how it is undone belongs to
-the OS module that wrote it. The file is replaced atomically (write a temporary file in the same
+OS-independent: it stores each step as a JSON record (a dict with an "op"); journal_steps turns
+typed steps into records and back, and what a step means and how it is undone belongs to the OS
+module that wrote it. The file is replaced atomically (write a temporary file in the same
 folder, fsync, rename, fsync the folder), so a crash leaves either the old or the new journal,
 never half of one. The temporary file gets a random name and is created exclusively, never
 through a symlink (tempfile.mkstemp), so nothing planted in the folder can redirect the write.
@@ -29,13 +30,13 @@ from sstpvpn.platform.errors import PlatformError
 FORMAT = "sstp-vpn undo journal"
 VERSION = 1
 
-Step = dict[str, Any]
+Record = dict[str, Any]  # one step, as JSON
 
 
 @dataclass
 class JournalContents:
     owner: dict[str, Any] = field(default_factory=dict)  # who made the changes (pid, boot, ...)
-    steps: list[Step] = field(default_factory=list)  # in the order the changes were made
+    steps: list[Record] = field(default_factory=list)  # in the order the changes were made
 
 
 class UndoJournal:
@@ -115,7 +116,7 @@ class UndoJournal:
         return self._contents
 
     @property
-    def steps(self) -> list[Step]:
+    def steps(self) -> list[Record]:
         return list(self._current().steps)
 
     @property
@@ -129,13 +130,13 @@ class UndoJournal:
         self._contents = JournalContents(owner=dict(owner))
         self._save()
 
-    def record(self, step: Step) -> None:
+    def record(self, step: Record) -> None:
         """Append a step; call this *before* making the change it undoes."""
         contents = self._current()
         contents.steps.append(dict(step))
         self._save()
 
-    def forget(self, step: Step) -> None:
+    def forget(self, step: Record) -> None:
         """Drop the last step equal to `step`: its change was undone, or never happened."""
         contents = self._current()
         for position in range(len(contents.steps) - 1, -1, -1):

@@ -1,9 +1,9 @@
-"""The life of the network undo journal, shared by the configurators (Linux brings its own
-repair of a held journal; Windows and macOS use repair_held()).
+"""The life of the network undo journal, shared by the three configurators (configurator.py
+drives it; each OS brings its step types, its owner identity and how one step is undone).
 
-One journal per machine, owned by the process that made the changes (its identity is an
-OS-specific `Owners` probe: process id plus start time, since ids are reused). The rules, the
-same as netconfig_linux's:
+One journal per machine (per network namespace on Linux), owned by the process that made the
+changes (its identity is an OS-specific `Owners` probe: process id plus start time, since ids
+are reused). The rules:
 
 - One session at a time: apply() takes the journal's lock (UndoJournal.try_hold) before it
   looks at the journal and keeps it until restore() has emptied it; while another session
@@ -11,13 +11,15 @@ same as netconfig_linux's:
   empty. apply() first undoes what a *dead* owner left behind (the kernel dropped its lock).
 - restore() leaves a live foreign owner's changes alone and says so.
 - Undo runs newest step first; a step that is undone leaves the journal at once, a step that
-  fails stays (and the first failure is raised after trying all), so a later repair retries.
-- A step is told whether the tunnel interface it names is still ours: only when the journal's
-  owner is this very process. A tunnel interface lives exactly as long as the process holding
-  it (utun socket, Wintun adapter handle), and its name is soon reused by the next one, so the
-  steps tied to it (addresses, interface routes, per-interface DNS) are never replayed against
-  an interface of the same name after a crash. Machine-wide steps (the host route to the
-  server, system DNS) are always undone.
+  fails stays (and the first failure is raised after trying all), so a later repair retries. A
+  step that is unknown or damaged is such a failure; the others are still undone.
+- A step is told whether the interfaces it names can still be ours (Owners.same_interfaces). On
+  Windows and macOS only when the journal's owner is this very process: a tunnel interface lives
+  exactly as long as the process holding it (utun socket, Wintun adapter handle), and its name is
+  soon reused by the next one, so the steps tied to it are never replayed against an interface of
+  the same name after a crash. On Linux when the owner ran in this boot and network namespace;
+  each step then also checks the interface index it recorded. Machine-wide steps (the host route
+  to the server, system DNS, a rewritten resolv.conf) are always undone.
 """
 
 from __future__ import annotations
@@ -25,15 +27,17 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.journal import Step, UndoJournal
+from sstpvpn.platform.journal import UndoJournal
+from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
 
 log = logging.getLogger(__name__)
 
-# (step, interface_is_ours) -> a sentence about something deliberately left alone, or None.
-UndoStep = Callable[[Step, bool], str | None]
+# (step, its interfaces can still be ours) -> a sentence about something deliberately left alone, or None.
+UndoStep = Callable[[JournalStep, bool], "str | None"]
 
 
 class Owners(Protocol):
@@ -42,6 +46,9 @@ class Owners(Protocol):
 
     def is_running(self, owner: dict[str, Any]) -> bool:
         """Whether `owner` is another process that is still running (never this process)."""
+
+    def same_interfaces(self, owner: dict[str, Any]) -> bool:
+        """Whether the interfaces named in `owner`'s steps can still be the ones it changed."""
 
 
 class ProcessOwners:
@@ -64,6 +71,19 @@ class ProcessOwners:
             return False
         marker = self._start_marker(pid)
         return marker is not None and marker == owner.get(self._key)
+
+    def same_interfaces(self, owner: dict[str, Any]) -> bool:
+        return owner == self.current()  # the tunnel interface dies with the process holding it
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What one operating system brings to the journal's life: who owns a journal, the step
+    types it writes, and how one step is undone."""
+
+    owners: Owners
+    catalog: StepCatalog
+    undo_step: UndoStep
 
 
 BUSY_SENTENCE = ("Another VPN connection on this computer has changed the routes or DNS, or is changing "
@@ -89,18 +109,18 @@ def load_stale(journal: UndoJournal, is_running: Callable[[dict[str, Any]], bool
     return journal
 
 
-def begin(journal: UndoJournal, owners: Owners, repair_held: Callable[[UndoJournal], object]) -> None:
-    """Take the journal's lock and start a fresh journal for apply(), after `repair_held` has
-    undone what a dead owner left behind (see repair_held() below; Linux has its own). The lock
-    stays held until restore() has emptied the journal."""
+def begin(journal: UndoJournal, replay: Replay) -> None:
+    """Take the journal's lock and start a fresh journal for apply(), after undoing what a dead
+    owner left behind. The lock stays held until restore() has emptied the journal."""
     if not journal.try_hold():
         raise PlatformError(BUSY_SENTENCE)
+    owners = replay.owners
     try:
         if journal.exists():
             try:
                 contents = journal.load()
             except PlatformError:
-                repair_held(journal)  # moves the damaged file aside, says so
+                repair_held(journal, replay)  # moves the damaged file aside, says so
                 raise
             if contents.steps:
                 if contents.owner == owners.current():
@@ -109,80 +129,79 @@ def begin(journal: UndoJournal, owners: Owners, repair_held: Callable[[UndoJourn
                 if owners.is_running(contents.owner):
                     raise PlatformError(f"Another sstp-vpn (process {contents.owner.get('pid')}) has "
                                         "the network configured; disconnect it first.")
-            repair_held(journal)
+            repair_held(journal, replay)
         journal.begin(owners.current())
     except BaseException:
         journal.release()
         raise
 
 
-def restore(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> list[str]:
+def restore(journal: UndoJournal, replay: Replay) -> list[str]:
     """Undo everything in the journal unless a live foreign process owns it; then give up the
     lock. A step that cannot be undone keeps the lock (and the journal) until this process ends."""
     if not journal.exists():
         journal.release()
         return []
     contents = journal.load()
-    me = owners.current()
-    if contents.owner != me and owners.is_running(contents.owner):
+    if contents.owner != replay.owners.current() and replay.owners.is_running(contents.owner):
         note = (f"The network configuration belongs to another sstp-vpn (process "
                 f"{contents.owner.get('pid')}); it was left alone.")
         log.warning("%s", note)
         return [note]
-    notes = undo_all(journal, interface_is_ours=contents.owner == me, undo_step=undo_step)
+    notes = undo_all(journal, replay.owners.same_interfaces(contents.owner), replay)
     journal.release()
     for note in notes:
         log.warning("%s", note)
     return notes
 
 
-def repair(journal_path: pathlib.Path, repair_held: Callable[[UndoJournal], bool]) -> bool:
-    """Undo what a client that died left behind (`repair_held`, with the lock taken); True if
-    there was something to undo. A journal whose lock a live session holds is left alone."""
+def repair(journal_path: pathlib.Path, replay: Replay) -> bool:
+    """Undo what a client that died left behind; True if there was something to undo. A journal
+    whose lock a live session holds is left alone."""
     journal = UndoJournal(journal_path)
     if not journal.try_hold():
         return False
     try:
-        return repair_held(journal)
+        return repair_held(journal, replay)
     finally:
         journal.release()
 
 
-def repair_held(journal: UndoJournal, owners: Owners, undo_step: UndoStep) -> bool:
+def repair_held(journal: UndoJournal, replay: Replay) -> bool:
     """Undo, step by step, the journal (whose lock the caller holds) a dead owner left; True if
     there was one."""
-    stale = load_stale(journal, owners.is_running)
+    stale = load_stale(journal, replay.owners.is_running)
     if stale is None:
         return False
-    notes = undo_all(stale, interface_is_ours=stale.owner == owners.current(), undo_step=undo_step)
-    for note in notes:
+    for note in undo_all(stale, replay.owners.same_interfaces(stale.owner), replay):
         log.warning("%s", note)
     return True
 
 
-def undo_all(journal: UndoJournal, *, interface_is_ours: bool, undo_step: UndoStep) -> list[str]:
-    """Undo newest first; see the module docstring for what happens on failure."""
+def undo_all(journal: UndoJournal, same_interfaces: bool, replay: Replay) -> list[str]:
+    """Undo newest first; see the module docstring for what happens on failure. Each note is
+    said once, however many steps give it."""
     notes: list[str] = []
     failures: list[PlatformError] = []
-    for step in reversed(journal.steps):
+    for record in reversed(journal.steps):
         try:
-            note = undo_step(step, interface_is_ours)
+            note = replay.undo_step(replay.catalog.from_json(record), same_interfaces)
         except PlatformError as error:
             failures.append(error)
             continue
         except (KeyError, TypeError, ValueError) as error:  # a field missing or of the wrong kind
             failures.append(PlatformError(f"The network undo journal {journal.path} has a damaged step "
-                                          f"({step.get('op')!r}: {error!r}); undo it by hand."))
+                                          f"({record.get('op')!r}: {error!r}); undo it by hand."))
             continue
-        if note:
+        if note and note not in notes:
             notes.append(note)
-        journal.forget(step)
+        try:
+            journal.forget(record)
+        except PlatformError:
+            # The disk is full (or the folder unwritable): keep undoing. An undone step left in
+            # the file is harmless, undoing it again finds it gone.
+            pass
     if failures:
         raise failures[0]
     journal.discard()
     return notes
-
-
-def unknown_step(step: Step) -> PlatformError:
-    return PlatformError(f"The network undo journal has a step this version does not know "
-                         f"({step.get('op')!r}); undo it by hand.")

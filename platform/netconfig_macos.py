@@ -11,12 +11,13 @@ Every program is run by absolute path with an argv list, never through a shell (
 values reach scutil on its stdin only after being parsed as addresses or checked against a
 strict pattern, so nothing from the network or the journal can inject a command.
 
-Routing policy, the same as on Linux (see netconfig_linux): full tunnel adds 0.0.0.0/1 and
-128.0.0.0/1 (and ::/1, 8000::/1) on the utun, after a host route to the SSTP server through the
-gateway `route -n get` reports for it now (none when it has no gateway: on-link or local). Split
-tunnel routes only the /24 around our address.
+The routing policy is routing_policy's; how each of its steps is made here: the MTU goes with the
+IPv4 address in one ifconfig call (as OpenVPN configures a utun), the link-local address is an
+inet6 alias, routes are `route -n add ... -interface utunN`, and the host route to the server
+goes through the gateway `route -n get` reports for it now (none when it has no gateway: on-link
+or local). A refused IPv6 route is a note, not a failure.
 
-DNS policy:
+DNS:
 - Full tunnel: the VPN's servers become the ServerAddresses of the *primary* network service
   (State:/Network/Global/IPv4 PrimaryService), in its Setup:/Network/Service/<id>/DNS entry,
   which overrides the DHCP-supplied (State:) servers property by property. Only that one
@@ -28,30 +29,29 @@ DNS policy:
 - Split tunnel: DNS is left alone. PPP names no domains, and a supplemental resolver without
   match domains would never be asked.
 
-Undo (journal_replay): newest first. Steps tied to the utun (its address, its routes) are undone
+Undo (configurator, journal_replay): newest first. Steps tied to the utun (its address, its routes) are undone
 only by the process holding it; after a crash the utun is gone and they with it. The server host
 route and the DNS change are always undone.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import ipaddress
 import logging
 import os
 import pathlib
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sstpvpn.platform import journal_replay
+from sstpvpn.platform import routing_policy as policy
 from sstpvpn.platform.commands import CommandResult, CommandRunner, run_command
+from sstpvpn.platform.configurator import AlreadyThere, StepConfigurator
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.journal import Step, UndoJournal
-
-if TYPE_CHECKING:
-    from sstpvpn.client.core.types import PushedSettings
-    from sstpvpn.client.core.types import NetworkPlan
+from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,6 @@ SCUTIL = "/usr/sbin/scutil"
 DSCACHEUTIL = "/usr/bin/dscacheutil"
 PS = "/bin/ps"
 
-SPLIT_PREFIX_LENGTH = 24
-FULL_TUNNEL_ROUTES = [ipaddress.ip_network("0.0.0.0/1"), ipaddress.ip_network("128.0.0.0/1")]
-FULL_TUNNEL_ROUTES_V6 = [ipaddress.ip_network("::/1"), ipaddress.ip_network("8000::/1")]
-INTERFACE_STEPS = {"address", "address6", "tunnel_route"}  # die with the utun
 GLOBAL_IPV4_KEY = "State:/Network/Global/IPv4"
 _SERVICE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _DNS_KEY = re.compile(r"Setup:/Network/Service/[A-Za-z0-9-]{1,64}/DNS")
@@ -89,113 +85,122 @@ def default_journal_path(name: str = "network") -> pathlib.Path:
 
 def repair_from_journal(journal_path: pathlib.Path, *, run_command: CommandRunner | None = None) -> bool:
     """Undo what a client that died left behind. True if there was something to undo."""
-    tools = _Tools(run_command)
-    return journal_replay.repair(journal_path, functools.partial(journal_replay.repair_held, owners=_owners(tools),
-                                                                   undo_step=tools.undo))
+    return journal_replay.repair(journal_path, _Tools(run_command).replay())
 
 
-class NetConfigurator:
+# -- journal steps: what was changed, with what undoes it ------------------------------------
+
+
+@dataclass(frozen=True)
+class AddressAdded(JournalStep):
+    OP = "address"
+    ifname: str
+    local: str
+
+
+@dataclass(frozen=True)
+class Address6Added(JournalStep):
+    OP = "address6"
+    ifname: str
+    local: str  # with its prefix length
+
+
+@dataclass(frozen=True)
+class ServerRouteAdded(JournalStep):
+    OP = "server_route"
+    family: str  # -inet or -inet6
+    dst: str
+    gateway: str
+
+
+@dataclass(frozen=True)
+class TunnelRouteAdded(JournalStep):
+    OP = "tunnel_route"
+    ifname: str
+    family: str
+    dst: str
+
+
+@dataclass(frozen=True)
+class DnsChanged(JournalStep):
+    """The primary service's DNS servers: whether the entry existed, its old servers (None: the
+    property was absent), and ours."""
+
+    OP = "dns"
+    key: str
+    existed: bool
+    servers: tuple[str, ...] | None
+    ours: tuple[str, ...]
+
+
+CATALOG = StepCatalog(AddressAdded, Address6Added, ServerRouteAdded, TunnelRouteAdded, DnsChanged)
+INTERFACE_STEPS = (AddressAdded, Address6Added, TunnelRouteAdded)  # die with the utun
+
+
+class NetConfigurator(StepConfigurator):
     """Applies a NetworkPlan to one utun interface and undoes it again."""
+
+    _system_name = "macOS"
 
     def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool = True,
                  journal_path: pathlib.Path | None = None, *, extra_routes: Sequence[IPNetwork] = (),
                  use_vpn_dns: bool = True, run_command: CommandRunner | None = None) -> None:
-        self.ifname = ifname
-        self.server_address = ipaddress.ip_address(server_address)
-        self.full_tunnel = full_tunnel
-        self.extra_routes = tuple(extra_routes)
-        self.use_vpn_dns = use_vpn_dns
-        self.journal = UndoJournal(journal_path if journal_path is not None else default_journal_path())
-        self.notes: list[str] = []  # sentences about things left alone or not possible
+        super().__init__(ifname, server_address, full_tunnel,
+                         journal_path if journal_path is not None else default_journal_path(),
+                         extra_routes=extra_routes, use_vpn_dns=use_vpn_dns)
         self._tools = _Tools(run_command)
-        self._owners = _owners(self._tools)
+        self._replay = self._tools.replay()
+        self._mtu = 0
 
-    # -- public --------------------------------------------------------------------------
+    # -- applying one policy step ----------------------------------------------------------
 
-    def apply(self, plan: "NetworkPlan") -> None:
-        """Configure address, routes and DNS. On failure everything done so far is undone and a
-        PlatformError says why."""
+    def _refuse_before_journal(self) -> None:
         if _UTUN.fullmatch(self.ifname) is None:
             raise PlatformError(f"{self.ifname!r} is not a macOS tunnel interface (utunN).")
-        journal_replay.begin(self.journal, self._owners,
-                             functools.partial(journal_replay.repair_held, owners=self._owners, undo_step=self._tools.undo))
-        try:
-            self._add_address(plan)
-            routes = self._tunnel_routes(plan)
-            if any(self.server_address in network for network in routes):
-                self._add_server_route()
-            for network in routes:
+
+    def _apply_step(self, step: policy.Step) -> None:
+        match step:
+            case policy.SetLink(mtu=mtu):
+                self._mtu = mtu  # set with the address, in the same ifconfig call
+            case policy.AddAddress(local=ipaddress.IPv4Address() as local, peer=peer):
+                # Point-to-point: our address, the peer's, a host netmask; with the MTU and up in
+                # the same call, as OpenVPN configures a utun.
+                self._run_change(AddressAdded(self.ifname, str(local)),
+                                 [IFCONFIG, self.ifname, "inet", str(local), str(peer), "mtu", str(self._mtu),
+                                  "netmask", "255.255.255.255", "up"],
+                                 f"give the tunnel interface {self.ifname} the address {local}")
+            case policy.AddAddress(local=local, prefixlen=prefixlen):
+                self._run_change(Address6Added(self.ifname, f"{local}/{prefixlen}"),
+                                 [IFCONFIG, self.ifname, "inet6", f"{local}/{prefixlen}", "alias"],
+                                 f"give the tunnel interface {self.ifname} the address {local}")
+            case policy.HostRouteToServer(server=server):
+                self._add_server_route(server)
+            case policy.AddRoute(network=network):
                 self._add_tunnel_route(network)
-            if self.full_tunnel and self.use_vpn_dns:
-                self._apply_dns(plan)
-        except BaseException:
-            try:
-                self.restore()
-            except PlatformError as undo_error:
-                log.warning("%s", undo_error.sentence)
-            raise
+            case policy.SetDns(servers=servers, all_names=True):
+                # A split tunnel leaves DNS alone: PPP names no domains, and a supplemental
+                # resolver without match domains would never be asked.
+                self._apply_dns([str(server) for server in servers])
 
-    def add_pushed(self, pushed: "PushedSettings") -> list[str]:
-        """What the VPN's DHCP server sent (routes, DNS domains): not added on macOS yet, said
-        in a note; the connection works as set up by apply()."""
-        if not pushed:
-            return []
-        return ["This version cannot add the routes and DNS domains the VPN's DHCP server sent on "
-                "macOS yet; ask for them as extra routes in the profile if you need them."]
-
-    def restore(self) -> list[str]:
-        """Undo exactly what apply() did, in reverse order. Safe to call again, and when apply()
-        was never called. Returns sentences about anything deliberately left alone."""
-        notes = journal_replay.restore(self.journal, self._owners, self._tools.undo)
-        self.notes.extend(notes)
-        return notes
-
-    # -- apply steps ---------------------------------------------------------------------
-
-    def _add_address(self, plan: "NetworkPlan") -> None:
-        local = ipaddress.IPv4Address(plan.address)
-        peer = ipaddress.IPv4Address(plan.peer) if plan.peer is not None else local
-        # Point-to-point: our address, the peer's, a host netmask; with the MTU and up in the
-        # same call, as OpenVPN configures a utun.
-        step = {"op": "address", "ifname": self.ifname, "local": str(local)}
-        self._change(step, [IFCONFIG, self.ifname, "inet", str(local), str(peer), "mtu", str(plan.mtu),
-                            "netmask", "255.255.255.255", "up"],
-                     f"give the tunnel interface {self.ifname} the address {local}")
-        if plan.ipv6_identifier is not None:
-            # The link-local address built from the identifier IPV6CP negotiated (as on Linux).
-            link_local = ipaddress.IPv6Address(b"\xfe\x80" + b"\0" * 6 + bytes(plan.ipv6_identifier))
-            step = {"op": "address6", "ifname": self.ifname, "local": f"{link_local}/64"}
-            self._change(step, [IFCONFIG, self.ifname, "inet6", f"{link_local}/64", "alias"],
-                         f"give the tunnel interface {self.ifname} the address {link_local}")
-
-    def _tunnel_routes(self, plan: "NetworkPlan") -> list[IPNetwork]:
-        if self.full_tunnel:
-            return FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6 + list(self.extra_routes)
-        return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False), *self.extra_routes]
-
-    def _add_server_route(self) -> None:
-        server = self.server_address
+    def _add_server_route(self, server: IPAddress) -> None:
         family = _family_flag(server)
         result = self._tools.run([ROUTE, "-n", "get", family, str(server)], None)
         if not result.ok:
-            raise PlatformError(f"This computer has no route to the VPN server {server} "
-                                f"({result.output or 'route get failed'}); check the network connection.")
+            raise PlatformError(policy.no_route_to_server_sentence(server, result.output or "route get failed"))
         gateway = gateway_of(result.stdout)
         if gateway is None:
             return  # on this machine or on a local link: the tunnel routes cannot capture it
-        prefixlen = 32 if server.version == 4 else 128
-        step = {"op": "server_route", "family": family, "dst": f"{server}/{prefixlen}", "gateway": gateway}
-        outcome = self._change(step, [ROUTE, "-n", "add", family, f"{server}/{prefixlen}", "-gateway", gateway],
-                               f"add a route to the VPN server {server}", already_there_ok=True)
-        if outcome == "exists":
-            pass  # a host route to the server exists already (and `route get` used it): keep it
+        destination = f"{server}/{32 if server.version == 4 else 128}"
+        self._run_change(ServerRouteAdded(family, destination, gateway),
+                         [ROUTE, "-n", "add", family, destination, "-gateway", gateway],
+                         f"add a route to the VPN server {server}", already_there_ok=True)
 
     def _add_tunnel_route(self, network: IPNetwork) -> None:
-        family = "-inet" if network.version == 4 else "-inet6"
-        step = {"op": "tunnel_route", "ifname": self.ifname, "family": family, "dst": str(network)}
-        argv = [ROUTE, "-n", "add", family, str(network), "-interface", self.ifname]
+        family = _family_flag(network.network_address)
         try:
-            outcome = self._change(step, argv, f"add the route {network}", already_there_ok=True)
+            self._run_change(TunnelRouteAdded(self.ifname, family, str(network)),
+                             [ROUTE, "-n", "add", family, str(network), "-interface", self.ifname],
+                             f"add the route {network}", already_there_ok=True)
         except PlatformError as error:
             if network.version == 4:
                 raise
@@ -204,18 +209,8 @@ class NetConfigurator:
             note = f"IPv6 traffic is not routed into the tunnel: {error.sentence}"
             log.warning("%s", note)
             self.notes.append(note)
-            return
-        if outcome == "exists":
-            if self.full_tunnel:
-                raise PlatformError(f"Another VPN already routes all traffic (the route {network} "
-                                    "exists); disconnect it first.")
-            raise PlatformError(f"The VPN's network {network} is already routed elsewhere (often the "
-                                "local network uses the same addresses), so the VPN cannot use it.")
 
-    def _apply_dns(self, plan: "NetworkPlan") -> None:
-        servers = [str(ipaddress.ip_address(server)) for server in plan.dns]
-        if not servers:
-            return
+    def _apply_dns(self, servers: list[str]) -> None:
         service = self._tools.primary_service()
         if service is None:
             note = "macOS reports no primary network service, so the VPN's DNS servers were not set."
@@ -225,9 +220,8 @@ class NetConfigurator:
         key = f"Setup:/Network/Service/{service}/DNS"
         current = self._tools.read_key(key)
         old_servers = current.get("ServerAddresses") if current is not None else None
-        step = {"op": "dns", "key": key, "existed": current is not None,
-                "servers": old_servers if isinstance(old_servers, list) else None, "ours": servers}
-        self.journal.record(step)
+        self._record(DnsChanged(key, current is not None,
+                                tuple(old_servers) if isinstance(old_servers, list) else None, tuple(servers)))
         load = f"get {key}\n" if current is not None else "d.init\n"
         self._tools.scutil(f"{load}d.add ServerAddresses * {' '.join(servers)}\nset {key}\n")
         now = self._tools.read_key(key)
@@ -236,17 +230,18 @@ class NetConfigurator:
                                 "runs as root.")
         self._tools.flush_dns_cache()
 
-    def _change(self, step: Step, argv: list[str], what: str, already_there_ok: bool = False) -> str:
-        """Journal `step`, then run `argv`. When it fails, the step leaves the journal again
-        (nothing changed); "exists" is returned for a route that is there already."""
-        self.journal.record(step)
-        result = self._tools.run(argv, None)
-        if result.ok:
-            return "done"
-        self.journal.forget(step)
-        if already_there_ok and "File exists" in result.output:
-            return "exists"
-        raise _command_error(result, what)
+    def _run_change(self, step: JournalStep, argv: list[str], what: str, already_there_ok: bool = False) -> None:
+        """Journal `step`, then run `argv` (configurator._change)."""
+
+        def run() -> None:
+            result = self._tools.run(argv, None)
+            if result.ok:
+                return
+            if already_there_ok and "File exists" in result.output:
+                raise AlreadyThere()
+            raise _command_error(result, what)
+
+        self._change(step, run)
 
 
 # -- the tools, and undo -----------------------------------------------------------------
@@ -255,6 +250,9 @@ class NetConfigurator:
 class _Tools:
     def __init__(self, run: CommandRunner | None) -> None:
         self.run = run_command if run is None else run
+
+    def replay(self) -> journal_replay.Replay:
+        return journal_replay.Replay(_owners(self), CATALOG, self.undo)
 
     def primary_service(self) -> str | None:
         value = (self.read_key(GLOBAL_IPV4_KEY) or {}).get("PrimaryService")
@@ -278,48 +276,49 @@ class _Tools:
         if not result.ok:
             log.info("dscacheutil -flushcache failed (%s); cached names expire on their own.", result.output)
 
-    def undo(self, step: Step, interface_is_ours: bool) -> str | None:
-        op = step.get("op")
-        if op in INTERFACE_STEPS:
-            if not interface_is_ours or _UTUN.fullmatch(str(step.get("ifname"))) is None:
+    def undo(self, step: JournalStep, interface_is_ours: bool) -> str | None:
+        if isinstance(step, INTERFACE_STEPS):
+            if not interface_is_ours or _UTUN.fullmatch(str(step.ifname)) is None:
                 return None  # went with the utun of the process that made it
-            if op == "tunnel_route":
-                # By destination only, as wg-quick deletes its routes; a route we added is ours.
-                argv = [ROUTE, "-n", "delete", _checked_family(step), str(ipaddress.ip_network(step["dst"]))]
-            elif op == "address":
-                argv = [IFCONFIG, step["ifname"], "inet", str(ipaddress.IPv4Address(step["local"])), "-alias"]
-            else:
-                argv = [IFCONFIG, step["ifname"], "inet6", str(ipaddress.IPv6Interface(step["local"])), "-alias"]
+            match step:
+                case TunnelRouteAdded():
+                    # By destination only, as wg-quick deletes its routes; a route we added is ours.
+                    argv = [ROUTE, "-n", "delete", _checked_family(step.family), str(ipaddress.ip_network(step.dst))]
+                case AddressAdded():
+                    argv = [IFCONFIG, step.ifname, "inet", str(ipaddress.IPv4Address(step.local)), "-alias"]
+                case _:
+                    argv = [IFCONFIG, step.ifname, "inet6", str(ipaddress.IPv6Interface(step.local)), "-alias"]
             result = self.run(argv, None)
             if not result.ok:
                 # The utun is closed right after restore() and takes this along; not worth a failure.
-                log.info("Undoing %s on %s failed (%s); it goes with the interface.", op, step["ifname"], result.output)
+                log.info("Undoing %s on %s failed (%s); it goes with the interface.", step.OP, step.ifname,
+                         result.output)
             return None
-        if op == "server_route":
-            destination = ipaddress.ip_network(step["dst"])
-            result = self.run([ROUTE, "-n", "delete", _checked_family(step), str(destination)], None)
-            if not result.ok and "not in table" not in result.output:
-                raise _command_error(result, f"remove the route to the VPN server {destination}")
-            return None
-        if op == "dns":
-            return self._undo_dns(step)
-        raise journal_replay.unknown_step(step)
+        match step:
+            case ServerRouteAdded():
+                destination = ipaddress.ip_network(step.dst)
+                result = self.run([ROUTE, "-n", "delete", _checked_family(step.family), str(destination)], None)
+                if not result.ok and "not in table" not in result.output:
+                    raise _command_error(result, f"remove the route to the VPN server {destination}")
+            case DnsChanged():
+                return self._undo_dns(step)
+        return None
 
-    def _undo_dns(self, step: Step) -> str | None:
-        key = step["key"]
+    def _undo_dns(self, step: DnsChanged) -> str | None:
+        key = step.key
         if _DNS_KEY.fullmatch(key) is None:
             raise PlatformError(f"The network undo journal names an unexpected DNS entry ({key!r}); "
                                 "check the DNS settings by hand.")
-        ours = [str(ipaddress.ip_address(server)) for server in step["ours"]]
-        old = None if step["servers"] is None else [str(ipaddress.ip_address(server)) for server in step["servers"]]
+        ours = [str(ipaddress.ip_address(server)) for server in step.ours]
+        old = None if step.servers is None else [str(ipaddress.ip_address(server)) for server in step.servers]
         current = self.read_key(key)
         servers_now = current.get("ServerAddresses") if current is not None else None
-        if (current is not None) == step["existed"] and servers_now == old:
+        if (current is not None) == step.existed and servers_now == old:
             return None  # never changed, or already restored
         if current is None or servers_now != ours:
             return (f"The DNS servers of the network service ({key}) were changed by another program "
                     "while the VPN was connected; they were left as that program set them.")
-        if not step["existed"] and set(current) == {"ServerAddresses"}:
+        if not step.existed and set(current) == {"ServerAddresses"}:
             commands = f"remove {key}\n"  # we created the entry: take it away again
         elif old is None:
             commands = f"get {key}\nd.remove ServerAddresses\nset {key}\n"
@@ -404,8 +403,7 @@ def _family_flag(address: IPAddress) -> str:
     return "-inet" if address.version == 4 else "-inet6"
 
 
-def _checked_family(step: Step) -> str:
-    family = step.get("family")
+def _checked_family(family: str) -> str:
     if family not in ("-inet", "-inet6"):
         raise PlatformError(f"The network undo journal has a route of unknown family ({family!r}); "
                             "undo it by hand.")

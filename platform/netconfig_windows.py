@@ -6,62 +6,55 @@ wireguard-windows (tunnel/addressconfig.go, tunnel/winipcfg) and OpenVPN (route.
 as summarised in the platform note, and unit-tested on Linux with recorded fakes
 (tests/recorded_windows.py). Nothing here has run on a real Windows system yet.
 
-Routing policy, the same as on Linux (see netconfig_linux):
-- Full tunnel: the half-default routes 0.0.0.0/1 and 128.0.0.0/1 (and ::/1, 8000::/1 when IPv6 is
-  on for the adapter) through the adapter with an unspecified next hop (on-link, it is a
-  point-to-point link), CreateIpForwardEntry2. The system default route is never touched. The
-  adapter's interface metric is set to 0 with automatic metric off (SetIpInterfaceEntry), as
+The routing policy is routing_policy's; how each of its steps is made here:
+- The link: MTU per address family (IPv6 only when bound to the adapter, and only from 1280 up),
+  and in a full tunnel the interface metric 0 with automatic metric off (SetIpInterfaceEntry), as
   wireguard-windows does when it carries default routes: Windows adds the interface metric to the
   route metric, and the tunnel must win.
-- Before that, a /32 (/128) host route to the SSTP server through the route Windows uses for it
-  now (GetBestRoute2: its next hop and interface), or the TLS connection would be routed into its
-  own tunnel. None when the server is on-link or on this machine (an unspecified next hop).
-- Split tunnel: only the /24 around our address.
-DNS: the VPN's servers on the adapter with SetInterfaceDnsSettings (Windows 10 2004+; a missing
-export means an older Windows, then `netsh interface ipv4 set/add dnsservers`).
+- Addresses: CreateUnicastIpAddressEntry, without duplicate address detection. Steps of an
+  address family the adapter does not have (IPv6 unbound) are skipped.
+- Routes: CreateIpForwardEntry2 through the adapter with an unspecified next hop (on-link, it is
+  a point-to-point link). The host route to the server goes through the route Windows uses for
+  it now (GetBestRoute2: its next hop and interface); none when that has no next hop.
+- DNS: the VPN's IPv4 servers on the adapter with SetInterfaceDnsSettings (Windows 10 2004+; a
+  missing export means an older Windows, then `netsh interface ipv4 set/add dnsservers`).
 Known leak, not handled yet: Windows' "smart multi-homed name resolution" may also ask the other
 interfaces' DNS servers. Closing it needs an NRPT catch-all rule ("." -> the VPN's servers, one
 registry subkey under ...\\Dnscache\\Parameters\\DnsPolicyConfig, which survives reboots and so
 must be journaled) or a WFP filter blocking port 53 elsewhere (wireguard-windows).
 
-Undo (journal_replay): newest step first. The steps tied to the adapter (its settings, address,
+Undo (configurator, journal_replay): newest step first. The steps tied to the adapter (its settings, address,
 routes, DNS) are undone only by the process that holds the adapter: after a crash the adapter is
 gone, and they with it. The host route to the server stays until deleted, so it is always undone.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import ipaddress
 import logging
 import os
 import pathlib
+from collections.abc import Iterator, Sequence
 from ctypes import byref, c_uint32, c_uint64
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass
 
 from sstpvpn.platform import journal_replay, winapi
+from sstpvpn.platform import routing_policy as policy
 from sstpvpn.platform.commands import CommandRunner, run_command
+from sstpvpn.platform.configurator import AlreadyThere, StepConfigurator
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.journal import Step, UndoJournal
+from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
 from sstpvpn.platform.winapi import (AF_INET, AF_INET6, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_NOT_FOUND,
                                      ERROR_OBJECT_ALREADY_EXISTS, GUID, NO_ERROR, Library, describe_error)
-
-if TYPE_CHECKING:
-    from sstpvpn.client.core.types import PushedSettings
-    from sstpvpn.client.core.types import NetworkPlan
 
 log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-SPLIT_PREFIX_LENGTH = 24
 IPV6_MIN_MTU = 1280
 TUNNEL_METRIC = 0  # interface metric in full-tunnel mode, and the metric of every route we add
-FULL_TUNNEL_ROUTES = [ipaddress.ip_network("0.0.0.0/1"), ipaddress.ip_network("128.0.0.0/1")]
-FULL_TUNNEL_ROUTES_V6 = [ipaddress.ip_network("::/1"), ipaddress.ip_network("8000::/1")]
-ADAPTER_STEPS = {"interface", "address", "tunnel_route", "dns"}  # die with the adapter
 _GONE = {ERROR_NOT_FOUND, ERROR_FILE_NOT_FOUND}  # undoing something already gone is fine
 
 ADMIN_SENTENCE = ("Configuring the network for the VPN needs administrator rights: start SSTP VPN "
@@ -79,77 +72,110 @@ def default_journal_path(name: str = "network") -> pathlib.Path:
 def repair_from_journal(journal_path: pathlib.Path, *, iphlpapi: Library | None = None,
                         kernel32: Library | None = None, run_command: CommandRunner | None = None) -> bool:
     """Undo what a client that died left behind. True if there was something to undo."""
-    windows = _Windows(iphlpapi, kernel32, run_command)
-    return journal_replay.repair(journal_path, functools.partial(journal_replay.repair_held, owners=_owners(windows),
-                                                                   undo_step=windows.undo))
+    return journal_replay.repair(journal_path, _Windows(iphlpapi, kernel32, run_command).replay())
 
 
-class NetConfigurator:
+# -- journal steps: what was changed, with what undoes it ------------------------------------
+
+
+@dataclass(frozen=True)
+class InterfaceChanged(JournalStep):
+    """The adapter's settings for one address family, as they were before."""
+
+    OP = "interface"
+    luid: int
+    family: int
+    mtu: int
+    automatic_metric: int
+    metric: int
+
+
+@dataclass(frozen=True)
+class AddressAdded(JournalStep):
+    OP = "address"
+    luid: int
+    address: str
+    prefixlen: int
+
+
+@dataclass(frozen=True)
+class ServerRouteAdded(JournalStep):
+    """The host route to the VPN server; not tied to the adapter, so it outlives a crash."""
+
+    OP = "server_route"
+    luid: int
+    dst: str
+    prefixlen: int
+    next_hop: str
+
+
+@dataclass(frozen=True)
+class TunnelRouteAdded(JournalStep):
+    OP = "tunnel_route"
+    luid: int
+    dst: str
+    prefixlen: int
+    next_hop: str
+
+
+@dataclass(frozen=True)
+class DnsSet(JournalStep):
+    """The adapter's DNS servers, set through the API (by GUID) or netsh (by interface index)."""
+
+    OP = "dns"
+    method: str  # "api" or "netsh"
+    luid: int
+    guid: str | None = None  # hex
+    index: int | None = None
+
+
+CATALOG = StepCatalog(InterfaceChanged, AddressAdded, ServerRouteAdded, TunnelRouteAdded, DnsSet)
+RouteAdded = ServerRouteAdded | TunnelRouteAdded
+
+
+class NetConfigurator(StepConfigurator):
     """Applies a NetworkPlan to one Wintun adapter, found by its interface alias, and undoes it."""
+
+    _system_name = "Windows"
 
     def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool = True,
                  journal_path: pathlib.Path | None = None, *, extra_routes: Sequence[IPNetwork] = (),
                  use_vpn_dns: bool = True, iphlpapi: Library | None = None,
                  kernel32: Library | None = None, run_command: CommandRunner | None = None) -> None:
-        self.ifname = ifname
-        self.server_address = ipaddress.ip_address(server_address)
-        self.full_tunnel = full_tunnel
-        self.extra_routes = tuple(extra_routes)
-        self.use_vpn_dns = use_vpn_dns
-        self.journal = UndoJournal(journal_path if journal_path is not None else default_journal_path())
-        self.notes: list[str] = []  # sentences about things restore() deliberately left alone
+        super().__init__(ifname, server_address, full_tunnel,
+                         journal_path if journal_path is not None else default_journal_path(),
+                         extra_routes=extra_routes, use_vpn_dns=use_vpn_dns)
         self._windows = _Windows(iphlpapi, kernel32, run_command)
-        self._owners = _owners(self._windows)
+        self._replay = self._windows.replay()
+        self._luid = 0
+        self._families: list[int] = []
 
-    # -- public --------------------------------------------------------------------------
+    # -- applying one policy step ----------------------------------------------------------
 
-    def apply(self, plan: "NetworkPlan") -> None:
-        """Configure the adapter, routes and DNS. On failure everything done so far is undone
-        and a PlatformError says why."""
-        journal_replay.begin(self.journal, self._owners,
-                             functools.partial(journal_replay.repair_held, owners=self._owners, undo_step=self._windows.undo))
-        try:
-            luid = self._luid()
-            families = [AF_INET] + ([AF_INET6] if self._has_ipv6(luid) else [])
-            for family in families:
-                self._configure_interface(luid, family, plan.mtu)
-            self._add_address(luid, ipaddress.ip_address(plan.address), 32)
-            if plan.ipv6_identifier is not None and AF_INET6 in families:
-                # The link-local address from the identifier IPV6CP negotiated (as on Linux).
-                link_local = ipaddress.IPv6Address(b"\xfe\x80" + b"\0" * 6 + bytes(plan.ipv6_identifier))
-                self._add_address(luid, link_local, 64)
-            routes = [network for network in self._tunnel_routes(plan)
-                      if winapi.family_of(network.network_address) in families]
-            if any(self.server_address in network for network in routes):
-                self._add_server_route()
-            for network in routes:
-                self._add_tunnel_route(luid, network)
-            self._apply_dns(luid, plan)
-        except BaseException:
-            try:
-                self.restore()
-            except PlatformError as undo_error:
-                log.warning("%s", undo_error.sentence)
-            raise
+    @contextlib.contextmanager
+    def _applying(self, steps: list[policy.Step]) -> Iterator[None]:
+        self._luid = self._find_luid()
+        self._families = [AF_INET] + ([AF_INET6] if self._has_ipv6(self._luid) else [])
+        yield
 
-    def add_pushed(self, pushed: "PushedSettings") -> list[str]:
-        """What the VPN's DHCP server sent (routes, DNS domains): not added on Windows yet, said
-        in a note; the connection works as set up by apply()."""
-        if not pushed:
-            return []
-        return ["This version cannot add the routes and DNS domains the VPN's DHCP server sent on "
-                "Windows yet; ask for them as extra routes in the profile if you need them."]
+    def _apply_step(self, step: policy.Step) -> None:
+        match step:
+            case policy.SetLink(mtu=mtu):
+                for family in self._families:
+                    self._configure_interface(family, mtu)
+            case policy.AddAddress(local=local, prefixlen=prefixlen) if self._has_family(local):
+                self._add_address(local, prefixlen)
+            case policy.HostRouteToServer(server=server) if self._has_family(server):
+                self._add_server_route(server)
+            case policy.AddRoute(network=network) if self._has_family(network.network_address):
+                self._add_tunnel_route(network)
+            case policy.SetDns(servers=servers):
+                self._set_dns([server for server in servers if server.version == 4])
 
-    def restore(self) -> list[str]:
-        """Undo exactly what apply() did, in reverse order. Safe to call again, and when apply()
-        was never called. Returns sentences about anything deliberately left alone."""
-        notes = journal_replay.restore(self.journal, self._owners, self._windows.undo)
-        self.notes.extend(notes)
-        return notes
+    def _has_family(self, address: IPAddress) -> bool:
+        return winapi.family_of(address) in self._families  # IPv6 may be unbound from the adapter
 
-    # -- apply steps ---------------------------------------------------------------------
-
-    def _luid(self) -> int:
+    def _find_luid(self) -> int:
         luid = c_uint64()
         code = self._windows.iphlpapi.ConvertInterfaceAliasToLuid(self.ifname, byref(luid))
         if code != NO_ERROR:
@@ -161,42 +187,32 @@ class NetConfigurator:
         code, _row = winapi.read_interface(self._windows.iphlpapi, luid, AF_INET6)
         return code == NO_ERROR  # ERROR_NOT_FOUND: IPv6 is not bound to the adapter
 
-    def _configure_interface(self, luid: int, family: int, mtu: int) -> None:
+    def _configure_interface(self, family: int, mtu: int) -> None:
         api = self._windows.iphlpapi
-        code, row = winapi.read_interface(api, luid, family)
+        code, row = winapi.read_interface(api, self._luid, family)
         if code != NO_ERROR:
             raise _api_error(code, f"read the settings of the tunnel adapter {self.ifname}")
-        step = {"op": "interface", "luid": luid, "family": family, "mtu": row.NlMtu,
-                "automatic_metric": row.UseAutomaticMetric, "metric": row.Metric}
+        step = InterfaceChanged(self._luid, family, row.NlMtu, row.UseAutomaticMetric, row.Metric)
         if family == AF_INET or mtu >= IPV6_MIN_MTU:
             row.NlMtu = mtu
         if self.full_tunnel:
             row.UseAutomaticMetric = 0
             row.Metric = TUNNEL_METRIC
-        self._change(step, lambda: winapi.write_interface(api, row),
-                     f"set an MTU of {mtu} and the metric on the tunnel adapter {self.ifname}")
+        self._change(step, lambda: _check(winapi.write_interface(api, row),
+                                          f"set an MTU of {mtu} and the metric on the tunnel adapter {self.ifname}"))
 
-    def _add_address(self, luid: int, address: IPAddress, prefixlen: int) -> None:
+    def _add_address(self, address: IPAddress, prefixlen: int) -> None:
         api = self._windows.iphlpapi
-        row = _address_row(api, luid, address, prefixlen)
+        row = _address_row(api, self._luid, address, prefixlen)
         # No duplicate address detection on a point-to-point link: usable at once (Wintun's example).
         row.DadState = winapi.IP_DAD_STATE_PREFERRED
         row.ValidLifetime = row.PreferredLifetime = winapi.INFINITE_LIFETIME
-        step = {"op": "address", "luid": luid, "address": str(address), "prefixlen": prefixlen}
-        code = self._change(step, lambda: api.CreateUnicastIpAddressEntry(byref(row)),
-                            f"give the tunnel adapter {self.ifname} the address {address}")
-        if code == ERROR_OBJECT_ALREADY_EXISTS:
-            raise PlatformError(f"The address {address} is already in use on another network adapter "
-                                "(often one a VPN left behind); remove it there and reconnect.")
+        self._change(AddressAdded(self._luid, str(address), prefixlen),
+                     lambda: _check(api.CreateUnicastIpAddressEntry(byref(row)),
+                                    f"give the tunnel adapter {self.ifname} the address {address}"))
 
-    def _tunnel_routes(self, plan: "NetworkPlan") -> list[IPNetwork]:
-        if self.full_tunnel:
-            return FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6 + list(self.extra_routes)
-        return [ipaddress.ip_network(f"{plan.address}/{SPLIT_PREFIX_LENGTH}", strict=False), *self.extra_routes]
-
-    def _add_server_route(self) -> None:
+    def _add_server_route(self, server: IPAddress) -> None:
         api = self._windows.iphlpapi
-        server = self.server_address
         destination = winapi.sockaddr_inet(server)
         best, source = winapi.MIB_IPFORWARD_ROW2(), winapi.SOCKADDR_INET()
         # Any interface (no LUID, index 0), any source address, default sort options.
@@ -204,47 +220,33 @@ class NetConfigurator:
         if code != NO_ERROR:
             if code == ERROR_ACCESS_DENIED:
                 raise PlatformError(ADMIN_SENTENCE)
-            raise PlatformError(f"This computer has no route to the VPN server {server} "
-                                f"({describe_error(code)}); check the network connection.")
+            raise PlatformError(policy.no_route_to_server_sentence(server, describe_error(code)))
         gateway = winapi.address_of(best.NextHop)
         if gateway is None or gateway.is_unspecified:
             return  # on this machine or on a local link: the tunnel routes cannot capture it
-        prefixlen = 32 if server.version == 4 else 128
-        step = {"op": "server_route", "luid": best.InterfaceLuid, "dst": str(server), "prefixlen": prefixlen,
-                "next_hop": str(gateway)}
-        self._change(step, lambda: api.CreateIpForwardEntry2(byref(_route_row(api, step))),
-                     f"add a route to the VPN server {server}")
-        # ERROR_OBJECT_ALREADY_EXISTS: a host route to the server exists already (and GetBestRoute2
-        # chose it): keep it, it is not ours to undo.
+        step = ServerRouteAdded(best.InterfaceLuid, str(server), 32 if server.version == 4 else 128, str(gateway))
+        self._change(step, lambda: _check(api.CreateIpForwardEntry2(byref(_route_row(api, step))),
+                                          f"add a route to the VPN server {server}"))
 
-    def _add_tunnel_route(self, luid: int, network: IPNetwork) -> None:
+    def _add_tunnel_route(self, network: IPNetwork) -> None:
         api = self._windows.iphlpapi
         unspecified = "0.0.0.0" if network.version == 4 else "::"
-        step = {"op": "tunnel_route", "luid": luid, "dst": str(network.network_address),
-                "prefixlen": network.prefixlen, "next_hop": unspecified}
-        code = self._change(step, lambda: api.CreateIpForwardEntry2(byref(_route_row(api, step))),
-                            f"add the route {network}")
-        if code == ERROR_OBJECT_ALREADY_EXISTS:
-            if self.full_tunnel:
-                raise PlatformError(f"Another VPN already routes all traffic (the route {network} "
-                                    "exists); disconnect it first.")
-            raise PlatformError(f"The VPN's network {network} is already routed elsewhere (often the "
-                                "local network uses the same addresses), so the VPN cannot use it.")
+        step = TunnelRouteAdded(self._luid, str(network.network_address), network.prefixlen, unspecified)
+        self._change(step, lambda: _check(api.CreateIpForwardEntry2(byref(_route_row(api, step))),
+                                          f"add the route {network}"))
 
-    def _apply_dns(self, luid: int, plan: "NetworkPlan") -> None:
-        servers = [ipaddress.ip_address(server) for server in plan.dns if ipaddress.ip_address(server).version == 4]
-        if not servers or not self.use_vpn_dns:
+    def _set_dns(self, servers: list[IPAddress]) -> None:
+        if not servers:
             return
         windows = self._windows
         if windows.iphlpapi.SetInterfaceDnsSettings is not None:
-            guid = _guid(windows.iphlpapi, luid)
-            step = {"op": "dns", "method": "api", "luid": luid, "guid": bytes(guid).hex()}
-            self._change(step, lambda: _set_dns(windows.iphlpapi, guid, ",".join(map(str, servers))),
-                         f"set the DNS servers of the tunnel adapter {self.ifname}")
+            guid = _guid(windows.iphlpapi, self._luid)
+            self._change(DnsSet("api", self._luid, guid=bytes(guid).hex()),
+                         lambda: _check(_set_dns(windows.iphlpapi, guid, ",".join(map(str, servers))),
+                                        f"set the DNS servers of the tunnel adapter {self.ifname}"))
             return
-        index = _index(windows.iphlpapi, luid)
-        step = {"op": "dns", "method": "netsh", "luid": luid, "index": index}
-        self.journal.record(step)
+        index = _index(windows.iphlpapi, self._luid)
+        self._record(DnsSet("netsh", self._luid, index=index))
         for position, server in enumerate(servers):
             if position == 0:
                 argv = [_netsh(), "interface", "ipv4", "set", "dnsservers", f"name={index}", "source=static",
@@ -257,19 +259,8 @@ class NetConfigurator:
                 raise PlatformError(f"Windows refused the VPN's DNS server {server} on the tunnel adapter "
                                     f"{self.ifname} (netsh: {result.output or result.returncode}).")
 
-    def _change(self, step: Step, call: Callable[[], int], what: str) -> int:
-        """Journal `step`, then make the change. When Windows refuses, the step leaves the journal
-        again (nothing changed); ERROR_OBJECT_ALREADY_EXISTS is returned for the caller to judge."""
-        self.journal.record(step)
-        code = call()
-        if code != NO_ERROR:
-            self.journal.forget(step)
-            if code != ERROR_OBJECT_ALREADY_EXISTS:
-                raise _api_error(code, what)
-        return code
 
-
-# -- undo --------------------------------------------------------------------------------
+# -- the system, and undo ----------------------------------------------------------------
 
 
 class _Windows:
@@ -291,36 +282,37 @@ class _Windows:
             self._kernel32 = winapi.kernel32()
         return self._kernel32
 
-    def undo(self, step: Step, interface_is_ours: bool) -> str | None:
-        op = step.get("op")
-        if op in ADAPTER_STEPS and not interface_is_ours:
+    def replay(self) -> journal_replay.Replay:
+        return journal_replay.Replay(_owners(self), CATALOG, self.undo)
+
+    def undo(self, step: JournalStep, interface_is_ours: bool) -> str | None:
+        if not isinstance(step, ServerRouteAdded) and not interface_is_ours:
             return None  # went with the adapter of the process that made it
         api = self.iphlpapi
-        if op in ("server_route", "tunnel_route"):
-            _tolerate_gone(api.DeleteIpForwardEntry2(byref(_route_row(api, step))),
-                           f"remove the route {step['dst']}/{step['prefixlen']}")
-        elif op == "address":
-            row = _address_row(api, step["luid"], ipaddress.ip_address(step["address"]), step["prefixlen"])
-            _tolerate_gone(api.DeleteUnicastIpAddressEntry(byref(row)), f"remove the address {step['address']}")
-        elif op == "interface":
-            code, row = winapi.read_interface(api, step["luid"], step["family"])
-            if code in _GONE:
-                return None
-            if code == NO_ERROR:
-                row.NlMtu, row.UseAutomaticMetric, row.Metric = step["mtu"], step["automatic_metric"], step["metric"]
-                code = winapi.write_interface(api, row)
-            _tolerate_gone(code, "restore the settings of the tunnel adapter")
-        elif op == "dns" and step.get("method") == "api":
-            guid = GUID.from_buffer_copy(bytes.fromhex(step["guid"]))
-            _tolerate_gone(_set_dns(api, guid, ""), "remove the DNS servers of the tunnel adapter")
-        elif op == "dns":
-            argv = [_netsh(), "interface", "ipv4", "set", "dnsservers", f"name={step['index']}", "source=dhcp"]
-            result = self.run(argv, None)
-            if not result.ok:
-                log.info("netsh could not reset the tunnel adapter's DNS servers (%s); the adapter is "
-                         "removed on disconnect anyway.", result.output)
-        else:
-            raise journal_replay.unknown_step(step)
+        match step:
+            case ServerRouteAdded() | TunnelRouteAdded():
+                _tolerate_gone(api.DeleteIpForwardEntry2(byref(_route_row(api, step))),
+                               f"remove the route {step.dst}/{step.prefixlen}")
+            case AddressAdded():
+                row = _address_row(api, step.luid, ipaddress.ip_address(step.address), step.prefixlen)
+                _tolerate_gone(api.DeleteUnicastIpAddressEntry(byref(row)), f"remove the address {step.address}")
+            case InterfaceChanged():
+                code, row = winapi.read_interface(api, step.luid, step.family)
+                if code in _GONE:
+                    return None
+                if code == NO_ERROR:
+                    row.NlMtu, row.UseAutomaticMetric, row.Metric = step.mtu, step.automatic_metric, step.metric
+                    code = winapi.write_interface(api, row)
+                _tolerate_gone(code, "restore the settings of the tunnel adapter")
+            case DnsSet(method="api"):
+                _tolerate_gone(_set_dns(api, GUID.from_buffer_copy(bytes.fromhex(step.guid)), ""),
+                               "remove the DNS servers of the tunnel adapter")
+            case DnsSet():
+                argv = [_netsh(), "interface", "ipv4", "set", "dnsservers", f"name={step.index}", "source=dhcp"]
+                result = self.run(argv, None)
+                if not result.ok:
+                    log.info("netsh could not reset the tunnel adapter's DNS servers (%s); the adapter is "
+                             "removed on disconnect anyway.", result.output)
         return None
 
 
@@ -350,15 +342,15 @@ def _owners(windows: _Windows) -> journal_replay.ProcessOwners:
 # -- small pieces ------------------------------------------------------------------------
 
 
-def _route_row(api: Library, step: Step) -> winapi.MIB_IPFORWARD_ROW2:
+def _route_row(api: Library, step: RouteAdded) -> winapi.MIB_IPFORWARD_ROW2:
     """The row CreateIpForwardEntry2 and DeleteIpForwardEntry2 take: the key is the interface,
     the destination prefix and the next hop."""
     row = winapi.MIB_IPFORWARD_ROW2()
     api.InitializeIpForwardEntry(byref(row))  # lifetimes infinite, protocol and the rest defaults
-    row.InterfaceLuid = step["luid"]
-    row.DestinationPrefix.Prefix = winapi.sockaddr_inet(ipaddress.ip_address(step["dst"]))
-    row.DestinationPrefix.PrefixLength = step["prefixlen"]
-    row.NextHop = winapi.sockaddr_inet(ipaddress.ip_address(step["next_hop"]))
+    row.InterfaceLuid = step.luid
+    row.DestinationPrefix.Prefix = winapi.sockaddr_inet(ipaddress.ip_address(step.dst))
+    row.DestinationPrefix.PrefixLength = step.prefixlen
+    row.NextHop = winapi.sockaddr_inet(ipaddress.ip_address(step.next_hop))
     row.Metric = TUNNEL_METRIC
     return row
 
@@ -405,6 +397,14 @@ def _netsh() -> str:
     return winapi.system32_path("netsh.exe")
 
 
+def _check(code: int, what: str) -> None:
+    """A change's result code as the configurator's exceptions."""
+    if code == ERROR_OBJECT_ALREADY_EXISTS:
+        raise AlreadyThere()
+    if code != NO_ERROR:
+        raise _api_error(code, what)
+
+
 def _tolerate_gone(code: int, what: str) -> None:
     if code != NO_ERROR and code not in _GONE:
         raise _api_error(code, what)
@@ -416,4 +416,3 @@ def _api_error(code: int, what: str) -> PlatformError:
     if code in _GONE:
         return PlatformError("The tunnel adapter disappeared while it was being configured; reconnect.")
     return PlatformError(f"Could not {what} ({describe_error(code)}).")
-

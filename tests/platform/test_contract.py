@@ -66,7 +66,9 @@ REFERENCE = BACKENDS["linux"]
 
 
 def public_names(cls: type) -> set[str]:
-    return {name for name in vars(cls) if not name.startswith("_")}
+    """Public names defined on the class or a base of it in this project (not on object)."""
+    return {name for base in cls.__mro__ if base.__module__.startswith("sstpvpn.")
+            for name in vars(base) if not name.startswith("_")}
 
 
 def shape(signature: inspect.Signature, skip: int = 0) -> list[tuple[Any, ...]]:

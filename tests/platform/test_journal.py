@@ -11,7 +11,8 @@ import pytest
 
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import UndoJournal
-from sstpvpn.platform.netconfig_linux import _owner, repair_from_journal
+from sstpvpn.platform.netconfig_linux import repair_from_journal
+from sstpvpn.platform.owners_linux import owner as _owner
 
 OWNER = {"pid": 1234, "start_time": 99, "boot_id": "b", "netns": 1}
 
