@@ -4,15 +4,11 @@ exactly one `connected: <address>` line, one sentence on stderr on failure, fixe
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import signal
 import sys
-import threading
 
 from . import __version__, eap_options
-from .core.events import LogRecord
-from .core.types import Failure, FailureKind, Layer, State
+from .core.types import Failure, FailureKind
 from .endpoint import EndpointError, parse_endpoint
 from .profile_commands import (PROXY_PASSWORD_ENV, ProfileCommandError, ProfileFileError, add_profiles_parser,
                                add_session_options)
@@ -140,80 +136,21 @@ def read_retry_password(args: argparse.Namespace) -> str | None:
 def run_connect(args: argparse.Namespace) -> int:
     from sstpvpn.platform import current
 
-    from .runner import Disconnect, EngineRunner, RetryPassword, Shutdown, uses_network_helper
-    from .core.types import Status
+    from .session_loop import announce_preparation, run_session
 
-    if current.UNSUPPORTED_SENTENCE:
-        return fail(Failure(Layer.PLATFORM, current.UNSUPPORTED_SENTENCE, FailureKind.OTHER))
-    if current.UNTESTED_NOTE:
-        print(current.UNTESTED_NOTE, flush=True)
+    # The first attempt's preamble (supported system, a crashed session's network settings
+    # restored), before any password is asked for; run_session repeats it for each retry.
+    preparation = current.prepare_session()
+    announce_preparation(preparation, first=True)
+    if preparation.failure is not None:
+        return fail(preparation.failure)
     if args.profile:
         command = profile_connect_command(args)
     else:
         if not args.server or not args.user:
             raise UsageError("Give the server and --user, or --profile NAME.")
         command = host_connect_command(args)
-    try:
-        if not uses_network_helper() and current.repair_from_journal(current.default_journal_path()):
-            print("Restored the network settings left behind by an earlier session that did not end cleanly.", flush=True)
-    except current.PlatformError as error:
-        return fail(error.to_failure())
-    if args.reconnect:
-        from .reconnect_loop import run_reconnecting
-
-        return run_reconnecting(command, args.verbose, fail)
-    done = threading.Event()
-    outcome: list[Status] = []
-    announced = []
-    from .attempt_history import AttemptHistory
-    from .recent_log import RecentLog
-
-    history, recent_log = AttemptHistory(), RecentLog()  # for `sstp-vpn bundle`
-
-    def on_status(status: Status) -> None:
-        history.observe(status)
-        # Progress is told by the engine's log lines; the status adds the one line scripts wait for.
-        if status.state is State.CONNECTED and status.plan is not None and not announced:
-            announced.append(True)
-            print(f"connected: {status.plan.address}", flush=True)
-        elif status.state is State.DISCONNECTED:
-            outcome.append(status)
-            done.set()
-
-    def on_log(record: LogRecord) -> None:
-        recent_log.append(record)
-        if record.level >= logging.INFO or args.verbose:
-            if record.level < logging.WARNING:  # failures are printed once, at the end
-                print(record.message, flush=True)
-
-    def on_password_retry(reason: str) -> None:
-        # Called on the runner thread, which must keep running: ask on a thread of its own.
-        print(reason, flush=True)  # the engine's log line above says that another try is allowed
-        threading.Thread(target=lambda: runner.submit(RetryPassword(read_retry_password(args))), name="password-retry", daemon=True).start()
-
-    runner = EngineRunner(on_status, on_log, on_password_retry)
-    runner.start()
-    runner.submit(command)
-
-    interrupted = []
-
-    def on_signal(signum, frame) -> None:
-        if not interrupted:
-            print("disconnecting...", flush=True)
-        interrupted.append(signum)
-        runner.submit(Disconnect())
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    while not done.wait(0.2):
-        pass
-    runner.submit(Shutdown())
-    runner.join(10)
-    failure = outcome[-1].failure
-    if failure is not None:
-        return fail(failure)
-    print("disconnected", flush=True)
-    return EXIT_OK
+    return run_session(command, args.reconnect, args.verbose, fail, lambda: read_retry_password(args))
 
 
 # Options that describe the server; a profile brings its own.

@@ -1,9 +1,10 @@
-"""From the engine's runner thread to the GUI thread.
+"""From the runner's and the route watcher's threads to the GUI thread.
 
-The runner calls `on_status` and `on_log` on its own thread. They only emit Qt signals; because
-this object lives in the GUI thread, Qt queues each emission and delivers it there, so slots
-connected to `status` and `log` always run on the GUI thread and never share state with the
-runner. Snapshots are immutable, so nothing needs a lock.
+They call `post` (status snapshots, the route watcher's answers, a password retry) and `on_log`
+on their own threads. Both only emit Qt signals; because this object lives in the GUI thread, Qt
+queues each emission and delivers it there, so slots connected to `posted` and `log` always run
+on the GUI thread and never share state with the other threads. The items are immutable, so
+nothing needs a lock.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 
 from sstpvpn.client.core.events import LogRecord
-from sstpvpn.client.core.types import Status
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,13 @@ class LogEntry:
 
 
 class RunnerBridge(QObject):
-    status = Signal(object)  # Status
+    posted = Signal(object)  # a Status, or what client/session_driver.py posts
     log = Signal(object)  # LogEntry
-    password_retry = Signal(str)  # the server allows another password (MS-CHAPv2 R=1): why
 
-    # -- called on the runner thread ---------------------------------------------------------
+    # -- called on another thread ------------------------------------------------------------
 
-    def on_status(self, status: Status) -> None:
-        self.status.emit(status)
+    def post(self, item: object) -> None:
+        self.posted.emit(item)
 
     def on_log(self, record: LogRecord) -> None:
         self.log.emit(LogEntry(time.time(), record.level, record.message))
-
-    def on_password_retry(self, reason: str) -> None:
-        self.password_retry.emit(reason)

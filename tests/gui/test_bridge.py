@@ -31,9 +31,9 @@ def test_runner_snapshots_arrive_on_the_gui_thread(qtbot):
 
     def on_status(status):
         emitting_threads.add(threading.current_thread().name)
-        bridge.on_status(status)
+        bridge.post(status)
 
-    bridge.status.connect(lambda status: received.append((status, QThread.currentThread())))
+    bridge.posted.connect(lambda status: received.append((status, QThread.currentThread())))
     bridge.log.connect(lambda entry: logs.append((entry, QThread.currentThread())))
     runner = EngineRunner(on_status, bridge.on_log)
     runner.start()

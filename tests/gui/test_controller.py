@@ -14,7 +14,6 @@ from sstpvpn.client.core.reconnect import Backoff
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown
 from sstpvpn.client.core.types import Status
 from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, SecretKind, SecretStore
-from sstpvpn.gui import connection
 from sstpvpn.gui.connection import ConnectionController, NoticeLevel
 from sstpvpn.gui.icons import TrayState
 from sstpvpn.gui.presentation import tray_state
@@ -116,8 +115,10 @@ def test_failure_before_connecting_is_told_with_its_sentence(qtbot, controller, 
     assert controller.reconnect_in is None  # retrying a refused password cannot help
 
 
-def test_a_dropped_connection_is_reconnected(qtbot, controller, store, secrets, monkeypatch):
-    monkeypatch.setattr(connection, "RECONNECT_BACKOFF", Backoff(initial=0.4, cap=0.8, floor=0.2))
+def test_a_dropped_connection_is_reconnected(qtbot, store, secrets):
+    ScriptedRunner.instances.clear()
+    controller = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner,
+                                      backoff=Backoff(initial=0.4, cap=0.8, floor=0.2))
     profile = make_profile(store, auto_reconnect=True)
     secrets.set(profile.id, SecretKind.VPN, "s3cret")
     seen = Recorder(controller)
@@ -132,6 +133,7 @@ def test_a_dropped_connection_is_reconnected(qtbot, controller, store, secrets, 
     assert tray_state(controller.status, controller.reconnect_in) is TrayState.CONNECTING
     qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=10000)
     assert controller.reconnect_in is None
+    controller.shutdown(timeout=1)
 
 
 def test_switching_profiles_ends_the_first_session_first(qtbot, controller, store, secrets):

@@ -15,7 +15,7 @@ from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.core.reconnect import Backoff
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.client.sleep_watch import ClockPair, SleepWatch
-from sstpvpn.gui import connection
+from sstpvpn.client import session_driver
 from sstpvpn.gui.connection import ConnectionController
 from tests.gui.scripted_runner import ScriptedRunner
 from tests.gui.test_controller import Recorder, connect_and_wait, make_profile
@@ -45,14 +45,28 @@ class ScriptedRouteWatch:
         thread.join()
 
 
+class FakeClock:
+    """The supervisor's clock, so that a test can skip a wait without sitting it out."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
 def watches() -> list[ScriptedRouteWatch]:
     return []
 
 
 @pytest.fixture
-def controller(qtbot, store, secrets, watches, monkeypatch):
-    monkeypatch.setattr(connection, "RECONNECT_BACKOFF", Backoff(initial=4.0, cap=8.0, floor=3.0))
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def controller(qtbot, store, secrets, watches, clock):
     ScriptedRunner.instances.clear()
 
     def start_watch(on_change):
@@ -60,9 +74,16 @@ def controller(qtbot, store, secrets, watches, monkeypatch):
         return watches[-1]
 
     made = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner,
-                                route_watch_factory=start_watch)
+                                route_watch_factory=start_watch, backoff=Backoff(initial=4.0, cap=8.0, floor=3.0),
+                                clock=clock)
     yield made
     made.shutdown(timeout=1)
+
+
+def skip_the_wait(controller, clock) -> None:
+    """Move the clock to the scheduled attempt and let the controller's timer look at it now."""
+    clock.now = controller._driver.supervisor.deadline
+    controller._poll_timer.start(0)
 
 
 def connected_session(qtbot, controller, store, secrets):
@@ -75,7 +96,7 @@ def connected_session(qtbot, controller, store, secrets):
     return engine, seen
 
 
-def test_the_watch_follows_the_connections_address_and_tunnel(qtbot, controller, store, secrets, watches):
+def test_the_watch_follows_the_connections_address_and_tunnel(qtbot, controller, store, secrets, watches, clock):
     profile = make_profile(store, auto_reconnect=True)
     secrets.set(profile.id, SecretKind.VPN, "s3cret")
     engine = connect_and_wait(qtbot, controller, profile)
@@ -84,8 +105,7 @@ def test_the_watch_follows_the_connections_address_and_tunnel(qtbot, controller,
     connected = replace(engine.connected(), route_target="198.18.20.1", interface="sstp7")
     engine.dropped(DROPPED)
     qtbot.waitUntil(lambda: controller.reconnect_in is not None)
-    controller._reconnect_timer.setInterval(0)
-    controller._reconnect_timer.start()
+    skip_the_wait(controller, clock)
     qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=5000)
     engine.publish(connected)  # what EngineRunner publishes: the TCP peer and the tunnel's name
     qtbot.waitUntil(lambda: watch.targets == [("198.18.20.1", "sstp7")])
@@ -123,12 +143,11 @@ def test_a_drop_while_the_network_is_gone_waits_for_it(qtbot, controller, store,
     qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=2000)
 
 
-def test_refused_credentials_after_a_drop_stop_the_retries(qtbot, controller, store, secrets, watches):
+def test_refused_credentials_after_a_drop_stop_the_retries(qtbot, controller, store, secrets, watches, clock):
     engine, seen = connected_session(qtbot, controller, store, secrets)
     engine.dropped(DROPPED)
     qtbot.waitUntil(lambda: controller.reconnect_in is not None)
-    controller._reconnect_timer.setInterval(0)  # skip the wait (the delay itself is checked above)
-    controller._reconnect_timer.start()
+    skip_the_wait(controller, clock)  # the delay itself is checked above
     qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=5000)
     refused = Failure(Layer.AUTH, "The server refused the user name or password: check them in the profile.",
                       FailureKind.AUTHENTICATION)
@@ -156,14 +175,14 @@ def test_a_users_disconnect_during_the_wait_is_final(qtbot, controller, store, s
 def test_waking_up_during_the_wait_reconnects_at_once(qtbot, store, secrets, watches, monkeypatch):
     """The retry timer runs on the clock that stops while the computer sleeps; the controller
     looks for a suspend while it waits and does not sit out the rest of the delay."""
-    monkeypatch.setattr(connection, "RECONNECT_BACKOFF", Backoff(initial=60.0, cap=60.0, floor=50.0))
-    monkeypatch.setattr(connection, "SLEEP_CHECK_SECONDS", 0.05)
+    monkeypatch.setattr(session_driver, "SLEEP_CHECK_SECONDS", 0.05)
     boottime_offset = [0.0]
     clocks = ClockPair(time.monotonic, lambda: time.monotonic() + boottime_offset[0])
     ScriptedRunner.instances.clear()
     controller = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner,
                                       route_watch_factory=lambda on_change: ScriptedRouteWatch(on_change),
-                                      sleep_watch_factory=lambda: SleepWatch(clocks))
+                                      sleep_watch_factory=lambda: SleepWatch(clocks),
+                                      backoff=Backoff(initial=60.0, cap=60.0, floor=50.0))
     try:
         engine, seen = connected_session(qtbot, controller, store, secrets)
         engine.dropped(DROPPED)

@@ -1,0 +1,155 @@
+"""The edge around the session supervisor that the tray app and the command line share: it
+carries out the supervisor's commands with the EngineRunner and the route watcher, and feeds back
+what they and the clocks report. What is left to a front end is its own: how it prepares an
+attempt (`Prepare`: passwords, the platform's preamble) and how it tells the user a decision.
+
+Everything here runs on the front end's one thread. The runner and the route watcher report on
+threads of their own, so they go through `post`, which the front end makes deliver the item back
+to its thread (a queue for the command line, a queued Qt signal for the tray), where it calls
+`deliver(item)`. A front end also calls `poll()` after `wakeup_in()` seconds, for the scheduled
+attempt and to notice a suspend (a timer's clock stops while the computer sleeps).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic
+
+from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
+
+from .attempt_history import AttemptHistory
+from .core.events import LogRecord
+from .core.reconnect import Backoff
+from .core.supervisor import (RECONNECT_BACKOFF, Output, Prepare, RetryScheduled, SessionSupervisor, Start, Stop, Target,
+                              WatchRoute)
+from .core.types import Failure, Status
+from .endpoint import is_ip_address
+from .runner import Connect, Disconnect, EngineRunner, RetryPassword, Shutdown
+from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
+
+
+@dataclass(frozen=True)
+class NetworkChanged:
+    """Posted by the route watcher: whether the server can be reached now."""
+
+    usable: bool
+
+
+@dataclass(frozen=True)
+class PasswordRetry:
+    """Posted by the runner: the server refused the password and allows another try."""
+
+    reason: str
+
+
+class SessionDriver(Generic[Target]):
+    def __init__(self, post: Callable[[object], None], on_log: Callable[[LogRecord], None],  # on_log: on the runner's thread
+                 runner_factory: Callable[..., EngineRunner] = EngineRunner,
+                 route_watch_factory: Callable[[Callable[[bool], None]], RouteWatch] = start_route_watch,
+                 sleep_watch_factory: Callable[[], SleepWatch] = SleepWatch,
+                 backoff: Backoff = RECONNECT_BACKOFF, history: AttemptHistory | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.supervisor: SessionSupervisor[Target] = SessionSupervisor(backoff)
+        self.history = history if history is not None else AttemptHistory()  # for the support bundle
+        self._post = post
+        self._on_log = on_log
+        self._runner_factory = runner_factory
+        self._route_watch_factory = route_watch_factory
+        self._sleep_watch_factory = sleep_watch_factory
+        self._clock = clock
+        self._runner: EngineRunner | None = None
+        self._route_watch: RouteWatch | None = None
+        self._sleep_watch: SleepWatch | None = None
+        self._command: Connect | None = None  # the prepared attempt's, until the runner has it
+
+    @property
+    def runner(self) -> EngineRunner | None:
+        return self._runner
+
+    # -- the front end's events; each returns what the front end should act on or tell --------
+
+    def connect(self, target: Target, reconnect: bool) -> list[Output]:
+        return self._carry_out(self.supervisor.connect(target, self._clock(), reconnect))
+
+    def disconnect(self) -> list[Output]:
+        return self._carry_out(self.supervisor.disconnect(self._clock()))
+
+    def prepared(self, attempt: int, outcome: Connect | Failure) -> list[Output]:
+        """The front end finished `Prepare(attempt)`: the command to run, or why it cannot."""
+        if isinstance(outcome, Connect):
+            self._command = outcome
+            return self._carry_out(self.supervisor.prepared(attempt, None, self._clock()))
+        return self._carry_out(self.supervisor.prepared(attempt, outcome, self._clock()))
+
+    def retry_password(self, password: str | None) -> None:
+        """The answer to a PasswordRetry: another password, or None to give up."""
+        if self._runner is not None:
+            self._runner.submit(RetryPassword(password))
+
+    def deliver(self, item: object) -> list[Output]:
+        """A report that `post` brought to this thread (a PasswordRetry is the front end's to ask)."""
+        now = self._clock()
+        if isinstance(item, Status):
+            self.history.observe(item)
+            return self._carry_out(self.supervisor.status(item, now))
+        if isinstance(item, NetworkChanged):
+            return self._carry_out(self.supervisor.network_changed(item.usable, now))
+        return []
+
+    def poll(self) -> list[Output]:
+        now = self._clock()
+        outputs: list[Output] = []
+        if self._sleep_watch is not None and self._sleep_watch.slept() is not None:
+            outputs += self.supervisor.woke_up(now)
+        return self._carry_out(outputs + self.supervisor.tick(now))
+
+    def wakeup_in(self) -> float | None:
+        """Seconds until `poll()` is due, or None when only a report can change anything."""
+        deadline = self.supervisor.deadline
+        if deadline is None:
+            return None
+        return max(0.0, min(deadline - self._clock(), SLEEP_CHECK_SECONDS))
+
+    def shutdown(self) -> list[Output]:
+        """The program is ending: stop the session (if any) and start nothing new."""
+        return self._carry_out(self.supervisor.close(self._clock()))
+
+    def close(self) -> None:
+        """Stop the route watcher and the runner thread (after the session has ended, or to give up on it)."""
+        if self._route_watch is not None:
+            self._route_watch.close()
+        if self._runner is not None:
+            self._runner.submit(Shutdown())
+
+    # -- carrying out ------------------------------------------------------------------------
+
+    def _carry_out(self, outputs: list[Output]) -> list[Output]:
+        for output in outputs:
+            if isinstance(output, Start):
+                self._start()
+            elif isinstance(output, Stop) and self._runner is not None:
+                self._runner.submit(Disconnect())
+            elif isinstance(output, WatchRoute) and self._route_watch is not None:
+                self._route_watch.set_target(output.address, output.interface)
+            elif isinstance(output, RetryScheduled):
+                self._sleep_watch = self._sleep_watch_factory()  # a suspend from now on counts
+            elif isinstance(output, Prepare):
+                self._sleep_watch = None
+        return outputs
+
+    def _start(self) -> None:
+        command, self._command = self._command, None
+        assert command is not None
+        if self._runner is None:
+            self._runner = self._runner_factory(self._post, self._on_log, lambda reason: self._post(PasswordRetry(reason)))
+            self._runner.start()
+        if self._route_watch is None:
+            self._route_watch = self._route_watch_factory(lambda usable: self._post(NetworkChanged(usable)))
+            self.supervisor.network_changed(self._route_watch.usable, self._clock())
+        transport = command.transport
+        if transport.proxy is None and is_ip_address(transport.host):
+            self._route_watch.set_target(transport.host)  # a name's address is known once connected (WatchRoute)
+        self._runner.submit(command)
+

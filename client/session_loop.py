@@ -1,0 +1,145 @@
+"""`sstp-vpn connect`: the command line's thin loop around the shared session supervisor.
+
+One queue, read by the main thread, brings everything in order: the runner's status snapshots and
+the route watcher's answers (through SessionDriver's `post`) and Ctrl-C/SIGTERM (signal handlers
+only put into it). Each decision of the supervisor becomes one line on stdout.
+
+What a script sees: one `connected: ADDRESS` line per session that came up; with --reconnect one
+progress line per retry (`reconnecting in 4.2 s: <sentence>`, `waiting for a network connection`,
+`network is back, reconnecting`, `the computer woke up, reconnecting`). Refused credentials, an
+untrusted server or a local problem end the command at once with their exit code and sentence
+(so does any failure without --reconnect); Ctrl-C or SIGTERM disconnects (`disconnecting...`,
+then `disconnected`), or between attempts exits 0 at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sstpvpn.platform import current
+from sstpvpn.platform.session_preparation import SessionPreparation
+
+from .core.events import LogRecord
+from .core.reconnect import ENDED_SENTENCE
+from .core.supervisor import (Connected, Finished, Output, Prepare, RetryScheduled, Stop, WaitingForNetwork, Why)
+from .core.types import Failure
+from .recent_log import RecentLog
+from .runner import Connect
+from .session_driver import PasswordRetry, SessionDriver
+
+IDLE_WAIT_SECONDS = 5.0  # how long the loop sleeps when nothing is scheduled (signals wake it anyway)
+
+
+@dataclass(frozen=True)
+class _Interrupted:
+    signum: int
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def run_session(command: Connect, reconnect: bool, verbose: bool, fail: Callable[[Failure], int],
+                ask_retry_password: Callable[[], str | None],
+                driver_factory: Callable[..., SessionDriver[Connect]] = SessionDriver) -> int:
+    """Connect (and with `reconnect`, connect again whenever the session ends) until the user
+    stops it or retrying cannot help. Returns the exit code."""
+    inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+    recent_log = RecentLog()  # for `sstp-vpn bundle`
+
+    def on_log(record: LogRecord) -> None:
+        recent_log.append(record)
+        if (record.level >= logging.INFO or verbose) and record.level < logging.WARNING:
+            say(record.message)  # failures are told once, in the retry line or at the end
+
+    driver = driver_factory(inbox.put, on_log)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, frame: inbox.put(_Interrupted(number)))  # SimpleQueue.put is reentrant
+    front_end = _CommandLine(driver, command, fail)
+    try:
+        code = front_end.render(driver.connect(command, reconnect))
+        while code is None:
+            wakeup = driver.wakeup_in()
+            try:
+                item = inbox.get(timeout=IDLE_WAIT_SECONDS if wakeup is None else wakeup)
+            except queue.Empty:
+                item = None
+            if isinstance(item, _Interrupted):
+                outputs = driver.disconnect()
+            elif isinstance(item, PasswordRetry):
+                say(item.reason)
+                # The answer may take a while (a prompt): read it on a thread of its own.
+                threading.Thread(target=lambda: driver.retry_password(ask_retry_password()), name="password-retry",
+                                 daemon=True).start()
+                outputs = []
+            elif item is not None:
+                outputs = driver.deliver(item)
+            else:
+                outputs = driver.poll()
+            code = front_end.render(outputs)
+        return code
+    finally:
+        driver.close()
+        if driver.runner is not None:
+            driver.runner.join(10)
+
+
+class _CommandLine:
+    """Renders the supervisor's decisions as the command line's lines, and runs the preamble."""
+
+    def __init__(self, driver: SessionDriver[Connect], command: Connect, fail: Callable[[Failure], int]) -> None:
+        self.driver = driver
+        self.command = command
+        self.fail = fail
+
+    def render(self, outputs: list[Output]) -> int | None:
+        """Say what happened; the exit code once the command is over."""
+        for output in outputs:
+            if isinstance(output, Prepare):
+                code = self.render(self.driver.prepared(output.attempt, self._prepare(output.first)))
+                if code is not None:
+                    return code
+            elif isinstance(output, Connected) and output.status.plan is not None:
+                say(f"connected: {output.status.plan.address}")
+            elif isinstance(output, Stop):
+                say("disconnecting...")
+            elif isinstance(output, RetryScheduled):
+                say(_retry_line(output))
+            elif isinstance(output, WaitingForNetwork):
+                reason = output.reason.reason if output.reason is not None else ENDED_SENTENCE
+                say(f"waiting for a network connection: {reason}" if output.why is Why.SESSION_ENDED
+                    else "waiting for a network connection")
+            elif isinstance(output, Finished):
+                if output.failure is not None:
+                    return self.fail(output.failure)
+                say("disconnected")
+                return 0
+        return None
+
+    def _prepare(self, first: bool) -> Connect | Failure:
+        if first:
+            return self.command  # run_connect ran the first preamble before asking for passwords
+        preparation = current.prepare_session()
+        announce_preparation(preparation, first=False)
+        return preparation.failure or self.command
+
+
+def announce_preparation(preparation: SessionPreparation, first: bool) -> None:
+    if first and preparation.note:
+        say(preparation.note)
+    if preparation.repaired:
+        say("Restored the network settings left behind by an earlier session that did not end cleanly.")
+
+
+def _retry_line(retry: RetryScheduled) -> str:
+    if retry.why is Why.NETWORK_BACK:
+        return "network is back, reconnecting"
+    if retry.why is Why.WOKE_UP:
+        return "the computer woke up, reconnecting"
+    sentence = retry.reason.reason if retry.reason is not None else ENDED_SENTENCE
+    return f"reconnecting in {retry.delay:.1f} s: {sentence}" if retry.delay > 0 else f"reconnecting now: {sentence}"
