@@ -155,23 +155,23 @@ class StatusWindow(QWidget):
         plan = status.plan if status.state is State.CONNECTED else None
         connected = plan is not None
         self._follow_interface(status.interface if connected else None)
-        have_reading = self._interface_reading is not None
+        reading = self._interface_reading  # None: not read yet
         latest, rate = self.meter.latest, self.meter.current
         none = "—"
         values = {
             "profile": profile.name if profile else none,
             "state": state_text(status, controller.reconnect_in),
             "server": status.server or (profile.server if profile else none),
-            "address": str(plan.address) if connected else none,
-            "ipv6": (ipv6_link_local(plan.ipv6_identifier) or "not offered") if connected else none,
-            "dns": (", ".join(map(str, plan.dns)) or "none offered") if connected else none,
+            "address": str(plan.address) if plan else none,
+            "ipv6": (ipv6_link_local(plan.ipv6_identifier) or "not offered") if plan else none,
+            "dns": (", ".join(map(str, plan.dns)) or "none offered") if plan else none,
             "routing": _routing_text(profile.full_tunnel if profile else True) if connected else none,
-            "routes": _routes_text(self._interface_reading.routes) if connected and have_reading else none,
+            "routes": _routes_text(reading.routes) if connected and reading else none,
             "interface": status.interface if connected and status.interface else none,
             "tls": status.tls if status.tls and status.state is not State.DISCONNECTED else none,
             "binding": status.security.binding if connected and status.security else none,
-            "received": _traffic_text(latest.received if latest else None, rate.received if rate else None) if connected and have_reading else none,
-            "sent": _traffic_text(latest.sent if latest else None, rate.sent if rate else None) if connected and have_reading else none,
+            "received": _traffic_text(latest.received if latest else None, rate.received if rate else None) if connected and reading else none,
+            "sent": _traffic_text(latest.sent if latest else None, rate.sent if rate else None) if connected and reading else none,
             "duration": duration_text(time.monotonic() - status.connected_at) if connected and status.connected_at else none,
         }
         for name, text in values.items():
@@ -197,8 +197,8 @@ class StatusWindow(QWidget):
 
     def _system_read(self, generation: int, reading: SystemReading | None, error: BaseException | None) -> None:
         self._reading = False
-        if error is not None:
-            return  # nothing new to show; the next tick asks again
+        if reading is None:
+            return  # it failed (error): nothing new to show; the next tick asks again
         self._tunnel_problem = reading.tunnel_problem
         if generation != self._generation:
             if self.isVisible():

@@ -30,8 +30,7 @@ def routes_through_linux(ifname: str | None) -> list[str] | None:
                 return None
             for family, anywhere in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
                 for route in netlink.get_routes(family=family, oif=indexes[0], table=MAIN_TABLE):
-                    network = ipaddress.ip_network(f"{route.get_attr('RTA_DST') or anywhere}/{route['dst_len']}",
-                                                   strict=False)
+                    network = ipaddress.ip_network(f"{route.get_attr('RTA_DST') or anywhere}/{route['dst_len']}", strict=False)
                     if not (network.is_link_local or network.is_multicast):
                         found.append(str(network))
     except (OSError, NetlinkError):

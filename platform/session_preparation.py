@@ -24,8 +24,9 @@ class SessionPreparation:
     note: str | None = None  # for the log: this system's implementation has never run on a real one
 
 
-def prepare(unsupported: str | None, untested_note: str | None, uses_network_helper: Callable[[], bool],
-            repair: Callable[[], bool]) -> SessionPreparation:
+def prepare(
+    unsupported: str | None, untested_note: str | None, uses_network_helper: Callable[[], bool], repair: Callable[[], bool]
+) -> SessionPreparation:
     """`unsupported`: the sentence for a system without an implementation (else None);
     `repair`: undo a crashed session's journal, True when there was something to undo."""
     if unsupported:

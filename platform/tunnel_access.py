@@ -18,7 +18,8 @@ HELPER_SYSTEMS = ("linux", "darwin")
 
 ROOT_WITHOUT_NET_ADMIN_SENTENCE = (
     "The tray app runs as root but without CAP_NET_ADMIN, so it cannot create the tunnel interface: start it "
-    "without that limit (sudo sstp-vpn-tray), or as your own user with the SSTP VPN network helper.")
+    "without that limit (sudo sstp-vpn-tray), or as your own user with the SSTP VPN network helper."
+)
 
 
 def uses_network_helper(platform_name: str | None = None) -> bool:

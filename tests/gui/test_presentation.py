@@ -8,8 +8,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State
-from sstpvpn.client.core.types import Status
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State, Status
 from sstpvpn.gui.icons import TrayState
 from sstpvpn.gui.presentation import duration_text, ipv6_link_local, menu_label, state_text, tooltip, tray_state
 from sstpvpn.gui.traffic import Rate, TrafficMeter, human_bytes

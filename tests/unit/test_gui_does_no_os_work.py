@@ -19,8 +19,7 @@ def os_work(source: str) -> list[str]:
             found += [alias.name for alias in node.names if alias.name.split(".")[0] in OS_MODULES]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.split(".")[0] in OS_MODULES:
             found.append(node.module)
-        elif (isinstance(node, ast.Attribute) and node.attr == "platform" and isinstance(node.value, ast.Name)
-              and node.value.id == "sys"):
+        elif isinstance(node, ast.Attribute) and node.attr == "platform" and isinstance(node.value, ast.Name) and node.value.id == "sys":
             found.append("sys.platform")
     return found
 
@@ -31,7 +30,8 @@ def test_no_gui_module_does_os_work(module):
 
 
 def test_the_check_finds_what_it_looks_for():
-    found = os_work("import os.path\nfrom socket import socketpair\nimport sys\nif sys.platform == 'linux': pass\n"
-                    "def f():\n    from pyroute2 import IPRoute\n")
+    found = os_work(
+        "import os.path\nfrom socket import socketpair\nimport sys\nif sys.platform == 'linux': pass\ndef f():\n    from pyroute2 import IPRoute\n"
+    )
     assert sorted(found) == ["os.path", "pyroute2", "socket", "sys.platform"]
     assert os_work("import sys\nfrom .routes import x\nsys.exit(main(sys.argv))\n") == []

@@ -30,11 +30,12 @@ class Repairs:
 def test_an_unsupported_system_is_refused_before_anything_else():
     repair = Repairs(True)
     asked = []
-    prepared = prepare("SSTP VPN runs on Linux, Windows and macOS; this system (freebsd14) is not supported.", None,
-                       lambda: asked.append(True) or False, repair)
-    assert prepared == SessionPreparation(failure=Failure(
-        Layer.PLATFORM, "SSTP VPN runs on Linux, Windows and macOS; this system (freebsd14) is not supported.",
-        FailureKind.OTHER))
+    prepared = prepare(
+        "SSTP VPN runs on Linux, Windows and macOS; this system (freebsd14) is not supported.", None, lambda: asked.append(True) or False, repair
+    )
+    assert prepared == SessionPreparation(
+        failure=Failure(Layer.PLATFORM, "SSTP VPN runs on Linux, Windows and macOS; this system (freebsd14) is not supported.", FailureKind.OTHER)
+    )
     assert repair.calls == 0 and asked == []
 
 

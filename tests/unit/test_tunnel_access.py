@@ -9,12 +9,12 @@ import sys
 import pytest
 
 from sstpvpn.platform import current
-from sstpvpn.platform.tunnel_access import (ROOT_WITHOUT_NET_ADMIN_SENTENCE, effective_capabilities, tunnel_problem,
-                                            uses_network_helper)
+from sstpvpn.platform.tunnel_access import ROOT_WITHOUT_NET_ADMIN_SENTENCE, effective_capabilities, tunnel_problem, uses_network_helper
 
 
-@pytest.mark.parametrize("system, euid, expected", [
-    ("linux", 1000, True), ("darwin", 501, True), ("linux", 0, False), ("darwin", 0, False), ("win32", 1000, False)])
+@pytest.mark.parametrize(
+    "system, euid, expected", [("linux", 1000, True), ("darwin", 501, True), ("linux", 0, False), ("darwin", 0, False), ("win32", 1000, False)]
+)
 def test_helper_or_root(system, euid, expected, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: euid)
     assert uses_network_helper(system) is expected
@@ -23,8 +23,9 @@ def test_helper_or_root(system, euid, expected, monkeypatch):
     assert current.uses_network_helper is uses_network_helper
 
 
-@pytest.mark.parametrize("cap_eff, expected", [("0000000000000000", ROOT_WITHOUT_NET_ADMIN_SENTENCE),
-                                               ("0000000000001000", None), ("000001ffffffffff", None)])
+@pytest.mark.parametrize(
+    "cap_eff, expected", [("0000000000000000", ROOT_WITHOUT_NET_ADMIN_SENTENCE), ("0000000000001000", None), ("000001ffffffffff", None)]
+)
 def test_root_on_linux_needs_cap_net_admin(tmp_path, monkeypatch, cap_eff, expected):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     status = tmp_path / "status"
