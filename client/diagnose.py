@@ -7,8 +7,9 @@ it. Python 3.11 has no public API for the peer chain (3.13 adds get_verified_cha
 get_unverified_chain); the same methods exist on the internal `_sslobj` and are used through
 `trust.peer_chain`, falling back to the leaf alone if they are missing.
 
-The SSTP step sends the SSTP_DUPLEX_POST request (no credentials) and reads the status line. It
-runs only over a connection that passed every check, like a real session would.
+The SSTP step sends the SSTP_DUPLEX_POST request (no credentials) and reads the reply's headers
+through sstp_http, which judges them as a session does. It runs only over a connection that passed
+every check, like a real session would.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from typing import Callable, Iterator, TextIO
 from . import trust
 from .core.types import Failure, FailureKind, Layer
 from .proxy import ProxyError, authority, duration, open_tunnel
-from .core.sstp_http import MAX_HEADER_BYTES, build_request
+from .core.sstp_http import HttpRefused, HttpReply, ReplyReader, build_request
 from .transport import (CertificateRejected, Endpoint, TransportError, TransportSettings, connect_first,
                         make_context, resolve, tls_handshake)
 
-SstpProbe = Callable[[ssl.SSLSocket, str], str]
+SstpProbe = Callable[[ssl.SSLSocket, str], HttpReply]  # raises sstp_http.HttpRefused
 
 
 @dataclass(frozen=True)
@@ -59,27 +60,15 @@ class DiagnoseReport:
         return failure.kind if failure is not None else None
 
 
-class ProbeError(Exception):
-    """The SSTP request got no usable reply; the message is the sentence."""
-
-
-def sstp_status_line(sock: ssl.SSLSocket, host: str) -> str:
-    """Send the SSTP HTTP request ([MS-SSTP] 3.2.4.1) and return the reply's status line."""
-    _, request = build_request(host, uuid.uuid4())
+def sstp_reply(sock: ssl.SSLSocket, host: str) -> HttpReply:
+    """Send the SSTP HTTP request ([MS-SSTP] 3.2.4.1) and read the reply's headers. Raises
+    HttpRefused for anything a session would not accept."""
+    connection, request = build_request(host, uuid.uuid4())
+    reader = ReplyReader(connection, host)
     sock.sendall(request)
-    received = b""
-    while b"\r\n\r\n" not in received:
-        if len(received) > MAX_HEADER_BYTES:
-            raise ProbeError(f"The server {host} sent more than {MAX_HEADER_BYTES // 1024} KiB of HTTP headers "
-                             "in reply to the SSTP request: it is not behaving like an SSTP server.")
-        chunk = sock.recv(4096)
-        if not chunk:
-            if received:
-                break
-            raise ProbeError(f"The server {host} closed the connection instead of answering the SSTP request: "
-                             "it may not be an SSTP server, or SSTP may be disabled on it.")
-        received += chunk
-    return received.split(b"\r\n", 1)[0].decode("latin-1")
+    while (reply := reader.feed(sock.recv(4096))) is None:
+        pass
+    return reply
 
 
 class _Clock:
@@ -104,7 +93,7 @@ def diagnose(settings: TransportSettings, sstp_probe: SstpProbe | None = None) -
     clock = _Clock()
     sockets: list[socket.socket] = []
     try:
-        _run(settings, sstp_probe or sstp_status_line, clock, sockets)
+        _run(settings, sstp_probe or sstp_reply, clock, sockets)
     finally:
         for sock in sockets:
             sock.close()
@@ -228,9 +217,14 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
 
     clock.start()
     try:
-        line = probe(verified, settings.http_host)
-    except ProbeError as error:
-        return clock.failed("SSTP", Failure(Layer.HTTP, str(error), FailureKind.PROTOCOL))
+        reply = probe(verified, settings.http_host)
+    except HttpRefused as refusal:
+        if refusal.reply is None:  # no reply, or not one a session could use
+            return clock.failed("SSTP", Failure(Layer.HTTP, str(refusal), FailureKind.PROTOCOL))
+        line = refusal.reply.status_line
+        return clock.failed("SSTP", Failure(Layer.HTTP, f'The server {settings.server} answered the SSTP request with "{line}": '
+                                                    "check that SSTP is enabled on the server and that the port is right.",
+                                            FailureKind.PROTOCOL), f"reply: {line}")
     except TimeoutError:
         return clock.failed("SSTP", Failure(Layer.HTTP, f"The server {settings.server} did not answer the SSTP request within "
                                                     f"{duration(settings.timeout)}: it may not be an SSTP server.",
@@ -239,15 +233,7 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
         return clock.failed("SSTP", Failure(Layer.HTTP, f"The connection to {settings.server} failed during the SSTP request "
                                                     f"({error.strerror or error}): check the server and your network.",
                                             FailureKind.PROTOCOL))
-    except Exception as error:  # a caller's probe may raise its own refusal (e.g. sstp_http.HttpRefused)
-        return clock.failed("SSTP", Failure(Layer.HTTP, str(error) or type(error).__name__, FailureKind.PROTOCOL))
-    words = line.split(None, 2)
-    if len(words) >= 2 and words[0].startswith("HTTP/1.") and words[1] == "200":
-        clock.passed("SSTP", f"reply: {line}")
-    else:
-        clock.failed("SSTP", Failure(Layer.HTTP, f'The server {settings.server} answered the SSTP request with "{line}": '
-                                             "check that SSTP is enabled on the server and that the port is right.",
-                                     FailureKind.PROTOCOL), f"reply: {line}")
+    clock.passed("SSTP", f"reply: {reply.status_line}")
 
 
 def _chain_lines(chain: list[bytes]) -> Iterator[str]:

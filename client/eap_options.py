@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import trust
+from .certificate_files import ca_file_problem
 
 if TYPE_CHECKING:  # eap_tls (ssl, cryptography) is imported when a connection needs it
     from .core.eap_tls import TlsMethodSettings
@@ -58,8 +59,6 @@ def settings_problems(method: str, client_cert: str, server_name: str, ca_file: 
         except ValueError as error:
             problems["eap_server_name"] = str(error)
     if ca_file:
-        from .profiles import ca_file_problem
-
         problem = ca_file_problem(Path(ca_file))
         if problem:
             problems["eap_ca_file"] = problem

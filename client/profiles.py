@@ -31,6 +31,8 @@ from typing import Any
 import tomli_w
 
 from . import trust
+from .certificate_files import ca_file_problem
+from .eap_options import settings_problems
 from .endpoint import format_endpoint, is_ip_address
 from .proxy import ProxySettings
 
@@ -142,8 +144,6 @@ def profile_problems(profile: Profile, others: tuple[Profile, ...] | list[Profil
         ca_problem = ca_file_problem(Path(profile.ca_file))
         if ca_problem:
             problems["ca_file"] = ca_problem
-    from .eap_options import settings_problems
-
     problems.update(settings_problems(profile.auth_method, profile.client_certificate, profile.eap_server_name,
                                       profile.eap_ca_file, profile.eap_pin_sha256))
     if profile.pin_sha256:
@@ -190,24 +190,6 @@ def host_name_problem(text: str) -> str | None:
     if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
         return f"{host!r} is not a valid host name: use letters, digits, dots and hyphens, like vpn.example.com."
     return None
-
-
-def ca_file_problem(path: Path) -> str | None:
-    """None when the file exists and holds at least one PEM certificate."""
-    from cryptography import x509
-
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return f"The CA file {path} does not exist."
-    except OSError as error:
-        return f"The CA file {path} cannot be read ({error.strerror})."
-    try:
-        if x509.load_pem_x509_certificates(data):
-            return None
-    except ValueError:
-        pass
-    return f"The CA file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,8 +17,26 @@ ENDLESS_LENGTH = b"18446744073709551615"  # 2**64 - 1: the body is the rest of t
 MAX_HEADER_BYTES = 16 * 1024
 
 
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    reason: str
+    after_headers: bytes  # SSTP bytes that arrived with the headers
+    http_version: str = "1.1"
+
+    @property
+    def status_line(self) -> str:
+        """For messages, as the server wrote it: HTTP/1.1 200 OK."""
+        return f"HTTP/{self.http_version} {self.status} {self.reason}".rstrip()
+
+
 class HttpRefused(Exception):
-    """The server did not accept the SSTP request. The message is for the user."""
+    """The server did not accept the SSTP request. The message is for the user; `reply` is the
+    server's answer when it was a complete HTTP reply with a status other than 200."""
+
+    def __init__(self, message: str, reply: HttpReply | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
 
 
 def build_request(host: str, correlation_id: uuid.UUID) -> tuple[h11.Connection, bytes]:
@@ -34,13 +52,6 @@ def build_request(host: str, correlation_id: uuid.UUID) -> tuple[h11.Connection,
         ],
     )
     return connection, connection.send(request)
-
-
-@dataclass(frozen=True)
-class HttpReply:
-    status: int
-    reason: str
-    after_headers: bytes  # SSTP bytes that arrived with the headers
 
 
 class ReplyReader:
@@ -66,10 +77,12 @@ class ReplyReader:
         except h11.RemoteProtocolError as error:
             raise HttpRefused(f"The server {self._host} sent a malformed HTTP reply to the SSTP request ({error}): it may not be an SSTP server.") from None
         reason = event.reason.decode("latin-1", "replace")
+        http_version = event.http_version.decode("latin-1")
         if event.status_code != 200:
             raise HttpRefused(
                 f"The server {self._host} refused the SSTP request with HTTP {event.status_code} {reason}: "
-                "check the server name and port, and that SSTP is enabled on the server."
+                "check the server name and port, and that SSTP is enabled on the server.",
+                HttpReply(event.status_code, reason, b"", http_version),
             )
         headers = dict(event.headers)
         length = headers.get(b"content-length")
@@ -82,4 +95,4 @@ class ReplyReader:
         rest = bytearray()
         while isinstance(event := connection.next_event(), h11.Data):
             rest += event.data
-        return HttpReply(200, reason, bytes(rest))
+        return HttpReply(200, reason, bytes(rest), http_version)

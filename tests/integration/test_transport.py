@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import h11
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from sstpvpn.client.core.sstp_http import HttpReply, ReplyReader
 from sstpvpn.client.diagnose import diagnose
 from sstpvpn.client.core.types import FailureKind
 from sstpvpn.client.proxy import ProxySettings
@@ -527,16 +529,14 @@ def test_squid_reuses_the_connection_for_credentials(servers: Servers, squid: Pr
 # diagnose
 
 
-def get_status_line(sock: ssl.SSLSocket, host: str) -> str:
-    """Stands in for the SSTP request: s_server -www answers only GET."""
-    sock.sendall(b"GET / HTTP/1.0\r\nHost: " + host.encode() + b"\r\n\r\n")
-    reply = b""
-    while b"\r\n" not in reply:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        reply += chunk
-    return reply.split(b"\r\n")[0].decode()
+def get_reply(sock: ssl.SSLSocket, host: str) -> HttpReply:
+    """Stands in for the SSTP request: s_server -www answers only GET (read by the SSTP reply reader)."""
+    connection = h11.Connection(h11.CLIENT)
+    sock.sendall(connection.send(h11.Request(method="GET", target="/", headers=[("Host", host)])))
+    reader = ReplyReader(connection, host)
+    while (reply := reader.feed(sock.recv(4096))) is None:
+        pass
+    return reply
 
 
 def step_names(report) -> list[str]:
@@ -544,7 +544,7 @@ def step_names(report) -> list[str]:
 
 
 def test_diagnose_good_server(servers: Servers) -> None:
-    report = diagnose(settings(servers), get_status_line)
+    report = diagnose(settings(servers), get_reply)
     assert step_names(report) == ["CA file", "DNS", "TCP", "TLS", "Certificate chain", "Name", "Trust", "SSTP"]
     assert all(step.ok for step in report.steps) and report.would_connect and report.failure is None
     steps = {step.name: step for step in report.steps}
@@ -565,7 +565,7 @@ def test_diagnose_good_server(servers: Servers) -> None:
 
 
 def test_diagnose_shows_the_chain_of_an_untrusted_server(servers: Servers) -> None:
-    report = diagnose(settings(servers, "other-ca"), get_status_line)
+    report = diagnose(settings(servers, "other-ca"), get_reply)
     assert step_names(report) == ["CA file", "DNS", "TCP", "TLS", "Certificate chain", "Name", "Trust"]
     assert [step.ok for step in report.steps] == [True, True, True, True, True, True, False]
     assert not report.would_connect
@@ -576,23 +576,23 @@ def test_diagnose_shows_the_chain_of_an_untrusted_server(servers: Servers) -> No
 
 
 def test_diagnose_wrong_name_and_pin(servers: Servers) -> None:
-    report = diagnose(settings(servers, "wrong-name"), get_status_line)
+    report = diagnose(settings(servers, "wrong-name"), get_reply)
     assert [(step.name, step.ok) for step in report.steps][-3:] == [("Certificate chain", True), ("Name", False), ("Trust", True)]
     assert report.failure.reason == "The server's certificate is for other.test, not localhost. Check the host name in the profile."
-    report = diagnose(settings(servers, pin_sha256="00" * 32), get_status_line)
+    report = diagnose(settings(servers, pin_sha256="00" * 32), get_reply)
     assert step_names(report)[-1] == "Trust" and not report.would_connect
     assert report.failure.reason.startswith("The server's certificate fingerprint SHA256 ")
 
 
 def test_diagnose_through_the_proxy(servers: Servers, tinyproxy: Proxy) -> None:
-    report = diagnose(settings(servers, proxy=proxied(tinyproxy)), get_status_line)
+    report = diagnose(settings(servers, proxy=proxied(tinyproxy)), get_reply)
     assert report.would_connect, report.failure
     steps = {step.name: step for step in report.steps}
     assert steps["DNS"].details == ("127.0.0.2: 127.0.0.2", "localhost is resolved by the proxy")
     assert steps["TCP"].details == (f"connected to 127.0.0.2:{tinyproxy.port} (the proxy)",)
     assert steps["Proxy"].details == (f"CONNECT localhost:{servers.ports['good']}: 200 Connection established",
                                       f"authenticated as {tinyproxy.user}")
-    report = diagnose(settings(servers, proxy=proxied(tinyproxy, None, None)), get_status_line)
+    report = diagnose(settings(servers, proxy=proxied(tinyproxy, None, None)), get_reply)
     assert step_names(report) == ["CA file", "DNS", "TCP", "Proxy"] and not report.would_connect
     assert report.failure.reason == (f"The proxy at 127.0.0.2:{tinyproxy.port} requires a user name and password: "
                                      "add them to the proxy settings.")

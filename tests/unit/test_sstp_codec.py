@@ -283,6 +283,12 @@ def test_http_refusal_names_the_status_and_what_to_check() -> None:
         "The server vpn.example.com refused the SSTP request with HTTP 404 Not Found: "
         "check the server name and port, and that SSTP is enabled on the server."
     )
+    assert refusal.value.reply.status_line == "HTTP/1.1 404 Not Found"  # what `diagnose` shows
+
+
+def test_http_reply_status_line_is_as_the_server_wrote_it() -> None:
+    assert _reader().feed(b"HTTP/1.0 200 ok\r\n\r\n").status_line == "HTTP/1.0 200 ok"
+    assert _reader().feed(b"HTTP/1.1 200 \r\n\r\n").status_line == "HTTP/1.1 200"
 
 
 def test_http_200_with_a_finite_body_is_not_sstp() -> None:

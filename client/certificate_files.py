@@ -1,0 +1,25 @@
+"""Checks of the certificate files a user names (extra CA certificates for the server or the EAP
+server), before anything connects: one sentence per problem. Shared by the profile validation and
+the EAP options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def ca_file_problem(path: Path) -> str | None:
+    """None when the file exists and holds at least one PEM certificate."""
+    from cryptography import x509
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return f"The CA file {path} does not exist."
+    except OSError as error:
+        return f"The CA file {path} cannot be read ({error.strerror})."
+    try:
+        if x509.load_pem_x509_certificates(data):
+            return None
+    except ValueError:
+        pass
+    return f"The CA file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."
