@@ -34,8 +34,13 @@ TRAY_WAIT_SECONDS = 30  # at login the panel may start after us
 class TrayApp(QObject):
     stopped = Signal()  # the session has ended and the runner has stopped: the process may exit
 
-    def __init__(self, store: ProfileStore | None = None, secrets: SecretStore | None = None,
-                 environ: Mapping[str, str] | None = None, runner_factory: Callable[..., EngineRunner] = EngineRunner) -> None:
+    def __init__(
+        self,
+        store: ProfileStore | None = None,
+        secrets: SecretStore | None = None,
+        environ: Mapping[str, str] | None = None,
+        runner_factory: Callable[..., EngineRunner] = EngineRunner,
+    ) -> None:
         super().__init__()
         self.store = store or ProfileStore()
         self.secrets = secrets or SecretStore()
@@ -43,8 +48,16 @@ class TrayApp(QObject):
         self.status_window: StatusWindow | None = None
         self.log_window: LogWindow | None = None
         self.profiles_window: ProfilesWindow | None = None
-        self.tray = Tray(self.controller, self.store, show_status=self.show_status, show_log=self.show_log,
-                         show_profiles=self.show_profiles, add_profile=self.add_profile, quit=self.quit, parent=self)
+        self.tray = Tray(
+            self.controller,
+            self.store,
+            show_status=self.show_status,
+            show_log=self.show_log,
+            show_profiles=self.show_profiles,
+            add_profile=self.add_profile,
+            quit=self.quit,
+            parent=self,
+        )
         self.controller.credentials_needed.connect(self.ask_credentials)
         self.controller.pin_offered.connect(self.offer_pin)
         self.controller.finished.connect(self._stopped)
@@ -89,8 +102,9 @@ class TrayApp(QObject):
     def ask_credentials(self, request: CredentialsRequest) -> None:
         dialog = PasswordDialog(request)
         dialog.setWindowIcon(app_icon())
-        dialog.accepted.connect(lambda: self.controller.provide_credentials(
-            request, dialog.password.text(), dialog.proxy_password.text(), dialog.remember.isChecked()))
+        dialog.accepted.connect(
+            lambda: self.controller.provide_credentials(request, dialog.password.text(), dialog.proxy_password.text(), dialog.remember.isChecked())
+        )
         dialog.rejected.connect(lambda: self.controller.cancel_credentials(request))
         self._open_dialog(dialog)
 
@@ -167,8 +181,10 @@ def _show_when_tray_appears(app: QApplication, tray_app: TrayApp, waited: float 
     if QSystemTrayIcon.isSystemTrayAvailable():
         tray_app.start()
     elif waited >= TRAY_WAIT_SECONDS:
-        print(f"sstp-vpn-tray: no system tray appeared within {TRAY_WAIT_SECONDS} seconds; showing the windows "
-              "instead (closing them quits).", file=sys.stderr)
+        print(
+            f"sstp-vpn-tray: no system tray appeared within {TRAY_WAIT_SECONDS} seconds; showing the windows instead (closing them quits).",
+            file=sys.stderr,
+        )
         app.lastWindowClosed.connect(tray_app.quit)  # which disconnects first, then quits
         tray_app.show_profiles()
         tray_app.show_status()

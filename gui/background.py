@@ -41,8 +41,7 @@ class _Dispatcher(QObject):
 _dispatcher: _Dispatcher | None = None  # made on first use, on the GUI thread
 
 
-def run_in_background(work: Callable[[], Any], on_done: Callable[[Any, BaseException | None], None],
-                      name: str = "sstp-vpn-worker") -> None:
+def run_in_background(work: Callable[[], Any], on_done: Callable[[Any, BaseException | None], None], name: str = "sstp-vpn-worker") -> None:
     """Call `work()` on a new daemon thread; then `on_done(result, None)` or `on_done(None, error)`
     on the GUI thread. Call this from the GUI thread."""
     global _dispatcher

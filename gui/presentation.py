@@ -6,8 +6,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from sstpvpn.client.core.types import State
-from sstpvpn.client.core.types import Status
+from sstpvpn.client.core.types import State, Status
 
 from .icons import TrayState
 

@@ -43,15 +43,21 @@ class SystemReading:
 
 def read_system(interface: str | None) -> SystemReading:
     """Worker thread: asks the platform layer, which may read files and netlink."""
-    return SystemReading(interface, time.monotonic(), current.read_traffic_counters(interface) if interface else None,
-                         current.routes_through(interface) if interface else None, current.tunnel_problem())
+    return SystemReading(
+        interface,
+        time.monotonic(),
+        current.read_traffic_counters(interface) if interface else None,
+        current.routes_through(interface) if interface else None,
+        current.tunnel_problem(),
+    )
 
 
 class TrafficGraph(QWidget):
     """Rates of the last minute: received in blue, sent in orange, scaled to the largest."""
 
     def __init__(self, meter: TrafficMeter) -> None:
-        super().__init__(objectName="traffic_graph")
+        super().__init__()
+        self.setObjectName("traffic_graph")
         self.meter = meter
         self.setMinimumSize(320, 90)
 
@@ -68,12 +74,13 @@ class TrafficGraph(QWidget):
             painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "traffic appears here once connected")
             return
         peak = max(max(rate.received, rate.sent) for rate in rates) or 1.0
-        slots = self.meter.rates.maxlen - 1
+        slots = (self.meter.rates.maxlen or len(rates)) - 1
 
         def points(values: list[float]) -> list[QPointF]:
-            return [QPointF(area.right() - (len(values) - 1 - index) * area.width() / slots,
-                            area.bottom() - 4 - value / peak * (area.height() - 8))
-                    for index, value in enumerate(values)]
+            return [
+                QPointF(area.right() - (len(values) - 1 - index) * area.width() / slots, area.bottom() - 4 - value / peak * (area.height() - 8))
+                for index, value in enumerate(values)
+            ]
 
         received = points([rate.received for rate in rates])
         area_path = QPainterPath(QPointF(received[0].x(), area.bottom()))
@@ -88,16 +95,24 @@ class TrafficGraph(QWidget):
         painter.setPen(QPen(SENT_COLOR, 2))  # sent: a line on top
         painter.drawPolyline(points([rate.sent for rate in rates]))
         painter.setPen(self.palette().text().color())
-        painter.drawText(area.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
-                         f"peak {human_rate(peak)}")
+        painter.drawText(area.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, f"peak {human_rate(peak)}")
 
 
 class StatusWindow(QWidget):
     FIELDS = (
-        ("profile", "Profile:"), ("state", "State:"), ("server", "Server:"), ("address", "IPv4 address:"),
-        ("ipv6", "IPv6 address:"), ("dns", "DNS servers:"), ("routing", "Routing:"), ("routes", "Routes:"),
+        ("profile", "Profile:"),
+        ("state", "State:"),
+        ("server", "Server:"),
+        ("address", "IPv4 address:"),
+        ("ipv6", "IPv6 address:"),
+        ("dns", "DNS servers:"),
+        ("routing", "Routing:"),
+        ("routes", "Routes:"),
         ("interface", "Interface:"),
-        ("tls", "TLS:"), ("binding", "Crypto binding:"), ("received", "Received:"), ("sent", "Sent:"),
+        ("tls", "TLS:"),
+        ("binding", "Crypto binding:"),
+        ("received", "Received:"),
+        ("sent", "Sent:"),
         ("duration", "Connected for:"),
     )
 
@@ -116,15 +131,20 @@ class StatusWindow(QWidget):
         details = QGroupBox("Connection")
         form = QFormLayout(details)
         for name, label in self.FIELDS:
-            value = QLabel(objectName=name)
+            value = QLabel()
+            value.setObjectName(name)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
             self.values[name] = value
             form.addRow(label, value)
-        self.problem = QLabel(objectName="problem", wordWrap=True, styleSheet="color: #b3261e;")
+        self.problem = QLabel(wordWrap=True)
+        self.problem.setObjectName("problem")
+        self.problem.setStyleSheet("color: #b3261e;")
         self.graph = TrafficGraph(self.meter)
-        legend = QLabel(f'<span style="color:{RECEIVED_COLOR.name()}">■</span> received &nbsp; '
-                        f'<span style="color:{SENT_COLOR.name()}">■</span> sent (last minute)')
+        legend = QLabel(
+            f'<span style="color:{RECEIVED_COLOR.name()}">■</span> received &nbsp; '
+            f'<span style="color:{SENT_COLOR.name()}">■</span> sent (last minute)'
+        )
         layout = QVBoxLayout(self)
         layout.addWidget(details)
         layout.addWidget(self.problem)
@@ -192,8 +212,7 @@ class StatusWindow(QWidget):
         if self._reading:
             return  # the last look has not come back yet: no pile of threads behind a slow system
         self._reading = True
-        run_in_background(partial(read_system, self._metered_interface), partial(self._system_read, self._generation),
-                          name="sstp-vpn-status")
+        run_in_background(partial(read_system, self._metered_interface), partial(self._system_read, self._generation), name="sstp-vpn-status")
 
     def _system_read(self, generation: int, reading: SystemReading | None, error: BaseException | None) -> None:
         self._reading = False

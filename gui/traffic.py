@@ -36,8 +36,7 @@ class TrafficMeter:
             elapsed = now - self._last_time
             # A counter that went backwards means a new interface: start the rates afresh.
             if counters.received >= self.latest.received and counters.sent >= self.latest.sent:
-                self.rates.append(Rate((counters.received - self.latest.received) / elapsed,
-                                       (counters.sent - self.latest.sent) / elapsed))
+                self.rates.append(Rate((counters.received - self.latest.received) / elapsed, (counters.sent - self.latest.sent) / elapsed))
             else:
                 self.rates.clear()
         self.latest = counters

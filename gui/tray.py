@@ -26,9 +26,18 @@ _NOTICE_ICONS = {
 
 
 class Tray(QObject):
-    def __init__(self, controller: ConnectionController, store: ProfileStore, *, show_status: Callable[[], None],
-                 show_log: Callable[[], None], show_profiles: Callable[[], None], add_profile: Callable[[], None],
-                 quit: Callable[[], None], parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        controller: ConnectionController,
+        store: ProfileStore,
+        *,
+        show_status: Callable[[], object],
+        show_log: Callable[[], object],
+        show_profiles: Callable[[], object],
+        add_profile: Callable[[], None],
+        quit: Callable[[], None],
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.controller = controller
         self.store = store

@@ -17,9 +17,19 @@ from typing import Any, NoReturn
 
 from sstpvpn.platform.errors import PlatformError
 
-__all__ = ["PlatformError", "SUPPORTED", "UNSUPPORTED_SENTENCE", "UNTESTED_NOTE", "TunDevice", "NetConfigurator",
-           "repair_from_journal", "default_journal_path", "unsupported_sentence", "untested_note",
-           "route_problem_before_connecting"]
+__all__ = [
+    "PlatformError",
+    "SUPPORTED",
+    "UNSUPPORTED_SENTENCE",
+    "UNTESTED_NOTE",
+    "TunDevice",
+    "NetConfigurator",
+    "repair_from_journal",
+    "default_journal_path",
+    "unsupported_sentence",
+    "untested_note",
+    "route_problem_before_connecting",
+]
 
 
 def unsupported_sentence(platform_name: str) -> str | None:
@@ -28,8 +38,7 @@ def unsupported_sentence(platform_name: str) -> str | None:
         return None
     if platform_name == "cygwin":
         return "Under Cygwin SSTP VPN cannot create its tunnel; run its Windows version instead."
-    return (f"SSTP VPN runs on Linux, Windows and macOS; this system ({platform_name}) is not "
-            "supported.")
+    return f"SSTP VPN runs on Linux, Windows and macOS; this system ({platform_name}) is not supported."
 
 
 def untested_note(platform_name: str) -> str | None:
@@ -37,8 +46,10 @@ def untested_note(platform_name: str) -> str | None:
     names = {"win32": "Windows", "darwin": "macOS"}
     if platform_name not in names:
         return None
-    return (f"The {names[platform_name]} support of SSTP VPN has not yet been run on a real "
-            f"{names[platform_name]} system; please report what works and what does not.")
+    return (
+        f"The {names[platform_name]} support of SSTP VPN has not yet been run on a real "
+        f"{names[platform_name]} system; please report what works and what does not."
+    )
 
 
 UNSUPPORTED_SENTENCE = unsupported_sentence(sys.platform)
@@ -54,8 +65,12 @@ def _no_early_route_check(full_tunnel: bool, extra_routes: Any) -> str | None:
 route_problem_before_connecting = _no_early_route_check
 
 if sys.platform == "linux":
-    from sstpvpn.platform.netconfig_linux import NetConfigurator, default_journal_path, repair_from_journal
-    from sstpvpn.platform.netconfig_linux import route_problem_before_connecting  # noqa: F811
+    from sstpvpn.platform.netconfig_linux import (
+        NetConfigurator,
+        default_journal_path,
+        repair_from_journal,
+        route_problem_before_connecting,
+    )
     from sstpvpn.platform.tun_linux import TunDevice
 elif sys.platform == "win32":
     from sstpvpn.platform.netconfig_windows import NetConfigurator, default_journal_path, repair_from_journal
@@ -85,8 +100,17 @@ from sstpvpn.platform.stop_signals import StopSignals, watch_stop_signals  # noq
 from sstpvpn.platform.traffic_counters import TrafficCounters  # noqa: E402
 from sstpvpn.platform.tunnel_access import tunnel_problem, uses_network_helper  # noqa: E402
 
-__all__ += ["SessionPreparation", "prepare_session", "StopSignals", "watch_stop_signals", "TrafficCounters",
-            "read_traffic_counters", "routes_through", "tunnel_problem", "uses_network_helper"]
+__all__ += [
+    "SessionPreparation",
+    "prepare_session",
+    "StopSignals",
+    "watch_stop_signals",
+    "TrafficCounters",
+    "read_traffic_counters",
+    "routes_through",
+    "tunnel_problem",
+    "uses_network_helper",
+]
 
 read_traffic_counters = traffic_counters.read_linux if sys.platform == "linux" else traffic_counters.not_counted
 routes_through = applied_routes.routes_through_linux if sys.platform == "linux" else applied_routes.not_shown
@@ -97,5 +121,4 @@ def prepare_session() -> SessionPreparation:
     when this process makes the tunnel itself (not through the helper) restore what a crashed
     session left. May block (it undoes routes and DNS): call it before connecting in the CLI and
     on a worker thread in the tray."""
-    return session_preparation.prepare(UNSUPPORTED_SENTENCE, UNTESTED_NOTE, uses_network_helper,
-                                       lambda: repair_from_journal(default_journal_path()))
+    return session_preparation.prepare(UNSUPPORTED_SENTENCE, UNTESTED_NOTE, uses_network_helper, lambda: repair_from_journal(default_journal_path()))

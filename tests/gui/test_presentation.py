@@ -17,17 +17,20 @@ from sstpvpn.platform.traffic_counters import TrafficCounters
 PLAN = NetworkPlan(IPv4Address("198.18.30.10"), IPv4Address("198.18.30.1"))
 
 
-@pytest.mark.parametrize("status, reconnect_in, state, words", [
-    (Status(State.IDLE), None, TrayState.DISCONNECTED, "Disconnected"),
-    (Status(State.HANDSHAKE), None, TrayState.CONNECTING, "Connecting (contacting the server)"),
-    (Status(State.AUTHENTICATING), None, TrayState.CONNECTING, "Connecting (signing in)"),
-    (Status(State.CONNECTED, plan=PLAN), None, TrayState.CONNECTED, "Connected"),
-    (Status(State.DISCONNECTING), None, TrayState.CONNECTING, "Disconnecting"),
-    (Status(State.DISCONNECTED), None, TrayState.DISCONNECTED, "Disconnected"),
-    (Status(State.DISCONNECTED, failure=Failure(Layer.TLS, "x", FailureKind.TRUST)), None, TrayState.ERROR, "Failed"),
-    (Status(State.DISCONNECTED, failure=Failure(Layer.SSTP, "x")), 4.6, TrayState.CONNECTING, "Reconnecting in 5 s"),
-    (Status(State.DISCONNECTED, failure=Failure(Layer.SSTP, "x")), math.inf, TrayState.CONNECTING, "Waiting for a network"),
-])
+@pytest.mark.parametrize(
+    "status, reconnect_in, state, words",
+    [
+        (Status(State.IDLE), None, TrayState.DISCONNECTED, "Disconnected"),
+        (Status(State.HANDSHAKE), None, TrayState.CONNECTING, "Connecting (contacting the server)"),
+        (Status(State.AUTHENTICATING), None, TrayState.CONNECTING, "Connecting (signing in)"),
+        (Status(State.CONNECTED, plan=PLAN), None, TrayState.CONNECTED, "Connected"),
+        (Status(State.DISCONNECTING), None, TrayState.CONNECTING, "Disconnecting"),
+        (Status(State.DISCONNECTED), None, TrayState.DISCONNECTED, "Disconnected"),
+        (Status(State.DISCONNECTED, failure=Failure(Layer.TLS, "x", FailureKind.TRUST)), None, TrayState.ERROR, "Failed"),
+        (Status(State.DISCONNECTED, failure=Failure(Layer.SSTP, "x")), 4.6, TrayState.CONNECTING, "Reconnecting in 5 s"),
+        (Status(State.DISCONNECTED, failure=Failure(Layer.SSTP, "x")), math.inf, TrayState.CONNECTING, "Waiting for a network"),
+    ],
+)
 def test_states_in_words_and_icons(status, reconnect_in, state, words):
     assert tray_state(status, reconnect_in) is state
     assert state_text(status, reconnect_in) == words

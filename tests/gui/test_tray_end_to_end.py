@@ -41,13 +41,28 @@ def run_tray_session(server, desktop, config_home, screenshots, scenario: str, *
     """Save the profile and its password, run tests/gui/tray_session.py in the client namespace."""
     require_program("xdotool", INSTALL_GUI)
     store = ProfileStore(config_home / "sstp-vpn" / "profiles.toml")
-    profile = store.save(Profile(id=new_profile_id(), name=PROFILE_NAME, host=server.server_name, port=server.port,
-                                 username=server.username, ca_file=str(server.ca_path)))
+    profile = store.save(
+        Profile(
+            id=new_profile_id(), name=PROFILE_NAME, host=server.server_name, port=server.port, username=server.username, ca_file=str(server.ca_path)
+        )
+    )
     SecretStore(SecretService.Keyring()).set(profile.id, SecretKind.VPN, server.password)
     env = {**os.environ, **desktop.env, "XDG_CONFIG_HOME": str(config_home)}
-    app = server.client_ns.popen(*wrapper, sys.executable, "-m", "tests.gui.tray_session", scenario, str(screenshots),
-                                 PROFILE_NAME, VIRTUAL_HOST, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+    app = server.client_ns.popen(
+        *wrapper,
+        sys.executable,
+        "-m",
+        "tests.gui.tray_session",
+        scenario,
+        str(screenshots),
+        PROFILE_NAME,
+        VIRTUAL_HOST,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         out, err = app.communicate(timeout=240)
     except subprocess.TimeoutExpired:
@@ -66,8 +81,17 @@ def test_tray_menu_connect_status_disconnect_quit(softether_server, desktop, tra
     before = network_state(ns)
     seen, out, err = run_tray_session(server, desktop, tmp_path / "config", screenshots, "connect")
 
-    assert seen["menu_before"] == ["SSTP VPN: not connected", "---", f"Connect “{PROFILE_NAME}”", "---", "Status…",
-                                   "Edit profiles…", "Log…", "---", "Quit"]
+    assert seen["menu_before"] == [
+        "SSTP VPN: not connected",
+        "---",
+        f"Connect “{PROFILE_NAME}”",
+        "---",
+        "Status…",
+        "Edit profiles…",
+        "Log…",
+        "---",
+        "Quit",
+    ]
     address = seen["address"]
     assert address.startswith("198.18.30.")
     assert seen["icon_state"] == "connected"
@@ -107,15 +131,13 @@ def test_tray_menu_connect_status_disconnect_quit(softether_server, desktop, tra
         assert (screenshots / name).stat().st_size > 1000, name
 
 
-def test_without_cap_net_admin_the_tray_says_how_to_start_it(softether_server, desktop, tray, keyring_service,
-                                                              tmp_path, screenshots):
+def test_without_cap_net_admin_the_tray_says_how_to_start_it(softether_server, desktop, tray, keyring_service, tmp_path, screenshots):
     """Root creates the tunnel itself, which needs CAP_NET_ADMIN: started as root without it
     (setpriv drops it), the tray app says so at start and when the tunnel cannot be made."""
     require_program("setpriv", "apt-get install util-linux")
     server = softether_server
     before = network_state(server.client_ns)
-    seen, _, err = run_tray_session(server, desktop, tmp_path / "config", screenshots, "unprivileged",
-                                    "setpriv", "--bounding-set=-net_admin")
+    seen, _, err = run_tray_session(server, desktop, tmp_path / "config", screenshots, "unprivileged", "setpriv", "--bounding-set=-net_admin")
     admin = ROOT_WITHOUT_NET_ADMIN_SENTENCE
     tun = "Creating the tunnel interface needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN)."
     assert seen["notices"] == [
@@ -145,20 +167,43 @@ def test_tray_as_an_ordinary_user_connects_through_the_helper(softether_server, 
     try:
         with running_helper(ns, grp.getgrgid(NOBODY.pw_gid).gr_name, tmp_path) as helper:
             store = ProfileStore(home / "config" / "sstp-vpn" / "profiles.toml")
-            profile = store.save(Profile(id=new_profile_id(), name=PROFILE_NAME, host=server.server_name,
-                                         port=server.port, username=server.username,
-                                         ca_file=str(helper.share(server.ca_path))))
+            profile = store.save(
+                Profile(
+                    id=new_profile_id(),
+                    name=PROFILE_NAME,
+                    host=server.server_name,
+                    port=server.port,
+                    username=server.username,
+                    ca_file=str(helper.share(server.ca_path)),
+                )
+            )
             for folder in ("runtime", "artifacts"):
                 (home / folder).mkdir(mode=0o700)
             for path in (home, *home.rglob("*")):
                 os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
-            user_env = [f"HOME={home}", f"XDG_CONFIG_HOME={home / 'config'}", f"XDG_CACHE_HOME={home / 'cache'}",
-                        f"XDG_STATE_HOME={home / 'state'}", f"XDG_RUNTIME_DIR={home / 'runtime'}"]
-            command = ["env", *user_env, sys.executable, "-m", "tests.gui.user_tray_session", "connect",
-                       str(home / "artifacts"), PROFILE_NAME, VIRTUAL_HOST, profile.id]
+            user_env = [
+                f"HOME={home}",
+                f"XDG_CONFIG_HOME={home / 'config'}",
+                f"XDG_CACHE_HOME={home / 'cache'}",
+                f"XDG_STATE_HOME={home / 'state'}",
+                f"XDG_RUNTIME_DIR={home / 'runtime'}",
+            ]
+            command = [
+                "env",
+                *user_env,
+                sys.executable,
+                "-m",
+                "tests.gui.user_tray_session",
+                "connect",
+                str(home / "artifacts"),
+                PROFILE_NAME,
+                VIRTUAL_HOST,
+                profile.id,
+            ]
             env = {**os.environ, **desktop.env, "SSTP_VPN_HELPER_SOCKET": str(helper.socket)}
-            app = ns.popen(*as_nobody(command), cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            app = ns.popen(
+                *as_nobody(command), cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             try:
                 out, err = app.communicate(server.password + "\n", timeout=240)
             except subprocess.TimeoutExpired:

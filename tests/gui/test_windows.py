@@ -48,8 +48,12 @@ def connected_engine(qtbot, tray_app, profile, **connected) -> ScriptedRunner:
     tray_app.controller.connect_profile(profile)
     qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
     engine = ScriptedRunner.instances[-1]
-    for line in ("Connecting to vpn.example.com:443.", "TLS is up (TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384).",
-                 "Authenticating with MSCHAPV2.", "Authenticated; crypto binding sent (SHA256)."):
+    for line in (
+        "Connecting to vpn.example.com:443.",
+        "TLS is up (TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384).",
+        "Authenticating with MSCHAPV2.",
+        "Authenticated; crypto binding sent (SHA256).",
+    ):
         engine.log(line)
     engine.log("Call Connect Ack: crypto binding with SHA256.", level=logging.DEBUG)
     engine.connected(**connected)
@@ -59,8 +63,7 @@ def connected_engine(qtbot, tray_app, profile, **connected) -> ScriptedRunner:
 
 def test_status_window_shows_the_session(qtbot, tray_app, store, secrets):
     profile = add(store, secrets, "pw", full_tunnel=False)
-    connected_engine(qtbot, tray_app, profile, connected_at=time.monotonic() - 3, interface="lo",
-                     ipv6_identifier=bytes.fromhex("0211223344556677"))
+    connected_engine(qtbot, tray_app, profile, connected_at=time.monotonic() - 3, interface="lo", ipv6_identifier=bytes.fromhex("0211223344556677"))
     window = tray_app.show_status()
     qtbot.waitUntil(lambda: window.meter.latest is not None)  # loopback's real counters
     values = {name: label.text() for name, label in window.values.items()}
@@ -80,8 +83,7 @@ def test_status_window_shows_the_session(qtbot, tray_app, store, secrets):
     assert window.values["address"].text() == "—"
 
 
-def test_status_window_reads_the_system_off_the_gui_thread_and_drops_stale_readings(qtbot, tray_app, store, secrets,
-                                                                                     monkeypatch):
+def test_status_window_reads_the_system_off_the_gui_thread_and_drops_stale_readings(qtbot, tray_app, store, secrets, monkeypatch):
     """The counters, routes and the tunnel check come from the platform layer on a worker thread; a
     reading of the session's previous interface that comes back late is not shown."""
     old_reading_may_finish = threading.Event()
@@ -114,15 +116,13 @@ def test_status_window_reads_the_system_off_the_gui_thread_and_drops_stale_readi
 
 def test_the_tray_says_at_start_when_no_tunnel_can_be_had(qtbot, tray, store, secrets, monkeypatch):
     checked_on: list[threading.Thread] = []
-    monkeypatch.setattr(current, "tunnel_problem",
-                        lambda: checked_on.append(threading.current_thread()) or "The helper is not running.")
+    monkeypatch.setattr(current, "tunnel_problem", lambda: checked_on.append(threading.current_thread()) or "The helper is not running.")
     app = TrayApp(store, secrets, environ={}, runner_factory=ScriptedRunner)
     notices = []
     app.controller.notice.connect(notices.append)
     app.start()
     qtbot.waitUntil(lambda: bool(notices))
-    assert [(notice.title, notice.text) for notice in notices] == [
-        ("The VPN tunnel cannot be created", "The helper is not running.")]
+    assert [(notice.title, notice.text) for notice in notices] == [("The VPN tunnel cannot be created", "The helper is not running.")]
     assert checked_on and checked_on[0] is not threading.main_thread()
     with qtbot.waitSignal(app.stopped, timeout=10000):
         app.quit()
@@ -134,8 +134,11 @@ def test_log_window_shows_copies_and_saves(qtbot, tray_app, store, secrets, tmp_
     log = tray_app.show_log()
     lines = log.text.toPlainText().splitlines()
     assert [line.split(None, 2)[1:] for line in lines] == [
-        ["INFO", "Connecting to vpn.example.com:443."], ["INFO", "TLS is up (TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384)."],
-        ["INFO", "Authenticating with MSCHAPV2."], ["INFO", "Authenticated; crypto binding sent (SHA256)."]]
+        ["INFO", "Connecting to vpn.example.com:443."],
+        ["INFO", "TLS is up (TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384)."],
+        ["INFO", "Authenticating with MSCHAPV2."],
+        ["INFO", "Authenticated; crypto binding sent (SHA256)."],
+    ]
     log.details.setChecked(True)
     assert "DEBUG    Call Connect Ack: crypto binding with SHA256." in log.text.toPlainText()
     ScriptedRunner.instances[-1].log("Link update.")
@@ -151,8 +154,7 @@ def test_profiles_window_removes_a_profile_with_its_passwords(qtbot, tray_app, s
     office = add(store, secrets, "office-pw")
     home = add(store, secrets, "home-pw", name="Home")
     window = tray_app.show_profiles()
-    assert [window.list.item(i).text() for i in range(window.list.count())] == [
-        "Office  —  alice@vpn.example.com", "Home  —  alice@vpn.example.com"]
+    assert [window.list.item(i).text() for i in range(window.list.count())] == ["Office  —  alice@vpn.example.com", "Home  —  alice@vpn.example.com"]
     window.list.setCurrentRow(1)
     window.remove_selected(confirm=False)
     assert [p.id for p in store.load().profiles] == [office.id]
@@ -185,8 +187,9 @@ def test_trust_failure_with_a_self_signed_certificate_offers_the_pin(qtbot, tray
         tray_app.controller.connect_profile(profile)
         qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
         engine = ScriptedRunner.instances[-1]
-        engine.dropped(Failure(Layer.TLS, "The server's certificate was not issued by a trusted authority (self-signed "
-                                      "certificate).", FailureKind.TRUST))
+        engine.dropped(
+            Failure(Layer.TLS, "The server's certificate was not issued by a trusted authority (self-signed certificate).", FailureKind.TRUST)
+        )
         qtbot.waitUntil(lambda: any(isinstance(d, PinDialog) for d in tray_app.dialogs), timeout=20000)
         dialog = next(d for d in tray_app.dialogs if isinstance(d, PinDialog))
         assert dialog.certificate.sha256_hex == server.sha256

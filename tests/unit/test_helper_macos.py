@@ -37,8 +37,7 @@ SERVER = "203.0.113.5"  # recorded only: nothing is sent anywhere
 SERVICE = "8F1C2B3A-1111-2222-3333-444455556666"
 SETUP_DNS = f"Setup:/Network/Service/{SERVICE}/DNS"
 STARTED = "Mon Jan  1 10:00:00 2024"
-PLAN = NetworkPlan(address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"),
-                   dns=(IPv4Address("198.18.30.53"),), mtu=1400)
+PLAN = NetworkPlan(address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"), dns=(IPv4Address("198.18.30.53"),), mtu=1400)
 ADMIN_GID = 80
 STAFF_GID = 20
 IPV4_PACKET = bytes.fromhex("4500001c00000000400100000a0000010a000002") + bytes(8)
@@ -50,8 +49,7 @@ IPV4_PACKET = bytes.fromhex("4500001c00000000400100000a0000010a000002") + bytes(
 class HeaderXucred(ctypes.Structure):
     """struct xucred exactly as macOS's sys/ucred.h declares it (u_int, uid_t, short, gid_t[NGROUPS])."""
 
-    _fields_ = [("cr_version", ctypes.c_uint), ("cr_uid", ctypes.c_uint32), ("cr_ngroups", ctypes.c_short),
-                ("cr_groups", ctypes.c_uint32 * 16)]
+    _fields_ = [("cr_version", ctypes.c_uint), ("cr_uid", ctypes.c_uint32), ("cr_ngroups", ctypes.c_short), ("cr_groups", ctypes.c_uint32 * 16)]
 
 
 def xucred(uid: int, groups: list[int], version: int = 0, count: int | None = None) -> bytes:
@@ -73,12 +71,15 @@ def test_the_xucred_layout_matches_sys_ucred_h():
         assert socket.LOCAL_PEERCRED == helper_macos.LOCAL_PEERCRED
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (xucred(501, [STAFF_GID])[:40], "40 bytes"),
-    (xucred(501, [STAFF_GID], version=1), "version 1"),
-    (xucred(501, [STAFF_GID], count=17), "17 groups"),
-    (xucred(501, [STAFF_GID], count=-1), "-1 groups"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (xucred(501, [STAFF_GID])[:40], "40 bytes"),
+        (xucred(501, [STAFF_GID], version=1), "version 1"),
+        (xucred(501, [STAFF_GID], count=17), "17 groups"),
+        (xucred(501, [STAFF_GID], count=-1), "-1 groups"),
+    ],
+)
 def test_credentials_of_another_layout_are_refused(raw, reason):
     with pytest.raises(PlatformError, match=reason):
         helper_macos.parse_xucred(raw)
@@ -144,14 +145,19 @@ def test_root_and_group_members_may_connect_and_others_get_the_sentence():
     assert libc.calls == []  # ... so the directory was not asked
     assert check(Peer(3, 502, STAFF_GID, (STAFF_GID,))) is None  # beyond them: the directory says yes
     refused = check(Peer(4, 503, STAFF_GID, (STAFF_GID,)))
-    assert refused == ("Only administrators may use the SSTP VPN network helper: make the account an administrator "
-                       "in System Settings > Users & Groups, or run sstp-vpn with sudo.")
+    assert refused == (
+        "Only administrators may use the SSTP VPN network helper: make the account an administrator "
+        "in System Settings > Users & Groups, or run sstp-vpn with sudo."
+    )
     other = helper_macos.authorization_problem(Peer(4, 503, STAFF_GID, (STAFF_GID,)), 700, "vpnusers", membership)
-    assert other == ("Only members of the group vpnusers may use the SSTP VPN network helper: add the user with "
-                     "'sudo dseditgroup -o edit -a USER -t user vpnusers'.")
+    assert other == (
+        "Only members of the group vpnusers may use the SSTP VPN network helper: add the user with "
+        "'sudo dseditgroup -o edit -a USER -t user vpnusers'."
+    )
     # A directory that cannot answer refuses; a missing group leaves only root.
-    assert helper_macos.authorization_problem(Peer(3, 502, STAFF_GID, (STAFF_GID,)), ADMIN_GID, "admin",
-                                              Membership(RecordedMembershipLibc({ADMIN_GID: {502}}, failing=True)))
+    assert helper_macos.authorization_problem(
+        Peer(3, 502, STAFF_GID, (STAFF_GID,)), ADMIN_GID, "admin", Membership(RecordedMembershipLibc({ADMIN_GID: {502}}, failing=True))
+    )
     assert helper_macos.authorization_problem(Peer(2, 501, STAFF_GID, (ADMIN_GID,)), None, "admin", membership)
 
 
@@ -248,18 +254,26 @@ class RecordedMac:
 
     def __init__(self, tmp_path: Path) -> None:
         self.darwin = RecordedDarwin()
-        self.store = ScutilStore({
-            "State:/Network/Global/IPv4": {"PrimaryInterface": "en0", "PrimaryService": SERVICE, "Router": "192.0.2.1"},
-            SETUP_DNS: {"ServerAddresses": ["192.0.2.53"], "SearchDomains": ["home.example"]}})
+        self.store = ScutilStore(
+            {
+                "State:/Network/Global/IPv4": {"PrimaryInterface": "en0", "PrimaryService": SERVICE, "Router": "192.0.2.1"},
+                SETUP_DNS: {"ServerAddresses": ["192.0.2.53"], "SearchDomains": ["home.example"]},
+            }
+        )
         self.original_keys = {key: dict(value) for key, value in self.store.keys.items()}
         self.commands = mac_commands(self.store, server=SERVER, processes={os.getpid(): STARTED})
         self.journal = tmp_path / "journal.json"
 
     def settings(self, peer: Peer, members: dict[int, set[int]] | None = None) -> Settings:
-        return Settings("admin", ADMIN_GID, self.journal, peer_of=lambda _connection: peer,
-                        membership=Membership(RecordedMembershipLibc(members or {})),
-                        create_tun=lambda ifname: tun_macos.TunDevice.open(ifname, darwin=self.darwin),
-                        make_configurator=partial(netconfig_macos.NetConfigurator, run_command=self.commands))
+        return Settings(
+            "admin",
+            ADMIN_GID,
+            self.journal,
+            peer_of=lambda _connection: peer,
+            membership=Membership(RecordedMembershipLibc(members or {})),
+            create_tun=lambda ifname: tun_macos.TunDevice.open(ifname, darwin=self.darwin),
+            make_configurator=partial(netconfig_macos.NetConfigurator, run_command=self.commands),
+        )
 
     def tools(self) -> list[tuple[str, ...]]:
         return [argv for argv in self.commands.argvs() if argv[0] in ("/sbin/ifconfig", "/sbin/route")]
@@ -286,19 +300,23 @@ class HelperThread:
         self.listener.close()
 
 
-UP = [("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "198.18.30.1", "mtu", "1400", "netmask", "255.255.255.255", "up"),
-      ("/sbin/route", "-n", "get", "-inet", SERVER),
-      ("/sbin/route", "-n", "add", "-inet", f"{SERVER}/32", "-gateway", "192.0.2.1"),
-      ("/sbin/route", "-n", "add", "-inet", "0.0.0.0/1", "-interface", "utun7"),
-      ("/sbin/route", "-n", "add", "-inet", "128.0.0.0/1", "-interface", "utun7"),
-      ("/sbin/route", "-n", "add", "-inet6", "::/1", "-interface", "utun7"),
-      ("/sbin/route", "-n", "add", "-inet6", "8000::/1", "-interface", "utun7")]
-DOWN = [("/sbin/route", "-n", "delete", "-inet6", "8000::/1"),
-        ("/sbin/route", "-n", "delete", "-inet6", "::/1"),
-        ("/sbin/route", "-n", "delete", "-inet", "128.0.0.0/1"),
-        ("/sbin/route", "-n", "delete", "-inet", "0.0.0.0/1"),
-        ("/sbin/route", "-n", "delete", "-inet", f"{SERVER}/32"),
-        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "-alias")]
+UP = [
+    ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "198.18.30.1", "mtu", "1400", "netmask", "255.255.255.255", "up"),
+    ("/sbin/route", "-n", "get", "-inet", SERVER),
+    ("/sbin/route", "-n", "add", "-inet", f"{SERVER}/32", "-gateway", "192.0.2.1"),
+    ("/sbin/route", "-n", "add", "-inet", "0.0.0.0/1", "-interface", "utun7"),
+    ("/sbin/route", "-n", "add", "-inet", "128.0.0.0/1", "-interface", "utun7"),
+    ("/sbin/route", "-n", "add", "-inet6", "::/1", "-interface", "utun7"),
+    ("/sbin/route", "-n", "add", "-inet6", "8000::/1", "-interface", "utun7"),
+]
+DOWN = [
+    ("/sbin/route", "-n", "delete", "-inet6", "8000::/1"),
+    ("/sbin/route", "-n", "delete", "-inet6", "::/1"),
+    ("/sbin/route", "-n", "delete", "-inet", "128.0.0.0/1"),
+    ("/sbin/route", "-n", "delete", "-inet", "0.0.0.0/1"),
+    ("/sbin/route", "-n", "delete", "-inet", f"{SERVER}/32"),
+    ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "-alias"),
+]
 
 
 def test_a_session_opens_passes_the_utun_applies_and_restores(tmp_path):
@@ -377,8 +395,9 @@ def test_an_oversized_request_is_refused_and_the_connection_ends(tmp_path):
         client.connect(str(tmp_path / "helper.sock"))
         client.sendall(LENGTH_PREFIX.pack(1 << 30) + b"{")
         message, _fds = receive_message(client)
-        assert helper_protocol.parse_reply(message) == Reply(False, error="The message is longer than the network "
-                                                                          f"helper accepts ({MAX_MESSAGE_BYTES} bytes).")
+        assert helper_protocol.parse_reply(message) == Reply(
+            False, error=f"The message is longer than the network helper accepts ({MAX_MESSAGE_BYTES} bytes)."
+        )
         assert receive_message(client) is None
     helper.join()
 
@@ -430,11 +449,14 @@ def test_the_listening_socket_comes_from_launch_activate_socket(tmp_path):
             listener.accept()[0].close()
 
 
-@pytest.mark.parametrize("error, sentence", [
-    (errno.ESRCH, "sstp-vpn-helper was not started by launchd"),
-    (errno.ENOENT, "declares no socket named Listener"),
-    (errno.EALREADY, "was taken already"),
-])
+@pytest.mark.parametrize(
+    "error, sentence",
+    [
+        (errno.ESRCH, "sstp-vpn-helper was not started by launchd"),
+        (errno.ENOENT, "declares no socket named Listener"),
+        (errno.EALREADY, "was taken already"),
+    ],
+)
 def test_launch_activate_socket_errors_become_sentences(error, sentence):
     libc = RecordedLaunchLibc([], error=error)
     with pytest.raises(PlatformError, match=sentence):
@@ -462,8 +484,7 @@ def test_a_plist_with_other_sockets_is_refused_and_the_descriptors_closed():
 
 
 def render_plist(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", str(INSTALLER / "install-helper.sh"), "plist", *arguments],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(["sh", str(INSTALLER / "install-helper.sh"), "plist", *arguments], capture_output=True, text=True, check=False)
 
 
 def test_the_installed_plist_matches_what_helper_and_client_expect():
@@ -475,8 +496,14 @@ def test_the_installed_plist_matches_what_helper_and_client_expect():
     assert Path(helper_macos.PLIST_PATH).name == f"{helper_macos.LABEL}.plist"
     assert plist["ProgramArguments"] == [program, "--group", "admin"]
     listener = plist["Sockets"][helper_macos.LAUNCHD_SOCKET_NAME]
-    assert listener == {"SockFamily": "Unix", "SockType": "stream", "SockPathName": helper_macos.DEFAULT_SOCKET,
-                        "SockPathOwner": 0, "SockPathGroup": 80, "SockPathMode": 0o660}
+    assert listener == {
+        "SockFamily": "Unix",
+        "SockType": "stream",
+        "SockPathName": helper_macos.DEFAULT_SOCKET,
+        "SockPathOwner": 0,
+        "SockPathGroup": 80,
+        "SockPathMode": 0o660,
+    }
     assert helper_client.default_socket_path("darwin") == helper_macos.DEFAULT_SOCKET == helper_client.MACOS_SOCKET
     assert "RunAtLoad" not in plist and "KeepAlive" not in plist  # started by the first connection
     assert plist["ExitTimeOut"] > 15  # the sessions' time to restore (helper_session)
