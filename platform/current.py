@@ -8,6 +8,11 @@ Linux, Windows (Wintun) and macOS (utun) have implementations; the Windows and m
 run on a real system yet (`UNTESTED_NOTE` says so, for the log). On an operating system without
 an implementation, importing this module still works (a GUI can start and explain); using any of
 the names raises PlatformError with `UNSUPPORTED_SENTENCE`.
+
+The front ends (the tray and the CLI) ask it their OS questions too, with the same names on every
+system: `prepare_session()` before connecting, `uses_network_helper()`, `tunnel_problem()`,
+`read_traffic_counters(ifname)`, `routes_through(ifname)`, `watch_stop_signals()`. Where a system
+has no answer yet they say so with None.
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ from __future__ import annotations
 import sys
 from typing import Any, NoReturn
 
+from sstpvpn.platform import applied_routes, session_preparation, traffic_counters
 from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.session_preparation import SessionPreparation
+from sstpvpn.platform.stop_signals import StopSignals, watch_stop_signals
+from sstpvpn.platform.traffic_counters import TrafficCounters
+from sstpvpn.platform.tunnel_access import tunnel_problem, uses_network_helper
 
 __all__ = [
     "PlatformError",
@@ -29,6 +39,15 @@ __all__ = [
     "unsupported_sentence",
     "untested_note",
     "route_problem_before_connecting",
+    "SessionPreparation",
+    "prepare_session",
+    "StopSignals",
+    "watch_stop_signals",
+    "TrafficCounters",
+    "read_traffic_counters",
+    "routes_through",
+    "tunnel_problem",
+    "uses_network_helper",
 ]
 
 
@@ -92,25 +111,6 @@ else:
 
     repair_from_journal = _unsupported
     default_journal_path = _unsupported
-
-# The OS questions of the front ends (the tray and the CLI), the same names on every system.
-from sstpvpn.platform import applied_routes, session_preparation, traffic_counters  # noqa: E402
-from sstpvpn.platform.session_preparation import SessionPreparation  # noqa: E402
-from sstpvpn.platform.stop_signals import StopSignals, watch_stop_signals  # noqa: E402
-from sstpvpn.platform.traffic_counters import TrafficCounters  # noqa: E402
-from sstpvpn.platform.tunnel_access import tunnel_problem, uses_network_helper  # noqa: E402
-
-__all__ += [
-    "SessionPreparation",
-    "prepare_session",
-    "StopSignals",
-    "watch_stop_signals",
-    "TrafficCounters",
-    "read_traffic_counters",
-    "routes_through",
-    "tunnel_problem",
-    "uses_network_helper",
-]
 
 read_traffic_counters = traffic_counters.read_linux if sys.platform == "linux" else traffic_counters.not_counted
 routes_through = applied_routes.routes_through_linux if sys.platform == "linux" else applied_routes.not_shown

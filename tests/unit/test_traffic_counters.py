@@ -31,3 +31,18 @@ def test_systems_without_a_reader_say_so_with_none():
     assert traffic_counters.not_counted("utun4") is None
     assert applied_routes.not_shown("utun4") is None
     assert applied_routes.routes_through_linux(None) is None
+
+
+def test_windows_and_macos_get_the_none_answers_through_current():
+    """Checked in a fresh interpreter that pretends to be that system before current.py is imported."""
+    import subprocess
+    import sys
+
+    for name in ("win32", "darwin"):
+        code = (
+            f"import sys; sys.platform = {name!r}; from sstpvpn.platform import current; "
+            "print(current.read_traffic_counters.__name__, current.routes_through.__name__, "
+            "current.read_traffic_counters('utun4'), current.routes_through('utun4'))"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+        assert result.stdout.split() == ["not_counted", "not_shown", "None", "None"]
