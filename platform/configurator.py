@@ -13,8 +13,8 @@ import contextlib
 import ipaddress
 import logging
 import pathlib
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Callable, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from sstpvpn.platform import journal_replay
 from sstpvpn.platform import routing_policy as policy
@@ -60,7 +60,7 @@ class StepConfigurator:
 
     # -- public --------------------------------------------------------------------------
 
-    def apply(self, plan: "NetworkPlan") -> None:
+    def apply(self, plan: NetworkPlan) -> None:
         """Configure the interface, routes and DNS. On failure everything done so far is undone
         and a PlatformError says why."""
         self._refuse_before_journal()
@@ -77,7 +77,7 @@ class StepConfigurator:
                 log.warning("%s", undo_error.sentence)
             raise
 
-    def add_pushed(self, pushed: "PushedSettings") -> list[str]:
+    def add_pushed(self, pushed: PushedSettings) -> list[str]:
         """What the VPN's DHCP server sent (routes, DNS domains): not added on this system yet,
         said in a note; the connection works as set up by apply()."""
         if not pushed:

@@ -27,8 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import UndoJournal

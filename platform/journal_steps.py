@@ -3,7 +3,8 @@ is needed to undo it, and turns into JSON (and back) only at the journal file's 
 
 The JSON shape is the one the first versions wrote, {"op": <name>, <field>: <value>, ...}, so a
 journal left by an older sstp-vpn is still repaired after an upgrade. A step type names its "op"
-in OP and its JSON keys are its field names; tuples are written as JSON arrays. Decoding is
+in OP and its JSON keys are its field names; tuples are written as JSON arrays, and a field with
+a default only when it differs from it (a record of an older version may lack it). Decoding is
 lazy, one step at a time (journal_replay), so one damaged or unknown step is a sentence while
 the others are still undone.
 """
@@ -36,6 +37,8 @@ class StepCatalog:
         record: Record = {"op": step.OP}
         for field in dataclasses.fields(step):
             value = getattr(step, field.name)
+            if field.default is not dataclasses.MISSING and value == field.default:
+                continue  # an optional field is written only when it says something
             record[field.name] = list(value) if isinstance(value, tuple) else value
         return record
 

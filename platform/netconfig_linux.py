@@ -23,21 +23,21 @@ import ipaddress
 import logging
 import os
 import pathlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from pyroute2 import IPRoute, NetlinkError
 
-from sstpvpn.platform import journal_replay
+from sstpvpn.platform import journal_replay, route_safety
 from sstpvpn.platform import resolver_linux as resolver
-from sstpvpn.platform import route_safety
 from sstpvpn.platform import routing_policy as policy
 from sstpvpn.platform.configurator import AlreadyThere, NothingChanged, StepConfigurator
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
 from sstpvpn.platform.netlink_linux import ADMIN_SENTENCE, call, netlink, netlink_error
 from sstpvpn.platform.owners_linux import LinuxOwners
+
 # route_problem_before_connecting: platform.current takes it from here.
 from sstpvpn.platform.route_snapshot_linux import read_route_snapshot, route_problem_before_connecting
 
@@ -180,7 +180,7 @@ class NetConfigurator(StepConfigurator):
         self._ipr: IPRoute | None = None  # while steps are applied
         self._index = 0
 
-    def add_pushed(self, pushed: "PushedSettings") -> list[str]:
+    def add_pushed(self, pushed: PushedSettings) -> list[str]:
         """Add what the VPN's DHCP server sent after apply() (dhcp_inform): in a split tunnel its
         routes (each checked like an extra route; one that would capture a local network or the
         gateway is left out), and its domain and search list as the tunnel's DNS domains. Journaled
@@ -315,7 +315,7 @@ class NetConfigurator(StepConfigurator):
         ours = render(original)
         if ours is None:
             return
-        self._record(ResolvConfWritten(str(path), _encode(original), _encode(ours)))
+        self._record(ResolvConfWritten(str(path), _encode(original), ours.decode("latin-1")))
         resolver.write_in_place(path, ours)
 
 
@@ -323,7 +323,7 @@ class _IPv6Off(NothingChanged):
     """The kernel refused an IPv6 change because IPv6 is switched off."""
 
 
-def _kernel_change(action: Callable[[], Any], what: str, tolerate: Sequence[int] = ()) -> Callable[[], None]:
+def _kernel_change(action: Callable[[], Any], what: str, tolerate: Collection[int] = ()) -> Callable[[], None]:
     """`action` with the kernel's refusal as the configurator's exceptions."""
 
     def change() -> None:
@@ -347,10 +347,11 @@ def _undo_step(step: JournalStep, same_boot_and_namespace: bool) -> str | None:
         return _undo_resolv_conf(step)
     if not same_boot_and_namespace:
         return EARLIER_RUN_NOTE
+    assert isinstance(step, LinkChanged | AddressAdded | RouteAdded | ResolvedLinkSet)
     with netlink() as ipr:
         # Each kernel step only on the very interface it changed (and resolved forgets a link's
         # settings when the link goes, so only a live one is reverted).
-        if not _index_still_names(ipr, step.index, step.ifname):  # type: ignore[attr-defined]
+        if not _index_still_names(ipr, step.index, step.ifname):
             return None
         match step:
             case LinkChanged():

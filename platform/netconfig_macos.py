@@ -36,13 +36,12 @@ route and the DNS change are always undone.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import os
 import pathlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 

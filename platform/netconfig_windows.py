@@ -45,8 +45,18 @@ from sstpvpn.platform.commands import CommandRunner, run_command
 from sstpvpn.platform.configurator import AlreadyThere, StepConfigurator
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
-from sstpvpn.platform.winapi import (AF_INET, AF_INET6, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_NOT_FOUND,
-                                     ERROR_OBJECT_ALREADY_EXISTS, GUID, NO_ERROR, Library, describe_error)
+from sstpvpn.platform.winapi import (
+    AF_INET,
+    AF_INET6,
+    ERROR_ACCESS_DENIED,
+    ERROR_FILE_NOT_FOUND,
+    ERROR_NOT_FOUND,
+    ERROR_OBJECT_ALREADY_EXISTS,
+    GUID,
+    NO_ERROR,
+    Library,
+    describe_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -294,8 +304,8 @@ class _Windows:
                 _tolerate_gone(api.DeleteIpForwardEntry2(byref(_route_row(api, step))),
                                f"remove the route {step.dst}/{step.prefixlen}")
             case AddressAdded():
-                row = _address_row(api, step.luid, ipaddress.ip_address(step.address), step.prefixlen)
-                _tolerate_gone(api.DeleteUnicastIpAddressEntry(byref(row)), f"remove the address {step.address}")
+                address = _address_row(api, step.luid, ipaddress.ip_address(step.address), step.prefixlen)
+                _tolerate_gone(api.DeleteUnicastIpAddressEntry(byref(address)), f"remove the address {step.address}")
             case InterfaceChanged():
                 code, row = winapi.read_interface(api, step.luid, step.family)
                 if code in _GONE:
@@ -305,7 +315,7 @@ class _Windows:
                     code = winapi.write_interface(api, row)
                 _tolerate_gone(code, "restore the settings of the tunnel adapter")
             case DnsSet(method="api"):
-                _tolerate_gone(_set_dns(api, GUID.from_buffer_copy(bytes.fromhex(step.guid)), ""),
+                _tolerate_gone(_set_dns(api, GUID.from_buffer_copy(bytes.fromhex(str(step.guid))), ""),
                                "remove the DNS servers of the tunnel adapter")
             case DnsSet():
                 argv = [_netsh(), "interface", "ipv4", "set", "dnsservers", f"name={step.index}", "source=dhcp"]

@@ -34,15 +34,15 @@ The rule:
   specific than a /1, also on a cloud VM with a /32 address and an onlink /32 route to its
   gateway, and with an IPv6 default route via a link-local gateway (fe80::1, attached fe80::/64).
 
-Destinations are checked in order (address, peer, then the routes as the configurator adds them);
-the first refusal is one sentence naming the route, what it would capture and what to do.
+Destinations are checked in order (address, peer, then the routes as the configurator adds them:
+routing_policy.destinations); the first refusal is one sentence naming the route, what it would capture and what to do.
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -88,21 +88,6 @@ class Kind(enum.Enum):
 class Destination:
     network: IPNetwork
     kind: Kind
-
-
-def destinations(routes: Iterable[IPNetwork], *, full_tunnel: bool, extra_routes: Sequence[IPNetwork] = (),
-                 address: IPAddress | None = None, peer: IPAddress | None = None) -> list[Destination]:
-    """The tunnel destinations, in the order they are checked: the address and the peer as host
-    networks (when known), then `routes`, the networks the configurator routes into the tunnel
-    (those among `extra_routes` count as extra routes; the others as the full tunnel's half routes
-    or the split tunnel's derived network)."""
-    found = [Destination(ipaddress.ip_network(host), kind)
-             for host, kind in ((address, Kind.ADDRESS), (peer, Kind.PEER)) if host is not None]
-    extras = set(extra_routes)
-    for network in routes:
-        kind = Kind.EXTRA if network in extras else Kind.FULL if full_tunnel else Kind.SPLIT
-        found.append(Destination(network, kind))
-    return found
 
 
 def first_problem(snapshot: Snapshot, wanted: Iterable[Destination]) -> str | None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from sstpvpn.platform.route_safety import Destination, Kind
 
@@ -101,10 +101,10 @@ class SetDns:
     all_names: bool
 
 
-Step = Union[SetLink, AddAddress, HostRouteToServer, AddRoute, SetDns]
+Step = SetLink | AddAddress | HostRouteToServer | AddRoute | SetDns
 
 
-def steps(plan: "NetworkPlan", options: Options) -> list[Step]:
+def steps(plan: NetworkPlan, options: Options) -> list[Step]:
     """The changes `plan` makes, in the order they are made."""
     local = ipaddress.ip_address(plan.address)
     made: list[Step] = [SetLink(plan.mtu),
@@ -149,7 +149,7 @@ def destinations(made: Sequence[Step]) -> list[Destination]:
     return found + [Destination(step.network, step.kind) for step in made if isinstance(step, AddRoute)]
 
 
-def pushed_routes(pushed: "PushedSettings", options: Options) -> list[AddRoute]:
+def pushed_routes(pushed: PushedSettings, options: Options) -> list[AddRoute]:
     """The routes the VPN's DHCP server sent, as steps: only in a split tunnel (a full tunnel
     routes everything already). Each is still checked (pushed_route_problem, route_safety)."""
     return [] if options.full_tunnel else [AddRoute(network, Kind.PUSHED) for network in pushed.routes]
@@ -163,7 +163,7 @@ def pushed_route_problem(network: IPNetwork, options: Options) -> str | None:
             f"{options.server} itself, and the connection would run into its own tunnel.")
 
 
-def pushed_domains(pushed: "PushedSettings") -> list[str]:
+def pushed_domains(pushed: PushedSettings) -> list[str]:
     """The DNS domain and search list the VPN's DHCP server sent, once each, in order."""
     return list(dict.fromkeys(name for name in (pushed.domain, *pushed.search) if name))
 

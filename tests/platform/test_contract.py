@@ -10,13 +10,15 @@ import inspect
 import os
 import selectors
 import socket
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from sstpvpn.platform import netconfig_linux, netconfig_macos, netconfig_windows, tun_linux, tun_macos, tun_windows
+from sstpvpn.platform import interfaces, netconfig_linux, netconfig_macos, netconfig_windows, tun_linux, tun_macos, tun_windows
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import UndoJournal
 from tests.recorded_macos import RecordedDarwin
@@ -171,3 +173,44 @@ def test_the_journal_rules_are_the_same_everywhere(name, tmp_path):
         netconfig.repair_from_journal(path)
     assert not path.exists() and path.with_name("journal.json.damaged").exists()
     assert isinstance(netconfig.default_journal_path(), os.PathLike)
+
+
+def protocol_members(protocol: type) -> list[str]:
+    return sorted(typing._get_protocol_attrs(protocol))  # type: ignore[attr-defined]
+
+
+def protocol_methods(protocol: type) -> list[str]:
+    return [name for name in protocol_members(protocol) if callable(getattr(protocol, name, None))]
+
+
+def has_members(instance: object, protocol: type) -> bool:
+    """isinstance() for a protocol, without calling properties (a device's mtu asks the OS)."""
+    missing = object()
+    return all(inspect.getattr_static(instance, name, missing) is not missing for name in protocol_members(protocol))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_every_implementation_satisfies_the_declared_protocols(name, tmp_path):
+    """platform.interfaces: the members are there, and each method has the protocol's parameters
+    and types."""
+    backend = BACKENDS[name]()
+    with backend.open_device() as device:
+        assert has_members(device, interfaces.TunDevice)
+    config = backend.netconfig.NetConfigurator("tun0", "192.0.2.7", journal_path=tmp_path / "journal.json")
+    assert has_members(config, interfaces.NetConfigurator)
+    for protocol, implementation in ((interfaces.TunDevice, backend.tun.TunDevice),
+                                     (interfaces.NetConfigurator, backend.netconfig.NetConfigurator)):
+        for method in protocol_methods(protocol):
+            assert shape(inspect.signature(getattr(implementation, method))) == \
+                shape(inspect.signature(getattr(protocol, method))), (protocol.__name__, method)
+        for prop in ("closed", "mtu") if protocol is interfaces.TunDevice else ():
+            assert shape(inspect.signature(vars(implementation)[prop].fget)) == \
+                shape(inspect.signature(vars(protocol)[prop].fget))
+
+
+if typing.TYPE_CHECKING:  # the same, for the type checker
+    _devices: list[interfaces.TunDevice] = [tun_linux.TunDevice(0, ""), tun_macos.TunDevice.open(),
+                                            tun_windows.TunDevice.open()]
+    _configurators: list[interfaces.NetConfigurator] = [
+        netconfig_linux.NetConfigurator("", ""), netconfig_macos.NetConfigurator("", ""),
+        netconfig_windows.NetConfigurator("", "")]

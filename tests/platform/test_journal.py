@@ -137,6 +137,30 @@ def test_repair_of_a_file_that_did_not_exist_removes_it(tmp_path):
     assert not resolv.exists()
 
 
+def test_a_journal_the_previous_version_wrote_is_repaired(tmp_path):
+    """The file exactly as the version with {"op": ...} dicts wrote it: kernel steps on an
+    interface that is gone are skipped, resolv.conf comes back."""
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_bytes(b"nameserver 198.18.30.1\n")
+    me = _owner()
+    document = {"format": "sstp-vpn undo journal", "version": 1,
+                "owner": {**me, "pid": 2**22 + 12345, "start_time": 1},
+                "steps": [
+                    {"op": "link", "ifname": "sstp-gone", "index": 2**30, "mtu": 1500, "up": False},
+                    {"op": "address", "ifname": "sstp-gone", "index": 2**30, "family": 2, "local": "198.18.30.10",
+                     "address": "198.18.30.1", "prefixlen": 32},
+                    {"op": "route", "family": 2, "dst": "0.0.0.0", "prefixlen": 1, "gateway": None,
+                     "ifname": "sstp-gone", "index": 2**30, "table": 254, "priority": 0},
+                    {"op": "resolved_link", "ifname": "sstp-gone", "index": 2**30},
+                    {"op": "resolv_conf", "path": str(resolv), "backup": "nameserver 192.0.2.53\n",
+                     "ours": "nameserver 198.18.30.1\n"}]}
+    path = tmp_path / "j.json"
+    path.write_text(json.dumps(document))
+    assert repair_from_journal(path) is True
+    assert resolv.read_bytes() == b"nameserver 192.0.2.53\n"
+    assert not path.exists()
+
+
 # -- one session at a time, and files nobody else can plant (issue 12) -------------------------
 
 

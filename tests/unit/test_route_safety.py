@@ -6,9 +6,9 @@ from ipaddress import ip_address, ip_network
 
 import pytest
 
-from sstpvpn.platform.route_safety import Attached, Destination, Gateway, Kind, Snapshot, destinations, first_problem
-
-HALVES = [ip_network(n) for n in ("0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1")]
+from sstpvpn.client.core.types import NetworkPlan
+from sstpvpn.platform import routing_policy
+from sstpvpn.platform.route_safety import Attached, Destination, Gateway, Kind, Snapshot, first_problem
 
 # A home network: 192.0.2.0/24 and 2001:db8:1::/64 on eth0, IPv6 default via the router's
 # link-local address. (The kernel's connected routes repeat the address networks.)
@@ -27,12 +27,11 @@ CLOUD = Snapshot(
 
 def check(snapshot: Snapshot, *, full_tunnel: bool, extra: tuple[str, ...] = (), address: str = "198.51.100.10",
           peer: str | None = "198.51.100.1") -> str | None:
-    """What the Linux configurator checks: its routes (halves or the derived /24, then extras)."""
-    extras = [ip_network(n) for n in extra]
-    routes = HALVES if full_tunnel else [ip_network(f"{address}/24", strict=False)]
-    return first_problem(snapshot, destinations([*routes, *extras], full_tunnel=full_tunnel, extra_routes=extras,
-                                                address=ip_address(address),
-                                                peer=None if peer is None else ip_address(peer)))
+    """What the Linux configurator checks: the address, the peer, its routes (halves or the derived
+    /24, then extras), as the routing policy makes them."""
+    plan = NetworkPlan(address=ip_address(address), peer=None if peer is None else ip_address(peer), mtu=1400)
+    options = routing_policy.Options(ip_address("203.0.113.5"), full_tunnel, tuple(ip_network(n) for n in extra))
+    return first_problem(snapshot, routing_policy.destinations(routing_policy.steps(plan, options)))
 
 
 # -- accepted ---------------------------------------------------------------------------------------
@@ -169,17 +168,3 @@ def test_an_ipv6_route_over_the_link_local_gateway_is_refused():
     no_link_local = Snapshot(attached=(Attached(ip_network("2001:db8:1::/64"), "eth0"),),
                              gateways=(Gateway(ip_address("fe80::1"), "eth0"),))
     assert check(no_link_local, full_tunnel=True) is not None  # 8000::/1 would take the gateway
-
-
-# -- the destinations -------------------------------------------------------------------------------
-
-
-def test_destinations_come_in_order_with_their_kinds():
-    extra = ip_network("10.20.0.0/16")
-    found = destinations([*HALVES, extra], full_tunnel=True, extra_routes=[extra],
-                         address=ip_address("198.51.100.10"), peer=ip_address("198.51.100.1"))
-    assert found == [Destination(ip_network("198.51.100.10/32"), Kind.ADDRESS),
-                     Destination(ip_network("198.51.100.1/32"), Kind.PEER),
-                     *(Destination(half, Kind.FULL) for half in HALVES), Destination(extra, Kind.EXTRA)]
-    split = destinations([ip_network("198.51.100.0/24")], full_tunnel=False)
-    assert split == [Destination(ip_network("198.51.100.0/24"), Kind.SPLIT)]
