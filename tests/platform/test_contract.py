@@ -183,6 +183,11 @@ def protocol_methods(protocol: type) -> list[str]:
     return [name for name in protocol_members(protocol) if callable(getattr(protocol, name, None))]
 
 
+def unquoted(shape_: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """A shape with string annotations compared without quotes: "'TunDevice'" is TunDevice."""
+    return [(*entry[:-1], entry[-1].strip("'\"") if isinstance(entry[-1], str) else entry[-1]) for entry in shape_]
+
+
 def has_members(instance: object, protocol: type) -> bool:
     """isinstance() for a protocol, without calling properties (a device's mtu asks the OS)."""
     missing = object()
@@ -201,11 +206,11 @@ def test_every_implementation_satisfies_the_declared_protocols(name, tmp_path):
     for protocol, implementation in ((interfaces.TunDevice, backend.tun.TunDevice),
                                      (interfaces.NetConfigurator, backend.netconfig.NetConfigurator)):
         for method in protocol_methods(protocol):
-            assert shape(inspect.signature(getattr(implementation, method))) == \
-                shape(inspect.signature(getattr(protocol, method))), (protocol.__name__, method)
+            assert unquoted(shape(inspect.signature(getattr(implementation, method)))) == \
+                unquoted(shape(inspect.signature(getattr(protocol, method)))), (protocol.__name__, method)
         for prop in ("closed", "mtu") if protocol is interfaces.TunDevice else ():
-            assert shape(inspect.signature(vars(implementation)[prop].fget)) == \
-                shape(inspect.signature(vars(protocol)[prop].fget))
+            assert unquoted(shape(inspect.signature(vars(implementation)[prop].fget))) == \
+                unquoted(shape(inspect.signature(vars(protocol)[prop].fget)))
 
 
 if typing.TYPE_CHECKING:  # the same, for the type checker
