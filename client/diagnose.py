@@ -18,15 +18,15 @@ import socket
 import ssl
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, TextIO
+from typing import TextIO
 
 from . import trust
+from .core.sstp_http import HttpRefused, HttpReply, ReplyReader, build_request
 from .core.types import Failure, FailureKind, Layer
 from .proxy import ProxyError, authority, duration, open_tunnel
-from .core.sstp_http import HttpRefused, HttpReply, ReplyReader, build_request
-from .transport import (CertificateRejected, Endpoint, TransportError, TransportSettings, connect_first,
-                        make_context, resolve, tls_handshake)
+from .transport import CertificateRejected, Endpoint, TransportError, TransportSettings, connect_first, make_context, resolve, tls_handshake
 
 SstpProbe = Callable[[ssl.SSLSocket, str], HttpReply]  # raises sstp_http.HttpRefused
 
@@ -85,8 +85,7 @@ class _Clock:
         self.steps.append(DiagnoseStep(name, True, tuple(details), time.monotonic() - self._started))
 
     def failed(self, name: str, failure: Failure, *details: str) -> None:
-        self.steps.append(DiagnoseStep(name, False, tuple(details) + (failure.reason,),
-                                       time.monotonic() - self._started, failure))
+        self.steps.append(DiagnoseStep(name, False, tuple(details) + (failure.reason,), time.monotonic() - self._started, failure))
 
 
 def diagnose(settings: TransportSettings, sstp_probe: SstpProbe | None = None) -> DiagnoseReport:
@@ -134,8 +133,7 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
         raw, address = tcp()
     except TransportError as error:
         return clock.failed("TCP", error.failure)
-    clock.passed("TCP", f"connected to {authority(str(address), endpoint.port)}"
-                 + (" (the proxy)" if proxy else ""))
+    clock.passed("TCP", f"connected to {authority(str(address), endpoint.port)}" + (" (the proxy)" if proxy else ""))
 
     def tunnel(sock: socket.socket) -> tuple[socket.socket, str, bool]:
         if proxy is None:
@@ -150,8 +148,11 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
             raw, status_line, authenticated = tunnel(raw)
         except (ProxyError, TransportError) as error:
             return clock.failed("Proxy", error.failure)
-        clock.passed("Proxy", f"CONNECT {settings.server}: {status_line}",
-                     f"authenticated as {proxy.username}" if authenticated else "no authentication was needed")
+        clock.passed(
+            "Proxy",
+            f"CONNECT {settings.server}: {status_line}",
+            f"authenticated as {proxy.username}" if authenticated else "no authentication was needed",
+        )
 
     # TLS with full verification, the way a session connects.
     clock.start()
@@ -175,15 +176,18 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     except TransportError as error:
         return clock.failed("TLS", error.failure)
     cipher = shown.cipher()
-    clock.passed("TLS", f"{shown.version()}, {cipher[0] if cipher else 'unknown cipher'}",
-                 f"server name sent (SNI): {settings.sni_to_send or '(none)'}")
+    clock.passed(
+        "TLS", f"{shown.version()}, {cipher[0] if cipher else 'unknown cipher'}", f"server name sent (SNI): {settings.sni_to_send or '(none)'}"
+    )
     if shown is not verified:
         shown.close()  # only close_notify goes over the look-only connection
 
     clock.start()
     if not chain:
-        return clock.failed("Certificate chain", Failure(Layer.TLS, "The server sent no certificate: it cannot prove who it is. "
-                                                                "Check the server address.", FailureKind.TRUST))
+        return clock.failed(
+            "Certificate chain",
+            Failure(Layer.TLS, "The server sent no certificate: it cannot prove who it is. Check the server address.", FailureKind.TRUST),
+        )
     clock.passed("Certificate chain", *_chain_lines(chain))
 
     clock.start()
@@ -222,17 +226,34 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
         if refusal.reply is None:  # no reply, or not one a session could use
             return clock.failed("SSTP", Failure(Layer.HTTP, str(refusal), FailureKind.PROTOCOL))
         line = refusal.reply.status_line
-        return clock.failed("SSTP", Failure(Layer.HTTP, f'The server {settings.server} answered the SSTP request with "{line}": '
-                                                    "check that SSTP is enabled on the server and that the port is right.",
-                                            FailureKind.PROTOCOL), f"reply: {line}")
+        return clock.failed(
+            "SSTP",
+            Failure(
+                Layer.HTTP,
+                f'The server {settings.server} answered the SSTP request with "{line}": '
+                "check that SSTP is enabled on the server and that the port is right.",
+                FailureKind.PROTOCOL,
+            ),
+            f"reply: {line}",
+        )
     except TimeoutError:
-        return clock.failed("SSTP", Failure(Layer.HTTP, f"The server {settings.server} did not answer the SSTP request within "
-                                                    f"{duration(settings.timeout)}: it may not be an SSTP server.",
-                                            FailureKind.PROTOCOL))
+        return clock.failed(
+            "SSTP",
+            Failure(
+                Layer.HTTP,
+                f"The server {settings.server} did not answer the SSTP request within {duration(settings.timeout)}: it may not be an SSTP server.",
+                FailureKind.PROTOCOL,
+            ),
+        )
     except (OSError, ssl.SSLError) as error:
-        return clock.failed("SSTP", Failure(Layer.HTTP, f"The connection to {settings.server} failed during the SSTP request "
-                                                    f"({error.strerror or error}): check the server and your network.",
-                                            FailureKind.PROTOCOL))
+        return clock.failed(
+            "SSTP",
+            Failure(
+                Layer.HTTP,
+                f"The connection to {settings.server} failed during the SSTP request ({error.strerror or error}): check the server and your network.",
+                FailureKind.PROTOCOL,
+            ),
+        )
     clock.passed("SSTP", f"reply: {reply.status_line}")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from . import trust
@@ -27,16 +26,27 @@ METHOD_NAMES = {"password": "MS-CHAPv2 or EAP-MSCHAPv2", "eap-tls": "EAP-TLS (ce
 
 
 def add_eap_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--auth", choices=AUTH_CHOICES, default=None,
-                        help="sign-in method: password (MS-CHAPv2, EAP-MSCHAPv2), eap-tls (a certificate) or peap")
-    parser.add_argument("--client-cert", metavar="FILE", default="",
-                        help="EAP-TLS: your certificate and key, PEM or PKCS#12 (.p12); the key's passphrase is the password")
-    parser.add_argument("--eap-server-name", metavar="NAME", default="",
-                        help="EAP-TLS/PEAP: the name in the authentication (NPS/RADIUS) server's certificate")
-    parser.add_argument("--eap-ca-file", metavar="PEM", default="",
-                        help="EAP-TLS/PEAP: also trust these CA certificates for the authentication server")
-    parser.add_argument("--eap-pin-sha256", metavar="HEX", default="",
-                        help="EAP-TLS/PEAP: also require this SHA-256 fingerprint of the authentication server's certificate")
+    parser.add_argument(
+        "--auth", choices=AUTH_CHOICES, default=None, help="sign-in method: password (MS-CHAPv2, EAP-MSCHAPv2), eap-tls (a certificate) or peap"
+    )
+    parser.add_argument(
+        "--client-cert",
+        metavar="FILE",
+        default="",
+        help="EAP-TLS: your certificate and key, PEM or PKCS#12 (.p12); the key's passphrase is the password",
+    )
+    parser.add_argument(
+        "--eap-server-name", metavar="NAME", default="", help="EAP-TLS/PEAP: the name in the authentication (NPS/RADIUS) server's certificate"
+    )
+    parser.add_argument(
+        "--eap-ca-file", metavar="PEM", default="", help="EAP-TLS/PEAP: also trust these CA certificates for the authentication server"
+    )
+    parser.add_argument(
+        "--eap-pin-sha256",
+        metavar="HEX",
+        default="",
+        help="EAP-TLS/PEAP: also require this SHA-256 fingerprint of the authentication server's certificate",
+    )
     parser.add_argument("--eap-tls13", action="store_true", help="EAP-TLS: allow TLS 1.3 (RFC 9190)")
 
 
@@ -68,13 +78,15 @@ def settings_problems(method: str, client_cert: str, server_name: str, ca_file: 
         except ValueError as error:
             problems["eap_pin_sha256"] = str(error)
     if not server_name and not pin:
-        problems["eap_server_name"] = ("Enter the name in the authentication server's certificate (EAP server name), "
-                                       "or its SHA-256 fingerprint: otherwise it cannot be checked.")
+        problems["eap_server_name"] = (
+            "Enter the name in the authentication server's certificate (EAP server name), or its SHA-256 fingerprint: otherwise it cannot be checked."
+        )
     return problems
 
 
-def tls_method_settings(method: str, client_cert: str, server_name: str, ca_file: str, pin: str,
-                        tls13: bool, password: str) -> TlsMethodSettings | None:
+def tls_method_settings(
+    method: str, client_cert: str, server_name: str, ca_file: str, pin: str, tls13: bool, password: str
+) -> TlsMethodSettings | None:
     """The engine's settings for EAP-TLS/PEAP, or None for the password methods."""
     if method == "password":
         return None
@@ -94,6 +106,5 @@ def tls_method_settings(method: str, client_cert: str, server_name: str, ca_file
 def options_problem(args: argparse.Namespace) -> str | None:
     """`connect HOST ...`: what is wrong with the EAP options as given (the sentences), or None."""
     client_cert = os.path.abspath(args.client_cert) if args.client_cert else ""
-    problems = settings_problems(args.auth or "password", client_cert, args.eap_server_name, args.eap_ca_file,
-                                 args.eap_pin_sha256)
+    problems = settings_problems(args.auth or "password", client_cert, args.eap_server_name, args.eap_ca_file, args.eap_pin_sha256)
     return " ".join(problems.values()) or None

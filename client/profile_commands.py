@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .eap_options import METHOD_NAMES, add_eap_options
 from .endpoint import EndpointError, parse_endpoint
-from .profiles import (MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, new_profile_id,
-                       profile_problems)
+from .profiles import MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, new_profile_id, profile_problems
 
 if TYPE_CHECKING:  # keyring is imported only by the commands that use it
     from .secret_store import SecretStore
@@ -42,7 +41,12 @@ def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--ca-file", metavar="PEM", default="", help="also trust the CA certificates in this file")
     add.add_argument("--sni", metavar="NAME", default="", help="TLS server name to send and check (default: HOST)")
     add.add_argument("--pin-sha256", metavar="HEX", default="", help="also require this SHA-256 fingerprint of the server certificate")
-    add.add_argument("--proxy", metavar="URL|system", default="", help=f"http://[user@]host:port, or 'system'; the proxy password is saved from ${PROXY_PASSWORD_ENV}")
+    add.add_argument(
+        "--proxy",
+        metavar="URL|system",
+        default="",
+        help=f"http://[user@]host:port, or 'system'; the proxy password is saved from ${PROXY_PASSWORD_ENV}",
+    )
     add_session_options(add)
     add.add_argument("--mtu", type=int, default=MAX_MTU, help=f"largest packet in the tunnel (default {MAX_MTU})")
     add.add_argument("--auto-reconnect", action="store_true", help="the tray app reconnects when the connection drops")
@@ -51,8 +55,9 @@ def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
 def add_session_options(parser: argparse.ArgumentParser) -> None:
     """Routing, DNS and authentication choices: saved by `profiles add`, given to `connect` directly."""
     parser.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
-    parser.add_argument("--route", action="append", default=[], metavar="NETWORK",
-                        help="also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)")
+    parser.add_argument(
+        "--route", action="append", default=[], metavar="NETWORK", help="also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)"
+    )
     parser.add_argument("--no-vpn-dns", action="store_true", help="keep this computer's DNS servers")
     parser.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
     parser.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
@@ -63,11 +68,18 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
 def session_choices(args: argparse.Namespace) -> dict[str, Any]:
     """The Profile fields that add_session_options sets: the same for `profiles add` and `connect HOST`."""
     return dict(
-        allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5, full_tunnel=not args.no_default_route,
-        extra_routes=tuple(args.route), use_vpn_dns=not args.no_vpn_dns, ipv6=args.ipv6,
-        auth_method=args.auth or "password", client_certificate=os.path.abspath(args.client_cert) if args.client_cert else "",
-        eap_server_name=args.eap_server_name, eap_ca_file=os.path.abspath(args.eap_ca_file) if args.eap_ca_file else "",
-        eap_pin_sha256=args.eap_pin_sha256, eap_tls13=args.eap_tls13,
+        allow_pap=args.allow_pap,
+        allow_chap_md5=args.allow_chap_md5,
+        full_tunnel=not args.no_default_route,
+        extra_routes=tuple(args.route),
+        use_vpn_dns=not args.no_vpn_dns,
+        ipv6=args.ipv6,
+        auth_method=args.auth or "password",
+        client_certificate=os.path.abspath(args.client_cert) if args.client_cert else "",
+        eap_server_name=args.eap_server_name,
+        eap_ca_file=os.path.abspath(args.eap_ca_file) if args.eap_ca_file else "",
+        eap_pin_sha256=args.eap_pin_sha256,
+        eap_tls13=args.eap_tls13,
     )
 
 
@@ -77,7 +89,7 @@ def session_profile(args: argparse.Namespace, host: str, port: int) -> Profile:
     return Profile(id="", name="", host=host, port=port, username=args.user, **session_choices(args))
 
 
-def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, secrets: "SecretStore | None" = None) -> int:
+def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, secrets: SecretStore | None = None) -> int:
     """Raises ProfileCommandError (usage) or ProfileFileError (the file)."""
     from .secret_store import KeyringUnavailable, SecretStore
 
@@ -107,7 +119,7 @@ def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, se
     return _add(args, store, secrets)
 
 
-def _add(args: argparse.Namespace, store: ProfileStore, secrets: "SecretStore") -> int:
+def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) -> int:
     from .secret_store import KeyringUnavailable, SecretKind
 
     try:
@@ -126,9 +138,18 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: "SecretStore") 
     if book.find(args.name) is not None:
         raise ProfileCommandError(f"A profile called {args.name!r} exists already: remove it first, or choose another name.")
     profile = Profile(
-        id=new_profile_id(), name=args.name, host=host, port=port, username=args.user, sni=args.sni,
-        ca_file=os.path.abspath(args.ca_file) if args.ca_file else "", pin_sha256=args.pin_sha256,
-        mtu=args.mtu, auto_reconnect=args.auto_reconnect, proxy=proxy, **session_choices(args),
+        id=new_profile_id(),
+        name=args.name,
+        host=host,
+        port=port,
+        username=args.user,
+        sni=args.sni,
+        ca_file=os.path.abspath(args.ca_file) if args.ca_file else "",
+        pin_sha256=args.pin_sha256,
+        mtu=args.mtu,
+        auto_reconnect=args.auto_reconnect,
+        proxy=proxy,
+        **session_choices(args),
     )
     problems = profile_problems(profile, book.profiles)
     if problems:
@@ -161,7 +182,7 @@ def find_profile(store: ProfileStore, name: str) -> Profile:
     return profile
 
 
-def password_state(secrets: "SecretStore", profile: Profile) -> str:
+def password_state(secrets: SecretStore, profile: Profile) -> str:
     from .secret_store import KeyringUnavailable, SecretKind
 
     try:
@@ -172,16 +193,17 @@ def password_state(secrets: "SecretStore", profile: Profile) -> str:
 
 def describe_profile(profile: Profile, password: str) -> list[str]:
     proxy = {ProxyMode.NONE: "none", ProxyMode.SYSTEM: "the system's proxy"}.get(profile.proxy.mode, profile.proxy.url)
-    methods = ["MS-CHAPv2", "EAP-MSCHAPv2"] + (["CHAP-MD5", "EAP-MD5"] if profile.allow_chap_md5 else []) + (
-        ["PAP"] if profile.allow_pap else [])
+    methods = ["MS-CHAPv2", "EAP-MSCHAPv2"] + (["CHAP-MD5", "EAP-MD5"] if profile.allow_chap_md5 else []) + (["PAP"] if profile.allow_pap else [])
     if profile.auth_method != "password":
         methods = [METHOD_NAMES.get(profile.auth_method, profile.auth_method)]
         if profile.auth_method == "eap-tls":
             methods.append(f"certificate {profile.client_certificate}")
-        methods.append(f"EAP server {profile.eap_server_name or '(name not set)'}"
-                       + (f", CA file {profile.eap_ca_file}" if profile.eap_ca_file else "")
-                       + (f", pinned SHA-256 {profile.eap_pin_sha256}" if profile.eap_pin_sha256 else "")
-                       + (", TLS 1.3 allowed" if profile.eap_tls13 else ""))
+        methods.append(
+            f"EAP server {profile.eap_server_name or '(name not set)'}"
+            + (f", CA file {profile.eap_ca_file}" if profile.eap_ca_file else "")
+            + (f", pinned SHA-256 {profile.eap_pin_sha256}" if profile.eap_pin_sha256 else "")
+            + (", TLS 1.3 allowed" if profile.eap_tls13 else "")
+        )
     return [
         f"name: {profile.name}",
         f"id: {profile.id}",
@@ -202,7 +224,7 @@ def describe_profile(profile: Profile, password: str) -> list[str]:
     ]
 
 
-def profile_passwords(profile: Profile, secrets: "SecretStore", password_stdin: bool) -> tuple[str, str | None]:
+def profile_passwords(profile: Profile, secrets: SecretStore, password_stdin: bool) -> tuple[str, str | None]:
     """The VPN and proxy passwords for `connect --profile`: standard input if asked, else the
     keyring, else a prompt on a terminal. The proxy password: the keyring, or None (the caller then
     takes --proxy-password-stdin or $SSTP_VPN_PROXY_PASSWORD)."""
@@ -234,5 +256,15 @@ def profile_passwords(profile: Profile, secrets: "SecretStore", password_stdin: 
     return password, proxy_password
 
 
-__all__ = ["ProfileCommandError", "ProfileFileError", "add_profiles_parser", "add_session_options", "session_choices",
-           "session_profile", "run_profiles", "find_profile", "profile_passwords", "describe_profile"]
+__all__ = [
+    "ProfileCommandError",
+    "ProfileFileError",
+    "add_profiles_parser",
+    "add_session_options",
+    "session_choices",
+    "session_profile",
+    "run_profiles",
+    "find_profile",
+    "profile_passwords",
+    "describe_profile",
+]

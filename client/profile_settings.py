@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .core.auth import AuthPolicy
-from .eap_options import tls_method_settings
 from .core.engine import EngineSettings
 from .core.events import Credentials
+from .eap_options import tls_method_settings
 from .profiles import Profile, ProxyMode
 from .proxy import ProxySettings
 from .runner import Connect, NetworkOptions
@@ -36,7 +36,7 @@ def system_proxy(host: str, environ: Mapping[str, str] | None = None) -> ProxySe
     url = next((env[name] for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY") if env.get(name)), "")
     if url:
         no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
-        if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+        if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):  # type: ignore[attr-defined]
             return None
     elif environ is None and sys.platform in ("win32", "darwin"):
         proxies = urllib.request.getproxies()
@@ -51,8 +51,7 @@ def system_proxy(host: str, environ: Mapping[str, str] | None = None) -> ProxySe
         raise ProfileSettingsError(f"The system proxy setting cannot be used: {error}") from None
 
 
-def proxy_settings(profile: Profile, proxy_password: str | None,
-                   environ: Mapping[str, str] | None = None) -> ProxySettings | None:
+def proxy_settings(profile: Profile, proxy_password: str | None, environ: Mapping[str, str] | None = None) -> ProxySettings | None:
     choice = profile.proxy
     if choice.mode is ProxyMode.NONE:
         return None
@@ -62,8 +61,9 @@ def proxy_settings(profile: Profile, proxy_password: str | None,
     return ProxySettings(choice.host, choice.port, username, proxy_password if username else None)
 
 
-def transport_settings(profile: Profile, proxy_password: str | None = None,
-                       environ: Mapping[str, str] | None = None, timeout: float = 15.0) -> TransportSettings:
+def transport_settings(
+    profile: Profile, proxy_password: str | None = None, environ: Mapping[str, str] | None = None, timeout: float = 15.0
+) -> TransportSettings:
     """Raises ProfileSettingsError when the profile's pin or proxy cannot be used."""
     try:
         return TransportSettings(
@@ -83,29 +83,50 @@ def needs_proxy_password(profile: Profile) -> bool:
     return profile.proxy.mode is ProxyMode.MANUAL and bool(profile.proxy.username)
 
 
-def connect_command(profile: Profile, password: str, proxy_password: str | None = None,
-                    environ: Mapping[str, str] | None = None, ifname: str | None = None) -> Connect:
+def connect_command(
+    profile: Profile, password: str, proxy_password: str | None = None, environ: Mapping[str, str] | None = None, ifname: str | None = None
+) -> Connect:
     """The tray app's Connect command for a saved profile."""
     return build_connect(profile, transport_settings(profile, proxy_password, environ), password, ifname=ifname)
 
 
-def build_connect(profile: Profile, transport: TransportSettings, password: str, *, ifname: str | None = None,
-                  hello_interval: float = EngineSettings.hello_interval, allow_no_auth: bool = False) -> Connect:
+def build_connect(
+    profile: Profile,
+    transport: TransportSettings,
+    password: str,
+    *,
+    ifname: str | None = None,
+    hello_interval: float = EngineSettings.hello_interval,
+    allow_no_auth: bool = False,
+) -> Connect:
     """The one builder of the runner's Connect command: the profile's user, sign-in, routing and DNS
     choices over `transport`. The tray app and `connect --profile` pass a saved profile; `connect
     HOST ...` an unsaved one made from its options (profile_commands.session_profile)."""
     engine = EngineSettings(
         credentials=Credentials(profile.username, password),
         host=transport.http_host,
-        auth=AuthPolicy(allow_pap=profile.allow_pap, allow_chap_md5=profile.allow_chap_md5,
-                        tls_method=tls_method_settings(profile.auth_method, profile.client_certificate,
-                                                       profile.eap_server_name, profile.eap_ca_file,
-                                                       profile.eap_pin_sha256, profile.eap_tls13, password),
-                        allow_no_auth=allow_no_auth),
+        auth=AuthPolicy(
+            allow_pap=profile.allow_pap,
+            allow_chap_md5=profile.allow_chap_md5,
+            tls_method=tls_method_settings(
+                profile.auth_method,
+                profile.client_certificate,
+                profile.eap_server_name,
+                profile.eap_ca_file,
+                profile.eap_pin_sha256,
+                profile.eap_tls13,
+                password,
+            ),
+            allow_no_auth=allow_no_auth,
+        ),
         ipv6=profile.ipv6,
         mru=profile.mtu,
         hello_interval=hello_interval,
     )
-    network = NetworkOptions(full_tunnel=profile.full_tunnel, ifname=ifname, use_vpn_dns=profile.use_vpn_dns,
-                             extra_routes=tuple(ipaddress.ip_network(route) for route in profile.extra_routes))
+    network = NetworkOptions(
+        full_tunnel=profile.full_tunnel,
+        ifname=ifname,
+        use_vpn_dns=profile.use_vpn_dns,
+        extra_routes=tuple(ipaddress.ip_network(route) for route in profile.extra_routes),
+    )
     return Connect(transport, engine, network)

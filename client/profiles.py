@@ -71,13 +71,12 @@ class ProxyChoice:
         return f"http://{user}{host}:{self.port}"
 
     @classmethod
-    def manual_from_url(cls, url: str) -> "ProxyChoice":
+    def manual_from_url(cls, url: str) -> ProxyChoice:
         """Parse http://[user@]host:port. Raises ValueError with a sentence; a password in the URL
         is refused, because it would end up in the profile file."""
         settings = ProxySettings.parse(url)
         if settings.password is not None:
-            raise ValueError("Leave the password out of the proxy URL: it goes in the proxy password field, "
-                             "which keeps it in the system keyring.")
+            raise ValueError("Leave the password out of the proxy URL: it goes in the proxy password field, which keeps it in the system keyring.")
         return cls(ProxyMode.MANUAL, settings.host, settings.port, settings.username or "")
 
 
@@ -144,8 +143,9 @@ def profile_problems(profile: Profile, others: tuple[Profile, ...] | list[Profil
         ca_problem = ca_file_problem(Path(profile.ca_file))
         if ca_problem:
             problems["ca_file"] = ca_problem
-    problems.update(settings_problems(profile.auth_method, profile.client_certificate, profile.eap_server_name,
-                                      profile.eap_ca_file, profile.eap_pin_sha256))
+    problems.update(
+        settings_problems(profile.auth_method, profile.client_certificate, profile.eap_server_name, profile.eap_ca_file, profile.eap_pin_sha256)
+    )
     if profile.pin_sha256:
         try:
             trust.parse_pin(profile.pin_sha256)
@@ -156,9 +156,9 @@ def profile_problems(profile: Profile, others: tuple[Profile, ...] | list[Profil
         problems["extra_routes"] = routes_problem
     if not MIN_MTU <= profile.mtu <= MAX_MTU:
         problems["mtu"] = f"The MTU must be from {MIN_MTU} to {MAX_MTU}."
-    if profile.proxy.mode is ProxyMode.MANUAL:
-        if host_name_problem(profile.proxy.host) or not 0 < profile.proxy.port < 65536:
-            problems["proxy"] = "Write the proxy as http://host:port (or http://user@host:port)."
+    proxy = profile.proxy
+    if proxy.mode is ProxyMode.MANUAL and (host_name_problem(proxy.host) or not 0 < proxy.port < 65536):
+        problems["proxy"] = "Write the proxy as http://host:port (or http://user@host:port)."
     return problems
 
 
@@ -170,10 +170,9 @@ def extra_routes_problem(routes: tuple[str, ...] | list[str]) -> str | None:
         try:
             network = ipaddress.ip_network(text, strict=True)
         except ValueError:
-            return (f"{text!r} is not a network: write it like 10.20.0.0/16 (the address with its host "
-                    "bits zero, a slash and the prefix length).")
+            return f"{text!r} is not a network: write it like 10.20.0.0/16 (the address with its host bits zero, a slash and the prefix length)."
         if network.prefixlen == 0:
-            return f"{text} would route everything: choose \"all traffic through the VPN\" instead."
+            return f'{text} would route everything: choose "all traffic through the VPN" instead.'
     return None
 
 
@@ -321,6 +320,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 # ---------------------------------------------------------------------------------------------
 # TOML mapping (explicit, so the file format is visible in one place)
 
+
 def _profile_to_table(profile: Profile) -> dict[str, Any]:
     table = {key: value for key, value in asdict(profile).items() if key != "proxy"}
     table["extra_routes"] = list(profile.extra_routes)
@@ -338,8 +338,10 @@ def _book_from_document(document: dict[str, Any], path: Path) -> ProfileBook:
     if not isinstance(schema, int):
         raise ProfileFileError(f"The profile file {path} has no schema number: fix it or move it aside.")
     if schema > SCHEMA_VERSION:
-        raise ProfileFileError(f"The profile file {path} was written by a newer version of SSTP VPN "
-                               f"(schema {schema}; this version reads {SCHEMA_VERSION}): update SSTP VPN.")
+        raise ProfileFileError(
+            f"The profile file {path} was written by a newer version of SSTP VPN "
+            f"(schema {schema}; this version reads {SCHEMA_VERSION}): update SSTP VPN."
+        )
     tables = document.get("profiles", [])
     if not isinstance(tables, list):
         raise ProfileFileError(f"The profile file {path} is damaged (profiles is not a list): fix it or move it aside.")
@@ -348,11 +350,29 @@ def _book_from_document(document: dict[str, Any], path: Path) -> ProfileBook:
     return ProfileBook(profiles, last_used if isinstance(last_used, str) else "")
 
 
-_EXPECTED = {"id": str, "name": str, "host": str, "port": int, "username": str, "sni": str, "ca_file": str,
-             "pin_sha256": str, "allow_pap": bool, "allow_chap_md5": bool, "full_tunnel": bool, "ipv6": bool,
-             "mtu": int, "auto_reconnect": bool, "use_vpn_dns": bool,
-             "auth_method": str, "client_certificate": str, "eap_server_name": str, "eap_ca_file": str,
-             "eap_pin_sha256": str, "eap_tls13": bool}
+_EXPECTED = {
+    "id": str,
+    "name": str,
+    "host": str,
+    "port": int,
+    "username": str,
+    "sni": str,
+    "ca_file": str,
+    "pin_sha256": str,
+    "allow_pap": bool,
+    "allow_chap_md5": bool,
+    "full_tunnel": bool,
+    "ipv6": bool,
+    "mtu": int,
+    "auto_reconnect": bool,
+    "use_vpn_dns": bool,
+    "auth_method": str,
+    "client_certificate": str,
+    "eap_server_name": str,
+    "eap_ca_file": str,
+    "eap_pin_sha256": str,
+    "eap_tls13": bool,
+}
 
 
 def _profile_from_table(table: Any, position: int, path: Path) -> Profile:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import base64
 import socket
 import urllib.parse
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import h11
 
@@ -43,7 +43,7 @@ class ProxySettings:
     password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def parse(cls, url: str) -> "ProxySettings":
+    def parse(cls, url: str) -> ProxySettings:
         """`http://[user[:password]@]host:port`, percent-decoded. Raises ValueError with a sentence
         that never repeats the URL (it may hold a password)."""
         text = url.strip()
@@ -107,8 +107,7 @@ def _failure(reason: str) -> Failure:
 
 
 def _closed(proxy: ProxySettings) -> Failure:
-    return _failure(f"The proxy at {proxy.address} closed the connection without answering the CONNECT request: "
-                    "check that it is an HTTP proxy.")
+    return _failure(f"The proxy at {proxy.address} closed the connection without answering the CONNECT request: check that it is an HTTP proxy.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,8 +139,9 @@ class ConnectExchange:
     Feed received bytes to `receive()` (b"" for end of stream) until it returns a verdict.
     """
 
-    def __init__(self, proxy: ProxySettings, target_host: str, target_port: int,
-                 with_credentials: bool, connection: h11.Connection | None = None) -> None:
+    def __init__(
+        self, proxy: ProxySettings, target_host: str, target_port: int, with_credentials: bool, connection: h11.Connection | None = None
+    ) -> None:
         self.proxy = proxy
         self._target_host, self._target_port = target_host, target_port
         self.target = authority(target_host, target_port)
@@ -167,10 +167,13 @@ class ConnectExchange:
                 return RetryWithCredentials(reuse_connection=False)
             if not data:  # h11 calls an end of stream before the reply a protocol error
                 return Refused(_closed(self.proxy))
-            return Refused(_failure(f"The proxy at {self.proxy.address} sent a malformed reply to the CONNECT "
-                                    f"request ({error}): check that it is an HTTP proxy."))
+            return Refused(
+                _failure(
+                    f"The proxy at {self.proxy.address} sent a malformed reply to the CONNECT request ({error}): check that it is an HTTP proxy."
+                )
+            )
 
-    def follow_up(self) -> "ConnectExchange":
+    def follow_up(self) -> ConnectExchange:
         """The retry with credentials over the same connection (after RetryWithCredentials(True))."""
         self._h11.start_next_cycle()
         return ConnectExchange(self.proxy, self._target_host, self._target_port, True, self._h11)
@@ -215,35 +218,42 @@ class ConnectExchange:
         if 200 <= status < 300:
             trailing, _ = self._h11.trailing_data
             if trailing:
-                return Refused(_failure(
-                    f"The proxy at {self.proxy.address} sent data of its own after opening the tunnel to "
-                    f"{self.target}: it may be intercepting the connection; try without the proxy or ask its administrator."))
+                return Refused(
+                    _failure(
+                        f"The proxy at {self.proxy.address} sent data of its own after opening the tunnel to "
+                        f"{self.target}: it may be intercepting the connection; try without the proxy or ask its administrator."
+                    )
+                )
             return TunnelOpen(status, reason)
         if status in (401, 407):  # tinyproxy 1.11.1 answers a wrong password with 401
             schemes = auth_schemes(response.headers)
             if self.with_credentials:
-                return Refused(_failure(f"The proxy at {self.proxy.address} refused the user name or password: "
-                                        "check them in the proxy settings."))
+                return Refused(_failure(f"The proxy at {self.proxy.address} refused the user name or password: check them in the proxy settings."))
             if schemes and "basic" not in (s.lower() for s in schemes):
-                return Refused(_failure(
-                    f"The proxy at {self.proxy.address} asks for {' or '.join(schemes)} authentication, which "
-                    "SSTP VPN does not support: use a proxy that accepts Basic authentication."))
+                return Refused(
+                    _failure(
+                        f"The proxy at {self.proxy.address} asks for {' or '.join(schemes)} authentication, which "
+                        "SSTP VPN does not support: use a proxy that accepts Basic authentication."
+                    )
+                )
             if not self.proxy.has_credentials:
-                return Refused(_failure(f"The proxy at {self.proxy.address} requires a user name and password: "
-                                        "add them to the proxy settings."))
+                return Refused(_failure(f"The proxy at {self.proxy.address} requires a user name and password: add them to the proxy settings."))
             return None
-        return Refused(_failure(
-            f"The proxy at {self.proxy.address} refused to connect to {self.target} (HTTP {status} {reason}): "
-            "check that the proxy allows connections to this server and port."))
+        return Refused(
+            _failure(
+                f"The proxy at {self.proxy.address} refused to connect to {self.target} (HTTP {status} {reason}): "
+                "check that the proxy allows connections to this server and port."
+            )
+        )
 
 
 def basic_authorization(proxy: ProxySettings) -> str:
     """RFC 7617 Basic credentials, UTF-8."""
-    token = f"{proxy.username or ''}:{proxy.password or ''}".encode("utf-8")
+    token = f"{proxy.username or ''}:{proxy.password or ''}".encode()
     return "Basic " + base64.b64encode(token).decode("ascii")
 
 
-def auth_schemes(headers: list[tuple[bytes, bytes]]) -> list[str]:
+def auth_schemes(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
     """Scheme names offered in Proxy-Authenticate / WWW-Authenticate, in order, without repeats."""
     schemes: list[str] = []
     for name, value in headers:
@@ -268,8 +278,9 @@ class Tunnel:
     authenticated: bool  # credentials were sent (and accepted)
 
 
-def open_tunnel(sock: socket.socket, reconnect: Callable[[], socket.socket], proxy: ProxySettings,
-                target_host: str, target_port: int, timeout: float) -> Tunnel:
+def open_tunnel(
+    sock: socket.socket, reconnect: Callable[[], socket.socket], proxy: ProxySettings, target_host: str, target_port: int, timeout: float
+) -> Tunnel:
     """Ask the proxy on `sock` for a tunnel; `reconnect()` opens a fresh connection to the same
     proxy when the retry with credentials cannot reuse `sock`. Raises ProxyError."""
     exchange = ConnectExchange(proxy, target_host, target_port, with_credentials=False)
@@ -286,8 +297,7 @@ def open_tunnel(sock: socket.socket, reconnect: Callable[[], socket.socket], pro
         if isinstance(verdict, TunnelOpen):
             return Tunnel(sock, f"{verdict.status} {verdict.reason}", exchange.with_credentials)
         if isinstance(verdict, RetryWithCredentials):  # cannot happen: credentials were sent
-            raise ProxyError(_failure(f"The proxy at {proxy.address} refused the user name or password: "
-                                      "check them in the proxy settings."))
+            raise ProxyError(_failure(f"The proxy at {proxy.address} refused the user name or password: check them in the proxy settings."))
         raise ProxyError(verdict.failure)
     except BaseException:
         sock.close()
@@ -311,8 +321,13 @@ def _exchange(sock: socket.socket, exchange: ConnectExchange, timeout: float) ->
     except TimeoutError:
         if exchange.skipping_challenge_body:  # the 407 body never ended: retry on a new connection
             return RetryWithCredentials(reuse_connection=False)
-        raise ProxyError(_failure(f"The proxy at {address} did not answer the CONNECT request within "
-                                  f"{duration(timeout)}: check the proxy settings.")) from None
+        raise ProxyError(
+            _failure(f"The proxy at {address} did not answer the CONNECT request within {duration(timeout)}: check the proxy settings.")
+        ) from None
     except OSError as error:
-        raise ProxyError(_failure(f"The connection to the proxy at {address} failed during the CONNECT request "
-                                  f"({error.strerror or error}): check the proxy settings and your network.")) from None
+        raise ProxyError(
+            _failure(
+                f"The connection to the proxy at {address} failed during the CONNECT request "
+                f"({error.strerror or error}): check the proxy settings and your network."
+            )
+        ) from None

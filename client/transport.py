@@ -106,6 +106,7 @@ def open_connection(settings: TransportSettings) -> TlsConnection:
         problem = certificate_problem(leaf, settings)
         if problem is not None:
             raise TransportError(Failure(Layer.TLS, problem, FailureKind.TRUST))
+        assert leaf is not None  # certificate_problem refuses a server without a certificate
         cipher = tls.cipher()
         return TlsConnection(tls, route_target, leaf, tls.version() or "", cipher[0] if cipher else "")
     except BaseException:
@@ -142,14 +143,17 @@ class Endpoint:
         if self.role == "proxy":
             sentences = {
                 "refused": f"The proxy at {self.label} refused the connection: check the proxy address and port, and that the proxy is running.",
-                "timeout": f"The proxy at {self.label} did not answer within {duration(timeout)}: check the proxy address and any firewall in between.",
-                "unreachable": f"The proxy at {self.label} cannot be reached from this network ({reason}): check your network connection and the proxy settings.",
+                "timeout": f"The proxy at {self.label} did not answer within {duration(timeout)}: "
+                "check the proxy address and any firewall in between.",
+                "unreachable": f"The proxy at {self.label} cannot be reached from this network ({reason}): "
+                "check your network connection and the proxy settings.",
                 "other": f"Cannot connect to the proxy at {self.label} ({reason}): check the proxy settings and your network.",
             }
         else:
             sentences = {
                 "refused": f"The server {self.label} refused the connection: check the port and that the SSTP server is running.",
-                "timeout": f"The server {self.label} did not answer within {duration(timeout)}: check the server name, the port and any firewall in between.",
+                "timeout": f"The server {self.label} did not answer within {duration(timeout)}: "
+                "check the server name, the port and any firewall in between.",
                 "unreachable": f"The server {self.label} cannot be reached from this network ({reason}): check your network connection.",
                 "other": f"Cannot connect to the server {self.label} ({reason}): check your network connection.",
             }
@@ -175,7 +179,8 @@ def resolve(endpoint: Endpoint) -> list[tuple[int, tuple]]:
         infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise endpoint.resolve_failed() from None
-    seen, addresses = set(), []
+    seen: set[tuple] = set()
+    addresses: list[tuple[int, tuple]] = []
     for family, _, _, _, sockaddr in infos:
         if family in (socket.AF_INET, socket.AF_INET6) and sockaddr not in seen:
             seen.add(sockaddr)
@@ -233,8 +238,13 @@ def make_context(settings: TransportSettings) -> ssl.SSLContext:
         why = "it holds no PEM certificate"
     except OSError as error:
         why = error.strerror or str(error)
-    raise TransportError(Failure(Layer.TLS, f"Cannot read the CA certificate file {settings.ca_file} ({why}): "
-                                        "check the CA file in the profile (--ca-file).", FailureKind.TRUST))
+    raise TransportError(
+        Failure(
+            Layer.TLS,
+            f"Cannot read the CA certificate file {settings.ca_file} ({why}): check the CA file in the profile (--ca-file).",
+            FailureKind.TRUST,
+        )
+    )
 
 
 _NOT_TLS = {"WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"}
@@ -261,18 +271,32 @@ def tls_handshake(sock: socket.socket, settings: TransportSettings, context: ssl
         if isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
             reason = f"The connection to {server} was closed during the TLS handshake: check that the port is the server's HTTPS port."
         elif code in _NOT_TLS:
-            reason = f"The server {server} did not answer with TLS ({code.lower().replace('_', ' ')}): check that the port is the server's HTTPS port."
+            reason = (
+                f"The server {server} did not answer with TLS ({code.lower().replace('_', ' ')}): check that the port is the server's HTTPS port."
+            )
         elif code in _OLD_TLS:
-            reason = f"The server {server} does not offer TLS 1.2 or 1.3 ({code.lower().replace('_', ' ')}): ask its administrator to enable TLS 1.2 or later."
+            reason = (
+                f"The server {server} does not offer TLS 1.2 or 1.3 ({code.lower().replace('_', ' ')}): "
+                "ask its administrator to enable TLS 1.2 or later."
+            )
         else:
-            reason = f"The TLS handshake with {server} failed ({code.lower().replace('_', ' ') or error}): check that the port is the server's HTTPS port."
+            reason = (
+                f"The TLS handshake with {server} failed ({code.lower().replace('_', ' ') or error}): check that the port is the server's HTTPS port."
+            )
         raise _tls_failure(tls, reason, FailureKind.TRUST) from None
     except TimeoutError:
-        raise _tls_failure(tls, f"The server {server} did not complete the TLS handshake within {duration(settings.timeout)}: "
-                                "check that the port is the server's HTTPS port.", FailureKind.UNREACHABLE) from None
+        raise _tls_failure(
+            tls,
+            f"The server {server} did not complete the TLS handshake within {duration(settings.timeout)}: "
+            "check that the port is the server's HTTPS port.",
+            FailureKind.UNREACHABLE,
+        ) from None
     except OSError as error:
-        raise _tls_failure(tls, f"The connection to {server} failed during the TLS handshake ({error.strerror or error}): "
-                                "check your network connection.", FailureKind.UNREACHABLE) from None
+        raise _tls_failure(
+            tls,
+            f"The connection to {server} failed during the TLS handshake ({error.strerror or error}): check your network connection.",
+            FailureKind.UNREACHABLE,
+        ) from None
     except BaseException:
         tls.close()
         raise
@@ -288,6 +312,4 @@ def certificate_problem(leaf_der: bytes | None, settings: TransportSettings) -> 
     if not leaf_der:
         return "The server sent no certificate: it cannot prove who it is. Check the server address."
     cert = trust.load_certificate(leaf_der)
-    return (trust.server_name_problem(cert, settings.expected_name)
-            or trust.usage_problem(cert)
-            or trust.pin_problem(leaf_der, settings.pin))
+    return trust.server_name_problem(cert, settings.expected_name) or trust.usage_problem(cert) or trust.pin_problem(leaf_der, settings.pin)

@@ -47,8 +47,8 @@ def build_request(host: str, correlation_id: uuid.UUID) -> tuple[h11.Connection,
         target=SSTP_URI,
         headers=[
             ("Host", host),
-            ("Content-Length", ENDLESS_LENGTH),
-            ("SSTPCORRELATIONID", "{%s}" % str(correlation_id).upper()),
+            ("Content-Length", ENDLESS_LENGTH.decode("ascii")),
+            ("SSTPCORRELATIONID", f"{{{str(correlation_id).upper()}}}"),
         ],
     )
     return connection, connection.send(request)
@@ -64,7 +64,10 @@ class ReplyReader:
     def feed(self, data: bytes) -> HttpReply | None:
         """None while the headers are incomplete; raises HttpRefused for anything but a usable 200."""
         if not data:  # end of stream before the reply; h11 would call it a protocol error
-            raise HttpRefused(f"The server {self._host} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.")
+            raise HttpRefused(
+                f"The server {self._host} closed the connection instead of answering the SSTP request: "
+                "it may not be an SSTP server, or SSTP may be disabled on it."
+            )
         connection = self._connection
         connection.receive_data(data)
         try:
@@ -75,7 +78,9 @@ class ReplyReader:
                 return None
             assert isinstance(event, h11.Response)
         except h11.RemoteProtocolError as error:
-            raise HttpRefused(f"The server {self._host} sent a malformed HTTP reply to the SSTP request ({error}): it may not be an SSTP server.") from None
+            raise HttpRefused(
+                f"The server {self._host} sent a malformed HTTP reply to the SSTP request ({error}): it may not be an SSTP server."
+            ) from None
         reason = event.reason.decode("latin-1", "replace")
         http_version = event.http_version.decode("latin-1")
         if event.status_code != 200:
@@ -87,10 +92,16 @@ class ReplyReader:
         headers = dict(event.headers)
         length = headers.get(b"content-length")
         if length is not None and length != ENDLESS_LENGTH:
-            raise HttpRefused(f"The server {self._host} answered the SSTP request with a finite body (Content-Length {length.decode('latin-1')}): it is not speaking SSTP.")
+            raise HttpRefused(
+                f"The server {self._host} answered the SSTP request with a finite body "
+                f"(Content-Length {length.decode('latin-1')}): it is not speaking SSTP."
+            )
         coding = headers.get(b"transfer-encoding")
         if coding is not None:  # h11 would decode the SSTP bytes as chunks
-            raise HttpRefused(f"The server {self._host} answered the SSTP request with an encoded body (Transfer-Encoding {coding.decode('latin-1')}): it is not speaking SSTP.")
+            raise HttpRefused(
+                f"The server {self._host} answered the SSTP request with an encoded body "
+                f"(Transfer-Encoding {coding.decode('latin-1')}): it is not speaking SSTP."
+            )
         # Bytes h11 already buffered past the headers belong to the SSTP stream.
         rest = bytearray()
         while isinstance(event := connection.next_event(), h11.Data):
