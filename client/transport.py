@@ -135,7 +135,7 @@ class Endpoint:
             reason = f"Cannot resolve the proxy {self.host}: check the proxy settings and your network."
         else:
             reason = f"Cannot resolve {self.host}: check the server name and your network."
-        return TransportError(Failure(Layer.PROXY if self.role == "proxy" else "dns", reason, FailureKind.UNREACHABLE))
+        return TransportError(Failure(Layer.PROXY if self.role == "proxy" else Layer.DNS, reason, FailureKind.UNREACHABLE))
 
     def connect_failed(self, error: OSError, timeout: float) -> TransportError:
         kind = _connect_error_kind(error)
@@ -157,7 +157,7 @@ class Endpoint:
                 "unreachable": f"The server {self.label} cannot be reached from this network ({reason}): check your network connection.",
                 "other": f"Cannot connect to the server {self.label} ({reason}): check your network connection.",
             }
-        return TransportError(Failure(Layer.PROXY if self.role == "proxy" else "tcp", sentences[kind], FailureKind.UNREACHABLE))
+        return TransportError(Failure(Layer.PROXY if self.role == "proxy" else Layer.TCP, sentences[kind], FailureKind.UNREACHABLE))
 
 
 _ERROR_RANK = {"refused": 0, "timeout": 1, "unreachable": 2, "other": 3}

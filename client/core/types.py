@@ -32,6 +32,8 @@ class Layer(enum.StrEnum):
     NETWORK = "network"  # the tunnel device, routes or DNS of this computer
     RUNNER = "runner"  # the I/O loop around the engine
     SLEEP = "sleep"  # the computer slept and the server forgot the session: retry at once
+    DNS = "dns"  # the server's name did not resolve
+    TCP = "tcp"  # the server did not accept the connection
     PROXY = "proxy"
     TLS = "tls"
     HTTP = "http"
