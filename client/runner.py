@@ -156,10 +156,6 @@ def _tls_broken(server: str, error: ssl.SSLError) -> Failure:
                    "happening, try another network.", FailureKind.PROTOCOL)
 
 
-# Until cli.py calls current.prepare_session(), it imports this name from here.
-uses_network_helper = current.uses_network_helper
-
-
 class _Session:
     """One connection: the loop between engine, socket and tunnel device."""
 
