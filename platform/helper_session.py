@@ -3,7 +3,7 @@ session (helper_protocol's requests, carried out with the OS's own tunnel device
 configurator), answer a refused peer, and run one forked process per connection.
 
 Why a process per connection, on both systems: the undo journal names its owner by process id
-and start time (netconfig_linux, journal_replay). Each session in its own process keeps that
+and start time (owners_linux, journal_replay). Each session in its own process keeps that
 true: a second connection is refused while the first one's network is configured, and a session
 that crashed is recognised as dead and repaired by the next one. Threads would share one process
 id, so one session would see the other's changes as its own. A crash in one session also takes
@@ -34,6 +34,7 @@ from typing import Any, Callable, Protocol
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
 from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.interfaces import NetConfigurator
 from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, PushSettings, Reply, RequestRefused, Restore, SetMtu
 
 log = logging.getLogger("sstp-vpn-helper")
@@ -71,6 +72,8 @@ class Peer:
 
 
 class TunnelDevice(Protocol):
+    """The part of interfaces.TunDevice a session uses (tests pass smaller stand-ins)."""
+
     name: str
 
     def fileno(self) -> int: ...
@@ -78,9 +81,8 @@ class TunnelDevice(Protocol):
     def close(self) -> None: ...
 
 
-# (ifname, server, full_tunnel=, extra_routes=, use_vpn_dns=, journal_path=) -> an object with
-# apply(plan), restore(), ifname
-ConfiguratorFactory = Callable[..., Any]
+# (ifname, server, full_tunnel=, extra_routes=, use_vpn_dns=, journal_path=) -> a configurator
+ConfiguratorFactory = Callable[..., NetConfigurator]
 
 
 @dataclass
@@ -98,7 +100,7 @@ class HelperSession:
     idle_seconds: float = IDLE_SECONDS
     rules: protocol.SessionRules = field(default_factory=protocol.SessionRules)
     tun: TunnelDevice | None = None
-    configurator: Any = None
+    configurator: NetConfigurator | None = None
 
     def serve(self) -> None:
         try:
@@ -176,6 +178,7 @@ class HelperSession:
                      request.server, "full tunnel" if request.full_tunnel else "split tunnel")
             return Reply(True), None
         if isinstance(request, PushSettings):
+            assert self.configurator is not None  # the rules admit "push" only after "apply"
             notes = self.configurator.add_pushed(request.settings)
             self.rules.pushed_added()
             log.info("%s: added %d pushed routes and %s to %s", self.peer, len(request.settings.routes),
