@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from sstpvpn.client.attempt_history import AttemptHistory
+from sstpvpn.client.core.events import LogRecord
 from sstpvpn.client.core.reconnect import Backoff
 from sstpvpn.client.core.supervisor import (RECONNECT_BACKOFF, Connected, Finished, Output, Phase, Prepare, RetryScheduled,
                                             SessionEnded, WaitingForNetwork, Why)
@@ -114,13 +115,11 @@ class ConnectionController(QObject):
         self._bridge = RunnerBridge(self)
         self._bridge.posted.connect(self._on_posted)
         self._bridge.log.connect(self._on_log_entry)
-        # On disk, for the support bundle (log window); tests may point them elsewhere.
-        self.attempt_history = AttemptHistory()
-        self.recent_log = RecentLog()
+        self.recent_log = RecentLog()  # on disk, for the support bundle (log window); tests may point it elsewhere
         self.log_entries: deque[LogEntry] = deque(maxlen=LOG_HISTORY)
         self._driver: SessionDriver[Profile] = SessionDriver(
             self._bridge.post, self._bridge.on_log, runner_factory, route_watch_factory, sleep_watch_factory, backoff,
-            self.attempt_history, clock)
+            AttemptHistory(), clock)
         self._clock = clock
         self._poll_timer = QTimer(self)  # the scheduled attempt, and a look for a suspend meanwhile
         self._poll_timer.setSingleShot(True)
@@ -135,6 +134,15 @@ class ConnectionController(QObject):
         self._finished = False
 
     # -- what views read ---------------------------------------------------------------------
+
+    @property
+    def attempt_history(self) -> AttemptHistory:
+        """The last attempts, on disk, for the support bundle; tests may point it elsewhere."""
+        return self._driver.history
+
+    @attempt_history.setter
+    def attempt_history(self, history: AttemptHistory) -> None:
+        self._driver.history = history
 
     @property
     def profile(self) -> Profile | None:
@@ -173,7 +181,7 @@ class ConnectionController(QObject):
         if not self._shutting_down:
             self._act(self._driver.connect(profile, reconnect=profile.auto_reconnect))
 
-    def disconnect(self) -> None:
+    def disconnect_session(self) -> None:
         self._act(self._driver.disconnect())
 
     def provide_credentials(self, request: CredentialsRequest, password: str | None, proxy_password: str | None,
@@ -432,7 +440,7 @@ class ConnectionController(QObject):
     @Slot(object)
     def _on_log_entry(self, entry: LogEntry) -> None:
         self.log_entries.append(entry)
-        self.recent_log.append(entry, at=entry.time)
+        self.recent_log.append(LogRecord(entry.level, entry.message), at=entry.time)
         self.log.emit(entry)
 
     # -- ending ------------------------------------------------------------------------------

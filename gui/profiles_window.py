@@ -122,7 +122,7 @@ class ProfilesWindow(QWidget):
 
     def remove(self, profile: Profile) -> None:
         if self.controller.active and self.controller.profile and self.controller.profile.id == profile.id:
-            self.controller.disconnect()
+            self.controller.disconnect_session()
         try:
             self.store.remove(profile.id)
         except ProfileFileError as error:

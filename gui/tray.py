@@ -110,7 +110,7 @@ class Tray(QObject):
             if active is not None and active.id == profile.id:
                 connecting = status.state is not State.CONNECTED
                 action = menu.addAction(f"Cancel {name}" if connecting else f"Disconnect {name}")
-                action.triggered.connect(controller.disconnect)
+                action.triggered.connect(controller.disconnect_session)
             else:
                 action = menu.addAction(f"Connect {name}")
                 action.triggered.connect(lambda _checked=False, p=profile: controller.connect_profile(p))
@@ -141,7 +141,7 @@ class Tray(QObject):
         if controller.shutting_down:
             return
         if controller.active:
-            controller.disconnect()
+            controller.disconnect_session()
             return
         try:
             book = self.store.load()

@@ -66,7 +66,7 @@ def test_connects_with_the_keyring_password_and_reports_it(qtbot, controller, st
     qtbot.waitUntil(lambda: controller.status.state is State.CONNECTED)
     assert tray_state(controller.status) is TrayState.CONNECTED
     assert [(n.title, n.text) for n in seen.notices] == [("Connected to Office", "You are on the VPN with the address 198.18.30.10.")]
-    controller.disconnect()
+    controller.disconnect_session()
     qtbot.waitUntil(lambda: controller.status.state is State.DISCONNECTED)
     assert not controller.active
     assert len(seen.notices) == 1  # a disconnect the user asked for is not announced

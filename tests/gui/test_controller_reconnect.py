@@ -165,7 +165,7 @@ def test_a_users_disconnect_during_the_wait_is_final(qtbot, controller, store, s
     engine.dropped(DROPPED)
     watches[0].change(False)
     qtbot.waitUntil(lambda: controller.waiting_for_network)
-    controller.disconnect()
+    controller.disconnect_session()
     assert not controller.active
     watches[0].change(True)
     qtbot.wait(300)

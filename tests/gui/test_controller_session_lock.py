@@ -67,7 +67,7 @@ def test_the_tray_holds_its_profile_until_the_session_ends(qtbot, controller, st
     with pytest.raises(SessionInUse) as refused:
         lock_profile(profile.id, profile.name, "sstp-vpn connect")
     assert "(the SSTP VPN tray app); disconnect it first." in refused.value.sentence
-    controller.disconnect()
+    controller.disconnect_session()
     qtbot.waitUntil(lambda: controller.status.state is State.DISCONNECTED)
     with lock_profile(profile.id, profile.name, "sstp-vpn connect") as lock:
         assert lock.held

@@ -76,6 +76,6 @@ class SelfSignedHttpsServer:
                                 break
                             request += chunk
                         if request:
-                            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n")  # as SSTP servers answer
                 except (ssl.SSLError, OSError):
                     continue  # a client that rejected our certificate, or only looked at it
