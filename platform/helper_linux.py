@@ -57,9 +57,18 @@ from sstpvpn.platform import netconfig_linux, resolver_linux, tun_linux
 from sstpvpn.platform.capabilities_linux import keep_only_net_admin
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_protocol import RequestRefused, interface_name
-from sstpvpn.platform.helper_session import (HelperSession, Peer, allowed_gid, hold_user_slot, limit_logging,
-                                             log_as_user, refuse_connection, serve_forking, stop_on_signal,
-                                             too_many_sessions_sentence)
+from sstpvpn.platform.helper_session import (
+    HelperSession,
+    Peer,
+    allowed_gid,
+    hold_user_slot,
+    limit_logging,
+    log_as_user,
+    refuse_connection,
+    serve_forking,
+    stop_on_signal,
+    too_many_sessions_sentence,
+)
 from sstpvpn.platform.journal import private_folder_problem
 from sstpvpn.platform.netconfig_linux import NetConfigurator
 from sstpvpn.platform.tun_linux import TunDevice
@@ -227,7 +236,7 @@ def create_tun(ifname: str | None) -> SessionTun:
     return SessionTun(fd, name, index)
 
 
-def serve_connection(connection: socket.socket, settings: "Settings") -> None:
+def serve_connection(connection: socket.socket, settings: Settings) -> None:
     peer = peer_of(connection)
     log_as_user(peer.uid)
     problem = authorization_problem(peer, settings.allowed_gid, settings.group_name)

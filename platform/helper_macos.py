@@ -45,14 +45,22 @@ import socket
 import stat
 import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sstpvpn.platform import netconfig_macos, tun_macos
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_session import (HelperSession, Peer, allowed_gid, hold_user_slot, refuse_connection,
-                                             serve_forking, too_many_sessions_sentence)
+from sstpvpn.platform.helper_session import (
+    HelperSession,
+    Peer,
+    allowed_gid,
+    hold_user_slot,
+    refuse_connection,
+    serve_forking,
+    too_many_sessions_sentence,
+)
 
 log = logging.getLogger("sstp-vpn-helper")
 
@@ -146,9 +154,8 @@ def authorization_problem(peer: Peer, allowed_gid: int | None, group_name: str, 
     """None when `peer` may use the helper; else the sentence it gets."""
     if peer.uid == 0:
         return None
-    if allowed_gid is not None:
-        if allowed_gid in peer.groups or membership.is_member(peer.uid, allowed_gid):
-            return None
+    if allowed_gid is not None and (allowed_gid in peer.groups or membership.is_member(peer.uid, allowed_gid)):
+        return None
     return not_allowed_sentence(group_name)
 
 

@@ -27,15 +27,16 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.interfaces import NetConfigurator
 from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, PushSettings, Reply, RequestRefused, Restore, SetMtu
+from sstpvpn.platform.interfaces import NetConfigurator
 
 log = logging.getLogger("sstp-vpn-helper")
 
@@ -281,7 +282,7 @@ class SharedLogBudget(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             return self._count(record)
-        except Exception:  # logging must never fail the session: without a budget, let it through
+        except Exception:  # noqa: BLE001 - logging must never fail the session: without a budget, let it through
             return True
 
     def _count(self, record: logging.LogRecord) -> bool:

@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,16 +237,16 @@ def _no_space_sentence(path: Path) -> str:
 
 def _try_lock(fd: int) -> bool:
     """A non-blocking exclusive lock on the open file `fd`."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: lock the first byte instead
+    if sys.platform == "win32":  # no flock: lock the first byte instead
         import msvcrt
 
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         except OSError:
             return False
         return True
+    import fcntl
+
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -259,7 +260,7 @@ def private_folder_problem(folder: Path) -> str | None:
     sticky folder such as /tmp, where nobody may rename or remove another user's entries. A
     sentence otherwise (POSIX only; None elsewhere). Symbolic links on the way are followed: the
     folders that count are the ones the journal really lands in."""
-    if os.name != "posix":
+    if sys.platform == "win32":
         return None
     folder = Path(os.path.realpath(folder))
     owners = {0, os.geteuid()}
@@ -276,6 +277,8 @@ def private_folder_problem(folder: Path) -> str | None:
             return (f"Other users may write in the folder {current}, so they could plant files where the network "
                     f"undo journal is written; keep it in a folder only root can write, such as /var/lib/sstp-vpn.")
     return None
+
+
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}  # a full disk, or the quota used up
 
 
@@ -288,7 +291,7 @@ def _remove_quietly(path: Path) -> None:
 
 def _fsync_directory(directory: Path) -> None:
     # The rename is durable only once the folder itself is on disk.
-    if os.name == "nt":
+    if sys.platform == "win32":
         return  # os.open cannot open a folder on Windows; there the rename alone must do
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
     try:

@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import BinaryIO
 
 from sstpvpn.platform.errors import PlatformError
 
@@ -124,9 +125,9 @@ def write_in_place(path: Path, data: bytes) -> None:
     """Replace the file's content without replacing the file (see the module comment)."""
     try:
         try:
-            handle = open(path, "r+b")
+            handle: BinaryIO = open(path, "r+b")  # noqa: SIM115 - closed by the `with` below, whichever mode opened it
         except FileNotFoundError:
-            handle = open(path, "xb")
+            handle = open(path, "xb")  # noqa: SIM115
         with handle:
             # Write first, then cut: a reader never sees an empty file.
             handle.write(data)

@@ -104,7 +104,7 @@ def _problem(snapshot: Snapshot, destination: Destination) -> str | None:
     network = destination.network
     same_version = [a for a in snapshot.attached if a.network.version == network.version]
     # (a) inside or equal to an attached network (the most specific one is named).
-    inside = [a for a in same_version if network.subnet_of(a.network)]
+    inside = [a for a in same_version if network.subnet_of(a.network)]  # type: ignore[arg-type]  # same version
     local = max(inside, key=lambda a: a.network.prefixlen) if inside else None
     # (b) a gateway inside it, with no more specific attached network to keep it local.
     captured = next((gateway for gateway in snapshot.gateways

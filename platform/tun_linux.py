@@ -43,7 +43,7 @@ class TunDevice:
         self.dropped_packets = 0  # packets write_packets() had to drop, see _DROPPABLE_WRITE_ERRORS
 
     @classmethod
-    def open(cls, name: str | None = None, *, clone_device: str = CLONE_DEVICE) -> "TunDevice":
+    def open(cls, name: str | None = None, *, clone_device: str = CLONE_DEVICE) -> TunDevice:
         """Create the interface. `name` None lets the kernel pick sstp0, sstp1, ..."""
         requested = DEFAULT_NAME_PATTERN if name is None else name
         encoded = requested.encode()
@@ -143,7 +143,7 @@ class TunDevice:
         if fd is not None:
             os.close(fd)
 
-    def __enter__(self) -> "TunDevice":
+    def __enter__(self) -> TunDevice:
         return self
 
     def __exit__(self, *exc: object) -> None:

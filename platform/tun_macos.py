@@ -100,7 +100,7 @@ class TunDevice:
         self._darwin = darwin
 
     @classmethod
-    def open(cls, name: str | None = None, *, darwin: Darwin | None = None) -> "TunDevice":
+    def open(cls, name: str | None = None, *, darwin: Darwin | None = None) -> TunDevice:
         """Create the interface; `name` None lets macOS pick the first free utunN."""
         unit = unit_for(name)
         darwin = Darwin() if darwin is None else darwin
@@ -142,6 +142,7 @@ class TunDevice:
         address-family header is removed."""
         self.fileno()
         sock = self._sock
+        assert sock is not None  # fileno() raised when closed
         packets: list[bytes] = []
         while len(packets) < max_count:
             try:
@@ -164,6 +165,7 @@ class TunDevice:
         not IPv4/IPv6 or that the kernel cannot take now is dropped and counted."""
         self.fileno()
         sock = self._sock
+        assert sock is not None  # fileno() raised when closed
         for packet in packets:
             header = af_header(packet)
             if header is None:
@@ -194,7 +196,7 @@ class TunDevice:
         if sock is not None:
             sock.close()
 
-    def __enter__(self) -> "TunDevice":
+    def __enter__(self) -> TunDevice:
         return self
 
     def __exit__(self, *exc: object) -> None:

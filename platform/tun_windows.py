@@ -40,9 +40,21 @@ from typing import Any
 
 from sstpvpn.platform import winapi
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.winapi import (AF_INET, AF_INET6, ERROR_ACCESS_DENIED, ERROR_BUFFER_OVERFLOW, ERROR_HANDLE_EOF,
-                                     ERROR_NO_MORE_ITEMS, ERROR_NOT_FOUND, GUID, INFINITE, NO_ERROR, WAIT_OBJECT_0,
-                                     Library, describe_error)
+from sstpvpn.platform.winapi import (
+    AF_INET,
+    AF_INET6,
+    ERROR_ACCESS_DENIED,
+    ERROR_BUFFER_OVERFLOW,
+    ERROR_HANDLE_EOF,
+    ERROR_NO_MORE_ITEMS,
+    ERROR_NOT_FOUND,
+    GUID,
+    INFINITE,
+    NO_ERROR,
+    WAIT_OBJECT_0,
+    Library,
+    describe_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +163,7 @@ class TunDevice:
 
     @classmethod
     def open(cls, name: str | None = None, *, wintun: Library | None = None, kernel32: Library | None = None,
-             iphlpapi: Library | None = None) -> "TunDevice":
+             iphlpapi: Library | None = None) -> TunDevice:
         """Create the adapter and start its session. `name` None gives "SSTP VPN"."""
         requested = DEFAULT_ADAPTER_NAME if name is None else name
         check_adapter_name(requested)
@@ -270,7 +282,7 @@ class TunDevice:
         self._wake_r.close()
         self._wake_w.close()
 
-    def __enter__(self) -> "TunDevice":
+    def __enter__(self) -> TunDevice:
         return self
 
     def __exit__(self, *exc: object) -> None:

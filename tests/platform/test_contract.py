@@ -108,7 +108,7 @@ def test_the_platform_api_is_the_same_everywhere(name):
     reference_common, _ = required_then_optional_keywords(inspect.signature(reference_tun.open), 1)
     assert [(p.name, p.default, p.annotation) for p in common] == \
         [(p.name, p.default, p.annotation) for p in reference_common] == [("name", None, "str | None")]
-    assert inspect.signature(tun.open).return_annotation == "'TunDevice'"
+    assert inspect.signature(tun.open).return_annotation == "TunDevice"
     # NetConfigurator: the same constructor (plus keyword-only stand-ins) and methods.
     config, reference_config = backend.netconfig.NetConfigurator, reference.netconfig.NetConfigurator
     assert public_names(config) == public_names(reference_config) == {"apply", "add_pushed", "restore"}
@@ -183,11 +183,6 @@ def protocol_methods(protocol: type) -> list[str]:
     return [name for name in protocol_members(protocol) if callable(getattr(protocol, name, None))]
 
 
-def unquoted(shape_: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """A shape with string annotations compared without quotes: "'TunDevice'" is TunDevice."""
-    return [(*entry[:-1], entry[-1].strip("'\"") if isinstance(entry[-1], str) else entry[-1]) for entry in shape_]
-
-
 def has_members(instance: object, protocol: type) -> bool:
     """isinstance() for a protocol, without calling properties (a device's mtu asks the OS)."""
     missing = object()
@@ -206,11 +201,11 @@ def test_every_implementation_satisfies_the_declared_protocols(name, tmp_path):
     for protocol, implementation in ((interfaces.TunDevice, backend.tun.TunDevice),
                                      (interfaces.NetConfigurator, backend.netconfig.NetConfigurator)):
         for method in protocol_methods(protocol):
-            assert unquoted(shape(inspect.signature(getattr(implementation, method)))) == \
-                unquoted(shape(inspect.signature(getattr(protocol, method)))), (protocol.__name__, method)
+            assert shape(inspect.signature(getattr(implementation, method))) == \
+                shape(inspect.signature(getattr(protocol, method))), (protocol.__name__, method)
         for prop in ("closed", "mtu") if protocol is interfaces.TunDevice else ():
-            assert unquoted(shape(inspect.signature(vars(implementation)[prop].fget))) == \
-                unquoted(shape(inspect.signature(vars(protocol)[prop].fget)))
+            assert shape(inspect.signature(vars(implementation)[prop].fget)) == \
+                shape(inspect.signature(vars(protocol)[prop].fget))
 
 
 if typing.TYPE_CHECKING:  # the same, for the type checker

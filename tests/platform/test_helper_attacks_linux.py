@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.client_network import RESOLV_CONF, ip_json, snapshot
-from tests.platform.test_helper_linux import (HELPER, NOGROUP, REPO, UnprivilegedAgent, _wait_for, _wait_for_state, helper,  # noqa: F401
-                                              socket_folder)
 from sstpvpn.platform.helper_session import IDLE_SECONDS, LOG_BURST, MAX_SESSIONS_PER_USER, too_many_sessions_sentence
 from sstpvpn.platform.journal_replay import BUSY_SENTENCE
+from tests.platform.client_network import RESOLV_CONF, ip_json, snapshot
+from tests.platform.test_helper_linux import HELPER, NOGROUP, REPO, UnprivilegedAgent, _wait_for, _wait_for_state, helper, socket_folder  # noqa: F401
 
 
 def helper_children(process: subprocess.Popen) -> list[int]:
@@ -91,7 +90,7 @@ def test_a_flood_of_idle_connections_gets_a_few_processes_and_a_sentence(client_
 def test_a_client_that_hides_its_namespace_is_refused(client_ns, helper):
     before = snapshot(client_ns)
     agent = UnprivilegedAgent(client_ns, "raw", "--socket", helper.socket, "--no-namespace")
-    agent.send('{"version": 1, "request": "open", "ifname": null}'.encode().hex())
+    agent.send(b'{"version": 1, "request": "open", "ifname": null}'.hex())
     answer = agent.next()
     assert answer["fds"] == 0 and "did not say which network namespace" in answer["reply"]["error"]
     agent.finish()
@@ -99,7 +98,7 @@ def test_a_client_that_hides_its_namespace_is_refused(client_ns, helper):
 
 
 @pytest.mark.parametrize("mode", [0o1777, 0o777, 0o775])
-def test_the_helper_refuses_a_journal_folder_others_may_write(client_ns, socket_folder, tmp_path, mode):  # noqa: F811
+def test_the_helper_refuses_a_journal_folder_others_may_write(client_ns, socket_folder, tmp_path, mode):
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(mode)

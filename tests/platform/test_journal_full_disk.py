@@ -8,7 +8,6 @@ The tmpfs lives in a private mount namespace of the agent process (see full_disk
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 

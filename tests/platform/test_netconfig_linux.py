@@ -9,8 +9,18 @@ import json
 import os
 import signal
 
-from tests.platform.client_network import (GATEWAY, RESOLV_CONF, SERVER_BEHIND_GATEWAY, SERVER_ON_LINK, Agent,
-                                           ip_json, route, run_agent, snapshot, without_qdisc)
+from tests.platform.client_network import (
+    GATEWAY,
+    RESOLV_CONF,
+    SERVER_BEHIND_GATEWAY,
+    SERVER_ON_LINK,
+    Agent,
+    ip_json,
+    route,
+    run_agent,
+    snapshot,
+    without_qdisc,
+)
 from tests.realparts import require_program
 
 

@@ -13,8 +13,18 @@ from hypothesis import strategies as st
 
 from sstpvpn.client.core.types import NetworkPlan
 from sstpvpn.platform import helper_protocol as protocol
-from sstpvpn.platform.helper_protocol import (ApplyPlan, OpenTun, Reply, RequestRefused, Restore, SessionRules,
-                                              SetMtu, encode_request, parse_reply, parse_request)
+from sstpvpn.platform.helper_protocol import (
+    ApplyPlan,
+    OpenTun,
+    Reply,
+    RequestRefused,
+    Restore,
+    SessionRules,
+    SetMtu,
+    encode_request,
+    parse_reply,
+    parse_request,
+)
 
 PLAN = {"address": "198.18.30.10", "peer": "198.18.30.1", "dns": ["198.18.30.1"], "mtu": 1400,
         "ipv6_identifier": "0123456789abcdef"}

@@ -4,8 +4,8 @@ repair. Windows itself is not involved."""
 
 from __future__ import annotations
 
-import ipaddress
 import ctypes
+import ipaddress
 import json
 import os
 import struct
@@ -368,7 +368,7 @@ def test_struct_sizes_and_offsets_match_the_windows_headers():
 
 
 def test_every_ip_helper_function_returns_a_win32_error_code_and_takes_pointers():
-    for name, (restype, argtypes) in winapi.IPHLPAPI_PROTOTYPES.items():
+    for name, (restype, _argtypes) in winapi.IPHLPAPI_PROTOTYPES.items():
         assert restype is (None if name.startswith("Initialize") else ctypes.c_uint32), name
     assert winapi.IPHLPAPI_PROTOTYPES["GetBestRoute2"][1] == [
         ctypes.POINTER(ctypes.c_uint64), ctypes.c_uint32, ctypes.POINTER(winapi.SOCKADDR_INET),
