@@ -36,17 +36,47 @@ def open_baselines(stack: contextlib.ExitStack, workdir: Path, results: dict) ->
     relay = [sys.executable, str(REPO_ROOT / "bench" / "tls_relay.py")]
     relay_log = open(workdir / "relay-client.log", "w+")
     stack.callback(relay_log.close)
-    relay_server = far.popen(*relay, "server", "--listen", f"{BASE_FAR}:{RELAY_TLS_PORT}",
-                             "--connect", f"127.0.0.1:{IPERF_PORT}", "--cert", str(certificate.cert_path),
-                             "--key", str(certificate.key_path), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    relay_server = far.popen(
+        *relay,
+        "server",
+        "--listen",
+        f"{BASE_FAR}:{RELAY_TLS_PORT}",
+        "--connect",
+        f"127.0.0.1:{IPERF_PORT}",
+        "--cert",
+        str(certificate.cert_path),
+        "--key",
+        str(certificate.key_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     wait_for_ready_line(relay_server, "the relay's server half")
-    relay_client = near.popen(*relay, "client", "--listen", f"127.0.0.1:{RELAY_LISTEN_PORT}",
-                              "--connect", f"{BASE_FAR}:{RELAY_TLS_PORT}", "--ca", str(pki.ca_path),
-                              "--server-name", RELAY_NAME, stdout=subprocess.PIPE, stderr=relay_log, text=True)
+    relay_client = near.popen(
+        *relay,
+        "client",
+        "--listen",
+        f"127.0.0.1:{RELAY_LISTEN_PORT}",
+        "--connect",
+        f"{BASE_FAR}:{RELAY_TLS_PORT}",
+        "--ca",
+        str(pki.ca_path),
+        "--server-name",
+        RELAY_NAME,
+        stdout=subprocess.PIPE,
+        stderr=relay_log,
+        text=True,
+    )
     wait_for_ready_line(relay_client, "the relay's client half")
     results["relay_log"] = relay_log
     return [
         BenchPath("veth", "veth pair (kernel only)", near, BASE_FAR, IPERF_PORT),
-        BenchPath("relay", "Python TLS relay (1 thread/side)", near, "127.0.0.1", RELAY_LISTEN_PORT,
-                  {"relay client": relay_client.pid, "relay server": relay_server.pid}),
+        BenchPath(
+            "relay",
+            "Python TLS relay (1 thread/side)",
+            near,
+            "127.0.0.1",
+            RELAY_LISTEN_PORT,
+            {"relay client": relay_client.pid, "relay server": relay_server.pid},
+        ),
     ]

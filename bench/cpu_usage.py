@@ -20,7 +20,7 @@ def process_cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     # The command name (field 2) may contain spaces; the fields after its ')' are fixed.
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
     return (utime + stime) / CLOCK_TICKS
 

@@ -76,7 +76,9 @@ def main() -> int:
     for name, work, baseline in (("upload", engine_upload, baseline_upload), ("download", engine_download, baseline_download)):
         engine_seconds = best_of(5, work)
         baseline_seconds = best_of(5, baseline)
-        print(f"{name:<10} {wire * 8 / engine_seconds / 1e9:>14.2f} {wire * 8 / baseline_seconds / 1e9:>16.2f} {engine_seconds / baseline_seconds:>21.1f}")
+        print(
+            f"{name:<10} {wire * 8 / engine_seconds / 1e9:>14.2f} {wire * 8 / baseline_seconds / 1e9:>16.2f} {engine_seconds / baseline_seconds:>21.1f}"
+        )
     assert engine.packets_to_deliver() == [] and not engine.closed
     return 0
 

@@ -31,11 +31,9 @@ def run_iperf(ns: Namespace, address: str, port: int, seconds: float, reverse: b
     try:
         report = json.loads(result.stdout)
     except json.JSONDecodeError:
-        raise IperfError(f"iperf3 to {address}:{port} failed (exit {result.returncode}): "
-                         f"{(result.stdout + result.stderr).strip()[:500]}") from None
+        raise IperfError(f"iperf3 to {address}:{port} failed (exit {result.returncode}): {(result.stdout + result.stderr).strip()[:500]}") from None
     if "error" in report or result.returncode != 0:
         raise IperfError(f"iperf3 to {address}:{port} failed: {report.get('error', result.returncode)}")
     end = report["end"]
     sent = end.get("sum_sent", {})
-    return IperfResult(bits_per_second=float(end["sum_received"]["bits_per_second"]),
-                       retransmits=None if reverse else sent.get("retransmits"))
+    return IperfResult(bits_per_second=float(end["sum_received"]["bits_per_second"]), retransmits=None if reverse else sent.get("retransmits"))

@@ -36,8 +36,7 @@ def measure_once(path: BenchPath, seconds: float, reverse: bool) -> dict:
     meter.start()
     result = run_iperf(path.ns, path.address, path.port, seconds, reverse)
     cpu = meter.stop()
-    return {"bits_per_second": result.bits_per_second, "retransmits": result.retransmits,
-            "cpu": cpu.processes, "machine_busy": cpu.machine_busy}
+    return {"bits_per_second": result.bits_per_second, "retransmits": result.retransmits, "cpu": cpu.processes, "machine_busy": cpu.machine_busy}
 
 
 def wait_for_listener(ns: Namespace, port: int, timeout: float = 10.0) -> None:

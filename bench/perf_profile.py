@@ -17,16 +17,18 @@ RATE = 999  # samples per second per CPU
 
 
 def start_recording(output: Path, seconds: float) -> subprocess.Popen:
-    return subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", str(RATE), "-a", "-o", str(output),
-                             "--", "sleep", f"{seconds:g}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        ["perf", "record", "-e", "cpu-clock", "-F", str(RATE), "-a", "-o", str(output), "--", "sleep", f"{seconds:g}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _report(data: Path, *options: str) -> list[tuple[int, list[str]]]:
     """perf report rows as (samples, [columns]); counts, not perf's rounded percentages, which
     over thousands of small rows add up to well over 100 %."""
-    result = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-n", "-t", ";", *options],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-n", "-t", ";", *options], capture_output=True, text=True, check=True)
     rows = []
     for line in result.stdout.splitlines():
         if not line.strip() or line.startswith("#"):
@@ -88,9 +90,11 @@ def summarise(data: Path, labels: dict[int, str], top: int = 12) -> dict:
         whole = sum(counter.values()) or 1
         return [(name, 100.0 * value / whole) for name, value in counter.most_common(top)]
 
-    return {"samples": total, "by_process": [(label, 100.0 * n / total) for label, n in by_process.most_common()],
-            "processes": {label: {"by_dso": relative(by_dso[label]), "by_symbol": relative(by_symbol[label])}
-                          for label in labels.values()}}
+    return {
+        "samples": total,
+        "by_process": [(label, 100.0 * n / total) for label, n in by_process.most_common()],
+        "processes": {label: {"by_dso": relative(by_dso[label]), "by_symbol": relative(by_symbol[label])} for label in labels.values()},
+    }
 
 
 def format_summary(title: str, summary: dict) -> str:

@@ -131,11 +131,16 @@ def summarise(path: Path, top: int = 15) -> dict:
 
 
 def format_summary(title: str, summary: dict) -> str:
-    lines = [f"{title}",
-             f"  engine thread: {summary['wall_samples']} samples, busy (not waiting in select) "
-             f"{summary['busy_percent']:.0f} % of the time; shares below are % of its busy samples"]
-    for key, heading in (("by_activity", "by activity"), ("by_python_function", "by innermost Python function"),
-                         ("by_native_leaf", "by native leaf (C code on the CPU)")):
+    lines = [
+        f"{title}",
+        f"  engine thread: {summary['wall_samples']} samples, busy (not waiting in select) "
+        f"{summary['busy_percent']:.0f} % of the time; shares below are % of its busy samples",
+    ]
+    for key, heading in (
+        ("by_activity", "by activity"),
+        ("by_python_function", "by innermost Python function"),
+        ("by_native_leaf", "by native leaf (C code on the CPU)"),
+    ):
         if summary[key]:
             lines.append(f"  {heading}:")
             lines += [f"    {percent:5.1f} %  {name}" for name, percent in summary[key]]

@@ -32,16 +32,32 @@ def profile_tunnel(path: BenchPath, args: argparse.Namespace, results: dict) -> 
             _perf_run(path, direction, out_dir, args, results)
 
 
-def _py_spy_run(py_spy: str, path: BenchPath, direction: str, out_dir: Path, args: argparse.Namespace,
-                results: dict) -> None:
+def _py_spy_run(py_spy: str, path: BenchPath, direction: str, out_dir: Path, args: argparse.Namespace, results: dict) -> None:
     raw = out_dir / f"py-spy-client-{direction}.txt"
     # --native pauses the client for every sample (slower, but shows OpenSSL/libc frames);
     # without it py-spy reads the client's memory while it runs. --idle: wall-clock samples.
     mode = ["--native"] if args.profile_native else ["--nonblocking"]
-    spy = subprocess.Popen([py_spy, "record", "--pid", str(path.pids["client"]), "--rate", str(args.profile_rate),
-                            "--duration", f"{max(1, int(args.seconds))}", "--format", "raw", "--idle",
-                            "--output", str(raw), *mode],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    spy = subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(path.pids["client"]),
+            "--rate",
+            str(args.profile_rate),
+            "--duration",
+            f"{max(1, int(args.seconds))}",
+            "--format",
+            "raw",
+            "--idle",
+            "--output",
+            str(raw),
+            *mode,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(0.3)  # py-spy attaches before the transfer starts
         run = measure_once(path, args.seconds, reverse=direction == "download")
@@ -50,8 +66,10 @@ def _py_spy_run(py_spy: str, path: BenchPath, direction: str, out_dir: Path, arg
         stop_process(spy)
     if spy.returncode != 0 or not raw.exists():
         raise BenchError(f"py-spy failed: {error.strip()[-500:]}")
-    title = (f"py-spy, client, {direction}: {run['bits_per_second'] / 1e6:.0f} Mbit/s while sampled, "
-             f"client CPU {run['cpu'].get('client', 0):.0f} % of a core (from /proc)")
+    title = (
+        f"py-spy, client, {direction}: {run['bits_per_second'] / 1e6:.0f} Mbit/s while sampled, "
+        f"client CPU {run['cpu'].get('client', 0):.0f} % of a core (from /proc)"
+    )
     results["profiles"][title] = summarise(raw)
     print(f"  profiled {direction} with py-spy: {raw}", flush=True)
 
@@ -61,8 +79,7 @@ def _perf_run(path: BenchPath, direction: str, out_dir: Path, args: argparse.Nam
     # Record the middle of the transfer: after slow start, before the end.
     recording_seconds = max(1.0, args.seconds - 1.5)
     outcome: list[dict] = []  # filled by the iperf3 thread
-    iperf = threading.Thread(target=lambda: outcome.append(
-        measure_once(path, args.seconds, reverse=direction == "download")))
+    iperf = threading.Thread(target=lambda: outcome.append(measure_once(path, args.seconds, reverse=direction == "download")))
     iperf.start()
     time.sleep(1.0)
     recorder = perf_profile.start_recording(data, recording_seconds)

@@ -45,8 +45,7 @@ def format_report(results: dict) -> str:
     lines = [
         f"SSTP VPN throughput bench: {machine['nproc']} CPUs ({machine['cpu_model']}), kernel {machine['kernel']}",
         f"  Python {machine['python']}, {machine['openssl']}, {machine['iperf3']}; load average at start {machine['loadavg']}",
-        f"  iperf3: {settings['runs']} runs x {settings['seconds']:g} s per direction and path, interleaved; "
-        f"median (min-max) in Mbit/s",
+        f"  iperf3: {settings['runs']} runs x {settings['seconds']:g} s per direction and path, interleaved; median (min-max) in Mbit/s",
         "",
         f"{'path':<34}{'upload':>24}{'download':>24}",
     ]
@@ -59,8 +58,10 @@ def format_report(results: dict) -> str:
         for base in ("veth", "relay"):
             if base not in paths:
                 continue
-            ratios = [_ratio(median([r["bits_per_second"] for r in tunnel[d]["runs"]]),
-                             median([r["bits_per_second"] for r in paths[base][d]["runs"]])) for d in DIRECTIONS]
+            ratios = [
+                _ratio(median([r["bits_per_second"] for r in tunnel[d]["runs"]]), median([r["bits_per_second"] for r in paths[base][d]["runs"]]))
+                for d in DIRECTIONS
+            ]
             lines.append(f"{'ratio tunnel / ' + base:<34}{ratios[0]:>24}{ratios[1]:>24}")
     if results.get("tunnel_info"):
         info = results["tunnel_info"]
@@ -96,8 +97,9 @@ def format_report(results: dict) -> str:
         if connect.get("first_line_seconds"):
             lines.append(f"  start -> its `Connecting to` line:  {_seconds(connect['first_line_seconds'])}")
         if connect.get("estimated_tcp_to_connected") is not None:
-            lines.append(f"  => TCP connect -> connected, about: {connect['estimated_tcp_to_connected']:.3f} s"
-                         " (connected minus the `Connecting to` line)")
+            lines.append(
+                f"  => TCP connect -> connected, about: {connect['estimated_tcp_to_connected']:.3f} s (connected minus the `Connecting to` line)"
+            )
         lines.append(f"  SIGINT -> exit 0:                   {_seconds(connect['disconnect_seconds'])}")
         lines.append("  progress lines, median seconds since the client's start:")
         for label, values in _progress_medians(connect["progress_lines"]):

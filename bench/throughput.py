@@ -105,8 +105,10 @@ def measure_rounds(paths: list[BenchPath], args: argparse.Namespace, results: di
                     print(f"  {path.key} failed, not measured further: {error}", flush=True)
                     continue
                 table[path.key][direction]["runs"].append(run)
-                print(f"  round {round_number}/{args.runs} {direction:<8} {path.key:<6} "
-                      f"{run['bits_per_second'] / 1e6:8.0f} Mbit/s  cpu {run['cpu']}", flush=True)
+                print(
+                    f"  round {round_number}/{args.runs} {direction:<8} {path.key:<6} {run['bits_per_second'] / 1e6:8.0f} Mbit/s  cpu {run['cpu']}",
+                    flush=True,
+                )
     results["failed_paths"] = sorted(failed)
     for path in paths:
         for direction in DIRECTIONS:
@@ -123,12 +125,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each iperf3 run (default 5)")
     parser.add_argument("--connects", type=int, default=5, help="connect-time samples (default 5)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--profile", metavar="DIR", help="profile the tunnel during more runs per direction: "
-                        "py-spy on the client (pip install py-spy), perf on the whole machine (apt-get install linux-perf)")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="profile the tunnel during more runs per direction: "
+        "py-spy on the client (pip install py-spy), perf on the whole machine (apt-get install linux-perf)",
+    )
     parser.add_argument("--profile-native", action="store_true", help="with --profile: include C frames (pauses the client per sample)")
     parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second (default 200)")
-    parser.add_argument("--wait-for-server", type=float, default=0, metavar="SECONDS",
-                        help="wait up to this long while another SoftEther server (e.g. a test run) is running")
+    parser.add_argument(
+        "--wait-for-server",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait up to this long while another SoftEther server (e.g. a test run) is running",
+    )
     parser.add_argument("--skip-tunnel", action="store_true", help="measure the baselines only")
     args = parser.parse_args()
     if args.runs < 1 or args.connects < 1 or args.seconds <= 0:
@@ -178,8 +189,13 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) ->
 
 def main() -> int:
     args = parse_args()
-    results: dict = {"settings": {"runs": args.runs, "seconds": args.seconds, "connects": args.connects},
-                     "paths": {}, "profiles": {}, "perf_profiles": {}, "errors": []}
+    results: dict = {
+        "settings": {"runs": args.runs, "seconds": args.seconds, "connects": args.connects},
+        "paths": {},
+        "profiles": {},
+        "perf_profiles": {},
+        "errors": [],
+    }
     status = 0
     stack = contextlib.ExitStack()
     # SIGINT explicitly too: a shell starting us in the background may have set it to "ignore".

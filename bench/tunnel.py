@@ -15,8 +15,7 @@ from pathlib import Path
 from bench.measured_path import IPERF_PORT, BenchError, BenchPath, wait_for_listener
 from bench.report import median
 from tests.integration.client_process import CLI, ClientProcess
-from tests.integration.softether import (BRIDGE_PEER_ADDRESS, ServerBusy, SoftEtherServer, locate_server_binary,
-                                         locate_vpncmd)
+from tests.integration.softether import BRIDGE_PEER_ADDRESS, ServerBusy, SoftEtherServer, locate_server_binary, locate_vpncmd
 from tests.netns import Namespace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +33,16 @@ def timed_runs(ns: Namespace, argv: list[str], count: int) -> list[float]:
 
 
 def connect_args(server: SoftEtherServer) -> list[str]:
-    return [f"{server.server_name}:{server.port}", "--user", server.username, "--ca-file", str(server.ca_path),
-            "--no-default-route", "--ifname", TUNNEL_IFNAME]
+    return [
+        f"{server.server_name}:{server.port}",
+        "--user",
+        server.username,
+        "--ca-file",
+        str(server.ca_path),
+        "--no-default-route",
+        "--ifname",
+        TUNNEL_IFNAME,
+    ]
 
 
 def start_client(server: SoftEtherServer) -> tuple[ClientProcess, str, float, list[tuple[float, str]]]:
@@ -77,8 +84,7 @@ def measure_connects(server: SoftEtherServer, count: int, results: dict) -> None
         "connect_imports": timed_runs(ns, [*python, "-c", STARTUP_IMPORTS], count),
     }
     connected, disconnect, timelines = [], [], []
-    results["connect"] = {"startup": startup, "connected_seconds": connected, "disconnect_seconds": disconnect,
-                          "progress_lines": timelines}
+    results["connect"] = {"startup": startup, "connected_seconds": connected, "disconnect_seconds": disconnect, "progress_lines": timelines}
     for _ in range(count):
         client, _, seconds, progress = start_client(server)
         connected.append(seconds)
@@ -90,8 +96,7 @@ def measure_connects(server: SoftEtherServer, count: int, results: dict) -> None
     # The client's first progress line comes just before its TCP connect: the best start-up mark.
     first_line = [timeline[0][0] for timeline in timelines if timeline and timeline[0][1].startswith("Connecting to")]
     results["connect"]["first_line_seconds"] = first_line
-    results["connect"]["estimated_tcp_to_connected"] = median(connected) - (
-        median(first_line) if first_line else median(startup["connect_imports"]))
+    results["connect"]["estimated_tcp_to_connected"] = median(connected) - (median(first_line) if first_line else median(startup["connect_imports"]))
 
 
 def start_softether(binary: Path, workdir: Path, wait_seconds: float) -> SoftEtherServer:
@@ -111,18 +116,22 @@ def open_tunnel(stack: contextlib.ExitStack, workdir: Path, args: argparse.Names
         server = start_softether(binary, workdir, args.wait_for_server)
         tunnel_stack.push(server)  # already entered: only its __exit__ is left to call
         peer = tunnel_stack.enter_context(server.bridge_peer())
-        peer.popen("iperf3", "-s", "-B", BRIDGE_PEER_ADDRESS, "-p", str(IPERF_PORT),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peer.popen("iperf3", "-s", "-B", BRIDGE_PEER_ADDRESS, "-p", str(IPERF_PORT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_listener(peer, IPERF_PORT)
         measure_connects(server, args.connects, results)
 
         client, address, _, _ = start_client(server)
         tunnel_stack.callback(stop_client, client)
         mtu = json.loads(server.client_ns.run("ip", "-j", "link", "show", TUNNEL_IFNAME).stdout)[0]["mtu"]
-        results["tunnel_info"] = {"address": address, "mtu": mtu, "client_pid": client.process.pid,
-                                  "vpnserver_pid": server.pid}
+        results["tunnel_info"] = {"address": address, "mtu": mtu, "client_pid": client.process.pid, "vpnserver_pid": server.pid}
         results["tunnel_client"] = client
-        path = BenchPath("tunnel", "SSTP tunnel (sstp-vpn+SoftEther)", server.client_ns, BRIDGE_PEER_ADDRESS,
-                         IPERF_PORT, {"client": client.process.pid, "vpnserver": server.pid})
+        path = BenchPath(
+            "tunnel",
+            "SSTP tunnel (sstp-vpn+SoftEther)",
+            server.client_ns,
+            BRIDGE_PEER_ADDRESS,
+            IPERF_PORT,
+            {"client": client.process.pid, "vpnserver": server.pid},
+        )
         stack.enter_context(tunnel_stack.pop_all())
     return path

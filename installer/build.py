@@ -68,8 +68,7 @@ def build_deb(work: Path, output: Path) -> Path:
     info = deb_package.PackageInfo(version, deb_package.host_architecture(), depends)
     deb = deb_package.build_deb(bundle, REPO_ROOT, info, work / "package", output)
     clock.lap(f"{deb} written, {megabytes(deb.stat().st_size)}")
-    print(f"build.py: done in {clock.total():.0f} s: {deb} ({megabytes(deb.stat().st_size)}; "
-          f"bundle {megabytes(bundle_size)})")
+    print(f"build.py: done in {clock.total():.0f} s: {deb} ({megabytes(deb.stat().st_size)}; bundle {megabytes(bundle_size)})")
     return deb
 
 
@@ -88,8 +87,9 @@ def build_windows(work: Path, output: Path, wintun_zip: Path | None = None) -> P
     iscc = shutil.which("iscc") or shutil.which("ISCC")
     if iscc is None:
         raise SystemExit("build.py: Inno Setup's iscc is not on PATH (https://jrsoftware.org/isinfo.php)")
-    subprocess.run([iscc, f"/DAppVersion={version}", f"/DBundleDir={dist / 'sstp-vpn'}", f"/O{output}",
-                    str(INSTALLER / "windows" / "sstp-vpn.iss")], check=True)
+    subprocess.run(
+        [iscc, f"/DAppVersion={version}", f"/DBundleDir={dist / 'sstp-vpn'}", f"/O{output}", str(INSTALLER / "windows" / "sstp-vpn.iss")], check=True
+    )
     return output / f"sstp-vpn-{version}-setup.exe"
 
 
@@ -109,13 +109,14 @@ BUILDERS = {"deb": build_deb, "windows": build_windows, "macos": build_macos}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="installer/build.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("target", choices=sorted(BUILDERS))
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "dist",
-                        help="where the package goes (default: dist/)")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="keep the venv, bundle and staging here (a new, empty folder) instead of a "
-                             "temporary folder that is removed afterwards")
-    parser.add_argument("--wintun-zip", type=Path, default=None,
-                        help="windows: the official wintun-0.14.1.zip (checked against its SHA-256)")
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "dist", help="where the package goes (default: dist/)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the venv, bundle and staging here (a new, empty folder) instead of a temporary folder that is removed afterwards",
+    )
+    parser.add_argument("--wintun-zip", type=Path, default=None, help="windows: the official wintun-0.14.1.zip (checked against its SHA-256)")
     args = parser.parse_args(argv)
     output = args.output.resolve()
     extra = {"wintun_zip": args.wintun_zip.resolve()} if args.target == "windows" and args.wintun_zip else {}

@@ -85,8 +85,7 @@ def installed_closure(packages: list[str]) -> set[str]:
         if package in seen:
             continue
         seen.add(package)
-        result = subprocess.run(["dpkg-query", "-W", "-f", "${Pre-Depends}, ${Depends}", package],
-                                capture_output=True, text=True)
+        result = subprocess.run(["dpkg-query", "-W", "-f", "${Pre-Depends}, ${Depends}", package], capture_output=True, text=True)
         for alternatives in result.stdout.split(","):
             for alternative in alternatives.split("|"):
                 name = alternative.strip().split(" ", 1)[0].split(":", 1)[0]
@@ -117,6 +116,5 @@ def check_bundle(bundle: Path, library_folder: Path) -> str:
         elif package not in covered:
             problems.append(f"{library} comes from {package}, which DEPENDS does not pull in")
     if problems:
-        raise UndeclaredDependency("; ".join(problems) + " (add the package to DEPENDS in "
-                                   "installer/deb_dependencies.py)")
+        raise UndeclaredDependency("; ".join(problems) + " (add the package to DEPENDS in installer/deb_dependencies.py)")
     return ", ".join(f"libc6 (>= {glibc_floor(bundle)})" if name == "libc6" else name for name in DEPENDS)

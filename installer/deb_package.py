@@ -111,7 +111,8 @@ def write_control(root: Path, info: PackageInfo, repo_root: Path) -> None:
         f"Depends: {info.depends}\n"
         "Section: net\n"
         "Priority: optional\n"
-        f"Description: {DESCRIPTION}\n")
+        f"Description: {DESCRIPTION}\n"
+    )
     (debian / "conffiles").write_text(f"/{AUTOSTART}\n")
     for script in MAINTAINER_SCRIPTS:
         shutil.copyfile(repo_root / "installer/linux/debian" / script, debian / script)
@@ -144,6 +145,5 @@ def build_deb(bundle: Path, repo_root: Path, info: PackageInfo, stage: Path, out
     deb = output / f"{PACKAGE}_{info.version}_{info.architecture}.deb"
     # --root-owner-group: root-owned files without fakeroot. zstd: much faster than xz on a tree
     # this size and smaller than gzip; dpkg reads it since Debian 12 (the oldest the bundle runs on).
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "--build", str(stage), str(deb)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "--build", str(stage), str(deb)], check=True, stdout=subprocess.DEVNULL)
     return deb

@@ -47,8 +47,9 @@ def install_into_venv(sources: Path, venv: Path) -> Path:
     python = venv_python(venv)
     # Pillow: PyInstaller makes the Windows .ico and the macOS .icns from the PNG icon with it.
     icon_converter = ["pillow"] if sys.platform in ("win32", "darwin") else []
-    subprocess.run([str(python), "-m", "pip", "install", "--no-input", "--quiet",
-                    f"{sources}[gui]", PYINSTALLER_REQUIREMENT, *icon_converter], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-input", "--quiet", f"{sources}[gui]", PYINSTALLER_REQUIREMENT, *icon_converter], check=True
+    )
     return python
 
 
@@ -59,9 +60,24 @@ def run_pyinstaller(python: Path, spec: Path, work: Path) -> Path:
     the analysis' import path (its platform/ folder is only importable as sstpvpn.platform).
     """
     dist = work / "dist"
-    subprocess.run([str(python), "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
-                    "--distpath", str(dist), "--workpath", str(work / "pyinstaller"), str(spec)],
-                   check=True, cwd=work)
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--clean",
+            "--log-level",
+            "WARN",
+            "--distpath",
+            str(dist),
+            "--workpath",
+            str(work / "pyinstaller"),
+            str(spec),
+        ],
+        check=True,
+        cwd=work,
+    )
     return dist
 
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from sstpvpn.client.core.types import PushedSettings
 
 __all__ = ["ADMIN_SENTENCE", "NetConfigurator", "default_journal_path", "repair_from_journal",
-           "read_route_snapshot", "route_problem_before_connecting"]
+           "route_problem_before_connecting"]
 
 log = logging.getLogger(__name__)
 

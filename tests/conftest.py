@@ -20,7 +20,6 @@ if _REPO_ROOT not in sys.path:
     sys.path.insert(0, _REPO_ROOT)
 
 
-
 @pytest.fixture(scope="session", autouse=True)
 def _private_state_folder():
     """The attempt history and recent log the app keeps for `sstp-vpn bundle` go to a folder of this

@@ -73,8 +73,7 @@ def veth_pair(a: Namespace, a_addr: str, b: Namespace, b_addr: str, prefix_len: 
     """Link two namespaces with a veth pair and give each end an address. Returns the names."""
     n = next(_counter)
     a_if, b_if = f"va{os.getpid() % 10000}x{n}", f"vb{os.getpid() % 10000}x{n}"
-    subprocess.run(["ip", "link", "add", a_if, "netns", a.name, "type", "veth",
-                    "peer", "name", b_if, "netns", b.name], check=True)
+    subprocess.run(["ip", "link", "add", a_if, "netns", a.name, "type", "veth", "peer", "name", b_if, "netns", b.name], check=True)
     a.run("ip", "addr", "add", f"{a_addr}/{prefix_len}", "dev", a_if)
     b.run("ip", "addr", "add", f"{b_addr}/{prefix_len}", "dev", b_if)
     a.run("ip", "link", "set", a_if, "up")

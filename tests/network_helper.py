@@ -41,9 +41,19 @@ def running_helper(ns: Namespace, group: str, workdir: Path) -> Iterator[Running
     folder.chmod(0o755)
     socket_path, log = folder / "helper.sock", workdir / "helper.log"
     with open(log, "w") as log_file:
-        process = ns.popen(sys.executable, "-m", "sstpvpn.platform.helper_linux", "--listen", str(socket_path),
-                           "--group", group, "--journal", str(workdir / "journal.json"), cwd=REPO_ROOT,
-                           stderr=log_file)
+        process = ns.popen(
+            sys.executable,
+            "-m",
+            "sstpvpn.platform.helper_linux",
+            "--listen",
+            str(socket_path),
+            "--group",
+            group,
+            "--journal",
+            str(workdir / "journal.json"),
+            cwd=REPO_ROOT,
+            stderr=log_file,
+        )
     try:
         deadline = time.monotonic() + 10
         while not socket_path.exists() and process.poll() is None and time.monotonic() < deadline:

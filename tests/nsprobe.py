@@ -64,12 +64,12 @@ def run_python(ns: Namespace, script: str, *args: str, timeout: float = 60.0):
     return ns.run(sys.executable, "-c", script, *args, check=False, timeout=timeout)
 
 
-def wait_for_tcp(ns: Namespace, host: str, port: int, timeout: float = 20.0,
-                 still_worth_waiting: Callable[[], bool] = lambda: True) -> None:
+def wait_for_tcp(ns: Namespace, host: str, port: int, timeout: float = 20.0, still_worth_waiting: Callable[[], bool] = lambda: True) -> None:
     """Wait until host:port in `ns` accepts TCP; give up early once `still_worth_waiting()` is
     False (e.g. the server process died)."""
-    probe = subprocess.Popen(ns.argv(sys.executable, "-c", _WAIT_FOR_TCP, host, str(port), str(timeout)),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    probe = subprocess.Popen(
+        ns.argv(sys.executable, "-c", _WAIT_FOR_TCP, host, str(port), str(timeout)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         while True:
             try:
@@ -94,14 +94,12 @@ def free_tcp_port(ns: Namespace, host: str) -> int:
     return int(result.stdout)
 
 
-def served_certificate_sha256(ns: Namespace, host: str, port: int, server_name: str,
-                              expected: str = "", timeout: float = 20.0) -> str:
+def served_certificate_sha256(ns: Namespace, host: str, port: int, server_name: str, expected: str = "", timeout: float = 20.0) -> str:
     """SHA-256 (hex) of the DER certificate served at host:port, seen from `ns`.
 
     With `expected`, wait until the server presents that certificate (e.g. after a change).
     """
-    result = run_python(ns, _SERVED_CERTIFICATE, host, str(port), server_name, str(timeout),
-                        expected, timeout=timeout + 10)
+    result = run_python(ns, _SERVED_CERTIFICATE, host, str(port), server_name, str(timeout), expected, timeout=timeout + 10)
     if result.returncode != 0:
         raise TimeoutError(f"in {ns.name}: {result.stderr.strip()}")
     return result.stdout.strip()

@@ -79,17 +79,23 @@ def _new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def start_tinyproxy(ns: Namespace, connect_ports: Iterable[int], workdir: Path,
-                    listen: str = "127.0.0.1", user: str = "proxyuser",
-                    password: str | None = None) -> Proxy:
+def start_tinyproxy(
+    ns: Namespace, connect_ports: Iterable[int], workdir: Path, listen: str = "127.0.0.1", user: str = "proxyuser", password: str | None = None
+) -> Proxy:
     """tinyproxy with BasicAuth in `ns`, allowing CONNECT only to `connect_ports`."""
     password = password or _new_password()
     port = free_tcp_port(ns, listen)
     log_path = workdir / f"tinyproxy-{port}.log"
-    config = [f"Port {port}", f"Listen {listen}", "Timeout 30", "LogLevel Info", "MaxClients 20",
-              *(f"Allow {network}" for network in _CLIENT_NETWORKS),
-              f"BasicAuth {user} {password}",
-              *(f"ConnectPort {p}" for p in connect_ports)]
+    config = [
+        f"Port {port}",
+        f"Listen {listen}",
+        "Timeout 30",
+        "LogLevel Info",
+        "MaxClients 20",
+        *(f"Allow {network}" for network in _CLIENT_NETWORKS),
+        f"BasicAuth {user} {password}",
+        *(f"ConnectPort {p}" for p in connect_ports),
+    ]
     read_end, write_end = os.pipe()
     try:
         # The config is small enough to sit in the pipe buffer; tinyproxy reads it once at start.
@@ -97,8 +103,9 @@ def start_tinyproxy(ns: Namespace, connect_ports: Iterable[int], workdir: Path,
         os.close(write_end)
         with open(log_path, "ab") as log:
             # -d: stay in the foreground, so the PID is tinyproxy's and its log goes to `log`.
-            process = ns.popen("tinyproxy", "-d", "-c", f"/dev/fd/{read_end}", pass_fds=(read_end,),
-                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            process = ns.popen(
+                "tinyproxy", "-d", "-c", f"/dev/fd/{read_end}", pass_fds=(read_end,), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
     finally:
         os.close(read_end)
     proxy = Proxy("tinyproxy", listen, port, user, password, log_path, process)
@@ -106,9 +113,9 @@ def start_tinyproxy(ns: Namespace, connect_ports: Iterable[int], workdir: Path,
     return proxy
 
 
-def start_squid(ns: Namespace, connect_ports: Iterable[int], workdir: Path,
-                listen: str = "127.0.0.1", user: str = "proxyuser",
-                password: str | None = None) -> Proxy:
+def start_squid(
+    ns: Namespace, connect_ports: Iterable[int], workdir: Path, listen: str = "127.0.0.1", user: str = "proxyuser", password: str | None = None
+) -> Proxy:
     """squid with BasicAuth in `ns`; answers 407 to missing *and* wrong credentials.
 
     It runs from a private directory (squid as root drops to user "proxy", which cannot enter
@@ -122,8 +129,7 @@ def start_squid(ns: Namespace, connect_ports: Iterable[int], workdir: Path,
         proxy_user = pwd.getpwnam("proxy")
         os.chown(private_dir, proxy_user.pw_uid, proxy_user.pw_gid)
     try:
-        subprocess.run(["htpasswd", "-i", "-c", str(private_dir / "passwd"), user],
-                       input=password, text=True, check=True, capture_output=True)
+        subprocess.run(["htpasswd", "-i", "-c", str(private_dir / "passwd"), user], input=password, text=True, check=True, capture_output=True)
         os.chmod(private_dir / "passwd", 0o644)
         ports = " ".join(str(p) for p in connect_ports)
         (private_dir / "squid.conf").write_text(f"""\
@@ -148,14 +154,13 @@ http_access allow test_clients authed
 http_access deny all
 """)
         # -N: no daemon, so the PID is squid's master process.
-        process = ns.popen("squid", "-N", "-f", str(private_dir / "squid.conf"),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           stdin=subprocess.DEVNULL)
+        process = ns.popen(
+            "squid", "-N", "-f", str(private_dir / "squid.conf"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        )
     except BaseException:
         shutil.rmtree(private_dir, ignore_errors=True)
         raise
-    proxy = Proxy("squid", listen, port, user, password, private_dir / "access.log", process,
-                  private_dir, workdir)
+    proxy = Proxy("squid", listen, port, user, password, private_dir / "access.log", process, private_dir, workdir)
     _wait_ready(ns, proxy)
     return proxy
 
@@ -171,5 +176,4 @@ def _wait_ready(ns: Namespace, proxy: Proxy) -> None:
     except TimeoutError as error:
         status = proxy.process.poll()
         proxy.stop()
-        raise RuntimeError(f"{proxy.kind} did not start (exit status {status}): {error}\n"
-                           f"{proxy.log_text()[-2000:]}") from None
+        raise RuntimeError(f"{proxy.kind} did not start (exit status {status}): {error}\n{proxy.log_text()[-2000:]}") from None

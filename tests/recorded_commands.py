@@ -16,8 +16,7 @@ class RecordedCommands:
         self.calls: list[tuple[tuple[str, ...], str | None]] = []
         self._rules: list[tuple[tuple[str, ...], Answer]] = []
 
-    def answer(self, *argv_prefix: str, stdout: str = "", stderr: str = "", returncode: int = 0,
-               result: Answer | None = None) -> None:
+    def answer(self, *argv_prefix: str, stdout: str = "", stderr: str = "", returncode: int = 0, result: Answer | None = None) -> None:
         """Commands starting with `argv_prefix` get this answer (the newest matching rule wins)."""
         self._rules.insert(0, (argv_prefix, result or CommandResult(returncode, stdout, stderr)))
 
@@ -25,7 +24,7 @@ class RecordedCommands:
         assert all(isinstance(part, str) for part in argv), argv  # an argv list, never a shell line
         self.calls.append((tuple(argv), stdin))
         for prefix, answer in self._rules:
-            if tuple(argv[:len(prefix)]) == prefix:
+            if tuple(argv[: len(prefix)]) == prefix:
                 return answer(argv, stdin) if callable(answer) else answer
         return CommandResult(0)
 

@@ -155,13 +155,13 @@ def route_get_output(destination: str, gateway: str | None, interface: str = "en
     return "\n".join(lines) + "\n"
 
 
-def mac_commands(store: ScutilStore, *, server: str = "203.0.113.5", gateway: str | None = "192.0.2.1",
-                 processes: dict[int, str] | None = None) -> RecordedCommands:
+def mac_commands(
+    store: ScutilStore, *, server: str = "203.0.113.5", gateway: str | None = "192.0.2.1", processes: dict[int, str] | None = None
+) -> RecordedCommands:
     """A Mac with one default gateway, the given running processes (pid -> lstart) and `store`."""
     commands = RecordedCommands()
     commands.answer("/usr/sbin/scutil", result=lambda argv, stdin: store.run(stdin or ""))
-    commands.answer("/sbin/route", "-n", "get", result=lambda argv, stdin: CommandResult(
-        0, route_get_output(argv[-1], gateway)))
+    commands.answer("/sbin/route", "-n", "get", result=lambda argv, stdin: CommandResult(0, route_get_output(argv[-1], gateway)))
     running = processes or {}
 
     def ps(argv: list[str], stdin: str | None) -> CommandResult:

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sstpvpn.platform import winapi
-from sstpvpn.platform.winapi import (ERROR_BUFFER_OVERFLOW, ERROR_HANDLE_EOF, ERROR_NO_MORE_ITEMS, ERROR_NOT_FOUND,
-                                     NO_ERROR)
+from sstpvpn.platform.winapi import ERROR_BUFFER_OVERFLOW, ERROR_HANDLE_EOF, ERROR_NO_MORE_ITEMS, ERROR_NOT_FOUND, NO_ERROR
 
 ADAPTER = 0xADA
 SESSION = 0x5E5
@@ -71,6 +70,7 @@ class Events:
     def wait_any(self, handles: list[int], timeout: float | None) -> int | None:
         """Index of the first signalled handle (resetting it if auto-reset); None on timeout."""
         with self._changed:
+
             def signalled() -> int | None:
                 for index, handle in enumerate(handles):
                     if self._state.get(handle):
@@ -257,6 +257,7 @@ class RecordedWintun:
 @dataclass
 class Interface:
     """One IP interface (one address family of one adapter) as GetIpInterfaceEntry reports it."""
+
     mtu: int = 65535  # Wintun reports its maximum until told otherwise
     automatic_metric: int = 1
     metric: int = 25
@@ -270,8 +271,9 @@ class RecordedIpHelper:
     aliases: dict[str, int] = field(default_factory=lambda: {"SSTP VPN": LUID})
     guids: dict[int, bytes] = field(default_factory=lambda: {LUID: bytes(range(16))})
     indexes: dict[int, int] = field(default_factory=lambda: {LUID: 17})
-    interfaces: dict[tuple[int, int], Interface] = field(default_factory=lambda: {
-        (LUID, winapi.AF_INET): Interface(), (LUID, winapi.AF_INET6): Interface()})
+    interfaces: dict[tuple[int, int], Interface] = field(
+        default_factory=lambda: {(LUID, winapi.AF_INET): Interface(), (LUID, winapi.AF_INET6): Interface()}
+    )
     best_route: tuple[str, int] | None = ("192.0.2.1", 0x0006_0000_0200_0000)  # (next hop, LUID)
     addresses: set[tuple[int, str, int]] = field(default_factory=set)
     routes: set[tuple[int, str, str]] = field(default_factory=set)  # (LUID, "dst/len", next hop)
@@ -345,8 +347,7 @@ class RecordedIpHelper:
     def SetIpInterfaceEntry(self, row: Any) -> int:
         entry = referenced(row)
         self.raw.append(("SetIpInterfaceEntry", bytes(entry)))
-        self.calls.append(("SetIpInterfaceEntry", entry.InterfaceLuid, entry.Family, entry.NlMtu,
-                           entry.UseAutomaticMetric, entry.Metric))
+        self.calls.append(("SetIpInterfaceEntry", entry.InterfaceLuid, entry.Family, entry.NlMtu, entry.UseAutomaticMetric, entry.Metric))
         refused = self._refused("SetIpInterfaceEntry")
         if refused is not None:
             return refused
@@ -429,8 +430,7 @@ class RecordedIpHelper:
         self.routes.remove(key)
         return NO_ERROR
 
-    def GetBestRoute2(self, luid: Any, index: int, source: Any, destination: Any, options: int,
-                      best: Any, best_source: Any) -> int:
+    def GetBestRoute2(self, luid: Any, index: int, source: Any, destination: Any, options: int, best: Any, best_source: Any) -> int:
         target = winapi.address_of(referenced(destination))
         self.calls.append(("GetBestRoute2", luid, index, source, str(target), options))
         if self.best_route is None:
@@ -448,10 +448,9 @@ class RecordedIpHelper:
         value = referenced(settings)
         raw = bytes(value)
         self.raw.append(("SetInterfaceDnsSettings", raw))
-        pointers = [int.from_bytes(raw[offset:offset + 8], "little") for offset in (16, 24, 32, 56)]
+        pointers = [int.from_bytes(raw[offset : offset + 8], "little") for offset in (16, 24, 32, 56)]
         self.dns_strings.append(tuple(ctypes.wstring_at(pointer) if pointer else None for pointer in pointers))
-        self.calls.append(("SetInterfaceDnsSettings", bytes(guid), value.Version, value.Flags,
-                           value.NameServer, value.SearchList))
+        self.calls.append(("SetInterfaceDnsSettings", bytes(guid), value.Version, value.Flags, value.NameServer, value.SearchList))
         refused = self._refused("SetInterfaceDnsSettings")
         if refused is not None:
             return refused

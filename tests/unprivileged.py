@@ -29,7 +29,7 @@ def as_nobody(command: Sequence[str], gid: int | None = None) -> list[str]:
     for program in ("unshare", "setpriv", "mount"):
         require_program(program, "apt-get install util-linux mount")
     gid = NOBODY.pw_gid if gid is None else gid
-    script = ["set -e", 'keep=$(mktemp -d /tmp/sstp-unprivileged.XXXXXX)']
+    script = ["set -e", "keep=$(mktemp -d /tmp/sstp-unprivileged.XXXXXX)"]
     for blocked, children in _blocked_folders().items():
         for index, child in enumerate(children):
             script.append(f'mkdir "$keep/{index}"; mount --bind {shlex.quote(str(blocked / child))} "$keep/{index}"')
@@ -38,16 +38,24 @@ def as_nobody(command: Sequence[str], gid: int | None = None) -> list[str]:
             target = shlex.quote(str(blocked / child))
             script.append(f'mkdir {target}; mount --bind "$keep/{index}" {target}; umount "$keep/{index}"; rmdir "$keep/{index}"')
     script.append('rmdir "$keep"')
-    script.append(f'exec setpriv --reuid={NOBODY.pw_uid} --regid={gid} --clear-groups --no-new-privs -- '
-                  f'env HOME={shlex.quote(NOBODY.pw_dir)} USER=nobody LOGNAME=nobody PYTHONDONTWRITEBYTECODE=1 "$@"')
+    script.append(
+        f"exec setpriv --reuid={NOBODY.pw_uid} --regid={gid} --clear-groups --no-new-privs -- "
+        f'env HOME={shlex.quote(NOBODY.pw_dir)} USER=nobody LOGNAME=nobody PYTHONDONTWRITEBYTECODE=1 "$@"'
+    )
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script), "sh", *command]
 
 
 def _blocked_folders() -> dict[Path, list[str]]:
     """Folders that `nobody` cannot enter on the way to the interpreter, its packages or the
     repository, each with the names of its subfolders on those ways."""
-    needed = {Path(sys.executable), Path(os.path.realpath(sys.executable)), Path(sys.prefix),
-              Path(sys.base_prefix), REPO_ROOT, *map(Path, site.getsitepackages())}
+    needed = {
+        Path(sys.executable),
+        Path(os.path.realpath(sys.executable)),
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        REPO_ROOT,
+        *map(Path, site.getsitepackages()),
+    }
     needed |= {Path(entry) for entry in sys.path if entry and os.path.isdir(entry)}
     blocked: dict[Path, list[str]] = {}
     for path in needed:

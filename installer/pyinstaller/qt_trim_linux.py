@@ -49,7 +49,7 @@ LEFT_OUT_QT_LIBRARIES = (
 
 def _left_out(destination: str) -> bool:
     if destination.startswith(PLUGINS):
-        return destination[len(PLUGINS):].startswith(LEFT_OUT_PLUGINS)
+        return destination[len(PLUGINS) :].startswith(LEFT_OUT_PLUGINS)
     return destination.rsplit("/", 1)[-1] in LEFT_OUT_QT_LIBRARIES
 
 
@@ -98,6 +98,8 @@ def trimmed(binaries: Toc, datas: Toc) -> tuple[Toc, Toc, list[str]]:
     only_for_unwanted = closure(unwanted)
     kept = closure(set(source_of) - only_for_unwanted)
     left_out = set(source_of) - kept
-    return ([entry for entry in binaries if entry[0] in kept],
-            [entry for entry in datas if not (entry[2] == "SYMLINK" and entry[1] in left_out)],
-            sorted(left_out))
+    return (
+        [entry for entry in binaries if entry[0] in kept],
+        [entry for entry in datas if not (entry[2] == "SYMLINK" and entry[1] in left_out)],
+        sorted(left_out),
+    )

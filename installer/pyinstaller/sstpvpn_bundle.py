@@ -58,8 +58,7 @@ def collected_data() -> list[tuple[str, str]]:
     imports, not data files)."""
     from PyInstaller.utils.hooks import collect_data_files, copy_metadata
 
-    return (collect_data_files("sstpvpn.assets") + copy_metadata("sstp-vpn")
-            + collect_data_files("publicsuffixlist"))
+    return collect_data_files("sstpvpn.assets") + copy_metadata("sstp-vpn") + collect_data_files("publicsuffixlist")
 
 
 def scripts_for(analysis, command: Command, commands: list[Command]) -> list:

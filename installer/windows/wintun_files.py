@@ -61,8 +61,9 @@ def for_bundle(wintun_dir: Path, python_platform: str) -> tuple[list[tuple[str, 
     dll, license_text = wintun_dir / architecture / "wintun.dll", wintun_dir / "LICENSE.txt"
     for needed in (dll, license_text):
         if not needed.is_file():
-            raise WintunProblem(f"{needed} is missing: pass the official {ZIP_URL} to `build.py windows "
-                                f"--wintun-zip`, or see platform/wintun/README.md")
+            raise WintunProblem(
+                f"{needed} is missing: pass the official {ZIP_URL} to `build.py windows --wintun-zip`, or see platform/wintun/README.md"
+            )
     return [(str(dll), f"{BUNDLE_FOLDER}/{architecture}")], [(str(license_text), BUNDLE_FOLDER)]
 
 

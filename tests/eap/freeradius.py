@@ -83,12 +83,12 @@ def write_raddb(directory: Path, pki: EapPki, secret: bytes, default_type: str =
     conf = re.sub(r"(?m)^(\s*)reject_delay = .*$", r"\1reject_delay = 0", conf)
     (raddb / "radiusd.conf").write_text(conf)
     (raddb / "clients.conf").write_text(
-        f'client tests {{\n\tipaddr = 127.0.0.1\n\tsecret = "{secret.decode()}"\n\trequire_message_authenticator = yes\n}}\n')
+        f'client tests {{\n\tipaddr = 127.0.0.1\n\tsecret = "{secret.decode()}"\n\trequire_message_authenticator = yes\n}}\n'
+    )
     users = raddb / "mods-config" / "files" / "authorize"
     users.write_text(f'{USER}\tCleartext-Password := "{PASSWORD}"\n\n' + users.read_text())
     eap = raddb / "mods-available" / "eap"
-    eap.write_text(EAP_MODULE.format(default_type=default_type, server_key=pki.server_key,
-                                     server_cert=pki.server_cert, ca=pki.ca))
+    eap.write_text(EAP_MODULE.format(default_type=default_type, server_key=pki.server_key, server_cert=pki.server_cert, ca=pki.ca))
     # The inner tunnel's own listener (127.0.0.1:18120) is not needed and could clash.
     inner = raddb / "sites-available" / "inner-tunnel"
     inner.write_text(_without_listeners(inner.read_text()))

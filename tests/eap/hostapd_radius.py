@@ -35,12 +35,24 @@ def start_hostapd(program: str, directory: Path, pki: EapPki) -> Hostapd:
     for _attempt in range(3):
         port = free_udp_port()
         conf = directory / "hostapd.conf"
-        conf.write_text("\n".join([
-            "driver=none", "interface=sstptest0", "logger_stdout=-1", "logger_stdout_level=0",
-            "eap_server=1", f"eap_user_file={directory / 'users'}",
-            f"ca_cert={pki.ca}", f"server_cert={pki.server_cert}", f"private_key={pki.server_key}",
-            f"radius_server_clients={directory / 'clients'}", f"radius_server_auth_port={port}", "",
-        ]))
+        conf.write_text(
+            "\n".join(
+                [
+                    "driver=none",
+                    "interface=sstptest0",
+                    "logger_stdout=-1",
+                    "logger_stdout_level=0",
+                    "eap_server=1",
+                    f"eap_user_file={directory / 'users'}",
+                    f"ca_cert={pki.ca}",
+                    f"server_cert={pki.server_cert}",
+                    f"private_key={pki.server_key}",
+                    f"radius_server_clients={directory / 'clients'}",
+                    f"radius_server_auth_port={port}",
+                    "",
+                ]
+            )
+        )
         log = directory / f"hostapd-{port}.log"
         process = start_until_ready([program, "-dd", str(conf)], log, "Setup of interface done", 20)
         if process is not None:

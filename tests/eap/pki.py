@@ -43,27 +43,37 @@ def _name(cn: str) -> x509.Name:
 
 def _builder(subject: str, issuer: x509.Name, public_key) -> x509.CertificateBuilder:  # type: ignore[no-untyped-def]
     now = datetime.datetime.now(datetime.timezone.utc)
-    return (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(issuer).public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2)))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+    )
 
 
 def _ca(cn: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = _key()
-    cert = (_builder(cn, _name(cn), key.public_key())
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        _builder(cn, _name(cn), key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return cert, key
 
 
 def _leaf(cn: str, ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], usage, dns: str | None = None):  # type: ignore[no-untyped-def]
     key = _key()
-    builder = (_builder(cn, ca[0].subject, key.public_key())
-               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca[1].public_key()), critical=False))
+    builder = (
+        _builder(cn, ca[0].subject, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca[1].public_key()), critical=False)
+    )
     if dns:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
     return builder.sign(ca[1], hashes.SHA256()), key
@@ -86,11 +96,13 @@ def _big_client(ca, encrypted) -> bytes:  # type: ignore[no-untyped-def]
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     names = [x509.DNSName(f"host{i}.alice.eap.test") for i in range(60)]
-    cert = (_builder(CLIENT_NAME, ca[0].subject, key.public_key())
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .sign(ca[1], hashes.SHA256()))
+    cert = (
+        _builder(CLIENT_NAME, ca[0].subject, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca[1], hashes.SHA256())
+    )
     return _pem(cert) + _pem(ca[0]) * 3 + encrypted(key)
 
 
@@ -109,11 +121,12 @@ def make_eap_pki(directory: Path) -> EapPki:
         ca=_write(directory / "ca.pem", _pem(ca[0])),
         other_ca=_write(directory / "other-ca.pem", _pem(other[0])),
         server_cert=_write(directory / "server.pem", _pem(server) + _pem(ca[0])),
-        server_key=_write(directory / "server.key", server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())),
+        server_key=_write(
+            directory / "server.key",
+            server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        ),
         client_pem=_write(directory / "client.pem", _pem(client) + encrypted(client_key)),
-        client_p12=_write(directory / "client.p12", pkcs12.serialize_key_and_certificates(
-            b"alice", client_key, client, [ca[0]], encryption)),
+        client_p12=_write(directory / "client.p12", pkcs12.serialize_key_and_certificates(b"alice", client_key, client, [ca[0]], encryption)),
         foreign_client_pem=_write(directory / "foreign.pem", _pem(foreign) + encrypted(foreign_key)),
         big_client_pem=_write(directory / "big.pem", _big_client(ca, encrypted)),
         server_sha256=server.fingerprint(hashes.SHA256()),

@@ -119,7 +119,7 @@ class RadiusClient:
         position = 20
         for kind, value in attributes:
             if kind == MESSAGE_AUTHENTICATOR:
-                zeroed = data[:4] + request_authenticator + data[20:position + 2] + bytes(16) + data[position + 18:]
+                zeroed = data[:4] + request_authenticator + data[20 : position + 2] + bytes(16) + data[position + 18 :]
                 if not hmac.compare_digest(hmac.new(self.secret, zeroed, "md5").digest(), value):
                     raise ValueError("RADIUS reply with a wrong Message-Authenticator")
             position += 2 + len(value)

@@ -98,14 +98,17 @@ def test_eap_tls_refuses_a_server_certificate_from_an_unknown_ca(freeradius, eap
 
 
 def test_eap_tls_refuses_a_server_certificate_for_another_name(freeradius, eap_pki):
-    tls = TlsMethodSettings(TlsMethod.EAP_TLS, server_name="nps.example.com", ca_file=eap_pki.ca,
-                            client_certificate=eap_pki.client_pem, key_passphrase=PASSPHRASE)
+    tls = TlsMethodSettings(
+        TlsMethod.EAP_TLS, server_name="nps.example.com", ca_file=eap_pki.ca, client_certificate=eap_pki.client_pem, key_passphrase=PASSPHRASE
+    )
     settings = EngineSettings(Credentials(USER, ""), "vpn.example.com", AuthPolicy(tls_method=tls))
     conversation, server = _run(freeradius, settings)
     failure = _failure(conversation)
     assert failure.kind is FailureKind.TRUST
-    assert failure.reason == (f"The authentication server's certificate is for {SERVER_NAME}, not nps.example.com. "
-                              "Check the EAP server name in the profile (--eap-server-name).")
+    assert failure.reason == (
+        f"The authentication server's certificate is for {SERVER_NAME}, not nps.example.com. "
+        "Check the EAP server name in the profile (--eap-server-name)."
+    )
     assert server.binding is None
 
 
@@ -178,16 +181,17 @@ def test_without_an_eap_server_name_or_pin_nothing_is_trusted(freeradius, eap_pk
     conversation, server = _run(freeradius, settings)
     failure = _failure(conversation)
     assert failure.kind is FailureKind.TRUST
-    assert failure.reason == (f"No EAP server name is set in the profile, so the authentication server's certificate "
-                              f"(for {SERVER_NAME}) cannot be checked: set the EAP server name (--eap-server-name).")
+    assert failure.reason == (
+        f"No EAP server name is set in the profile, so the authentication server's certificate "
+        f"(for {SERVER_NAME}) cannot be checked: set the EAP server name (--eap-server-name)."
+    )
     assert server.binding is None and ACCESS_ACCEPT not in server.radius_codes
 
 
 def test_eap_tls_over_tls13_when_the_profile_allows_it(freeradius, eap_pki):
     """RFC 9190: keys from the TLS 1.3 exporter, success only after the commitment message.
     FreeRADIUS computes the same MSK (the SSTP binding checks out with its MS-MPPE keys)."""
-    settings = _settings(TlsMethod.EAP_TLS, eap_pki.ca, client_certificate=eap_pki.client_pem,
-                         key_passphrase=PASSPHRASE, allow_tls13=True)
+    settings = _settings(TlsMethod.EAP_TLS, eap_pki.ca, client_certificate=eap_pki.client_pem, key_passphrase=PASSPHRASE, allow_tls13=True)
     conversation, server = _run(freeradius, settings)
     assert server.radius_codes[-1] == ACCESS_ACCEPT
     assert server.binding is not None and server.binding.ok
@@ -203,8 +207,7 @@ def test_eap_tls_stays_at_tls12_by_default_even_when_the_server_offers_13(freera
 
 
 def test_eap_tls13_with_a_certificate_from_another_ca_is_refused(freeradius, eap_pki):
-    settings = _settings(TlsMethod.EAP_TLS, eap_pki.ca, client_certificate=eap_pki.foreign_client_pem,
-                         key_passphrase=PASSPHRASE, allow_tls13=True)
+    settings = _settings(TlsMethod.EAP_TLS, eap_pki.ca, client_certificate=eap_pki.foreign_client_pem, key_passphrase=PASSPHRASE, allow_tls13=True)
     conversation, server = _run(freeradius, settings)
     failure = _failure(conversation)
     assert failure.kind is FailureKind.AUTHENTICATION and "certificate" in failure.reason

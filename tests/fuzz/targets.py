@@ -220,6 +220,7 @@ def ppp_target(data: bytes) -> None:
 
 # ------------------------------------------------------------------ engine
 
+
 @functools.cache
 def recordings() -> tuple[Recording, ...]:
     return tuple(record(name) for name in sorted(SCENARIOS))
@@ -265,7 +266,9 @@ def _check_replay(result: Replay) -> None:
     assert len(ends) <= 1, f"{len(ends)} Disconnected events"
     if ends:
         after = result.events[ends[0] + 1 :]
-        assert all(isinstance(event, (StateChanged, LogRecord)) for event in after) and sum(isinstance(e, StateChanged) for e in after) <= 1, f"events after Disconnected: {after}"
+        assert all(isinstance(event, (StateChanged, LogRecord)) for event in after) and sum(isinstance(e, StateChanged) for e in after) <= 1, (
+            f"events after Disconnected: {after}"
+        )
 
 
 def engine_target(data: bytes) -> None:
@@ -291,10 +294,14 @@ TARGETS: dict[str, Callable[[bytes], None]] = {"sstp": sstp_target, "ppp": ppp_t
 def seeds(target: str) -> list[bytes]:
     """Starting inputs: well-formed traffic, so that mutations start deep."""
     if target == "sstp":
-        stream = encode_call_connect_request() + encode_control(MessageType.ECHO_REQUEST) + encode_data(encode_frame(PppProtocol.LCP, encode_packet(1, 1)))
+        stream = (
+            encode_call_connect_request() + encode_control(MessageType.ECHO_REQUEST) + encode_data(encode_frame(PppProtocol.LCP, encode_packet(1, 1)))
+        )
         return [b"\x00" + stream, b"\x02\x00\x05\x00\x21" + stream]
     if target == "ppp":
-        request = encode_packet(Code.CONFIGURE_REQUEST, 1, encode_options([Option(1, b"\x05\xdc"), Option(3, b"\xc2\x23\x81"), Option(5, b"\x01\x02\x03\x04")]))
+        request = encode_packet(
+            Code.CONFIGURE_REQUEST, 1, encode_options([Option(1, b"\x05\xdc"), Option(3, b"\xc2\x23\x81"), Option(5, b"\x01\x02\x03\x04")])
+        )
         ack = encode_packet(Code.CONFIGURE_ACK, 1, encode_options([Option(1, b"\x05\xdc"), Option(5, b"\x00\x00\x00\x01")]))
         ipcp_nak = encode_packet(Code.CONFIGURE_NAK, 1, encode_options([Option(3, bytes([198, 18, 30, 10])), Option(129, bytes(4))]))
         challenge = encode_packet(1, 7, bytes([16]) + bytes(range(16)) + b"server")

@@ -25,8 +25,21 @@ def test_short_fuzzing_run_finds_no_crash(target: str, tmp_path: Path) -> None:
         missing("the Python package atheris", "pip install atheris")
     artifacts = tmp_path / "artifacts"
     run = subprocess.run(
-        [sys.executable, "-m", "tests.fuzz.run_atheris", target, "--corpus", str(tmp_path / "corpus"), "--artifacts", str(artifacts), f"-max_total_time={SECONDS[target]}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=SECONDS[target] + 60,
+        [
+            sys.executable,
+            "-m",
+            "tests.fuzz.run_atheris",
+            target,
+            "--corpus",
+            str(tmp_path / "corpus"),
+            "--artifacts",
+            str(artifacts),
+            f"-max_total_time={SECONDS[target]}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SECONDS[target] + 60,
     )
     crashes = sorted(p.name for p in artifacts.glob("*")) if artifacts.exists() else []
     assert run.returncode == 0 and not crashes, f"{crashes}\n{run.stderr[-4000:]}"

@@ -50,8 +50,10 @@ UNHEARD = "unheard"  # the client's last words cannot reach the server: nothing 
 ABORTED = " The connection was aborted; report this to the server's administrator if it persists."
 LOST = r"The connection to {server} was lost\. Check your network; if it keeps happening, the server may be restarting\."
 SERVER_ABORTED = r"The server aborted the call{detail}\. Try again; if it keeps happening, ask the server's administrator to check its log\."
-TLS_BROKEN = (r"The encrypted connection to {server} broke \(.+\): data was changed on the way, by a faulty network "
-              r"device or a program that intercepts HTTPS\. Connect again; if it keeps happening, try another network\.")
+TLS_BROKEN = (
+    r"The encrypted connection to {server} broke \(.+\): data was changed on the way, by a faulty network "
+    r"device or a program that intercepts HTTPS\. Connect again; if it keeps happening, try another network\."
+)
 SERVER_ENDED = r"The server ended the session\. Connect again; if it keeps happening, ask the server's administrator why\."
 
 
@@ -66,43 +68,194 @@ class Case:
 
 
 CASES = [
-    Case("bad-packet-length", 6, re.escape("The server sent data that is not SSTP (SSTP packet length 2 is shorter than its header); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator."), 10, MessageType.CALL_CONNECT_REQUEST),
-    Case("bad-attribute-length", 6, re.escape("The server sent a malformed SSTP control message (SSTP attribute 4 has a bad length 4000)." + ABORTED), 12, MessageType.CALL_ABORT),
-    Case("unknown-message-type", 6, re.escape("The server sent an SSTP 0x0042 message that is not valid in state Client_Connect_Request_Sent." + ABORTED), 12, MessageType.CALL_ABORT),
-    Case("unknown-message-connected", 6, re.escape("The server sent an SSTP 0x0042 message that is not valid in state Client_Call_Connected." + ABORTED), 15, MessageType.CALL_ABORT, connects=True),
+    Case(
+        "bad-packet-length",
+        6,
+        re.escape(
+            "The server sent data that is not SSTP (SSTP packet length 2 is shorter than its header); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator."
+        ),
+        10,
+        MessageType.CALL_CONNECT_REQUEST,
+    ),
+    Case(
+        "bad-attribute-length",
+        6,
+        re.escape("The server sent a malformed SSTP control message (SSTP attribute 4 has a bad length 4000)." + ABORTED),
+        12,
+        MessageType.CALL_ABORT,
+    ),
+    Case(
+        "unknown-message-type",
+        6,
+        re.escape("The server sent an SSTP 0x0042 message that is not valid in state Client_Connect_Request_Sent." + ABORTED),
+        12,
+        MessageType.CALL_ABORT,
+    ),
+    Case(
+        "unknown-message-connected",
+        6,
+        re.escape("The server sent an SSTP 0x0042 message that is not valid in state Client_Call_Connected." + ABORTED),
+        15,
+        MessageType.CALL_ABORT,
+        connects=True,
+    ),
     Case("oversized-ip-packet", 6, SERVER_ENDED, 12, MessageType.CALL_DISCONNECT_ACK, connects=True),
-    Case("endless-http-headers", 6, r"The server {server} sent a malformed HTTP reply to the SSTP request \(.+\): it may not be an SSTP server\.", 10, None),
+    Case(
+        "endless-http-headers",
+        6,
+        r"The server {server} sent a malformed HTTP reply to the SSTP request \(.+\): it may not be an SSTP server\.",
+        10,
+        None,
+    ),
     Case("attribute-flood", 0, "", 15, MessageType.CALL_DISCONNECT, connects=True),
-    Case("lcp-nak-loop", 6, re.escape("The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured."), 10, MessageType.CALL_DISCONNECT),
-    Case("ipcp-nak-loop", 6, re.escape("The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted."), 10, MessageType.CALL_DISCONNECT),
-    Case("stall-in-ipcp", 5, re.escape(f"The server stopped answering (nothing received for {2 * KEEPALIVE:.0f} s): the network or the server is down. Try again later."), 12, MessageType.ECHO_REQUEST),
-    Case("garbage-after-tls", 6, r"The server {server} sent a malformed HTTP reply to the SSTP request \(.+\): it may not be an SSTP server\.", 10, None),
-    Case("garbage-after-http", 6, re.escape("The server sent data that is not SSTP (SSTP version 0x77 is not 1.0); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator."), 10, MessageType.CALL_CONNECT_REQUEST),
-    Case("wrong-authenticator", 6, re.escape("The server could not prove it knows your password (bad MS-CHAPv2 authenticator response): it may be an impostor. Do not use this connection, and tell the server's administrator."), 10, MessageType.CALL_DISCONNECT),
-    Case("no-authentication", 3, re.escape("The server asked for no authentication, which this client refuses: nothing would bind the tunnel to your account, so a misconfigured server or an impostor holding a valid certificate could carry your traffic. Ask the server's administrator to require MS-CHAPv2 or EAP."), 10, MessageType.CALL_DISCONNECT),
+    Case(
+        "lcp-nak-loop",
+        6,
+        re.escape(
+            "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured."
+        ),
+        10,
+        MessageType.CALL_DISCONNECT,
+    ),
+    Case(
+        "ipcp-nak-loop",
+        6,
+        re.escape(
+            "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted."
+        ),
+        10,
+        MessageType.CALL_DISCONNECT,
+    ),
+    Case(
+        "stall-in-ipcp",
+        5,
+        re.escape(f"The server stopped answering (nothing received for {2 * KEEPALIVE:.0f} s): the network or the server is down. Try again later."),
+        12,
+        MessageType.ECHO_REQUEST,
+    ),
+    Case(
+        "garbage-after-tls",
+        6,
+        r"The server {server} sent a malformed HTTP reply to the SSTP request \(.+\): it may not be an SSTP server\.",
+        10,
+        None,
+    ),
+    Case(
+        "garbage-after-http",
+        6,
+        re.escape(
+            "The server sent data that is not SSTP (SSTP version 0x77 is not 1.0); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator."
+        ),
+        10,
+        MessageType.CALL_CONNECT_REQUEST,
+    ),
+    Case(
+        "wrong-authenticator",
+        6,
+        re.escape(
+            "The server could not prove it knows your password (bad MS-CHAPv2 authenticator response): it may be an impostor. Do not use this connection, and tell the server's administrator."
+        ),
+        10,
+        MessageType.CALL_DISCONNECT,
+    ),
+    Case(
+        "no-authentication",
+        3,
+        re.escape(
+            "The server asked for no authentication, which this client refuses: nothing would bind the tunnel to your account, so a misconfigured server or an impostor holding a valid certificate could carry your traffic. Ask the server's administrator to require MS-CHAPv2 or EAP."
+        ),
+        10,
+        MessageType.CALL_DISCONNECT,
+    ),
     Case("call-connect-nak", 6, re.escape("The server refused the SSTP call 4 times (value not supported)." + ABORTED), 12, MessageType.CALL_ABORT),
     Case("abort-at-connect", 6, SERVER_ABORTED.format(detail=""), 10, MessageType.CALL_ABORT),
     Case("abort-in-lcp", 6, SERVER_ABORTED.format(detail=""), 10, MessageType.CALL_ABORT),
-    Case("abort-in-auth", 6, SERVER_ABORTED.format(detail=r" \(status 6: retry count exceeded, about the encapsulated protocol attribute\)"), 10, MessageType.CALL_ABORT),
+    Case(
+        "abort-in-auth",
+        6,
+        SERVER_ABORTED.format(detail=r" \(status 6: retry count exceeded, about the encapsulated protocol attribute\)"),
+        10,
+        MessageType.CALL_ABORT,
+    ),
     Case("abort-in-ipcp", 6, SERVER_ABORTED.format(detail=""), 10, MessageType.CALL_ABORT),
     Case("abort-connected", 6, SERVER_ABORTED.format(detail=""), 12, MessageType.CALL_ABORT, connects=True),
-    Case("drop-after-tls", 6, r"The server {server} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it\.", 10, None),
+    Case(
+        "drop-after-tls",
+        6,
+        r"The server {server} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it\.",
+        10,
+        None,
+    ),
     Case("drop-after-http", 5, LOST, 10, NOTHING),
     Case("drop-in-auth", 5, LOST, 10, NOTHING),
     Case("drop-connected", 5, LOST, 12, NOTHING, connects=True),
     Case("reset-connected", 5, LOST, 12, NOTHING, connects=True),
     Case("tls-garbage-after-handshake", 6, TLS_BROKEN, 10, None),
     Case("tls-garbage-connected", 6, TLS_BROKEN, 12, SILENT_CLOSE, connects=True),
-    Case("lcp-renegotiation-connected", 6, re.escape("The server restarted PPP link negotiation during the session, which this client does not support. Connect again; if it keeps happening, ask the server's administrator to check its log."), 12, MessageType.CALL_DISCONNECT, connects=True),
-    Case("ipcp-terminate-connected", 6, re.escape("The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log."), 15, MessageType.CALL_DISCONNECT, connects=True),
-    Case("ipcp-loopback-address", 6, re.escape("The server assigned the IPv4 address 127.0.0.5, which cannot be the address of this computer. Ask the server's administrator to check the address pool."), 12, MessageType.CALL_DISCONNECT),
-    Case("ipcp-multicast-address", 6, re.escape("The server assigned the IPv4 address 224.0.0.9, which cannot be the address of this computer. Ask the server's administrator to check the address pool."), 12, MessageType.CALL_DISCONNECT),
+    Case(
+        "lcp-renegotiation-connected",
+        6,
+        re.escape(
+            "The server restarted PPP link negotiation during the session, which this client does not support. Connect again; if it keeps happening, ask the server's administrator to check its log."
+        ),
+        12,
+        MessageType.CALL_DISCONNECT,
+        connects=True,
+    ),
+    Case(
+        "ipcp-terminate-connected",
+        6,
+        re.escape(
+            "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log."
+        ),
+        15,
+        MessageType.CALL_DISCONNECT,
+        connects=True,
+    ),
+    Case(
+        "ipcp-loopback-address",
+        6,
+        re.escape(
+            "The server assigned the IPv4 address 127.0.0.5, which cannot be the address of this computer. Ask the server's administrator to check the address pool."
+        ),
+        12,
+        MessageType.CALL_DISCONNECT,
+    ),
+    Case(
+        "ipcp-multicast-address",
+        6,
+        re.escape(
+            "The server assigned the IPv4 address 224.0.0.9, which cannot be the address of this computer. Ask the server's administrator to check the address pool."
+        ),
+        12,
+        MessageType.CALL_DISCONNECT,
+    ),
     # Taking the server's own address would route the TLS connection into the tunnel itself.
-    Case("ipcp-server-address", 6, r"The server assigned this computer the address 198\.18\.\d+\.\d+, which is where the VPN connection itself goes, so it cannot be used\. Ask the server's administrator to check the address pool\.", 12, MessageType.CALL_DISCONNECT),
+    Case(
+        "ipcp-server-address",
+        6,
+        r"The server assigned this computer the address 198\.18\.\d+\.\d+, which is where the VPN connection itself goes, so it cannot be used\. Ask the server's administrator to check the address pool\.",
+        12,
+        MessageType.CALL_DISCONNECT,
+    ),
     Case("ipcp-loopback-dns", 0, "", 12, MessageType.CALL_DISCONNECT, connects=True),
     Case("echo-flood", 6, SERVER_ENDED, 20, MessageType.CALL_DISCONNECT_ACK, connects=True),
-    Case("mitm-other-ca", 4, re.escape("The server's certificate was not issued by a trusted authority (unable to get local issuer certificate): if you trust this server, add its CA certificate to the profile (--ca-file)."), 10, None),
-    Case("mitm-wrong-name", 4, re.escape(f"The server's certificate is for {OTHER_NAME}, not {SERVER_NAME}. Check the host name in the profile."), 10, None),
+    Case(
+        "mitm-other-ca",
+        4,
+        re.escape(
+            "The server's certificate was not issued by a trusted authority (unable to get local issuer certificate): if you trust this server, add its CA certificate to the profile (--ca-file)."
+        ),
+        10,
+        None,
+    ),
+    Case(
+        "mitm-wrong-name",
+        4,
+        re.escape(f"The server's certificate is for {OTHER_NAME}, not {SERVER_NAME}. Check the host name in the profile."),
+        10,
+        None,
+    ),
 ]
 
 # Cases only an engine timer ends: the spec's 60 s negotiation timer, or LCP's restart timer
@@ -110,7 +263,15 @@ CASES = [
 SLOW_CASES = [
     Case("stall-after-tls", 6, r"The server {server} did not answer the SSTP request within 60 s: it may not be an SSTP server\.", 70, None),
     Case("stall-after-http", 6, re.escape("The server did not finish setting up the call within 60 s." + ABORTED), 70, MessageType.CALL_ABORT),
-    Case("stall-in-lcp", 6, re.escape("The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured."), 40, MessageType.CALL_DISCONNECT),
+    Case(
+        "stall-in-lcp",
+        6,
+        re.escape(
+            "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured."
+        ),
+        40,
+        MessageType.CALL_DISCONNECT,
+    ),
 ]
 
 
@@ -196,8 +357,11 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         with HostileServer(server_ns.name, pki, SCENARIOS) as hostile:
             bench = Bench(hostile, client, {})
             # The slow cases this run will ask for (other modules have parameters named "case" too).
-            selected = {item.callspec.params["case"].scenario for item in request.session.items
-                        if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("case"), Case)}
+            selected = {
+                item.callspec.params["case"].scenario
+                for item in request.session.items
+                if isinstance(getattr(item, "callspec", None) and item.callspec.params.get("case"), Case)
+            }
             for index, case in enumerate(c for c in SLOW_CASES if c.scenario in selected):
                 side = _client_namespace(server_ns, 41 + index, pki.ca_path)
                 namespaces.append(side.ns)
@@ -211,16 +375,26 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 def start_client(bench: Bench, side: ClientSide, case: Case) -> ClientProcess:
     port = bench.hostile.ports[case.scenario]
-    args = [f"{SERVER_NAME}:{port}", "--user", USERNAME, "--ca-file", str(side.ca_path), "--ifname", TUNNEL_IFNAME,
-            "--timeout", str(STEP_TIMEOUT), "--keepalive", str(KEEPALIVE)]
+    args = [
+        f"{SERVER_NAME}:{port}",
+        "--user",
+        USERNAME,
+        "--ca-file",
+        str(side.ca_path),
+        "--ifname",
+        TUNNEL_IFNAME,
+        "--timeout",
+        str(STEP_TIMEOUT),
+        "--keepalive",
+        str(KEEPALIVE),
+    ]
     return ClientProcess(side.ns, args, PASSWORD)
 
 
 # ---------------------------------------------------------------------------------------- checks
 
 
-def check_outcome(bench: Bench, side: ClientSide, case: Case, client: ClientProcess, code: int, elapsed: float,
-                  before: NetworkState) -> None:
+def check_outcome(bench: Bench, side: ClientSide, case: Case, client: ClientProcess, code: int, elapsed: float, before: NetworkState) -> None:
     hostile = bench.hostile
     server = f"{SERVER_NAME}:{hostile.ports[case.scenario]}"
     report = f"{case.scenario}: exit {code} after {elapsed:.1f} s\nstdout: {client.lines}\nstderr: {client.stderr!r}"
@@ -329,9 +503,16 @@ def test_hostile_server_slow(bench: Bench, case: Case):
 # MS-CHAPv2 Failure with R=1 (issue 13): the command line reads one more line of standard input.
 RETRY_CASES = [
     (Case("password-retry", 0, "", 15, MessageType.CALL_DISCONNECT, connects=True), "wrong first try\n" + PASSWORD),
-    (Case("password-retry-declined", 3, re.escape('The server refused the user name or password. Check them and try again. '
-                                                  'The server said: "Wrong password, 2 tries left".'), 10, MessageType.CALL_DISCONNECT),
-     "wrong first try"),
+    (
+        Case(
+            "password-retry-declined",
+            3,
+            re.escape('The server refused the user name or password. Check them and try again. The server said: "Wrong password, 2 tries left".'),
+            10,
+            MessageType.CALL_DISCONNECT,
+        ),
+        "wrong first try",
+    ),
 ]
 
 
@@ -341,8 +522,23 @@ def test_password_retry_on_the_command_line(bench: Bench, case: Case, stdin: str
     before = network_state(side.ns)
     start = time.monotonic()
     port = bench.hostile.ports[case.scenario]
-    client = ClientProcess(side.ns, [f"{SERVER_NAME}:{port}", "--user", USERNAME, "--ca-file", str(side.ca_path), "--ifname",
-                                     TUNNEL_IFNAME, "--timeout", str(STEP_TIMEOUT), "--keepalive", str(KEEPALIVE)], stdin)
+    client = ClientProcess(
+        side.ns,
+        [
+            f"{SERVER_NAME}:{port}",
+            "--user",
+            USERNAME,
+            "--ca-file",
+            str(side.ca_path),
+            "--ifname",
+            TUNNEL_IFNAME,
+            "--timeout",
+            str(STEP_TIMEOUT),
+            "--keepalive",
+            str(KEEPALIVE),
+        ],
+        stdin,
+    )
     if case.connects:
         assert client.wait_for_line("connected:", case.bound) == "connected: 198.18.30.10"
         client.interrupt(signal.SIGINT)

@@ -45,13 +45,13 @@ def built_deb(measurements) -> Path:
     for program in ("dpkg-deb", "objdump", "ldd"):
         require_program(program, INSTALL_BUILD_TOOLS)
     version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
-    architecture = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
-                                  check=True).stdout.strip()
+    architecture = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout.strip()
     deb = REPO_ROOT / "dist" / f"{PACKAGE}_{version}_{architecture}.deb"
     deb.unlink(missing_ok=True)  # a stale package must not pass for a fresh one
     began = time.monotonic()
-    result = subprocess.run([sys.executable, str(REPO_ROOT / "installer" / "build.py"), "deb",
-                             "--output", str(deb.parent)], capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "installer" / "build.py"), "deb", "--output", str(deb.parent)], capture_output=True, text=True, timeout=1800
+    )
     measurements["build_seconds"] = round(time.monotonic() - began, 1)
     assert result.returncode == 0, f"installer/build.py deb failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
     assert deb.is_file(), result.stdout
@@ -72,8 +72,10 @@ def installed_deb(built_deb: Path, measurements) -> Iterator[InstalledPackage]:
     require_root("installing a Debian package")
     require_program("apt-get", "this test needs a Debian-based system")
     if package_status() != "not-installed":
-        message = (f"the {PACKAGE} package is already on this machine ({package_status()}); this test installs "
-                   f"and purges it, so remove it first: apt-get remove --purge {PACKAGE}")
+        message = (
+            f"the {PACKAGE} package is already on this machine ({package_status()}); this test installs "
+            f"and purges it, so remove it first: apt-get remove --purge {PACKAGE}"
+        )
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)

@@ -19,8 +19,9 @@ def package_status(package: str = PACKAGE) -> str:
 
 
 def apt_get(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(["apt-get", *APT_LOCK_WAIT, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return subprocess.run(
+        ["apt-get", *APT_LOCK_WAIT, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    )
 
 
 def owned_by_a_package(path: Path) -> bool:

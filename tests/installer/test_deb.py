@@ -45,12 +45,10 @@ AUTOSTART_FILE = Path("/etc/xdg/autostart/sstp-vpn-tray.desktop")
 ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
 HELPER_SOCKET_ENABLED = Path("/etc/systemd/system/sockets.target.wants/sstp-vpn-helper.socket")
 # Where deb-systemd-helper records enablement and masks: all of it must go on purge.
-SYSTEMD_STATE = (Path("/etc/systemd/system"), Path("/var/lib/systemd/deb-systemd-helper-enabled"),
-                 Path("/var/lib/systemd/deb-systemd-helper-masked"))
+SYSTEMD_STATE = (Path("/etc/systemd/system"), Path("/var/lib/systemd/deb-systemd-helper-enabled"), Path("/var/lib/systemd/deb-systemd-helper-masked"))
 VERSION = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
 # The tray starts disconnected; its icon's fill colour, from the icon's source.
-DISCONNECTED_FILL = bytes.fromhex(
-    re.search(r'fill="#([0-9a-f]{6})"', (REPO_ROOT / "assets/icons/sstp-vpn-disconnected.svg").read_text())[1])
+DISCONNECTED_FILL = bytes.fromhex(re.search(r'fill="#([0-9a-f]{6})"', (REPO_ROOT / "assets/icons/sstp-vpn-disconnected.svg").read_text())[1])
 
 
 def desktop_entry(path: Path) -> dict[str, str]:
@@ -73,14 +71,12 @@ def processes_running_from(folder: Path) -> list[str]:
 
 
 def systemd_state_of_the_helper() -> list[Path]:
-    return sorted(path for folder in SYSTEMD_STATE if folder.exists()
-                  for path in folder.rglob("sstp-vpn*") if path.is_symlink() or path.exists())
+    return sorted(path for folder in SYSTEMD_STATE if folder.exists() for path in folder.rglob("sstp-vpn*") if path.is_symlink() or path.exists())
 
 
 def test_package_declares_what_it_needs(built_deb: Path):
     def field(name: str) -> str:
-        return subprocess.run(["dpkg-deb", "-f", str(built_deb), name], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(["dpkg-deb", "-f", str(built_deb), name], capture_output=True, text=True, check=True).stdout.strip()
 
     assert field("Package") == PACKAGE
     assert field("Version") == VERSION
@@ -88,8 +84,7 @@ def test_package_declares_what_it_needs(built_deb: Path):
     assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", depends[0]), depends
     for needed in ("libegl1", "libgl1", "libfontconfig1", "fonts-dejavu-core"):
         assert needed in depends
-    conffiles = subprocess.run(["dpkg-deb", "-I", str(built_deb), "conffiles"], capture_output=True, text=True,
-                               check=True).stdout.split()
+    conffiles = subprocess.run(["dpkg-deb", "-I", str(built_deb), "conffiles"], capture_output=True, text=True, check=True).stdout.split()
     assert conffiles == [str(AUTOSTART_FILE)]
     listing = subprocess.run(["dpkg-deb", "-c", str(built_deb)], capture_output=True, text=True, check=True).stdout
     assert all(line.split()[1] == "root/root" for line in listing.splitlines())
@@ -111,8 +106,7 @@ def test_install_puts_commands_desktop_entry_icons_and_helper_in_place(installed
     assert autostart["Exec"] == entry["Exec"] and autostart["Hidden"] == "true"  # off until enabled
     icons = Path("/usr/share/icons/hicolor")
     for size in ICON_SIZES:
-        assert (icons / f"{size}x{size}/apps/sstp-vpn.png").read_bytes() == (
-            REPO_ROOT / f"assets/icons/sstp-vpn-app-{size}.png").read_bytes()
+        assert (icons / f"{size}x{size}/apps/sstp-vpn.png").read_bytes() == (REPO_ROOT / f"assets/icons/sstp-vpn-app-{size}.png").read_bytes()
     assert (icons / "scalable/apps/sstp-vpn.svg").is_file()
 
     # The privileged helper: its group, its units, its socket enabled for the next boot (this
@@ -140,8 +134,9 @@ def test_installed_commands_start(installed_deb, measurements):
 
 def test_installed_diagnose_against_softether(installed_deb, softether_server):
     server = softether_server
-    result = server.client_ns.run("/usr/bin/sstp-vpn", "diagnose", f"{server.server_name}:{server.port}",
-                                  "--ca-file", str(server.ca_path), check=False)
+    result = server.client_ns.run(
+        "/usr/bin/sstp-vpn", "diagnose", f"{server.server_name}:{server.port}", "--ca-file", str(server.ca_path), check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     for step in ("DNS", "TCP", "TLS", "Certificate chain", "Name", "Trust", "SSTP"):
         assert re.search(rf"^\s+ok\s+{step} \(\d+ ms\)$", result.stdout, re.M), (step, result.stdout)
@@ -180,10 +175,23 @@ def connect_ping_disconnect(ns, command: list[str], server, ca_path: Path, env: 
     """`sstp-vpn connect` through `command`: connected, a ping through the tunnel, Ctrl-C, exit 0,
     the namespace's addresses, routes and DNS exactly as before."""
     before = network_state(ns)
-    client = ns.popen(*command, "connect", f"{server.server_name}:{server.port}", "--user", server.username,
-                      "--ca-file", str(ca_path), "--ifname", "sstp41", "--password-stdin",
-                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                      env={**os.environ, **(env or {})})
+    client = ns.popen(
+        *command,
+        "connect",
+        f"{server.server_name}:{server.port}",
+        "--user",
+        server.username,
+        "--ca-file",
+        str(ca_path),
+        "--ifname",
+        "sstp41",
+        "--password-stdin",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     reader = LineReader(client.stdout)
     try:
         client.stdin.write(server.password + "\n")
@@ -223,18 +231,28 @@ def test_installed_connect_as_a_member_of_the_group_through_the_installed_helper
     ca_path, socket_path = folder / "ca.pem", folder / "helper.sock"
     shutil.copyfile(server.ca_path, ca_path)
     ca_path.chmod(0o644)
-    helper = server.client_ns.popen("/usr/bin/sstp-vpn-helper", "--listen", str(socket_path),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    helper = server.client_ns.popen(
+        "/usr/bin/sstp-vpn-helper", "--listen", str(socket_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 20
         while not socket_path.exists():
             assert helper.poll() is None and time.monotonic() < deadline, helper.stderr.read() if helper.poll() else ""
             time.sleep(0.05)
-        as_member = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", f"--groups={group.gr_gid}",
-                     "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--", "env", f"HOME={nobody.pw_dir}",
-                     "/usr/bin/sstp-vpn"]
-        connect_ping_disconnect(server.client_ns, as_member, server, ca_path,
-                                env={"SSTP_VPN_HELPER_SOCKET": str(socket_path)})
+        as_member = [
+            "setpriv",
+            f"--reuid={nobody.pw_uid}",
+            f"--regid={nobody.pw_gid}",
+            f"--groups={group.gr_gid}",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            "env",
+            f"HOME={nobody.pw_dir}",
+            "/usr/bin/sstp-vpn",
+        ]
+        connect_ping_disconnect(server.client_ns, as_member, server, ca_path, env={"SSTP_VPN_HELPER_SOCKET": str(socket_path)})
     finally:
         stop_process(helper)
         shutil.rmtree(folder, ignore_errors=True)
@@ -260,31 +278,37 @@ BELOW_TRAY = Region(SCREEN_WIDTH - 400, 40, 400, 360)  # where the tray menu ope
 
 def screen_pixels(display: str, region: Region) -> bytes:
     """Raw RGB of a screen region (ImageMagick's import, as an 8-bit binary PPM)."""
-    ppm = subprocess.run(["import", "-display", display, "-window", "root", "-crop", region.geometry, "+repage",
-                          "-depth", "8", "ppm:-"], capture_output=True, check=True, timeout=30).stdout
+    ppm = subprocess.run(
+        ["import", "-display", display, "-window", "root", "-crop", region.geometry, "+repage", "-depth", "8", "ppm:-"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
     # Header: "P6", width, height, maxval, each followed by whitespace, then the pixels.
     fields = ppm.split(maxsplit=4)
     assert fields[:4] == [b"P6", str(region.width).encode(), str(region.height).encode(), b"255"], fields[:4]
-    return fields[4][-region.width * region.height * 3:]
+    return fields[4][-region.width * region.height * 3 :]
 
 
 def save_screenshot(display: str, region: Region, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["import", "-display", display, "-window", "root", "-crop", region.geometry, "+repage", str(path)],
-                   check=True, timeout=30)
+    subprocess.run(["import", "-display", display, "-window", "root", "-crop", region.geometry, "+repage", str(path)], check=True, timeout=30)
 
 
 def icon_points(display: str) -> list[tuple[int, int]]:
     """Screen coordinates of the tray strip's pixels in the disconnected icon's fill colour."""
     pixels = screen_pixels(display, TRAY_STRIP)
-    return [(TRAY_STRIP.x + (i // 3) % TRAY_STRIP.width, TRAY_STRIP.y + (i // 3) // TRAY_STRIP.width)
-            for i in range(0, len(pixels), 3) if pixels[i:i + 3] == DISCONNECTED_FILL]
+    return [
+        (TRAY_STRIP.x + (i // 3) % TRAY_STRIP.width, TRAY_STRIP.y + (i // 3) // TRAY_STRIP.width)
+        for i in range(0, len(pixels), 3)
+        if pixels[i : i + 3] == DISCONNECTED_FILL
+    ]
 
 
 def lit_pixels(display: str, region: Region) -> int:
     """Pixels that are not the bare (black) root window."""
     pixels = screen_pixels(display, region)
-    return sum(pixels[i:i + 3] != b"\0\0\0" for i in range(0, len(pixels), 3))
+    return sum(pixels[i : i + 3] != b"\0\0\0" for i in range(0, len(pixels), 3))
 
 
 def test_installed_tray_app_shows_its_icon_and_menu(installed_deb, measurements, tmp_path):
@@ -352,4 +376,3 @@ def test_remove_purge_leaves_nothing(installed_deb, measurements):
     assert systemd_state_of_the_helper() == []
     assert not AUTOSTART_FILE.exists()  # the conffile goes with the purge
     assert processes_running_from(BUNDLE) == []
-

@@ -68,8 +68,9 @@ def test_enable_helper_lets_an_ordinary_user_get_a_tunnel(group_put_back, places
     for program in ("groupadd", "usermod", "setsid", "systemd-analyze"):
         require_program(program, "apt-get install passwd util-linux systemd")
     if Path("/run/systemd/system").is_dir():
-        pytest.skip("systemd runs here: the script would enable the real socket unit; this test covers the "
-                    "path without systemd (CI machines and containers)")
+        pytest.skip(
+            "systemd runs here: the script would enable the real socket unit; this test covers the path without systemd (CI machines and containers)"
+        )
     assert HELPER.exists(), "install the project first (installer/install-deps.sh)"
     with Namespace("sstpenh") as ns:
         first = run_script(ns, places)
@@ -84,9 +85,12 @@ def test_enable_helper_lets_an_ordinary_user_get_a_tunnel(group_put_back, places
             service = (places["UNIT_DIR"] / "sstp-vpn-helper@.service").read_text()
             assert f"ExecStart={HELPER} --group {GROUP}\n" in service
             assert "ProtectHome=read-only\n" in service
-            verified = subprocess.run(["systemd-analyze", "verify", "--man=no", "sstp-vpn-helper.socket",
-                                       "sstp-vpn-helper@.service"], cwd=places["UNIT_DIR"], capture_output=True,
-                                      text=True)
+            verified = subprocess.run(
+                ["systemd-analyze", "verify", "--man=no", "sstp-vpn-helper.socket", "sstp-vpn-helper@.service"],
+                cwd=places["UNIT_DIR"],
+                capture_output=True,
+                text=True,
+            )
             assert verified.returncode == 0, verified.stdout + verified.stderr
 
             # Running it again changes nothing and starts no second helper.
@@ -95,16 +99,23 @@ def test_enable_helper_lets_an_ordinary_user_get_a_tunnel(group_put_back, places
             assert int((places["HELPER_SOCKET"].parent / "helper.sock.pid").read_text()) == pid
 
             # nobody, in the group now (as after a new login or `sg sstp-vpn`), gets a tunnel device.
-            probe = ("from sstpvpn.platform.helper_client import PrivilegedNetwork, unavailable_sentence\n"
-                     "assert unavailable_sentence() is None, unavailable_sentence()\n"
-                     "network = PrivilegedNetwork()\n"
-                     "tun = network.open_tun('sstp43')\n"
-                     "print(tun.name)\n"
-                     "tun.close(); network.close()\n")
+            probe = (
+                "from sstpvpn.platform.helper_client import PrivilegedNetwork, unavailable_sentence\n"
+                "assert unavailable_sentence() is None, unavailable_sentence()\n"
+                "network = PrivilegedNetwork()\n"
+                "tun = network.open_tun('sstp43')\n"
+                "print(tun.name)\n"
+                "tun.close(); network.close()\n"
+            )
             gid = grp.getgrnam(GROUP).gr_gid
-            result = ns.run(*as_nobody([sys.executable, "-c", probe], gid=gid), cwd=REPO_ROOT, capture_output=True,
-                            text=True, check=False,
-                            env={**os.environ, "SSTP_VPN_HELPER_SOCKET": str(places["HELPER_SOCKET"])})
+            result = ns.run(
+                *as_nobody([sys.executable, "-c", probe], gid=gid),
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "SSTP_VPN_HELPER_SOCKET": str(places["HELPER_SOCKET"])},
+            )
             assert result.returncode == 0 and result.stdout.strip() == "sstp43", result.stdout + result.stderr
             log = places["HELPER_LOG"].read_text()
             assert f"uid {NOBODY.pw_uid} (pid " in log and "created sstp43" in log, log

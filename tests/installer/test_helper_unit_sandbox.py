@@ -32,8 +32,7 @@ def checkout_units(folder: Path) -> Path:
     helper = Path(sysconfig.get_path("scripts")) / "sstp-vpn-helper"
     # Any executable does for the unit's text; the installed helper when there is one.
     env = {**os.environ, "UNIT_DIR": str(folder), "HELPER": str(helper if helper.exists() else sys.executable)}
-    result = subprocess.run([str(LINUX / "enable-helper.sh"), "--units-only"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run([str(LINUX / "enable-helper.sh"), "--units-only"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     return folder / SERVICE
 
@@ -48,8 +47,7 @@ def packaged_units(folder: Path) -> Path:
 
 def exposure(service: Path, cwd: Path) -> tuple[float, str]:
     require_program("systemd-analyze", INSTALL_SYSTEMD)
-    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(service)], cwd=cwd,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(service)], cwd=cwd, capture_output=True, text=True, timeout=120)
     output = result.stdout + result.stderr
     if "--offline" in result.stderr and ("unrecognized" in result.stderr or "Unknown" in result.stderr):
         missing("systemd-analyze security --offline", INSTALL_SYSTEMD)
@@ -62,8 +60,7 @@ def exposure(service: Path, cwd: Path) -> tuple[float, str]:
 
 def verify(folder: Path) -> None:
     """systemd-analyze verify: the units load; the service's ExecStart must name a real file."""
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", SOCKET, SERVICE], cwd=folder,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", SOCKET, SERVICE], cwd=folder, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

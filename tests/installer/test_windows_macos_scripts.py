@@ -44,8 +44,7 @@ class SpecApi:
         class Analysis:
             def __init__(self, scripts, **options) -> None:
                 self.options = options
-                self.scripts = [("pyiboot01_bootstrap", "bootstrap.py", "PYSOURCE")] + [
-                    (Path(script).stem, script, "PYSOURCE") for script in scripts]
+                self.scripts = [("pyiboot01_bootstrap", "bootstrap.py", "PYSOURCE")] + [(Path(script).stem, script, "PYSOURCE") for script in scripts]
                 self.pure = []
                 self.binaries = list(options.get("binaries", []))
                 self.datas = list(options.get("datas", []))
@@ -158,8 +157,7 @@ def test_windows_spec_elevates_the_tray_and_bundles_wintun_where_it_is_loaded(of
     # Where tun_windows looks for the DLL, relative to its own module inside the bundle.
     [analysis] = api.analyses
     expected = tun_windows.wintun_dll_path("win-amd64").relative_to(Path(tun_windows.__file__).resolve().parent)
-    assert (str(official_wintun / "amd64" / "wintun.dll"), "sstpvpn/platform/" + str(expected.parent)) \
-        in analysis.binaries
+    assert (str(official_wintun / "amd64" / "wintun.dll"), "sstpvpn/platform/" + str(expected.parent)) in analysis.binaries
     assert (str(official_wintun / "LICENSE.txt"), "sstpvpn/platform/wintun") in analysis.datas
     assert any(destination == "sstpvpn/assets/icons" for _source, destination in analysis.datas)
 
@@ -201,18 +199,17 @@ def test_inno_script_installs_what_the_windows_spec_builds(official_wintun, monk
     assert 'Source: "{#BundleDir}\\*"; DestDir: "{app}"' in sections["Files"][0]
     referenced = set(re.findall(r"\{app\}\\([\w.-]+\.exe)", text.replace("{#TrayExe}", defines["TrayExe"])))
     assert referenced and referenced <= produced
-    assert any(line.startswith("Name: \"{group}\\{#AppName}\"; Filename: \"{app}\\{#TrayExe}\"")
-               for line in sections["Icons"])  # the Start-menu entry
+    assert any(line.startswith('Name: "{group}\\{#AppName}"; Filename: "{app}\\{#TrayExe}"') for line in sections["Icons"])  # the Start-menu entry
 
     setup = dict(line.split("=", 1) for line in sections["Setup"])
     assert re.fullmatch(r"\{\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}", setup["AppId"])
     assert setup["PrivilegesRequired"] == "admin"
     # Optional autostart: off unless chosen, created by [Run], deleted again on uninstall.
     assert any('Name: "autostart"' in line and "Flags: unchecked" in line for line in sections["Tasks"])
-    assert any("schtasks.exe" in line and "/Create" in line and "/TN \"\"{#AutostartTask}\"\"" in line
-               and "Tasks: autostart" in line for line in sections["Run"])
-    assert any("schtasks.exe" in line and "/Delete" in line and "/TN \"\"{#AutostartTask}\"\"" in line
-               for line in sections["UninstallRun"])
+    assert any(
+        "schtasks.exe" in line and "/Create" in line and '/TN ""{#AutostartTask}""' in line and "Tasks: autostart" in line for line in sections["Run"]
+    )
+    assert any("schtasks.exe" in line and "/Delete" in line and '/TN ""{#AutostartTask}""' in line for line in sections["UninstallRun"])
     # The journal folder goes only when empty, and it is the one the Windows engine uses.
     journal_folder = default_journal_path().parent.name
     assert f'Type: dirifempty; Name: "{{commonappdata}}\\{{#AppName}}"' in sections["UninstallDelete"]

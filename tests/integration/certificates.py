@@ -49,8 +49,7 @@ def _name(common_name: str) -> x509.Name:
 def _validity(builder: x509.CertificateBuilder) -> x509.CertificateBuilder:
     # Back-dated an hour so a slightly skewed clock in a namespace never makes it "not yet valid".
     now = datetime.datetime.now(datetime.timezone.utc)
-    return builder.not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(
-        now + datetime.timedelta(days=30))
+    return builder.not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
 
 
 def _make_ca(common_name: str) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
@@ -62,17 +61,26 @@ def _make_ca(common_name: str) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     return builder.sign(key, hashes.SHA256()), key
 
 
-def _make_leaf(dns_name: str, ip: str | None, ca: x509.Certificate,
-               ca_key: rsa.RSAPrivateKey) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+def _make_leaf(dns_name: str, ip: str | None, ca: x509.Certificate, ca_key: rsa.RSAPrivateKey) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
     key = _key()
     alt_names: list[x509.GeneralName] = [x509.DNSName(dns_name)]
     if ip is not None:
@@ -84,15 +92,24 @@ def _make_leaf(dns_name: str, ip: str | None, ca: x509.Certificate,
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                     key_encipherment=True, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     return builder.sign(ca_key, hashes.SHA256()), key
 
@@ -103,13 +120,12 @@ def _write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def _save_leaf(directory: Path, kind: str, cert: x509.Certificate,
-               key: rsa.RSAPrivateKey) -> ServerCertificate:
+def _save_leaf(directory: Path, kind: str, cert: x509.Certificate, key: rsa.RSAPrivateKey) -> ServerCertificate:
     cert_path, key_path = directory / f"{kind}.pem", directory / f"{kind}.rsa.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(key_path, key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.TraditionalOpenSSL,
-                                               serialization.NoEncryption()))
+    _write_private(
+        key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    )
     der = cert.public_bytes(serialization.Encoding.DER)
     return ServerCertificate(kind, cert_path, key_path, hashlib.sha256(der).hexdigest())
 
@@ -126,7 +142,6 @@ def make_test_pki(directory: Path, server_name: str, server_ip: str, other_name:
         "good": _save_leaf(directory, "good", *_make_leaf(server_name, server_ip, ca, ca_key)),
         # No IP SAN: connecting by address must not make the wrong name acceptable.
         "wrong-name": _save_leaf(directory, "wrong-name", *_make_leaf(other_name, None, ca, ca_key)),
-        "other-ca": _save_leaf(directory, "other-ca",
-                               *_make_leaf(server_name, server_ip, other_ca, other_ca_key)),
+        "other-ca": _save_leaf(directory, "other-ca", *_make_leaf(server_name, server_ip, other_ca, other_ca_key)),
     }
     return ServerPki(ca_path, other_ca_path, certificates)

@@ -32,9 +32,7 @@ def network_state(ns: Namespace, settle_seconds: float = 5.0) -> NetworkState:
     # A fresh veth's IPv6 link-local address is "tentative" (and its routes are missing) until
     # duplicate address detection ends: wait for that, or the snapshot would change on its own.
     end = time.monotonic() + settle_seconds
-    while time.monotonic() < end and any(
-        info.get("tentative") for link in ip_json("addr", "show") for info in link.get("addr_info", [])
-    ):
+    while time.monotonic() < end and any(info.get("tentative") for link in ip_json("addr", "show") for info in link.get("addr_info", [])):
         time.sleep(0.1)
 
     # Lifetimes and counters change by themselves; everything else must come back exactly.
@@ -43,8 +41,9 @@ def network_state(ns: Namespace, settle_seconds: float = 5.0) -> NetworkState:
         for info in link.get("addr_info", []):
             info.pop("valid_life_time", None)
             info.pop("preferred_life_time", None)
-    return NetworkState(addresses, ip_json("route", "show", "table", "all"),
-                        ip_json("-6", "route", "show", "table", "all"), ns.run("cat", "/etc/resolv.conf").stdout)
+    return NetworkState(
+        addresses, ip_json("route", "show", "table", "all"), ip_json("-6", "route", "show", "table", "all"), ns.run("cat", "/etc/resolv.conf").stdout
+    )
 
 
 class ClientProcess:
@@ -52,9 +51,17 @@ class ClientProcess:
 
     def __init__(self, ns: Namespace, args: list[str], password: str, env: dict[str, str] | None = None) -> None:
         self.lines: list[str] = []
-        self.process = ns.popen(*CLI, "connect", *args, "--password-stdin",
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env={**os.environ, **(env or {})})
+        self.process = ns.popen(
+            *CLI,
+            "connect",
+            *args,
+            "--password-stdin",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         self.process.stdin.write(password + "\n")
         self.process.stdin.close()
         self.process.stdin = None  # so communicate() does not flush it again

@@ -128,21 +128,18 @@ def locate_server_binary(repo_root: Path) -> Path:
     if configured:
         path = Path(configured)
         if not os.access(path, os.X_OK):
-            missing(f"{BINARY_ENV}={configured} (not an executable)",
-                    "point it at an SSTP-capable SoftEther vpnserver (upstream >= 5.02)")
+            missing(f"{BINARY_ENV}={configured} (not an executable)", "point it at an SSTP-capable SoftEther vpnserver (upstream >= 5.02)")
         return path
     build_script = repo_root.parent / "shared" / "softether" / "build.sh"
     if in_ci() and build_script.exists():
         # The script writes only below its DEST argument, never beside itself, so it runs fine
         # from CI's read-only copy of shared/.
-        result = subprocess.run(["bash", str(build_script), str(DEFAULT_BINARY.parent.parent)],
-                                capture_output=True, text=True)
+        result = subprocess.run(["bash", str(build_script), str(DEFAULT_BINARY.parent.parent)], capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"{build_script} failed:\n{result.stdout}\n{result.stderr}")
         return Path(result.stdout.strip().splitlines()[-1])
     if not os.access(DEFAULT_BINARY, os.X_OK):
-        missing("an SSTP-capable SoftEther vpnserver",
-                f"sudo bash {build_script}   (or set {BINARY_ENV})")
+        missing("an SSTP-capable SoftEther vpnserver", f"sudo bash {build_script}   (or set {BINARY_ENV})")
     return DEFAULT_BINARY
 
 
@@ -201,7 +198,8 @@ class StateDirectories:
                 f"another SoftEther server (pid {pid}) uses {STATE_DIRS[0]}, which the test server "
                 f"needs. If it is left over from an interrupted test run (`ip netns identify {pid}` "
                 f"shows a sstpsrv-... namespace), stop it with `kill {pid}`; otherwise stop that "
-                "service while the tests run.")
+                "service while the tests run."
+            )
         for directory in STATE_DIRS:
             backup = directory.with_name(directory.name + _BACKUP_SUFFIX)
             if (directory / _STATE_MARKER).exists():
@@ -249,8 +247,10 @@ class ServerTurn:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     self.release()
-                    raise ServerBusy(f"another test run has used the SoftEther test server for over "
-                                       f"{self.wait_seconds:.0f} s ({TURN_LOCK} is locked); wait for it to finish.")
+                    raise ServerBusy(
+                        f"another test run has used the SoftEther test server for over "
+                        f"{self.wait_seconds:.0f} s ({TURN_LOCK} is locked); wait for it to finish."
+                    )
                 time.sleep(2)
 
     def release(self) -> None:
@@ -265,8 +265,7 @@ class SoftEtherServer:
     Use as a context manager; everything is undone on exit, also after a failure half-way.
     """
 
-    def __init__(self, binary: Path, vpncmd: Path, workdir: Path, port: int = 443,
-                 wait_seconds: float = TURN_WAIT_SECONDS) -> None:
+    def __init__(self, binary: Path, vpncmd: Path, workdir: Path, port: int = 443, wait_seconds: float = TURN_WAIT_SECONDS) -> None:
         self.binary, self.vpncmd, self.workdir = binary, vpncmd, workdir
         self.host, self.port, self.server_name = SERVER_ADDRESS, port, SERVER_NAME
         self.hub, self.username = HUB, USERNAME
@@ -322,16 +321,13 @@ class SoftEtherServer:
         remove_stale_namespaces()
         self.server_ns.__enter__()
         self.client_ns.__enter__()
-        self.server_interface, self.client_interface = veth_pair(
-            self.server_ns, SERVER_ADDRESS, self.client_ns, CLIENT_ADDRESS)
+        self.server_interface, self.client_interface = veth_pair(self.server_ns, SERVER_ADDRESS, self.client_ns, CLIENT_ADDRESS)
         # A default route, so that a full-tunnel client visibly replaces it and its host route to
         # the server via this gateway means something.
-        self.client_ns.run("ip", "route", "add", "default", "via", SERVER_ADDRESS,
-                           "dev", self.client_interface)
+        self.client_ns.run("ip", "route", "add", "default", "via", SERVER_ADDRESS, "dev", self.client_interface)
         # `ip netns exec` bind-mounts this over /etc/hosts, so a client started that way resolves
         # the server's name; the host's /etc/hosts is never touched.
-        (self.client_ns.etc / "hosts").write_text(
-            f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{SERVER_ADDRESS}\t{SERVER_NAME} {OTHER_SERVER_NAME}\n")
+        (self.client_ns.etc / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{SERVER_ADDRESS}\t{SERVER_NAME} {OTHER_SERVER_NAME}\n")
         self._state.prepare()
         (STATE_DIRS[0] / "vpn_server.config").write_text(_SEED_CONFIG.format(hub=HUB, port=self.port))
         began = time.monotonic()
@@ -357,17 +353,15 @@ class SoftEtherServer:
             return
         with open(self.log_path, "ab") as log:
             # --foreground: no daemon fork and no watchdog, so the PID we hold is the server.
-            self.process = self.server_ns.popen(str(self.binary), "start", "--foreground",
-                                                stdout=log, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL)
+            self.process = self.server_ns.popen(
+                str(self.binary), "start", "--foreground", stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         try:
-            wait_for_tcp(self.server_ns, "127.0.0.1", self.port, timeout,
-                         still_worth_waiting=lambda: self.running)
+            wait_for_tcp(self.server_ns, "127.0.0.1", self.port, timeout, still_worth_waiting=lambda: self.running)
             if wait_for_certificate:
                 self._wait_serving(self.served_cert_sha256, timeout)
         except TimeoutError as error:
-            raise RuntimeError(f"vpnserver did not come up ({error}); "
-                               f"exit status {self.process.poll()}; log:\n{self.log_tail()}") from None
+            raise RuntimeError(f"vpnserver did not come up ({error}); exit status {self.process.poll()}; log:\n{self.log_tail()}") from None
 
     def stop(self, kill: bool = False) -> None:
         """Stop the server by its PID: SIGTERM (clean shutdown, saves its config) or SIGKILL."""
@@ -387,8 +381,7 @@ class SoftEtherServer:
             self.start()
         if self.served_kind != "good":
             self.serve_certificate("good")
-        self.client_ns.run("ip", "route", "replace", "default", "via", SERVER_ADDRESS,
-                           "dev", self.client_interface)
+        self.client_ns.run("ip", "route", "replace", "default", "via", SERVER_ADDRESS, "dev", self.client_interface)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -403,8 +396,7 @@ class SoftEtherServer:
         if kind not in CERTIFICATE_KINDS:
             raise ValueError(f"unknown certificate kind {kind!r}; one of {CERTIFICATE_KINDS}")
         certificate = self.certificates[kind]
-        self.vpncmd_batch([f"ServerCertSet /LOADCERT:{certificate.cert_path} "
-                           f"/LOADKEY:{certificate.key_path}", "Flush"])
+        self.vpncmd_batch([f"ServerCertSet /LOADCERT:{certificate.cert_path} /LOADKEY:{certificate.key_path}", "Flush"])
         self.served_kind = kind
         self._wait_serving(certificate.sha256)
 
@@ -419,19 +411,21 @@ class SoftEtherServer:
 
     def _configure(self) -> None:
         good = self.certificates["good"]
-        self.vpncmd_batch([
-            f"ServerCertSet /LOADCERT:{good.cert_path} /LOADKEY:{good.key_path}",
-            "ProtoOptionsSet SSTP /NAME:Enabled /VALUE:yes",
-            f"Hub {HUB}",
-            f"UserCreate {USERNAME} /GROUP:none /REALNAME:none /NOTE:none",
-            f"UserPasswordSet {USERNAME} /PASSWORD:{self.password}",
-            f"SecureNatHostSet /MAC: /IP:{VIRTUAL_HOST} /MASK:255.255.255.0",
-            "NatDisable",
-            dhcp_set_command(),
-            "SecureNatEnable",
-            # Write the configuration now, so a SIGKILLed server restarts with all of the above.
-            "Flush",
-        ])
+        self.vpncmd_batch(
+            [
+                f"ServerCertSet /LOADCERT:{good.cert_path} /LOADKEY:{good.key_path}",
+                "ProtoOptionsSet SSTP /NAME:Enabled /VALUE:yes",
+                f"Hub {HUB}",
+                f"UserCreate {USERNAME} /GROUP:none /REALNAME:none /NOTE:none",
+                f"UserPasswordSet {USERNAME} /PASSWORD:{self.password}",
+                f"SecureNatHostSet /MAC: /IP:{VIRTUAL_HOST} /MASK:255.255.255.0",
+                "NatDisable",
+                dhcp_set_command(),
+                "SecureNatEnable",
+                # Write the configuration now, so a SIGKILLed server restarts with all of the above.
+                "Flush",
+            ]
+        )
 
     @contextlib.contextmanager
     def dhcp_pushing(self, domain: str, routes: list[str]) -> Iterator[None]:
@@ -456,20 +450,17 @@ class SoftEtherServer:
             fd = os.open(command_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write("\n".join(commands) + "\n")
-            result = self.server_ns.run(str(self.vpncmd), f"127.0.0.1:{self.port}", "/SERVER",
-                                        f"/IN:{command_file}", check=False, timeout=60)
+            result = self.server_ns.run(str(self.vpncmd), f"127.0.0.1:{self.port}", "/SERVER", f"/IN:{command_file}", check=False, timeout=60)
         finally:
             shutil.rmtree(private_dir, ignore_errors=True)
         output = (result.stdout + result.stderr).replace(self.password, "********")
         succeeded = output.count("The command completed successfully.")
         if result.returncode != 0 or "Error occurred" in output or succeeded != len(commands):
-            raise VpncmdError(f"vpncmd failed ({succeeded}/{len(commands)} commands succeeded, "
-                              f"exit status {result.returncode}):\n{output}")
+            raise VpncmdError(f"vpncmd failed ({succeeded}/{len(commands)} commands succeeded, exit status {result.returncode}):\n{output}")
         return output
 
     def _wait_serving(self, sha256: str, timeout: float = 20.0) -> None:
-        served_certificate_sha256(self.client_ns, self.host, self.port, self.server_name,
-                                  expected=sha256, timeout=timeout)
+        served_certificate_sha256(self.client_ns, self.host, self.port, self.server_name, expected=sha256, timeout=timeout)
 
     # -- a TCP peer behind the server, for throughput tests ------------------------------------
 
@@ -493,8 +484,7 @@ class SoftEtherServer:
             self._wait_for_interface(self.server_ns, tap, timeout)
             self.server_ns.run("ip", "link", "set", tap, "netns", peer.name)
             # IPv6 off: the peer should not chatter (router solicitations, DAD) into the hub.
-            peer.run("sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
-                     "net.ipv6.conf.default.disable_ipv6=1")
+            peer.run("sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
             peer.run("ip", "addr", "add", f"{BRIDGE_PEER_ADDRESS}/24", "dev", tap)
             peer.run("ip", "link", "set", tap, "up")
             yield peer
@@ -516,8 +506,10 @@ class SoftEtherServer:
 
 def dhcp_set_command(domain: str = "none", routes: list[str] | None = None) -> str:
     push = f" /PUSHROUTE:{','.join(routes)}" if routes else ""
-    return (f"DhcpSet /START:{DHCP_FIRST} /END:{DHCP_LAST} /MASK:255.255.255.0 /EXPIRE:7200 "
-            f"/GW:{VIRTUAL_HOST} /DNS:{VIRTUAL_HOST} /DNS2:none /DOMAIN:{domain} /LOG:yes{push}")
+    return (
+        f"DhcpSet /START:{DHCP_FIRST} /END:{DHCP_LAST} /MASK:255.255.255.0 /EXPIRE:7200 "
+        f"/GW:{VIRTUAL_HOST} /DNS:{VIRTUAL_HOST} /DNS2:none /DOMAIN:{domain} /LOG:yes{push}"
+    )
 
 
 def ping_once(ns: Namespace, address: str, timeout: float = 10.0) -> bool:

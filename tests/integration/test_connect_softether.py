@@ -21,8 +21,7 @@ pytestmark = pytest.mark.realparts
 
 
 def connect_args(server, *extra: str) -> list[str]:
-    return [f"{server.server_name}:{server.port}", "--user", server.username, "--ca-file", str(server.ca_path),
-            "--ifname", "sstptest0", *extra]
+    return [f"{server.server_name}:{server.port}", "--user", server.username, "--ca-file", str(server.ca_path), "--ifname", "sstptest0", *extra]
 
 
 def ping(ns, address: str) -> subprocess.CompletedProcess:
@@ -92,8 +91,7 @@ def test_extra_routes_enter_the_tunnel_and_own_dns_is_kept(softether):
     through the tunnel, with this machine's DNS servers kept."""
     ns = softether.client_ns
     before = network_state(ns)
-    client = ClientProcess(ns, connect_args(softether, "--no-default-route", "--route", "198.18.31.0/24",
-                                            "--no-vpn-dns"), softether.password)
+    client = ClientProcess(ns, connect_args(softether, "--no-default-route", "--route", "198.18.31.0/24", "--no-vpn-dns"), softether.password)
     client.wait_for_line("connected:")
     during = network_state(ns)
     tunnel = next(r["dev"] for r in during.routes if r.get("dst") == "198.18.31.0/24")
@@ -140,8 +138,12 @@ def test_pin_match_connects(softether):
 def test_through_tinyproxy_with_basic_auth(softether, tinyproxy):
     ns = softether.client_ns
     before = network_state(ns)
-    client = ClientProcess(ns, connect_args(softether, "--proxy", f"http://{tinyproxy.user}@{tinyproxy.host}:{tinyproxy.port}"),
-                           softether.password, env={"SSTP_VPN_PROXY_PASSWORD": tinyproxy.password})
+    client = ClientProcess(
+        ns,
+        connect_args(softether, "--proxy", f"http://{tinyproxy.user}@{tinyproxy.host}:{tinyproxy.port}"),
+        softether.password,
+        env={"SSTP_VPN_PROXY_PASSWORD": tinyproxy.password},
+    )
     client.wait_for_line("connected:")
     assert ping(ns, VIRTUAL_HOST).returncode == 0
     client.interrupt()
@@ -151,14 +153,19 @@ def test_through_tinyproxy_with_basic_auth(softether, tinyproxy):
 
 
 def test_wrong_proxy_password_exits_5(softether, tinyproxy):
-    client = ClientProcess(softether.client_ns, connect_args(softether, "--proxy", f"http://{tinyproxy.user}@{tinyproxy.host}:{tinyproxy.port}"),
-                           softether.password, env={"SSTP_VPN_PROXY_PASSWORD": "wrong"})
+    client = ClientProcess(
+        softether.client_ns,
+        connect_args(softether, "--proxy", f"http://{tinyproxy.user}@{tinyproxy.host}:{tinyproxy.port}"),
+        softether.password,
+        env={"SSTP_VPN_PROXY_PASSWORD": "wrong"},
+    )
     assert_single_failure(client, 5, "proxy")
 
 
 def test_dead_proxy_exits_5(softether, dead_proxy_address):
-    client = ClientProcess(softether.client_ns, connect_args(softether, "--proxy", f"http://{dead_proxy_address.host}:{dead_proxy_address.port}"),
-                           softether.password)
+    client = ClientProcess(
+        softether.client_ns, connect_args(softether, "--proxy", f"http://{dead_proxy_address.host}:{dead_proxy_address.port}"), softether.password
+    )
     assert_single_failure(client, 5, "proxy")
 
 

@@ -14,8 +14,7 @@ pytestmark = pytest.mark.realparts
 
 
 def diagnose(server, *extra: str):
-    return server.client_ns.run(*CLI, "diagnose", f"{server.server_name}:{server.port}",
-                                "--ca-file", str(server.ca_path), *extra, check=False)
+    return server.client_ns.run(*CLI, "diagnose", f"{server.server_name}:{server.port}", "--ca-file", str(server.ca_path), *extra, check=False)
 
 
 def test_diagnose_healthy_server(softether):
@@ -46,8 +45,15 @@ def test_diagnose_proxy_without_password_exits_5(softether, tinyproxy):
 
 def test_diagnose_through_proxy_with_password(softether, tinyproxy):
     result = softether.client_ns.run(
-        *CLI, "diagnose", f"{softether.server_name}:{softether.port}", "--ca-file", str(softether.ca_path),
-        "--proxy", f"http://{tinyproxy.user}@{tinyproxy.host}:{tinyproxy.port}", check=False,
-        env={**os.environ, "SSTP_VPN_PROXY_PASSWORD": tinyproxy.password})
+        *CLI,
+        "diagnose",
+        f"{softether.server_name}:{softether.port}",
+        "--ca-file",
+        str(softether.ca_path),
+        "--proxy",
+        f"http://{tinyproxy.user}@{tinyproxy.host}:{tinyproxy.port}",
+        check=False,
+        env={**os.environ, "SSTP_VPN_PROXY_PASSWORD": tinyproxy.password},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^\s+ok\s+Proxy", result.stdout, re.M)

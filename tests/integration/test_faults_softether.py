@@ -44,8 +44,7 @@ def only_stderr_line(client: ClientProcess) -> str:
 
 
 def start_ping_flood(ns) -> subprocess.Popen:
-    return ns.popen("ping", "-f", "-q", "-w", "60", VIRTUAL_HOST, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL)
+    return ns.popen("ping", "-f", "-q", "-w", "60", VIRTUAL_HOST, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def test_server_killed_mid_transfer(softether):
@@ -78,8 +77,12 @@ def test_server_killed_mid_transfer(softether):
 def test_proxy_killed_mid_session(softether, tinyproxy):
     ns = softether.client_ns
     before = network_state(ns)
-    client = ClientProcess(ns, connect_args(softether, "--proxy", f"http://{tinyproxy.user}@{tinyproxy.host}:{tinyproxy.port}"),
-                           softether.password, env={"SSTP_VPN_PROXY_PASSWORD": tinyproxy.password})
+    client = ClientProcess(
+        ns,
+        connect_args(softether, "--proxy", f"http://{tinyproxy.user}@{tinyproxy.host}:{tinyproxy.port}"),
+        softether.password,
+        env={"SSTP_VPN_PROXY_PASSWORD": tinyproxy.password},
+    )
     client.wait_for_line("connected:")
     flood = start_ping_flood(ns)
     try:
@@ -109,8 +112,9 @@ def test_tunnel_interface_removed_under_the_client(softether):
     sentence = only_stderr_line(client)
     print(f"TUN removed: exit {code} after {seconds:.2f} s: {sentence}")
     assert code == 1, (client.lines, client.stderr)
-    assert sentence == ("sstp-vpn: The tunnel interface sstptest0 was removed by another program, so the VPN "
-                        "disconnected; connect again to create it anew.")
+    assert sentence == (
+        "sstp-vpn: The tunnel interface sstptest0 was removed by another program, so the VPN disconnected; connect again to create it anew."
+    )
     assert seconds < DETECT_SECONDS
     # The routes went with the device; the host route to the server and resolv.conf came back.
     assert network_state(ns) == before
@@ -131,13 +135,18 @@ def test_full_disk_under_the_journal_refuses_and_changes_nothing(softether, tmp_
     Path("/var/lib/sstp-vpn").mkdir(mode=0o700, parents=True, exist_ok=True)  # the mount point
     script = tmp_path / "full-journal-folder.sh"
     script.write_text(FILL_JOURNAL_FOLDER)
-    monkeypatch.setattr(client_process, "CLI", ["unshare", "--mount", "--propagation", "private", "sh", str(script),
-                                                sys.executable, "-m", "sstpvpn.client.cli"])
+    monkeypatch.setattr(
+        client_process, "CLI", ["unshare", "--mount", "--propagation", "private", "sh", str(script), sys.executable, "-m", "sstpvpn.client.cli"]
+    )
     ns = softether.client_ns
     before = network_state(ns)
     client = ClientProcess(ns, connect_args(softether), softether.password)
-    assert_single_failure(client, 1, "Cannot record the network changes in /var/lib/sstp-vpn (no space left on the "
-                                     "device), so nothing was changed; free some space and connect again.")
+    assert_single_failure(
+        client,
+        1,
+        "Cannot record the network changes in /var/lib/sstp-vpn (no space left on the "
+        "device), so nothing was changed; free some space and connect again.",
+    )
     assert network_state(ns) == before
     assert not any(path.name.startswith("filler") for path in Path("/var/lib/sstp-vpn").iterdir())
 
@@ -145,9 +154,19 @@ def test_full_disk_under_the_journal_refuses_and_changes_nothing(softether, tmp_
 def add_profile(ns, config_home: Path, softether, name: str = "Office") -> dict[str, str]:
     env = {"XDG_CONFIG_HOME": str(config_home), "XDG_RUNTIME_DIR": str(config_home / "run")}
     (config_home / "run").mkdir(parents=True, mode=0o700)
-    result = ns.run(*client_process.CLI, "profiles", "add", name, f"{softether.server_name}:{softether.port}",
-                    "--user", softether.username, "--ca-file", str(softether.ca_path),
-                    env={**os.environ, **env}, check=False)
+    result = ns.run(
+        *client_process.CLI,
+        "profiles",
+        "add",
+        name,
+        f"{softether.server_name}:{softether.port}",
+        "--user",
+        softether.username,
+        "--ca-file",
+        str(softether.ca_path),
+        env={**os.environ, **env},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return env
 
@@ -165,8 +184,9 @@ def test_second_client_for_the_same_profile_refuses_at_once(softether, tmp_path)
     code = second.finish(timeout=10)
     seconds = time.monotonic() - began
     assert code == 1, (second.lines, second.stderr)
-    assert only_stderr_line(second) == (f"sstp-vpn: The profile Office is already connected by process "
-                                        f"{first.process.pid} (sstp-vpn connect); disconnect it first.")
+    assert only_stderr_line(second) == (
+        f"sstp-vpn: The profile Office is already connected by process {first.process.pid} (sstp-vpn connect); disconnect it first."
+    )
     assert second.lines == []  # refused before connecting: no progress at all
     assert seconds < 3.0
     assert network_state(ns) == during

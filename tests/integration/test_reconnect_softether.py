@@ -36,8 +36,7 @@ def test_reconnects_after_the_server_and_the_route_come_back(softether):
         attempts_before = sum(line.startswith("Connecting to ") for line in client.lines)
         started = time.monotonic()
         # link and default route back in one go, as a network manager would
-        ns.run("ip", "-batch", "-", input=f"link set dev {link} up\n"
-                                          f"route replace default via {SERVER_ADDRESS} dev {link}\n")
+        ns.run("ip", "-batch", "-", input=f"link set dev {link} up\nroute replace default via {SERVER_ADDRESS} dev {link}\n")
         client.wait_for_line("network is back, reconnecting", 10)
         assert client.wait_for_line("connected:", 20).startswith("connected: 198.18.30.")
         back_to_connected = time.monotonic() - started

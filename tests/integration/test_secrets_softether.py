@@ -127,15 +127,31 @@ def session(softether, tmp_path: Path):
     require_program("tinyproxy", "apt-get install tinyproxy")
     proxy = start_tinyproxy(softether.client_ns, [softether.port], tmp_path, user=PROXY_USER, password=PROXY_PASSWORD)
     home = tmp_path / "home"
-    folders = {"XDG_CONFIG_HOME": home / "config", "XDG_STATE_HOME": home / "state", "XDG_RUNTIME_DIR": home / "run",
-               "XDG_CACHE_HOME": home / "cache", "XDG_DATA_HOME": home / "data"}
+    folders = {
+        "XDG_CONFIG_HOME": home / "config",
+        "XDG_STATE_HOME": home / "state",
+        "XDG_RUNTIME_DIR": home / "run",
+        "XDG_CACHE_HOME": home / "cache",
+        "XDG_DATA_HOME": home / "data",
+    }
     for folder in folders.values():
         folder.mkdir(parents=True, mode=0o700)
     env = {**os.environ, **{name: str(path) for name, path in folders.items()}}
     added = softether.client_ns.run(
-        *client_process.CLI, "profiles", "add", "Office", f"{softether.server_name}:{softether.port}",
-        "--user", softether.username, "--ca-file", str(softether.ca_path),
-        "--proxy", f"http://{PROXY_USER}@{proxy.host}:{proxy.port}", env=env, check=False)
+        *client_process.CLI,
+        "profiles",
+        "add",
+        "Office",
+        f"{softether.server_name}:{softether.port}",
+        "--user",
+        softether.username,
+        "--ca-file",
+        str(softether.ca_path),
+        "--proxy",
+        f"http://{PROXY_USER}@{proxy.host}:{proxy.port}",
+        env=env,
+        check=False,
+    )
     assert added.returncode == 0, added.stderr
     secrets = {"VPN password": forms(softether.password), "proxy password": forms(PROXY_PASSWORD, PROXY_USER)}
     yield softether, proxy, home, env, secrets, added.stdout + added.stderr
@@ -147,10 +163,18 @@ def start_client(softether, env: dict[str, str], proxy_password_from: str, *extr
     $SSTP_VPN_PROXY_PASSWORD or on the next line of standard input."""
     client_env = {name: env[name] for name in env if name.startswith("XDG_")}
     if proxy_password_from == "environment":
-        return ClientProcess(softether.client_ns, ["--profile", "Office", "--ifname", "sstptest0", *extra], softether.password,
-                             env=client_env | {"SSTP_VPN_PROXY_PASSWORD": PROXY_PASSWORD})
-    return ClientProcess(softether.client_ns, ["--profile", "Office", "--ifname", "sstptest0", "--proxy-password-stdin", *extra],
-                         f"{softether.password}\n{PROXY_PASSWORD}", env=client_env)
+        return ClientProcess(
+            softether.client_ns,
+            ["--profile", "Office", "--ifname", "sstptest0", *extra],
+            softether.password,
+            env=client_env | {"SSTP_VPN_PROXY_PASSWORD": PROXY_PASSWORD},
+        )
+    return ClientProcess(
+        softether.client_ns,
+        ["--profile", "Office", "--ifname", "sstptest0", "--proxy-password-stdin", *extra],
+        f"{softether.password}\n{PROXY_PASSWORD}",
+        env=client_env,
+    )
 
 
 @pytest.mark.parametrize("proxy_password_from", ["environment", "stdin"])
@@ -180,8 +204,12 @@ def test_passwords_never_reach_files_logs_bundle_or_command_lines(session, tmp_p
     assert "The server accepted the SSTP request." in text  # the recent log made it in
 
     found = []
-    places = {"stdout": "\n".join(client.lines).encode(), "stderr": client.stderr.encode(),
-              "profiles add output": add_output.encode(), "bundle output": (bundle.stdout + bundle.stderr).encode()}
+    places = {
+        "stdout": "\n".join(client.lines).encode(),
+        "stderr": client.stderr.encode(),
+        "profiles add output": add_output.encode(),
+        "bundle output": (bundle.stdout + bundle.stderr).encode(),
+    }
     for path in [*files_under(home, JOURNAL_DIR), bundle_path]:
         places[str(path)] = path.read_bytes()
     for pid, command_line in sampler.command_lines.items():
@@ -190,8 +218,10 @@ def test_passwords_never_reach_files_logs_bundle_or_command_lines(session, tmp_p
     for place, data in places.items():
         found += [f"{leak} in {place}" for leak in leaks(data, secrets)]
     written = [str(path.relative_to(home)) for path in files_under(home)]
-    print(f"scanned {len(places)} places: {len(written)} files under the XDG folders ({', '.join(sorted(written))}), "
-          f"{len(sampler.command_lines)} processes' command lines")
+    print(
+        f"scanned {len(places)} places: {len(written)} files under the XDG folders ({', '.join(sorted(written))}), "
+        f"{len(sampler.command_lines)} processes' command lines"
+    )
     assert "state/sstp-vpn/attempts.json" in written and "state/sstp-vpn/recent.log" in written
     assert found == []
 
@@ -220,8 +250,7 @@ def test_passwords_in_client_memory(session, proxy_password_from):
         client.interrupt()
         code = client.finish()
     assert code == 0, (client.lines, client.stderr)
-    counts = {f"{name} ({form})": len(re.findall(re.escape(value), memory))
-              for name, table in secrets.items() for form, value in table.items()}
+    counts = {f"{name} ({form})": len(re.findall(re.escape(value), memory)) for name, table in secrets.items() for form, value in table.items()}
     print(f"while connected, in {len(memory) >> 20} MiB of client memory: {counts}")
     assert counts["VPN password (utf-8)"] + counts["VPN password (utf-16le)"] + counts["VPN password (nt-hash)"] > 0
 
@@ -233,8 +262,12 @@ def test_refused_passwords_do_not_leak_either(session, tmp_path, wrong):
     vpn_password = "WrongVpnPw9qhT3x" if wrong == "vpn" else softether.password
     proxy_password = "WrongProxyPw7mLk2" if wrong == "proxy" else PROXY_PASSWORD
     secrets = {"VPN password": forms(vpn_password), "proxy password": forms(proxy_password, PROXY_USER)}
-    client = ClientProcess(softether.client_ns, ["--profile", "Office", "--ifname", "sstptest0", "--proxy-password-stdin", "-v"],
-                           f"{vpn_password}\n{proxy_password}", env={name: env[name] for name in env if name.startswith("XDG_")})
+    client = ClientProcess(
+        softether.client_ns,
+        ["--profile", "Office", "--ifname", "sstptest0", "--proxy-password-stdin", "-v"],
+        f"{vpn_password}\n{proxy_password}",
+        env={name: env[name] for name in env if name.startswith("XDG_")},
+    )
     code = client.finish(timeout=60)
     assert code == (3 if wrong == "vpn" else 5), (client.lines, client.stderr)
     bundle_path = tmp_path / "support.zip"

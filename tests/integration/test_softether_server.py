@@ -13,8 +13,16 @@ import pytest
 
 from tests.netns import Namespace
 from tests.proxies import DeadProxy, Proxy
-from tests.integration.softether import (BRIDGE_PEER_ADDRESS, CLIENT_ADDRESS, SERVER_ADDRESS, STATE_DIRS,
-                                   TAP_DEVICE, VIRTUAL_HOST, SoftEtherServer, ping_once)
+from tests.integration.softether import (
+    BRIDGE_PEER_ADDRESS,
+    CLIENT_ADDRESS,
+    SERVER_ADDRESS,
+    STATE_DIRS,
+    TAP_DEVICE,
+    VIRTUAL_HOST,
+    SoftEtherServer,
+    ping_once,
+)
 
 pytestmark = pytest.mark.realparts
 
@@ -76,11 +84,15 @@ print(json.dumps(out))
 """
 
 
-def sstp_handshake(ns: Namespace, server: SoftEtherServer, verify: bool = True,
-                   sni: str | None = None, proxy: Proxy | DeadProxy | None = None,
-                   credentials: tuple[str, str] | None = None) -> dict:
-    params: dict = {"host": server.host, "port": server.port, "sni": sni or server.server_name,
-                    "cafile": str(server.ca_path) if verify else None}
+def sstp_handshake(
+    ns: Namespace,
+    server: SoftEtherServer,
+    verify: bool = True,
+    sni: str | None = None,
+    proxy: Proxy | DeadProxy | None = None,
+    credentials: tuple[str, str] | None = None,
+) -> dict:
+    params: dict = {"host": server.host, "port": server.port, "sni": sni or server.server_name, "cafile": str(server.ca_path) if verify else None}
     if proxy is not None:
         params["proxy"] = {"host": proxy.host, "port": proxy.port}
         if credentials is not None:
@@ -96,6 +108,7 @@ def assert_sstp_accepted(reply: dict) -> None:
 
 # -- the server -----------------------------------------------------------------------------------
 
+
 def test_topology(softether: SoftEtherServer) -> None:
     routes = softether.client_ns.run("ip", "-4", "route", "show", "default").stdout
     assert f"default via {SERVER_ADDRESS}" in routes
@@ -103,8 +116,7 @@ def test_topology(softether: SoftEtherServer) -> None:
     assert f"{CLIENT_ADDRESS}/24" in addresses
     assert ping_once(softether.client_ns, SERVER_ADDRESS)
     # Inside the client namespace the server's name resolves to its address.
-    assert softether.client_ns.run("getent", "hosts", softether.server_name).stdout.split()[0] \
-        == SERVER_ADDRESS
+    assert softether.client_ns.run("getent", "hosts", softether.server_name).stdout.split()[0] == SERVER_ADDRESS
     # The server namespace has no route out: nothing it might try reaches beyond our veth.
     assert softether.server_ns.run("ip", "-4", "route", "show", "default").stdout.strip() == ""
     # The server's state lives in the compiled-in directories, which we prepared.
@@ -114,8 +126,7 @@ def test_topology(softether: SoftEtherServer) -> None:
 
 
 def test_server_configuration(softether: SoftEtherServer) -> None:
-    shown = softether.vpncmd_batch([f"Hub {softether.hub}", "SecureNatHostGet", "DhcpGet", "NatGet",
-                                    "ProtoOptionsGet SSTP", "ListenerList"])
+    shown = softether.vpncmd_batch([f"Hub {softether.hub}", "SecureNatHostGet", "DhcpGet", "NatGet", "ProtoOptionsGet SSTP", "ListenerList"])
     rows = {}
     for line in shown.splitlines():
         name, bar, value = line.partition("|")
@@ -152,8 +163,7 @@ def test_the_same_certificate_without_matching_name(softether: SoftEtherServer) 
     assert "Hostname mismatch" in reply.get("tls_error", ""), reply
 
 
-@pytest.mark.parametrize("kind, reason", [("wrong-name", "Hostname mismatch"),
-                                          ("other-ca", "unable to get local issuer certificate")])
+@pytest.mark.parametrize("kind, reason", [("wrong-name", "Hostname mismatch"), ("other-ca", "unable to get local issuer certificate")])
 def test_wrong_certificates_are_served(softether: SoftEtherServer, kind: str, reason: str) -> None:
     with softether.serving(kind) as certificate:
         assert softether.served_cert_sha256 == certificate.sha256
@@ -212,9 +222,9 @@ def test_bridge_peer(softether: SoftEtherServer) -> None:
 
 # -- the proxies ----------------------------------------------------------------------------------
 
+
 def test_tinyproxy(softether: SoftEtherServer, tinyproxy: Proxy) -> None:
-    good = sstp_handshake(softether.client_ns, softether, proxy=tinyproxy,
-                          credentials=(tinyproxy.user, tinyproxy.password))
+    good = sstp_handshake(softether.client_ns, softether, proxy=tinyproxy, credentials=(tinyproxy.user, tinyproxy.password))
     assert good.get("proxy_status") == 200, good
     assert_sstp_accepted(good)
     assert good["cert_sha256"] == softether.served_cert_sha256
@@ -223,8 +233,7 @@ def test_tinyproxy(softether: SoftEtherServer, tinyproxy: Proxy) -> None:
     assert anonymous["proxy_status"] == 407
     assert anonymous["proxy_headers"]["proxy-authenticate"].startswith("Basic")
 
-    wrong = sstp_handshake(softether.client_ns, softether, proxy=tinyproxy,
-                           credentials=(tinyproxy.user, "not-" + tinyproxy.password))
+    wrong = sstp_handshake(softether.client_ns, softether, proxy=tinyproxy, credentials=(tinyproxy.user, "not-" + tinyproxy.password))
     assert wrong["proxy_status"] == 401  # tinyproxy 1.11.1 quirk; fixed upstream to 407
     assert "www-authenticate" in wrong["proxy_headers"]
 
@@ -234,12 +243,10 @@ def test_tinyproxy(softether: SoftEtherServer, tinyproxy: Proxy) -> None:
 
 
 def test_squid(softether: SoftEtherServer, squid: Proxy) -> None:
-    good = sstp_handshake(softether.client_ns, softether, proxy=squid,
-                          credentials=(squid.user, squid.password))
+    good = sstp_handshake(softether.client_ns, softether, proxy=squid, credentials=(squid.user, squid.password))
     assert good.get("proxy_status") == 200, good
     assert_sstp_accepted(good)
-    wrong = sstp_handshake(softether.client_ns, softether, proxy=squid,
-                           credentials=(squid.user, "not-" + squid.password))
+    wrong = sstp_handshake(softether.client_ns, softether, proxy=squid, credentials=(squid.user, "not-" + squid.password))
     assert wrong["proxy_status"] == 407
     assert wrong["proxy_headers"]["proxy-authenticate"].startswith("Basic")
 

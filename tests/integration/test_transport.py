@@ -41,8 +41,10 @@ from tests.realparts import require_program, require_root
 pytestmark = pytest.mark.realparts
 
 TIMEOUT = 5.0
-UNTRUSTED = ("The server's certificate was not issued by a trusted authority (unable to get local issuer "
-             "certificate): if you trust this server, add its CA certificate to the profile (--ca-file).")
+UNTRUSTED = (
+    "The server's certificate was not issued by a trusted authority (unable to get local issuer "
+    "certificate): if you trust this server, add its CA certificate to the profile (--ca-file)."
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,31 +71,49 @@ def _name(cn: str) -> x509.Name:
 
 def _ca(cn: str, now: datetime.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     return cert, key
 
 
-def _leaf(directory: Path, kind: str, ca: tuple, names: list[x509.GeneralName], now: datetime.datetime,
-          eku: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH, expired: bool = False) -> Served:
+def _leaf(
+    directory: Path,
+    kind: str,
+    ca: tuple,
+    names: list[x509.GeneralName],
+    now: datetime.datetime,
+    eku: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH,
+    expired: bool = False,
+) -> Served:
     ca_cert, ca_key = ca
     key = ec.generate_private_key(ec.SECP256R1())
     not_after = (now - datetime.timedelta(days=2) if expired else now + datetime.timedelta(days=30)).replace(second=0, microsecond=0)
-    cert = (x509.CertificateBuilder().subject_name(_name(str(names[0].value))).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=10)).not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(str(names[0].value)))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=10))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     cert_path, key_path = directory / f"{kind}.pem", directory / f"{kind}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     os.chmod(key_path, 0o600)
     return Served(cert_path, key_path, cert.public_bytes(serialization.Encoding.DER), not_after)
 
@@ -102,15 +122,17 @@ def make_pki(directory: Path) -> Pki:
     now = datetime.datetime.now(datetime.timezone.utc)
     ca, other_ca = _ca("Transport Test CA", now), _ca("Untrusted Test CA", now)
     (directory / "ca.pem").write_bytes(ca[0].public_bytes(serialization.Encoding.PEM))
-    localhost = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                 x509.IPAddress(ipaddress.ip_address("::1"))]
-    return Pki(directory / "ca.pem", {
-        "good": _leaf(directory, "good", ca, localhost, now),
-        "wrong-name": _leaf(directory, "wrong-name", ca, [x509.DNSName("other.test")], now),
-        "other-ca": _leaf(directory, "other-ca", other_ca, localhost, now),
-        "client-only": _leaf(directory, "client-only", ca, localhost, now, eku=ExtendedKeyUsageOID.CLIENT_AUTH),
-        "expired": _leaf(directory, "expired", ca, localhost, now, expired=True),
-    })
+    localhost = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
+    return Pki(
+        directory / "ca.pem",
+        {
+            "good": _leaf(directory, "good", ca, localhost, now),
+            "wrong-name": _leaf(directory, "wrong-name", ca, [x509.DNSName("other.test")], now),
+            "other-ca": _leaf(directory, "other-ca", other_ca, localhost, now),
+            "client-only": _leaf(directory, "client-only", ca, localhost, now, eku=ExtendedKeyUsageOID.CLIENT_AUTH),
+            "expired": _leaf(directory, "expired", ca, localhost, now, expired=True),
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,9 +202,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     def serve(host: str, served: Served, *extra: str) -> int:
         port = free_port(host)
         accept = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        process = subprocess.Popen([openssl, "s_server", "-accept", accept, "-cert", str(served.cert_path),
-                                    "-key", str(served.key_path), "-www", "-quiet", *extra],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [openssl, "s_server", "-accept", accept, "-cert", str(served.cert_path), "-key", str(served.key_path), "-www", "-quiet", *extra],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         processes.append(process)
         wait_listening(host, port, process)
         return port
@@ -191,8 +216,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         ports = {kind: serve("127.0.0.1", served) for kind, served in pki.certificates.items()}
         v6_port = serve("::1", pki.certificates["good"])
         good = pki.certificates["good"]
-        sni_port = serve("127.0.0.1", pki.certificates["other-ca"], "-servername", "localhost",
-                         "-cert2", str(good.cert_path), "-key2", str(good.key_path))
+        sni_port = serve(
+            "127.0.0.1", pki.certificates["other-ca"], "-servername", "localhost", "-cert2", str(good.cert_path), "-key2", str(good.key_path)
+        )
         yield Servers(pki, ports, v6_port, sni_port)
     finally:
         for process in processes:
@@ -234,8 +260,7 @@ def settings(servers: Servers, kind: str = "good", host: str = "localhost", **ch
 
 def proxied(proxy: Proxy, user: str | None = "", password: str | None = "") -> ProxySettings:
     """The proxy's settings: its own credentials unless others are given (None: leave out)."""
-    return ProxySettings(proxy.host, proxy.port, proxy.user if user == "" else user,
-                         proxy.password if password == "" else password)
+    return ProxySettings(proxy.host, proxy.port, proxy.user if user == "" else user, proxy.password if password == "" else password)
 
 
 def failure_of(transport: TransportSettings) -> tuple[str, FailureKind]:
@@ -295,10 +320,13 @@ def test_sni_is_sent_and_can_be_overridden(servers: Servers) -> None:
 
 def test_wrong_name(servers: Servers) -> None:
     assert failure_of(settings(servers, "wrong-name")) == (
-        "The server's certificate is for other.test, not localhost. Check the host name in the profile.", FailureKind.TRUST)
+        "The server's certificate is for other.test, not localhost. Check the host name in the profile.",
+        FailureKind.TRUST,
+    )
     assert failure_of(settings(servers, "good", sni="vpn.example.org")) == (
-        "The server's certificate is for localhost, 127.0.0.1 and ::1, not vpn.example.org. "
-        "Check the host name in the profile.", FailureKind.TRUST)
+        "The server's certificate is for localhost, 127.0.0.1 and ::1, not vpn.example.org. Check the host name in the profile.",
+        FailureKind.TRUST,
+    )
 
 
 def test_untrusted_issuer(servers: Servers) -> None:
@@ -310,14 +338,17 @@ def test_untrusted_issuer(servers: Servers) -> None:
 def test_client_auth_only_certificate(servers: Servers) -> None:
     assert failure_of(settings(servers, "client-only")) == (
         "The server's certificate is not meant for TLS servers (its extended key usage allows only clientAuth): "
-        "the server's administrator must install a certificate for server authentication.", FailureKind.TRUST)
+        "the server's administrator must install a certificate for server authentication.",
+        FailureKind.TRUST,
+    )
 
 
 def test_expired_certificate(servers: Servers) -> None:
     date = servers.pki.certificates["expired"].not_after.strftime("%Y-%m-%d %H:%M UTC")
     assert failure_of(settings(servers, "expired")) == (
-        f"The server's certificate expired on {date}: ask the server's administrator to renew it, "
-        "or check this computer's date and time.", FailureKind.TRUST)
+        f"The server's certificate expired on {date}: ask the server's administrator to renew it, or check this computer's date and time.",
+        FailureKind.TRUST,
+    )
 
 
 def test_pin(servers: Servers) -> None:
@@ -328,7 +359,9 @@ def test_pin(servers: Servers) -> None:
     assert failure_of(settings(servers, pin_sha256=other.hex())) == (
         f"The server's certificate fingerprint SHA256 {':'.join(f'{b:02X}' for b in digest)} does not match the "
         f"pinned one (SHA256 {':'.join(f'{b:02X}' for b in other)}): the certificate has changed or someone is "
-        "intercepting the connection; check with the server's administrator before changing the pin.", FailureKind.TRUST)
+        "intercepting the connection; check with the server's administrator before changing the pin.",
+        FailureKind.TRUST,
+    )
     # The pin comes on top of the chain check, it does not replace it.
     other_ca = hashlib.sha256(servers.pki.certificates["other-ca"].der).hexdigest()
     assert failure_of(settings(servers, "other-ca", pin_sha256=other_ca)) == (UNTRUSTED, FailureKind.TRUST)
@@ -337,13 +370,15 @@ def test_pin(servers: Servers) -> None:
 def test_unreadable_ca_file(servers: Servers, tmp_path: Path) -> None:
     missing = tmp_path / "missing.pem"
     assert failure_of(settings(servers, ca_file=missing)) == (
-        f"Cannot read the CA certificate file {missing} (No such file or directory): "
-        "check the CA file in the profile (--ca-file).", FailureKind.TRUST)
+        f"Cannot read the CA certificate file {missing} (No such file or directory): check the CA file in the profile (--ca-file).",
+        FailureKind.TRUST,
+    )
     not_pem = tmp_path / "not.pem"
     not_pem.write_text("hello\n")
     assert failure_of(settings(servers, ca_file=not_pem)) == (
-        f"Cannot read the CA certificate file {not_pem} (it holds no PEM certificate): "
-        "check the CA file in the profile (--ca-file).", FailureKind.TRUST)
+        f"Cannot read the CA certificate file {not_pem} (it holds no PEM certificate): check the CA file in the profile (--ca-file).",
+        FailureKind.TRUST,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,7 +389,8 @@ def test_connection_refused(servers: Servers) -> None:
     port = free_port()
     assert failure_of(settings(servers, host="127.0.0.1", port=port)) == (
         f"The server 127.0.0.1:{port} refused the connection: check the port and that the SSTP server is running.",
-        FailureKind.UNREACHABLE)
+        FailureKind.UNREACHABLE,
+    )
 
 
 def test_connect_timeout(servers: Servers) -> None:
@@ -373,8 +409,9 @@ def test_connect_timeout(servers: Servers) -> None:
             time.sleep(0.2)
             started = time.monotonic()
             assert failure_of(settings(servers, host="127.0.0.1", port=port, timeout=1.5)) == (
-                f"The server 127.0.0.1:{port} did not answer within 1.5 seconds: check the server name, the port "
-                "and any firewall in between.", FailureKind.UNREACHABLE)
+                f"The server 127.0.0.1:{port} did not answer within 1.5 seconds: check the server name, the port and any firewall in between.",
+                FailureKind.UNREACHABLE,
+            )
             assert 1.4 < time.monotonic() - started < 5
         finally:
             for filler in fillers:
@@ -411,8 +448,9 @@ def test_not_a_tls_server(servers: Servers) -> None:
     banner = BannerServer()
     try:
         assert failure_of(settings(servers, host="127.0.0.1", port=banner.port)) == (
-            f"The server 127.0.0.1:{banner.port} did not answer with TLS (wrong version number): "
-            "check that the port is the server's HTTPS port.", FailureKind.TRUST)
+            f"The server 127.0.0.1:{banner.port} did not answer with TLS (wrong version number): check that the port is the server's HTTPS port.",
+            FailureKind.TRUST,
+        )
     finally:
         banner.close()
 
@@ -420,8 +458,9 @@ def test_not_a_tls_server(servers: Servers) -> None:
 def test_http_port_never_completes_the_handshake(servers: Servers, tinyproxy: Proxy) -> None:
     # tinyproxy speaks HTTP and waits for a request line that our ClientHello never finishes.
     assert failure_of(settings(servers, host="127.0.0.2", port=tinyproxy.port, timeout=1.0)) == (
-        f"The server 127.0.0.2:{tinyproxy.port} did not complete the TLS handshake within 1 second: "
-        "check that the port is the server's HTTPS port.", FailureKind.UNREACHABLE)
+        f"The server 127.0.0.2:{tinyproxy.port} did not complete the TLS handshake within 1 second: check that the port is the server's HTTPS port.",
+        FailureKind.UNREACHABLE,
+    )
 
 
 _IN_EMPTY_NAMESPACE = r"""
@@ -444,18 +483,25 @@ def test_resolution_and_unreachable_network_in_an_empty_namespace() -> None:
     lookups and connections fail at once, and nothing can leave the machine."""
     require_root("unshare --net")
     unshare = require_program("unshare", "apt-get install util-linux")
-    cases = [["vpn.example.invalid", 443, None], ["vpn.example.invalid", 443, ["proxy.example.invalid", 3128]],
-             ["127.0.0.1", 443, None], ["vpn.example.invalid", 443, ["127.0.0.1", 3128]]]
-    result = subprocess.run([unshare, "--net", sys.executable, "-c", _IN_EMPTY_NAMESPACE, json.dumps(cases)],
-                            capture_output=True, text=True, timeout=60)
+    cases = [
+        ["vpn.example.invalid", 443, None],
+        ["vpn.example.invalid", 443, ["proxy.example.invalid", 3128]],
+        ["127.0.0.1", 443, None],
+        ["vpn.example.invalid", 443, ["127.0.0.1", 3128]],
+    ]
+    result = subprocess.run(
+        [unshare, "--net", sys.executable, "-c", _IN_EMPTY_NAMESPACE, json.dumps(cases)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
         ["Cannot resolve vpn.example.invalid: check the server name and your network.", "unreachable"],
         ["Cannot resolve the proxy proxy.example.invalid: check the proxy settings and your network.", "unreachable"],
-        ["The server 127.0.0.1:443 cannot be reached from this network (Network is unreachable): "
-         "check your network connection.", "unreachable"],
-        ["The proxy at 127.0.0.1:3128 cannot be reached from this network (Network is unreachable): "
-         "check your network connection and the proxy settings.", "unreachable"],
+        ["The server 127.0.0.1:443 cannot be reached from this network (Network is unreachable): check your network connection.", "unreachable"],
+        [
+            "The proxy at 127.0.0.1:3128 cannot be reached from this network (Network is unreachable): "
+            "check your network connection and the proxy settings.",
+            "unreachable",
+        ],
     ]
 
 
@@ -478,14 +524,17 @@ def test_tinyproxy_without_credentials(servers: Servers, tinyproxy: Proxy) -> No
     for user, password in ((None, None), (tinyproxy.user, None)):
         assert failure_of(settings(servers, proxy=proxied(tinyproxy, user, password))) == (
             f"The proxy at 127.0.0.2:{tinyproxy.port} requires a user name and password: add them to the proxy settings.",
-            FailureKind.UNREACHABLE)
+            FailureKind.UNREACHABLE,
+        )
 
 
 def test_tinyproxy_wrong_password(servers: Servers, tinyproxy: Proxy) -> None:
     # tinyproxy 1.11.1 answers 401 (not 407) to a wrong password.
     reason, kind = failure_of(settings(servers, proxy=proxied(tinyproxy, password="not-the-password")))
-    assert (reason, kind) == (f"The proxy at 127.0.0.2:{tinyproxy.port} refused the user name or password: "
-                              "check them in the proxy settings.", FailureKind.UNREACHABLE)
+    assert (reason, kind) == (
+        f"The proxy at 127.0.0.2:{tinyproxy.port} refused the user name or password: check them in the proxy settings.",
+        FailureKind.UNREACHABLE,
+    )
     assert "not-the-password" not in reason
 
 
@@ -493,20 +542,25 @@ def test_tinyproxy_refuses_the_port(servers: Servers, tinyproxy: Proxy) -> None:
     port = servers.ports["expired"]
     assert failure_of(settings(servers, "expired", proxy=proxied(tinyproxy))) == (
         f"The proxy at 127.0.0.2:{tinyproxy.port} refused to connect to localhost:{port} (HTTP 403 Access violation): "
-        "check that the proxy allows connections to this server and port.", FailureKind.UNREACHABLE)
+        "check that the proxy allows connections to this server and port.",
+        FailureKind.UNREACHABLE,
+    )
 
 
 def test_certificate_checks_through_the_proxy(servers: Servers, tinyproxy: Proxy) -> None:
     assert failure_of(settings(servers, "wrong-name", proxy=proxied(tinyproxy))) == (
-        "The server's certificate is for other.test, not localhost. Check the host name in the profile.", FailureKind.TRUST)
+        "The server's certificate is for other.test, not localhost. Check the host name in the profile.",
+        FailureKind.TRUST,
+    )
     assert failure_of(settings(servers, "other-ca", proxy=proxied(tinyproxy))) == (UNTRUSTED, FailureKind.TRUST)
 
 
 def test_dead_proxy(servers: Servers, host_network: HostNetwork) -> None:
     dead = dead_proxy(host_network)
     assert failure_of(settings(servers, proxy=ProxySettings(dead.host, dead.port, "user", "pw"))) == (
-        f"The proxy at 127.0.0.1:{dead.port} refused the connection: check the proxy address and port, "
-        "and that the proxy is running.", FailureKind.UNREACHABLE)
+        f"The proxy at 127.0.0.1:{dead.port} refused the connection: check the proxy address and port, and that the proxy is running.",
+        FailureKind.UNREACHABLE,
+    )
 
 
 def test_squid_reuses_the_connection_for_credentials(servers: Servers, squid: Proxy) -> None:
@@ -517,7 +571,8 @@ def test_squid_reuses_the_connection_for_credentials(servers: Servers, squid: Pr
         connection.sock.close()
     assert failure_of(settings(servers, proxy=proxied(squid, password="wrong"))) == (
         f"The proxy at 127.0.0.1:{squid.port} refused the user name or password: check them in the proxy settings.",
-        FailureKind.UNREACHABLE)
+        FailureKind.UNREACHABLE,
+    )
     deadline = time.monotonic() + 5  # squid writes its access log asynchronously
     while "TCP_TUNNEL/200" not in squid.log_text() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -590,12 +645,10 @@ def test_diagnose_through_the_proxy(servers: Servers, tinyproxy: Proxy) -> None:
     steps = {step.name: step for step in report.steps}
     assert steps["DNS"].details == ("127.0.0.2: 127.0.0.2", "localhost is resolved by the proxy")
     assert steps["TCP"].details == (f"connected to 127.0.0.2:{tinyproxy.port} (the proxy)",)
-    assert steps["Proxy"].details == (f"CONNECT localhost:{servers.ports['good']}: 200 Connection established",
-                                      f"authenticated as {tinyproxy.user}")
+    assert steps["Proxy"].details == (f"CONNECT localhost:{servers.ports['good']}: 200 Connection established", f"authenticated as {tinyproxy.user}")
     report = diagnose(settings(servers, proxy=proxied(tinyproxy, None, None)), get_reply)
     assert step_names(report) == ["CA file", "DNS", "TCP", "Proxy"] and not report.would_connect
-    assert report.failure.reason == (f"The proxy at 127.0.0.2:{tinyproxy.port} requires a user name and password: "
-                                     "add them to the proxy settings.")
+    assert report.failure.reason == (f"The proxy at 127.0.0.2:{tinyproxy.port} requires a user name and password: add them to the proxy settings.")
 
 
 def test_diagnose_unreachable_server(servers: Servers) -> None:
@@ -609,6 +662,7 @@ def test_diagnose_default_probe_against_a_server_that_is_not_sstp(servers: Serve
     # s_server -www answers only GET, so the real SSTP request gets no reply within the timeout.
     report = diagnose(settings(servers, timeout=1.0))
     assert step_names(report)[-1] == "SSTP" and not report.would_connect
-    assert report.failure.reason == (f"The server localhost:{servers.ports['good']} did not answer the SSTP request "
-                                     "within 1 second: it may not be an SSTP server.")
+    assert report.failure.reason == (
+        f"The server localhost:{servers.ports['good']} did not answer the SSTP request within 1 second: it may not be an SSTP server."
+    )
     assert report.failure_kind is FailureKind.PROTOCOL

@@ -45,10 +45,17 @@ def ping(ns: Namespace, address: str):
 
 
 def unprivileged_client(softether, helper: RunningHelper, *extra: str, socket: Path | None = None) -> ClientProcess:
-    args = [f"{softether.server_name}:{softether.port}", "--user", softether.username,
-            "--ca-file", str(helper.share(softether.ca_path)), "--ifname", "sstp40", *extra]
-    return ClientProcess(AsNobody(softether.client_ns), args, softether.password,
-                         env={"SSTP_VPN_HELPER_SOCKET": str(socket or helper.socket)})
+    args = [
+        f"{softether.server_name}:{softether.port}",
+        "--user",
+        softether.username,
+        "--ca-file",
+        str(helper.share(softether.ca_path)),
+        "--ifname",
+        "sstp40",
+        *extra,
+    ]
+    return ClientProcess(AsNobody(softether.client_ns), args, softether.password, env={"SSTP_VPN_HELPER_SOCKET": str(socket or helper.socket)})
 
 
 def process_uid(pid: int) -> int:
@@ -103,8 +110,7 @@ def test_without_the_helper_an_unprivileged_client_says_what_to_do(softether, he
 def test_routes_the_dhcp_server_pushes_reach_the_helper(softether, helper):
     ns = softether.client_ns
     before = network_state(ns)
-    with softether.dhcp_pushing("corp.test", ["198.18.40.0/255.255.255.0/198.18.30.1",
-                                              "198.18.20.0/255.255.255.128/198.18.30.1"]):  # half of the LAN
+    with softether.dhcp_pushing("corp.test", ["198.18.40.0/255.255.255.0/198.18.30.1", "198.18.20.0/255.255.255.128/198.18.30.1"]):  # half of the LAN
         client = unprivileged_client(softether, helper, "--no-default-route")
         client.wait_for_line("connected:")
         deadline = time.monotonic() + 10
@@ -117,8 +123,7 @@ def test_routes_the_dhcp_server_pushes_reach_the_helper(softether, helper):
         assert not any(r.get("dst") == "198.18.20.0/25" for r in routes)  # the helper left it out
         client.interrupt(signal.SIGINT)
         assert client.finish() == 0, (client.lines, client.stderr)
-    assert any(line.startswith("Left out the route 198.18.20.0/25 that the VPN's DHCP server sent")
-               for line in client.lines), client.lines
+    assert any(line.startswith("Left out the route 198.18.20.0/25 that the VPN's DHCP server sent") for line in client.lines), client.lines
     deadline = time.monotonic() + 5
     while network_state(ns, settle_seconds=0) != before and time.monotonic() < deadline:
         time.sleep(0.1)

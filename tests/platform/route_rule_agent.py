@@ -12,11 +12,12 @@ import json
 import sys
 from pathlib import Path
 
-from sstpvpn.client.core.types import NetworkPlan
-from sstpvpn.platform.errors import PlatformError
 from pyroute2 import IPRoute
 
-from sstpvpn.platform.netconfig_linux import NetConfigurator, read_route_snapshot
+from sstpvpn.client.core.types import NetworkPlan
+from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.netconfig_linux import NetConfigurator
+from sstpvpn.platform.route_snapshot_linux import read_route_snapshot
 from sstpvpn.platform.tun_linux import TunDevice
 
 

@@ -60,11 +60,7 @@ from sstpvpn.client.core.sstp_codec import (
 )
 
 SOFTETHER_HTTP_REPLY = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"Content-Length: 18446744073709551615\r\n"
-    b"Server: Microsoft-HTTPAPI/2.0\r\n"
-    b"Date: Tue, 25 Nov 2025 22:00:00 GMT\r\n"
-    b"\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\nServer: Microsoft-HTTPAPI/2.0\r\nDate: Tue, 25 Nov 2025 22:00:00 GMT\r\n\r\n"
 )
 
 # LCP Authentication-Protocol option data, written out here rather than taken from auth.py.
@@ -73,8 +69,7 @@ CHAP_MD5 = "chap-md5"
 MSCHAPV2 = "mschapv2"
 EAP = "eap"
 MSCHAPV1 = "mschapv1"  # offered by accel-ppp; the client never accepts it
-AUTH_OPTION_DATA = {PAP: b"\xc0\x23", CHAP_MD5: b"\xc2\x23\x05", MSCHAPV2: b"\xc2\x23\x81", EAP: b"\xc2\x27",
-                    MSCHAPV1: b"\xc2\x23\x80"}
+AUTH_OPTION_DATA = {PAP: b"\xc0\x23", CHAP_MD5: b"\xc2\x23\x05", MSCHAPV2: b"\xc2\x23\x81", EAP: b"\xc2\x27", MSCHAPV1: b"\xc2\x23\x80"}
 
 EAP_IDENTITY = 1
 EAP_NAK = 3
@@ -314,7 +309,9 @@ class ScriptedServer:
                 self._send(encode_control(MessageType.CALL_CONNECT_NAK, [Attribute(AttributeId.STATUS_INFO, encode_status_info(info))]))
                 return
             request = CryptoBindingRequest(self.config.hash_bitmask, self.config.nonce)
-            self._send(encode_control(MessageType.CALL_CONNECT_ACK, [Attribute(AttributeId.CRYPTO_BINDING_REQ, encode_crypto_binding_request(request))]))
+            self._send(
+                encode_control(MessageType.CALL_CONNECT_ACK, [Attribute(AttributeId.CRYPTO_BINDING_REQ, encode_crypto_binding_request(request))])
+            )
             if self.config.silent_after == "connect":
                 self.silent = True
                 return
@@ -562,7 +559,9 @@ class ScriptedServer:
         expected = mschapv2.nt_response(self.config.challenge, self._peer_challenge, self.config.username, self.config.password)
         if self._nt_response != expected:
             return None
-        authenticator = mschapv2.authenticator_response(self.config.password, self._nt_response, self._peer_challenge, self.config.challenge, self.config.username)
+        authenticator = mschapv2.authenticator_response(
+            self.config.password, self._nt_response, self._peer_challenge, self.config.challenge, self.config.username
+        )
         if self.config.bad_authenticator:
             authenticator = b"S=" + bytes(20).hex().upper().encode()
         return authenticator + b" M=Welcome"
@@ -696,7 +695,9 @@ class ScriptedServer:
 
     def send_ipv6cp_request(self) -> None:
         """An unprompted IPV6CP Configure-Request (MikroTik does this)."""
-        self.send_ppp(PppProtocol.IPV6CP, encode_packet(Code.CONFIGURE_REQUEST, 1, encode_options([Option(IPV6CP_IDENTIFIER, self.config.server_interface_id)])))
+        self.send_ppp(
+            PppProtocol.IPV6CP, encode_packet(Code.CONFIGURE_REQUEST, 1, encode_options([Option(IPV6CP_IDENTIFIER, self.config.server_interface_id)]))
+        )
 
     def _receive_ipv6cp(self, packet: ControlPacket) -> None:
         if not self.config.ipv6:
@@ -708,7 +709,12 @@ class ScriptedServer:
             options = parse_options(packet.data)
             identifier = next((o.data for o in options if o.type == IPV6CP_IDENTIFIER), None)
             if identifier is None or not any(identifier) or identifier == self.config.server_interface_id:
-                self._send_ppp(PppProtocol.IPV6CP, Code.CONFIGURE_NAK, packet.identifier, encode_options([Option(IPV6CP_IDENTIFIER, bytes.fromhex("0000000000000042"))]))
+                self._send_ppp(
+                    PppProtocol.IPV6CP,
+                    Code.CONFIGURE_NAK,
+                    packet.identifier,
+                    encode_options([Option(IPV6CP_IDENTIFIER, bytes.fromhex("0000000000000042"))]),
+                )
                 return
             self.client_interface_id = identifier
             self._send_ppp(PppProtocol.IPV6CP, Code.CONFIGURE_ACK, packet.identifier, packet.data)
@@ -737,7 +743,9 @@ Step = tuple
 class Conversation:
     """An engine and a ScriptedServer joined by an in-memory byte pipe and a fake clock."""
 
-    def __init__(self, settings: EngineSettings, server: ScriptedServer, seed: int = 1, now: float = 1000.0, certificate: bytes | None = None) -> None:
+    def __init__(
+        self, settings: EngineSettings, server: ScriptedServer, seed: int = 1, now: float = 1000.0, certificate: bytes | None = None
+    ) -> None:
         self.settings = settings
         self.seed = seed
         self.start_time = now
@@ -929,8 +937,12 @@ class Recording:
         return replay(self.transcript if transcript is None else transcript, self.settings, self.seed, self.certificate, split)
 
 
-def engine_settings(allow_pap: bool = False, allow_chap_md5: bool = False, ipv6: bool = False, password: str = "correct horse battery") -> EngineSettings:
-    return EngineSettings(Credentials("alice", password), "vpn.example.com", AuthPolicy(allow_pap=allow_pap, allow_chap_md5=allow_chap_md5), ipv6=ipv6)
+def engine_settings(
+    allow_pap: bool = False, allow_chap_md5: bool = False, ipv6: bool = False, password: str = "correct horse battery"
+) -> EngineSettings:
+    return EngineSettings(
+        Credentials("alice", password), "vpn.example.com", AuthPolicy(allow_pap=allow_pap, allow_chap_md5=allow_chap_md5), ipv6=ipv6
+    )
 
 
 _PING = bytes.fromhex("4500001C 00010000 4001 0000 C6121E0A C6121E01 0800F7FF 00000000")
@@ -969,7 +981,11 @@ SCENARIOS: dict[str, tuple[dict, dict, Callable[[Conversation], None] | None]] =
     "mschapv2-sha256": ({}, dict(methods=(MSCHAPV2,)), _busy_session),
     "eap-mschapv2-sha1": ({}, dict(methods=(EAP, EAP), hash_bitmask=0x01), _busy_session),
     "softether-walk-ipv6": (dict(ipv6=True), dict(methods=(EAP, MSCHAPV2, PAP), eap_types=(EAP_TLS,), ipv6=True), _busy_session),
-    "pap-two-dns": (dict(allow_pap=True), dict(methods=(PAP, PAP), dns=(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2")), hash_bitmask=0x03), _server_ends),
+    "pap-two-dns": (
+        dict(allow_pap=True),
+        dict(methods=(PAP, PAP), dns=(IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2")), hash_bitmask=0x03),
+        _server_ends,
+    ),
     "chap-md5": (dict(allow_chap_md5=True), dict(methods=(CHAP_MD5, CHAP_MD5), reject_magic=False), _busy_session),
     "eap-md5": (dict(allow_chap_md5=True), dict(methods=(EAP, EAP), eap_types=(EAP_MD5,), ipcp_request_with_success=True), _silent_after_connect),
     "wrong-password": (dict(password="wrong"), dict(methods=(MSCHAPV2,)), None),

@@ -266,9 +266,7 @@ def mschapv2_challenge(identifier=1, value=AUTHENTICATOR_CHALLENGE, name=b"rras"
     return encode_packet(1, identifier, bytes((len(value),)) + value + name)
 
 
-MSCHAPV2_RESPONSE = (
-    h("02 01 00 3A 31") + PEER_CHALLENGE + bytes(8) + NT_RESPONSE + h("00") + b"User"
-)
+MSCHAPV2_RESPONSE = h("02 01 00 3A 31") + PEER_CHALLENGE + bytes(8) + NT_RESPONSE + h("00") + b"User"
 
 
 def started_mschapv2(credentials=CREDENTIALS) -> MsChapV2Client:
@@ -345,11 +343,20 @@ FAILURE_CASES = [
     (b"E=691 R=0 C=00000000000000000000000000000000 V=3 M=Authentication failure", auth.REFUSED),
     (b"E=646 R=0 V=3", auth.MSCHAPV2_ERRORS[646]),
     (b"E=647 R=0 V=3", "The server refused the login because your account is disabled. Ask your administrator to enable it."),
-    (b"E=648 R=0 V=3", "The server refused the login because the password has expired. Change it (for example by signing in "
-                       "to a computer of your organisation, or with your administrator's help), then connect again."),
-    (b"E=649 R=0 V=3", "The server refused the login because your account has no dial-in permission. Ask your administrator to allow remote access for it."),
+    (
+        b"E=648 R=0 V=3",
+        "The server refused the login because the password has expired. Change it (for example by signing in "
+        "to a computer of your organisation, or with your administrator's help), then connect again.",
+    ),
+    (
+        b"E=649 R=0 V=3",
+        "The server refused the login because your account has no dial-in permission. Ask your administrator to allow remote access for it.",
+    ),
     (b"E=709 R=0 V=3", auth.MSCHAPV2_ERRORS[709]),
-    (b"E=123 R=0 V=3", "The server refused the login with MS-CHAPv2 error 123. Check the user name and password, or ask your administrator what the error means."),
+    (
+        b"E=123 R=0 V=3",
+        "The server refused the login with MS-CHAPv2 error 123. Check the user name and password, or ask your administrator what the error means.",
+    ),
     (b"E=", auth.REFUSED),
     (b"", auth.REFUSED),
     (b"E=69x1 R=0", auth.REFUSED),
@@ -372,7 +379,7 @@ def test_mschapv2_domain_name_is_sent_whole_but_hashed_without_the_domain():
 
 
 def test_mschapv2_unicode_password():
-    password = "pässwörd\U0001F600"
+    password = "pässwörd\U0001f600"
     machine = started_mschapv2(Credentials(USERNAME, password))
     (response,) = machine.take_output()
     assert response[29:53] == h("416a9de24e8f1174b019804631f58f968b23ec9897d73284")  # from OpenSSL, see test_mschapv2
@@ -405,9 +412,7 @@ def eap_mschapv2_request(identifier: int, opcode: int, body: bytes, ms_identifie
 
 
 EAP_MSCHAPV2_CHALLENGE = eap_mschapv2_request(2, 1, b"\x10" + AUTHENTICATOR_CHALLENGE + b"rras")
-EAP_MSCHAPV2_RESPONSE = (
-    h("02 02 00 3F 1A 02 42 00 3A 31") + PEER_CHALLENGE + bytes(8) + NT_RESPONSE + h("00") + b"User"
-)
+EAP_MSCHAPV2_RESPONSE = h("02 02 00 3F 1A 02 42 00 3A 31") + PEER_CHALLENGE + bytes(8) + NT_RESPONSE + h("00") + b"User"
 EAP_SUCCESS = h("03 04 00 04")
 EAP_FAILURE = h("04 04 00 04")
 
@@ -498,8 +503,7 @@ def test_eap_naks_tls_and_explains_the_failure():
     assert machine.take_output() == [h("02 05 00 06 03 1A"), h("02 06 00 06 03 1A")]
     machine.receive(EAP_FAILURE, 2.0)
     reason = (
-        "The server requires EAP-TLS, PEAP, which this client does not support; "
-        "ask the server's administrator to allow MS-CHAPv2 or EAP-MSCHAPv2."
+        "The server requires EAP-TLS, PEAP, which this client does not support; ask the server's administrator to allow MS-CHAPv2 or EAP-MSCHAPv2."
     )
     assert machine.outcome == failure(reason, FailureKind.AUTHENTICATION)
 
@@ -712,11 +716,14 @@ def test_mschapv2_retry_declined_ends_with_the_refusal():
     assert machine.take_output() == []
 
 
-@pytest.mark.parametrize("message", [
-    b"E=691 R=0 C=" + NEW_CHALLENGE.hex().encode() + b" V=3",  # no retry allowed
-    b"E=691 R=1 V=3",  # no challenge to answer
-    b"E=648 R=1 C=" + NEW_CHALLENGE.hex().encode() + b" V=3",  # expired: another password cannot help
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"E=691 R=0 C=" + NEW_CHALLENGE.hex().encode() + b" V=3",  # no retry allowed
+        b"E=691 R=1 V=3",  # no challenge to answer
+        b"E=648 R=1 C=" + NEW_CHALLENGE.hex().encode() + b" V=3",  # expired: another password cannot help
+    ],
+)
 def test_mschapv2_failure_without_a_usable_retry_ends_at_once(message):
     machine = started_mschapv2()
     machine.receive(encode_packet(4, 1, message), 2.0)

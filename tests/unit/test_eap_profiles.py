@@ -33,8 +33,14 @@ def _profile(**changes) -> Profile:
 
 def test_eap_fields_survive_the_profile_file(tmp_path, pki):
     store = ProfileStore(tmp_path / "profiles.toml")
-    profile = _profile(auth_method="eap-tls", client_certificate=str(pki.client_p12), eap_server_name="nps.corp.example",
-                       eap_ca_file=str(pki.ca), eap_pin_sha256=PIN, eap_tls13=True)
+    profile = _profile(
+        auth_method="eap-tls",
+        client_certificate=str(pki.client_p12),
+        eap_server_name="nps.corp.example",
+        eap_ca_file=str(pki.ca),
+        eap_pin_sha256=PIN,
+        eap_tls13=True,
+    )
     store.save(profile)
     assert store.load().profiles == (profile,)
     # A file written before these fields existed still loads, as password sign-in.
@@ -46,18 +52,22 @@ def test_each_wrong_eap_field_gets_its_sentence(tmp_path, pki):
     problems = profile_problems(_profile(auth_method="eap-tls"))
     assert problems["client_certificate"].startswith("EAP-TLS needs your certificate file")
     assert problems["eap_server_name"].startswith("Enter the name in the authentication server's certificate")
-    problems = profile_problems(_profile(auth_method="peap", eap_server_name="bad name", eap_ca_file=str(tmp_path / "none.pem"),
-                                         eap_pin_sha256="12"))
+    problems = profile_problems(_profile(auth_method="peap", eap_server_name="bad name", eap_ca_file=str(tmp_path / "none.pem"), eap_pin_sha256="12"))
     assert set(problems) == {"eap_server_name", "eap_ca_file", "eap_pin_sha256"}
     assert profile_problems(_profile(auth_method="kerberos"))["auth_method"].startswith("The sign-in method must be one of")
     assert profile_problems(_profile(auth_method="peap", eap_pin_sha256=PIN)) == {}  # a pin alone is enough
-    assert profile_problems(_profile(auth_method="eap-tls", client_certificate=str(pki.client_pem),
-                                     eap_server_name="nps.corp.example")) == {}
+    assert profile_problems(_profile(auth_method="eap-tls", client_certificate=str(pki.client_pem), eap_server_name="nps.corp.example")) == {}
 
 
 def test_a_profile_becomes_the_engines_tls_settings(pki):
-    profile = _profile(auth_method="eap-tls", client_certificate=str(pki.client_pem), eap_server_name="nps.corp.example",
-                       eap_ca_file=str(pki.ca), eap_pin_sha256=PIN, eap_tls13=True)
+    profile = _profile(
+        auth_method="eap-tls",
+        client_certificate=str(pki.client_pem),
+        eap_server_name="nps.corp.example",
+        eap_ca_file=str(pki.ca),
+        eap_pin_sha256=PIN,
+        eap_tls13=True,
+    )
     tls = connect_command(profile, "key passphrase").engine.auth.tls_method
     assert tls.method is TlsMethod.EAP_TLS and tls.server_name == "nps.corp.example"
     assert tls.ca_file == pki.ca and tls.client_certificate == pki.client_pem and tls.pin_sha256 == bytes.fromhex(PIN)
@@ -96,8 +106,23 @@ def test_connect_flags_give_the_tls_settings(pki):
 
 def test_profiles_add_with_eap_tls_and_connect_refuses_eap_flags_with_a_profile(tmp_path, pki):
     home = tmp_path / "config"
-    added = sstp_vpn(home, "profiles", "add", "Corp", "vpn.example.com", "--user", "alice", "--auth", "eap-tls",
-                     "--client-cert", str(pki.client_p12), "--eap-server-name", "nps.corp.example", "--eap-ca-file", str(pki.ca))
+    added = sstp_vpn(
+        home,
+        "profiles",
+        "add",
+        "Corp",
+        "vpn.example.com",
+        "--user",
+        "alice",
+        "--auth",
+        "eap-tls",
+        "--client-cert",
+        str(pki.client_p12),
+        "--eap-server-name",
+        "nps.corp.example",
+        "--eap-ca-file",
+        str(pki.ca),
+    )
     assert added.returncode == 0, added.stderr
     shown = sstp_vpn(home, "profiles", "show", "Corp").stdout
     assert f"authentication: EAP-TLS (certificate), certificate {pki.client_p12}, EAP server nps.corp.example, CA file {pki.ca}" in shown

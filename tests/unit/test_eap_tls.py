@@ -43,8 +43,7 @@ from tests.eap.pki import PASSPHRASE, make_eap_pki
 def test_tls12_prf_matches_openssl():
     # `openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexsecret:9bbe...35
     #  -kdfopt hexseed:<"test label" hex>a0ba...8c TLS1-PRF` (the well-known P_SHA256 vector)
-    out = tls12_prf(bytes.fromhex("9bbe436ba940f017b17652849a71db35"), b"test label",
-                    bytes.fromhex("a0ba9f936cda311827a6f796ffd5198c"), 32)
+    out = tls12_prf(bytes.fromhex("9bbe436ba940f017b17652849a71db35"), b"test label", bytes.fromhex("a0ba9f936cda311827a6f796ffd5198c"), 32)
     assert out.hex().upper() == "E3F229BA727BE17B8D122620557CD453C2AAB21D07C3D495329B52D4E61EDB5A"
 
 
@@ -56,8 +55,8 @@ def test_eap_key_material_with_a_sha384_suite_matches_openssl():
     material = eap_tls_key_material(master, randoms[:32], randoms[32:], prf_hash_for("ECDHE-RSA-AES256-GCM-SHA384"))
     assert len(material) == 128
     assert material[:64].hex().upper() == (
-        "78BCFE8535DCE9F9E932A0E437EF4AE1A75B2EC1087A8104C39E8C118CEBD9B2"
-        "20EA3D133A72019EA446C99820D6382FFFB0E458BE3C83590C9A1ACAB5D6959C")
+        "78BCFE8535DCE9F9E932A0E437EF4AE1A75B2EC1087A8104C39E8C118CEBD9B220EA3D133A72019EA446C99820D6382FFFB0E458BE3C83590C9A1ACAB5D6959C"
+    )
 
 
 def test_prf_hash_follows_the_cipher_suite():
@@ -177,7 +176,7 @@ def test_peap_compound_mac_matches_hostapds():
     # From a hostapd 2.10 -dd log of a PEAPv0 session with this client (tests/eap): its CMK, its
     # Crypto Binding TLV request with the MAC zeroed, and the Compound_MAC it computed over it | 0x19.
     cmk = bytes.fromhex("c38e9804cffeee4de4872b97c0ca91e3b985ec10")
-    tlv = bytes.fromhex("000c003800000000" "abad727eb83fa5048e57057d533601fda3338c119912c174ea86f90952acb505") + bytes(20)
+    tlv = bytes.fromhex("000c003800000000abad727eb83fa5048e57057d533601fda3338c119912c174ea86f90952acb505") + bytes(20)
     assert peap.binding_mac(cmk, tlv).hex() == "383b5fb717ef8ad95b46e29d168698a2e5e9fd99"
     # The MAC field is zeroed before hashing, whatever it held.
     assert peap.binding_mac(cmk, tlv[:40] + b"\xff" * 20) == peap.binding_mac(cmk, tlv)
@@ -185,6 +184,7 @@ def test_peap_compound_mac_matches_hostapds():
 
 def test_peap_prf_plus_chains_blocks_with_a_counter_and_two_zero_bytes():
     import hmac
+
     key, seed = b"k" * 40, b"seed"
     t1 = hmac.digest(key, seed + b"\x01\x00\x00", "sha1")
     t2 = hmac.digest(key, t1 + seed + b"\x02\x00\x00", "sha1")
@@ -223,8 +223,9 @@ def test_a_tls_profile_allows_only_eap_and_only_its_method():
 
 
 def test_eap_tls_start_is_answered_with_a_client_hello(pki):
-    settings = TlsMethodSettings(TlsMethod.EAP_TLS, server_name="radius.eap.test", ca_file=pki.ca,
-                                 client_certificate=pki.client_pem, key_passphrase=PASSPHRASE)
+    settings = TlsMethodSettings(
+        TlsMethod.EAP_TLS, server_name="radius.eap.test", ca_file=pki.ca, client_certificate=pki.client_pem, key_passphrase=PASSPHRASE
+    )
     client = EapClient(Credentials("alice", ""), AuthPolicy(tls_method=settings))
     client.receive(encode_packet(1, 9, bytes((13, FLAG_START))), 0.0)
     [response] = _responses(client)
@@ -265,8 +266,7 @@ class _StubTunnel:
 
 
 def _peap_in_phase2(password: str = "pw") -> tuple[peap.Peap, _StubTunnel]:
-    method = peap.Peap(TlsMethodSettings(TlsMethod.PEAP, server_name="x.example.com"), Credentials("alice", password),
-                       rng=lambda n: bytes(n))
+    method = peap.Peap(TlsMethodSettings(TlsMethod.PEAP, server_name="x.example.com"), Credentials("alice", password), rng=lambda n: bytes(n))
     tunnel = _StubTunnel()
     method._tls = tunnel  # type: ignore[assignment]
     method._key_material = bytes(range(128))

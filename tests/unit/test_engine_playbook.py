@@ -48,7 +48,9 @@ IMPOSTOR = (
 )
 
 
-def settings(allow_pap: bool = False, allow_chap_md5: bool = False, ipv6: bool = False, password: str = PASSWORD, hello: float = 20.0) -> EngineSettings:
+def settings(
+    allow_pap: bool = False, allow_chap_md5: bool = False, ipv6: bool = False, password: str = PASSWORD, hello: float = 20.0
+) -> EngineSettings:
     return EngineSettings(
         credentials=Credentials(USER, password),
         host=HOST,
@@ -135,8 +137,7 @@ def test_connects_and_carries_ip(method: str, hash_name: str) -> None:
     assert binding.hash_protocol == chosen
     assert (binding.hlak == bytes(32)) is zero_hlak
     # What the status window shows: the method, the hash the server chose, a real or a zero key.
-    assert conversation.engine.security == SessionSecurity(method, "SHA-256" if chosen == 0x02 else "SHA-1",
-                                                           keyed=not zero_hlak)
+    assert conversation.engine.security == SessionSecurity(method, "SHA-256" if chosen == 0x02 else "SHA-1", keyed=not zero_hlak)
     assert conversation.plans == [SOFTETHER_PLAN]
     assert_ip_flows_both_ways(conversation)
     assert_no_repeated_state(conversation)
@@ -342,7 +343,11 @@ def test_silent_server_gets_an_echo_request_then_the_link_is_dropped() -> None:
     assert conversation.disconnected == []
     conversation.advance(0.1)
     failure = only_disconnect(conversation)
-    assert failure == Failure(Layer.SSTP, "The server stopped answering (nothing received for 40 s): the network or the server is down. Try again later.", FailureKind.UNREACHABLE)
+    assert failure == Failure(
+        Layer.SSTP,
+        "The server stopped answering (nothing received for 40 s): the network or the server is down. Try again later.",
+        FailureKind.UNREACHABLE,
+    )
     assert MessageType.CALL_ABORT not in server.control_received  # dropped without a word
 
 
@@ -427,7 +432,9 @@ def test_server_call_disconnect_is_acked() -> None:
     conversation.server.send_control(MessageType.CALL_DISCONNECT)
     conversation.pump()
     assert conversation.server.control_received[-1] == MessageType.CALL_DISCONNECT_ACK
-    assert only_disconnect(conversation) == Failure(Layer.SSTP, "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(
+        Layer.SSTP, "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL
+    )
 
 
 def test_server_lcp_terminate_request_is_acked_then_the_call_ends() -> None:
@@ -438,7 +445,11 @@ def test_server_lcp_terminate_request_is_acked_then_the_call_ends() -> None:
     assert _client_lcp_packets(conversation, Code.TERMINATE_ACK)[-1].identifier == identifier
     conversation.advance(3.0)
     assert server.control_received[-1] == MessageType.CALL_DISCONNECT
-    assert only_disconnect(conversation) == Failure(Layer.LCP, "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(
+        Layer.LCP,
+        "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.",
+        FailureKind.PROTOCOL,
+    )
 
 
 # ------------------------------------------------------------------ failures
@@ -500,7 +511,8 @@ def test_server_insisting_on_pap_without_allow_pap() -> None:
 
 def test_eap_md5_only_server_without_allow_chap_md5() -> None:
     conversation = converse(methods=(EAP, EAP), eap_types=(EAP_MD5,))
-    assert only_disconnect(conversation) == Failure(Layer.AUTH,
+    assert only_disconnect(conversation) == Failure(
+        Layer.AUTH,
         "The server only offers EAP-MD5, which your profile does not allow because it exposes the password to offline "
         "guessing; allow CHAP-MD5 in the profile if you accept that, or ask the administrator for MS-CHAPv2.",
         FailureKind.AUTHENTICATION,
@@ -529,7 +541,8 @@ def test_negotiation_timeout_when_the_server_is_silent_after_200() -> None:
     assert conversation.server.control_received[-1] == MessageType.CALL_ABORT
     assert conversation.engine.get_timer() == start + 63.0
     conversation.advance(3.0)
-    assert only_disconnect(conversation) == Failure(Layer.SSTP,
+    assert only_disconnect(conversation) == Failure(
+        Layer.SSTP,
         "The server did not finish setting up the call within 60 s. The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
     )
@@ -539,7 +552,11 @@ def test_negotiation_timeout_when_lcp_never_finishes() -> None:
     conversation = converse(silent_after="connect")
     conversation.advance(120.0)
     failure = only_disconnect(conversation)
-    assert failure == Failure(Layer.LCP, "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.", FailureKind.PROTOCOL)
+    assert failure == Failure(
+        Layer.LCP,
+        "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.",
+        FailureKind.PROTOCOL,
+    )
 
 
 def test_no_http_reply_at_all() -> None:
@@ -548,7 +565,9 @@ def test_no_http_reply_at_all() -> None:
     conversation.engine.connect(conversation.now)
     conversation.engine.data_to_send()  # the request is lost in a black hole
     conversation.advance(60.0)
-    assert only_disconnect(conversation) == Failure(Layer.HTTP, f"The server {HOST} did not answer the SSTP request within 60 s: it may not be an SSTP server.", FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(
+        Layer.HTTP, f"The server {HOST} did not answer the SSTP request within 60 s: it may not be an SSTP server.", FailureKind.PROTOCOL
+    )
 
 
 def test_server_closes_instead_of_answering_http() -> None:
@@ -557,7 +576,10 @@ def test_server_closes_instead_of_answering_http() -> None:
     conversation.engine.connect(conversation.now)
     conversation.engine.connection_lost(conversation.now)
     conversation._collect()
-    assert only_disconnect(conversation) == Failure(Layer.HTTP, f"The server {HOST} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(
+        Layer.HTTP,
+        f"The server {HOST} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.",
+        FailureKind.PROTOCOL,
     )
 
 
@@ -565,7 +587,11 @@ def test_connection_lost_in_the_middle() -> None:
     conversation = converse()
     conversation.engine.connection_lost(conversation.now)
     conversation._collect()
-    assert only_disconnect(conversation) == Failure(Layer.SSTP, f"The connection to {HOST} was lost. Check your network; if it keeps happening, the server may be restarting.", FailureKind.UNREACHABLE)
+    assert only_disconnect(conversation) == Failure(
+        Layer.SSTP,
+        f"The connection to {HOST} was lost. Check your network; if it keeps happening, the server may be restarting.",
+        FailureKind.UNREACHABLE,
+    )
 
 
 def test_connection_lost_through_a_proxy_names_the_proxy() -> None:
@@ -577,7 +603,10 @@ def test_connection_lost_through_a_proxy_names_the_proxy() -> None:
 
 def test_non_200_http_reply() -> None:
     conversation = converse(http_reply=b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-    assert only_disconnect(conversation) == Failure(Layer.HTTP, f"The server {HOST} refused the SSTP request with HTTP 403 Forbidden: check the server name and port, and that SSTP is enabled on the server.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(
+        Layer.HTTP,
+        f"The server {HOST} refused the SSTP request with HTTP 403 Forbidden: check the server name and port, and that SSTP is enabled on the server.",
+        FailureKind.PROTOCOL,
     )
     assert conversation.server.control_received == []
 
@@ -591,7 +620,10 @@ def test_server_call_abort(when: str) -> None:
     server.send_control(MessageType.CALL_ABORT, (Attribute(AttributeId.STATUS_INFO, encode_status_info(info)),))
     conversation.pump()
     assert server.control_received[-1] == MessageType.CALL_ABORT
-    assert only_disconnect(conversation) == Failure(Layer.SSTP, "The server aborted the call (status 8: negotiation timeout). Try again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(
+        Layer.SSTP,
+        "The server aborted the call (status 8: negotiation timeout). Try again; if it keeps happening, ask the server's administrator to check its log.",
+        FailureKind.PROTOCOL,
     )
 
 
@@ -602,7 +634,8 @@ def test_bad_sstp_version_drops_the_link_without_a_word() -> None:
     server.send_raw(bytes.fromhex("11010008 0008 0000"))
     conversation.pump()
     assert server.control_received == received  # no Call Abort
-    assert only_disconnect(conversation) == Failure(Layer.SSTP,
+    assert only_disconnect(conversation) == Failure(
+        Layer.SSTP,
         "The server sent data that is not SSTP (SSTP version 0x11 is not 1.0); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.",
         FailureKind.PROTOCOL,
     )
@@ -628,7 +661,8 @@ def test_malformed_control_message_gets_a_call_abort() -> None:
     assert conversation.disconnected == []
     assert conversation.engine.get_timer() == conversation.now + 3.0
     conversation.advance(3.0)
-    assert only_disconnect(conversation) == Failure(Layer.SSTP,
+    assert only_disconnect(conversation) == Failure(
+        Layer.SSTP,
         "The server sent a malformed SSTP control message (SSTP message 0x0008 announces 1 attributes but holds fewer). "
         "The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
@@ -644,7 +678,8 @@ def test_server_answering_our_abort_closes_at_once() -> None:
     server.send_control(MessageType.CALL_ABORT)
     conversation.pump()
     failure = only_disconnect(conversation)
-    assert failure == Failure(Layer.SSTP,
+    assert failure == Failure(
+        Layer.SSTP,
         "The server sent an SSTP CALL_CONNECT_ACK message that is not valid in state Client_Call_Connected. "
         "The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
@@ -661,7 +696,8 @@ def test_call_connect_nak_too_often() -> None:
     conversation = converse(connect_naks=10)
     conversation.advance(3.0)
     assert conversation.server.control_received.count(MessageType.CALL_CONNECT_REQUEST) == 4
-    assert only_disconnect(conversation) == Failure(Layer.SSTP,
+    assert only_disconnect(conversation) == Failure(
+        Layer.SSTP,
         "The server refused the SSTP call 4 times (value not supported). The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
     )
@@ -672,7 +708,8 @@ def test_unknown_hash_bitmask(bitmask: int) -> None:
     conversation = converse(hash_bitmask=bitmask)
     assert conversation.server.control_received[-1] == MessageType.CALL_ABORT
     conversation.advance(3.0)
-    assert only_disconnect(conversation) == Failure(Layer.SSTP,
+    assert only_disconnect(conversation) == Failure(
+        Layer.SSTP,
         f"The server asks for a crypto binding hash we do not know (bitmask {bitmask:#04x}). The connection was aborted; report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
     )
@@ -688,7 +725,8 @@ def test_lcp_renegotiation_after_connect_ends_the_session_cleanly() -> None:
     assert states(conversation)[-2:] == [State.DISCONNECTING, State.DISCONNECTED]
     assert _client_lcp_packets(conversation, Code.TERMINATE_REQUEST)
     conversation.advance(30.0)
-    assert only_disconnect(conversation) == Failure(Layer.LCP,
+    assert only_disconnect(conversation) == Failure(
+        Layer.LCP,
         "The server restarted PPP link negotiation during the session, which this client does not support. "
         "Connect again; if it keeps happening, ask the server's administrator to check its log.",
         FailureKind.PROTOCOL,
@@ -731,7 +769,10 @@ def test_server_that_never_configures_ipv4() -> None:
     conversation.advance(100.0)
     assert conversation.plans == []
     assert len(conversation.server.ipcp_requests) == 10  # Max-Configure, unanswered
-    assert only_disconnect(conversation) == Failure(Layer.IPCP, "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(
+        Layer.IPCP,
+        "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.",
+        FailureKind.PROTOCOL,
     )
 
 
@@ -741,7 +782,10 @@ def test_server_that_ends_ipv4_during_the_session() -> None:
     conversation.server.send_ppp(PppProtocol.IPCP, encode_packet(Code.TERMINATE_REQUEST, 0x42, b""))
     conversation.pump()
     conversation.advance(10.0)  # RFC 1661: Stopping waits one restart interval before Finished
-    assert only_disconnect(conversation) == Failure(Layer.IPCP, "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(
+        Layer.IPCP,
+        "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log.",
+        FailureKind.PROTOCOL,
     )
 
 
@@ -750,7 +794,10 @@ def test_an_address_no_host_can_have_is_refused(address: str) -> None:
     conversation = converse(address=IPv4Address(address))
     conversation.advance(10.0)
     assert conversation.plans == []
-    assert only_disconnect(conversation) == Failure(Layer.IPCP, f"The server assigned the IPv4 address {address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(
+        Layer.IPCP,
+        f"The server assigned the IPv4 address {address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.",
+        FailureKind.PROTOCOL,
     )
     assert conversation.server.wire_log[-1] == ("control", MessageType.CALL_DISCONNECT)
 
@@ -782,7 +829,10 @@ def test_endless_ipcp_configure_nak_ends_the_session_at_once() -> None:
     assert len(conversation.server.ipcp_requests) == 11  # Max-Configure refusals, then give up
     conversation.advance(10.0)
     assert conversation.plans == []
-    assert only_disconnect(conversation) == Failure(Layer.IPCP, "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.", FailureKind.PROTOCOL
+    assert only_disconnect(conversation) == Failure(
+        Layer.IPCP,
+        "The server did not complete IPv4 configuration (IPCP). Try again; if it keeps happening, the server's address pool may be exhausted.",
+        FailureKind.PROTOCOL,
     )
 
 
@@ -801,9 +851,7 @@ def test_eap_server_starting_with_eap_tls_is_steered_to_eap_mschapv2() -> None:
     conversation = converse(methods=(EAP, EAP), eap_types=(EAP_TLS, EAP_MSCHAPV2))
     assert_connected(conversation)
     eap_responses = [
-        parse_packet(information).data[:1]
-        for protocol, information in conversation.server.frames_received
-        if protocol == PppProtocol.EAP
+        parse_packet(information).data[:1] for protocol, information in conversation.server.frames_received if protocol == PppProtocol.EAP
     ]
     assert eap_responses[:2] == [b"\x01", b"\x03"]  # Identity, then a Nak of EAP-TLS
     assert conversation.server.binding is not None and conversation.server.binding.hlak != bytes(32)
@@ -811,7 +859,8 @@ def test_eap_server_starting_with_eap_tls_is_steered_to_eap_mschapv2() -> None:
 
 def test_eap_server_that_only_does_eap_tls() -> None:
     conversation = converse(methods=(EAP, EAP), eap_types=(EAP_TLS,))
-    assert only_disconnect(conversation) == Failure(Layer.AUTH,
+    assert only_disconnect(conversation) == Failure(
+        Layer.AUTH,
         "The server requires EAP-TLS, which this client does not support; ask the server's administrator to allow MS-CHAPv2 or EAP-MSCHAPv2.",
         FailureKind.AUTHENTICATION,
     )
@@ -819,7 +868,6 @@ def test_eap_server_that_only_does_eap_tls() -> None:
 
 
 # ------------------------------------------------------------------ issue 13: steering, loops, no authentication
-
 
 
 def test_accel_ppp_walk_is_steered_until_mschapv2_comes() -> None:
@@ -848,7 +896,8 @@ def test_a_server_that_never_offers_an_allowed_method_is_bounded_by_max_failure(
     assert all(option.type == 3 for reject in rejects for option in reject)
     conversation.server.send_control(MessageType.CALL_DISCONNECT)  # out of offers, it ends the call
     conversation.pump()
-    assert only_disconnect(conversation) == Failure(Layer.AUTH,
+    assert only_disconnect(conversation) == Failure(
+        Layer.AUTH,
         "The server offers only PAP, CHAP-MD5, MS-CHAPv1, which this profile does not allow. Allow it in the profile only "
         "if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
         FailureKind.AUTHENTICATION,
@@ -1008,9 +1057,12 @@ def test_password_expired_has_its_own_sentence() -> None:
     conversation = Conversation(settings(password="old"), Expired(ServerConfig())).start()
     conversation.advance(10.0)
     failure = only_disconnect(conversation)
-    assert failure == Failure(Layer.AUTH, "The server refused the login because the password has expired. Change it (for example by signing in "
-                              "to a computer of your organisation, or with your administrator's help), then connect again.",
-                              FailureKind.AUTHENTICATION)  # "Password expired" adds nothing to that sentence
+    assert failure == Failure(
+        Layer.AUTH,
+        "The server refused the login because the password has expired. Change it (for example by signing in "
+        "to a computer of your organisation, or with your administrator's help), then connect again.",
+        FailureKind.AUTHENTICATION,
+    )  # "Password expired" adds nothing to that sentence
     assert LogRecord(20, "Message from the server: Password expired") in conversation.events
     assert conversation.of_type(PasswordRetryRequested) == []
 
@@ -1022,9 +1074,27 @@ def test_password_expired_has_its_own_sentence() -> None:
     ("message_type", "attribute_id", "status", "value", "detail"),
     [
         (MessageType.CALL_DISCONNECT, 0, 0, b"", " (status 0: no error)"),
-        (MessageType.CALL_DISCONNECT, AttributeId.CRYPTO_BINDING, AttributeStatus.RETRY_COUNT_EXCEEDED, b"", " (status 6: retry count exceeded, about the crypto binding attribute)"),
-        (MessageType.CALL_ABORT, AttributeId.CRYPTO_BINDING, AttributeStatus.INVALID_FRAME_RECEIVED, b"\x00" * 4, " (status 7: invalid frame received, about the crypto binding attribute)"),
-        (MessageType.CALL_ABORT, AttributeId.ENCAPSULATED_PROTOCOL_ID, AttributeStatus.VALUE_NOT_SUPPORTED, b"\x00\x01", " (status 4: value not supported, about the encapsulated protocol attribute)"),
+        (
+            MessageType.CALL_DISCONNECT,
+            AttributeId.CRYPTO_BINDING,
+            AttributeStatus.RETRY_COUNT_EXCEEDED,
+            b"",
+            " (status 6: retry count exceeded, about the crypto binding attribute)",
+        ),
+        (
+            MessageType.CALL_ABORT,
+            AttributeId.CRYPTO_BINDING,
+            AttributeStatus.INVALID_FRAME_RECEIVED,
+            b"\x00" * 4,
+            " (status 7: invalid frame received, about the crypto binding attribute)",
+        ),
+        (
+            MessageType.CALL_ABORT,
+            AttributeId.ENCAPSULATED_PROTOCOL_ID,
+            AttributeStatus.VALUE_NOT_SUPPORTED,
+            b"\x00\x01",
+            " (status 4: value not supported, about the encapsulated protocol attribute)",
+        ),
         (MessageType.CALL_DISCONNECT, 0x33, 0x77, b"", " (status 119: unknown status, about attribute 51)"),
     ],
 )
@@ -1045,11 +1115,12 @@ def test_server_disconnect_with_a_broken_status_info_still_ends_with_the_plain_s
     conversation = converse()
     conversation.server.send_control(MessageType.CALL_DISCONNECT, (Attribute(AttributeId.STATUS_INFO, b"\x00\x01"),))
     conversation.pump()
-    assert only_disconnect(conversation) == Failure(Layer.SSTP, "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL)
+    assert only_disconnect(conversation) == Failure(
+        Layer.SSTP, "The server ended the session. Connect again; if it keeps happening, ask the server's administrator why.", FailureKind.PROTOCOL
+    )
 
 
 # ------------------------------------------------------------------ MikroTik quirks (issue 13), packet by packet
-
 
 
 def test_mplscp_opened_unprompted_is_protocol_rejected() -> None:

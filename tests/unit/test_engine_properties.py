@@ -126,7 +126,19 @@ def test_arbitrary_http_reply(reply: bytes, payload: bytes, cuts: list[int]) -> 
 @FAST
 @given(
     status=st.sampled_from([b"200 OK", b"200 ", b"201 Created", b"404 Not Found", b"100 Continue", b"101 Switching"]),
-    headers=st.lists(st.sampled_from([b"Content-Length: 18446744073709551615", b"Content-Length: 0", b"Content-Length: x", b"Transfer-Encoding: chunked", b"Connection: close", b"Server: x"]), max_size=3),
+    headers=st.lists(
+        st.sampled_from(
+            [
+                b"Content-Length: 18446744073709551615",
+                b"Content-Length: 0",
+                b"Content-Length: x",
+                b"Transfer-Encoding: chunked",
+                b"Connection: close",
+                b"Server: x",
+            ]
+        ),
+        max_size=3,
+    ),
     payload=st.binary(max_size=100),
     cuts=st.lists(st.integers(0, 10_000), max_size=8),
 )
@@ -137,7 +149,17 @@ def test_plausible_http_replies(status: bytes, headers: list[bytes], payload: by
 
 # ------------------------------------------------------------------ well-framed packets, random contents
 
-PROTOCOLS = [PppProtocol.LCP, PppProtocol.PAP, PppProtocol.CHAP, PppProtocol.EAP, PppProtocol.IPCP, PppProtocol.IPV6CP, PppProtocol.IPV4, PppProtocol.IPV6, PppProtocol.CCP]
+PROTOCOLS = [
+    PppProtocol.LCP,
+    PppProtocol.PAP,
+    PppProtocol.CHAP,
+    PppProtocol.EAP,
+    PppProtocol.IPCP,
+    PppProtocol.IPV6CP,
+    PppProtocol.IPV4,
+    PppProtocol.IPV6,
+    PppProtocol.CCP,
+]
 
 
 @st.composite
@@ -165,7 +187,12 @@ def test_random_packets_after_200(packets: list[bytes], cuts: list[int]) -> None
 
 
 @settings(max_examples=40, deadline=None)
-@given(packets=st.lists(sstp_packet(), max_size=4), size=st.integers(4000, 9000), seed=st.integers(0, 2**32), cuts=st.lists(st.integers(0, 10_000), max_size=4))
+@given(
+    packets=st.lists(sstp_packet(), max_size=4),
+    size=st.integers(4000, 9000),
+    seed=st.integers(0, 2**32),
+    cuts=st.lists(st.integers(0, 10_000), max_size=4),
+)
 def test_big_garbage_behind_good_packets_is_not_buffered(packets: list[bytes], size: int, seed: int, cuts: list[int]) -> None:
     garbage = random.Random(seed).randbytes(size)
     check_same_behaviour(recording(BASE), data_after_200(b"".join(packets) + garbage), cuts, bytewise=False)

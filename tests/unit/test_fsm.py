@@ -81,7 +81,14 @@ def test_table_matches_rfc_1661_cell_for_cell() -> None:
 # ------------------------------------------------------------------ driving every cell
 
 NOW = 100.0
-ACTION_OUTPUT = {"scr": Code.CONFIGURE_REQUEST, "sca": Code.CONFIGURE_ACK, "scn": Code.CONFIGURE_NAK, "str": Code.TERMINATE_REQUEST, "sta": Code.TERMINATE_ACK, "scj": Code.CODE_REJECT}
+ACTION_OUTPUT = {
+    "scr": Code.CONFIGURE_REQUEST,
+    "sca": Code.CONFIGURE_ACK,
+    "scn": Code.CONFIGURE_NAK,
+    "str": Code.TERMINATE_REQUEST,
+    "sta": Code.TERMINATE_ACK,
+    "scj": Code.CODE_REJECT,
+}
 ACTION_NOTICE = {"tlu": Notice.UP, "tld": Notice.DOWN, "tls": Notice.STARTED, "tlf": Notice.FINISHED}
 TIMED_STATES = {St.CLOSING, St.STOPPING, St.REQ_SENT, St.ACK_RCVD, St.ACK_SENT}
 
@@ -139,7 +146,9 @@ def _fire(fsm: OptionFsm, event: Ev) -> None:
 OWNER_EVENTS = {Ev.UP, Ev.DOWN, Ev.OPEN, Ev.CLOSE}
 
 
-@pytest.mark.parametrize(("state", "event"), [cell for cell in CELLS if cell[1] is not Ev.RXR], ids=lambda v: v.name if isinstance(v, St) else v.value)
+@pytest.mark.parametrize(
+    ("state", "event"), [cell for cell in CELLS if cell[1] is not Ev.RXR], ids=lambda v: v.name if isinstance(v, St) else v.value
+)
 def test_every_cell_does_what_rfc_1661_says(state: St, event: Ev) -> None:
     cell = RFC_TABLE[(state, event)]
     fsm = _machine_in(state, NakEverything() if event is Ev.RCR_MINUS else None)
@@ -451,7 +460,9 @@ def test_ipcp_rejected_address_is_remembered() -> None:
 
 def test_ipcp_nak_with_two_dns_servers() -> None:
     policy = IpcpPolicy()
-    policy.naked([Option(3, bytes.fromhex("0A000005")), Option(129, bytes.fromhex("01010101")), Option(131, bytes.fromhex("08080808")), Option(130, bytes(4))])
+    policy.naked(
+        [Option(3, bytes.fromhex("0A000005")), Option(129, bytes.fromhex("01010101")), Option(131, bytes.fromhex("08080808")), Option(130, bytes(4))]
+    )
     assert policy.address == IPv4Address("10.0.0.5")
     assert policy.dns_servers == (IPv4Address("1.1.1.1"), IPv4Address("8.8.8.8"))
 
@@ -733,8 +744,16 @@ def test_lcp_steering_is_recorded_only_when_the_nak_is_sent() -> None:
     lcp.fsm.open(0.0)
     lcp.fsm.up(0.0)
     _take(lcp.fsm)
-    first = encode_options([Option(1, b"\x0f\xfb"), Option(3, b"\xc2\x27"), Option(5, MAGIC_C), Option(13, b"\x06"),
-                            Option(17, b"\x06\x4e"), Option(19, b"\x01" + bytes(20))])
+    first = encode_options(
+        [
+            Option(1, b"\x0f\xfb"),
+            Option(3, b"\xc2\x27"),
+            Option(5, MAGIC_C),
+            Option(13, b"\x06"),
+            Option(17, b"\x06\x4e"),
+            Option(19, b"\x01" + bytes(20)),
+        ]
+    )
     lcp.receive(ControlPacket(Code.CONFIGURE_REQUEST, 1, first), 0.0)
     second = encode_options([Option(1, b"\x0f\xfb"), Option(3, b"\xc2\x27"), Option(5, MAGIC_C)])
     lcp.receive(ControlPacket(Code.CONFIGURE_REQUEST, 2, second), 0.0)

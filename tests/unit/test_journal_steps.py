@@ -21,13 +21,11 @@ OLD_MACOS = [
     {"op": "address6", "ifname": "utun7", "local": "fe80::1/64"},
     {"op": "server_route", "family": "-inet", "dst": "203.0.113.5/32", "gateway": "192.0.2.1"},
     {"op": "tunnel_route", "ifname": "utun7", "family": "-inet", "dst": "0.0.0.0/1"},
-    {"op": "dns", "key": "Setup:/Network/Service/X/DNS", "existed": True, "servers": ["192.0.2.53"],
-     "ours": ["198.18.30.53"]},
+    {"op": "dns", "key": "Setup:/Network/Service/X/DNS", "existed": True, "servers": ["192.0.2.53"], "ours": ["198.18.30.53"]},
 ]
 
 
-@pytest.mark.parametrize("catalog, records", [(netconfig_windows.CATALOG, OLD_WINDOWS),
-                                              (netconfig_macos.CATALOG, OLD_MACOS)])
+@pytest.mark.parametrize("catalog, records", [(netconfig_windows.CATALOG, OLD_WINDOWS), (netconfig_macos.CATALOG, OLD_MACOS)])
 def test_old_records_read_as_types_and_write_back_the_same(catalog, records):
     steps = [catalog.from_json(record) for record in records]
     assert [type(step).OP for step in steps] == [record["op"] for record in records]

@@ -41,4 +41,3 @@ def test_padding_boundaries_match_openssl(length, digest):
 
 def test_accepts_bytearray_and_memoryview():
     assert md4(bytearray(b"abc")) == md4(memoryview(b"abc")) == bytes.fromhex("a448017aaf21d8525fc10ae87aa6729d")
-

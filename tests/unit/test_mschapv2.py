@@ -85,7 +85,7 @@ def test_names_without_a_domain_and_upn_names_are_kept():
     assert mschapv2.strip_domain("user@example.com") == "user@example.com"
 
 
-UNICODE_PASSWORD = "pässwörd\U0001F600"  # a non-BMP character becomes a UTF-16 surrogate pair
+UNICODE_PASSWORD = "pässwörd\U0001f600"  # a non-BMP character becomes a UTF-16 surrogate pair
 
 
 def test_unicode_password_is_utf16le_with_surrogate_pairs():

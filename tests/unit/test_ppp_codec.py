@@ -50,9 +50,7 @@ def test_mikrotik_ipcp_frame_inside_an_sstp_data_packet() -> None:
     # The client's first IPCP request {IP 0.0.0.0, DNS1 0.0.0.0, DNS2 0.0.0.0}.
     options = [Option(3, bytes(4)), Option(129, bytes(4)), Option(131, bytes(4))]
     packet = encode_packet(Code.CONFIGURE_REQUEST, 1, encode_options(options))
-    assert encode_data(encode_frame(PppProtocol.IPCP, packet)) == bytes.fromhex(
-        "1000001E FF038021 01010016 030600000000 810600000000 830600000000"
-    )
+    assert encode_data(encode_frame(PppProtocol.IPCP, packet)) == bytes.fromhex("1000001E FF038021 01010016 030600000000 810600000000 830600000000")
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,18 @@ from pathlib import Path
 import pytest
 
 from sstpvpn.client.profile_settings import ProfileSettingsError, connect_command, system_proxy, transport_settings
-from sstpvpn.client.profiles import (SCHEMA_VERSION, Profile, ProfileBook, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode,
-                                     UnknownProfile, new_profile_id, profile_problems)
-
+from sstpvpn.client.profiles import (
+    SCHEMA_VERSION,
+    Profile,
+    ProfileBook,
+    ProfileFileError,
+    ProfileStore,
+    ProxyChoice,
+    ProxyMode,
+    UnknownProfile,
+    new_profile_id,
+    profile_problems,
+)
 
 
 def make_profile(**changes) -> Profile:
@@ -43,9 +52,16 @@ def ca_file(tmp_path: Path) -> Path:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-                   .sign(key, hashes.SHA256()))
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     path = tmp_path / "ca.pem"
     path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return path
@@ -60,10 +76,21 @@ def test_empty_store_has_no_profiles(store):
 
 
 def test_round_trip_keeps_every_field(store, ca_file):
-    profile = make_profile(port=8443, sni="vpn.internal", ca_file=str(ca_file), pin_sha256="ab" * 32, allow_pap=True,
-                           allow_chap_md5=True, full_tunnel=False, ipv6=True, mtu=1400, auto_reconnect=True,
-                           extra_routes=("10.20.0.0/16", "fd00:1::/64"), use_vpn_dns=False,
-                           proxy=ProxyChoice(ProxyMode.MANUAL, "proxy.example.com", 3128, "bob"))
+    profile = make_profile(
+        port=8443,
+        sni="vpn.internal",
+        ca_file=str(ca_file),
+        pin_sha256="ab" * 32,
+        allow_pap=True,
+        allow_chap_md5=True,
+        full_tunnel=False,
+        ipv6=True,
+        mtu=1400,
+        auto_reconnect=True,
+        extra_routes=("10.20.0.0/16", "fd00:1::/64"),
+        use_vpn_dns=False,
+        proxy=ProxyChoice(ProxyMode.MANUAL, "proxy.example.com", 3128, "bob"),
+    )
     store.save(profile)
     assert store.load().profiles == (profile,)
     assert ProfileStore(store.path).load().by_id(profile.id) == profile
@@ -152,22 +179,25 @@ def test_missing_optional_fields_take_defaults(store):
 # -- validation --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("changes, field, fragment", [
-    (dict(name=" "), "name", "Give the profile a name"),
-    (dict(host=""), "host", "Enter the server"),
-    (dict(host="vpn example.com"), "host", "spaces"),
-    (dict(host="-bad-.example.com"), "host", "not a valid host name"),
-    (dict(port=0), "port", "1 to 65535"),
-    (dict(username=""), "username", "user name"),
-    (dict(sni="not a name"), "sni", "TLS server name"),
-    (dict(pin_sha256="abcd"), "pin_sha256", "64 hexadecimal digits"),
-    (dict(mtu=100), "mtu", "576 to 1500"),
-    (dict(extra_routes=("10.20.0.1/16",)), "extra_routes", "write it like 10.20.0.0/16"),
-    (dict(extra_routes=("office",)), "extra_routes", "'office' is not a network"),
-    (dict(extra_routes=("0.0.0.0/0",)), "extra_routes", "would route everything"),
-    (dict(extra_routes=tuple(f"10.{n}.0.0/16" for n in range(33))), "extra_routes", "At most 32"),
-    (dict(proxy=ProxyChoice(ProxyMode.MANUAL, "", 0)), "proxy", "http://host:port"),
-])
+@pytest.mark.parametrize(
+    "changes, field, fragment",
+    [
+        (dict(name=" "), "name", "Give the profile a name"),
+        (dict(host=""), "host", "Enter the server"),
+        (dict(host="vpn example.com"), "host", "spaces"),
+        (dict(host="-bad-.example.com"), "host", "not a valid host name"),
+        (dict(port=0), "port", "1 to 65535"),
+        (dict(username=""), "username", "user name"),
+        (dict(sni="not a name"), "sni", "TLS server name"),
+        (dict(pin_sha256="abcd"), "pin_sha256", "64 hexadecimal digits"),
+        (dict(mtu=100), "mtu", "576 to 1500"),
+        (dict(extra_routes=("10.20.0.1/16",)), "extra_routes", "write it like 10.20.0.0/16"),
+        (dict(extra_routes=("office",)), "extra_routes", "'office' is not a network"),
+        (dict(extra_routes=("0.0.0.0/0",)), "extra_routes", "would route everything"),
+        (dict(extra_routes=tuple(f"10.{n}.0.0/16" for n in range(33))), "extra_routes", "At most 32"),
+        (dict(proxy=ProxyChoice(ProxyMode.MANUAL, "", 0)), "proxy", "http://host:port"),
+    ],
+)
 def test_each_wrong_field_gets_its_sentence(changes, field, fragment):
     problems = profile_problems(make_profile(**changes))
     assert list(problems) == [field]
@@ -199,8 +229,16 @@ def test_proxy_url_with_a_password_is_refused():
 
 
 def test_connect_command_carries_the_profile(ca_file):
-    profile = make_profile(port=8443, sni="vpn.internal", ca_file=str(ca_file), allow_pap=True, full_tunnel=False,
-                           ipv6=True, mtu=1400, proxy=ProxyChoice(ProxyMode.MANUAL, "proxy", 3128, "bob"))
+    profile = make_profile(
+        port=8443,
+        sni="vpn.internal",
+        ca_file=str(ca_file),
+        allow_pap=True,
+        full_tunnel=False,
+        ipv6=True,
+        mtu=1400,
+        proxy=ProxyChoice(ProxyMode.MANUAL, "proxy", 3128, "bob"),
+    )
     command = connect_command(profile, "pw", "proxy-pw")
     transport, engine = command.transport, command.engine
     assert (transport.host, transport.port, transport.sni, transport.ca_file) == ("vpn.example.com", 8443, "vpn.internal", ca_file)
@@ -238,17 +276,34 @@ def sstp_vpn(config_home: Path, *args: str, stdin: str = "") -> subprocess.Compl
     # No session bus: the keyring is unavailable, as on a server without a desktop.
     env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
     env["XDG_CONFIG_HOME"] = str(config_home)
-    return subprocess.run([sys.executable, "-m", "sstpvpn.client.cli", *args], input=stdin, capture_output=True,
-                          text=True, env=env, cwd=REPO_ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sstpvpn.client.cli", *args], input=stdin, capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60
+    )
 
 
 def test_profiles_commands(tmp_path):
     home = tmp_path / "config"
     listed = sstp_vpn(home, "profiles", "list")
     assert listed.returncode == 0 and "No profiles yet" in listed.stdout
-    added = sstp_vpn(home, "profiles", "add", "Office", "vpn.example.com:8443", "--user", "HUB\\alice",
-                     "--proxy", "http://bob@proxy.corp:3128", "--no-default-route", "--route", "10.20.0.0/16",
-                     "--route", "fd00:1::/64", "--no-vpn-dns", "--password-stdin", stdin="s3cret\n")
+    added = sstp_vpn(
+        home,
+        "profiles",
+        "add",
+        "Office",
+        "vpn.example.com:8443",
+        "--user",
+        "HUB\\alice",
+        "--proxy",
+        "http://bob@proxy.corp:3128",
+        "--no-default-route",
+        "--route",
+        "10.20.0.0/16",
+        "--route",
+        "fd00:1::/64",
+        "--no-vpn-dns",
+        "--password-stdin",
+        stdin="s3cret\n",
+    )
     assert added.returncode == 0, added.stderr
     assert "Saved the profile 'Office'" in added.stdout
     assert "password was not saved" in added.stderr and "No system keyring" in added.stderr
@@ -267,8 +322,7 @@ def test_profiles_commands(tmp_path):
     bad_route = sstp_vpn(home, "profiles", "add", "Bad", "vpn.example.com", "--user", "x", "--route", "10.0.0.1/8")
     assert bad_route.returncode == 2 and "write it like 10.20.0.0/16" in bad_route.stderr
     # connect checks --route before it asks for a password (stdin is empty here)
-    bad_connect = sstp_vpn(home, "connect", "vpn.example.com", "--user", "x", "--route", "10.0.0.1/8",
-                           "--password-stdin", stdin="")
+    bad_connect = sstp_vpn(home, "connect", "vpn.example.com", "--user", "x", "--route", "10.0.0.1/8", "--password-stdin", stdin="")
     assert bad_connect.returncode == 2 and "write it like 10.20.0.0/16" in bad_connect.stderr, bad_connect.stderr
     removed = sstp_vpn(home, "profiles", "remove", "Office")
     assert removed.returncode == 0 and "Removed the profile 'Office'" in removed.stdout

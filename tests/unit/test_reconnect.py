@@ -28,7 +28,7 @@ def test_delays_grow_until_the_cap_then_stay_there(backoff, draw, attempts):
     delays = [backoff.delay(n, draw) for n in range(attempts)]
     assert ceilings == sorted(ceilings) and delays == sorted(delays)
     for n, ceiling in enumerate(ceilings):
-        assert ceiling == min(backoff.cap, backoff.initial * 2 ** n)
+        assert ceiling == min(backoff.cap, backoff.initial * 2**n)
     assert backoff.ceiling(200) == backoff.cap
 
 
@@ -44,8 +44,7 @@ def test_jitter_spreads_the_delays_over_the_window(seed):
     assert len(set(delays)) > 250
 
 
-@given(st.sampled_from([FailureKind.AUTHENTICATION, FailureKind.TRUST, FailureKind.OTHER]),
-       st.lists(st.booleans(), max_size=5), st.integers(0, 50))
+@given(st.sampled_from([FailureKind.AUTHENTICATION, FailureKind.TRUST, FailureKind.OTHER]), st.lists(st.booleans(), max_size=5), st.integers(0, 50))
 def test_never_retries_refused_credentials_an_untrusted_server_or_a_local_problem(kind, network, attempt):
     policy = ReconnectPolicy()
     policy.attempt = attempt

@@ -13,20 +13,30 @@ from sstpvpn.platform.route_safety import Attached, Destination, Gateway, Kind, 
 # A home network: 192.0.2.0/24 and 2001:db8:1::/64 on eth0, IPv6 default via the router's
 # link-local address. (The kernel's connected routes repeat the address networks.)
 HOME = Snapshot(
-    attached=(Attached(ip_network("127.0.0.0/8"), "lo"), Attached(ip_network("::1/128"), "lo"),
-              Attached(ip_network("192.0.2.0/24"), "eth0"), Attached(ip_network("2001:db8:1::/64"), "eth0"),
-              Attached(ip_network("fe80::/64"), "eth0")),
-    gateways=(Gateway(ip_address("192.0.2.1"), "eth0"), Gateway(ip_address("fe80::1"), "eth0")))
+    attached=(
+        Attached(ip_network("127.0.0.0/8"), "lo"),
+        Attached(ip_network("::1/128"), "lo"),
+        Attached(ip_network("192.0.2.0/24"), "eth0"),
+        Attached(ip_network("2001:db8:1::/64"), "eth0"),
+        Attached(ip_network("fe80::/64"), "eth0"),
+    ),
+    gateways=(Gateway(ip_address("192.0.2.1"), "eth0"), Gateway(ip_address("fe80::1"), "eth0")),
+)
 
 # A cloud VM: a /32 address, an onlink /32 route to the gateway, default via that gateway.
 CLOUD = Snapshot(
-    attached=(Attached(ip_network("10.128.0.5/32"), "ens4"), Attached(ip_network("10.128.0.1/32"), "ens4"),
-              Attached(ip_network("fe80::/64"), "ens4")),
-    gateways=(Gateway(ip_address("10.128.0.1"), "ens4"), Gateway(ip_address("fe80::1"), "ens4")))
+    attached=(
+        Attached(ip_network("10.128.0.5/32"), "ens4"),
+        Attached(ip_network("10.128.0.1/32"), "ens4"),
+        Attached(ip_network("fe80::/64"), "ens4"),
+    ),
+    gateways=(Gateway(ip_address("10.128.0.1"), "ens4"), Gateway(ip_address("fe80::1"), "ens4")),
+)
 
 
-def check(snapshot: Snapshot, *, full_tunnel: bool, extra: tuple[str, ...] = (), address: str = "198.51.100.10",
-          peer: str | None = "198.51.100.1") -> str | None:
+def check(
+    snapshot: Snapshot, *, full_tunnel: bool, extra: tuple[str, ...] = (), address: str = "198.51.100.10", peer: str | None = "198.51.100.1"
+) -> str | None:
     """What the Linux configurator checks: the address, the peer, its routes (halves or the derived
     /24, then extras), as the routing policy makes them."""
     plan = NetworkPlan(address=ip_address(address), peer=None if peer is None else ip_address(peer), mtu=1400)
@@ -46,8 +56,7 @@ def test_the_full_tunnel_is_accepted_on_ordinary_machines(snapshot):
 
 def test_a_strict_supernet_of_the_local_network_is_accepted():
     # A corporate 10.0.0.0/8 while at home on 10.1.2.0/24: the LAN's own route still wins.
-    at_home = Snapshot(attached=(Attached(ip_network("10.1.2.0/24"), "wlan0"),),
-                       gateways=(Gateway(ip_address("10.1.2.1"), "wlan0"),))
+    at_home = Snapshot(attached=(Attached(ip_network("10.1.2.0/24"), "wlan0"),), gateways=(Gateway(ip_address("10.1.2.1"), "wlan0"),))
     assert check(at_home, full_tunnel=True, extra=("10.0.0.0/8",)) is None
     assert check(at_home, full_tunnel=False, extra=("10.0.0.0/8",)) is None
     assert check(HOME, full_tunnel=False, extra=("192.0.0.0/16", "2001:db8::/32")) is None
@@ -64,11 +73,13 @@ def test_an_extra_route_inside_the_local_network_is_refused():
     assert check(HOME, full_tunnel=False, extra=("192.0.2.0/25",)) == (
         "The extra route 192.0.2.0/25 lies inside the local network 192.0.2.0/24 (interface eth0), so traffic "
         "for those local hosts would go into the VPN; remove the route from the profile (or --route), or ask "
-        "the VPN administrator for routes outside 192.0.2.0/24.")
+        "the VPN administrator for routes outside 192.0.2.0/24."
+    )
     assert check(HOME, full_tunnel=True, extra=("2001:db8:1::/80",)) == (
         "The extra route 2001:db8:1::/80 lies inside the local network 2001:db8:1::/64 (interface eth0), so "
         "traffic for those local hosts would go into the VPN; remove the route from the profile (or --route), "
-        "or ask the VPN administrator for routes outside 2001:db8:1::/64.")
+        "or ask the VPN administrator for routes outside 2001:db8:1::/64."
+    )
 
 
 @pytest.mark.parametrize("network", ["192.0.2.0/24", "2001:db8:1::/64"])
@@ -76,20 +87,21 @@ def test_an_extra_route_equal_to_the_local_network_is_refused(network):
     assert check(HOME, full_tunnel=True, extra=(network,)) == (
         f"The extra route {network} is the local network {network} (interface eth0), so traffic for those "
         "local hosts would go into the VPN; remove the route from the profile (or --route), or ask the VPN "
-        f"administrator for routes outside {network}.")
+        f"administrator for routes outside {network}."
+    )
 
 
 def test_a_host_on_the_local_network_is_refused():
     problem = check(HOME, full_tunnel=True, extra=("192.0.2.77/32",))
-    assert problem is not None and problem.startswith("The extra route 192.0.2.77/32 lies inside the local network "
-                                                      "192.0.2.0/24 (interface eth0)")
+    assert problem is not None and problem.startswith("The extra route 192.0.2.77/32 lies inside the local network 192.0.2.0/24 (interface eth0)")
 
 
 def test_a_peer_on_the_local_network_is_refused():
     assert check(HOME, full_tunnel=True, peer="192.0.2.7") == (
         "The VPN server gave its end of the tunnel the address 192.0.2.7, which is on the local network "
         "192.0.2.0/24 (interface eth0), so traffic for that host would go into the VPN; ask the VPN "
-        "administrator for an address pool outside 192.0.2.0/24.")
+        "administrator for an address pool outside 192.0.2.0/24."
+    )
 
 
 @pytest.mark.parametrize("full_tunnel", [True, False])
@@ -98,7 +110,8 @@ def test_an_address_on_the_local_network_is_refused(full_tunnel):
     assert check(HOME, full_tunnel=full_tunnel, address="192.0.2.9", peer=None) == (
         "The VPN server gave this computer the address 192.0.2.9, which is on the local network 192.0.2.0/24 "
         "(interface eth0), so traffic for that host would go into the VPN; ask the VPN administrator for an "
-        "address pool outside 192.0.2.0/24.")
+        "address pool outside 192.0.2.0/24."
+    )
 
 
 def test_the_split_networks_24_equal_to_the_local_network_is_refused():
@@ -106,23 +119,23 @@ def test_the_split_networks_24_equal_to_the_local_network_is_refused():
     assert first_problem(HOME, [derived]) == (
         "The VPN server gave this computer an address in 192.0.2.0/24, which is on the local network "
         "192.0.2.0/24 (interface eth0), so traffic for the local network would go into the VPN; ask the VPN "
-        "administrator for an address pool outside 192.0.2.0/24.")
+        "administrator for an address pool outside 192.0.2.0/24."
+    )
 
 
 def test_a_point_to_point_peer_of_another_interface_counts_as_local():
-    with_ppp = Snapshot(attached=(*HOME.attached, Attached(ip_network("203.0.113.9/32"), "ppp0")),
-                        gateways=HOME.gateways)
+    with_ppp = Snapshot(attached=(*HOME.attached, Attached(ip_network("203.0.113.9/32"), "ppp0")), gateways=HOME.gateways)
     problem = check(with_ppp, full_tunnel=True, extra=("203.0.113.9/32",))
     assert problem is not None and "is the local network 203.0.113.9/32 (interface ppp0)" in problem
 
 
 def test_another_vpns_half_route_is_not_taken():
-    other_vpn = Snapshot(attached=(*HOME.attached, Attached(ip_network("0.0.0.0/1"), "tun9")),
-                         gateways=HOME.gateways)
+    other_vpn = Snapshot(attached=(*HOME.attached, Attached(ip_network("0.0.0.0/1"), "tun9")), gateways=HOME.gateways)
     assert check(other_vpn, full_tunnel=True) == (
         "Routing all traffic through the VPN needs the route 0.0.0.0/1, which lies inside 0.0.0.0/1, a network "
         "reached directly through tun9 (most likely another VPN's), so that traffic would be taken from it; "
-        "disconnect that connection first, or use a split tunnel.")
+        "disconnect that connection first, or use a split tunnel."
+    )
 
 
 # -- refused: the gateway -------------------------------------------------------------------------------
@@ -131,11 +144,13 @@ def test_another_vpns_half_route_is_not_taken():
 def test_a_host_route_to_the_gateway_is_refused():
     assert check(HOME, full_tunnel=True, extra=("192.0.2.1/32",)) == (
         "The extra route 192.0.2.1/32 holds this computer's gateway 192.0.2.1 (interface eth0), so traffic to "
-        "the gateway would go into the VPN; remove the route from the profile (or --route).")
+        "the gateway would go into the VPN; remove the route from the profile (or --route)."
+    )
     # On the cloud VM the gateway's /32 is an attached network: equal, so refused as well.
     assert check(CLOUD, full_tunnel=False, extra=("10.128.0.1/32",)) == (
         "The extra route 10.128.0.1/32 holds this computer's gateway 10.128.0.1 (interface ens4), so traffic to "
-        "the gateway would go into the VPN; remove the route from the profile (or --route).")
+        "the gateway would go into the VPN; remove the route from the profile (or --route)."
+    )
     assert check(CLOUD, full_tunnel=False, extra=("10.128.0.0/20",)) is None  # the onlink /32 is more specific
 
 
@@ -143,7 +158,8 @@ def test_a_peer_that_is_the_gateway_is_refused():
     assert check(HOME, full_tunnel=False, peer="192.0.2.1") == (
         "The VPN server gave its end of the tunnel the address 192.0.2.1, which is this computer's gateway "
         "192.0.2.1 (interface eth0), so traffic to the gateway would go into the VPN; ask the VPN "
-        "administrator for an address pool without 192.0.2.1.")
+        "administrator for an address pool without 192.0.2.1."
+    )
 
 
 def test_an_onlink_gateway_outside_every_attached_network():
@@ -152,19 +168,21 @@ def test_an_onlink_gateway_outside_every_attached_network():
     assert check(bare, full_tunnel=True) == (
         "Routing all traffic through the VPN would also send traffic to this computer's gateway 10.128.0.1 "
         "(interface ens4) into the VPN (the route 0.0.0.0/1 covers it and no local network route is more "
-        "specific); give the gateway a route of its own on its interface, or use a split tunnel.")
+        "specific); give the gateway a route of its own on its interface, or use a split tunnel."
+    )
     assert check(bare, full_tunnel=False, extra=("10.0.0.0/8",)) == (
         "The extra route 10.0.0.0/8 holds this computer's gateway 10.128.0.1 (interface ens4), so traffic to "
-        "the gateway would go into the VPN; remove the route from the profile (or --route).")
+        "the gateway would go into the VPN; remove the route from the profile (or --route)."
+    )
     assert check(bare, full_tunnel=False, address="10.128.0.77", peer=None) == (
         "The VPN server gave this computer an address in 10.128.0.0/24, which holds this computer's gateway "
         "10.128.0.1 (interface ens4), so traffic to the gateway would go into the VPN; ask the VPN administrator "
-        "for an address pool outside 10.128.0.0/24.")
+        "for an address pool outside 10.128.0.0/24."
+    )
 
 
 def test_an_ipv6_route_over_the_link_local_gateway_is_refused():
     problem = check(HOME, full_tunnel=True, extra=("fe80::/64",))
     assert problem is not None and "is the local network fe80::/64 (interface eth0)" in problem
-    no_link_local = Snapshot(attached=(Attached(ip_network("2001:db8:1::/64"), "eth0"),),
-                             gateways=(Gateway(ip_address("fe80::1"), "eth0"),))
+    no_link_local = Snapshot(attached=(Attached(ip_network("2001:db8:1::/64"), "eth0"),), gateways=(Gateway(ip_address("fe80::1"), "eth0"),))
     assert check(no_link_local, full_tunnel=True) is not None  # 8000::/1 would take the gateway

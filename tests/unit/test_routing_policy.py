@@ -10,8 +10,9 @@ from sstpvpn.platform.route_safety import Destination, Kind
 from sstpvpn.platform.routing_policy import AddAddress, AddRoute, HostRouteToServer, Options, SetDns, SetLink
 
 SERVER = ip_address("203.0.113.5")
-PLAN = NetworkPlan(address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"),
-                   dns=(IPv4Address("198.18.30.53"), IPv4Address("198.18.30.54")), mtu=1400)
+PLAN = NetworkPlan(
+    address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"), dns=(IPv4Address("198.18.30.53"), IPv4Address("198.18.30.54")), mtu=1400
+)
 HALVES = [AddRoute(ip_network(n), Kind.FULL) for n in ("0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1")]
 
 
@@ -40,8 +41,12 @@ def test_a_server_inside_a_tunnel_route_gets_its_host_route_first():
     assert steps[2:4] == [HostRouteToServer(inside), AddRoute(ip_network("198.18.30.0/24"), Kind.SPLIT)]
     extra = ip_network("203.0.113.0/24")  # an extra route holding the server
     steps = policy.steps(PLAN, Options(SERVER, full_tunnel=False, extra_routes=(extra,)))
-    assert steps[2:] == [HostRouteToServer(SERVER), AddRoute(ip_network("198.18.30.0/24"), Kind.SPLIT),
-                         AddRoute(extra, Kind.EXTRA), SetDns(PLAN.dns, all_names=False)]
+    assert steps[2:] == [
+        HostRouteToServer(SERVER),
+        AddRoute(ip_network("198.18.30.0/24"), Kind.SPLIT),
+        AddRoute(extra, Kind.EXTRA),
+        SetDns(PLAN.dns, all_names=False),
+    ]
 
 
 def test_an_ipv6_server_gets_its_host_route_from_the_ipv6_half_routes():
@@ -63,22 +68,29 @@ def test_the_ipv6_identifier_becomes_the_link_local_address_and_no_peer_means_ou
     plan = NetworkPlan(address=PLAN.address, peer=None, mtu=1280, ipv6_identifier=bytes.fromhex("0211223344556677"))
     link_local = IPv6Address("fe80::211:2233:4455:6677")
     assert policy.steps(plan, Options(SERVER))[:3] == [
-        SetLink(1280), AddAddress(PLAN.address, PLAN.address, 32), AddAddress(link_local, link_local, 64)]
+        SetLink(1280),
+        AddAddress(PLAN.address, PLAN.address, 32),
+        AddAddress(link_local, link_local, 64),
+    ]
 
 
 def test_destinations_come_in_route_safety_order_with_their_kinds():
     extra = ip_network("10.20.0.0/16")
     found = policy.destinations(policy.steps(PLAN, Options(SERVER, extra_routes=(extra,))))
-    assert found == [Destination(ip_network("198.18.30.10/32"), Kind.ADDRESS),
-                     Destination(ip_network("198.18.30.1/32"), Kind.PEER),
-                     *(Destination(route.network, Kind.FULL) for route in HALVES), Destination(extra, Kind.EXTRA)]
+    assert found == [
+        Destination(ip_network("198.18.30.10/32"), Kind.ADDRESS),
+        Destination(ip_network("198.18.30.1/32"), Kind.PEER),
+        *(Destination(route.network, Kind.FULL) for route in HALVES),
+        Destination(extra, Kind.EXTRA),
+    ]
     assert policy.known_routes(False, [extra]) == [Destination(extra, Kind.EXTRA)]
     assert policy.known_routes(True, [])[0] == Destination(ip_network("0.0.0.0/1"), Kind.FULL)
 
 
 def test_pushed_routes_only_in_a_split_tunnel_and_never_one_holding_the_server():
-    pushed = PushedSettings(routes=(ip_network("10.1.0.0/16"), ip_network("203.0.113.0/24")),
-                            domain="corp.example", search=("corp.example", "lab.example"))
+    pushed = PushedSettings(
+        routes=(ip_network("10.1.0.0/16"), ip_network("203.0.113.0/24")), domain="corp.example", search=("corp.example", "lab.example")
+    )
     assert policy.pushed_routes(pushed, Options(SERVER)) == []
     split = Options(SERVER, full_tunnel=False)
     routes = policy.pushed_routes(pushed, split)

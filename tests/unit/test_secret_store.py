@@ -60,11 +60,29 @@ def test_renaming_keeps_the_secret_and_removing_forgets_it(secrets, tmp_path):
 
 
 def test_profiles_add_saves_the_password_only_in_the_keyring(secrets, keyring_bus, tmp_path):
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "DBUS_SESSION_BUS_ADDRESS": keyring_bus,
-           "SSTP_VPN_PROXY_PASSWORD": "proxy-s3cret"}
-    added = subprocess.run([sys.executable, "-m", "sstpvpn.client.cli", "profiles", "add", "Office", "vpn.example.com",
-                            "--user", "alice", "--proxy", "http://bob@proxy:3128", "--password-stdin"],
-                           input="vpn-s3cret\n", capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "DBUS_SESSION_BUS_ADDRESS": keyring_bus, "SSTP_VPN_PROXY_PASSWORD": "proxy-s3cret"}
+    added = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sstpvpn.client.cli",
+            "profiles",
+            "add",
+            "Office",
+            "vpn.example.com",
+            "--user",
+            "alice",
+            "--proxy",
+            "http://bob@proxy:3128",
+            "--password-stdin",
+        ],
+        input="vpn-s3cret\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
     assert added.returncode == 0, added.stderr
     assert added.stderr == ""
     profile = ProfileStore(tmp_path / "sstp-vpn" / "profiles.toml").load().find("Office")
@@ -72,12 +90,19 @@ def test_profiles_add_saves_the_password_only_in_the_keyring(secrets, keyring_bu
     assert secrets.get(profile.id, SecretKind.PROXY) == "proxy-s3cret"
     text = (tmp_path / "sstp-vpn" / "profiles.toml").read_text()
     assert "s3cret" not in text
-    shown = subprocess.run([sys.executable, "-m", "sstpvpn.client.cli", "profiles", "show", "Office"],
-                           capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "sstpvpn.client.cli", "profiles", "show", "Office"], capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60
+    )
     assert "password: saved in the system keyring" in shown.stdout
     assert "s3cret" not in shown.stdout + shown.stderr
-    removed = subprocess.run([sys.executable, "-m", "sstpvpn.client.cli", "profiles", "remove", "Office"],
-                             capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=60)
+    removed = subprocess.run(
+        [sys.executable, "-m", "sstpvpn.client.cli", "profiles", "remove", "Office"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
     assert removed.returncode == 0 and removed.stderr == ""
     assert secrets.get(profile.id, SecretKind.VPN) is None
     assert secrets.get(profile.id, SecretKind.PROXY) is None
@@ -97,11 +122,13 @@ def test_a_bus_without_secret_service_is_no_keyring(tmp_path):
     """A session bus that cannot activate gnome-keyring: keyring falls back to its fail backend."""
     require_program("dbus-run-session", INSTALL_KEYRING)
     config = tmp_path / "bus.conf"
-    config.write_text("<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>"
-                      '<policy context="default"><allow send_destination="*" eavesdrop="true"/>'
-                      '<allow eavesdrop="true"/><allow own="*"/></policy></busconfig>')
-    probe = ("from sstpvpn.client.secret_store import SecretStore; import sys; "
-             "sys.stdout.write(SecretStore().problem() or 'usable')")
-    result = subprocess.run(["dbus-run-session", f"--config-file={config}", "--", sys.executable, "-c", probe],
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    config.write_text(
+        "<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>"
+        '<policy context="default"><allow send_destination="*" eavesdrop="true"/>'
+        '<allow eavesdrop="true"/><allow own="*"/></policy></busconfig>'
+    )
+    probe = "from sstpvpn.client.secret_store import SecretStore; import sys; sys.stdout.write(SecretStore().problem() or 'usable')"
+    result = subprocess.run(
+        ["dbus-run-session", f"--config-file={config}", "--", sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
+    )
     assert result.stdout == NO_KEYRING_SENTENCE, result.stderr

@@ -24,8 +24,14 @@ AUTH_PAP = Option(3, b"\xc0\x23")
 # ------------------------------------------------------------------ Windows Server 2016 (issue 13)
 
 
-WINDOWS_2016_FIRST = [mru(4091), AUTH_EAP, magic(0x1B2C3D4E), Option(13, b"\x06"), Option(17, b"\x06\x4e"),
-                      Option(19, b"\x01" + bytes.fromhex("6B2E3F40A1B2C3D4E5F60718293A4B5C"))]
+WINDOWS_2016_FIRST = [
+    mru(4091),
+    AUTH_EAP,
+    magic(0x1B2C3D4E),
+    Option(13, b"\x06"),
+    Option(17, b"\x06\x4e"),
+    Option(19, b"\x01" + bytes.fromhex("6B2E3F40A1B2C3D4E5F60718293A4B5C")),
+]
 
 
 def test_windows_server_2016_eap_with_callback_mrru_and_discriminator_is_steered_to_mschapv2() -> None:
@@ -60,7 +66,6 @@ def test_windows_server_insisting_on_eap_after_the_nak_gets_eap() -> None:
 
 
 # ------------------------------------------------------------------ helpers for the replays
-
 
 
 def _open_lcp(wire: Wire, server_options: list[Option], identifier: int = 1) -> None:
@@ -116,7 +121,9 @@ def test_mikrotik_pap_ack_whose_message_lies_outside_its_length() -> None:
     sent = wire.lcp(Code.CONFIGURE_REQUEST, 2, [mru(1500), AUTH_PAP, magic(0x0BADCAFE)])  # PAP again: accepted
     (request,) = only(sent, PppProtocol.PAP)
     assert request.code == 1 and request.data == b"\x05alice\x15correct horse battery"
-    sent = wire.feed(encode_data(encode_frame(PppProtocol.PAP, bytes.fromhex("02") + bytes([request.identifier]) + bytes.fromhex("0004 08") + b"Login ok")))
+    sent = wire.feed(
+        encode_data(encode_frame(PppProtocol.PAP, bytes.fromhex("02") + bytes([request.identifier]) + bytes.fromhex("0004 08") + b"Login ok"))
+    )
     assert _call_connected(sent)[4:36] == NONCE
     assert wire.engine.security == SessionSecurity("PAP", "SHA-256", keyed=False)
     assert wire.failure is None

@@ -24,8 +24,7 @@ HOLDER = textwrap.dedent("""
 
 
 def start_holder(folder: Path) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline() == "held\n"
     return holder
 
@@ -35,8 +34,7 @@ def test_second_process_is_refused_with_the_holders_pid_and_program(tmp_path):
     try:
         with pytest.raises(SessionInUse) as refused:
             lock_profile("abc123", "Office", "the SSTP VPN tray app", folder=tmp_path)
-        assert refused.value.sentence == (f"The profile Office is already connected by process {holder.pid} "
-                                          "(sstp-vpn connect); disconnect it first.")
+        assert refused.value.sentence == (f"The profile Office is already connected by process {holder.pid} (sstp-vpn connect); disconnect it first.")
         # Another profile is not affected.
         with lock_profile("def456", "Home", "the SSTP VPN tray app", folder=tmp_path) as other:
             assert other.held

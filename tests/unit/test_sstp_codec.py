@@ -35,10 +35,7 @@ from sstpvpn.client.core.sstp_codec import (
 )
 
 # [MS-SSTP] 4.7: the Call Connect Ack of the worked example (SHA-256 only).
-SPEC_ACK = bytes.fromhex(
-    "10010030 0002 0001 00040028 000000 02"
-    "412B489AEBD7ECC7D08966F26BE7CD72B231A0E9210D7C91B308862B0344C435"
-)
+SPEC_ACK = bytes.fromhex("10010030 0002 0001 00040028 000000 02412B489AEBD7ECC7D08966F26BE7CD72B231A0E9210D7C91B308862B0344C435")
 SPEC_NONCE = bytes.fromhex("412B489AEBD7ECC7D08966F26BE7CD72B231A0E9210D7C91B308862B0344C435")
 # [MS-SSTP] 4.7: the Call Connected the client sends in that example.
 SPEC_CALL_CONNECTED = bytes.fromhex(
@@ -248,11 +245,7 @@ def _reader(host: str = "vpn.example.com") -> sstp_http.ReplyReader:
 
 
 SOFTETHER_REPLY = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"Content-Length: 18446744073709551615\r\n"
-    b"Server: Microsoft-HTTPAPI/2.0\r\n"
-    b"Date: Tue, 25 Nov 2025 22:00:00 GMT\r\n"
-    b"\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\nServer: Microsoft-HTTPAPI/2.0\r\nDate: Tue, 25 Nov 2025 22:00:00 GMT\r\n\r\n"
 )
 
 
@@ -294,7 +287,9 @@ def test_http_reply_status_line_is_as_the_server_wrote_it() -> None:
 def test_http_200_with_a_finite_body_is_not_sstp() -> None:
     with pytest.raises(sstp_http.HttpRefused) as refusal:
         _reader().feed(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n")
-    assert str(refusal.value) == "The server vpn.example.com answered the SSTP request with a finite body (Content-Length 12): it is not speaking SSTP."
+    assert (
+        str(refusal.value) == "The server vpn.example.com answered the SSTP request with a finite body (Content-Length 12): it is not speaking SSTP."
+    )
 
 
 def test_http_closed_connection() -> None:
@@ -321,7 +316,10 @@ def test_http_chunked_200_is_a_refusal_not_an_h11_error(cut: int) -> None:
     reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
     with pytest.raises(sstp_http.HttpRefused) as refusal:
         reader.feed(reply[: len(reply) - cut])
-    assert str(refusal.value) == "The server vpn.example.com answered the SSTP request with an encoded body (Transfer-Encoding chunked): it is not speaking SSTP."
+    assert (
+        str(refusal.value)
+        == "The server vpn.example.com answered the SSTP request with an encoded body (Transfer-Encoding chunked): it is not speaking SSTP."
+    )
 
 
 def test_reader_hands_over_whole_packets_before_a_broken_header_then_raises() -> None:

@@ -36,10 +36,18 @@ def run_states(history: AttemptHistory, *states: State, failure: Failure | None 
 
 def test_history_records_each_state_change_and_the_outcome(tmp_path: Path) -> None:
     history = AttemptHistory(tmp_path / "attempts.json", clock=Clock())
-    run_states(history, State.HANDSHAKE, State.HANDSHAKE, State.NEGOTIATING, State.AUTHENTICATING, State.DISCONNECTED,
-               failure=Failure(Layer.AUTH, "The server refused the user name or password.", FailureKind.AUTHENTICATION))
-    run_states(history, State.HANDSHAKE, State.NEGOTIATING, State.AUTHENTICATING, State.CONFIGURING, State.CONNECTED,
-               State.DISCONNECTING, State.DISCONNECTED)
+    run_states(
+        history,
+        State.HANDSHAKE,
+        State.HANDSHAKE,
+        State.NEGOTIATING,
+        State.AUTHENTICATING,
+        State.DISCONNECTED,
+        failure=Failure(Layer.AUTH, "The server refused the user name or password.", FailureKind.AUTHENTICATION),
+    )
+    run_states(
+        history, State.HANDSHAKE, State.NEGOTIATING, State.AUTHENTICATING, State.CONFIGURING, State.CONNECTED, State.DISCONNECTING, State.DISCONNECTED
+    )
     first, second = AttemptHistory(tmp_path / "attempts.json").load()
     assert [state for _, state in first.steps] == ["handshake", "negotiating", "authenticating", "disconnected"]
     assert first.steps[0][0] == first.started_at and first.steps[-1][0] - first.started_at == 1.5
@@ -99,8 +107,16 @@ def test_profile_and_proxy_have_no_secret_fields() -> None:
 
 def test_bundle_holds_versions_system_profiles_attempts_and_log(tmp_path: Path) -> None:
     store = ProfileStore(tmp_path / "profiles.toml")
-    store.save(Profile(id=new_profile_id(), name="Office", host="vpn.example.com", username="HUB\\alice", pin_sha256="ab" * 32,
-                       proxy=ProxyChoice(ProxyMode.MANUAL, "proxy.example.com", 3128, "bob")))
+    store.save(
+        Profile(
+            id=new_profile_id(),
+            name="Office",
+            host="vpn.example.com",
+            username="HUB\\alice",
+            pin_sha256="ab" * 32,
+            proxy=ProxyChoice(ProxyMode.MANUAL, "proxy.example.com", 3128, "bob"),
+        )
+    )
     history = AttemptHistory(tmp_path / "attempts.json", clock=Clock())
     run_states(history, State.HANDSHAKE, State.DISCONNECTED, failure=Failure(Layer.TLS, "The certificate is not trusted.", FailureKind.TRUST))
     recent = RecentLog(tmp_path / "recent.log")
@@ -108,9 +124,19 @@ def test_bundle_holds_versions_system_profiles_attempts_and_log(tmp_path: Path) 
     text = render_text(collect(store, history, recent))
     sections = [line for line in text.splitlines() if line and not line.startswith(" ")]
     assert sections[2:] == ["Versions", "System", "Profiles (1)", "Last attempts (1, oldest first)", "Recent log (last 1 lines)"]
-    for expected in ("  sstp-vpn: 0.1.0", "  OpenSSL: OpenSSL", "  Python: 3.", "  system: Linux", "    username: 'HUB\\\\alice'",
-                     "    proxy.mode: manual", "    proxy.username: 'bob'", "    proxy.port: 3128", "    +   0.50 s  disconnected",
-                     "    outcome [tls, trust]: The certificate is not trusted.", "INFO     Connecting to vpn.example.com:443."):
+    for expected in (
+        "  sstp-vpn: 0.1.0",
+        "  OpenSSL: OpenSSL",
+        "  Python: 3.",
+        "  system: Linux",
+        "    username: 'HUB\\\\alice'",
+        "    proxy.mode: manual",
+        "    proxy.username: 'bob'",
+        "    proxy.port: 3128",
+        "    +   0.50 s  disconnected",
+        "    outcome [tls, trust]: The certificate is not trusted.",
+        "INFO     Connecting to vpn.example.com:443.",
+    ):
         assert expected in text, expected
 
     write_bundle(tmp_path / "bundle.zip", collect(store, history, recent))
@@ -126,12 +152,18 @@ def test_bundle_command_writes_the_file_and_prints_its_path(tmp_path: Path) -> N
     (state / "recent.log").write_text("2025-11-25 22:00:00  INFO     The server accepted the SSTP request.\n")
     (state / "attempts.json").write_text(json.dumps({"attempts": [{"server": "vpn.example.com", "started_at": 1.0, "steps": [[1.0, "handshake"]]}]}))
     output = tmp_path / "out.txt"
-    run = subprocess.run([sys.executable, "-m", "sstpvpn.client.cli", "bundle", "--output", str(output)], env=env,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "sstpvpn.client.cli", "bundle", "--output", str(output)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == str(output)
     text = output.read_text()
     assert "The server accepted the SSTP request." in text and "vpn.example.com" in text and "Profiles (0)" in text
-    run = subprocess.run([sys.executable, "-m", "sstpvpn.client.cli", "bundle", "--output", str(tmp_path / "no" / "x.txt")], env=env,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "sstpvpn.client.cli", "bundle", "--output", str(tmp_path / "no" / "x.txt")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 1 and "could not be written" in run.stderr

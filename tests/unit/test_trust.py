@@ -24,15 +24,24 @@ KEY = ec.generate_private_key(ec.SECP256R1())
 NOW = datetime.datetime(2025, 6, 1, 12, 0, tzinfo=datetime.timezone.utc)
 
 
-def make_cert(cn: str | None = "vpn.test", dns: list[str] | None = None, ips: list[str] | None = None,
-              eku: list[x509.ObjectIdentifier] | None = None,
-              not_before: datetime.datetime = NOW - datetime.timedelta(days=1),
-              not_after: datetime.datetime = NOW + datetime.timedelta(days=30)) -> x509.Certificate:
+def make_cert(
+    cn: str | None = "vpn.test",
+    dns: list[str] | None = None,
+    ips: list[str] | None = None,
+    eku: list[x509.ObjectIdentifier] | None = None,
+    not_before: datetime.datetime = NOW - datetime.timedelta(days=1),
+    not_after: datetime.datetime = NOW + datetime.timedelta(days=30),
+) -> x509.Certificate:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else [])
-    builder = (x509.CertificateBuilder().subject_name(subject)
-               .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")]))
-               .public_key(KEY.public_key()).serial_number(7)
-               .not_valid_before(not_before).not_valid_after(not_after))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")]))
+        .public_key(KEY.public_key())
+        .serial_number(7)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
     names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns or []]
     names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips or []]
     if names:
@@ -48,58 +57,65 @@ def der(cert: x509.Certificate) -> bytes:
 
 # --- RFC 6125 DNS name matching ------------------------------------------------------------
 
-@pytest.mark.parametrize("pattern, reference, expected", [
-    ("vpn.example.com", "vpn.example.com", True),
-    ("VPN.Example.COM", "vpn.example.com", True),  # case-insensitive
-    ("vpn.example.com.", "vpn.example.com", True),  # trailing dot ignored on either side
-    ("vpn.example.com", "vpn.example.com.", True),
-    ("vpn.example.com", "vpn.example.org", False),
-    ("vpn.example.com", "example.com", False),
-    ("*.example.com", "vpn.example.com", True),
-    ("*.example.com", "VPN.EXAMPLE.COM", True),
-    ("*.example.com", "a.b.example.com", False),  # one label only
-    ("*.example.com", "example.com", False),  # must match a non-empty label
-    ("*.example.com", ".example.com", False),
-    ("*.com", "example.com", False),  # not directly under a single-label domain
-    ("*", "localhost", False),
-    ("f*.example.com", "foo.example.com", False),  # partial wildcards refused
-    ("*oo.example.com", "foo.example.com", False),
-    ("xn--*.example.com", "xn--bcher-kva.example.com", False),  # wildcard inside an A-label
-    ("vpn.*.com", "vpn.example.com", False),  # only the left-most label
-    ("*.*.example.com", "a.b.example.com", False),
-    ("*.xn--bcher-kva.example", "shop.xn--bcher-kva.example", True),  # A-labels compare as text
-    ("*.example.com", "xn--bcher-kva.example.com", True),
-    ("bücher.example", "xn--bcher-kva.example", False),  # a U-label in a certificate is invalid
-    # No wildcard directly under a public suffix (Public Suffix List, ICANN and private sections).
-    ("*.co.uk", "foo.co.uk", False),
-    ("*.CO.UK", "foo.co.uk", False),
-    ("*.example.co.uk", "a.example.co.uk", True),
-    ("*.github.io", "someone.github.io", False),
-    ("*.someone.github.io", "www.someone.github.io", True),
-    ("*.kobe.jp", "foo.kobe.jp", False),  # "*.kobe.jp" is itself a rule: foo.kobe.jp is public too
-    ("*.foo.kobe.jp", "www.foo.kobe.jp", False),
-    ("*.city.kobe.jp", "www.city.kobe.jp", True),  # an exception rule ("!city.kobe.jp") makes it private
-    ("*.xn--55qx5d.cn", "shop.xn--55qx5d.cn", False),  # 公司.cn, listed in Unicode, compared as an A-label
-    ("*.vpn.corp", "a.vpn.corp", True),  # under an unknown top-level domain: only the TLD is public
-    ("co.uk", "co.uk", True),  # an exact name is not a wildcard: the list does not apply
-    ("*..example.com", "a..example.com", False),  # empty labels
-])
+
+@pytest.mark.parametrize(
+    "pattern, reference, expected",
+    [
+        ("vpn.example.com", "vpn.example.com", True),
+        ("VPN.Example.COM", "vpn.example.com", True),  # case-insensitive
+        ("vpn.example.com.", "vpn.example.com", True),  # trailing dot ignored on either side
+        ("vpn.example.com", "vpn.example.com.", True),
+        ("vpn.example.com", "vpn.example.org", False),
+        ("vpn.example.com", "example.com", False),
+        ("*.example.com", "vpn.example.com", True),
+        ("*.example.com", "VPN.EXAMPLE.COM", True),
+        ("*.example.com", "a.b.example.com", False),  # one label only
+        ("*.example.com", "example.com", False),  # must match a non-empty label
+        ("*.example.com", ".example.com", False),
+        ("*.com", "example.com", False),  # not directly under a single-label domain
+        ("*", "localhost", False),
+        ("f*.example.com", "foo.example.com", False),  # partial wildcards refused
+        ("*oo.example.com", "foo.example.com", False),
+        ("xn--*.example.com", "xn--bcher-kva.example.com", False),  # wildcard inside an A-label
+        ("vpn.*.com", "vpn.example.com", False),  # only the left-most label
+        ("*.*.example.com", "a.b.example.com", False),
+        ("*.xn--bcher-kva.example", "shop.xn--bcher-kva.example", True),  # A-labels compare as text
+        ("*.example.com", "xn--bcher-kva.example.com", True),
+        ("bücher.example", "xn--bcher-kva.example", False),  # a U-label in a certificate is invalid
+        # No wildcard directly under a public suffix (Public Suffix List, ICANN and private sections).
+        ("*.co.uk", "foo.co.uk", False),
+        ("*.CO.UK", "foo.co.uk", False),
+        ("*.example.co.uk", "a.example.co.uk", True),
+        ("*.github.io", "someone.github.io", False),
+        ("*.someone.github.io", "www.someone.github.io", True),
+        ("*.kobe.jp", "foo.kobe.jp", False),  # "*.kobe.jp" is itself a rule: foo.kobe.jp is public too
+        ("*.foo.kobe.jp", "www.foo.kobe.jp", False),
+        ("*.city.kobe.jp", "www.city.kobe.jp", True),  # an exception rule ("!city.kobe.jp") makes it private
+        ("*.xn--55qx5d.cn", "shop.xn--55qx5d.cn", False),  # 公司.cn, listed in Unicode, compared as an A-label
+        ("*.vpn.corp", "a.vpn.corp", True),  # under an unknown top-level domain: only the TLD is public
+        ("co.uk", "co.uk", True),  # an exact name is not a wildcard: the list does not apply
+        ("*..example.com", "a..example.com", False),  # empty labels
+    ],
+)
 def test_dns_name_matches(pattern: str, reference: str, expected: bool) -> None:
     assert trust.dns_name_matches(pattern, reference) is expected
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("Bücher.Example.", "xn--bcher-kva.example"),
-    ("VPN.Example.com", "vpn.example.com"),
-    ("faß.de", "xn--fa-hia.de"),  # IDNA 2008 keeps ß (IDNA 2003, Python's "idna" codec, made it "fass.de")
-    ("ｖｐｎ．Example．com", "vpn.example.com"),  # UTS 46 maps full-width letters and dots
-    ("XN--BCHER-KVA.Example", "xn--bcher-kva.example"),  # a valid A-label, any case
-    ("vpn-1.ab--cd.example", "vpn-1.ab--cd.example"),  # ASCII labels are not IDNA's business
-    ("vpn_gw.corp", "vpn_gw.corp"),  # DNS allows underscores; some private names use them
-    ("127.0.0.1", ipaddress.IPv4Address("127.0.0.1")),
-    ("[2001:DB8::1]", ipaddress.IPv6Address("2001:db8::1")),
-    ("::1", ipaddress.IPv6Address("::1")),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("Bücher.Example.", "xn--bcher-kva.example"),
+        ("VPN.Example.com", "vpn.example.com"),
+        ("faß.de", "xn--fa-hia.de"),  # IDNA 2008 keeps ß (IDNA 2003, Python's "idna" codec, made it "fass.de")
+        ("ｖｐｎ．Example．com", "vpn.example.com"),  # UTS 46 maps full-width letters and dots
+        ("XN--BCHER-KVA.Example", "xn--bcher-kva.example"),  # a valid A-label, any case
+        ("vpn-1.ab--cd.example", "vpn-1.ab--cd.example"),  # ASCII labels are not IDNA's business
+        ("vpn_gw.corp", "vpn_gw.corp"),  # DNS allows underscores; some private names use them
+        ("127.0.0.1", ipaddress.IPv4Address("127.0.0.1")),
+        ("[2001:DB8::1]", ipaddress.IPv6Address("2001:db8::1")),
+        ("::1", ipaddress.IPv6Address("::1")),
+    ],
+)
 def test_reference_identity(name: str, expected: object) -> None:
     assert trust.reference_identity(name) == expected
 
@@ -109,22 +125,25 @@ def test_reference_identity_rejects_an_empty_name() -> None:
         trust.reference_identity(".")
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("-bücher.example", "the label -bücher starts or ends with a hyphen"),
-    ("bücher-.example", "the label bücher- starts or ends with a hyphen"),
-    ("-vpn.example.com", "the label -vpn starts or ends with a hyphen"),
-    ("☃.example", 'the character "☃" (U+2603) is not allowed in a host name'),  # not PVALID in IDNA 2008
-    ("vpn\ufffd.example", 'the character "\ufffd" (U+FFFD) is not allowed in a host name'),  # disallowed in UTS 46
-    ("my vpn.example", "the character U+0020 is not allowed in a host name"),
-    ("*.example.com", 'the character "*" (U+002A) is not allowed in a host name'),
-    ("xn--zz.example", "xn--zz is not a valid internationalized (xn--) label"),
-    ("xn--ls8h.example", "xn--ls8h is not a valid internationalized (xn--) label"),  # an emoji: IDNA 2003 only
-    ("٣a.example", "the label ٣a breaks the IDNA 2008 rules for internationalized names"),  # bidi rule
-    ("a..example", "it has two dots in a row, or a dot at the start"),
-    (".example", "it has two dots in a row, or a dot at the start"),
-    ("a" * 64 + ".example", "a label is longer than 63 characters"),
-    (".".join(["a" * 63] * 4), "it is longer than 253 characters"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("-bücher.example", "the label -bücher starts or ends with a hyphen"),
+        ("bücher-.example", "the label bücher- starts or ends with a hyphen"),
+        ("-vpn.example.com", "the label -vpn starts or ends with a hyphen"),
+        ("☃.example", 'the character "☃" (U+2603) is not allowed in a host name'),  # not PVALID in IDNA 2008
+        ("vpn\ufffd.example", 'the character "\ufffd" (U+FFFD) is not allowed in a host name'),  # disallowed in UTS 46
+        ("my vpn.example", "the character U+0020 is not allowed in a host name"),
+        ("*.example.com", 'the character "*" (U+002A) is not allowed in a host name'),
+        ("xn--zz.example", "xn--zz is not a valid internationalized (xn--) label"),
+        ("xn--ls8h.example", "xn--ls8h is not a valid internationalized (xn--) label"),  # an emoji: IDNA 2003 only
+        ("٣a.example", "the label ٣a breaks the IDNA 2008 rules for internationalized names"),  # bidi rule
+        ("a..example", "it has two dots in a row, or a dot at the start"),
+        (".example", "it has two dots in a row, or a dot at the start"),
+        ("a" * 64 + ".example", "a label is longer than 63 characters"),
+        (".".join(["a" * 63] * 4), "it is longer than 253 characters"),
+    ],
+)
 def test_reference_identity_refuses_invalid_names_with_a_sentence(name: str, reason: str) -> None:
     with pytest.raises(ValueError) as caught:
         trust.reference_identity(name)
@@ -134,11 +153,11 @@ def test_reference_identity_refuses_invalid_names_with_a_sentence(name: str, rea
 def test_invalid_idn_reference_is_a_name_problem_not_an_exception() -> None:
     cert = make_cert(dns=["xn--bcher-kva.example", "*.example.com"])
     assert trust.server_name_problem(cert, "-bücher.example") == (
-        "-bücher.example is not a valid host name (the label -bücher starts or ends with a hyphen): "
-        "check the host name in the profile.")
+        "-bücher.example is not a valid host name (the label -bücher starts or ends with a hyphen): check the host name in the profile."
+    )
     assert trust.server_name_problem(cert, "☃.example") == (
-        '☃.example is not a valid host name (the character "☃" (U+2603) is not allowed in a host name): '
-        "check the host name in the profile.")
+        '☃.example is not a valid host name (the character "☃" (U+2603) is not allowed in a host name): check the host name in the profile.'
+    )
 
 
 def test_idn_reference_matches_a_labels_in_the_certificate() -> None:
@@ -147,17 +166,19 @@ def test_idn_reference_matches_a_labels_in_the_certificate() -> None:
     assert trust.server_name_problem(cert, "Bücher.example") is None
     assert trust.server_name_problem(cert, "xn--bcher-kva.example") is None
     assert trust.server_name_problem(cert, "buecher.example") == (
-        "The server's certificate is for xn--bcher-kva.example, not buecher.example. "
-        "Check the host name in the profile.")
+        "The server's certificate is for xn--bcher-kva.example, not buecher.example. Check the host name in the profile."
+    )
     # ß stays ß under IDNA 2008: a certificate for the IDNA 2003 spelling "fass.de" is not for faß.de.
     assert trust.server_name_problem(make_cert(dns=["xn--fa-hia.de"]), "faß.de") is None
     assert trust.server_name_problem(make_cert(dns=["fass.de"]), "faß.de") == (
-        "The server's certificate is for fass.de, not faß.de. Check the host name in the profile.")
+        "The server's certificate is for fass.de, not faß.de. Check the host name in the profile."
+    )
     # A wildcard matches an A-label like any other label.
     assert trust.server_name_problem(make_cert(dns=["*.example.com"]), "bücher.example.com") is None
 
 
 # --- identities in certificates --------------------------------------------------------------
+
 
 def test_ip_reference_matches_only_ip_san_entries() -> None:
     cert = make_cert(cn="192.0.2.1", dns=["vpn.test", "192.0.2.9"], ips=["192.0.2.1", "2001:db8::1"])
@@ -173,16 +194,19 @@ def test_ip_reference_never_matches_the_common_name() -> None:
     assert not trust.certificate_matches(cert, ipaddress.ip_address("192.0.2.1"))
     assert trust.server_name_problem(cert, "192.0.2.1") == (
         "The server's certificate names 192.0.2.1 only in its Common Name, which modern clients no longer accept: "
-        "the server's administrator must issue a certificate with a subjectAltName for 192.0.2.1.")
+        "the server's administrator must issue a certificate with a subjectAltName for 192.0.2.1."
+    )
 
 
 def test_ip_reference_listed_only_as_a_dns_name() -> None:
     cert = make_cert(cn="192.0.2.1", dns=["192.0.2.1"])
     assert trust.server_name_problem(cert, "192.0.2.1") == (
         "The server's certificate lists 192.0.2.1 only as a name, not as an IP address, so it cannot "
-        "prove it is that address. Connect by the server's host name instead.")
+        "prove it is that address. Connect by the server's host name instead."
+    )
     assert trust.server_name_problem(cert, "192.0.2.7") == (
-        "The server's certificate is for 192.0.2.1, not 192.0.2.7. Check the host name in the profile.")
+        "The server's certificate is for 192.0.2.1, not 192.0.2.7. Check the host name in the profile."
+    )
 
 
 def test_dns_reference_does_not_match_ip_san() -> None:
@@ -191,8 +215,10 @@ def test_dns_reference_does_not_match_ip_san() -> None:
     assert not trust.certificate_matches(cert, "vpn.test")
 
 
-CN_ONLY = ("The server's certificate names vpn.test only in its Common Name, which modern clients no longer accept: "
-           "the server's administrator must issue a certificate with a subjectAltName for vpn.test.")
+CN_ONLY = (
+    "The server's certificate names vpn.test only in its Common Name, which modern clients no longer accept: "
+    "the server's administrator must issue a certificate with a subjectAltName for vpn.test."
+)
 
 
 def test_common_name_is_never_used() -> None:
@@ -201,15 +227,18 @@ def test_common_name_is_never_used() -> None:
     assert trust.server_name_problem(make_cert(cn="vpn.test"), "vpn.test") == CN_ONLY
     assert trust.server_name_problem(make_cert(cn="vpn.test"), "VPN.Test.") == (
         "The server's certificate names vpn.test only in its Common Name, which modern clients no longer accept: "
-        "the server's administrator must issue a certificate with a subjectAltName for VPN.Test.")
+        "the server's administrator must issue a certificate with a subjectAltName for VPN.Test."
+    )
     assert not trust.certificate_matches(make_cert(cn="*.example.com"), "vpn.example.com")
     assert trust.server_name_problem(make_cert(cn="*.example.com"), "vpn.example.com") == (
         "The server's certificate names *.example.com only in its Common Name, which modern clients no longer "
-        "accept: the server's administrator must issue a certificate with a subjectAltName for vpn.example.com.")
+        "accept: the server's administrator must issue a certificate with a subjectAltName for vpn.example.com."
+    )
     # A CN for another name says the same: there is nothing else to compare.
     assert trust.server_name_problem(make_cert(cn="other.test"), "vpn.test") == (
         "The server's certificate names other.test only in its Common Name, which modern clients no longer accept: "
-        "the server's administrator must issue a certificate with a subjectAltName for vpn.test.")
+        "the server's administrator must issue a certificate with a subjectAltName for vpn.test."
+    )
 
 
 def test_common_name_is_not_used_beside_san_entries() -> None:
@@ -217,35 +246,45 @@ def test_common_name_is_not_used_beside_san_entries() -> None:
     only_ips = make_cert(cn="vpn.test", ips=["192.0.2.1"])
     assert not trust.certificate_matches(only_ips, "vpn.test")
     assert trust.server_name_problem(only_ips, "vpn.test") == (
-        "The server's certificate is for 192.0.2.1, not vpn.test. Check the host name in the profile.")
+        "The server's certificate is for 192.0.2.1, not vpn.test. Check the host name in the profile."
+    )
     assert trust.server_name_problem(only_ips, "192.0.2.1") is None
     with_dns = make_cert(cn="vpn.test", dns=["other.test"])
     assert not trust.certificate_matches(with_dns, "vpn.test")
     assert trust.server_name_problem(with_dns, "vpn.test") == (
-        "The server's certificate is for other.test, not vpn.test. Check the host name in the profile.")
+        "The server's certificate is for other.test, not vpn.test. Check the host name in the profile."
+    )
 
 
 def test_san_without_dns_or_ip_entries_counts_as_cn_only() -> None:
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vpn.test")]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")]))
-            .public_key(KEY.public_key()).serial_number(8)
-            .not_valid_before(NOW - datetime.timedelta(days=1)).not_valid_after(NOW + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name("admin@vpn.test")]), critical=False)
-            .sign(KEY, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vpn.test")]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")]))
+        .public_key(KEY.public_key())
+        .serial_number(8)
+        .not_valid_before(NOW - datetime.timedelta(days=1))
+        .not_valid_after(NOW + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.RFC822Name("admin@vpn.test")]), critical=False)
+        .sign(KEY, hashes.SHA256())
+    )
     assert not trust.certificate_matches(cert, "vpn.test")
     assert trust.server_name_problem(cert, "vpn.test") == CN_ONLY
 
 
 # --- wildcards and public suffixes -------------------------------------------------------------
 
+
 def test_wildcard_directly_under_a_public_suffix_is_refused() -> None:
     assert trust.server_name_problem(make_cert(dns=["*.co.uk"]), "foo.co.uk") == (
-        "The server's certificate is for *.co.uk, not foo.co.uk. Check the host name in the profile.")
+        "The server's certificate is for *.co.uk, not foo.co.uk. Check the host name in the profile."
+    )
     assert trust.server_name_problem(make_cert(dns=["*.com"]), "example.com") == (
-        "The server's certificate is for *.com, not example.com. Check the host name in the profile.")
+        "The server's certificate is for *.com, not example.com. Check the host name in the profile."
+    )
     assert trust.server_name_problem(make_cert(dns=["*.github.io"]), "someone.github.io") == (
-        "The server's certificate is for *.github.io, not someone.github.io. Check the host name in the profile.")
+        "The server's certificate is for *.github.io, not someone.github.io. Check the host name in the profile."
+    )
     # The CN does not rescue it either.
     assert not trust.certificate_matches(make_cert(cn="foo.co.uk", dns=["*.co.uk"]), "foo.co.uk")
 
@@ -255,9 +294,11 @@ def test_wildcard_under_a_registered_domain_is_accepted() -> None:
     assert trust.server_name_problem(cert, "a.example.co.uk") is None
     assert trust.server_name_problem(cert, "A.Example.CO.UK.") is None
     assert trust.server_name_problem(cert, "a.b.example.co.uk") == (
-        "The server's certificate is for *.example.co.uk, not a.b.example.co.uk. Check the host name in the profile.")
+        "The server's certificate is for *.example.co.uk, not a.b.example.co.uk. Check the host name in the profile."
+    )
     assert trust.server_name_problem(cert, "example.co.uk") == (
-        "The server's certificate is for *.example.co.uk, not example.co.uk. Check the host name in the profile.")
+        "The server's certificate is for *.example.co.uk, not example.co.uk. Check the host name in the profile."
+    )
     # One refused wildcard does not hide a good entry beside it.
     assert trust.server_name_problem(make_cert(dns=["*.co.uk", "foo.co.uk"]), "foo.co.uk") is None
 
@@ -266,31 +307,37 @@ def test_name_mismatch_sentence_names_both_sides() -> None:
     cert = make_cert(dns=["vpn.test"])
     assert trust.server_name_problem(cert, "vpn.test") is None
     assert trust.server_name_problem(cert, "other.example") == (
-        "The server's certificate is for vpn.test, not other.example. Check the host name in the profile.")
+        "The server's certificate is for vpn.test, not other.example. Check the host name in the profile."
+    )
     many = make_cert(dns=["vpn.test", "www.vpn.test"], ips=["192.0.2.1"])
     assert trust.server_name_problem(many, "other.example") == (
-        "The server's certificate is for vpn.test, www.vpn.test and 192.0.2.1, not other.example. "
-        "Check the host name in the profile.")
+        "The server's certificate is for vpn.test, www.vpn.test and 192.0.2.1, not other.example. Check the host name in the profile."
+    )
     lots = make_cert(dns=[f"n{i}.test" for i in range(6)])
     assert trust.server_name_problem(lots, "x.test") == (
-        "The server's certificate is for n0.test, n1.test, n2.test, n3.test and 2 more, not x.test. "
-        "Check the host name in the profile.")
+        "The server's certificate is for n0.test, n1.test, n2.test, n3.test and 2 more, not x.test. Check the host name in the profile."
+    )
 
 
 def test_certificate_without_any_name() -> None:
     assert trust.server_name_problem(make_cert(cn=None), "vpn.test") == (
         "The server's certificate names no host at all, so it cannot prove it is vpn.test. "
-        "Ask the server's administrator for a certificate that names the server.")
+        "Ask the server's administrator for a certificate that names the server."
+    )
 
 
 # --- extended key usage ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("eku", [
-    None,
-    [ExtendedKeyUsageOID.SERVER_AUTH],
-    [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
-    [ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE],
-])
+
+@pytest.mark.parametrize(
+    "eku",
+    [
+        None,
+        [ExtendedKeyUsageOID.SERVER_AUTH],
+        [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
+        [ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE],
+    ],
+)
 def test_server_usage_allowed(eku: list | None) -> None:
     assert trust.usage_problem(make_cert(dns=["vpn.test"], eku=eku)) is None
 
@@ -299,10 +346,12 @@ def test_client_only_certificate_is_refused() -> None:
     cert = make_cert(dns=["vpn.test"], eku=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.CODE_SIGNING])
     assert trust.usage_problem(cert) == (
         "The server's certificate is not meant for TLS servers (its extended key usage allows only "
-        "clientAuth, codeSigning): the server's administrator must install a certificate for server authentication.")
+        "clientAuth, codeSigning): the server's administrator must install a certificate for server authentication."
+    )
 
 
 # --- pin -----------------------------------------------------------------------------------------
+
 
 def test_parse_pin_accepts_colons_and_any_case() -> None:
     digest = hashlib.sha256(b"x").digest()
@@ -316,8 +365,9 @@ def test_parse_pin_accepts_colons_and_any_case() -> None:
 def test_parse_pin_rejects_other_text(text: str) -> None:
     with pytest.raises(ValueError) as caught:
         trust.parse_pin(text)
-    assert str(caught.value) == ("The pinned SHA-256 fingerprint must be 64 hexadecimal digits (colons allowed), "
-                                 "like AB:CD:...: copy it again from the server's certificate.")
+    assert str(caught.value) == (
+        "The pinned SHA-256 fingerprint must be 64 hexadecimal digits (colons allowed), like AB:CD:...: copy it again from the server's certificate."
+    )
 
 
 def test_settings_reject_a_bad_pin_before_connecting() -> None:
@@ -350,11 +400,13 @@ def test_pin_problem() -> None:
     assert trust.pin_problem(leaf, other) == (
         f"The server's certificate fingerprint SHA256 {trust.colon_hex(digest)} does not match the pinned one "
         f"(SHA256 {':'.join(['00'] * 32)}): the certificate has changed or someone is intercepting the "
-        "connection; check with the server's administrator before changing the pin.")
+        "connection; check with the server's administrator before changing the pin."
+    )
     assert trust.colon_hex(b"\xab\xcd\x01") == "AB:CD:01"
 
 
 # --- chain errors (OpenSSL codes, as on Linux) -------------------------------------------------
+
 
 def verify_error(code: int, message: str) -> ssl.SSLCertVerificationError:
     error = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: {message}")
@@ -367,43 +419,57 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Op
 
 @linux_only
 def test_expired_leaf_sentence_has_the_date() -> None:
-    leaf = make_cert(dns=["vpn.test"], not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
-                     not_after=datetime.datetime(2021, 2, 3, 4, 5, tzinfo=datetime.timezone.utc))
+    leaf = make_cert(
+        dns=["vpn.test"],
+        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+        not_after=datetime.datetime(2021, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+    )
     assert trust.verification_sentence(verify_error(10, "certificate has expired"), [der(leaf)], NOW) == (
         "The server's certificate expired on 2021-02-03 04:05 UTC: ask the server's administrator to renew it, "
-        "or check this computer's date and time.")
+        "or check this computer's date and time."
+    )
     # Without the chain (the platform closed the socket) the sentence still says what happened.
     assert trust.verification_sentence(verify_error(10, "certificate has expired"), [], NOW) == (
-        "The server's certificate has expired: ask the server's administrator to renew it, "
-        "or check this computer's date and time.")
+        "The server's certificate has expired: ask the server's administrator to renew it, or check this computer's date and time."
+    )
 
 
 @linux_only
 def test_expired_issuer_is_named() -> None:
     leaf = make_cert(dns=["vpn.test"])
-    issuer = make_cert(cn="Old Test CA", not_after=datetime.datetime(2024, 12, 31, tzinfo=datetime.timezone.utc),
-                       not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))
+    issuer = make_cert(
+        cn="Old Test CA",
+        not_after=datetime.datetime(2024, 12, 31, tzinfo=datetime.timezone.utc),
+        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+    )
     assert trust.verification_sentence(verify_error(10, "certificate has expired"), [der(leaf), der(issuer)], NOW) == (
         "The certificate of Old Test CA, in the server's chain, expired on 2024-12-31 00:00 UTC: ask the server's "
-        "administrator to renew it, or check this computer's date and time.")
+        "administrator to renew it, or check this computer's date and time."
+    )
 
 
 @linux_only
 def test_not_yet_valid_sentence() -> None:
-    leaf = make_cert(dns=["vpn.test"], not_before=datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc),
-                     not_after=datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc))
+    leaf = make_cert(
+        dns=["vpn.test"],
+        not_before=datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc),
+        not_after=datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc),
+    )
     assert trust.verification_sentence(verify_error(9, "certificate is not yet valid"), [der(leaf)], NOW) == (
-        "The server's certificate is not valid before 2030-01-01 00:00 UTC: check this computer's date and time.")
+        "The server's certificate is not valid before 2030-01-01 00:00 UTC: check this computer's date and time."
+    )
 
 
 @linux_only
-@pytest.mark.parametrize("code, message", [(20, "unable to get local issuer certificate"),
-                                           (18, "self-signed certificate"),
-                                           (19, "self-signed certificate in certificate chain")])
+@pytest.mark.parametrize(
+    "code, message",
+    [(20, "unable to get local issuer certificate"), (18, "self-signed certificate"), (19, "self-signed certificate in certificate chain")],
+)
 def test_untrusted_chain_sentence_suggests_the_ca_file(code: int, message: str) -> None:
     assert trust.verification_sentence(verify_error(code, message), [], NOW) == (
         f"The server's certificate was not issued by a trusted authority ({message}): if you trust this server, "
-        "add its CA certificate to the profile (--ca-file).")
+        "add its CA certificate to the profile (--ca-file)."
+    )
 
 
 @linux_only
@@ -411,10 +477,12 @@ def test_invalid_purpose_uses_the_leaf_usages() -> None:
     leaf = make_cert(dns=["vpn.test"], eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
     assert trust.verification_sentence(verify_error(26, "unsuitable certificate purpose"), [der(leaf)], NOW) == (
         "The server's certificate is not meant for TLS servers (its extended key usage allows only clientAuth): "
-        "the server's administrator must install a certificate for server authentication.")
+        "the server's administrator must install a certificate for server authentication."
+    )
 
 
 # --- facts for diagnose --------------------------------------------------------------------------
+
 
 def test_describe_certificate() -> None:
     cert = make_cert(dns=["vpn.test"], ips=["192.0.2.1"], eku=[ExtendedKeyUsageOID.SERVER_AUTH])
@@ -432,6 +500,7 @@ def test_describe_certificate() -> None:
 
 
 # --- which name is sent and checked ------------------------------------------------------------
+
 
 def test_sni_and_expected_name() -> None:
     by_name = TransportSettings("vpn.test")

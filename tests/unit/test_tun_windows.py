@@ -96,9 +96,13 @@ def test_a_failed_session_closes_the_adapter_again(windows):
     windows.wintun.session_error = 1450  # ERROR_NO_SYSTEM_RESOURCES
     with pytest.raises(PlatformError, match="Windows could not start the tunnel adapter SSTP VPN"):
         TunDevice.open(**windows.libraries())
-    assert [call[0] for call in windows.calls] == ["WintunCreateAdapter", "WintunGetAdapterLUID",
-                                                   "ConvertInterfaceLuidToAlias", "WintunStartSession",
-                                                   "WintunCloseAdapter"]
+    assert [call[0] for call in windows.calls] == [
+        "WintunCreateAdapter",
+        "WintunGetAdapterLUID",
+        "ConvertInterfaceLuidToAlias",
+        "WintunStartSession",
+        "WintunCloseAdapter",
+    ]
 
 
 def test_arriving_packets_wake_the_selector_and_are_read_in_batches(windows, device):
@@ -129,8 +133,11 @@ def test_close_stops_the_reader_then_ends_the_session_then_closes_the_adapter(wi
     quit_event = device._quit_event
     device.close()
     assert windows.calls_named("SetEvent", "WintunEndSession", "CloseHandle", "WintunCloseAdapter") == [
-        ("SetEvent", quit_event), ("WintunEndSession", SESSION), ("CloseHandle", quit_event),
-        ("WintunCloseAdapter", ADAPTER)]
+        ("SetEvent", quit_event),
+        ("WintunEndSession", SESSION),
+        ("CloseHandle", quit_event),
+        ("WintunCloseAdapter", ADAPTER),
+    ]
     assert not device._reader.is_alive()
     assert device.closed
     device.close()  # twice is fine
@@ -190,7 +197,8 @@ def test_the_mtu_is_set_for_ipv4_and_ipv6_with_site_prefix_length_0_for_ipv4(win
     device.set_mtu(1400)
     assert windows.calls_named("SetIpInterfaceEntry") == [
         ("SetIpInterfaceEntry", LUID, winapi.AF_INET, 1400, 1, 25),
-        ("SetIpInterfaceEntry", LUID, winapi.AF_INET6, 1400, 1, 25)]
+        ("SetIpInterfaceEntry", LUID, winapi.AF_INET6, 1400, 1, 25),
+    ]
     row_v4 = windows.iphlpapi.raw[0][1]
     assert len(row_v4) == 168
     assert struct.unpack_from("<H", row_v4, 0)[0] == 2  # Family AF_INET
@@ -233,7 +241,8 @@ def test_a_missing_dll_is_a_sentence_naming_where_it_belongs(tmp_path):
         tun_windows.load_wintun(path)
     assert caught.value.sentence == (
         f"The Wintun driver library is missing: SSTP VPN needs the official signed wintun.dll from "
-        f"wintun.net at {path}. Reinstall SSTP VPN (the file and its license come with it).")
+        f"wintun.net at {path}. Reinstall SSTP VPN (the file and its license come with it)."
+    )
 
 
 def test_loading_a_dll_off_windows_is_a_sentence_not_an_attribute_error(tmp_path):

@@ -151,7 +151,9 @@ def mschapv2_response(packet: ControlPacket) -> tuple[bytes, bytes, bytes]:
     return value[:16], value[24:48], packet.data[50:]
 
 
-def mschapv2_success(challenge: bytes, response: ControlPacket, password: str = PASSWORD, username: str = USER, message: bytes = b" M=Welcome") -> bytes:
+def mschapv2_success(
+    challenge: bytes, response: ControlPacket, password: str = PASSWORD, username: str = USER, message: bytes = b" M=Welcome"
+) -> bytes:
     """The Success message a genuine server sends for this Response."""
     peer_challenge, nt_response, _ = mschapv2_response(response)
     return mschapv2.authenticator_response(password, nt_response, peer_challenge, challenge, username) + message
