@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.types import State
-from .core.types import Status
+from .core.types import State, Status
 
 APP_DIR_NAME = "sstp-vpn"
 HISTORY_FILE = "attempts.json"
@@ -43,13 +42,25 @@ class Attempt:
     failure_kind: str = ""  # FailureKind.value, "" when none
 
     def to_json(self) -> dict:
-        return {"server": self.server, "started_at": self.started_at, "steps": [list(step) for step in self.steps],
-                "outcome": self.outcome, "failure_where": self.failure_where, "failure_kind": self.failure_kind}
+        return {
+            "server": self.server,
+            "started_at": self.started_at,
+            "steps": [list(step) for step in self.steps],
+            "outcome": self.outcome,
+            "failure_where": self.failure_where,
+            "failure_kind": self.failure_kind,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> Attempt:
-        return cls(str(data["server"]), float(data["started_at"]), tuple((float(t), str(s)) for t, s in data["steps"]),
-                   str(data.get("outcome", "")), str(data.get("failure_where", "")), str(data.get("failure_kind", "")))
+        return cls(
+            str(data["server"]),
+            float(data["started_at"]),
+            tuple((float(t), str(s)) for t, s in data["steps"]),
+            str(data.get("outcome", "")),
+            str(data.get("failure_where", "")),
+            str(data.get("failure_kind", "")),
+        )
 
 
 def outcome_sentence(status: Status, was_connected: bool) -> str:
@@ -91,8 +102,14 @@ class AttemptHistory:
         if status.state in _START_STATES:  # the end (IDLE: the user cancelled, e.g. the password prompt)
             connected = any(state == State.CONNECTED.value for _, state in steps)
             failure = status.failure
-            attempt = Attempt(attempt.server, attempt.started_at, steps, outcome_sentence(status, connected),
-                              failure.where if failure else "", failure.kind.value if failure else "")
+            attempt = Attempt(
+                attempt.server,
+                attempt.started_at,
+                steps,
+                outcome_sentence(status, connected),
+                failure.where if failure else "",
+                failure.kind.value if failure else "",
+            )
         self._store(self._current, attempt)
         self._current = attempt
         self._last_state = status.state

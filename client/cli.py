@@ -10,8 +10,7 @@ import sys
 from . import __version__, eap_options
 from .core.types import Failure, FailureKind
 from .endpoint import EndpointError, parse_endpoint
-from .profile_commands import (PROXY_PASSWORD_ENV, ProfileCommandError, ProfileFileError, add_profiles_parser,
-                               add_session_options)
+from .profile_commands import PROXY_PASSWORD_ENV, ProfileCommandError, ProfileFileError, add_profiles_parser, add_session_options
 from .session_lock import SessionInUse, SessionLock, lock_profile
 
 EXIT_OK = 0
@@ -56,15 +55,33 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--profile", metavar="NAME", help="use a saved profile (see `sstp-vpn profiles`) instead of HOST and the options")
     connect.add_argument("--user", help="user name (HUB\\user for SoftEther hubs); required with HOST")
     connect.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
-    connect.add_argument("--proxy-password-stdin", action="store_true", help=f"read the proxy password from standard input (the line after the VPN password with --password-stdin) instead of ${PROXY_PASSWORD_ENV}")
+    connect.add_argument(
+        "--proxy-password-stdin",
+        action="store_true",
+        help=f"read the proxy password from standard input (the line after the VPN password with --password-stdin) instead of ${PROXY_PASSWORD_ENV}",
+    )
     connect.add_argument("--pin-sha256", metavar="HEX", help="also require this SHA-256 fingerprint of the server certificate")
     add_session_options(connect)
-    connect.add_argument("--allow-no-auth", action="store_true", help="accept a server that asks for no authentication "
-                         "(refused by default: nothing would bind the tunnel to your account); with HOST only, not --profile")
+    connect.add_argument(
+        "--allow-no-auth",
+        action="store_true",
+        help="accept a server that asks for no authentication "
+        "(refused by default: nothing would bind the tunnel to your account); with HOST only, not --profile",
+    )
     connect.add_argument("--ifname", metavar="NAME", help="name of the tunnel interface")
-    connect.add_argument("--keepalive", type=float, default=20.0, metavar="SECONDS", help="echo the server after this much silence; twice that without an answer ends the session (default 20)")
+    connect.add_argument(
+        "--keepalive",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="echo the server after this much silence; twice that without an answer ends the session (default 20)",
+    )
     connect.add_argument("-v", "--verbose", action="store_true", help="print protocol details")
-    connect.add_argument("--reconnect", action="store_true", help="reconnect when the session drops (backoff; waits for a network; stops on refused credentials or an untrusted server)")
+    connect.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="reconnect when the session drops (backoff; waits for a network; stops on refused credentials or an untrusted server)",
+    )
 
     diagnose = commands.add_parser("diagnose", help="check every step to the server without logging in")
     server_options(diagnose)
@@ -88,7 +105,11 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
         except ValueError as error:
             raise UsageError(str(error)) from None
         if proxy.password is not None:
-            print(f"sstp-vpn: warning: a password in --proxy is visible to other users in the process list; use --proxy-password-stdin or ${PROXY_PASSWORD_ENV} instead.", file=sys.stderr)
+            print(
+                "sstp-vpn: warning: a password in --proxy is visible to other users in the process list; "
+                f"use --proxy-password-stdin or ${PROXY_PASSWORD_ENV} instead.",
+                file=sys.stderr,
+            )
         elif proxy.username is not None and getattr(args, "proxy_password_stdin", False):
             proxy = ProxySettings(proxy.host, proxy.port, proxy.username, read_stdin_line("--proxy-password-stdin"))
         elif proxy.username is not None and getattr(args, "proxy_password_env", None):
@@ -154,8 +175,21 @@ def run_connect(args: argparse.Namespace) -> int:
 
 
 # Options that describe the server; a profile brings its own.
-_SERVER_OPTIONS = ("server", "user", "ca_file", "sni", "proxy", "pin_sha256", "no_default_route", "route",
-                   "no_vpn_dns", "allow_pap", "allow_chap_md5", "ipv6", "allow_no_auth")
+_SERVER_OPTIONS: tuple[str, ...] = (
+    "server",
+    "user",
+    "ca_file",
+    "sni",
+    "proxy",
+    "pin_sha256",
+    "no_default_route",
+    "route",
+    "no_vpn_dns",
+    "allow_pap",
+    "allow_chap_md5",
+    "ipv6",
+    "allow_no_auth",
+)
 
 
 _SERVER_OPTIONS += eap_options.OPTION_NAMES  # EAP-TLS / PEAP options (eap_options.py): a profile has its own
@@ -176,8 +210,14 @@ def host_connect_command(args: argparse.Namespace):
     problem = eap_options.options_problem(args)  # --auth eap-tls / peap
     if problem:
         raise UsageError(problem)
-    return build_connect(session_profile(args, transport.host, transport.port), transport, password,
-                         ifname=args.ifname, hello_interval=args.keepalive, allow_no_auth=args.allow_no_auth)
+    return build_connect(
+        session_profile(args, transport.host, transport.port),
+        transport,
+        password,
+        ifname=args.ifname,
+        hello_interval=args.keepalive,
+        allow_no_auth=args.allow_no_auth,
+    )
 
 
 def profile_connect_command(args: argparse.Namespace):
@@ -213,7 +253,9 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
     report = diagnose(transport_settings(args))
     print_report(report, sys.stdout)
-    return EXIT_OK if report.would_connect else EXIT_CODES.get(report.failure_kind, EXIT_OTHER)
+    if report.would_connect:
+        return EXIT_OK
+    return EXIT_OTHER if report.failure_kind is None else EXIT_CODES[report.failure_kind]
 
 
 def run_bundle(args: argparse.Namespace) -> int:

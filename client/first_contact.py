@@ -55,8 +55,9 @@ class PresentedCertificate:
 
 def describe_presented(der: bytes, expected_name: str) -> PresentedCertificate:
     certificate = x509.load_der_x509_certificate(der)
-    return PresentedCertificate(der, trust.describe_certificate(der), is_self_signed(certificate),
-                                trust.server_name_problem(certificate, expected_name))
+    return PresentedCertificate(
+        der, trust.describe_certificate(der), is_self_signed(certificate), trust.server_name_problem(certificate, expected_name)
+    )
 
 
 def fetch_presented_certificate(settings: TransportSettings) -> PresentedCertificate:

@@ -19,14 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
-from .core.engine import Engine, EngineSettings
-from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
-from .core.types import Layer, PushedSettings, Status
-from .core.events import Disconnected, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, StateChanged
-from .core.types import Failure, FailureKind, NetworkPlan, State
 from sstpvpn.platform import current
 from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.interfaces import NetConfigurator, TunDevice
 
+from .core.engine import Engine, EngineSettings
+from .core.events import Disconnected, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, StateChanged
+from .core.types import Failure, FailureKind, Layer, NetworkPlan, PushedSettings, State, Status
+from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
 from .transport import TlsConnection, TransportError, TransportSettings, open_connection
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,12 @@ class EngineRunner(threading.Thread):
         if problem is not None:
             self._publish(state=State.DISCONNECTED, failure=Failure(Layer.NETWORK, problem, FailureKind.OTHER))
             return
-        self._emit_log(logging.INFO, f"Connecting to {server}" + (f" through the proxy {command.transport.proxy.host}:{command.transport.proxy.port}" if command.transport.proxy else "") + ".")
+        self._emit_log(
+            logging.INFO,
+            f"Connecting to {server}"
+            + (f" through the proxy {command.transport.proxy.host}:{command.transport.proxy.port}" if command.transport.proxy else "")
+            + ".",
+        )
         try:
             connection = open_connection(command.transport)
         except TransportError as error:
@@ -151,9 +156,13 @@ class EngineRunner(threading.Thread):
 
 
 def _tls_broken(server: str, error: ssl.SSLError) -> Failure:
-    return Failure(Layer.TLS, f"The encrypted connection to {server} broke ({error.reason or error}): data was changed on "
-                   "the way, by a faulty network device or a program that intercepts HTTPS. Connect again; if it keeps "
-                   "happening, try another network.", FailureKind.PROTOCOL)
+    return Failure(
+        Layer.TLS,
+        f"The encrypted connection to {server} broke ({error.reason or error}): data was changed on "
+        "the way, by a faulty network device or a program that intercepts HTTPS. Connect again; if it keeps "
+        "happening, try another network.",
+        FailureKind.PROTOCOL,
+    )
 
 
 class _Session:
@@ -168,8 +177,8 @@ class _Session:
         self.engine = Engine(replace(command.engine, proxy=f"{proxy.host}:{proxy.port}") if proxy else command.engine)
         self.selector = selectors.DefaultSelector()
         self.pending = bytearray()
-        self.tun = None
-        self.configurator = None
+        self.tun: TunDevice | None = None
+        self.configurator: NetConfigurator | None = None
         self.failure: Failure | None = None
         # Why the session ended when the engine only saw the effect: the network could not be set up,
         # the tunnel device vanished, TLS records were corrupted.
@@ -202,7 +211,7 @@ class _Session:
                         self._write_pending()
                     if mask & selectors.EVENT_READ:
                         self._read_socket(now)
-                elif key.data == "tun":
+                elif key.data == "tun" and self.tun is not None:
                     try:
                         packets = self.tun.read_packets(TUN_BATCH)
                     except PlatformError as error:  # e.g. the interface was deleted under us
@@ -280,26 +289,26 @@ class _Session:
         options = self.command.network
         if plan.address == ip_address(self.connection.route_target):
             # Routing it into the tunnel would cut the very connection the tunnel runs over.
-            self.cause = Failure(Layer.IPCP, f"The server assigned this computer the address {plan.address}, which is where "
-                                 "the VPN connection itself goes, so it cannot be used. Ask the server's administrator "
-                                 "to check the address pool.", FailureKind.PROTOCOL)
+            self.cause = Failure(
+                Layer.IPCP,
+                f"The server assigned this computer the address {plan.address}, which is where "
+                "the VPN connection itself goes, so it cannot be used. Ask the server's administrator "
+                "to check the address pool.",
+                FailureKind.PROTOCOL,
+            )
             self.runner._emit_log(logging.ERROR, self.cause.reason)
             self.engine.disconnect(time.monotonic())
             return
         try:
-            if current.uses_network_helper():
-                from sstpvpn.platform.helper_client import PrivilegedNetwork  # Linux and macOS
-
-                network = PrivilegedNetwork()
-                self.tun = network.open_tun(options.ifname)
-                make_configurator = network.configurator
-            else:
-                self.tun = current.TunDevice.open(options.ifname)
-                make_configurator = current.NetConfigurator
+            self.tun, make_configurator = current.open_tunnel(options.ifname)
             self.tun.set_mtu(plan.mtu)
-            self.configurator = make_configurator(self.tun.name, ip_address(self.connection.route_target),
-                                                  full_tunnel=options.full_tunnel, extra_routes=options.extra_routes,
-                                                  use_vpn_dns=options.use_vpn_dns)
+            self.configurator = make_configurator(
+                self.tun.name,
+                ip_address(self.connection.route_target),
+                full_tunnel=options.full_tunnel,
+                extra_routes=options.extra_routes,
+                use_vpn_dns=options.use_vpn_dns,
+            )
             self.configurator.apply(plan)
         except PlatformError as error:  # tear the session down politely; cleanup() restores
             self.cause = error.to_failure()
@@ -310,8 +319,14 @@ class _Session:
         dns = ", ".join(map(str, plan.dns)) or "none offered"
         mode = "all traffic" if options.full_tunnel else "the VPN's network only"
         self.runner._emit_log(logging.INFO, f"Tunnel {self.tun.name} is up: address {plan.address}, MTU {plan.mtu}, DNS {dns}, routing {mode}.")
-        self.runner._publish(state=State.CONNECTED, plan=plan, interface=self.tun.name, connected_at=time.monotonic(),
-                             route_target=str(self.connection.route_target), security=self.engine.security)
+        self.runner._publish(
+            state=State.CONNECTED,
+            plan=plan,
+            interface=self.tun.name,
+            connected_at=time.monotonic(),
+            route_target=str(self.connection.route_target),
+            security=self.engine.security,
+        )
 
     def _add_pushed(self, pushed: PushedSettings) -> None:
         """What the VPN's DHCP server sent, added to the running tunnel; a problem is logged, the
@@ -337,7 +352,8 @@ class _Session:
             return
         self.tun_lost = True
         try:
-            self.selector.unregister(self.tun)
+            if self.tun is not None:
+                self.selector.unregister(self.tun)
         except KeyError:
             pass  # paused by back-pressure, or never registered
         self.cause = self.cause or error.to_failure()

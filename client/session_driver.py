@@ -22,8 +22,7 @@ from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
 from .attempt_history import AttemptHistory
 from .core.events import LogRecord
 from .core.reconnect import Backoff
-from .core.supervisor import (RECONNECT_BACKOFF, Output, Prepare, RetryScheduled, SessionSupervisor, Start, Stop, Target,
-                              WatchRoute)
+from .core.supervisor import RECONNECT_BACKOFF, Output, Prepare, RetryScheduled, SessionSupervisor, Start, Stop, Target, WatchRoute
 from .core.types import Failure, Status
 from .endpoint import is_ip_address
 from .runner import Connect, Disconnect, EngineRunner, RetryPassword, Shutdown
@@ -45,12 +44,17 @@ class PasswordRetry:
 
 
 class SessionDriver(Generic[Target]):
-    def __init__(self, post: Callable[[object], None], on_log: Callable[[LogRecord], None],  # on_log: on the runner's thread
-                 runner_factory: Callable[..., EngineRunner] = EngineRunner,
-                 route_watch_factory: Callable[[Callable[[bool], None]], RouteWatch] = start_route_watch,
-                 sleep_watch_factory: Callable[[], SleepWatch] = SleepWatch,
-                 backoff: Backoff = RECONNECT_BACKOFF, history: AttemptHistory | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        post: Callable[[object], None],
+        on_log: Callable[[LogRecord], None],  # on_log: on the runner's thread
+        runner_factory: Callable[..., EngineRunner] = EngineRunner,
+        route_watch_factory: Callable[[Callable[[bool], None]], RouteWatch] = start_route_watch,
+        sleep_watch_factory: Callable[[], SleepWatch] = SleepWatch,
+        backoff: Backoff = RECONNECT_BACKOFF,
+        history: AttemptHistory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.supervisor: SessionSupervisor[Target] = SessionSupervisor(backoff)
         self.history = history if history is not None else AttemptHistory()  # for the support bundle
         self._post = post
@@ -152,4 +156,3 @@ class SessionDriver(Generic[Target]):
         if transport.proxy is None and is_ip_address(transport.host):
             self._route_watch.set_target(transport.host)  # a name's address is known once connected (WatchRoute)
         self._runner.submit(command)
-

@@ -63,7 +63,7 @@ class SessionLock:
         if fd is not None:
             os.close(fd)  # closing the only descriptor drops the lock
 
-    def __enter__(self) -> "SessionLock":
+    def __enter__(self) -> SessionLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -82,8 +82,10 @@ def lock_profile(profile_id: str, profile_name: str, program: str, folder: Path 
         path = folder / f"profile-{profile_id}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError as error:
-        raise SessionInUse(f"Cannot check whether the profile {profile_name} is already connected: the folder "
-                           f"{folder} cannot be used ({error.strerror}); check its permissions.") from error
+        raise SessionInUse(
+            f"Cannot check whether the profile {profile_name} is already connected: the folder "
+            f"{folder} cannot be used ({error.strerror}); check its permissions."
+        ) from error
     if not _try_lock(fd):
         os.close(fd)
         holder = _read_holder(path)

@@ -26,7 +26,7 @@ from sstpvpn.platform.session_preparation import SessionPreparation
 
 from .core.events import LogRecord
 from .core.reconnect import ENDED_SENTENCE
-from .core.supervisor import (Connected, Finished, Output, Prepare, RetryScheduled, Stop, WaitingForNetwork, Why)
+from .core.supervisor import Connected, Finished, Output, Prepare, RetryScheduled, Stop, WaitingForNetwork, Why
 from .core.types import Failure
 from .recent_log import RecentLog
 from .runner import Connect
@@ -44,9 +44,14 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def run_session(command: Connect, reconnect: bool, verbose: bool, fail: Callable[[Failure], int],
-                ask_retry_password: Callable[[], str | None],
-                driver_factory: Callable[..., SessionDriver[Connect]] = SessionDriver) -> int:
+def run_session(
+    command: Connect,
+    reconnect: bool,
+    verbose: bool,
+    fail: Callable[[Failure], int],
+    ask_retry_password: Callable[[], str | None],
+    driver_factory: Callable[..., SessionDriver[Connect]] = SessionDriver,
+) -> int:
     """Connect (and with `reconnect`, connect again whenever the session ends) until the user
     stops it or retrying cannot help. Returns the exit code."""
     inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -74,8 +79,7 @@ def run_session(command: Connect, reconnect: bool, verbose: bool, fail: Callable
             elif isinstance(item, PasswordRetry):
                 say(item.reason)
                 # The answer may take a while (a prompt): read it on a thread of its own.
-                threading.Thread(target=lambda: driver.retry_password(ask_retry_password()), name="password-retry",
-                                 daemon=True).start()
+                threading.Thread(target=lambda: driver.retry_password(ask_retry_password()), name="password-retry", daemon=True).start()
                 outputs = []
             elif item is not None:
                 outputs = driver.deliver(item)
@@ -112,8 +116,7 @@ class _CommandLine:
                 say(_retry_line(output))
             elif isinstance(output, WaitingForNetwork):
                 reason = output.reason.reason if output.reason is not None else ENDED_SENTENCE
-                say(f"waiting for a network connection: {reason}" if output.why is Why.SESSION_ENDED
-                    else "waiting for a network connection")
+                say(f"waiting for a network connection: {reason}" if output.why is Why.SESSION_ENDED else "waiting for a network connection")
             elif isinstance(output, Finished):
                 if output.failure is not None:
                     return self.fail(output.failure)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from .core.types import Failure, FailureKind, Layer
 
-
 SLEEP_THRESHOLD = 5.0  # seconds of difference between the two clocks that count as a suspend
 SLEEP_CHECK_SECONDS = 5.0  # a waiting loop looks at least this often (its timeout runs on the stopped clock)
 
@@ -54,5 +53,8 @@ class SleepWatch:
 
 
 def slept_failure(seconds: float) -> Failure:
-    return Failure(Layer.SLEEP, f"The computer was asleep for {seconds:.0f} s and the connection to the server did not "
-                                "survive it; connect again.", FailureKind.UNREACHABLE)
+    return Failure(
+        Layer.SLEEP,
+        f"The computer was asleep for {seconds:.0f} s and the connection to the server did not survive it; connect again.",
+        FailureKind.UNREACHABLE,
+    )

@@ -65,8 +65,7 @@ def versions() -> tuple[tuple[str, str], ...]:
 
 
 def system_facts(os_release: Path = Path("/etc/os-release")) -> tuple[tuple[str, str], ...]:
-    facts = [("platform", platform.platform()), ("system", platform.system()), ("release", platform.release()),
-             ("machine", platform.machine())]
+    facts = [("platform", platform.platform()), ("system", platform.system()), ("release", platform.release()), ("machine", platform.machine())]
     try:
         for line in os_release.read_text(encoding="utf-8").splitlines():
             key, _, value = line.partition("=")
@@ -83,8 +82,15 @@ def collect(store: ProfileStore | None = None, history: AttemptHistory | None = 
         profiles, problem = store.load().profiles, ""
     except ProfileFileError as error:
         profiles, problem = (), str(error)
-    return Bundle(time.time(), versions(), system_facts(), tuple(profiles), problem,
-                  tuple((history or AttemptHistory()).load()), tuple((recent or RecentLog()).tail(LOG_LINES)))
+    return Bundle(
+        time.time(),
+        versions(),
+        system_facts(),
+        tuple(profiles),
+        problem,
+        tuple((history or AttemptHistory()).load()),
+        tuple((recent or RecentLog()).tail(LOG_LINES)),
+    )
 
 
 def _stamp(at: float) -> str:
@@ -122,9 +128,12 @@ def _attempt_lines(attempt: Attempt) -> list[str]:
 
 
 def render_text(bundle: Bundle) -> str:
-    lines = [f"SSTP VPN support bundle, {_stamp(bundle.created_at)}",
-             "It holds no password: profiles keep theirs in the system keyring, and log lines never contain one.", "",
-             "Versions"]
+    lines = [
+        f"SSTP VPN support bundle, {_stamp(bundle.created_at)}",
+        "It holds no password: profiles keep theirs in the system keyring, and log lines never contain one.",
+        "",
+        "Versions",
+    ]
     lines += [f"  {name}: {value}" for name, value in bundle.versions]
     lines += ["", "System"] + [f"  {name}: {value}" for name, value in bundle.system]
     lines += ["", f"Profiles ({len(bundle.profiles)})"]

@@ -241,8 +241,7 @@ def certificate_names(cert: x509.Certificate) -> CertificateNames:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns = tuple(san.get_values_for_type(x509.DNSName))
-        ips = tuple(ip for ip in san.get_values_for_type(x509.IPAddress)
-                    if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)))
+        ips = tuple(ip for ip in san.get_values_for_type(x509.IPAddress) if isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)))
     except x509.ExtensionNotFound:
         dns, ips = (), ()
     cns = tuple(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
@@ -269,15 +268,21 @@ def server_name_problem(cert: x509.Certificate, expected: str) -> str | None:
     names = certificate_names(cert)
     shown = list(names.dns) + [str(ip) for ip in names.ips]
     if not shown and names.common_names:
-        return (f"The server's certificate names {_name_list(list(names.common_names))} only in its Common Name, "
-                "which modern clients no longer accept: the server's administrator must issue a certificate "
-                f"with a subjectAltName for {expected.rstrip('.') or expected}.")
+        return (
+            f"The server's certificate names {_name_list(list(names.common_names))} only in its Common Name, "
+            "which modern clients no longer accept: the server's administrator must issue a certificate "
+            f"with a subjectAltName for {expected.rstrip('.') or expected}."
+        )
     if not isinstance(reference, str) and str(reference) in shown:  # only as text: a SAN DNS name
-        return (f"The server's certificate lists {expected} only as a name, not as an IP address, so it cannot "
-                "prove it is that address. Connect by the server's host name instead.")
+        return (
+            f"The server's certificate lists {expected} only as a name, not as an IP address, so it cannot "
+            "prove it is that address. Connect by the server's host name instead."
+        )
     if not shown:
-        return (f"The server's certificate names no host at all, so it cannot prove it is {expected}. "
-                "Ask the server's administrator for a certificate that names the server.")
+        return (
+            f"The server's certificate names no host at all, so it cannot prove it is {expected}. "
+            "Ask the server's administrator for a certificate that names the server."
+        )
     return f"The server's certificate is for {_name_list(shown)}, not {expected}. Check the host name in the profile."
 
 
@@ -311,8 +316,10 @@ def usage_problem(cert: x509.Certificate) -> str | None:
 
 def _usage_sentence(usages: list[x509.ObjectIdentifier]) -> str:
     allowed = ", ".join(eku_name(u) for u in usages) or "nothing"
-    return ("The server's certificate is not meant for TLS servers (its extended key usage allows only "
-            f"{allowed}): the server's administrator must install a certificate for server authentication.")
+    return (
+        "The server's certificate is not meant for TLS servers (its extended key usage allows only "
+        f"{allowed}): the server's administrator must install a certificate for server authentication."
+    )
 
 
 def eku_name(oid: x509.ObjectIdentifier) -> str:
@@ -323,8 +330,10 @@ def parse_pin(text: str) -> bytes:
     """A SHA-256 fingerprint given as 64 hex digits, colons allowed, any case."""
     digits = text.strip().replace(":", "")
     if len(digits) != 64 or not all(c in "0123456789abcdefABCDEF" for c in digits):
-        raise ValueError("The pinned SHA-256 fingerprint must be 64 hexadecimal digits (colons allowed), "
-                         "like AB:CD:...: copy it again from the server's certificate.")
+        raise ValueError(
+            "The pinned SHA-256 fingerprint must be 64 hexadecimal digits (colons allowed), "
+            "like AB:CD:...: copy it again from the server's certificate."
+        )
     return bytes.fromhex(digits)
 
 
@@ -345,13 +354,14 @@ def pin_problem(leaf_der: bytes, pin: bytes | None) -> str | None:
     actual = hashlib.sha256(leaf_der).digest()
     if hmac.compare_digest(actual, pin):
         return None
-    return (f"The server's certificate fingerprint SHA256 {colon_hex(actual)} does not match the pinned one "
-            f"(SHA256 {colon_hex(pin)}): the certificate has changed or someone is intercepting the "
-            "connection; check with the server's administrator before changing the pin.")
+    return (
+        f"The server's certificate fingerprint SHA256 {colon_hex(actual)} does not match the pinned one "
+        f"(SHA256 {colon_hex(pin)}): the certificate has changed or someone is intercepting the "
+        "connection; check with the server's administrator before changing the pin."
+    )
 
 
-def verification_sentence(error: ssl.SSLCertVerificationError, chain_der: list[bytes],
-                          now: datetime.datetime | None = None) -> str:
+def verification_sentence(error: ssl.SSLCertVerificationError, chain_der: list[bytes], now: datetime.datetime | None = None) -> str:
     """The sentence for a chain the trust store rejected. `chain_der` (leaf first) may be empty
     when the platform closed the socket before we could read it."""
     message = getattr(error, "verify_message", None) or str(error)
@@ -360,7 +370,7 @@ def verification_sentence(error: ssl.SSLCertVerificationError, chain_der: list[b
         # truststore on Windows/macOS reports the platform's own codes; only the text is portable.
         return f"The server's certificate was not accepted by the system's trust store ({message}): {_CA_FILE_HINT}."
     chain = _load_all(chain_der)
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     if code in _UNTRUSTED_CODES:
         return f"The server's certificate was not issued by a trusted authority ({message}): {_CA_FILE_HINT}."
     if code == _EXPIRED:
@@ -372,8 +382,10 @@ def verification_sentence(error: ssl.SSLCertVerificationError, chain_der: list[b
             usages = extended_key_usages(cert)
             if usages is not None and not _SERVER_USAGES.intersection(usages):
                 return _usage_sentence(usages)
-        return ("A certificate in the server's chain is not meant for TLS servers (unsuitable certificate purpose): "
-                "the server's administrator must install a certificate chain for server authentication.")
+        return (
+            "A certificate in the server's chain is not meant for TLS servers (unsuitable certificate purpose): "
+            "the server's administrator must install a certificate chain for server authentication."
+        )
     return f"The server's certificate was rejected ({message}): check the server's certificate, or {_CA_FILE_HINT}."
 
 
@@ -391,15 +403,12 @@ def _validity_sentence(chain: list[x509.Certificate], now: datetime.datetime, ex
     for position, cert in enumerate(chain):
         limit = cert.not_valid_after_utc if expired else cert.not_valid_before_utc
         if (limit < now) if expired else (limit > now):
-            whose = "The server's certificate" if position == 0 else (
-                f"The certificate of {_display_name(cert)}, in the server's chain,")
+            whose = "The server's certificate" if position == 0 else (f"The certificate of {_display_name(cert)}, in the server's chain,")
             if expired:
-                return (f"{whose} expired on {_date(limit)}: ask the server's administrator to renew it, "
-                        "or check this computer's date and time.")
+                return f"{whose} expired on {_date(limit)}: ask the server's administrator to renew it, or check this computer's date and time."
             return f"{whose} is not valid before {_date(limit)}: check this computer's date and time."
     if expired:
-        return ("The server's certificate has expired: ask the server's administrator to renew it, "
-                "or check this computer's date and time.")
+        return "The server's certificate has expired: ask the server's administrator to renew it, or check this computer's date and time."
     return "The server's certificate is not valid yet: check this computer's date and time."
 
 
@@ -443,9 +452,13 @@ class CertificateFacts:
 
 
 _KEY_USAGE_FIELDS = (
-    ("digital_signature", "digitalSignature"), ("content_commitment", "nonRepudiation"),
-    ("key_encipherment", "keyEncipherment"), ("data_encipherment", "dataEncipherment"),
-    ("key_agreement", "keyAgreement"), ("key_cert_sign", "keyCertSign"), ("crl_sign", "cRLSign"),
+    ("digital_signature", "digitalSignature"),
+    ("content_commitment", "nonRepudiation"),
+    ("key_encipherment", "keyEncipherment"),
+    ("data_encipherment", "dataEncipherment"),
+    ("key_agreement", "keyAgreement"),
+    ("key_cert_sign", "keyCertSign"),
+    ("crl_sign", "cRLSign"),
 )
 
 
@@ -456,8 +469,7 @@ def describe_certificate(der: bytes) -> CertificateFacts:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
         key_usage = [label for attr, label in _KEY_USAGE_FIELDS if getattr(usage, attr)]
         if usage.key_agreement:  # encipher_only/decipher_only are defined only with keyAgreement
-            key_usage += [label for attr, label in (("encipher_only", "encipherOnly"),
-                                                    ("decipher_only", "decipherOnly")) if getattr(usage, attr)]
+            key_usage += [label for attr, label in (("encipher_only", "encipherOnly"), ("decipher_only", "decipherOnly")) if getattr(usage, attr)]
     except x509.ExtensionNotFound:
         key_usage = []
     ekus = extended_key_usages(cert)

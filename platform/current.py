@@ -18,9 +18,10 @@ has no answer yet they say so with None.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
-from sstpvpn.platform import applied_routes, session_preparation, traffic_counters
+from sstpvpn.platform import applied_routes, interfaces, session_preparation, traffic_counters
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.session_preparation import SessionPreparation
 from sstpvpn.platform.stop_signals import StopSignals, watch_stop_signals
@@ -48,6 +49,7 @@ __all__ = [
     "routes_through",
     "tunnel_problem",
     "uses_network_helper",
+    "open_tunnel",
 ]
 
 
@@ -122,3 +124,17 @@ def prepare_session() -> SessionPreparation:
     session left. May block (it undoes routes and DNS): call it before connecting in the CLI and
     on a worker thread in the tray."""
     return session_preparation.prepare(UNSUPPORTED_SENTENCE, UNTESTED_NOTE, uses_network_helper, lambda: repair_from_journal(default_journal_path()))
+
+
+ConfiguratorFactory = Callable[..., interfaces.NetConfigurator]  # (ifname, server_address, full_tunnel=, extra_routes=, use_vpn_dns=)
+
+
+def open_tunnel(ifname: str | None) -> tuple[interfaces.TunDevice, ConfiguratorFactory]:
+    """A tunnel device and the maker of its network configurator: through the privileged helper
+    for an ordinary user (Linux, macOS), else this process's own. Raises PlatformError."""
+    if uses_network_helper():
+        from sstpvpn.platform.helper_client import PrivilegedNetwork
+
+        network = PrivilegedNetwork()
+        return network.open_tun(ifname), network.configurator
+    return TunDevice.open(ifname), NetConfigurator
