@@ -47,8 +47,16 @@ class StepConfigurator:
     _system_name = ""  # for sentences: "Windows", "macOS"
     _replay: journal_replay.Replay
 
-    def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool,
-                 journal_path: pathlib.Path, *, extra_routes: Sequence[IPNetwork], use_vpn_dns: bool) -> None:
+    def __init__(
+        self,
+        ifname: str,
+        server_address: IPAddress | str,
+        full_tunnel: bool,
+        journal_path: pathlib.Path,
+        *,
+        extra_routes: Sequence[IPNetwork],
+        use_vpn_dns: bool,
+    ) -> None:
         self.ifname = ifname
         self.server_address = ipaddress.ip_address(server_address)
         self.full_tunnel = full_tunnel
@@ -82,8 +90,10 @@ class StepConfigurator:
         said in a note; the connection works as set up by apply()."""
         if not pushed:
             return []
-        return ["This version cannot add the routes and DNS domains the VPN's DHCP server sent on "
-                f"{self._system_name} yet; ask for them as extra routes in the profile if you need them."]
+        return [
+            "This version cannot add the routes and DNS domains the VPN's DHCP server sent on "
+            f"{self._system_name} yet; ask for them as extra routes in the profile if you need them."
+        ]
 
     def restore(self) -> list[str]:
         """Undo exactly what apply() did, in reverse order. Safe to call again, and when apply()

@@ -87,8 +87,7 @@ OUR_NAMES = re.compile(r"sstp[0-9]{1,4}")  # what the helper names interfaces wi
 
 
 def peer_of(connection: socket.socket) -> Peer:
-    pid, uid, gid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                               struct.calcsize("3i")))
+    pid, uid, gid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
     try:
         raw = connection.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 1024)
         groups = struct.unpack(f"{len(raw) // 4}I", raw)
@@ -103,15 +102,19 @@ def authorization_problem(peer: Peer, allowed_gid: int | None, group_name: str) 
         return None
     if allowed_gid is not None and (peer.gid == allowed_gid or allowed_gid in peer.groups):
         return None
-    return (f"Only members of the group {group_name} may use the SSTP VPN network helper: "
-            f"add the user with 'sudo adduser USER {group_name}' and log in again.")
+    return (
+        f"Only members of the group {group_name} may use the SSTP VPN network helper: "
+        f"add the user with 'sudo adduser USER {group_name}' and log in again."
+    )
 
 
 def namespace_problem(fds: list[int]) -> str | None:
     """None when the one descriptor the client sent with "open" is its network namespace and
     that is the helper's own."""
-    wrong_version = ("The program asking the network helper for an interface did not say which network "
-                     "namespace it runs in; install the same version of sstp-vpn and its helper.")
+    wrong_version = (
+        "The program asking the network helper for an interface did not say which network "
+        "namespace it runs in; install the same version of sstp-vpn and its helper."
+    )
     if len(fds) != 1:
         return wrong_version
     try:
@@ -124,8 +127,10 @@ def namespace_problem(fds: list[int]) -> str | None:
             return wrong_version
     except OSError:
         return wrong_version  # not a namespace descriptor at all
-    return ("sstp-vpn runs in another network namespace (a container?) than its network helper; "
-            "run the helper in the same one, or run sstp-vpn as root there.")
+    return (
+        "sstp-vpn runs in another network namespace (a container?) than its network helper; "
+        "run the helper in the same one, or run sstp-vpn as root there."
+    )
 
 
 class SessionTun(TunDevice):
@@ -167,9 +172,11 @@ class InterfaceNames:
     def check(self, ifname: str | None) -> None:
         if ifname is None or OUR_NAMES.fullmatch(ifname) or ifname in self.allowed:
             return
-        raise RequestRefused(f"The network helper creates only interfaces named sstp0, sstp1, ... or names the "
-                             f"administrator lists in {self.config_path} (allowed_interface_names); "
-                             f"{ifname!r} is neither.")
+        raise RequestRefused(
+            f"The network helper creates only interfaces named sstp0, sstp1, ... or names the "
+            f"administrator lists in {self.config_path} (allowed_interface_names); "
+            f"{ifname!r} is neither."
+        )
 
 
 def load_config(path: Path) -> InterfaceNames:
@@ -191,7 +198,7 @@ def load_config(path: Path) -> InterfaceNames:
     unknown = set(document) - {"allowed_interface_names"}
     names = document.get("allowed_interface_names", [])
     if unknown or not isinstance(names, list):
-        raise PlatformError(f"{path} may only hold allowed_interface_names = [\"name\", ...].")
+        raise PlatformError(f'{path} may only hold allowed_interface_names = ["name", ...].')
     try:
         return InterfaceNames(frozenset(interface_name(name) for name in names), path)
     except RequestRefused as refusal:
@@ -202,6 +209,7 @@ def tun_creator(names: InterfaceNames):  # -> Callable[[str | None], SessionTun]
     def create(ifname: str | None) -> SessionTun:
         names.check(ifname)
         return create_tun(ifname)
+
     return create
 
 
@@ -212,22 +220,22 @@ def create_tun(ifname: str | None) -> SessionTun:
     try:
         fd = os.open(tun_linux.CLONE_DEVICE, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
-        raise PlatformError(f"The network helper cannot open {tun_linux.CLONE_DEVICE} ({error.strerror}); "
-                            "load the kernel module with 'modprobe tun'.") from error
+        raise PlatformError(
+            f"The network helper cannot open {tun_linux.CLONE_DEVICE} ({error.strerror}); load the kernel module with 'modprobe tun'."
+        ) from error
     try:
-        request = struct.pack("16sH22x", requested.encode(),
-                              tun_linux.IFF_TUN | tun_linux.IFF_NO_PI | IFF_TUN_EXCL)
+        request = struct.pack("16sH22x", requested.encode(), tun_linux.IFF_TUN | tun_linux.IFF_NO_PI | IFF_TUN_EXCL)
         reply = fcntl.ioctl(fd, tun_linux.TUNSETIFF, request)
     except OSError as error:
         os.close(fd)
         if error.errno == errno.EBUSY:
-            raise PlatformError(f"An interface named {requested} exists already; choose another name or "
-                                "disconnect the other tunnel.") from error
+            raise PlatformError(f"An interface named {requested} exists already; choose another name or disconnect the other tunnel.") from error
         if error.errno == errno.EINVAL:
-            raise PlatformError(f"The kernel refused to create a tunnel interface named {requested!r}; "
-                                "another kind of interface may have that name.") from error
+            raise PlatformError(
+                f"The kernel refused to create a tunnel interface named {requested!r}; another kind of interface may have that name."
+            ) from error
         raise PlatformError(f"Creating the tunnel interface {requested} failed ({error.strerror}).") from error
-    name = reply[:tun_linux.IFNAMSIZ].split(b"\0", 1)[0].decode()
+    name = reply[: tun_linux.IFNAMSIZ].split(b"\0", 1)[0].decode()
     try:
         index = socket.if_nametoindex(name)  # nobody but us can rename it in between (CAP_NET_ADMIN)
     except OSError as error:
@@ -248,8 +256,7 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
         refuse_connection(connection, peer, too_many_sessions_sentence())
         return
     log.info("%s: session started", peer)
-    HelperSession(connection, peer, settings.journal_path, tun_creator(settings.names), NetConfigurator,
-                  check_open=namespace_problem).serve()
+    HelperSession(connection, peer, settings.journal_path, tun_creator(settings.names), NetConfigurator, check_open=namespace_problem).serve()
     log.info("%s: session ended", peer)
 
 
@@ -321,19 +328,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sstp-vpn-helper",
         description="The privileged network helper of SSTP VPN: creates the tunnel interface and "
-                    "sets routes and DNS for sstp-vpn running as an ordinary user. Started by "
-                    "systemd (sstp-vpn-helper.socket), or with --listen.")
-    parser.add_argument("--listen", metavar="PATH", type=Path,
-                        help=f"listen on this socket and fork per connection (without systemd; "
-                             f"the usual path is {DEFAULT_SOCKET})")
-    parser.add_argument("--group", default=DEFAULT_GROUP,
-                        help=f"the group whose members may use the helper (default {DEFAULT_GROUP})")
-    parser.add_argument("--journal", type=Path, default=None,
-                        help="the undo journal (default: /var/lib/sstp-vpn/, one per network namespace); its "
-                             "folder must be root's and writable by nobody else")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                        help=f"the administrator's settings (default {DEFAULT_CONFIG}; optional): "
-                             "allowed_interface_names = [\"name\", ...]")
+        "sets routes and DNS for sstp-vpn running as an ordinary user. Started by "
+        "systemd (sstp-vpn-helper.socket), or with --listen.",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="PATH",
+        type=Path,
+        help=f"listen on this socket and fork per connection (without systemd; the usual path is {DEFAULT_SOCKET})",
+    )
+    parser.add_argument("--group", default=DEFAULT_GROUP, help=f"the group whose members may use the helper (default {DEFAULT_GROUP})")
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        default=None,
+        help="the undo journal (default: /var/lib/sstp-vpn/, one per network namespace); its folder must be root's and writable by nobody else",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help=f'the administrator\'s settings (default {DEFAULT_CONFIG}; optional): allowed_interface_names = ["name", ...]',
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="sstp-vpn-helper: %(message)s")
     if os.geteuid() != 0:
@@ -345,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         problem = private_folder_problem(journal.parent)
         if problem is not None:
             raise PlatformError(problem)
-        settings = Settings(args.group, allowed_gid(args.group, f"sudo addgroup --system {args.group}"), journal,
-                            load_config(args.config))
+        settings = Settings(args.group, allowed_gid(args.group, f"sudo addgroup --system {args.group}"), journal, load_config(args.config))
         limit_logging(settings.state_folder)
         if args.listen is not None:
             return listen_and_fork(args.listen, settings)

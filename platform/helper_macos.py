@@ -90,12 +90,15 @@ UUID_BYTES = 16  # uuid_t: unsigned char[16]
 def parse_xucred(raw: bytes) -> tuple[int, tuple[int, ...]]:
     """(uid, groups) from a struct xucred; PlatformError when it is not one."""
     if len(raw) < XUCRED.size:
-        raise PlatformError(f"The kernel gave {len(raw)} bytes of peer credentials, not the {XUCRED.size} "
-                            "of a struct xucred; this macOS is not supported by the helper.")
+        raise PlatformError(
+            f"The kernel gave {len(raw)} bytes of peer credentials, not the {XUCRED.size} "
+            "of a struct xucred; this macOS is not supported by the helper."
+        )
     version, uid, count, *groups = XUCRED.unpack_from(raw)
     if version != XUCRED_VERSION or not 0 <= count <= NGROUPS:
-        raise PlatformError(f"The kernel's peer credentials have an unknown layout (version {version}, "
-                            f"{count} groups); this macOS is not supported by the helper.")
+        raise PlatformError(
+            f"The kernel's peer credentials have an unknown layout (version {version}, {count} groups); this macOS is not supported by the helper."
+        )
     return uid, tuple(groups[:count])
 
 
@@ -144,10 +147,14 @@ class Membership:
 
 def not_allowed_sentence(group_name: str) -> str:
     if group_name == DEFAULT_GROUP:
-        return ("Only administrators may use the SSTP VPN network helper: make the account an administrator "
-                "in System Settings > Users & Groups, or run sstp-vpn with sudo.")
-    return (f"Only members of the group {group_name} may use the SSTP VPN network helper: add the user with "
-            f"'sudo dseditgroup -o edit -a USER -t user {group_name}'.")
+        return (
+            "Only administrators may use the SSTP VPN network helper: make the account an administrator "
+            "in System Settings > Users & Groups, or run sstp-vpn with sudo."
+        )
+    return (
+        f"Only members of the group {group_name} may use the SSTP VPN network helper: add the user with "
+        f"'sudo dseditgroup -o edit -a USER -t user {group_name}'."
+    )
 
 
 def authorization_problem(peer: Peer, allowed_gid: int | None, group_name: str, membership: Membership) -> str | None:
@@ -172,9 +179,7 @@ class Launchd:
     def _library(self) -> Any:
         if self._libc is None:
             libc = ctypes.CDLL(LIBSYSTEM, use_errno=True)
-            libc.launch_activate_socket.argtypes = [ctypes.c_char_p,
-                                                    ctypes.POINTER(ctypes.POINTER(ctypes.c_int)),
-                                                    ctypes.POINTER(ctypes.c_size_t)]
+            libc.launch_activate_socket.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.POINTER(ctypes.c_int)), ctypes.POINTER(ctypes.c_size_t)]
             libc.launch_activate_socket.restype = ctypes.c_int
             libc.free.argtypes = [ctypes.c_void_p]
             libc.free.restype = None
@@ -198,11 +203,15 @@ class Launchd:
 
 def _activation_sentence(error: int, name: str) -> str:
     if error == errno.ESRCH:
-        return ("sstp-vpn-helper was not started by launchd. Install it with install-helper.sh (installer/macos/), "
-                "which loads /Library/LaunchDaemons/org.sstp-vpn.helper.plist; for a test by hand, give --listen PATH.")
+        return (
+            "sstp-vpn-helper was not started by launchd. Install it with install-helper.sh (installer/macos/), "
+            "which loads /Library/LaunchDaemons/org.sstp-vpn.helper.plist; for a test by hand, give --listen PATH."
+        )
     if error == errno.ENOENT:
-        return (f"The launchd job of sstp-vpn-helper declares no socket named {name}; {PLIST_PATH} is not the "
-                "one this version installs: run install-helper.sh again.")
+        return (
+            f"The launchd job of sstp-vpn-helper declares no socket named {name}; {PLIST_PATH} is not the "
+            "one this version installs: run install-helper.sh again."
+        )
     if error == errno.EALREADY:
         return f"The launchd socket {name} was taken already by this process."
     return f"launchd did not hand over the helper's socket {name} ({os.strerror(error)})."
@@ -214,13 +223,14 @@ def launchd_listener(launchd: Launchd) -> socket.socket:
     if len(fds) != 1:
         for fd in fds:
             os.close(fd)
-        raise PlatformError(f"launchd handed over {len(fds)} sockets for {LAUNCHD_SOCKET_NAME}, not one; "
-                            f"{PLIST_PATH} is not the one this version installs: run install-helper.sh again.")
+        raise PlatformError(
+            f"launchd handed over {len(fds)} sockets for {LAUNCHD_SOCKET_NAME}, not one; "
+            f"{PLIST_PATH} is not the one this version installs: run install-helper.sh again."
+        )
     listener = socket.socket(fileno=fds[0])
     if listener.family != socket.AF_UNIX or listener.type != socket.SOCK_STREAM:
         listener.close()
-        raise PlatformError(f"The socket launchd handed over is not a Unix stream socket; check SockFamily "
-                            f"and SockType in {PLIST_PATH}.")
+        raise PlatformError(f"The socket launchd handed over is not a Unix stream socket; check SockFamily and SockType in {PLIST_PATH}.")
     return listener
 
 
@@ -271,8 +281,7 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
 def serve_launchd(settings: Settings, launchd: Launchd | None = None) -> int:
     listener = launchd_listener(launchd or Launchd())
     log.info("serving the socket launchd opened (%s)", LAUNCHD_SOCKET_NAME)
-    serve_forking(listener, lambda connection: serve_connection(connection, settings),
-                  lambda connection: settings.peer_of(connection).uid)
+    serve_forking(listener, lambda connection: serve_connection(connection, settings), lambda connection: settings.peer_of(connection).uid)
     return 0
 
 
@@ -293,8 +302,7 @@ def listen_and_fork(path: Path, settings: Settings) -> int:
     listener.listen(16)
     log.info("listening on %s", path)
     try:
-        serve_forking(listener, lambda connection: serve_connection(connection, settings),
-                  lambda connection: settings.peer_of(connection).uid)
+        serve_forking(listener, lambda connection: serve_connection(connection, settings), lambda connection: settings.peer_of(connection).uid)
     finally:
         path.unlink(missing_ok=True)
     return 0
@@ -304,14 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sstp-vpn-helper",
         description="The privileged network helper of SSTP VPN on macOS: creates the utun interface and "
-                    f"sets routes and DNS for sstp-vpn running as an ordinary user. Started by launchd "
-                    f"({PLIST_PATH}), or with --listen for a test by hand.")
-    parser.add_argument("--listen", metavar="PATH", type=Path,
-                        help=f"listen on this socket yourself (without launchd; launchd's is {DEFAULT_SOCKET})")
-    parser.add_argument("--group", default=DEFAULT_GROUP,
-                        help=f"the group whose members may use the helper (default {DEFAULT_GROUP})")
-    parser.add_argument("--journal", type=Path, default=None,
-                        help="the undo journal (default /var/db/sstp-vpn/network-journal.json)")
+        f"sets routes and DNS for sstp-vpn running as an ordinary user. Started by launchd "
+        f"({PLIST_PATH}), or with --listen for a test by hand.",
+    )
+    parser.add_argument(
+        "--listen", metavar="PATH", type=Path, help=f"listen on this socket yourself (without launchd; launchd's is {DEFAULT_SOCKET})"
+    )
+    parser.add_argument("--group", default=DEFAULT_GROUP, help=f"the group whose members may use the helper (default {DEFAULT_GROUP})")
+    parser.add_argument("--journal", type=Path, default=None, help="the undo journal (default /var/db/sstp-vpn/network-journal.json)")
     args = parser.parse_args(argv)
     # launchd sends stderr to StandardErrorPath (/var/log/sstp-vpn-helper.log).
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s sstp-vpn-helper: %(message)s")

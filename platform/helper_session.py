@@ -46,9 +46,9 @@ def allowed_gid(group: str, create_command: str) -> int | None:
     try:
         return grp.getgrnam(group).gr_gid
     except KeyError:
-        log.warning("The group %s does not exist, so only root may use the helper; create it with '%s'.",
-                    group, create_command)
+        log.warning("The group %s does not exist, so only root may use the helper; create it with '%s'.", group, create_command)
         return None
+
 
 REFUSAL_READ_SECONDS = 10.0
 CHILDREN_STOP_SECONDS = 15.0  # launchd's ExitTimeOut and systemd's TimeoutStopSec are 20 s or more
@@ -128,11 +128,9 @@ class HelperSession:
                     for note in self.configurator.restore():
                         log.warning("%s: %s", self.peer, note)
                     if self.rules.network_applied:
-                        log.info("%s: restored the network of %s as the session ended", self.peer,
-                                 self.configurator.ifname)
+                        log.info("%s: restored the network of %s as the session ended", self.peer, self.configurator.ifname)
                 except PlatformError as error:
-                    log.error("%s: restoring the network failed (the journal keeps the rest): %s",
-                              self.peer, error.sentence)
+                    log.error("%s: restoring the network failed (the journal keeps the rest): %s", self.peer, error.sentence)
                 finally:
                     self.configurator = None
         finally:
@@ -168,22 +166,36 @@ class HelperSession:
             return Reply(True), None
         if isinstance(request, ApplyPlan):
             if self.configurator is None:
-                self.configurator = self.make_configurator(self.tun.name, request.server,
-                                                           full_tunnel=request.full_tunnel,
-                                                           extra_routes=request.extra_routes,
-                                                           use_vpn_dns=request.use_vpn_dns,
-                                                           journal_path=self.journal_path)
+                self.configurator = self.make_configurator(
+                    self.tun.name,
+                    request.server,
+                    full_tunnel=request.full_tunnel,
+                    extra_routes=request.extra_routes,
+                    use_vpn_dns=request.use_vpn_dns,
+                    journal_path=self.journal_path,
+                )
             self.configurator.apply(request.plan)  # undoes its own steps when it fails
             self.rules.network_changed(True)
-            log.info("%s: applied %s to %s (server %s, %s)", self.peer, request.plan.address, self.tun.name,
-                     request.server, "full tunnel" if request.full_tunnel else "split tunnel")
+            log.info(
+                "%s: applied %s to %s (server %s, %s)",
+                self.peer,
+                request.plan.address,
+                self.tun.name,
+                request.server,
+                "full tunnel" if request.full_tunnel else "split tunnel",
+            )
             return Reply(True), None
         if isinstance(request, PushSettings):
             assert self.configurator is not None  # the rules admit "push" only after "apply"
             notes = self.configurator.add_pushed(request.settings)
             self.rules.pushed_added()
-            log.info("%s: added %d pushed routes and %s to %s", self.peer, len(request.settings.routes),
-                     request.settings.domain or "no domain", self.tun.name)
+            log.info(
+                "%s: added %d pushed routes and %s to %s",
+                self.peer,
+                len(request.settings.routes),
+                request.settings.domain or "no domain",
+                self.tun.name,
+            )
             return Reply(True, notes=tuple(notes)), None
         assert isinstance(request, Restore)
         notes = self.configurator.restore() if self.configurator is not None else []
@@ -204,8 +216,7 @@ class HelperSession:
             self._send(Reply(False, error=error.sentence), None)
             return None  # a stream that lost its framing cannot go on
         except TimeoutError:
-            log.warning("%s: closed the connection: it asked for no tunnel interface within %.0f s",
-                        self.peer, self.idle_seconds)
+            log.warning("%s: closed the connection: it asked for no tunnel interface within %.0f s", self.peer, self.idle_seconds)
             return None
         # On Linux an oversized message arrives cut to MAX_MESSAGE_BYTES + 1; parse_request refuses it.
         return received
@@ -214,8 +225,14 @@ class HelperSession:
         try:
             data = protocol.encode_reply(reply)
         except RequestRefused:  # too long (many notes): the outcome, without the notes
-            data = protocol.encode_reply(Reply(reply.ok, error=reply.error and reply.error[:300], ifname=reply.ifname,
-                                               notes=(f"{len(reply.notes)} notes; the helper's log has them.",)))
+            data = protocol.encode_reply(
+                Reply(
+                    reply.ok,
+                    error=reply.error and reply.error[:300],
+                    ifname=reply.ifname,
+                    notes=(f"{len(reply.notes)} notes; the helper's log has them.",),
+                )
+            )
             for note in reply.notes:
                 log.info("%s: %s", self.peer, note)
         try:
@@ -244,8 +261,10 @@ def _close_all(fds: list[int]) -> None:
 
 
 def too_many_sessions_sentence(limit: int = MAX_SESSIONS_PER_USER) -> str:
-    return (f"You have {limit} connections to the SSTP VPN network helper already, the most one user "
-            "may have; disconnect one (or end the program that holds it), then connect again.")
+    return (
+        f"You have {limit} connections to the SSTP VPN network helper already, the most one user "
+        "may have; disconnect one (or end the program that holds it), then connect again."
+    )
 
 
 def hold_user_slot(folder: Path, uid: int, limit: int = MAX_SESSIONS_PER_USER) -> int | None:
@@ -312,8 +331,7 @@ class SharedLogBudget(logging.Filter):
     def _read(fd: int) -> dict[str, Any]:
         try:
             state = json.loads(os.read(fd, 4096) or b"{}")
-            if isinstance(state, dict) and all(isinstance(state.get(key), (int, float))
-                                               for key in ("start", "count", "dropped")):
+            if isinstance(state, dict) and all(isinstance(state.get(key), (int, float)) for key in ("start", "count", "dropped")):
                 return state
         except ValueError:
             pass
@@ -344,8 +362,7 @@ def stop_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def serve_forking(listener: socket.socket, serve_one: Callable[[socket.socket], None],
-                  peer_uid: Callable[[socket.socket], int]) -> None:
+def serve_forking(listener: socket.socket, serve_one: Callable[[socket.socket], None], peer_uid: Callable[[socket.socket], int]) -> None:
     """Accept connections on `listener` until SIGTERM/SIGINT and serve each in a child process;
     on the way out, stop the children (each restores its session's network) and wait for them.
     A user with MAX_SESSIONS_PER_USER children already, or a connection beyond MAX_CHILDREN, is
@@ -403,15 +420,13 @@ def serve_forking(listener: socket.socket, serve_one: Callable[[socket.socket], 
             time.sleep(0.05)
 
 
-def _over_limit(connection: socket.socket, children: dict[int, int],
-                peer_uid: Callable[[socket.socket], int]) -> str | None:
+def _over_limit(connection: socket.socket, children: dict[int, int], peer_uid: Callable[[socket.socket], int]) -> str | None:
     try:
         uid = peer_uid(connection)
     except OSError:
         return "The network helper cannot tell who connected; connect again."
     if len(children) >= MAX_CHILDREN:
-        log.warning("uid %s: refused a connection: %d sessions are running, the most the helper serves",
-                    uid, MAX_CHILDREN)
+        log.warning("uid %s: refused a connection: %d sessions are running, the most the helper serves", uid, MAX_CHILDREN)
         return "The SSTP VPN network helper is serving as many connections as it may; try again later."
     if sum(1 for owner in children.values() if owner == uid) >= MAX_SESSIONS_PER_USER:
         log.warning("uid %s: refused a connection: %d sessions already", uid, MAX_SESSIONS_PER_USER)

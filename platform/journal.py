@@ -154,10 +154,7 @@ class UndoJournal:
         except FileNotFoundError:
             return
         except OSError as error:
-            raise PlatformError(
-                f"The network undo journal {self.path} cannot be removed ({error.strerror}); "
-                "delete it by hand."
-            ) from error
+            raise PlatformError(f"The network undo journal {self.path} cannot be removed ({error.strerror}); delete it by hand.") from error
         _fsync_directory(self.path.parent)
 
     def set_aside(self, suffix: str) -> Path:
@@ -231,8 +228,10 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # absent on Windows, where unprivilege
 
 
 def _no_space_sentence(path: Path) -> str:
-    return (f"Cannot record the network changes in {path.parent} (no space left on the device), "
-            "so nothing was changed; free some space and connect again.")
+    return (
+        f"Cannot record the network changes in {path.parent} (no space left on the device), "
+        "so nothing was changed; free some space and connect again."
+    )
 
 
 def _try_lock(fd: int) -> bool:
@@ -271,11 +270,15 @@ def private_folder_problem(folder: Path) -> str | None:
             return f"The folder {current} cannot be checked ({error.strerror})."
         writable_by_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         if info.st_uid not in owners:
-            return (f"The folder {current} belongs to user {info.st_uid}, who could replace the network undo "
-                    f"journal; keep the journal in a folder owned by root, such as /var/lib/sstp-vpn.")
+            return (
+                f"The folder {current} belongs to user {info.st_uid}, who could replace the network undo "
+                f"journal; keep the journal in a folder owned by root, such as /var/lib/sstp-vpn."
+            )
         if writable_by_others and (current == folder or not info.st_mode & stat.S_ISVTX):
-            return (f"Other users may write in the folder {current}, so they could plant files where the network "
-                    f"undo journal is written; keep it in a folder only root can write, such as /var/lib/sstp-vpn.")
+            return (
+                f"Other users may write in the folder {current}, so they could plant files where the network "
+                f"undo journal is written; keep it in a folder only root can write, such as /var/lib/sstp-vpn."
+            )
     return None
 
 

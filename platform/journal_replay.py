@@ -87,8 +87,9 @@ class Replay:
     undo_step: UndoStep
 
 
-BUSY_SENTENCE = ("Another VPN connection on this computer has changed the routes or DNS, or is changing "
-                 "them right now; disconnect it first, then connect again.")
+BUSY_SENTENCE = (
+    "Another VPN connection on this computer has changed the routes or DNS, or is changing them right now; disconnect it first, then connect again."
+)
 
 
 def load_stale(journal: UndoJournal, is_running: Callable[[dict[str, Any]], bool]) -> UndoJournal | None:
@@ -125,11 +126,9 @@ def begin(journal: UndoJournal, replay: Replay) -> None:
                 raise
             if contents.steps:
                 if contents.owner == owners.current():
-                    raise PlatformError("The network is already configured for this connection; "
-                                        "restore it before applying a new plan.")
+                    raise PlatformError("The network is already configured for this connection; restore it before applying a new plan.")
                 if owners.is_running(contents.owner):
-                    raise PlatformError(f"Another sstp-vpn (process {contents.owner.get('pid')}) has "
-                                        "the network configured; disconnect it first.")
+                    raise PlatformError(f"Another sstp-vpn (process {contents.owner.get('pid')}) has the network configured; disconnect it first.")
             repair_held(journal, replay)
         journal.begin(owners.current())
     except BaseException:
@@ -145,8 +144,7 @@ def restore(journal: UndoJournal, replay: Replay) -> list[str]:
         return []
     contents = journal.load()
     if contents.owner != replay.owners.current() and replay.owners.is_running(contents.owner):
-        note = (f"The network configuration belongs to another sstp-vpn (process "
-                f"{contents.owner.get('pid')}); it was left alone.")
+        note = f"The network configuration belongs to another sstp-vpn (process {contents.owner.get('pid')}); it was left alone."
         log.warning("%s", note)
         return [note]
     notes = undo_all(journal, replay.owners.same_interfaces(contents.owner), replay)
@@ -191,8 +189,9 @@ def undo_all(journal: UndoJournal, same_interfaces: bool, replay: Replay) -> lis
             failures.append(error)
             continue
         except (KeyError, TypeError, ValueError) as error:  # a field missing or of the wrong kind
-            failures.append(PlatformError(f"The network undo journal {journal.path} has a damaged step "
-                                          f"({record.get('op')!r}: {error!r}); undo it by hand."))
+            failures.append(
+                PlatformError(f"The network undo journal {journal.path} has a damaged step ({record.get('op')!r}: {error!r}); undo it by hand.")
+            )
             continue
         if note and note not in notes:
             notes.append(note)

@@ -47,8 +47,7 @@ class StepCatalog:
         KeyError (journal_replay reports it as a damaged step)."""
         step_type = self._types.get(record.get("op"))  # type: ignore[arg-type]
         if step_type is None:
-            raise PlatformError(f"The network undo journal has a step this version does not know "
-                                f"({record.get('op')!r}); undo it by hand.")
+            raise PlatformError(f"The network undo journal has a step this version does not know ({record.get('op')!r}); undo it by hand.")
         values = {}
         for field in dataclasses.fields(step_type):
             if field.name in record:

@@ -44,8 +44,7 @@ from sstpvpn.platform.route_snapshot_linux import read_route_snapshot, route_pro
 if TYPE_CHECKING:
     from sstpvpn.client.core.types import PushedSettings
 
-__all__ = ["ADMIN_SENTENCE", "NetConfigurator", "default_journal_path", "repair_from_journal",
-           "route_problem_before_connecting"]
+__all__ = ["ADMIN_SENTENCE", "NetConfigurator", "default_journal_path", "repair_from_journal", "route_problem_before_connecting"]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +63,10 @@ _GONE = {errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENX
 # The kernel refuses IPv6 routes where IPv6 is switched off; then there is nothing to leak.
 _NO_IPV6 = {errno.EACCES, errno.EAFNOSUPPORT, errno.EOPNOTSUPP, errno.EPROTONOSUPPORT}
 
-EARLIER_RUN_NOTE = ("The routes and addresses of an earlier sstp-vpn run belong to an earlier boot or another "
-                    "network namespace; they are gone or not ours to touch, so they were left alone.")
+EARLIER_RUN_NOTE = (
+    "The routes and addresses of an earlier sstp-vpn run belong to an earlier boot or another "
+    "network namespace; they are gone or not ours to touch, so they were left alone."
+)
 
 
 def default_journal_path(name: str = "network") -> pathlib.Path:
@@ -133,8 +134,7 @@ class RouteAdded(JournalStep):
 
     def keys(self) -> dict[str, Any]:
         """The route as pyroute2's route("add"/"del") takes it."""
-        keys = {"dst": f"{self.dst}/{self.prefixlen}", "family": self.family, "oif": self.index,
-                "table": self.table, "priority": self.priority}
+        keys = {"dst": f"{self.dst}/{self.prefixlen}", "family": self.family, "oif": self.index, "table": self.table, "priority": self.priority}
         if self.gateway is not None:
             keys["gateway"] = self.gateway
         return keys
@@ -167,13 +167,24 @@ class NetConfigurator(StepConfigurator):
 
     _system_name = "Linux"
 
-    def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool = True,
-                 journal_path: pathlib.Path | None = None, *,
-                 extra_routes: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
-                 use_vpn_dns: bool = True) -> None:
-        super().__init__(ifname, server_address, full_tunnel,
-                         journal_path if journal_path is not None else default_journal_path(),
-                         extra_routes=extra_routes, use_vpn_dns=use_vpn_dns)
+    def __init__(
+        self,
+        ifname: str,
+        server_address: IPAddress | str,
+        full_tunnel: bool = True,
+        journal_path: pathlib.Path | None = None,
+        *,
+        extra_routes: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+        use_vpn_dns: bool = True,
+    ) -> None:
+        super().__init__(
+            ifname,
+            server_address,
+            full_tunnel,
+            journal_path if journal_path is not None else default_journal_path(),
+            extra_routes=extra_routes,
+            use_vpn_dns=use_vpn_dns,
+        )
         self._replay = REPLAY
         self.resolv_conf = resolver.RESOLV_CONF
         self._dns_applied = False  # the VPN's DNS servers are in use (add_pushed adds domains then)
@@ -193,8 +204,9 @@ class NetConfigurator(StepConfigurator):
             with self._netlink_open():
                 snapshot = read_route_snapshot(self._kernel, exclude_index=self._index)
                 for route in routes:
-                    problem = (route_safety.first_problem(snapshot, [route_safety.Destination(route.network, route.kind)])
-                               or policy.pushed_route_problem(route.network, self.options))
+                    problem = route_safety.first_problem(
+                        snapshot, [route_safety.Destination(route.network, route.kind)]
+                    ) or policy.pushed_route_problem(route.network, self.options)
                     if problem is None:
                         try:
                             self._apply_policy_step(route)
@@ -246,23 +258,32 @@ class NetConfigurator(StepConfigurator):
         match step:
             case policy.SetLink(mtu=mtu):
                 link = call(lambda: ipr.link("get", index=index)[0], f"read the interface {self.ifname}")
-                self._change(LinkChanged(self.ifname, index, link.get_attr("IFLA_MTU"), bool(link["flags"] & IFF_UP)),
-                             _kernel_change(lambda: ipr.link("set", index=index, mtu=mtu, state="up"),
-                                            f"bring up the interface {self.ifname} with an MTU of {mtu}"))
+                self._change(
+                    LinkChanged(self.ifname, index, link.get_attr("IFLA_MTU"), bool(link["flags"] & IFF_UP)),
+                    _kernel_change(
+                        lambda: ipr.link("set", index=index, mtu=mtu, state="up"), f"bring up the interface {self.ifname} with an MTU of {mtu}"
+                    ),
+                )
             case policy.AddAddress(local=local, peer=peer, prefixlen=prefixlen):
-                self._change(AddressAdded(self.ifname, index, _family(local), str(local), str(peer), prefixlen),
-                             _kernel_change(lambda: ipr.addr("add", index=index, local=str(local), address=str(peer),
-                                                             prefixlen=prefixlen),
-                                            f"give the interface {self.ifname} the address {local}"))
+                self._change(
+                    AddressAdded(self.ifname, index, _family(local), str(local), str(peer), prefixlen),
+                    _kernel_change(
+                        lambda: ipr.addr("add", index=index, local=str(local), address=str(peer), prefixlen=prefixlen),
+                        f"give the interface {self.ifname} the address {local}",
+                    ),
+                )
             case policy.HostRouteToServer(server=server):
                 self._add_server_route(server)
             case policy.AddRoute(network=network):
                 route = _route(network.network_address, network.prefixlen, None, self.ifname, index)
                 # Where IPv6 is switched off the kernel refuses IPv6 routes, and there is nothing to leak.
                 with contextlib.suppress(_IPv6Off):
-                    self._change(route, _kernel_change(lambda: ipr.route("add", **route.keys()),
-                                                       f"add the route {network}",
-                                                       tolerate=_NO_IPV6 if network.version == 6 else ()))
+                    self._change(
+                        route,
+                        _kernel_change(
+                            lambda: ipr.route("add", **route.keys()), f"add the route {network}", tolerate=_NO_IPV6 if network.version == 6 else ()
+                        ),
+                    )
             case policy.SetDns(servers=servers, all_names=all_names):
                 self._set_dns(list(servers), all_names)
 
@@ -280,8 +301,7 @@ class NetConfigurator(StepConfigurator):
         oif = current.get_attr("RTA_OIF")
         oif_name = call(lambda: ipr.link("get", index=oif)[0].get_attr("IFLA_IFNAME"), "read an interface name")
         route = _route(server, 32 if server.version == 4 else 128, gateway, oif_name, oif)
-        self._change(route, _kernel_change(lambda: ipr.route("add", **route.keys()),
-                                           f"add a route to the VPN server {server}"))
+        self._change(route, _kernel_change(lambda: ipr.route("add", **route.keys()), f"add a route to the VPN server {server}"))
 
     def _set_dns(self, servers: list[IPAddress], all_names: bool) -> None:
         # _dns_applied: the VPN's servers are in use, so they also get the domains its DHCP server
@@ -305,8 +325,7 @@ class NetConfigurator(StepConfigurator):
             # Routing and search domains of the tunnel's link; in a full tunnel "~." stays first.
             resolver.resolvectl("domain", self.ifname, *(["~."] if self.full_tunnel else []), *names)
             return
-        self._write_resolv_conf(lambda current: None if current is None else
-                                resolver.with_search_domains(current, names))
+        self._write_resolv_conf(lambda current: None if current is None else resolver.with_search_domains(current, names))
 
     def _write_resolv_conf(self, render: Callable[[bytes | None], bytes | None]) -> None:
         """Rewrite resolv.conf (where its symlink points) with `render(old content)`; None: leave it."""
@@ -355,12 +374,14 @@ def _undo_step(step: JournalStep, same_boot_and_namespace: bool) -> str | None:
             return None
         match step:
             case LinkChanged():
-                _undo_call(lambda: ipr.link("set", index=step.index, mtu=step.mtu, state="up" if step.up else "down"),
-                           f"restore the interface {step.ifname}")
+                _undo_call(
+                    lambda: ipr.link("set", index=step.index, mtu=step.mtu, state="up" if step.up else "down"), f"restore the interface {step.ifname}"
+                )
             case AddressAdded():
-                _undo_call(lambda: ipr.addr("del", index=step.index, local=step.local, address=step.address,
-                                            prefixlen=step.prefixlen, family=step.family),
-                           f"remove the address {step.local} from {step.ifname}")
+                _undo_call(
+                    lambda: ipr.addr("del", index=step.index, local=step.local, address=step.address, prefixlen=step.prefixlen, family=step.family),
+                    f"remove the address {step.local} from {step.ifname}",
+                )
             case RouteAdded():
                 _undo_call(lambda: ipr.route("del", **step.keys()), f"remove the route {step.dst}/{step.prefixlen}")
             case ResolvedLinkSet():
@@ -378,8 +399,7 @@ def _undo_resolv_conf(step: ResolvConfWritten) -> str | None:
     if current == backup:
         return None  # never written, or already restored
     if current != ours:
-        return (f"{path} was changed by another program while the VPN was connected; it was left "
-                "as that program wrote it.")
+        return f"{path} was changed by another program while the VPN was connected; it was left as that program wrote it."
     if backup is None:
         resolver.remove_file(path)
     else:
@@ -413,8 +433,7 @@ def _index_still_names(ipr: IPRoute, index: int, ifname: str) -> bool:
 
 def _route(dst: IPAddress, prefixlen: int, gateway: str | None, ifname: str, index: int) -> RouteAdded:
     family = _family(dst)
-    return RouteAdded(family, str(dst), prefixlen, gateway, ifname, index, MAIN_TABLE,
-                      IPV4_PRIORITY if family == 2 else IPV6_PRIORITY)
+    return RouteAdded(family, str(dst), prefixlen, gateway, ifname, index, MAIN_TABLE, IPV4_PRIORITY if family == 2 else IPV6_PRIORITY)
 
 
 def _family(address: IPAddress) -> int:

@@ -141,12 +141,25 @@ class NetConfigurator(StepConfigurator):
 
     _system_name = "macOS"
 
-    def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool = True,
-                 journal_path: pathlib.Path | None = None, *, extra_routes: Sequence[IPNetwork] = (),
-                 use_vpn_dns: bool = True, run_command: CommandRunner | None = None) -> None:
-        super().__init__(ifname, server_address, full_tunnel,
-                         journal_path if journal_path is not None else default_journal_path(),
-                         extra_routes=extra_routes, use_vpn_dns=use_vpn_dns)
+    def __init__(
+        self,
+        ifname: str,
+        server_address: IPAddress | str,
+        full_tunnel: bool = True,
+        journal_path: pathlib.Path | None = None,
+        *,
+        extra_routes: Sequence[IPNetwork] = (),
+        use_vpn_dns: bool = True,
+        run_command: CommandRunner | None = None,
+    ) -> None:
+        super().__init__(
+            ifname,
+            server_address,
+            full_tunnel,
+            journal_path if journal_path is not None else default_journal_path(),
+            extra_routes=extra_routes,
+            use_vpn_dns=use_vpn_dns,
+        )
         self._tools = _Tools(run_command)
         self._replay = self._tools.replay()
         self._mtu = 0
@@ -164,14 +177,17 @@ class NetConfigurator(StepConfigurator):
             case policy.AddAddress(local=ipaddress.IPv4Address() as local, peer=peer):
                 # Point-to-point: our address, the peer's, a host netmask; with the MTU and up in
                 # the same call, as OpenVPN configures a utun.
-                self._run_change(AddressAdded(self.ifname, str(local)),
-                                 [IFCONFIG, self.ifname, "inet", str(local), str(peer), "mtu", str(self._mtu),
-                                  "netmask", "255.255.255.255", "up"],
-                                 f"give the tunnel interface {self.ifname} the address {local}")
+                self._run_change(
+                    AddressAdded(self.ifname, str(local)),
+                    [IFCONFIG, self.ifname, "inet", str(local), str(peer), "mtu", str(self._mtu), "netmask", "255.255.255.255", "up"],
+                    f"give the tunnel interface {self.ifname} the address {local}",
+                )
             case policy.AddAddress(local=local, prefixlen=prefixlen):
-                self._run_change(Address6Added(self.ifname, f"{local}/{prefixlen}"),
-                                 [IFCONFIG, self.ifname, "inet6", f"{local}/{prefixlen}", "alias"],
-                                 f"give the tunnel interface {self.ifname} the address {local}")
+                self._run_change(
+                    Address6Added(self.ifname, f"{local}/{prefixlen}"),
+                    [IFCONFIG, self.ifname, "inet6", f"{local}/{prefixlen}", "alias"],
+                    f"give the tunnel interface {self.ifname} the address {local}",
+                )
             case policy.HostRouteToServer(server=server):
                 self._add_server_route(server)
             case policy.AddRoute(network=network):
@@ -190,16 +206,22 @@ class NetConfigurator(StepConfigurator):
         if gateway is None:
             return  # on this machine or on a local link: the tunnel routes cannot capture it
         destination = f"{server}/{32 if server.version == 4 else 128}"
-        self._run_change(ServerRouteAdded(family, destination, gateway),
-                         [ROUTE, "-n", "add", family, destination, "-gateway", gateway],
-                         f"add a route to the VPN server {server}", already_there_ok=True)
+        self._run_change(
+            ServerRouteAdded(family, destination, gateway),
+            [ROUTE, "-n", "add", family, destination, "-gateway", gateway],
+            f"add a route to the VPN server {server}",
+            already_there_ok=True,
+        )
 
     def _add_tunnel_route(self, network: IPNetwork) -> None:
         family = _family_flag(network.network_address)
         try:
-            self._run_change(TunnelRouteAdded(self.ifname, family, str(network)),
-                             [ROUTE, "-n", "add", family, str(network), "-interface", self.ifname],
-                             f"add the route {network}", already_there_ok=True)
+            self._run_change(
+                TunnelRouteAdded(self.ifname, family, str(network)),
+                [ROUTE, "-n", "add", family, str(network), "-interface", self.ifname],
+                f"add the route {network}",
+                already_there_ok=True,
+            )
         except PlatformError as error:
             if network.version == 4:
                 raise
@@ -219,14 +241,12 @@ class NetConfigurator(StepConfigurator):
         key = f"Setup:/Network/Service/{service}/DNS"
         current = self._tools.read_key(key)
         old_servers = current.get("ServerAddresses") if current is not None else None
-        self._record(DnsChanged(key, current is not None,
-                                tuple(old_servers) if isinstance(old_servers, list) else None, tuple(servers)))
+        self._record(DnsChanged(key, current is not None, tuple(old_servers) if isinstance(old_servers, list) else None, tuple(servers)))
         load = f"get {key}\n" if current is not None else "d.init\n"
         self._tools.scutil(f"{load}d.add ServerAddresses * {' '.join(servers)}\nset {key}\n")
         now = self._tools.read_key(key)
         if now is None or now.get("ServerAddresses") != servers:
-            raise PlatformError("macOS did not take the VPN's DNS servers (scutil); check that sstp-vpn "
-                                "runs as root.")
+            raise PlatformError("macOS did not take the VPN's DNS servers (scutil); check that sstp-vpn runs as root.")
         self._tools.flush_dns_cache()
 
     def _run_change(self, step: JournalStep, argv: list[str], what: str, already_there_ok: bool = False) -> None:
@@ -290,8 +310,7 @@ class _Tools:
             result = self.run(argv, None)
             if not result.ok:
                 # The utun is closed right after restore() and takes this along; not worth a failure.
-                log.info("Undoing %s on %s failed (%s); it goes with the interface.", step.OP, step.ifname,
-                         result.output)
+                log.info("Undoing %s on %s failed (%s); it goes with the interface.", step.OP, step.ifname, result.output)
             return None
         match step:
             case ServerRouteAdded():
@@ -306,8 +325,7 @@ class _Tools:
     def _undo_dns(self, step: DnsChanged) -> str | None:
         key = step.key
         if _DNS_KEY.fullmatch(key) is None:
-            raise PlatformError(f"The network undo journal names an unexpected DNS entry ({key!r}); "
-                                "check the DNS settings by hand.")
+            raise PlatformError(f"The network undo journal names an unexpected DNS entry ({key!r}); check the DNS settings by hand.")
         ours = [str(ipaddress.ip_address(server)) for server in step.ours]
         old = None if step.servers is None else [str(ipaddress.ip_address(server)) for server in step.servers]
         current = self.read_key(key)
@@ -315,8 +333,10 @@ class _Tools:
         if (current is not None) == step.existed and servers_now == old:
             return None  # never changed, or already restored
         if current is None or servers_now != ours:
-            return (f"The DNS servers of the network service ({key}) were changed by another program "
-                    "while the VPN was connected; they were left as that program set them.")
+            return (
+                f"The DNS servers of the network service ({key}) were changed by another program "
+                "while the VPN was connected; they were left as that program set them."
+            )
         if not step.existed and set(current) == {"ServerAddresses"}:
             commands = f"remove {key}\n"  # we created the entry: take it away again
         elif old is None:
@@ -404,8 +424,7 @@ def _family_flag(address: IPAddress) -> str:
 
 def _checked_family(family: str) -> str:
     if family not in ("-inet", "-inet6"):
-        raise PlatformError(f"The network undo journal has a route of unknown family ({family!r}); "
-                            "undo it by hand.")
+        raise PlatformError(f"The network undo journal has a route of unknown family ({family!r}); undo it by hand.")
     return family
 
 

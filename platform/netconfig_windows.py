@@ -67,8 +67,7 @@ IPV6_MIN_MTU = 1280
 TUNNEL_METRIC = 0  # interface metric in full-tunnel mode, and the metric of every route we add
 _GONE = {ERROR_NOT_FOUND, ERROR_FILE_NOT_FOUND}  # undoing something already gone is fine
 
-ADMIN_SENTENCE = ("Configuring the network for the VPN needs administrator rights: start SSTP VPN "
-                  "as administrator.")
+ADMIN_SENTENCE = "Configuring the network for the VPN needs administrator rights: start SSTP VPN as administrator."
 
 
 def default_journal_path(name: str = "network") -> pathlib.Path:
@@ -79,8 +78,9 @@ def default_journal_path(name: str = "network") -> pathlib.Path:
     return pathlib.Path(program_data) / "SSTP VPN" / f"{name}-journal.json"
 
 
-def repair_from_journal(journal_path: pathlib.Path, *, iphlpapi: Library | None = None,
-                        kernel32: Library | None = None, run_command: CommandRunner | None = None) -> bool:
+def repair_from_journal(
+    journal_path: pathlib.Path, *, iphlpapi: Library | None = None, kernel32: Library | None = None, run_command: CommandRunner | None = None
+) -> bool:
     """Undo what a client that died left behind. True if there was something to undo."""
     return journal_replay.repair(journal_path, _Windows(iphlpapi, kernel32, run_command).replay())
 
@@ -148,13 +148,27 @@ class NetConfigurator(StepConfigurator):
 
     _system_name = "Windows"
 
-    def __init__(self, ifname: str, server_address: IPAddress | str, full_tunnel: bool = True,
-                 journal_path: pathlib.Path | None = None, *, extra_routes: Sequence[IPNetwork] = (),
-                 use_vpn_dns: bool = True, iphlpapi: Library | None = None,
-                 kernel32: Library | None = None, run_command: CommandRunner | None = None) -> None:
-        super().__init__(ifname, server_address, full_tunnel,
-                         journal_path if journal_path is not None else default_journal_path(),
-                         extra_routes=extra_routes, use_vpn_dns=use_vpn_dns)
+    def __init__(
+        self,
+        ifname: str,
+        server_address: IPAddress | str,
+        full_tunnel: bool = True,
+        journal_path: pathlib.Path | None = None,
+        *,
+        extra_routes: Sequence[IPNetwork] = (),
+        use_vpn_dns: bool = True,
+        iphlpapi: Library | None = None,
+        kernel32: Library | None = None,
+        run_command: CommandRunner | None = None,
+    ) -> None:
+        super().__init__(
+            ifname,
+            server_address,
+            full_tunnel,
+            journal_path if journal_path is not None else default_journal_path(),
+            extra_routes=extra_routes,
+            use_vpn_dns=use_vpn_dns,
+        )
         self._windows = _Windows(iphlpapi, kernel32, run_command)
         self._replay = self._windows.replay()
         self._luid = 0
@@ -189,8 +203,7 @@ class NetConfigurator(StepConfigurator):
         luid = c_uint64()
         code = self._windows.iphlpapi.ConvertInterfaceAliasToLuid(self.ifname, byref(luid))
         if code != NO_ERROR:
-            raise PlatformError(f"The tunnel adapter {self.ifname} does not exist (any more) "
-                                f"({describe_error(code)}); reconnect.")
+            raise PlatformError(f"The tunnel adapter {self.ifname} does not exist (any more) ({describe_error(code)}); reconnect.")
         return luid.value
 
     def _has_ipv6(self, luid: int) -> bool:
@@ -208,8 +221,9 @@ class NetConfigurator(StepConfigurator):
         if self.full_tunnel:
             row.UseAutomaticMetric = 0
             row.Metric = TUNNEL_METRIC
-        self._change(step, lambda: _check(winapi.write_interface(api, row),
-                                          f"set an MTU of {mtu} and the metric on the tunnel adapter {self.ifname}"))
+        self._change(
+            step, lambda: _check(winapi.write_interface(api, row), f"set an MTU of {mtu} and the metric on the tunnel adapter {self.ifname}")
+        )
 
     def _add_address(self, address: IPAddress, prefixlen: int) -> None:
         api = self._windows.iphlpapi
@@ -217,9 +231,10 @@ class NetConfigurator(StepConfigurator):
         # No duplicate address detection on a point-to-point link: usable at once (Wintun's example).
         row.DadState = winapi.IP_DAD_STATE_PREFERRED
         row.ValidLifetime = row.PreferredLifetime = winapi.INFINITE_LIFETIME
-        self._change(AddressAdded(self._luid, str(address), prefixlen),
-                     lambda: _check(api.CreateUnicastIpAddressEntry(byref(row)),
-                                    f"give the tunnel adapter {self.ifname} the address {address}"))
+        self._change(
+            AddressAdded(self._luid, str(address), prefixlen),
+            lambda: _check(api.CreateUnicastIpAddressEntry(byref(row)), f"give the tunnel adapter {self.ifname} the address {address}"),
+        )
 
     def _add_server_route(self, server: IPAddress) -> None:
         api = self._windows.iphlpapi
@@ -235,15 +250,13 @@ class NetConfigurator(StepConfigurator):
         if gateway is None or gateway.is_unspecified:
             return  # on this machine or on a local link: the tunnel routes cannot capture it
         step = ServerRouteAdded(best.InterfaceLuid, str(server), 32 if server.version == 4 else 128, str(gateway))
-        self._change(step, lambda: _check(api.CreateIpForwardEntry2(byref(_route_row(api, step))),
-                                          f"add a route to the VPN server {server}"))
+        self._change(step, lambda: _check(api.CreateIpForwardEntry2(byref(_route_row(api, step))), f"add a route to the VPN server {server}"))
 
     def _add_tunnel_route(self, network: IPNetwork) -> None:
         api = self._windows.iphlpapi
         unspecified = "0.0.0.0" if network.version == 4 else "::"
         step = TunnelRouteAdded(self._luid, str(network.network_address), network.prefixlen, unspecified)
-        self._change(step, lambda: _check(api.CreateIpForwardEntry2(byref(_route_row(api, step))),
-                                          f"add the route {network}"))
+        self._change(step, lambda: _check(api.CreateIpForwardEntry2(byref(_route_row(api, step))), f"add the route {network}"))
 
     def _set_dns(self, servers: list[IPAddress]) -> None:
         if not servers:
@@ -251,23 +264,47 @@ class NetConfigurator(StepConfigurator):
         windows = self._windows
         if windows.iphlpapi.SetInterfaceDnsSettings is not None:
             guid = _guid(windows.iphlpapi, self._luid)
-            self._change(DnsSet("api", self._luid, guid=bytes(guid).hex()),
-                         lambda: _check(_set_dns(windows.iphlpapi, guid, ",".join(map(str, servers))),
-                                        f"set the DNS servers of the tunnel adapter {self.ifname}"))
+            self._change(
+                DnsSet("api", self._luid, guid=bytes(guid).hex()),
+                lambda: _check(
+                    _set_dns(windows.iphlpapi, guid, ",".join(map(str, servers))), f"set the DNS servers of the tunnel adapter {self.ifname}"
+                ),
+            )
             return
         index = _index(windows.iphlpapi, self._luid)
         self._record(DnsSet("netsh", self._luid, index=index))
         for position, server in enumerate(servers):
             if position == 0:
-                argv = [_netsh(), "interface", "ipv4", "set", "dnsservers", f"name={index}", "source=static",
-                        f"address={server}", "register=none", "validate=no"]
+                argv = [
+                    _netsh(),
+                    "interface",
+                    "ipv4",
+                    "set",
+                    "dnsservers",
+                    f"name={index}",
+                    "source=static",
+                    f"address={server}",
+                    "register=none",
+                    "validate=no",
+                ]
             else:
-                argv = [_netsh(), "interface", "ipv4", "add", "dnsservers", f"name={index}",
-                        f"address={server}", f"index={position + 1}", "validate=no"]
+                argv = [
+                    _netsh(),
+                    "interface",
+                    "ipv4",
+                    "add",
+                    "dnsservers",
+                    f"name={index}",
+                    f"address={server}",
+                    f"index={position + 1}",
+                    "validate=no",
+                ]
             result = windows.run(argv, None)
             if not result.ok:
-                raise PlatformError(f"Windows refused the VPN's DNS server {server} on the tunnel adapter "
-                                    f"{self.ifname} (netsh: {result.output or result.returncode}).")
+                raise PlatformError(
+                    f"Windows refused the VPN's DNS server {server} on the tunnel adapter "
+                    f"{self.ifname} (netsh: {result.output or result.returncode})."
+                )
 
 
 # -- the system, and undo ----------------------------------------------------------------
@@ -301,8 +338,7 @@ class _Windows:
         api = self.iphlpapi
         match step:
             case ServerRouteAdded() | TunnelRouteAdded():
-                _tolerate_gone(api.DeleteIpForwardEntry2(byref(_route_row(api, step))),
-                               f"remove the route {step.dst}/{step.prefixlen}")
+                _tolerate_gone(api.DeleteIpForwardEntry2(byref(_route_row(api, step))), f"remove the route {step.dst}/{step.prefixlen}")
             case AddressAdded():
                 address = _address_row(api, step.luid, ipaddress.ip_address(step.address), step.prefixlen)
                 _tolerate_gone(api.DeleteUnicastIpAddressEntry(byref(address)), f"remove the address {step.address}")
@@ -315,14 +351,16 @@ class _Windows:
                     code = winapi.write_interface(api, row)
                 _tolerate_gone(code, "restore the settings of the tunnel adapter")
             case DnsSet(method="api"):
-                _tolerate_gone(_set_dns(api, GUID.from_buffer_copy(bytes.fromhex(str(step.guid))), ""),
-                               "remove the DNS servers of the tunnel adapter")
+                _tolerate_gone(
+                    _set_dns(api, GUID.from_buffer_copy(bytes.fromhex(str(step.guid))), ""), "remove the DNS servers of the tunnel adapter"
+                )
             case DnsSet():
                 argv = [_netsh(), "interface", "ipv4", "set", "dnsservers", f"name={step.index}", "source=dhcp"]
                 result = self.run(argv, None)
                 if not result.ok:
-                    log.info("netsh could not reset the tunnel adapter's DNS servers (%s); the adapter is "
-                             "removed on disconnect anyway.", result.output)
+                    log.info(
+                        "netsh could not reset the tunnel adapter's DNS servers (%s); the adapter is removed on disconnect anyway.", result.output
+                    )
         return None
 
 

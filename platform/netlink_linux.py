@@ -13,8 +13,7 @@ from pyroute2 import IPRoute, NetlinkError
 
 from sstpvpn.platform.errors import PlatformError
 
-ADMIN_SENTENCE = ("Configuring the network for the VPN needs administrator rights: run sstp-vpn "
-                  "as root (or give it CAP_NET_ADMIN).")
+ADMIN_SENTENCE = "Configuring the network for the VPN needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN)."
 
 
 @contextmanager

@@ -149,8 +149,7 @@ def remove_file(path: Path) -> None:
 
 def _file_error(path: Path, error: OSError) -> str:
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"Changing {path} for the VPN's DNS servers needs administrator rights and a "
-                "writable file: run sstp-vpn as root.")
+        return f"Changing {path} for the VPN's DNS servers needs administrator rights and a writable file: run sstp-vpn as root."
     return f"Changing {path} for the VPN's DNS servers failed ({error.strerror})."
 
 
@@ -160,8 +159,7 @@ def resolvectl(*arguments: str) -> None:
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise PlatformError(f"'{' '.join(command)}' could not be run ({error}); "
-                            "is systemd-resolved working?") from error
+        raise PlatformError(f"'{' '.join(command)}' could not be run ({error}); is systemd-resolved working?") from error
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         reason = detail[-1] if detail else f"exit status {result.returncode}"

@@ -107,10 +107,16 @@ def _problem(snapshot: Snapshot, destination: Destination) -> str | None:
     inside = [a for a in same_version if network.subnet_of(a.network)]  # type: ignore[arg-type]  # same version
     local = max(inside, key=lambda a: a.network.prefixlen) if inside else None
     # (b) a gateway inside it, with no more specific attached network to keep it local.
-    captured = next((gateway for gateway in snapshot.gateways
-                     if gateway.address.version == network.version and gateway.address in network
-                     and not any(gateway.address in a.network and a.network.prefixlen > network.prefixlen
-                                 for a in same_version)), None)
+    captured = next(
+        (
+            gateway
+            for gateway in snapshot.gateways
+            if gateway.address.version == network.version
+            and gateway.address in network
+            and not any(gateway.address in a.network and a.network.prefixlen > network.prefixlen for a in same_version)
+        ),
+        None,
+    )
     # Both may hold; the sentence names the gateway when the destination is that one host.
     if captured is not None and (local is None or network.num_addresses == 1):
         return _captures_gateway(destination, captured)
@@ -122,25 +128,35 @@ def _captures_network(destination: Destination, local: Attached) -> str:
     where = f"the local network {local.network} (interface {local.interface})"
     if kind in (Kind.ADDRESS, Kind.PEER):
         whose = "this computer" if kind is Kind.ADDRESS else "its end of the tunnel"
-        return (f"The VPN server gave {whose} the address {network.network_address}, which is on {where}, so "
-                f"traffic for that host would go into the VPN; ask the VPN administrator for an address pool "
-                f"outside {local.network}.")
+        return (
+            f"The VPN server gave {whose} the address {network.network_address}, which is on {where}, so "
+            f"traffic for that host would go into the VPN; ask the VPN administrator for an address pool "
+            f"outside {local.network}."
+        )
     if kind is Kind.SPLIT:
-        return (f"The VPN server gave this computer an address in {network}, which is on {where}, so traffic "
-                f"for the local network would go into the VPN; ask the VPN administrator for an address pool "
-                f"outside {local.network}.")
+        return (
+            f"The VPN server gave this computer an address in {network}, which is on {where}, so traffic "
+            f"for the local network would go into the VPN; ask the VPN administrator for an address pool "
+            f"outside {local.network}."
+        )
     if kind is Kind.FULL:
-        return (f"Routing all traffic through the VPN needs the route {network}, which lies inside "
-                f"{local.network}, a network reached directly through {local.interface} (most likely another "
-                "VPN's), so that traffic would be taken from it; disconnect that connection first, or use a "
-                "split tunnel.")
+        return (
+            f"Routing all traffic through the VPN needs the route {network}, which lies inside "
+            f"{local.network}, a network reached directly through {local.interface} (most likely another "
+            "VPN's), so that traffic would be taken from it; disconnect that connection first, or use a "
+            "split tunnel."
+        )
     relation = "is" if network == local.network else "lies inside"
     if kind is Kind.PUSHED:
-        return (f"Left out the route {network} that the VPN's DHCP server sent: it {relation} {where}, so "
-                "traffic for those local hosts would go into the VPN.")
-    return (f"The extra route {network} {relation} {where}, so traffic for those local hosts would go into "
-            f"the VPN; remove the route from the profile (or --route), or ask the VPN administrator for "
-            f"routes outside {local.network}.")
+        return (
+            f"Left out the route {network} that the VPN's DHCP server sent: it {relation} {where}, so "
+            "traffic for those local hosts would go into the VPN."
+        )
+    return (
+        f"The extra route {network} {relation} {where}, so traffic for those local hosts would go into "
+        f"the VPN; remove the route from the profile (or --route), or ask the VPN administrator for "
+        f"routes outside {local.network}."
+    )
 
 
 def _captures_gateway(destination: Destination, gateway: Gateway) -> str:
@@ -149,19 +165,28 @@ def _captures_gateway(destination: Destination, gateway: Gateway) -> str:
     the_gateway = f"this computer's gateway {gateway.address}{on}"
     if kind in (Kind.ADDRESS, Kind.PEER):
         whose = "this computer" if kind is Kind.ADDRESS else "its end of the tunnel"
-        return (f"The VPN server gave {whose} the address {network.network_address}, which is {the_gateway}, "
-                "so traffic to the gateway would go into the VPN; ask the VPN administrator for an address "
-                f"pool without {gateway.address}.")
+        return (
+            f"The VPN server gave {whose} the address {network.network_address}, which is {the_gateway}, "
+            "so traffic to the gateway would go into the VPN; ask the VPN administrator for an address "
+            f"pool without {gateway.address}."
+        )
     if kind is Kind.SPLIT:
-        return (f"The VPN server gave this computer an address in {network}, which holds {the_gateway}, so "
-                "traffic to the gateway would go into the VPN; ask the VPN administrator for an address pool "
-                f"outside {network}.")
+        return (
+            f"The VPN server gave this computer an address in {network}, which holds {the_gateway}, so "
+            "traffic to the gateway would go into the VPN; ask the VPN administrator for an address pool "
+            f"outside {network}."
+        )
     if kind is Kind.FULL:
-        return (f"Routing all traffic through the VPN would also send traffic to {the_gateway} into the VPN "
-                f"(the route {network} covers it and no local network route is more specific); give the "
-                "gateway a route of its own on its interface, or use a split tunnel.")
+        return (
+            f"Routing all traffic through the VPN would also send traffic to {the_gateway} into the VPN "
+            f"(the route {network} covers it and no local network route is more specific); give the "
+            "gateway a route of its own on its interface, or use a split tunnel."
+        )
     if kind is Kind.PUSHED:
-        return (f"Left out the route {network} that the VPN's DHCP server sent: it holds {the_gateway}, so "
-                "traffic to the gateway would go into the VPN.")
-    return (f"The extra route {network} holds {the_gateway}, so traffic to the gateway would go into the "
-            "VPN; remove the route from the profile (or --route).")
+        return (
+            f"Left out the route {network} that the VPN's DHCP server sent: it holds {the_gateway}, so traffic to the gateway would go into the VPN."
+        )
+    return (
+        f"The extra route {network} holds {the_gateway}, so traffic to the gateway would go into the "
+        "VPN; remove the route from the profile (or --route)."
+    )

@@ -25,8 +25,7 @@ RTN_UNICAST = 1
 def read_route_snapshot(ipr: IPRoute, exclude_index: int | None = None) -> route_safety.Snapshot:
     """This namespace's attached networks and default gateways, as route_safety defines them,
     leaving out the interface `exclude_index` (the tunnel being configured)."""
-    names = {link["index"]: link.get_attr("IFLA_IFNAME")
-             for link in call(ipr.get_links, "read the network interfaces")}
+    names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in call(ipr.get_links, "read the network interfaces")}
     attached: list[route_safety.Attached] = []
     gateways: list[route_safety.Gateway] = []
 
@@ -50,25 +49,29 @@ def read_route_snapshot(ipr: IPRoute, exclude_index: int | None = None) -> route
         if message.get_attr("RTA_TABLE", message["table"]) != MAIN_TABLE or message["type"] != RTN_UNICAST:
             continue
         hops = [(message.get_attr("RTA_GATEWAY"), message.get_attr("RTA_VIA"), message.get_attr("RTA_OIF"))]
-        hops += [(hop.get_attr("RTA_GATEWAY"), hop.get_attr("RTA_VIA"), hop.get("oif"))
-                 for hop in message.get_attr("RTA_MULTIPATH") or []]
+        hops += [(hop.get_attr("RTA_GATEWAY"), hop.get_attr("RTA_VIA"), hop.get("oif")) for hop in message.get_attr("RTA_MULTIPATH") or []]
         if message["dst_len"] == 0:
             for gateway, via, index in hops:
                 for address in (gateway, via.get("addr") if isinstance(via, dict) else None):
                     if address is not None:
-                        gateways.append(route_safety.Gateway(ipaddress.ip_address(address.split("%")[0]),
-                                                             names.get(index)))
+                        gateways.append(route_safety.Gateway(ipaddress.ip_address(address.split("%")[0]), names.get(index)))
             continue
         gateway, via, index = hops[0]
         connected = message["family"] == 10 or message["scope"] == RT_SCOPE_LINK  # IPv6 routes have no scope
-        if (connected and len(hops) == 1 and gateway is None and via is None and index is not None
-                and index != exclude_index and message.get_attr("RTA_DST") is not None):
+        if (
+            connected
+            and len(hops) == 1
+            and gateway is None
+            and via is None
+            and index is not None
+            and index != exclude_index
+            and message.get_attr("RTA_DST") is not None
+        ):
             attach(message.get_attr("RTA_DST"), message["dst_len"], index)
     return route_safety.Snapshot(tuple(attached), tuple(gateways))
 
 
-def route_problem_before_connecting(full_tunnel: bool,
-                                    extra_routes: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
+def route_problem_before_connecting(full_tunnel: bool, extra_routes: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
     """For the engine runner, before it connects: the sentence refusing the routes known already
     (the full tunnel's half routes, the extra routes), or None. The address, the peer and the
     split network come from the server later; the configurator checks them (as root, or in the

@@ -107,8 +107,7 @@ Step = SetLink | AddAddress | HostRouteToServer | AddRoute | SetDns
 def steps(plan: NetworkPlan, options: Options) -> list[Step]:
     """The changes `plan` makes, in the order they are made."""
     local = ipaddress.ip_address(plan.address)
-    made: list[Step] = [SetLink(plan.mtu),
-                        AddAddress(local, ipaddress.ip_address(plan.peer) if plan.peer is not None else local, 32)]
+    made: list[Step] = [SetLink(plan.mtu), AddAddress(local, ipaddress.ip_address(plan.peer) if plan.peer is not None else local, 32)]
     if plan.ipv6_identifier is not None:
         link_local = link_local_address(bytes(plan.ipv6_identifier))
         made.append(AddAddress(link_local, link_local, LINK_LOCAL_PREFIX_LENGTH))
@@ -135,8 +134,7 @@ def tunnel_routes(address: IPAddress, options: Options) -> list[AddRoute]:
 def known_routes(full_tunnel: bool, extra_routes: Sequence[IPNetwork]) -> list[Destination]:
     """The tunnel destinations known before the server assigns an address (for an early check)."""
     halves = FULL_TUNNEL_ROUTES + FULL_TUNNEL_ROUTES_V6 if full_tunnel else ()
-    return [Destination(network, Kind.FULL) for network in halves] + \
-        [Destination(network, Kind.EXTRA) for network in extra_routes]
+    return [Destination(network, Kind.FULL) for network in halves] + [Destination(network, Kind.EXTRA) for network in extra_routes]
 
 
 def destinations(made: Sequence[Step]) -> list[Destination]:
@@ -159,8 +157,10 @@ def pushed_route_problem(network: IPNetwork, options: Options) -> str | None:
     """The sentence leaving out a pushed route that holds the VPN server itself, or None."""
     if options.server not in network:
         return None
-    return (f"Left out the route {network} that the VPN's DHCP server sent: it holds the VPN server "
-            f"{options.server} itself, and the connection would run into its own tunnel.")
+    return (
+        f"Left out the route {network} that the VPN's DHCP server sent: it holds the VPN server "
+        f"{options.server} itself, and the connection would run into its own tunnel."
+    )
 
 
 def pushed_domains(pushed: PushedSettings) -> list[str]:
@@ -179,13 +179,11 @@ def link_local_address(identifier: bytes) -> ipaddress.IPv6Address:
 def route_exists_sentence(network: IPNetwork, full_tunnel: bool) -> str:
     if full_tunnel:
         return f"Another VPN already routes all traffic (the route {network} exists); disconnect it first."
-    return (f"The VPN's network {network} is already routed elsewhere (often the local network uses the "
-            "same addresses), so the VPN cannot use it.")
+    return f"The VPN's network {network} is already routed elsewhere (often the local network uses the same addresses), so the VPN cannot use it."
 
 
 def address_in_use_sentence(address: IPAddress) -> str:
-    return (f"The address {address} is already in use on another network adapter (often one a VPN left "
-            "behind); remove it there and reconnect.")
+    return f"The address {address} is already in use on another network adapter (often one a VPN left behind); remove it there and reconnect."
 
 
 def no_route_to_server_sentence(server: IPAddress, reason: str) -> str:

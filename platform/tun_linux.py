@@ -48,9 +48,7 @@ class TunDevice:
         requested = DEFAULT_NAME_PATTERN if name is None else name
         encoded = requested.encode()
         if not encoded or len(encoded) >= IFNAMSIZ or b"/" in encoded or b" " in encoded:
-            raise PlatformError(
-                f"{requested!r} cannot be an interface name: use 1 to {IFNAMSIZ - 1} letters or digits."
-            )
+            raise PlatformError(f"{requested!r} cannot be an interface name: use 1 to {IFNAMSIZ - 1} letters or digits.")
         try:
             fd = os.open(clone_device, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError as error:
@@ -93,8 +91,7 @@ class TunDevice:
                 if error.errno == errno.EBADFD:
                     raise PlatformError(self._removed_sentence()) from error
                 raise PlatformError(
-                    f"Reading from the tunnel interface {self.name} failed ({error.strerror}); "
-                    "reconnect to create it anew."
+                    f"Reading from the tunnel interface {self.name} failed ({error.strerror}); reconnect to create it anew."
                 ) from error
             if not packet:
                 break
@@ -114,16 +111,12 @@ class TunDevice:
                     continue
                 if error.errno == errno.EBADFD:
                     raise PlatformError(self._removed_sentence()) from error
-                raise PlatformError(
-                    f"Writing to the tunnel interface {self.name} failed ({error.strerror}); "
-                    "reconnect to create it anew."
-                ) from error
+                raise PlatformError(f"Writing to the tunnel interface {self.name} failed ({error.strerror}); reconnect to create it anew.") from error
 
     def _removed_sentence(self) -> str:
         # The kernel detaches the descriptor (EBADFD) when the interface is deleted under it,
         # e.g. `ip link del` or a network manager cleaning up.
-        return (f"The tunnel interface {self.name} was removed by another program, so the VPN "
-                "disconnected; connect again to create it anew.")
+        return f"The tunnel interface {self.name} was removed by another program, so the VPN disconnected; connect again to create it anew."
 
     @property
     def mtu(self) -> int:
@@ -161,33 +154,20 @@ class TunDevice:
             except OSError as error:
                 if error.errno == errno.EPERM:
                     raise PlatformError(
-                        f"Changing the tunnel interface {self.name} needs administrator rights: "
-                        "run sstp-vpn as root (or give it CAP_NET_ADMIN)."
+                        f"Changing the tunnel interface {self.name} needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN)."
                     ) from error
-                raise PlatformError(
-                    f"Could not {action} the tunnel interface {self.name} ({error.strerror})."
-                ) from error
+                raise PlatformError(f"Could not {action} the tunnel interface {self.name} ({error.strerror}).") from error
 
 
 def _tun_error(error: OSError, clone_device: str, name: str) -> PlatformError:
     if error.errno in (errno.EPERM, errno.EACCES):
-        return PlatformError(
-            "Creating the tunnel interface needs administrator rights: run sstp-vpn as root "
-            "(or give it CAP_NET_ADMIN)."
-        )
+        return PlatformError("Creating the tunnel interface needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN).")
     if error.errno == errno.EBUSY:
-        return PlatformError(
-            f"The interface name {name} is already in use by another program; "
-            "choose another name or disconnect the other tunnel."
-        )
+        return PlatformError(f"The interface name {name} is already in use by another program; choose another name or disconnect the other tunnel.")
     if error.errno == errno.EINVAL:
         return PlatformError(
-            f"The kernel refused to create a tunnel interface named {name!r}; "
-            "choose a name of letters and digits, or an existing TUN device."
+            f"The kernel refused to create a tunnel interface named {name!r}; choose a name of letters and digits, or an existing TUN device."
         )
     if error.errno in (errno.ENODEV, errno.ENXIO):
-        return PlatformError(
-            f"{clone_device} does not work here: the kernel has no TUN support loaded; "
-            "run 'modprobe tun'."
-        )
+        return PlatformError(f"{clone_device} does not work here: the kernel has no TUN support loaded; run 'modprobe tun'.")
     return PlatformError(f"Creating the tunnel interface {name} failed ({error.strerror}).")

@@ -80,8 +80,10 @@ def unit_for(name: str | None) -> int:
         return 0
     match = _UTUN_NAME.fullmatch(name)
     if match is None or int(match.group(1)) > MAX_UNIT:
-        raise PlatformError(f"{name!r} cannot be a tunnel interface name on macOS: macOS names them "
-                            "utun0, utun1, ...; give one of those, or none to let macOS choose.")
+        raise PlatformError(
+            f"{name!r} cannot be a tunnel interface name on macOS: macOS names them "
+            "utun0, utun1, ...; give one of those, or none to let macOS choose."
+        )
     return int(match.group(1)) + 1
 
 
@@ -108,8 +110,7 @@ class TunDevice:
         try:
             sock = darwin.control_socket()
         except OSError as error:
-            raise PlatformError(f"The kernel control socket for tunnel interfaces cannot be opened "
-                                f"({error.strerror}).") from error
+            raise PlatformError(f"The kernel control socket for tunnel interfaces cannot be opened ({error.strerror}).") from error
         try:
             request = CTL_INFO.pack(0, UTUN_CONTROL_NAME)
             try:
@@ -152,8 +153,9 @@ class TunDevice:
             except InterruptedError:
                 continue
             except OSError as error:
-                raise PlatformError(f"Reading from the tunnel interface {self.name} failed "
-                                    f"({error.strerror}); reconnect to create it anew.") from error
+                raise PlatformError(
+                    f"Reading from the tunnel interface {self.name} failed ({error.strerror}); reconnect to create it anew."
+                ) from error
             if not datagram:
                 break
             if len(datagram) > HEADER_SIZE:
@@ -177,8 +179,7 @@ class TunDevice:
                 if error.errno in _DROPPABLE_WRITE_ERRORS:
                     self.dropped_packets += 1
                     continue
-                raise PlatformError(f"Writing to the tunnel interface {self.name} failed "
-                                    f"({error.strerror}); reconnect to create it anew.") from error
+                raise PlatformError(f"Writing to the tunnel interface {self.name} failed ({error.strerror}); reconnect to create it anew.") from error
 
     @property
     def mtu(self) -> int:
@@ -211,8 +212,7 @@ class TunDevice:
             return self._darwin.interface_ioctl(request, argument)
         except OSError as error:
             if error.errno in (errno.EPERM, errno.EACCES):
-                raise PlatformError(f"Changing the tunnel interface {self.name} needs administrator rights: "
-                                    "run sstp-vpn as root.") from error
+                raise PlatformError(f"Changing the tunnel interface {self.name} needs administrator rights: run sstp-vpn as root.") from error
             raise PlatformError(f"Could not {action} the tunnel interface {self.name} ({error.strerror}).") from error
 
 
@@ -220,6 +220,5 @@ def _connect_error(error: OSError, name: str) -> PlatformError:
     if error.errno in (errno.EPERM, errno.EACCES):
         return PlatformError("Creating the tunnel interface needs administrator rights: run sstp-vpn as root.")
     if error.errno == errno.EBUSY:
-        return PlatformError(f"The interface {name} is already in use by another program; choose another "
-                             "utun number or none.")
+        return PlatformError(f"The interface {name} is already in use by another program; choose another utun number or none.")
     return PlatformError(f"Creating the tunnel interface {name} failed ({error.strerror}).")

@@ -99,8 +99,7 @@ WINTUN_PROTOTYPES: dict[str, winapi.Prototype] = {
     "WintunSendPacket": (None, [c_void_p, c_void_p]),
 }
 
-ADMIN_SENTENCE = ("Creating the tunnel adapter needs administrator rights: start SSTP VPN as "
-                  "administrator (its shortcut asks Windows for them).")
+ADMIN_SENTENCE = "Creating the tunnel adapter needs administrator rights: start SSTP VPN as administrator (its shortcut asks Windows for them)."
 
 _logger_callback: Any = None  # Wintun keeps calling it: it must live as long as the process
 
@@ -121,7 +120,8 @@ def load_wintun(path: Path | None = None) -> Library:
     if not path.is_file():
         raise PlatformError(
             f"The Wintun driver library is missing: SSTP VPN needs the official signed wintun.dll "
-            f"from wintun.net at {path}. Reinstall SSTP VPN (the file and its license come with it).")
+            f"from wintun.net at {path}. Reinstall SSTP VPN (the file and its license come with it)."
+        )
     library = winapi.load(str(path), WINTUN_PROTOTYPES)
     _install_logger(library)
     return library
@@ -135,15 +135,15 @@ def adapter_guid(name: str) -> GUID:
 
 def check_adapter_name(name: str) -> None:
     if not name or not name.strip() or len(name) >= MAX_ADAPTER_NAME or not name.isprintable():
-        raise PlatformError(f"{name!r} cannot be a tunnel adapter name: use 1 to {MAX_ADAPTER_NAME - 1} "
-                            "characters, without control characters.")
+        raise PlatformError(f"{name!r} cannot be a tunnel adapter name: use 1 to {MAX_ADAPTER_NAME - 1} characters, without control characters.")
 
 
 class TunDevice:
     """An open Wintun adapter and session. Close it (or leave the `with` block) to remove the adapter."""
 
-    def __init__(self, name: str, luid: int, *, adapter: int, session: int, quit_event: int,
-                 wintun: Library, kernel32: Library, iphlpapi: Library) -> None:
+    def __init__(
+        self, name: str, luid: int, *, adapter: int, session: int, quit_event: int, wintun: Library, kernel32: Library, iphlpapi: Library
+    ) -> None:
         self.name = name  # the interface alias Windows gave the adapter ("SSTP VPN", or "SSTP VPN 2" when taken)
         self.luid = luid
         self.dropped_packets = 0  # packets write_packets() dropped because Wintun's ring was full
@@ -162,8 +162,9 @@ class TunDevice:
         self._reader.start()
 
     @classmethod
-    def open(cls, name: str | None = None, *, wintun: Library | None = None, kernel32: Library | None = None,
-             iphlpapi: Library | None = None) -> TunDevice:
+    def open(
+        cls, name: str | None = None, *, wintun: Library | None = None, kernel32: Library | None = None, iphlpapi: Library | None = None
+    ) -> TunDevice:
         """Create the adapter and start its session. `name` None gives "SSTP VPN"."""
         requested = DEFAULT_ADAPTER_NAME if name is None else name
         check_adapter_name(requested)
@@ -188,8 +189,9 @@ class TunDevice:
             if not quit_event:
                 raise PlatformError(f"Windows could not create an event ({describe_error(kernel32.last_error())}).")
             undo.callback(kernel32.CloseHandle, quit_event)
-            device = cls(alias, luid.value, adapter=adapter, session=session, quit_event=quit_event,
-                         wintun=wintun, kernel32=kernel32, iphlpapi=iphlpapi)
+            device = cls(
+                alias, luid.value, adapter=adapter, session=session, quit_event=quit_event, wintun=wintun, kernel32=kernel32, iphlpapi=iphlpapi
+            )
             undo.pop_all()
         return device
 
@@ -237,8 +239,7 @@ class TunDevice:
                     continue
                 if error == ERROR_HANDLE_EOF:
                     raise PlatformError(f"The tunnel adapter {self.name} was removed; reconnect to create it anew.")
-                raise PlatformError(f"Sending into the tunnel adapter {self.name} failed ({describe_error(error)}); "
-                                    "reconnect to create it anew.")
+                raise PlatformError(f"Sending into the tunnel adapter {self.name} failed ({describe_error(error)}); reconnect to create it anew.")
             ctypes.memmove(buffer, packet, size)
             wintun.WintunSendPacket(self._session, buffer)
 
@@ -263,8 +264,7 @@ class TunDevice:
                 row.NlMtu = mtu
                 code = winapi.write_interface(self._iphlpapi, row)
             if code != NO_ERROR:
-                raise PlatformError(f"Windows refused an MTU of {mtu} bytes on the tunnel adapter "
-                                    f"{self.name} ({describe_error(code)}).")
+                raise PlatformError(f"Windows refused an MTU of {mtu} bytes on the tunnel adapter {self.name} ({describe_error(code)}).")
 
     def close(self) -> None:
         """Stop the reader, end the session and close the adapter (which removes it). Safe twice."""
@@ -316,13 +316,13 @@ class TunDevice:
                     continue  # packets arrived
                 if result == WAIT_OBJECT_0 + 1:
                     return  # close() asked us to stop
-                self._fail(f"Waiting for packets from the tunnel adapter {self.name} failed "
-                           f"({describe_error(self._kernel32.last_error())}); reconnect.")
+                self._fail(
+                    f"Waiting for packets from the tunnel adapter {self.name} failed ({describe_error(self._kernel32.last_error())}); reconnect."
+                )
             elif error == ERROR_HANDLE_EOF:
                 self._fail(f"The tunnel adapter {self.name} was removed; reconnect to create it anew.")
             else:
-                self._fail(f"Reading from the tunnel adapter {self.name} failed ({describe_error(error)}); "
-                           "reconnect to create it anew.")
+                self._fail(f"Reading from the tunnel adapter {self.name} failed ({describe_error(error)}); reconnect to create it anew.")
             return
 
     def _hand_over(self, batch: list[bytes]) -> None:
@@ -362,16 +362,16 @@ def _interface_alias(iphlpapi: Library, luid: int, requested: str) -> str:
     buffer = ctypes.create_unicode_buffer(winapi.NDIS_IF_MAX_STRING_SIZE + 1)
     code = iphlpapi.ConvertInterfaceLuidToAlias(byref(c_uint64(luid)), buffer, len(buffer))
     if code != NO_ERROR:
-        raise PlatformError(f"Windows created the tunnel adapter {requested} but cannot name its interface "
-                            f"({describe_error(code)}); reconnect.")
+        raise PlatformError(f"Windows created the tunnel adapter {requested} but cannot name its interface ({describe_error(code)}); reconnect.")
     return buffer.value
 
 
 def _create_error(code: int, name: str) -> PlatformError:
     if code in (ERROR_ACCESS_DENIED, winapi.ERROR_ELEVATION_REQUIRED):
         return PlatformError(ADMIN_SENTENCE)
-    return PlatformError(f"Windows could not create the tunnel adapter {name} ({describe_error(code)}); "
-                         "if another SSTP VPN connection is up, disconnect it first.")
+    return PlatformError(
+        f"Windows could not create the tunnel adapter {name} ({describe_error(code)}); if another SSTP VPN connection is up, disconnect it first."
+    )
 
 
 def _session_error(code: int, name: str) -> PlatformError:

@@ -44,13 +44,21 @@ def main() -> None:
     tun = TunDevice.open()
     with IPRoute() as ipr:
         seen = read_route_snapshot(ipr, exclude_index=ipr.link_lookup(ifname=tun.name)[0])
-    say(event="opened", ifname=tun.name, attached=[f"{a.network} {a.interface}" for a in seen.attached],
-        gateways=[f"{g.address} {g.interface}" for g in seen.gateways])
+    say(
+        event="opened",
+        ifname=tun.name,
+        attached=[f"{a.network} {a.interface}" for a in seen.attached],
+        gateways=[f"{g.address} {g.interface}" for g in seen.gateways],
+    )
     wait_for_go()
-    config = NetConfigurator(tun.name, ipaddress.ip_address(args.server), full_tunnel=args.mode == "full",
-                             extra_routes=tuple(map(ipaddress.ip_network, args.route)), journal_path=journal)
-    plan = NetworkPlan(address=ipaddress.IPv4Address(args.address), peer=ipaddress.IPv4Address(args.peer),
-                       dns=(), mtu=1400)
+    config = NetConfigurator(
+        tun.name,
+        ipaddress.ip_address(args.server),
+        full_tunnel=args.mode == "full",
+        extra_routes=tuple(map(ipaddress.ip_network, args.route)),
+        journal_path=journal,
+    )
+    plan = NetworkPlan(address=ipaddress.IPv4Address(args.address), peer=ipaddress.IPv4Address(args.peer), dns=(), mtu=1400)
     try:
         config.apply(plan)
     except PlatformError as error:

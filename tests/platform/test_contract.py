@@ -31,6 +31,7 @@ IPV4_PACKET = bytes.fromhex("4500001c00000000400100000a0000010a000002") + bytes(
 class Backend:
     """How to get an open device of one implementation without its OS, and how to play the
     system's side of it: put a packet into the interface, take one out."""
+
     tun: ModuleType
     netconfig: ModuleType
     open_device: Callable[[], Any]
@@ -69,8 +70,7 @@ REFERENCE = BACKENDS["linux"]
 
 def public_names(cls: type) -> set[str]:
     """Public names defined on the class or a base of it in this project (not on object)."""
-    return {name for base in cls.__mro__ if base.__module__.startswith("sstpvpn.")
-            for name in vars(base) if not name.startswith("_")}
+    return {name for base in cls.__mro__ if base.__module__.startswith("sstpvpn.") for name in vars(base) if not name.startswith("_")}
 
 
 def shape(signature: inspect.Signature, skip: int = 0) -> list[tuple[Any, ...]]:
@@ -84,8 +84,7 @@ def required_then_optional_keywords(signature: inspect.Signature, common: int) -
     be keyword-only with defaults: each OS may take its own injected system calls."""
     parameters = list(signature.parameters.values())
     extra = parameters[common:]
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
-               for p in extra), extra
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty for p in extra), extra
     return parameters[:common], extra
 
 
@@ -95,36 +94,36 @@ def test_the_platform_api_is_the_same_everywhere(name):
     backend, reference = BACKENDS[name](), REFERENCE()
     # TunDevice: the same methods and properties, the same signatures.
     tun, reference_tun = backend.tun.TunDevice, reference.tun.TunDevice
-    assert public_names(tun) == public_names(reference_tun) == {
-        "open", "fileno", "closed", "read_packets", "write_packets", "mtu", "set_mtu", "close"}
+    assert (
+        public_names(tun) == public_names(reference_tun) == {"open", "fileno", "closed", "read_packets", "write_packets", "mtu", "set_mtu", "close"}
+    )
     for method in ("fileno", "read_packets", "write_packets", "set_mtu", "close", "__enter__", "__exit__"):
-        assert shape(inspect.signature(getattr(tun, method))) == \
-            shape(inspect.signature(getattr(reference_tun, method))), method
+        assert shape(inspect.signature(getattr(tun, method))) == shape(inspect.signature(getattr(reference_tun, method))), method
     for prop in ("closed", "mtu"):
         assert isinstance(vars(tun)[prop], property)
         assert shape(inspect.signature(vars(tun)[prop].fget)) == shape(inspect.signature(vars(reference_tun)[prop].fget))
     assert isinstance(vars(tun)["open"], classmethod)
     common, _ = required_then_optional_keywords(inspect.signature(tun.open), 1)
     reference_common, _ = required_then_optional_keywords(inspect.signature(reference_tun.open), 1)
-    assert [(p.name, p.default, p.annotation) for p in common] == \
-        [(p.name, p.default, p.annotation) for p in reference_common] == [("name", None, "str | None")]
+    assert (
+        [(p.name, p.default, p.annotation) for p in common]
+        == [(p.name, p.default, p.annotation) for p in reference_common]
+        == [("name", None, "str | None")]
+    )
     assert inspect.signature(tun.open).return_annotation == "TunDevice"
     # NetConfigurator: the same constructor (plus keyword-only stand-ins) and methods.
     config, reference_config = backend.netconfig.NetConfigurator, reference.netconfig.NetConfigurator
     assert public_names(config) == public_names(reference_config) == {"apply", "add_pushed", "restore"}
     common, _ = required_then_optional_keywords(inspect.signature(config.__init__), 5)
     reference_common, _ = required_then_optional_keywords(inspect.signature(reference_config.__init__), 5)
-    assert [(p.name, p.kind, p.default, p.annotation) for p in common] == \
-        [(p.name, p.kind, p.default, p.annotation) for p in reference_common]
+    assert [(p.name, p.kind, p.default, p.annotation) for p in common] == [(p.name, p.kind, p.default, p.annotation) for p in reference_common]
     for method in ("apply", "add_pushed", "restore"):
-        assert shape(inspect.signature(getattr(config, method))) == \
-            shape(inspect.signature(getattr(reference_config, method))), method
+        assert shape(inspect.signature(getattr(config, method))) == shape(inspect.signature(getattr(reference_config, method))), method
     # The module functions current.py re-exports.
     common, _ = required_then_optional_keywords(inspect.signature(backend.netconfig.repair_from_journal), 1)
     assert [(p.name, p.annotation) for p in common] == [("journal_path", "pathlib.Path")]
     assert inspect.signature(backend.netconfig.repair_from_journal).return_annotation == "bool"
-    assert shape(inspect.signature(backend.netconfig.default_journal_path)) == \
-        shape(inspect.signature(reference.netconfig.default_journal_path))
+    assert shape(inspect.signature(backend.netconfig.default_journal_path)) == shape(inspect.signature(reference.netconfig.default_journal_path))
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -198,19 +197,20 @@ def test_every_implementation_satisfies_the_declared_protocols(name, tmp_path):
         assert has_members(device, interfaces.TunDevice)
     config = backend.netconfig.NetConfigurator("tun0", "192.0.2.7", journal_path=tmp_path / "journal.json")
     assert has_members(config, interfaces.NetConfigurator)
-    for protocol, implementation in ((interfaces.TunDevice, backend.tun.TunDevice),
-                                     (interfaces.NetConfigurator, backend.netconfig.NetConfigurator)):
+    for protocol, implementation in ((interfaces.TunDevice, backend.tun.TunDevice), (interfaces.NetConfigurator, backend.netconfig.NetConfigurator)):
         for method in protocol_methods(protocol):
-            assert shape(inspect.signature(getattr(implementation, method))) == \
-                shape(inspect.signature(getattr(protocol, method))), (protocol.__name__, method)
+            assert shape(inspect.signature(getattr(implementation, method))) == shape(inspect.signature(getattr(protocol, method))), (
+                protocol.__name__,
+                method,
+            )
         for prop in ("closed", "mtu") if protocol is interfaces.TunDevice else ():
-            assert shape(inspect.signature(vars(implementation)[prop].fget)) == \
-                shape(inspect.signature(vars(protocol)[prop].fget))
+            assert shape(inspect.signature(vars(implementation)[prop].fget)) == shape(inspect.signature(vars(protocol)[prop].fget))
 
 
 if typing.TYPE_CHECKING:  # the same, for the type checker
-    _devices: list[interfaces.TunDevice] = [tun_linux.TunDevice(0, ""), tun_macos.TunDevice.open(),
-                                            tun_windows.TunDevice.open()]
+    _devices: list[interfaces.TunDevice] = [tun_linux.TunDevice(0, ""), tun_macos.TunDevice.open(), tun_windows.TunDevice.open()]
     _configurators: list[interfaces.NetConfigurator] = [
-        netconfig_linux.NetConfigurator("", ""), netconfig_macos.NetConfigurator("", ""),
-        netconfig_windows.NetConfigurator("", "")]
+        netconfig_linux.NetConfigurator("", ""),
+        netconfig_macos.NetConfigurator("", ""),
+        netconfig_windows.NetConfigurator("", ""),
+    ]

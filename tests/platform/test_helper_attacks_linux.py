@@ -26,8 +26,7 @@ def helper_children(process: subprocess.Popen) -> list[int]:
 
 
 def tun_devices(ns) -> list[str]:
-    return [link["ifname"] for link in ip_json(ns, "-d", "link", "show")
-            if link.get("linkinfo", {}).get("info_kind") == "tun"]
+    return [link["ifname"] for link in ip_json(ns, "-d", "link", "show") if link.get("linkinfo", {}).get("info_kind") == "tun"]
 
 
 def test_two_sessions_applying_at_once_never_share_the_journal(client_ns, helper):
@@ -35,8 +34,7 @@ def test_two_sessions_applying_at_once_never_share_the_journal(client_ns, helper
     agent = UnprivilegedAgent(client_ns, "race", "--socket", helper.socket, "--rounds", "50")
     for round_number in range(50):
         outcome = agent.next()["outcome"]
-        assert sorted(outcome, key=lambda result: result != "applied") == ["applied", BUSY_SENTENCE], \
-            (round_number, outcome)
+        assert sorted(outcome, key=lambda result: result != "applied") == ["applied", BUSY_SENTENCE], (round_number, outcome)
     agent.finish()
     _wait_for_state(client_ns, before)  # every round restored exactly: routes, addresses, DNS
     assert (client_ns.etc / "resolv.conf").read_bytes() == RESOLV_CONF
@@ -106,8 +104,18 @@ def test_the_helper_refuses_a_journal_folder_others_may_write(client_ns, socket_
     victim.write_text("root's file\n")
     for pid in range(2, 400):  # the temporary names an older helper would have used
         (shared / f".journal.json.{pid}.tmp").symlink_to(victim)
-    result = client_ns.run(*HELPER, "--listen", str(socket_folder / "helper.sock"), "--group", NOGROUP,
-                           "--journal", str(shared / "journal.json"), cwd=REPO, check=False, timeout=30)
+    result = client_ns.run(
+        *HELPER,
+        "--listen",
+        str(socket_folder / "helper.sock"),
+        "--group",
+        NOGROUP,
+        "--journal",
+        str(shared / "journal.json"),
+        cwd=REPO,
+        check=False,
+        timeout=30,
+    )
     assert result.returncode == 1
     assert f"Other users may write in the folder {shared}" in result.stderr
     assert victim.read_text() == "root's file\n"

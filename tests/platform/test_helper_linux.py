@@ -55,8 +55,7 @@ def socket_folder() -> Iterator[Path]:
 def start_helper(ns: Namespace, folder: Path, tmp_path: Path, group: str = NOGROUP) -> Helper:
     socket_path, journal, log = folder / "helper.sock", tmp_path / "journal.json", tmp_path / "helper.log"
     with open(log, "w") as log_file:  # a file, not a pipe: a full pipe would stall the helper
-        process = ns.popen(*HELPER, "--listen", str(socket_path), "--group", group, "--journal", str(journal),
-                           cwd=REPO, stderr=log_file)
+        process = ns.popen(*HELPER, "--listen", str(socket_path), "--group", group, "--journal", str(journal), cwd=REPO, stderr=log_file)
     _wait_for(lambda: socket_path.exists() or process.poll() is not None, "the helper's socket")
     assert process.poll() is None, log.read_text()
     return Helper(str(socket_path), journal, process, log)
@@ -256,25 +255,21 @@ def test_hostile_requests_over_the_socket_are_refused_and_change_nothing(client_
     refused(request(request="open", ifname=None), "already has its tunnel interface")
     refused(request(request="restore", ifname=veth), "was not created by this connection")
     refused(request(request="set_mtu", ifname=veth, mtu=1280), "was not created by this connection")
-    refused(apply(ifname=veth, server="198.18.21.1", full_tunnel=True, plan=PLAN),
-            "was not created by this connection")
-    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=True,
-                    plan={**PLAN, "routes": ["0.0.0.0/0"]}), "does not take")
-    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=True,
-                    plan={**PLAN, "dns": ["198.18.30.1", "1.1.1.1", "8.8.8.8", "9.9.9.9"]}), "At most 3")
+    refused(apply(ifname=veth, server="198.18.21.1", full_tunnel=True, plan=PLAN), "was not created by this connection")
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=True, plan={**PLAN, "routes": ["0.0.0.0/0"]}), "does not take")
+    refused(
+        apply(ifname=tun, server="198.18.21.1", full_tunnel=True, plan={**PLAN, "dns": ["198.18.30.1", "1.1.1.1", "8.8.8.8", "9.9.9.9"]}), "At most 3"
+    )
     refused(apply(ifname=tun, server="$(reboot)", full_tunnel=True, plan=PLAN), "usual way")
-    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN, extra_routes=["0.0.0.0/0"]),
-            "cannot be routed through the tunnel")
-    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN, extra_routes=["127.0.0.0/8"]),
-            "cannot be routed through the tunnel")
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN, extra_routes=["0.0.0.0/0"]), "cannot be routed through the tunnel")
+    refused(
+        apply(ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN, extra_routes=["127.0.0.0/8"]), "cannot be routed through the tunnel"
+    )
 
-    assert ask(apply(ifname=tun, server="198.18.21.1", full_tunnel=True, plan=PLAN)) == \
-        {"reply": {"ok": True}, "fds": 0}
+    assert ask(apply(ifname=tun, server="198.18.21.1", full_tunnel=True, plan=PLAN)) == {"reply": {"ok": True}, "fds": 0}
     state = snapshot(client_ns)
-    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=True,
-                    plan={**PLAN, "address": "198.18.30.11"}), "plan is set already")
-    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN),
-            "plan is set already")
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=True, plan={**PLAN, "address": "198.18.30.11"}), "plan is set already")
+    refused(apply(ifname=tun, server="198.18.21.1", full_tunnel=False, plan=PLAN), "plan is set already")
     refused(request(request="set_mtu", ifname=tun, mtu=9000), "outside it")
     agent.finish()  # the connection closes: the helper restores and removes the interface
     _wait_for_state(client_ns, before)
@@ -324,9 +319,21 @@ def test_socket_activation_with_one_process_per_connection(client_ns, socket_fol
     before = snapshot(client_ns)
     socket_path, journal = socket_folder / "helper.sock", tmp_path / "journal.json"
     # What sstp-vpn-helper.socket does (Accept=yes, SOCK_SEQPACKET), minus setting the socket's group.
-    listener = client_ns.popen(activate, "--seqpacket", "--accept", "--listen", str(socket_path),
-                               *HELPER, "--group", NOGROUP, "--journal", str(journal),
-                               cwd=REPO, stderr=subprocess.PIPE, text=True)
+    listener = client_ns.popen(
+        activate,
+        "--seqpacket",
+        "--accept",
+        "--listen",
+        str(socket_path),
+        *HELPER,
+        "--group",
+        NOGROUP,
+        "--journal",
+        str(journal),
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(lambda: socket_path.exists() or listener.poll() is not None, "the activation socket")
         os.chown(socket_path, 0, NOBODY.pw_gid)

@@ -43,14 +43,17 @@ def test_the_administrator_may_allow_more_names(tmp_path):
     assert load_config(folder / "missing.toml") == InterfaceNames(config_path=folder / "missing.toml")
 
 
-@pytest.mark.parametrize("content, mode, owner, sentence", [
-    ('allowed_interface_names = ["corp0"]\n', 0o666, 0, "only root may change"),
-    ('allowed_interface_names = ["corp0"]\n', 0o644, 65534, "only root may change"),
-    ('allowed_interface_names = ["../x"]\n', 0o644, 0, "cannot be a tunnel interface name"),
-    ('allowed_interface_names = "corp0"\n', 0o644, 0, "may only hold allowed_interface_names"),
-    ('routes = ["0.0.0.0/0"]\n', 0o644, 0, "may only hold allowed_interface_names"),
-    ("allowed_interface_names = [\n", 0o644, 0, "cannot be read as TOML"),
-])
+@pytest.mark.parametrize(
+    "content, mode, owner, sentence",
+    [
+        ('allowed_interface_names = ["corp0"]\n', 0o666, 0, "only root may change"),
+        ('allowed_interface_names = ["corp0"]\n', 0o644, 65534, "only root may change"),
+        ('allowed_interface_names = ["../x"]\n', 0o644, 0, "cannot be a tunnel interface name"),
+        ('allowed_interface_names = "corp0"\n', 0o644, 0, "may only hold allowed_interface_names"),
+        ('routes = ["0.0.0.0/0"]\n', 0o644, 0, "may only hold allowed_interface_names"),
+        ("allowed_interface_names = [\n", 0o644, 0, "cannot be read as TOML"),
+    ],
+)
 def test_a_config_file_that_is_not_trustworthy_or_not_understood_stops_the_helper(tmp_path, content, mode, owner, sentence):
     config = tmp_path / "helper.toml"
     config.write_text(content)
@@ -71,11 +74,22 @@ def test_the_namespace_descriptor_must_be_this_namespace():
     finally:
         for fd in (own, not_a_namespace, uts):
             os.close(fd)
-    other = subprocess.run(["unshare", "--net", sys.executable, "-c", (
-        "import os, sys; sys.path[:0] = " + repr(sys.path) + "\n"
-        "from sstpvpn.platform.helper_linux import namespace_problem\n"
-        "print(namespace_problem([os.open(f'/proc/{os.getppid()}/ns/net', os.O_RDONLY)]))")],
-        capture_output=True, text=True, timeout=30)
+    other = subprocess.run(
+        [
+            "unshare",
+            "--net",
+            sys.executable,
+            "-c",
+            (
+                "import os, sys; sys.path[:0] = " + repr(sys.path) + "\n"
+                "from sstpvpn.platform.helper_linux import namespace_problem\n"
+                "print(namespace_problem([os.open(f'/proc/{os.getppid()}/ns/net', os.O_RDONLY)]))"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "another network namespace" in other.stdout, other.stderr
 
 
@@ -94,8 +108,13 @@ def test_the_log_budget_is_shared_and_says_what_it_dropped(tmp_path):
     def record(text: str) -> logging.LogRecord:
         return logging.LogRecord("sstp-vpn-helper", logging.WARNING, __file__, 1, text, (), None)
 
-    passed = [budget.filter(record("a")), other_process.filter(record("b")), budget.filter(record("c")),
-              other_process.filter(record("d")), budget.filter(record("e"))]
+    passed = [
+        budget.filter(record("a")),
+        other_process.filter(record("b")),
+        budget.filter(record("c")),
+        other_process.filter(record("d")),
+        budget.filter(record("e")),
+    ]
     assert passed == [True, True, True, False, False]
     time.sleep(0.6)
     late = record("f")

@@ -27,8 +27,7 @@ def test_steps_written_are_read_back_by_a_new_reader(tmp_path):
     again = UndoJournal(path)
     contents = again.load()
     assert contents.owner == OWNER
-    assert contents.steps == [{"op": "route", "dst": "0.0.0.0", "prefixlen": 1},
-                              {"op": "resolv_conf", "backup": "nameserver 1.2.3.4\n\u00ff"}]
+    assert contents.steps == [{"op": "route", "dst": "0.0.0.0", "prefixlen": 1}, {"op": "resolv_conf", "backup": "nameserver 1.2.3.4\n\u00ff"}]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert os.listdir(path.parent) == ["journal.json"]  # no temporary file left behind
@@ -50,14 +49,17 @@ def test_forget_drops_the_newest_equal_step_and_discard_removes_the_file(tmp_pat
     assert UndoJournal(tmp_path / "j.json").load().steps == []
 
 
-@pytest.mark.parametrize("content", [
-    b"\x00\xff garbage",
-    b'{"format": "sstp-vpn undo journal", "version": 1, "owner": {}, "steps": [',
-    b'{"format": "something else", "version": 1, "owner": {}, "steps": []}',
-    b'{"format": "sstp-vpn undo journal", "version": 1, "owner": {}, "steps": {"op": "x"}}',
-    b'{"format": "sstp-vpn undo journal", "version": 1, "owner": [], "steps": []}',
-    b"[]",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\xff garbage",
+        b'{"format": "sstp-vpn undo journal", "version": 1, "owner": {}, "steps": [',
+        b'{"format": "something else", "version": 1, "owner": {}, "steps": []}',
+        b'{"format": "sstp-vpn undo journal", "version": 1, "owner": {}, "steps": {"op": "x"}}',
+        b'{"format": "sstp-vpn undo journal", "version": 1, "owner": [], "steps": []}',
+        b"[]",
+    ],
+)
 def test_a_damaged_journal_is_a_sentence(tmp_path, content):
     path = tmp_path / "j.json"
     path.write_bytes(content)
@@ -65,7 +67,8 @@ def test_a_damaged_journal_is_a_sentence(tmp_path, content):
         UndoJournal(path).load()
     assert caught.value.sentence == (
         f"The network undo journal {path} is damaged, so the changes a crashed sstp-vpn made "
-        "cannot be undone automatically; check the routes and /etc/resolv.conf by hand.")
+        "cannot be undone automatically; check the routes and /etc/resolv.conf by hand."
+    )
     assert caught.value.to_failure().where == "network"
 
 
@@ -84,7 +87,8 @@ def test_an_unwritable_journal_is_a_sentence(tmp_path):
     assert caught.value.sentence == (
         f"The network undo journal {tmp_path / 'file' / 'state' / 'j.json'} cannot be written (Not a directory); "
         "without it a crash could leave routes or DNS changed, so nothing was changed. "
-        "Check that its folder is writable.")
+        "Check that its folder is writable."
+    )
 
 
 def test_repair_moves_a_damaged_journal_aside_and_then_starts_clean(tmp_path):
@@ -99,8 +103,7 @@ def test_repair_moves_a_damaged_journal_aside_and_then_starts_clean(tmp_path):
 
 
 def _resolv_conf_step(path: Path, backup: bytes | None, ours: bytes) -> dict:
-    return {"op": "resolv_conf", "path": str(path), "ours": ours.decode("latin-1"),
-            "backup": None if backup is None else backup.decode("latin-1")}
+    return {"op": "resolv_conf", "path": str(path), "ours": ours.decode("latin-1"), "backup": None if backup is None else backup.decode("latin-1")}
 
 
 def test_repair_restores_a_file_a_dead_client_rewrote(tmp_path):
@@ -143,17 +146,28 @@ def test_a_journal_the_previous_version_wrote_is_repaired(tmp_path):
     resolv = tmp_path / "resolv.conf"
     resolv.write_bytes(b"nameserver 198.18.30.1\n")
     me = _owner()
-    document = {"format": "sstp-vpn undo journal", "version": 1,
-                "owner": {**me, "pid": 2**22 + 12345, "start_time": 1},
-                "steps": [
-                    {"op": "link", "ifname": "sstp-gone", "index": 2**30, "mtu": 1500, "up": False},
-                    {"op": "address", "ifname": "sstp-gone", "index": 2**30, "family": 2, "local": "198.18.30.10",
-                     "address": "198.18.30.1", "prefixlen": 32},
-                    {"op": "route", "family": 2, "dst": "0.0.0.0", "prefixlen": 1, "gateway": None,
-                     "ifname": "sstp-gone", "index": 2**30, "table": 254, "priority": 0},
-                    {"op": "resolved_link", "ifname": "sstp-gone", "index": 2**30},
-                    {"op": "resolv_conf", "path": str(resolv), "backup": "nameserver 192.0.2.53\n",
-                     "ours": "nameserver 198.18.30.1\n"}]}
+    document = {
+        "format": "sstp-vpn undo journal",
+        "version": 1,
+        "owner": {**me, "pid": 2**22 + 12345, "start_time": 1},
+        "steps": [
+            {"op": "link", "ifname": "sstp-gone", "index": 2**30, "mtu": 1500, "up": False},
+            {"op": "address", "ifname": "sstp-gone", "index": 2**30, "family": 2, "local": "198.18.30.10", "address": "198.18.30.1", "prefixlen": 32},
+            {
+                "op": "route",
+                "family": 2,
+                "dst": "0.0.0.0",
+                "prefixlen": 1,
+                "gateway": None,
+                "ifname": "sstp-gone",
+                "index": 2**30,
+                "table": 254,
+                "priority": 0,
+            },
+            {"op": "resolved_link", "ifname": "sstp-gone", "index": 2**30},
+            {"op": "resolv_conf", "path": str(resolv), "backup": "nameserver 192.0.2.53\n", "ours": "nameserver 198.18.30.1\n"},
+        ],
+    }
     path = tmp_path / "j.json"
     path.write_text(json.dumps(document))
     assert repair_from_journal(path) is True
@@ -181,10 +195,20 @@ def test_another_process_holding_the_lock_blocks_this_one(tmp_path):
     import subprocess
     import sys
 
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, fcntl, os; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX);"
-        "print('held', flush=True); sys.stdin.read()"), str(tmp_path / "j.json.lock")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, fcntl, os; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX);"
+                "print('held', flush=True); sys.stdin.read()"
+            ),
+            str(tmp_path / "j.json.lock"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline() == "held\n"
         assert not UndoJournal(tmp_path / "j.json").try_hold()

@@ -19,17 +19,34 @@ from tests.realparts import require_program
 AGENT = str(Path(__file__).with_name("full_disk_agent.py"))
 # A resolv.conf of several kilobytes: its journal step (old and new text) no longer fits the
 # last free page, so the disk runs full at the DNS step, after the link, address and routes.
-LONG_RESOLV_CONF = b"# resolv.conf of the test namespace\n" + b"# a long comment to make the file big\n" * 80 + \
-    b"search home.test\nnameserver 198.18.20.53\noptions edns0\n"
+LONG_RESOLV_CONF = (
+    b"# resolv.conf of the test namespace\n"
+    + b"# a long comment to make the file big\n" * 80
+    + b"search home.test\nnameserver 198.18.20.53\noptions edns0\n"
+)
 LOCK_FILE = "network-journal.json.lock"  # journal.UndoJournal.lock_path
 
 
 def run_agent(ns, folder: Path, free_pages: int) -> dict:
     require_program("unshare", "apt-get install util-linux")
     folder.mkdir()
-    result = ns.run("unshare", "--mount", "--propagation", "private", sys.executable, AGENT, "--folder", str(folder),
-                    "--free-pages", str(free_pages), "--server", SERVER_BEHIND_GATEWAY, cwd=REPO, check=False,
-                    timeout=60)
+    result = ns.run(
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        sys.executable,
+        AGENT,
+        "--folder",
+        str(folder),
+        "--free-pages",
+        str(free_pages),
+        "--server",
+        SERVER_BEHIND_GATEWAY,
+        cwd=REPO,
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert list(folder.iterdir()) == []  # the tmpfs was private to the agent
     return json.loads(result.stdout)
@@ -40,8 +57,10 @@ def test_full_disk_refuses_with_one_sentence_and_changes_nothing(client_ns, tmp_
     (client_ns.etc / "resolv.conf").write_bytes(LONG_RESOLV_CONF)
     before = snapshot(client_ns)
     outcome = run_agent(client_ns, tmp_path / "journal-folder", free_pages)
-    assert outcome["error"] == (f"Cannot record the network changes in {tmp_path / 'journal-folder'} (no space left "
-                                "on the device), so nothing was changed; free some space and connect again.")
+    assert outcome["error"] == (
+        f"Cannot record the network changes in {tmp_path / 'journal-folder'} (no space left "
+        "on the device), so nothing was changed; free some space and connect again."
+    )
     # Neither a journal nor a half-written temporary file; the (empty) lock file stays by design.
     assert outcome["left_files"] == [LOCK_FILE]
     assert outcome["tunnel_routes_left"] == []

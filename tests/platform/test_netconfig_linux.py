@@ -39,7 +39,12 @@ def test_full_tunnel_applies_routes_and_dns_and_restores_exactly(client_ns, tmp_
     during = snapshot(client_ns)
     routes = ip_json(client_ns, "-4", "route", "show", "table", "main")
     assert route(routes, SERVER_BEHIND_GATEWAY) == {
-        "dst": SERVER_BEHIND_GATEWAY, "gateway": GATEWAY, "dev": client_ns.veth, "protocol": "static", "flags": []}
+        "dst": SERVER_BEHIND_GATEWAY,
+        "gateway": GATEWAY,
+        "dev": client_ns.veth,
+        "protocol": "static",
+        "flags": [],
+    }
     assert route(routes, "0.0.0.0/1")["dev"] == tun
     assert route(routes, "128.0.0.0/1")["dev"] == tun
     assert route(routes, "default") == {"dst": "default", "gateway": GATEWAY, "dev": client_ns.veth, "flags": []}
@@ -107,8 +112,19 @@ def test_split_tunnel_routes_only_the_vpn_network(client_ns, tmp_path):
 
 def test_extra_routes_enter_the_tunnel_and_the_vpn_dns_can_be_left_out(client_ns, tmp_path):
     before = snapshot(client_ns)
-    agent = Agent(client_ns, "session", "--mode", "split", "--route", "198.18.99.0/24", "--route", "fd00:1::/64",
-                  "--no-vpn-dns", "--journal", str(tmp_path / "j.json"))
+    agent = Agent(
+        client_ns,
+        "session",
+        "--mode",
+        "split",
+        "--route",
+        "198.18.99.0/24",
+        "--route",
+        "fd00:1::/64",
+        "--no-vpn-dns",
+        "--journal",
+        str(tmp_path / "j.json"),
+    )
     tun = agent.next()["ifname"]
     assert agent.go()["event"] == "applied"
     during = snapshot(client_ns)
@@ -123,8 +139,7 @@ def test_extra_routes_enter_the_tunnel_and_the_vpn_dns_can_be_left_out(client_ns
 
 
 def test_full_tunnel_without_the_vpn_dns_keeps_resolv_conf(client_ns, tmp_path):
-    agent = Agent(client_ns, "session", "--server", SERVER_BEHIND_GATEWAY, "--no-vpn-dns",
-                  "--journal", str(tmp_path / "j.json"))
+    agent = Agent(client_ns, "session", "--server", SERVER_BEHIND_GATEWAY, "--no-vpn-dns", "--journal", str(tmp_path / "j.json"))
     tun = agent.next()["ifname"]
     assert agent.go()["event"] == "applied"
     assert route(ip_json(client_ns, "-4", "route", "show", "table", "main"), "0.0.0.0/1")["dev"] == tun
@@ -170,8 +185,7 @@ def test_a_new_client_with_the_same_interface_name_repairs_only_the_old_changes(
     routes = ip_json(client_ns, "-4", "route", "show", "table", "main")
     assert route(routes, "0.0.0.0/1")["dev"] == "sstp7"
     assert route(routes, SERVER_BEHIND_GATEWAY)["gateway"] == GATEWAY
-    assert [line for line in (client_ns.etc / "resolv.conf").read_text().splitlines()
-            if line.startswith("nameserver")] == ["nameserver 198.18.30.1"]
+    assert [line for line in (client_ns.etc / "resolv.conf").read_text().splitlines() if line.startswith("nameserver")] == ["nameserver 198.18.30.1"]
     assert second.go()["notes"] == []
     assert second.go()["event"] == "closed"
     assert snapshot(client_ns) == before
@@ -184,9 +198,7 @@ def test_resolv_conf_changed_by_another_program_is_left_alone(client_ns, tmp_pat
     theirs = b"nameserver 198.18.20.99\n"
     (client_ns.etc / "resolv.conf").write_bytes(theirs)
     restored = agent.go()
-    assert restored["notes"] == [
-        "/etc/resolv.conf was changed by another program while the VPN was connected; it was left "
-        "as that program wrote it."]
+    assert restored["notes"] == ["/etc/resolv.conf was changed by another program while the VPN was connected; it was left as that program wrote it."]
     assert (client_ns.etc / "resolv.conf").read_bytes() == theirs
     assert route(ip_json(client_ns, "-4", "route", "show"), "0.0.0.0/1") is None
     agent.go()
@@ -206,35 +218,36 @@ def test_packets_flow_through_the_tunnel_in_both_directions(client_ns, tmp_path)
     assert result["dropped_after_garbage"] == 1 and result["after_garbage"] == "after"
     assert result["empty_read"] == 0
     assert snapshot(client_ns) == before
-    print(f"100 packets read in {result['batch_read_seconds'] * 1000:.1f} ms, "
-          f"written and received in {result['batch_write_seconds'] * 1000:.1f} ms")
+    print(f"100 packets read in {result['batch_read_seconds'] * 1000:.1f} ms, written and received in {result['batch_write_seconds'] * 1000:.1f} ms")
 
 
 def test_without_net_admin_the_user_reads_one_sentence(client_ns, tmp_path):
     require_program("setpriv", "apt-get install util-linux")
     drop = ("setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin")
     opened = run_agent(client_ns, "open-tun", prefix=drop)
-    assert opened == {"error": "Creating the tunnel interface needs administrator rights: run sstp-vpn "
-                               "as root (or give it CAP_NET_ADMIN)."}
+    assert opened == {"error": "Creating the tunnel interface needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN)."}
     journal = tmp_path / "j.json"
     before = snapshot(client_ns)
     configured = run_agent(client_ns, "configure", "--ifname", "lo", "--journal", str(journal), prefix=drop)
-    assert configured == {"error": "Configuring the network for the VPN needs administrator rights: run "
-                                   "sstp-vpn as root (or give it CAP_NET_ADMIN).", "journal_exists": False}
+    assert configured == {
+        "error": "Configuring the network for the VPN needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN).",
+        "journal_exists": False,
+    }
     assert snapshot(client_ns) == before
 
 
 def test_a_missing_tun_device_is_one_sentence(client_ns, tmp_path):
     result = run_agent(client_ns, "open-tun", "--device", str(tmp_path / "no-such-tun"))
-    assert result == {"error": f"{tmp_path / 'no-such-tun'} is missing, so no tunnel interface can be "
-                               "created: load the kernel module with 'modprobe tun' (in a container, "
-                               "pass the device in)."}
+    assert result == {
+        "error": f"{tmp_path / 'no-such-tun'} is missing, so no tunnel interface can be "
+        "created: load the kernel module with 'modprobe tun' (in a container, "
+        "pass the device in)."
+    }
 
 
 def test_a_vanished_interface_is_one_sentence(client_ns, tmp_path):
     result = run_agent(client_ns, "configure", "--ifname", "sstp-gone", "--journal", str(tmp_path / "j.json"))
-    assert result == {"error": "The tunnel interface sstp-gone does not exist (any more); reconnect.",
-                      "journal_exists": False}
+    assert result == {"error": "The tunnel interface sstp-gone does not exist (any more); reconnect.", "journal_exists": False}
 
 
 def test_a_second_vpn_owning_the_half_defaults_is_refused_and_nothing_is_left(client_ns, tmp_path):
@@ -244,8 +257,7 @@ def test_a_second_vpn_owning_the_half_defaults_is_refused_and_nothing_is_left(cl
     agent.next()
     before_apply = snapshot(client_ns)
     failed = agent.go()
-    assert failed == {"event": "failed", "sentence": "Another VPN already routes all traffic (the route "
-                                                     "128.0.0.0/1 exists); disconnect it first."}
+    assert failed == {"event": "failed", "sentence": "Another VPN already routes all traffic (the route 128.0.0.0/1 exists); disconnect it first."}
     assert without_qdisc(snapshot(client_ns)) == without_qdisc(before_apply)  # rolled back
     agent.proc.wait(10)
     assert snapshot(client_ns) == before
@@ -253,14 +265,12 @@ def test_a_second_vpn_owning_the_half_defaults_is_refused_and_nothing_is_left(cl
 
 def test_an_ipv6_identifier_gives_the_link_local_address_and_no_peer_still_routes(client_ns, tmp_path):
     before = snapshot(client_ns)
-    agent = Agent(client_ns, "session", "--ipv6-identifier", "0211223344556677", "--no-peer",
-                  "--journal", str(tmp_path / "j.json"))
+    agent = Agent(client_ns, "session", "--ipv6-identifier", "0211223344556677", "--no-peer", "--journal", str(tmp_path / "j.json"))
     tun = agent.next()["ifname"]
     opened = snapshot(client_ns)
     assert agent.go()["event"] == "applied"
     link = ip_json(client_ns, "addr", "show", "dev", tun)[0]
-    assert {(a["local"], a["prefixlen"]) for a in link["addr_info"]} >= {
-        ("198.18.30.10", 32), ("fe80::211:2233:4455:6677", 64)}
+    assert {(a["local"], a["prefixlen"]) for a in link["addr_info"]} >= {("198.18.30.10", 32), ("fe80::211:2233:4455:6677", 64)}
     assert all("address" not in a for a in link["addr_info"] if a["family"] == "inet")  # no peer
     assert ip_json(client_ns, "route", "get", "198.18.99.1")[0]["dev"] == tun
     assert agent.go()["notes"] == []

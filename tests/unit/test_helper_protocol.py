@@ -26,10 +26,17 @@ from sstpvpn.platform.helper_protocol import (
     parse_request,
 )
 
-PLAN = {"address": "198.18.30.10", "peer": "198.18.30.1", "dns": ["198.18.30.1"], "mtu": 1400,
-        "ipv6_identifier": "0123456789abcdef"}
-APPLY = {"version": 1, "request": "apply", "ifname": "sstp0", "server": "198.18.20.1", "full_tunnel": True,
-         "plan": PLAN, "extra_routes": [], "use_vpn_dns": True}
+PLAN = {"address": "198.18.30.10", "peer": "198.18.30.1", "dns": ["198.18.30.1"], "mtu": 1400, "ipv6_identifier": "0123456789abcdef"}
+APPLY = {
+    "version": 1,
+    "request": "apply",
+    "ifname": "sstp0",
+    "server": "198.18.20.1",
+    "full_tunnel": True,
+    "plan": PLAN,
+    "extra_routes": [],
+    "use_vpn_dns": True,
+}
 
 
 def raw(message: object) -> bytes:
@@ -57,12 +64,17 @@ _REMOVED = object()
 
 
 def test_each_request_survives_the_round_trip():
-    plan = NetworkPlan(address=IPv4Address("198.18.30.10"), peer=None, dns=(IPv4Address("198.18.30.1"),),
-                       mtu=1400, ipv6_identifier=bytes.fromhex("0123456789abcdef"))
-    requests = [OpenTun(None), OpenTun("sstp0"), SetMtu("sstp0", 1400), Restore("vpn-work.1"),
-                ApplyPlan("sstp0", ip_address("2001:db8::1"), False, plan),
-                ApplyPlan("sstp0", ip_address("198.18.20.1"), False, plan,
-                          (ip_network("10.20.0.0/16"), ip_network("fd00:1::/64")), use_vpn_dns=False)]
+    plan = NetworkPlan(
+        address=IPv4Address("198.18.30.10"), peer=None, dns=(IPv4Address("198.18.30.1"),), mtu=1400, ipv6_identifier=bytes.fromhex("0123456789abcdef")
+    )
+    requests = [
+        OpenTun(None),
+        OpenTun("sstp0"),
+        SetMtu("sstp0", 1400),
+        Restore("vpn-work.1"),
+        ApplyPlan("sstp0", ip_address("2001:db8::1"), False, plan),
+        ApplyPlan("sstp0", ip_address("198.18.20.1"), False, plan, (ip_network("10.20.0.0/16"), ip_network("fd00:1::/64")), use_vpn_dns=False),
+    ]
     for request in requests:
         data = encode_request(request)
         assert len(data) <= protocol.MAX_MESSAGE_BYTES
@@ -71,14 +83,22 @@ def test_each_request_survives_the_round_trip():
 
 def test_the_example_apply_request_parses_to_its_plan():
     request = parse_request(raw(APPLY))
-    assert request == ApplyPlan("sstp0", ip_address("198.18.20.1"), True, NetworkPlan(
-        address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"), dns=(IPv4Address("198.18.30.1"),),
-        mtu=1400, ipv6_identifier=bytes.fromhex("0123456789abcdef")))
+    assert request == ApplyPlan(
+        "sstp0",
+        ip_address("198.18.20.1"),
+        True,
+        NetworkPlan(
+            address=IPv4Address("198.18.30.10"),
+            peer=IPv4Address("198.18.30.1"),
+            dns=(IPv4Address("198.18.30.1"),),
+            mtu=1400,
+            ipv6_identifier=bytes.fromhex("0123456789abcdef"),
+        ),
+    )
 
 
 def test_three_dns_servers_of_both_families_and_no_peer_are_fine():
-    request = parse_request(raw(apply_with_plan(peer=None, dns=["198.18.30.1", "2001:db8::53", "198.18.30.2"],
-                                                ipv6_identifier=None)))
+    request = parse_request(raw(apply_with_plan(peer=None, dns=["198.18.30.1", "2001:db8::53", "198.18.30.2"], ipv6_identifier=None)))
     assert [str(server) for server in request.plan.dns] == ["198.18.30.1", "2001:db8::53", "198.18.30.2"]
     assert request.plan.peer is None and request.plan.ipv6_identifier is None
 
@@ -117,34 +137,110 @@ HOSTILE_MESSAGES = {
     "no extra_routes": raw({k: v for k, v in APPLY.items() if k != "extra_routes"}),
 }
 
-BAD_INTERFACE_NAMES = ["../etc", "a/b", "sstp0; rm -rf /", "$(reboot)", "`id`", "sstp0|sh", "-x", ".", "..", "",
-                       "a" * 16, "sstp%d", "eth0\n", "sstp 0", "ssṫp0", "sstp0\x00", "*", 5, ["sstp0"], {"a": 1}]
+BAD_INTERFACE_NAMES = [
+    "../etc",
+    "a/b",
+    "sstp0; rm -rf /",
+    "$(reboot)",
+    "`id`",
+    "sstp0|sh",
+    "-x",
+    ".",
+    "..",
+    "",
+    "a" * 16,
+    "sstp%d",
+    "eth0\n",
+    "sstp 0",
+    "ssṫp0",
+    "sstp0\x00",
+    "*",
+    5,
+    ["sstp0"],
+    {"a": 1},
+]
 BAD_MTUS = [67, 65536, -1, 0, "1400", 1400.0, True, None, 10**30]
-BAD_SERVERS = ["999.1.1.1", "1.2.3", "01.2.3.4", "fe80::1%eth0", "FE80::1", "0.0.0.0", "::", "224.0.0.1",
-               "ff02::1", "vpn.example.com", "198.18.20.1; reboot", " 198.18.20.1", "198.18.20.1/32", 3323335681,
-               None, "1" * 100]
-BAD_TUNNEL_ADDRESSES = ["127.0.0.1", "0.0.0.0", "0.1.2.3", "255.255.255.255", "240.0.0.1", "224.0.0.5",
-                        "2001:db8::1", "198.18.30.010", "198.18.30.10 ", 5, None]
-BAD_DNS_LISTS = [["198.18.30.1"] * 4, "198.18.30.1", None, [None], [5], ["0.0.0.0"], ["ff02::1"],
-                 ["dns.example"], ["198.18.30.1", "1.1.1.1; reboot"], {"0": "198.18.30.1"}]
-BAD_EXTRA_ROUTES = ["10.20.0.0/16", None, [None], [5], ["10.20.0.1/16"], ["10.20.0.0/016"], ["0.0.0.0/0"], ["::/0"],
-                    ["127.0.0.0/8"], ["0.0.0.0/1"], ["169.254.0.0/16"], ["224.0.0.0/8"], ["fe80::/64"], ["ff00::/12"],
-                    ["10.20.0.0/16; reboot"], ["10.0.0.0/8"] * 33, [["10.0.0.0/8"]],
-                    ["FD00:1::/64"], ["10.20.0.0/16 "]]
-BAD_IDENTIFIERS = ["00" * 8, "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "xyz3456789abcdef",
-                   123, ["01"], ""]
+BAD_SERVERS = [
+    "999.1.1.1",
+    "1.2.3",
+    "01.2.3.4",
+    "fe80::1%eth0",
+    "FE80::1",
+    "0.0.0.0",
+    "::",
+    "224.0.0.1",
+    "ff02::1",
+    "vpn.example.com",
+    "198.18.20.1; reboot",
+    " 198.18.20.1",
+    "198.18.20.1/32",
+    3323335681,
+    None,
+    "1" * 100,
+]
+BAD_TUNNEL_ADDRESSES = [
+    "127.0.0.1",
+    "0.0.0.0",
+    "0.1.2.3",
+    "255.255.255.255",
+    "240.0.0.1",
+    "224.0.0.5",
+    "2001:db8::1",
+    "198.18.30.010",
+    "198.18.30.10 ",
+    5,
+    None,
+]
+BAD_DNS_LISTS = [
+    ["198.18.30.1"] * 4,
+    "198.18.30.1",
+    None,
+    [None],
+    [5],
+    ["0.0.0.0"],
+    ["ff02::1"],
+    ["dns.example"],
+    ["198.18.30.1", "1.1.1.1; reboot"],
+    {"0": "198.18.30.1"},
+]
+BAD_EXTRA_ROUTES = [
+    "10.20.0.0/16",
+    None,
+    [None],
+    [5],
+    ["10.20.0.1/16"],
+    ["10.20.0.0/016"],
+    ["0.0.0.0/0"],
+    ["::/0"],
+    ["127.0.0.0/8"],
+    ["0.0.0.0/1"],
+    ["169.254.0.0/16"],
+    ["224.0.0.0/8"],
+    ["fe80::/64"],
+    ["ff00::/12"],
+    ["10.20.0.0/16; reboot"],
+    ["10.0.0.0/8"] * 33,
+    [["10.0.0.0/8"]],
+    ["FD00:1::/64"],
+    ["10.20.0.0/16 "],
+]
+BAD_IDENTIFIERS = ["00" * 8, "0123456789ABCDEF", "0123456789abcde", "0123456789abcdef0", "xyz3456789abcdef", 123, ["01"], ""]
 
 
 def _cases() -> list[tuple[str, bytes]]:
     cases = list(HOSTILE_MESSAGES.items())
     for name in BAD_INTERFACE_NAMES:
-        cases += [(f"open {name!r}", raw({"version": 1, "request": "open", "ifname": name})),
-                  (f"restore {name!r}", raw({"version": 1, "request": "restore", "ifname": name})),
-                  (f"apply on {name!r}", raw({**APPLY, "ifname": name}))]
+        cases += [
+            (f"open {name!r}", raw({"version": 1, "request": "open", "ifname": name})),
+            (f"restore {name!r}", raw({"version": 1, "request": "restore", "ifname": name})),
+            (f"apply on {name!r}", raw({**APPLY, "ifname": name})),
+        ]
     cases += [("restore of no interface", raw({"version": 1, "request": "restore", "ifname": None}))]
     for value in BAD_MTUS:
-        cases += [(f"set_mtu {value!r}", raw({"version": 1, "request": "set_mtu", "ifname": "sstp0", "mtu": value})),
-                  (f"plan mtu {value!r}", raw(apply_with_plan(mtu=value)))]
+        cases += [
+            (f"set_mtu {value!r}", raw({"version": 1, "request": "set_mtu", "ifname": "sstp0", "mtu": value})),
+            (f"plan mtu {value!r}", raw(apply_with_plan(mtu=value))),
+        ]
     cases += [(f"server {value!r}", raw({**APPLY, "server": value})) for value in BAD_SERVERS]
     for value in BAD_TUNNEL_ADDRESSES:
         cases += [(f"address {value!r}", raw(apply_with_plan(address=value)))]
@@ -180,14 +276,18 @@ def test_any_bytes_parse_or_are_refused(data):
         pass
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-                     max_leaves=12)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300)
-@given(st.sampled_from(["open", "set_mtu", "apply", "restore"]), st.dictionaries(
-    st.sampled_from(["ifname", "mtu", "server", "full_tunnel", "plan", "extra"]), _json, max_size=5))
+@given(
+    st.sampled_from(["open", "set_mtu", "apply", "restore"]),
+    st.dictionaries(st.sampled_from(["ifname", "mtu", "server", "full_tunnel", "plan", "extra"]), _json, max_size=5),
+)
 def test_any_json_fields_parse_or_are_refused(kind, fields):
     try:
         parse_request(raw({"version": 1, "request": kind, **fields}))
@@ -271,14 +371,28 @@ def _rules_after(requests: list) -> SessionRules:
 
 
 def test_replies_survive_the_round_trip():
-    for reply in [Reply(True), Reply(True, ifname="sstp3"), Reply(True, notes=("left alone.",)),
-                  Reply(False, error="The interface eth0 was not created by this connection.")]:
+    for reply in [
+        Reply(True),
+        Reply(True, ifname="sstp3"),
+        Reply(True, notes=("left alone.",)),
+        Reply(False, error="The interface eth0 was not created by this connection."),
+    ]:
         assert parse_reply(protocol.encode_reply(reply)) == reply
 
 
-@pytest.mark.parametrize("data", [b"", b"ok", raw([]), raw({"ok": "yes"}), raw({"ok": True, "ifname": 5}),
-                                  raw({"ok": True, "ifname": "../x"}), raw({"ok": True, "notes": "x"}),
-                                  raw({"ok": True, "notes": [1]})])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"ok",
+        raw([]),
+        raw({"ok": "yes"}),
+        raw({"ok": True, "ifname": 5}),
+        raw({"ok": True, "ifname": "../x"}),
+        raw({"ok": True, "notes": "x"}),
+        raw({"ok": True, "notes": [1]}),
+    ],
+)
 def test_a_malformed_reply_is_a_sentence_too(data):
     with pytest.raises(RequestRefused):
         parse_reply(data)
@@ -288,8 +402,17 @@ def test_a_malformed_reply_is_a_sentence_too(data):
 
 
 def _push(**fields: object) -> bytes:
-    return raw({"version": 1, "request": "push", "ifname": "sstp0", "routes": ["10.20.0.0/16"],
-                "domain": "corp.example", "search": ["corp.example", "lab.corp.example"], **fields})
+    return raw(
+        {
+            "version": 1,
+            "request": "push",
+            "ifname": "sstp0",
+            "routes": ["10.20.0.0/16"],
+            "domain": "corp.example",
+            "search": ["corp.example", "lab.corp.example"],
+            **fields,
+        }
+    )
 
 
 def test_a_push_round_trips():
@@ -301,20 +424,23 @@ def test_a_push_round_trips():
     assert protocol.parse_request(_push()).settings.search == ("corp.example", "lab.corp.example")
 
 
-@pytest.mark.parametrize(("fields", "fragment"), [
-    ({"routes": ["0.0.0.0/0"]}, "cannot be routed through the tunnel"),
-    ({"routes": ["127.0.0.0/8"]}, "cannot be routed through the tunnel"),
-    ({"routes": ["2001:db8::/32"]}, "are IPv4 networks"),
-    ({"routes": ["10.20.0.1/16"]}, "written like"),
-    ({"routes": [f"10.{n}.0.0/16" for n in range(33)]}, "At most 32"),
-    ({"domain": "corp.example; reboot"}, "not a domain name"),
-    ({"domain": "-x.example"}, "not a domain name"),
-    ({"domain": "CORP.example"}, "not a domain name"),  # lower case only, as the client writes it
-    ({"domain": "com"}, "not a domain name"),  # a whole top-level domain
-    ({"search": ["a.example"] * 7}, "at most 6"),
-    ({"search": "corp.example"}, "at most 6"),
-    ({"search": ["x\ny"]}, "not a domain name"),
-])
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"routes": ["0.0.0.0/0"]}, "cannot be routed through the tunnel"),
+        ({"routes": ["127.0.0.0/8"]}, "cannot be routed through the tunnel"),
+        ({"routes": ["2001:db8::/32"]}, "are IPv4 networks"),
+        ({"routes": ["10.20.0.1/16"]}, "written like"),
+        ({"routes": [f"10.{n}.0.0/16" for n in range(33)]}, "At most 32"),
+        ({"domain": "corp.example; reboot"}, "not a domain name"),
+        ({"domain": "-x.example"}, "not a domain name"),
+        ({"domain": "CORP.example"}, "not a domain name"),  # lower case only, as the client writes it
+        ({"domain": "com"}, "not a domain name"),  # a whole top-level domain
+        ({"search": ["a.example"] * 7}, "at most 6"),
+        ({"search": "corp.example"}, "at most 6"),
+        ({"search": ["x\ny"]}, "not a domain name"),
+    ],
+)
 def test_a_hostile_push_is_refused(fields, fragment):
     with pytest.raises(RequestRefused, match=fragment):
         protocol.parse_request(_push(**fields))
@@ -347,8 +473,7 @@ def test_a_reply_with_more_notes_than_a_message_holds_still_goes_out(tmp_path):
         ifname = "sstp0"
 
         def add_pushed(self, pushed: PushedSettings) -> list[str]:
-            return [f"Left out the route {network} that the VPN's DHCP server sent: " + "x" * 150
-                    for network in pushed.routes]
+            return [f"Left out the route {network} that the VPN's DHCP server sent: " + "x" * 150 for network in pushed.routes]
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     session = HelperSession(ours, Peer(1, 2, 3), tmp_path / "j.json", create_tun=None, make_configurator=None)

@@ -22,14 +22,17 @@ SERVICE = "8F1C2B3A-1111-2222-3333-444455556666"
 GLOBAL = "State:/Network/Global/IPv4"
 SETUP_DNS = f"Setup:/Network/Service/{SERVICE}/DNS"
 STARTED = "Mon Jan  1 10:00:00 2024"
-PLAN = NetworkPlan(address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"),
-                   dns=(IPv4Address("198.18.30.53"), IPv4Address("198.18.30.54")), mtu=1400)
+PLAN = NetworkPlan(
+    address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"), dns=(IPv4Address("198.18.30.53"), IPv4Address("198.18.30.54")), mtu=1400
+)
 PS_ME = ("/bin/ps", "-o", "lstart=", "-p", str(os.getpid()))
 
 
 def a_mac(setup_dns=None, **options):
-    keys = {GLOBAL: {"PrimaryInterface": "en0", "PrimaryService": SERVICE, "Router": "192.0.2.1"},
-            f"State:/Network/Service/{SERVICE}/DNS": {"ServerAddresses": ["192.0.2.53"]}}
+    keys = {
+        GLOBAL: {"PrimaryInterface": "en0", "PrimaryService": SERVICE, "Router": "192.0.2.1"},
+        f"State:/Network/Service/{SERVICE}/DNS": {"ServerAddresses": ["192.0.2.53"]},
+    }
     if setup_dns is not None:
         keys[SETUP_DNS] = setup_dns
     store = ScutilStore(keys)
@@ -51,8 +54,7 @@ def test_full_tunnel_runs_exactly_these_commands(tmp_path):
     configurator(commands, tmp_path).apply(PLAN)
     assert commands.argvs()[0] == PS_ME  # who owns the journal
     assert tools_run(commands) == [
-        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "198.18.30.1", "mtu", "1400",
-         "netmask", "255.255.255.255", "up"),
+        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "198.18.30.1", "mtu", "1400", "netmask", "255.255.255.255", "up"),
         ("/sbin/route", "-n", "get", "-inet", SERVER),
         ("/sbin/route", "-n", "add", "-inet", f"{SERVER}/32", "-gateway", "192.0.2.1"),
         ("/sbin/route", "-n", "add", "-inet", "0.0.0.0/1", "-interface", "utun7"),
@@ -70,8 +72,7 @@ def test_full_tunnel_runs_exactly_these_commands(tmp_path):
     assert store.keys[SETUP_DNS] == {"ServerAddresses": ["198.18.30.53", "198.18.30.54"]}
     steps = json.loads((tmp_path / "journal.json").read_text())["steps"]
     assert [step["op"] for step in steps] == ["address", "server_route"] + ["tunnel_route"] * 4 + ["dns"]
-    assert steps[-1] == {"op": "dns", "key": SETUP_DNS, "existed": False, "servers": None,
-                         "ours": ["198.18.30.53", "198.18.30.54"]}
+    assert steps[-1] == {"op": "dns", "key": SETUP_DNS, "existed": False, "servers": None, "ours": ["198.18.30.53", "198.18.30.54"]}
 
 
 def test_restore_undoes_every_command_in_reverse(tmp_path):
@@ -101,8 +102,7 @@ def test_an_existing_dns_entry_gets_exactly_its_old_servers_back_and_keeps_the_r
     config = configurator(commands, tmp_path)
     config.apply(PLAN)
     assert store.sessions[2] == f"get {SETUP_DNS}\nd.add ServerAddresses * 198.18.30.53 198.18.30.54\nset {SETUP_DNS}\n"
-    assert store.keys[SETUP_DNS] == {"ServerAddresses": ["198.18.30.53", "198.18.30.54"],
-                                     "SearchDomains": ["home.example"]}
+    assert store.keys[SETUP_DNS] == {"ServerAddresses": ["198.18.30.53", "198.18.30.54"], "SearchDomains": ["home.example"]}
     config.restore()
     assert store.sessions[-1] == f"get {SETUP_DNS}\nd.add ServerAddresses * 192.0.2.53 2001:db8::53\nset {SETUP_DNS}\n"
     assert store.keys[SETUP_DNS] == original
@@ -124,7 +124,8 @@ def test_servers_changed_by_someone_else_are_left_alone_with_a_note(tmp_path):
     store.keys[SETUP_DNS]["ServerAddresses"] = ["192.0.2.99"]  # the user, in System Settings
     assert config.restore() == [
         f"The DNS servers of the network service ({SETUP_DNS}) were changed by another program while "
-        "the VPN was connected; they were left as that program set them."]
+        "the VPN was connected; they were left as that program set them."
+    ]
     assert store.keys[SETUP_DNS] == {"ServerAddresses": ["192.0.2.99"]}
     assert ("/sbin/route", "-n", "delete", "-inet", f"{SERVER}/32") in commands.argvs()  # the rest is undone
     assert config.notes and not (tmp_path / "journal.json").exists()
@@ -134,8 +135,7 @@ def test_split_tunnel_routes_the_vpn_network_and_leaves_dns_alone(tmp_path):
     store, commands = a_mac()
     configurator(commands, tmp_path, full_tunnel=False).apply(PLAN)
     assert tools_run(commands) == [
-        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "198.18.30.1", "mtu", "1400",
-         "netmask", "255.255.255.255", "up"),
+        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "198.18.30.1", "mtu", "1400", "netmask", "255.255.255.255", "up"),
         ("/sbin/route", "-n", "add", "-inet", "198.18.30.0/24", "-interface", "utun7"),
     ]
     assert store.sessions == []
@@ -143,9 +143,15 @@ def test_split_tunnel_routes_the_vpn_network_and_leaves_dns_alone(tmp_path):
 
 def test_extra_routes_go_through_the_tunnel_and_the_vpn_dns_can_be_left_out(tmp_path):
     store, commands = a_mac()
-    NetConfigurator("utun7", SERVER, True, tmp_path / "journal.json", run_command=commands,
-                    extra_routes=(ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("fd00:1::/64")),
-                    use_vpn_dns=False).apply(PLAN)
+    NetConfigurator(
+        "utun7",
+        SERVER,
+        True,
+        tmp_path / "journal.json",
+        run_command=commands,
+        extra_routes=(ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("fd00:1::/64")),
+        use_vpn_dns=False,
+    ).apply(PLAN)
     assert tools_run(commands)[-2:] == [
         ("/sbin/route", "-n", "add", "-inet", "10.20.0.0/16", "-interface", "utun7"),
         ("/sbin/route", "-n", "add", "-inet6", "fd00:1::/64", "-interface", "utun7"),
@@ -165,37 +171,57 @@ def test_the_negotiated_ipv6_identifier_becomes_the_link_local_address(tmp_path)
     config = configurator(commands, tmp_path, full_tunnel=False)
     config.apply(NetworkPlan(address=PLAN.address, peer=None, mtu=1400, ipv6_identifier=bytes.fromhex("0211223344556677")))
     assert tools_run(commands)[:2] == [
-        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "198.18.30.10", "mtu", "1400",
-         "netmask", "255.255.255.255", "up"),  # no peer known: our own address, as on Linux
-        ("/sbin/ifconfig", "utun7", "inet6", "fe80::211:2233:4455:6677/64", "alias")]
+        (
+            "/sbin/ifconfig",
+            "utun7",
+            "inet",
+            "198.18.30.10",
+            "198.18.30.10",
+            "mtu",
+            "1400",
+            "netmask",
+            "255.255.255.255",
+            "up",
+        ),  # no peer known: our own address, as on Linux
+        ("/sbin/ifconfig", "utun7", "inet6", "fe80::211:2233:4455:6677/64", "alias"),
+    ]
     commands.calls.clear()
     config.restore()
     assert tools_run(commands)[1:] == [
         ("/sbin/ifconfig", "utun7", "inet6", "fe80::211:2233:4455:6677/64", "-alias"),
-        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "-alias")]
+        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "-alias"),
+    ]
 
 
 def test_an_existing_half_default_route_means_another_vpn_and_undoes_the_rest(tmp_path):
     store, commands = a_mac()
-    commands.answer("/sbin/route", "-n", "add", "-inet", "0.0.0.0/1", returncode=1,
-                    stderr="route: writing to routing socket: File exists\nadd net 0.0.0.0: gateway utun7: File exists")
+    commands.answer(
+        "/sbin/route",
+        "-n",
+        "add",
+        "-inet",
+        "0.0.0.0/1",
+        returncode=1,
+        stderr="route: writing to routing socket: File exists\nadd net 0.0.0.0: gateway utun7: File exists",
+    )
     with pytest.raises(PlatformError, match=r"Another VPN already routes all traffic \(the route 0.0.0.0/1 exists\)"):
         configurator(commands, tmp_path).apply(PLAN)
-    assert tools_run(commands)[-2:] == [("/sbin/route", "-n", "delete", "-inet", f"{SERVER}/32"),
-                                        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "-alias")]
+    assert tools_run(commands)[-2:] == [
+        ("/sbin/route", "-n", "delete", "-inet", f"{SERVER}/32"),
+        ("/sbin/ifconfig", "utun7", "inet", "198.18.30.10", "-alias"),
+    ]
     assert not (tmp_path / "journal.json").exists()
 
 
 def test_a_refused_ipv6_route_is_a_note_not_a_failure(tmp_path):
     store, commands = a_mac()
-    commands.answer("/sbin/route", "-n", "add", "-inet6", returncode=1,
-                    stderr="route: writing to routing socket: Network is unreachable")
+    commands.answer("/sbin/route", "-n", "add", "-inet6", returncode=1, stderr="route: writing to routing socket: Network is unreachable")
     config = configurator(commands, tmp_path)
     config.apply(PLAN)
-    assert config.notes == ["IPv6 traffic is not routed into the tunnel: Could not add the route ::/1 "
-                            "(route: writing to routing socket: Network is unreachable).",
-                            "IPv6 traffic is not routed into the tunnel: Could not add the route 8000::/1 "
-                            "(route: writing to routing socket: Network is unreachable)."]
+    assert config.notes == [
+        "IPv6 traffic is not routed into the tunnel: Could not add the route ::/1 (route: writing to routing socket: Network is unreachable).",
+        "IPv6 traffic is not routed into the tunnel: Could not add the route 8000::/1 (route: writing to routing socket: Network is unreachable).",
+    ]
     steps = json.loads((tmp_path / "journal.json").read_text())["steps"]
     assert [step["dst"] for step in steps if step["op"] == "tunnel_route"] == ["0.0.0.0/1", "128.0.0.0/1"]
 
@@ -235,8 +261,7 @@ def test_repair_after_a_crash_undoes_dns_and_the_host_route_only(tmp_path):
     commands.calls.clear()
     assert repair_from_journal(tmp_path / "journal.json", run_command=commands)
     # The utun died with that process, and its address and routes with it.
-    assert tools_run(commands) == [("/usr/bin/dscacheutil", "-flushcache"),
-                                   ("/sbin/route", "-n", "delete", "-inet", f"{SERVER}/32")]
+    assert tools_run(commands) == [("/usr/bin/dscacheutil", "-flushcache"), ("/sbin/route", "-n", "delete", "-inet", f"{SERVER}/32")]
     assert store.keys[SETUP_DNS] == original
     assert not (tmp_path / "journal.json").exists()
 
@@ -268,12 +293,18 @@ def test_a_tampered_dns_key_in_the_journal_is_refused(tmp_path):
 
 
 def test_scutil_show_output_is_parsed_to_its_top_level():
-    text = ("<dictionary> {\n  DomainName : home.example\n  ServerAddresses : <array> {\n    0 : 192.0.2.53\n"
-            "    1 : fe80::1%en0\n  }\n  __CONFIGURATION_ID__ : Default: 0\n  Options : <dictionary> {\n"
-            "    Inner : <array> {\n      0 : x\n    }\n  }\n  SearchOrder : 5000\n}\n")
+    text = (
+        "<dictionary> {\n  DomainName : home.example\n  ServerAddresses : <array> {\n    0 : 192.0.2.53\n"
+        "    1 : fe80::1%en0\n  }\n  __CONFIGURATION_ID__ : Default: 0\n  Options : <dictionary> {\n"
+        "    Inner : <array> {\n      0 : x\n    }\n  }\n  SearchOrder : 5000\n}\n"
+    )
     assert parse_scutil_dictionary(text) == {
-        "DomainName": "home.example", "ServerAddresses": ["192.0.2.53", "fe80::1%en0"],
-        "__CONFIGURATION_ID__": "Default: 0", "Options": {}, "SearchOrder": "5000"}
+        "DomainName": "home.example",
+        "ServerAddresses": ["192.0.2.53", "fe80::1%en0"],
+        "__CONFIGURATION_ID__": "Default: 0",
+        "Options": {},
+        "SearchOrder": "5000",
+    }
     assert parse_scutil_dictionary("  No such key\n") is None
     assert parse_scutil_dictionary("") is None
 

@@ -24,10 +24,18 @@ AF_INET, AF_INET6 = winapi.AF_INET, winapi.AF_INET6
 SERVER = "203.0.113.5"
 GATEWAY_LUID = 0x0006_0000_0200_0000
 GUID = bytes(range(16))
-PLAN = NetworkPlan(address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"),
-                   dns=(IPv4Address("198.18.30.53"), IPv4Address("198.18.30.54")), mtu=1400)
-IP_HELPER_CHANGES = ("SetIpInterfaceEntry", "CreateUnicastIpAddressEntry", "DeleteUnicastIpAddressEntry",
-                     "CreateIpForwardEntry2", "DeleteIpForwardEntry2", "SetInterfaceDnsSettings", "GetBestRoute2")
+PLAN = NetworkPlan(
+    address=IPv4Address("198.18.30.10"), peer=IPv4Address("198.18.30.1"), dns=(IPv4Address("198.18.30.53"), IPv4Address("198.18.30.54")), mtu=1400
+)
+IP_HELPER_CHANGES = (
+    "SetIpInterfaceEntry",
+    "CreateUnicastIpAddressEntry",
+    "DeleteUnicastIpAddressEntry",
+    "CreateIpForwardEntry2",
+    "DeleteIpForwardEntry2",
+    "SetInterfaceDnsSettings",
+    "GetBestRoute2",
+)
 
 
 @pytest.fixture
@@ -38,9 +46,15 @@ def windows():
 
 
 def configurator(windows, tmp_path, full_tunnel=True, server=SERVER, commands=None):
-    return NetConfigurator("SSTP VPN", server, full_tunnel, tmp_path / "journal.json",
-                           iphlpapi=windows.iphlpapi, kernel32=windows.kernel32,
-                           run_command=commands or RecordedCommands())
+    return NetConfigurator(
+        "SSTP VPN",
+        server,
+        full_tunnel,
+        tmp_path / "journal.json",
+        iphlpapi=windows.iphlpapi,
+        kernel32=windows.kernel32,
+        run_command=commands or RecordedCommands(),
+    )
 
 
 def changes(windows):
@@ -49,8 +63,7 @@ def changes(windows):
 
 def snapshot(windows):
     helper = windows.iphlpapi
-    return (set(helper.addresses), set(helper.routes), dict(helper.dns),
-            {key: vars(value).copy() for key, value in helper.interfaces.items()})
+    return (set(helper.addresses), set(helper.routes), dict(helper.dns), {key: vars(value).copy() for key, value in helper.interfaces.items()})
 
 
 def test_full_tunnel_makes_exactly_these_ip_helper_calls_in_this_order(windows, tmp_path):
@@ -70,10 +83,8 @@ def test_full_tunnel_makes_exactly_these_ip_helper_calls_in_this_order(windows, 
     ]
     assert windows.calls_named("ConvertInterfaceAliasToLuid") == [("ConvertInterfaceAliasToLuid", "SSTP VPN")]
     steps = json.loads((tmp_path / "journal.json").read_text())["steps"]
-    assert [step["op"] for step in steps] == ["interface", "interface", "address", "server_route"] + \
-        ["tunnel_route"] * 4 + ["dns"]
-    assert steps[0] == {"op": "interface", "luid": LUID, "family": AF_INET, "mtu": 65535,
-                        "automatic_metric": 1, "metric": 25}
+    assert [step["op"] for step in steps] == ["interface", "interface", "address", "server_route"] + ["tunnel_route"] * 4 + ["dns"]
+    assert steps[0] == {"op": "interface", "luid": LUID, "family": AF_INET, "mtu": 65535, "automatic_metric": 1, "metric": 25}
 
 
 def test_restore_undoes_every_call_in_reverse_and_leaves_the_world_as_it_was(windows, tmp_path):
@@ -160,9 +171,17 @@ def test_split_tunnel_routes_only_the_vpn_network_and_keeps_the_metric(windows, 
 
 
 def test_extra_routes_go_through_the_tunnel_and_the_vpn_dns_can_be_left_out(windows, tmp_path):
-    config = NetConfigurator("SSTP VPN", SERVER, False, tmp_path / "journal.json", iphlpapi=windows.iphlpapi,
-                             kernel32=windows.kernel32, run_command=RecordedCommands(),
-                             extra_routes=(ipaddress.ip_network("10.20.0.0/16"),), use_vpn_dns=False)
+    config = NetConfigurator(
+        "SSTP VPN",
+        SERVER,
+        False,
+        tmp_path / "journal.json",
+        iphlpapi=windows.iphlpapi,
+        kernel32=windows.kernel32,
+        run_command=RecordedCommands(),
+        extra_routes=(ipaddress.ip_network("10.20.0.0/16"),),
+        use_vpn_dns=False,
+    )
     before = snapshot(windows)
     config.apply(PLAN)
     assert changes(windows) == [
@@ -185,18 +204,15 @@ def test_no_host_route_when_the_server_is_on_link(tmp_path):
     windows = RecordedWindows(best_route=("0.0.0.0", GATEWAY_LUID))
     windows.kernel32.processes[os.getpid()] = (1, True)
     configurator(windows, tmp_path).apply(PLAN)
-    assert [call[1] for call in windows.calls_named("CreateIpForwardEntry2")] == [
-        "0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"]
+    assert [call[1] for call in windows.calls_named("CreateIpForwardEntry2")] == ["0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"]
 
 
 def test_without_ipv6_on_the_adapter_only_ipv4_is_configured(tmp_path):
     windows = RecordedWindows(interfaces={(LUID, AF_INET): Interface()})
     windows.kernel32.processes[os.getpid()] = (1, True)
-    configurator(windows, tmp_path).apply(NetworkPlan(address=PLAN.address, peer=PLAN.peer, mtu=1400,
-                                                      ipv6_identifier=bytes(range(8))))
+    configurator(windows, tmp_path).apply(NetworkPlan(address=PLAN.address, peer=PLAN.peer, mtu=1400, ipv6_identifier=bytes(range(8))))
     assert [call[2] for call in windows.calls_named("SetIpInterfaceEntry")] == [AF_INET]
-    assert [call[1] for call in windows.calls_named("CreateIpForwardEntry2")] == [
-        f"{SERVER}/32", "0.0.0.0/1", "128.0.0.0/1"]
+    assert [call[1] for call in windows.calls_named("CreateIpForwardEntry2")] == [f"{SERVER}/32", "0.0.0.0/1", "128.0.0.0/1"]
     assert windows.calls_named("CreateUnicastIpAddressEntry") == [("CreateUnicastIpAddressEntry", "198.18.30.10/32")]
     assert windows.calls_named("SetInterfaceDnsSettings") == []  # no DNS offered
 
@@ -206,7 +222,8 @@ def test_the_negotiated_ipv6_identifier_becomes_the_link_local_address(windows, 
     configurator(windows, tmp_path).apply(plan)
     assert windows.calls_named("CreateUnicastIpAddressEntry") == [
         ("CreateUnicastIpAddressEntry", "198.18.30.10/32"),
-        ("CreateUnicastIpAddressEntry", "fe80::211:2233:4455:6677/64")]
+        ("CreateUnicastIpAddressEntry", "fe80::211:2233:4455:6677/64"),
+    ]
 
 
 def test_a_refused_route_undoes_everything_done_before_and_says_why(windows, tmp_path):
@@ -217,7 +234,8 @@ def test_a_refused_route_undoes_everything_done_before_and_says_why(windows, tmp
         config.apply(PLAN)
     assert windows.calls_named("DeleteIpForwardEntry2") == [
         ("DeleteIpForwardEntry2", "0.0.0.0/1", "0.0.0.0", LUID),
-        ("DeleteIpForwardEntry2", f"{SERVER}/32", "192.0.2.1", GATEWAY_LUID)]
+        ("DeleteIpForwardEntry2", f"{SERVER}/32", "192.0.2.1", GATEWAY_LUID),
+    ]
     assert snapshot(windows) == before
     assert not (tmp_path / "journal.json").exists()
 
@@ -245,8 +263,7 @@ def test_access_denied_asks_for_administrator_rights(windows, tmp_path):
 
 
 def test_an_unknown_adapter_is_a_sentence(windows, tmp_path):
-    config = NetConfigurator("Nope", SERVER, journal_path=tmp_path / "j.json", iphlpapi=windows.iphlpapi,
-                             kernel32=windows.kernel32)
+    config = NetConfigurator("Nope", SERVER, journal_path=tmp_path / "j.json", iphlpapi=windows.iphlpapi, kernel32=windows.kernel32)
     with pytest.raises(PlatformError, match="The tunnel adapter Nope does not exist"):
         config.apply(PLAN)
 
@@ -260,10 +277,9 @@ def test_older_windows_without_setinterfacednssettings_uses_netsh(tmp_path, monk
     config.apply(PLAN)
     netsh = "C:\\Windows\\System32\\netsh.exe"
     assert commands.argvs() == [
-        (netsh, "interface", "ipv4", "set", "dnsservers", "name=17", "source=static", "address=198.18.30.53",
-         "register=none", "validate=no"),
-        (netsh, "interface", "ipv4", "add", "dnsservers", "name=17", "address=198.18.30.54", "index=2",
-         "validate=no")]
+        (netsh, "interface", "ipv4", "set", "dnsservers", "name=17", "source=static", "address=198.18.30.53", "register=none", "validate=no"),
+        (netsh, "interface", "ipv4", "add", "dnsservers", "name=17", "address=198.18.30.54", "index=2", "validate=no"),
+    ]
     config.restore()
     assert commands.argvs()[2:] == [(netsh, "interface", "ipv4", "set", "dnsservers", "name=17", "source=dhcp")]
 
@@ -291,8 +307,7 @@ def test_a_live_owner_keeps_its_configuration(windows, tmp_path):
     windows.kernel32.processes[4242] = (7, True)
     windows.calls.clear()
     assert not repair_from_journal(tmp_path / "journal.json", iphlpapi=windows.iphlpapi, kernel32=windows.kernel32)
-    assert configurator(windows, tmp_path).restore() == [
-        "The network configuration belongs to another sstp-vpn (process 4242); it was left alone."]
+    assert configurator(windows, tmp_path).restore() == ["The network configuration belongs to another sstp-vpn (process 4242); it was left alone."]
     with pytest.raises(PlatformError, match=r"Another sstp-vpn \(process 4242\) has the network configured"):
         configurator(windows, tmp_path).apply(PLAN)
     assert changes(windows) == []
@@ -341,27 +356,72 @@ def test_a_damaged_step_is_a_sentence_and_stays_in_the_journal(windows, tmp_path
 def test_struct_sizes_and_offsets_match_the_windows_headers():
     # Sizes: the platform note's table; offsets: netioapi.h, as wireguard-windows'
     # tunnel/winipcfg/types_test.go asserts them for 64-bit Windows.
-    sizes = {winapi.SOCKADDR_INET: 28, winapi.IP_ADDRESS_PREFIX: 32, winapi.MIB_UNICASTIPADDRESS_ROW: 80,
-             winapi.MIB_IPFORWARD_ROW2: 104, winapi.MIB_IPINTERFACE_ROW: 168, winapi.DNS_INTERFACE_SETTINGS: 64,
-             winapi.GUID: 16}
+    sizes = {
+        winapi.SOCKADDR_INET: 28,
+        winapi.IP_ADDRESS_PREFIX: 32,
+        winapi.MIB_UNICASTIPADDRESS_ROW: 80,
+        winapi.MIB_IPFORWARD_ROW2: 104,
+        winapi.MIB_IPINTERFACE_ROW: 168,
+        winapi.DNS_INTERFACE_SETTINGS: 64,
+        winapi.GUID: 16,
+    }
     assert {cls: ctypes.sizeof(cls) for cls in sizes} == sizes
     offsets = {
         winapi.IP_ADDRESS_PREFIX: {"PrefixLength": 28},
-        winapi.MIB_UNICASTIPADDRESS_ROW: {"InterfaceLuid": 32, "InterfaceIndex": 40, "PrefixOrigin": 44,
-                                          "SuffixOrigin": 48, "ValidLifetime": 52, "PreferredLifetime": 56,
-                                          "OnLinkPrefixLength": 60, "SkipAsSource": 61, "DadState": 64,
-                                          "ScopeId": 68, "CreationTimeStamp": 72},
-        winapi.MIB_IPFORWARD_ROW2: {"InterfaceIndex": 8, "DestinationPrefix": 12, "NextHop": 44,
-                                    "SitePrefixLength": 72, "ValidLifetime": 76, "PreferredLifetime": 80,
-                                    "Metric": 84, "Protocol": 88, "Loopback": 92, "AutoconfigureAddress": 93,
-                                    "Publish": 94, "Immortal": 95, "Age": 96, "Origin": 100},
-        winapi.MIB_IPINTERFACE_ROW: {"InterfaceLuid": 8, "InterfaceIndex": 16, "InterfaceIdentifier": 24,
-                                     "UseAutomaticMetric": 44, "RouterDiscoveryBehavior": 52, "DadTransmits": 56,
-                                     "ZoneIndices": 80, "SitePrefixLength": 144, "Metric": 148, "NlMtu": 152,
-                                     "Connected": 156, "ReachableTime": 160, "TransmitOffload": 164,
-                                     "DisableDefaultRoutes": 166},
-        winapi.DNS_INTERFACE_SETTINGS: {"Flags": 8, "Domain": 16, "NameServer": 24, "SearchList": 32,
-                                        "RegistrationEnabled": 40, "QueryAdapterName": 52, "ProfileNameServer": 56},
+        winapi.MIB_UNICASTIPADDRESS_ROW: {
+            "InterfaceLuid": 32,
+            "InterfaceIndex": 40,
+            "PrefixOrigin": 44,
+            "SuffixOrigin": 48,
+            "ValidLifetime": 52,
+            "PreferredLifetime": 56,
+            "OnLinkPrefixLength": 60,
+            "SkipAsSource": 61,
+            "DadState": 64,
+            "ScopeId": 68,
+            "CreationTimeStamp": 72,
+        },
+        winapi.MIB_IPFORWARD_ROW2: {
+            "InterfaceIndex": 8,
+            "DestinationPrefix": 12,
+            "NextHop": 44,
+            "SitePrefixLength": 72,
+            "ValidLifetime": 76,
+            "PreferredLifetime": 80,
+            "Metric": 84,
+            "Protocol": 88,
+            "Loopback": 92,
+            "AutoconfigureAddress": 93,
+            "Publish": 94,
+            "Immortal": 95,
+            "Age": 96,
+            "Origin": 100,
+        },
+        winapi.MIB_IPINTERFACE_ROW: {
+            "InterfaceLuid": 8,
+            "InterfaceIndex": 16,
+            "InterfaceIdentifier": 24,
+            "UseAutomaticMetric": 44,
+            "RouterDiscoveryBehavior": 52,
+            "DadTransmits": 56,
+            "ZoneIndices": 80,
+            "SitePrefixLength": 144,
+            "Metric": 148,
+            "NlMtu": 152,
+            "Connected": 156,
+            "ReachableTime": 160,
+            "TransmitOffload": 164,
+            "DisableDefaultRoutes": 166,
+        },
+        winapi.DNS_INTERFACE_SETTINGS: {
+            "Flags": 8,
+            "Domain": 16,
+            "NameServer": 24,
+            "SearchList": 32,
+            "RegistrationEnabled": 40,
+            "QueryAdapterName": 52,
+            "ProfileNameServer": 56,
+        },
     }
     for cls, fields in offsets.items():
         assert {name: getattr(cls, name).offset for name in fields} == fields, cls.__name__
@@ -371,8 +431,13 @@ def test_every_ip_helper_function_returns_a_win32_error_code_and_takes_pointers(
     for name, (restype, _argtypes) in winapi.IPHLPAPI_PROTOTYPES.items():
         assert restype is (None if name.startswith("Initialize") else ctypes.c_uint32), name
     assert winapi.IPHLPAPI_PROTOTYPES["GetBestRoute2"][1] == [
-        ctypes.POINTER(ctypes.c_uint64), ctypes.c_uint32, ctypes.POINTER(winapi.SOCKADDR_INET),
-        ctypes.POINTER(winapi.SOCKADDR_INET), ctypes.c_uint32, ctypes.POINTER(winapi.MIB_IPFORWARD_ROW2),
-        ctypes.POINTER(winapi.SOCKADDR_INET)]
+        ctypes.POINTER(ctypes.c_uint64),
+        ctypes.c_uint32,
+        ctypes.POINTER(winapi.SOCKADDR_INET),
+        ctypes.POINTER(winapi.SOCKADDR_INET),
+        ctypes.c_uint32,
+        ctypes.POINTER(winapi.MIB_IPFORWARD_ROW2),
+        ctypes.POINTER(winapi.SOCKADDR_INET),
+    ]
     # The GUID goes by value (netioapi.h: SetInterfaceDnsSettings(GUID Interface, ...)).
     assert winapi.IPHLPAPI_OPTIONAL_PROTOTYPES["SetInterfaceDnsSettings"][1][0] is winapi.GUID
