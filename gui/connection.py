@@ -27,8 +27,18 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from sstpvpn.client.attempt_history import AttemptHistory
 from sstpvpn.client.core.events import LogRecord
 from sstpvpn.client.core.reconnect import Backoff
-from sstpvpn.client.core.supervisor import (RECONNECT_BACKOFF, Connected, Finished, Output, Phase, Prepare, RetryScheduled,
-                                            SessionEnded, WaitingForNetwork, Why)
+from sstpvpn.client.core.supervisor import (
+    RECONNECT_BACKOFF,
+    Connected,
+    Finished,
+    Output,
+    Phase,
+    Prepare,
+    RetryScheduled,
+    SessionEnded,
+    WaitingForNetwork,
+    Why,
+)
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
 from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
 from sstpvpn.client.profile_settings import ProfileSettingsError, connect_command, needs_proxy_password
@@ -103,11 +113,18 @@ class ConnectionController(QObject):
     pin_offered = Signal(object)  # PinOffer: answer with accept_pin, or ignore
     finished = Signal()  # after shutdown(): no session is left and the runner has stopped
 
-    def __init__(self, store: ProfileStore, secrets: SecretStore, environ: Mapping[str, str] | None = None,
-                 parent: QObject | None = None, runner_factory: Callable[..., EngineRunner] = EngineRunner,
-                 route_watch_factory: Callable[[Callable[[bool], None]], RouteWatch] = start_route_watch,
-                 sleep_watch_factory: Callable[[], SleepWatch] = SleepWatch, backoff: Backoff = RECONNECT_BACKOFF,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: ProfileStore,
+        secrets: SecretStore,
+        environ: Mapping[str, str] | None = None,
+        parent: QObject | None = None,
+        runner_factory: Callable[..., EngineRunner] = EngineRunner,
+        route_watch_factory: Callable[[Callable[[bool], None]], RouteWatch] = start_route_watch,
+        sleep_watch_factory: Callable[[], SleepWatch] = SleepWatch,
+        backoff: Backoff = RECONNECT_BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(parent)
         self.store = store
         self.secrets = secrets
@@ -118,8 +135,8 @@ class ConnectionController(QObject):
         self.recent_log = RecentLog()  # on disk, for the support bundle (log window); tests may point it elsewhere
         self.log_entries: deque[LogEntry] = deque(maxlen=LOG_HISTORY)
         self._driver: SessionDriver[Profile] = SessionDriver(
-            self._bridge.post, self._bridge.on_log, runner_factory, route_watch_factory, sleep_watch_factory, backoff,
-            AttemptHistory(), clock)
+            self._bridge.post, self._bridge.on_log, runner_factory, route_watch_factory, sleep_watch_factory, backoff, AttemptHistory(), clock
+        )
         self._clock = clock
         self._poll_timer = QTimer(self)  # the scheduled attempt, and a look for a suspend meanwhile
         self._poll_timer.setSingleShot(True)
@@ -184,8 +201,7 @@ class ConnectionController(QObject):
     def disconnect_session(self) -> None:
         self._act(self._driver.disconnect())
 
-    def provide_credentials(self, request: CredentialsRequest, password: str | None, proxy_password: str | None,
-                            remember: bool) -> None:
+    def provide_credentials(self, request: CredentialsRequest, password: str | None, proxy_password: str | None, remember: bool) -> None:
         """The user's answer to `credentials_needed`."""
         if request.retry:
             if self._profile is not None and self._profile.id == request.profile.id:
@@ -194,15 +210,13 @@ class ConnectionController(QObject):
                 self._driver.retry_password(password or None)
             return
         waiting, self._prepared = self._prepared, None
-        if waiting is None or waiting[0] != self._driver.supervisor.attempt or self._profile is None \
-                or self._profile.id != request.profile.id:
+        if waiting is None or waiting[0] != self._driver.supervisor.attempt or self._profile is None or self._profile.id != request.profile.id:
             return  # cancelled or replaced meanwhile
         attempt, prepared = waiting
         password = password if request.need_password else prepared.password
         proxy_password = proxy_password if request.need_proxy_password else prepared.proxy_password
         if remember and request.can_remember:
-            self._remember(request.profile, password if request.need_password else None,
-                           proxy_password if request.need_proxy_password else None)
+            self._remember(request.profile, password if request.need_password else None, proxy_password if request.need_proxy_password else None)
         self._start(attempt, request.profile, password or "", proxy_password)
 
     def cancel_credentials(self, request: CredentialsRequest) -> None:
@@ -314,9 +328,9 @@ class ConnectionController(QObject):
         if not self._take_session_lock(profile):
             return
         self._set_status(Status(State.HANDSHAKE, server=profile.server))
-        run_in_background(lambda: self._read_passwords(profile),
-                          lambda result, error: self._on_prepared(attempt, profile, result, error),
-                          name="sstp-vpn-prepare")
+        run_in_background(
+            lambda: self._read_passwords(profile), lambda result, error: self._on_prepared(attempt, profile, result, error), name="sstp-vpn-prepare"
+        )
 
     def _take_session_lock(self, profile: Profile) -> bool:
         """One client per profile, shared with `sstp-vpn connect` (client/session_lock.py); a
@@ -355,8 +369,9 @@ class ConnectionController(QObject):
         if attempt != self._driver.supervisor.attempt or self._driver.supervisor.phase is not Phase.PREPARING:
             return  # cancelled or replaced meanwhile
         if error is not None or prepared is None:
-            self._fail(attempt, Failure(Layer.APP, f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); "
-                                        "please report it.", FailureKind.OTHER))
+            self._fail(
+                attempt, Failure(Layer.APP, f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); please report it.", FailureKind.OTHER)
+            )
             return
         if prepared.repaired:
             self._log_line(logging.INFO, "Restored the network settings left behind by an earlier session that did not end cleanly.")
@@ -369,8 +384,9 @@ class ConnectionController(QObject):
         if need_password or need_proxy_password:
             self._prepared = (attempt, prepared)
             reason = prepared.keyring_problem or "No password is saved for this profile."
-            self.credentials_needed.emit(CredentialsRequest(profile, need_password, need_proxy_password, reason,
-                                                            can_remember=prepared.keyring_problem is None))
+            self.credentials_needed.emit(
+                CredentialsRequest(profile, need_password, need_proxy_password, reason, can_remember=prepared.keyring_problem is None)
+            )
             return
         self._start(attempt, profile, prepared.password or "", prepared.proxy_password)
 
@@ -434,8 +450,7 @@ class ConnectionController(QObject):
         if self._profile is None:
             self._driver.retry_password(None)
             return
-        self.credentials_needed.emit(CredentialsRequest(self._profile, True, False, reason,
-                                                        can_remember=self._keyring_usable, retry=True))
+        self.credentials_needed.emit(CredentialsRequest(self._profile, True, False, reason, can_remember=self._keyring_usable, retry=True))
 
     @Slot(object)
     def _on_log_entry(self, entry: LogEntry) -> None:

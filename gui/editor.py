@@ -10,17 +10,41 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from sstpvpn.client.eap_options import AUTH_CHOICES, METHOD_NAMES as EAP_METHOD_NAMES
-from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report
 from sstpvpn.client.core.types import FailureKind
+from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report
+from sstpvpn.client.eap_options import AUTH_CHOICES
+from sstpvpn.client.eap_options import METHOD_NAMES as EAP_METHOD_NAMES
 from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
 from sstpvpn.client.profile_settings import ProfileSettingsError, needs_proxy_password, transport_settings
-from sstpvpn.client.profiles import (MAX_MTU, MIN_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice,
-                                     ProxyMode, new_profile_id, profile_problems)
+from sstpvpn.client.profiles import (
+    MAX_MTU,
+    MIN_MTU,
+    Profile,
+    ProfileFileError,
+    ProfileStore,
+    ProxyChoice,
+    ProxyMode,
+    new_profile_id,
+    profile_problems,
+)
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
 from sstpvpn.client.transport import TransportError
 
@@ -47,8 +71,7 @@ class _KeyringState:
 class ProfileEditor(QDialog):
     saved = Signal(object)  # Profile, after it is in the file (and its passwords in the keyring)
 
-    def __init__(self, store: ProfileStore, secrets: SecretStore, profile: Profile | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, store: ProfileStore, secrets: SecretStore, profile: Profile | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store = store
         self.secrets = secrets
@@ -67,34 +90,54 @@ class ProfileEditor(QDialog):
 
     def _build(self) -> None:
         self.errors: dict[str, QLabel] = {}
-        self.name = QLineEdit(objectName="name", placeholderText="Office")
-        self.host = QLineEdit(objectName="host", placeholderText="vpn.example.com")
-        self.port = QSpinBox(objectName="port", minimum=1, maximum=65535, value=443)
-        self.username = QLineEdit(objectName="username")
-        self.password = QLineEdit(objectName="password", echoMode=QLineEdit.EchoMode.Password)
-        self.sni = QLineEdit(objectName="sni", placeholderText="the host name")
-        self.ca_file = QLineEdit(objectName="ca_file", placeholderText="only the system's trusted authorities")
+        self.name = QLineEdit(placeholderText="Office")
+        self.name.setObjectName("name")
+        self.host = QLineEdit(placeholderText="vpn.example.com")
+        self.host.setObjectName("host")
+        self.port = QSpinBox(minimum=1, maximum=65535, value=443)
+        self.port.setObjectName("port")
+        self.username = QLineEdit()
+        self.username.setObjectName("username")
+        self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.password.setObjectName("password")
+        self.sni = QLineEdit(placeholderText="the host name")
+        self.sni.setObjectName("sni")
+        self.ca_file = QLineEdit(placeholderText="only the system's trusted authorities")
+        self.ca_file.setObjectName("ca_file")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_ca_file)
-        self.pin = QLineEdit(objectName="pin_sha256", placeholderText="none")
+        self.pin = QLineEdit(placeholderText="none")
+        self.pin.setObjectName("pin_sha256")
         self.pin.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.allow_pap = QCheckBox("Allow PAP (sends the password in clear inside TLS)", objectName="allow_pap")
-        self.allow_chap_md5 = QCheckBox("Allow CHAP-MD5 and EAP-MD5 (weak)", objectName="allow_chap_md5")
+        self.allow_pap = QCheckBox("Allow PAP (sends the password in clear inside TLS)")
+        self.allow_pap.setObjectName("allow_pap")
+        self.allow_chap_md5 = QCheckBox("Allow CHAP-MD5 and EAP-MD5 (weak)")
+        self.allow_chap_md5.setObjectName("allow_chap_md5")
         self._build_eap_fields()
-        self.routing = QComboBox(objectName="routing")
+        self.routing = QComboBox()
+        self.routing.setObjectName("routing")
         self.routing.addItem("All traffic through the VPN (full tunnel)", True)
         self.routing.addItem("Only the VPN's network (split tunnel)", False)
-        self.extra_routes = QLineEdit(objectName="extra_routes", placeholderText="none, or e.g. 10.20.0.0/16 192.168.5.0/24")
-        self.use_vpn_dns = QCheckBox("Use the VPN's DNS servers", objectName="use_vpn_dns")
-        self.ipv6 = QCheckBox("Use IPv6 when the server offers it", objectName="ipv6")
-        self.mtu = QSpinBox(objectName="mtu", minimum=MIN_MTU, maximum=MAX_MTU, value=MAX_MTU)
-        self.auto_reconnect = QCheckBox("Reconnect when the connection drops", objectName="auto_reconnect")
-        self.proxy_mode = QComboBox(objectName="proxy_mode")
+        self.extra_routes = QLineEdit(placeholderText="none, or e.g. 10.20.0.0/16 192.168.5.0/24")
+        self.extra_routes.setObjectName("extra_routes")
+        self.use_vpn_dns = QCheckBox("Use the VPN's DNS servers")
+        self.use_vpn_dns.setObjectName("use_vpn_dns")
+        self.ipv6 = QCheckBox("Use IPv6 when the server offers it")
+        self.ipv6.setObjectName("ipv6")
+        self.mtu = QSpinBox(minimum=MIN_MTU, maximum=MAX_MTU, value=MAX_MTU)
+        self.mtu.setObjectName("mtu")
+        self.auto_reconnect = QCheckBox("Reconnect when the connection drops")
+        self.auto_reconnect.setObjectName("auto_reconnect")
+        self.proxy_mode = QComboBox()
+        self.proxy_mode.setObjectName("proxy_mode")
         for mode, label in PROXY_MODES:
             self.proxy_mode.addItem(label, mode)
-        self.proxy_url = QLineEdit(objectName="proxy", placeholderText="http://user@proxy.example.com:3128")
-        self.proxy_password = QLineEdit(objectName="proxy_password", echoMode=QLineEdit.EchoMode.Password)
-        self.keyring_note = QLabel("Checking the system keyring…", objectName="keyring_note", wordWrap=True)
+        self.proxy_url = QLineEdit(placeholderText="http://user@proxy.example.com:3128")
+        self.proxy_url.setObjectName("proxy")
+        self.proxy_password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.proxy_password.setObjectName("proxy_password")
+        self.keyring_note = QLabel("Checking the system keyring…", wordWrap=True)
+        self.keyring_note.setObjectName("keyring_note")
 
         server = QGroupBox("Server")
         form = QFormLayout(server)
@@ -131,14 +174,18 @@ class ProfileEditor(QDialog):
         form.addRow("Proxy URL:", self._with_error("proxy", self.proxy_url))
         form.addRow("Proxy password:", self.proxy_password)
 
-        self.test_button = QPushButton("Test", objectName="test")
+        self.test_button = QPushButton("Test")
+        self.test_button.setObjectName("test")
         self.test_button.setToolTip("Check every step to the server without signing in (like sstp-vpn diagnose)")
         self.test_button.clicked.connect(self._test)
-        self.test_output = QPlainTextEdit(objectName="test_output", readOnly=True)
+        self.test_output = QPlainTextEdit(readOnly=True)
+        self.test_output.setObjectName("test_output")
         self.test_output.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.test_output.setPlaceholderText("Test shows each step to the server here, with the server's certificate.")
         self.test_output.setMinimumHeight(120)
-        self.general_error = QLabel(objectName="general_error", wordWrap=True, styleSheet=ERROR_STYLE)
+        self.general_error = QLabel(wordWrap=True)
+        self.general_error.setObjectName("general_error")
+        self.general_error.setStyleSheet(ERROR_STYLE)
         self.general_error.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._save)
@@ -160,8 +207,7 @@ class ProfileEditor(QDialog):
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
 
-        for line_edit in (self.name, self.host, self.username, self.sni, self.ca_file, self.pin, self.extra_routes,
-                          self.proxy_url):
+        for line_edit in (self.name, self.host, self.username, self.sni, self.ca_file, self.pin, self.extra_routes, self.proxy_url):
             line_edit.textChanged.connect(self._validate)
         for spin in (self.port, self.mtu):
             spin.valueChanged.connect(self._validate)
@@ -169,15 +215,21 @@ class ProfileEditor(QDialog):
 
     def _build_eap_fields(self) -> None:
         """Sign-in method and the EAP-TLS / PEAP settings (client/eap_options.py)."""
-        self.auth_method = QComboBox(objectName="auth_method")
+        self.auth_method = QComboBox()
+        self.auth_method.setObjectName("auth_method")
         for method in AUTH_CHOICES:
             self.auth_method.addItem(EAP_METHOD_NAMES[method], method)
-        self.client_certificate = QLineEdit(objectName="client_certificate", placeholderText="PEM with the key, or .p12")
-        self.eap_server_name = QLineEdit(objectName="eap_server_name", placeholderText="the name in the NPS/RADIUS certificate")
-        self.eap_ca_file = QLineEdit(objectName="eap_ca_file", placeholderText="only the system's trusted authorities")
-        self.eap_pin = QLineEdit(objectName="eap_pin_sha256", placeholderText="none")
+        self.client_certificate = QLineEdit(placeholderText="PEM with the key, or .p12")
+        self.client_certificate.setObjectName("client_certificate")
+        self.eap_server_name = QLineEdit(placeholderText="the name in the NPS/RADIUS certificate")
+        self.eap_server_name.setObjectName("eap_server_name")
+        self.eap_ca_file = QLineEdit(placeholderText="only the system's trusted authorities")
+        self.eap_ca_file.setObjectName("eap_ca_file")
+        self.eap_pin = QLineEdit(placeholderText="none")
+        self.eap_pin.setObjectName("eap_pin_sha256")
         self.eap_pin.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.eap_tls13 = QCheckBox("Allow TLS 1.3 for EAP-TLS", objectName="eap_tls13")
+        self.eap_tls13 = QCheckBox("Allow TLS 1.3 for EAP-TLS")
+        self.eap_tls13.setObjectName("eap_tls13")
         for line_edit in (self.client_certificate, self.eap_server_name, self.eap_ca_file, self.eap_pin):
             line_edit.textChanged.connect(self._validate)
         self.auth_method.currentIndexChanged.connect(self._validate)
@@ -196,8 +248,7 @@ class ProfileEditor(QDialog):
             widget.setEnabled(method != "password")
         self.client_certificate.setEnabled(method == "eap-tls")
         self.eap_tls13.setEnabled(method == "eap-tls")
-        self.password.setToolTip("EAP-TLS: the passphrase of your certificate's key (empty if it has none)"
-                                 if method == "eap-tls" else "")
+        self.password.setToolTip("EAP-TLS: the passphrase of your certificate's key (empty if it has none)" if method == "eap-tls" else "")
 
     def _with_error(self, field: str, widget: QWidget) -> QWidget:
         """The field with its error sentence underneath (hidden while the field is fine)."""
@@ -206,7 +257,9 @@ class ProfileEditor(QDialog):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
         column.addWidget(widget)
-        error = QLabel(objectName=f"{field}_error", wordWrap=True, styleSheet=ERROR_STYLE)
+        error = QLabel(wordWrap=True)
+        error.setObjectName(f"{field}_error")
+        error.setStyleSheet(ERROR_STYLE)
         error.hide()
         column.addWidget(error)
         self.errors[field] = error
@@ -252,15 +305,29 @@ class ProfileEditor(QDialog):
     def current_profile(self) -> Profile:
         proxy, _ = self._proxy_choice()
         return Profile(
-            id=self.profile_id, name=self.name.text().strip(), host=self.host.text().strip(), port=self.port.value(),
-            username=self.username.text().strip(), sni=self.sni.text().strip(), ca_file=self.ca_file.text().strip(),
-            pin_sha256=self.pin.text().strip(), allow_pap=self.allow_pap.isChecked(),
-            allow_chap_md5=self.allow_chap_md5.isChecked(), full_tunnel=self.routing.currentData(),
+            id=self.profile_id,
+            name=self.name.text().strip(),
+            host=self.host.text().strip(),
+            port=self.port.value(),
+            username=self.username.text().strip(),
+            sni=self.sni.text().strip(),
+            ca_file=self.ca_file.text().strip(),
+            pin_sha256=self.pin.text().strip(),
+            allow_pap=self.allow_pap.isChecked(),
+            allow_chap_md5=self.allow_chap_md5.isChecked(),
+            full_tunnel=self.routing.currentData(),
             extra_routes=tuple(self.extra_routes.text().replace(",", " ").split()),
-            use_vpn_dns=self.use_vpn_dns.isChecked(), ipv6=self.ipv6.isChecked(), mtu=self.mtu.value(), auto_reconnect=self.auto_reconnect.isChecked(), proxy=proxy,
-            auth_method=self.auth_method.currentData(), client_certificate=self.client_certificate.text().strip(),
-            eap_server_name=self.eap_server_name.text().strip(), eap_ca_file=self.eap_ca_file.text().strip(),
-            eap_pin_sha256=self.eap_pin.text().strip(), eap_tls13=self.eap_tls13.isChecked(),
+            use_vpn_dns=self.use_vpn_dns.isChecked(),
+            ipv6=self.ipv6.isChecked(),
+            mtu=self.mtu.value(),
+            auto_reconnect=self.auto_reconnect.isChecked(),
+            proxy=proxy,
+            auth_method=self.auth_method.currentData(),
+            client_certificate=self.client_certificate.text().strip(),
+            eap_server_name=self.eap_server_name.text().strip(),
+            eap_ca_file=self.eap_ca_file.text().strip(),
+            eap_pin_sha256=self.eap_pin.text().strip(),
+            eap_tls13=self.eap_tls13.isChecked(),
         )
 
     def problems(self) -> dict[str, str]:
@@ -292,11 +359,12 @@ class ProfileEditor(QDialog):
         problem = self.secrets.problem()
         if problem or self.original is None:
             return _KeyringState(problem)
-        return _KeyringState(None, self.secrets.get(self.profile_id, SecretKind.VPN) is not None,
-                             self.secrets.get(self.profile_id, SecretKind.PROXY) is not None)
+        return _KeyringState(
+            None, self.secrets.get(self.profile_id, SecretKind.VPN) is not None, self.secrets.get(self.profile_id, SecretKind.PROXY) is not None
+        )
 
     def _keyring_state_read(self, state: _KeyringState | None, error: BaseException | None) -> None:
-        if error is not None:
+        if state is None:  # the worker failed: `error` says why
             sentence = error.sentence if isinstance(error, KeyringUnavailable) else str(error)
             state = _KeyringState(sentence)
         self.keyring = state
@@ -306,8 +374,7 @@ class ProfileEditor(QDialog):
             self.password.setPlaceholderText("asked for when connecting")
         else:
             self.keyring_note.setText("Passwords are kept in the system keyring only.")
-            self.password.setPlaceholderText("saved in the keyring (type to replace)" if state.has_password
-                                             else "not saved: type it to save it")
+            self.password.setPlaceholderText("saved in the keyring (type to replace)" if state.has_password else "not saved: type it to save it")
             self.proxy_password.setPlaceholderText("saved in the keyring (type to replace)" if state.has_proxy_password else "")
         self._validate()
 
@@ -396,7 +463,7 @@ class ProfileEditor(QDialog):
     def _tested(self, outcome: TestOutcome | None, error: BaseException | None) -> None:
         self._test_running = False
         self._validate()
-        if error is not None:
+        if outcome is None:  # the worker failed: `error` says why
             self.test_output.setPlainText(str(error))
             return
         text = io.StringIO()
@@ -421,7 +488,6 @@ class ProfileEditor(QDialog):
         self.test_output.appendPlainText("\nThe certificate is pinned: Save to keep it, then Test again.")
 
     def _browse_ca_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "CA certificate file", self.ca_file.text(),
-                                              "Certificates (*.pem *.crt *.cer);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "CA certificate file", self.ca_file.text(), "Certificates (*.pem *.crt *.cer);;All files (*)")
         if path:
             self.ca_file.setText(path)

@@ -19,7 +19,8 @@ class PinDialog(QDialog):
         intro = QLabel(
             f"The server {server} presents a self-signed certificate: no authority vouches for it, so SSTP VPN "
             "cannot tell it from an impostor's. Compare the thumbprints below with the ones your administrator "
-            "gave you, and trust it only if they match. It is then pinned: a different certificate is refused.")
+            "gave you, and trust it only if they match. It is then pinned: a different certificate is refused."
+        )
         intro.setWordWrap(True)
         layout.addWidget(intro)
         facts = certificate.facts
@@ -32,7 +33,8 @@ class PinDialog(QDialog):
             ("SHA-256:", certificate.sha256_colons, "sha256"),
             ("SHA-1:", certificate.sha1_colons, "sha1"),
         ):
-            field = QLabel(value, objectName=name)
+            field = QLabel(value)
+            field.setObjectName(name)
             field.setWordWrap(True)
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             if name in ("sha256", "sha1"):

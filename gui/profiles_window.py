@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout, QWidget
 
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretStore
@@ -24,15 +23,21 @@ class ProfilesWindow(QWidget):
         self.editor: ProfileEditor | None = None
         self.setWindowTitle("SSTP VPN profiles")
         self.setWindowIcon(app_icon())
-        self.list = QListWidget(objectName="profiles")
+        self.list = QListWidget()
+        self.list.setObjectName("profiles")
         self.list.itemDoubleClicked.connect(lambda _item: self.edit_selected())
         self.list.currentRowChanged.connect(lambda _row: self._update_buttons())
-        self.error = QLabel(objectName="error", wordWrap=True)
+        self.error = QLabel(wordWrap=True)
+        self.error.setObjectName("error")
         self.error.hide()
-        self.add_button = QPushButton("Add…", objectName="add")
-        self.edit_button = QPushButton("Edit…", objectName="edit")
-        self.remove_button = QPushButton("Remove", objectName="remove")
-        self.connect_button = QPushButton("Connect", objectName="connect")
+        self.add_button = QPushButton("Add…")
+        self.add_button.setObjectName("add")
+        self.edit_button = QPushButton("Edit…")
+        self.edit_button.setObjectName("edit")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setObjectName("remove")
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.setObjectName("connect")
         self.add_button.clicked.connect(self.add)
         self.edit_button.clicked.connect(self.edit_selected)
         self.remove_button.clicked.connect(self.remove_selected)
@@ -114,8 +119,7 @@ class ProfilesWindow(QWidget):
         if profile is None:
             return
         if confirm:
-            answer = QMessageBox.question(self, "Remove profile",
-                                          f"Remove the profile {profile.name!r} and its saved passwords?")
+            answer = QMessageBox.question(self, "Remove profile", f"Remove the profile {profile.name!r} and its saved passwords?")
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.remove(profile)

@@ -27,10 +27,9 @@ SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 @pytest.fixture(scope="session")
 def desktop() -> Iterator[Display]:
     """Xvfb and a private bus, exported to this process (and so to Qt) for the whole session."""
-    with virtual_display() as display, session_bus() as bus:
-        with environment(**display.env, DBUS_SESSION_BUS_ADDRESS=bus):
-            yield display
-            _close_qt_display_connection()
+    with virtual_display() as display, session_bus() as bus, environment(**display.env, DBUS_SESSION_BUS_ADDRESS=bus):
+        yield display
+        _close_qt_display_connection()
 
 
 def _close_qt_display_connection() -> None:
@@ -108,7 +107,7 @@ def _gui_test_cleaned_up(request) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def softether_server(tmp_path_factory) -> Iterator["SoftEtherServer"]:
+def softether_server(tmp_path_factory) -> Iterator[SoftEtherServer]:
     """The real SoftEther SSTP server of the integration tests, for this module only: it stops
     before tests/integration starts its own (one server at a time: SoftEtherServer waits its turn)."""
     from tests.integration.softether import SoftEtherServer, locate_server_binary, locate_vpncmd

@@ -67,9 +67,12 @@ def virtual_display(width: int = 1280, height: int = 800) -> Iterator[Display]:
     require_program("Xvfb", INSTALL_GUI)
     runtime_dir = Path(tempfile.mkdtemp(prefix="sstpvpn-xdg-"))  # mode 0700, as Qt wants
     read_end, write_end = os.pipe()
-    process = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24",
-                                "-nolisten", "tcp"], pass_fds=(write_end,), stderr=subprocess.DEVNULL,
-                               preexec_fn=_die_with_the_tests)
+    process = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_the_tests,
+    )
     os.close(write_end)
     try:
         with os.fdopen(read_end) as pipe:
@@ -104,10 +107,27 @@ def tray_is_owned(display: str) -> bool:
 @contextlib.contextmanager
 def tray_host(display: Display) -> Iterator[subprocess.Popen]:
     require_program("trayer", INSTALL_GUI)
-    process = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
-                                "--height", "32", "--SetDockType", "true", "--transparent", "false"],
-                               env={**os.environ, **display.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               preexec_fn=_die_with_the_tests)
+    process = subprocess.Popen(
+        [
+            "trayer",
+            "--edge",
+            "top",
+            "--align",
+            "right",
+            "--widthtype",
+            "request",
+            "--height",
+            "32",
+            "--SetDockType",
+            "true",
+            "--transparent",
+            "false",
+        ],
+        env={**os.environ, **display.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_the_tests,
+    )
     try:
         wait_until(lambda: tray_is_owned(display.name), 10, "trayer did not claim the system tray")
         yield process
@@ -120,9 +140,13 @@ def session_bus() -> Iterator[str]:
     """A private session bus at a filesystem path; yields its address."""
     require_program("dbus-daemon", INSTALL_KEYRING)
     folder = Path(tempfile.mkdtemp(prefix="sstpvpn-bus-"))
-    process = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1",
-                                f"--address=unix:path={folder}/bus"], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, preexec_fn=_die_with_the_tests)
+    process = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address=1", f"--address=unix:path={folder}/bus"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=_die_with_the_tests,
+    )
     try:
         address = process.stdout.readline().strip()
         if not address:
@@ -137,10 +161,23 @@ def session_bus() -> Iterator[str]:
 
 
 def _secrets_service_registered(bus_address: str) -> bool:
-    result = subprocess.run(["gdbus", "call", "--session", "--dest", "org.freedesktop.DBus", "--object-path",
-                             "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.NameHasOwner",
-                             "org.freedesktop.secrets"], capture_output=True, text=True,
-                            env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus_address})
+    result = subprocess.run(
+        [
+            "gdbus",
+            "call",
+            "--session",
+            "--dest",
+            "org.freedesktop.DBus",
+            "--object-path",
+            "/org/freedesktop/DBus",
+            "--method",
+            "org.freedesktop.DBus.NameHasOwner",
+            "org.freedesktop.secrets",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus_address},
+    )
     return "true" in result.stdout
 
 
@@ -151,11 +188,21 @@ def secret_service(bus_address: str) -> Iterator[subprocess.Popen]:
     require_program("gdbus", INSTALL_KEYRING)
     home = Path(tempfile.mkdtemp(prefix="sstpvpn-keyring-"))
     (home / "run").mkdir(mode=0o700)
-    env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"), "XDG_RUNTIME_DIR": str(home / "run"),
-           "DBUS_SESSION_BUS_ADDRESS": bus_address}
-    process = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                               preexec_fn=_die_with_the_tests)
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_RUNTIME_DIR": str(home / "run"),
+        "DBUS_SESSION_BUS_ADDRESS": bus_address,
+    }
+    process = subprocess.Popen(
+        ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        preexec_fn=_die_with_the_tests,
+    )
     try:
         process.stdin.write(KEYRING_UNLOCK_PASSWORD)
         process.stdin.close()

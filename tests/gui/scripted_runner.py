@@ -9,13 +9,12 @@ import threading
 from ipaddress import IPv4Address
 
 from sstpvpn.client.core.events import LogRecord
-from sstpvpn.client.core.types import Failure, NetworkPlan, SessionSecurity, State
+from sstpvpn.client.core.types import Failure, NetworkPlan, SessionSecurity, State, Status
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown
-from sstpvpn.client.core.types import Status
 
 
 class ScriptedRunner:
-    instances: list["ScriptedRunner"] = []
+    instances: list[ScriptedRunner] = []
 
     def __init__(self, on_status, on_log, on_password_retry=None) -> None:
         self.on_status = on_status
@@ -60,13 +59,17 @@ class ScriptedRunner:
         thread.start()
         thread.join()
 
-    def connected(self, address: str = "198.18.30.10", connected_at: float = 0.0, interface: str = "sstp0",
-                  ipv6_identifier: bytes | None = None, tls: str = "TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384",
-                  security: SessionSecurity = SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True)) -> Status:
-        plan = NetworkPlan(IPv4Address(address), IPv4Address("198.18.30.1"), (IPv4Address("198.18.30.1"),), 1400,
-                           ipv6_identifier)
-        status = Status(State.CONNECTED, server=self.server, plan=plan, interface=interface, connected_at=connected_at,
-                        tls=tls, security=security)
+    def connected(
+        self,
+        address: str = "198.18.30.10",
+        connected_at: float = 0.0,
+        interface: str = "sstp0",
+        ipv6_identifier: bytes | None = None,
+        tls: str = "TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384",
+        security: SessionSecurity = SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True),
+    ) -> Status:
+        plan = NetworkPlan(IPv4Address(address), IPv4Address("198.18.30.1"), (IPv4Address("198.18.30.1"),), 1400, ipv6_identifier)
+        status = Status(State.CONNECTED, server=self.server, plan=plan, interface=interface, connected_at=connected_at, tls=tls, security=security)
         self.publish(status)
         return status
 

@@ -38,8 +38,7 @@ def test_runner_snapshots_arrive_on_the_gui_thread(qtbot):
     runner = EngineRunner(on_status, bridge.on_log)
     runner.start()
     port = closed_port()
-    runner.submit(Connect(TransportSettings("127.0.0.1", port, timeout=5),
-                          EngineSettings(Credentials("alice", "pw"), "127.0.0.1", AuthPolicy())))
+    runner.submit(Connect(TransportSettings("127.0.0.1", port, timeout=5), EngineSettings(Credentials("alice", "pw"), "127.0.0.1", AuthPolicy())))
     qtbot.waitUntil(lambda: any(s.state is State.DISCONNECTED for s, _ in received), timeout=10000)
     runner.submit(Shutdown())
     runner.join(5)

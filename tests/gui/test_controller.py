@@ -8,11 +8,10 @@ import socket
 import pytest
 from keyring.backends import fail
 
-from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
-from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, new_profile_id
 from sstpvpn.client.core.reconnect import Backoff
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
+from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, new_profile_id
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown
-from sstpvpn.client.core.types import Status
 from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, SecretKind, SecretStore
 from sstpvpn.gui.connection import ConnectionController, NoticeLevel
 from sstpvpn.gui.icons import TrayState
@@ -117,8 +116,7 @@ def test_failure_before_connecting_is_told_with_its_sentence(qtbot, controller, 
 
 def test_a_dropped_connection_is_reconnected(qtbot, store, secrets):
     ScriptedRunner.instances.clear()
-    controller = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner,
-                                      backoff=Backoff(initial=0.4, cap=0.8, floor=0.2))
+    controller = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner, backoff=Backoff(initial=0.4, cap=0.8, floor=0.2))
     profile = make_profile(store, auto_reconnect=True)
     secrets.set(profile.id, SecretKind.VPN, "s3cret")
     seen = Recorder(controller)

@@ -11,11 +11,11 @@ from dataclasses import replace
 
 import pytest
 
-from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
+from sstpvpn.client import session_driver
 from sstpvpn.client.core.reconnect import Backoff
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.client.sleep_watch import ClockPair, SleepWatch
-from sstpvpn.client import session_driver
 from sstpvpn.gui.connection import ConnectionController
 from tests.gui.scripted_runner import ScriptedRunner
 from tests.gui.test_controller import Recorder, connect_and_wait, make_profile
@@ -73,9 +73,15 @@ def controller(qtbot, store, secrets, watches, clock):
         watches.append(ScriptedRouteWatch(on_change))
         return watches[-1]
 
-    made = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner,
-                                route_watch_factory=start_watch, backoff=Backoff(initial=4.0, cap=8.0, floor=3.0),
-                                clock=clock)
+    made = ConnectionController(
+        store,
+        secrets,
+        environ={},
+        runner_factory=ScriptedRunner,
+        route_watch_factory=start_watch,
+        backoff=Backoff(initial=4.0, cap=8.0, floor=3.0),
+        clock=clock,
+    )
     yield made
     made.shutdown(timeout=1)
 
@@ -149,8 +155,7 @@ def test_refused_credentials_after_a_drop_stop_the_retries(qtbot, controller, st
     qtbot.waitUntil(lambda: controller.reconnect_in is not None)
     skip_the_wait(controller, clock)  # the delay itself is checked above
     qtbot.waitUntil(lambda: len(engine.connects) == 2, timeout=5000)
-    refused = Failure(Layer.AUTH, "The server refused the user name or password: check them in the profile.",
-                      FailureKind.AUTHENTICATION)
+    refused = Failure(Layer.AUTH, "The server refused the user name or password: check them in the profile.", FailureKind.AUTHENTICATION)
     engine.dropped(refused)
     qtbot.waitUntil(lambda: seen.notices[-1].text == refused.reason)
     assert controller.reconnect_in is None and not controller.waiting_for_network and not controller.active
@@ -179,10 +184,15 @@ def test_waking_up_during_the_wait_reconnects_at_once(qtbot, store, secrets, wat
     boottime_offset = [0.0]
     clocks = ClockPair(time.monotonic, lambda: time.monotonic() + boottime_offset[0])
     ScriptedRunner.instances.clear()
-    controller = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner,
-                                      route_watch_factory=lambda on_change: ScriptedRouteWatch(on_change),
-                                      sleep_watch_factory=lambda: SleepWatch(clocks),
-                                      backoff=Backoff(initial=60.0, cap=60.0, floor=50.0))
+    controller = ConnectionController(
+        store,
+        secrets,
+        environ={},
+        runner_factory=ScriptedRunner,
+        route_watch_factory=lambda on_change: ScriptedRouteWatch(on_change),
+        sleep_watch_factory=lambda: SleepWatch(clocks),
+        backoff=Backoff(initial=60.0, cap=60.0, floor=50.0),
+    )
     try:
         engine, seen = connected_session(qtbot, controller, store, secrets)
         engine.dropped(DROPPED)

@@ -37,8 +37,7 @@ def controller(qtbot, store, secrets, tmp_path, monkeypatch):
 def test_a_profile_the_command_line_holds_is_refused_with_a_notice(qtbot, controller, store, secrets):
     profile = make_profile(store)
     secrets.set(profile.id, SecretKind.VPN, "s3cret")
-    holder = subprocess.Popen([sys.executable, "-c", CLI_HOLDER, profile.id, profile.name], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", CLI_HOLDER, profile.id, profile.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
         seen = Recorder(controller)
@@ -46,8 +45,7 @@ def test_a_profile_the_command_line_holds_is_refused_with_a_notice(qtbot, contro
         qtbot.waitUntil(lambda: bool(seen.notices))
         (notice,) = seen.notices
         assert notice.title == "Could not connect to Office" and notice.level is NoticeLevel.ERROR
-        assert notice.text == (f"The profile Office is already connected by process {holder.pid} (sstp-vpn connect); "
-                               "disconnect it first.")
+        assert notice.text == (f"The profile Office is already connected by process {holder.pid} (sstp-vpn connect); disconnect it first.")
         assert controller.status.state is State.DISCONNECTED and not controller.active
         assert not ScriptedRunner.instances  # nothing was started
     finally:

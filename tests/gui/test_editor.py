@@ -45,8 +45,11 @@ def fill(editor: ProfileEditor, **fields) -> None:
 
 def test_each_field_is_checked_as_it_is_typed(qtbot, store, secrets, tmp_path):
     editor = open_editor(qtbot, store, secrets)
-    assert visible_errors(editor) == {"name": "Give the profile a name.", "host": "Enter the server's host name or address.",
-                                      "username": "Enter the user name (HUB\\user for SoftEther hubs)."}
+    assert visible_errors(editor) == {
+        "name": "Give the profile a name.",
+        "host": "Enter the server's host name or address.",
+        "username": "Enter the user name (HUB\\user for SoftEther hubs).",
+    }
     assert not save_button(editor).isEnabled()
     fill(editor, name="Office", host="vpn.example.com", username="alice")
     assert visible_errors(editor) == {}
@@ -130,8 +133,7 @@ def test_first_contact_offers_to_pin_a_self_signed_certificate(qtbot, store, sec
     assert labels["sha1"] == colon_hex(bytes.fromhex(https_server.sha1))
     assert labels["subject"] == "CN=localhost" and labels["names"] == "DNS:localhost"
     qtbot.wait(200)
-    QGuiApplication.primaryScreen().grabWindow(0, *dialog.frameGeometry().getRect()).save(
-        str(screenshots / "pin-offer.png"))
+    QGuiApplication.primaryScreen().grabWindow(0, *dialog.frameGeometry().getRect()).save(str(screenshots / "pin-offer.png"))
     dialog.trust_button.click()
     pinned_file = store.certificates_dir / f"{editor.profile_id}.pem"
     assert editor.ca_file.text() == str(pinned_file) and pinned_file.exists()
@@ -142,8 +144,7 @@ def test_first_contact_offers_to_pin_a_self_signed_certificate(qtbot, store, sec
     report = editor.test_output.toPlainText()
     assert "    ok  Trust" in report and "its SHA-256 fingerprint matches the pin" in report
     assert "Result: SSTP VPN can reach the SSTP service at localhost:" in report
-    QGuiApplication.primaryScreen().grabWindow(0, *editor.frameGeometry().getRect()).save(
-        str(screenshots / "profile-editor.png"))
+    QGuiApplication.primaryScreen().grabWindow(0, *editor.frameGeometry().getRect()).save(str(screenshots / "profile-editor.png"))
     with qtbot.waitSignal(editor.saved, timeout=10000):
         save_button(editor).click()
     saved = store.load().find("Lab")

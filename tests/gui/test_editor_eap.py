@@ -6,7 +6,6 @@ from __future__ import annotations
 from PySide6.QtGui import QGuiApplication
 
 from sstpvpn.client.profiles import Profile, new_profile_id
-
 from tests.gui.test_editor import fill, open_editor, save_button, visible_errors
 
 PIN = "CD" * 32
@@ -28,8 +27,7 @@ def test_eap_fields_are_checked_and_enabled_by_method(qtbot, store, secrets, tmp
     fill(editor, client_certificate=str(certificate), eap_server_name="nps.corp.example")
     assert visible_errors(editor) == {} and save_button(editor).isEnabled()
     qtbot.wait(200)  # let the window settle before the picture
-    QGuiApplication.primaryScreen().grabWindow(0, *editor.frameGeometry().getRect()).save(
-        str(screenshots / "profile-editor-eap-tls.png"))
+    QGuiApplication.primaryScreen().grabWindow(0, *editor.frameGeometry().getRect()).save(str(screenshots / "profile-editor-eap-tls.png"))
     profile = editor.current_profile()
     assert (profile.auth_method, profile.client_certificate, profile.eap_server_name) == ("eap-tls", str(certificate), "nps.corp.example")
     editor.auth_method.setCurrentIndex(editor.auth_method.findData("peap"))
@@ -41,8 +39,15 @@ def test_eap_fields_are_checked_and_enabled_by_method(qtbot, store, secrets, tmp
 
 
 def test_an_eap_profile_keeps_its_settings_through_the_editor(qtbot, store, secrets):
-    profile = Profile(id=new_profile_id(), name="Corp", host="vpn.example.com", username="alice", auth_method="peap",
-                      eap_server_name="nps.corp.example", eap_pin_sha256=PIN)
+    profile = Profile(
+        id=new_profile_id(),
+        name="Corp",
+        host="vpn.example.com",
+        username="alice",
+        auth_method="peap",
+        eap_server_name="nps.corp.example",
+        eap_pin_sha256=PIN,
+    )
     editor = open_editor(qtbot, store, secrets, profile)
     assert editor.current_profile() == profile
     assert editor.auth_method.currentData() == "peap"

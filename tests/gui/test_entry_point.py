@@ -20,8 +20,7 @@ def icon_pixels_in_tray_area() -> int:
     screen = QGuiApplication.primaryScreen()
     width = screen.geometry().width()
     image = screen.grabWindow(0, width - 300, 0, 300, 40).toImage()
-    return sum(image.pixelColor(x, y).getRgb()[:3] == DISCONNECTED_FILL
-               for x in range(image.width()) for y in range(image.height()))
+    return sum(image.pixelColor(x, y).getRgb()[:3] == DISCONNECTED_FILL for x in range(image.width()) for y in range(image.height()))
 
 
 def test_tray_command_shows_its_icon_and_quits_on_sigterm(qtbot, desktop, tray, tmp_path):

@@ -16,8 +16,7 @@ from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.engine import EngineSettings
 from sstpvpn.client.core.events import Credentials
 from sstpvpn.client.core.reconnect import Backoff
-from sstpvpn.client.core.supervisor import (Connected, Finished, Prepare, RetryScheduled, SessionEnded, Start,
-                                            WaitingForNetwork, WatchRoute)
+from sstpvpn.client.core.supervisor import Connected, Finished, Prepare, RetryScheduled, SessionEnded, Start, WaitingForNetwork, WatchRoute
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown
 from sstpvpn.client.secret_store import SecretKind
@@ -107,14 +106,20 @@ def recording(monkeypatch) -> list[RecordingDriver]:
 
 def test_the_tray_and_the_command_line_decide_alike(qtbot, store, secrets, recording, capsys):
     # The command line, as `sstp-vpn connect --reconnect` runs it.
-    command = Connect(TransportSettings("vpn.example.com", 443, timeout=5),
-                      EngineSettings(Credentials("alice", "pw"), "vpn.example.com", AuthPolicy()))
-    code = session_loop.run_session(command, reconnect=True, verbose=False, fail=lambda failure: 3,
-                                    ask_retry_password=lambda: None, driver_factory=RecordingDriver)
+    command = Connect(
+        TransportSettings("vpn.example.com", 443, timeout=5), EngineSettings(Credentials("alice", "pw"), "vpn.example.com", AuthPolicy())
+    )
+    code = session_loop.run_session(
+        command, reconnect=True, verbose=False, fail=lambda failure: 3, ask_retry_password=lambda: None, driver_factory=RecordingDriver
+    )
     assert code == 3  # the refusal's exit code, after two retries
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["connected: 198.18.30.10", f"reconnecting in 0.1 s: {DROPPED.reason}",
-                     f"reconnecting in 0.1 s: {TIMED_OUT.reason}", "connected: 198.18.30.10"]
+    assert lines == [
+        "connected: 198.18.30.10",
+        f"reconnecting in 0.1 s: {DROPPED.reason}",
+        f"reconnecting in 0.1 s: {TIMED_OUT.reason}",
+        "connected: 198.18.30.10",
+    ]
     cli = recording[-1].decisions
 
     # The tray, for a profile that reconnects.
@@ -131,9 +136,21 @@ def test_the_tray_and_the_command_line_decide_alike(qtbot, store, secrets, recor
 
     assert comparable(tray) == comparable(cli)
     assert [type(d).__name__ for d in cli] == [
-        "Prepare", "Start", "Connected", "SessionEnded", "RetryScheduled",
-        "Prepare", "Start", "SessionEnded", "RetryScheduled",  # the failed attempt is retried by both
-        "Prepare", "Start", "Connected", "SessionEnded", "Finished"]
+        "Prepare",
+        "Start",
+        "Connected",
+        "SessionEnded",
+        "RetryScheduled",
+        "Prepare",
+        "Start",
+        "SessionEnded",
+        "RetryScheduled",  # the failed attempt is retried by both
+        "Prepare",
+        "Start",
+        "Connected",
+        "SessionEnded",
+        "Finished",
+    ]
     for driver in recording:
         runner = driver.runner
         assert [type(c) for c in runner.commands] == [Connect, Connect, Connect, Shutdown]

@@ -21,8 +21,12 @@ def test_pngs_match_their_svg_source(qtbot, stem):
         shipped = QImage(str(ICONS / f"{stem}-{size}.png")).convertToFormat(QImage.Format.Format_ARGB32)
         drawn = renderer.render(ICONS / f"{stem}.svg", size)
         assert (shipped.width(), shipped.height()) == (size, size)
-        worst = max(abs(a - b) for x in range(size) for y in range(size)
-                    for a, b in zip(shipped.pixelColor(x, y).getRgb(), drawn.pixelColor(x, y).getRgb()))
+        worst = max(
+            abs(a - b)
+            for x in range(size)
+            for y in range(size)
+            for a, b in zip(shipped.pixelColor(x, y).getRgb(), drawn.pixelColor(x, y).getRgb(), strict=True)
+        )
         assert worst <= 8, f"{stem}-{size}.png differs from its SVG: run python assets/render_icons.py"
 
 
@@ -48,7 +52,6 @@ def dominant_hue_family(image: QImage) -> str:
 
 def test_states_look_different(qtbot):
     families = {state: dominant_hue_family(state_icon(state).pixmap(22, 22).toImage()) for state in TrayState}
-    assert families == {TrayState.DISCONNECTED: "grey", TrayState.CONNECTING: "amber",
-                        TrayState.CONNECTED: "green", TrayState.ERROR: "red"}
+    assert families == {TrayState.DISCONNECTED: "grey", TrayState.CONNECTING: "amber", TrayState.CONNECTED: "green", TrayState.ERROR: "red"}
     assert dominant_hue_family(app_icon().pixmap(64, 64).toImage()) == "blue"
     assert sorted(size.width() for size in state_icon(TrayState.CONNECTED).availableSizes()) == list(SIZES)

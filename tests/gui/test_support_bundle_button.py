@@ -3,7 +3,6 @@ no password), the attempt the tray just made and its log lines."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -35,8 +34,15 @@ def tray_app(qtbot, tray, store, secrets, tmp_path: Path):
 
 
 def test_support_bundle_button_saves_attempts_profile_and_log_without_passwords(qtbot, tray_app, store, secrets, tmp_path):
-    profile = store.save(Profile(id=new_profile_id(), name="Office", host="vpn.example.com", username="alice",
-                                 proxy=ProxyChoice(ProxyMode.MANUAL, "proxy.example.com", 3128, "proxyuser")))
+    profile = store.save(
+        Profile(
+            id=new_profile_id(),
+            name="Office",
+            host="vpn.example.com",
+            username="alice",
+            proxy=ProxyChoice(ProxyMode.MANUAL, "proxy.example.com", 3128, "proxyuser"),
+        )
+    )
     secrets.set(profile.id, SecretKind.VPN, VPN_PASSWORD)
     secrets.set(profile.id, SecretKind.PROXY, PROXY_PASSWORD)
     tray_app.controller.connect_profile(profile)

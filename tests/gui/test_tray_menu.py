@@ -10,9 +10,8 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
 from sstpvpn.client.profiles import Profile, new_profile_id
-from sstpvpn.client.core.types import Status
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.connection import ConnectionController, Notice
 from sstpvpn.gui.icons import TrayState, state_icon
@@ -35,8 +34,15 @@ def tray_ui(qtbot, tray, store, secrets):
     ScriptedRunner.instances.clear()
     controller = ConnectionController(store, secrets, environ={}, runner_factory=ScriptedRunner)
     calls = Calls()
-    ui = Tray(controller, store, show_status=calls.show_status, show_log=calls.show_log,
-              show_profiles=calls.show_profiles, add_profile=calls.add_profile, quit=calls.quit)
+    ui = Tray(
+        controller,
+        store,
+        show_status=calls.show_status,
+        show_log=calls.show_log,
+        show_profiles=calls.show_profiles,
+        add_profile=calls.add_profile,
+        quit=calls.quit,
+    )
     ui.calls = calls
     ui.icon.show()
     qtbot.waitUntil(lambda: ui.icon.geometry().x() > 0, timeout=10000)  # embedded by the tray host
@@ -61,8 +67,17 @@ def add(store, name: str, **changes) -> Profile:
 
 
 def test_menu_without_profiles_offers_to_add_one(qtbot, tray_ui):
-    assert open_menu(qtbot, tray_ui) == ["SSTP VPN: not connected", "---", "Add a profile…", "---", "Status…",
-                                         "Edit profiles…", "Log…", "---", "Quit"]
+    assert open_menu(qtbot, tray_ui) == [
+        "SSTP VPN: not connected",
+        "---",
+        "Add a profile…",
+        "---",
+        "Status…",
+        "Edit profiles…",
+        "Log…",
+        "---",
+        "Quit",
+    ]
     tray_ui.action("Add a profile…").trigger()
     tray_ui.action("Status…").trigger()
     tray_ui.action("Quit").trigger()

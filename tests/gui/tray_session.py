@@ -104,8 +104,7 @@ def status_values(window: QWidget) -> dict[str, str]:
     return {name: label.text() for name, label in window.values.items()}
 
 
-def connect_disconnect_quit(tray_app: TrayApp, person: Person, profile_name: str, ping_address: str,
-                            artifacts: Path, result: dict) -> None:
+def connect_disconnect_quit(tray_app: TrayApp, person: Person, profile_name: str, ping_address: str, artifacts: Path, result: dict) -> None:
     """Connect from the menu, status and log windows, disconnect from the menu, connect with a
     left click, quit while connected."""
     controller = tray_app.controller
@@ -127,8 +126,9 @@ def connect_disconnect_quit(tray_app: TrayApp, person: Person, profile_name: str
     window = tray_app.status_window
     wait_for(lambda: window is not None and window.isVisible(), 10, "the status window did not open")
     window.move(40, 60)
-    traffic = subprocess.Popen(["ping", "-c", "40", "-i", "0.2", "-s", "1000", "-W", "2", ping_address],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    traffic = subprocess.Popen(
+        ["ping", "-c", "40", "-i", "0.2", "-s", "1000", "-W", "2", ping_address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     pause(6.5)  # once-a-second samples for the graph, while the pings flow
     result["status_window"] = status_values(window)
     result["graph_samples"] = len(window.meter.rates)
@@ -164,14 +164,14 @@ def without_network_admin(tray_app: TrayApp, person: Person, profile_name: str, 
     controller = tray_app.controller
     person.open_menu()
     person.choose(f"Connect “{profile_name}”")
-    wait_for(lambda: controller.status.state is State.DISCONNECTED and controller.status.failure is not None, 60,
-             "the connection attempt did not end")
+    wait_for(
+        lambda: controller.status.state is State.DISCONNECTED and controller.status.failure is not None, 60, "the connection attempt did not end"
+    )
     failure = controller.status.failure
     result["failure"] = {"where": failure.where, "reason": failure.reason}
     result["icon_state"] = tray_app.tray.shown_state.value
     pause(0.5)
-    balloon = next((w for w in QApplication.topLevelWidgets()
-                    if w.metaObject().className() == "QBalloonTip" and w.isVisible()), None)
+    balloon = next((w for w in QApplication.topLevelWidgets() if w.metaObject().className() == "QBalloonTip" and w.isVisible()), None)
     if balloon is not None:
         screenshot(balloon.frameGeometry().adjusted(-4, -4, 4, 4), artifacts / "notification-no-admin.png")
     person.open_menu()
@@ -206,8 +206,11 @@ def main(argv: list[str]) -> int:
     wait_for(lambda: bool(stopped), 30, "Quit did not stop the app")
     controller = tray_app.controller
     failure = controller.status.failure
-    result["after_quit"] = {"state": controller.status.state.value, "failure": failure.reason if failure else None,
-                            "engine_thread_alive": any(t.name == "sstp-engine" for t in threading.enumerate())}
+    result["after_quit"] = {
+        "state": controller.status.state.value,
+        "failure": failure.reason if failure else None,
+        "engine_thread_alive": any(t.name == "sstp-engine" for t in threading.enumerate()),
+    }
     result["notices"] = notices
     result["qt_problems"] = qt_problems
     result["euid"] = os.geteuid()
