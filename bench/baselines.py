@@ -34,8 +34,7 @@ def open_baselines(stack: contextlib.ExitStack, workdir: Path, results: dict) ->
     pki = make_test_pki(workdir / "relay-pki", RELAY_NAME, BASE_FAR, "other.test")
     certificate = pki.certificates["good"]
     relay = [sys.executable, str(REPO_ROOT / "bench" / "tls_relay.py")]
-    relay_log = open(workdir / "relay-client.log", "w+")
-    stack.callback(relay_log.close)
+    relay_log = stack.enter_context(open(workdir / "relay-client.log", "w+"))  # noqa: SIM115 - the stack closes it; the report reads it after the runs
     relay_server = far.popen(
         *relay,
         "server",

@@ -16,7 +16,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def process_cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of a process (all its threads); None once it is gone."""
     try:
-        text = open(f"/proc/{pid}/stat").read()
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
     except OSError:
         return None
     # The command name (field 2) may contain spaces; the fields after its ')' are fixed.

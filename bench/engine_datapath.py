@@ -19,10 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.unit.scripted_server import Conversation, ScriptedServer, engine_settings  # noqa: E402
-
-from sstpvpn.client.core.ppp_codec import encode_frame  # noqa: E402
-from sstpvpn.client.core.sstp_codec import encode_data  # noqa: E402
+from sstpvpn.client.core.ppp_codec import encode_frame
+from sstpvpn.client.core.sstp_codec import encode_data
+from tests.unit.scripted_server import Conversation, ScriptedServer, engine_settings
 
 
 def ipv4_packet(size: int) -> bytes:
@@ -76,9 +75,8 @@ def main() -> int:
     for name, work, baseline in (("upload", engine_upload, baseline_upload), ("download", engine_download, baseline_download)):
         engine_seconds = best_of(5, work)
         baseline_seconds = best_of(5, baseline)
-        print(
-            f"{name:<10} {wire * 8 / engine_seconds / 1e9:>14.2f} {wire * 8 / baseline_seconds / 1e9:>16.2f} {engine_seconds / baseline_seconds:>21.1f}"
-        )
+        engine_rate, baseline_rate = wire * 8 / engine_seconds / 1e9, wire * 8 / baseline_seconds / 1e9
+        print(f"{name:<10} {engine_rate:>14.2f} {baseline_rate:>16.2f} {engine_seconds / baseline_seconds:>21.1f}")
     assert engine.packets_to_deliver() == [] and not engine.closed
     return 0
 

@@ -42,9 +42,10 @@ def _report(data: Path, *options: str) -> list[tuple[int, list[str]]]:
 def _process_of(tid: int) -> int:
     """The process (thread group) a thread belongs to, while it still exists."""
     try:
-        for line in open(f"/proc/{tid}/status"):
-            if line.startswith("Tgid:"):
-                return int(line.split()[1])
+        with open(f"/proc/{tid}/status") as status:
+            for line in status:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1])
     except OSError:
         pass
     return tid

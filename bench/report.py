@@ -50,7 +50,7 @@ def format_report(results: dict) -> str:
         f"{'path':<34}{'upload':>24}{'download':>24}",
     ]
     paths = results["paths"]
-    for name, path in paths.items():
+    for path in paths.values():
         cells = [_mbit([r["bits_per_second"] for r in path[d]["runs"]]) for d in DIRECTIONS]
         lines.append(f"{path['label']:<34}{cells[0]:>24}{cells[1]:>24}")
     tunnel = paths.get("tunnel")
@@ -70,7 +70,7 @@ def format_report(results: dict) -> str:
         lines.append(f"  relay TLS: {results['relay_tls']}")
 
     lines += ["", "CPU during the iperf3 runs, median, % of ONE core and cores per Gbit/s carried (machine: % of all cores busy)"]
-    for name, path in paths.items():
+    for path in paths.values():
         for direction in DIRECTIONS:
             runs = path[direction]["runs"]
             if not runs:

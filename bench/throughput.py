@@ -59,10 +59,10 @@ def remove_stale_namespaces() -> None:
     for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
         prefix, _, rest = name.partition("-")
         creator = rest.split("-")[0]
-        if prefix == NAMESPACE_PREFIX and creator.isdigit() and not Path(f"/proc/{creator}").exists():
-            if not subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.strip():
-                subprocess.run(["ip", "netns", "del", name], capture_output=True)
-                shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
+        creator_gone = prefix == NAMESPACE_PREFIX and creator.isdigit() and not Path(f"/proc/{creator}").exists()
+        if creator_gone and not subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.strip():
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+            shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
 
 
 def machine_info() -> dict:
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) ->
             paths.append(open_tunnel(stack, workdir, args, results))
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as error:  # pytest's skip (missing server) is a BaseException
+        except BaseException as error:  # noqa: BLE001 - pytest's skip (missing server) is a BaseException; the bench goes on without the tunnel
             results["errors"].append(f"tunnel: {type(error).__name__}: {error}")
             print(f"  tunnel not measured: {error}", flush=True)
     print(f"measuring: {args.runs} rounds x {len(DIRECTIONS)} directions x {len(paths)} paths x {args.seconds:g} s", flush=True)
@@ -209,7 +209,7 @@ def main() -> int:
         status = 130
     except (BenchError, IperfError) as error:
         results["errors"].append(str(error))
-    except Exception as error:  # a bug or an unexpected tool failure: report it, still clean up
+    except Exception as error:  # noqa: BLE001 - a bug or an unexpected tool failure: printed and reported, still clean up
         traceback.print_exc()
         results["errors"].append(f"{type(error).__name__}: {error}")
     finally:
@@ -224,7 +224,7 @@ def main() -> int:
         results.pop("tunnel_client", None)
         try:
             stack.close()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a failed clean-up is reported; the report is still printed
             results["errors"].append(f"clean-up: {type(error).__name__}: {error}")
         for s, handler in previous.items():
             signal.signal(s, handler)

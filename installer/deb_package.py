@@ -79,7 +79,7 @@ def stage_files(bundle: Path, repo_root: Path, root: Path) -> None:
 
 def normalise_modes(root: Path) -> None:
     """0755 for folders and executables, 0644 for the rest, whatever the build's umask was."""
-    for folder, folders, files in os.walk(root):
+    for folder, _folders, files in os.walk(root):
         os.chmod(folder, 0o755)
         for name in files:
             path = Path(folder) / name

@@ -35,7 +35,7 @@ class Namespace:
         # namespace, so resolver changes made there never touch the host's file.
         self.etc = Path("/etc/netns") / self.name
 
-    def __enter__(self) -> "Namespace":
+    def __enter__(self) -> Namespace:
         subprocess.run(["ip", "netns", "add", self.name], check=True)
         self.etc.mkdir(parents=True, exist_ok=True)
         (self.etc / "resolv.conf").write_text("nameserver 127.0.0.53\n")

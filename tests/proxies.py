@@ -18,9 +18,9 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from tests.netns import Namespace, stop_process
 from tests.nsprobe import free_tcp_port, wait_for_tcp

@@ -4,11 +4,11 @@ the exact commands without running any of them."""
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 from sstpvpn.platform.commands import CommandResult
 
-Answer = Union[CommandResult, Callable[[list[str], "str | None"], CommandResult]]
+Answer = CommandResult | Callable[[list[str], str | None], CommandResult]
 
 
 class RecordedCommands:

@@ -24,7 +24,7 @@ UTUN_CONTROL_ID = 0x2A  # what CTLIOCGINFO reports as the utun control's id
 
 
 class RecordedControlSocket:
-    def __init__(self, darwin: "RecordedDarwin") -> None:
+    def __init__(self, darwin: RecordedDarwin) -> None:
         self._darwin = darwin
         self._socket, darwin.kernel_side = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         darwin.kernel_side.setblocking(False)

@@ -68,7 +68,7 @@ def decrypt_mppe_key(value: bytes, secret: bytes, request_authenticator: bytes) 
     for i in range(0, len(cipher), 16):
         block = hashlib.md5(secret + previous).digest()
         chunk = cipher[i : i + 16]
-        plain += bytes(a ^ b for a, b in zip(chunk, block))
+        plain += bytes(a ^ b for a, b in zip(chunk, block, strict=True))
         previous = chunk
     length = plain[0]
     if length > len(plain) - 1:

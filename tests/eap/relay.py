@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from sstpvpn.client.core.ppp_codec import ControlPacket, PppProtocol, encode_frame, encode_packet
 from sstpvpn.client.core.sstp_codec import encode_data
-
-from tests.unit.scripted_server import EAP, ScriptedServer, ServerConfig
-
 from tests.eap.radius import ACCESS_ACCEPT, ACCESS_CHALLENGE, ACCESS_REJECT, STATE, RadiusClient
+from tests.unit.scripted_server import EAP, ScriptedServer, ServerConfig
 
 EAP_RESPONSE, EAP_SUCCESS, EAP_FAILURE = 2, 3, 4
 

@@ -18,7 +18,6 @@ from sstpvpn.client.core.eap_tls import TlsMethod, TlsMethodSettings
 from sstpvpn.client.core.engine import EngineSettings
 from sstpvpn.client.core.events import Credentials
 from sstpvpn.client.core.types import FailureKind, SessionSecurity
-
 from tests.eap.freeradius import PASSWORD, USER
 from tests.eap.pki import PASSPHRASE, SERVER_NAME
 from tests.eap.radius import ACCESS_ACCEPT, RadiusClient

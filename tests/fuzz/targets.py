@@ -23,7 +23,7 @@ starting inputs for each target.
 from __future__ import annotations
 
 import functools
-import struct
+import itertools
 from collections.abc import Callable, Iterator
 
 from sstpvpn.client.core.auth import AuthMethod, AuthPolicy, make_authenticatee
@@ -63,7 +63,7 @@ from tests.unit.scripted_server import SCENARIOS, SOFTETHER_HTTP_REPLY, Recordin
 def cut_at(data: bytes, points: list[int]) -> list[bytes]:
     """`data` cut at the given positions (taken modulo its length), no empty pieces."""
     edges = sorted({0, len(data), *(p % (len(data) + 1) for p in points)})
-    return [data[a:b] for a, b in zip(edges, edges[1:]) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(edges) if b > a]
 
 
 def length_prefixed(data: bytes) -> Iterator[tuple[int, bytes]]:

@@ -21,9 +21,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -72,7 +72,8 @@ CASES = [
         "bad-packet-length",
         6,
         re.escape(
-            "The server sent data that is not SSTP (SSTP packet length 2 is shorter than its header); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator."
+            "The server sent data that is not SSTP (SSTP packet length 2 is shorter than its header); the connection was dropped. "
+            "Check that the server is an SSTP server, or report the problem to its administrator."
         ),
         10,
         MessageType.CALL_CONNECT_REQUEST,
@@ -144,7 +145,8 @@ CASES = [
         "garbage-after-http",
         6,
         re.escape(
-            "The server sent data that is not SSTP (SSTP version 0x77 is not 1.0); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator."
+            "The server sent data that is not SSTP (SSTP version 0x77 is not 1.0); the connection was dropped. "
+            "Check that the server is an SSTP server, or report the problem to its administrator."
         ),
         10,
         MessageType.CALL_CONNECT_REQUEST,
@@ -153,7 +155,8 @@ CASES = [
         "wrong-authenticator",
         6,
         re.escape(
-            "The server could not prove it knows your password (bad MS-CHAPv2 authenticator response): it may be an impostor. Do not use this connection, and tell the server's administrator."
+            "The server could not prove it knows your password (bad MS-CHAPv2 authenticator response): it may be an impostor. "
+            "Do not use this connection, and tell the server's administrator."
         ),
         10,
         MessageType.CALL_DISCONNECT,
@@ -162,7 +165,9 @@ CASES = [
         "no-authentication",
         3,
         re.escape(
-            "The server asked for no authentication, which this client refuses: nothing would bind the tunnel to your account, so a misconfigured server or an impostor holding a valid certificate could carry your traffic. Ask the server's administrator to require MS-CHAPv2 or EAP."
+            "The server asked for no authentication, which this client refuses: nothing would bind the tunnel to your account, "
+            "so a misconfigured server or an impostor holding a valid certificate could carry your traffic. "
+            "Ask the server's administrator to require MS-CHAPv2 or EAP."
         ),
         10,
         MessageType.CALL_DISCONNECT,
@@ -182,7 +187,8 @@ CASES = [
     Case(
         "drop-after-tls",
         6,
-        r"The server {server} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it\.",
+        r"The server {server} closed the connection instead of answering the SSTP request: it may not be an SSTP server, "
+        r"or SSTP may be disabled on it\.",
         10,
         None,
     ),
@@ -196,7 +202,8 @@ CASES = [
         "lcp-renegotiation-connected",
         6,
         re.escape(
-            "The server restarted PPP link negotiation during the session, which this client does not support. Connect again; if it keeps happening, ask the server's administrator to check its log."
+            "The server restarted PPP link negotiation during the session, which this client does not support. Connect again; "
+            "if it keeps happening, ask the server's administrator to check its log."
         ),
         12,
         MessageType.CALL_DISCONNECT,
@@ -206,7 +213,8 @@ CASES = [
         "ipcp-terminate-connected",
         6,
         re.escape(
-            "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log."
+            "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; "
+            "if it keeps happening, ask the server's administrator to check its log."
         ),
         15,
         MessageType.CALL_DISCONNECT,
@@ -216,7 +224,8 @@ CASES = [
         "ipcp-loopback-address",
         6,
         re.escape(
-            "The server assigned the IPv4 address 127.0.0.5, which cannot be the address of this computer. Ask the server's administrator to check the address pool."
+            "The server assigned the IPv4 address 127.0.0.5, which cannot be the address of this computer. "
+            "Ask the server's administrator to check the address pool."
         ),
         12,
         MessageType.CALL_DISCONNECT,
@@ -225,7 +234,8 @@ CASES = [
         "ipcp-multicast-address",
         6,
         re.escape(
-            "The server assigned the IPv4 address 224.0.0.9, which cannot be the address of this computer. Ask the server's administrator to check the address pool."
+            "The server assigned the IPv4 address 224.0.0.9, which cannot be the address of this computer. "
+            "Ask the server's administrator to check the address pool."
         ),
         12,
         MessageType.CALL_DISCONNECT,
@@ -234,7 +244,8 @@ CASES = [
     Case(
         "ipcp-server-address",
         6,
-        r"The server assigned this computer the address 198\.18\.\d+\.\d+, which is where the VPN connection itself goes, so it cannot be used\. Ask the server's administrator to check the address pool\.",
+        r"The server assigned this computer the address 198\.18\.\d+\.\d+, which is where the VPN connection itself goes, so it cannot be used\. "
+        r"Ask the server's administrator to check the address pool\.",
         12,
         MessageType.CALL_DISCONNECT,
     ),
@@ -244,7 +255,8 @@ CASES = [
         "mitm-other-ca",
         4,
         re.escape(
-            "The server's certificate was not issued by a trusted authority (unable to get local issuer certificate): if you trust this server, add its CA certificate to the profile (--ca-file)."
+            "The server's certificate was not issued by a trusted authority (unable to get local issuer certificate): if you trust this server, "
+            "add its CA certificate to the profile (--ca-file)."
         ),
         10,
         None,

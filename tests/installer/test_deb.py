@@ -331,7 +331,7 @@ def test_installed_tray_app_shows_its_icon_and_menu(installed_deb, measurements,
             measurements["tray_icon_seconds"] = round(time.monotonic() - began, 2)
             save_screenshot(display.name, TRAY_STRIP, ARTIFACTS / "deb-tray-icon.png")
 
-            centre = [str(round(statistics.mean(axis))) for axis in zip(*points)]
+            centre = [str(round(statistics.mean(axis))) for axis in zip(*points, strict=True)]
             subprocess.run(["xdotool", "mousemove", *centre, "click", "3"], env=env, check=True, timeout=30)
             end = time.monotonic() + 15
             while lit_pixels(display.name, BELOW_TRAY) < 5000:

@@ -91,7 +91,7 @@ def test_the_checkout_unit_differs_only_in_the_program_and_home(tmp_path):
     checkout = checkout_units(tmp_path / "units").read_text().splitlines()
     packaged = (LINUX / SERVICE).read_text().splitlines()
     assert len(checkout) == len(packaged)
-    changed = [(ours, theirs) for ours, theirs in zip(packaged, checkout) if ours != theirs]
+    changed = [(ours, theirs) for ours, theirs in zip(packaged, checkout, strict=True) if ours != theirs]
     assert [ours.split("=", 1)[0] for ours, _ in changed] == ["ExecStart", "ProtectHome"], changed
     assert dict(line.split("=", 1) for _, line in changed)["ProtectHome"] == "read-only"
     assert (tmp_path / "units" / SOCKET).read_text() == (LINUX / SOCKET).read_text()

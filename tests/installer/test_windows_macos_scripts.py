@@ -212,7 +212,7 @@ def test_inno_script_installs_what_the_windows_spec_builds(official_wintun, monk
     assert any("schtasks.exe" in line and "/Delete" in line and '/TN ""{#AutostartTask}""' in line for line in sections["UninstallRun"])
     # The journal folder goes only when empty, and it is the one the Windows engine uses.
     journal_folder = default_journal_path().parent.name
-    assert f'Type: dirifempty; Name: "{{commonappdata}}\\{{#AppName}}"' in sections["UninstallDelete"]
+    assert 'Type: dirifempty; Name: "{commonappdata}\\{#AppName}"' in sections["UninstallDelete"]
     assert defines["AppName"] == journal_folder
 
 

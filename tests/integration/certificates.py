@@ -48,7 +48,7 @@ def _name(common_name: str) -> x509.Name:
 
 def _validity(builder: x509.CertificateBuilder) -> x509.CertificateBuilder:
     # Back-dated an hour so a slightly skewed clock in a namespace never makes it "not yet valid".
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return builder.not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
 
 

@@ -94,9 +94,9 @@ class ClientProcess:
         try:
             out, err = self.process.communicate(timeout=timeout)
             out = self._partial + out
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as error:
             stop_process(self.process)
-            raise AssertionError(f"client did not exit within {timeout} s: {self.lines}")
+            raise AssertionError(f"client did not exit within {timeout} s: {self.lines}") from error
         self.lines += out.splitlines()
         self.stderr = err
         return self.process.returncode

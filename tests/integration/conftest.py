@@ -7,14 +7,14 @@ Proxies run in the client namespace and allow CONNECT to the server's port only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
+from tests.integration.softether import SoftEtherServer, locate_server_binary, locate_vpncmd
 from tests.proxies import DeadProxy, Proxy, dead_proxy, start_squid, start_tinyproxy
 from tests.realparts import require_program, require_root
-from tests.integration.softether import SoftEtherServer, locate_server_binary, locate_vpncmd
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

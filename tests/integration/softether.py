@@ -21,13 +21,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
+from tests.integration.certificates import CERTIFICATE_KINDS, ServerCertificate, make_test_pki
 from tests.netns import Namespace, stop_process, veth_pair
 from tests.nsprobe import served_certificate_sha256, wait_for_tcp
 from tests.realparts import in_ci, missing
-from tests.integration.certificates import CERTIFICATE_KINDS, ServerCertificate, make_test_pki
 
 SERVER_ADDRESS = "198.18.20.1"
 CLIENT_ADDRESS = "198.18.20.2"
@@ -238,7 +238,7 @@ class ServerTurn:
 
     def acquire(self) -> None:
         TURN_LOCK.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(TURN_LOCK, "a")
+        self._file = open(TURN_LOCK, "a")  # noqa: SIM115 - held open as long as the lock is; release() closes it
         deadline = time.monotonic() + self.wait_seconds
         while True:
             try:
@@ -250,7 +250,7 @@ class ServerTurn:
                     raise ServerBusy(
                         f"another test run has used the SoftEther test server for over "
                         f"{self.wait_seconds:.0f} s ({TURN_LOCK} is locked); wait for it to finish."
-                    )
+                    ) from None
                 time.sleep(2)
 
     def release(self) -> None:
@@ -305,7 +305,7 @@ class SoftEtherServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def __enter__(self) -> "SoftEtherServer":
+    def __enter__(self) -> SoftEtherServer:
         try:
             self._open()
         except BaseException:
@@ -342,7 +342,7 @@ class SoftEtherServer:
         for step in (self.stop, self.client_ns.close, self.server_ns.close, self._state.restore, self._turn.release):
             try:
                 step()
-            except Exception as error:  # keep going: the other steps must still run
+            except Exception as error:  # noqa: BLE001 - keep going: the other steps must still run; the first error is raised after them
                 errors.append(error)
         if errors:
             raise errors[0]

@@ -240,7 +240,6 @@ def test_passwords_in_client_memory(session, proxy_password_from):
     client's memory while connected, printed for the report. Fails only if the VPN password
     is not found at all, which would mean the scan itself is broken."""
     softether, proxy, home, env, secrets, _ = session
-    ns = softether.client_ns
     client = start_client(softether, env, proxy_password_from)
     try:
         client.wait_for_line("connected:", timeout=60)

@@ -11,8 +11,6 @@ import sys
 
 import pytest
 
-from tests.netns import Namespace
-from tests.proxies import DeadProxy, Proxy
 from tests.integration.softether import (
     BRIDGE_PEER_ADDRESS,
     CLIENT_ADDRESS,
@@ -23,6 +21,8 @@ from tests.integration.softether import (
     SoftEtherServer,
     ping_once,
 )
+from tests.netns import Namespace
+from tests.proxies import DeadProxy, Proxy
 
 pytestmark = pytest.mark.realparts
 

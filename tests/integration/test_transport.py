@@ -18,9 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import h11
 import pytest
@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sstpvpn.client.core.sstp_http import HttpReply, ReplyReader
-from sstpvpn.client.diagnose import diagnose
 from sstpvpn.client.core.types import FailureKind
+from sstpvpn.client.diagnose import diagnose
 from sstpvpn.client.proxy import ProxySettings
 from sstpvpn.client.transport import TlsConnection, TransportError, TransportSettings, open_connection
 from tests.netns import stop_process
@@ -119,7 +119,7 @@ def _leaf(
 
 
 def make_pki(directory: Path) -> Pki:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca, other_ca = _ca("Transport Test CA", now), _ca("Untrusted Test CA", now)
     (directory / "ca.pem").write_bytes(ca[0].public_bytes(serialization.Encoding.PEM))
     localhost = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
@@ -179,9 +179,9 @@ def wait_listening(host: str, port: int, process: subprocess.Popen, timeout: flo
         try:
             socket.create_connection((host, port), 1).close()
             return
-        except OSError:
+        except OSError as error:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server on {host}:{port} did not start (status {process.poll()})")
+                raise RuntimeError(f"the server on {host}:{port} did not start (status {process.poll()})") from error
             time.sleep(0.05)
 
 

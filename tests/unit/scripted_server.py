@@ -29,7 +29,6 @@ from sstpvpn.client.core import mschapv2
 from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.engine import Engine, EngineSettings
 from sstpvpn.client.core.events import Credentials, Disconnected, Event, LinkConfigured, LogRecord
-from sstpvpn.client.core.types import Failure
 from sstpvpn.client.core.ppp_codec import (
     Code,
     ControlPacket,
@@ -58,6 +57,7 @@ from sstpvpn.client.core.sstp_codec import (
     encode_status_info,
     parse_control,
 )
+from sstpvpn.client.core.types import Failure
 
 SOFTETHER_HTTP_REPLY = (
     b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\nServer: Microsoft-HTTPAPI/2.0\r\nDate: Tue, 25 Nov 2025 22:00:00 GMT\r\n\r\n"
@@ -669,7 +669,7 @@ class ScriptedServer:
             options = parse_options(packet.data)
             self.ipcp_requests.append(options)
             assigned = {IPCP_ADDRESS: self.config.address}
-            for kind, server in zip((IPCP_DNS1, IPCP_DNS2), self.config.dns):
+            for kind, server in zip((IPCP_DNS1, IPCP_DNS2), self.config.dns, strict=False):  # none, one or two servers
                 assigned[kind] = server
             rejects = [o for o in options if o.type not in assigned]
             if rejects:

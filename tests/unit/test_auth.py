@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sstpvpn.client.core import auth, mschapv2
-from sstpvpn.client.core.crypto_binding import hlak_from_master_keys
 from sstpvpn.client.core.auth import (
     AuthMethod,
     AuthPolicy,
@@ -20,9 +19,10 @@ from sstpvpn.client.core.auth import (
     PapClient,
     make_authenticatee,
 )
+from sstpvpn.client.core.crypto_binding import hlak_from_master_keys
 from sstpvpn.client.core.events import Credentials
-from sstpvpn.client.core.types import Failure, FailureKind, Layer
 from sstpvpn.client.core.ppp_codec import PppProtocol, encode_packet, parse_packet
+from sstpvpn.client.core.types import Failure, FailureKind, Layer
 
 h = bytes.fromhex
 

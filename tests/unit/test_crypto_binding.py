@@ -90,14 +90,14 @@ def test_hlak_from_msk_takes_32_bytes_and_pads_short_keys():
     msk = bytes(range(64))
     assert hlak_from_msk(msk) == bytes(range(32))
     assert hlak_from_msk(b"\x01\x02") == b"\x01\x02" + bytes(30)
-    assert NO_KEY_HLAK == bytes(32)
+    assert bytes(32) == NO_KEY_HLAK
 
 
 @pytest.fixture(scope="module")
 def server_certificate_der() -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vpn.example.test")])
-    now = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)

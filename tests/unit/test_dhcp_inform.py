@@ -8,11 +8,13 @@ import ipaddress
 import logging
 import struct
 
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from sstpvpn.client.core.dhcp_inform import BOOTP_FIXED, InformExchange, _checksum, inform_packet, parse_ack
-from sstpvpn.client.core.types import PushedSettings
 from sstpvpn.client.core.events import LogRecord, NetworkPushed
+from sstpvpn.client.core.types import PushedSettings
 from tests.unit.scripted_server import Conversation, ScriptedServer, ServerConfig
 from tests.unit.test_engine_playbook import settings
 

@@ -13,7 +13,6 @@ from sstpvpn.client import eap_options
 from sstpvpn.client.core.eap_tls import TlsMethod
 from sstpvpn.client.profile_settings import connect_command
 from sstpvpn.client.profiles import Profile, ProfileStore, new_profile_id, profile_problems
-
 from tests.eap.pki import make_eap_pki
 from tests.unit.test_profiles import sstp_vpn
 

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sstpvpn.client.core import peap
-from sstpvpn.client.core.auth import AuthMethod, AuthPolicy, AuthSucceeded, EapClient, SKIPPED
+from sstpvpn.client.core.auth import SKIPPED, AuthMethod, AuthPolicy, AuthSucceeded, EapClient
 from sstpvpn.client.core.eap_tls import (
     FLAG_LENGTH,
     FLAG_MORE,
@@ -32,9 +32,8 @@ from sstpvpn.client.core.eap_tls import (
     tls12_prf,
 )
 from sstpvpn.client.core.events import Credentials
-from sstpvpn.client.core.types import Failure, Layer
 from sstpvpn.client.core.ppp_codec import encode_packet, parse_packet
-
+from sstpvpn.client.core.types import Failure, Layer
 from tests.eap.pki import PASSPHRASE, make_eap_pki
 
 # --------------------------------------------------------------------------- key derivation
@@ -81,8 +80,8 @@ def test_private_file_is_readable_by_path_and_gone_afterwards():
         with open(path, "ab") as handle:
             handle.write(b" more")
         assert read() == b"secret more"
-    with pytest.raises(OSError):
-        open(path, "rb")
+    with pytest.raises(OSError), open(path, "rb"):
+        pass
 
 
 # --------------------------------------------------------------------------- framing

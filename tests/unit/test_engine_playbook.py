@@ -6,6 +6,7 @@ Each test runs a whole session (or the part of one that matters) and asserts wha
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import replace
 from ipaddress import IPv4Address
@@ -15,9 +16,9 @@ import pytest
 from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.engine import EngineSettings
 from sstpvpn.client.core.events import Credentials, LinkConfigured, LogRecord, PasswordRetryRequested, StateChanged
-from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State
 from sstpvpn.client.core.ppp_codec import Code, Option, PppProtocol, encode_options, encode_packet, parse_frame, parse_options, parse_packet
 from sstpvpn.client.core.sstp_codec import Attribute, AttributeId, AttributeStatus, MessageType, StatusInfo, encode_data, encode_status_info
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State
 from tests.unit.scripted_server import (
     CHAP_MD5,
     EAP,
@@ -100,7 +101,7 @@ def assert_ip_flows_both_ways(conversation: Conversation) -> None:
 
 def assert_no_repeated_state(conversation: Conversation) -> None:
     seen = states(conversation)
-    assert all(a != b for a, b in zip(seen, seen[1:])), seen
+    assert all(a != b for a, b in itertools.pairwise(seen)), seen
 
 
 SOFTETHER_PLAN = NetworkPlan(
@@ -543,7 +544,8 @@ def test_negotiation_timeout_when_the_server_is_silent_after_200() -> None:
     conversation.advance(3.0)
     assert only_disconnect(conversation) == Failure(
         Layer.SSTP,
-        "The server did not finish setting up the call within 60 s. The connection was aborted; report this to the server's administrator if it persists.",
+        "The server did not finish setting up the call within 60 s. The connection was aborted; "
+        "report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
     )
 
@@ -578,7 +580,8 @@ def test_server_closes_instead_of_answering_http() -> None:
     conversation._collect()
     assert only_disconnect(conversation) == Failure(
         Layer.HTTP,
-        f"The server {HOST} closed the connection instead of answering the SSTP request: it may not be an SSTP server, or SSTP may be disabled on it.",
+        f"The server {HOST} closed the connection instead of answering the SSTP request: it may not be an SSTP server, "
+        "or SSTP may be disabled on it.",
         FailureKind.PROTOCOL,
     )
 
@@ -605,7 +608,8 @@ def test_non_200_http_reply() -> None:
     conversation = converse(http_reply=b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
     assert only_disconnect(conversation) == Failure(
         Layer.HTTP,
-        f"The server {HOST} refused the SSTP request with HTTP 403 Forbidden: check the server name and port, and that SSTP is enabled on the server.",
+        f"The server {HOST} refused the SSTP request with HTTP 403 Forbidden: check the server name and port, "
+        "and that SSTP is enabled on the server.",
         FailureKind.PROTOCOL,
     )
     assert conversation.server.control_received == []
@@ -622,7 +626,8 @@ def test_server_call_abort(when: str) -> None:
     assert server.control_received[-1] == MessageType.CALL_ABORT
     assert only_disconnect(conversation) == Failure(
         Layer.SSTP,
-        "The server aborted the call (status 8: negotiation timeout). Try again; if it keeps happening, ask the server's administrator to check its log.",
+        "The server aborted the call (status 8: negotiation timeout). Try again; "
+        "if it keeps happening, ask the server's administrator to check its log.",
         FailureKind.PROTOCOL,
     )
 
@@ -636,7 +641,8 @@ def test_bad_sstp_version_drops_the_link_without_a_word() -> None:
     assert server.control_received == received  # no Call Abort
     assert only_disconnect(conversation) == Failure(
         Layer.SSTP,
-        "The server sent data that is not SSTP (SSTP version 0x11 is not 1.0); the connection was dropped. Check that the server is an SSTP server, or report the problem to its administrator.",
+        "The server sent data that is not SSTP (SSTP version 0x11 is not 1.0); the connection was dropped. "
+        "Check that the server is an SSTP server, or report the problem to its administrator.",
         FailureKind.PROTOCOL,
     )
 
@@ -698,7 +704,8 @@ def test_call_connect_nak_too_often() -> None:
     assert conversation.server.control_received.count(MessageType.CALL_CONNECT_REQUEST) == 4
     assert only_disconnect(conversation) == Failure(
         Layer.SSTP,
-        "The server refused the SSTP call 4 times (value not supported). The connection was aborted; report this to the server's administrator if it persists.",
+        "The server refused the SSTP call 4 times (value not supported). The connection was aborted; "
+        "report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
     )
 
@@ -710,7 +717,8 @@ def test_unknown_hash_bitmask(bitmask: int) -> None:
     conversation.advance(3.0)
     assert only_disconnect(conversation) == Failure(
         Layer.SSTP,
-        f"The server asks for a crypto binding hash we do not know (bitmask {bitmask:#04x}). The connection was aborted; report this to the server's administrator if it persists.",
+        f"The server asks for a crypto binding hash we do not know (bitmask {bitmask:#04x}). The connection was aborted; "
+        "report this to the server's administrator if it persists.",
         FailureKind.PROTOCOL,
     )
 
@@ -784,7 +792,8 @@ def test_server_that_ends_ipv4_during_the_session() -> None:
     conversation.advance(10.0)  # RFC 1661: Stopping waits one restart interval before Finished
     assert only_disconnect(conversation) == Failure(
         Layer.IPCP,
-        "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; if it keeps happening, ask the server's administrator to check its log.",
+        "The server ended IPv4 on this link (IPCP Terminate-Request). Connect again; "
+        "if it keeps happening, ask the server's administrator to check its log.",
         FailureKind.PROTOCOL,
     )
 
@@ -796,7 +805,8 @@ def test_an_address_no_host_can_have_is_refused(address: str) -> None:
     assert conversation.plans == []
     assert only_disconnect(conversation) == Failure(
         Layer.IPCP,
-        f"The server assigned the IPv4 address {address}, which cannot be the address of this computer. Ask the server's administrator to check the address pool.",
+        f"The server assigned the IPv4 address {address}, which cannot be the address of this computer. "
+        "Ask the server's administrator to check the address pool.",
         FailureKind.PROTOCOL,
     )
     assert conversation.server.wire_log[-1] == ("control", MessageType.CALL_DISCONNECT)

@@ -18,6 +18,7 @@ Where whole and split input may legitimately differ, both in the HTTP reply, whi
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 import struct
 
@@ -35,8 +36,8 @@ from tests.unit.scripted_server import (
     ScriptedServer,
     ServerConfig,
     Step,
-    engine_settings,
     comparable_events,
+    engine_settings,
     record,
 )
 
@@ -58,7 +59,7 @@ def pieces(cuts: list[int]):
     def split(data: bytes) -> list[bytes]:
         points = sorted({cut % (len(data) + 1) for cut in cuts})
         edges = [0, *points, len(data)]
-        return [data[a:b] for a, b in zip(edges, edges[1:]) if b > a]
+        return [data[a:b] for a, b in itertools.pairwise(edges) if b > a]
 
     return split
 

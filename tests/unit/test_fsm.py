@@ -60,7 +60,7 @@ def _rfc_table() -> dict[tuple[St, Ev], tuple[tuple[str, ...], St] | None]:
         for line in text.strip().splitlines()[1:]:
             event, *cells = line.split()
             assert len(cells) == len(states)
-            for state, cell in zip(states, cells):
+            for state, cell in zip(states, cells, strict=True):
                 if cell == "-":
                     table[(state, Ev(event))] = None
                     continue

@@ -7,8 +7,8 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sstpvpn.client.core.types import Failure, FailureKind, Layer
 from sstpvpn.client.core.reconnect import Backoff, GiveUp, ReconnectPolicy, RetryAt, WaitForNetwork
+from sstpvpn.client.core.types import Failure, FailureKind, Layer
 from sstpvpn.client.sleep_watch import ClockPair, SleepWatch, slept_failure
 
 DROPPED = Failure(Layer.SSTP, "The connection to vpn.example.com was lost.", FailureKind.UNREACHABLE)

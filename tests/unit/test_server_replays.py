@@ -9,9 +9,9 @@ answer to it.
 from __future__ import annotations
 
 from sstpvpn.client.core.events import LogRecord
-from sstpvpn.client.core.types import FailureKind, SessionSecurity
 from sstpvpn.client.core.ppp_codec import Code, Option, PppProtocol, encode_frame, parse_options
 from sstpvpn.client.core.sstp_codec import AttributeId, MessageType, encode_data, parse_control
+from sstpvpn.client.core.types import FailureKind, SessionSecurity
 from tests.unit.wire import NONCE, Wire, finish_mschapv2, magic, mru, only, settings
 
 AUTH_EAP = Option(3, b"\xc2\x27")

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from sstpvpn.client.attempt_history import AttemptHistory
 from sstpvpn.client.core.events import LogRecord
-from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
 from sstpvpn.client.profiles import Profile, ProfileStore, ProxyChoice, ProxyMode, new_profile_id
 from sstpvpn.client.recent_log import RecentLog
-from sstpvpn.client.core.types import Status
 from sstpvpn.client.support_bundle import collect, render_text, write_bundle
 
 

@@ -21,7 +21,7 @@ from sstpvpn.client import trust
 from sstpvpn.client.transport import TransportSettings
 
 KEY = ec.generate_private_key(ec.SECP256R1())
-NOW = datetime.datetime(2025, 6, 1, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2025, 6, 1, 12, 0, tzinfo=datetime.UTC)
 
 
 def make_cert(
@@ -421,8 +421,8 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Op
 def test_expired_leaf_sentence_has_the_date() -> None:
     leaf = make_cert(
         dns=["vpn.test"],
-        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
-        not_after=datetime.datetime(2021, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
+        not_after=datetime.datetime(2021, 2, 3, 4, 5, tzinfo=datetime.UTC),
     )
     assert trust.verification_sentence(verify_error(10, "certificate has expired"), [der(leaf)], NOW) == (
         "The server's certificate expired on 2021-02-03 04:05 UTC: ask the server's administrator to renew it, "
@@ -439,8 +439,8 @@ def test_expired_issuer_is_named() -> None:
     leaf = make_cert(dns=["vpn.test"])
     issuer = make_cert(
         cn="Old Test CA",
-        not_after=datetime.datetime(2024, 12, 31, tzinfo=datetime.timezone.utc),
-        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+        not_after=datetime.datetime(2024, 12, 31, tzinfo=datetime.UTC),
+        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
     )
     assert trust.verification_sentence(verify_error(10, "certificate has expired"), [der(leaf), der(issuer)], NOW) == (
         "The certificate of Old Test CA, in the server's chain, expired on 2024-12-31 00:00 UTC: ask the server's "
@@ -452,8 +452,8 @@ def test_expired_issuer_is_named() -> None:
 def test_not_yet_valid_sentence() -> None:
     leaf = make_cert(
         dns=["vpn.test"],
-        not_before=datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc),
-        not_after=datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc),
+        not_before=datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC),
+        not_after=datetime.datetime(2031, 1, 1, tzinfo=datetime.UTC),
     )
     assert trust.verification_sentence(verify_error(9, "certificate is not yet valid"), [der(leaf)], NOW) == (
         "The server's certificate is not valid before 2030-01-01 00:00 UTC: check this computer's date and time."

@@ -45,10 +45,10 @@ def test_open_asks_the_kernel_for_a_utun_in_this_exact_sequence(darwin, device):
 def test_the_struct_layouts_and_ioctl_numbers_match_the_darwin_headers():
     assert tun_macos.CTL_INFO.size == 100  # u32 ctl_id + char ctl_name[MAX_KCTL_NAME = 96]
     # _IOWR(g, n, t) = 0xC0000000 | sizeof(t) << 16 | g << 8 | n; _IOW uses 0x80000000.
-    assert tun_macos.CTLIOCGINFO == 0xC0000000 | 100 << 16 | ord("N") << 8 | 3
+    assert 0xC0000000 | 100 << 16 | ord("N") << 8 | 3 == tun_macos.CTLIOCGINFO
     assert tun_macos.IFREQ_MTU.size == 32  # struct ifreq: char[16] + a 16-byte union
-    assert tun_macos.SIOCGIFMTU == 0xC0000000 | 32 << 16 | ord("i") << 8 | 51
-    assert tun_macos.SIOCSIFMTU == 0x80000000 | 32 << 16 | ord("i") << 8 | 52
+    assert 0xC0000000 | 32 << 16 | ord("i") << 8 | 51 == tun_macos.SIOCGIFMTU
+    assert 0x80000000 | 32 << 16 | ord("i") << 8 | 52 == tun_macos.SIOCSIFMTU
 
 
 @pytest.mark.parametrize("name, unit", [(None, 0), ("utun0", 1), ("utun5", 6), ("utun254", 255)])

@@ -267,7 +267,7 @@ def test_every_export_gets_the_prototype_from_wintun_h():
         "WintunAllocateSendPacket": (c_void_p, [c_void_p, c_uint32]),
         "WintunSendPacket": (None, [c_void_p, c_void_p]),
     }
-    assert tun_windows.WINTUN_PROTOTYPES == expected
+    assert expected == tun_windows.WINTUN_PROTOTYPES
     dll = types.SimpleNamespace(**{name: types.SimpleNamespace() for name in expected})
     library = winapi.Library(dll, tun_windows.WINTUN_PROTOTYPES)
     assert library.WintunReceivePacket.restype is c_void_p

@@ -14,7 +14,6 @@ from sstpvpn.client.core import mschapv2
 from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.engine import Engine, EngineSettings
 from sstpvpn.client.core.events import Credentials, Disconnected, Event
-from sstpvpn.client.core.types import Failure
 from sstpvpn.client.core.ppp_codec import (
     ControlPacket,
     Option,
@@ -37,6 +36,7 @@ from sstpvpn.client.core.sstp_codec import (
     encode_data,
     parse_control,
 )
+from sstpvpn.client.core.types import Failure
 from tests.unit.scripted_server import SOFTETHER_HTTP_REPLY, scripted_certificate, seeded_rng
 
 USER = "alice"
