@@ -120,8 +120,9 @@ def _set_capabilities(libc: ctypes.CDLL, mask: int) -> None:
         number = ctypes.get_errno()
         error = OSError(number, os.strerror(number))
         if not _permitted(libc) & mask:
-            raise PlatformError("The network helper does not have CAP_NET_ADMIN, which it needs for the "
-                                "tunnel interface and routes; start it as root.") from error
+            raise PlatformError(
+                "The network helper does not have CAP_NET_ADMIN, which it needs for the tunnel interface and routes; start it as root."
+            ) from error
         raise _refused("limit its capabilities to CAP_NET_ADMIN", error) from error
 
 
@@ -134,6 +135,8 @@ def _permitted(libc: ctypes.CDLL) -> int:
 
 
 def _refused(step: str, error: OSError) -> PlatformError:
-    return PlatformError(f"The network helper could not {step} ({error.strerror}), so it would keep "
-                         "privileges it does not need; start it as root with all capabilities, or "
-                         "through systemd (sstp-vpn-helper.socket).")
+    return PlatformError(
+        f"The network helper could not {step} ({error.strerror}), so it would keep "
+        "privileges it does not need; start it as root with all capabilities, or "
+        "through systemd (sstp-vpn-helper.socket)."
+    )

@@ -9,8 +9,8 @@ a failure means is for the caller to decide (e.g. route's "not in table" is fine
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sstpvpn.platform.errors import PlatformError
 
@@ -41,15 +41,15 @@ def run_command(argv: list[str], stdin: str | None = None) -> CommandResult:
     """Run `argv` (argv[0] an absolute path) with `stdin` as its input; never raises for a
     non-zero exit, only when the program cannot be run at all."""
     try:
-        completed = subprocess.run(argv, input=stdin, capture_output=True, text=True,
-                                   timeout=TIMEOUT_SECONDS, check=False)
+        completed = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
     except FileNotFoundError as error:
-        raise PlatformError(f"The system program {argv[0]} is missing, so the network cannot be "
-                            "configured for the VPN.") from error
+        raise PlatformError(f"The system program {argv[0]} is missing, so the network cannot be configured for the VPN.") from error
     except subprocess.TimeoutExpired as error:
-        raise PlatformError(f"The system program {argv[0]} did not finish within "
-                            f"{TIMEOUT_SECONDS} seconds; the network may be half configured, "
-                            "disconnect and try again.") from error
+        raise PlatformError(
+            f"The system program {argv[0]} did not finish within "
+            f"{TIMEOUT_SECONDS} seconds; the network may be half configured, "
+            "disconnect and try again."
+        ) from error
     except OSError as error:
         raise PlatformError(f"The system program {argv[0]} cannot be run ({error.strerror}).") from error
     return CommandResult(completed.returncode, completed.stdout or "", completed.stderr or "")

@@ -29,8 +29,7 @@ from sstpvpn.platform.tun_linux import TunDevice
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sstpvpn.client.core.types import PushedSettings
-    from sstpvpn.client.core.types import NetworkPlan
+    from sstpvpn.client.core.types import NetworkPlan, PushedSettings
     from sstpvpn.platform.helper_protocol import IPNetwork
     from sstpvpn.platform.netconfig_linux import IPAddress
 
@@ -39,7 +38,7 @@ MACOS_SOCKET = "/var/run/sstp-vpn-helper.sock"  # SockPathName in installer/maco
 SOCKET_ENV = "SSTP_VPN_HELPER_SOCKET"  # another path, e.g. for a helper started with --listen
 HELPER_GROUP = "sstp-vpn"
 MACOS_HELPER_GROUP = "admin"  # helper_macos.DEFAULT_GROUP
-MACOS_INSTALL_COMMAND = "sudo sh \"/Applications/SSTP VPN.app/Contents/Resources/install-helper.sh\" install"
+MACOS_INSTALL_COMMAND = 'sudo sh "/Applications/SSTP VPN.app/Contents/Resources/install-helper.sh" install'
 REPLY_TIMEOUT_SECONDS = 30.0  # DNS changes through systemd-resolved can take a moment
 CLOSE_WAIT_SECONDS = 10.0
 
@@ -54,21 +53,29 @@ def helper_socket_path() -> str:
 
 def _not_running_sentence(path: str, platform_name: str = sys.platform) -> str:
     if platform_name == "darwin":
-        return ("Connecting as an ordinary user needs the SSTP VPN network helper, which is not installed "
-                f"(nothing listens on {path}): install it once with {MACOS_INSTALL_COMMAND} "
-                "(it asks for an administrator password), or run sstp-vpn with sudo.")
-    return ("Connecting as an ordinary user needs the SSTP VPN network helper, which is not running "
-            f"(nothing listens on {path}): install the sstp-vpn package and start the helper with "
-            "'sudo systemctl enable --now sstp-vpn-helper.socket', or run sstp-vpn as root.")
+        return (
+            "Connecting as an ordinary user needs the SSTP VPN network helper, which is not installed "
+            f"(nothing listens on {path}): install it once with {MACOS_INSTALL_COMMAND} "
+            "(it asks for an administrator password), or run sstp-vpn with sudo."
+        )
+    return (
+        "Connecting as an ordinary user needs the SSTP VPN network helper, which is not running "
+        f"(nothing listens on {path}): install the sstp-vpn package and start the helper with "
+        "'sudo systemctl enable --now sstp-vpn-helper.socket', or run sstp-vpn as root."
+    )
 
 
 def _not_allowed_sentence(path: str, platform_name: str = sys.platform) -> str:
     if platform_name == "darwin":
-        return (f"You may not use the SSTP VPN network helper ({path}): it serves administrators (the group "
-                f"{MACOS_HELPER_GROUP}); make your account an administrator in System Settings > Users & "
-                "Groups, or reinstall the helper with --group for another group.")
-    return (f"You may not use the SSTP VPN network helper ({path}): add your user to the group "
-            f"{HELPER_GROUP} with 'sudo adduser $USER {HELPER_GROUP}' and log in again, or run sstp-vpn as root.")
+        return (
+            f"You may not use the SSTP VPN network helper ({path}): it serves administrators (the group "
+            f"{MACOS_HELPER_GROUP}); make your account an administrator in System Settings > Users & "
+            "Groups, or reinstall the helper with --group for another group."
+        )
+    return (
+        f"You may not use the SSTP VPN network helper ({path}): add your user to the group "
+        f"{HELPER_GROUP} with 'sudo adduser $USER {HELPER_GROUP}' and log in again, or run sstp-vpn as root."
+    )
 
 
 def unavailable_sentence(path: str | None = None) -> str | None:
@@ -136,8 +143,10 @@ class HelperChannel:
         if not message:
             _close_all(fds)
             self.close()
-            raise PlatformError("The SSTP VPN network helper ended the connection unexpectedly; reconnect. "
-                                f"If it happens again, its log says why: {_log_hint(self.platform_name)}.")
+            raise PlatformError(
+                "The SSTP VPN network helper ended the connection unexpectedly; reconnect. "
+                f"If it happens again, its log says why: {_log_hint(self.platform_name)}."
+            )
         try:
             reply = protocol.parse_reply(message)
         except RequestRefused as error:
@@ -209,8 +218,15 @@ class HelperUtunDevice(tun_macos.TunDevice):
 class HelperNetConfigurator:
     """NetConfigurator's apply()/restore(), carried out by the helper (which journals each step)."""
 
-    def __init__(self, channel: HelperChannel, ifname: str, server_address: "IPAddress | str",
-                 full_tunnel: bool = True, extra_routes: "Sequence[IPNetwork]" = (), use_vpn_dns: bool = True) -> None:
+    def __init__(
+        self,
+        channel: HelperChannel,
+        ifname: str,
+        server_address: IPAddress | str,
+        full_tunnel: bool = True,
+        extra_routes: Sequence[IPNetwork] = (),
+        use_vpn_dns: bool = True,
+    ) -> None:
         self._channel = channel
         self.ifname = ifname
         self.server_address = ip_address(server_address)
@@ -219,11 +235,10 @@ class HelperNetConfigurator:
         self.use_vpn_dns = use_vpn_dns
         self.notes: list[str] = []
 
-    def apply(self, plan: "NetworkPlan") -> None:
-        self._channel.request(ApplyPlan(self.ifname, self.server_address, self.full_tunnel, plan,
-                                        self.extra_routes, self.use_vpn_dns))
+    def apply(self, plan: NetworkPlan) -> None:
+        self._channel.request(ApplyPlan(self.ifname, self.server_address, self.full_tunnel, plan, self.extra_routes, self.use_vpn_dns))
 
-    def add_pushed(self, pushed: "PushedSettings") -> list[str]:
+    def add_pushed(self, pushed: PushedSettings) -> list[str]:
         reply, fds = self._channel.request(PushSettings(self.ifname, pushed))
         _close_all(fds)
         return list(reply.notes)
@@ -241,8 +256,7 @@ class HelperNetConfigurator:
 class PrivilegedNetwork:
     """The two platform calls the runner needs, done by the privileged helper."""
 
-    def __init__(self, socket_path: str | None = None, timeout: float = REPLY_TIMEOUT_SECONDS,
-                 platform_name: str = sys.platform) -> None:
+    def __init__(self, socket_path: str | None = None, timeout: float = REPLY_TIMEOUT_SECONDS, platform_name: str = sys.platform) -> None:
         self.socket_path = socket_path or helper_socket_path()
         self.timeout = timeout
         self.platform_name = platform_name  # which kind of tunnel device the descriptor is
@@ -266,8 +280,7 @@ class PrivilegedNetwork:
                 reply, fds = channel.request(OpenTun(ifname))
             if len(fds) != 1 or reply.ifname is None:
                 _close_all(fds)
-                raise PlatformError("The SSTP VPN network helper sent no tunnel interface; install the same "
-                                    "version of sstp-vpn and its helper.")
+                raise PlatformError("The SSTP VPN network helper sent no tunnel interface; install the same version of sstp-vpn and its helper.")
         except PlatformError:
             channel.close()
             raise
@@ -276,8 +289,15 @@ class PrivilegedNetwork:
             return HelperUtunDevice(fds[0], reply.ifname, channel)
         return HelperTunDevice(fds[0], reply.ifname, channel)
 
-    def configurator(self, ifname: str, server_address: "IPAddress | str", full_tunnel: bool = True, *,
-                     extra_routes: "Sequence[IPNetwork]" = (), use_vpn_dns: bool = True) -> HelperNetConfigurator:
+    def configurator(
+        self,
+        ifname: str,
+        server_address: IPAddress | str,
+        full_tunnel: bool = True,
+        *,
+        extra_routes: Sequence[IPNetwork] = (),
+        use_vpn_dns: bool = True,
+    ) -> HelperNetConfigurator:
         if self._channel is None:
             raise PlatformError("Open the tunnel interface before configuring the network.")
         return HelperNetConfigurator(self._channel, ifname, server_address, full_tunnel, extra_routes, use_vpn_dns)

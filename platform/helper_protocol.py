@@ -22,8 +22,9 @@ The helper derives the tunnel's routes from the plan (the address, the server, f
 tunnel) exactly as a root client would; the only routes a client names are its extra routes,
 which are checked here (never all addresses, loopback, link-local, multicast) and, with the
 address and peer, against the local networks and gateways before any change (route_safety).
-"open" carries the client's network-namespace descriptor (SCM_RIGHTS, Linux). Anything not in this schema (unknown fields, wrong types, non-canonical addresses, names the
-kernel or a command line could misread) is refused with a sentence, never with an exception.
+"open" carries the client's network-namespace descriptor (SCM_RIGHTS, Linux). Anything not in
+this schema (unknown fields, wrong types, non-canonical addresses, names the kernel or a command
+line could misread) is refused with a sentence, never with an exception.
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sstpvpn.client.core.types import PushedSettings
-from sstpvpn.client.core.types import NetworkPlan
+from sstpvpn.client.core.types import NetworkPlan, PushedSettings
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 4096
@@ -120,16 +120,30 @@ def encode_request(request: Request) -> bytes:
         body = {"request": "set_mtu", "ifname": request.ifname, "mtu": request.mtu}
     elif isinstance(request, ApplyPlan):
         plan = request.plan
-        body = {"request": "apply", "ifname": request.ifname, "server": str(request.server),
-                "full_tunnel": request.full_tunnel,
-                "extra_routes": [str(network) for network in request.extra_routes], "use_vpn_dns": request.use_vpn_dns,
-                "plan": {"address": str(plan.address), "peer": None if plan.peer is None else str(plan.peer),
-                         "dns": [str(server) for server in plan.dns], "mtu": plan.mtu,
-                         "ipv6_identifier": None if plan.ipv6_identifier is None else plan.ipv6_identifier.hex()}}
+        body = {
+            "request": "apply",
+            "ifname": request.ifname,
+            "server": str(request.server),
+            "full_tunnel": request.full_tunnel,
+            "extra_routes": [str(network) for network in request.extra_routes],
+            "use_vpn_dns": request.use_vpn_dns,
+            "plan": {
+                "address": str(plan.address),
+                "peer": None if plan.peer is None else str(plan.peer),
+                "dns": [str(server) for server in plan.dns],
+                "mtu": plan.mtu,
+                "ipv6_identifier": None if plan.ipv6_identifier is None else plan.ipv6_identifier.hex(),
+            },
+        }
     elif isinstance(request, PushSettings):
         pushed = request.settings
-        body = {"request": "push", "ifname": request.ifname, "routes": [str(network) for network in pushed.routes],
-                "domain": pushed.domain, "search": list(pushed.search)}
+        body = {
+            "request": "push",
+            "ifname": request.ifname,
+            "routes": [str(network) for network in pushed.routes],
+            "domain": pushed.domain,
+            "search": list(pushed.search),
+        }
     elif isinstance(request, Restore):
         body = {"request": "restore", "ifname": request.ifname}
     else:
@@ -142,13 +156,14 @@ def parse_request(data: bytes) -> Request:
     message = _load(data, "request")
     version = message.get("version")
     if type(version) is not int or version != PROTOCOL_VERSION:
-        raise RequestRefused(f"The network helper speaks version {PROTOCOL_VERSION} of its protocol, "
-                             "but the request came in another one; install the same version of "
-                             "sstp-vpn and its helper.")
+        raise RequestRefused(
+            f"The network helper speaks version {PROTOCOL_VERSION} of its protocol, "
+            "but the request came in another one; install the same version of "
+            "sstp-vpn and its helper."
+        )
     kind = message.get("request")
     if not isinstance(kind, str) or kind not in _FIELDS:
-        raise RequestRefused("The network helper does not know this request "
-                             f"(it knows {', '.join(sorted(_FIELDS))}).")
+        raise RequestRefused(f"The network helper does not know this request (it knows {', '.join(sorted(_FIELDS))}).")
     _exact_fields(message, _FIELDS[kind] | {"version", "request"}, "request")
     if kind == "open":
         ifname = message["ifname"]
@@ -159,18 +174,22 @@ def parse_request(data: bytes) -> Request:
         return Restore(interface_name(message["ifname"]))
     if kind == "push":
         routes = extra_routes(message["routes"])
-        if any(network.version != 4 for network in routes):
+        ipv4_routes = tuple(network for network in routes if isinstance(network, ipaddress.IPv4Network))
+        if len(ipv4_routes) != len(routes):
             raise RequestRefused("The routes a DHCP server sends are IPv4 networks.")
         search = message["search"]
         if not isinstance(search, list) or len(search) > MAX_SEARCH_DOMAINS:
             raise RequestRefused(f"The search list must be a list of at most {MAX_SEARCH_DOMAINS} domain names.")
         domain = None if message["domain"] is None else domain_name(message["domain"])
-        return PushSettings(interface_name(message["ifname"]),
-                            PushedSettings(routes, domain, tuple(domain_name(name) for name in search)))
-    return ApplyPlan(ifname=interface_name(message["ifname"]), server=server_address(message["server"]),
-                     full_tunnel=_boolean(message["full_tunnel"], "full_tunnel"), plan=network_plan(message["plan"]),
-                     extra_routes=extra_routes(message["extra_routes"]),
-                     use_vpn_dns=_boolean(message["use_vpn_dns"], "use_vpn_dns"))
+        return PushSettings(interface_name(message["ifname"]), PushedSettings(ipv4_routes, domain, tuple(domain_name(name) for name in search)))
+    return ApplyPlan(
+        ifname=interface_name(message["ifname"]),
+        server=server_address(message["server"]),
+        full_tunnel=_boolean(message["full_tunnel"], "full_tunnel"),
+        plan=network_plan(message["plan"]),
+        extra_routes=extra_routes(message["extra_routes"]),
+        use_vpn_dns=_boolean(message["use_vpn_dns"], "use_vpn_dns"),
+    )
 
 
 # -- field validation (also used by the helper for its own settings) ------------------------------
@@ -180,8 +199,10 @@ def interface_name(value: object) -> str:
     if not isinstance(value, str):
         raise RequestRefused("An interface name must be text.")
     if (not _IFNAME.fullmatch(value)) or len(value.encode()) >= IFNAMSIZ:
-        raise RequestRefused(f"{value[:40]!r} cannot be a tunnel interface name: use 1 to {IFNAMSIZ - 1} "
-                             "letters, digits, '_', '.' or '-', starting with a letter or digit.")
+        raise RequestRefused(
+            f"{value[:40]!r} cannot be a tunnel interface name: use 1 to {IFNAMSIZ - 1} "
+            "letters, digits, '_', '.' or '-', starting with a letter or digit."
+        )
     return value
 
 
@@ -222,8 +243,10 @@ def extra_routes(value: object) -> tuple[IPNetwork, ...]:
         if network is None or str(network) != text:
             raise RequestRefused(f"{str(text)[:50]!r} is not a network written like 10.20.0.0/16.")
         if network.prefixlen == 0 or any(network.overlaps(special) for special in _NOT_ROUTABLE[network.version]):
-            raise RequestRefused(f"{network} cannot be routed through the tunnel: it holds addresses that must "
-                                 "stay on this machine or its link (all, loopback, link-local or multicast).")
+            raise RequestRefused(
+                f"{network} cannot be routed through the tunnel: it holds addresses that must "
+                "stay on this machine or its link (all, loopback, link-local or multicast)."
+            )
         networks.append(network)
     return tuple(networks)
 
@@ -256,8 +279,7 @@ def network_plan(value: object) -> NetworkPlan:
 
 def _tunnel_address(value: object, what: str) -> ipaddress.IPv4Address:
     address = _address(value, what, (4,))
-    if (address.is_unspecified or address.is_loopback or address.is_multicast or address.is_reserved
-            or address in _THIS_NETWORK):
+    if address.is_unspecified or address.is_loopback or address.is_multicast or address.is_reserved or address in _THIS_NETWORK:
         raise RequestRefused(f"{address} cannot be {what}: it is not an address for one host.")
     return address
 
@@ -330,17 +352,14 @@ def parse_reply(data: bytes) -> Reply:
     message = _load(data, "reply")
     ok = message.get("ok")
     if type(ok) is not bool:
-        raise RequestRefused("The network helper's reply makes no sense; install the same version "
-                             "of sstp-vpn and its helper.")
+        raise RequestRefused("The network helper's reply makes no sense; install the same version of sstp-vpn and its helper.")
     if not ok:
         error = message.get("error")
         return Reply(False, error=error if isinstance(error, str) else "The network helper refused the request.")
     ifname = message.get("ifname")
     notes = message.get("notes", [])
-    if (ifname is not None and not isinstance(ifname, str)) or not isinstance(notes, list) \
-            or not all(isinstance(note, str) for note in notes):
-        raise RequestRefused("The network helper's reply makes no sense; install the same version "
-                             "of sstp-vpn and its helper.")
+    if (ifname is not None and not isinstance(ifname, str)) or not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
+        raise RequestRefused("The network helper's reply makes no sense; install the same version of sstp-vpn and its helper.")
     return Reply(True, ifname=None if ifname is None else interface_name(ifname), notes=tuple(notes))
 
 
@@ -366,26 +385,27 @@ class SessionRules:
         Raises RequestRefused when the request lies outside this session."""
         if isinstance(request, OpenTun):
             if self.ifname is not None:
-                raise RequestRefused(f"This connection already has its tunnel interface {self.ifname}; "
-                                     "one interface per connection.")
+                raise RequestRefused(f"This connection already has its tunnel interface {self.ifname}; one interface per connection.")
             return True
         if self.ifname is None:
             raise RequestRefused("Open the tunnel interface first.")
         if request.ifname != self.ifname:
-            raise RequestRefused(f"The interface {request.ifname} was not created by this connection "
-                                 f"(its interface is {self.ifname}); the network helper leaves it alone.")
+            raise RequestRefused(
+                f"The interface {request.ifname} was not created by this connection "
+                f"(its interface is {self.ifname}); the network helper leaves it alone."
+            )
         if isinstance(request, SetMtu):
             if self.plan is not None and request.mtu != self.plan.plan.mtu:
-                raise RequestRefused(f"The MTU of {self.ifname} is {self.plan.plan.mtu} by this connection's "
-                                     f"network plan; {request.mtu} is outside it.")
+                raise RequestRefused(
+                    f"The MTU of {self.ifname} is {self.plan.plan.mtu} by this connection's network plan; {request.mtu} is outside it."
+                )
             return True
         if isinstance(request, ApplyPlan):
             if self.plan is None:
                 self.plan = request
                 return True
             if request != self.plan:
-                raise RequestRefused("This connection's network plan is set already; a different plan "
-                                     "needs a new connection.")
+                raise RequestRefused("This connection's network plan is set already; a different plan needs a new connection.")
             return not self.network_applied
         if isinstance(request, PushSettings):
             if not self.network_applied:
@@ -421,8 +441,7 @@ def _load(data: bytes, what: str) -> dict[str, Any]:
     if len(data) > MAX_MESSAGE_BYTES:
         raise RequestRefused(f"The {what} is longer than the network helper accepts ({MAX_MESSAGE_BYTES} bytes).")
     try:
-        message = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                             parse_constant=_no_constants)
+        message = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise RequestRefused(f"The {what} is not a JSON object.") from None
     if not isinstance(message, dict):

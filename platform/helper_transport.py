@@ -74,8 +74,7 @@ def receive_message(sock: socket.socket, max_fds: int = 0) -> tuple[bytes, list[
             raise EOFError
         (length,) = LENGTH_PREFIX.unpack(header)
         if length > MAX_MESSAGE_BYTES:
-            raise BrokenFraming(f"The message is longer than the network helper accepts "
-                                f"({MAX_MESSAGE_BYTES} bytes).")
+            raise BrokenFraming(f"The message is longer than the network helper accepts ({MAX_MESSAGE_BYTES} bytes).")
         body = _receive_exactly(sock, length, max_fds, fds)
         if body is None:
             raise EOFError
@@ -92,7 +91,8 @@ def _receive_packet(sock: socket.socket, max_fds: int) -> tuple[bytes, list[int]
     while True:
         try:
             data, ancillary, flags, _address = sock.recvmsg(
-                MAX_MESSAGE_BYTES + 1, socket.CMSG_SPACE(max_fds * _FD_SIZE) if max_fds else 0, _CMSG_CLOEXEC)
+                MAX_MESSAGE_BYTES + 1, socket.CMSG_SPACE(max_fds * _FD_SIZE) if max_fds else 0, _CMSG_CLOEXEC
+            )
         except InterruptedError:
             continue
         except (ConnectionResetError, BrokenPipeError):
@@ -111,7 +111,8 @@ def _receive_exactly(sock: socket.socket, size: int, max_fds: int, fds: list[int
     while len(chunks) < size:
         try:
             data, ancillary, _flags, _address = sock.recvmsg(
-                size - len(chunks), socket.CMSG_SPACE(max_fds * _FD_SIZE) if max_fds else 0, _CMSG_CLOEXEC)
+                size - len(chunks), socket.CMSG_SPACE(max_fds * _FD_SIZE) if max_fds else 0, _CMSG_CLOEXEC
+            )
         except InterruptedError:
             continue
         except (ConnectionResetError, BrokenPipeError):
@@ -130,7 +131,7 @@ def _descriptors(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             received = array.array("i")
-            received.frombytes(payload[:len(payload) - len(payload) % _FD_SIZE])
+            received.frombytes(payload[: len(payload) - len(payload) % _FD_SIZE])
             fds.extend(received)
     if not _CMSG_CLOEXEC:
         for fd in fds:

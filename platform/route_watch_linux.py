@@ -28,8 +28,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import (RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE,
-                                   RTMGRP_LINK)
+from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE, RTMGRP_LINK
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +54,7 @@ class RouteWatcher:
         self._target: IpAddress | None = None  # None: any default route will do
         self._exclude: str | None = None  # our tunnel interface
         self._usable = True  # until the first look says otherwise
-        self._events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
-                                     socket.NETLINK_ROUTE)
+        self._events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
         self._events.bind((0, GROUPS))
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._closed = False
@@ -67,7 +65,7 @@ class RouteWatcher:
     def usable(self) -> bool:
         return self._usable
 
-    def start(self) -> "RouteWatcher":
+    def start(self) -> RouteWatcher:
         self._thread.start()
         return self
 
@@ -105,11 +103,11 @@ class RouteWatcher:
                 due: float | None = None  # when the debounced look is due
                 while not self._closed:
                     timeout = None if due is None else max(0.0, due - time.monotonic())
-                    readable, _, _ = select.select([self._events, self._wake_r], [], [], timeout)
+                    readable, _, _ = select.select([self._events.fileno(), self._wake_r], [], [], timeout)
                     if self._wake_r in readable:
                         self._drain_wake()
                         due = time.monotonic()  # a new target: look now
-                    if self._events in readable and self._drain_events() and due is None:
+                    if self._events.fileno() in readable and self._drain_events() and due is None:
                         due = time.monotonic() + self._debounce
                     if due is not None and time.monotonic() >= due and not self._closed:
                         due = None
@@ -155,9 +153,11 @@ class RouteWatcher:
 
     def _route_usable(self, routes: IPRoute, target: IpAddress | None, exclude: str | None) -> bool:
         if target is None:
-            candidates = [route for route in routes.route("dump")
-                          if route["dst_len"] == 0 and route.get("RTA_TABLE", route["table"]) == MAIN_TABLE
-                          and route["type"] == UNICAST]
+            candidates = [
+                route
+                for route in routes.route("dump")
+                if route["dst_len"] == 0 and route.get("RTA_TABLE", route["table"]) == MAIN_TABLE and route["type"] == UNICAST
+            ]
         else:
             try:
                 candidates = list(routes.route("get", dst=str(target)))

@@ -65,13 +65,17 @@ class GUID(Structure):
 
 
 class SOCKADDR_IN(Structure):
-    _fields_ = [("sin_family", c_uint16), ("sin_port", c_uint16), ("sin_addr", c_uint8 * 4),
-                ("sin_zero", c_uint8 * 8)]
+    _fields_ = [("sin_family", c_uint16), ("sin_port", c_uint16), ("sin_addr", c_uint8 * 4), ("sin_zero", c_uint8 * 8)]
 
 
 class SOCKADDR_IN6(Structure):
-    _fields_ = [("sin6_family", c_uint16), ("sin6_port", c_uint16), ("sin6_flowinfo", c_uint32),
-                ("sin6_addr", c_uint8 * 16), ("sin6_scope_id", c_uint32)]
+    _fields_ = [
+        ("sin6_family", c_uint16),
+        ("sin6_port", c_uint16),
+        ("sin6_flowinfo", c_uint32),
+        ("sin6_addr", c_uint8 * 16),
+        ("sin6_scope_id", c_uint32),
+    ]
 
 
 class SOCKADDR_INET(Union):  # 28 bytes
@@ -84,93 +88,93 @@ class IP_ADDRESS_PREFIX(Structure):  # 32 bytes: PrefixLength at 28, then paddin
 
 class MIB_UNICASTIPADDRESS_ROW(Structure):  # 80 bytes
     _fields_ = [
-        ("Address", SOCKADDR_INET),          # 0
-        ("InterfaceLuid", NET_LUID),         # 32
-        ("InterfaceIndex", c_uint32),        # 40
-        ("PrefixOrigin", c_int32),           # 44
-        ("SuffixOrigin", c_int32),           # 48
-        ("ValidLifetime", c_uint32),         # 52
-        ("PreferredLifetime", c_uint32),     # 56
-        ("OnLinkPrefixLength", c_uint8),     # 60
-        ("SkipAsSource", c_uint8),           # 61
-        ("DadState", c_int32),               # 64
-        ("ScopeId", c_uint32),               # 68
-        ("CreationTimeStamp", c_uint64),     # 72
+        ("Address", SOCKADDR_INET),  # 0
+        ("InterfaceLuid", NET_LUID),  # 32
+        ("InterfaceIndex", c_uint32),  # 40
+        ("PrefixOrigin", c_int32),  # 44
+        ("SuffixOrigin", c_int32),  # 48
+        ("ValidLifetime", c_uint32),  # 52
+        ("PreferredLifetime", c_uint32),  # 56
+        ("OnLinkPrefixLength", c_uint8),  # 60
+        ("SkipAsSource", c_uint8),  # 61
+        ("DadState", c_int32),  # 64
+        ("ScopeId", c_uint32),  # 68
+        ("CreationTimeStamp", c_uint64),  # 72
     ]
 
 
 class MIB_IPFORWARD_ROW2(Structure):  # 104 bytes
     _fields_ = [
-        ("InterfaceLuid", NET_LUID),                  # 0
-        ("InterfaceIndex", c_uint32),                 # 8
-        ("DestinationPrefix", IP_ADDRESS_PREFIX),     # 12
-        ("NextHop", SOCKADDR_INET),                   # 44
-        ("SitePrefixLength", c_uint8),                # 72
-        ("ValidLifetime", c_uint32),                  # 76
-        ("PreferredLifetime", c_uint32),              # 80
-        ("Metric", c_uint32),                         # 84
-        ("Protocol", c_int32),                        # 88
-        ("Loopback", c_uint8),                        # 92
-        ("AutoconfigureAddress", c_uint8),            # 93
-        ("Publish", c_uint8),                         # 94
-        ("Immortal", c_uint8),                        # 95
-        ("Age", c_uint32),                            # 96
-        ("Origin", c_int32),                          # 100
+        ("InterfaceLuid", NET_LUID),  # 0
+        ("InterfaceIndex", c_uint32),  # 8
+        ("DestinationPrefix", IP_ADDRESS_PREFIX),  # 12
+        ("NextHop", SOCKADDR_INET),  # 44
+        ("SitePrefixLength", c_uint8),  # 72
+        ("ValidLifetime", c_uint32),  # 76
+        ("PreferredLifetime", c_uint32),  # 80
+        ("Metric", c_uint32),  # 84
+        ("Protocol", c_int32),  # 88
+        ("Loopback", c_uint8),  # 92
+        ("AutoconfigureAddress", c_uint8),  # 93
+        ("Publish", c_uint8),  # 94
+        ("Immortal", c_uint8),  # 95
+        ("Age", c_uint32),  # 96
+        ("Origin", c_int32),  # 100
     ]
 
 
 class MIB_IPINTERFACE_ROW(Structure):  # 168 bytes
     _fields_ = [
-        ("Family", c_uint16),                                 # 0
-        ("InterfaceLuid", NET_LUID),                          # 8
-        ("InterfaceIndex", c_uint32),                         # 16
-        ("MaxReassemblySize", c_uint32),                      # 20
-        ("InterfaceIdentifier", c_uint64),                    # 24
-        ("MinRouterAdvertisementInterval", c_uint32),         # 32
-        ("MaxRouterAdvertisementInterval", c_uint32),         # 36
-        ("AdvertisingEnabled", c_uint8),                      # 40
-        ("ForwardingEnabled", c_uint8),                       # 41
-        ("WeakHostSend", c_uint8),                            # 42
-        ("WeakHostReceive", c_uint8),                         # 43
-        ("UseAutomaticMetric", c_uint8),                      # 44
-        ("UseNeighborUnreachabilityDetection", c_uint8),      # 45
-        ("ManagedAddressConfigurationSupported", c_uint8),    # 46
-        ("OtherStatefulConfigurationSupported", c_uint8),     # 47
-        ("AdvertiseDefaultRoute", c_uint8),                   # 48
-        ("RouterDiscoveryBehavior", c_int32),                 # 52
-        ("DadTransmits", c_uint32),                           # 56
-        ("BaseReachableTime", c_uint32),                      # 60
-        ("RetransmitTime", c_uint32),                         # 64
-        ("PathMtuDiscoveryTimeout", c_uint32),                # 68
-        ("LinkLocalAddressBehavior", c_int32),                # 72
-        ("LinkLocalAddressTimeout", c_uint32),                # 76
-        ("ZoneIndices", c_uint32 * 16),                       # 80 (ScopeLevelCount = 16)
-        ("SitePrefixLength", c_uint32),                       # 144
-        ("Metric", c_uint32),                                 # 148
-        ("NlMtu", c_uint32),                                  # 152
-        ("Connected", c_uint8),                               # 156
-        ("SupportsWakeUpPatterns", c_uint8),                  # 157
-        ("SupportsNeighborDiscovery", c_uint8),               # 158
-        ("SupportsRouterDiscovery", c_uint8),                 # 159
-        ("ReachableTime", c_uint32),                          # 160
-        ("TransmitOffload", c_uint8),                         # 164 (a byte of 1-bit flags)
-        ("ReceiveOffload", c_uint8),                          # 165
-        ("DisableDefaultRoutes", c_uint8),                    # 166
+        ("Family", c_uint16),  # 0
+        ("InterfaceLuid", NET_LUID),  # 8
+        ("InterfaceIndex", c_uint32),  # 16
+        ("MaxReassemblySize", c_uint32),  # 20
+        ("InterfaceIdentifier", c_uint64),  # 24
+        ("MinRouterAdvertisementInterval", c_uint32),  # 32
+        ("MaxRouterAdvertisementInterval", c_uint32),  # 36
+        ("AdvertisingEnabled", c_uint8),  # 40
+        ("ForwardingEnabled", c_uint8),  # 41
+        ("WeakHostSend", c_uint8),  # 42
+        ("WeakHostReceive", c_uint8),  # 43
+        ("UseAutomaticMetric", c_uint8),  # 44
+        ("UseNeighborUnreachabilityDetection", c_uint8),  # 45
+        ("ManagedAddressConfigurationSupported", c_uint8),  # 46
+        ("OtherStatefulConfigurationSupported", c_uint8),  # 47
+        ("AdvertiseDefaultRoute", c_uint8),  # 48
+        ("RouterDiscoveryBehavior", c_int32),  # 52
+        ("DadTransmits", c_uint32),  # 56
+        ("BaseReachableTime", c_uint32),  # 60
+        ("RetransmitTime", c_uint32),  # 64
+        ("PathMtuDiscoveryTimeout", c_uint32),  # 68
+        ("LinkLocalAddressBehavior", c_int32),  # 72
+        ("LinkLocalAddressTimeout", c_uint32),  # 76
+        ("ZoneIndices", c_uint32 * 16),  # 80 (ScopeLevelCount = 16)
+        ("SitePrefixLength", c_uint32),  # 144
+        ("Metric", c_uint32),  # 148
+        ("NlMtu", c_uint32),  # 152
+        ("Connected", c_uint8),  # 156
+        ("SupportsWakeUpPatterns", c_uint8),  # 157
+        ("SupportsNeighborDiscovery", c_uint8),  # 158
+        ("SupportsRouterDiscovery", c_uint8),  # 159
+        ("ReachableTime", c_uint32),  # 160
+        ("TransmitOffload", c_uint8),  # 164 (a byte of 1-bit flags)
+        ("ReceiveOffload", c_uint8),  # 165
+        ("DisableDefaultRoutes", c_uint8),  # 166
     ]
 
 
 class DNS_INTERFACE_SETTINGS(Structure):  # version 1; 64 bytes on 64-bit
     _fields_ = [
-        ("Version", c_uint32),               # 0 (then 4 bytes of padding)
-        ("Flags", c_uint64),                 # 8
-        ("Domain", c_wchar_p),               # 16
-        ("NameServer", c_wchar_p),           # 24
-        ("SearchList", c_wchar_p),           # 32
-        ("RegistrationEnabled", c_uint32),   # 40
-        ("RegisterAdapterName", c_uint32),   # 44
-        ("EnableLLMNR", c_uint32),           # 48
-        ("QueryAdapterName", c_uint32),      # 52
-        ("ProfileNameServer", c_wchar_p),    # 56
+        ("Version", c_uint32),  # 0 (then 4 bytes of padding)
+        ("Flags", c_uint64),  # 8
+        ("Domain", c_wchar_p),  # 16
+        ("NameServer", c_wchar_p),  # 24
+        ("SearchList", c_wchar_p),  # 32
+        ("RegistrationEnabled", c_uint32),  # 40
+        ("RegisterAdapterName", c_uint32),  # 44
+        ("EnableLLMNR", c_uint32),  # 48
+        ("QueryAdapterName", c_uint32),  # 52
+        ("ProfileNameServer", c_wchar_p),  # 56
     ]
 
 
@@ -249,8 +253,10 @@ IPHLPAPI_PROTOTYPES: dict[str, Prototype] = {
     "DeleteIpForwardEntry2": (c_uint32, [POINTER(MIB_IPFORWARD_ROW2)]),
     # (InterfaceLuid optional, InterfaceIndex, SourceAddress optional, DestinationAddress,
     #  AddressSortOptions, BestRoute out, BestSourceAddress out)
-    "GetBestRoute2": (c_uint32, [POINTER(NET_LUID), c_uint32, POINTER(SOCKADDR_INET), POINTER(SOCKADDR_INET),
-                                 c_uint32, POINTER(MIB_IPFORWARD_ROW2), POINTER(SOCKADDR_INET)]),
+    "GetBestRoute2": (
+        c_uint32,
+        [POINTER(NET_LUID), c_uint32, POINTER(SOCKADDR_INET), POINTER(SOCKADDR_INET), c_uint32, POINTER(MIB_IPFORWARD_ROW2), POINTER(SOCKADDR_INET)],
+    ),
 }
 # Exported from Windows 10 2004 (build 19041) on; older systems fall back to netsh. The GUID
 # goes by value, as in the C prototype.
@@ -278,8 +284,7 @@ class Library:
     DLL lacks are None. `last_error()` is the calling thread's GetLastError() as ctypes saved
     it right after the last foreign call (use_last_error=True)."""
 
-    def __init__(self, dll: Any, prototypes: dict[str, Prototype],
-                 optional: dict[str, Prototype] | None = None) -> None:
+    def __init__(self, dll: Any, prototypes: dict[str, Prototype], optional: dict[str, Prototype] | None = None) -> None:
         for name, prototype in prototypes.items():
             setattr(self, name, _declare(getattr(dll, name), prototype))
         for name, prototype in (optional or {}).items():
@@ -294,6 +299,11 @@ class Library:
     def last_error() -> int:
         return ctypes.get_last_error()
 
+    def __getattr__(self, name: str) -> Any:
+        """Only for the type checker: the functions are set per DLL in __init__, so a name that
+        gets here is not one of them."""
+        raise AttributeError(name)
+
 
 def _declare(function: Any, prototype: Prototype) -> Any:
     function.restype, function.argtypes = prototype
@@ -305,14 +315,13 @@ def load(path: str, prototypes: dict[str, Prototype], optional: dict[str, Protot
     if sys.platform != "win32":
         raise PlatformError(f"{path} is a Windows library; this system is {sys.platform}.")
     try:
-        dll = ctypes.WinDLL(path, use_last_error=True)  # type: ignore[attr-defined]
+        dll = ctypes.WinDLL(path, use_last_error=True)
     except OSError as error:
         raise PlatformError(f"Windows could not load {path} ({error}).") from error
     try:
         return Library(dll, prototypes, optional)
     except AttributeError as error:
-        raise PlatformError(f"{path} lacks a function SSTP VPN needs ({error}); "
-                            "this Windows version may be too old.") from error
+        raise PlatformError(f"{path} lacks a function SSTP VPN needs ({error}); this Windows version may be too old.") from error
 
 
 def system32_path(name: str) -> str:

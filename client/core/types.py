@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
 
 class FailureKind(enum.Enum):
@@ -75,7 +75,7 @@ class NetworkPlan:
 
     address: IPv4Address
     peer: IPv4Address | None
-    dns: tuple[IPv4Address, ...] = ()
+    dns: tuple[IPv4Address | IPv6Address, ...] = ()  # IPCP gives IPv4 servers; the helper also takes IPv6 ones
     mtu: int = 1500
     ipv6_identifier: bytes | None = None  # 8 bytes, when IPV6CP is up
 

@@ -48,8 +48,9 @@ class Agent:
     systemd-resolved)."""
 
     def __init__(self, ns: Namespace, *arguments: str, prefix: tuple[str, ...] = (), script: str = AGENT) -> None:
-        self.proc = ns.popen(*prefix, sys.executable, script, *arguments, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        self.proc = ns.popen(
+            *prefix, sys.executable, script, *arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+        )
 
     def next(self) -> dict:
         line = self.proc.stdout.readline()

@@ -12,7 +12,6 @@ import argparse
 import errno
 import ipaddress
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -52,8 +51,12 @@ def main() -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "sstp-full-disk", str(folder)], check=True)
     fill_leaving(folder, args.free_pages)
     journal = folder / "network-journal.json"
-    plan = NetworkPlan(address=ipaddress.IPv4Address("198.18.30.10"), peer=ipaddress.IPv4Address("198.18.30.1"),
-                       dns=(ipaddress.IPv4Address("198.18.30.1"),), mtu=1400)
+    plan = NetworkPlan(
+        address=ipaddress.IPv4Address("198.18.30.10"),
+        peer=ipaddress.IPv4Address("198.18.30.1"),
+        dns=(ipaddress.IPv4Address("198.18.30.1"),),
+        mtu=1400,
+    )
     with TunDevice.open() as tun:
         config = NetConfigurator(tun.name, ipaddress.ip_address(args.server), full_tunnel=True, journal_path=journal)
         try:
@@ -65,10 +68,8 @@ def main() -> None:
         # What apply() left behind in the folder, besides the filler (no journal, no temporary file).
         outcome["left_files"] = sorted(p.name for p in folder.iterdir() if not p.name.startswith(FILLER_PREFIX))
         # Before the device goes (taking its routes along): did the undo remove them itself?
-        routes = json.loads(subprocess.run(["ip", "-j", "route", "show", "table", "all"], capture_output=True,
-                                           text=True, check=True).stdout)
-        routes += json.loads(subprocess.run(["ip", "-j", "-6", "route", "show", "table", "all"],
-                                            capture_output=True, text=True, check=True).stdout)
+        routes = json.loads(subprocess.run(["ip", "-j", "route", "show", "table", "all"], capture_output=True, text=True, check=True).stdout)
+        routes += json.loads(subprocess.run(["ip", "-j", "-6", "route", "show", "table", "all"], capture_output=True, text=True, check=True).stdout)
         outcome["tunnel_routes_left"] = [r["dst"] for r in routes if r.get("dev") == tun.name and "/1" in r["dst"]]
     print(json.dumps(outcome), flush=True)
 

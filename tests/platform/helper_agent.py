@@ -61,12 +61,19 @@ def session(args: argparse.Namespace) -> None:
     except PlatformError as error:
         say(event="failed", sentence=error.sentence)
         return
-    say(event="opened", ifname=tun.name, euid=os.geteuid(), capabilities=capabilities(), direct_open=direct,
-        nonblocking=bool(os.get_blocking(tun.fileno()) is False))
+    say(
+        event="opened",
+        ifname=tun.name,
+        euid=os.geteuid(),
+        capabilities=capabilities(),
+        direct_open=direct,
+        nonblocking=bool(os.get_blocking(tun.fileno()) is False),
+    )
     wait_for_go()
     config = network.configurator(tun.name, ipaddress.ip_address(args.server), full_tunnel=args.mode == "full")
-    plan = NetworkPlan(address=ipaddress.IPv4Address(TUNNEL_ADDRESS), peer=ipaddress.IPv4Address(TUNNEL_PEER),
-                       dns=(ipaddress.IPv4Address(TUNNEL_PEER),), mtu=1400)
+    plan = NetworkPlan(
+        address=ipaddress.IPv4Address(TUNNEL_ADDRESS), peer=ipaddress.IPv4Address(TUNNEL_PEER), dns=(ipaddress.IPv4Address(TUNNEL_PEER),), mtu=1400
+    )
     try:
         tun.set_mtu(plan.mtu)
         config.apply(plan)
@@ -103,14 +110,17 @@ def packets_both_ways(tun: TunDevice) -> dict:
     while not read and time.monotonic() < deadline:
         select.select([tun.fileno()], [], [], max(0.0, deadline - time.monotonic()))
         read = [p for p in tun.read_packets() if p[0] >> 4 == 4 and p[9] == 17]  # skip IPv6 chatter
-    return {"received": received.decode(), "source": source[0], "read": [p[28:].decode() for p in read],
-            "read_destination": [socket.inet_ntoa(p[16:20]) for p in read]}
+    return {
+        "received": received.decode(),
+        "source": source[0],
+        "read": [p[28:].decode() for p in read],
+        "read_destination": [socket.inet_ntoa(p[16:20]) for p in read],
+    }
 
 
 def ipv4_udp_packet(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
     udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload  # UDP checksum 0: none
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0x4000, 64, 17, 0,
-                         socket.inet_aton(src), socket.inet_aton(dst))
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0x4000, 64, 17, 0, socket.inet_aton(src), socket.inet_aton(dst))
     total = sum(struct.unpack("!10H", header))
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
@@ -149,31 +159,36 @@ def raw(args: argparse.Namespace) -> None:
 def race(args: argparse.Namespace) -> None:
     """Two sessions of this user apply their plans at the same moment, `--rounds` times; one
     line per round: which applied, and what the other was told."""
-    plan = NetworkPlan(address=ipaddress.IPv4Address(TUNNEL_ADDRESS), peer=ipaddress.IPv4Address(TUNNEL_PEER),
-                       dns=(ipaddress.IPv4Address(TUNNEL_PEER),), mtu=1400)
+    plan = NetworkPlan(
+        address=ipaddress.IPv4Address(TUNNEL_ADDRESS), peer=ipaddress.IPv4Address(TUNNEL_PEER), dns=(ipaddress.IPv4Address(TUNNEL_PEER),), mtu=1400
+    )
     for _ in range(args.rounds):
-        networks = [PrivilegedNetwork(args.socket), PrivilegedNetwork(args.socket)]
-        tuns = [network.open_tun() for network in networks]
-        configs = [network.configurator(tun.name, ipaddress.ip_address(args.server)) for network, tun in zip(networks, tuns)]
-        start = threading.Barrier(2)
-        outcome: list[object] = [None, None]
+        say(event="round", outcome=_race_once(args, plan))
 
-        def apply(which: int) -> None:
-            start.wait()
-            try:
-                configs[which].apply(plan)
-                outcome[which] = "applied"
-            except PlatformError as error:
-                outcome[which] = error.sentence
 
-        threads = [threading.Thread(target=apply, args=(which,)) for which in (0, 1)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for tun in tuns:
-            tun.close()  # ends the session: the helper restores what it applied
-        say(event="round", outcome=outcome)
+def _race_once(args: argparse.Namespace, plan: NetworkPlan) -> list[object]:
+    networks = [PrivilegedNetwork(args.socket), PrivilegedNetwork(args.socket)]
+    tuns = [network.open_tun() for network in networks]
+    configs = [network.configurator(tun.name, ipaddress.ip_address(args.server)) for network, tun in zip(networks, tuns, strict=True)]
+    start = threading.Barrier(2)
+    outcome: list[object] = [None, None]
+
+    def apply(which: int) -> None:
+        start.wait()
+        try:
+            configs[which].apply(plan)
+            outcome[which] = "applied"
+        except PlatformError as error:
+            outcome[which] = error.sentence
+
+    threads = [threading.Thread(target=apply, args=(which,)) for which in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for tun in tuns:
+        tun.close()  # ends the session: the helper restores what it applied
+    return outcome
 
 
 def persist(args: argparse.Namespace) -> None:
@@ -217,8 +232,11 @@ def flood(args: argparse.Namespace) -> None:
         if not still:
             break
         time.sleep(0.2)
-    say(event="idle_closed", seconds=round(30 - (deadline - time.monotonic()), 1),
-        still_open=len([sock for sock in open_now if not select.select([sock], [], [], 0)[0]]))
+    say(
+        event="idle_closed",
+        seconds=round(30 - (deadline - time.monotonic()), 1),
+        still_open=len([sock for sock in open_now if not select.select([sock], [], [], 0)[0]]),
+    )
     for sock in connections:
         sock.close()
 

@@ -19,8 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from sstpvpn.client.core.types import PushedSettings
-from sstpvpn.client.core.types import NetworkPlan
+from sstpvpn.client.core.types import NetworkPlan, PushedSettings
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.netconfig_linux import NetConfigurator, repair_from_journal
 from sstpvpn.platform.tun_linux import TunDevice
@@ -41,17 +40,23 @@ def wait_for_go() -> None:
 def plan(args: argparse.Namespace) -> NetworkPlan:
     identifier = bytes.fromhex(args.ipv6_identifier) if args.ipv6_identifier else None
     peer = None if args.no_peer else ipaddress.IPv4Address(TUNNEL_PEER)
-    return NetworkPlan(address=ipaddress.IPv4Address(TUNNEL_ADDRESS), peer=peer,
-                       dns=(ipaddress.IPv4Address(TUNNEL_PEER),), mtu=1400, ipv6_identifier=identifier)
+    return NetworkPlan(
+        address=ipaddress.IPv4Address(TUNNEL_ADDRESS), peer=peer, dns=(ipaddress.IPv4Address(TUNNEL_PEER),), mtu=1400, ipv6_identifier=identifier
+    )
 
 
 def session(args: argparse.Namespace) -> None:
     tun = TunDevice.open(args.ifname)
     say(event="opened", ifname=tun.name)
     wait_for_go()
-    config = NetConfigurator(tun.name, ipaddress.ip_address(args.server), full_tunnel=args.mode == "full",
-                             extra_routes=tuple(map(ipaddress.ip_network, args.route)), use_vpn_dns=not args.no_vpn_dns,
-                             journal_path=Path(args.journal))
+    config = NetConfigurator(
+        tun.name,
+        ipaddress.ip_address(args.server),
+        full_tunnel=args.mode == "full",
+        extra_routes=tuple(map(ipaddress.ip_network, args.route)),
+        use_vpn_dns=not args.no_vpn_dns,
+        journal_path=Path(args.journal),
+    )
     started = time.perf_counter()
     try:
         config.apply(plan(args))
@@ -60,16 +65,14 @@ def session(args: argparse.Namespace) -> None:
         return
     pushed_notes = None
     if args.push_domain or args.push_route:  # what a DHCP server would send after the connection is up
-        pushed_notes = config.add_pushed(PushedSettings(tuple(map(ipaddress.IPv4Network, args.push_route)),
-                                                        args.push_domain))
+        pushed_notes = config.add_pushed(PushedSettings(tuple(map(ipaddress.IPv4Network, args.push_route)), args.push_domain))
     say(event="applied", seconds=time.perf_counter() - started, mtu=tun.mtu, pushed_notes=pushed_notes)
     wait_for_go()
     started = time.perf_counter()
     notes = config.restore()
     seconds = time.perf_counter() - started
     again = config.restore()  # idempotent: a second restore finds nothing to do
-    say(event="restored", seconds=seconds, notes=notes, second_notes=again, mtu=tun.mtu,
-        journal_exists=Path(args.journal).exists())
+    say(event="restored", seconds=seconds, notes=notes, second_notes=again, mtu=tun.mtu, journal_exists=Path(args.journal).exists())
     wait_for_go()
     tun.close()
     say(event="closed")
@@ -95,8 +98,7 @@ def open_tun(args: argparse.Namespace) -> None:
 
 def configure(args: argparse.Namespace) -> None:
     """Apply to an existing interface (e.g. lo) and report the error or the routes; restore."""
-    config = NetConfigurator(args.ifname, ipaddress.ip_address(args.server), full_tunnel=args.mode == "full",
-                             journal_path=Path(args.journal))
+    config = NetConfigurator(args.ifname, ipaddress.ip_address(args.server), full_tunnel=args.mode == "full", journal_path=Path(args.journal))
     try:
         config.apply(plan(args))
     except PlatformError as error:
@@ -112,8 +114,7 @@ def configure(args: argparse.Namespace) -> None:
 def ipv4_udp_packet(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
     """An IPv4 + UDP packet with a correct header checksum and UDP checksum 0 (allowed)."""
     udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0x1234, 0x4000, 64, 17, 0,
-                         socket.inet_aton(src), socket.inet_aton(dst))
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0x1234, 0x4000, 64, 17, 0, socket.inet_aton(src), socket.inet_aton(dst))
     return header[:10] + struct.pack("!H", ipv4_checksum(header)) + header[12:] + udp
 
 
@@ -135,9 +136,16 @@ def read_ipv4_udp(tun: TunDevice, wanted: int, timeout: float) -> list[dict]:
                 continue
             header_length = (packet[0] & 0x0F) * 4
             sport, dport = struct.unpack_from("!HH", packet, header_length)
-            found.append({"src": socket.inet_ntoa(packet[12:16]), "dst": socket.inet_ntoa(packet[16:20]),
-                          "sport": sport, "dport": dport, "payload": packet[header_length + 8:].decode(),
-                          "checksum_ok": ipv4_checksum(packet[:header_length]) == 0})
+            found.append(
+                {
+                    "src": socket.inet_ntoa(packet[12:16]),
+                    "dst": socket.inet_ntoa(packet[16:20]),
+                    "sport": sport,
+                    "dport": dport,
+                    "payload": packet[header_length + 8 :].decode(),
+                    "checksum_ok": ipv4_checksum(packet[:header_length]) == 0,
+                }
+            )
     return found
 
 
@@ -169,8 +177,7 @@ def packets(args: argparse.Namespace) -> None:
             results["batch_read_seconds"] = time.perf_counter() - started
 
             started = time.perf_counter()
-            tun.write_packets([ipv4_udp_packet(TUNNEL_PEER, TUNNEL_ADDRESS, 9, port, b"batch-%d" % i)
-                               for i in range(100)])
+            tun.write_packets([ipv4_udp_packet(TUNNEL_PEER, TUNNEL_ADDRESS, 9, port, b"batch-%d" % i) for i in range(100)])
             got = []
             receiver.settimeout(2)
             try:
@@ -195,8 +202,7 @@ def packets(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, function in [("session", session), ("repair", repair), ("open-tun", open_tun),
-                           ("configure", configure), ("packets", packets)]:
+    for name, function in [("session", session), ("repair", repair), ("open-tun", open_tun), ("configure", configure), ("packets", packets)]:
         command = commands.add_parser(name)
         command.set_defaults(function=function)
         command.add_argument("--journal", default=os.devnull)

@@ -52,8 +52,7 @@ print(json.dumps(report))
 
 
 def run_child(*prefix: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, sys.executable, "-c", CHILD], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([*prefix, sys.executable, "-c", CHILD], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
 
 
 def test_only_net_admin_is_left_and_it_still_makes_a_tun():
@@ -66,8 +65,7 @@ def test_only_net_admin_is_left_and_it_still_makes_a_tun():
     report = json.loads(result.stdout)
 
     caps = {name: int(value, 16) for name, value in report["status"].items() if name.startswith("Cap")}
-    assert caps == {"CapEff": NET_ADMIN_ONLY, "CapPrm": NET_ADMIN_ONLY, "CapBnd": NET_ADMIN_ONLY,
-                    "CapInh": 0, "CapAmb": 0}, report["status"]
+    assert caps == {"CapEff": NET_ADMIN_ONLY, "CapPrm": NET_ADMIN_ONLY, "CapBnd": NET_ADMIN_ONLY, "CapInh": 0, "CapAmb": 0}, report["status"]
     assert report["status"]["NoNewPrivs"] == "1"
     assert report["tun"] == ["sstpcap0", 1300]
     assert report["chown"] == "EPERM"
@@ -79,16 +77,17 @@ def test_only_net_admin_is_left_and_it_still_makes_a_tun():
 
 def test_without_privileges_it_says_so():
     require_root("starting a process as nobody")
-    probe = ("from sstpvpn.platform.capabilities_linux import keep_only_net_admin\n"
-             "from sstpvpn.platform.errors import PlatformError\n"
-             "try:\n"
-             "    keep_only_net_admin()\n"
-             "except PlatformError as error:\n"
-             "    print(error.sentence)\n"
-             "else:\n"
-             "    print('no error')\n")
-    result = subprocess.run(as_nobody([sys.executable, "-c", probe]), cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=60)
+    probe = (
+        "from sstpvpn.platform.capabilities_linux import keep_only_net_admin\n"
+        "from sstpvpn.platform.errors import PlatformError\n"
+        "try:\n"
+        "    keep_only_net_admin()\n"
+        "except PlatformError as error:\n"
+        "    print(error.sentence)\n"
+        "else:\n"
+        "    print('no error')\n"
+    )
+    result = subprocess.run(as_nobody([sys.executable, "-c", probe]), cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     sentence = result.stdout.strip()
     assert sentence.startswith("The network helper could not drop capability 0 from its bounding set"), sentence

@@ -26,21 +26,25 @@ def test_linux_gets_the_linux_implementation():
     assert current.NetConfigurator.__module__ == "sstpvpn.platform.netconfig_linux"
 
 
-@pytest.mark.parametrize("name, sentence", [
-    ("linux", None),
-    ("win32", None),
-    ("darwin", None),
-    ("cygwin", "Under Cygwin SSTP VPN cannot create its tunnel; run its Windows version instead."),
-    ("freebsd14", "SSTP VPN runs on Linux, Windows and macOS; this system (freebsd14) is not supported."),
-])
+@pytest.mark.parametrize(
+    "name, sentence",
+    [
+        ("linux", None),
+        ("win32", None),
+        ("darwin", None),
+        ("cygwin", "Under Cygwin SSTP VPN cannot create its tunnel; run its Windows version instead."),
+        ("freebsd14", "SSTP VPN runs on Linux, Windows and macOS; this system (freebsd14) is not supported."),
+    ],
+)
 def test_other_systems_get_a_sentence(name, sentence):
     assert current.unsupported_sentence(name) == sentence
 
 
 @pytest.mark.parametrize("name, system", [("win32", "Windows"), ("darwin", "macOS")])
 def test_the_never_run_implementations_say_so(name, system):
-    assert current.untested_note(name) == (f"The {system} support of SSTP VPN has not yet been run on a "
-                                           f"real {system} system; please report what works and what does not.")
+    assert current.untested_note(name) == (
+        f"The {system} support of SSTP VPN has not yet been run on a real {system} system; please report what works and what does not."
+    )
     assert current.untested_note("linux") is None
 
 
@@ -53,9 +57,11 @@ def test_each_system_gets_its_own_modules_in_a_fresh_interpreter():
         ("win32", "sstpvpn.platform.tun_windows", "sstpvpn.platform.netconfig_windows"),
         ("darwin", "sstpvpn.platform.tun_macos", "sstpvpn.platform.netconfig_macos"),
     ]:
-        code = (f"import sys; sys.platform = {name!r}; from sstpvpn.platform import current; "
-                "print(current.TunDevice.__module__, current.NetConfigurator.__module__, "
-                "current.repair_from_journal.__module__, current.SUPPORTED)")
+        code = (
+            f"import sys; sys.platform = {name!r}; from sstpvpn.platform import current; "
+            "print(current.TunDevice.__module__, current.NetConfigurator.__module__, "
+            "current.repair_from_journal.__module__, current.SUPPORTED)"
+        )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
         assert result.stdout.split() == [tun_module, config_module, config_module, "True"]
 

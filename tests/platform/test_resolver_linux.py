@@ -12,7 +12,8 @@ def test_the_vpn_servers_replace_the_nameservers_and_the_rest_stays():
     original = b"# from dhcp\nsearch home.test\nnameserver 198.18.20.53\n  nameserver ::1\noptions edns0"
     servers = [ipaddress.ip_address("198.18.30.1"), ipaddress.ip_address("2001:db8::53")]
     assert render_resolv_conf(original, servers) == (
-        HEADER + b"nameserver 198.18.30.1\nnameserver 2001:db8::53\n# from dhcp\nsearch home.test\noptions edns0\n")
+        HEADER + b"nameserver 198.18.30.1\nnameserver 2001:db8::53\n# from dhcp\nsearch home.test\noptions edns0\n"
+    )
 
 
 def test_rendering_twice_does_not_stack_headers_and_a_missing_file_is_fine():

@@ -17,8 +17,7 @@ import pytest
 
 from tests.netns import Namespace
 from tests.platform.client_network import REPO, Agent, ip_json, route, snapshot, without_qdisc
-from tests.platform.test_helper_linux import (PLAN, UnprivilegedAgent, _wait_for_state, apply, helper,  # noqa: F401
-                                              request, socket_folder)
+from tests.platform.test_helper_linux import PLAN, UnprivilegedAgent, _wait_for_state, apply, helper, request, socket_folder  # noqa: F401
 from tests.unprivileged import as_nobody
 
 RULE_AGENT = str(Path(__file__).with_name("route_rule_agent.py"))
@@ -30,36 +29,47 @@ def rule_agent(ns: Namespace, *arguments: str) -> Agent:
 
 
 def extra_inside_lan(veth: str) -> str:
-    return ("The extra route 198.18.20.0/25 lies inside the local network 198.18.20.0/24 (interface "
-            f"{veth}), so traffic for those local hosts would go into the VPN; remove the route from the "
-            "profile (or --route), or ask the VPN administrator for routes outside 198.18.20.0/24.")
+    return (
+        "The extra route 198.18.20.0/25 lies inside the local network 198.18.20.0/24 (interface "
+        f"{veth}), so traffic for those local hosts would go into the VPN; remove the route from the "
+        "profile (or --route), or ask the VPN administrator for routes outside 198.18.20.0/24."
+    )
 
 
 def extra_gateway(veth: str) -> str:
-    return (f"The extra route 198.18.20.1/32 holds this computer's gateway 198.18.20.1 (interface {veth}), so "
-            "traffic to the gateway would go into the VPN; remove the route from the profile (or --route).")
+    return (
+        f"The extra route 198.18.20.1/32 holds this computer's gateway 198.18.20.1 (interface {veth}), so "
+        "traffic to the gateway would go into the VPN; remove the route from the profile (or --route)."
+    )
 
 
 def peer_on_lan(veth: str) -> str:
-    return ("The VPN server gave its end of the tunnel the address 198.18.20.7, which is on the local network "
-            f"198.18.20.0/24 (interface {veth}), so traffic for that host would go into the VPN; ask the VPN "
-            "administrator for an address pool outside 198.18.20.0/24.")
+    return (
+        "The VPN server gave its end of the tunnel the address 198.18.20.7, which is on the local network "
+        f"198.18.20.0/24 (interface {veth}), so traffic for that host would go into the VPN; ask the VPN "
+        "administrator for an address pool outside 198.18.20.0/24."
+    )
 
 
 def address_on_lan(veth: str) -> str:
-    return ("The VPN server gave this computer the address 198.18.20.9, which is on the local network "
-            f"198.18.20.0/24 (interface {veth}), so traffic for that host would go into the VPN; ask the VPN "
-            "administrator for an address pool outside 198.18.20.0/24.")
+    return (
+        "The VPN server gave this computer the address 198.18.20.9, which is on the local network "
+        f"198.18.20.0/24 (interface {veth}), so traffic for that host would go into the VPN; ask the VPN "
+        "administrator for an address pool outside 198.18.20.0/24."
+    )
 
 
-@pytest.mark.parametrize("arguments, sentence", [
-    (("--mode", "split", "--route", "198.18.20.0/25"), extra_inside_lan),
-    (("--route", "198.18.20.1/32"), extra_gateway),
-    (("--peer", "198.18.20.7"), peer_on_lan),
-    (("--mode", "split", "--address", "198.18.20.9"), address_on_lan),
-], ids=["extra-half-of-the-lan", "extra-gateway-32", "peer-on-the-lan", "split-address-on-the-lan"])
-def test_a_plan_that_captures_the_lan_or_the_gateway_is_refused_and_changes_nothing(client_ns, tmp_path,
-                                                                                    arguments, sentence):
+@pytest.mark.parametrize(
+    "arguments, sentence",
+    [
+        (("--mode", "split", "--route", "198.18.20.0/25"), extra_inside_lan),
+        (("--route", "198.18.20.1/32"), extra_gateway),
+        (("--peer", "198.18.20.7"), peer_on_lan),
+        (("--mode", "split", "--address", "198.18.20.9"), address_on_lan),
+    ],
+    ids=["extra-half-of-the-lan", "extra-gateway-32", "peer-on-the-lan", "split-address-on-the-lan"],
+)
+def test_a_plan_that_captures_the_lan_or_the_gateway_is_refused_and_changes_nothing(client_ns, tmp_path, arguments, sentence):
     journal = tmp_path / "journal.json"
     before = snapshot(client_ns)
     agent = rule_agent(client_ns, "--journal", str(journal), *arguments)
@@ -102,9 +112,17 @@ def test_the_snapshot_holds_the_attached_networks_and_the_default_gateways(clien
     agent = rule_agent(client_ns, "--journal", str(tmp_path / "journal.json"))
     opened = agent.next()
     # Each once, though the kernel's connected routes repeat the address networks.
-    assert sorted(opened["attached"]) == sorted([
-        "127.0.0.0/8 lo", "::1/128 lo", f"198.18.20.0/24 {veth}", f"2001:db8:20::/64 {veth}", f"fe80::/64 {veth}",
-        f"203.0.113.5/32 {veth}", f"fd00:5::/64 {veth}"])
+    assert sorted(opened["attached"]) == sorted(
+        [
+            "127.0.0.0/8 lo",
+            "::1/128 lo",
+            f"198.18.20.0/24 {veth}",
+            f"2001:db8:20::/64 {veth}",
+            f"fe80::/64 {veth}",
+            f"203.0.113.5/32 {veth}",
+            f"fd00:5::/64 {veth}",
+        ]
+    )
     assert sorted(opened["gateways"]) == [f"198.18.20.1 {veth}", f"2001:db8:20::1 {veth}"]
     agent.proc.stdin.close()
     agent.proc.wait(10)
@@ -113,8 +131,19 @@ def test_the_snapshot_holds_the_attached_networks_and_the_default_gateways(clien
 def test_the_command_line_says_so_before_connecting(client_ns):
     """The runner checks the routes it knows (here the extra route) before it connects, so the user
     reads the sentence without the server ever being contacted (as nobody: nothing else happens)."""
-    cli = [sys.executable, "-m", "sstpvpn.client.cli", "connect", "198.18.21.1", "--user", "alice",
-           "--password-stdin", "--no-default-route", "--route", "198.18.20.0/25"]
+    cli = [
+        sys.executable,
+        "-m",
+        "sstpvpn.client.cli",
+        "connect",
+        "198.18.21.1",
+        "--user",
+        "alice",
+        "--password-stdin",
+        "--no-default-route",
+        "--route",
+        "198.18.20.0/25",
+    ]
     result = client_ns.run(*as_nobody(cli), input="pw\n", check=False, cwd=REPO, timeout=60)
     assert result.returncode == 1, result
     assert result.stderr == f"sstp-vpn: {extra_inside_lan(client_ns.veth)}\n"
@@ -124,11 +153,15 @@ def test_the_command_line_says_so_before_connecting(client_ns):
 # -- through sstp-vpn-helper, as an ordinary user ------------------------------------------------------
 
 
-@pytest.mark.parametrize("fields, sentence", [
-    (dict(full_tunnel=False, plan=PLAN, extra_routes=["198.18.20.1/32"]), extra_gateway),
-    (dict(full_tunnel=True, plan={**PLAN, "peer": "198.18.20.7"}), peer_on_lan),
-    (dict(full_tunnel=False, plan={**PLAN, "address": "198.18.20.9"}), address_on_lan),
-], ids=["extra-gateway-32", "peer-on-the-lan", "split-address-on-the-lan"])
+@pytest.mark.parametrize(
+    "fields, sentence",
+    [
+        (dict(full_tunnel=False, plan=PLAN, extra_routes=["198.18.20.1/32"]), extra_gateway),
+        (dict(full_tunnel=True, plan={**PLAN, "peer": "198.18.20.7"}), peer_on_lan),
+        (dict(full_tunnel=False, plan={**PLAN, "address": "198.18.20.9"}), address_on_lan),
+    ],
+    ids=["extra-gateway-32", "peer-on-the-lan", "split-address-on-the-lan"],
+)
 def test_the_helper_refuses_a_capturing_plan_and_changes_nothing(client_ns, helper, fields, sentence):
     before = snapshot(client_ns)
     agent = UnprivilegedAgent(client_ns, "raw", "--socket", helper.socket)

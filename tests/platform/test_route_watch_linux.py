@@ -22,8 +22,7 @@ SERVER = "198.18.41.1"  # behind the gateway; never sent anything (route lookups
 
 class Agent:
     def __init__(self, ns: Namespace, target: str) -> None:
-        self.process = ns.popen(sys.executable, str(AGENT), target, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, bufsize=1)
+        self.process = ns.popen(sys.executable, str(AGENT), target, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
     def send(self, line: str) -> None:
         self.process.stdin.write(line + "\n")

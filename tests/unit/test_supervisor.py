@@ -8,15 +8,26 @@ from ipaddress import IPv4Address
 import pytest
 
 from sstpvpn.client.core.reconnect import Backoff
-from sstpvpn.client.core.supervisor import (Connected, Finished, Phase, Prepare, RetryScheduled, SessionEnded,
-                                            SessionSupervisor, Start, Stop, WaitingForNetwork, WatchRoute, Why)
+from sstpvpn.client.core.supervisor import (
+    Connected,
+    Finished,
+    Phase,
+    Prepare,
+    RetryScheduled,
+    SessionEnded,
+    SessionSupervisor,
+    Start,
+    Stop,
+    WaitingForNetwork,
+    WatchRoute,
+    Why,
+)
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, State, Status
 
 DROPPED = Failure(Layer.SSTP, "The connection was lost.", FailureKind.UNREACHABLE)
 REFUSED = Failure(Layer.AUTH, "The server refused the user name or password.", FailureKind.AUTHENTICATION)
 LOCAL = Failure(Layer.PLATFORM, "This system is not supported.", FailureKind.OTHER)
-UP = Status(State.CONNECTED, server="vpn", plan=NetworkPlan(IPv4Address("198.18.30.2"), None), interface="sstp0",
-            route_target="198.18.30.1")
+UP = Status(State.CONNECTED, server="vpn", plan=NetworkPlan(IPv4Address("198.18.30.2"), None), interface="sstp0", route_target="198.18.30.1")
 
 
 def down(failure: Failure | None = None) -> Status:
