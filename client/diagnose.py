@@ -3,9 +3,12 @@
 Steps, each timed: DNS, TCP, Proxy (when one is set), TLS, Certificate chain, Name, Trust, SSTP.
 The chain is shown even when the server is not trusted: then a second connection is opened with
 verification switched off, ONLY to read the certificates; nothing but close_notify is ever sent on
-it. Python 3.11 has no public API for the peer chain (3.13 adds get_verified_chain /
-get_unverified_chain); the same methods exist on the internal `_sslobj` and are used through
-`trust.peer_chain`, falling back to the leaf alone if they are missing.
+it. On Windows and macOS that second connection is the only way to see the chain: truststore
+closes the rejected one. Python 3.11 has no public API for the peer chain (3.13 adds
+get_verified_chain / get_unverified_chain); the same methods exist on the internal `_sslobj` and
+are used through `trust.peer_chain`, falling back to the leaf alone if they are missing. The TLS
+step connects as a session does (`transport.verified_handshake`), so a self-signed certificate
+given as the CA file is trusted on Windows and macOS as it is on Linux.
 
 The SSTP step sends the SSTP_DUPLEX_POST request (no credentials) and reads the reply's headers
 through sstp_http, which judges them as a session does. It runs only over a connection that passed
@@ -26,7 +29,17 @@ from . import trust
 from .core.sstp_http import HttpRefused, HttpReply, ReplyReader, build_request
 from .core.types import Failure, FailureKind, Layer
 from .proxy import ProxyError, authority, duration, open_tunnel
-from .transport import CertificateRejected, Endpoint, TransportError, TransportSettings, connect_first, make_context, resolve, tls_handshake
+from .transport import (
+    CertificateRejected,
+    Endpoint,
+    TransportError,
+    TransportSettings,
+    connect_first,
+    make_context,
+    resolve,
+    tls_handshake,
+    verified_handshake,
+)
 
 SstpProbe = Callable[[ssl.SSLSocket, str], HttpReply]  # raises sstp_http.HttpRefused
 
@@ -158,8 +171,9 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     clock.start()
     trust_failure: Failure | None = None
     verified: ssl.SSLSocket | None = None
+    anchors = trust.leaf_anchors(settings.ca_file)  # only on Windows/macOS: see trust.leaf_anchors
     try:
-        verified = tls_handshake(raw, settings, context)
+        verified = verified_handshake(raw, settings, context, lambda: tunnel(tcp()[0])[0])
         sockets.append(verified)
         shown = verified
         chain = trust.peer_chain(verified, verified=True) or trust.peer_chain(verified)
@@ -173,7 +187,7 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
             chain = trust.peer_chain(shown)
         except (TransportError, ProxyError):
             return clock.failed("TLS", trust_failure)
-    except TransportError as error:
+    except (TransportError, ProxyError) as error:
         return clock.failed("TLS", error.failure)
     cipher = shown.cipher()
     clock.passed(
@@ -203,8 +217,11 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     clock.start()
     trust_details = []
     if trust_failure is None:
-        store = "the system trust store" + (f" or {settings.ca_file}" if settings.ca_file else "")
-        trust_details.append(f"the chain leads to an authority trusted by {store}")
+        if chain[0] in anchors:
+            trust_details.append(f"the server presented exactly the self-signed certificate in {settings.ca_file}")
+        else:
+            store = "the system trust store" + (f" or {settings.ca_file}" if settings.ca_file else "")
+            trust_details.append(f"the chain leads to an authority trusted by {store}")
         trust_problem = trust.usage_problem(leaf)
         if trust_problem is None:
             trust_details.append("the certificate may identify a TLS server")

@@ -4,7 +4,8 @@ The tray app never trusts such a certificate silently: it reads the certificate 
 connection (nothing but the TLS handshake and close_notify is sent, as in `diagnose`), shows its
 SHA-256 and SHA-1 thumbprints, and only if the user agrees keeps it as the profile's CA file and
 pins its SHA-256. From then on the connection checks the chain against exactly that certificate,
-the host name, and the pin.
+the host name, and the pin (on Windows and macOS, where the OS verifier never sees a CA file that is
+not a CA certificate, through `trust.leaf_anchors`: the server must present exactly it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import ssl
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from . import trust
@@ -79,10 +79,4 @@ def fetch_presented_certificate(settings: TransportSettings) -> PresentedCertifi
 
 def is_self_signed(certificate: x509.Certificate) -> bool:
     """Issued by itself: same name as issuer and subject, signed by its own key."""
-    if certificate.issuer != certificate.subject:
-        return False
-    try:
-        certificate.verify_directly_issued_by(certificate)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+    return trust.is_self_signed(certificate)

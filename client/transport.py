@@ -12,6 +12,9 @@ the proxy), which is the one that needs a host route outside the tunnel.
 SNI and host-name check: the name sent (SNI) and the name checked are `sni` when given, else the
 host. An IP-literal host sends no SNI (RFC 6066 forbids addresses there) and is checked against
 the certificate's IP addresses. `sni=""` sends no SNI and checks the host.
+
+On Windows and macOS a self-signed server certificate given as the CA file is trusted when the
+server presents exactly it (`verified_handshake`, `trust.leaf_anchors`), as OpenSSL does on Linux.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import errno
 import ipaddress
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +104,13 @@ def open_connection(settings: TransportSettings) -> TlsConnection:
     The socket is left blocking with `settings.timeout`; the runner changes that."""
     context = make_context(settings)
     raw, route_target = open_stream(settings)
-    tls = tls_handshake(raw, settings, context)
+
+    def reopen() -> socket.socket:
+        nonlocal route_target
+        sock, route_target = open_stream(settings)
+        return sock
+
+    tls = verified_handshake(raw, settings, context, reopen)
     try:
         leaf = tls.getpeercert(binary_form=True)
         problem = certificate_problem(leaf, settings)
@@ -262,7 +272,8 @@ def tls_handshake(sock: socket.socket, settings: TransportSettings, context: ssl
         return tls
     except ssl.SSLCertVerificationError as error:
         # On Linux OpenSSL keeps the peer chain after a failed verification; it lets the sentence
-        # name the expired certificate and its date. (truststore closes the socket on other OSes.)
+        # name the expired certificate and its date. On Windows and macOS truststore has already
+        # closed the socket: the chain is [] and the sentence quotes the OS's own message.
         reason = trust.verification_sentence(error, trust.peer_chain(tls))
         tls.close()
         raise CertificateRejected(Failure(Layer.TLS, reason, FailureKind.TRUST)) from None
@@ -300,6 +311,31 @@ def tls_handshake(sock: socket.socket, settings: TransportSettings, context: ssl
     except BaseException:
         tls.close()
         raise
+
+
+def verified_handshake(
+    sock: socket.socket, settings: TransportSettings, context: ssl.SSLContext, reopen: Callable[[], socket.socket]
+) -> ssl.SSLSocket:
+    """The handshake a session makes: `tls_handshake` with the verifying `context`, except where the
+    CA file holds self-signed server certificates the system verifier never sees
+    (`trust.leaf_anchors`: Windows and macOS). Then the handshake runs with verification off first:
+    if the server presents exactly one of them, that connection stands (its dates are checked here,
+    the name, usage and pin by the caller, before anything is sent); otherwise it is closed, having
+    carried nothing but the handshake, and a new stream from `reopen` is verified by `context`.
+    Raises TransportError (CertificateRejected for a refused certificate)."""
+    anchors = trust.leaf_anchors(settings.ca_file)
+    if anchors:
+        tls = tls_handshake(sock, settings, trust.inspecting_context())
+        presented = trust.peer_chain(tls)[:1]
+        if presented and presented[0] in anchors:
+            problem = trust.anchored_leaf_problem(presented[0])
+            if problem is None:
+                return tls
+            tls.close()
+            raise CertificateRejected(Failure(Layer.TLS, problem, FailureKind.TRUST))
+        tls.close()
+        sock = reopen()
+    return tls_handshake(sock, settings, context)
 
 
 def _tls_failure(tls: ssl.SSLSocket, reason: str, kind: FailureKind) -> TransportError:

@@ -10,6 +10,14 @@ It accepts only subjectAltName entries (never the subject CN), no wildcard direc
 suffix (the Public Suffix List), and compares DNS names in IDNA 2008 A-label form.
 Before anything is sent over the connection, the leaf must also pass the server-auth usage check
 and the optional SHA-256 pin.
+
+Windows and macOS (`OS_VERIFIER`): truststore lets OpenSSL finish the handshake without checking,
+then asks the OS; when the OS refuses the chain it closes the socket before raising, so the
+rejected chain cannot be read from it (`peer_chain` gives [] and callers that show it open a
+look-only connection), and it hands the OS only the CA certificates of the CA file
+(`get_ca_certs()` skips certificates that are not CAs). A self-signed server certificate given as
+the CA file (what first contact keeps) is therefore trusted there through `leaf_anchors`: the
+connection stands when the server presents exactly that certificate, as OpenSSL decides on Linux.
 """
 
 from __future__ import annotations
@@ -21,9 +29,9 @@ import hashlib
 import hmac
 import ipaddress
 import os
+import platform
 import re
 import ssl
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,12 +39,19 @@ from typing import TYPE_CHECKING
 import idna
 import truststore
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# truststore checks the chain with the OS's own verifier after the handshake on Windows and macOS
+# (elsewhere OpenSSL checks it during the handshake, against the distribution's bundle): see the
+# module's docstring for what that changes. Tests set it to run those paths on Linux.
+OS_VERIFIER = platform.system() in ("Windows", "Darwin")
 
 # OpenSSL X509_V_ERR_* codes (x509_vfy.h) that need their own sentence.
 _UNTRUSTED_CODES = {2, 18, 19, 20, 21}  # no issuer found / self-signed / chain does not end in a trusted root
@@ -86,13 +101,16 @@ def inspecting_context() -> ssl.SSLContext:
     return context
 
 
-def peer_chain(sock: ssl.SSLSocket, verified: bool = False) -> list[bytes]:
+def peer_chain(sock: ssl.SSLSocket | ssl.SSLObject, verified: bool = False) -> list[bytes]:
     """DER certificates of the peer, leaf first.
 
     Python 3.13 made get_verified_chain()/get_unverified_chain() public; 3.10-3.12 have them only
-    on the internal `_sslobj` (truststore relies on the same). Where neither exists, or the
-    socket is already closed, only the leaf (if any) is returned.
+    on the internal `_sslobj` (truststore relies on the same). Where neither exists only the leaf
+    (if any) is returned. A socket that is closed, as truststore leaves it on Windows and macOS
+    when the OS rejected the chain, gives [] (not AttributeError from its missing `_sslobj`).
     """
+    if isinstance(sock, ssl.SSLSocket) and getattr(sock, "_sslobj", None) is None:
+        return []
     for owner in (sock, getattr(sock, "_sslobj", None)):
         method = getattr(owner, "get_verified_chain" if verified else "get_unverified_chain", None)
         if method is None:
@@ -107,6 +125,59 @@ def peer_chain(sock: ssl.SSLSocket, verified: bool = False) -> list[bytes]:
     except (ValueError, OSError):
         leaf = None
     return [leaf] if leaf else []
+
+
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN (X509 )?CERTIFICATE-----\r?\n.+?\r?\n-----END \1?CERTIFICATE-----", re.DOTALL)
+
+
+def leaf_anchors(ca_file: Path | None) -> frozenset[bytes]:
+    """DER of the self-signed certificates in `ca_file` that are not CA certificates, on systems
+    whose verifier never sees them (`OS_VERIFIER`: truststore passes only `get_ca_certs()`, which
+    leaves them out); empty elsewhere, where OpenSSL trusts them itself. Such a certificate is
+    trusted the way a pin is: when the server presents exactly it (`anchored_leaf_problem` then
+    checks its dates). An unreadable file gives none: the system verifier then refuses as usual."""
+    if ca_file is None or not OS_VERIFIER:
+        return frozenset()
+    try:
+        store = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        store.load_verify_locations(cafile=os.fspath(ca_file))
+        authorities = set(store.get_ca_certs(binary_form=True))  # what truststore hands the OS
+        text = Path(ca_file).read_bytes()
+    except (OSError, ssl.SSLError):
+        return frozenset()
+    anchors = set()
+    for found in _PEM_CERTIFICATE.finditer(text):
+        try:
+            cert = x509.load_pem_x509_certificate(found.group(0))
+        except ValueError:
+            continue
+        der = cert.public_bytes(serialization.Encoding.DER)
+        if der not in authorities and is_self_signed(cert):
+            anchors.add(der)
+    return frozenset(anchors)
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    """Issued by itself: same name as issuer and subject, signed by its own key."""
+    if cert.issuer != cert.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def anchored_leaf_problem(leaf_der: bytes, now: datetime.datetime | None = None) -> str | None:
+    """For a server certificate trusted as one of the `leaf_anchors`: what a verifier would still
+    refuse about it, its dates (the name, the usage and a pin are checked as for any chain)."""
+    cert = x509.load_der_x509_certificate(leaf_der)
+    now = now or datetime.datetime.now(datetime.UTC)
+    if cert.not_valid_after_utc < now:
+        return _validity_sentence([cert], now, expired=True)
+    if cert.not_valid_before_utc > now:
+        return _validity_sentence([cert], now, expired=False)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,7 +437,7 @@ def verification_sentence(error: ssl.SSLCertVerificationError, chain_der: list[b
     when the platform closed the socket before we could read it."""
     message = getattr(error, "verify_message", None) or str(error)
     code = getattr(error, "verify_code", None)
-    if not sys.platform.startswith("linux"):
+    if OS_VERIFIER:
         # truststore on Windows/macOS reports the platform's own codes; only the text is portable.
         return f"The server's certificate was not accepted by the system's trust store ({message}): {_CA_FILE_HINT}."
     chain = _load_all(chain_der)

@@ -37,6 +37,7 @@ from sstpvpn.client.transport import TlsConnection, TransportError, TransportSet
 from tests.netns import stop_process
 from tests.proxies import Proxy, dead_proxy, start_squid, start_tinyproxy
 from tests.realparts import require_program, require_root
+from tests.unit.os_verifier import OS_UNTRUSTED, behave_like_windows
 
 pytestmark = pytest.mark.realparts
 
@@ -628,6 +629,20 @@ def test_diagnose_shows_the_chain_of_an_untrusted_server(servers: Servers) -> No
     chain = report.steps[4].details
     assert f"  SHA-256 hash: {hashlib.sha256(servers.pki.certificates['other-ca'].der).hexdigest()}" in chain
     assert "  issuer: CN=Untrusted Test CA" in chain
+
+
+def test_diagnose_when_the_os_verifier_closed_the_socket(servers: Servers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """truststore on Windows/macOS closes the socket when the OS refuses the chain (stood in for by
+    tests/unit/os_verifier.py): diagnose used to die there with AttributeError reading the chain."""
+    behave_like_windows(monkeypatch)
+    report = diagnose(settings(servers, "other-ca"), get_reply)
+    assert [(step.name, step.ok) for step in report.steps][3:] == [("TLS", True), ("Certificate chain", True), ("Name", True), ("Trust", False)]
+    assert report.failure.reason == OS_UNTRUSTED and report.failure_kind is FailureKind.TRUST
+    chain = report.steps[4].details
+    assert f"  SHA-256 hash: {hashlib.sha256(servers.pki.certificates['other-ca'].der).hexdigest()}" in chain
+    assert "  issuer: CN=Untrusted Test CA" in chain
+    assert failure_of(settings(servers, "other-ca")) == (OS_UNTRUSTED, FailureKind.TRUST)
+    open_connection(settings(servers)).sock.close()  # a chain to the CA file is still trusted
 
 
 def test_diagnose_wrong_name_and_pin(servers: Servers) -> None:
