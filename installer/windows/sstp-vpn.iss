@@ -1,4 +1,5 @@
-; Inno Setup 6 script for SSTP VPN on Windows. UNTESTED: no Windows machine has built or run it yet.
+; Inno Setup 6 script for SSTP VPN on Windows. Built, installed and uninstalled under Wine by
+; installer/windows/wine-stage.sh (tests/windows); no real Windows machine has run it yet.
 ;
 ; Installs the PyInstaller folder that installer\windows\sstp-vpn.spec builds (dist\sstp-vpn\)
 ; into Program Files, with a Start-menu entry and an optional start at sign-in, and removes all of
@@ -42,6 +43,11 @@ Name: "autostart"; Description: "Start {#AppName} when I sign in"; GroupDescript
 [Files]
 ; The whole bundle, wintun.dll and its LICENSE.txt included, byte for byte.
 Source: "{#BundleDir}\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
+
+[InstallDelete]
+; An upgrade replaces the whole bundle: files of the old version's libraries must not stay beside
+; the new ones (seen under Wine: two cryptography-*.dist-info folders after an upgrade).
+Type: filesandordirs; Name: "{app}\_internal"
 
 [Icons]
 Name: "{group}\{#AppName}"; Filename: "{app}\{#TrayExe}"

@@ -1,0 +1,86 @@
+"""What the Windows smoke tests share: the Wine prefix of the build, the installation's places,
+and the rule that a missing Wine or build fails under CI=true instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[1]
+sys.path.insert(0, str(REPO_ROOT / "installer" / "windows"))
+import wine_build  # noqa: E402
+
+VERSION = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+SETUP_EXE = REPO_ROOT / "dist" / f"sstp-vpn-{VERSION}-setup.exe"
+APP_ID = "{2FA5E140-3576-4595-8AD5-451203732197}"  # installer/windows/sstp-vpn.iss
+UNINSTALL_KEY = rf"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\{APP_ID}_is1"
+SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the Wine stage must run, not skip; see installer/windows/wine-stage.sh)")
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class Installation:
+    wine: wine_build.Wine
+    drive_c: Path
+
+    @property
+    def program_folder(self) -> Path:
+        return self.drive_c / "Program Files" / "SSTP VPN"
+
+    @property
+    def cli(self) -> str:
+        return r"C:\Program Files\SSTP VPN\sstp-vpn.exe"
+
+    @property
+    def tray(self) -> str:
+        return r"C:\Program Files\SSTP VPN\sstp-vpn-tray.exe"
+
+    @property
+    def uninstaller(self) -> str:
+        return r"C:\Program Files\SSTP VPN\unins000.exe"
+
+    @property
+    def start_menu_folder(self) -> Path:
+        return self.drive_c / "ProgramData" / "Microsoft" / "Windows" / "Start Menu" / "Programs" / "SSTP VPN"
+
+    @property
+    def program_data(self) -> Path:
+        return self.drive_c / "ProgramData" / "SSTP VPN"
+
+    def registry_key(self, key: str) -> str | None:
+        """An HKLM key's values as Wine stored them in system.reg (written when the wineserver ends;
+        the fixtures wait for that), None when it does not exist. (Wine 8's `reg query` does not
+        find keys whose names hold braces.)"""
+        assert key.startswith("HKLM\\")
+        header = "[" + key.removeprefix("HKLM\\").replace("\\", "\\\\").lower() + "]"
+        lines = (self.wine.prefix / "system.reg").read_text(encoding="utf-8", errors="replace").splitlines()
+        for index, line in enumerate(lines):
+            if line.lower().startswith(header):
+                values = []
+                for value in lines[index + 1 :]:
+                    if not value.strip():
+                        break
+                    values.append(value)
+                return "\n".join(values)
+        return None
+
+
+def run_windows_python(wine: wine_build.Wine, script: str, folder: Path, timeout: float = 120) -> str:
+    """`script` run by the build's Windows Python (the project and its dependencies installed,
+    as in the bundle) under Wine; its output, after asserting that it exited with 0."""
+    path = folder / "script.py"
+    path.write_text(script)
+    result = wine.run([wine.python, wine_build.windows_path(path)], check=False, quiet=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout
+    return result.stdout
