@@ -11,7 +11,8 @@
 # 3. python3 -m pytest tests/windows: silent install, the CLI, diagnose, keyring, tray, Wintun,
 #    the ctypes prototypes, silent uninstall (the last test). CI=true turns a missing Wine or build
 #    into a failure instead of a skip.
-# Every step prints its time; the whole stage about 6-9 minutes with a warm cache.
+# Every step prints its time. Measured (2-core VM): 150 s with a warm cache (build 108 s, tests
+# 42 s); a fresh machine adds the Debian packages (wine32 alone about 90 s) and the downloads.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export DEBIAN_FRONTEND=noninteractive
