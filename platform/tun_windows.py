@@ -369,9 +369,9 @@ def _interface_alias(iphlpapi: Library, luid: int, requested: str) -> str:
 def _create_error(code: int, name: str) -> PlatformError:
     if code in (ERROR_ACCESS_DENIED, winapi.ERROR_ELEVATION_REQUIRED):
         return PlatformError(ADMIN_SENTENCE)
-    return PlatformError(
-        f"Windows could not create the tunnel adapter {name} ({describe_error(code)}); if another SSTP VPN connection is up, disconnect it first."
-    )
+    # Wintun may fail without setting an error code (seen under Wine); its reason is then only in its log.
+    reason = describe_error(code) if code else "Wintun's reason is in the log"
+    return PlatformError(f"Windows could not create the tunnel adapter {name} ({reason}); if another SSTP VPN connection is up, disconnect it first.")
 
 
 def _session_error(code: int, name: str) -> PlatformError:

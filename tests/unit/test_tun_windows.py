@@ -92,6 +92,15 @@ def test_access_denied_asks_for_administrator_rights(windows):
     assert [call[0] for call in windows.calls] == ["WintunCreateAdapter"]
 
 
+@pytest.mark.parametrize(("code", "reason"), [(1450, "(error 1450"), (0, "(Wintun's reason is in the log)")])
+def test_a_failed_creation_says_why_or_where_to_look(windows, code, reason):
+    windows.wintun.create_error = code
+    with pytest.raises(PlatformError) as caught:
+        TunDevice.open(**windows.libraries())
+    assert caught.value.sentence.startswith(f"Windows could not create the tunnel adapter SSTP VPN {reason}")
+    assert "error 0" not in caught.value.sentence
+
+
 def test_a_failed_session_closes_the_adapter_again(windows):
     windows.wintun.session_error = 1450  # ERROR_NO_SYSTEM_RESOURCES
     with pytest.raises(PlatformError, match="Windows could not start the tunnel adapter SSTP VPN"):
