@@ -90,6 +90,7 @@ class EngineRunner(threading.Thread):
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._status = Status(State.IDLE)
+        self._told: set[str] = set()  # the warnings and errors logged in this session
 
     # -- any thread ------------------------------------------------------------------------
 
@@ -116,12 +117,25 @@ class EngineRunner(threading.Thread):
 
     def _publish(self, **changes) -> None:
         self._status = replace(self._status, **changes)
+        failure = self._status.failure
+        if self._status.state is State.DISCONNECTED and failure is not None and failure.reason not in self._told:
+            # Every session ends here with its Failure: its sentence goes to the log once (ERROR)
+            # unless the engine or the runner logged it already, so the tray's Log window and the
+            # recent log hold every failure (TCP, TLS, certificate ones too). The command line
+            # prints only log lines below WARNING and tells the failure itself at the end.
+            self._emit_log(logging.ERROR, failure.reason)
         self._on_status(self._status)
 
     def _emit_log(self, level: int, message: str) -> None:
-        self._on_log(LogRecord(level, message))
+        self._forward_log(LogRecord(level, message))
+
+    def _forward_log(self, record: LogRecord) -> None:
+        if record.level >= logging.WARNING:
+            self._told.add(record.message)
+        self._on_log(record)
 
     def _session(self, command: Connect) -> None:
+        self._told = set()
         server = f"{command.transport.host}:{command.transport.port}"
         self._status = Status(State.HANDSHAKE, server=server)
         self._publish()
@@ -251,7 +265,7 @@ class _Session:
         answered = False  # the engine was given input here: its output must go out now
         while (event := engine.next_event()) is not None:
             if isinstance(event, LogRecord):
-                self.runner._on_log(event)
+                self.runner._forward_log(event)
             elif isinstance(event, StateChanged):
                 # CONNECTED is published once the network is set, DISCONNECTED once it is
                 # restored and the failure is known (EngineRunner._session).

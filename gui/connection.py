@@ -55,6 +55,7 @@ from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
 
 from .background import run_in_background
 from .bridge import LogEntry, RunnerBridge
+from .presentation import in_gui_words
 
 LOG_HISTORY = 5000
 ENDED_SENTENCE = "The server ended the connection."
@@ -402,7 +403,9 @@ class ConnectionController(QObject):
             self._act(self._driver.prepared(attempt, command))
 
     def _fail(self, attempt: int, failure: Failure) -> None:
-        """An attempt that ended before the runner got it (settings, keyring, platform, lock)."""
+        """An attempt that ended before the runner got it (settings, keyring, platform, lock);
+        the Log window gets its sentence, as the runner logs the failures of its sessions."""
+        self._log_line(logging.ERROR, failure.reason)
         self._set_status(Status(State.DISCONNECTED, server=self._status.server, failure=failure))
         self._act(self._driver.prepared(attempt, failure))
 
@@ -454,6 +457,7 @@ class ConnectionController(QObject):
 
     @Slot(object)
     def _on_log_entry(self, entry: LogEntry) -> None:
+        entry = replace(entry, message=in_gui_words(entry.message))  # the editor's fields, not flags
         self.log_entries.append(entry)
         self.recent_log.append(LogRecord(entry.level, entry.message), at=entry.time)
         self.log.emit(entry)

@@ -50,6 +50,7 @@ from sstpvpn.client.transport import TransportError
 
 from .background import run_in_background
 from .pin_dialog import PinDialog
+from .presentation import in_gui_words
 
 ERROR_STYLE = "color: #b3261e;"
 PROXY_MODES = ((ProxyMode.NONE, "No proxy"), (ProxyMode.SYSTEM, "The system's proxy"), (ProxyMode.MANUAL, "This proxy:"))
@@ -424,7 +425,7 @@ class ProfileEditor(QDialog):
         super().reject()
 
     def _show_general_error(self, sentence: str) -> None:
-        self.general_error.setText(sentence)
+        self.general_error.setText(in_gui_words(sentence))
         self.general_error.show()
 
     # -- Test --------------------------------------------------------------------------------
@@ -435,7 +436,7 @@ class ProfileEditor(QDialog):
         try:
             transport_settings(profile, typed_proxy_password)  # settings errors show at once
         except ProfileSettingsError as error:
-            self.test_output.setPlainText(str(error))
+            self.test_output.setPlainText(in_gui_words(str(error)))
             return
         self._test_running = True
         self._validate()
@@ -468,7 +469,7 @@ class ProfileEditor(QDialog):
             return
         text = io.StringIO()
         print_report(outcome.report, text)
-        self.test_output.setPlainText(text.getvalue())
+        self.test_output.setPlainText(in_gui_words(text.getvalue()))
         certificate = outcome.certificate
         pinned = self.pin.text().replace(":", "").strip().lower()
         if certificate is not None and certificate.can_be_pinned and certificate.sha256_hex != pinned:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 
-from sstpvpn.client.core.types import State, Status
+from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
 
 from .icons import TrayState
 
@@ -64,7 +65,7 @@ def tooltip(profile_name: str | None, status: Status, now: float, reconnect_in: 
         if status.connected_at is not None:
             text += f", {duration_text(now - status.connected_at)}"
     elif status.state is State.DISCONNECTED and status.failure is not None:
-        text += f"\n{status.failure.reason}"
+        text += f"\n{in_gui_words(status.failure.reason)}"
     return text
 
 
@@ -78,3 +79,69 @@ def ipv6_link_local(identifier: bytes | None) -> str:
 def menu_label(text: str) -> str:
     """A profile name as menu text: a single & would become a keyboard shortcut."""
     return text.replace("&", "&&")
+
+
+# The sentences of client/ (and platform/) are shared with the command line, which names a profile
+# setting by its flag, in parentheses: "add its CA certificate to the profile (--ca-file)". The GUI
+# names the editor's field instead (the labels of gui/editor.py, without the colon).
+# tests/gui/test_gui_wording.py checks that every such flag in client/ and platform/ is here.
+FLAG_FIELDS = {
+    "--ca-file": "Extra CA file",
+    "--pin-sha256": "Pinned SHA-256",
+    "--sni": "TLS server name",
+    "--route": "Also route",
+    "--mtu": "MTU",
+    "--proxy": "Proxy URL",
+    "--auth": "Sign in with",
+    "--client-cert": "Certificate file",
+    "--eap-server-name": "EAP server name",
+    "--eap-ca-file": "EAP CA file",
+    "--eap-pin-sha256": "EAP pinned SHA-256",
+}
+FLAG_MENTION = re.compile(r"\((or )?(--[a-z][a-z0-9-]*)\)")
+
+
+def in_gui_words(sentence: str) -> str:
+    """A sentence of client/ as the GUI shows it: "(--ca-file)" becomes "(the “Extra CA file”
+    field)"; a flag not in FLAG_FIELDS stays as it is."""
+
+    def field(match: re.Match[str]) -> str:
+        label = FLAG_FIELDS.get(match.group(2))
+        return match.group(0) if label is None else f"({match.group(1) or ''}the “{label}” field)"
+
+    return FLAG_MENTION.sub(field, sentence)
+
+
+_LAYER_REASONS = {
+    Layer.APP: "internal error",
+    Layer.RUNNER: "internal error",
+    Layer.PLATFORM: "this system is not supported",
+    Layer.PROFILE: "the profile needs a fix",
+    Layer.SESSION: "the profile is in use elsewhere",
+    Layer.NETWORK: "network setup failed on this computer",
+    Layer.SLEEP: "the computer slept",
+    Layer.DNS: "server name not found",
+    Layer.TCP: "server unreachable",
+    Layer.PROXY: "proxy failed",
+    Layer.TLS: "encrypted connection failed",
+    Layer.HTTP: "server refused the VPN request",
+    Layer.SSTP: "the server ended the connection",
+    Layer.LCP: "link negotiation failed",
+    Layer.AUTH: "sign-in failed",
+    Layer.IPCP: "address negotiation failed",
+}
+
+
+def last_attempt(failure: Failure) -> str:
+    """A few words for why an attempt failed, for the tray menu ("Last attempt: sign-in
+    refused"), from the failure's kind and layer; the full sentence is in the tooltip, the notice
+    and the Log window."""
+    if failure.where in (Layer.DNS, Layer.PROXY):
+        return _LAYER_REASONS[failure.where]
+    if failure.kind is FailureKind.AUTHENTICATION:
+        return "sign-in refused"  # the password, the certificate, or no method both sides allow
+    if failure.kind is FailureKind.TRUST:
+        return "certificate not trusted"
+    if failure.kind is FailureKind.UNREACHABLE:
+        return "server unreachable"
+    return _LAYER_REASONS.get(failure.where, "failed")

@@ -23,7 +23,7 @@ from sstpvpn.platform.traffic_counters import TrafficCounters
 from .background import run_in_background
 from .connection import ConnectionController
 from .icons import app_icon
-from .presentation import duration_text, ipv6_link_local, state_text
+from .presentation import duration_text, in_gui_words, ipv6_link_local, state_text
 from .traffic import TrafficMeter, human_bytes, human_rate
 
 RECEIVED_COLOR = QColor("#2e7dd7")
@@ -196,7 +196,7 @@ class StatusWindow(QWidget):
         }
         for name, text in values.items():
             self.values[name].setText(text)
-        problem = status.failure.reason if status.state is State.DISCONNECTED and status.failure else self._tunnel_problem
+        problem = in_gui_words(status.failure.reason) if status.state is State.DISCONNECTED and status.failure else self._tunnel_problem
         self.problem.setText(problem or "")
         self.problem.setVisible(bool(problem))
         self.graph.update()

@@ -15,7 +15,7 @@ from sstpvpn.client.profiles import ProfileFileError, ProfileStore
 
 from .connection import ConnectionController, Notice, NoticeLevel
 from .icons import TrayState, state_icon
-from .presentation import APP_NAME, duration_text, menu_label, state_text, tooltip, tray_state
+from .presentation import APP_NAME, duration_text, in_gui_words, last_attempt, menu_label, state_text, tooltip, tray_state
 
 NOTICE_MILLISECONDS = 6000
 _NOTICE_ICONS = {
@@ -73,7 +73,7 @@ class Tray(QObject):
 
     @Slot(object)
     def show_notice(self, notice: Notice) -> None:
-        self.icon.showMessage(notice.title, notice.text, _NOTICE_ICONS[notice.level], NOTICE_MILLISECONDS)
+        self.icon.showMessage(notice.title, in_gui_words(notice.text), _NOTICE_ICONS[notice.level], NOTICE_MILLISECONDS)
 
     # -- the menu ----------------------------------------------------------------------------
 
@@ -95,6 +95,8 @@ class Tray(QObject):
             info(f"{menu_label(active.name)}: {state_text(status, controller.reconnect_in)}")
         else:
             info(f"{APP_NAME}: not connected")
+        if status.state is State.DISCONNECTED and status.failure is not None and not controller.shutting_down:
+            info(f"Last attempt: {last_attempt(status.failure)}")  # the sentence is in the tooltip and the Log window
         if status.state is State.CONNECTED and status.plan is not None:
             since = f" · {duration_text(time.monotonic() - status.connected_at)}" if status.connected_at else ""
             info(f"Address {status.plan.address}{since}")

@@ -3,6 +3,7 @@ switching profiles, and a clean disconnect before quitting."""
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
@@ -176,9 +177,46 @@ def test_real_runner_failure_reaches_the_user(qtbot, store, secrets):
     (notice,) = seen.notices
     assert notice.title == "Could not connect to Office" and "refused" in notice.text
     assert controller.status.failure.kind is FailureKind.UNREACHABLE
-    assert any(entry.message == f"Connecting to 127.0.0.1:{port}." for entry in controller.log_entries)
+    messages = [(entry.level, entry.message) for entry in controller.log_entries]
+    connecting = messages.index((logging.INFO, f"Connecting to 127.0.0.1:{port}."))
+    assert messages[connecting + 1 :] == [(logging.ERROR, controller.status.failure.reason)]  # the failure, once, after it
     controller.shutdown()
     qtbot.waitUntil(lambda: bool(seen.finished), timeout=10000)
+
+
+def test_a_certificate_failure_reaches_the_log_window_with_the_editors_field(qtbot, store, secrets, tmp_path, screenshots):
+    """The real EngineRunner against a self-signed HTTPS server on loopback: the trust failure's
+    sentence is in the Log window (not only in the notice), naming the editor's field, not the
+    command line's flag."""
+    from sstpvpn.client.recent_log import RecentLog
+    from sstpvpn.gui.log_window import LogWindow
+    from tests.gui.tls_server import SelfSignedHttpsServer
+
+    with SelfSignedHttpsServer(tmp_path) as server:
+        controller = ConnectionController(store, secrets, environ={})
+        controller.recent_log = RecentLog(tmp_path / "state" / "recent.log")
+        window = LogWindow(controller)
+        qtbot.addWidget(window)
+        seen = Recorder(controller)
+        profile = make_profile(store, host="localhost", port=server.port)
+        secrets.set(profile.id, SecretKind.VPN, "pw")
+        controller.connect_profile(profile)
+        qtbot.waitUntil(lambda: bool(seen.notices), timeout=15000)
+        failure = controller.status.failure
+        assert failure.kind is FailureKind.TRUST and "(--ca-file)" in failure.reason  # the shared sentence, as the CLI prints it
+        shown = window.text.toPlainText().splitlines()
+        assert f"Connecting to localhost:{server.port}." in shown[0]
+        (error_line,) = [line for line in shown if "ERROR" in line]
+        assert "--ca-file" not in error_line and "(the “Extra CA file” field)" in error_line
+        assert error_line.endswith(failure.reason.replace("(--ca-file)", "(the “Extra CA file” field)"))
+        assert failure.reason.replace("(--ca-file)", "(the “Extra CA file” field)") in controller.recent_log.tail(10)[-1]
+        window.resize(1100, 200)
+        window.show()
+        qtbot.waitExposed(window)
+        qtbot.wait(200)  # let it paint
+        assert window.grab().save(str(screenshots / "log-window-failure.png"))
+        controller.shutdown()
+        qtbot.waitUntil(lambda: bool(seen.finished), timeout=10000)
 
 
 def test_an_unasked_clean_end_is_reported_as_a_drop(qtbot, controller, store, secrets):

@@ -3,6 +3,7 @@ whoever comes second is refused with a sentence naming the other process."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -48,6 +49,8 @@ def test_a_profile_the_command_line_holds_is_refused_with_a_notice(qtbot, contro
         assert notice.text == (f"The profile Office is already connected by process {holder.pid} (sstp-vpn connect); disconnect it first.")
         assert controller.status.state is State.DISCONNECTED and not controller.active
         assert not ScriptedRunner.instances  # nothing was started
+        errors = [(e.level, e.message) for e in controller.log_entries if e.level >= logging.WARNING]
+        assert errors == [(logging.ERROR, notice.text)]  # the Log window tells failures before the runner too
     finally:
         holder.kill()
         holder.wait()

@@ -7,8 +7,9 @@ import subprocess
 import time
 
 import pytest
+from PySide6.QtCore import QPoint
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
 from sstpvpn.client.profiles import Profile, new_profile_id
@@ -174,4 +175,36 @@ def test_notices_show_as_balloons(qtbot, tray_ui, screenshots):
     qtbot.wait(300)  # let it paint
     shot = QGuiApplication.primaryScreen().grabWindow(0, *balloon().geometry().adjusted(-4, -4, 4, 4).getRect())
     assert shot.save(str(screenshots / "notification.png"))
+    balloon().hide()
+
+
+def test_after_a_failure_the_menu_says_why_in_the_editors_words(qtbot, tray_ui, store, secrets, screenshots):
+    """A failed attempt: the menu's header says why in a few words, and the tooltip and the
+    notification name the editor's field where the shared sentence names a flag."""
+    from sstpvpn.client.trust import _CA_FILE_HINT
+
+    profile = add(store, "Office")
+    secrets.set(profile.id, SecretKind.VPN, "pw")
+    tray_ui.controller.connect_profile(profile)
+    qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
+    reason = f"The server's certificate for vpn.example.com is not issued by a trusted authority: {_CA_FILE_HINT}."
+    assert "(--ca-file)" in reason
+    ScriptedRunner.instances[-1].dropped(Failure(Layer.TLS, reason, FailureKind.TRUST))
+    qtbot.waitUntil(lambda: not tray_ui.controller.active and tray_ui.shown_state is TrayState.ERROR)
+    assert open_menu(qtbot, tray_ui)[:4] == ["SSTP VPN: not connected", "Last attempt: certificate not trusted", "---", "Connect “Office”"]
+    shown = reason.replace("(--ca-file)", "(the “Extra CA file” field)")
+    assert tray_ui.icon.toolTip() == f"SSTP VPN: Office, failed\n{shown}"
+
+    def balloon():
+        return next((w for w in QApplication.topLevelWidgets() if w.metaObject().className() == "QBalloonTip" and w.isVisible()), None)
+
+    qtbot.waitUntil(lambda: balloon() is not None, timeout=5000)
+    assert shown in [child.text() for child in balloon().children() if isinstance(child, QLabel)]
+    tip = balloon().geometry()
+    tray_ui.menu.popup(QPoint(tip.left(), tip.bottom() + 8))  # under the notification, so the shot shows both
+    qtbot.waitUntil(tray_ui.menu.isVisible, timeout=5000)
+    qtbot.wait(300)  # let both paint
+    area = tray_ui.menu.geometry().united(balloon().geometry()).adjusted(-4, -4, 4, 4)
+    assert QGuiApplication.primaryScreen().grabWindow(0, *area.getRect()).save(str(screenshots / "tray-menu-last-attempt.png"))
+    tray_ui.menu.hide()
     balloon().hide()
