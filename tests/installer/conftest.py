@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.installer.deb_system import ARTIFACTS, PACKAGE, REPO_ROOT, apt_get, package_status
+from tests.installer.deb_system import ARTIFACTS, PACKAGE, REPO_ROOT, apt_get, helper_systemd_state_set_aside, package_status
 from tests.realparts import in_ci, require_program, require_root
 
 PREBUILT_ENV = "SSTP_VPN_DEB"
@@ -68,7 +68,10 @@ class InstalledPackage:
 
 @pytest.fixture(scope="module")
 def installed_deb(built_deb: Path, measurements) -> Iterator[InstalledPackage]:
-    """The package installed with `apt-get install ./…deb`; purged afterwards if a test did not."""
+    """The package installed with `apt-get install ./…deb`; purged afterwards if a test did not.
+    What this machine already has of the helper in systemd's folders (the checkout's quick start
+    writes its units into /etc/systemd/system) is set aside meanwhile and put back exactly after
+    the purge, so the package's tests see only the package's own units."""
     require_root("installing a Debian package")
     require_program("apt-get", "this test needs a Debian-based system")
     if package_status() != "not-installed":
@@ -79,16 +82,17 @@ def installed_deb(built_deb: Path, measurements) -> Iterator[InstalledPackage]:
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)
-    began = time.monotonic()
-    result = apt_get("install", "-y", "--no-install-recommends", str(built_deb))
-    measurements["install_seconds"] = round(time.monotonic() - began, 1)
-    try:
-        assert result.returncode == 0, result.stdout + result.stderr
-        files = subprocess.run(["dpkg", "-L", PACKAGE], capture_output=True, text=True, check=True).stdout.splitlines()
-        yield InstalledPackage(built_deb, files)
-    finally:
-        if package_status() != "not-installed":
-            apt_get("remove", "--purge", "-y", PACKAGE)
+    with helper_systemd_state_set_aside():
+        began = time.monotonic()
+        result = apt_get("install", "-y", "--no-install-recommends", str(built_deb))
+        measurements["install_seconds"] = round(time.monotonic() - began, 1)
+        try:
+            assert result.returncode == 0, result.stdout + result.stderr
+            files = subprocess.run(["dpkg", "-L", PACKAGE], capture_output=True, text=True, check=True).stdout.splitlines()
+            yield InstalledPackage(built_deb, files)
+        finally:
+            if package_status() != "not-installed":
+                apt_get("remove", "--purge", "-y", PACKAGE)
 
 
 @pytest.fixture(scope="module")

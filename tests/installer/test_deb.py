@@ -3,7 +3,9 @@
 server, the tray app under Xvfb with a tray host), then purged: nothing may be left behind.
 
 The tests run in file order on one installation (module fixture `installed_deb`); the last one
-purges it. Installed programs are always called by absolute path: a development install of the
+purges it. What the machine had of the helper in systemd's folders before (the checkout's quick
+start puts its units into /etc/systemd/system) is set aside from before the install until after
+the purge, then put back exactly (tests/installer/deb_system.py). Installed programs are always called by absolute path: a development install of the
 project may come first on PATH.
 """
 
@@ -30,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.gui.desktop import INSTALL_GUI, session_bus, tray_host, virtual_display
-from tests.installer.deb_system import ARTIFACTS, PACKAGE, REPO_ROOT, apt_get, owned_by_a_package, package_status
+from tests.installer.deb_system import ARTIFACTS, PACKAGE, REPO_ROOT, apt_get, owned_by_a_package, package_status, systemd_state_of_the_helper
 from tests.integration.client_process import network_state
 from tests.integration.softether import VIRTUAL_HOST
 from tests.netns import stop_process
@@ -44,8 +46,6 @@ DESKTOP_FILE = Path("/usr/share/applications/sstp-vpn-tray.desktop")
 AUTOSTART_FILE = Path("/etc/xdg/autostart/sstp-vpn-tray.desktop")
 ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
 HELPER_SOCKET_ENABLED = Path("/etc/systemd/system/sockets.target.wants/sstp-vpn-helper.socket")
-# Where deb-systemd-helper records enablement and masks: all of it must go on purge.
-SYSTEMD_STATE = (Path("/etc/systemd/system"), Path("/var/lib/systemd/deb-systemd-helper-enabled"), Path("/var/lib/systemd/deb-systemd-helper-masked"))
 VERSION = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
 # The tray starts disconnected; its icon's fill colour, from the icon's source.
 DISCONNECTED_FILL = bytes.fromhex(re.search(r'fill="#([0-9a-f]{6})"', (REPO_ROOT / "assets/icons/sstp-vpn-disconnected.svg").read_text())[1])
@@ -68,10 +68,6 @@ def processes_running_from(folder: Path) -> list[str]:
         if executable.startswith(f"{folder}/"):
             found.append(f"{proc.name}: {executable}")
     return found
-
-
-def systemd_state_of_the_helper() -> list[Path]:
-    return sorted(path for folder in SYSTEMD_STATE if folder.exists() for path in folder.rglob("sstp-vpn*") if path.is_symlink() or path.exists())
 
 
 def test_package_declares_what_it_needs(built_deb: Path):
