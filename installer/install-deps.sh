@@ -184,35 +184,50 @@ if [ ! -x "$RESOLVED_ROOT/lib/systemd/systemd-resolved" ]; then
     rm -rf "$workdir"
 fi
 
-# USER must be able to run the interpreter the project goes into: root's first python3 may live
-# where nobody else can reach it (pyenv under /root). Then Debian's python3 (installed above) is
-# used instead; a PYTHON given explicitly that USER cannot run is an error.
-if [ -n "$HELPER_USER" ]; then
-    INTERPRETER="$("$PYTHON" -c 'import sys; print(sys.executable)')"
-    if ! runuser -u "$HELPER_USER" -- "$INTERPRETER" -c 'import sys' >/dev/null 2>&1; then
-        if [ "$PYTHON_GIVEN" = yes ]; then
-            echo "install-deps.sh: $HELPER_USER cannot run $INTERPRETER (PYTHON); give an interpreter every user can run, e.g. PYTHON=/usr/bin/python3" >&2
-            exit 1
-        fi
-        echo "install-deps.sh: $HELPER_USER cannot run $INTERPRETER (root's python3), so the project goes into /usr/bin/python3"
-        PYTHON=/usr/bin/python3
-    fi
-fi
-
-# Debian's own python3 is marked externally managed (PEP 668): pip refuses to install into it
-# unless told to. On a test machine installing there is what we want.
-PIP_FLAGS=()
-if "$PYTHON" - <<'PY'
+# pip into an interpreter; Debian's own python3 is marked externally managed (PEP 668), and pip
+# refuses to install into it unless told to: on a test machine installing there is what we want.
+pip_install() {
+    local interpreter="$1"
+    shift
+    local flags=()
+    if "$interpreter" - <<'PY'
 import os, sys, sysconfig
 sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")) else 1)
 PY
-then
-    PIP_FLAGS+=(--break-system-packages)
-fi
-cd "$REPO_ROOT"
-"$PYTHON" -m pip install --no-input "${PIP_FLAGS[@]}" -e ".[gui,test]"
+    then
+        flags+=(--break-system-packages)
+    fi
+    (cd "$REPO_ROOT" && "$interpreter" -m pip install --no-input "${flags[@]}" "$@")
+}
+
+# Root's python3 gets the project editable, with the test tools: the README's test command runs it.
+pip_install "$PYTHON" -e ".[gui,test]"
 
 if [ -n "$HELPER_USER" ]; then
-    SCRIPTS="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+    # USER must be able to run the interpreter and read the project. Root's first python3 may live
+    # where nobody else can reach it (pyenv under /root), and so may the checkout: then Debian's
+    # python3 gets the project too, as a copy when USER cannot read the checkout. A PYTHON given
+    # explicitly that USER cannot run is an error.
+    USER_PYTHON="$("$PYTHON" -c 'import sys; print(sys.executable)')"
+    if ! runuser -u "$HELPER_USER" -- "$USER_PYTHON" -c 'import sys' >/dev/null 2>&1; then
+        if [ "$PYTHON_GIVEN" = yes ]; then
+            echo "install-deps.sh: $HELPER_USER cannot run $USER_PYTHON (PYTHON); give an interpreter every user can run, e.g. PYTHON=/usr/bin/python3" >&2
+            exit 1
+        fi
+        echo "install-deps.sh: $HELPER_USER cannot run $USER_PYTHON (root's python3), so the project goes into /usr/bin/python3 as well"
+        USER_PYTHON=/usr/bin/python3
+        pip_install "$USER_PYTHON" -e ".[gui]"
+    fi
+    if ! runuser -u "$HELPER_USER" -- "$USER_PYTHON" -c 'import sstpvpn.client' >/dev/null 2>&1; then
+        echo "install-deps.sh: $HELPER_USER cannot read this checkout ($REPO_ROOT), so $USER_PYTHON gets a copy of the project"
+        pip_install "$USER_PYTHON" ".[gui]"
+    fi
+    SCRIPTS="$("$USER_PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
     HELPER="$SCRIPTS/sstp-vpn-helper" "$REPO_ROOT/installer/linux/enable-helper.sh" "$HELPER_USER"
+    # The quick start's promise, checked as that user: the tray app and the command line start.
+    if ! runuser -u "$HELPER_USER" -- env PATH="$SCRIPTS:/usr/local/bin:/usr/bin:/bin" sh -c 'sstp-vpn-tray --version && sstp-vpn --version' >/dev/null; then
+        echo "install-deps.sh: $HELPER_USER cannot start sstp-vpn-tray or sstp-vpn from $SCRIPTS" >&2
+        exit 1
+    fi
+    echo "install-deps.sh: $HELPER_USER can start sstp-vpn-tray (in $SCRIPTS)"
 fi
