@@ -82,10 +82,12 @@ class SessionDriver(Generic[Target]):
 
     def prepared(self, attempt: int, outcome: Connect | Failure) -> list[Output]:
         """The front end finished `Prepare(attempt)`: the command to run, or why it cannot."""
+        failure = None
         if isinstance(outcome, Connect):
             self._command = outcome
-            return self._carry_out(self.supervisor.prepared(attempt, None, self._clock()))
-        return self._carry_out(self.supervisor.prepared(attempt, outcome, self._clock()))
+        else:
+            failure = outcome
+        return self._carry_out(self.supervisor.prepared(attempt, failure, self._clock()))
 
     def retry_password(self, password: str | None) -> None:
         """The answer to a PasswordRetry: another password, or None to give up."""

@@ -26,7 +26,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from sstpvpn.client.attempt_history import AttemptHistory
 from sstpvpn.client.core.events import LogRecord
-from sstpvpn.client.core.reconnect import Backoff
+from sstpvpn.client.core.reconnect import ENDED_SENTENCE, Backoff
 from sstpvpn.client.core.supervisor import (
     RECONNECT_BACKOFF,
     Connected,
@@ -44,7 +44,7 @@ from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_c
 from sstpvpn.client.profile_settings import ProfileSettingsError, connect_command, needs_proxy_password
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.client.recent_log import RecentLog
-from sstpvpn.client.runner import Connect, EngineRunner
+from sstpvpn.client.runner import EngineRunner
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
 from sstpvpn.client.session_driver import PasswordRetry, SessionDriver
 from sstpvpn.client.session_lock import SessionInUse, SessionLock, lock_profile
@@ -58,7 +58,6 @@ from .bridge import LogEntry, RunnerBridge
 from .presentation import in_gui_words
 
 LOG_HISTORY = 5000
-ENDED_SENTENCE = "The server ended the connection."
 WHY_SENTENCES = {Why.NETWORK_BACK: "The network is back.", Why.WOKE_UP: "The computer woke up."}
 
 
@@ -393,14 +392,12 @@ class ConnectionController(QObject):
 
     def _start(self, attempt: int, profile: Profile, password: str, proxy_password: str | None) -> None:
         try:
-            command: Connect | Failure = connect_command(profile, password, proxy_password, environ=self._environ)
+            command = connect_command(profile, password, proxy_password, environ=self._environ)
         except ProfileSettingsError as error:
-            command = Failure(Layer.PROFILE, str(error), FailureKind.OTHER)
-        if isinstance(command, Failure):
-            self._fail(attempt, command)
-        else:
-            self._transport = command.transport
-            self._act(self._driver.prepared(attempt, command))
+            self._fail(attempt, Failure(Layer.PROFILE, str(error), FailureKind.OTHER))
+            return
+        self._transport = command.transport
+        self._act(self._driver.prepared(attempt, command))
 
     def _fail(self, attempt: int, failure: Failure) -> None:
         """An attempt that ended before the runner got it (settings, keyring, platform, lock);

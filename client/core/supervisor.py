@@ -132,10 +132,8 @@ class SessionSupervisor(Generic[Target]):
         self.phase = Phase.IDLE
         self.target: Target | None = None
         self.attempt = 0  # bumped per attempt; results for an older attempt are stale
-        self.last_failure: Failure | None = None
         self._reconnect = False
-        self._network_usable = True  # the route watcher's last answer
-        self._policy = self._new_policy()
+        self._policy = ReconnectPolicy(backoff, random)  # holds the route watcher's last answer too
         self._was_connected = False
         self._next: tuple[Target, bool] | None = None  # connect this once the current session has ended
         self._closed = False
@@ -221,21 +219,20 @@ class SessionSupervisor(Generic[Target]):
 
     def network_changed(self, usable: bool, now: float) -> list[Output]:
         """The route watcher's answer changed."""
-        self._network_usable = usable
         decision = self._policy.network_changed(now, usable)
-        if self.phase not in (Phase.BACKING_OFF, Phase.WAITING_FOR_NETWORK) or decision is None:
+        if self.phase not in (Phase.BACKING_OFF, Phase.WAITING_FOR_NETWORK):
             return []
         if isinstance(decision, WaitForNetwork):
             self.phase = Phase.WAITING_FOR_NETWORK
             return [WaitingForNetwork(decision.reason, Why.NETWORK_LOST)]
-        return self._schedule(decision, Why.NETWORK_BACK, now)
+        return self._schedule(decision, Why.NETWORK_BACK) if isinstance(decision, RetryAt) else []
 
     def woke_up(self, now: float) -> list[Output]:
         """The computer slept while an attempt was scheduled: do not sit out the rest of the wait."""
         if self.phase is not Phase.BACKING_OFF:
             return []
         decision = self._policy.resumed(now)
-        return [] if decision is None else self._schedule(decision, Why.WOKE_UP, now)
+        return self._schedule(decision, Why.WOKE_UP) if isinstance(decision, RetryAt) else []
 
     def tick(self, now: float) -> list[Output]:
         """Time passed: start the scheduled attempt once its time has come."""
@@ -248,15 +245,15 @@ class SessionSupervisor(Generic[Target]):
     # -- inside ---------------------------------------------------------------------------
 
     def _new_policy(self) -> ReconnectPolicy:
-        policy = ReconnectPolicy(self.backoff, self._random)  # afresh each time the user connects
-        policy.network_available = self._network_usable
+        """Afresh each time the user connects; what the route watcher last said carries over."""
+        policy = ReconnectPolicy(self.backoff, self._random)
+        policy.network_available = self._policy.network_available
         return policy
 
     def _prepare(self, target: Target, first: bool) -> list[Output]:
         self.attempt += 1
         self.target = target
         self.phase = Phase.PREPARING
-        self.last_failure = None
         return [Prepare(self.attempt, target, first)]
 
     def _stop_session(self) -> list[Output]:
@@ -265,7 +262,6 @@ class SessionSupervisor(Generic[Target]):
 
     def _stopped(self, failure: Failure | None, now: float) -> list[Output]:
         """The session the user stopped has ended."""
-        self.last_failure = failure
         self.phase = Phase.IDLE
         outputs: list[Output] = [Finished(failure, user_asked=True)]
         if self._next is not None and not self._closed:
@@ -275,7 +271,6 @@ class SessionSupervisor(Generic[Target]):
 
     def _ended(self, failure: Failure | None, now: float) -> list[Output]:
         """A session or a preparation ended without the user asking."""
-        self.last_failure = failure
         outputs: list[Output] = [SessionEnded(failure, self._was_connected)]
         decision = self._policy.session_ended(now, failure)
         if not self._reconnect or isinstance(decision, GiveUp):
@@ -285,9 +280,8 @@ class SessionSupervisor(Generic[Target]):
         if isinstance(decision, WaitForNetwork):
             self.phase = Phase.WAITING_FOR_NETWORK
             return [*outputs, WaitingForNetwork(decision.reason, Why.SESSION_ENDED)]
-        return outputs + self._schedule(decision, Why.SESSION_ENDED, now)
+        return outputs + self._schedule(decision, Why.SESSION_ENDED)
 
-    def _schedule(self, decision: RetryAt | WaitForNetwork | GiveUp, why: Why, now: float) -> list[Output]:
-        assert isinstance(decision, RetryAt)  # the policy retries at once after a wake-up or a network change
+    def _schedule(self, decision: RetryAt, why: Why) -> list[Output]:
         self.phase = Phase.BACKING_OFF
         return [RetryScheduled(decision.at, decision.delay, decision.reason, why)]

@@ -59,7 +59,7 @@ def test_without_reconnect_a_drop_is_final():
     sup = supervisor()
     up(sup, reconnect=False)
     assert sup.status(down(DROPPED), 5.0) == [SessionEnded(DROPPED, True), Finished(DROPPED, user_asked=False)]
-    assert sup.phase is Phase.FAILED and not sup.active and sup.last_failure == DROPPED
+    assert sup.phase is Phase.FAILED and not sup.active
 
 
 def test_a_polite_end_without_reconnect_is_idle():
