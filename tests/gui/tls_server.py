@@ -1,6 +1,7 @@
 """A small HTTPS server on loopback with a self-signed certificate for "localhost": the first
-contact the profile editor's Test button must not trust silently. Every request gets
-"HTTP/1.1 200 OK", which is what an SSTP server answers to the SSTP request."""
+contact the profile editor's Test button must not trust silently; and the loopback TLS server it
+runs on, which other tests give their own certificates. Every request gets "HTTP/1.1 200 OK",
+which is what an SSTP server answers to the SSTP request."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 import ssl
 import threading
 from pathlib import Path
+from typing import Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,24 +42,27 @@ def self_signed_certificate(folder: Path, name: str = "localhost") -> tuple[Path
     return cert_path, key_path, certificate.public_bytes(serialization.Encoding.DER)
 
 
-class SelfSignedHttpsServer:
-    def __init__(self, folder: Path) -> None:
-        cert_path, key_path, self.der = self_signed_certificate(folder)
-        self.sha256 = hashlib.sha256(self.der).hexdigest()
-        self.sha1 = hashlib.sha1(self.der).hexdigest()
+class LoopbackTlsServer:
+    """TLS on 127.0.0.1 presenting the chain in `pem_path`. To a request ending in an empty line it
+    answers as SSTP servers answer the SSTP request; it counts the connections it accepted and
+    keeps the requests."""
+
+    def __init__(self, pem_path: Path, key_path: Path) -> None:
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._context.load_cert_chain(cert_path, key_path)
+        self._context.load_cert_chain(pem_path, key_path)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self.port = self._listener.getsockname()[1]
+        self.connections = 0
+        self.requests: list[bytes] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="test-https", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="test-tls", daemon=True)
 
-    def __enter__(self) -> SelfSignedHttpsServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(5)
         self._listener.close()
@@ -68,6 +73,7 @@ class SelfSignedHttpsServer:
                 raw, _ = self._listener.accept()
             except TimeoutError:
                 continue
+            self.connections += 1
             with raw:
                 raw.settimeout(5)
                 try:
@@ -79,6 +85,15 @@ class SelfSignedHttpsServer:
                                 break
                             request += chunk
                         if request:
+                            self.requests.append(request)
                             tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n")  # as SSTP servers answer
                 except (ssl.SSLError, OSError):
                     continue  # a client that rejected our certificate, or only looked at it
+
+
+class SelfSignedHttpsServer(LoopbackTlsServer):
+    def __init__(self, folder: Path) -> None:
+        cert_path, key_path, self.der = self_signed_certificate(folder)
+        self.sha256 = hashlib.sha256(self.der).hexdigest()
+        self.sha1 = hashlib.sha1(self.der).hexdigest()
+        super().__init__(cert_path, key_path)

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +34,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from truststore._ssl_constants import _set_ssl_context_verify_mode
 
 from sstpvpn.client import trust
+from tests.gui.tls_server import LoopbackTlsServer
 
 # CERT_E_UNTRUSTEDROOT, as FormatMessageW words it.
 UNTRUSTED_CODE = 0x800B0109
@@ -158,50 +157,9 @@ def make_certificate(
 # A server
 
 
-class TlsServer:
-    """TLS on 127.0.0.1 presenting `served` (certificate, then its issuer if any). To a request
-    ending in an empty line it answers as SSTP servers answer the SSTP request; it counts the
-    connections it accepted."""
+class TlsServer(LoopbackTlsServer):
+    """TLS on 127.0.0.1 presenting `served` (certificate, then its issuer if any); see
+    tests/gui/tls_server.py."""
 
     def __init__(self, served: Issued) -> None:
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(served.pem_path, served.key_path)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="test-tls", daemon=True)
-
-    def __enter__(self) -> TlsServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._listener.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                raw, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            with raw:
-                raw.settimeout(5)
-                try:
-                    with self.context.wrap_socket(raw, server_side=True) as tls:
-                        request = b""
-                        while b"\r\n\r\n" not in request:
-                            chunk = tls.recv(4096)
-                            if not chunk:
-                                break
-                            request += chunk
-                        if request:
-                            self.requests.append(request)
-                            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n")
-                except (ssl.SSLError, OSError):
-                    continue  # a client that refused our certificate, or only looked at it
+        super().__init__(served.pem_path, served.key_path)
