@@ -385,7 +385,8 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             ns.close()
 
 
-def start_client(bench: Bench, side: ClientSide, case: Case) -> ClientProcess:
+def start_client(bench: Bench, side: ClientSide, case: Case, stdin: str = PASSWORD) -> ClientProcess:
+    """The real `sstp-vpn connect` against this case's server; `stdin` is what it reads (passwords)."""
     port = bench.hostile.ports[case.scenario]
     args = [
         f"{SERVER_NAME}:{port}",
@@ -400,7 +401,7 @@ def start_client(bench: Bench, side: ClientSide, case: Case) -> ClientProcess:
         "--keepalive",
         str(KEEPALIVE),
     ]
-    return ClientProcess(side.ns, args, PASSWORD)
+    return ClientProcess(side.ns, args, stdin)
 
 
 # ---------------------------------------------------------------------------------------- checks
@@ -533,24 +534,7 @@ def test_password_retry_on_the_command_line(bench: Bench, case: Case, stdin: str
     side = bench.client
     before = network_state(side.ns)
     start = time.monotonic()
-    port = bench.hostile.ports[case.scenario]
-    client = ClientProcess(
-        side.ns,
-        [
-            f"{SERVER_NAME}:{port}",
-            "--user",
-            USERNAME,
-            "--ca-file",
-            str(side.ca_path),
-            "--ifname",
-            TUNNEL_IFNAME,
-            "--timeout",
-            str(STEP_TIMEOUT),
-            "--keepalive",
-            str(KEEPALIVE),
-        ],
-        stdin,
-    )
+    client = start_client(bench, side, case, stdin)
     if case.connects:
         assert client.wait_for_line("connected:", case.bound) == "connected: 198.18.30.10"
         client.interrupt(signal.SIGINT)
