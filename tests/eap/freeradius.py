@@ -56,7 +56,9 @@ EAP_MODULE = """eap {{
 
 
 @dataclass
-class FreeRadius:
+class RadiusServer:
+    """A RADIUS server process started for a test (FreeRADIUS, or hostapd as one)."""
+
     process: subprocess.Popen
     port: int
     secret: bytes
@@ -124,7 +126,7 @@ def listen_on(raddb: Path, port: int) -> None:
     site.write_text(text.replace("server default {", "server default {\n" + listen, 1))
 
 
-def start_freeradius(program: str, directory: Path, pki: EapPki) -> FreeRadius:
+def start_freeradius(program: str, directory: Path, pki: EapPki) -> RadiusServer:
     secret = secrets.token_hex(12).encode()
     raddb = write_raddb(directory, pki, secret)
     last_error = ""
@@ -134,7 +136,7 @@ def start_freeradius(program: str, directory: Path, pki: EapPki) -> FreeRadius:
         listen_on(raddb, port)
         process = start_until_ready([program, "-X", "-d", str(raddb)], log, "Ready to process requests", 30)
         if process is not None:
-            return FreeRadius(process, port, secret, log)
+            return RadiusServer(process, port, secret, log)
         last_error = log.read_text(errors="replace")[-3000:]
     raise RuntimeError(f"FreeRADIUS did not start:\n{last_error}")
 

@@ -6,28 +6,15 @@ against an implementation written by someone else (wpa_supplicant/hostapd's eap_
 from __future__ import annotations
 
 import secrets
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-from tests.eap.freeradius import free_udp_port, start_until_ready
+from tests.eap.freeradius import RadiusServer, free_udp_port, start_until_ready
 from tests.eap.pki import EapPki
 
 USER, PASSWORD = "alice", "correct horse battery"
 
 
-@dataclass
-class Hostapd:
-    process: subprocess.Popen
-    port: int
-    secret: bytes
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_hostapd(program: str, directory: Path, pki: EapPki) -> Hostapd:
+def start_hostapd(program: str, directory: Path, pki: EapPki) -> RadiusServer:
     secret = secrets.token_hex(12).encode()
     (directory / "clients").write_text(f"127.0.0.1/32 {secret.decode()}\n")
     (directory / "users").write_text(f'*\tPEAP\n"{USER}"\tMSCHAPV2\t"{PASSWORD}"\t[2]\n')
@@ -56,6 +43,6 @@ def start_hostapd(program: str, directory: Path, pki: EapPki) -> Hostapd:
         log = directory / f"hostapd-{port}.log"
         process = start_until_ready([program, "-dd", str(conf)], log, "Setup of interface done", 20)
         if process is not None:
-            return Hostapd(process, port, secret, log)
+            return RadiusServer(process, port, secret, log)
         last = log.read_text(errors="replace")[-3000:]
     raise RuntimeError(f"hostapd did not start:\n{last}")
