@@ -58,7 +58,6 @@ from sstpvpn.platform.capabilities_linux import keep_only_net_admin
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_protocol import RequestRefused, interface_name
 from sstpvpn.platform.helper_session import (
-    HelperSession,
     Peer,
     allowed_gid,
     hold_user_slot,
@@ -66,6 +65,7 @@ from sstpvpn.platform.helper_session import (
     log_as_user,
     refuse_connection,
     serve_forking,
+    serve_session,
     stop_on_signal,
     too_many_sessions_sentence,
 )
@@ -256,7 +256,7 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
         refuse_connection(connection, peer, too_many_sessions_sentence())
         return
     log.info("%s: session started", peer)
-    HelperSession(connection, peer, settings.journal_path, tun_creator(settings.names), NetConfigurator, check_open=namespace_problem).serve()
+    serve_session(connection, peer, settings.journal_path, tun_creator(settings.names), NetConfigurator, check_open=namespace_problem)
     log.info("%s: session ended", peer)
 
 

@@ -53,12 +53,12 @@ from typing import Any
 from sstpvpn.platform import netconfig_macos, tun_macos
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_session import (
-    HelperSession,
     Peer,
     allowed_gid,
     hold_user_slot,
     refuse_connection,
     serve_forking,
+    serve_session,
     too_many_sessions_sentence,
 )
 
@@ -271,7 +271,7 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
         refuse_connection(connection, peer, too_many_sessions_sentence())
         return
     log.info("%s: session started", peer)
-    HelperSession(connection, peer, settings.journal_path, settings.create_tun, settings.make_configurator).serve()
+    serve_session(connection, peer, settings.journal_path, settings.create_tun, settings.make_configurator)
     log.info("%s: session ended", peer)
 
 

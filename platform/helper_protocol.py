@@ -16,7 +16,8 @@ Requests (client -> helper):
     {"version": 1, "request": "restore", "ifname": "sstp0"}
 
 Replies (helper -> client): {"ok": true, ...} or {"ok": false, "error": "<sentence for the user>"};
-the reply to "open" carries the TUN file descriptor as SCM_RIGHTS ancillary data.
+the reply to "open" carries the TUN file descriptor as SCM_RIGHTS ancillary data (Linux, macOS),
+or on Windows {"relay": "<32 hex digits>"}: the name of the session's packet pipe (helper_windows).
 
 The helper derives the tunnel's routes from the plan (the address, the server, full or split
 tunnel) exactly as a root client would; the only routes a client names are its extra routes,
@@ -48,12 +49,24 @@ IPV6_IDENTIFIER_BYTES = 8
 # Letters, digits and "_.-", starting with a letter or digit: what the kernel accepts (no "/",
 # ":", whitespace, "." or "..") minus anything a command line could read as an option ("-x").
 _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# Windows: the Wintun adapter's interface alias, which the network service chooses ("SSTP VPN",
+# or "SSTP VPN 2" ... when the name is taken); no client picks it.
+_WINDOWS_ADAPTER = re.compile(r"SSTP VPN(?: [2-9]| [1-9][0-9]{1,2})?")
 _HEX_IDENTIFIER = re.compile(r"[0-9a-f]{16}")
+_RELAY_TOKEN = re.compile(r"[0-9a-f]{32}")
 _DOMAIN = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_EXTRA_ROUTES = 32
+
+
+class BrokenFraming(Exception):
+    """The connection cannot be read as messages any more; `sentence` says why."""
+
+    def __init__(self, sentence: str) -> None:
+        super().__init__(sentence)
+        self.sentence = sentence
 
 
 class RequestRefused(Exception):
@@ -198,7 +211,7 @@ def parse_request(data: bytes) -> Request:
 def interface_name(value: object) -> str:
     if not isinstance(value, str):
         raise RequestRefused("An interface name must be text.")
-    if (not _IFNAME.fullmatch(value)) or len(value.encode()) >= IFNAMSIZ:
+    if (not (_IFNAME.fullmatch(value) or _WINDOWS_ADAPTER.fullmatch(value))) or len(value.encode()) >= IFNAMSIZ:
         raise RequestRefused(
             f"{value[:40]!r} cannot be a tunnel interface name: use 1 to {IFNAMSIZ - 1} "
             "letters, digits, '_', '.' or '-', starting with a letter or digit."
@@ -333,6 +346,7 @@ class Reply:
     ok: bool
     error: str | None = None
     ifname: str | None = None  # the reply to "open"
+    relay: str | None = None  # the reply to "open" on Windows: the token naming the session's packet pipe
     notes: tuple[str, ...] = ()  # the reply to "restore": things deliberately left alone
 
 
@@ -342,6 +356,8 @@ def encode_reply(reply: Reply) -> bytes:
     body: dict[str, Any] = {"ok": True}
     if reply.ifname is not None:
         body["ifname"] = reply.ifname
+    if reply.relay is not None:
+        body["relay"] = reply.relay
     if reply.notes:
         body["notes"] = list(reply.notes)
     return _dump(body)
@@ -356,11 +372,16 @@ def parse_reply(data: bytes) -> Reply:
     if not ok:
         error = message.get("error")
         return Reply(False, error=error if isinstance(error, str) else "The network helper refused the request.")
-    ifname = message.get("ifname")
+    ifname, relay = message.get("ifname"), message.get("relay")
     notes = message.get("notes", [])
-    if (ifname is not None and not isinstance(ifname, str)) or not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
+    if (
+        (ifname is not None and not isinstance(ifname, str))
+        or (relay is not None and not (isinstance(relay, str) and _RELAY_TOKEN.fullmatch(relay)))
+        or not isinstance(notes, list)
+        or not all(isinstance(note, str) for note in notes)
+    ):
         raise RequestRefused("The network helper's reply makes no sense; install the same version of sstp-vpn and its helper.")
-    return Reply(True, ifname=None if ifname is None else interface_name(ifname), notes=tuple(notes))
+    return Reply(True, ifname=None if ifname is None else interface_name(ifname), relay=relay, notes=tuple(notes))
 
 
 # -- the session's rules --------------------------------------------------------------------------

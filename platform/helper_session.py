@@ -12,7 +12,8 @@ no other session with it.
 Limits, so that a member of the group cannot tie up root's resources: at most
 MAX_SESSIONS_PER_USER sessions per user at once (slot locks in the state folder, so they hold
 for systemd's one-process-per-connection as well as for --listen, whose parent also counts its
-children before it forks), a connection must ask for its interface within IDLE_SECONDS, and
+children before it forks), a connection must ask for its interface within IDLE_SECONDS
+(helper_conversation), and
 the log is rate-limited across all helper processes (SharedLogBudget).
 """
 
@@ -25,18 +26,16 @@ import logging
 import os
 import signal
 import socket
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
-from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, PushSettings, Reply, RequestRefused, Restore, SetMtu
-from sstpvpn.platform.interfaces import NetConfigurator
+from sstpvpn.platform.helper_conversation import ConfiguratorFactory, HelperSession, TunnelDevice, refuse
+from sstpvpn.platform.helper_protocol import Reply
 
 log = logging.getLogger("sstp-vpn-helper")
 
@@ -50,9 +49,7 @@ def allowed_gid(group: str, create_command: str) -> int | None:
         return None
 
 
-REFUSAL_READ_SECONDS = 10.0
 CHILDREN_STOP_SECONDS = 15.0  # launchd's ExitTimeOut and systemd's TimeoutStopSec are 20 s or more
-IDLE_SECONDS = 10.0  # the client asks for its interface right after connecting
 MAX_SESSIONS_PER_USER = 4  # a tray app and a CLI with a reconnect in flight need 2-3
 MAX_CHILDREN = 64  # --listen: all users together (systemd's unit says MaxConnections=)
 LOG_BURST = 200  # log lines per LOG_WINDOW_SECONDS, all helper processes together
@@ -72,184 +69,40 @@ class Peer:
         return f"uid {self.uid} (pid {self.pid})"
 
 
-class TunnelDevice(Protocol):
-    """The part of interfaces.TunDevice a session uses (tests pass smaller stand-ins)."""
+class SocketChannel:
+    """A client's Unix-socket connection as a helper_conversation.Channel (helper_transport's framing)."""
 
-    name: str
+    def __init__(self, connection: socket.socket) -> None:
+        self.connection = connection
 
-    def fileno(self) -> int: ...
-    def set_mtu(self, mtu: int) -> None: ...
-    def close(self) -> None: ...
-
-
-# (ifname, server, full_tunnel=, extra_routes=, use_vpn_dns=, journal_path=) -> a configurator
-ConfiguratorFactory = Callable[..., NetConfigurator]
-
-
-@dataclass
-class HelperSession:
-    """Serves one client connection from the first request until the connection closes."""
-
-    connection: socket.socket
-    peer: Peer
-    journal_path: Path
-    create_tun: Callable[[str | None], TunnelDevice]
-    make_configurator: ConfiguratorFactory
-    # The descriptors a client sent with "open" -> a sentence refusing it, or None (Linux: its
-    # network namespace must be the helper's). The session closes them afterwards.
-    check_open: Callable[[list[int]], str | None] = lambda _fds: None
-    idle_seconds: float = IDLE_SECONDS
-    rules: protocol.SessionRules = field(default_factory=protocol.SessionRules)
-    tun: TunnelDevice | None = None
-    configurator: NetConfigurator | None = None
-
-    def serve(self) -> None:
-        try:
-            self.connection.settimeout(self.idle_seconds)  # until the interface is open
-            while (received := self._receive()) is not None:
-                data, fds = received
-                try:
-                    self._send(*self._handle(data, fds))
-                finally:
-                    _close_all(fds)
-                if self.tun is not None:
-                    self.connection.settimeout(None)  # a session lasts as long as the VPN does
-        finally:
-            if threading.current_thread() is threading.main_thread():  # signals are the main thread's
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second stop must not cut the restore short
-            self.end()
-
-    def end(self) -> None:
-        """Restore whatever this session changed, then remove its interface, whatever fails on the
-        way (the interface must never outlive the session). Runs once."""
-        try:
-            if self.configurator is not None:
-                try:
-                    for note in self.configurator.restore():
-                        log.warning("%s: %s", self.peer, note)
-                    if self.rules.network_applied:
-                        log.info("%s: restored the network of %s as the session ended", self.peer, self.configurator.ifname)
-                except PlatformError as error:
-                    log.error("%s: restoring the network failed (the journal keeps the rest): %s", self.peer, error.sentence)
-                finally:
-                    self.configurator = None
-        finally:
-            if self.tun is not None:
-                tun, self.tun = self.tun, None
-                tun.close()
-                log.info("%s: closed %s", self.peer, tun.name)
-
-    def _handle(self, data: bytes, fds: list[int]) -> tuple[Reply, int | None]:
-        try:
-            request = protocol.parse_request(data)
-            if not self.rules.admit(request):
-                return Reply(True), None
-            if isinstance(request, OpenTun) and (problem := self.check_open(fds)) is not None:
-                raise RequestRefused(problem)
-            return self._carry_out(request)
-        except RequestRefused as refusal:
-            log.warning("%s: refused a request: %s", self.peer, refusal.sentence)
-            return Reply(False, error=refusal.sentence), None
-        except PlatformError as error:
-            log.warning("%s: %s", self.peer, error.sentence)
-            return Reply(False, error=error.sentence), None
-
-    def _carry_out(self, request: protocol.Request) -> tuple[Reply, int | None]:
-        if isinstance(request, OpenTun):
-            self.tun = self.create_tun(request.ifname)
-            self.rules.opened(self.tun.name)
-            log.info("%s: created %s", self.peer, self.tun.name)
-            return Reply(True, ifname=self.tun.name), self.tun.fileno()
-        assert self.tun is not None  # the rules admit nothing else before "open"
-        if isinstance(request, SetMtu):
-            self.tun.set_mtu(request.mtu)
-            return Reply(True), None
-        if isinstance(request, ApplyPlan):
-            if self.configurator is None:
-                self.configurator = self.make_configurator(
-                    self.tun.name,
-                    request.server,
-                    full_tunnel=request.full_tunnel,
-                    extra_routes=request.extra_routes,
-                    use_vpn_dns=request.use_vpn_dns,
-                    journal_path=self.journal_path,
-                )
-            self.configurator.apply(request.plan)  # undoes its own steps when it fails
-            self.rules.network_changed(True)
-            log.info(
-                "%s: applied %s to %s (server %s, %s)",
-                self.peer,
-                request.plan.address,
-                self.tun.name,
-                request.server,
-                "full tunnel" if request.full_tunnel else "split tunnel",
-            )
-            return Reply(True), None
-        if isinstance(request, PushSettings):
-            assert self.configurator is not None  # the rules admit "push" only after "apply"
-            notes = self.configurator.add_pushed(request.settings)
-            self.rules.pushed_added()
-            log.info(
-                "%s: added %d pushed routes and %s to %s",
-                self.peer,
-                len(request.settings.routes),
-                request.settings.domain or "no domain",
-                self.tun.name,
-            )
-            return Reply(True, notes=tuple(notes)), None
-        assert isinstance(request, Restore)
-        notes = self.configurator.restore() if self.configurator is not None else []
-        self.rules.network_changed(False)
-        log.info("%s: restored the network of %s", self.peer, self.tun.name)
-        return Reply(True, notes=tuple(notes)), None
-
-    def _receive(self) -> tuple[bytes, list[int]] | None:
-        """The next request and the descriptor sent with it (room for one: more are discarded
-        by the kernel), or None when the client has closed the connection or stayed idle."""
-        try:
-            # Room for one descriptor (the namespace proof) until the interface is open; after that
-            # the kernel discards any sent, so the helper never closes a descriptor of the user's
-            # choosing (one on the user's FUSE mount could block close()).
-            received = transport.receive_message(self.connection, max_fds=1 if self.tun is None else 0)
-        except transport.BrokenFraming as error:
-            log.warning("%s: %s", self.peer, error.sentence)
-            self._send(Reply(False, error=error.sentence), None)
-            return None  # a stream that lost its framing cannot go on
-        except TimeoutError:
-            log.warning("%s: closed the connection: it asked for no tunnel interface within %.0f s", self.peer, self.idle_seconds)
-            return None
+    def receive(self, max_handles: int, timeout: float | None) -> tuple[bytes, list[int]] | None:
+        self.connection.settimeout(timeout)
         # On Linux an oversized message arrives cut to MAX_MESSAGE_BYTES + 1; parse_request refuses it.
-        return received
+        return transport.receive_message(self.connection, max_fds=max_handles)
 
-    def _send(self, reply: Reply, fd: int | None) -> None:
+    def send(self, data: bytes, handles: Sequence[int]) -> None:
         try:
-            data = protocol.encode_reply(reply)
-        except RequestRefused:  # too long (many notes): the outcome, without the notes
-            data = protocol.encode_reply(
-                Reply(
-                    reply.ok,
-                    error=reply.error and reply.error[:300],
-                    ifname=reply.ifname,
-                    notes=(f"{len(reply.notes)} notes; the helper's log has them.",),
-                )
-            )
-            for note in reply.notes:
-                log.info("%s: %s", self.peer, note)
-        try:
-            transport.send_message(self.connection, data, () if fd is None else (fd,))
+            transport.send_message(self.connection, data, handles)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client is gone; the next receive sees the end and the session ends
 
 
+def serve_session(
+    connection: socket.socket,
+    peer: Peer,
+    journal_path: Path,
+    create_tun: Callable[[str | None], TunnelDevice],
+    make_configurator: ConfiguratorFactory,
+    check_open: Callable[[list[int]], str | None] = lambda _fds: None,
+) -> None:
+    """Serve one client connection as one session (helper_conversation) until it closes."""
+    channel = SocketChannel(connection)
+    HelperSession(channel, peer, journal_path, create_tun, make_configurator, check_open=check_open, close_handles=_close_all).serve()
+
+
 def refuse_connection(connection: socket.socket, peer: Peer, sentence: str) -> None:
     """Answer the first request with `sentence`, then close (the client learns why)."""
-    log.warning("%s: refused: %s", peer, sentence)
-    connection.settimeout(REFUSAL_READ_SECONDS)
-    try:
-        transport.receive_message(connection)
-        transport.send_message(connection, protocol.encode_reply(Reply(False, error=sentence)))
-    except (OSError, transport.BrokenFraming):
-        pass
+    refuse(SocketChannel(connection), peer, sentence)
 
 
 def _close_all(fds: list[int]) -> None:

@@ -25,7 +25,7 @@ import struct
 import sys
 from collections.abc import Sequence
 
-from sstpvpn.platform.helper_protocol import MAX_MESSAGE_BYTES
+from sstpvpn.platform.helper_protocol import MAX_MESSAGE_BYTES, BrokenFraming
 
 LENGTH_PREFIX = struct.Struct("!I")
 
@@ -39,14 +39,6 @@ SOCKET_TYPE = socket_type_for(sys.platform)
 _FD_SIZE = array.array("i").itemsize
 # Linux marks received descriptors close-on-exec in the same call; elsewhere it is done after.
 _CMSG_CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
-
-
-class BrokenFraming(Exception):
-    """The byte stream cannot be read as messages any more; `sentence` says why."""
-
-    def __init__(self, sentence: str) -> None:
-        super().__init__(sentence)
-        self.sentence = sentence
 
 
 def send_message(sock: socket.socket, data: bytes, fds: Sequence[int] = ()) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sstpvpn.platform.helper_session import IDLE_SECONDS, LOG_BURST, MAX_SESSIONS_PER_USER, too_many_sessions_sentence
+from sstpvpn.platform.helper_conversation import IDLE_SECONDS
+from sstpvpn.platform.helper_session import LOG_BURST, MAX_SESSIONS_PER_USER, too_many_sessions_sentence
 from sstpvpn.platform.journal_replay import BUSY_SENTENCE
 from tests.platform.client_network import RESOLV_CONF, ip_json, snapshot
 from tests.platform.test_helper_linux import HELPER, NOGROUP, REPO, UnprivilegedAgent, _wait_for, _wait_for_state, helper, socket_folder  # noqa: F401

@@ -374,6 +374,7 @@ def test_replies_survive_the_round_trip():
     for reply in [
         Reply(True),
         Reply(True, ifname="sstp3"),
+        Reply(True, ifname="SSTP VPN 2", relay="0123456789abcdef0123456789abcdef"),  # Windows: the Wintun alias and the packet pipe
         Reply(True, notes=("left alone.",)),
         Reply(False, error="The interface eth0 was not created by this connection."),
     ]:
@@ -391,6 +392,11 @@ def test_replies_survive_the_round_trip():
         raw({"ok": True, "ifname": "../x"}),
         raw({"ok": True, "notes": "x"}),
         raw({"ok": True, "notes": [1]}),
+        raw({"ok": True, "relay": "..\\..\\pipe\\other"}),
+        raw({"ok": True, "relay": "0123456789ABCDEF0123456789ABCDEF"}),
+        raw({"ok": True, "relay": 5}),
+        raw({"ok": True, "ifname": "SSTP VPN 0"}),
+        raw({"ok": True, "ifname": "SSTP VPN x"}),
     ],
 )
 def test_a_malformed_reply_is_a_sentence_too(data):
@@ -467,7 +473,8 @@ def test_a_reply_with_more_notes_than_a_message_holds_still_goes_out(tmp_path):
     import socket
 
     from sstpvpn.client.core.types import PushedSettings
-    from sstpvpn.platform.helper_session import HelperSession, Peer
+    from sstpvpn.platform.helper_conversation import HelperSession
+    from sstpvpn.platform.helper_session import Peer, SocketChannel
 
     class Configurator:
         ifname = "sstp0"
@@ -476,7 +483,7 @@ def test_a_reply_with_more_notes_than_a_message_holds_still_goes_out(tmp_path):
             return [f"Left out the route {network} that the VPN's DHCP server sent: " + "x" * 150 for network in pushed.routes]
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    session = HelperSession(ours, Peer(1, 2, 3), tmp_path / "j.json", create_tun=None, make_configurator=None)
+    session = HelperSession(SocketChannel(ours), Peer(1, 2, 3), tmp_path / "j.json", create_tun=None, make_configurator=None)
     session.rules.opened("sstp0")
     session.rules.network_changed(True)
     session.tun, session.configurator = type("Tun", (), {"name": "sstp0"})(), Configurator()
