@@ -16,9 +16,9 @@ Why it looks the way it does:
   the process that opened the session: on Windows the engine itself runs elevated.
 - Wintun signals arriving packets through a Win32 event, which a selectors loop cannot wait on.
   A reader thread waits on it (WaitForMultipleObjects on the read event and our quit event; ctypes
-  releases the GIL during the wait), copies packets out in batches, queues them and writes one
-  byte to a socketpair; `fileno()` is that socket, so the runner's selector wakes up exactly as it
-  does for a Linux TUN descriptor. The queue is bounded: while the engine is behind, the thread
+  releases the GIL during the wait), copies packets out in batches and hands them to a PacketInbox
+  (packet_inbox.py), whose socketpair is `fileno()`, so the runner's selector wakes up exactly as
+  it does for a Linux TUN descriptor. The queue is bounded: while the engine is behind, the thread
   stops taking packets and Wintun's ring fills and drops, as a kernel queue would.
 - The adapter, its addresses and routes disappear when the adapter handle is closed, also when
   the process dies (Wintun 0.14 adapters are SwDevice-based).
@@ -26,10 +26,8 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import logging
-import socket
 import sysconfig
 import threading
 import uuid
@@ -40,6 +38,7 @@ from typing import Any
 
 from sstpvpn.platform import winapi
 from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.packet_inbox import PacketInbox
 from sstpvpn.platform.winapi import (
     AF_INET,
     AF_INET6,
@@ -150,13 +149,7 @@ class TunDevice:
         self._adapter, self._session, self._quit_event = adapter, session, quit_event
         self._wintun, self._kernel32, self._iphlpapi = wintun, kernel32, iphlpapi
         self._closed = False
-        self._stopping = False
-        self._queue: collections.deque[bytes] = collections.deque()
-        self._room = threading.Condition()  # guards _queue, _stopping and _reader_failure
-        self._reader_failure: PlatformError | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._inbox = PacketInbox(MAX_QUEUED_PACKETS)
         self._read_event = wintun.WintunGetReadWaitEvent(session)
         self._reader = threading.Thread(target=self._read_loop, name=f"Wintun reader ({name})", daemon=True)
         self._reader.start()
@@ -199,7 +192,7 @@ class TunDevice:
         """A socket that is readable while packets are waiting (or the reader has failed)."""
         if self._closed:
             raise PlatformError(f"The tunnel interface {self.name} is already closed.")
-        return self._wake_r.fileno()
+        return self._inbox.fileno()
 
     @property
     def closed(self) -> bool:
@@ -208,18 +201,7 @@ class TunDevice:
     def read_packets(self, max_count: int = 64) -> list[bytes]:
         """The packets waiting, at most `max_count`; [] if none."""
         self.fileno()
-        self._drain_wake_socket()
-        with self._room:
-            packets = [self._queue.popleft() for _ in range(min(max_count, len(self._queue)))]
-            more = bool(self._queue)
-            failure = self._reader_failure if not packets and not more else None
-            if packets:
-                self._room.notify()  # the reader may be waiting for room
-        if more:
-            self._wake()  # the selector must wake again for the rest
-        if failure is not None:
-            raise failure
-        return packets
+        return self._inbox.take(max_count)
 
     def write_packets(self, packets: list[bytes]) -> None:
         """Send packets into the system through Wintun's send ring: allocate, copy, send. A full
@@ -271,16 +253,13 @@ class TunDevice:
         if self._closed:
             return
         self._closed = True
-        with self._room:
-            self._stopping = True
-            self._room.notify_all()
+        self._inbox.stop()
         self._kernel32.SetEvent(self._quit_event)
         self._reader.join()  # it must be out of Wintun's calls before the session ends
         self._wintun.WintunEndSession(self._session)
         self._kernel32.CloseHandle(self._quit_event)
         self._wintun.WintunCloseAdapter(self._adapter)
-        self._wake_r.close()
-        self._wake_w.close()
+        self._inbox.close()
 
     def __enter__(self) -> TunDevice:
         return self
@@ -291,13 +270,18 @@ class TunDevice:
     def __repr__(self) -> str:
         return f"<TunDevice {self.name} {'closed' if self._closed else 'open'}>"
 
+    @property
+    def _queue(self) -> PacketInbox:
+        """The packets waiting for read_packets (tests watch its length)."""
+        return self._inbox
+
     # -- the reader thread ---------------------------------------------------------------
 
     def _read_loop(self) -> None:
         wintun, session = self._wintun, self._session
         handles = (c_void_p * 2)(self._read_event, self._quit_event)
         size = c_uint32()
-        while not self._stopping:
+        while not self._inbox.stopping:
             batch: list[bytes] = []
             error = ERROR_NO_MORE_ITEMS
             while len(batch) < READ_BATCH:
@@ -308,7 +292,7 @@ class TunDevice:
                 batch.append(ctypes.string_at(packet, size.value))
                 wintun.WintunReleaseReceivePacket(session, packet)
             if batch:
-                self._hand_over(batch)
+                self._inbox.hand_over(batch)
                 continue
             if error == ERROR_NO_MORE_ITEMS:
                 result = self._kernel32.WaitForMultipleObjects(2, handles, False, INFINITE)
@@ -316,44 +300,14 @@ class TunDevice:
                     continue  # packets arrived
                 if result == WAIT_OBJECT_0 + 1:
                     return  # close() asked us to stop
-                self._fail(
+                self._inbox.fail(
                     f"Waiting for packets from the tunnel adapter {self.name} failed ({describe_error(self._kernel32.last_error())}); reconnect."
                 )
             elif error == ERROR_HANDLE_EOF:
-                self._fail(f"The tunnel adapter {self.name} was removed; reconnect to create it anew.")
+                self._inbox.fail(f"The tunnel adapter {self.name} was removed; reconnect to create it anew.")
             else:
-                self._fail(f"Reading from the tunnel adapter {self.name} failed ({describe_error(error)}); reconnect to create it anew.")
+                self._inbox.fail(f"Reading from the tunnel adapter {self.name} failed ({describe_error(error)}); reconnect to create it anew.")
             return
-
-    def _hand_over(self, batch: list[bytes]) -> None:
-        with self._room:
-            while len(self._queue) >= MAX_QUEUED_PACKETS and not self._stopping:
-                self._room.wait()
-            if self._stopping:
-                return
-            was_empty = not self._queue
-            self._queue.extend(batch)
-        if was_empty:
-            self._wake()
-
-    def _fail(self, sentence: str) -> None:
-        with self._room:
-            self._reader_failure = PlatformError(sentence)
-        self._wake()
-
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass  # the buffer is full (a wake-up is pending anyway) or we are closing
-
-    def _drain_wake_socket(self) -> None:
-        while True:
-            try:
-                if not self._wake_r.recv(4096):
-                    return
-            except (BlockingIOError, InterruptedError):
-                return
 
 
 def _interface_alias(iphlpapi: Library, luid: int, requested: str) -> str:
