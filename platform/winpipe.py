@@ -419,7 +419,9 @@ class _Closable:
                 while True:
                     try:
                         index = _winapi.WaitForMultipleObjects([overlapped.event, self._closed_event], False, _milliseconds_until(deadline))
-                    except InterruptedError:  # Ctrl+C on the main thread: Python's handler has run (or ignored it)
+                    except InterruptedError:
+                        # Ctrl+C on the main thread: Python's handler runs now (KeyboardInterrupt
+                        # leaves through the cancel below); if it does not raise, wait on.
                         continue
                     if index == WAIT_OBJECT_0:
                         break
@@ -644,7 +646,12 @@ def _token_user(token: int) -> str:
 
 
 class PipeListener(_Closable):
-    """The server side of a pipe name: accept() hands out one connected PipeStream per client."""
+    """The server side of a pipe name: accept() hands out one connected PipeStream per client.
+
+    One instance always waits for the next client, except while max_instances clients are
+    connected: then the name lives on through their instances only, and once they have all
+    closed it is gone until accept() makes a new instance (a waiting accept() tries every
+    BUSY_RETRY_SECONDS)."""
 
     def __init__(self, name: str, sddl: str, *, message_mode: bool, max_instances: int = PIPE_UNLIMITED_INSTANCES) -> None:
         _check_pipe_name(name)
@@ -732,15 +739,21 @@ class PipeListener(_Closable):
                         # A client came and went before we looked: this instance is spent. The new one
                         # first, so the name never goes unowned.
                         self._instance = None
-                        self._instance = self._create_instance(first=False)
-                        _winapi.CloseHandle(instance)
+                        try:
+                            self._instance = self._create_instance(first=False)
+                        finally:
+                            _winapi.CloseHandle(instance)
                         continue
                     else:
                         raise
                 if not connected:
                     return None  # closed
                 self._instance = None
-                stream = PipeStream(instance, message_mode=self._message_mode, server=True, name=self.name)
+                try:
+                    stream = PipeStream(instance, message_mode=self._message_mode, server=True, name=self.name)
+                except BaseException:
+                    _winapi.CloseHandle(instance)
+                    raise
                 try:
                     self._instance = self._create_instance(first=False)
                 except (OSError, PlatformError) as error:
