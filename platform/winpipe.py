@@ -569,7 +569,9 @@ class PipeStream(_Closable):
 
     def client_identity(self, group_sid: str) -> ClientIdentity:
         """The client's process, user and memberships (server end only), from its token, which
-        we see by impersonating the client just long enough to open it."""
+        we see by impersonating the client just long enough to open it. Call it after the first
+        message has been read: older Windows documentation says impersonation fails before
+        (ERROR_CANNOT_IMPERSONATE); the Wine tests do it that way too."""
         self._server_only("client_identity")
         check_sid(group_sid)
         handle = self._handle_in_use()
