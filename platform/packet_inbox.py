@@ -75,12 +75,14 @@ class PacketInbox:
         self._drain_wake_socket()
         with self._room:
             packets = [self._queue.popleft() for _ in range(min(max_count, len(self._queue)))]
-            more = bool(self._queue)
-            failure = self._failure if not packets and not more else None
+            failure = self._failure if not packets and not self._queue else None
+            # The selector must wake again for the rest, and for a failure that came in behind
+            # these packets: its wake-up byte was drained above.
+            more = bool(self._queue) or (bool(packets) and self._failure is not None)
             if packets:
                 self._room.notify()  # the reader may be waiting for room
         if more:
-            self._wake()  # the selector must wake again for the rest
+            self._wake()
         if failure is not None:
             raise failure
         return packets
