@@ -209,7 +209,7 @@ class TunnelRelay:
     The relay ends by itself when the stream ends (on_end(None): the engine closed it), when the
     engine sends a bad frame or the device fails (on_end(sentence)); on_end is called once, on a
     relay thread, and not after stop(). stop() ends it from outside, also from within on_end. The
-    device is never closed here: the session owns it."""
+    device is never closed here: the session owns it, and closes it after stop()."""
 
     def __init__(self, tun: interfaces.TunDevice, stream: ByteStream, on_end: Callable[[str | None], None]) -> None:
         self.dropped_packets = 0  # packets from the device the framing cannot carry (none, from Wintun)
