@@ -1,4 +1,5 @@
-"""`sstp-vpn-helper`: the privileged network helper of this system (see helper_linux and helper_macos)."""
+"""`sstp-vpn-helper`: the privileged network helper of this system (helper_linux, helper_macos, and
+on Windows the network service, helper_windows)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ def main(argv: list[str] | None = None) -> int:
         from sstpvpn.platform import helper_linux
 
         return helper_linux.main(argv)
-    print("sstp-vpn-helper is for Linux and macOS; on Windows the app itself runs elevated.", file=sys.stderr)
+    if sys.platform == "win32":
+        from sstpvpn.platform import helper_windows
+
+        return helper_windows.main(argv)
+    print(f"sstp-vpn-helper runs on Linux, macOS and Windows, not on {sys.platform}.", file=sys.stderr)
     return 1
 
 

@@ -1,5 +1,6 @@
-"""The user side of the privileged network helper (helper_linux, helper_macos): what the engine
-runner uses on Linux and macOS when it does not run as root.
+"""The user side of the privileged network helper (helper_linux, helper_macos) and of the Windows
+network service (helper_windows): what the engine runner uses on Linux and macOS when it does not
+run as root, and on Windows always.
 
     network = PrivilegedNetwork()
     tun = network.open_tun(ifname)           # a TunDevice around the descriptor the helper sent
@@ -21,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
-from sstpvpn.platform import tun_macos
+from sstpvpn.platform import interfaces, winpipe
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, PushSettings, Request, RequestRefused, Restore, SetMtu
-from sstpvpn.platform.tun_linux import TunDevice
+from sstpvpn.platform.packet_relay import RelayTunDevice
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -41,6 +42,13 @@ MACOS_HELPER_GROUP = "admin"  # helper_macos.DEFAULT_GROUP
 MACOS_INSTALL_COMMAND = 'sudo sh "/Applications/SSTP VPN.app/Contents/Resources/install-helper.sh" install'
 REPLY_TIMEOUT_SECONDS = 30.0  # DNS changes through systemd-resolved can take a moment
 CLOSE_WAIT_SECONDS = 10.0
+WINDOWS_NOT_RUNNING_SENTENCE = (
+    'The SSTP VPN network service is not running: start "SSTP VPN network service" in Services (services.msc), or reinstall SSTP VPN.'
+)
+WINDOWS_NOT_ALLOWED_SENTENCE = (
+    "Your account may not use the SSTP VPN network service; ask an administrator to add you to the group it "
+    "serves (installer/windows/README.md says how)."
+)
 
 
 def default_socket_path(platform_name: str = sys.platform) -> str:
@@ -81,6 +89,8 @@ def _not_allowed_sentence(path: str, platform_name: str = sys.platform) -> str:
 def unavailable_sentence(path: str | None = None) -> str | None:
     """None when the helper's socket is there and this user may connect; else the sentence to show
     (for a check at start-up, before any connection is attempted)."""
+    if sys.platform == "win32":
+        return None if winpipe.pipe_exists(winpipe.CONTROL_PIPE_NAME) else WINDOWS_NOT_RUNNING_SENTENCE
     path = path or helper_socket_path()
     if not os.path.exists(path):
         return _not_running_sentence(path)
@@ -92,6 +102,8 @@ def unavailable_sentence(path: str | None = None) -> str | None:
 def _log_hint(platform_name: str) -> str:
     if platform_name == "darwin":
         return "/var/log/sstp-vpn-helper.log"
+    if platform_name == "win32":
+        return r"%ProgramData%\SSTP VPN\service\service.log"
     return "journalctl -u 'sstp-vpn-helper@*'"
 
 
@@ -143,19 +155,7 @@ class HelperChannel:
         if not message:
             _close_all(fds)
             self.close()
-            raise PlatformError(
-                "The SSTP VPN network helper ended the connection unexpectedly; reconnect. "
-                f"If it happens again, its log says why: {_log_hint(self.platform_name)}."
-            )
-        try:
-            reply = protocol.parse_reply(message)
-        except RequestRefused as error:
-            _close_all(fds)
-            raise PlatformError(error.sentence) from error
-        if not reply.ok:
-            _close_all(fds)
-            raise PlatformError(reply.error or "The network helper refused the request.")
-        return reply, fds
+        return _reply_of(message, fds, self.platform_name), fds
 
     def close(self) -> None:
         """End the session. Waits (briefly) until the helper has restored the network and removed
@@ -174,45 +174,87 @@ class HelperChannel:
             sock.close()
 
 
+def _reply_of(message: bytes, fds: list[int], platform_name: str) -> protocol.Reply:
+    """The helper's reply to a request (b"": the helper ended the connection). A refusal raises
+    PlatformError with the helper's sentence; the descriptors are closed then."""
+    if not message:
+        raise PlatformError(
+            "The SSTP VPN network helper ended the connection unexpectedly; reconnect. "
+            f"If it happens again, its log says why: {_log_hint(platform_name)}."
+        )
+    try:
+        reply = protocol.parse_reply(message)
+    except RequestRefused as error:
+        _close_all(fds)
+        raise PlatformError(error.sentence) from error
+    if not reply.ok:
+        _close_all(fds)
+        raise PlatformError(reply.error or "The network helper refused the request.")
+    return reply
+
+
+class PipeHelperChannel:
+    """Windows: the connection to the network service, over its control pipe (winpipe): one
+    request, one reply, in order. Only a pipe owned by SYSTEM is trusted: anyone can create a
+    pipe of that name while the service is not running."""
+
+    def __init__(self, name: str = winpipe.CONTROL_PIPE_NAME, timeout: float = REPLY_TIMEOUT_SECONDS) -> None:
+        self.name, self.timeout, self.platform_name = name, timeout, "win32"
+        try:
+            stream = winpipe.connect(name, timeout, message_mode=True)
+        except FileNotFoundError as error:
+            raise PlatformError(WINDOWS_NOT_RUNNING_SENTENCE) from error
+        except PermissionError as error:
+            raise PlatformError(WINDOWS_NOT_ALLOWED_SENTENCE) from error
+        except OSError as error:
+            raise PlatformError(f"The SSTP VPN network service cannot be reached ({error}); reconnect.") from error
+        _check_service_owns(stream)
+        self._stream: winpipe.PipeStream | None = stream
+
+    @property
+    def closed(self) -> bool:
+        return self._stream is None
+
+    def request(self, request: Request, fds: Sequence[int] = ()) -> tuple[protocol.Reply, list[int]]:
+        if self._stream is None:
+            raise PlatformError("The connection to the SSTP VPN network service is closed; reconnect.")
+        try:
+            try:
+                self._stream.write(protocol.encode_request(request))
+            except BrokenPipeError:
+                pass  # a service that refused us has closed already; its reason waits to be read
+            message = self._stream.read(protocol.MAX_MESSAGE_BYTES + 1, self.timeout)
+        except TimeoutError as error:
+            raise PlatformError("The SSTP VPN network service did not answer in time; reconnect.") from error
+        except OSError as error:
+            raise PlatformError(f"Talking to the SSTP VPN network service failed ({error}); reconnect.") from error
+        if not message:
+            self.close()
+        return _reply_of(message, [], self.platform_name), []
+
+    def close(self) -> None:
+        """End the session; the service restores the network and removes the adapter."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+
+def _check_service_owns(stream: winpipe.PipeStream) -> None:
+    try:
+        owner = stream.owner_sid()
+    except OSError:
+        owner = None
+    if owner != winpipe.LOCAL_SYSTEM_SID:
+        stream.close()
+        raise PlatformError(
+            f"The pipe {winpipe.CONTROL_PIPE_NAME} does not belong to the SSTP VPN network service (its owner is {owner}); "
+            "SSTP VPN will not send it anything. Restart Windows, or reinstall SSTP VPN."
+        )
+
+
 def _close_all(fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
-
-
-class HelperTunDevice(TunDevice):
-    """A TUN interface the helper created; packets go through the descriptor it sent, which is
-    as fast as one opened here. Closing it ends the helper session (the interface goes)."""
-
-    def __init__(self, fd: int, name: str, channel: HelperChannel) -> None:
-        super().__init__(fd, name)
-        self._channel = channel
-
-    def set_mtu(self, mtu: int) -> None:
-        self.fileno()  # a closed device cannot change
-        self._channel.request(SetMtu(self.name, mtu))
-
-    def close(self) -> None:
-        super().close()
-        self._channel.close()
-
-
-class HelperUtunDevice(tun_macos.TunDevice):
-    """macOS: the utun the helper created, through the kernel-control socket it sent (UNTESTED ON
-    macOS). Closing it ends the helper session (the interface goes)."""
-
-    def __init__(self, fd: int, name: str, channel: HelperChannel) -> None:
-        control = socket.socket(tun_macos.PF_SYSTEM, socket.SOCK_DGRAM, tun_macos.SYSPROTO_CONTROL, fileno=fd)
-        control.setblocking(False)
-        super().__init__(control, name, tun_macos.Darwin())
-        self._channel = channel
-
-    def set_mtu(self, mtu: int) -> None:
-        self.fileno()  # a closed device cannot change
-        self._channel.request(SetMtu(self.name, mtu))  # SIOCSIFMTU needs root
-
-    def close(self) -> None:
-        super().close()
-        self._channel.close()
 
 
 class HelperNetConfigurator:
@@ -220,7 +262,7 @@ class HelperNetConfigurator:
 
     def __init__(
         self,
-        channel: HelperChannel,
+        channel: HelperChannel | PipeHelperChannel,
         ifname: str,
         server_address: IPAddress | str,
         full_tunnel: bool = True,
@@ -260,13 +302,15 @@ class PrivilegedNetwork:
         self.socket_path = socket_path or helper_socket_path()
         self.timeout = timeout
         self.platform_name = platform_name  # which kind of tunnel device the descriptor is
-        self._channel: HelperChannel | None = None
+        self._channel: HelperChannel | PipeHelperChannel | None = None
 
-    def open_tun(self, ifname: str | None = None) -> HelperTunDevice | HelperUtunDevice:
+    def open_tun(self, ifname: str | None = None) -> interfaces.TunDevice:
         """Connect to the helper and have it create the interface. Raises PlatformError saying what
         to install or start when the helper cannot be reached."""
         if self._channel is not None:
             raise PlatformError("This connection to the network helper has its tunnel interface already.")
+        if self.platform_name == "win32":
+            return self._open_relayed(ifname)
         channel = HelperChannel(self.socket_path, self.timeout, self.platform_name)
         try:
             if self.platform_name.startswith("linux"):
@@ -285,9 +329,35 @@ class PrivilegedNetwork:
             channel.close()
             raise
         self._channel = channel
+        from sstpvpn.platform import helper_devices  # Linux and macOS only (fcntl)
+
         if self.platform_name == "darwin":
-            return HelperUtunDevice(fds[0], reply.ifname, channel)
-        return HelperTunDevice(fds[0], reply.ifname, channel)
+            return helper_devices.HelperUtunDevice(fds[0], reply.ifname, channel)
+        return helper_devices.HelperTunDevice(fds[0], reply.ifname, channel)
+
+    def _open_relayed(self, ifname: str | None) -> RelayTunDevice:
+        """Windows: the service made the Wintun adapter; its packets come through the session's
+        own packet pipe (helper_windows), which only this process may open."""
+        channel = PipeHelperChannel(timeout=self.timeout)
+        try:
+            reply, _ = channel.request(OpenTun(ifname))
+            if reply.ifname is None or reply.relay is None:
+                raise PlatformError("The SSTP VPN network service sent no tunnel adapter; reinstall SSTP VPN.")
+            try:
+                stream = winpipe.connect(winpipe.relay_pipe_name(reply.relay), self.timeout, message_mode=False)
+            except OSError as error:
+                raise PlatformError(f"The tunnel adapter's packet pipe cannot be opened ({error}); reconnect.") from error
+            _check_service_owns(stream)
+        except PlatformError:
+            channel.close()
+            raise
+        self._channel = channel
+        name = reply.ifname
+
+        def set_mtu(mtu: int) -> None:
+            channel.request(SetMtu(name, mtu))  # the adapter's MTU needs the service's rights
+
+        return RelayTunDevice(stream, name, set_mtu, channel.close)
 
     def configurator(
         self,

@@ -67,15 +67,18 @@ IPV6_MIN_MTU = 1280
 TUNNEL_METRIC = 0  # interface metric in full-tunnel mode, and the metric of every route we add
 _GONE = {ERROR_NOT_FOUND, ERROR_FILE_NOT_FOUND}  # undoing something already gone is fine
 
-ADMIN_SENTENCE = "Configuring the network for the VPN needs administrator rights: start SSTP VPN as administrator."
+ADMIN_SENTENCE = (
+    "Configuring the network for the VPN needs administrator rights, which the SSTP VPN network service has: "
+    "check in Services (services.msc) that it runs as Local System, or reinstall SSTP VPN."
+)
 
 
 def default_journal_path(name: str = "network") -> pathlib.Path:
-    """%ProgramData%\\SSTP VPN\\: the engine runs elevated on Windows (Wintun needs it), and the
-    journal must outlive a crash and a reboot (the host route to the server is not tied to the
-    adapter)."""
+    """%ProgramData%\\SSTP VPN\\service\\: the network service (helper_windows) makes the changes,
+    and the journal must outlive a crash and a reboot (the host route to the server is not tied
+    to the adapter). The folder is the service's own (SYSTEM and Administrators only)."""
     program_data = os.environ.get("ProgramData") or r"C:\ProgramData"
-    return pathlib.Path(program_data) / "SSTP VPN" / f"{name}-journal.json"
+    return pathlib.Path(program_data) / "SSTP VPN" / "service" / f"{name}-journal.json"
 
 
 def repair_from_journal(
@@ -441,7 +444,7 @@ def _index(api: Library, luid: int) -> int:
 
 
 def _netsh() -> str:
-    # By absolute path: we run elevated, and PATH is not ours to trust.
+    # By absolute path: the network service runs as SYSTEM, and PATH is not ours to trust.
     return winapi.system32_path("netsh.exe")
 
 

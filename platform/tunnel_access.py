@@ -3,9 +3,9 @@
 On Linux and macOS an ordinary user's sessions ask the privileged network helper
 (sstp-vpn-helper) for the tunnel interface, routes and DNS, and the helper repairs what a killed
 session left; root does all of it itself (servers, CI). On Linux root needs CAP_NET_ADMIN for that,
-which a container or setpriv may have taken away. Windows apps run elevated (the manifest asks for
-it), so there is nothing to check there. The macOS helper has not run on a real Mac yet
-(helper_macos.py).
+which a container or setpriv may have taken away. On Windows every session goes through the SSTP
+VPN network service (helper_windows), elevated or not: the app runs as the signed-in user. The
+macOS helper and the Windows service have not run on those systems yet.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import sys
 
 CAP_NET_ADMIN = 12  # linux/capability.h
-HELPER_SYSTEMS = ("linux", "darwin")
+HELPER_SYSTEMS = ("linux", "darwin", "win32")
 
 ROOT_WITHOUT_NET_ADMIN_SENTENCE = (
     "The tray app runs as root but without CAP_NET_ADMIN, so it cannot create the tunnel interface: start it "
@@ -25,7 +25,10 @@ ROOT_WITHOUT_NET_ADMIN_SENTENCE = (
 def uses_network_helper(platform_name: str | None = None) -> bool:
     """True when this process's sessions go through the network helper, False when it makes the
     tunnel itself. `platform_name` is a sys.platform value (default: this system's)."""
-    return (platform_name or sys.platform) in HELPER_SYSTEMS and os.geteuid() != 0
+    name = platform_name or sys.platform
+    if name == "win32":
+        return True
+    return name in HELPER_SYSTEMS and os.geteuid() != 0
 
 
 def tunnel_problem(platform_name: str | None = None, status_file: str = "/proc/self/status") -> str | None:

@@ -325,7 +325,7 @@ def load(path: str, prototypes: dict[str, Prototype], optional: dict[str, Protot
 
 
 def system32_path(name: str) -> str:
-    """A system program or DLL by absolute path: we run elevated, and no other folder may supply it. (A
+    """A system program or DLL by absolute path: the network service runs as SYSTEM, and no other folder may supply it. (A
     32-bit Python is redirected to SysWOW64 by Windows itself.)"""
     return ntpath.join(os.environ.get("SystemRoot") or r"C:\Windows", "System32", name)
 

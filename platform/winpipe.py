@@ -209,6 +209,8 @@ ADVAPI32_PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "OpenThreadToken": (c_int32, [c_void_p, c_uint32, c_int32, POINTER(c_void_p)]),
     # (TokenHandle, TokenInformationClass, TokenInformation, Length, *ReturnLength out)
     "GetTokenInformation": (c_int32, [c_void_p, c_int32, c_void_p, c_uint32, POINTER(c_uint32)]),
+    # (ProcessHandle, DesiredAccess, *TokenHandle out)
+    "OpenProcessToken": (c_int32, [c_void_p, c_uint32, POINTER(c_void_p)]),
     # (TokenHandle, SidToCheck, *IsMember out)
     "CheckTokenMembership": (c_int32, [c_void_p, c_void_p, POINTER(c_int32)]),
 }
@@ -220,6 +222,7 @@ KERNEL32_PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "CloseHandle": (c_int32, [c_void_p]),
     "LocalFree": (c_void_p, [c_void_p]),
     "GetCurrentThread": (c_void_p, []),
+    "GetCurrentProcess": (c_void_p, []),
     "GetNamedPipeClientProcessId": (c_int32, [c_void_p, POINTER(c_uint32)]),
 }
 
@@ -632,6 +635,19 @@ class PipeStream(_Closable):
             raise ValueError(f"{what}() is for the server end of a pipe")
 
 
+def process_user_sid() -> str:
+    """The user this process runs as (the service: SYSTEM; under Wine: Wine's one user)."""
+    advapi32, kernel32 = _advapi32(), _kernel32()
+    token = c_void_p()
+    if not advapi32.OpenProcessToken(kernel32.GetCurrentProcess(), TOKEN_QUERY, byref(token)):
+        raise _windows_error("OpenProcessToken")
+    assert token.value is not None
+    try:
+        return _token_user(token.value)
+    finally:
+        kernel32.CloseHandle(token)
+
+
 def _token_user(token: int) -> str:
     advapi32 = _advapi32()
     needed = c_uint32()
@@ -785,6 +801,18 @@ class PipeListener(_Closable):
 
 
 # -- Windows: the client -----------------------------------------------------------------------
+
+
+def pipe_exists(name: str) -> bool:
+    """Whether a server has the pipe `name` open, without taking an instance from it (a check
+    before connecting, so that the app can say the service is not running)."""
+    _check_pipe_name(name)
+    _require_windows()
+    try:
+        _winapi.WaitNamedPipe(name, 1)
+    except OSError as error:
+        return getattr(error, "winerror", None) == ERROR_SEM_TIMEOUT  # there, every instance busy
+    return True
 
 
 def connect(name: str, timeout: float, *, message_mode: bool) -> PipeStream:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from sstpvpn.client.core.types import NetworkPlan
-from sstpvpn.platform import current, helper_client, helper_macos, helper_protocol, helper_transport, netconfig_macos, tun_macos
+from sstpvpn.platform import current, helper_client, helper_devices, helper_macos, helper_protocol, helper_transport, netconfig_macos, tun_macos
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_client import HelperChannel, PrivilegedNetwork
 from sstpvpn.platform.helper_macos import Launchd, Membership, Settings
@@ -324,7 +324,7 @@ def test_a_session_opens_passes_the_utun_applies_and_restores(tmp_path):
     helper = HelperThread(tmp_path / "helper.sock", mac.settings(Peer(4321, 501, STAFF_GID, (STAFF_GID, ADMIN_GID))))
     network = PrivilegedNetwork(str(tmp_path / "helper.sock"), timeout=10, platform_name="darwin")
     tun = network.open_tun(None)
-    assert isinstance(tun, helper_client.HelperUtunDevice) and tun.name == "utun7"
+    assert isinstance(tun, helper_devices.HelperUtunDevice) and tun.name == "utun7"
     # The descriptor that came over SCM_RIGHTS is the helper's utun socket: a packet written
     # here reaches the (recorded) kernel behind its 4-byte AF_INET header.
     tun.write_packets([IPV4_PACKET])
@@ -519,7 +519,7 @@ def test_the_plist_escapes_paths_and_refuses_odd_group_names_and_ids():
 
 def test_the_client_goes_through_the_helper_as_a_macos_user(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 501)
-    for platform_name, expected in [("darwin", True), ("linux", True), ("win32", False)]:
+    for platform_name, expected in [("darwin", True), ("linux", True), ("win32", True)]:
         monkeypatch.setattr(sys, "platform", platform_name)
         assert current.uses_network_helper() is expected
     monkeypatch.setattr(os, "geteuid", lambda: 0)

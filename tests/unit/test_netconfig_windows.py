@@ -335,10 +335,11 @@ def test_restore_without_apply_does_nothing(windows, tmp_path):
     assert windows.calls == []
 
 
-def test_the_journal_lives_under_programdata(monkeypatch):
+def test_the_journal_lives_in_the_network_services_folder_under_programdata(monkeypatch):
     monkeypatch.setenv("ProgramData", "D:\\Data")
-    assert str(netconfig_windows.default_journal_path()).endswith("network-journal.json")
-    assert netconfig_windows.default_journal_path().parent.name == "SSTP VPN"
+    path = netconfig_windows.default_journal_path()
+    assert path.name == "network-journal.json" and path.parent.name == "service" and path.parent.parent.name == "SSTP VPN"
+    assert str(path).startswith("D:\\Data")
 
 
 def test_a_damaged_step_is_a_sentence_and_stays_in_the_journal(windows, tmp_path):

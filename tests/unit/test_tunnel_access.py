@@ -13,7 +13,7 @@ from sstpvpn.platform.tunnel_access import ROOT_WITHOUT_NET_ADMIN_SENTENCE, effe
 
 
 @pytest.mark.parametrize(
-    "system, euid, expected", [("linux", 1000, True), ("darwin", 501, True), ("linux", 0, False), ("darwin", 0, False), ("win32", 1000, False)]
+    "system, euid, expected", [("linux", 1000, True), ("darwin", 501, True), ("linux", 0, False), ("darwin", 0, False), ("win32", 1000, True)]
 )
 def test_helper_or_root(system, euid, expected, monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: euid)
@@ -62,9 +62,23 @@ def test_an_ordinary_user_is_told_when_the_network_helper_is_missing(system, tmp
         assert tunnel_problem() is None  # root opens utun itself
 
 
-def test_windows_asks_for_nothing_here(monkeypatch):
+def test_windows_always_goes_through_the_network_service(monkeypatch):
+    """Elevated or not: the app runs as the user and the service owns the adapter."""
     monkeypatch.setattr(sys, "platform", "win32")
-    assert tunnel_problem() is None  # the app's manifest makes it run elevated
+    assert uses_network_helper() is True
+
+
+def test_windows_says_when_the_network_service_is_not_running(monkeypatch):
+    from sstpvpn.platform import helper_client, winpipe
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    asked = []
+    monkeypatch.setattr(winpipe, "pipe_exists", lambda name: asked.append(name) or False)
+    assert tunnel_problem() == helper_client.WINDOWS_NOT_RUNNING_SENTENCE
+    assert "Services (services.msc)" in tunnel_problem()
+    monkeypatch.setattr(winpipe, "pipe_exists", lambda name: asked.append(name) or True)
+    assert tunnel_problem() is None
+    assert set(asked) == {winpipe.CONTROL_PIPE_NAME}
 
 
 def test_this_system_answers_through_current():

@@ -1,0 +1,304 @@
+"""The Windows network service's logic, on Linux: who it serves, its session limits, the session
+over the control pipe (the same conversation as the Linux helper) and the packet pipe that only
+the asking process may open. The pipes, the adapter and the configurator are stand-ins that
+record what they were asked; the real pipes run under Wine (tests/windows/test_service.py)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+
+from sstpvpn.platform import helper_protocol as protocol
+from sstpvpn.platform import helper_windows, winpipe
+from sstpvpn.platform.helper_windows import Service, SessionSlots, authorization_problem
+from sstpvpn.platform.winpipe import ClientIdentity
+
+USER = "S-1-5-21-1004336348-1177238915-682003330-1001"
+OTHER_USER = "S-1-5-21-1004336348-1177238915-682003330-1002"
+OPEN = json.dumps({"version": 1, "request": "open", "ifname": None}).encode()
+APPLY = json.dumps(
+    {
+        "version": 1,
+        "request": "apply",
+        "ifname": "SSTP VPN",
+        "server": "198.18.20.1",
+        "full_tunnel": True,
+        "extra_routes": [],
+        "use_vpn_dns": True,
+        "plan": {"address": "198.18.30.10", "peer": "198.18.30.1", "dns": ["198.18.30.1"], "mtu": 1400, "ipv6_identifier": None},
+    }
+).encode()
+
+
+class FakeStream:
+    """One pipe end: what the client sends is queued; what the service writes is recorded."""
+
+    def __init__(self, identity: ClientIdentity | None = None, messages: list[bytes] | None = None) -> None:
+        self.identity = identity
+        self.incoming: queue.Queue[bytes] = queue.Queue()
+        for message in messages or []:
+            self.incoming.put(message)
+        self.written: list[bytes] = []
+        self.replied = threading.Event()
+        self.closed = False
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            data = self.incoming.get(timeout=timeout if timeout is not None else 30)
+        except queue.Empty:
+            raise TimeoutError from None
+        return data[:max_bytes]
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            raise BrokenPipeError
+        self.written.append(data)
+        self.replied.set()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.incoming.put(b"")  # a blocked read returns the end
+
+    def client_identity(self, group_sid: str) -> ClientIdentity:
+        assert self.identity is not None
+        return self.identity
+
+    def client_process_id(self) -> int:
+        assert self.identity is not None
+        return self.identity.process_id
+
+    def replies(self) -> list[protocol.Reply]:
+        return [protocol.parse_reply(data) for data in self.written]
+
+
+@dataclass
+class FakeListener:
+    name: str
+    sddl: str
+    message_mode: bool
+    max_instances: int = 255
+    waiting: queue.Queue = field(default_factory=queue.Queue)
+    closed: bool = False
+
+    def accept(self, timeout: float | None = None) -> FakeStream | None:
+        if self.closed:
+            return None
+        try:
+            stream = self.waiting.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        return stream
+
+    def close(self) -> None:
+        self.closed = True
+        self.waiting.put(None)
+
+
+class Listeners:
+    def __init__(self) -> None:
+        self.made: list[FakeListener] = []
+
+    def __call__(self, name: str, sddl: str, *, message_mode: bool, max_instances: int = 255) -> FakeListener:
+        listener = FakeListener(name, sddl, message_mode, max_instances)
+        self.made.append(listener)
+        return listener
+
+    def relay(self) -> FakeListener:
+        [relay] = [listener for listener in self.made if listener.name.startswith(winpipe.RELAY_PIPE_PREFIX)]
+        return relay
+
+
+class FakeDevice:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.mtus: list[int] = []
+        self.closed = False
+        self.dropped_packets = 0
+
+    def set_mtu(self, mtu: int) -> None:
+        self.mtus.append(mtu)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeConfigurator:
+    made: list[FakeConfigurator] = []
+
+    def __init__(self, ifname, server, *, full_tunnel, extra_routes, use_vpn_dns, journal_path) -> None:
+        self.ifname, self.journal_path = ifname, journal_path
+        self.applied: list[object] = []
+        self.restored = 0
+        FakeConfigurator.made.append(self)
+
+    def apply(self, plan) -> None:
+        self.applied.append(plan)
+
+    def add_pushed(self, pushed) -> list[str]:
+        return []
+
+    def restore(self) -> list[str]:
+        self.restored += 1
+        return []
+
+
+def identity(interactive: bool = True, in_group: bool = True, user: str = USER, pid: int = 4242) -> ClientIdentity:
+    return ClientIdentity(process_id=pid, user_sid=user, interactive=interactive, in_group=in_group)
+
+
+def start_service(tmp_path) -> tuple[Service, threading.Thread]:
+    FakeConfigurator.made = []
+    devices: list[FakeDevice] = []
+    listeners = Listeners()
+
+    def create_device(name: str) -> FakeDevice:
+        devices.append(FakeDevice(name))
+        return devices[-1]
+
+    service = Service(winpipe.USERS_SID, tmp_path / "journal.json", create_device, FakeConfigurator, listen=listeners)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    service.devices, service.listeners = devices, listeners
+    return service, thread
+
+
+@pytest.fixture
+def service(tmp_path):
+    service, thread = start_service(tmp_path)
+    yield service
+    service.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def connect(service, stream: FakeStream) -> FakeStream:
+    while not service.listeners.made:
+        threading.Event().wait(0.01)
+    service.listeners.made[0].waiting.put(stream)
+    return stream
+
+
+def wait_for_replies(stream: FakeStream, count: int) -> list[protocol.Reply]:
+    for _ in range(500):
+        if len(stream.written) >= count:
+            return stream.replies()
+        threading.Event().wait(0.01)
+    raise AssertionError(f"{len(stream.written)} replies, expected {count}")
+
+
+def test_the_control_pipe_admits_the_group_and_never_lets_a_client_create_an_instance(service):
+    connect(service, FakeStream(identity(), [OPEN]))
+    control = service.listeners.made[0]
+    assert control.name == winpipe.CONTROL_PIPE_NAME and control.message_mode
+    assert control.sddl == winpipe.control_pipe_sddl(winpipe.USERS_SID)
+
+
+def test_a_session_opens_the_adapter_with_a_packet_pipe_for_that_user_only_then_restores_and_removes_it(service, tmp_path):
+    stream = connect(service, FakeStream(identity(), [OPEN]))
+    [reply] = wait_for_replies(stream, 1)
+    assert reply.ok and reply.ifname == "SSTP VPN" and re.fullmatch(r"[0-9a-f]{32}", reply.relay)
+    relay = service.listeners.relay()
+    assert relay.name == winpipe.relay_pipe_name(reply.relay)
+    assert relay.sddl == winpipe.relay_pipe_sddl(USER) and not relay.message_mode and relay.max_instances == 1
+    stream.incoming.put(APPLY)
+    wait_for_replies(stream, 2)
+    [configurator] = FakeConfigurator.made
+    assert configurator.ifname == "SSTP VPN" and configurator.journal_path == tmp_path / "journal.json" and configurator.applied
+    [device] = service.devices
+    assert not device.closed
+    stream.close()  # the app went away
+    for _ in range(500):
+        if device.closed:
+            break
+        threading.Event().wait(0.01)
+    assert device.closed and configurator.restored == 1 and relay.closed
+
+
+@pytest.mark.parametrize(
+    "who, sentence",
+    [(identity(interactive=False), "only users signed in at this computer"), (identity(in_group=False), "serves the group S-1-5-32-545")],
+)
+def test_who_may_not_use_the_service_is_told_why_and_gets_nothing(service, who, sentence):
+    stream = connect(service, FakeStream(who, [OPEN]))
+    [reply] = wait_for_replies(stream, 1)
+    assert not reply.ok and sentence in reply.error
+    assert not service.devices
+
+
+def test_the_adapter_name_is_the_services_choice(service):
+    request = json.dumps({"version": 1, "request": "open", "ifname": "Ethernet"}).encode()
+    stream = connect(service, FakeStream(identity(), [request]))
+    [reply] = wait_for_replies(stream, 1)
+    assert not reply.ok and "names its adapter 'SSTP VPN' itself" in reply.error
+    assert not service.devices
+
+
+def test_only_the_process_that_asked_gets_the_packets(service):
+    stream = connect(service, FakeStream(identity(pid=4242), [OPEN]))
+    wait_for_replies(stream, 1)
+    intruder = FakeStream(identity(pid=999))  # the same user's other process, which the DACL admits
+    service.listeners.relay().waiting.put(intruder)
+    for _ in range(500):
+        if intruder.closed:
+            break
+        threading.Event().wait(0.01)
+    assert intruder.closed and not intruder.written
+
+
+def test_a_user_has_at_most_four_sessions_and_others_are_not_held_up():
+    slots = SessionSlots(per_user=4, total=6)
+    assert [slots.take(USER) for _ in range(4)] == [None] * 4
+    assert "4 connections to the SSTP VPN network service already" in slots.take(USER)
+    assert slots.take(OTHER_USER) is None and slots.take(OTHER_USER) is None
+    assert "as many connections as it may" in slots.take("S-1-5-21-1-2-3-1003")
+    slots.give_back(USER)
+    assert slots.take(USER) is None
+
+
+def test_the_fifth_session_of_one_user_is_refused(service):
+    streams = [connect(service, FakeStream(identity(pid=100 + n), [OPEN])) for n in range(5)]
+    replies = [wait_for_replies(stream, 1)[0] for stream in streams]
+    assert sum(reply.ok for reply in replies) == 4
+    [refused] = [reply for reply in replies if not reply.ok]
+    assert "4 connections" in refused.error
+
+
+def test_stopping_the_service_ends_every_session_with_its_network_restored(tmp_path):
+    service, thread = start_service(tmp_path)
+    stream = connect(service, FakeStream(identity(), [OPEN, APPLY]))
+    wait_for_replies(stream, 2)
+    service.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert service.devices[0].closed and FakeConfigurator.made[0].restored == 1 and stream.closed
+
+
+def test_authorization_needs_both_the_interactive_logon_and_the_group():
+    assert authorization_problem(identity(), winpipe.USERS_SID) is None
+    assert authorization_problem(identity(interactive=False, in_group=False), winpipe.USERS_SID).startswith(
+        "The SSTP VPN network service serves only"
+    )
+
+
+def test_started_from_a_prompt_it_says_what_it_is(monkeypatch, capsys):
+    class NotFromTheScm:
+        def __init__(self, serve, stop) -> None:
+            pass
+
+        def dispatch(self) -> bool:
+            return False
+
+    monkeypatch.setattr(helper_windows, "ServiceControl", NotFromTheScm)
+    assert helper_windows.main([]) == 2
+    assert "sc start SstpVpnHelper" in capsys.readouterr().err
+
+
+def test_a_group_that_is_not_a_sid_is_refused_at_start(capsys):
+    with pytest.raises(SystemExit):
+        helper_windows.main(["--group", "S-1-5-32-545)(A;;GA;;;WD)"])
