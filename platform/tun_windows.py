@@ -13,7 +13,8 @@ Why it looks the way it does:
   network-location (firewall profile) identity on it, so a random GUID would make a new "network"
   every time.
 - Wintun sessions need an elevated administrator (or SYSTEM), and the packet rings are mapped into
-  the process that opened the session: on Windows the engine itself runs elevated.
+  the process that opened the session: this runs in the SSTP VPN network service (helper_windows,
+  LocalSystem), which relays the packets to the unprivileged engine (packet_relay).
 - Wintun signals arriving packets through a Win32 event, which a selectors loop cannot wait on.
   A reader thread waits on it (WaitForMultipleObjects on the read event and our quit event; ctypes
   releases the GIL during the wait), copies packets out in batches and hands them to a PacketInbox
@@ -98,7 +99,10 @@ WINTUN_PROTOTYPES: dict[str, winapi.Prototype] = {
     "WintunSendPacket": (None, [c_void_p, c_void_p]),
 }
 
-ADMIN_SENTENCE = "Creating the tunnel adapter needs administrator rights: start SSTP VPN as administrator (its shortcut asks Windows for them)."
+ADMIN_SENTENCE = (
+    "Creating the tunnel adapter needs administrator rights, which the SSTP VPN network service has: "
+    "check in Services (services.msc) that it runs as Local System, or reinstall SSTP VPN."
+)
 
 _logger_callback: Any = None  # Wintun keeps calling it: it must live as long as the process
 
