@@ -32,7 +32,7 @@ class Command:
 
 TRAY = Command("sstp-vpn-tray", HERE / "entry_sstp_vpn_tray.py", gui=True)
 CLI = Command("sstp-vpn", HERE / "entry_sstp_vpn.py", gui=False)
-HELPER = Command("sstp-vpn-helper", HERE / "entry_sstp_vpn_helper.py", gui=False)  # Linux and macOS
+HELPER = Command("sstp-vpn-helper", HERE / "entry_sstp_vpn_helper.py", gui=False)  # Linux, macOS; Windows: the service
 
 # Never imported by SSTP VPN, but pulled in by a hook or a module's optional import; left out to
 # keep the bundle smaller.

@@ -138,15 +138,19 @@ def test_entry_scripts_run_the_console_scripts_of_pyproject():
         assert ENTRY_POINTS[command.name] in started, (command.name, started)
 
 
-def test_windows_spec_elevates_the_tray_and_bundles_wintun_where_it_is_loaded(official_wintun, monkeypatch):
+def test_windows_spec_builds_three_unelevated_executables_and_bundles_wintun_where_it_is_loaded(official_wintun, monkeypatch):
     monkeypatch.setattr("sysconfig.get_platform", lambda: "win-amd64")
     api = run_spec(SPECS["windows"], monkeypatch)
 
-    executables = {exe.name: exe for exe in api.executables}
-    assert set(executables) == {"sstp-vpn-tray", "sstp-vpn"}
-    tray, cli = executables["sstp-vpn-tray"].options, executables["sstp-vpn"].options
-    assert (tray["uac_admin"], tray["console"]) == (True, False)  # requireAdministrator manifest
-    assert (cli["uac_admin"], cli["console"]) == (False, True)
+    executables = {exe.name: exe.options for exe in api.executables}
+    assert set(executables) == {"sstp-vpn-tray", "sstp-vpn", "sstp-vpn-helper"}
+    # No executable asks for elevation (asInvoker manifests); the helper runs as the LocalSystem
+    # service. Only the tray is windowed: the helper's --help and errors must show in a prompt.
+    assert {name: (options["uac_admin"], options["console"]) for name, options in executables.items()} == {
+        "sstp-vpn-tray": (False, False),
+        "sstp-vpn": (False, True),
+        "sstp-vpn-helper": (False, True),
+    }
     for exe in api.executables:
         assert exe.options["upx"] is False and Path(exe.options["icon"]).is_file()
         own_scripts = [name for name, _path, _kind in exe.scripts if name != "pyiboot01_bootstrap"]
@@ -197,23 +201,49 @@ def test_inno_script_installs_what_the_windows_spec_builds(official_wintun, monk
     assert bundle_dir == REPO_ROOT / "dist" / api.collections[0].name
     assert defines["AppVersion"] == VERSION
     assert 'Source: "{#BundleDir}\\*"; DestDir: "{app}"' in sections["Files"][0]
-    referenced = set(re.findall(r"\{app\}\\([\w.-]+\.exe)", text.replace("{#TrayExe}", defines["TrayExe"])))
-    assert referenced and referenced <= produced
+    expanded = text.replace("{#TrayExe}", defines["TrayExe"]).replace("{#HelperExe}", defines["HelperExe"])
+    referenced = set(re.findall(r"\{app\}\\([\w.-]+\.exe)", expanded))
+    assert {"sstp-vpn-tray.exe", "sstp-vpn-helper.exe"} <= referenced <= produced
     assert any(line.startswith('Name: "{group}\\{#AppName}"; Filename: "{app}\\{#TrayExe}"') for line in sections["Icons"])  # the Start-menu entry
 
     setup = dict(line.split("=", 1) for line in sections["Setup"])
     assert re.fullmatch(r"\{\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}", setup["AppId"])
     assert setup["PrivilegesRequired"] == "admin"
-    # Optional autostart: off unless chosen, created by [Run], deleted again on uninstall.
+    # Optional autostart: off unless chosen; the unelevated tray from the machine-wide Run key, its
+    # value removed on uninstall (and by an upgrade without the task). No scheduled task any more.
     assert any('Name: "autostart"' in line and "Flags: unchecked" in line for line in sections["Tasks"])
+    run_key = 'Root: HKLM; Subkey: "Software\\Microsoft\\Windows\\CurrentVersion\\Run"; '
     assert any(
-        "schtasks.exe" in line and "/Create" in line and '/TN ""{#AutostartTask}""' in line and "Tasks: autostart" in line for line in sections["Run"]
+        line.startswith(run_key) and 'ValueData: """{app}\\{#TrayExe}"""' in line and "uninsdeletevalue" in line and line.endswith("Tasks: autostart")
+        for line in sections["Registry"]
     )
-    assert any("schtasks.exe" in line and "/Delete" in line and '/TN ""{#AutostartTask}""' in line for line in sections["UninstallRun"])
-    # The journal folder goes only when empty, and it is the one the Windows engine uses.
-    journal_folder = default_journal_path().parent.name
-    assert 'Type: dirifempty; Name: "{commonappdata}\\{#AppName}"' in sections["UninstallDelete"]
-    assert defines["AppName"] == journal_folder
+    assert any(line.startswith(run_key) and "Flags: deletevalue" in line and line.endswith("Tasks: not autostart") for line in sections["Registry"])
+    assert "schtasks" not in text.lower()
+
+    # The service: created after the files with a binPath that carries its own quotes (sc's
+    # command line "\"...\"", Inno doubling each quote), then described, set to restart, started.
+    assert defines["ServiceName"] == "SstpVpnHelper"
+    sc = [line for line in sections["Run"] if line.startswith('Filename: "{sys}\\sc.exe"')]
+    verbs = [re.search(r'Parameters: "(\w+) ', line)[1] for line in sc]
+    assert verbs == ["create", "description", "failure", "start"]
+    assert 'create {#ServiceName} binPath= ""\\""{app}\\{#HelperExe}\\"""" start= auto obj= LocalSystem ' in sc[0]
+    assert "reset= 86400 actions= restart/5000/restart/5000/restart/5000" in sc[2]
+    assert all("runhidden" in line for line in sc)
+    # Stopped, waited for and deleted before an upgrade replaces the files and before uninstall removes them.
+    code = text[text.index("[Code]") :]
+    assert re.search(r"function PrepareToInstall\(.*?RemoveHelperService\(\).*?\nend;", code, re.DOTALL)
+    assert re.search(r"procedure CurUninstallStepChanged\(.*?usUninstall.*?RemoveHelperService\(\).*?\nend;", code, re.DOTALL)
+    assert "ControlService(Service, SERVICE_CONTROL_STOP" in code and "DeleteService(Service)" in code
+    # Started after install as the user who ran Setup, not elevated.
+    assert any("{#TrayExe}" in line and "postinstall" in line and "runasoriginaluser" in line for line in sections["Run"])
+    # The journal's folders (the ones the Windows network code uses, under %ProgramData%) go only when
+    # empty; the service's log goes.
+    folders = default_journal_path().parent.parts[1:]  # ("SSTP VPN", "service") below C:\ProgramData
+    assert folders[0] == defines["AppName"]
+    for depth in range(1, len(folders) + 1):
+        folder = "\\".join(("{commonappdata}", "{#AppName}", *folders[1:depth]))
+        assert f'Type: dirifempty; Name: "{folder}"' in sections["UninstallDelete"]
+    assert 'Type: files; Name: "{commonappdata}\\{#AppName}\\service\\service.log*"' in sections["UninstallDelete"]
 
 
 def test_macos_spec_builds_a_tray_only_app(monkeypatch):

@@ -4,6 +4,7 @@ and the rule that a missing Wine or build fails under CI=true instead of skippin
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ SETUP_EXE = REPO_ROOT / "dist" / f"sstp-vpn-{VERSION}-setup.exe"
 APP_ID = "{2FA5E140-3576-4595-8AD5-451203732197}"  # installer/windows/sstp-vpn.iss
 UNINSTALL_KEY = rf"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\{APP_ID}_is1"
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+SERVICE_NAME = "SstpVpnHelper"  # installer/windows/sstp-vpn.iss
+SERVICE_KEY = rf"HKLM\System\CurrentControlSet\Services\{SERVICE_NAME}"
+RUN_KEY = r"HKLM\Software\Microsoft\Windows\CurrentVersion\Run"
+AUTOSTART_VALUE = "SSTP VPN"  # the tray's value under RUN_KEY when the "autostart" task is chosen
 
 
 def unavailable(reason: str) -> None:
@@ -45,6 +50,10 @@ class Installation:
     @property
     def tray(self) -> str:
         return r"C:\Program Files\SSTP VPN\sstp-vpn-tray.exe"
+
+    @property
+    def helper(self) -> str:
+        return r"C:\Program Files\SSTP VPN\sstp-vpn-helper.exe"
 
     @property
     def uninstaller(self) -> str:
@@ -74,6 +83,37 @@ class Installation:
                     values.append(value)
                 return "\n".join(values)
         return None
+
+    def registry_values(self, key: str) -> dict[str, str | int | bytes] | None:
+        """An HKLM key's values (see registry_key), decoded from Wine's notation: strings of any
+        type (str, str(2) expandable, str(7) multi-string) as str, dword as int, hex as bytes."""
+        text = self.registry_key(key)
+        if text is None:
+            return None
+        values: dict[str, str | int | bytes] = {}
+        for line in re.sub(r"\\\n\s*", "", text).splitlines():  # hex data goes on over lines ending in "\"
+            named = re.fullmatch(r'(@|"(?:[^"\\]|\\.)*")=(.*)', line)
+            if named is None:  # "#time=..."
+                continue
+            name = "" if named[1] == "@" else _unescaped(named[1][1:-1])
+            data = named[2]
+            if string := re.fullmatch(r'(?:str\(\d+\):)?"(.*)"', data):
+                values[name] = _unescaped(string[1])
+            elif data.startswith("dword:"):
+                values[name] = int(data.removeprefix("dword:"), 16)
+            elif binary := re.fullmatch(r"hex(?:\(\d+\))?:(.*)", data):
+                values[name] = bytes.fromhex(binary[1].replace(",", ""))
+        return values
+
+
+def _unescaped(text: str) -> str:
+    r"""A string as Wine's registry files escape it: \\ \" \n \r \t \0 and \xHHHH."""
+    simple = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}
+    return re.sub(
+        r"\\(x[0-9a-fA-F]{1,4}|.)",
+        lambda escape: chr(int(escape[1][1:], 16)) if escape[1].startswith("x") else simple.get(escape[1], escape[1]),
+        text,
+    )
 
 
 def run_windows_python(wine: wine_build.Wine, script: str, folder: Path, timeout: float = 120) -> str:
