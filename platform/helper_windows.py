@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import logging
 import logging.handlers
 import secrets
@@ -355,6 +356,7 @@ class SERVICE_STATUS(Structure):
     ]
 
 
+@functools.cache  # one set of types: the prototypes and the table must use the same classes
 def _service_types() -> tuple[Any, Any, Any]:
     functype: Any = getattr(ctypes, "WINFUNCTYPE")  # noqa: B009 - Windows only; importing this module works everywhere
     handler = functype(c_uint32, c_uint32, c_uint32, c_void_p, c_void_p)  # LPHANDLER_FUNCTION_EX
@@ -366,16 +368,17 @@ def _service_types() -> tuple[Any, Any, Any]:
     return handler, service_main, SERVICE_TABLE_ENTRYW
 
 
-def advapi32() -> winapi.Library:
+def service_prototypes() -> dict[str, winapi.Prototype]:
     handler, _main, entry = _service_types()
-    return winapi.load(
-        winapi.system32_path("advapi32.dll"),
-        {
-            "StartServiceCtrlDispatcherW": (ctypes.c_int, [POINTER(entry)]),
-            "RegisterServiceCtrlHandlerExW": (c_void_p, [c_wchar_p, handler, c_void_p]),
-            "SetServiceStatus": (ctypes.c_int, [c_void_p, POINTER(SERVICE_STATUS)]),
-        },
-    )
+    return {
+        "StartServiceCtrlDispatcherW": (ctypes.c_int, [POINTER(entry)]),
+        "RegisterServiceCtrlHandlerExW": (c_void_p, [c_wchar_p, handler, c_void_p]),
+        "SetServiceStatus": (ctypes.c_int, [c_void_p, POINTER(SERVICE_STATUS)]),
+    }
+
+
+def advapi32() -> winapi.Library:
+    return winapi.load(winapi.system32_path("advapi32.dll"), service_prototypes())
 
 
 class ServiceControl:

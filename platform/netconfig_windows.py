@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-import os
 import pathlib
 from collections.abc import Iterator, Sequence
 from ctypes import byref, c_uint32, c_uint64
@@ -77,8 +76,7 @@ def default_journal_path(name: str = "network") -> pathlib.Path:
     """%ProgramData%\\SSTP VPN\\service\\: the network service (helper_windows) makes the changes,
     and the journal must outlive a crash and a reboot (the host route to the server is not tied
     to the adapter). The folder is the service's own (SYSTEM and Administrators only)."""
-    program_data = os.environ.get("ProgramData") or r"C:\ProgramData"
-    return pathlib.Path(program_data) / "SSTP VPN" / "service" / f"{name}-journal.json"
+    return pathlib.Path(winapi.program_data()) / "SSTP VPN" / "service" / f"{name}-journal.json"
 
 
 def repair_from_journal(

@@ -18,6 +18,7 @@ import ipaddress
 import ntpath
 import os
 import sys
+import uuid
 from ctypes import POINTER, Structure, Union, c_int32, c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p, c_wchar_p
 from typing import Any
 
@@ -328,6 +329,34 @@ def system32_path(name: str) -> str:
     """A system program or DLL by absolute path: the network service runs as SYSTEM, and no other folder may supply it. (A
     32-bit Python is redirected to SysWOW64 by Windows itself.)"""
     return ntpath.join(os.environ.get("SystemRoot") or r"C:\Windows", "System32", name)
+
+
+# FOLDERID_ProgramData (KnownFolders.h): %ProgramData%, C:\ProgramData. Asked of Windows, not read
+# from the environment: a service's environment need not have it (Wine's services get another).
+FOLDERID_PROGRAM_DATA = "62AB5D82-FDC1-4DC3-A9DD-070D1D495D97"
+SHELL_PROTOTYPES: dict[str, Prototype] = {
+    # (rfid, dwFlags, hToken, *ppszPath out) -> HRESULT; the path is freed with CoTaskMemFree
+    "SHGetKnownFolderPath": (c_int32, [POINTER(GUID), c_uint32, c_void_p, POINTER(c_void_p)]),
+}
+OLE_PROTOTYPES: dict[str, Prototype] = {"CoTaskMemFree": (None, [c_void_p])}
+
+
+def program_data() -> str:
+    """The machine-wide application data folder (C:\\ProgramData). Off Windows (tests): the
+    environment's ProgramData, as on Windows."""
+    if sys.platform != "win32":
+        return os.environ.get("ProgramData") or r"C:\ProgramData"
+    shell32 = load(system32_path("shell32.dll"), SHELL_PROTOTYPES)
+    ole32 = load(system32_path("ole32.dll"), OLE_PROTOTYPES)
+    folder_id = GUID.from_buffer_copy(uuid.UUID(FOLDERID_PROGRAM_DATA).bytes_le)
+    path = c_void_p()
+    result = shell32.SHGetKnownFolderPath(ctypes.byref(folder_id), 0, None, ctypes.byref(path))
+    try:
+        if result != 0 or not path.value:
+            raise PlatformError(f"Windows did not say where its ProgramData folder is (HRESULT {result & 0xFFFFFFFF:#010x}).")
+        return ctypes.wstring_at(path.value)
+    finally:
+        ole32.CoTaskMemFree(path)
 
 
 def iphlpapi() -> Library:

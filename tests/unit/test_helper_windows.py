@@ -5,6 +5,7 @@ record what they were asked; the real pipes run under Wine (tests/windows/test_s
 
 from __future__ import annotations
 
+import ctypes
 import json
 import queue
 import re
@@ -302,3 +303,68 @@ def test_started_from_a_prompt_it_says_what_it_is(monkeypatch, capsys):
 def test_a_group_that_is_not_a_sid_is_refused_at_start(capsys):
     with pytest.raises(SystemExit):
         helper_windows.main(["--group", "S-1-5-32-545)(A;;GA;;;WD)"])
+
+
+class RecordedScm:
+    """advapi32's service calls as the SCM answers them, each argument first checked against the
+    module's own prototypes (as ctypes does on Windows), then played: the dispatcher calls the
+    service's main on another thread, the test sends controls through the registered handler."""
+
+    def __init__(self, prototypes) -> None:
+        self.prototypes = prototypes
+        self.states: list[tuple[int, int, int]] = []  # (state, accepted controls, service exit code)
+        self.handler = None
+        self.running = threading.Event()
+
+    def _check(self, name, *arguments) -> None:
+        for argtype, argument in zip(self.prototypes[name][1], arguments, strict=True):
+            argtype.from_param(argument)  # raises ctypes' TypeError for a wrong type
+
+    def StartServiceCtrlDispatcherW(self, table) -> int:
+        self._check("StartServiceCtrlDispatcherW", table)
+        assert table[0].lpServiceName == helper_windows.SERVICE_NAME and not table[1].lpServiceName
+        worker = threading.Thread(target=table[0].lpServiceProc, args=(1, None))
+        worker.start()
+        worker.join(10)
+        return 1
+
+    def RegisterServiceCtrlHandlerExW(self, name, handler, context) -> int:
+        self._check("RegisterServiceCtrlHandlerExW", name, handler, context)
+        self.handler = handler
+        return 0x1234
+
+    def SetServiceStatus(self, handle, status) -> int:
+        self._check("SetServiceStatus", handle, status)
+        value = status._obj
+        self.states.append((value.dwCurrentState, value.dwControlsAccepted, value.dwServiceSpecificExitCode))
+        if value.dwCurrentState == helper_windows.SERVICE_RUNNING:
+            self.running.set()
+        return 1
+
+    @staticmethod
+    def last_error() -> int:
+        return 0
+
+
+def test_the_service_reports_to_the_scm_and_stops_on_its_control(monkeypatch):
+    monkeypatch.setattr(ctypes, "WINFUNCTYPE", ctypes.CFUNCTYPE, raising=False)  # Windows' calling convention, here the C one
+    getattr(helper_windows._service_types, "cache_clear", lambda: None)()
+    scm = RecordedScm(helper_windows.service_prototypes())
+    stopped = threading.Event()
+
+    def serve() -> int:
+        control.report(helper_windows.SERVICE_RUNNING)
+        stopped.wait(10)
+        return 0
+
+    control = helper_windows.ServiceControl(serve, stopped.set, scm)
+    stopper = threading.Thread(target=lambda: scm.running.wait(10) and scm.handler(helper_windows.SERVICE_CONTROL_STOP, 0, None, None))
+    stopper.start()
+    assert control.dispatch() is True
+    stopper.join(10)
+    getattr(helper_windows._service_types, "cache_clear", lambda: None)()
+    start_pending, running, stop_pending, stopped_state = scm.states
+    assert start_pending[0] == helper_windows.SERVICE_START_PENDING and start_pending[1] == 0
+    assert running == (helper_windows.SERVICE_RUNNING, helper_windows.SERVICE_ACCEPT_STOP | helper_windows.SERVICE_ACCEPT_SHUTDOWN, 0)
+    assert stop_pending[0] == helper_windows.SERVICE_STOP_PENDING
+    assert stopped_state == (helper_windows.SERVICE_STOPPED, 0, 0)

@@ -123,7 +123,7 @@ def test_the_service_starts_serves_its_pipe_refuses_and_restarts(installed, tmp_
 
 
 RELAY_SCRIPT = r'''
-import json, secrets, threading, time
+import json, os, secrets, selectors, threading, time
 from sstpvpn.platform import winpipe
 from sstpvpn.platform.packet_inbox import PacketInbox
 from sstpvpn.platform.packet_relay import RelayTunDevice, TunnelRelay
@@ -150,6 +150,7 @@ waiter = threading.Thread(target=lambda: accepted.append(listener.accept(10)))
 waiter.start()
 client_stream = winpipe.connect(name, 10, message_mode=False)
 waiter.join()
+sddl, client_pid = accepted[0].security_sddl(), accepted[0].client_process_id()
 tun = InboxTun()
 ended = []
 relay = TunnelRelay(tun, accepted[0], ended.append)
@@ -165,7 +166,6 @@ sender.start()
 for i in range(0, count, 64):
     tun.inbox.hand_over(outbound[i:i + 64])
 received = []
-import selectors
 selector = selectors.DefaultSelector()
 selector.register(device, selectors.EVENT_READ)
 while len(received) < count and time.monotonic() - started < 60:
@@ -186,8 +186,8 @@ print("RESULT " + json.dumps({
     "seconds": seconds,
     "ended": ended,
     "closed": closed,
-    "sddl": accepted[0].security_sddl(),
-    "client_pid_is_ours": accepted[0].client_process_id() == __import__("os").getpid(),
+    "sddl": sddl,
+    "client_pid_is_ours": client_pid == os.getpid(),
 }))
 '''
 
