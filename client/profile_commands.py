@@ -50,6 +50,12 @@ def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
     add_session_options(add)
     add.add_argument("--mtu", type=int, default=MAX_MTU, help=f"largest packet in the tunnel (default {MAX_MTU})")
     add.add_argument("--auto-reconnect", action="store_true", help="the tray app reconnects when the connection drops")
+    export = actions.add_parser("export", help="write profiles to a new file (TOML; never passwords)")
+    export.add_argument("names", nargs="*", metavar="NAME", help="the profiles to export (default: all)")
+    export.add_argument("file", metavar="FILE", help="the file to write (must not exist)")
+    import_ = actions.add_parser("import", help="add profiles from an export, a Windows rasphone.pbk or a NetworkManager .nmconnection file")
+    import_.add_argument("file", metavar="FILE")
+    import_.add_argument("--user", default="", help="user name for the imported profiles the file gives none (rasphone.pbk holds none)")
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
@@ -91,9 +97,11 @@ def session_profile(args: argparse.Namespace, host: str, port: int) -> Profile:
 
 def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, secrets: SecretStore | None = None) -> int:
     """Raises ProfileCommandError (usage) or ProfileFileError (the file)."""
+    store = store or ProfileStore()
+    if args.profiles_command in ("import", "export"):
+        return _transfer(args, store)
     from .secret_store import KeyringUnavailable, SecretStore
 
-    store = store or ProfileStore()
     secrets = secrets or SecretStore()
     if args.profiles_command == "list":
         profiles = store.load().profiles
@@ -117,6 +125,25 @@ def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, se
         print(f"Removed the profile {profile.name!r}.")
         return 0
     return _add(args, store, secrets)
+
+
+def _transfer(args: argparse.Namespace, store: ProfileStore) -> int:
+    """`profiles export [NAME...] FILE` and `profiles import FILE [--user USER]` (profile_transfer.py)."""
+    from pathlib import Path
+
+    from .profile_transfer import TransferError, export_file, import_file
+
+    try:
+        if args.profiles_command == "export":
+            exported = export_file(store, Path(args.file), args.names)
+            print(f"Exported {', '.join(repr(p.name) for p in exported)} to {args.file} (no passwords).")
+            return 0
+        report = import_file(store, Path(args.file), args.user)
+    except TransferError as error:
+        raise ProfileFileError(str(error)) from None  # exit code 1: the file, not the usage
+    for line in report.lines():
+        print(line)
+    return 0 if report.added or not report.skipped else 1
 
 
 def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) -> int:
