@@ -520,11 +520,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             prepare_state_folder(folder)
             _log_to(folder)
-            if netconfig_windows.repair_from_journal(service.journal_path):
-                log.info("restored what a session of a service that ended unexpectedly had changed")
         except PlatformError as error:
             log.error("%s", error.sentence)
             return 1
+        try:
+            if netconfig_windows.repair_from_journal(service.journal_path):
+                log.info("restored what a session of a service that ended unexpectedly had changed")
+        except PlatformError as error:  # the journal keeps the rest; each session's apply() tries again
+            log.error("%s", error.sentence)
         control.report(SERVICE_RUNNING)
         service.run()
         return 0

@@ -82,9 +82,10 @@ Filename: "{app}\{#TrayExe}"; Description: "Start {#AppName} now"; Flags: nowait
 
 [UninstallDelete]
 ; Network undo journals live in %ProgramData%\SSTP VPN (the service's in its folder "service", beside
-; its log) while a session has changed routes or DNS. The service's log goes; the folders go only
-; when empty: a journal left there is the record of how to undo a session.
+; its log) while a session has changed routes or DNS. The service's log and the journal's lock file
+; go; the folders go only when empty: a journal left there is the record of how to undo a session.
 Type: files; Name: "{commonappdata}\{#AppName}\service\service.log*"
+Type: files; Name: "{commonappdata}\{#AppName}\service\network-journal.json.lock"
 Type: dirifempty; Name: "{commonappdata}\{#AppName}\service"
 Type: dirifempty; Name: "{commonappdata}\{#AppName}"
 

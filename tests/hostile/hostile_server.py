@@ -192,9 +192,11 @@ class Connection:
 
 
 class HostileServer:
-    """Listens on one port per scenario inside the server namespace. Use as a context manager."""
+    """Listens on one port per scenario inside the server namespace (None: on 127.0.0.1 of this
+    process's own, for clients that cannot join a namespace, such as programs under Wine). Use as a
+    context manager."""
 
-    def __init__(self, namespace: str, pki: ServerPki, scenarios: list[Scenario]) -> None:
+    def __init__(self, namespace: str | None, pki: ServerPki, scenarios: list[Scenario]) -> None:
         self.scenarios = {scenario.name: scenario for scenario in scenarios}
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._certificates: dict[str, bytes] = {}
@@ -203,7 +205,10 @@ class HostileServer:
             context.load_cert_chain(served.cert_path, served.key_path)
             self._contexts[kind] = context
             self._certificates[kind] = ssl.PEM_cert_to_DER_cert(Path(served.cert_path).read_text())
-        self._listeners = _in_namespace(namespace, lambda: {name: _listen() for name in self.scenarios})
+        if namespace is None:
+            self._listeners = {name: _listen("127.0.0.1") for name in self.scenarios}
+        else:
+            self._listeners = _in_namespace(namespace, lambda: {name: _listen("0.0.0.0") for name in self.scenarios})
         self.ports = {name: sock.getsockname()[1] for name, sock in self._listeners.items()}
         self.connections: dict[str, list[Connection]] = {name: [] for name in self.scenarios}
         self.handshake_failures: dict[str, list[str]] = {name: [] for name in self.scenarios}
@@ -280,8 +285,8 @@ class HostileServer:
         connection.serve()
 
 
-def _listen() -> socket.socket:
-    sock = socket.create_server(("0.0.0.0", 0), backlog=8)
+def _listen(address: str) -> socket.socket:
+    sock = socket.create_server((address, 0), backlog=8)
     sock.setblocking(False)
     return sock
 

@@ -244,6 +244,7 @@ def test_inno_script_installs_what_the_windows_spec_builds(official_wintun, monk
         folder = "\\".join(("{commonappdata}", "{#AppName}", *folders[1:depth]))
         assert f'Type: dirifempty; Name: "{folder}"' in sections["UninstallDelete"]
     assert 'Type: files; Name: "{commonappdata}\\{#AppName}\\service\\service.log*"' in sections["UninstallDelete"]
+    assert 'Type: files; Name: "{commonappdata}\\{#AppName}\\service\\network-journal.json.lock"' in sections["UninstallDelete"]
 
 
 def test_macos_spec_builds_a_tray_only_app(monkeypatch):
