@@ -90,6 +90,7 @@ class Profile:
     sni: str = ""  # TLS server name to send and check; "" means the host
     ca_file: str = ""  # extra CA certificates (PEM) to trust; "" means the system store only
     pin_sha256: str = ""  # also require this SHA-256 of the server certificate; "" means none
+    pinned_at: str = ""  # when the user trusted the pinned certificate (ISO 8601 UTC); "" unknown
     allow_pap: bool = False
     allow_chap_md5: bool = False  # also EAP-MD5
     full_tunnel: bool = True  # False: only the VPN's network goes through the tunnel
@@ -107,6 +108,9 @@ class Profile:
     eap_ca_file: str = ""  # CA certificates trusted for the EAP server besides the system store
     eap_pin_sha256: str = ""  # SHA-256 fingerprint the EAP server's certificate must have
     eap_tls13: bool = False  # EAP-TLS over TLS 1.3 (RFC 9190)
+    # True: the password (or EAP-TLS key passphrase) is kept in the keyring. False: "ask every
+    # time" (one-time passwords): it is asked for at each connection and never kept.
+    remember_password: bool = True
 
     @property
     def server(self) -> str:
@@ -359,6 +363,7 @@ _EXPECTED = {
     "sni": str,
     "ca_file": str,
     "pin_sha256": str,
+    "pinned_at": str,
     "allow_pap": bool,
     "allow_chap_md5": bool,
     "full_tunnel": bool,
@@ -372,6 +377,7 @@ _EXPECTED = {
     "eap_ca_file": str,
     "eap_pin_sha256": str,
     "eap_tls13": bool,
+    "remember_password": bool,
 }
 
 

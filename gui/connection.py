@@ -14,6 +14,7 @@ user is told things through `notice` (one message path, rendered by the tray).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import math
@@ -86,6 +87,7 @@ class CredentialsRequest:
     reason: str
     can_remember: bool  # the keyring works, so the answer may be saved
     retry: bool = False  # the server refused the password and allows another (MS-CHAPv2 R=1)
+    refused: bool = False  # the server refused the password of the last attempt: the answer starts a new one
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,10 @@ class ConnectionController(QObject):
         self._prepared: tuple[int, _Prepared] | None = None  # the attempt waiting for the user's passwords
         self._transport: TransportSettings | None = None  # of the last attempt, for first contact
         self._keyring_usable = False  # as found when the last attempt was prepared
+        # The password the user typed for the connection under way (profile id, password): used
+        # before the keyring's, for every attempt of a profile that remembers passwords (reconnects
+        # too, whether or not it was saved), and for the next attempt only of one that asks every time.
+        self._typed: tuple[str, str] | None = None
         self._session_lock: SessionLock | None = None  # held from Prepare until the attempt ends
         self._shutting_down = False
         self._finished = False
@@ -195,19 +201,29 @@ class ConnectionController(QObject):
     # -- commands from the user --------------------------------------------------------------
 
     def connect_profile(self, profile: Profile) -> None:
+        self._typed = None  # the user's own click: passwords come from the keyring (or a question) again
+        self._connect(profile)
+
+    def _connect(self, profile: Profile) -> None:
         if not self._shutting_down:
             self._act(self._driver.connect(profile, reconnect=profile.auto_reconnect))
 
     def disconnect_session(self) -> None:
+        self._typed = None
         self._act(self._driver.disconnect())
 
     def provide_credentials(self, request: CredentialsRequest, password: str | None, proxy_password: str | None, remember: bool) -> None:
         """The user's answer to `credentials_needed`."""
+        keep = remember and request.can_remember
         if request.retry:
             if self._profile is not None and self._profile.id == request.profile.id:
-                if remember and request.can_remember and password:
+                if keep and password and request.profile.remember_password:
                     self._remember(request.profile, password, None)  # the saved one was refused
+                self._keep_typed(request.profile, password)
                 self._driver.retry_password(password or None)
+            return
+        if request.refused:
+            self._try_again(request.profile, password or "", keep)
             return
         waiting, self._prepared = self._prepared, None
         if waiting is None or waiting[0] != self._driver.supervisor.attempt or self._profile is None or self._profile.id != request.profile.id:
@@ -215,11 +231,16 @@ class ConnectionController(QObject):
         attempt, prepared = waiting
         password = password if request.need_password else prepared.password
         proxy_password = proxy_password if request.need_proxy_password else prepared.proxy_password
-        if remember and request.can_remember:
-            self._remember(request.profile, password if request.need_password else None, proxy_password if request.need_proxy_password else None)
+        if keep:
+            save_password = request.need_password and request.profile.remember_password  # "ask every time" keeps none
+            self._remember(request.profile, password if save_password else None, proxy_password if request.need_proxy_password else None)
+        if request.need_password:
+            self._keep_typed(request.profile, password)
         self._start(attempt, request.profile, password or "", proxy_password)
 
     def cancel_credentials(self, request: CredentialsRequest) -> None:
+        if request.refused:
+            return  # the attempt has ended: its failure stands ("Last attempt: sign-in refused")
         if request.retry:
             self._driver.retry_password(None)  # give up: the refusal sentence follows
             return
@@ -236,6 +257,25 @@ class ConnectionController(QObject):
         self._log_line(logging.INFO, f"Pinned the certificate of {updated.server} (SHA-256 {offer.certificate.sha256_colons}).")
         self.connect_profile(updated)
         return updated
+
+    def _keep_typed(self, profile: Profile, password: str | None) -> None:
+        """A password typed for this connection is used again by its reconnects, unless the
+        profile asks every time (a one-time password)."""
+        if password and profile.remember_password:
+            self._typed = (profile.id, password)
+
+    def _try_again(self, profile: Profile, password: str, remember: bool) -> None:
+        """The answer to a refused password: a new attempt at once with it, saved only if asked."""
+        if self._shutting_down:
+            return
+        try:
+            profile = self.store.load().by_id(profile.id) or profile  # edited meanwhile: its latest settings
+        except ProfileFileError:
+            pass
+        if remember and profile.remember_password and password:
+            self._remember(profile, password, None)
+        self._typed = (profile.id, password)
+        self._connect(profile)
 
     def shutdown(self, timeout: float = 15.0) -> None:
         """End the session politely (routes and DNS restored), stop the runner, then `finished`."""
@@ -290,6 +330,13 @@ class ConnectionController(QObject):
     def _report_end(self, ended: SessionEnded) -> None:
         if self._profile is None or self._shutting_down:
             return
+        if ended.failure is not None and ended.failure.password_refused and not ended.was_connected:
+            # As Windows and NetworkManager do: ask for it again rather than send the user to the
+            # editor. Asked once this attempt's outputs are carried out; the question replaces the
+            # notification (the Log window has the server's sentence).
+            attempt, profile = self._driver.supervisor.attempt, self._profile
+            QTimer.singleShot(0, lambda: self._ask_again(attempt, profile))
+            return
         text = ended.failure.reason if ended.failure is not None else ENDED_SENTENCE
         if ended.was_connected:
             self.notice.emit(Notice(f"Connection to {self._profile.name} dropped", text, NoticeLevel.WARNING))
@@ -297,6 +344,14 @@ class ConnectionController(QObject):
             self.notice.emit(Notice(f"Could not connect to {self._profile.name}", text, NoticeLevel.ERROR))
         if ended.failure is not None and ended.failure.kind is FailureKind.TRUST and self._transport is not None:
             self._offer_first_contact(self._profile, self._transport)
+
+    def _ask_again(self, attempt: int, profile: Profile) -> None:
+        """The server refused the password of `attempt`: ask for it again, unless the user has
+        moved on meanwhile (another attempt, or quitting)."""
+        if self._shutting_down or attempt != self._driver.supervisor.attempt or self._driver.supervisor.active:
+            return
+        reason = f"The server refused the password for {profile.username} on {profile.name}. Enter it again:"
+        self.credentials_needed.emit(CredentialsRequest(profile, True, False, reason, can_remember=self._keyring_usable, refused=True))
 
     def _announce_retry(self, retry: RetryScheduled) -> None:
         text = "Trying again now." if retry.delay < 0.5 else f"Trying again in {retry.delay:.0f} seconds."
@@ -359,7 +414,12 @@ class ConnectionController(QObject):
         except ProfileFileError:
             pass  # only the left-click default is lost
         try:
-            password = self.secrets.get(profile.id, SecretKind.VPN)
+            if profile.remember_password:
+                password = self.secrets.get(profile.id, SecretKind.VPN)
+            else:  # "ask every time": never from the keyring, and none left there (saved before the choice)
+                password = None
+                with contextlib.suppress(KeyringUnavailable):
+                    self.secrets.delete(profile.id, SecretKind.VPN)
             proxy_password = self.secrets.get(profile.id, SecretKind.PROXY) if needs_proxy_password(profile) else None
         except KeyringUnavailable as error:
             return _Prepared(keyring_problem=error.sentence, repaired=preparation.repaired)
@@ -379,11 +439,18 @@ class ConnectionController(QObject):
             self._fail(attempt, prepared.failure)
             return
         self._keyring_usable = prepared.keyring_problem is None
+        if self._typed is not None and self._typed[0] == profile.id:
+            prepared = replace(prepared, password=self._typed[1])
+            if not profile.remember_password:
+                self._typed = None  # a one-time password: the next attempt asks again
         need_password = prepared.password is None
         need_proxy_password = needs_proxy_password(profile) and prepared.proxy_password is None
         if need_password or need_proxy_password:
             self._prepared = (attempt, prepared)
-            reason = prepared.keyring_problem or "No password is saved for this profile."
+            if need_password and not profile.remember_password:
+                reason = f"{profile.name} asks for the password at every connection (one-time passwords)."
+            else:
+                reason = prepared.keyring_problem or "No password is saved for this profile."
             self.credentials_needed.emit(
                 CredentialsRequest(profile, need_password, need_proxy_password, reason, can_remember=prepared.keyring_problem is None)
             )

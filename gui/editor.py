@@ -49,6 +49,7 @@ from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretSt
 from sstpvpn.client.transport import TransportError
 
 from .background import run_in_background
+from .password_field import PasswordChoice, PasswordField
 from .pin_dialog import PinDialog
 from .presentation import in_gui_words
 
@@ -99,8 +100,12 @@ class ProfileEditor(QDialog):
         self.port.setObjectName("port")
         self.username = QLineEdit()
         self.username.setObjectName("username")
-        self.password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.password = PasswordField("Password")
         self.password.setObjectName("password")
+        self.password_choice = PasswordChoice()  # remember it, or ask every time (one-time passwords)
+        self.password_choice.setObjectName("password_choice")
+        self.password_choice.changed.connect(self._update_password_row)
+        self.saved.connect(self._forget_password_if_asked)
         self.sni = QLineEdit(placeholderText="the host name")
         self.sni.setObjectName("sni")
         self.ca_file = QLineEdit(placeholderText="only the system's trusted authorities")
@@ -135,7 +140,7 @@ class ProfileEditor(QDialog):
             self.proxy_mode.addItem(label, mode)
         self.proxy_url = QLineEdit(placeholderText="http://user@proxy.example.com:3128")
         self.proxy_url.setObjectName("proxy")
-        self.proxy_password = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
+        self.proxy_password = PasswordField("Proxy password")
         self.proxy_password.setObjectName("proxy_password")
         self.keyring_note = QLabel("Checking the system keyring…", wordWrap=True)
         self.keyring_note.setObjectName("keyring_note")
@@ -147,6 +152,7 @@ class ProfileEditor(QDialog):
         form.addRow("Port:", self._with_error("port", self.port))
         form.addRow("User name:", self._with_error("username", self.username))
         form.addRow("Password:", self.password)
+        form.addRow("", self.password_choice)
         form.addRow("", self.keyring_note)
 
         security = QGroupBox("Certificate and sign-in")
@@ -292,6 +298,7 @@ class ProfileEditor(QDialog):
         self.eap_ca_file.setText(profile.eap_ca_file)
         self.eap_pin.setText(profile.eap_pin_sha256)
         self.eap_tls13.setChecked(profile.eap_tls13)
+        self.password_choice.set_remember(profile.remember_password)
 
     def _proxy_choice(self) -> tuple[ProxyChoice, str | None]:
         """The proxy in the fields, and what is wrong with its URL."""
@@ -329,6 +336,7 @@ class ProfileEditor(QDialog):
             eap_ca_file=self.eap_ca_file.text().strip(),
             eap_pin_sha256=self.eap_pin.text().strip(),
             eap_tls13=self.eap_tls13.isChecked(),
+            remember_password=self.password_choice.remember,
         )
 
     def problems(self) -> dict[str, str]:
@@ -377,7 +385,37 @@ class ProfileEditor(QDialog):
             self.keyring_note.setText("Passwords are kept in the system keyring only.")
             self.password.setPlaceholderText("saved in the keyring (type to replace)" if state.has_password else "not saved: type it to save it")
             self.proxy_password.setPlaceholderText("saved in the keyring (type to replace)" if state.has_proxy_password else "")
+        self._update_password_row()
         self._validate()
+
+    def _update_password_row(self) -> None:
+        """With "ask every time" there is nothing to type here: the field is emptied and disabled."""
+        usable = self.keyring is None or self.keyring.problem is None
+        remember = self.password_choice.remember
+        if not remember:
+            self.password.clear()
+            self.password.setPlaceholderText("asked for at each connection, never saved")
+        elif self.keyring is not None and usable:
+            saved = self.keyring.has_password
+            self.password.setPlaceholderText("saved in the keyring (type to replace)" if saved else "not saved: type it to save it")
+        elif not usable:
+            self.password.setPlaceholderText("asked for when connecting")
+        self.password.setEnabled(remember and usable)
+
+    def _forget_password_if_asked(self, profile: Profile) -> None:
+        """A profile saved as "ask every time" keeps no password: one saved before is removed
+        (failing that, the next connection removes it)."""
+        if profile.remember_password:
+            return
+        secrets = self.secrets
+
+        def forget() -> None:
+            try:
+                secrets.delete(profile.id, SecretKind.VPN)
+            except KeyringUnavailable:
+                pass
+
+        run_in_background(forget, lambda _result, _error: None, name="sstp-vpn-keyring")
 
     # -- saving ------------------------------------------------------------------------------
 

@@ -151,6 +151,12 @@ def mschapv2_error_sentence(code: int | None) -> str:
     )
 
 
+def refuses_password(code: int | None) -> bool:
+    """An MS-CHAPv2 Failure that says the password was wrong (691, or no code at all), not that
+    the account may not sign in (646-649) or a password change failed (709)."""
+    return code is None or code == 691
+
+
 _ERROR_CODE = re.compile(rb"(?:^|\s)E=(\d{1,10})(?:\s|$)")
 
 
@@ -336,9 +342,9 @@ class Authenticatee:
             self.outcome = AuthSucceeded(hlak)
             self._log("authentication succeeded")
 
-    def _fail(self, reason: str, kind: FailureKind) -> None:
+    def _fail(self, reason: str, kind: FailureKind, password_refused: bool = False) -> None:
         if self.outcome is None:
-            self.outcome = Failure(WHERE, reason, kind)
+            self.outcome = Failure(WHERE, reason, kind, password_refused)
             self._log(f"authentication failed: {reason}")
 
 
@@ -408,7 +414,7 @@ class PapClient(Authenticatee):
             self._succeed(NO_KEY_HLAK)
         else:
             self._log(f"server refused the login, message {_describe(message)}")
-            self._fail(_refused(text), FailureKind.AUTHENTICATION)
+            self._fail(_refused(text), FailureKind.AUTHENTICATION, password_refused=True)
 
     @staticmethod
     def _message(data: bytes) -> bytes:
@@ -514,7 +520,7 @@ class ChapMd5Client(_ChapClient):
         self._log(f"server refused the login, message {_describe(message)}")
         text = server_message(message)
         self._tell(text)
-        self._fail(_refused(text), FailureKind.AUTHENTICATION)
+        self._fail(_refused(text), FailureKind.AUTHENTICATION, password_refused=True)
 
 
 @dataclass(frozen=True)
@@ -604,7 +610,7 @@ class MsChapV2Client(_ChapClient):
             self.retry_prompt = sentence
             self._log("the server allows another try (R=1); waiting for a new password")
             return
-        self._fail(sentence, FailureKind.AUTHENTICATION)
+        self._fail(sentence, FailureKind.AUTHENTICATION, password_refused=refuses_password(code))
 
     def retry_with(self, password: str | None) -> None:
         if self.retry_prompt is None or self._retry_challenge is None:
@@ -748,7 +754,8 @@ class EapClient(Authenticatee):
         if opcode == self.MS_FAILURE:
             self._log(f"server refused the login: {_describe(body)}")
             # Acknowledge, then stop: no retry or password change, so the EAP Failure adds nothing.
-            self._fail(mschapv2_error_sentence(parse_mschapv2_error(body)), FailureKind.AUTHENTICATION)
+            code = parse_mschapv2_error(body)
+            self._fail(mschapv2_error_sentence(code), FailureKind.AUTHENTICATION, password_refused=refuses_password(code))
             return bytes((self.MSCHAPV2, self.MS_FAILURE))
         self._log(f"dropped an EAP-MSCHAPv2 request with opcode {opcode}")
         return None
@@ -763,7 +770,7 @@ class EapClient(Authenticatee):
         for line in self._tunnel.take_logs():
             self._log(line)
         if self._tunnel.failure is not None:
-            self._fail(self._tunnel.failure.reason, self._tunnel.failure.kind)
+            self._fail(self._tunnel.failure.reason, self._tunnel.failure.kind, self._tunnel.failure.password_refused)
             return None
         if self._tunnel.msk is not None and self._method_hlak is None:
             self._method_hlak = hlak_from_msk(self._tunnel.msk)  # [MS-SSTP] 3.2.5.2: the first 32 MSK bytes
@@ -782,13 +789,17 @@ class EapClient(Authenticatee):
         if self.outcome is not None:
             self._log("ignored EAP Failure after authentication finished")
             return
+        password_refused = False
         if self._tunnel is not None and self._method_hlak is None:
             reason = self._tunnel.failure_sentence()
+            password_refused = self._tunnel.refused_password()
         elif self._exchange is None and self._method_hlak is None and self._refused_types:
             reason = self._unsupported_method_sentence()
         else:
             reason = REFUSED
-        self._fail(reason, FailureKind.AUTHENTICATION)
+            # After our EAP-MSCHAPv2 or EAP-MD5 answer it was the password; before any, the identity.
+            password_refused = self._tunnel is None and (self._exchange is not None or self._method_hlak is not None)
+        self._fail(reason, FailureKind.AUTHENTICATION, password_refused)
 
     def _unsupported_method_sentence(self) -> str:
         if self._refused_types == [self.MD5_CHALLENGE]:

@@ -629,6 +629,10 @@ class TunnelMethod:
         """The sentence for an EAP Failure from the server while this method ran."""
         raise NotImplementedError
 
+    def refused_password(self) -> bool:
+        """Whether that EAP Failure refused the password (PEAP's inner method), not a certificate."""
+        return False
+
     def take_logs(self) -> list[str]:
         logs, self._logs = self._logs, []
         return logs

@@ -208,7 +208,7 @@ class Peap(TunnelMethod):
             self.failure = (
                 outcome
                 if isinstance(outcome, Failure)
-                else Failure(WHERE, "The server refused the user name or password. Check them and try again.", FailureKind.AUTHENTICATION)
+                else Failure(WHERE, "The server refused the user name or password. Check them and try again.", FailureKind.AUTHENTICATION, True)
             )
             return self._result(identifier, RESULT_FAILURE)
         # The server says phase 2 succeeded: the inner method must agree (it checked the server's proof).
@@ -254,3 +254,9 @@ class Peap(TunnelMethod):
         if self._tls is not None and self._tls.established:
             return "The server refused the user name or password. Check them and try again."
         return "The authentication server ended PEAP before the TLS tunnel was set up: ask its administrator to check the EAP settings."
+
+    def refused_password(self) -> bool:
+        outcome = self._inner.outcome
+        if isinstance(outcome, Failure):
+            return outcome.password_refused
+        return self._tls is not None and self._tls.established

@@ -8,7 +8,7 @@ this module (and nothing else of each other's; tests/unit/test_import_rules.py).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
 
@@ -50,6 +50,11 @@ class Failure:
     where: Layer  # what failed; the reconnect policy and the attempt history read it
     reason: str
     kind: FailureKind = FailureKind.PROTOCOL
+    # The server refused the password itself (MS-CHAPv2 error 691, a PAP Nak, a CHAP Failure, the
+    # EAP-MSCHAPv2 or EAP-MD5 inside EAP or PEAP), so asking the user for it again can help; not
+    # for a refused certificate, a locked or expired account, or no method both sides allow. A
+    # hint for the front ends (the tray asks again), not part of what the failure is.
+    password_refused: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         return self.reason
