@@ -147,7 +147,7 @@ def _transfer(args: argparse.Namespace, store: ProfileStore) -> int:
 
 
 def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) -> int:
-    from .secret_store import KeyringUnavailable, SecretKind
+    from .secret_store import KeyringUnavailable, SecretKind, item_label
 
     try:
         host, port = parse_endpoint(args.server)
@@ -188,7 +188,7 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
     for kind, secret in ((SecretKind.VPN, password), (SecretKind.PROXY, proxy_password)):
         if secret:
             try:
-                secrets.set(profile.id, kind, secret)
+                secrets.set(profile.id, kind, secret, label=item_label(profile, kind))
             except KeyringUnavailable as error:
                 which = "VPN" if kind is SecretKind.VPN else "proxy"
                 print(f"sstp-vpn: warning: the {which} password was not saved. {error.sentence}", file=sys.stderr)

@@ -10,11 +10,15 @@ worker threads. Backend failures of any kind become `KeyringUnavailable` with on
 from __future__ import annotations
 
 import enum
+from contextlib import closing
 
 import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
+from keyring.backends import SecretService
 from keyring.backends.chainer import ChainerBackend
+
+from .profiles import Profile
 
 SERVICE = "sstp-vpn"
 
@@ -58,8 +62,40 @@ class SecretStore:
 
         return self._call(get)
 
-    def set(self, profile_id: str, kind: SecretKind, password: str) -> None:
-        self._call(lambda backend: backend.set_password(SERVICE, _account(profile_id, kind), password))
+    def set(self, profile_id: str, kind: SecretKind, password: str, label: str | None = None) -> None:
+        """Save a password. `label` (see `item_label`) names the item in the keyring's own window
+        where the backend lets us (the Secret Service: Seahorse, KWallet's Secret Service); the
+        item is found by the same service and account as ever, so items saved before are found."""
+
+        def store(backend: KeyringBackend) -> None:
+            secret_service = _secret_service(backend)
+            if label is None or secret_service is None:
+                backend.set_password(SERVICE, _account(profile_id, kind), password)
+                return
+            # keyring's SecretService.set_password, with our label instead of "Password for 'x' on 'y'"
+            collection = secret_service.get_preferred_collection()
+            attributes = secret_service._query(SERVICE, _account(profile_id, kind), application=secret_service.appid)
+            with closing(collection.connection):
+                collection.create_item(label, attributes, password, replace=True)
+
+        self._call(store)
+
+    def relabel(self, profile: Profile) -> None:
+        """Give the profile's saved passwords the labels of its current name and users (after an
+        edit); only the Secret Service has labels we can change, elsewhere this does nothing."""
+
+        def relabel(backend: KeyringBackend) -> None:
+            secret_service = _secret_service(backend)
+            if secret_service is None:
+                return
+            collection = secret_service.get_preferred_collection()
+            with closing(collection.connection):
+                for kind in SecretKind:
+                    for item in collection.search_items(secret_service._query(SERVICE, _account(profile.id, kind))):
+                        if item.get_label() != item_label(profile, kind):
+                            item.set_label(item_label(profile, kind))
+
+        self._call(relabel)
 
     def delete(self, profile_id: str, kind: SecretKind) -> None:
         """Forget one password; one that is not there is fine."""
@@ -106,6 +142,21 @@ def _vanished_item_errors() -> tuple[type[Exception], ...]:
 
 def _account(profile_id: str, kind: SecretKind) -> str:
     return f"{profile_id}/{kind.value}"
+
+
+def item_label(profile: Profile, kind: SecretKind) -> str:
+    """How a person tells the items apart in Seahorse, KWallet or Credential Manager:
+    "SSTP VPN: Office (alice) password", "SSTP VPN: Office (bob) proxy password"."""
+    user = profile.username if kind is SecretKind.VPN else profile.proxy.username
+    what = "password" if kind is SecretKind.VPN else "proxy password"
+    return f"SSTP VPN: {profile.name} ({user}) {what}" if user else f"SSTP VPN: {profile.name} {what}"
+
+
+def _secret_service(backend: KeyringBackend) -> SecretService.Keyring | None:
+    """The Secret Service backend that writes go to, if that is what `backend` is."""
+    if isinstance(backend, ChainerBackend):
+        backend = backend.backends[0] if backend.backends else backend  # writes go to the first one
+    return backend if isinstance(backend, SecretService.Keyring) else None
 
 
 def _usable(backend: KeyringBackend) -> bool:

@@ -4,12 +4,13 @@ pin a self-signed certificate on first contact."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QFocusEvent, QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,6 +33,7 @@ from sstpvpn.client.core.types import FailureKind
 from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report
 from sstpvpn.client.eap_options import AUTH_CHOICES
 from sstpvpn.client.eap_options import METHOD_NAMES as EAP_METHOD_NAMES
+from sstpvpn.client.endpoint import EndpointError, parse_endpoint
 from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
 from sstpvpn.client.profile_settings import ProfileSettingsError, needs_proxy_password, transport_settings
 from sstpvpn.client.profiles import (
@@ -45,7 +47,7 @@ from sstpvpn.client.profiles import (
     new_profile_id,
     profile_problems,
 )
-from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
+from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore, item_label
 from sstpvpn.client.transport import TransportError
 
 from .background import run_in_background
@@ -70,6 +72,74 @@ class _KeyringState:
     has_proxy_password: bool = False
 
 
+class _ErrorLine(QLabel):
+    """An inline error under a field. It keeps its room while empty: one line from the start, so
+    errors coming and going as the user types move nothing; a sentence that needs more lines makes
+    its room the first time it shows, and keeps it (no jump back when it goes, none when it returns)."""
+
+    def __init__(self) -> None:
+        super().__init__(wordWrap=True)
+        self.setStyleSheet(ERROR_STYLE)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.setText("One line.")
+        self.setMinimumHeight(self.sizeHint().height())  # as tall as a one-line sentence, to the pixel
+        self.setText("")
+
+    def show_problem(self, sentence: str) -> None:
+        self.setText(sentence)
+        self._make_room()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._make_room()  # narrower: the sentence may need another line
+
+    def _make_room(self) -> None:
+        needed = self.heightForWidth(self.width()) if self.text() and self.width() > 0 else 0
+        if needed > self.minimumHeight():
+            self.setMinimumHeight(needed)
+
+
+@dataclass(frozen=True)
+class ServerField:
+    """The Server field read as the command line reads a server: HOST, HOST:PORT, [IPV6] or
+    [IPV6]:PORT (client/endpoint.py)."""
+
+    host: str  # for the profile: without a port or brackets
+    port: int | None  # the port written in the field, if one is
+    problem: str | None = None  # the field cannot be read as a server address
+
+
+def read_server_field(text: str) -> ServerField:
+    """The sentences are short, so that they fit the line kept under the field while typing."""
+    text = text.strip()
+    if ":" not in text and "[" not in text:
+        return ServerField(text, None)  # a host name (or nothing yet): profile_problems judges it
+    try:
+        if text.startswith("[") and "]" not in text:
+            raise EndpointError(text)  # parse_endpoint would take "[2001:db8::1" for an address
+        host, port = parse_endpoint(text)
+    except EndpointError:
+        if text.startswith("["):
+            return ServerField(text, None, "Write an IPv6 address as [2001:db8::1]:8443.")
+        if text.startswith(":"):
+            return ServerField(text, None, "Enter the host name before the “:”.")
+        return ServerField(text, None, "After “:” comes the port, from 1 to 65535.")
+    written = text not in (host, f"[{host}]")  # without a port, parse_endpoint gives the text back
+    return ServerField(host, port if written else None)
+
+
+def ports_disagree(server: ServerField, port: int) -> str | None:
+    """The sentence for a port in the Server field that is not the one in the Port field."""
+    if server.port is None or server.port == port:
+        return None
+    return f"The Server field says {server.port}: make them agree."
+
+
+def _labelled_as(profile: Profile) -> tuple[str, str]:
+    """What the keyring items' labels are made of (secret_store.item_label)."""
+    return item_label(profile, SecretKind.VPN), item_label(profile, SecretKind.PROXY)
+
+
 class ProfileEditor(QDialog):
     saved = Signal(object)  # Profile, after it is in the file (and its passwords in the keyring)
 
@@ -82,16 +152,23 @@ class ProfileEditor(QDialog):
         self.keyring: _KeyringState | None = None  # unknown until the worker has asked
         self._written_certificate: Path | None = None  # pinned here; removed again on Cancel
         self._test_running = False
+        self.touched: set[str] = set()  # set again once the profile is in the fields
         self.setWindowTitle(f"Profile: {profile.name}" if profile else "New profile")
         self._build()
         self._load(profile or Profile(id=self.profile_id, name="", host=""))
+        # Fields whose problems are shown: a saved profile's fields hold what the user typed before; a
+        # new profile's only once the user has typed in a field or left it (no errors on an empty form).
+        self.touched = set(self.errors) if profile else set()
+        self._focus_before_test: QWidget | None = None  # where the focus was when Test was pressed
+        self._focus_while_testing: QWidget | None = None  # where Qt put it when Test was disabled
         self._validate()
         run_in_background(self._read_keyring_state, self._keyring_state_read, name="sstp-vpn-keyring")
 
     # -- layout ------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.errors: dict[str, QLabel] = {}
+        self.errors: dict[str, _ErrorLine] = {}
+        self._fields_of: dict[QObject, str] = {}  # input widget -> its field in `errors`
         self.name = QLineEdit(placeholderText="Office")
         self.name.setObjectName("name")
         self.host = QLineEdit(placeholderText="vpn.example.com")
@@ -184,6 +261,7 @@ class ProfileEditor(QDialog):
         self.test_button = QPushButton("Test")
         self.test_button.setObjectName("test")
         self.test_button.setToolTip("Check every step to the server without signing in (like sstp-vpn diagnose)")
+        self.test_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click on Test leaves the focus in the field
         self.test_button.clicked.connect(self._test)
         self.test_output = QPlainTextEdit(readOnly=True)
         self.test_output.setObjectName("test_output")
@@ -214,6 +292,7 @@ class ProfileEditor(QDialog):
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
 
+        self.host.textChanged.connect(self._port_from_server_field)
         for line_edit in (self.name, self.host, self.username, self.sni, self.ca_file, self.pin, self.extra_routes, self.proxy_url):
             line_edit.textChanged.connect(self._validate)
         for spin in (self.port, self.mtu):
@@ -239,6 +318,8 @@ class ProfileEditor(QDialog):
         self.eap_tls13.setObjectName("eap_tls13")
         for line_edit in (self.client_certificate, self.eap_server_name, self.eap_ca_file, self.eap_pin):
             line_edit.textChanged.connect(self._validate)
+        # choosing a method is the user's answer for its fields: what it still needs shows at once
+        self.auth_method.currentIndexChanged.connect(lambda _index: self.touched.update(("client_certificate", "eap_server_name")))
         self.auth_method.currentIndexChanged.connect(self._validate)
 
     def _add_eap_rows(self, form: QFormLayout) -> None:
@@ -258,19 +339,42 @@ class ProfileEditor(QDialog):
         self.password.setToolTip("EAP-TLS: the passphrase of your certificate's key (empty if it has none)" if method == "eap-tls" else "")
 
     def _with_error(self, field: str, widget: QWidget) -> QWidget:
-        """The field with its error sentence underneath (hidden while the field is fine)."""
+        """The field with its error sentence underneath, in room kept for it while the field is
+        fine, so nothing moves as errors come and go. The field counts as touched once it is
+        changed or left."""
         box = QWidget()
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
         column.addWidget(widget)
-        error = QLabel(wordWrap=True)
+        error = _ErrorLine()
         error.setObjectName(f"{field}_error")
-        error.setStyleSheet(ERROR_STYLE)
-        error.hide()
         column.addWidget(error)
         self.errors[field] = error
+        for editor in [widget, *widget.findChildren(QLineEdit)]:
+            if isinstance(editor, QLineEdit):
+                editor.textChanged.connect(lambda _text, f=field: self._touch(f))
+            elif isinstance(editor, QSpinBox):
+                editor.valueChanged.connect(lambda _value, f=field: self._touch(f))
+            elif isinstance(editor, QComboBox):
+                editor.currentIndexChanged.connect(lambda _index, f=field: self._touch(f))
+            else:
+                continue
+            editor.installEventFilter(self)
+            self._fields_of[editor] = field
         return box
+
+    def _touch(self, field: str) -> None:
+        if field not in self.touched:
+            self.touched.add(field)
+            self._validate()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        """A field left (by Tab or a click elsewhere, not by the window losing focus) shows its problem."""
+        left = event.reason() if isinstance(event, QFocusEvent) and event.type() is QEvent.Type.FocusOut else None
+        if left is not None and watched in self._fields_of and left not in (Qt.FocusReason.ActiveWindowFocusReason, Qt.FocusReason.PopupFocusReason):
+            self._touch(self._fields_of[watched])
+        return super().eventFilter(watched, event)
 
     # -- the profile in the fields -----------------------------------------------------------
 
@@ -300,6 +404,13 @@ class ProfileEditor(QDialog):
         self.eap_tls13.setChecked(profile.eap_tls13)
         self.password_choice.set_remember(profile.remember_password)
 
+    def _port_from_server_field(self, text: str) -> None:
+        """vpn.example.com:8443 in the Server field fills the Port field (a later change of the
+        Port field alone then shows the disagreement)."""
+        port = read_server_field(text).port
+        if port is not None and port != self.port.value():
+            self.port.setValue(port)
+
     def _proxy_choice(self) -> tuple[ProxyChoice, str | None]:
         """The proxy in the fields, and what is wrong with its URL."""
         mode = self.proxy_mode.currentData()
@@ -315,7 +426,7 @@ class ProfileEditor(QDialog):
         return Profile(
             id=self.profile_id,
             name=self.name.text().strip(),
-            host=self.host.text().strip(),
+            host=read_server_field(self.host.text()).host,
             port=self.port.value(),
             username=self.username.text().strip(),
             sni=self.sni.text().strip(),
@@ -345,6 +456,12 @@ class ProfileEditor(QDialog):
         except ProfileFileError:
             others = []
         problems = profile_problems(self.current_profile(), others)
+        server = read_server_field(self.host.text())
+        if server.problem:
+            problems["host"] = server.problem
+        port_problem = ports_disagree(server, self.port.value())
+        if port_problem:
+            problems["port"] = port_problem
         _, proxy_problem = self._proxy_choice()
         if proxy_problem:
             problems["proxy"] = proxy_problem
@@ -354,8 +471,7 @@ class ProfileEditor(QDialog):
         self._update_eap_fields()
         problems = self.problems()
         for field, label in self.errors.items():
-            label.setText(problems.get(field, ""))
-            label.setVisible(field in problems)
+            label.show_problem(problems.get(field, "") if field in self.touched else "")
         manual = self.proxy_mode.currentData() is ProxyMode.MANUAL
         self.proxy_url.setEnabled(manual)
         self.proxy_password.setEnabled(manual and self.keyring is not None and self.keyring.problem is None)
@@ -427,18 +543,22 @@ class ProfileEditor(QDialog):
         except ProfileFileError as error:
             self._show_general_error(str(error))
             return
-        self.original = profile
+        previous, self.original = self.original, profile
         password, proxy_password = self.password.text(), self.proxy_password.text()
-        if not password and not proxy_password:
+        relabel = previous is not None and self.keyring is not None and not self.keyring.problem and _labelled_as(previous) != _labelled_as(profile)
+        if not password and not proxy_password and not relabel:
             self._saved(profile)
             return
         self.buttons.setEnabled(False)
 
         def store_passwords() -> None:
+            if relabel:
+                with contextlib.suppress(KeyringUnavailable):  # only the keyring window's label is behind
+                    self.secrets.relabel(profile)
             if password:
-                self.secrets.set(profile.id, SecretKind.VPN, password)
+                self.secrets.set(profile.id, SecretKind.VPN, password, label=item_label(profile, SecretKind.VPN))
             if proxy_password and needs_proxy_password(profile):
-                self.secrets.set(profile.id, SecretKind.PROXY, proxy_password)
+                self.secrets.set(profile.id, SecretKind.PROXY, proxy_password, label=item_label(profile, SecretKind.PROXY))
 
         def stored(_result: object, error: BaseException | None) -> None:
             self.buttons.setEnabled(True)
@@ -477,7 +597,9 @@ class ProfileEditor(QDialog):
             self.test_output.setPlainText(in_gui_words(str(error)))
             return
         self._test_running = True
-        self._validate()
+        self._focus_before_test = self.focusWidget()
+        self._validate()  # disables Test; Qt moves the focus on if it was there (Tab, Space)
+        self._focus_while_testing = self.focusWidget()
         self.test_output.setPlainText(f"Testing {profile.server}…")
 
         def work() -> TestOutcome:
@@ -502,6 +624,8 @@ class ProfileEditor(QDialog):
     def _tested(self, outcome: TestOutcome | None, error: BaseException | None) -> None:
         self._test_running = False
         self._validate()
+        if self.focusWidget() is self._focus_while_testing and self._focus_before_test is not None:
+            self._focus_before_test.setFocus(Qt.FocusReason.OtherFocusReason)  # back where the user was, unless they moved on
         if outcome is None:  # the worker failed: `error` says why
             self.test_output.setPlainText(str(error))
             return

@@ -27,7 +27,7 @@ def open_editor(qtbot, store, secrets, profile: Profile | None = None) -> Profil
 
 
 def visible_errors(editor: ProfileEditor) -> dict[str, str]:
-    return {field: label.text() for field, label in editor.errors.items() if label.isVisibleTo(editor)}
+    return {field: label.text() for field, label in editor.errors.items() if label.isVisibleTo(editor) and label.text()}
 
 
 def save_button(editor: ProfileEditor):
@@ -45,6 +45,10 @@ def fill(editor: ProfileEditor, **fields) -> None:
 
 def test_each_field_is_checked_as_it_is_typed(qtbot, store, secrets, tmp_path):
     editor = open_editor(qtbot, store, secrets)
+    assert visible_errors(editor) == {}  # nothing typed yet: no errors, but nothing to save either
+    assert not save_button(editor).isEnabled()
+    fill(editor, name="x", host="x", username="x")
+    fill(editor, name="", host="", username="")
     assert visible_errors(editor) == {
         "name": "Give the profile a name.",
         "host": "Enter the server's host name or address.",

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from keyring.backends import SecretService, fail, null
 
-from sstpvpn.client.profiles import Profile, ProfileStore, new_profile_id
-from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, KeyringUnavailable, SecretKind, SecretStore
+from sstpvpn.client.profiles import Profile, ProfileStore, ProxyChoice, new_profile_id
+from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, SERVICE, KeyringUnavailable, SecretKind, SecretStore, item_label
 from tests.gui.desktop import INSTALL_KEYRING, environment, secret_service, session_bus
 from tests.realparts import require_program
 
@@ -88,6 +88,8 @@ def test_profiles_add_saves_the_password_only_in_the_keyring(secrets, keyring_bu
     profile = ProfileStore(tmp_path / "sstp-vpn" / "profiles.toml").load().find("Office")
     assert secrets.get(profile.id, SecretKind.VPN) == "vpn-s3cret"
     assert secrets.get(profile.id, SecretKind.PROXY) == "proxy-s3cret"
+    assert keyring_items(profile.id, SecretKind.VPN) == [("SSTP VPN: Office (alice) password", "vpn-s3cret")]
+    assert keyring_items(profile.id, SecretKind.PROXY) == [("SSTP VPN: Office (bob) proxy password", "proxy-s3cret")]
     text = (tmp_path / "sstp-vpn" / "profiles.toml").read_text()
     assert "s3cret" not in text
     shown = subprocess.run(
@@ -132,3 +134,43 @@ def test_a_bus_without_secret_service_is_no_keyring(tmp_path):
         ["dbus-run-session", f"--config-file={config}", "--", sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
     )
     assert result.stdout == NO_KEYRING_SENTENCE, result.stderr
+
+
+def keyring_items(profile_id: str, kind: SecretKind) -> list[tuple[str, str]]:
+    """(label, secret) of every item the Secret Service holds for this profile's password."""
+    from contextlib import closing
+
+    import secretstorage
+
+    with closing(secretstorage.dbus_init()) as bus:
+        collection = secretstorage.get_default_collection(bus)
+        items = collection.search_items({"service": SERVICE, "username": f"{profile_id}/{kind.value}"})
+        return [(item.get_label(), item.get_secret().decode()) for item in items]
+
+
+def test_keyring_items_are_labelled_for_people_and_old_items_are_still_found(secrets):
+    profile = Profile(
+        id=new_profile_id(), name="Office", host="vpn.example.com", username="alice", proxy=ProxyChoice.manual_from_url("http://bob@proxy:3128")
+    )
+    SecretService.Keyring().set_password(SERVICE, f"{profile.id}/vpn", "old-pw")  # as saved before items had our labels
+    assert keyring_items(profile.id, SecretKind.VPN) == [(f"Password for '{profile.id}/vpn' on 'sstp-vpn'", "old-pw")]
+    assert secrets.get(profile.id, SecretKind.VPN) == "old-pw"
+
+    secrets.set(profile.id, SecretKind.VPN, "new-pw", label=item_label(profile, SecretKind.VPN))
+    secrets.set(profile.id, SecretKind.PROXY, "proxy-pw", label=item_label(profile, SecretKind.PROXY))
+    assert keyring_items(profile.id, SecretKind.VPN) == [("SSTP VPN: Office (alice) password", "new-pw")]  # replaced, not a second item
+    assert keyring_items(profile.id, SecretKind.PROXY) == [("SSTP VPN: Office (bob) proxy password", "proxy-pw")]
+    assert secrets.get(profile.id, SecretKind.VPN) == "new-pw"
+    assert SecretService.Keyring().get_password(SERVICE, f"{profile.id}/vpn") == "new-pw"  # keyring's own lookup finds it too
+
+    secrets.relabel(replace(profile, name="Head office", username="alice2"))
+    assert keyring_items(profile.id, SecretKind.VPN) == [("SSTP VPN: Head office (alice2) password", "new-pw")]
+    assert keyring_items(profile.id, SecretKind.PROXY) == [("SSTP VPN: Head office (bob) proxy password", "proxy-pw")]
+    secrets.forget_profile(profile.id)
+    assert keyring_items(profile.id, SecretKind.VPN) == keyring_items(profile.id, SecretKind.PROXY) == []
+
+
+def test_labels_without_a_user():
+    profile = Profile(id="x", name="Lab", host="h")
+    assert item_label(profile, SecretKind.VPN) == "SSTP VPN: Lab password"
+    assert item_label(profile, SecretKind.PROXY) == "SSTP VPN: Lab proxy password"
