@@ -8,8 +8,10 @@ from pathlib import Path
 
 
 def ca_file_problem(path: Path) -> str | None:
-    """None when the file exists and holds at least one PEM certificate."""
-    from cryptography import x509
+    """None when the file exists and holds at least one PEM certificate. A server certificate
+    kept there on first contact may be SoftEther's, whose serial number cryptography warns about:
+    it is read as `trust.load_certificate` reads it."""
+    from . import trust
 
     try:
         data = path.read_bytes()
@@ -17,9 +19,10 @@ def ca_file_problem(path: Path) -> str | None:
         return f"The CA file {path} does not exist."
     except OSError as error:
         return f"The CA file {path} cannot be read ({error.strerror})."
-    try:
-        if x509.load_pem_x509_certificates(data):
-            return None
-    except ValueError:
-        pass
+    for der in trust.pem_certificates(data):
+        try:
+            trust.load_certificate(der)
+        except ValueError:
+            continue
+        return None
     return f"The CA file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."

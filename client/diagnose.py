@@ -219,6 +219,8 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     if trust_failure is None:
         if chain[0] in anchors:
             trust_details.append(f"the server presented exactly the self-signed certificate in {settings.ca_file}")
+        elif trust.leaf_matches_pin(chain[0], settings.pin):  # trusted as it stands: transport.verified_handshake
+            trust_details.append("the server presented exactly the pinned certificate")
         else:
             store = "the system trust store" + (f" or {settings.ca_file}" if settings.ca_file else "")
             trust_details.append(f"the chain leads to an authority trusted by {store}")

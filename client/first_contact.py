@@ -1,25 +1,63 @@
-"""First contact with a server whose self-signed certificate nobody trusts yet.
+"""First contact with a server whose certificate nobody trusts yet: self-signed, or issued by a
+private CA this computer does not know.
 
-The tray app never trusts such a certificate silently: it reads the certificate over a look-only
-connection (nothing but the TLS handshake and close_notify is sent, as in `diagnose`), shows its
-SHA-256 and SHA-1 thumbprints, and only if the user agrees keeps it as the profile's CA file and
-pins its SHA-256. From then on the connection checks the chain against exactly that certificate,
-the host name, and the pin (on Windows and macOS, where the OS verifier never sees a CA file that is
-not a CA certificate, through `trust.leaf_anchors`: the server must present exactly it).
+The tray app never trusts such a certificate silently: it reads the chain over a look-only
+connection (nothing but the TLS handshake and close_notify is sent, as in `diagnose`), shows the
+thumbprints, and only if the user agrees does one of two things (`trust_offered`):
+
+- **Trust this server's certificate** (`Choice.PIN`): pin the leaf's SHA-256. A pinned certificate
+  is trusted when the server presents exactly it, whoever issued it (`transport.verified_handshake`);
+  a self-signed one is also kept as the profile's CA file, as before.
+- **Trust the issuing CA** (`Choice.CA`), when the server sends its CA: the top of the presented
+  chain (each certificate checked to have signed the one below it) is added to the profile's own CA
+  file in the user's data folder (`ProfileStore.certificates_dir`), after the certificates of the CA
+  file the profile had. Every certificate it issues for the server's name is then trusted.
+
+A profile with a pin whose server now presents another certificate gets neither: the user is told
+that the certificate changed since the pin was made (`Profile.pinned_at`), with the old and the new
+thumbprint, and may pin the new one.
 """
 
 from __future__ import annotations
 
+import datetime
+import enum
 import hashlib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from . import trust
 from .core.types import Failure, FailureKind, Layer
+from .profiles import Profile, ProfileStore
 from .transport import TransportError, TransportSettings, open_stream, tls_handshake
+
+
+class Choice(enum.Enum):
+    PIN = "pin"  # trust this server's certificate
+    CA = "ca"  # trust the issuing CA
+
+
+@dataclass(frozen=True)
+class OfferedCa:
+    """The CA certificate a server presented with its own: what "Trust the issuing CA" keeps."""
+
+    der: bytes
+    facts: trust.CertificateFacts
+
+    @property
+    def sha256_colons(self) -> str:
+        return trust.colon_hex(hashlib.sha256(self.der).digest())
+
+    @property
+    def sha1_colons(self) -> str:
+        return trust.colon_hex(hashlib.sha1(self.der).digest())
+
+    @property
+    def pem(self) -> bytes:
+        return ssl.DER_cert_to_PEM_cert(self.der).encode("ascii")
 
 
 @dataclass(frozen=True)
@@ -30,6 +68,8 @@ class PresentedCertificate:
     facts: trust.CertificateFacts
     self_signed: bool
     name_problem: str | None  # the certificate is not for the host we connect to
+    issuing_ca: OfferedCa | None = None  # the top of the presented chain, when it leads from the leaf to a CA
+    unusable: str | None = None  # out of its dates, or not for TLS servers: trusting it would not help
 
     @property
     def sha256_hex(self) -> str:
@@ -45,24 +85,69 @@ class PresentedCertificate:
 
     @property
     def pem(self) -> bytes:
-        return x509.load_der_x509_certificate(self.der).public_bytes(serialization.Encoding.PEM)
+        return ssl.DER_cert_to_PEM_cert(self.der).encode("ascii")
 
     @property
     def can_be_pinned(self) -> bool:
-        """Pinning makes sense for a self-signed certificate issued for the right name."""
-        return self.self_signed and self.name_problem is None
+        """Trusting it makes sense: issued for the right name, in date, for a TLS server (self-signed
+        or from an authority nobody here trusts: the offer is the same)."""
+        return self.name_problem is None and self.unusable is None
+
+    @property
+    def can_trust_ca(self) -> bool:
+        return self.can_be_pinned and self.issuing_ca is not None
+
+    @property
+    def ca_missing(self) -> bool:
+        """Issued by an authority the server does not send: only the pin can be offered."""
+        return not self.self_signed and self.issuing_ca is None
+
+    @property
+    def issuer(self) -> str:
+        return self.facts.issuer
 
 
-def describe_presented(der: bytes, expected_name: str) -> PresentedCertificate:
-    certificate = x509.load_der_x509_certificate(der)
+def describe_presented(chain: list[bytes] | bytes, expected_name: str) -> PresentedCertificate:
+    """What the user is shown about `chain` (DER, leaf first, as presented; or only the leaf)."""
+    chain = [chain] if isinstance(chain, bytes) else list(chain)
+    der = chain[0]
+    certificate = trust.load_certificate(der)
+    self_signed = trust.is_self_signed_der(der)
+    unusable = trust.anchored_leaf_problem(der) or trust.usage_problem(certificate)
     return PresentedCertificate(
-        der, trust.describe_certificate(der), is_self_signed(certificate), trust.server_name_problem(certificate, expected_name)
+        der,
+        trust.describe_certificate(der),
+        self_signed,
+        trust.server_name_problem(certificate, expected_name),
+        None if self_signed else _issuing_ca(chain),
+        unusable,
     )
 
 
+def _issuing_ca(chain: list[bytes]) -> OfferedCa | None:
+    """The top of the presented chain, as far as each certificate signed the one below it, if that
+    is a CA certificate; None when the server does not send the leaf's issuer."""
+    top = None
+    for child, parent in zip(chain, chain[1:], strict=False):
+        try:
+            if not trust.issued_by(child, parent) or not _is_ca(parent):
+                break
+        except ValueError:
+            break
+        top = parent
+    return None if top is None else OfferedCa(top, trust.describe_certificate(top))
+
+
+def _is_ca(der: bytes) -> bool:
+    try:
+        return bool(trust.load_certificate(der).extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
 def fetch_presented_certificate(settings: TransportSettings) -> PresentedCertificate:
-    """Connect (through the profile's proxy, if any), read the server's certificate without trusting
-    it, and close. Raises TransportError with the sentence when the server cannot be reached."""
+    """Connect (through the profile's proxy, if any), read the server's chain without trusting it,
+    and close. Raises TransportError with the sentence when the server cannot be reached."""
     raw, _ = open_stream(settings)
     tls = tls_handshake(raw, settings, trust.inspecting_context())
     try:
@@ -74,9 +159,82 @@ def fetch_presented_certificate(settings: TransportSettings) -> PresentedCertifi
             pass
     if not chain:
         raise TransportError(Failure(Layer.TLS, "The server sent no certificate: it cannot prove who it is.", FailureKind.TRUST))
-    return describe_presented(chain[0], settings.expected_name)
+    return describe_presented(chain, settings.expected_name)
 
 
 def is_self_signed(certificate: x509.Certificate) -> bool:
     """Issued by itself: same name as issuer and subject, signed by its own key."""
     return trust.is_self_signed(certificate)
+
+
+# ---------------------------------------------------------------------------------------------
+# A changed certificate, and what the user's choice does to the profile
+
+
+@dataclass(frozen=True)
+class ChangedCertificate:
+    """A pinned profile's server presents another certificate than the pinned one."""
+
+    server: str
+    old_sha256: str  # AB:CD:..., as pinned
+    new_sha256: str
+    pinned_at: str  # ISO 8601, "" when the profile does not say (made before it kept the date)
+
+    def sentence(self) -> str:
+        since = f" since you trusted it on {pin_date(self.pinned_at)}" if pin_date(self.pinned_at) else " since you trusted it"
+        return f"The certificate of {self.server} changed{since}; old {self.old_sha256}, new {self.new_sha256}."
+
+
+def certificate_change(profile: Profile, certificate: PresentedCertificate) -> ChangedCertificate | None:
+    """None unless the profile has a pin and the server presented another certificate."""
+    if not profile.pin_sha256:
+        return None
+    try:
+        old = trust.parse_pin(profile.pin_sha256)
+    except ValueError:
+        return None
+    if old.hex() == certificate.sha256_hex:
+        return None
+    return ChangedCertificate(profile.server, trust.colon_hex(old), certificate.sha256_colons, profile.pinned_at)
+
+
+def pin_timestamp(now: datetime.datetime | None = None) -> str:
+    """What `Profile.pinned_at` holds: the UTC time, ISO 8601 to the second."""
+    return (now or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pin_date(pinned_at: str) -> str:
+    """The day of `pinned_at` (YYYY-MM-DD), or "" when it is empty or not a date."""
+    try:
+        return datetime.datetime.fromisoformat(pinned_at.replace("Z", "+00:00")).strftime("%Y-%m-%d")
+    except ValueError:
+        return ""
+
+
+def trust_offered(
+    store: ProfileStore, profile: Profile, certificate: PresentedCertificate, choice: Choice, now: datetime.datetime | None = None
+) -> Profile:
+    """`profile` with what the user chose to trust (the caller saves it). Writes the certificate
+    file it names: the self-signed leaf for a pin, the CA file with the issuing CA added."""
+    if choice is Choice.PIN:
+        ca_file = profile.ca_file
+        if certificate.self_signed:  # as before: it is also its own CA file
+            ca_file = str(store.save_pinned_certificate(profile.id, certificate.pem))
+        return replace(profile, ca_file=ca_file, pin_sha256=certificate.sha256_colons, pinned_at=pin_timestamp(now))
+    if certificate.issuing_ca is None:
+        raise ValueError("The server did not send the certificate of its issuing authority: only its own certificate can be trusted.")
+    kept = _kept_certificates(profile.ca_file)
+    added = [der for der in kept if der != certificate.issuing_ca.der] + [certificate.issuing_ca.der]
+    text = b"".join(ssl.DER_cert_to_PEM_cert(der).encode("ascii") for der in added)
+    path = store.save_pinned_certificate(profile.id, text)
+    return replace(profile, ca_file=str(path), pin_sha256="", pinned_at="")
+
+
+def _kept_certificates(ca_file: str) -> list[bytes]:
+    """The certificates of the profile's CA file so far (none if it has none or it cannot be read)."""
+    if not ca_file:
+        return []
+    try:
+        return trust.pem_certificates(Path(ca_file).read_bytes())
+    except OSError:
+        return []

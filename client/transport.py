@@ -15,6 +15,8 @@ the certificate's IP addresses. `sni=""` sends no SNI and checks the host.
 
 On Windows and macOS a self-signed server certificate given as the CA file is trusted when the
 server presents exactly it (`verified_handshake`, `trust.leaf_anchors`), as OpenSSL does on Linux.
+On every system a pinned certificate is trusted when the server presents exactly it, whoever
+issued it (a private CA nobody trusts here), and only then.
 """
 
 from __future__ import annotations
@@ -316,24 +318,30 @@ def tls_handshake(sock: socket.socket, settings: TransportSettings, context: ssl
 def verified_handshake(
     sock: socket.socket, settings: TransportSettings, context: ssl.SSLContext, reopen: Callable[[], socket.socket]
 ) -> ssl.SSLSocket:
-    """The handshake a session makes: `tls_handshake` with the verifying `context`, except where the
-    CA file holds self-signed server certificates the system verifier never sees
+    """The handshake a session makes: `tls_handshake` with the verifying `context`, except with a
+    pin, or where the CA file holds self-signed server certificates the system verifier never sees
     (`trust.leaf_anchors`: Windows and macOS). Then the handshake runs with verification off first:
-    if the server presents exactly one of them, that connection stands (its dates are checked here,
-    the name, usage and pin by the caller, before anything is sent); otherwise it is closed, having
-    carried nothing but the handshake, and a new stream from `reopen` is verified by `context`.
+    if the server presents exactly the pinned certificate or one of those, that connection stands,
+    whoever issued it (its dates are checked here, the name, usage and pin by the caller, before
+    anything is sent). A pinned profile whose server presents another certificate is refused at once
+    with the pin's sentence (the certificate changed). Otherwise the look-only connection is closed,
+    having carried nothing but the handshake, and a new stream from `reopen` is verified by `context`.
     Raises TransportError (CertificateRejected for a refused certificate)."""
     anchors = trust.leaf_anchors(settings.ca_file)
-    if anchors:
+    pin = settings.pin
+    if anchors or pin is not None:
         tls = tls_handshake(sock, settings, trust.inspecting_context())
         presented = trust.peer_chain(tls)[:1]
-        if presented and presented[0] in anchors:
+        if presented and (presented[0] in anchors or trust.leaf_matches_pin(presented[0], pin)):
             problem = trust.anchored_leaf_problem(presented[0])
             if problem is None:
                 return tls
             tls.close()
             raise CertificateRejected(Failure(Layer.TLS, problem, FailureKind.TRUST))
         tls.close()
+        changed = trust.pin_problem(presented[0], pin) if presented else None
+        if changed is not None:
+            raise CertificateRejected(Failure(Layer.TLS, changed, FailureKind.TRUST))
         sock = reopen()
     return tls_handshake(sock, settings, context)
 

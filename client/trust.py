@@ -32,6 +32,7 @@ import os
 import platform
 import re
 import ssl
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +41,8 @@ import idna
 import truststore
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 if TYPE_CHECKING:
@@ -86,6 +88,9 @@ def verifying_context(ca_file: Path | None) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = False  # done by server_name_problem(), with a better sentence
     context.verify_mode = ssl.CERT_REQUIRED
+    # A CA file may hold an intermediate CA the user chose to trust (the top of the chain a server
+    # presented, `first_contact`): it is an anchor as it stands, as Python 3.13's defaults have it.
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     if ca_file is not None:
         context.load_verify_locations(cafile=os.fspath(ca_file))
     return context
@@ -146,15 +151,22 @@ def leaf_anchors(ca_file: Path | None) -> frozenset[bytes]:
     except (OSError, ssl.SSLError):
         return frozenset()
     anchors = set()
-    for found in _PEM_CERTIFICATE.finditer(text):
-        try:
-            cert = x509.load_pem_x509_certificate(found.group(0))
-        except ValueError:
-            continue
-        der = cert.public_bytes(serialization.Encoding.DER)
-        if der not in authorities and is_self_signed(cert):
+    for der in pem_certificates(text):
+        if der not in authorities and is_self_signed_der(der):
             anchors.add(der)
     return frozenset(anchors)
+
+
+def pem_certificates(text: bytes) -> list[bytes]:
+    """DER of each PEM certificate block in `text` (blocks that are not base64 are skipped)."""
+    found = []
+    for block in _PEM_CERTIFICATE.finditer(text):
+        pem = block.group(0).decode("ascii", "replace").replace("X509 CERTIFICATE", "CERTIFICATE")
+        try:
+            found.append(ssl.PEM_cert_to_DER_cert(pem))
+        except ValueError:
+            continue
+    return found
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
@@ -168,10 +180,58 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
+def is_self_signed_der(der: bytes) -> bool:
+    """`is_self_signed` for a certificate given as DER, also one with a serial number that
+    `cryptography` refuses (`load_certificate`)."""
+    try:
+        return issued_by(der, der)
+    except ValueError:
+        return False
+
+
+def issued_by(child_der: bytes, issuer_der: bytes) -> bool:
+    """The certificate `child_der` names `issuer_der`'s subject as its issuer and carries that
+    certificate's signature (no dates, usages or constraints: a link in a presented chain).
+    Raises ValueError for data that is not a certificate."""
+    child, issuer = load_certificate(child_der), load_certificate(issuer_der)
+    if child.issuer != issuer.subject:
+        return False
+    tbs, _ = _tbs_and_serial(child_der)
+    try:
+        if tbs == child.tbs_certificate_bytes:
+            child.verify_directly_issued_by(issuer)
+        else:  # loaded with a stand-in serial number (`load_certificate`): check the bytes that were signed
+            _verify_signature(issuer.public_key(), child, tbs)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _verify_signature(key: object, child: x509.Certificate, tbs: bytes) -> None:
+    """Raises InvalidSignature (or TypeError for a key type that cannot sign certificates)."""
+    hash_algorithm = child.signature_hash_algorithm
+    parameters = child.signature_algorithm_parameters
+    if isinstance(key, rsa.RSAPublicKey) and hash_algorithm is not None and parameters is not None:
+        key.verify(child.signature, tbs, parameters, hash_algorithm)  # type: ignore[arg-type]
+    elif isinstance(key, ec.EllipticCurvePublicKey) and isinstance(parameters, ec.ECDSA):
+        key.verify(child.signature, tbs, parameters)
+    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        key.verify(child.signature, tbs)
+    else:
+        raise TypeError("unsupported signature")
+
+
+def leaf_matches_pin(leaf_der: bytes, pin: bytes | None) -> bool:
+    """The leaf is exactly the pinned certificate: then it is trusted as it stands, whoever issued
+    it (`transport.verified_handshake`), as a self-signed one in `leaf_anchors` is."""
+    return pin is not None and hmac.compare_digest(hashlib.sha256(leaf_der).digest(), pin)
+
+
 def anchored_leaf_problem(leaf_der: bytes, now: datetime.datetime | None = None) -> str | None:
-    """For a server certificate trusted as one of the `leaf_anchors`: what a verifier would still
-    refuse about it, its dates (the name, the usage and a pin are checked as for any chain)."""
-    cert = x509.load_der_x509_certificate(leaf_der)
+    """For a server certificate trusted as one of the `leaf_anchors`, or through the pin: what a
+    verifier would still refuse about it, its dates (the name, the usage and a pin are checked as
+    for any chain)."""
+    cert = load_certificate(leaf_der)
     now = now or datetime.datetime.now(datetime.UTC)
     if cert.not_valid_after_utc < now:
         return _validity_sentence([cert], now, expired=True)
@@ -464,7 +524,7 @@ def _load_all(chain_der: list[bytes]) -> list[x509.Certificate]:
     certs = []
     for der in chain_der:
         try:
-            certs.append(x509.load_der_x509_certificate(der))
+            certs.append(load_certificate(der))
         except ValueError:
             break
     return certs
@@ -534,7 +594,7 @@ _KEY_USAGE_FIELDS = (
 
 
 def describe_certificate(der: bytes) -> CertificateFacts:
-    cert = x509.load_der_x509_certificate(der)
+    cert = load_certificate(der)
     names = certificate_names(cert)
     try:
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
@@ -557,5 +617,63 @@ def describe_certificate(der: bytes) -> CertificateFacts:
     )
 
 
+# What cryptography says (since 41) when it parses a serial number that is zero or negative, as in
+# SoftEther's self-made server certificate; "a future release" will refuse such a certificate.
+_SERIAL_WARNING = r"Parsed a (negative )?serial number"
+
+
 def load_certificate(der: bytes) -> x509.Certificate:
-    return x509.load_der_x509_certificate(der)
+    """A certificate a server presented (or a user saved), DER. SoftEther makes its own certificate
+    with a serial number of 0 or below, which RFC 5280 forbids: cryptography warns about it today
+    and will refuse it in a future release. Nothing here uses the serial number, so such a
+    certificate is read as it is, quietly; and if cryptography refuses it, from a copy whose serial
+    number is 1 (same length, so the rest is unchanged; the thumbprints are always taken of `der`,
+    and `issued_by` checks the signature over the original bytes). Raises ValueError otherwise."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", _SERIAL_WARNING, CryptographyDeprecationWarning)
+            return x509.load_der_x509_certificate(der)
+    except ValueError:
+        stand_in = _with_positive_serial(der)
+        if stand_in is None:
+            raise
+        return x509.load_der_x509_certificate(stand_in)
+
+
+def _with_positive_serial(der: bytes) -> bytes | None:
+    """`der` with a serial number that is zero or negative replaced by 1, else None."""
+    try:
+        _, (start, end) = _tbs_and_serial(der)
+    except (IndexError, ValueError):
+        return None
+    if end <= start or (der[start] & 0x80 == 0 and any(der[start:end])):
+        return None  # positive already: its problem is another one
+    return der[:start] + b"\x01" + bytes(end - start - 1) + der[end:]
+
+
+def _tbs_and_serial(der: bytes) -> tuple[bytes, tuple[int, int]]:
+    """The signed part (tbsCertificate, DER) and where the serial number's value bytes are in
+    `der`. Raises ValueError (or IndexError) for data that is not a certificate."""
+    _, certificate, _ = _der_element(der, 0, 0x30)
+    tbs_start = certificate
+    _, tbs_content, tbs_end = _der_element(der, tbs_start, 0x30)
+    position = tbs_content
+    if der[position] == 0xA0:  # [0] EXPLICIT version
+        position = _der_element(der, position, 0xA0)[2]
+    _, serial_start, serial_end = _der_element(der, position, 0x02)
+    return der[tbs_start:tbs_end], (serial_start, serial_end)
+
+
+def _der_element(der: bytes, offset: int, tag: int) -> tuple[int, int, int]:
+    """(tag, first content byte, end) of the DER element at `offset`, which must have `tag`."""
+    if der[offset] != tag:
+        raise ValueError("not a certificate")
+    length, position = der[offset + 1], offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4:
+            raise ValueError("not a certificate")
+        length, position = int.from_bytes(der[position : position + count], "big"), position + count
+    if position + length > len(der):
+        raise ValueError("not a certificate")
+    return tag, position, position + length

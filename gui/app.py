@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from sstpvpn.client import __version__
+from sstpvpn.client.first_contact import Choice
 from sstpvpn.client.profiles import ProfileStore
 from sstpvpn.client.runner import EngineRunner
 from sstpvpn.client.secret_store import SecretStore
@@ -110,9 +111,9 @@ class TrayApp(QObject):
 
     @Slot(object)
     def offer_pin(self, offer: PinOffer) -> None:
-        dialog = PinDialog(offer.profile.server, offer.certificate)
+        dialog = PinDialog(offer.profile.server, offer.certificate, changed=offer.changed)
         dialog.setWindowIcon(app_icon())
-        dialog.accepted.connect(lambda: self.controller.accept_pin(offer))
+        dialog.accepted.connect(lambda: self.controller.accept_pin(offer, dialog.choice or Choice.PIN))
         self._open_dialog(dialog)
 
     def _open_dialog(self, dialog) -> None:

@@ -41,7 +41,14 @@ from sstpvpn.client.core.supervisor import (
     Why,
 )
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
-from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
+from sstpvpn.client.first_contact import (
+    ChangedCertificate,
+    Choice,
+    PresentedCertificate,
+    certificate_change,
+    fetch_presented_certificate,
+    trust_offered,
+)
 from sstpvpn.client.profile_settings import ProfileSettingsError, connect_command, needs_proxy_password
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.client.recent_log import RecentLog
@@ -94,6 +101,7 @@ class CredentialsRequest:
 class PinOffer:
     profile: Profile
     certificate: PresentedCertificate
+    changed: ChangedCertificate | None = None  # the profile's pinned certificate was another one
 
 
 @dataclass(frozen=True)
@@ -249,12 +257,16 @@ class ConnectionController(QObject):
             self._set_status(Status(State.IDLE, server=self._status.server))
             self._act(self._driver.disconnect())
 
-    def accept_pin(self, offer: PinOffer) -> Profile:
-        """Keep the offered certificate as the profile's CA file, pin it, and connect again."""
-        path = self.store.save_pinned_certificate(offer.profile.id, offer.certificate.pem)
+    def accept_pin(self, offer: PinOffer, choice: Choice = Choice.PIN) -> Profile:
+        """Trust what the user chose (first_contact.trust_offered: pin the server's certificate, or
+        keep its issuing CA in the profile's CA file), and connect again."""
         current_profile = self.store.load().by_id(offer.profile.id) or offer.profile
-        updated = self.store.save(replace(current_profile, ca_file=str(path), pin_sha256=offer.certificate.sha256_colons))
-        self._log_line(logging.INFO, f"Pinned the certificate of {updated.server} (SHA-256 {offer.certificate.sha256_colons}).")
+        updated = self.store.save(trust_offered(self.store, current_profile, offer.certificate, choice))
+        if choice is Choice.CA and offer.certificate.issuing_ca is not None:
+            ca = offer.certificate.issuing_ca
+            self._log_line(logging.INFO, f"Trusted the CA {ca.facts.subject} for {updated.server} (SHA-256 {ca.sha256_colons}).")
+        else:
+            self._log_line(logging.INFO, f"Pinned the certificate of {updated.server} (SHA-256 {offer.certificate.sha256_colons}).")
         self.connect_profile(updated)
         return updated
 
@@ -488,15 +500,17 @@ class ConnectionController(QObject):
         run_in_background(save, saved, name="sstp-vpn-keyring")
 
     def _offer_first_contact(self, profile: Profile, transport: TransportSettings) -> None:
-        """After a trust failure: a self-signed certificate for the right name may be pinned."""
+        """After a trust failure: a certificate for the right name that nobody here trusts (self-signed
+        or from a private CA) may be trusted; a pinned profile's server that presents another one is
+        said to have changed its certificate."""
         attempt = self._driver.supervisor.attempt
 
         def offered(certificate: PresentedCertificate | None, error: BaseException | None) -> None:
             if error is not None or certificate is None or attempt != self._driver.supervisor.attempt or self._shutting_down:
                 return  # unreachable now, or the user moved on: the failure sentence stands
-            pinned = profile.pin_sha256.replace(":", "").lower()
-            if certificate.can_be_pinned and certificate.sha256_hex != pinned:
-                self.pin_offered.emit(PinOffer(profile, certificate))
+            changed = certificate_change(profile, certificate)
+            if certificate.can_be_pinned and (changed is not None or not profile.pin_sha256):
+                self.pin_offered.emit(PinOffer(profile, certificate, changed))
 
         run_in_background(lambda: fetch_presented_certificate(transport), offered, name="sstp-vpn-first-contact")
 

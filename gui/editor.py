@@ -34,7 +34,15 @@ from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report
 from sstpvpn.client.eap_options import AUTH_CHOICES
 from sstpvpn.client.eap_options import METHOD_NAMES as EAP_METHOD_NAMES
 from sstpvpn.client.endpoint import EndpointError, parse_endpoint
-from sstpvpn.client.first_contact import PresentedCertificate, fetch_presented_certificate
+from sstpvpn.client.first_contact import (
+    ChangedCertificate,
+    Choice,
+    PresentedCertificate,
+    certificate_change,
+    fetch_presented_certificate,
+    pin_timestamp,
+    trust_offered,
+)
 from sstpvpn.client.profile_settings import ProfileSettingsError, needs_proxy_password, transport_settings
 from sstpvpn.client.profiles import (
     MAX_MTU,
@@ -379,6 +387,7 @@ class ProfileEditor(QDialog):
     # -- the profile in the fields -----------------------------------------------------------
 
     def _load(self, profile: Profile) -> None:
+        self._pinned_at = (profile.pin_sha256, profile.pinned_at)  # the pin and when it was made (current_profile)
         self.name.setText(profile.name)
         self.host.setText(profile.host)
         self.port.setValue(profile.port)
@@ -432,6 +441,7 @@ class ProfileEditor(QDialog):
             sni=self.sni.text().strip(),
             ca_file=self.ca_file.text().strip(),
             pin_sha256=self.pin.text().strip(),
+            pinned_at=self._pinned_at[1] if self.pin.text().strip() == self._pinned_at[0] else (pin_timestamp() if self.pin.text().strip() else ""),
             allow_pap=self.allow_pap.isChecked(),
             allow_chap_md5=self.allow_chap_md5.isChecked(),
             full_tunnel=self.routing.currentData(),
@@ -633,22 +643,26 @@ class ProfileEditor(QDialog):
         print_report(outcome.report, text)
         self.test_output.setPlainText(in_gui_words(text.getvalue()))
         certificate = outcome.certificate
-        pinned = self.pin.text().replace(":", "").strip().lower()
-        if certificate is not None and certificate.can_be_pinned and certificate.sha256_hex != pinned:
-            self.offer_pin(certificate)
+        if certificate is not None and certificate.can_be_pinned:
+            changed = certificate_change(self.current_profile(), certificate)
+            if changed is not None or not self.pin.text().strip():
+                self.offer_pin(certificate, changed)
 
-    def offer_pin(self, certificate: PresentedCertificate) -> None:
-        dialog = PinDialog(self.current_profile().server, certificate, self)
-        dialog.accepted.connect(lambda: self._pin(certificate))
+    def offer_pin(self, certificate: PresentedCertificate, changed: ChangedCertificate | None = None) -> None:
+        dialog = PinDialog(self.current_profile().server, certificate, self, changed=changed)
+        dialog.accepted.connect(lambda: self._pin(certificate, dialog.choice or Choice.PIN))
         dialog.open()
         self.pin_dialog = dialog  # one at a time; it goes with the editor
 
-    def _pin(self, certificate: PresentedCertificate) -> None:
-        path = self.store.save_pinned_certificate(self.profile_id, certificate.pem)
-        self._written_certificate = path
-        self.ca_file.setText(str(path))
-        self.pin.setText(certificate.sha256_colons)
-        self.test_output.appendPlainText("\nThe certificate is pinned: Save to keep it, then Test again.")
+    def _pin(self, certificate: PresentedCertificate, choice: Choice = Choice.PIN) -> None:
+        trusted = trust_offered(self.store, self.current_profile(), certificate, choice)
+        if trusted.ca_file and Path(trusted.ca_file).parent == self.store.certificates_dir:
+            self._written_certificate = Path(trusted.ca_file)
+        self.ca_file.setText(trusted.ca_file)
+        self.pin.setText(trusted.pin_sha256)
+        self._pinned_at = (trusted.pin_sha256, trusted.pinned_at)
+        done = "The issuing CA is in the Extra CA file" if choice is Choice.CA else "The certificate is pinned"
+        self.test_output.appendPlainText(f"\n{done}: Save to keep it, then Test again.")
 
     def _browse_ca_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "CA certificate file", self.ca_file.text(), "Certificates (*.pem *.crt *.cer);;All files (*)")

@@ -363,9 +363,20 @@ def test_pin(servers: Servers) -> None:
         "intercepting the connection; check with the server's administrator before changing the pin.",
         FailureKind.TRUST,
     )
-    # The pin comes on top of the chain check, it does not replace it.
+    # A pinned certificate is trusted as it stands, whoever issued it (issue 16: a pasted pin makes a
+    # private CA's server work); without the pin that chain is refused, and the pin of another leaf
+    # does not make it acceptable.
     other_ca = hashlib.sha256(servers.pki.certificates["other-ca"].der).hexdigest()
-    assert failure_of(settings(servers, "other-ca", pin_sha256=other_ca)) == (UNTRUSTED, FailureKind.TRUST)
+    assert failure_of(settings(servers, "other-ca")) == (UNTRUSTED, FailureKind.TRUST)
+    open_connection(settings(servers, "other-ca", pin_sha256=other_ca)).sock.close()
+    assert failure_of(settings(servers, "other-ca", pin_sha256=digest.hex()))[0].startswith("The server's certificate fingerprint SHA256 ")
+    # Its dates and name are still checked on a pinned certificate.
+    expired = hashlib.sha256(servers.pki.certificates["expired"].der).hexdigest()
+    assert failure_of(settings(servers, "expired", pin_sha256=expired))[0].startswith("The server's certificate expired on ")
+    wrong_name = hashlib.sha256(servers.pki.certificates["wrong-name"].der).hexdigest()
+    assert failure_of(settings(servers, "wrong-name", pin_sha256=wrong_name))[0] == (
+        "The server's certificate is for other.test, not localhost. Check the host name in the profile."
+    )
 
 
 def test_unreadable_ca_file(servers: Servers, tmp_path: Path) -> None:
@@ -652,6 +663,15 @@ def test_diagnose_wrong_name_and_pin(servers: Servers) -> None:
     report = diagnose(settings(servers, pin_sha256="00" * 32), get_reply)
     assert step_names(report)[-1] == "Trust" and not report.would_connect
     assert report.failure.reason.startswith("The server's certificate fingerprint SHA256 ")
+
+
+def test_diagnose_trusts_a_pinned_certificate_from_an_unknown_ca(servers: Servers) -> None:
+    pin = hashlib.sha256(servers.pki.certificates["other-ca"].der).hexdigest()
+    report = diagnose(settings(servers, "other-ca", pin_sha256=pin), get_reply)
+    assert report.would_connect, report.failure
+    trust_step = {step.name: step for step in report.steps}["Trust"]
+    assert trust_step.details[0] == "the server presented exactly the pinned certificate"
+    assert trust_step.details[-1] == "its SHA-256 fingerprint matches the pin"
 
 
 def test_diagnose_through_the_proxy(servers: Servers, tinyproxy: Proxy) -> None:
