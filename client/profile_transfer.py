@@ -16,6 +16,7 @@ from pathlib import Path
 from .profile_import import MAX_IMPORT_BYTES, ImportFormatError, ImportResult, export_text, parse_profiles
 from .profiles import Profile, ProfileFileError, ProfileStore, _write_atomically, new_profile_id, profile_problems
 
+MAX_FIELD_LENGTH = 1024  # a host, user name or path longer than this is not a real setting
 _FILE_FIELDS = {"ca_file": "CA file", "eap_ca_file": "EAP CA file"}  # cleared, with a note, when the file is not here
 
 
@@ -75,6 +76,10 @@ def import_profiles(store: ProfileStore, result: ImportResult, user_name: str = 
             notes = [note for note in notes if "user name" not in note]
         if not profile.username:
             report.skipped.append(f"{label!r} has no user name in the file: give one (sstp-vpn profiles import FILE --user NAME).")
+            continue
+        too_long = [key for key, value in vars(profile).items() if isinstance(value, str) and len(value) > MAX_FIELD_LENGTH]
+        if too_long:
+            report.skipped.append(f"{label[:MAX_FIELD_LENGTH]!r}: its {', '.join(too_long)} is longer than {MAX_FIELD_LENGTH} characters.")
             continue
         name = unique_name(profile.name, taken)
         if name != profile.name:

@@ -66,6 +66,9 @@ class TrayApp(QObject):
 
     def start(self) -> None:
         self.tray.icon.show()
+        from .start_settings import connect_at_start  # the profile chosen for Connect at start, if any
+
+        connect_at_start(self.store, self.controller)
         run_in_background(current.tunnel_problem, self._tunnel_problem_found, name="sstp-vpn-privileges")
 
     def _tunnel_problem_found(self, problem: str | None, error: BaseException | None) -> None:

@@ -46,6 +46,10 @@ class ProfilesWindow(QWidget):
         for button in (self.add_button, self.edit_button, self.remove_button, self.connect_button):
             buttons.addWidget(button)
         buttons.addStretch()
+        from .import_dialog import ImportButton  # Import profiles…: a file, a user name if it has none, a summary
+
+        self.import_button = ImportButton(self, self.store, lambda: self.refresh())
+        buttons.addWidget(self.import_button)
         row = QHBoxLayout()
         row.addWidget(self.list)
         row.addLayout(buttons)

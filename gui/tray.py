@@ -123,6 +123,9 @@ class Tray(QObject):
         menu.addAction("Status…").triggered.connect(self._show_status)
         menu.addAction("Edit profiles…").triggered.connect(self._show_profiles)
         menu.addAction("Log…").triggered.connect(self._show_log)
+        from .start_settings import add_start_entries  # Start at login, Connect at start
+
+        add_start_entries(menu, self.store, profiles, self.controller.tell)
         menu.addSeparator()
         menu.addAction("Quit").triggered.connect(self._quit)
 

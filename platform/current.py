@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from sstpvpn.platform import applied_routes, interfaces, session_preparation, traffic_counters
+from sstpvpn.platform.autostart import Autostart, tray_command
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.session_preparation import SessionPreparation
 from sstpvpn.platform.stop_signals import StopSignals, watch_stop_signals
@@ -50,6 +51,9 @@ __all__ = [
     "tunnel_problem",
     "uses_network_helper",
     "open_tunnel",
+    "Autostart",
+    "autostart",
+    "tray_command",
 ]
 
 
@@ -138,3 +142,11 @@ def open_tunnel(ifname: str | None) -> tuple[interfaces.TunDevice, ConfiguratorF
         network = PrivilegedNetwork()
         return network.open_tun(ifname), network.configurator
     return TunDevice.open(ifname), NetConfigurator
+
+
+def autostart() -> Autostart:
+    """Start the tray app at login for this user (platform/autostart.py): an XDG autostart file,
+    the HKCU Run value (Windows) or a LaunchAgent (macOS); enable(tray_command()) / disable()."""
+    from sstpvpn.platform import autostart as autostart_module
+
+    return autostart_module.for_platform(sys.platform)

@@ -90,6 +90,9 @@ def test_tray_menu_connect_status_disconnect_quit(softether_server, desktop, tra
         "Edit profiles…",
         "Log…",
         "---",
+        "Start at login",
+        "Connect at start",
+        "---",
         "Quit",
     ]
     address = seen["address"]

@@ -77,6 +77,9 @@ def test_menu_without_profiles_offers_to_add_one(qtbot, tray_ui):
         "Edit profiles…",
         "Log…",
         "---",
+        "Start at login",
+        "Connect at start",
+        "---",
         "Quit",
     ]
     tray_ui.action("Add a profile…").trigger()

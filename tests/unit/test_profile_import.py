@@ -240,6 +240,12 @@ def test_import_never_overwrites_and_needs_a_user_name(store):
     assert report.lines()[0] == "Imported 2 profiles from a Windows phone book (rasphone.pbk):"
 
 
+def test_absurdly_long_settings_are_refused_in_a_short_sentence(store):
+    data = b"[Long]\nVpnStrategy=5\nPhoneNumber=" + b"a" * 200_000 + b".example.com\n"
+    report = import_file_bytes(store, data, user_name="alice")
+    assert report.added == [] and report.skipped == ["'Long': its host is longer than 1024 characters."]
+
+
 def test_unique_name():
     assert unique_name("Office", {"office"}) == "Office (2)"
     assert unique_name("Office (2)", {"office", "office (2)"}) == "Office (3)"
