@@ -91,7 +91,6 @@ class Profile:
     ca_file: str = ""  # extra CA certificates (PEM) to trust; "" means the system store only
     pin_sha256: str = ""  # also require this SHA-256 of the server certificate; "" means none
     pinned_at: str = ""  # when the user trusted the pinned certificate (ISO 8601 UTC); "" unknown
-    pinned_at: str = ""  # when the user trusted the pinned certificate (ISO 8601 UTC); "" unknown
     allow_pap: bool = False
     allow_chap_md5: bool = False  # also EAP-MD5
     full_tunnel: bool = True  # False: only the VPN's network goes through the tunnel
@@ -364,7 +363,6 @@ _EXPECTED = {
     "sni": str,
     "ca_file": str,
     "pin_sha256": str,
-    "pinned_at": str,
     "pinned_at": str,
     "allow_pap": bool,
     "allow_chap_md5": bool,
