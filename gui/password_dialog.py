@@ -16,6 +16,7 @@ class PasswordDialog(QDialog):
         self.request = request
         profile = request.profile
         self.setWindowTitle(f"Connect to {profile.name}")
+        self.setMinimumWidth(420)
         layout = QVBoxLayout(self)
         self.reason = QLabel(request.reason)
         self.reason.setObjectName("reason")

@@ -228,7 +228,7 @@ def test_a_refused_one_time_password_is_asked_again_once_and_never_kept(qtbot, t
     assert secrets.get(profile.id, SecretKind.VPN) is None
 
 
-def test_the_editor_saves_ask_every_time_and_removes_the_saved_password(qtbot, store, secrets):
+def test_the_editor_saves_ask_every_time_and_removes_the_saved_password(qtbot, store, secrets, screenshots):
     profile = add(store, secrets, "saved-before")
     editor = ProfileEditor(store, secrets, profile)
     qtbot.addWidget(editor)
@@ -242,6 +242,8 @@ def test_the_editor_saves_ask_every_time_and_removes_the_saved_password(qtbot, s
     assert not editor.password_choice.remember
     assert not editor.password.isEnabled() and editor.password.text() == ""
     assert editor.password.placeholderText() == "asked for at each connection, never saved"
+    qtbot.wait(100)
+    assert editor.grab().save(str(screenshots / "profile-editor-ask-every-time.png"))
     with qtbot.waitSignal(editor.saved, timeout=10000):
         editor.buttons.button(editor.buttons.StandardButton.Save).click()
     assert store.load().by_id(profile.id).remember_password is False

@@ -37,8 +37,9 @@ pytestmark = pytest.mark.realparts
 PROFILE_NAME = "SoftEther test"
 
 
-def run_tray_session(server, desktop, config_home, screenshots, scenario: str, *wrapper: str) -> tuple[dict, str, str]:
-    """Save the profile and its password, run tests/gui/tray_session.py in the client namespace."""
+def run_tray_session(server, desktop, config_home, screenshots, scenario: str, *wrapper: str, saved_password: str = "") -> tuple[dict, str, str]:
+    """Save the profile and its password (or `saved_password`, and the right one for the session to
+    type in SSTP_VPN_TEST_PASSWORD), run tests/gui/tray_session.py in the client namespace."""
     require_program("xdotool", INSTALL_GUI)
     store = ProfileStore(config_home / "sstp-vpn" / "profiles.toml")
     profile = store.save(
@@ -46,8 +47,10 @@ def run_tray_session(server, desktop, config_home, screenshots, scenario: str, *
             id=new_profile_id(), name=PROFILE_NAME, host=server.server_name, port=server.port, username=server.username, ca_file=str(server.ca_path)
         )
     )
-    SecretStore(SecretService.Keyring()).set(profile.id, SecretKind.VPN, server.password)
+    SecretStore(SecretService.Keyring()).set(profile.id, SecretKind.VPN, saved_password or server.password)
     env = {**os.environ, **desktop.env, "XDG_CONFIG_HOME": str(config_home)}
+    if saved_password:
+        env["SSTP_VPN_TEST_PASSWORD"] = server.password
     app = server.client_ns.popen(
         *wrapper,
         sys.executable,
@@ -153,6 +156,35 @@ def test_without_cap_net_admin_the_tray_says_how_to_start_it(softether_server, d
     assert seen["after_quit"]["engine_thread_alive"] is False
     assert seen["qt_problems"] == [] and err == ""
     assert network_state(server.client_ns) == before
+
+
+def test_a_refused_password_is_asked_again_and_connects(softether_server, desktop, tray, keyring_service, tmp_path, screenshots):
+    """The keyring holds a wrong password: SoftEther refuses it (MS-CHAPv2), the tray asks for it
+    again at once instead of sending the user to the editor; the right one typed there connects and
+    is remembered. Screenshot: password-refused-prompt.png."""
+    server = softether_server
+    before = network_state(server.client_ns)
+    config_home = tmp_path / "config"
+    seen, out, err = run_tray_session(server, desktop, config_home, screenshots, "refused", saved_password="wrong-" + server.password[:6])
+    assert seen["refusal"] == {"state": "disconnected", "failure": "The server refused the user name or password. Check them and try again."}
+    assert seen["prompt"] == {
+        "title": f"Connect to {PROFILE_NAME}",
+        "reason": f"The server refused the password for {server.username} on {PROFILE_NAME}. Enter it again:",
+        "remember": ["Remember this password", True, True],
+        "ok": "Try again",
+        "echo_hidden": True,
+        "toggle": "Show password",
+    }
+    assert seen["typed_matches"] is True
+    assert seen["address"].startswith("198.18.30.")
+    assert any("refused the user name or password" in line for line in seen["log"])
+    assert [notice["title"] for notice in seen["notices"]] == [f"Connected to {PROFILE_NAME}"]  # the prompt, not a failure notice
+    assert seen["after_quit"]["engine_thread_alive"] is False
+    assert seen["qt_problems"] == [] and err == ""
+    (profile,) = ProfileStore(config_home / "sstp-vpn" / "profiles.toml").load().profiles
+    assert SecretStore(SecretService.Keyring()).get(profile.id, SecretKind.VPN) == server.password  # "Remember" was ticked
+    assert network_state(server.client_ns) == before
+    assert (screenshots / "password-refused-prompt.png").stat().st_size > 1000
 
 
 def test_tray_as_an_ordinary_user_connects_through_the_helper(softether_server, desktop, tray, tmp_path, screenshots):

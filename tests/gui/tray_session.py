@@ -183,6 +183,45 @@ def without_network_admin(tray_app: TrayApp, person: Person, profile_name: str, 
     person.choose("Quit")
 
 
+def refused_password_asked_again(tray_app: TrayApp, person: Person, profile_name: str, artifacts: Path, result: dict) -> None:
+    """The keyring holds a wrong password: the server refuses it, the tray asks for it again (no
+    trip to the editor), the person types the right one (real key events) and presses Try again;
+    the new attempt connects and the keyring now holds the right password. Then Quit."""
+    from sstpvpn.gui.password_dialog import PasswordDialog
+
+    controller = tray_app.controller
+    person.open_menu()
+    person.choose(f"Connect “{profile_name}”")
+    wait_for(lambda: any(isinstance(d, PasswordDialog) and d.isVisible() for d in tray_app.dialogs), 60, "no password prompt after the refusal")
+    dialog = next(d for d in tray_app.dialogs if isinstance(d, PasswordDialog))
+    failure = controller.status.failure
+    result["refusal"] = {"state": controller.status.state.value, "failure": failure.reason if failure else None}
+    result["prompt"] = {
+        "title": dialog.windowTitle(),
+        "reason": dialog.reason.text(),
+        "remember": [dialog.remember.text(), dialog.remember.isChecked(), dialog.remember.isVisible()],
+        "ok": dialog.ok_button.text(),
+        "echo_hidden": dialog.password.echoMode() is dialog.password.EchoMode.Password,
+        "toggle": dialog.password.toggle_button.accessibleName(),
+    }
+    dialog.move(60, 80)
+    pause(0.5)
+    field = dialog.password.mapToGlobal(dialog.password.rect().center())
+    click(field.x() - 20, field.y())
+    wait_for(dialog.password.hasFocus, 10, "a click did not put the focus in the password field")
+    xdotool("type", "--delay", "15", os.environ["SSTP_VPN_TEST_PASSWORD"])
+    wait_for(lambda: len(dialog.password.text()) == len(os.environ["SSTP_VPN_TEST_PASSWORD"]), 10, "the typed password did not arrive")
+    result["typed_matches"] = dialog.password.text() == os.environ["SSTP_VPN_TEST_PASSWORD"]
+    screenshot(dialog.frameGeometry().adjusted(-2, -2, 2, 2), artifacts / "password-refused-prompt.png")
+    ok = dialog.ok_button.mapToGlobal(dialog.ok_button.rect().center())
+    click(ok.x(), ok.y())
+    wait_for(lambda: controller.status.state is State.CONNECTED, 60, "Try again did not connect")
+    result["address"] = str(controller.status.plan.address)
+    result["log"] = [entry.message for entry in controller.log_entries]
+    person.open_menu()
+    person.choose("Quit")
+
+
 def main(argv: list[str]) -> int:
     scenario, artifacts, profile_name, ping_address = argv[1], Path(argv[2]), argv[3], argv[4]
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -201,6 +240,8 @@ def main(argv: list[str]) -> int:
     wait_for(lambda: tray_app.tray.icon.geometry().x() > 0, 15, "the tray host did not embed the icon")
     if scenario == "connect":
         connect_disconnect_quit(tray_app, person, profile_name, ping_address, artifacts, result)
+    elif scenario == "refused":
+        refused_password_asked_again(tray_app, person, profile_name, artifacts, result)
     else:
         without_network_admin(tray_app, person, profile_name, artifacts, result)
     wait_for(lambda: bool(stopped), 30, "Quit did not stop the app")
