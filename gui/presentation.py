@@ -56,17 +56,35 @@ def duration_text(seconds: float) -> str:
     return f"{days} d {hours:02d}:{minutes:02d}:{secs:02d}" if days else clock
 
 
-def tooltip(profile_name: str | None, status: Status, now: float, reconnect_in: float | None = None) -> str:
-    if profile_name is None:
-        return f"{APP_NAME}: disconnected"
-    text = f"{APP_NAME}: {profile_name}, {state_text(status, reconnect_in).lower()}"
+def summary_lines(
+    profile_name: str | None, status: Status, now: float, reconnect_in: float | None = None, *, active: bool = True, shutting_down: bool = False
+) -> list[str]:
+    """How the VPN is, in a line or two: the first entries of the tray menu and the tooltip's
+    first lines, the same words in both. `profile_name` is the session's (or the last one's);
+    `active`: a session is connecting, connected or waiting to reconnect."""
+    if shutting_down:
+        return [f"{APP_NAME}: disconnecting and quitting…"]
+    failure = status.failure if status.state is State.DISCONNECTED else None
+    if profile_name is None or not (active or failure is not None):
+        lines = [f"{APP_NAME}: not connected"]
+    else:
+        lines = [f"{APP_NAME}: {profile_name}, {state_text(status, reconnect_in).lower()}"]
     if status.state is State.CONNECTED and status.plan is not None:
-        text += f", {status.plan.address}"
-        if status.connected_at is not None:
-            text += f", {duration_text(now - status.connected_at)}"
-    elif status.state is State.DISCONNECTED and status.failure is not None:
-        text += f"\n{in_gui_words(status.failure.reason)}"
-    return text
+        since = f" · {duration_text(now - status.connected_at)}" if status.connected_at is not None else ""
+        lines.append(f"Address {status.plan.address}{since}")
+    elif failure is not None:
+        lines.append(f"Last attempt: {last_attempt(failure)}")  # the whole sentence: the tooltip, the Log window
+    return lines
+
+
+def tooltip(
+    profile_name: str | None, status: Status, now: float, reconnect_in: float | None = None, *, active: bool = True, shutting_down: bool = False
+) -> str:
+    """The menu's summary lines, then, after a failure, its whole sentence."""
+    lines = summary_lines(profile_name, status, now, reconnect_in, active=active, shutting_down=shutting_down)
+    if status.state is State.DISCONNECTED and status.failure is not None and not shutting_down:
+        lines.append(in_gui_words(status.failure.reason))
+    return "\n".join(lines)
 
 
 def ipv6_link_local(identifier: bytes | None) -> str:
@@ -79,6 +97,47 @@ def ipv6_link_local(identifier: bytes | None) -> str:
 def menu_label(text: str) -> str:
     """A profile name as menu text: a single & would become a keyboard shortcut."""
     return text.replace("&", "&&")
+
+
+def plain_text(text: str) -> str:
+    """Menu or button text as the user reads it: "&Connect “R&&D”" -> "Connect “R&D”"."""
+    return re.sub(r"&(.)", r"\1", text)
+
+
+def accelerator(text: str) -> str | None:
+    """The key of a menu text's accelerator ("&Quit" -> "q"), or None."""
+    match = re.search(r"(?<!&)(?:&&)*&([^&])", text)
+    return match.group(1).lower() if match else None
+
+
+def with_accelerators(texts: list[str], first: frozenset[str] = frozenset()) -> list[str]:
+    """The texts of one menu, each with an accelerator no other entry has: a word's first letter
+    where one is free, else a letter of a later word (a profile's name), else any. Entries whose
+    plain text is in `first` choose before the others; a text that has one keeps it."""
+    taken = {key for key in map(accelerator, texts) if key}
+    result = list(texts)
+    order = sorted(range(len(texts)), key=lambda index: plain_text(texts[index]) not in first)
+    for index in order:
+        text = texts[index]
+        if accelerator(text):
+            continue
+        letters, position = [], 0  # positions of the letters and digits shown (not those of "&&")
+        while position < len(text):
+            if text.startswith("&&", position):
+                position += 2
+                continue
+            if text[position].isalnum():
+                letters.append(position)
+            position += 1
+        initials = [p for p in letters if p == 0 or not text[p - 1].isalnum()]
+        first_word_end = next((p for p in range(len(text)) if text[p].isspace()), len(text))
+        later = [p for p in letters if p not in initials and p > first_word_end]
+        for position in initials + later + [p for p in letters if p not in initials and p not in later]:
+            if text[position].lower() not in taken:
+                taken.add(text[position].lower())
+                result[index] = f"{text[:position]}&{text[position:]}"
+                break
+    return result
 
 
 # The sentences of client/ (and platform/) are shared with the command line, which names a profile

@@ -12,6 +12,9 @@ from .background import run_in_background
 from .connection import ConnectionController, Notice, NoticeLevel
 from .editor import ProfileEditor
 from .icons import app_icon
+from .presentation import state_text
+
+ITEM_TEXT = Qt.ItemDataRole.UserRole + 1  # the item's text without the session's state
 
 
 class ProfilesWindow(QWidget):
@@ -21,6 +24,7 @@ class ProfilesWindow(QWidget):
         self.secrets = secrets
         self.controller = controller
         self.editor: ProfileEditor | None = None
+        self.question: QMessageBox | None = None  # "Disconnect A and connect B?", while it is open
         self.setWindowTitle("SSTP VPN profiles")
         self.setWindowIcon(app_icon())
         self.list = QListWidget()
@@ -58,6 +62,7 @@ class ProfilesWindow(QWidget):
         layout.addWidget(self.error)
         self.resize(520, 300)
         self.refresh()
+        controller.changed.connect(self._show_state)
 
     def refresh(self, select_id: str | None = None) -> None:
         selected = select_id or self._selected_id()
@@ -72,11 +77,27 @@ class ProfilesWindow(QWidget):
         for profile in profiles:
             item = QListWidgetItem(f"{profile.name}  —  {profile.username}@{profile.server}")
             item.setData(Qt.ItemDataRole.UserRole, profile.id)
+            item.setData(ITEM_TEXT, item.text())
             self.list.addItem(item)
             if profile.id == selected:
                 self.list.setCurrentItem(item)
         if self.list.currentRow() < 0 and self.list.count():
             self.list.setCurrentRow(0)
+        self._show_state()
+
+    def _active_id(self) -> str | None:
+        """The profile of the session that is connecting, connected or waiting to reconnect."""
+        profile = self.controller.profile if self.controller.active else None
+        return profile.id if profile else None
+
+    def _show_state(self) -> None:
+        """The session's profile says its state in the list; the buttons follow the selection."""
+        active_id = self._active_id()
+        words = state_text(self.controller.status, self.controller.reconnect_in).lower()
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            text = item.data(ITEM_TEXT)
+            item.setText(f"{text}  ·  {words}" if item.data(Qt.ItemDataRole.UserRole) == active_id else text)
         self._update_buttons()
 
     def _selected_id(self) -> str | None:
@@ -91,9 +112,10 @@ class ProfilesWindow(QWidget):
             return None
 
     def _update_buttons(self) -> None:
-        chosen = self._selected_id() is not None
+        selected = self._selected_id()
         for button in (self.edit_button, self.remove_button, self.connect_button):
-            button.setEnabled(chosen)
+            button.setEnabled(selected is not None and not self.controller.shutting_down)
+        self.connect_button.setText("Disconnect" if selected is not None and selected == self._active_id() else "Connect")
 
     def add(self) -> ProfileEditor:
         return self.open_editor(None)
@@ -114,9 +136,48 @@ class ProfilesWindow(QWidget):
         return self.editor
 
     def connect_selected(self) -> None:
+        """Connect the selected profile, or disconnect it if it is the session's; switching from
+        another session asks first."""
         profile = self._selected()
-        if profile:
-            self.controller.connect_profile(profile)
+        if profile is None:
+            return
+        controller = self.controller
+        current = controller.profile if controller.active else None
+        if current is None:
+            controller.connect_profile(profile)
+        elif current.id == profile.id:
+            controller.disconnect_session()
+        else:
+            self._ask_to_switch(current, profile)
+
+    def _ask_to_switch(self, current: Profile, profile: Profile) -> None:
+        if self.question is not None:
+            self.question.close()
+        question = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Switch connection",
+            f"Disconnect {current.name} and connect {profile.name}?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        question.setObjectName("switch_question")
+        question.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        question.button(QMessageBox.StandardButton.Yes).setText("Disconnect and connect")
+
+        def answered(_result: int) -> None:
+            self.question = None
+            if question.clickedButton() is not question.button(QMessageBox.StandardButton.Yes) or self.controller.shutting_down:
+                return
+            try:
+                chosen = self.store.load().by_id(profile.id)  # as it is now
+            except ProfileFileError:
+                chosen = None
+            if chosen is not None:
+                self.controller.connect_profile(chosen)  # ends the running session first
+
+        question.finished.connect(answered)
+        question.open()
+        self.question = question
 
     def remove_selected(self, confirm: bool = True) -> None:
         profile = self._selected()

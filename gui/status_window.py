@@ -14,7 +14,7 @@ from functools import partial
 
 from PySide6.QtCore import QPointF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from sstpvpn.client.core.types import State
 from sstpvpn.platform import current
@@ -145,11 +145,22 @@ class StatusWindow(QWidget):
             f'<span style="color:{RECEIVED_COLOR.name()}">■</span> received &nbsp; '
             f'<span style="color:{SENT_COLOR.name()}">■</span> sent (last minute)'
         )
+        self.disconnect_button = QPushButton("&Disconnect")
+        self.disconnect_button.setObjectName("disconnect")
+        self.disconnect_button.clicked.connect(controller.disconnect_session)
+        self.close_button = QPushButton("&Close")
+        self.close_button.setObjectName("close")
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch()
+        buttons.addWidget(self.disconnect_button)
+        buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addWidget(details)
         layout.addWidget(self.problem)
         layout.addWidget(self.graph, 1)  # the graph takes the room a larger window gives
         layout.addWidget(legend)
+        layout.addLayout(buttons)
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
         self.timer.timeout.connect(self._tick)
@@ -196,6 +207,7 @@ class StatusWindow(QWidget):
         }
         for name, text in values.items():
             self.values[name].setText(text)
+        self.disconnect_button.setEnabled(controller.active and not controller.shutting_down)
         problem = in_gui_words(status.failure.reason) if status.state is State.DISCONNECTED and status.failure else self._tunnel_problem
         self.problem.setText(problem or "")
         self.problem.setVisible(bool(problem))

@@ -15,9 +15,11 @@ from sstpvpn.client.profiles import ProfileFileError, ProfileStore
 
 from .connection import ConnectionController, Notice, NoticeLevel
 from .icons import TrayState, state_icon
-from .presentation import APP_NAME, duration_text, in_gui_words, last_attempt, menu_label, state_text, tooltip, tray_state
+from .presentation import in_gui_words, menu_label, plain_text, summary_lines, tooltip, tray_state, with_accelerators
 
 NOTICE_MILLISECONDS = 6000
+# These entries always get their first letter as accelerator (&Status…, &Quit); the others choose after them.
+ACCELERATORS_FIRST = frozenset({"Status…", "Edit profiles…", "Log…", "Quit", "Add a profile…"})
 _NOTICE_ICONS = {
     NoticeLevel.INFO: QSystemTrayIcon.MessageIcon.Information,
     NoticeLevel.WARNING: QSystemTrayIcon.MessageIcon.Warning,
@@ -67,9 +69,29 @@ class Tray(QObject):
             self.shown_state = state
             self.icon.setIcon(state_icon(state))
         profile = controller.profile
-        text = tooltip(profile.name if profile else None, controller.status, time.monotonic(), controller.reconnect_in)
+        text = tooltip(
+            profile.name if profile else None,
+            controller.status,
+            time.monotonic(),
+            controller.reconnect_in,
+            active=controller.active,
+            shutting_down=controller.shutting_down,
+        )
         if self.icon.toolTip() != text:
             self.icon.setToolTip(text)
+
+    def _summary(self, now: float) -> list[str]:
+        """The menu's first lines: the words the tooltip starts with."""
+        controller = self.controller
+        profile = controller.profile
+        return summary_lines(
+            profile.name if profile else None,
+            controller.status,
+            now,
+            controller.reconnect_in,
+            active=controller.active,
+            shutting_down=controller.shutting_down,
+        )
 
     @Slot(object)
     def show_notice(self, notice: Notice) -> None:
@@ -86,20 +108,11 @@ class Tray(QObject):
         active = controller.profile if controller.active else None
 
         def info(text: str) -> None:
-            action = menu.addAction(text)
+            action = menu.addAction(menu_label(text))
             action.setEnabled(False)
 
-        if controller.shutting_down:
-            info("Disconnecting and quitting…")
-        elif active is not None:
-            info(f"{menu_label(active.name)}: {state_text(status, controller.reconnect_in)}")
-        else:
-            info(f"{APP_NAME}: not connected")
-        if status.state is State.DISCONNECTED and status.failure is not None and not controller.shutting_down:
-            info(f"Last attempt: {last_attempt(status.failure)}")  # the sentence is in the tooltip and the Log window
-        if status.state is State.CONNECTED and status.plan is not None:
-            since = f" · {duration_text(time.monotonic() - status.connected_at)}" if status.connected_at else ""
-            info(f"Address {status.plan.address}{since}")
+        for line in self._summary(time.monotonic()):  # the tooltip's words
+            info(line)
         menu.addSeparator()
 
         try:
@@ -128,10 +141,11 @@ class Tray(QObject):
         add_start_entries(menu, self.store, profiles, self.controller.tell)
         menu.addSeparator()
         menu.addAction("Quit").triggered.connect(self._quit)
+        _give_accelerators(menu, ACCELERATORS_FIRST)
 
     def action(self, text: str) -> QAction | None:
-        """The menu entry with this text (after the menu was built)."""
-        return next((a for a in self.menu.actions() if a.text() == text), None)
+        """The menu entry with this text as the user reads it (after the menu was built)."""
+        return next((a for a in self.menu.actions() if plain_text(a.text()) == text), None)
 
     # -- left click --------------------------------------------------------------------------
 
@@ -160,3 +174,13 @@ class Tray(QObject):
             self._show_profiles()
         else:
             self._add_profile()
+
+
+def _give_accelerators(menu: QMenu, first: frozenset[str] = frozenset()) -> None:
+    """Alt-less keys for the menu's entries, no two the same in one menu (a submenu has its own)."""
+    actions = [action for action in menu.actions() if not action.isSeparator() and action.isEnabled()]
+    for action, text in zip(actions, with_accelerators([action.text() for action in actions], first), strict=True):
+        action.setText(text)
+        submenu = action.menu()
+        if isinstance(submenu, QMenu):
+            _give_accelerators(submenu)

@@ -10,7 +10,18 @@ import pytest
 
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, SessionSecurity, State, Status
 from sstpvpn.gui.icons import TrayState
-from sstpvpn.gui.presentation import duration_text, ipv6_link_local, menu_label, state_text, tooltip, tray_state
+from sstpvpn.gui.presentation import (
+    accelerator,
+    duration_text,
+    ipv6_link_local,
+    menu_label,
+    plain_text,
+    state_text,
+    summary_lines,
+    tooltip,
+    tray_state,
+    with_accelerators,
+)
 from sstpvpn.gui.traffic import Rate, TrafficMeter, human_bytes
 from sstpvpn.platform.traffic_counters import TrafficCounters
 
@@ -43,11 +54,70 @@ def test_durations():
 
 
 def test_tooltips():
-    assert tooltip(None, Status(State.IDLE), 0) == "SSTP VPN: disconnected"
+    assert tooltip(None, Status(State.IDLE), 0, active=False) == "SSTP VPN: not connected"
+    assert tooltip("Office", Status(State.DISCONNECTED), 0, active=False) == "SSTP VPN: not connected"  # disconnected by the user
     connected = Status(State.CONNECTED, plan=PLAN, connected_at=100.0)
-    assert tooltip("Office", connected, 165.0) == "SSTP VPN: Office, connected, 198.18.30.10, 0:01:05"
-    failed = Status(State.DISCONNECTED, failure=Failure(Layer.AUTH, "The server refused the password."))
-    assert tooltip("Office", failed, 0) == "SSTP VPN: Office, failed\nThe server refused the password."
+    assert tooltip("Office", connected, 165.0) == "SSTP VPN: Office, connected\nAddress 198.18.30.10 · 0:01:05"
+    failed = Status(State.DISCONNECTED, failure=Failure(Layer.AUTH, "The server refused the password.", FailureKind.AUTHENTICATION))
+    assert tooltip("Office", failed, 0, active=False) == "SSTP VPN: Office, failed\nLast attempt: sign-in refused\nThe server refused the password."
+    assert tooltip("Office", connected, 0, shutting_down=True) == "SSTP VPN: disconnecting and quitting…"
+
+
+FAILED = Status(State.DISCONNECTED, failure=Failure(Layer.TLS, "The server's certificate has expired.", FailureKind.TRUST))
+
+
+@pytest.mark.parametrize(
+    "status, reconnect_in, active",
+    [
+        (Status(State.IDLE), None, False),
+        (Status(State.HANDSHAKE), None, True),
+        (Status(State.AUTHENTICATING), None, True),
+        (Status(State.CONNECTED, plan=PLAN, connected_at=10.0), None, True),
+        (Status(State.DISCONNECTING), None, True),
+        (FAILED, None, False),
+        (FAILED, 4.2, True),
+        (FAILED, math.inf, True),
+        (Status(State.DISCONNECTED), None, False),
+    ],
+)
+def test_tooltip_starts_with_the_menus_words(status, reconnect_in, active):
+    lines = summary_lines("Office", status, 75.0, reconnect_in, active=active)
+    shown = tooltip("Office", status, 75.0, reconnect_in, active=active).split("\n")
+    assert shown[: len(lines)] == lines
+    assert shown[len(lines) :] == (["The server's certificate has expired."] if status is FAILED else [])
+    if active:
+        assert lines[0] == f"SSTP VPN: Office, {state_text(status, reconnect_in).lower()}"
+
+
+def test_menu_accelerators_are_distinct_and_prefer_first_letters():
+    texts = [
+        "Disconnect “Office”",
+        "Connect “Home”",
+        "Connect “Lab”",
+        "Connect “R&&D”",
+        "Status…",
+        "Edit profiles…",
+        "Log…",
+        "Start at login",
+        "Quit",
+    ]
+    first = frozenset({"Status…", "Edit profiles…", "Log…", "Quit"})
+    given = with_accelerators(texts, first)
+    assert given == [
+        "&Disconnect “Office”",
+        "&Connect “Home”",
+        "Connect “L&ab”",  # C and L are taken: a letter of the profile's name
+        "Connect “&R&&D”",  # the escaped & is not a key
+        "&Status…",
+        "&Edit profiles…",
+        "&Log…",
+        "Start a&t login",  # S, l and a (L&ab's) are taken: the next letter of a later word
+        "&Quit",
+    ]
+    assert [plain_text(text) for text in given] == [text.replace("&&", "&") for text in texts]
+    keys = [accelerator(text) for text in given]
+    assert None not in keys and len(set(keys)) == len(keys)
+    assert with_accelerators(["&Quit", "Quiet"]) == ["&Quit", "Q&uiet"]  # a given one is kept and taken
 
 
 def test_ipv6_link_local_and_menu_labels():

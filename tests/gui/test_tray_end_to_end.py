@@ -101,10 +101,10 @@ def test_tray_menu_connect_status_disconnect_quit(softether_server, desktop, tra
     address = seen["address"]
     assert address.startswith("198.18.30.")
     assert seen["icon_state"] == "connected"
-    assert seen["tooltip"].startswith(f"SSTP VPN: {PROFILE_NAME}, connected, {address}, 0:00:")
+    assert seen["tooltip"].startswith(f"SSTP VPN: {PROFILE_NAME}, connected\nAddress {address} · 0:00:")
     assert seen["ping_returncode"] == 0
     menu = seen["menu_connected"]
-    assert menu[0] == f"{PROFILE_NAME}: Connected"
+    assert menu[0] == f"SSTP VPN: {PROFILE_NAME}, connected"
     assert menu[1].startswith(f"Address {address} · 0:00:")
     assert menu[3] == f"Disconnect “{PROFILE_NAME}”"
 

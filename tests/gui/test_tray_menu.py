@@ -16,6 +16,7 @@ from sstpvpn.client.profiles import Profile, new_profile_id
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.connection import ConnectionController, Notice
 from sstpvpn.gui.icons import TrayState, state_icon
+from sstpvpn.gui.presentation import plain_text
 from sstpvpn.gui.tray import Tray
 from tests.gui.desktop import INSTALL_GUI
 from tests.gui.scripted_runner import ScriptedRunner
@@ -58,7 +59,7 @@ def open_menu(qtbot, ui: Tray) -> list[str]:
     """Pop the real context menu up at the icon (aboutToShow rebuilds it) and read its entries."""
     ui.menu.popup(ui.icon.geometry().bottomLeft())
     qtbot.waitUntil(ui.menu.isVisible, timeout=5000)
-    texts = ["---" if action.isSeparator() else action.text() for action in ui.menu.actions()]
+    texts = ["---" if action.isSeparator() else plain_text(action.text()) for action in ui.menu.actions()]
     ui.menu.hide()
     return texts
 
@@ -94,7 +95,8 @@ def test_menu_is_rebuilt_each_time_it_opens(qtbot, tray_ui, store):
     add(store, "Home & Garden")
     second = open_menu(qtbot, tray_ui)
     assert first[2:3] == ["Connect “Office”"]
-    assert second[2:4] == ["Connect “Office”", "Connect “Home && Garden”"]  # && shows as one &
+    assert second[2:4] == ["Connect “Office”", "Connect “Home & Garden”"]  # as shown: && shows as one &
+    assert tray_ui.action("Connect “Home & Garden”").text() == "Connect “&Home && Garden”"  # H: its accelerator; && one &
 
 
 def test_menu_follows_the_connection(qtbot, tray_ui, store, secrets):
@@ -107,17 +109,17 @@ def test_menu_follows_the_connection(qtbot, tray_ui, store, secrets):
     engine = ScriptedRunner.instances[-1]
     engine.publish(Status(State.AUTHENTICATING, server=engine.server))
     qtbot.waitUntil(lambda: tray_ui.controller.status.state is State.AUTHENTICATING)
-    assert open_menu(qtbot, tray_ui)[:4] == ["Office: Connecting (signing in)", "---", "Cancel “Office”", "Connect “Home”"]
+    assert open_menu(qtbot, tray_ui)[:4] == ["SSTP VPN: Office, connecting (signing in)", "---", "Cancel “Office”", "Connect “Home”"]
     assert tray_ui.shown_state is TrayState.CONNECTING
     engine.connected("198.18.30.10", connected_at=time.monotonic() - 65)
     qtbot.waitUntil(lambda: tray_ui.controller.status.state is State.CONNECTED)
     entries = open_menu(qtbot, tray_ui)
-    assert entries[0] == "Office: Connected"
+    assert entries[0] == "SSTP VPN: Office, connected"
     assert entries[1].startswith("Address 198.18.30.10 · 0:01:0")
     assert entries[3:5] == ["Disconnect “Office”", "Connect “Home”"]
     assert tray_ui.shown_state is TrayState.CONNECTED
     assert tray_ui.icon.icon().cacheKey() == state_icon(TrayState.CONNECTED).cacheKey()
-    assert tray_ui.icon.toolTip().startswith("SSTP VPN: Office, connected, 198.18.30.10, 0:01:0")
+    assert tray_ui.icon.toolTip().startswith("SSTP VPN: Office, connected\nAddress 198.18.30.10 · 0:01:0")
     tray_ui.action("Disconnect “Office”").trigger()
     qtbot.waitUntil(lambda: not tray_ui.controller.active)
     assert open_menu(qtbot, tray_ui)[0] == "SSTP VPN: not connected"
@@ -194,9 +196,9 @@ def test_after_a_failure_the_menu_says_why_in_the_editors_words(qtbot, tray_ui, 
     assert "(--ca-file)" in reason
     ScriptedRunner.instances[-1].dropped(Failure(Layer.TLS, reason, FailureKind.TRUST))
     qtbot.waitUntil(lambda: not tray_ui.controller.active and tray_ui.shown_state is TrayState.ERROR)
-    assert open_menu(qtbot, tray_ui)[:4] == ["SSTP VPN: not connected", "Last attempt: certificate not trusted", "---", "Connect “Office”"]
+    assert open_menu(qtbot, tray_ui)[:4] == ["SSTP VPN: Office, failed", "Last attempt: certificate not trusted", "---", "Connect “Office”"]
     shown = reason.replace("(--ca-file)", "(the “Extra CA file” field)")
-    assert tray_ui.icon.toolTip() == f"SSTP VPN: Office, failed\n{shown}"
+    assert tray_ui.icon.toolTip() == f"SSTP VPN: Office, failed\nLast attempt: certificate not trusted\n{shown}"
 
     def balloon():
         return next((w for w in QApplication.topLevelWidgets() if w.metaObject().className() == "QBalloonTip" and w.isVisible()), None)

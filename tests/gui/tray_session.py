@@ -29,6 +29,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QWidget
 from sstpvpn.client.core.types import State
 from sstpvpn.gui.app import TrayApp
 from sstpvpn.gui.log_window import LogWindow
+from sstpvpn.gui.presentation import plain_text
 
 QT_PROBLEMS = (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
 
@@ -81,7 +82,7 @@ class Person:
         click(centre.x(), centre.y(), button=3)
         wait_for(self.menu.isVisible, 10, "the tray menu did not open on a right click")
         pause(0.2)
-        return ["---" if action.isSeparator() else action.text() for action in self.menu.actions()]
+        return ["---" if action.isSeparator() else plain_text(action.text()) for action in self.menu.actions()]
 
     def choose(self, text: str) -> None:
         action = self.tray.action(text)
