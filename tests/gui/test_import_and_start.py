@@ -4,6 +4,7 @@ XDG_CONFIG_HOME."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,11 @@ def test_a_broken_file_gives_one_sentence_and_imports_nothing(qtbot, store, secr
     assert store.load().profiles == ()
 
 
+def as_read(text: str) -> str:
+    """A menu text as the user reads it, without its accelerator marks ("&Nothing" -> "Nothing")."""
+    return re.sub(r"&(.)", r"\1", text)
+
+
 def make_tray(controller, store) -> Tray:
     def nothing() -> None:
         return None
@@ -119,13 +125,13 @@ def test_connect_at_start_connects_the_chosen_profile(qtbot, tray, store, secret
     app = TrayApp(store, secrets, environ={}, runner_factory=ScriptedRunner)
     app.tray.rebuild_menu()
     submenu = app.tray.action("Connect at start").menu()
-    entries = {action.text(): action for action in submenu.actions()}
+    entries = {as_read(action.text()): action for action in submenu.actions()}
     assert list(entries) == ["Nothing", "“Office”", "“Home”"] and entries["Nothing"].isChecked()
     entries["“Office”"].trigger()
     assert AppSettingsStore.beside(store).load().connect_on_start == office.id
     app.tray.rebuild_menu()
     submenu = app.tray.action("Connect at start").menu()
-    assert [action.text() for action in submenu.actions() if action.isChecked()] == ["“Office”"]
+    assert [as_read(action.text()) for action in submenu.actions() if action.isChecked()] == ["“Office”"]
     app.start()  # as at login: it connects Office by itself
     qtbot.waitUntil(lambda: app.controller.profile is not None and app.controller.profile.id == office.id, timeout=10000)
     with qtbot.waitSignal(app.stopped, timeout=10000):
