@@ -3,9 +3,11 @@
 - Linux (and other XDG desktops): `$XDG_CONFIG_HOME/autostart/sstp-vpn-tray.desktop` (default
   `~/.config/autostart`), a Desktop Entry whose Exec line is the installed command, quoted per the
   Desktop Entry Specification. The same name as the package's `/etc/xdg/autostart` file, which it
-  overrides for this user.
+  overrides for this user: when an administrator has switched that one on, it counts as on, and
+  switching off writes a user file with Hidden=true.
 - Windows: the value "SSTP VPN" under HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run, a
-  quoted command line. (The installer's optional machine-wide HKLM value is separate.)
+  quoted command line. (The installer's optional machine-wide HKLM value is separate: this
+  setting neither reads nor changes it.)
 - macOS: a LaunchAgent, `~/Library/LaunchAgents/org.sstp-vpn.tray.plist` (RunAtLoad).
 
 Windows and macOS are written from their documentation and tested only with recorded registry
@@ -97,27 +99,52 @@ def xdg_autostart_path(environ: Mapping[str, str] | None = None) -> Path:
     return base / "autostart" / DESKTOP_FILE_NAME
 
 
+def xdg_system_autostart_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The system-wide autostart files of the same name ($XDG_CONFIG_DIRS, default /etc/xdg), which
+    a user's file of that name replaces (the package installs one, off unless an administrator
+    switches it on)."""
+    environ = os.environ if environ is None else environ
+    folders = [folder for folder in (environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":") if os.path.isabs(folder)]
+    return [Path(folder) / "autostart" / DESKTOP_FILE_NAME for folder in folders]
+
+
+def _entry_state(path: Path) -> bool | None:
+    """True: the file starts the app; False: it is there but switched off; None: not there."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = {line.strip().replace(" ", "") for line in text.splitlines()}
+    return "Hidden=true" not in lines and "X-GNOME-Autostart-enabled=false" not in lines
+
+
 class XdgAutostart:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, system_paths: list[Path] | None = None) -> None:
         self.path = path or xdg_autostart_path()
+        self.system_paths = xdg_system_autostart_paths() if system_paths is None else system_paths
 
     def where(self) -> str:
         return str(self.path)
 
+    def _system_enabled(self) -> bool:
+        """The first system-wide file decides, as the autostart specification says."""
+        return next((state for state in map(_entry_state, self.system_paths) if state is not None), None) is True
+
     def is_enabled(self) -> bool:
-        try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return False
-        lines = {line.strip().replace(" ", "") for line in text.splitlines()}
-        return "Hidden=true" not in lines and "X-GNOME-Autostart-enabled=false" not in lines
+        state = _entry_state(self.path)
+        return self._system_enabled() if state is None else state
 
     def enable(self, command: Sequence[str]) -> None:
         _write_file(self.path, desktop_entry(command).encode("utf-8"))
 
     def disable(self) -> None:
+        """Remove this user's file; when an administrator has switched the system-wide one on, write
+        a user file with Hidden=true instead, which switches it off for this user only."""
         try:
-            self.path.unlink(missing_ok=True)
+            if self._system_enabled():
+                _write_file(self.path, b"[Desktop Entry]\nType=Application\nName=SSTP VPN\nHidden=true\n")
+            else:
+                self.path.unlink(missing_ok=True)
         except OSError as error:
             raise PlatformError(f"{self.path} cannot be removed ({error.strerror or error}).") from None
 

@@ -26,6 +26,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "import"
 def config_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "xdg-config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "xdg-system"))  # not this machine's /etc/xdg/autostart
     return home
 
 

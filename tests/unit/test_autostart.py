@@ -78,7 +78,32 @@ def test_current_autostart_writes_and_removes_the_file(tmp_path, monkeypatch):
 def test_a_hidden_entry_is_not_enabled(tmp_path):
     path = tmp_path / "sstp-vpn-tray.desktop"
     path.write_text("[Desktop Entry]\nType=Application\nExec=x\nHidden=true\n")
-    assert not XdgAutostart(path).is_enabled()
+    assert not XdgAutostart(path, system_paths=[]).is_enabled()
+
+
+def test_the_system_wide_entry_counts_and_is_switched_off_for_this_user_only(tmp_path):
+    system = tmp_path / "etc-xdg" / "autostart" / "sstp-vpn-tray.desktop"
+    system.parent.mkdir(parents=True)
+    system.write_text("[Desktop Entry]\nType=Application\nExec=/usr/bin/sstp-vpn-tray\nHidden=true\n")  # as the package installs it
+    user = XdgAutostart(tmp_path / "home" / "autostart" / "sstp-vpn-tray.desktop", system_paths=[system])
+    assert not user.is_enabled()
+    system.write_text("[Desktop Entry]\nType=Application\nExec=/usr/bin/sstp-vpn-tray\n")  # the administrator switched it on
+    assert user.is_enabled()
+    user.disable()
+    assert "Hidden=true" in user.path.read_text() and not user.is_enabled()
+    assert "Hidden=true" not in system.read_text()
+    user.enable(["/usr/bin/sstp-vpn-tray"])
+    assert user.is_enabled()
+
+
+def test_system_paths_follow_xdg_config_dirs():
+    from sstpvpn.platform.autostart import xdg_system_autostart_paths
+
+    assert xdg_system_autostart_paths({}) == [Path("/etc/xdg/autostart/sstp-vpn-tray.desktop")]
+    assert xdg_system_autostart_paths({"XDG_CONFIG_DIRS": "/a:relative:/b"}) == [
+        Path("/a/autostart/sstp-vpn-tray.desktop"),
+        Path("/b/autostart/sstp-vpn-tray.desktop"),
+    ]
 
 
 @pytest.mark.parametrize(
