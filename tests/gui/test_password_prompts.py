@@ -183,7 +183,7 @@ def test_the_prompt_is_not_shown_when_the_user_moved_on(qtbot, store, secrets):
 # -- ask every time --------------------------------------------------------------------------
 
 
-def test_ask_every_time_asks_at_each_connection_and_keeps_nothing(qtbot, tray_app, store, secrets):
+def test_ask_every_time_asks_at_each_connection_and_keeps_nothing(qtbot, tray_app, store, secrets, screenshots):
     profile = add(store, secrets, "saved-before", remember_password=False, auto_reconnect=True)
     tray_app.controller.connect_profile(profile)
     dialog = password_dialog(qtbot, tray_app)
@@ -191,6 +191,9 @@ def test_ask_every_time_asks_at_each_connection_and_keeps_nothing(qtbot, tray_ap
     assert not dialog.remember.isVisible() and not dialog.remember.isChecked()
     qtbot.waitUntil(lambda: secrets.get(profile.id, SecretKind.VPN) is None, timeout=10000)  # the one saved before is gone
     dialog.password.setText("otp-1")
+    dialog.password.toggle.setChecked(True)  # a one-time password is often read off a token: shown
+    qtbot.wait(100)
+    assert dialog.grab().save(str(screenshots / "password-ask-every-time.png"))
     dialog.remember.setChecked(True)  # even so: this profile keeps no password
     dialog.accept()
     qtbot.waitUntil(lambda: len(connects()) == 1, timeout=10000)
