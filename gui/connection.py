@@ -53,7 +53,7 @@ from sstpvpn.client.profile_settings import ProfileSettingsError, connect_comman
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.client.recent_log import RecentLog
 from sstpvpn.client.runner import EngineRunner
-from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore
+from sstpvpn.client.secret_store import KeyringUnavailable, SecretKind, SecretStore, item_label
 from sstpvpn.client.session_driver import PasswordRetry, SessionDriver
 from sstpvpn.client.session_lock import SessionInUse, SessionLock, lock_profile
 from sstpvpn.client.sleep_watch import SleepWatch
@@ -488,9 +488,9 @@ class ConnectionController(QObject):
     def _remember(self, profile: Profile, password: str | None, proxy_password: str | None) -> None:
         def save() -> None:
             if password:
-                self.secrets.set(profile.id, SecretKind.VPN, password)
+                self.secrets.set(profile.id, SecretKind.VPN, password, label=item_label(profile, SecretKind.VPN))
             if proxy_password:
-                self.secrets.set(profile.id, SecretKind.PROXY, proxy_password)
+                self.secrets.set(profile.id, SecretKind.PROXY, proxy_password, label=item_label(profile, SecretKind.PROXY))
 
         def saved(_result: object, error: BaseException | None) -> None:
             if error is not None:

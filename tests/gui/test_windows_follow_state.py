@@ -164,3 +164,17 @@ def test_tooltip_and_menu_use_the_same_words(qtbot, tray_ui, store, secrets):
     ]
     assert seen[2][1].startswith("Address 198.18.30.10 · 0:01:0")
     QApplication.processEvents()
+
+
+def test_a_password_remembered_from_the_prompt_is_labelled(qtbot, tray_app, store, secrets):
+    from sstpvpn.gui.password_dialog import PasswordDialog
+    from tests.unit.test_secret_store import keyring_items
+
+    profile = add(store, name="Lab", username="bob")
+    tray_app.controller.connect_profile(profile)
+    qtbot.waitUntil(lambda: any(isinstance(d, PasswordDialog) for d in tray_app.dialogs), timeout=10000)
+    dialog = next(d for d in tray_app.dialogs if isinstance(d, PasswordDialog))
+    dialog.password.setText("typed-pw")
+    dialog.accept()
+    qtbot.waitUntil(lambda: secrets.get(profile.id, SecretKind.VPN) == "typed-pw", timeout=10000)
+    assert keyring_items(profile.id, SecretKind.VPN) == [("SSTP VPN: Lab (bob) password", "typed-pw")]
