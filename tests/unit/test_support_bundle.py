@@ -100,8 +100,9 @@ def test_recent_log_rotates_and_tails(tmp_path: Path) -> None:
 
 def test_profile_and_proxy_have_no_secret_fields() -> None:
     """What makes the bundle redacted by construction: it prints every field of these."""
-    names = [f.name for cls in (Profile, ProxyChoice) for f in dataclasses.fields(cls)]
-    assert not [name for name in names if any(word in name.lower() for word in ("password", "secret", "token", "key"))]
+    fields = [f for cls in (Profile, ProxyChoice) for f in dataclasses.fields(cls)]
+    named_like_secrets = [(f.name, f.type) for f in fields if any(word in f.name.lower() for word in ("password", "secret", "token", "key"))]
+    assert named_like_secrets == [("remember_password", "bool")]  # only the yes/no choice "remember it or ask every time"
 
 
 def test_bundle_holds_versions_system_profiles_attempts_and_log(tmp_path: Path) -> None:
