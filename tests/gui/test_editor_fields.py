@@ -10,6 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
+from sstpvpn.client.profiles import Profile, new_profile_id
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.editor import ProfileEditor
 from tests.gui.test_editor import fill, open_editor, save_button, visible_errors
@@ -128,13 +129,8 @@ def test_no_error_before_a_field_is_typed_in_or_left(qtbot, store, secrets):
 
 
 def test_a_saved_profile_shows_its_problems_at_once(qtbot, store, secrets, tmp_path):
-    profile = store.save(
-        open_editor(qtbot, store, secrets).current_profile().__class__(id="p1", name="Lab", host="vpn.example.com", username="alice")
-    )
-    (tmp_path / "gone.pem").write_text("x")
-    from dataclasses import replace
-
-    profile = replace(profile, ca_file=str(tmp_path / "missing.pem"))
+    """Its fields hold what the user typed before: a CA file that has gone since is said at once."""
+    profile = Profile(id=new_profile_id(), name="Lab", host="vpn.example.com", username="alice", ca_file=str(tmp_path / "missing.pem"))
     editor = open_editor(qtbot, store, secrets, profile)
     assert visible_errors(editor) == {"ca_file": f"The CA file {tmp_path / 'missing.pem'} does not exist."}
 
