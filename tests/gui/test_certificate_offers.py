@@ -236,3 +236,28 @@ def test_the_editor_offers_the_issuing_ca_too(qtbot, store, secrets, tmp_path):
         qtbot.waitUntil(lambda: "Result:" in editor.test_output.toPlainText(), timeout=30000)
         report = editor.test_output.toPlainText()
         assert "    ok  Trust" in report and "the chain leads to an authority trusted by" in report, report
+
+
+def test_the_editor_keeps_the_pin_date_until_the_pin_changes(qtbot, store, secrets):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from sstpvpn.gui.editor import ProfileEditor
+
+    old, new = make("localhost", dns="localhost"), make("localhost", dns="localhost")
+    profile = add(store, secrets, pin_sha256=sha256(old), pinned_at="2026-01-02T03:04:05Z")
+
+    def edit(**fields) -> Profile:
+        editor = ProfileEditor(store, secrets, store.load().by_id(profile.id))
+        qtbot.addWidget(editor)
+        editor.show()
+        qtbot.waitUntil(lambda: editor.keyring is not None, timeout=10000)
+        for name, value in fields.items():
+            getattr(editor, name).setText(value)
+        with qtbot.waitSignal(editor.saved, timeout=10000):
+            editor.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+        return store.load().by_id(profile.id)
+
+    assert edit(name="Head office").pinned_at == "2026-01-02T03:04:05Z"  # another field: the date stays
+    repinned = edit(pin=sha256(new))  # a pasted pin counts from when it was saved
+    assert repinned.pinned_at[:10] == datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    assert edit(pin="").pinned_at == ""
