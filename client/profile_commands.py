@@ -212,6 +212,8 @@ def find_profile(store: ProfileStore, name: str) -> Profile:
 def password_state(secrets: SecretStore, profile: Profile) -> str:
     from .secret_store import KeyringUnavailable, SecretKind
 
+    if not profile.remember_password:
+        return "asked for at every connection (never saved)"
     try:
         return "saved in the system keyring" if secrets.get(profile.id, SecretKind.VPN) else "not saved (asked for when connecting)"
     except KeyringUnavailable as error:
@@ -264,12 +266,16 @@ def profile_passwords(profile: Profile, secrets: SecretStore, password_stdin: bo
         password = _read_stdin_password()
     else:
         try:
-            password = secrets.get(profile.id, SecretKind.VPN)
+            password = secrets.get(profile.id, SecretKind.VPN) if profile.remember_password else None  # else: "ask every time"
         except KeyringUnavailable as error:
             keyring_problem = error.sentence
         if password is None:
             if not sys.stdin.isatty():
-                why = keyring_problem or f"No password is saved for the profile {profile.name!r}"
+                why = keyring_problem or (
+                    f"The profile {profile.name!r} asks for its password at every connection"
+                    if not profile.remember_password
+                    else f"No password is saved for the profile {profile.name!r}"
+                )
                 raise ProfileCommandError(f"{why.rstrip('.')}: pass --password-stdin and write it to standard input.")
             import getpass
 
