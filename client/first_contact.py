@@ -40,12 +40,10 @@ class Choice(enum.Enum):
     CA = "ca"  # trust the issuing CA
 
 
-@dataclass(frozen=True)
-class OfferedCa:
-    """The CA certificate a server presented with its own: what "Trust the issuing CA" keeps."""
+class _Shown:
+    """What the dialogs show of a certificate (`der`): its thumbprints and PEM form."""
 
     der: bytes
-    facts: trust.CertificateFacts
 
     @property
     def sha256_colons(self) -> str:
@@ -61,7 +59,15 @@ class OfferedCa:
 
 
 @dataclass(frozen=True)
-class PresentedCertificate:
+class OfferedCa(_Shown):
+    """The CA certificate a server presented with its own: what "Trust the issuing CA" keeps."""
+
+    der: bytes
+    facts: trust.CertificateFacts
+
+
+@dataclass(frozen=True)
+class PresentedCertificate(_Shown):
     """The leaf certificate a server presents, and what the user needs to decide about it."""
 
     der: bytes
@@ -74,18 +80,6 @@ class PresentedCertificate:
     @property
     def sha256_hex(self) -> str:
         return hashlib.sha256(self.der).hexdigest()
-
-    @property
-    def sha256_colons(self) -> str:
-        return trust.colon_hex(hashlib.sha256(self.der).digest())
-
-    @property
-    def sha1_colons(self) -> str:
-        return trust.colon_hex(hashlib.sha1(self.der).digest())
-
-    @property
-    def pem(self) -> bytes:
-        return ssl.DER_cert_to_PEM_cert(self.der).encode("ascii")
 
     @property
     def can_be_pinned(self) -> bool:
