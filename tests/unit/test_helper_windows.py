@@ -368,3 +368,28 @@ def test_the_service_reports_to_the_scm_and_stops_on_its_control(monkeypatch):
     assert running == (helper_windows.SERVICE_RUNNING, helper_windows.SERVICE_ACCEPT_STOP | helper_windows.SERVICE_ACCEPT_SHUTDOWN, 0)
     assert stop_pending[0] == helper_windows.SERVICE_STOP_PENDING
     assert stopped_state == (helper_windows.SERVICE_STOPPED, 0, 0)
+
+
+def test_the_app_sends_nothing_to_a_pipe_that_is_not_the_services(monkeypatch):
+    """Anyone may create a pipe of the service's name while the service is not running: the app
+    trusts only a pipe owned by SYSTEM, and closes any other before it writes a byte."""
+    from sstpvpn.platform import helper_client
+    from sstpvpn.platform.errors import PlatformError
+
+    class SquattedPipe(FakeStream):
+        def owner_sid(self) -> str:
+            return USER  # an ordinary user's pipe
+
+    squatter = SquattedPipe()
+    monkeypatch.setattr(winpipe, "connect", lambda name, timeout, message_mode: squatter)
+    with pytest.raises(PlatformError, match="does not belong to the SSTP VPN network service"):
+        helper_client.PipeHelperChannel()
+    assert squatter.closed and squatter.written == []
+
+
+def test_the_service_answers_a_malformed_or_oversized_request_with_a_sentence(service):
+    stream = connect(service, FakeStream(identity(), [b"{not json", b"x" * (protocol.MAX_MESSAGE_BYTES + 1), OPEN]))
+    garbage, too_long, opened = wait_for_replies(stream, 3)
+    assert garbage.error == "The request is not a JSON object."
+    assert "longer than the network helper accepts" in too_long.error
+    assert opened.ok  # the session goes on
