@@ -83,8 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="reconnect when the session drops (backoff; waits for a network; stops on refused credentials or an untrusted server)",
     )
 
-    diagnose = commands.add_parser("diagnose", help="check every step to the server without logging in")
+    diagnose = commands.add_parser("diagnose", help="check every step to the server; with --user, also sign in (and out, before any network change)")
     server_options(diagnose)
+    diagnose.add_argument(
+        "--user", help="also check this user name and the password: sign in, then disconnect before IPv4 is configured (nothing changes here)"
+    )
+    diagnose.add_argument("--password-stdin", action="store_true", help="with --user: read the password from the first line of standard input")
     bundle = commands.add_parser("bundle", help="write a support bundle (versions, OS, profiles, last attempts, recent log; no password)")
     bundle.add_argument("--output", metavar="PATH", help="file to write (.txt, or .zip for a zip); default: a dated file here")
     add_profiles_parser(commands)
@@ -251,7 +255,19 @@ def profile_connect_command(args: argparse.Namespace):
 def run_diagnose(args: argparse.Namespace) -> int:
     from .diagnose import diagnose, print_report
 
-    report = diagnose(transport_settings(args))
+    sign_in_as = None
+    if args.user:
+        from .core.engine import EngineSettings
+        from .core.events import Credentials
+
+        password = read_password(args)  # before any connection: a prompt must not wait behind the checks
+        transport = transport_settings(args)
+        sign_in_as = EngineSettings(Credentials(args.user, password), host=transport.http_host)
+    elif args.password_stdin:
+        raise UsageError("--password-stdin needs --user: the password is checked only with a user name.")
+    else:
+        transport = transport_settings(args)
+    report = diagnose(transport, sign_in_as=sign_in_as)
     print_report(report, sys.stdout)
     if report.would_connect:
         return EXIT_OK

@@ -13,6 +13,10 @@ given as the CA file is trusted on Windows and macOS as it is on Linux.
 The SSTP step sends the SSTP_DUPLEX_POST request (no credentials) and reads the reply's headers
 through sstp_http, which judges them as a session does. It runs only over a connection that passed
 every check, like a real session would.
+
+With credentials (`sign_in_as`, from `--user` or the editor's user name and password) a Sign-in
+step follows a passed SSTP step: a new connection signs in (SSTP + PPP authentication and the
+crypto binding) and disconnects cleanly before IPCP (sign_in.py), so nothing changes on the machine.
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from . import trust
+from .core.engine import EngineSettings
 from .core.sstp_http import HttpRefused, HttpReply, ReplyReader, build_request
 from .core.types import Failure, FailureKind, Layer
 from .proxy import ProxyError, authority, duration, open_tunnel
+from .sign_in import sign_in
 from .transport import (
     CertificateRejected,
     Endpoint,
@@ -41,6 +47,7 @@ from .transport import (
     verified_handshake,
 )
 
+SIGN_IN = "Sign-in"
 SstpProbe = Callable[[ssl.SSLSocket, str], HttpReply]  # raises sstp_http.HttpRefused
 
 
@@ -51,6 +58,7 @@ class DiagnoseStep:
     details: tuple[str, ...]
     seconds: float
     failure: Failure | None = None  # set when not ok
+    summary: str = ""  # the Result sentence of a passed Sign-in step
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,12 @@ class DiagnoseReport:
     @property
     def would_connect(self) -> bool:
         """True only if every step passed, up to and including the SSTP request."""
-        return bool(self.steps) and self.steps[-1].name == "SSTP" and all(step.ok for step in self.steps)
+        return any(step.name == "SSTP" for step in self.steps) and all(step.ok for step in self.steps)
+
+    @property
+    def signed_in(self) -> DiagnoseStep | None:
+        """The Sign-in step when it passed (credentials were given and the server accepted them)."""
+        return next((step for step in self.steps if step.name == SIGN_IN and step.ok), None)
 
     @property
     def failure(self) -> Failure | None:
@@ -101,7 +114,9 @@ class _Clock:
         self.steps.append(DiagnoseStep(name, False, tuple(details) + (failure.reason,), time.monotonic() - self._started, failure))
 
 
-def diagnose(settings: TransportSettings, sstp_probe: SstpProbe | None = None) -> DiagnoseReport:
+def diagnose(settings: TransportSettings, sstp_probe: SstpProbe | None = None, sign_in_as: EngineSettings | None = None) -> DiagnoseReport:
+    """Every step to the server; with `sign_in_as`, then the Sign-in step (only after the SSTP
+    step passed: signing in to a server that failed a check would send it the credentials)."""
     clock = _Clock()
     sockets: list[socket.socket] = []
     try:
@@ -109,7 +124,23 @@ def diagnose(settings: TransportSettings, sstp_probe: SstpProbe | None = None) -
     finally:
         for sock in sockets:
             sock.close()
+    if sign_in_as is not None and clock.steps and clock.steps[-1].name == "SSTP" and all(step.ok for step in clock.steps):
+        _sign_in_step(settings, sign_in_as, clock)
     return DiagnoseReport(settings.server, tuple(clock.steps))
+
+
+def _sign_in_step(settings: TransportSettings, engine: EngineSettings, clock: _Clock) -> None:
+    clock.start()
+    result = sign_in(settings, engine)
+    if result.signed_in is None:
+        assert result.failure is not None
+        return clock.failed(SIGN_IN, result.failure, f"user: {engine.credentials.username}")
+    clock.passed(
+        SIGN_IN,
+        f"the server accepted {result.signed_in.username} with {result.signed_in.method}; crypto binding sent",
+        "disconnected before IPv4 configuration (IPCP): no address, route or DNS server was set",
+    )
+    clock.steps[-1] = replace(clock.steps[-1], summary=result.sentence)
 
 
 def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: list[socket.socket]) -> None:
@@ -295,7 +326,10 @@ def print_report(report: DiagnoseReport, stream: TextIO) -> None:
         print(f"{'ok' if step.ok else 'FAILED':>6}  {step.name} ({step.seconds * 1000:.0f} ms)", file=stream)
         for line in step.details:
             print(f"        {line}", file=stream)
-    if report.would_connect:
+    signed_in = report.signed_in
+    if report.would_connect and signed_in is not None:
+        print(f"Result: {signed_in.summary}", file=stream)
+    elif report.would_connect:
         print(f"Result: SSTP VPN can reach the SSTP service at {report.server}.", file=stream)
     elif report.failure is not None:
         print(f"Result: {report.failure.reason}", file=stream)

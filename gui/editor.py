@@ -1,6 +1,7 @@
 """The profile editor: every field checked as it is typed (one sentence under the field), passwords
-to the keyring, and a Test button that runs the same checks as `sstp-vpn diagnose` and offers to
-pin a self-signed certificate on first contact."""
+to the keyring, and a Test button that runs the same checks as `sstp-vpn diagnose` (signing in and
+out again when the credentials are filled in, as `diagnose --user` does) and offers to pin a
+self-signed certificate on first contact."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from sstpvpn.client.first_contact import (
     pin_timestamp,
     trust_offered,
 )
-from sstpvpn.client.profile_settings import ProfileSettingsError, needs_proxy_password, transport_settings
+from sstpvpn.client.profile_settings import ProfileSettingsError, build_connect, needs_proxy_password, transport_settings
 from sstpvpn.client.profiles import (
     MAX_MTU,
     MIN_MTU,
@@ -71,6 +72,11 @@ PROXY_MODES = ((ProxyMode.NONE, "No proxy"), (ProxyMode.SYSTEM, "The system's pr
 class TestOutcome:
     report: DiagnoseReport
     certificate: PresentedCertificate | None  # read after a trust failure, for the pin offer
+    not_signed_in: str = ""  # why Test did not sign in (no credentials), shown after the result
+
+
+SIGN_IN_FIELDS = ("username", "auth_method", "client_certificate", "eap_server_name", "eap_ca_file")
+NOT_SIGNED_IN = "Did not sign in: fill in the user name and password to check them too."
 
 
 @dataclass(frozen=True)
@@ -268,7 +274,10 @@ class ProfileEditor(QDialog):
 
         self.test_button = QPushButton("Test")
         self.test_button.setObjectName("test")
-        self.test_button.setToolTip("Check every step to the server without signing in (like sstp-vpn diagnose)")
+        self.test_button.setToolTip(
+            "Check every step to the server; with a user name and password, also sign in and disconnect"
+            " before any network change (like sstp-vpn diagnose --user)"
+        )
         self.test_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click on Test leaves the focus in the field
         self.test_button.clicked.connect(self._test)
         self.test_output = QPlainTextEdit(readOnly=True)
@@ -612,6 +621,11 @@ class ProfileEditor(QDialog):
         self._focus_while_testing = self.focusWidget()
         self.test_output.setPlainText(f"Testing {profile.server}…")
 
+        typed_password = self.password.text() if self.password.isEnabled() else ""
+        # Sign in too when the credentials are there (the typed password, else the saved one; for
+        # EAP-TLS the certificate, whose passphrase may be empty): diagnose's Sign-in step.
+        credentials_ok = not (set(SIGN_IN_FIELDS) & self.problems().keys())
+
         def work() -> TestOutcome:
             proxy_password = typed_proxy_password
             if proxy_password is None and needs_proxy_password(profile):
@@ -620,14 +634,23 @@ class ProfileEditor(QDialog):
                 except KeyringUnavailable:
                     proxy_password = None
             settings = transport_settings(profile, proxy_password)
-            report = diagnose(settings)
+            password: str | None = typed_password or None
+            if password is None and credentials_ok and profile.remember_password:
+                try:
+                    password = self.secrets.get(profile.id, SecretKind.VPN)
+                except KeyringUnavailable:
+                    password = None
+            if password is None and profile.auth_method == "eap-tls" and profile.client_certificate:
+                password = ""  # a key without a passphrase
+            sign_in_as = build_connect(profile, settings, password).engine if credentials_ok and password is not None else None
+            report = diagnose(settings, sign_in_as=sign_in_as)
             certificate = None
             if report.failure_kind is FailureKind.TRUST:
                 try:
                     certificate = fetch_presented_certificate(settings)
                 except TransportError:
                     certificate = None
-            return TestOutcome(report, certificate)
+            return TestOutcome(report, certificate, "" if sign_in_as is not None or not report.would_connect else NOT_SIGNED_IN)
 
         run_in_background(work, self._tested, name="sstp-vpn-test")
 
@@ -641,6 +664,8 @@ class ProfileEditor(QDialog):
             return
         text = io.StringIO()
         print_report(outcome.report, text)
+        if outcome.not_signed_in:
+            print(outcome.not_signed_in, file=text)
         self.test_output.setPlainText(in_gui_words(text.getvalue()))
         certificate = outcome.certificate
         if certificate is not None and certificate.can_be_pinned:

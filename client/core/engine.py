@@ -23,7 +23,7 @@ from . import sstp_http
 from .auth import Authenticatee, AuthMethod, AuthPolicy, AuthSucceeded, make_authenticatee
 from .crypto_binding import build_call_connected
 from .dhcp_inform import InformExchange
-from .events import Credentials, Disconnected, Event, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, StateChanged
+from .events import Credentials, Disconnected, Event, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, SignedIn, StateChanged
 from .fsm import Notice, OptionFsm, St
 from .ipcp import IpcpPolicy
 from .ipv6cp import Ipv6cpPolicy
@@ -67,6 +67,10 @@ class EngineSettings:
     hello_interval: float = 20.0  # receive silence before an SSTP Echo Request; twice that ends the link
     proxy: str = ""  # "host:port" of the HTTP proxy the connection goes through, for messages
     dhcp_inform: bool = True  # ask the VPN's DHCP server for routes and the DNS domain (dhcp_inform)
+    # Check the credentials only: once authentication succeeds and the crypto binding is sent,
+    # tell `SignedIn` and disconnect cleanly (LCP Terminate, SSTP Call Disconnect) before IPCP,
+    # so no address, route or DNS server is ever negotiated (diagnose's Sign-in step).
+    authenticate_only: bool = False
 
 
 class Call(enum.Enum):
@@ -674,6 +678,16 @@ class Engine:
         self._deadline = None
         self._hello_deadline = now + self.settings.hello_interval
         self._log(logging.INFO, f"Authenticated; crypto binding sent ({self._hash.name}).")
+        if self.settings.authenticate_only:
+            self._events.append(SignedIn(self.settings.credentials.username, method))
+            self._log(logging.INFO, "Signed in; disconnecting before IPCP, as asked (nothing is configured).")
+            # As disconnect() does, without its _pump: the caller's pump flushes the Terminate-Request.
+            self._user_disconnect = True
+            self._hello_deadline = None
+            self._set_state(State.DISCONNECTING)
+            self.call = Call.LCP_CLOSING
+            self._lcp.fsm.close(now)
+            return
         self._set_state(State.CONFIGURING)
         self._ipcp.up(now)
         self._ipcp.open(now)

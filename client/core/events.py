@@ -36,6 +36,16 @@ class PasswordRetryRequested:
 
 
 @dataclass(frozen=True)
+class SignedIn:
+    """Only with `EngineSettings.authenticate_only`: the server accepted the credentials and the
+    crypto binding was sent (Call Connected). The engine then disconnects at once, before IPCP;
+    `Disconnected` follows. `method` is the method as people know it ("MS-CHAPv2", ...)."""
+
+    username: str
+    method: str
+
+
+@dataclass(frozen=True)
 class Disconnected:
     failure: Failure | None  # None: a clean disconnect that we (or the server, politely) asked for
 
@@ -46,7 +56,7 @@ class LogRecord:
     message: str
 
 
-Event = StateChanged | LinkConfigured | NetworkPushed | PasswordRetryRequested | Disconnected | LogRecord
+Event = StateChanged | LinkConfigured | NetworkPushed | PasswordRetryRequested | SignedIn | Disconnected | LogRecord
 
 
 @dataclass(frozen=True)
