@@ -1,4 +1,5 @@
-"""`sstp-vpn diagnose`: walk every step to the server without logging in, and say how each went.
+"""`sstp-vpn diagnose`: walk every step to the server, and say how each went; with credentials,
+sign in and out again (the Sign-in step, below).
 
 Steps, each timed: DNS, TCP, Proxy (when one is set), TLS, Certificate chain, Name, Trust, SSTP.
 The chain is shown even when the server is not trusted: then a second connection is opened with

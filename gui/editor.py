@@ -276,7 +276,7 @@ class ProfileEditor(QDialog):
         self.test_button.setObjectName("test")
         self.test_button.setToolTip(
             "Check every step to the server; with a user name and password, also sign in and disconnect"
-            " before any network change (like sstp-vpn diagnose --user)"
+            " before any network change, as sstp-vpn diagnose does"
         )
         self.test_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click on Test leaves the focus in the field
         self.test_button.clicked.connect(self._test)

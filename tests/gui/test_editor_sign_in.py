@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QGuiApplication
 
+from sstpvpn.client.profiles import Profile, new_profile_id
+from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.platform import current
 from tests.gui.test_editor import fill, open_editor
 from tests.loopback_sstp import LoopbackSstpServer
@@ -79,3 +81,31 @@ def test_test_without_a_password_checks_the_server_only_and_says_so(qtbot, store
     assert "Result: SSTP VPN can reach the SSTP service at localhost:" in report
     assert "Did not sign in: fill in the user name and password to check them too." in report
     assert sstp_server.signed_in == []
+
+
+def test_test_signs_in_with_the_password_saved_in_the_keyring(qtbot, store, secrets, sstp_server):
+    profile = Profile(id=new_profile_id(), name="Lab", host="localhost", port=sstp_server.port, username="alice", ca_file=str(sstp_server.cert_path))
+    store.save(profile)
+    secrets.set(profile.id, SecretKind.VPN, PASSWORD)
+    editor = open_editor(qtbot, store, secrets, profile)
+    assert editor.password.text() == ""  # nothing typed: the saved password is used
+    report = run_test(qtbot, editor)
+    assert "Result: Signed in as alice with MS-CHAPv2; disconnected before any network change." in report
+    assert PASSWORD not in report
+    assert len(sstp_server.signed_in) == 1
+
+
+def test_test_with_ask_every_time_does_not_sign_in(qtbot, store, secrets, sstp_server):
+    profile = Profile(
+        id=new_profile_id(),
+        name="Lab",
+        host="localhost",
+        port=sstp_server.port,
+        username="alice",
+        ca_file=str(sstp_server.cert_path),
+        remember_password=False,
+    )
+    secrets.set(profile.id, SecretKind.VPN, PASSWORD)  # left over: an ask-every-time profile never uses it
+    editor = open_editor(qtbot, store, secrets, profile)
+    report = run_test(qtbot, editor)
+    assert "Did not sign in" in report and sstp_server.signed_in == []
