@@ -75,20 +75,26 @@ class LoopbackTlsServer:
                 continue
             self.connections += 1
             with raw:
-                raw.settimeout(5)
+                raw.settimeout(self.read_timeout)
                 try:
                     with self._context.wrap_socket(raw, server_side=True) as tls:
-                        request = b""
-                        while b"\r\n\r\n" not in request:
-                            chunk = tls.recv(4096)
-                            if not chunk:
-                                break
-                            request += chunk
-                        if request:
-                            self.requests.append(request)
-                            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n")  # as SSTP servers answer
+                        self._converse(tls)
                 except (ssl.SSLError, OSError):
                     continue  # a client that rejected our certificate, or only looked at it
+
+    read_timeout = 5.0
+
+    def _converse(self, tls: ssl.SSLSocket) -> None:
+        """One connection after the handshake: read the HTTP request and answer it."""
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = tls.recv(4096)
+            if not chunk:
+                break
+            request += chunk
+        if request:
+            self.requests.append(request)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n")  # as SSTP servers answer
 
 
 class SelfSignedHttpsServer(LoopbackTlsServer):
