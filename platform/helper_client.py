@@ -178,9 +178,9 @@ def _reply_of(message: bytes, fds: list[int], platform_name: str) -> protocol.Re
     """The helper's reply to a request (b"": the helper ended the connection). A refusal raises
     PlatformError with the helper's sentence; the descriptors are closed then."""
     if not message:
+        helper = "network service" if platform_name == "win32" else "network helper"
         raise PlatformError(
-            "The SSTP VPN network helper ended the connection unexpectedly; reconnect. "
-            f"If it happens again, its log says why: {_log_hint(platform_name)}."
+            f"The SSTP VPN {helper} ended the connection unexpectedly; reconnect. If it happens again, its log says why: {_log_hint(platform_name)}."
         )
     try:
         reply = protocol.parse_reply(message)

@@ -393,3 +393,22 @@ def test_the_service_answers_a_malformed_or_oversized_request_with_a_sentence(se
     assert garbage.error == "The request is not a JSON object."
     assert "longer than the network helper accepts" in too_long.error
     assert opened.ok  # the session goes on
+
+
+def test_a_service_that_hangs_up_is_called_the_network_service_and_its_log_named(monkeypatch):
+    from sstpvpn.platform import helper_client
+    from sstpvpn.platform.errors import PlatformError
+    from sstpvpn.platform.helper_protocol import OpenTun
+
+    class ServicePipe(FakeStream):
+        def owner_sid(self) -> str:
+            return winpipe.LOCAL_SYSTEM_SID
+
+    pipe = ServicePipe()
+    monkeypatch.setattr(winpipe, "connect", lambda name, timeout, message_mode: pipe)
+    channel = helper_client.PipeHelperChannel()
+    pipe.close()  # the service went away
+    with pytest.raises(PlatformError) as caught:
+        channel.request(OpenTun(None))
+    assert caught.value.sentence.startswith("The SSTP VPN network service ended the connection unexpectedly")
+    assert r"%ProgramData%\SSTP VPN\service\service.log" in caught.value.sentence and channel.closed
