@@ -13,6 +13,7 @@ from .connection import ConnectionController, Notice, NoticeLevel
 from .editor import ProfileEditor
 from .icons import app_icon
 from .presentation import state_text
+from .switch_question import ask_to_switch
 
 ITEM_TEXT = Qt.ItemDataRole.UserRole + 1  # the item's text without the session's state
 
@@ -153,31 +154,11 @@ class ProfilesWindow(QWidget):
     def _ask_to_switch(self, current: Profile, profile: Profile) -> None:
         if self.question is not None:
             self.question.close()
-        question = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Switch connection",
-            f"Disconnect {current.name} and connect {profile.name}?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            self,
-        )
-        question.setObjectName("switch_question")
-        question.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        question.button(QMessageBox.StandardButton.Yes).setText("Disconnect and connect")
 
-        def answered(_result: int) -> None:
+        def closed() -> None:
             self.question = None
-            if question.clickedButton() is not question.button(QMessageBox.StandardButton.Yes) or self.controller.shutting_down:
-                return
-            try:
-                chosen = self.store.load().by_id(profile.id)  # as it is now
-            except ProfileFileError:
-                chosen = None
-            if chosen is not None:
-                self.controller.connect_profile(chosen)  # ends the running session first
 
-        question.finished.connect(answered)
-        question.open()
-        self.question = question
+        self.question = ask_to_switch(self, self.controller, self.store, current, profile, closed)
 
     def remove_selected(self, confirm: bool = True) -> None:
         profile = self._selected()

@@ -8,14 +8,15 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+from PySide6.QtWidgets import QMenu, QMessageBox, QSystemTrayIcon
 
 from sstpvpn.client.core.types import State
-from sstpvpn.client.profiles import ProfileFileError, ProfileStore
+from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 
 from .connection import ConnectionController, Notice, NoticeLevel
 from .icons import TrayState, state_icon
 from .presentation import in_gui_words, menu_label, plain_text, summary_lines, tooltip, tray_state, with_accelerators
+from .switch_question import ask_to_switch
 
 NOTICE_MILLISECONDS = 6000
 # These entries always get their first letter as accelerator (&Status…, &Quit); the others choose after them.
@@ -51,6 +52,7 @@ class Tray(QObject):
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
         self.shown_state = TrayState.DISCONNECTED
+        self.question: QMessageBox | None = None  # "Disconnect A and connect B?", while it is open
         controller.changed.connect(self.refresh)
         controller.notice.connect(self.show_notice)
         self._ticker = QTimer(self)  # keeps the tooltip's durations and countdowns current
@@ -128,7 +130,7 @@ class Tray(QObject):
                 action.triggered.connect(controller.disconnect_session)
             else:
                 action = menu.addAction(f"Connect {name}")
-                action.triggered.connect(lambda _checked=False, p=profile: controller.connect_profile(p))
+                action.triggered.connect(lambda _checked=False, p=profile: self.connect_from_menu(p))
             action.setEnabled(not controller.shutting_down)
         if not profiles:
             menu.addAction("Add a profile…").triggered.connect(self._add_profile)
@@ -142,6 +144,21 @@ class Tray(QObject):
         menu.addSeparator()
         menu.addAction("Quit").triggered.connect(self._quit)
         _give_accelerators(menu, ACCELERATORS_FIRST)
+
+    def connect_from_menu(self, profile: Profile) -> None:
+        """Connect `profile`; while another profile's session is up, ask first (as the profiles window does)."""
+        controller = self.controller
+        current = controller.profile if controller.active else None
+        if current is None or current.id == profile.id:
+            controller.connect_profile(profile)
+            return
+        if self.question is not None:
+            self.question.close()
+
+        def closed() -> None:
+            self.question = None
+
+        self.question = ask_to_switch(None, controller, self.store, current, profile, closed)
 
     def action(self, text: str) -> QAction | None:
         """The menu entry with this text as the user reads it (after the menu was built)."""

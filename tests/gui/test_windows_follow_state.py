@@ -74,6 +74,39 @@ def test_profiles_window_follows_the_session_and_asks_before_switching(qtbot, tr
     assert window.connect_button.text() == "Connect" and rows(window)[1] == "Home  —  alice@vpn.example.com"
 
 
+def test_tray_menu_asks_before_switching_like_the_profiles_window(qtbot, tray_ui, store, secrets):
+    office = add_named(store, "Office")
+    home = add_named(store, "Home")
+    secrets.set(office.id, SecretKind.VPN, "office-pw")
+    secrets.set(home.id, SecretKind.VPN, "home-pw")
+    tray_ui.controller.connect_profile(office)
+    qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
+    office_engine = ScriptedRunner.instances[-1]
+    office_engine.connected()
+    qtbot.waitUntil(lambda: tray_ui.controller.status.state is State.CONNECTED)
+
+    open_menu(qtbot, tray_ui)
+    tray_ui.action("Connect “Home”").trigger()  # Home while Office is connected: asked first, in the same words
+    question = tray_ui.question
+    assert question is not None and question.isVisible() and question.objectName() == "switch_question"
+    assert question.text() == "Disconnect Office and connect Home?"
+    assert plain_text(question.button(QMessageBox.StandardButton.Yes).text()) == "Disconnect and connect"
+    assert question.defaultButton() is question.button(QMessageBox.StandardButton.Cancel)
+    question.button(QMessageBox.StandardButton.Cancel).click()
+    qtbot.waitUntil(lambda: tray_ui.question is None)
+    qtbot.wait(100)
+    assert tray_ui.controller.profile.id == office.id and tray_ui.controller.status.state is State.CONNECTED
+    assert [type(command) for command in office_engine.commands] == [Connect]
+
+    open_menu(qtbot, tray_ui)
+    tray_ui.action("Connect “Home”").trigger()
+    tray_ui.question.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: tray_ui.controller.profile.id == home.id, timeout=10000)
+    assert Disconnect in [type(command) for command in office_engine.commands]  # Office's session ended first
+    qtbot.waitUntil(lambda: any(c.engine.credentials.password == "home-pw" for r in ScriptedRunner.instances for c in r.connects), timeout=10000)
+    assert tray_ui.question is None
+
+
 def test_status_window_has_disconnect_and_close(qtbot, tray_app, store, secrets):
     engine = connected_engine(qtbot, tray_app, add(store, secrets, "pw"))
     window = tray_app.show_status()
