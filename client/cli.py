@@ -10,7 +10,14 @@ import sys
 from . import __version__, eap_options
 from .core.types import Failure, FailureKind
 from .endpoint import EndpointError, parse_endpoint
-from .profile_commands import PROXY_PASSWORD_ENV, ProfileCommandError, ProfileFileError, add_profiles_parser, add_session_options
+from .profile_commands import (
+    PROXY_PASSWORD_ENV,
+    ProfileCommandError,
+    ProfileFileError,
+    add_password_method_options,
+    add_profiles_parser,
+    add_session_options,
+)
 from .session_lock import SessionInUse, SessionLock, lock_profile
 
 EXIT_OK = 0
@@ -89,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--user", help="also check this user name and the password: sign in, then disconnect before IPv4 is configured (nothing changes here)"
     )
     diagnose.add_argument("--password-stdin", action="store_true", help="with --user: read the password from the first line of standard input")
+    add_password_method_options(diagnose)  # with --user: the methods the sign-in may use, as for connect
     bundle = commands.add_parser("bundle", help="write a support bundle (versions, OS, profiles, last attempts, recent log; no password)")
     bundle.add_argument("--output", metavar="PATH", help="file to write (.txt, or .zip for a zip); default: a dated file here")
     add_profiles_parser(commands)
@@ -257,14 +265,19 @@ def run_diagnose(args: argparse.Namespace) -> int:
 
     sign_in_as = None
     if args.user:
-        from .core.engine import EngineSettings
-        from .core.events import Credentials
+        from .profile_settings import build_connect
+        from .profiles import Profile
 
         password = read_password(args)  # before any connection: a prompt must not wait behind the checks
         transport = transport_settings(args)
-        sign_in_as = EngineSettings(Credentials(args.user, password), host=transport.http_host)
-    elif args.password_stdin:
-        raise UsageError("--password-stdin needs --user: the password is checked only with a user name.")
+        # Signed in as `connect HOST` would: an unsaved profile with the user and the allowed methods.
+        profile = Profile(
+            id="", name="", host=transport.host, port=transport.port, username=args.user, allow_pap=args.allow_pap, allow_chap_md5=args.allow_chap_md5
+        )
+        sign_in_as = build_connect(profile, transport, password).engine
+    elif args.password_stdin or args.allow_pap or args.allow_chap_md5:
+        given = "--password-stdin" if args.password_stdin else "--allow-pap" if args.allow_pap else "--allow-chap-md5"
+        raise UsageError(f"{given} needs --user: the password is checked only with a user name.")
     else:
         transport = transport_settings(args)
     report = diagnose(transport, sign_in_as=sign_in_as)

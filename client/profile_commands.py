@@ -65,10 +65,15 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
         "--route", action="append", default=[], metavar="NETWORK", help="also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)"
     )
     parser.add_argument("--no-vpn-dns", action="store_true", help="keep this computer's DNS servers")
-    parser.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
-    parser.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
+    add_password_method_options(parser)
     parser.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
     add_eap_options(parser)
+
+
+def add_password_method_options(parser: argparse.ArgumentParser) -> None:
+    """The weaker password sign-in methods to allow besides MS-CHAPv2: `profiles add`, `connect` and `diagnose --user`."""
+    parser.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
+    parser.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
 
 
 def session_choices(args: argparse.Namespace) -> dict[str, Any]:

@@ -157,16 +157,24 @@ FLAG_FIELDS = {
     "--eap-ca-file": "EAP CA file",
     "--eap-pin-sha256": "EAP pinned SHA-256",
 }
+# Flags that are a check box in the editor (its text up to the parenthesis): "(the “Allow PAP” box)".
+FLAG_BOXES = {
+    "--allow-pap": "Allow PAP",
+    "--allow-chap-md5": "Allow CHAP-MD5 and EAP-MD5",
+}
 FLAG_MENTION = re.compile(r"\((or )?(--[a-z][a-z0-9-]*)\)")
 
 
 def in_gui_words(sentence: str) -> str:
     """A sentence of client/ as the GUI shows it: "(--ca-file)" becomes "(the “Extra CA file”
-    field)"; a flag not in FLAG_FIELDS stays as it is."""
+    field)", "(--allow-pap)" "(the “Allow PAP” box)"; a flag in neither table stays as it is."""
 
     def field(match: re.Match[str]) -> str:
         label = FLAG_FIELDS.get(match.group(2))
-        return match.group(0) if label is None else f"({match.group(1) or ''}the “{label}” field)"
+        if label is not None:
+            return f"({match.group(1) or ''}the “{label}” field)"
+        box = FLAG_BOXES.get(match.group(2))
+        return match.group(0) if box is None else f"({match.group(1) or ''}the “{box}” box)"
 
     return FLAG_MENTION.sub(field, sentence)
 

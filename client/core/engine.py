@@ -929,12 +929,18 @@ NO_AUTHENTICATION = (
 )
 
 
+# The profile settings (named by their command-line flags, as client/ sentences do) that allow a method.
+ALLOW_FLAGS = {AuthMethod.PAP: "--allow-pap", AuthMethod.CHAP_MD5: "--allow-chap-md5"}
+
+
 def _no_allowed_method(refused: list[AuthMethod | bytes]) -> Failure:
     names = ", ".join(map(_method_name, refused))
+    allowable = [f"{_method_name(m)} ({ALLOW_FLAGS[m]})" for m in refused if isinstance(m, AuthMethod) and m in ALLOW_FLAGS]
+    what = " or ".join(allowable) if allowable else "it"
     return Failure(
         Layer.AUTH,
         f"The server offers only {names}, which this profile does not allow."
-        " Allow it in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
+        f" Allow {what} in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
         FailureKind.AUTHENTICATION,
     )
 

@@ -485,7 +485,7 @@ def test_wrong_password_chap_md5() -> None:
 
 
 NO_PAP = (
-    "The server offers only PAP, which this profile does not allow. Allow it in the profile only if you "
+    "The server offers only PAP, which this profile does not allow. Allow PAP (--allow-pap) in the profile only if you "
     "trust the network path, or ask the administrator to enable MS-CHAPv2."
 )
 
@@ -908,8 +908,8 @@ def test_a_server_that_never_offers_an_allowed_method_is_bounded_by_max_failure(
     conversation.pump()
     assert only_disconnect(conversation) == Failure(
         Layer.AUTH,
-        "The server offers only PAP, CHAP-MD5, MS-CHAPv1, which this profile does not allow. Allow it in the profile only "
-        "if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
+        "The server offers only PAP, CHAP-MD5, MS-CHAPv1, which this profile does not allow. Allow PAP (--allow-pap) or "
+        "CHAP-MD5 (--allow-chap-md5) in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
         FailureKind.AUTHENTICATION,
     )
     assert conversation.server.auth_attempts == 0 and conversation.server.call_connected_count == 0

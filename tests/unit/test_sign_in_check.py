@@ -18,7 +18,7 @@ from sstpvpn.client.sign_in import sign_in
 from sstpvpn.client.transport import TransportSettings
 from sstpvpn.platform import current
 from tests.loopback_sstp import LoopbackSstpServer
-from tests.unit.scripted_server import EAP, ServerConfig
+from tests.unit.scripted_server import CHAP_MD5, EAP, PAP, ServerConfig
 
 PASSWORD = "correct horse battery"
 REFUSED = "The server refused the user name or password. Check them and try again."
@@ -131,3 +131,42 @@ def test_cli_password_stdin_without_user_is_a_usage_error(monkeypatch: pytest.Mo
     monkeypatch.setattr("sys.stdin", io.StringIO("secret\n"))
     assert cli.main(["diagnose", "localhost:1", "--password-stdin"]) == cli.EXIT_USAGE
     assert "--password-stdin needs --user" in capsys.readouterr().err
+
+
+NO_PAP = (
+    "The server offers only PAP, which this profile does not allow. Allow PAP (--allow-pap) in the profile only if you "
+    "trust the network path, or ask the administrator to enable MS-CHAPv2."
+)
+
+
+def test_cli_diagnose_refuses_pap_without_allow_pap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with LoopbackSstpServer(tmp_path, ServerConfig(methods=(PAP,))) as server:
+        code, out, err = run_cli(monkeypatch, capsys, server, PASSWORD + "\n", "--user", "alice", "--password-stdin")
+    assert code == 3, out + err
+    assert "FAILED  Sign-in (" in out and f"Result: {NO_PAP}" in out  # says which flag allows it
+    assert server.signed_in == [] and PASSWORD not in out + err
+
+
+def test_cli_diagnose_allow_pap_signs_in_with_pap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # The client steers to MS-CHAPv2 once; a server that insists on PAP gets it (as SoftEther re-offers).
+    with LoopbackSstpServer(tmp_path, ServerConfig(methods=(PAP, PAP))) as server:
+        code, out, err = run_cli(monkeypatch, capsys, server, PASSWORD + "\n", "--user", "alice", "--password-stdin", "--allow-pap")
+    assert code == 0, out + err
+    assert "Result: Signed in as alice with PAP; disconnected before any network change." in out
+    seen = server.servers[-1]  # the sign-in's connection (the SSTP check had its own)
+    assert seen.ipcp_requests == [] and seen.problems == []
+    assert PASSWORD not in out + err
+
+
+def test_cli_diagnose_allow_chap_md5_signs_in_with_chap_md5(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with LoopbackSstpServer(tmp_path, ServerConfig(methods=(CHAP_MD5, CHAP_MD5))) as server:
+        code, out, err = run_cli(monkeypatch, capsys, server, PASSWORD + "\n", "--user", "alice", "--password-stdin", "--allow-chap-md5")
+    assert code == 0, out + err
+    assert "Result: Signed in as alice with CHAP-MD5; disconnected before any network change." in out
+
+
+def test_cli_allow_pap_without_user_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["diagnose", "localhost:1", "--allow-pap"]) == cli.EXIT_USAGE
+    assert "--allow-pap needs --user" in capsys.readouterr().err
