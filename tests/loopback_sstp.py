@@ -44,5 +44,5 @@ class LoopbackSstpServer(LoopbackTlsServer):
             reply = server.data_to_send()
             if reply:
                 tls.sendall(reply)
-            if server.stage in ("disconnected", "aborted"):
-                return
+            if server.stage in ("disconnected", "aborted") or server.gave_up:
+                return  # closes the connection, as SoftEther does after ending the link

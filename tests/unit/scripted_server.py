@@ -171,6 +171,7 @@ class ScriptedServer:
         self._lcp_id = 0
         self._lcp_request_id: int | None = None
         self.lcp_refusals: list[str] = []  # methods the client Nak'ed or Rejected
+        self.gave_up = False  # it ran out of methods to offer and ended the link (SoftEther then hangs up)
         self.lcp_client_acked = False  # the client acked our request
         self.lcp_server_acked = False  # we acked the client's request
         self.client_lcp_options: list[Option] = []
@@ -444,6 +445,7 @@ class ScriptedServer:
             if self._offered() is None:
                 # SoftEther: LP_PAP_MSCHAPV2_REJECTED ends the link.
                 self._send_ppp(PppProtocol.LCP, Code.TERMINATE_REQUEST, self._next_lcp_id())
+                self.gave_up = True
                 return
             self._send_lcp_request()
         elif code == Code.TERMINATE_REQUEST:
