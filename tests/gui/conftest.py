@@ -15,7 +15,9 @@ from keyring.backends import SecretService
 
 from sstpvpn.client.profiles import ProfileStore
 from sstpvpn.client.secret_store import SecretStore
+from sstpvpn.gui.app import TrayApp
 from tests.gui.desktop import Display, environment, secret_service, session_bus, tray_host, virtual_display
+from tests.gui.scripted_runner import ScriptedRunner
 
 if TYPE_CHECKING:
     from tests.integration.softether import SoftEtherServer
@@ -76,6 +78,21 @@ def secrets(keyring_service) -> SecretStore:
 @pytest.fixture
 def store(tmp_path: Path) -> ProfileStore:
     return ProfileStore(tmp_path / "config" / "sstp-vpn" / "profiles.toml")
+
+
+@pytest.fixture
+def tray_app(qtbot, tray, store, secrets) -> Iterator[TrayApp]:
+    """The tray app with scripted engines (tests/gui/scripted_runner.py); on the way out its
+    dialogs are closed and it quits."""
+    ScriptedRunner.instances.clear()
+    app = TrayApp(store, secrets, environ={}, runner_factory=ScriptedRunner)
+    app.start()
+    yield app
+    for dialog in list(app.dialogs):
+        dialog.close()
+    if not app.controller.shutting_down:
+        with qtbot.waitSignal(app.stopped, timeout=10000):
+            app.quit()
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from PySide6.QtWidgets import QLabel
 
 from sstpvpn.client.core.types import Failure, FailureKind, Layer
 from sstpvpn.client.first_contact import Choice
-from sstpvpn.client.profiles import Profile, new_profile_id
-from sstpvpn.client.secret_store import SecretKind
+from sstpvpn.client.profiles import Profile
 from sstpvpn.client.trust import colon_hex, pem_certificates
 from sstpvpn.gui.app import TrayApp
 from sstpvpn.gui.pin_dialog import CA_TEXT, NEW_PIN_TEXT, PIN_TEXT, PinDialog
+from tests.gui.saved_profiles import add_profile
 from tests.gui.scripted_runner import ScriptedRunner
 from tests.gui.tls_server import LoopbackTlsServer
 from tests.unit.trust_pki import Made, make, private_chain
@@ -55,23 +55,8 @@ def real_tray(qtbot, tray, store, secrets):
             app.quit()
 
 
-@pytest.fixture
-def scripted_tray(qtbot, tray, store, secrets):
-    ScriptedRunner.instances.clear()
-    app = TrayApp(store, secrets, environ={}, runner_factory=ScriptedRunner)
-    app.start()
-    yield app
-    if not app.controller.shutting_down:
-        with qtbot.waitSignal(app.stopped, timeout=10000):
-            app.quit()
-
-
 def add(store, secrets, **changes) -> Profile:
-    values = dict(id=new_profile_id(), name="Office", host="localhost", username="alice")
-    values.update(changes)
-    profile = store.save(Profile(**values))
-    secrets.set(profile.id, SecretKind.VPN, "pw")
-    return profile
+    return add_profile(store, secrets, password="pw", **{"host": "localhost", **changes})
 
 
 def offered_dialog(qtbot, tray_app: TrayApp) -> PinDialog:
@@ -136,15 +121,15 @@ def test_a_private_ca_server_connects_once_its_certificate_is_pinned(qtbot, real
     assert abs((datetime.datetime.now(datetime.UTC) - when).total_seconds()) < 120
 
 
-def test_a_server_that_does_not_send_its_ca_is_offered_only_the_pin(qtbot, scripted_tray, store, secrets, tmp_path, screenshots):
+def test_a_server_that_does_not_send_its_ca_is_offered_only_the_pin(qtbot, tray_app, store, secrets, tmp_path, screenshots):
     _, _, leaf = private_chain()
     with serve(tmp_path / "server", leaf) as server:
         profile = add(store, secrets, port=server.port)
-        scripted_tray.controller.connect_profile(profile)
+        tray_app.controller.connect_profile(profile)
         qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
         engine = ScriptedRunner.instances[-1]
         engine.dropped(Failure(Layer.TLS, "The server's certificate was not issued by a trusted authority.", FailureKind.TRUST))
-        dialog = offered_dialog(qtbot, scripted_tray)
+        dialog = offered_dialog(qtbot, tray_app)
         shown = labels(dialog)
         assert dialog.ca_button is None and "ca_subject" not in shown
         assert shown["ca_missing"].isVisible()
@@ -186,15 +171,15 @@ def test_a_changed_certificate_is_said_to_have_changed(qtbot, real_tray, store, 
     assert repinned.pin_sha256 == sha256(new) and repinned.pinned_at[:10] == datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
 
 
-def test_cancelling_a_changed_certificate_keeps_the_old_pin(qtbot, scripted_tray, store, secrets, tmp_path):
+def test_cancelling_a_changed_certificate_keeps_the_old_pin(qtbot, tray_app, store, secrets, tmp_path):
     old, new = make("localhost", dns="localhost"), make("localhost", dns="localhost")
     with serve(tmp_path / "server", new) as server:
         profile = add(store, secrets, port=server.port, pin_sha256=sha256(old), pinned_at="2026-01-02T03:04:05Z")
-        scripted_tray.controller.connect_profile(profile)
+        tray_app.controller.connect_profile(profile)
         qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
         engine = ScriptedRunner.instances[-1]
         engine.dropped(Failure(Layer.TLS, "The server's certificate fingerprint does not match the pinned one.", FailureKind.TRUST))
-        dialog = offered_dialog(qtbot, scripted_tray)
+        dialog = offered_dialog(qtbot, tray_app)
         assert dialog.changed is not None and dialog.changed.old_sha256 == sha256(old)
         dialog.cancel_button.click()
         qtbot.wait(500)
@@ -202,17 +187,17 @@ def test_cancelling_a_changed_certificate_keeps_the_old_pin(qtbot, scripted_tray
     assert store.load().by_id(profile.id) == profile
 
 
-def test_the_pinned_certificate_itself_is_not_offered_again(qtbot, scripted_tray, store, secrets, tmp_path):
+def test_the_pinned_certificate_itself_is_not_offered_again(qtbot, tray_app, store, secrets, tmp_path):
     """A pinned server that presents the pinned certificate fails for another reason: no dialog."""
     leaf = make("localhost", dns="localhost")
     with serve(tmp_path / "server", leaf) as server:
         profile = add(store, secrets, port=server.port, pin_sha256=sha256(leaf))
-        scripted_tray.controller.connect_profile(profile)
+        tray_app.controller.connect_profile(profile)
         qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
         ScriptedRunner.instances[-1].dropped(Failure(Layer.TLS, "The server's certificate has expired.", FailureKind.TRUST))
         qtbot.waitUntil(lambda: server.connections >= 1, timeout=10000)  # the certificate was read
         qtbot.wait(1000)
-        assert not any(isinstance(d, PinDialog) for d in scripted_tray.dialogs)
+        assert not any(isinstance(d, PinDialog) for d in tray_app.dialogs)
 
 
 def test_the_editor_offers_the_issuing_ca_too(qtbot, store, secrets, tmp_path):

@@ -11,12 +11,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
-from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, new_profile_id
+from sstpvpn.client.profiles import ProxyChoice, ProxyMode
 from sstpvpn.client.secret_store import SecretKind
-from sstpvpn.gui.app import TrayApp
 from sstpvpn.gui.editor import ProfileEditor
 from sstpvpn.gui.password_dialog import PasswordDialog
 from sstpvpn.gui.password_field import HIDE, SHOW, PasswordField
+from tests.gui.saved_profiles import add_profile as add
 from tests.gui.scripted_runner import ScriptedRunner
 
 REFUSED = "The server refused the user name or password. Check them and try again."
@@ -34,28 +34,6 @@ NO_COMMON_METHOD = Failure(
     " or ask the administrator to enable MS-CHAPv2.",
     FailureKind.AUTHENTICATION,
 )
-
-
-@pytest.fixture
-def tray_app(qtbot, tray, store, secrets):
-    ScriptedRunner.instances.clear()
-    app = TrayApp(store, secrets, environ={}, runner_factory=ScriptedRunner)
-    app.start()
-    yield app
-    for dialog in list(app.dialogs):
-        dialog.close()
-    if not app.controller.shutting_down:
-        with qtbot.waitSignal(app.stopped, timeout=10000):
-            app.quit()
-
-
-def add(store, secrets=None, password: str | None = None, **changes) -> Profile:
-    values = dict(id=new_profile_id(), name="Office", host="vpn.example.com", username="alice")
-    values.update(changes)
-    profile = store.save(Profile(**values))
-    if password is not None:
-        secrets.set(profile.id, SecretKind.VPN, password)
-    return profile
 
 
 def engine() -> ScriptedRunner:

@@ -8,11 +8,9 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from PySide6.QtGui import QGuiApplication
 
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, State
-from sstpvpn.client.profiles import Profile, new_profile_id
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.app import TrayApp
@@ -20,28 +18,9 @@ from sstpvpn.gui.password_dialog import PasswordDialog
 from sstpvpn.gui.pin_dialog import PinDialog
 from sstpvpn.platform import current
 from sstpvpn.platform.traffic_counters import TrafficCounters
+from tests.gui.saved_profiles import add_profile as add
 from tests.gui.scripted_runner import ScriptedRunner
 from tests.gui.tls_server import SelfSignedHttpsServer
-
-
-@pytest.fixture
-def tray_app(qtbot, tray, store, secrets):
-    ScriptedRunner.instances.clear()
-    app = TrayApp(store, secrets, environ={}, runner_factory=ScriptedRunner)
-    app.start()
-    yield app
-    if not app.controller.shutting_down:
-        with qtbot.waitSignal(app.stopped, timeout=10000):
-            app.quit()
-
-
-def add(store, secrets=None, password: str | None = None, **changes) -> Profile:
-    values = dict(id=new_profile_id(), name="Office", host="vpn.example.com", username="alice")
-    values.update(changes)
-    profile = store.save(Profile(**values))
-    if password is not None:
-        secrets.set(profile.id, SecretKind.VPN, password)
-    return profile
 
 
 def connected_engine(qtbot, tray_app, profile, **connected) -> ScriptedRunner:

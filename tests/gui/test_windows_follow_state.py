@@ -14,10 +14,11 @@ from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
 from sstpvpn.client.runner import Connect, Disconnect
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.presentation import accelerator, plain_text
+from tests.gui.saved_profiles import add_profile as add
 from tests.gui.scripted_runner import ScriptedRunner
 from tests.gui.test_tray_menu import add as add_named
 from tests.gui.test_tray_menu import open_menu, tray_ui  # noqa: F401 - a fixture
-from tests.gui.test_windows import add, connected_engine, tray_app  # noqa: F401 - a fixture
+from tests.gui.test_windows import connected_engine
 
 
 def rows(window) -> list[str]:

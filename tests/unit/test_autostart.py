@@ -26,6 +26,7 @@ from sstpvpn.platform.autostart import (
     xdg_autostart_path,
 )
 from sstpvpn.platform.errors import PlatformError
+from tests.realparts import require_program
 
 
 def read_desktop_exec(value: str) -> list[str]:
@@ -130,12 +131,8 @@ def test_exec_line_escapes_exactly_as_the_spec_says():
         desktop_exec(["a\nb"])
 
 
-def test_desktop_file_validates_when_the_validator_is_here(tmp_path):
-    import shutil
-
-    validator = shutil.which("desktop-file-validate")
-    if validator is None:
-        pytest.skip("desktop-file-validate is not installed (apt-get install desktop-file-utils)")
+def test_desktop_file_validates(tmp_path):
+    validator = require_program("desktop-file-validate", "apt-get install desktop-file-utils")  # CI=true: missing fails
     autostart = XdgAutostart(tmp_path / "sstp-vpn-tray.desktop")
     autostart.enable(["/home/al ice/bin/sstp-vpn-tray"])
     result = subprocess.run([validator, str(autostart.path)], capture_output=True, text=True)
