@@ -274,11 +274,6 @@ class TunDevice:
     def __repr__(self) -> str:
         return f"<TunDevice {self.name} {'closed' if self._closed else 'open'}>"
 
-    @property
-    def _queue(self) -> PacketInbox:
-        """The packets waiting for read_packets (tests watch its length)."""
-        return self._inbox
-
     # -- the reader thread ---------------------------------------------------------------
 
     def _read_loop(self) -> None:

@@ -122,7 +122,7 @@ def test_arriving_packets_wake_the_selector_and_are_read_in_batches(windows, dev
         windows.wintun.arrive(*packets)
         assert len(selector.select(5)) == 1
         wait_until(lambda: not windows.wintun._inbound)
-        wait_until(lambda: len(device._queue) == 3)
+        wait_until(lambda: len(device._inbox) == 3)
         assert device.read_packets(2) == packets[:2]
         assert len(selector.select(0)) == 1  # one more waits: still readable
         assert device.read_packets() == packets[2:]
@@ -189,14 +189,14 @@ def test_while_the_engine_is_behind_the_reader_leaves_packets_in_wintuns_ring(wi
     packets = [IPV4_PACKET[:-1] + bytes([n]) for n in range(10)]
     with TunDevice.open(**windows.libraries()) as device:
         windows.wintun.arrive(*packets)
-        wait_until(lambda: len(device._queue) == 4 and len(windows.wintun._inbound) == 4)
+        wait_until(lambda: len(device._inbox) == 4 and len(windows.wintun._inbound) == 4)
         time.sleep(0.05)
         assert len(windows.wintun._inbound) == 4  # the reader holds one batch and waits for room
         received = device.read_packets(64)
         # Room again: the held batch goes in, one more batch, then the reader holds the last one.
-        wait_until(lambda: len(device._queue) == 4 and not windows.wintun._inbound)
+        wait_until(lambda: len(device._inbox) == 4 and not windows.wintun._inbound)
         received += device.read_packets(64)
-        wait_until(lambda: len(device._queue) == 2)
+        wait_until(lambda: len(device._inbox) == 2)
         received += device.read_packets(64)
         assert received == packets
 
