@@ -340,10 +340,6 @@ NO_ERROR = 0
 ERROR_SERVICE_SPECIFIC_ERROR = 1066
 
 
-class SECURITY_ATTRIBUTES(Structure):
-    _fields_ = [("nLength", c_uint32), ("lpSecurityDescriptor", c_void_p), ("bInheritHandle", ctypes.c_int)]
-
-
 class SERVICE_STATUS(Structure):
     _fields_ = [
         ("dwServiceType", c_uint32),
@@ -440,15 +436,14 @@ class ServiceControl:
 
 
 FOLDER_SECURITY_PROTOTYPES: dict[str, winapi.Prototype] = {
-    "ConvertStringSecurityDescriptorToSecurityDescriptorW": (ctypes.c_int, [c_wchar_p, c_uint32, POINTER(c_void_p), c_void_p]),
     # (name, SE_OBJECT_TYPE, SECURITY_INFORMATION, *owner, *group, *dacl, *sacl, *descriptor) -> error code
     "GetNamedSecurityInfoW": (c_uint32, [c_wchar_p, c_uint32, c_uint32, POINTER(c_void_p), c_void_p, c_void_p, c_void_p, POINTER(c_void_p)]),
-    "ConvertSidToStringSidW": (ctypes.c_int, [c_void_p, POINTER(c_wchar_p)]),
 }
 FOLDER_PROTOTYPES: dict[str, winapi.Prototype] = {
     "CreateDirectoryW": (ctypes.c_int, [c_wchar_p, c_void_p]),
     "LocalFree": (c_void_p, [c_void_p]),
 }
+SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION = 1, 1
 
 
 def prepare_state_folder(folder: Path) -> None:
@@ -459,25 +454,18 @@ def prepare_state_folder(folder: Path) -> None:
     kernel = winapi.load(winapi.system32_path("kernel32.dll"), FOLDER_PROTOTYPES)
     folder.parent.mkdir(parents=True, exist_ok=True)
     if not folder.exists():
-        descriptor = c_void_p()
-        if not advapi.ConvertStringSecurityDescriptorToSecurityDescriptorW(STATE_FOLDER_SDDL, 1, byref(descriptor), None):
-            raise PlatformError(f"Could not build the service folder's permissions ({winapi.describe_error(advapi.last_error())}).")
+        security = winpipe.SecurityDescriptor(STATE_FOLDER_SDDL)
         try:
-            attributes = SECURITY_ATTRIBUTES(ctypes.sizeof(SECURITY_ATTRIBUTES), descriptor, False)
-            if not kernel.CreateDirectoryW(str(folder), byref(attributes)):
+            if not kernel.CreateDirectoryW(str(folder), security.address()):
                 raise PlatformError(f"Could not create {folder} ({winapi.describe_error(kernel.last_error())}).")
         finally:
-            kernel.LocalFree(descriptor)
+            security.free()
     owner, descriptor = c_void_p(), c_void_p()
-    code = advapi.GetNamedSecurityInfoW(str(folder), 1, 1, byref(owner), None, None, None, byref(descriptor))  # SE_FILE_OBJECT, OWNER
+    code = advapi.GetNamedSecurityInfoW(str(folder), SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, byref(owner), None, None, None, byref(descriptor))
     if code != NO_ERROR:
         raise PlatformError(f"Could not read who owns {folder} ({winapi.describe_error(code)}).")
     try:
-        text = c_wchar_p()
-        if not advapi.ConvertSidToStringSidW(owner, byref(text)):
-            raise PlatformError(f"Could not read who owns {folder}.")
-        sid = text.value or ""
-        kernel.LocalFree(text)
+        sid = winpipe.sid_string(owner.value)  # the owner points into the descriptor: read it first
     finally:
         kernel.LocalFree(descriptor)
     # SYSTEM (the service itself; under Wine, Wine's one user) or the Administrators.

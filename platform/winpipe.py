@@ -267,7 +267,7 @@ def _local_free(pointer: int | None) -> None:
         _kernel32().LocalFree(pointer)
 
 
-def _sid_string(sid: int | None) -> str:
+def sid_string(sid: int | None) -> str:
     """A SID in memory (not freed here) as text."""
     text = c_void_p()
     if not sid or not _advapi32().ConvertSidToStringSidW(sid, byref(text)):
@@ -292,14 +292,15 @@ def _token_has(token: int, sid_text: str) -> bool:
         _local_free(sid.value)
 
 
-class _SecurityDescriptor:
+class SecurityDescriptor:
     """A self-relative security descriptor made from SDDL, and SECURITY_ATTRIBUTES pointing at
-    it (kept alive here: every pipe instance the listener creates is made with them)."""
+    it (kept alive here: every pipe instance the listener creates is made with them; the service
+    also makes its folder with one). free() releases it."""
 
     def __init__(self, sddl: str) -> None:
         pointer = c_void_p()
         if not _advapi32().ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, byref(pointer), None):
-            raise PlatformError(f"Windows refused the pipe's security descriptor {sddl!r} ({winapi.describe_error(_kernel32().last_error())}).")
+            raise PlatformError(f"Windows refused the security descriptor {sddl!r} ({winapi.describe_error(_kernel32().last_error())}).")
         self.pointer: int | None = pointer.value
         self.attributes = SECURITY_ATTRIBUTES(ctypes.sizeof(SECURITY_ATTRIBUTES), self.pointer, 0)
 
@@ -307,7 +308,7 @@ class _SecurityDescriptor:
         owner, defaulted = c_void_p(), c_int32()
         if not _advapi32().GetSecurityDescriptorOwner(self.pointer, byref(owner), byref(defaulted)):
             raise _windows_error("GetSecurityDescriptorOwner")
-        return _sid_string(owner.value)
+        return sid_string(owner.value)
 
     def address(self) -> int:
         return ctypes.addressof(self.attributes)
@@ -334,7 +335,7 @@ def _object_security(handle: int) -> tuple[str, str]:
             _local_free(text.value)
         # The owner points into the descriptor: read it before freeing that. A pipe made without a
         # security descriptor may have no owner at all (seen under Wine): "".
-        return (_sid_string(owner.value) if owner.value else ""), sddl
+        return (sid_string(owner.value) if owner.value else ""), sddl
     finally:
         _local_free(descriptor.value)
 
@@ -657,7 +658,7 @@ def _token_user(token: int) -> str:
     buffer = ctypes.create_string_buffer(needed.value)
     if not advapi32.GetTokenInformation(token, TOKEN_USER_CLASS, buffer, needed.value, byref(needed)):
         raise _windows_error("GetTokenInformation(TokenUser)")
-    return _sid_string(ctypes.cast(buffer, POINTER(TOKEN_USER)).contents.User.Sid)
+    return sid_string(ctypes.cast(buffer, POINTER(TOKEN_USER)).contents.User.Sid)
 
 
 # -- Windows: the server's listener -----------------------------------------------------------
@@ -681,9 +682,9 @@ class PipeListener(_Closable):
         self._message_mode = message_mode
         self._max_instances = max_instances
         self._instance: int | None = None  # the instance waiting for the next client
-        self._security: _SecurityDescriptor | None = None
+        self._security: SecurityDescriptor | None = None
         try:
-            self._security = _SecurityDescriptor(sddl)
+            self._security = SecurityDescriptor(sddl)
             self._owner = self._security.owner_sid()
             self._instance = self._create_instance(first=True)
         except BaseException:
