@@ -3,7 +3,6 @@ and the rule that a missing Wine or build fails under CI=true instead of skippin
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tomllib
@@ -11,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.realparts import in_ci
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -29,7 +30,7 @@ AUTOSTART_VALUE = "SSTP VPN"  # the tray's value under RUN_KEY when the "autosta
 
 
 def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
+    if in_ci():
         pytest.fail(f"{reason} (CI=true: the Wine stage must run, not skip; see installer/windows/wine-stage.sh)")
     pytest.skip(reason)
 
