@@ -308,6 +308,9 @@ def fail(failure: Failure) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sstpvpn.platform.language import use_users_language
+
+    use_users_language()  # before the parser: its help is translated too
     parser = build_parser()
     args = parser.parse_args(argv)
     # Out of the environment before anything runs a program (even a library probing for a

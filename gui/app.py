@@ -8,7 +8,7 @@ import argparse
 import sys
 from collections.abc import Callable, Mapping
 
-from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal, Slot
+from PySide6.QtCore import QLibraryInfo, QObject, QSocketNotifier, QTimer, QTranslator, Signal, Slot
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from sstpvpn.client import __version__
@@ -17,6 +17,7 @@ from sstpvpn.client.profiles import ProfileStore
 from sstpvpn.client.runner import EngineRunner
 from sstpvpn.client.secret_store import SecretStore
 from sstpvpn.platform import current
+from sstpvpn.platform.language import use_users_language
 
 from .background import run_in_background
 from .connection import ConnectionController, CredentialsRequest, Notice, NoticeLevel, PinOffer
@@ -164,10 +165,12 @@ class _StopSignalWatch(QObject):
 
 
 def main(argv: list[str] | None = None) -> int:
+    language = use_users_language()
     parser = argparse.ArgumentParser(prog="sstp-vpn-tray", description="The SSTP VPN system-tray app.")
     parser.add_argument("--version", action="version", version=f"sstp-vpn-tray {__version__}")
     args, qt_args = parser.parse_known_args(argv)
     app = QApplication([sys.argv[0], *qt_args])
+    _translate_qt(app, language)
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("sstp-vpn-tray")
@@ -178,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     _StopSignalWatch(tray_app.quit, tray_app)
     _show_when_tray_appears(app, tray_app)
     return app.exec()
+
+
+def _translate_qt(app: QApplication, language: str) -> None:
+    """Qt's own words (the standard buttons OK, Cancel, Yes, No; the text fields' context menu) in
+    the language chosen for ours, from the translations that come with Qt."""
+    translator = QTranslator(app)
+    if translator.load(f"qtbase_{language}", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+        app.installTranslator(translator)
 
 
 def _show_when_tray_appears(app: QApplication, tray_app: TrayApp, waited: float = 0.0) -> None:

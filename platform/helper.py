@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import sys
 
+from sstpvpn.platform.language import use_users_language
+
 
 def main(argv: list[str] | None = None) -> int:
+    # The helper's sentences reach the user as its refusals: in the system's language (the
+    # service's environment), the one the tray most likely shows.
+    use_users_language()
     if sys.platform == "darwin":
         from sstpvpn.platform import helper_macos
 

@@ -4,7 +4,8 @@ functions included, so a layer cannot quietly reach past its edge.
 - client/core/ (the sans-IO protocol core) imports no socket, thread, clock or OS module, nothing of
   sstpvpn outside the core and no PySide6; the few exceptions are listed in CORE_EXCEPTIONS with why.
 - client/ and platform/ import no PySide6.
-- platform/ takes from client/ only the shared types, sstpvpn.client.core.types.
+- platform/ takes from client/ only the shared types, sstpvpn.client.core.types, and the sentence
+  lookup, sstpvpn.client.core.i18n.
 - gui/ asks platform/ for OS facts: it imports no OS module and does not test sys.platform.
 - No import cycle among sstpvpn modules at module level (imports inside functions and under
   `if TYPE_CHECKING:` do not run at import time, so they are left out of that one).
@@ -24,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 CORE = "sstpvpn.client.core"
 SHARED_TYPES = "sstpvpn.client.core.types"
+SHARED_WITH_PLATFORM = (SHARED_TYPES, "sstpvpn.client.core.i18n")
 
 # Sockets, threads, clocks, processes, files and the OS. ssl is allowed: its MemoryBIO is sans-IO.
 CORE_FORBIDDEN = (
@@ -151,8 +153,12 @@ def rule_violations(module: str, source: str, is_package: bool = False, known_mo
                 problems.append(f"{where}: the sans-IO core imports {imported.target}, outside {CORE}")
         if (_within(module, "sstpvpn.client") or _within(module, "sstpvpn.platform")) and _matching(imported.names, ["PySide6"]):
             problems.append(f"{where}: imports {imported.target}: only gui/ may use Qt")
-        if _within(module, "sstpvpn.platform") and _within(imported.target, "sstpvpn.client") and not _within(imported.target, SHARED_TYPES):
-            problems.append(f"{where}: platform/ imports {imported.target}; from client/ it may use only {SHARED_TYPES}")
+        if (
+            _within(module, "sstpvpn.platform")
+            and _within(imported.target, "sstpvpn.client")
+            and not any(_within(imported.target, shared) for shared in SHARED_WITH_PLATFORM)
+        ):
+            problems.append(f"{where}: platform/ imports {imported.target}; from client/ it may use only {', '.join(SHARED_WITH_PLATFORM)}")
         if _within(module, "sstpvpn.gui"):
             entry = _matching(imported.names, GUI_FORBIDDEN)
             if entry is not None:
