@@ -8,6 +8,7 @@ import os
 import sys
 
 from . import __version__, eap_options
+from .core.i18n import _
 from .core.types import Failure, FailureKind
 from .endpoint import EndpointError, parse_endpoint
 from .profile_commands import (
@@ -46,59 +47,69 @@ def check_routes(texts: list[str]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sstp-vpn", description="Connect to an SSTP VPN server.")
+    parser = argparse.ArgumentParser(prog="sstp-vpn", description=_("Connect to an SSTP VPN server."))
     parser.add_argument("--version", action="version", version=f"sstp-vpn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def server_options(sub: argparse.ArgumentParser, server_nargs: str | None = None) -> None:
-        sub.add_argument("server", metavar="HOST[:PORT]", nargs=server_nargs, help="the SSTP server (port 443 unless given)")
-        sub.add_argument("--ca-file", metavar="PEM", help="also trust the CA certificates in this file")
-        sub.add_argument("--sni", metavar="NAME", help="TLS server name to send and check (default: HOST)")
-        sub.add_argument("--proxy", metavar="URL", help=f"HTTP proxy, http://[user@]host:port; its password comes from ${PROXY_PASSWORD_ENV}")
-        sub.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help="for each connection step (default 15)")
+        sub.add_argument("server", metavar="HOST[:PORT]", nargs=server_nargs, help=_("the SSTP server (port 443 unless given)"))
+        sub.add_argument("--ca-file", metavar="PEM", help=_("also trust the CA certificates in this file"))
+        sub.add_argument("--sni", metavar="NAME", help=_("TLS server name to send and check (default: HOST)"))
+        sub.add_argument(
+            "--proxy",
+            metavar="URL",
+            help=_("HTTP proxy, http://[user@]host:port; its password comes from ${variable}").format(variable=PROXY_PASSWORD_ENV),
+        )
+        sub.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help=_("for each connection step (default 15)"))
 
-    connect = commands.add_parser("connect", help="connect and stay in the foreground until interrupted")
+    connect = commands.add_parser("connect", help=_("connect and stay in the foreground until interrupted"))
     server_options(connect, server_nargs="?")
-    connect.add_argument("--profile", metavar="NAME", help="use a saved profile (see `sstp-vpn profiles`) instead of HOST and the options")
-    connect.add_argument("--user", help="user name (HUB\\user for SoftEther hubs); required with HOST")
-    connect.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
+    connect.add_argument("--profile", metavar="NAME", help=_("use a saved profile (see `sstp-vpn profiles`) instead of HOST and the options"))
+    connect.add_argument("--user", help=_("user name (HUB\\user for SoftEther hubs); required with HOST"))
+    connect.add_argument("--password-stdin", action="store_true", help=_("read the password from the first line of standard input"))
     connect.add_argument(
         "--proxy-password-stdin",
         action="store_true",
-        help=f"read the proxy password from standard input (the line after the VPN password with --password-stdin) instead of ${PROXY_PASSWORD_ENV}",
+        help=_("read the proxy password from standard input (the line after the VPN password with --password-stdin) instead of ${variable}").format(
+            variable=PROXY_PASSWORD_ENV
+        ),
     )
-    connect.add_argument("--pin-sha256", metavar="HEX", help="also require this SHA-256 fingerprint of the server certificate")
+    connect.add_argument("--pin-sha256", metavar="HEX", help=_("also require this SHA-256 fingerprint of the server certificate"))
     add_session_options(connect)
     connect.add_argument(
         "--allow-no-auth",
         action="store_true",
-        help="accept a server that asks for no authentication "
-        "(refused by default: nothing would bind the tunnel to your account); with HOST only, not --profile",
+        help=_(
+            "accept a server that asks for no authentication "
+            "(refused by default: nothing would bind the tunnel to your account); with HOST only, not --profile"
+        ),
     )
-    connect.add_argument("--ifname", metavar="NAME", help="name of the tunnel interface")
+    connect.add_argument("--ifname", metavar="NAME", help=_("name of the tunnel interface"))
     connect.add_argument(
         "--keepalive",
         type=float,
         default=20.0,
         metavar="SECONDS",
-        help="echo the server after this much silence; twice that without an answer ends the session (default 20)",
+        help=_("echo the server after this much silence; twice that without an answer ends the session (default 20)"),
     )
-    connect.add_argument("-v", "--verbose", action="store_true", help="print protocol details")
+    connect.add_argument("-v", "--verbose", action="store_true", help=_("print protocol details"))
     connect.add_argument(
         "--reconnect",
         action="store_true",
-        help="reconnect when the session drops (backoff; waits for a network; stops on refused credentials or an untrusted server)",
+        help=_("reconnect when the session drops (backoff; waits for a network; stops on refused credentials or an untrusted server)"),
     )
 
-    diagnose = commands.add_parser("diagnose", help="check every step to the server; with --user, also sign in (and out, before any network change)")
+    diagnose = commands.add_parser(
+        "diagnose", help=_("check every step to the server; with --user, also sign in (and out, before any network change)")
+    )
     server_options(diagnose)
     diagnose.add_argument(
-        "--user", help="also check this user name and the password: sign in, then disconnect before IPv4 is configured (nothing changes here)"
+        "--user", help=_("also check this user name and the password: sign in, then disconnect before IPv4 is configured (nothing changes here)")
     )
-    diagnose.add_argument("--password-stdin", action="store_true", help="with --user: read the password from the first line of standard input")
+    diagnose.add_argument("--password-stdin", action="store_true", help=_("with --user: read the password from the first line of standard input"))
     add_password_method_options(diagnose)  # with --user: the methods the sign-in may use, as for connect
-    bundle = commands.add_parser("bundle", help="write a support bundle (versions, OS, profiles, last attempts, recent log; no password)")
-    bundle.add_argument("--output", metavar="PATH", help="file to write (.txt, or .zip for a zip); default: a dated file here")
+    bundle = commands.add_parser("bundle", help=_("write a support bundle (versions, OS, profiles, last attempts, recent log; no password)"))
+    bundle.add_argument("--output", metavar="PATH", help=_("file to write (.txt, or .zip for a zip); default: a dated file here"))
     add_profiles_parser(commands)
     return parser
 
@@ -117,11 +128,10 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
         except ValueError as error:
             raise UsageError(str(error)) from None
         if proxy.password is not None:
-            print(
-                "sstp-vpn: warning: a password in --proxy is visible to other users in the process list; "
-                f"use --proxy-password-stdin or ${PROXY_PASSWORD_ENV} instead.",
-                file=sys.stderr,
-            )
+            warning = _(
+                "warning: a password in --proxy is visible to other users in the process list; use --proxy-password-stdin or ${variable} instead."
+            ).format(variable=PROXY_PASSWORD_ENV)
+            print(f"sstp-vpn: {warning}", file=sys.stderr)
         elif proxy.username is not None and getattr(args, "proxy_password_stdin", False):
             proxy = ProxySettings(proxy.host, proxy.port, proxy.username, read_stdin_line("--proxy-password-stdin"))
         elif proxy.username is not None and getattr(args, "proxy_password_env", None):
@@ -135,7 +145,7 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
 def read_stdin_line(option: str) -> str:
     line = sys.stdin.readline()
     if not line:
-        raise UsageError(f"{option} was given but standard input is empty.")
+        raise UsageError(_("{option} was given but standard input is empty.").format(option=option))
     return line.rstrip("\r\n")
 
 
@@ -145,8 +155,8 @@ def read_password(args: argparse.Namespace) -> str:
     if sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass(f"Password for {args.user}: ")
-    raise UsageError("No password: pass --password-stdin and write it to standard input.")
+        return getpass.getpass(_("Password for {user}: ").format(user=args.user))
+    raise UsageError(_("No password: pass --password-stdin and write it to standard input."))
 
 
 def read_retry_password(args: argparse.Namespace) -> str | None:
@@ -160,7 +170,8 @@ def read_retry_password(args: argparse.Namespace) -> str | None:
         import getpass
 
         try:
-            return getpass.getpass(f"New password for {args.user or 'this profile'}: ")
+            prompt = _("New password for {user}: ").format(user=args.user) if args.user else _("New password for this profile: ")
+            return getpass.getpass(prompt)
         except (EOFError, KeyboardInterrupt):
             return None
     return None
@@ -181,7 +192,7 @@ def run_connect(args: argparse.Namespace) -> int:
         command = profile_connect_command(args)
     else:
         if not args.server or not args.user:
-            raise UsageError("Give the server and --user, or --profile NAME.")
+            raise UsageError(_("Give the server and --user, or --profile NAME."))
         command = host_connect_command(args)
     return run_session(command, args.reconnect, args.verbose, fail, lambda: read_retry_password(args))
 
@@ -243,7 +254,7 @@ def profile_connect_command(args: argparse.Namespace):
     given = [name for name in _SERVER_OPTIONS if getattr(args, name)]
     if given:
         options = ", ".join("HOST" if name == "server" else "--" + name.replace("_", "-") for name in given)
-        raise UsageError(f"--profile takes the server settings from the profile; leave out {options}.")
+        raise UsageError(_("--profile takes the server settings from the profile; leave out {options}.").format(options=options))
     profile = find_profile(ProfileStore(), args.profile)
     args.reconnect = args.reconnect or profile.auto_reconnect  # the profile's choice; --reconnect adds it
     # Before any password prompt or network change: one client per profile. Held until exit.
@@ -277,7 +288,7 @@ def run_diagnose(args: argparse.Namespace) -> int:
         sign_in_as = build_connect(profile, transport, password).engine
     elif args.password_stdin or args.allow_pap or args.allow_chap_md5:
         given = "--password-stdin" if args.password_stdin else "--allow-pap" if args.allow_pap else "--allow-chap-md5"
-        raise UsageError(f"{given} needs --user: the password is checked only with a user name.")
+        raise UsageError(_("{option} needs --user: the password is checked only with a user name.").format(option=given))
     else:
         transport = transport_settings(args)
     report = diagnose(transport, sign_in_as=sign_in_as)
@@ -296,7 +307,8 @@ def run_bundle(args: argparse.Namespace) -> int:
     try:
         write_bundle(path, collect())
     except OSError as error:
-        print(f"sstp-vpn: The support bundle could not be written to {path} ({error.strerror}).", file=sys.stderr)
+        sentence = _("The support bundle could not be written to {path} ({reason}).").format(path=path, reason=error.strerror)
+        print(f"sstp-vpn: {sentence}", file=sys.stderr)
         return EXIT_OTHER
     print(path.resolve())
     return EXIT_OK
