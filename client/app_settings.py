@@ -15,6 +15,7 @@ from pathlib import Path
 
 import tomli_w
 
+from .core.i18n import _
 from .profiles import ProfileFileError, ProfileStore, _write_atomically
 
 SETTINGS_FILE = "settings.toml"
@@ -47,4 +48,6 @@ class AppSettingsStore:
         try:
             _write_atomically(self.path, tomli_w.dumps(document).encode("utf-8"))
         except OSError as error:
-            raise ProfileFileError(f"The settings file {self.path} cannot be written ({error.strerror or error}).") from None
+            raise ProfileFileError(
+                _("The settings file {path} cannot be written ({reason}).").format(path=self.path, reason=error.strerror or error)
+            ) from None

@@ -19,6 +19,7 @@ from pathlib import Path
 from .core.auth import AuthPolicy
 from .core.engine import EngineSettings
 from .core.events import Credentials
+from .core.i18n import _
 from .eap_options import tls_method_settings
 from .profiles import Profile, ProxyMode
 from .proxy import ProxySettings
@@ -48,7 +49,7 @@ def system_proxy(host: str, environ: Mapping[str, str] | None = None) -> ProxySe
     try:
         return ProxySettings.parse(url)
     except ValueError as error:
-        raise ProfileSettingsError(f"The system proxy setting cannot be used: {error}") from None
+        raise ProfileSettingsError(_("The system proxy setting cannot be used: {reason}").format(reason=error)) from None
 
 
 def proxy_settings(profile: Profile, proxy_password: str | None, environ: Mapping[str, str] | None = None) -> ProxySettings | None:
