@@ -12,11 +12,16 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox, QPushButton, QWidget
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.profile_import import ImportFormatError, ImportResult
 from sstpvpn.client.profile_transfer import ImportReport, TransferError, import_profiles, read_import_file
 from sstpvpn.client.profiles import ProfileFileError, ProfileStore
 
-FILE_FILTER = "Profiles (*.toml *.pbk *.nmconnection);;All files (*)"
+
+def file_filter() -> str:
+    """The file dialog's name filters (Qt's format: "Name (patterns);;Name (patterns)")."""
+    # Translators: file dialog filters; translate only "Profiles" and "All files", keep the rest as is
+    return _("Profiles (*.toml *.pbk *.nmconnection);;All files (*)")
 
 
 class ImportFlow(QObject):
@@ -26,7 +31,7 @@ class ImportFlow(QObject):
         self.user_dialog: QInputDialog | None = None
         self.summary: QMessageBox | None = None
         self.report: ImportReport | None = None
-        self.file_dialog = QFileDialog(parent, "Import profiles", "", FILE_FILTER)
+        self.file_dialog = QFileDialog(parent, _("Import profiles"), "", file_filter())
         self.file_dialog.setObjectName("import-file")
         self.file_dialog.setOption(QFileDialog.Option.DontUseNativeDialog)  # the same dialog everywhere, and testable
         self.file_dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
@@ -39,7 +44,7 @@ class ImportFlow(QObject):
         try:
             result = read_import_file(Path(path))
         except (TransferError, ImportFormatError) as error:
-            self._tell("Nothing imported", str(error), QMessageBox.Icon.Warning)
+            self._tell(_("Nothing imported"), str(error), QMessageBox.Icon.Warning)
             return
         if any(not entry.profile.username for entry in result.entries):
             self._ask_user_name(result)
@@ -49,9 +54,9 @@ class ImportFlow(QObject):
     def _ask_user_name(self, result: ImportResult) -> None:
         dialog = QInputDialog(self.parent_window)
         dialog.setObjectName("import-user")
-        dialog.setWindowTitle("Import profiles")
+        dialog.setWindowTitle(_("Import profiles"))
         names = ", ".join(entry.profile.name for entry in result.entries if not entry.profile.username)
-        dialog.setLabelText(f"The file keeps no user name for {names}.\nUser name (HUB\\user for SoftEther hubs):")
+        dialog.setLabelText(_("The file keeps no user name for {names}.\nUser name (HUB\\user for SoftEther hubs):").format(names=names))
         dialog.setTextEchoMode(QLineEdit.EchoMode.Normal)
         dialog.textValueSelected.connect(lambda name: self.add(result, name))
         dialog.rejected.connect(lambda: self.add(result, ""))
@@ -62,13 +67,16 @@ class ImportFlow(QObject):
         try:
             report = import_profiles(self.store, result, user_name)
         except ProfileFileError as error:
-            self._tell("Nothing imported", str(error), QMessageBox.Icon.Warning)
+            self._tell(_("Nothing imported"), str(error), QMessageBox.Icon.Warning)
             return
         self.report = report
         lines = report.lines()
         if report.skipped and not user_name:
-            lines = [line.replace(" (sstp-vpn profiles import FILE --user NAME)", " when importing") for line in lines]
-        self._tell("Profiles imported" if report.added else "Nothing imported", "\n".join(lines), QMessageBox.Icon.Information)
+            # Translators: ends "'Office' has no user name in the file: give one …" in place of the command line's hint
+            when_importing = " " + _("when importing")
+            lines = [line.replace(" (sstp-vpn profiles import FILE --user NAME)", when_importing) for line in lines]
+        title = _("Profiles imported") if report.added else _("Nothing imported")
+        self._tell(title, "\n".join(lines), QMessageBox.Icon.Information)
         self.done(report)
 
     def _tell(self, title: str, text: str, icon: QMessageBox.Icon) -> None:
@@ -82,7 +90,7 @@ class ImportButton(QPushButton):
     """The profiles window's "Import profiles…" button; `flow` is the last import it started."""
 
     def __init__(self, window: QWidget, store: ProfileStore, refresh: Callable[[], None]) -> None:
-        super().__init__("Import profiles…", window)
+        super().__init__(_("Import profiles…"), window)
         self.setObjectName("import")
         self.store, self.window_, self.refresh = store, window, refresh
         self.flow: ImportFlow | None = None

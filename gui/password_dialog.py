@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
+from sstpvpn.client.core.i18n import _
+
 from .connection import CredentialsRequest
 from .password_field import PasswordField
 
@@ -15,7 +17,7 @@ class PasswordDialog(QDialog):
         super().__init__(parent)
         self.request = request
         profile = request.profile
-        self.setWindowTitle(f"Connect to {profile.name}")
+        self.setWindowTitle(_("Connect to {name}").format(name=profile.name))
         self.setMinimumWidth(420)
         layout = QVBoxLayout(self)
         self.reason = QLabel(request.reason)
@@ -23,33 +25,38 @@ class PasswordDialog(QDialog):
         self.reason.setWordWrap(True)
         layout.addWidget(self.reason)
         form = QFormLayout()
-        self.password = PasswordField(f"Password for {profile.username}")
+        self.password = PasswordField(_("Password for {username}").format(username=profile.username))
         self.password.setObjectName("password")
-        self.proxy_password = PasswordField(f"Proxy password for {profile.proxy.username}")
+        self.proxy_password = PasswordField(_("Proxy password for {username}").format(username=profile.proxy.username))
         self.proxy_password.setObjectName("proxy_password")
         if request.need_password:
-            form.addRow(f"Password for {profile.username}:", self.password)
+            form.addRow(_("Password for {username}:").format(username=profile.username), self.password)
         if request.need_proxy_password:
-            form.addRow(f"Proxy password for {profile.proxy.username}:", self.proxy_password)
+            form.addRow(_("Proxy password for {username}:").format(username=profile.proxy.username), self.proxy_password)
         layout.addLayout(form)
         # A profile that asks every time never keeps its password (the proxy's still can be kept).
         keeps_password = request.need_password and profile.remember_password
         if keeps_password and request.need_proxy_password:
-            words = "Remember these passwords"
+            words = _("Remember these passwords")
         elif request.need_proxy_password:
-            words = "Remember the proxy password"
+            words = _("Remember the proxy password")
         else:
-            words = "Remember this password"
+            words = _("Remember this password")
         self.remember = QCheckBox(words)
         self.remember.setObjectName("remember")
-        self.remember.setToolTip("Keep it in the system keyring, so that it is not asked for next time")
+        self.remember.setToolTip(_("Keep it in the system keyring, so that it is not asked for next time"))
         self.remember.setChecked(request.can_remember and (keeps_password or not request.need_password))
         self.remember.setEnabled(request.can_remember)
         self.remember.setVisible(keeps_password or request.need_proxy_password)
         layout.addWidget(self.remember)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("Try again" if request.retry or request.refused else "Connect")
+        if request.retry or request.refused:
+            # Translators: button of the password dialog after the server refused the password
+            self.ok_button.setText(_("Try again"))
+        else:
+            # Translators: button of the password dialog: connect with the password entered
+            self.ok_button.setText(_("Connect"))
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

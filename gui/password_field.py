@@ -11,8 +11,19 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLineEdit, QRadioButton, QToolButton, QWidget
 
-SHOW = "Show password"
-HIDE = "Hide password"
+from sstpvpn.client.core.i18n import _
+
+
+def show_words() -> str:
+    """What a click on the toggle does while the password is hidden."""
+    # Translators: the eye button's text and tooltip at the end of a password field
+    return _("Show password")
+
+
+def hide_words() -> str:
+    """What a click on the toggle does while the password is shown."""
+    # Translators: the eye button's text and tooltip at the end of a password field
+    return _("Hide password")
 
 
 def eye_icon(color: QColor, crossed: bool, size: int = 32) -> QIcon:
@@ -39,10 +50,11 @@ def eye_icon(color: QColor, crossed: bool, size: int = 32) -> QIcon:
 class PasswordField(QLineEdit):
     """QLineEdit in password mode with `toggle`, a checkable action that shows the text."""
 
-    def __init__(self, accessible_name: str = "Password", parent: QWidget | None = None) -> None:
+    def __init__(self, accessible_name: str | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setEchoMode(QLineEdit.EchoMode.Password)
-        self.setAccessibleName(accessible_name)
+        # Translators: accessible name of a password field (what a screen reader says)
+        self.setAccessibleName(accessible_name if accessible_name is not None else _("Password"))
         self.toggle = QAction(self)
         self.toggle.setCheckable(True)
         self.toggle.setObjectName("show_password")
@@ -61,7 +73,7 @@ class PasswordField(QLineEdit):
 
     def _show(self, shown: bool) -> None:
         self.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
-        words = HIDE if shown else SHOW
+        words = hide_words() if shown else show_words()
         self.toggle.setText(words)
         self.toggle.setToolTip(words)
         self.toggle.setIcon(eye_icon(self.palette().text().color(), crossed=shown))
@@ -84,12 +96,14 @@ class PasswordChoice(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.remember_button = QRadioButton("Remember the password")
+        # Translators: profile editor, choice for the password: keep it in the keyring
+        self.remember_button = QRadioButton(_("Remember the password"))
         self.remember_button.setObjectName("remember_password")
-        self.remember_button.setToolTip("Kept in the system keyring and used at each connection")
-        self.ask_button = QRadioButton("Ask every time")
+        self.remember_button.setToolTip(_("Kept in the system keyring and used at each connection"))
+        # Translators: profile editor, choice for the password: ask for it at each connection
+        self.ask_button = QRadioButton(_("Ask every time"))
         self.ask_button.setObjectName("ask_every_time")
-        self.ask_button.setToolTip("For one-time passwords: asked for at each connection and never kept (a saved one is removed)")
+        self.ask_button.setToolTip(_("For one-time passwords: asked for at each connection and never kept (a saved one is removed)"))
         group = QButtonGroup(self)
         group.addButton(self.remember_button)
         group.addButton(self.ask_button)

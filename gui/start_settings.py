@@ -17,21 +17,36 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
 from sstpvpn.client.app_settings import AppSettings, AppSettingsStore
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.platform import current
 
 from .connection import ConnectionController, Notice, NoticeLevel
 from .presentation import menu_label
 
-START_AT_LOGIN = "Start at login"
-CONNECT_AT_START = "Connect at start"
-NOTHING = "Nothing"
+
+def start_at_login_words() -> str:
+    """The tray menu's checkable "Start at login" entry (also the title of its notices)."""
+    # Translators: tray menu entry (checkable): start the tray when the user logs in
+    return _("Start at login")
+
+
+def connect_at_start_words() -> str:
+    """The tray menu's "Connect at start" submenu (also the title of its notices)."""
+    # Translators: tray submenu: the profile the tray connects when it starts
+    return _("Connect at start")
+
+
+def nothing_words() -> str:
+    """The "Connect at start" submenu's entry for connecting no profile."""
+    # Translators: entry of the tray's "Connect at start" submenu: connect no profile
+    return _("Nothing")
 
 
 def add_start_entries(menu: QMenu, store: ProfileStore, profiles: tuple[Profile, ...], tell: Callable[[Notice], None]) -> None:
     autostart = current.autostart()
     menu.addSeparator()
-    start = menu.addAction(START_AT_LOGIN)
+    start = menu.addAction(start_at_login_words())
     start.setCheckable(True)
     start.setChecked(autostart.is_enabled())
     start.setToolTip(autostart.where())
@@ -39,11 +54,11 @@ def add_start_entries(menu: QMenu, store: ProfileStore, profiles: tuple[Profile,
 
     settings_store = AppSettingsStore.beside(store)
     chosen = settings_store.load().connect_on_start
-    submenu = menu.addMenu(CONNECT_AT_START)
+    submenu = menu.addMenu(connect_at_start_words())
     group = QActionGroup(submenu)
     group.setExclusive(True)
     known = {profile.id for profile in profiles}
-    for profile_id, label in [("", NOTHING), *((p.id, f"“{menu_label(p.name)}”") for p in profiles)]:
+    for profile_id, label in [("", nothing_words()), *((p.id, f"“{menu_label(p.name)}”") for p in profiles)]:
         action = QAction(label, submenu)
         action.setCheckable(True)
         action.setChecked(profile_id == chosen or (not profile_id and chosen not in known))
@@ -60,14 +75,14 @@ def set_start_at_login(on: bool, tell: Callable[[Notice], None]) -> None:
         else:
             autostart.disable()
     except current.PlatformError as error:
-        tell(Notice("Start at login not changed", str(error), NoticeLevel.WARNING))
+        tell(Notice(_("Start at login not changed"), str(error), NoticeLevel.WARNING))
 
 
 def choose_connect_at_start(settings: AppSettingsStore, profile_id: str, tell: Callable[[Notice], None]) -> None:
     try:
         settings.save(AppSettings(connect_on_start=profile_id))
     except ProfileFileError as error:
-        tell(Notice("Connect at start not changed", str(error), NoticeLevel.WARNING))
+        tell(Notice(_("Connect at start not changed"), str(error), NoticeLevel.WARNING))
 
 
 def connect_at_start(store: ProfileStore, controller: ConnectionController) -> Profile | None:
@@ -81,7 +96,11 @@ def connect_at_start(store: ProfileStore, controller: ConnectionController) -> P
         return None
     if profile is None:
         controller.tell(
-            Notice("Connect at start", "The profile chosen for Connect at start no longer exists: choose another in the menu.", NoticeLevel.WARNING)
+            Notice(
+                connect_at_start_words(),
+                _("The profile chosen for Connect at start no longer exists: choose another in the menu."),
+                NoticeLevel.WARNING,
+            )
         )
         return None
     controller.connect_profile(profile)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 
 from .connection import ConnectionController
@@ -25,14 +26,16 @@ def ask_to_switch(
     Yes connects `profile` as it is on disk then (the controller ends the running session first)."""
     question = QMessageBox(
         QMessageBox.Icon.Question,
-        "Switch connection",
-        f"Disconnect {current.name} and connect {profile.name}?",
+        # Translators: title of the question asked before switching to another connection
+        _("Switch connection"),
+        _("Disconnect {current} and connect {profile}?").format(current=current.name, profile=profile.name),
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
         parent,
     )
     question.setObjectName("switch_question")
     question.setDefaultButton(QMessageBox.StandardButton.Cancel)
-    question.button(QMessageBox.StandardButton.Yes).setText("Disconnect and connect")
+    # Translators: button of the "Switch connection" question
+    question.button(QMessageBox.StandardButton.Yes).setText(_("Disconnect and connect"))
 
     def answered(_result: int) -> None:
         closed()

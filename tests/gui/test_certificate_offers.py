@@ -19,7 +19,7 @@ from sstpvpn.client.first_contact import Choice
 from sstpvpn.client.profiles import Profile
 from sstpvpn.client.trust import colon_hex, pem_certificates
 from sstpvpn.gui.app import TrayApp
-from sstpvpn.gui.pin_dialog import CA_TEXT, NEW_PIN_TEXT, PIN_TEXT, PinDialog
+from sstpvpn.gui.pin_dialog import PinDialog, ca_text, new_pin_text, pin_text
 from tests.gui.saved_profiles import add_profile
 from tests.gui.scripted_runner import ScriptedRunner
 from tests.gui.tls_server import LoopbackTlsServer
@@ -94,7 +94,7 @@ def test_a_private_ca_server_is_offered_both_and_trusting_its_ca_connects(qtbot,
         assert shown["issuer"].text() == "CN=Example Issuing CA"
         assert shown["ca_subject"].text() == "CN=Example Private Root CA"  # the top of the presented chain
         assert shown["ca_sha256"].text() == sha256(root) and shown["ca_sha1"].text() == sha1(root)
-        assert dialog.trust_button.text() == PIN_TEXT and dialog.ca_button is not None and dialog.ca_button.text() == CA_TEXT
+        assert dialog.trust_button.text() == pin_text() and dialog.ca_button is not None and dialog.ca_button.text() == ca_text()
         assert "ca_missing" not in shown
         shoot(qtbot, dialog, screenshots / "pin-offer-private-ca.png")
         dialog.ca_button.click()
@@ -158,7 +158,7 @@ def test_a_changed_certificate_is_said_to_have_changed(qtbot, real_tray, store, 
             f"The certificate of localhost:{server.port} changed since you trusted it on 2026-01-02; old {sha256(old)}, new {sha256(new)}."
         )
         assert labels(dialog)["old_sha256"].text() == sha256(old) and labels(dialog)["sha256"].text() == sha256(new)
-        assert dialog.trust_button.text() == NEW_PIN_TEXT and dialog.ca_button is None
+        assert dialog.trust_button.text() == new_pin_text() and dialog.ca_button is None
         # The notice says the same thing, not "add its CA certificate": the pin's sentence.
         (notice,) = notices
         assert "does not match the pinned one" in notice.text and "the certificate has changed" in notice.text

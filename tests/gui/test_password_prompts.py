@@ -15,7 +15,7 @@ from sstpvpn.client.profiles import ProxyChoice, ProxyMode
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.editor import ProfileEditor
 from sstpvpn.gui.password_dialog import PasswordDialog
-from sstpvpn.gui.password_field import HIDE, SHOW, PasswordField
+from sstpvpn.gui.password_field import PasswordField, hide_words, show_words
 from tests.gui.saved_profiles import add_profile as add
 from tests.gui.scripted_runner import ScriptedRunner
 
@@ -247,12 +247,12 @@ def test_the_toggle_shows_and_hides_the_password(qtbot):
     field.setText("s3cret")
     button = field.toggle_button
     assert field.echoMode() is QLineEdit.EchoMode.Password and not field.toggle.isChecked()
-    assert button.accessibleName() == SHOW and field.toggle.toolTip() == SHOW and field.accessibleName() == "Password"
+    assert button.accessibleName() == show_words() and field.toggle.toolTip() == show_words() and field.accessibleName() == "Password"
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert field.echoMode() is QLineEdit.EchoMode.Normal and field.shown
-    assert button.accessibleName() == HIDE and field.toggle.text() == HIDE
+    assert button.accessibleName() == hide_words() and field.toggle.text() == hide_words()
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-    assert field.echoMode() is QLineEdit.EchoMode.Password and button.accessibleName() == SHOW
+    assert field.echoMode() is QLineEdit.EchoMode.Password and button.accessibleName() == show_words()
     field.toggle.setChecked(True)
     field.setEnabled(False)  # e.g. "ask every time": hidden again
     assert field.echoMode() is QLineEdit.EchoMode.Password
