@@ -35,6 +35,7 @@ from . import mschapv2
 from .crypto_binding import NO_KEY_HLAK, hlak_from_master_keys, hlak_from_msk
 from .eap_tls import TlsMethodSettings, TunnelMethod, start_tunnel_method
 from .events import Credentials
+from .i18n import _
 from .ppp_codec import ControlPacket, MalformedPacket, PppProtocol, encode_packet, parse_packet
 from .types import Failure, FailureKind, Layer
 
@@ -94,61 +95,92 @@ class AuthSucceeded:
 
 # --- sentences the user reads -----------------------------------------------------------------
 
-REFUSED = "The server refused the user name or password. Check them and try again."
-IMPOSTOR = (
-    "The server could not prove it knows your password (bad MS-CHAPv2 authenticator response): "
-    "it may be an impostor. Do not use this connection, and tell the server's administrator."
-)
-SKIPPED = (
-    "The server declared the login successful without completing authentication, which a genuine "
-    "server never does: it may be an impostor. Do not use this connection, and tell the server's administrator."
-)
-PAP_TIMEOUT = (
-    "The server did not answer the PAP login request after 10 tries in 30 seconds. Try again; if it "
-    "keeps happening, ask the server's administrator whether PAP logins are enabled."
-)
-PAP_TOO_LONG = (
-    "The user name or password is longer than the 255 bytes a PAP login can carry. Use shorter credentials or ask the administrator for MS-CHAPv2."
-)
-MALFORMED_CHALLENGE = (
-    "The server sent a malformed {method} challenge. Try again; if it keeps happening, ask the "
-    "server's administrator to check its authentication settings."
-)
 
-MSCHAPV2_ERRORS = {
-    646: "The server refused the login because your account may not sign in at this time of day. "
-    "Try again during your permitted hours or ask your administrator.",
-    647: "The server refused the login because your account is disabled. Ask your administrator to enable it.",
-    648: "The server refused the login because the password has expired. Change it (for example by signing in "
-    "to a computer of your organisation, or with your administrator's help), then connect again.",
-    649: "The server refused the login because your account has no dial-in permission. Ask your administrator to allow remote access for it.",
-    691: REFUSED,
-    709: "The server failed to change your password. Change it with your administrator's tools, then try again.",
-}
+def refused_sentence() -> str:
+    return _("The server refused the user name or password. Check them and try again.")
+
+
+def impostor_sentence() -> str:
+    return _(
+        "The server could not prove it knows your password (bad MS-CHAPv2 authenticator response): "
+        "it may be an impostor. Do not use this connection, and tell the server's administrator."
+    )
+
+
+def skipped_sentence() -> str:
+    return _(
+        "The server declared the login successful without completing authentication, which a genuine "
+        "server never does: it may be an impostor. Do not use this connection, and tell the server's administrator."
+    )
+
+
+def pap_timeout_sentence() -> str:
+    return _(
+        "The server did not answer the PAP login request after 10 tries in 30 seconds. Try again; if it "
+        "keeps happening, ask the server's administrator whether PAP logins are enabled."
+    )
+
+
+def pap_too_long_sentence() -> str:
+    return _(
+        "The user name or password is longer than the 255 bytes a PAP login can carry. "
+        "Use shorter credentials or ask the administrator for MS-CHAPv2."
+    )
+
+
+def malformed_challenge_sentence(method: str) -> str:
+    """`method`: the protocol name ("CHAP", "MS-CHAPv2", "EAP-MD5", "EAP-MSCHAPv2")."""
+    return _(
+        "The server sent a malformed {method} challenge. Try again; if it keeps happening, ask the "
+        "server's administrator to check its authentication settings."
+    ).format(method=method)
+
+
+def mschapv2_errors() -> dict[int, str]:
+    """The sentence for each MS-CHAPv2 E= code we explain."""
+    return {
+        646: _(
+            "The server refused the login because your account may not sign in at this time of day. "
+            "Try again during your permitted hours or ask your administrator."
+        ),
+        647: _("The server refused the login because your account is disabled. Ask your administrator to enable it."),
+        648: _(
+            "The server refused the login because the password has expired. Change it (for example by signing in "
+            "to a computer of your organisation, or with your administrator's help), then connect again."
+        ),
+        649: _("The server refused the login because your account has no dial-in permission. Ask your administrator to allow remote access for it."),
+        691: refused_sentence(),
+        709: _("The server failed to change your password. Change it with your administrator's tools, then try again."),
+    }
+
 
 METHOD_NAMES = {AuthMethod.PAP: "PAP", AuthMethod.CHAP_MD5: "CHAP-MD5", AuthMethod.MSCHAPV2: "MS-CHAPv2", AuthMethod.EAP: "EAP"}
 
-EAP_TYPE_NAMES = {
-    4: "EAP-MD5",
-    5: "EAP-OTP",
-    6: "EAP-GTC",
-    13: "EAP-TLS",
-    21: "EAP-TTLS",
-    25: "PEAP",
-    43: "EAP-FAST",
-    254: "an expanded EAP type",
-}
+EAP_TYPE_NAMES = {4: "EAP-MD5", 5: "EAP-OTP", 6: "EAP-GTC", 13: "EAP-TLS", 21: "EAP-TTLS", 25: "PEAP", 43: "EAP-FAST"}
+EXPANDED_EAP_TYPE = 254
+
+
+def eap_type_name(eap_type: int) -> str:
+    """An EAP method as people know it, for sentences and log lines."""
+    if eap_type == EXPANDED_EAP_TYPE:
+        # Translators: stands for an EAP method in a list ("The server requires EAP-TLS, an expanded EAP type, ...")
+        return _("an expanded EAP type")
+    if eap_type in EAP_TYPE_NAMES:
+        return EAP_TYPE_NAMES[eap_type]
+    # Translators: an EAP method known only by its number
+    return _("EAP type {number}").format(number=eap_type)
 
 
 def mschapv2_error_sentence(code: int | None) -> str:
     """The sentence for the E= code of an MS-CHAPv2 Failure message (None: no code found)."""
     if code is None:
-        return REFUSED
-    return MSCHAPV2_ERRORS.get(
-        code,
-        f"The server refused the login with MS-CHAPv2 error {code}. "
-        "Check the user name and password, or ask your administrator what the error means.",
-    )
+        return refused_sentence()
+    known = mschapv2_errors()
+    if code in known:
+        return known[code]
+    return _(
+        "The server refused the login with MS-CHAPv2 error {code}. Check the user name and password, or ask your administrator what the error means."
+    ).format(code=code)
 
 
 def refuses_password(code: int | None) -> bool:
@@ -217,7 +249,10 @@ def adds_information(text: str | None, sentence: str = "") -> bool:
 
 def with_server_message(sentence: str, text: str | None) -> str:
     """The sentence, plus what the server said when that tells the user more."""
-    return f'{sentence} The server said: "{text}".' if adds_information(text, sentence) else sentence
+    if not adds_information(text, sentence):
+        return sentence
+    # Translators: {sentence} is a whole sentence of ours; {text} is what the server said, quoted
+    return _('{sentence} The server said: "{text}".').format(sentence=sentence, text=text)
 
 
 # " M=" normally; Windows Server 2019 leaves out the space after the S= value (pppd accepts that too).
@@ -368,7 +403,7 @@ class PapClient(Authenticatee):
         if self._requests_sent or self.outcome is not None:
             return
         if len(self._username) > 255 or len(self._secret) > 255:
-            self._fail(PAP_TOO_LONG, FailureKind.AUTHENTICATION)
+            self._fail(pap_too_long_sentence(), FailureKind.AUTHENTICATION)
             return
         self._send_request(now)
 
@@ -388,7 +423,7 @@ class PapClient(Authenticatee):
             return
         if self._requests_sent >= self.MAX_REQUESTS:
             self._deadline = None
-            self._fail(PAP_TIMEOUT, FailureKind.AUTHENTICATION)
+            self._fail(pap_timeout_sentence(), FailureKind.AUTHENTICATION)
         else:
             self._send_request(now)
 
@@ -425,10 +460,11 @@ class PapClient(Authenticatee):
 
 
 def _refused(text: str | None) -> str:
-    """REFUSED, quoting the server's message when it tells more."""
-    if not adds_information(text, REFUSED):
-        return REFUSED
-    return f'The server refused the user name or password ("{text}"). Check them and try again.'
+    """refused_sentence(), quoting the server's message when it tells more."""
+    refused = refused_sentence()
+    if not adds_information(text, refused):
+        return refused
+    return _('The server refused the user name or password ("{text}"). Check them and try again.').format(text=text)
 
 
 def _parse_value_and_name(data: bytes) -> tuple[bytes, bytes] | None:
@@ -504,7 +540,7 @@ class ChapMd5Client(_ChapClient):
     def _answer(self, packet: ControlPacket) -> bytes | None:
         parsed = _parse_value_and_name(packet.data)
         if parsed is None:
-            self._fail(MALFORMED_CHALLENGE.format(method="CHAP"), FailureKind.PROTOCOL)
+            self._fail(malformed_challenge_sentence("CHAP"), FailureKind.PROTOCOL)
             return None
         challenge, name = parsed
         digest = _md5_response(packet.identifier, self._secret, challenge)
@@ -570,7 +606,7 @@ class MsChapV2Client(_ChapClient):
     def _answer(self, packet: ControlPacket) -> bytes | None:
         parsed = _parse_mschapv2_challenge(packet.data)
         if parsed is None:
-            self._fail(MALFORMED_CHALLENGE.format(method="MS-CHAPv2"), FailureKind.PROTOCOL)
+            self._fail(malformed_challenge_sentence("MS-CHAPv2"), FailureKind.PROTOCOL)
             return None
         challenge, name = parsed
         if self.retry_prompt is not None:
@@ -594,7 +630,7 @@ class MsChapV2Client(_ChapClient):
             self._succeed(self._exchange.hlak)
         else:
             self._log(f"the server's Success message does not hold the expected proof: {_describe(message[:42])}")
-            self._fail(IMPOSTOR, FailureKind.PROTOCOL)
+            self._fail(impostor_sentence(), FailureKind.PROTOCOL)
 
     def _on_failure(self, message: bytes) -> None:
         self._log(f"server refused the login: {_describe(message)}")
@@ -705,14 +741,14 @@ class EapClient(Authenticatee):
         # Legacy Nak (RFC 3748 5.3.1) listing what we accept; never empty, as MS-CHAPv2 always is.
         if request_type not in self._refused_types:
             self._refused_types.append(request_type)
-        name = EAP_TYPE_NAMES.get(request_type, f"EAP type {request_type}")
+        name = eap_type_name(request_type)
         self._log(f"refused {name}; proposed types {self.acceptable_types}")
         return bytes((self.NAK, *self.acceptable_types))
 
     def _on_md5(self, identifier: int, type_data: bytes) -> bytes | None:
         parsed = _parse_value_and_name(type_data)
         if parsed is None:
-            self._fail(MALFORMED_CHALLENGE.format(method="EAP-MD5"), FailureKind.PROTOCOL)
+            self._fail(malformed_challenge_sentence("EAP-MD5"), FailureKind.PROTOCOL)
             return None
         challenge, name = parsed
         digest = _md5_response(identifier, self._secret, challenge)
@@ -730,7 +766,7 @@ class EapClient(Authenticatee):
         if opcode == self.MS_CHALLENGE:
             parsed = _parse_mschapv2_challenge(body)
             if parsed is None:
-                self._fail(MALFORMED_CHALLENGE.format(method="EAP-MSCHAPv2"), FailureKind.PROTOCOL)
+                self._fail(malformed_challenge_sentence("EAP-MSCHAPv2"), FailureKind.PROTOCOL)
                 return None
             challenge, name = parsed
             self._exchange = MsChapV2Exchange.answer(challenge, self._credentials, self._rng)
@@ -741,11 +777,11 @@ class EapClient(Authenticatee):
             return bytes((self.MSCHAPV2, self.MS_RESPONSE, ms_identifier)) + struct.pack("!H", 4 + len(ms_body)) + ms_body
         if opcode == self.MS_SUCCESS:
             if self._exchange is None:
-                self._fail(SKIPPED, FailureKind.PROTOCOL)
+                self._fail(skipped_sentence(), FailureKind.PROTOCOL)
                 return None
             if not self._exchange.server_proved(body):
                 self._log(f"the server's Success message does not hold the expected proof: {_describe(body[:42])}")
-                self._fail(IMPOSTOR, FailureKind.PROTOCOL)
+                self._fail(impostor_sentence(), FailureKind.PROTOCOL)
                 return None
             self._method_hlak = self._exchange.hlak
             self._inner_method = "EAP-MSCHAPv2"
@@ -781,7 +817,7 @@ class EapClient(Authenticatee):
         if self.outcome is not None:
             self._log("ignored EAP Success after authentication finished")
         elif self._method_hlak is None:
-            self._fail(SKIPPED, FailureKind.PROTOCOL)
+            self._fail(skipped_sentence(), FailureKind.PROTOCOL)
         else:
             self._succeed(self._method_hlak)
 
@@ -796,20 +832,22 @@ class EapClient(Authenticatee):
         elif self._exchange is None and self._method_hlak is None and self._refused_types:
             reason = self._unsupported_method_sentence()
         else:
-            reason = REFUSED
+            reason = refused_sentence()
             # After our EAP-MSCHAPv2 or EAP-MD5 answer it was the password; before any, the identity.
             password_refused = self._tunnel is None and (self._exchange is not None or self._method_hlak is not None)
         self._fail(reason, FailureKind.AUTHENTICATION, password_refused)
 
     def _unsupported_method_sentence(self) -> str:
         if self._refused_types == [self.MD5_CHALLENGE]:
-            return (
+            return _(
                 "The server only offers EAP-MD5, which your profile does not allow because it exposes the "
                 "password to offline guessing; allow CHAP-MD5 in the profile if you accept that, or ask the "
                 "administrator for MS-CHAPv2."
             )
-        names = ", ".join(EAP_TYPE_NAMES.get(t, f"EAP type {t}") for t in self._refused_types)
-        return f"The server requires {names}, which this client does not support; ask the server's administrator to allow MS-CHAPv2 or EAP-MSCHAPv2."
+        names = ", ".join(eap_type_name(t) for t in self._refused_types)
+        return _(
+            "The server requires {names}, which this client does not support; ask the server's administrator to allow MS-CHAPv2 or EAP-MSCHAPv2."
+        ).format(names=names)
 
 
 _MACHINES: dict[AuthMethod, type[Authenticatee]] = {

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import trust
+from .i18n import _
 from .types import Failure, FailureKind, Layer
 
 WHERE = Layer.AUTH
@@ -202,7 +203,9 @@ def load_client_certificate(path: Path, passphrase: str | None) -> tuple[bytes, 
         data = Path(path).read_bytes()
     except OSError as error:
         raise CertificateFileError(
-            f"Cannot read the client certificate file {path} ({error.strerror or error}): check the path in the profile."
+            _("Cannot read the client certificate file {path} ({reason}): check the path in the profile.").format(
+                path=path, reason=error.strerror or error
+            )
         ) from None
     password = passphrase.encode("utf-8") if passphrase else None
     if b"-----BEGIN" in data:
@@ -211,11 +214,15 @@ def load_client_certificate(path: Path, passphrase: str | None) -> tuple[bytes, 
         except ValueError:
             certs = []
         if not certs:
-            raise CertificateFileError(f"The file {path} holds no certificate: choose the file with your certificate and its key.")
+            raise CertificateFileError(
+                _("The file {path} holds no certificate: choose the file with your certificate and its key.").format(path=path)
+            )
         block = _pem_key_block(data)
         if not block:
             raise CertificateFileError(
-                f"The file {path} holds your certificate but not its private key: choose a PEM file with both, or a PKCS#12 (.p12) file."
+                _("The file {path} holds your certificate but not its private key: choose a PEM file with both, or a PKCS#12 (.p12) file.").format(
+                    path=path
+                )
             )
         try:
             key = serialization.load_pem_private_key(block, password)
@@ -224,14 +231,16 @@ def load_client_certificate(path: Path, passphrase: str | None) -> tuple[bytes, 
         except ValueError:
             if b"ENCRYPTED" in block:
                 raise CertificateFileError(_passphrase_sentence(path, passphrase)) from None
-            raise CertificateFileError(f"The private key in {path} cannot be read: export it again as PEM or PKCS#12.") from None
+            raise CertificateFileError(_("The private key in {path} cannot be read: export it again as PEM or PKCS#12.").format(path=path)) from None
     else:
         try:
             p12_key, cert, extra = pkcs12.load_key_and_certificates(data, password)
         except ValueError:
             raise CertificateFileError(_passphrase_sentence(path, passphrase)) from None
         if p12_key is None or cert is None:
-            raise CertificateFileError(f"The file {path} does not hold both a certificate and its private key: export both into it.")
+            raise CertificateFileError(
+                _("The file {path} does not hold both a certificate and its private key: export both into it.").format(path=path)
+            )
         key = p12_key
         certs = [cert, *extra]
     chain = [c.public_bytes(serialization.Encoding.DER) for c in certs]
@@ -247,8 +256,8 @@ def _pem_key_block(data: bytes) -> bytes:
 
 def _passphrase_sentence(path: Path, passphrase: str | None) -> str:
     if passphrase:
-        return f"The passphrase for {path} is wrong, or the file is damaged: enter the passphrase again."
-    return f"The key in {path} is protected by a passphrase: enter it in the profile."
+        return _("The passphrase for {path} is wrong, or the file is damaged: enter the passphrase again.").format(path=path)
+    return _("The key in {path} is protected by a passphrase: enter it in the profile.").format(path=path)
 
 
 def _load_into_context(context: ssl.SSLContext, key_pem: bytes, chain: list[bytes]) -> None:
@@ -382,27 +391,40 @@ class TlsProblem(Exception):
         self.failure = failure
 
 
-_ALERT_SENTENCES = {
-    "UNKNOWN_CA": "The authentication server does not trust the authority that issued your certificate: "
-    "ask the administrator which certificate to use.",
-    "BAD_CERTIFICATE": "The authentication server refused your certificate: ask the administrator which certificate to use.",
-    "CERTIFICATE_EXPIRED": "The authentication server refused your certificate because it has expired: ask for a new one.",
-    "CERTIFICATE_REVOKED": "The authentication server refused your certificate because it was revoked: ask for a new one.",
-    "UNSUPPORTED_CERTIFICATE": "The authentication server refused your certificate as unsuitable: ask the administrator which certificate to use.",
-    "ACCESS_DENIED": "The authentication server denied access to your certificate: ask the administrator to allow it.",
-    "HANDSHAKE_FAILURE": "The authentication server and this client found no TLS settings in common: ask the administrator to allow TLS 1.2 for EAP.",
-    "PROTOCOL_VERSION": "The authentication server does not accept TLS 1.2 for EAP: ask the administrator to allow it.",
-}
+def _alert_sentences() -> dict[str, str]:
+    """The sentence for each TLS alert (by OpenSSL's reason name) the authentication server may send."""
+    return {
+        "UNKNOWN_CA": _(
+            "The authentication server does not trust the authority that issued your certificate: ask the administrator which certificate to use."
+        ),
+        "BAD_CERTIFICATE": _("The authentication server refused your certificate: ask the administrator which certificate to use."),
+        "CERTIFICATE_EXPIRED": _("The authentication server refused your certificate because it has expired: ask for a new one."),
+        "CERTIFICATE_REVOKED": _("The authentication server refused your certificate because it was revoked: ask for a new one."),
+        "UNSUPPORTED_CERTIFICATE": _(
+            "The authentication server refused your certificate as unsuitable: ask the administrator which certificate to use."
+        ),
+        "ACCESS_DENIED": _("The authentication server denied access to your certificate: ask the administrator to allow it."),
+        "HANDSHAKE_FAILURE": _(
+            "The authentication server and this client found no TLS settings in common: ask the administrator to allow TLS 1.2 for EAP."
+        ),
+        "PROTOCOL_VERSION": _("The authentication server does not accept TLS 1.2 for EAP: ask the administrator to allow it."),
+    }
 
 
 def _rename(sentence: str) -> str:
     """trust.py speaks of "the server"; here it is the EAP (authentication) server, with its own CA setting."""
-    return (
-        sentence.replace("The server's", "The authentication server's")
-        .replace("the server's", "the authentication server's")
-        .replace("(--ca-file)", "(--eap-ca-file)")
-        .replace("Check the host name in the profile.", "Check the EAP server name in the profile (--eap-server-name).")
+    replacements = (
+        # Translators: words of the server-certificate sentences, replaced when a sentence is about the
+        # EAP authentication server: translate them exactly as they appear in those sentences.
+        (_("The server's"), _("The authentication server's")),
+        # Translators: as above, in the middle of a sentence
+        (_("the server's"), _("the authentication server's")),
+        ("(--ca-file)", "(--eap-ca-file)"),
+        (_("Check the host name in the profile."), _("Check the EAP server name in the profile (--eap-server-name).")),
     )
+    for server, authentication_server in replacements:
+        sentence = sentence.replace(server, authentication_server)
+    return sentence
 
 
 class TlsClient:
@@ -422,7 +444,11 @@ class TlsClient:
             context = trust.verifying_context(settings.ca_file)
         except (OSError, ssl.SSLError) as error:
             raise TlsProblem(
-                Failure(WHERE, f"Cannot read the EAP CA file {settings.ca_file} ({error}): check the path in the profile.", FailureKind.TRUST)
+                Failure(
+                    WHERE,
+                    _("Cannot read the EAP CA file {path} ({error}): check the path in the profile.").format(path=settings.ca_file, error=error),
+                    FailureKind.TRUST,
+                )
             ) from None
         tls13 = settings.allow_tls13 and settings.method is TlsMethod.EAP_TLS
         context.maximum_version = ssl.TLSVersion.TLSv1_3 if tls13 else MAX_TLS_VERSION
@@ -433,9 +459,10 @@ class TlsClient:
                 raise TlsProblem(
                     Failure(
                         WHERE,
-                        f"The client certificate and its key cannot be used together "
-                        f"({getattr(error, 'reason', None) or error.__class__.__name__}): check that the "
-                        "certificate file holds your certificate with its own key.",
+                        _(
+                            "The client certificate and its key cannot be used together ({reason}): check that the "
+                            "certificate file holds your certificate with its own key."
+                        ).format(reason=getattr(error, "reason", None) or error.__class__.__name__),
                         FailureKind.TRUST,
                     )
                 ) from None
@@ -449,7 +476,11 @@ class TlsClient:
         except (OSError, ValueError, ssl.SSLError) as error:
             self._keylog.close()  # the key log file must not stay behind
             raise TlsProblem(
-                Failure(WHERE, f"The TLS session for the EAP method cannot be set up ({error.__class__.__name__}).", FailureKind.OTHER)
+                Failure(
+                    WHERE,
+                    _("The TLS session for the EAP method cannot be set up ({error}).").format(error=error.__class__.__name__),
+                    FailureKind.OTHER,
+                )
             ) from None
 
     def close(self) -> None:
@@ -519,14 +550,16 @@ class TlsClient:
 
     def _alert_failure(self, error: ssl.SSLError) -> Failure:
         reason = (getattr(error, "reason", None) or "").upper()
-        for key, sentence in _ALERT_SENTENCES.items():
+        for key, sentence in _alert_sentences().items():
             if key in reason:
                 kind = FailureKind.AUTHENTICATION if "CERTIFICATE" in key or key in ("UNKNOWN_CA", "ACCESS_DENIED") else FailureKind.PROTOCOL
                 return Failure(WHERE, sentence, kind)
         return Failure(
             WHERE,
-            f"The TLS session with the authentication server failed ({error.reason or error}): "
-            "try again; if it keeps happening, ask the administrator to check the EAP settings.",
+            _(
+                "The TLS session with the authentication server failed ({reason}): "
+                "try again; if it keeps happening, ask the administrator to check the EAP settings."
+            ).format(reason=error.reason or error),
             FailureKind.PROTOCOL,
         )
 
@@ -535,7 +568,9 @@ class TlsClient:
         if not leaf:
             self.close()
             raise TlsProblem(
-                Failure(WHERE, "The authentication server sent no certificate: ask its administrator to check the EAP settings.", FailureKind.TRUST)
+                Failure(
+                    WHERE, _("The authentication server sent no certificate: ask its administrator to check the EAP settings."), FailureKind.TRUST
+                )
             )
         self.peer_certificate = leaf
         problem = self._certificate_problem(leaf)
@@ -556,7 +591,9 @@ class TlsClient:
             raise TlsProblem(
                 Failure(
                     WHERE,
-                    f"Could not derive the EAP keys from the {version or 'TLS'} session: this is a bug in this client; please report it.",
+                    _("Could not derive the EAP keys from the {version} session: this is a bug in this client; please report it.").format(
+                        version=version or "TLS"
+                    ),
                     FailureKind.OTHER,
                 )
             )
@@ -568,11 +605,12 @@ class TlsClient:
         cert = trust.load_certificate(leaf)
         if settings.server_name is None and settings.pin_sha256 is None:
             names = trust.certificate_names(cert).presented()
-            shown = ", ".join(names[:4]) or "no name"
-            return (
+            # Translators: stands for the names a certificate is for, when it names none
+            shown = ", ".join(names[:4]) or _("no name")
+            return _(
                 "No EAP server name is set in the profile, so the authentication server's certificate "
-                f"(for {shown}) cannot be checked: set the EAP server name (--eap-server-name)."
-            )
+                "(for {names}) cannot be checked: set the EAP server name (--eap-server-name)."
+            ).format(names=shown)
         if settings.server_name is not None:
             problem = trust.server_name_problem(cert, settings.server_name)
             if problem is not None:
@@ -612,8 +650,9 @@ class TunnelMethod:
             self._log(f"dropped the session: {error}")
             self.failure = Failure(
                 WHERE,
-                f"The authentication server sent a malformed {self.packet_name} packet "
-                f"({error}): try again; if it keeps happening, tell its administrator.",
+                _(
+                    "The authentication server sent a malformed {method} packet ({error}): try again; if it keeps happening, tell its administrator."
+                ).format(method=self.packet_name, error=error),
                 FailureKind.PROTOCOL,
             )
         except TlsProblem as problem:
@@ -691,7 +730,7 @@ class EapTls(TunnelMethod):
             raise TlsProblem(
                 Failure(
                     WHERE,
-                    "EAP-TLS needs your certificate, and the profile names no certificate file: choose one (--client-cert).",
+                    _("EAP-TLS needs your certificate, and the profile names no certificate file: choose one (--client-cert)."),
                     FailureKind.AUTHENTICATION,
                 )
             )
@@ -702,11 +741,11 @@ class EapTls(TunnelMethod):
 
     def failure_sentence(self) -> str:
         if self._sent_certificate:
-            return (
+            return _(
                 "The authentication server refused your certificate: ask the administrator whether it is "
                 "allowed to connect, or which certificate to use."
             )
-        return "The authentication server ended EAP-TLS before the TLS session was set up: ask its administrator to check the EAP settings."
+        return _("The authentication server ended EAP-TLS before the TLS session was set up: ask its administrator to check the EAP settings.")
 
 
 def start_tunnel_method(eap_type: int, settings: TlsMethodSettings, credentials, rng) -> TunnelMethod:  # type: ignore[no-untyped-def]

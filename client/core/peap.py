@@ -37,9 +37,10 @@ import secrets
 import struct
 from collections.abc import Callable
 
-from .auth import AuthPolicy, AuthSucceeded, EapClient
+from .auth import AuthPolicy, AuthSucceeded, EapClient, refused_sentence
 from .eap_tls import PEAP_TYPE, WHERE, Framing, TlsClient, TlsMethodSettings, TunnelMethod
 from .events import Credentials
+from .i18n import _
 from .ppp_codec import encode_packet
 from .types import Failure, FailureKind
 
@@ -53,11 +54,13 @@ BINDING_TLV_SIZE = 60  # 4-byte TLV header + 56
 IMCK_LABEL = b"Inner Methods Compound Keys"
 CSK_LABEL = b"Session Key Generating Function\x00"  # NUL included, as Windows does (wpa_supplicant's note)
 
-BINDING_FAILED = (
-    "The authentication server could not prove that the PEAP tunnel and the inner login belong "
-    "together (bad crypto binding): it may be an impostor. Do not use this connection, and tell "
-    "the server's administrator."
-)
+
+def binding_failed_sentence() -> str:
+    return _(
+        "The authentication server could not prove that the PEAP tunnel and the inner login belong "
+        "together (bad crypto binding): it may be an impostor. Do not use this connection, and tell "
+        "the server's administrator."
+    )
 
 
 def peap_prf_plus(key: bytes, seed: bytes, length: int) -> bytes:
@@ -197,7 +200,10 @@ class Peap(TunnelMethod):
             self._log(f"EAP-TLV without a usable Result TLV (mandatory TLVs we do not know: {unknown})")
             self.failure = Failure(
                 WHERE,
-                "The authentication server asked for PEAP extensions this client does not support: ask its administrator to check the PEAP settings.",
+                _(
+                    "The authentication server asked for PEAP extensions this client does not support: "
+                    "ask its administrator to check the PEAP settings."
+                ),
                 FailureKind.PROTOCOL,
             )
             return self._result(identifier, RESULT_FAILURE)
@@ -205,18 +211,14 @@ class Peap(TunnelMethod):
         if status != RESULT_SUCCESS:
             self._log("server reported failure in its Result TLV")
             outcome = self._inner.outcome
-            self.failure = (
-                outcome
-                if isinstance(outcome, Failure)
-                else Failure(WHERE, "The server refused the user name or password. Check them and try again.", FailureKind.AUTHENTICATION, True)
-            )
+            self.failure = outcome if isinstance(outcome, Failure) else Failure(WHERE, refused_sentence(), FailureKind.AUTHENTICATION, True)
             return self._result(identifier, RESULT_FAILURE)
         # The server says phase 2 succeeded: the inner method must agree (it checked the server's proof).
         self._inner.receive(encode_packet(EAP_SUCCESS, self._inner_identifier, b""), 0.0)
         self._take_inner_logs()
         outcome = self._inner.outcome
         if not isinstance(outcome, AuthSucceeded):
-            self.failure = outcome if isinstance(outcome, Failure) else Failure(WHERE, BINDING_FAILED, FailureKind.PROTOCOL)
+            self.failure = outcome if isinstance(outcome, Failure) else Failure(WHERE, binding_failed_sentence(), FailureKind.PROTOCOL)
             return self._result(identifier, RESULT_FAILURE)
         if binding is None:
             self.crypto_binding = False
@@ -228,12 +230,12 @@ class Peap(TunnelMethod):
     def _answer_binding(self, identifier: int, tlv: bytes, isk: bytes) -> bytes:
         if len(tlv) != BINDING_TLV_SIZE or tlv[5] != 0 or tlv[7] != 0:
             self._log(f"malformed Crypto Binding TLV ({len(tlv)} bytes, version {tlv[5] if len(tlv) > 5 else '?'})")
-            self.failure = Failure(WHERE, BINDING_FAILED, FailureKind.PROTOCOL)
+            self.failure = Failure(WHERE, binding_failed_sentence(), FailureKind.PROTOCOL)
             return self._result(identifier, RESULT_FAILURE)
         ipmk, cmk = compound_keys(self._key_material[:60], isk)
         if not hmac.compare_digest(binding_mac(cmk, tlv), tlv[40:60]):
             self._log("the server's Compound MAC is wrong")
-            self.failure = Failure(WHERE, BINDING_FAILED, FailureKind.PROTOCOL)
+            self.failure = Failure(WHERE, binding_failed_sentence(), FailureKind.PROTOCOL)
             return self._result(identifier, RESULT_FAILURE)
         nonce = tlv[8:40]
         unsigned = struct.pack("!HHBBBB", TLV_CRYPTO_BINDING, 56, 0, 0, 0, 1) + nonce + bytes(20)
@@ -252,8 +254,8 @@ class Peap(TunnelMethod):
         if isinstance(outcome, Failure):
             return outcome.reason
         if self._tls is not None and self._tls.established:
-            return "The server refused the user name or password. Check them and try again."
-        return "The authentication server ended PEAP before the TLS tunnel was set up: ask its administrator to check the EAP settings."
+            return refused_sentence()
+        return _("The authentication server ended PEAP before the TLS tunnel was set up: ask its administrator to check the EAP settings.")
 
     def refused_password(self) -> bool:
         outcome = self._inner.outcome

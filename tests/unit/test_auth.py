@@ -130,8 +130,8 @@ def test_pap_retransmits_with_a_new_identifier_then_gives_up():
         assert machine.get_timer() == now + 3
     machine.handle_timer(130.0)
     assert machine.take_output() == []
-    assert machine.outcome == failure(auth.PAP_TIMEOUT, FailureKind.AUTHENTICATION)
-    assert auth.PAP_TIMEOUT.startswith("The server did not answer the PAP login")
+    assert machine.outcome == failure(auth.pap_timeout_sentence(), FailureKind.AUTHENTICATION)
+    assert auth.pap_timeout_sentence().startswith("The server did not answer the PAP login")
     assert machine.get_timer() is None
 
 
@@ -162,7 +162,7 @@ def test_pap_nak_quotes_a_printable_server_message():
 def test_pap_nak_with_a_message_that_only_repeats_the_refusal():
     machine = started_pap()
     machine.receive(h("03 01 00 1A 15") + b"Authentication failed" + b"pad", 101.0)
-    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
+    assert machine.outcome == failure(auth.refused_sentence(), FailureKind.AUTHENTICATION)
     assert machine.take_messages() == ["Authentication failed"]  # still logged for the user
 
 
@@ -170,15 +170,15 @@ def test_pap_nak_with_a_message_that_only_repeats_the_refusal():
 def test_pap_nak_without_a_usable_message(data):
     machine = started_pap()
     machine.receive(encode_packet(3, 1, data), 101.0)
-    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
-    assert auth.REFUSED == "The server refused the user name or password. Check them and try again."
+    assert machine.outcome == failure(auth.refused_sentence(), FailureKind.AUTHENTICATION)
+    assert auth.refused_sentence() == "The server refused the user name or password. Check them and try again."
 
 
 def test_pap_refuses_credentials_longer_than_255_bytes():
     machine = PapClient(Credentials("u" * 256, PASSWORD), ALL_ALLOWED)
     machine.start(0.0)
     assert machine.take_output() == []
-    assert machine.outcome == failure(auth.PAP_TOO_LONG, FailureKind.AUTHENTICATION)
+    assert machine.outcome == failure(auth.pap_too_long_sentence(), FailureKind.AUTHENTICATION)
 
 
 def test_pap_logs_no_password():
@@ -237,9 +237,9 @@ def test_chap_md5_failure_and_verdicts_for_other_identifiers():
     machine.receive(h("04 08 00 04"), 1.0)  # not our identifier: ignored
     assert machine.outcome is None
     machine.receive(h("04 07 00 10") + b"Wrong secret", 1.0)
-    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
+    assert machine.outcome == failure(auth.refused_sentence(), FailureKind.AUTHENTICATION)
     machine.receive(h("03 07 00 04"), 1.0)  # too late to change anything
-    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
+    assert machine.outcome == failure(auth.refused_sentence(), FailureKind.AUTHENTICATION)
 
 
 def test_chap_md5_answers_a_rechallenge_after_success():
@@ -256,7 +256,7 @@ def test_chap_md5_malformed_challenge_is_a_protocol_failure(data):
     machine = ChapMd5Client(CREDENTIALS, ALL_ALLOWED)
     machine.receive(encode_packet(1, 7, data), 1.0)
     assert machine.take_output() == []
-    assert machine.outcome == failure(auth.MALFORMED_CHALLENGE.format(method="CHAP"), FailureKind.PROTOCOL)
+    assert machine.outcome == failure(auth.malformed_challenge_sentence("CHAP"), FailureKind.PROTOCOL)
 
 
 # --- MS-CHAPv2 ---------------------------------------------------------------------------------
@@ -307,8 +307,8 @@ def test_mschapv2_success_accepts_lower_case_hex():
 def test_mschapv2_success_without_a_valid_proof_is_an_impostor(message):
     machine = started_mschapv2()
     machine.receive(encode_packet(3, 1, message), 2.0)
-    assert machine.outcome == failure(auth.IMPOSTOR, FailureKind.PROTOCOL)
-    assert auth.IMPOSTOR.startswith(
+    assert machine.outcome == failure(auth.impostor_sentence(), FailureKind.PROTOCOL)
+    assert auth.impostor_sentence().startswith(
         "The server could not prove it knows your password (bad MS-CHAPv2 authenticator response): it may be an impostor."
     )
 
@@ -340,8 +340,8 @@ def test_mschapv2_ignores_new_challenges_after_success():
 
 
 FAILURE_CASES = [
-    (b"E=691 R=0 C=00000000000000000000000000000000 V=3 M=Authentication failure", auth.REFUSED),
-    (b"E=646 R=0 V=3", auth.MSCHAPV2_ERRORS[646]),
+    (b"E=691 R=0 C=00000000000000000000000000000000 V=3 M=Authentication failure", auth.refused_sentence()),
+    (b"E=646 R=0 V=3", auth.mschapv2_errors()[646]),
     (b"E=647 R=0 V=3", "The server refused the login because your account is disabled. Ask your administrator to enable it."),
     (
         b"E=648 R=0 V=3",
@@ -352,14 +352,14 @@ FAILURE_CASES = [
         b"E=649 R=0 V=3",
         "The server refused the login because your account has no dial-in permission. Ask your administrator to allow remote access for it.",
     ),
-    (b"E=709 R=0 V=3", auth.MSCHAPV2_ERRORS[709]),
+    (b"E=709 R=0 V=3", auth.mschapv2_errors()[709]),
     (
         b"E=123 R=0 V=3",
         "The server refused the login with MS-CHAPv2 error 123. Check the user name and password, or ask your administrator what the error means.",
     ),
-    (b"E=", auth.REFUSED),
-    (b"", auth.REFUSED),
-    (b"E=69x1 R=0", auth.REFUSED),
+    (b"E=", auth.refused_sentence()),
+    (b"", auth.refused_sentence()),
+    (b"E=69x1 R=0", auth.refused_sentence()),
 ]
 
 
@@ -391,7 +391,7 @@ def test_mschapv2_challenge_of_the_wrong_size_is_a_protocol_failure(value):
     machine = MsChapV2Client(CREDENTIALS, AuthPolicy(), ScriptedRng())
     machine.receive(mschapv2_challenge(value=value), 1.0)
     assert machine.take_output() == []
-    assert machine.outcome == failure(auth.MALFORMED_CHALLENGE.format(method="MS-CHAPv2"), FailureKind.PROTOCOL)
+    assert machine.outcome == failure(auth.malformed_challenge_sentence("MS-CHAPv2"), FailureKind.PROTOCOL)
 
 
 @pytest.mark.parametrize("information", [b"", h("01"), h("01 01 00"), h("01 01 00 03"), h("01 01 00 30 10")])
@@ -447,14 +447,14 @@ def test_eap_mschapv2_bad_proof_is_an_impostor_and_gets_no_answer():
     machine.receive(EAP_MSCHAPV2_CHALLENGE, 1.0)
     machine.receive(eap_mschapv2_request(3, 3, b"S=0000000000000000000000000000000000000000"), 2.0)
     assert machine.take_output() == [EAP_MSCHAPV2_RESPONSE]
-    assert machine.outcome == failure(auth.IMPOSTOR, FailureKind.PROTOCOL)
+    assert machine.outcome == failure(auth.impostor_sentence(), FailureKind.PROTOCOL)
     machine.receive(EAP_SUCCESS, 2.0)
-    assert machine.outcome == failure(auth.IMPOSTOR, FailureKind.PROTOCOL)
+    assert machine.outcome == failure(auth.impostor_sentence(), FailureKind.PROTOCOL)
 
 
 @pytest.mark.parametrize(
     ("message", "reason"),
-    [(b"E=691 R=0 C=00000000000000000000000000000000 V=3 M=bad", auth.REFUSED), (b"E=648 R=0 V=3", auth.MSCHAPV2_ERRORS[648])],
+    [(b"E=691 R=0 C=00000000000000000000000000000000 V=3 M=bad", auth.refused_sentence()), (b"E=648 R=0 V=3", auth.mschapv2_errors()[648])],
 )
 def test_eap_mschapv2_failure_is_acknowledged(message, reason):
     machine = eap()
@@ -479,21 +479,21 @@ def test_eap_success_before_a_method_completed_is_refused(before):
     for information in before:
         machine.receive(information, 1.0)
     machine.receive(EAP_SUCCESS, 2.0)
-    assert machine.outcome == failure(auth.SKIPPED, FailureKind.PROTOCOL)
+    assert machine.outcome == failure(auth.skipped_sentence(), FailureKind.PROTOCOL)
 
 
 def test_eap_mschapv2_success_opcode_without_a_challenge_is_refused():
     machine = eap()
     machine.receive(eap_mschapv2_request(3, 3, SUCCESS_MESSAGE), 2.0)
     assert machine.take_output() == []
-    assert machine.outcome == failure(auth.SKIPPED, FailureKind.PROTOCOL)
+    assert machine.outcome == failure(auth.skipped_sentence(), FailureKind.PROTOCOL)
 
 
 def test_eap_failure_after_our_answer_is_a_refusal():
     machine = eap()
     machine.receive(EAP_MSCHAPV2_CHALLENGE, 1.0)
     machine.receive(EAP_FAILURE, 2.0)
-    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
+    assert machine.outcome == failure(auth.refused_sentence(), FailureKind.AUTHENTICATION)
 
 
 def test_eap_naks_tls_and_explains_the_failure():
@@ -535,7 +535,7 @@ def test_eap_md5_when_allowed_succeeds_with_a_zero_hlak():
 def test_eap_md5_malformed_challenge():
     machine = eap(ALL_ALLOWED)
     machine.receive(encode_packet(1, 5, b"\x04\x10\x01"), 1.0)
-    assert machine.outcome == failure(auth.MALFORMED_CHALLENGE.format(method="EAP-MD5"), FailureKind.PROTOCOL)
+    assert machine.outcome == failure(auth.malformed_challenge_sentence("EAP-MD5"), FailureKind.PROTOCOL)
 
 
 def test_eap_duplicate_request_gets_the_original_response():
@@ -568,7 +568,7 @@ def test_eap_drops_what_it_cannot_use(information):
 def test_eap_mschapv2_bad_challenge_size_is_a_protocol_failure():
     machine = eap()
     machine.receive(eap_mschapv2_request(2, 1, b"\x08" + bytes(8)), 1.0)
-    assert machine.outcome == failure(auth.MALFORMED_CHALLENGE.format(method="EAP-MSCHAPv2"), FailureKind.PROTOCOL)
+    assert machine.outcome == failure(auth.malformed_challenge_sentence("EAP-MSCHAPv2"), FailureKind.PROTOCOL)
 
 
 def test_eap_requests_after_the_outcome_are_ignored():
@@ -680,7 +680,7 @@ def test_mschapv2_success_without_m_is_accepted_and_a_message_is_shown():
 def test_mschapv2_failure_message_is_appended_when_it_tells_more():
     machine = started_mschapv2()
     machine.receive(encode_packet(4, 1, b"E=649 R=0 V=3 M=Use the VPN-Users group\x07"), 2.0)
-    assert machine.outcome == failure(auth.MSCHAPV2_ERRORS[649] + ' The server said: "Use the VPN-Users group".', FailureKind.AUTHENTICATION)
+    assert machine.outcome == failure(auth.mschapv2_errors()[649] + ' The server said: "Use the VPN-Users group".', FailureKind.AUTHENTICATION)
 
 
 NEW_CHALLENGE = h("00112233445566778899AABBCCDDEEFF")
@@ -694,7 +694,7 @@ def test_mschapv2_failure_with_r1_waits_for_a_new_password_and_retries_per_rfc_2
     machine.take_output()
     machine.receive(encode_packet(4, 1, RETRY_FAILURE), 2.0)
     assert machine.outcome is None
-    assert machine.retry_prompt == auth.REFUSED
+    assert machine.retry_prompt == auth.refused_sentence()
     assert machine.take_output() == []
     machine.retry_with("newPass")
     (response,) = machine.take_output()
@@ -712,7 +712,7 @@ def test_mschapv2_retry_declined_ends_with_the_refusal():
     machine.take_output()
     machine.receive(encode_packet(4, 1, RETRY_FAILURE), 2.0)
     machine.retry_with(None)
-    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
+    assert machine.outcome == failure(auth.refused_sentence(), FailureKind.AUTHENTICATION)
     assert machine.take_output() == []
 
 
@@ -742,4 +742,4 @@ def test_mschapv2_retries_are_bounded():
         assert parse_packet(machine.take_output()[-1]).identifier == identifier
     machine.receive(encode_packet(4, identifier, RETRY_FAILURE), 2.0)
     assert machine.retry_prompt is None
-    assert machine.outcome == failure(auth.REFUSED, FailureKind.AUTHENTICATION)
+    assert machine.outcome == failure(auth.refused_sentence(), FailureKind.AUTHENTICATION)

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sstpvpn.client.core import peap
-from sstpvpn.client.core.auth import SKIPPED, AuthMethod, AuthPolicy, AuthSucceeded, EapClient
+from sstpvpn.client.core.auth import AuthMethod, AuthPolicy, AuthSucceeded, EapClient, skipped_sentence
 from sstpvpn.client.core.eap_tls import (
     FLAG_LENGTH,
     FLAG_MORE,
@@ -237,7 +237,7 @@ def test_eap_tls_start_is_answered_with_a_client_hello(pki):
 def test_eap_success_before_the_tls_method_finished_is_refused():
     client = _client(TlsMethod.EAP_TLS)
     client.receive(encode_packet(3, 1, b""), 0.0)
-    assert client.outcome == Failure(Layer.AUTH, SKIPPED, client.outcome.kind)
+    assert client.outcome == Failure(Layer.AUTH, skipped_sentence(), client.outcome.kind)
     assert not isinstance(client.outcome, AuthSucceeded)
 
 
@@ -326,7 +326,7 @@ def test_peap_refuses_a_crypto_binding_made_with_other_keys():
     unsigned = struct.pack("!HHBBBB", 12, 56, 0, 0, 0, 0) + bytes(32) + bytes(20)
     forged = unsigned[:40] + peap.binding_mac(b"\x01" * 20, unsigned)  # an impostor without the inner keys
     method._inner_packet(_tlv_packet(6, _result_tlv(1), forged))
-    assert method.failure is not None and method.failure.reason == peap.BINDING_FAILED
+    assert method.failure is not None and method.failure.reason == peap.binding_failed_sentence()
     assert tunnel.written[-1][5:11] == _result_tlv(2) and method.msk is None
 
 
@@ -334,7 +334,7 @@ def test_peap_result_success_before_the_inner_method_finished_is_refused():
     method, tunnel = _peap_in_phase2()
     method._inner_packet(b"\x01")  # identity only, no MS-CHAPv2
     method._inner_packet(_tlv_packet(3, _result_tlv(1)))
-    assert method.failure is not None and method.failure.reason == SKIPPED
+    assert method.failure is not None and method.failure.reason == skipped_sentence()
     assert tunnel.written[-1][5:11] == _result_tlv(2) and method.msk is None
 
 
