@@ -7,23 +7,37 @@ import ipaddress
 import math
 import re
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
 
 from .icons import TrayState
 
-APP_NAME = "SSTP VPN"
+APP_NAME = "SSTP VPN"  # a name: the same in every language
 
 _CONNECTING_STATES = {State.HANDSHAKE, State.NEGOTIATING, State.AUTHENTICATING, State.CONFIGURING, State.DISCONNECTING}
-_STATE_WORDS = {
-    State.IDLE: "Disconnected",
-    State.HANDSHAKE: "Connecting (contacting the server)",
-    State.NEGOTIATING: "Connecting (negotiating the link)",
-    State.AUTHENTICATING: "Connecting (signing in)",
-    State.CONFIGURING: "Connecting (setting up the network)",
-    State.CONNECTED: "Connected",
-    State.DISCONNECTING: "Disconnecting",
-    State.DISCONNECTED: "Disconnected",
-}
+
+
+def _state_words(state: State) -> str:
+    """The words for a session state (the status window's State, the tray menu's header)."""
+    words = {
+        # Translators: connection state (status window, profiles list); shown lowercased in the tray menu
+        State.IDLE: _("Disconnected"),
+        # Translators: connection state, while the first contact with the server is made
+        State.HANDSHAKE: _("Connecting (contacting the server)"),
+        # Translators: connection state, while the PPP link is negotiated
+        State.NEGOTIATING: _("Connecting (negotiating the link)"),
+        # Translators: connection state, while the user name and password are checked
+        State.AUTHENTICATING: _("Connecting (signing in)"),
+        # Translators: connection state, while addresses, routes and DNS are set up on this computer
+        State.CONFIGURING: _("Connecting (setting up the network)"),
+        # Translators: connection state (status window, profiles list); shown lowercased in the tray menu
+        State.CONNECTED: _("Connected"),
+        # Translators: connection state (status window, profiles list); shown lowercased in the tray menu
+        State.DISCONNECTING: _("Disconnecting"),
+        # Translators: connection state (status window, profiles list); shown lowercased in the tray menu
+        State.DISCONNECTED: _("Disconnected"),
+    }
+    return words[state]
 
 
 def tray_state(status: Status, reconnect_in: float | None = None) -> TrayState:
@@ -39,11 +53,14 @@ def tray_state(status: Status, reconnect_in: float | None = None) -> TrayState:
 def state_text(status: Status, reconnect_in: float | None = None) -> str:
     if reconnect_in is not None and status.state in (State.DISCONNECTED, State.IDLE):
         if math.isinf(reconnect_in):
-            return "Waiting for a network"  # reconnects as soon as the server can be reached
-        return f"Reconnecting in {max(0, round(reconnect_in))} s"
+            # Translators: connection state: reconnects as soon as the server can be reached
+            return _("Waiting for a network")
+        # Translators: connection state; {seconds} counts down to the next attempt, "s" = seconds
+        return _("Reconnecting in {seconds} s").format(seconds=max(0, round(reconnect_in)))
     if status.state is State.DISCONNECTED and status.failure is not None:
-        return "Failed"
-    return _STATE_WORDS[status.state]
+        # Translators: connection state after an attempt that did not succeed
+        return _("Failed")
+    return _state_words(status.state)
 
 
 def duration_text(seconds: float) -> str:
@@ -63,17 +80,21 @@ def summary_lines(
     first lines, the same words in both. `profile_name` is the session's (or the last one's);
     `active`: a session is connecting, connected or waiting to reconnect."""
     if shutting_down:
-        return [f"{APP_NAME}: disconnecting and quitting…"]
+        # Translators: tray menu header and tooltip while the app quits; {app_name} is "SSTP VPN"
+        return [_("{app_name}: disconnecting and quitting…").format(app_name=APP_NAME)]
     failure = status.failure if status.state is State.DISCONNECTED else None
     if profile_name is None or not (active or failure is not None):
-        lines = [f"{APP_NAME}: not connected"]
+        # Translators: tray menu header and tooltip; {app_name} is "SSTP VPN"
+        lines = [_("{app_name}: not connected").format(app_name=APP_NAME)]
     else:
         lines = [f"{APP_NAME}: {profile_name}, {state_text(status, reconnect_in).lower()}"]
     if status.state is State.CONNECTED and status.plan is not None:
         since = f" · {duration_text(now - status.connected_at)}" if status.connected_at is not None else ""
-        lines.append(f"Address {status.plan.address}{since}")
+        # Translators: tray menu header and tooltip: the VPN address this computer got
+        lines.append(_("Address {address}").format(address=status.plan.address) + since)
     elif failure is not None:
-        lines.append(f"Last attempt: {last_attempt(failure)}")  # the whole sentence: the tooltip, the Log window
+        # Translators: tray menu header and tooltip; {reason} is a few words such as "sign-in refused"
+        lines.append(_("Last attempt: {reason}").format(reason=last_attempt(failure)))  # the whole sentence: the tooltip, the Log window
     return lines
 
 
@@ -144,71 +165,129 @@ def with_accelerators(texts: list[str], first: frozenset[str] = frozenset()) -> 
 # setting by its flag, in parentheses: "add its CA certificate to the profile (--ca-file)". The GUI
 # names the editor's field instead (the labels of gui/editor.py, without the colon).
 # tests/gui/test_gui_wording.py checks that every such flag in client/ and platform/ is here.
-FLAG_FIELDS = {
-    "--ca-file": "Extra CA file",
-    "--pin-sha256": "Pinned SHA-256",
-    "--sni": "TLS server name",
-    "--route": "Also route",
-    "--mtu": "MTU",
-    "--proxy": "Proxy URL",
-    "--auth": "Sign in with",
-    "--client-cert": "Certificate file",
-    "--eap-server-name": "EAP server name",
-    "--eap-ca-file": "EAP CA file",
-    "--eap-pin-sha256": "EAP pinned SHA-256",
-}
+def flag_fields() -> dict[str, str]:
+    """Flag -> the editor's field label, without the colon, in the user's language."""
+    return {
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--ca-file": _("Extra CA file"),
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--pin-sha256": _("Pinned SHA-256"),
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--sni": _("TLS server name"),
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--route": _("Also route"),
+        "--mtu": "MTU",  # not translated: a protocol term, the editor's label is "MTU:" too
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--proxy": _("Proxy URL"),
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--auth": _("Sign in with"),
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--client-cert": _("Certificate file"),
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--eap-server-name": _("EAP server name"),
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--eap-ca-file": _("EAP CA file"),
+        # Translators: the profile editor's field label without its colon: translate it as that label
+        "--eap-pin-sha256": _("EAP pinned SHA-256"),
+    }
+
+
 # Flags that are a check box in the editor (its text up to the parenthesis): "(the “Allow PAP” box)".
-FLAG_BOXES = {
-    "--allow-pap": "Allow PAP",
-    "--allow-chap-md5": "Allow CHAP-MD5 and EAP-MD5",
-}
+def flag_boxes() -> dict[str, str]:
+    """Flag -> the editor's check box text up to the parenthesis, in the user's language."""
+    return {
+        # Translators: the profile editor's check box, its text up to the parenthesis: translate it as that box
+        "--allow-pap": _("Allow PAP"),
+        # Translators: the profile editor's check box, its text up to the parenthesis: translate it as that box
+        "--allow-chap-md5": _("Allow CHAP-MD5 and EAP-MD5"),
+    }
+
+
 FLAG_MENTION = re.compile(r"\((or )?(--[a-z][a-z0-9-]*)\)")
 
 
 def in_gui_words(sentence: str) -> str:
     """A sentence of client/ as the GUI shows it: "(--ca-file)" becomes "(the “Extra CA file”
     field)", "(--allow-pap)" "(the “Allow PAP” box)"; a flag in neither table stays as it is."""
+    fields, boxes = flag_fields(), flag_boxes()
 
     def field(match: re.Match[str]) -> str:
-        label = FLAG_FIELDS.get(match.group(2))
+        either = match.group(1) is not None  # "(or --route)": another way to fix it
+        label = fields.get(match.group(2))
         if label is not None:
-            return f"({match.group(1) or ''}the “{label}” field)"
-        box = FLAG_BOXES.get(match.group(2))
-        return match.group(0) if box is None else f"({match.group(1) or ''}the “{box}” box)"
+            if either:
+                # Translators: replaces "(or --route)" in a sentence; {label} is the profile editor's field
+                return _("(or the “{label}” field)").format(label=label)
+            # Translators: replaces "(--ca-file)" in a sentence; {label} is the profile editor's field
+            return _("(the “{label}” field)").format(label=label)
+        box = boxes.get(match.group(2))
+        if box is None:
+            return match.group(0)
+        if either:
+            # Translators: replaces "(or --allow-pap)" in a sentence; {label} is the profile editor's check box
+            return _("(or the “{label}” box)").format(label=box)
+        # Translators: replaces "(--allow-pap)" in a sentence; {label} is the profile editor's check box
+        return _("(the “{label}” box)").format(label=box)
 
     return FLAG_MENTION.sub(field, sentence)
 
 
-_LAYER_REASONS = {
-    Layer.APP: "internal error",
-    Layer.RUNNER: "internal error",
-    Layer.PLATFORM: "this system is not supported",
-    Layer.PROFILE: "the profile needs a fix",
-    Layer.SESSION: "the profile is in use elsewhere",
-    Layer.NETWORK: "network setup failed on this computer",
-    Layer.SLEEP: "the computer slept",
-    Layer.DNS: "server name not found",
-    Layer.TCP: "server unreachable",
-    Layer.PROXY: "proxy failed",
-    Layer.TLS: "encrypted connection failed",
-    Layer.HTTP: "server refused the VPN request",
-    Layer.SSTP: "the server ended the connection",
-    Layer.LCP: "link negotiation failed",
-    Layer.AUTH: "sign-in failed",
-    Layer.IPCP: "address negotiation failed",
-}
+def _layer_reasons() -> dict[Layer, str]:
+    """A few words for a failure at each layer, after "Last attempt:" in the tray menu."""
+    return {
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.APP: _("internal error"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.RUNNER: _("internal error"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.PLATFORM: _("this system is not supported"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.PROFILE: _("the profile needs a fix"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.SESSION: _("the profile is in use elsewhere"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.NETWORK: _("network setup failed on this computer"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.SLEEP: _("the computer slept"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.DNS: _("server name not found"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.TCP: _("server unreachable"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.PROXY: _("proxy failed"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.TLS: _("encrypted connection failed"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.HTTP: _("server refused the VPN request"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.SSTP: _("the server ended the connection"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.LCP: _("link negotiation failed"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.AUTH: _("sign-in failed"),
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        Layer.IPCP: _("address negotiation failed"),
+    }
 
 
 def last_attempt(failure: Failure) -> str:
     """A few words for why an attempt failed, for the tray menu ("Last attempt: sign-in
     refused"), from the failure's kind and layer; the full sentence is in the tooltip, the notice
     and the Log window."""
+    reasons = _layer_reasons()
     if failure.where in (Layer.DNS, Layer.PROXY):
-        return _LAYER_REASONS[failure.where]
+        return reasons[failure.where]
     if failure.kind is FailureKind.AUTHENTICATION:
-        return "sign-in refused"  # the password, the certificate, or no method both sides allow
+        # the password, the certificate, or no method both sides allow
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        return _("sign-in refused")
     if failure.kind is FailureKind.TRUST:
-        return "certificate not trusted"
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        return _("certificate not trusted")
     if failure.kind is FailureKind.UNREACHABLE:
-        return "server unreachable"
-    return _LAYER_REASONS.get(failure.where, "failed")
+        # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+        return _("server unreachable")
+    if failure.where in reasons:
+        return reasons[failure.where]
+    # Translators: why the last attempt failed, after "Last attempt:" in the tray menu header
+    return _("failed")

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QCheckBox, QLabel
 from sstpvpn.client.cli import build_parser
 from sstpvpn.client.core.types import Failure, FailureKind, Layer
 from sstpvpn.gui.editor import ProfileEditor
-from sstpvpn.gui.presentation import FLAG_BOXES, FLAG_FIELDS, FLAG_MENTION, in_gui_words, last_attempt
+from sstpvpn.gui.presentation import FLAG_MENTION, flag_boxes, flag_fields, in_gui_words, last_attempt
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,8 +34,8 @@ def flags_mentioned_in_sentences() -> dict[str, list[str]]:
 def test_every_flag_named_in_a_sentence_has_the_editors_field():
     mentioned = flags_mentioned_in_sentences()
     assert {"--ca-file", "--eap-ca-file", "--eap-server-name", "--client-cert", "--route"} <= mentioned.keys()  # the scan sees them
-    missing = {flag: where for flag, where in mentioned.items() if flag not in FLAG_FIELDS and flag not in FLAG_BOXES}
-    assert not missing, f"add these flags to gui/presentation.py FLAG_FIELDS: {missing}"
+    missing = {flag: where for flag, where in mentioned.items() if flag not in flag_fields() and flag not in flag_boxes()}
+    assert not missing, f"add these flags to gui/presentation.py flag_fields(): {missing}"
 
 
 def test_the_table_names_real_flags_and_real_editor_fields(qtbot, store, secrets):
@@ -47,13 +47,13 @@ def test_the_table_names_real_flags_and_real_editor_fields(qtbot, store, secrets
             parser_flags.update(action.option_strings)
             if action.choices and isinstance(action.choices, dict):
                 parsers.extend(action.choices.values())
-    assert set(FLAG_FIELDS) | set(FLAG_BOXES) <= parser_flags
+    assert set(flag_fields()) | set(flag_boxes()) <= parser_flags
     editor = ProfileEditor(store, secrets)
     qtbot.addWidget(editor)
     labels = {label.text() for label in editor.findChildren(QLabel)}
-    assert {f"{field}:" for field in FLAG_FIELDS.values()} <= labels
+    assert {f"{field}:" for field in flag_fields().values()} <= labels
     boxes = {box.text().split(" (")[0] for box in editor.findChildren(QCheckBox)}
-    assert set(FLAG_BOXES.values()) <= boxes
+    assert set(flag_boxes().values()) <= boxes
 
 
 @pytest.mark.parametrize(
