@@ -11,7 +11,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .eap_options import METHOD_NAMES, add_eap_options
+from .core.i18n import _
+from .eap_options import add_eap_options, method_names
 from .endpoint import EndpointError, parse_endpoint
 from .profiles import MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, new_profile_id, profile_problems
 
@@ -26,54 +27,54 @@ class ProfileCommandError(Exception):
 
 
 def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
-    profiles = commands.add_parser("profiles", help="manage the saved connection profiles (shared with the tray app)")
+    profiles = commands.add_parser("profiles", help=_("manage the saved connection profiles (shared with the tray app)"))
     actions = profiles.add_subparsers(dest="profiles_command", required=True)
-    actions.add_parser("list", help="one line per profile")
-    show = actions.add_parser("show", help="all settings of one profile (never its passwords)")
-    show.add_argument("name", help="profile name or id")
-    remove = actions.add_parser("remove", help="delete a profile and its saved passwords")
-    remove.add_argument("name", help="profile name or id")
-    add = actions.add_parser("add", help="save a new profile")
-    add.add_argument("name", help="a name for the profile, e.g. Office")
-    add.add_argument("server", metavar="HOST[:PORT]", help="the SSTP server (port 443 unless given)")
-    add.add_argument("--user", required=True, help="user name (HUB\\user for SoftEther hubs)")
-    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input and save it in the keyring")
-    add.add_argument("--ca-file", metavar="PEM", default="", help="also trust the CA certificates in this file")
-    add.add_argument("--sni", metavar="NAME", default="", help="TLS server name to send and check (default: HOST)")
-    add.add_argument("--pin-sha256", metavar="HEX", default="", help="also require this SHA-256 fingerprint of the server certificate")
+    actions.add_parser("list", help=_("one line per profile"))
+    show = actions.add_parser("show", help=_("all settings of one profile (never its passwords)"))
+    show.add_argument("name", help=_("profile name or id"))
+    remove = actions.add_parser("remove", help=_("delete a profile and its saved passwords"))
+    remove.add_argument("name", help=_("profile name or id"))
+    add = actions.add_parser("add", help=_("save a new profile"))
+    add.add_argument("name", help=_("a name for the profile, e.g. Office"))
+    add.add_argument("server", metavar="HOST[:PORT]", help=_("the SSTP server (port 443 unless given)"))
+    add.add_argument("--user", required=True, help=_("user name (HUB\\user for SoftEther hubs)"))
+    add.add_argument("--password-stdin", action="store_true", help=_("read the password from standard input and save it in the keyring"))
+    add.add_argument("--ca-file", metavar="PEM", default="", help=_("also trust the CA certificates in this file"))
+    add.add_argument("--sni", metavar="NAME", default="", help=_("TLS server name to send and check (default: HOST)"))
+    add.add_argument("--pin-sha256", metavar="HEX", default="", help=_("also require this SHA-256 fingerprint of the server certificate"))
     add.add_argument(
         "--proxy",
         metavar="URL|system",
         default="",
-        help=f"http://[user@]host:port, or 'system'; the proxy password is saved from ${PROXY_PASSWORD_ENV}",
+        help=_("http://[user@]host:port, or 'system'; the proxy password is saved from ${variable}").format(variable=PROXY_PASSWORD_ENV),
     )
     add_session_options(add)
-    add.add_argument("--mtu", type=int, default=MAX_MTU, help=f"largest packet in the tunnel (default {MAX_MTU})")
-    add.add_argument("--auto-reconnect", action="store_true", help="the tray app reconnects when the connection drops")
-    export = actions.add_parser("export", help="write profiles to a new file (TOML; never passwords)")
-    export.add_argument("names", nargs="*", metavar="NAME", help="the profiles to export (default: all)")
-    export.add_argument("file", metavar="FILE", help="the file to write (must not exist)")
-    import_ = actions.add_parser("import", help="add profiles from an export, a Windows rasphone.pbk or a NetworkManager .nmconnection file")
+    add.add_argument("--mtu", type=int, default=MAX_MTU, help=_("largest packet in the tunnel (default {mtu})").format(mtu=MAX_MTU))
+    add.add_argument("--auto-reconnect", action="store_true", help=_("the tray app reconnects when the connection drops"))
+    export = actions.add_parser("export", help=_("write profiles to a new file (TOML; never passwords)"))
+    export.add_argument("names", nargs="*", metavar="NAME", help=_("the profiles to export (default: all)"))
+    export.add_argument("file", metavar="FILE", help=_("the file to write (must not exist)"))
+    import_ = actions.add_parser("import", help=_("add profiles from an export, a Windows rasphone.pbk or a NetworkManager .nmconnection file"))
     import_.add_argument("file", metavar="FILE")
-    import_.add_argument("--user", default="", help="user name for the imported profiles the file gives none (rasphone.pbk holds none)")
+    import_.add_argument("--user", default="", help=_("user name for the imported profiles the file gives none (rasphone.pbk holds none)"))
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
     """Routing, DNS and authentication choices: saved by `profiles add`, given to `connect` directly."""
-    parser.add_argument("--no-default-route", action="store_true", help="split tunnel: route only the VPN's network through it")
+    parser.add_argument("--no-default-route", action="store_true", help=_("split tunnel: route only the VPN's network through it"))
     parser.add_argument(
-        "--route", action="append", default=[], metavar="NETWORK", help="also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)"
+        "--route", action="append", default=[], metavar="NETWORK", help=_("also route this network through the VPN, e.g. 10.20.0.0/16 (repeatable)")
     )
-    parser.add_argument("--no-vpn-dns", action="store_true", help="keep this computer's DNS servers")
+    parser.add_argument("--no-vpn-dns", action="store_true", help=_("keep this computer's DNS servers"))
     add_password_method_options(parser)
-    parser.add_argument("--ipv6", action="store_true", help="negotiate IPv6 (IPV6CP) as well")
+    parser.add_argument("--ipv6", action="store_true", help=_("negotiate IPv6 (IPV6CP) as well"))
     add_eap_options(parser)
 
 
 def add_password_method_options(parser: argparse.ArgumentParser) -> None:
     """The weaker password sign-in methods to allow besides MS-CHAPv2: `profiles add`, `connect` and `diagnose --user`."""
-    parser.add_argument("--allow-pap", action="store_true", help="allow PAP, which sends the password in clear inside TLS")
-    parser.add_argument("--allow-chap-md5", action="store_true", help="allow CHAP-MD5 and EAP-MD5 (weak)")
+    parser.add_argument("--allow-pap", action="store_true", help=_("allow PAP, which sends the password in clear inside TLS"))
+    parser.add_argument("--allow-chap-md5", action="store_true", help=_("allow CHAP-MD5 and EAP-MD5 (weak)"))
 
 
 def session_choices(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,7 +112,7 @@ def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, se
     if args.profiles_command == "list":
         profiles = store.load().profiles
         if not profiles:
-            print("No profiles yet: add one with `sstp-vpn profiles add NAME HOST --user USER`, or in the tray app.")
+            print(_("No profiles yet: add one with `sstp-vpn profiles add NAME HOST --user USER`, or in the tray app."))
         for profile in profiles:
             print(f"{profile.name}\t{profile.server}\t{profile.username}")
         return 0
@@ -126,8 +127,9 @@ def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, se
         try:
             secrets.forget_profile(profile.id)
         except KeyringUnavailable as error:
-            print(f"sstp-vpn: warning: {error.sentence}", file=sys.stderr)
-        print(f"Removed the profile {profile.name!r}.")
+            warning = _("warning: {reason}").format(reason=error.sentence)
+            print(f"sstp-vpn: {warning}", file=sys.stderr)
+        print(_("Removed the profile {name}.").format(name=repr(profile.name)))
         return 0
     return _add(args, store, secrets)
 
@@ -141,7 +143,8 @@ def _transfer(args: argparse.Namespace, store: ProfileStore) -> int:
     try:
         if args.profiles_command == "export":
             exported = export_file(store, Path(args.file), args.names)
-            print(f"Exported {', '.join(repr(p.name) for p in exported)} to {args.file} (no passwords).")
+            names = ", ".join(repr(p.name) for p in exported)
+            print(_("Exported {names} to {file} (no passwords).").format(names=names, file=args.file))
             return 0
         report = import_file(store, Path(args.file), args.user)
     except TransferError as error:
@@ -168,7 +171,7 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
             raise ProfileCommandError(str(error)) from None
     book = store.load()
     if book.find(args.name) is not None:
-        raise ProfileCommandError(f"A profile called {args.name!r} exists already: remove it first, or choose another name.")
+        raise ProfileCommandError(_("A profile called {name} exists already: remove it first, or choose another name.").format(name=repr(args.name)))
     profile = Profile(
         id=new_profile_id(),
         name=args.name,
@@ -189,28 +192,31 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
     password = _read_stdin_password() if args.password_stdin else None
     proxy_password = getattr(args, "proxy_password_env", None) if proxy.username else None  # main() took it out
     store.save(profile)
-    print(f"Saved the profile {profile.name!r}.")
+    print(_("Saved the profile {name}.").format(name=repr(profile.name)))
     for kind, secret in ((SecretKind.VPN, password), (SecretKind.PROXY, proxy_password)):
         if secret:
             try:
                 secrets.set(profile.id, kind, secret, label=item_label(profile, kind))
             except KeyringUnavailable as error:
-                which = "VPN" if kind is SecretKind.VPN else "proxy"
-                print(f"sstp-vpn: warning: the {which} password was not saved. {error.sentence}", file=sys.stderr)
+                if kind is SecretKind.VPN:
+                    warning = _("warning: the VPN password was not saved. {reason}").format(reason=error.sentence)
+                else:
+                    warning = _("warning: the proxy password was not saved. {reason}").format(reason=error.sentence)
+                print(f"sstp-vpn: {warning}", file=sys.stderr)
     return 0
 
 
 def _read_stdin_password() -> str:
     line = sys.stdin.readline()
     if not line:
-        raise ProfileCommandError("--password-stdin was given but standard input is empty.")
+        raise ProfileCommandError(_("--password-stdin was given but standard input is empty."))
     return line.rstrip("\r\n")
 
 
 def find_profile(store: ProfileStore, name: str) -> Profile:
     profile = store.load().find(name)
     if profile is None:
-        raise ProfileCommandError(f"There is no profile called {name!r}; `sstp-vpn profiles list` shows them.")
+        raise ProfileCommandError(_("There is no profile called {name}; `sstp-vpn profiles list` shows them.").format(name=repr(name)))
     return profile
 
 
@@ -218,26 +224,42 @@ def password_state(secrets: SecretStore, profile: Profile) -> str:
     from .secret_store import KeyringUnavailable, SecretKind
 
     if not profile.remember_password:
-        return "asked for at every connection (never saved)"
+        # Translators: `profiles show`, the state of the profile's password
+        return _("asked for at every connection (never saved)")
     try:
-        return "saved in the system keyring" if secrets.get(profile.id, SecretKind.VPN) else "not saved (asked for when connecting)"
+        # Translators: `profiles show`, the state of the profile's password
+        return _("saved in the system keyring") if secrets.get(profile.id, SecretKind.VPN) else _("not saved (asked for when connecting)")
     except KeyringUnavailable as error:
-        return f"unknown: {error.sentence}"
+        # Translators: `profiles show`, the state of the profile's password when the keyring cannot tell
+        return _("unknown: {reason}").format(reason=error.sentence)
 
 
 def describe_profile(profile: Profile, password: str) -> list[str]:
-    proxy = {ProxyMode.NONE: "none", ProxyMode.SYSTEM: "the system's proxy"}.get(profile.proxy.mode, profile.proxy.url)
+    # Translators: `profiles show`, the line "proxy: none"
+    no_proxy = _("none")
+    proxy = {ProxyMode.NONE: no_proxy, ProxyMode.SYSTEM: _("the system's proxy")}.get(profile.proxy.mode, profile.proxy.url)
+    none = _("(none)")
+    # Translators: `profiles show`, a yes/no setting
+    yes, no = _("yes"), _("no")
     methods = ["MS-CHAPv2", "EAP-MSCHAPv2"] + (["CHAP-MD5", "EAP-MD5"] if profile.allow_chap_md5 else []) + (["PAP"] if profile.allow_pap else [])
     if profile.auth_method != "password":
-        methods = [METHOD_NAMES.get(profile.auth_method, profile.auth_method)]
+        methods = [method_names().get(profile.auth_method, profile.auth_method)]
         if profile.auth_method == "eap-tls":
-            methods.append(f"certificate {profile.client_certificate}")
-        methods.append(
-            f"EAP server {profile.eap_server_name or '(name not set)'}"
-            + (f", CA file {profile.eap_ca_file}" if profile.eap_ca_file else "")
-            + (f", pinned SHA-256 {profile.eap_pin_sha256}" if profile.eap_pin_sha256 else "")
-            + (", TLS 1.3 allowed" if profile.eap_tls13 else "")
-        )
+            # Translators: `profiles show`, the client certificate file of EAP-TLS
+            methods.append(_("certificate {path}").format(path=profile.client_certificate))
+        eap = [_("EAP server {name}").format(name=profile.eap_server_name or _("(name not set)"))]
+        if profile.eap_ca_file:
+            eap.append(_("CA file {path}").format(path=profile.eap_ca_file))
+        if profile.eap_pin_sha256:
+            eap.append(_("pinned SHA-256 {fingerprint}").format(fingerprint=profile.eap_pin_sha256))
+        if profile.eap_tls13:
+            eap.append(_("TLS 1.3 allowed"))
+        methods.append(", ".join(eap))
+    system_trust = _("(system trust store only)")
+    # Translators: `profiles show`, the line "routing: ..."
+    routing = _("all traffic (full tunnel)") if profile.full_tunnel else _("only the VPN network (split tunnel)")
+    # Translators: `profiles show`, the line "DNS: ..." (whose DNS servers are used)
+    dns = _("the VPN's servers") if profile.use_vpn_dns else _("this computer's own")
     return [
         f"name: {profile.name}",
         f"id: {profile.id}",
@@ -245,15 +267,15 @@ def describe_profile(profile: Profile, password: str) -> list[str]:
         f"user: {profile.username}",
         f"password: {password}",
         f"TLS server name: {profile.sni or profile.host}",
-        f"CA file: {profile.ca_file or '(system trust store only)'}",
-        f"pinned SHA-256: {profile.pin_sha256 or '(none)'}",
+        f"CA file: {profile.ca_file or system_trust}",
+        f"pinned SHA-256: {profile.pin_sha256 or none}",
         f"authentication: {', '.join(methods)}",
-        f"routing: {'all traffic (full tunnel)' if profile.full_tunnel else 'only the VPN network (split tunnel)'}",
-        f"extra routes: {', '.join(profile.extra_routes) or '(none)'}",
-        "DNS: " + ("the VPN's servers" if profile.use_vpn_dns else "this computer's own"),
-        f"IPv6: {'yes' if profile.ipv6 else 'no'}",
+        f"routing: {routing}",
+        f"extra routes: {', '.join(profile.extra_routes) or none}",
+        f"DNS: {dns}",
+        f"IPv6: {yes if profile.ipv6 else no}",
         f"MTU: {profile.mtu}",
-        f"reconnect automatically: {'yes' if profile.auto_reconnect else 'no'}",
+        f"reconnect automatically: {yes if profile.auto_reconnect else no}",
         f"proxy: {proxy}",
     ]
 
@@ -276,15 +298,20 @@ def profile_passwords(profile: Profile, secrets: SecretStore, password_stdin: bo
             keyring_problem = error.sentence
         if password is None:
             if not sys.stdin.isatty():
-                why = keyring_problem or (
-                    f"The profile {profile.name!r} asks for its password at every connection"
-                    if not profile.remember_password
-                    else f"No password is saved for the profile {profile.name!r}"
-                )
-                raise ProfileCommandError(f"{why.rstrip('.')}: pass --password-stdin and write it to standard input.")
+                if keyring_problem:
+                    why = _("{reason}: pass --password-stdin and write it to standard input.").format(reason=keyring_problem.rstrip("."))
+                elif not profile.remember_password:
+                    why = _(
+                        "The profile {name} asks for its password at every connection: pass --password-stdin and write it to standard input."
+                    ).format(name=repr(profile.name))
+                else:
+                    why = _("No password is saved for the profile {name}: pass --password-stdin and write it to standard input.").format(
+                        name=repr(profile.name)
+                    )
+                raise ProfileCommandError(why)
             import getpass
 
-            password = getpass.getpass(f"Password for {profile.username} ({profile.name}): ")
+            password = getpass.getpass(_("Password for {user} ({profile}): ").format(user=profile.username, profile=profile.name))
     proxy_password = None
     if needs_proxy_password(profile):
         try:
