@@ -34,3 +34,16 @@ def _private_state_folder():
     else:
         os.environ["XDG_STATE_HOME"] = old
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _english():
+    """The tests read the English sentences, whatever language the tester's desktop speaks; the
+    tests of the translations ask for theirs (tests/unit/test_translations.py)."""
+    old = os.environ.get("LANGUAGE")
+    os.environ["LANGUAGE"] = "en"  # read before LC_ALL, LC_MESSAGES and LANG (platform/language.py)
+    yield
+    if old is None:
+        os.environ.pop("LANGUAGE", None)
+    else:
+        os.environ["LANGUAGE"] = old
