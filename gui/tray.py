@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QMessageBox, QSystemTrayIcon
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.core.types import State
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 
@@ -19,8 +20,39 @@ from .presentation import in_gui_words, menu_label, plain_text, summary_lines, t
 from .switch_question import ask_to_switch
 
 NOTICE_MILLISECONDS = 6000
-# These entries always get their first letter as accelerator (&Status…, &Quit); the others choose after them.
-ACCELERATORS_FIRST = frozenset({"Status…", "Edit profiles…", "Log…", "Quit", "Add a profile…"})
+
+
+def accelerators_first() -> frozenset[str]:
+    """These entries always get their first letter as accelerator (&Status…, &Quit); the others
+    choose after them. The texts as rebuild_menu writes them, in the user's language."""
+    return frozenset({_status_entry(), _edit_profiles_entry(), _log_entry(), _quit_entry(), _add_profile_entry()})
+
+
+def _status_entry() -> str:
+    # Translators: tray menu entry, opens the status window; no &: the menu chooses its accelerator
+    return _("Status…")
+
+
+def _edit_profiles_entry() -> str:
+    # Translators: tray menu entry, opens the profiles window; no &: the menu chooses its accelerator
+    return _("Edit profiles…")
+
+
+def _log_entry() -> str:
+    # Translators: tray menu entry, opens the log window; no &: the menu chooses its accelerator
+    return _("Log…")
+
+
+def _quit_entry() -> str:
+    # Translators: tray menu entry, quits the tray app (disconnecting first); no &: the menu chooses its accelerator
+    return _("Quit")
+
+
+def _add_profile_entry() -> str:
+    # Translators: tray menu entry while there is no profile yet; no &: the menu chooses its accelerator
+    return _("Add a profile…")
+
+
 _NOTICE_ICONS = {
     NoticeLevel.INFO: QSystemTrayIcon.MessageIcon.Information,
     NoticeLevel.WARNING: QSystemTrayIcon.MessageIcon.Warning,
@@ -123,27 +155,32 @@ class Tray(QObject):
             profiles = ()
             info(str(error))
         for profile in profiles:
-            name = f"“{menu_label(profile.name)}”"
+            name = menu_label(profile.name)
             if active is not None and active.id == profile.id:
-                connecting = status.state is not State.CONNECTED
-                action = menu.addAction(f"Cancel {name}" if connecting else f"Disconnect {name}")
+                if status.state is not State.CONNECTED:
+                    # Translators: tray menu entry, stops the connection attempt under way; {name} is the profile's name
+                    action = menu.addAction(_("Cancel “{name}”").format(name=name))
+                else:
+                    # Translators: tray menu entry; {name} is the profile's name
+                    action = menu.addAction(_("Disconnect “{name}”").format(name=name))
                 action.triggered.connect(controller.disconnect_session)
             else:
-                action = menu.addAction(f"Connect {name}")
+                # Translators: tray menu entry; {name} is the profile's name
+                action = menu.addAction(_("Connect “{name}”").format(name=name))
                 action.triggered.connect(lambda _checked=False, p=profile: self.connect_from_menu(p))
             action.setEnabled(not controller.shutting_down)
         if not profiles:
-            menu.addAction("Add a profile…").triggered.connect(self._add_profile)
+            menu.addAction(_add_profile_entry()).triggered.connect(self._add_profile)
         menu.addSeparator()
-        menu.addAction("Status…").triggered.connect(self._show_status)
-        menu.addAction("Edit profiles…").triggered.connect(self._show_profiles)
-        menu.addAction("Log…").triggered.connect(self._show_log)
+        menu.addAction(_status_entry()).triggered.connect(self._show_status)
+        menu.addAction(_edit_profiles_entry()).triggered.connect(self._show_profiles)
+        menu.addAction(_log_entry()).triggered.connect(self._show_log)
         from .start_settings import add_start_entries  # Start at login, Connect at start
 
         add_start_entries(menu, self.store, profiles, self.controller.tell)
         menu.addSeparator()
-        menu.addAction("Quit").triggered.connect(self._quit)
-        _give_accelerators(menu, ACCELERATORS_FIRST)
+        menu.addAction(_quit_entry()).triggered.connect(self._quit)
+        _give_accelerators(menu, accelerators_first())
 
     def connect_from_menu(self, profile: Profile) -> None:
         """Connect `profile`; while another profile's session is up, ask first (as the profiles window does)."""
