@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.core.types import FailureKind
 from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report
-from sstpvpn.client.eap_options import AUTH_CHOICES
-from sstpvpn.client.eap_options import METHOD_NAMES as EAP_METHOD_NAMES
+from sstpvpn.client.eap_options import AUTH_CHOICES, method_names
 from sstpvpn.client.endpoint import EndpointError, parse_endpoint
 from sstpvpn.client.first_contact import (
     ChangedCertificate,
@@ -65,7 +65,18 @@ from .pin_dialog import PinDialog
 from .presentation import in_gui_words
 
 ERROR_STYLE = "color: #b3261e;"
-PROXY_MODES = ((ProxyMode.NONE, "No proxy"), (ProxyMode.SYSTEM, "The system's proxy"), (ProxyMode.MANUAL, "This proxy:"))
+
+
+def proxy_modes() -> tuple[tuple[ProxyMode, str], ...]:
+    """The HTTP proxy choices, in the order of the editor's combo box, with their words."""
+    return (
+        # Translators: profile editor, HTTP proxy choice: connect directly
+        (ProxyMode.NONE, _("No proxy")),
+        # Translators: profile editor, HTTP proxy choice: the proxy the system is set to use
+        (ProxyMode.SYSTEM, _("The system's proxy")),
+        # Translators: profile editor, HTTP proxy choice: the proxy whose URL is typed below
+        (ProxyMode.MANUAL, _("This proxy:")),
+    )
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,11 @@ class TestOutcome:
 
 
 SIGN_IN_FIELDS = ("username", "auth_method", "client_certificate", "eap_server_name", "eap_ca_file")
-NOT_SIGNED_IN = "Did not sign in: fill in the user name and password to check them too."
+
+
+def not_signed_in_sentence() -> str:
+    """After Test's result when it could not sign in (no credentials)."""
+    return _("Did not sign in: fill in the user name and password to check them too.")
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,7 @@ class _ErrorLine(QLabel):
         super().__init__(wordWrap=True)
         self.setStyleSheet(ERROR_STYLE)
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.setText("One line.")
+        self.setText("One line.")  # not translated: never shown, only measures one line's height
         self.setMinimumHeight(self.sizeHint().height())  # as tall as a one-line sentence, to the pixel
         self.setText("")
 
@@ -134,10 +149,10 @@ def read_server_field(text: str) -> ServerField:
         host, port = parse_endpoint(text)
     except EndpointError:
         if text.startswith("["):
-            return ServerField(text, None, "Write an IPv6 address as [2001:db8::1]:8443.")
+            return ServerField(text, None, _("Write an IPv6 address as [2001:db8::1]:8443."))
         if text.startswith(":"):
-            return ServerField(text, None, "Enter the host name before the “:”.")
-        return ServerField(text, None, "After “:” comes the port, from 1 to 65535.")
+            return ServerField(text, None, _("Enter the host name before the “:”."))
+        return ServerField(text, None, _("After “:” comes the port, from 1 to 65535."))
     written = text not in (host, f"[{host}]")  # without a port, parse_endpoint gives the text back
     return ServerField(host, port if written else None)
 
@@ -146,12 +161,27 @@ def ports_disagree(server: ServerField, port: int) -> str | None:
     """The sentence for a port in the Server field that is not the one in the Port field."""
     if server.port is None or server.port == port:
         return None
-    return f"The Server field says {server.port}: make them agree."
+    return _("The Server field says {port}: make them agree.").format(port=server.port)
 
 
 def _labelled_as(profile: Profile) -> tuple[str, str]:
     """What the keyring items' labels are made of (secret_store.item_label)."""
     return item_label(profile, SecretKind.VPN), item_label(profile, SecretKind.PROXY)
+
+
+def _saved_in_keyring() -> str:
+    # Translators: profile editor, shown in an empty password field whose password the keyring has
+    return _("saved in the keyring (type to replace)")
+
+
+def _not_saved() -> str:
+    # Translators: profile editor, shown in an empty password field whose password the keyring does not have
+    return _("not saved: type it to save it")
+
+
+def _asked_when_connecting() -> str:
+    # Translators: profile editor, shown in the disabled password field when there is no keyring
+    return _("asked for when connecting")
 
 
 class ProfileEditor(QDialog):
@@ -167,7 +197,12 @@ class ProfileEditor(QDialog):
         self._written_certificate: Path | None = None  # pinned here; removed again on Cancel
         self._test_running = False
         self.touched: set[str] = set()  # set again once the profile is in the fields
-        self.setWindowTitle(f"Profile: {profile.name}" if profile else "New profile")
+        if profile:
+            # Translators: title of the profile editor; {name} is the profile's name
+            self.setWindowTitle(_("Profile: {name}").format(name=profile.name))
+        else:
+            # Translators: title of the profile editor for a profile not saved yet
+            self.setWindowTitle(_("New profile"))
         self._build()
         self._load(profile or Profile(id=self.profile_id, name="", host=""))
         # Fields whose problems are shown: a saved profile's fields hold what the user typed before; a
@@ -183,107 +218,134 @@ class ProfileEditor(QDialog):
     def _build(self) -> None:
         self.errors: dict[str, _ErrorLine] = {}
         self._fields_of: dict[QObject, str] = {}  # input widget -> its field in `errors`
-        self.name = QLineEdit(placeholderText="Office")
+        # Translators: profile editor, example of a profile name shown in the empty Name field
+        self.name = QLineEdit(placeholderText=_("Office"))
         self.name.setObjectName("name")
-        self.host = QLineEdit(placeholderText="vpn.example.com")
+        self.host = QLineEdit(placeholderText="vpn.example.com")  # not translated: an example host name
         self.host.setObjectName("host")
         self.port = QSpinBox(minimum=1, maximum=65535, value=443)
         self.port.setObjectName("port")
         self.username = QLineEdit()
         self.username.setObjectName("username")
-        self.password = PasswordField("Password")
+        # Translators: accessible name of the profile editor's password field
+        self.password = PasswordField(_("Password"))
         self.password.setObjectName("password")
         self.password_choice = PasswordChoice()  # remember it, or ask every time (one-time passwords)
         self.password_choice.setObjectName("password_choice")
         self.password_choice.changed.connect(self._update_password_row)
         self.saved.connect(self._forget_password_if_asked)
-        self.sni = QLineEdit(placeholderText="the host name")
+        # Translators: profile editor, shown in the empty "TLS server name" field: the server's host name is used
+        self.sni = QLineEdit(placeholderText=_("the host name"))
         self.sni.setObjectName("sni")
-        self.ca_file = QLineEdit(placeholderText="only the system's trusted authorities")
+        # Translators: profile editor, shown in the empty "Extra CA file" field
+        self.ca_file = QLineEdit(placeholderText=_("only the system's trusted authorities"))
         self.ca_file.setObjectName("ca_file")
-        browse = QPushButton("Browse…")
+        # Translators: button next to the "Extra CA file" field: choose a file
+        browse = QPushButton(_("Browse…"))
         browse.clicked.connect(self._browse_ca_file)
-        self.pin = QLineEdit(placeholderText="none")
+        # Translators: profile editor, shown in the empty "Pinned SHA-256" field: no certificate is pinned
+        self.pin = QLineEdit(placeholderText=_("none"))
         self.pin.setObjectName("pin_sha256")
         self.pin.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.allow_pap = QCheckBox("Allow PAP (sends the password in clear inside TLS)")
+        self.allow_pap = QCheckBox(_("Allow PAP (sends the password in clear inside TLS)"))
         self.allow_pap.setObjectName("allow_pap")
-        self.allow_chap_md5 = QCheckBox("Allow CHAP-MD5 and EAP-MD5 (weak)")
+        self.allow_chap_md5 = QCheckBox(_("Allow CHAP-MD5 and EAP-MD5 (weak)"))
         self.allow_chap_md5.setObjectName("allow_chap_md5")
         self._build_eap_fields()
         self.routing = QComboBox()
         self.routing.setObjectName("routing")
-        self.routing.addItem("All traffic through the VPN (full tunnel)", True)
-        self.routing.addItem("Only the VPN's network (split tunnel)", False)
-        self.extra_routes = QLineEdit(placeholderText="none, or e.g. 10.20.0.0/16 192.168.5.0/24")
+        self.routing.addItem(_("All traffic through the VPN (full tunnel)"), True)
+        self.routing.addItem(_("Only the VPN's network (split tunnel)"), False)
+        # Translators: profile editor, shown in the empty "Also route" field; keep the networks as they are
+        self.extra_routes = QLineEdit(placeholderText=_("none, or e.g. 10.20.0.0/16 192.168.5.0/24"))
         self.extra_routes.setObjectName("extra_routes")
-        self.use_vpn_dns = QCheckBox("Use the VPN's DNS servers")
+        self.use_vpn_dns = QCheckBox(_("Use the VPN's DNS servers"))
         self.use_vpn_dns.setObjectName("use_vpn_dns")
-        self.ipv6 = QCheckBox("Use IPv6 when the server offers it")
+        self.ipv6 = QCheckBox(_("Use IPv6 when the server offers it"))
         self.ipv6.setObjectName("ipv6")
         self.mtu = QSpinBox(minimum=MIN_MTU, maximum=MAX_MTU, value=MAX_MTU)
         self.mtu.setObjectName("mtu")
-        self.auto_reconnect = QCheckBox("Reconnect when the connection drops")
+        self.auto_reconnect = QCheckBox(_("Reconnect when the connection drops"))
         self.auto_reconnect.setObjectName("auto_reconnect")
         self.proxy_mode = QComboBox()
         self.proxy_mode.setObjectName("proxy_mode")
-        for mode, label in PROXY_MODES:
+        for mode, label in proxy_modes():
             self.proxy_mode.addItem(label, mode)
-        self.proxy_url = QLineEdit(placeholderText="http://user@proxy.example.com:3128")
+        self.proxy_url = QLineEdit(placeholderText="http://user@proxy.example.com:3128")  # not translated: an example URL
         self.proxy_url.setObjectName("proxy")
-        self.proxy_password = PasswordField("Proxy password")
+        # Translators: accessible name of the profile editor's proxy password field
+        self.proxy_password = PasswordField(_("Proxy password"))
         self.proxy_password.setObjectName("proxy_password")
-        self.keyring_note = QLabel("Checking the system keyring…", wordWrap=True)
+        self.keyring_note = QLabel(_("Checking the system keyring…"), wordWrap=True)
         self.keyring_note.setObjectName("keyring_note")
 
-        server = QGroupBox("Server")
+        # Translators: profile editor, title of the group with the server, user name and password
+        server = QGroupBox(_("Server"))
         form = QFormLayout(server)
-        form.addRow("Name:", self._with_error("name", self.name))
-        form.addRow("Server:", self._with_error("host", self.host))
-        form.addRow("Port:", self._with_error("port", self.port))
-        form.addRow("User name:", self._with_error("username", self.username))
-        form.addRow("Password:", self.password)
+        # Translators: profile editor, form-row label: the profile's name
+        form.addRow(_("Name:"), self._with_error("name", self.name))
+        # Translators: profile editor, form-row label: the VPN server's host name
+        form.addRow(_("Server:"), self._with_error("host", self.host))
+        # Translators: profile editor, form-row label: the server's TCP port
+        form.addRow(_("Port:"), self._with_error("port", self.port))
+        # Translators: profile editor, form-row label
+        form.addRow(_("User name:"), self._with_error("username", self.username))
+        # Translators: profile editor, form-row label
+        form.addRow(_("Password:"), self.password)
         form.addRow("", self.password_choice)
         form.addRow("", self.keyring_note)
 
-        security = QGroupBox("Certificate and sign-in")
+        # Translators: profile editor, title of the group with the server's certificate and the sign-in method
+        security = QGroupBox(_("Certificate and sign-in"))
         form = QFormLayout(security)
         ca_row = QWidget()
         row = QHBoxLayout(ca_row)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.ca_file)
         row.addWidget(browse)
-        form.addRow("TLS server name:", self._with_error("sni", self.sni))
-        form.addRow("Extra CA file:", self._with_error("ca_file", ca_row))
-        form.addRow("Pinned SHA-256:", self._with_error("pin_sha256", self.pin))
+        # Translators: profile editor, form-row label: the name sent in TLS (SNI) and expected in the certificate
+        form.addRow(_("TLS server name:"), self._with_error("sni", self.sni))
+        # Translators: profile editor, form-row label: a file of CA certificates trusted for this profile
+        form.addRow(_("Extra CA file:"), self._with_error("ca_file", ca_row))
+        # Translators: profile editor, form-row label: the SHA-256 thumbprint of the pinned certificate
+        form.addRow(_("Pinned SHA-256:"), self._with_error("pin_sha256", self.pin))
         form.addRow("", self.allow_pap)
         form.addRow("", self.allow_chap_md5)
         self._add_eap_rows(form)
 
-        network = QGroupBox("Network")
+        # Translators: profile editor, title of the group with routing, DNS, MTU and proxy settings
+        network = QGroupBox(_("Network"))
         form = QFormLayout(network)
-        form.addRow("Routing:", self.routing)
-        form.addRow("Also route:", self._with_error("extra_routes", self.extra_routes))
+        # Translators: profile editor, form-row label: what traffic goes through the VPN
+        form.addRow(_("Routing:"), self.routing)
+        # Translators: profile editor, form-row label: more networks to route through the VPN
+        form.addRow(_("Also route:"), self._with_error("extra_routes", self.extra_routes))
         form.addRow("", self.use_vpn_dns)
-        form.addRow("MTU:", self._with_error("mtu", self.mtu))
+        form.addRow("MTU:", self._with_error("mtu", self.mtu))  # not translated: the protocol term alone
         form.addRow("", self.ipv6)
         form.addRow("", self.auto_reconnect)
-        form.addRow("HTTP proxy:", self.proxy_mode)
-        form.addRow("Proxy URL:", self._with_error("proxy", self.proxy_url))
-        form.addRow("Proxy password:", self.proxy_password)
+        # Translators: profile editor, form-row label: which HTTP proxy to connect through
+        form.addRow(_("HTTP proxy:"), self.proxy_mode)
+        # Translators: profile editor, form-row label
+        form.addRow(_("Proxy URL:"), self._with_error("proxy", self.proxy_url))
+        # Translators: profile editor, form-row label
+        form.addRow(_("Proxy password:"), self.proxy_password)
 
-        self.test_button = QPushButton("Test")
+        # Translators: profile editor button: check the connection to the server without connecting
+        self.test_button = QPushButton(_("Test"))
         self.test_button.setObjectName("test")
         self.test_button.setToolTip(
-            "Check every step to the server; with a user name and password, also sign in and disconnect"
-            " before any network change, as sstp-vpn diagnose does"
+            _(
+                "Check every step to the server; with a user name and password, also sign in and disconnect"
+                " before any network change, as sstp-vpn diagnose does"
+            )
         )
         self.test_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # a click on Test leaves the focus in the field
         self.test_button.clicked.connect(self._test)
         self.test_output = QPlainTextEdit(readOnly=True)
         self.test_output.setObjectName("test_output")
         self.test_output.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.test_output.setPlaceholderText("Test shows each step to the server here, with the server's certificate.")
+        self.test_output.setPlaceholderText(_("Test shows each step to the server here, with the server's certificate."))
         self.test_output.setMinimumHeight(120)
         self.general_error = QLabel(wordWrap=True)
         self.general_error.setObjectName("general_error")
@@ -320,18 +382,23 @@ class ProfileEditor(QDialog):
         """Sign-in method and the EAP-TLS / PEAP settings (client/eap_options.py)."""
         self.auth_method = QComboBox()
         self.auth_method.setObjectName("auth_method")
+        names = method_names()
         for method in AUTH_CHOICES:
-            self.auth_method.addItem(EAP_METHOD_NAMES[method], method)
-        self.client_certificate = QLineEdit(placeholderText="PEM with the key, or .p12")
+            self.auth_method.addItem(names[method], method)
+        # Translators: profile editor, shown in the empty "Certificate file" field (EAP-TLS)
+        self.client_certificate = QLineEdit(placeholderText=_("PEM with the key, or .p12"))
         self.client_certificate.setObjectName("client_certificate")
-        self.eap_server_name = QLineEdit(placeholderText="the name in the NPS/RADIUS certificate")
+        # Translators: profile editor, shown in the empty "EAP server name" field
+        self.eap_server_name = QLineEdit(placeholderText=_("the name in the NPS/RADIUS certificate"))
         self.eap_server_name.setObjectName("eap_server_name")
-        self.eap_ca_file = QLineEdit(placeholderText="only the system's trusted authorities")
+        # Translators: profile editor, shown in the empty "EAP CA file" field
+        self.eap_ca_file = QLineEdit(placeholderText=_("only the system's trusted authorities"))
         self.eap_ca_file.setObjectName("eap_ca_file")
-        self.eap_pin = QLineEdit(placeholderText="none")
+        # Translators: profile editor, shown in the empty "EAP pinned SHA-256" field: no certificate is pinned
+        self.eap_pin = QLineEdit(placeholderText=_("none"))
         self.eap_pin.setObjectName("eap_pin_sha256")
         self.eap_pin.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.eap_tls13 = QCheckBox("Allow TLS 1.3 for EAP-TLS")
+        self.eap_tls13 = QCheckBox(_("Allow TLS 1.3 for EAP-TLS"))
         self.eap_tls13.setObjectName("eap_tls13")
         for line_edit in (self.client_certificate, self.eap_server_name, self.eap_ca_file, self.eap_pin):
             line_edit.textChanged.connect(self._validate)
@@ -340,11 +407,16 @@ class ProfileEditor(QDialog):
         self.auth_method.currentIndexChanged.connect(self._validate)
 
     def _add_eap_rows(self, form: QFormLayout) -> None:
-        form.addRow("Sign in with:", self._with_error("auth_method", self.auth_method))
-        form.addRow("Certificate file:", self._with_error("client_certificate", self.client_certificate))
-        form.addRow("EAP server name:", self._with_error("eap_server_name", self.eap_server_name))
-        form.addRow("EAP CA file:", self._with_error("eap_ca_file", self.eap_ca_file))
-        form.addRow("EAP pinned SHA-256:", self._with_error("eap_pin_sha256", self.eap_pin))
+        # Translators: profile editor, form-row label: the sign-in method
+        form.addRow(_("Sign in with:"), self._with_error("auth_method", self.auth_method))
+        # Translators: profile editor, form-row label: the client certificate for EAP-TLS
+        form.addRow(_("Certificate file:"), self._with_error("client_certificate", self.client_certificate))
+        # Translators: profile editor, form-row label: the name in the EAP (NPS/RADIUS) server's certificate
+        form.addRow(_("EAP server name:"), self._with_error("eap_server_name", self.eap_server_name))
+        # Translators: profile editor, form-row label: CA certificates trusted for the EAP server
+        form.addRow(_("EAP CA file:"), self._with_error("eap_ca_file", self.eap_ca_file))
+        # Translators: profile editor, form-row label: SHA-256 thumbprint of the pinned EAP server certificate
+        form.addRow(_("EAP pinned SHA-256:"), self._with_error("eap_pin_sha256", self.eap_pin))
         form.addRow("", self.eap_tls13)
 
     def _update_eap_fields(self) -> None:
@@ -353,7 +425,10 @@ class ProfileEditor(QDialog):
             widget.setEnabled(method != "password")
         self.client_certificate.setEnabled(method == "eap-tls")
         self.eap_tls13.setEnabled(method == "eap-tls")
-        self.password.setToolTip("EAP-TLS: the passphrase of your certificate's key (empty if it has none)" if method == "eap-tls" else "")
+        if method == "eap-tls":
+            self.password.setToolTip(_("EAP-TLS: the passphrase of your certificate's key (empty if it has none)"))
+        else:
+            self.password.setToolTip("")
 
     def _with_error(self, field: str, widget: QWidget) -> QWidget:
         """The field with its error sentence underneath, in room kept for it while the field is
@@ -412,7 +487,7 @@ class ProfileEditor(QDialog):
         self.ipv6.setChecked(profile.ipv6)
         self.mtu.setValue(profile.mtu)
         self.auto_reconnect.setChecked(profile.auto_reconnect)
-        self.proxy_mode.setCurrentIndex([mode for mode, _ in PROXY_MODES].index(profile.proxy.mode))
+        self.proxy_mode.setCurrentIndex([mode for mode, _label in proxy_modes()].index(profile.proxy.mode))
         self.proxy_url.setText(profile.proxy.url)
         self.auth_method.setCurrentIndex(max(self.auth_method.findData(profile.auth_method), 0))
         self.client_certificate.setText(profile.client_certificate)
@@ -440,7 +515,7 @@ class ProfileEditor(QDialog):
             return ProxyChoice(ProxyMode.MANUAL), str(error)
 
     def current_profile(self) -> Profile:
-        proxy, _ = self._proxy_choice()
+        proxy, _problem = self._proxy_choice()
         return Profile(
             id=self.profile_id,
             name=self.name.text().strip(),
@@ -481,7 +556,7 @@ class ProfileEditor(QDialog):
         port_problem = ports_disagree(server, self.port.value())
         if port_problem:
             problems["port"] = port_problem
-        _, proxy_problem = self._proxy_choice()
+        _proxy, proxy_problem = self._proxy_choice()
         if proxy_problem:
             problems["proxy"] = proxy_problem
         return problems
@@ -515,11 +590,11 @@ class ProfileEditor(QDialog):
         if state.problem:
             self.keyring_note.setText(state.problem)
             self.password.setEnabled(False)
-            self.password.setPlaceholderText("asked for when connecting")
+            self.password.setPlaceholderText(_asked_when_connecting())
         else:
-            self.keyring_note.setText("Passwords are kept in the system keyring only.")
-            self.password.setPlaceholderText("saved in the keyring (type to replace)" if state.has_password else "not saved: type it to save it")
-            self.proxy_password.setPlaceholderText("saved in the keyring (type to replace)" if state.has_proxy_password else "")
+            self.keyring_note.setText(_("Passwords are kept in the system keyring only."))
+            self.password.setPlaceholderText(_saved_in_keyring() if state.has_password else _not_saved())
+            self.proxy_password.setPlaceholderText(_saved_in_keyring() if state.has_proxy_password else "")
         self._update_password_row()
         self._validate()
 
@@ -529,12 +604,13 @@ class ProfileEditor(QDialog):
         remember = self.password_choice.remember
         if not remember:
             self.password.clear()
-            self.password.setPlaceholderText("asked for at each connection, never saved")
+            # Translators: profile editor, shown in the disabled password field when the profile asks every time
+            self.password.setPlaceholderText(_("asked for at each connection, never saved"))
         elif self.keyring is not None and usable:
             saved = self.keyring.has_password
-            self.password.setPlaceholderText("saved in the keyring (type to replace)" if saved else "not saved: type it to save it")
+            self.password.setPlaceholderText(_saved_in_keyring() if saved else _not_saved())
         elif not usable:
-            self.password.setPlaceholderText("asked for when connecting")
+            self.password.setPlaceholderText(_asked_when_connecting())
         self.password.setEnabled(remember and usable)
 
     def _forget_password_if_asked(self, profile: Profile) -> None:
@@ -583,7 +659,7 @@ class ProfileEditor(QDialog):
             self.buttons.setEnabled(True)
             if error is not None:
                 sentence = error.sentence if isinstance(error, KeyringUnavailable) else str(error)
-                self._show_general_error(f"The profile is saved, but not its password: {sentence}")
+                self._show_general_error(_("The profile is saved, but not its password: {reason}").format(reason=sentence))
                 self.saved.emit(profile)
                 return
             self._saved(profile)
@@ -619,7 +695,7 @@ class ProfileEditor(QDialog):
         self._focus_before_test = self.focusWidget()
         self._validate()  # disables Test; Qt moves the focus on if it was there (Tab, Space)
         self._focus_while_testing = self.focusWidget()
-        self.test_output.setPlainText(f"Testing {profile.server}…")
+        self.test_output.setPlainText(_("Testing {server}…").format(server=profile.server))
 
         typed_password = self.password.text() if self.password.isEnabled() else ""
         # Sign in too when the credentials are there (the typed password, else the saved one; for
@@ -650,7 +726,7 @@ class ProfileEditor(QDialog):
                     certificate = fetch_presented_certificate(settings)
                 except TransportError:
                     certificate = None
-            return TestOutcome(report, certificate, "" if sign_in_as is not None or not report.would_connect else NOT_SIGNED_IN)
+            return TestOutcome(report, certificate, "" if sign_in_as is not None or not report.would_connect else not_signed_in_sentence())
 
         run_in_background(work, self._tested, name="sstp-vpn-test")
 
@@ -686,10 +762,20 @@ class ProfileEditor(QDialog):
         self.ca_file.setText(trusted.ca_file)
         self.pin.setText(trusted.pin_sha256)
         self._pinned_at = (trusted.pin_sha256, trusted.pinned_at)
-        done = "The issuing CA is in the Extra CA file" if choice is Choice.CA else "The certificate is pinned"
-        self.test_output.appendPlainText(f"\n{done}: Save to keep it, then Test again.")
+        if choice is Choice.CA:
+            done = _("The issuing CA is in the Extra CA file: Save to keep it, then Test again.")
+        else:
+            done = _("The certificate is pinned: Save to keep it, then Test again.")
+        self.test_output.appendPlainText("\n" + done)
 
     def _browse_ca_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "CA certificate file", self.ca_file.text(), "Certificates (*.pem *.crt *.cer);;All files (*)")
+        path, _filter = QFileDialog.getOpenFileName(
+            self,
+            # Translators: title of the file dialog that chooses the profile's Extra CA file
+            _("CA certificate file"),
+            self.ca_file.text(),
+            # Translators: file dialog filters; translate only "Certificates" and "All files", keep the rest as is
+            _("Certificates (*.pem *.crt *.cer);;All files (*)"),
+        )
         if path:
             self.ca_file.setText(path)
