@@ -32,6 +32,7 @@ import tomli_w
 
 from . import trust
 from .certificate_files import ca_file_problem
+from .core.i18n import _
 from .eap_options import settings_problems
 from .endpoint import format_endpoint, is_ip_address
 from .proxy import ProxySettings
@@ -76,7 +77,7 @@ class ProxyChoice:
         is refused, because it would end up in the profile file."""
         settings = ProxySettings.parse(url)
         if settings.password is not None:
-            raise ValueError("Leave the password out of the proxy URL: it goes in the proxy password field, which keeps it in the system keyring.")
+            raise ValueError(_("Leave the password out of the proxy URL: it goes in the proxy password field, which keeps it in the system keyring."))
         return cls(ProxyMode.MANUAL, settings.host, settings.port, settings.username or "")
 
 
@@ -131,18 +132,18 @@ def profile_problems(profile: Profile, others: tuple[Profile, ...] | list[Profil
     problems: dict[str, str] = {}
     name = profile.name.strip()
     if not name:
-        problems["name"] = "Give the profile a name."
+        problems["name"] = _("Give the profile a name.")
     elif any(other.name.strip().casefold() == name.casefold() and other.id != profile.id for other in others):
-        problems["name"] = f"Another profile is already called {name!r}: choose another name."
+        problems["name"] = _("Another profile is already called {name}: choose another name.").format(name=repr(name))
     host_problem = host_name_problem(profile.host)
     if host_problem:
         problems["host"] = host_problem
     if not 0 < profile.port < 65536:
-        problems["port"] = "The port must be a number from 1 to 65535."
+        problems["port"] = _("The port must be a number from 1 to 65535.")
     if not profile.username.strip():
-        problems["username"] = "Enter the user name (HUB\\user for SoftEther hubs)."
+        problems["username"] = _("Enter the user name (HUB\\user for SoftEther hubs).")
     if profile.sni and host_name_problem(profile.sni):
-        problems["sni"] = "The TLS server name must be a host name like vpn.example.com, or empty."
+        problems["sni"] = _("The TLS server name must be a host name like vpn.example.com, or empty.")
     if profile.ca_file:
         ca_problem = ca_file_problem(Path(profile.ca_file))
         if ca_problem:
@@ -159,24 +160,26 @@ def profile_problems(profile: Profile, others: tuple[Profile, ...] | list[Profil
     if routes_problem:
         problems["extra_routes"] = routes_problem
     if not MIN_MTU <= profile.mtu <= MAX_MTU:
-        problems["mtu"] = f"The MTU must be from {MIN_MTU} to {MAX_MTU}."
+        problems["mtu"] = _("The MTU must be from {minimum} to {maximum}.").format(minimum=MIN_MTU, maximum=MAX_MTU)
     proxy = profile.proxy
     if proxy.mode is ProxyMode.MANUAL and (host_name_problem(proxy.host) or not 0 < proxy.port < 65536):
-        problems["proxy"] = "Write the proxy as http://host:port (or http://user@host:port)."
+        problems["proxy"] = _("Write the proxy as http://host:port (or http://user@host:port).")
     return problems
 
 
 def extra_routes_problem(routes: tuple[str, ...] | list[str]) -> str | None:
     """None when every entry is a network like 10.20.0.0/16 or fd00:1::/64, else a sentence."""
     if len(routes) > MAX_EXTRA_ROUTES:
-        return f"At most {MAX_EXTRA_ROUTES} extra routes: join neighbouring networks into larger ones."
+        return _("At most {count} extra routes: join neighbouring networks into larger ones.").format(count=MAX_EXTRA_ROUTES)
     for text in routes:
         try:
             network = ipaddress.ip_network(text, strict=True)
         except ValueError:
-            return f"{text!r} is not a network: write it like 10.20.0.0/16 (the address with its host bits zero, a slash and the prefix length)."
+            return _(
+                "{text} is not a network: write it like 10.20.0.0/16 (the address with its host bits zero, a slash and the prefix length)."
+            ).format(text=repr(text))
         if network.prefixlen == 0:
-            return f'{text} would route everything: choose "all traffic through the VPN" instead.'
+            return _('{text} would route everything: choose "all traffic through the VPN" instead.').format(text=text)
     return None
 
 
@@ -184,14 +187,14 @@ def host_name_problem(text: str) -> str | None:
     """None for a DNS name or an IP address, else a sentence."""
     host = text.strip()
     if not host:
-        return "Enter the server's host name or address."
+        return _("Enter the server's host name or address.")
     if host != text or " " in host:
-        return "The host name must not contain spaces."
+        return _("The host name must not contain spaces.")
     if is_ip_address(host):
         return None
     name = host[:-1] if host.endswith(".") else host
     if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in name.split(".")):
-        return f"{host!r} is not a valid host name: use letters, digits, dots and hyphens, like vpn.example.com."
+        return _("{host} is not a valid host name: use letters, digits, dots and hyphens, like vpn.example.com.").format(host=repr(host))
     return None
 
 
@@ -244,11 +247,13 @@ class ProfileStore:
         except FileNotFoundError:
             return ProfileBook()
         except OSError as error:
-            raise ProfileFileError(f"The profile file {self.path} cannot be read ({error.strerror}).") from None
+            raise ProfileFileError(_("The profile file {path} cannot be read ({reason}).").format(path=self.path, reason=error.strerror)) from None
         try:
             document = tomllib.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-            raise ProfileFileError(f"The profile file {self.path} is damaged ({error}): fix it or move it aside.") from None
+            raise ProfileFileError(
+                _("The profile file {path} is damaged ({reason}): fix it or move it aside.").format(path=self.path, reason=error)
+            ) from None
         return _book_from_document(document, self.path)
 
     def save(self, profile: Profile) -> Profile:
@@ -273,7 +278,7 @@ class ProfileStore:
         book = self.load()
         profile = book.by_id(profile_id)
         if profile is None:
-            raise UnknownProfile(f"There is no profile with id {profile_id}.")
+            raise UnknownProfile(_("There is no profile with id {id}.").format(id=profile_id))
         last_used = "" if book.last_used == profile_id else book.last_used
         self._write(ProfileBook(tuple(p for p in book.profiles if p.id != profile_id), last_used))
         if profile.ca_file and Path(profile.ca_file).parent == self.certificates_dir:
@@ -340,15 +345,17 @@ def _profile_to_table(profile: Profile) -> dict[str, Any]:
 def _book_from_document(document: dict[str, Any], path: Path) -> ProfileBook:
     schema = document.get("schema")
     if not isinstance(schema, int):
-        raise ProfileFileError(f"The profile file {path} has no schema number: fix it or move it aside.")
+        raise ProfileFileError(_("The profile file {path} has no schema number: fix it or move it aside.").format(path=path))
     if schema > SCHEMA_VERSION:
         raise ProfileFileError(
-            f"The profile file {path} was written by a newer version of SSTP VPN "
-            f"(schema {schema}; this version reads {SCHEMA_VERSION}): update SSTP VPN."
+            _(
+                "The profile file {path} was written by a newer version of SSTP VPN "
+                "(schema {schema}; this version reads {supported}): update SSTP VPN."
+            ).format(path=path, schema=schema, supported=SCHEMA_VERSION)
         )
     tables = document.get("profiles", [])
     if not isinstance(tables, list):
-        raise ProfileFileError(f"The profile file {path} is damaged (profiles is not a list): fix it or move it aside.")
+        raise ProfileFileError(_("The profile file {path} is damaged (profiles is not a list): fix it or move it aside.").format(path=path))
     profiles = tuple(_profile_from_table(table, position, path) for position, table in enumerate(tables, 1))
     last_used = document.get("last_used", "")
     return ProfileBook(profiles, last_used if isinstance(last_used, str) else "")
@@ -382,37 +389,40 @@ _EXPECTED = {
 
 
 def _profile_from_table(table: Any, position: int, path: Path) -> Profile:
-    def damaged(what: str) -> ProfileFileError:
-        return ProfileFileError(f"Profile {position} in {path} {what}: fix it or move the file aside.")
+    def damaged(sentence: str, **fields: str) -> ProfileFileError:
+        """`sentence`: a translated one with {position} and {path} (and `fields`) to fill in."""
+        return ProfileFileError(sentence.format(position=position, path=path, **fields))
 
     if not isinstance(table, dict):
-        raise damaged("is not a table")
+        raise damaged(_("Profile {position} in {path} is not a table: fix it or move the file aside."))
     values: dict[str, Any] = {}
     for key, kind in _EXPECTED.items():
         if key not in table:
             continue
         value = table[key]
         if type(value) is not kind:  # bool is an int subclass: compare exactly
-            raise damaged(f"has a {key} that is not a {kind.__name__}")
+            raise damaged(
+                _("Profile {position} in {path} has a {key} that is not a {kind}: fix it or move the file aside."), key=key, kind=kind.__name__
+            )
         values[key] = value
     routes = table.get("extra_routes", [])
     if not isinstance(routes, list) or not all(isinstance(route, str) for route in routes):
-        raise damaged("has extra_routes that are not a list of networks")
+        raise damaged(_("Profile {position} in {path} has extra_routes that are not a list of networks: fix it or move the file aside."))
     values["extra_routes"] = tuple(routes)
     for required in ("id", "name", "host"):
         if not values.get(required):
-            raise damaged(f"has no {required}")
+            raise damaged(_("Profile {position} in {path} has no {key}: fix it or move the file aside."), key=required)
     proxy_table = table.get("proxy", {})
     if not isinstance(proxy_table, dict):
-        raise damaged("has a proxy that is not a table")
+        raise damaged(_("Profile {position} in {path} has a proxy that is not a table: fix it or move the file aside."))
     try:
         mode = ProxyMode(proxy_table.get("mode", "none"))
     except ValueError:
-        raise damaged("has an unknown proxy mode (none, system or manual)") from None
+        raise damaged(_("Profile {position} in {path} has an unknown proxy mode (none, system or manual): fix it or move the file aside.")) from None
     proxy = ProxyChoice(mode)
     if mode is ProxyMode.MANUAL:
         host, port, username = proxy_table.get("host"), proxy_table.get("port"), proxy_table.get("username", "")
         if not isinstance(host, str) or type(port) is not int or not isinstance(username, str):
-            raise damaged("has a manual proxy without a host and port")
+            raise damaged(_("Profile {position} in {path} has a manual proxy without a host and port: fix it or move the file aside."))
         proxy = ProxyChoice(mode, host, port, username)
     return Profile(**values, proxy=proxy)
