@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from sstpvpn.client.attempt_history import AttemptHistory
 from sstpvpn.client.core.events import LogRecord
+from sstpvpn.client.core.i18n import _, ngettext
 from sstpvpn.client.core.reconnect import ENDED_SENTENCE, Backoff
 from sstpvpn.client.core.supervisor import (
     RECONNECT_BACKOFF,
@@ -66,7 +67,11 @@ from .bridge import LogEntry, RunnerBridge
 from .presentation import in_gui_words
 
 LOG_HISTORY = 5000
-WHY_SENTENCES = {Why.NETWORK_BACK: "The network is back.", Why.WOKE_UP: "The computer woke up."}
+
+
+def why_sentences() -> dict[Why, str]:
+    """Why a reconnect is tried now, before "Trying again now." in the notice."""
+    return {Why.NETWORK_BACK: _("The network is back."), Why.WOKE_UP: _("The computer woke up.")}
 
 
 class NoticeLevel(enum.Enum):
@@ -264,9 +269,19 @@ class ConnectionController(QObject):
         updated = self.store.save(trust_offered(self.store, current_profile, offer.certificate, choice))
         if choice is Choice.CA and offer.certificate.issuing_ca is not None:
             ca = offer.certificate.issuing_ca
-            self._log_line(logging.INFO, f"Trusted the CA {ca.facts.subject} for {updated.server} (SHA-256 {ca.sha256_colons}).")
+            self._log_line(
+                logging.INFO,
+                _("Trusted the CA {subject} for {server} (SHA-256 {fingerprint}).").format(
+                    subject=ca.facts.subject, server=updated.server, fingerprint=ca.sha256_colons
+                ),
+            )
         else:
-            self._log_line(logging.INFO, f"Pinned the certificate of {updated.server} (SHA-256 {offer.certificate.sha256_colons}).")
+            self._log_line(
+                logging.INFO,
+                _("Pinned the certificate of {server} (SHA-256 {fingerprint}).").format(
+                    server=updated.server, fingerprint=offer.certificate.sha256_colons
+                ),
+            )
         self.connect_profile(updated)
         return updated
 
@@ -320,7 +335,7 @@ class ConnectionController(QObject):
             elif isinstance(output, RetryScheduled):
                 self._announce_retry(output)
             elif isinstance(output, WaitingForNetwork):
-                self._tell_reconnecting("Waiting for a network connection.")
+                self._tell_reconnecting(_("Waiting for a network connection."))
             elif isinstance(output, Finished):
                 self._release_session_lock()
                 if output.user_asked and self._status.state not in (State.DISCONNECTED, State.IDLE):
@@ -336,8 +351,9 @@ class ConnectionController(QObject):
 
     def _announce_connected(self, status: Status) -> None:
         name = self._profile.name if self._profile else status.server
-        address = f" with the address {status.plan.address}" if status.plan else ""
-        self.notice.emit(Notice(f"Connected to {name}", f"You are on the VPN{address}."))
+        text = _("You are on the VPN with the address {address}.").format(address=status.plan.address) if status.plan else _("You are on the VPN.")
+        # Translators: notification title; {name} is the profile's name (or the server's)
+        self.notice.emit(Notice(_("Connected to {name}").format(name=name), text))
 
     def _report_end(self, ended: SessionEnded) -> None:
         if self._profile is None or self._shutting_down:
@@ -351,9 +367,11 @@ class ConnectionController(QObject):
             return
         text = ended.failure.reason if ended.failure is not None else ENDED_SENTENCE
         if ended.was_connected:
-            self.notice.emit(Notice(f"Connection to {self._profile.name} dropped", text, NoticeLevel.WARNING))
+            # Translators: notification title; {name} is the profile's name
+            self.notice.emit(Notice(_("Connection to {name} dropped").format(name=self._profile.name), text, NoticeLevel.WARNING))
         else:
-            self.notice.emit(Notice(f"Could not connect to {self._profile.name}", text, NoticeLevel.ERROR))
+            # Translators: notification title; {name} is the profile's name
+            self.notice.emit(Notice(_("Could not connect to {name}").format(name=self._profile.name), text, NoticeLevel.ERROR))
         if ended.failure is not None and ended.failure.kind is FailureKind.TRUST and self._transport is not None:
             self._offer_first_contact(self._profile, self._transport)
 
@@ -362,17 +380,24 @@ class ConnectionController(QObject):
         moved on meanwhile (another attempt, or quitting)."""
         if self._shutting_down or attempt != self._driver.supervisor.attempt or self._driver.supervisor.active:
             return
-        reason = f"The server refused the password for {profile.username} on {profile.name}. Enter it again:"
+        reason = _("The server refused the password for {username} on {profile}. Enter it again:").format(
+            username=profile.username, profile=profile.name
+        )
         self.credentials_needed.emit(CredentialsRequest(profile, True, False, reason, can_remember=self._keyring_usable, refused=True))
 
     def _announce_retry(self, retry: RetryScheduled) -> None:
-        text = "Trying again now." if retry.delay < 0.5 else f"Trying again in {retry.delay:.0f} seconds."
-        why = WHY_SENTENCES.get(retry.why)
+        if retry.delay < 0.5:
+            text = _("Trying again now.")
+        else:
+            seconds = round(retry.delay)
+            text = ngettext("Trying again in {seconds} second.", "Trying again in {seconds} seconds.", seconds).format(seconds=seconds)
+        why = why_sentences().get(retry.why)
         self._tell_reconnecting(f"{why} {text}" if why else text)
 
     def _tell_reconnecting(self, text: str) -> None:
         if self._profile is not None:
-            self.notice.emit(Notice(f"Reconnecting to {self._profile.name}", text))
+            # Translators: notification title; {name} is the profile's name
+            self.notice.emit(Notice(_("Reconnecting to {name}").format(name=self._profile.name), text))
 
     @Slot()
     def _poll(self) -> None:
@@ -404,7 +429,9 @@ class ConnectionController(QObject):
         refusal ends the attempt with the sentence naming the other process."""
         self._release_session_lock()
         try:
-            self._session_lock = lock_profile(profile.id, profile.name, "the SSTP VPN tray app")
+            # Translators: who holds a profile's session, in another program's sentence "The profile Office is already
+            # connected by process 1234 (the SSTP VPN tray app); disconnect it first."
+            self._session_lock = lock_profile(profile.id, profile.name, _("the SSTP VPN tray app"))
         except SessionInUse as error:
             self._fail(self._driver.supervisor.attempt, Failure(Layer.SESSION, error.sentence, FailureKind.OTHER))
             return False
@@ -442,11 +469,18 @@ class ConnectionController(QObject):
             return  # cancelled or replaced meanwhile
         if error is not None or prepared is None:
             self._fail(
-                attempt, Failure(Layer.APP, f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); please report it.", FailureKind.OTHER)
+                attempt,
+                Failure(
+                    Layer.APP,
+                    _("SSTP VPN hit an internal error ({error_type}: {error}); please report it.").format(
+                        error_type=type(error).__name__, error=error
+                    ),
+                    FailureKind.OTHER,
+                ),
             )
             return
         if prepared.repaired:
-            self._log_line(logging.INFO, "Restored the network settings left behind by an earlier session that did not end cleanly.")
+            self._log_line(logging.INFO, _("Restored the network settings left behind by an earlier session that did not end cleanly."))
         if prepared.failure is not None:
             self._fail(attempt, prepared.failure)
             return
@@ -460,9 +494,9 @@ class ConnectionController(QObject):
         if need_password or need_proxy_password:
             self._prepared = (attempt, prepared)
             if need_password and not profile.remember_password:
-                reason = f"{profile.name} asks for the password at every connection (one-time passwords)."
+                reason = _("{profile} asks for the password at every connection (one-time passwords).").format(profile=profile.name)
             else:
-                reason = prepared.keyring_problem or "No password is saved for this profile."
+                reason = prepared.keyring_problem or _("No password is saved for this profile.")
             self.credentials_needed.emit(
                 CredentialsRequest(profile, need_password, need_proxy_password, reason, can_remember=prepared.keyring_problem is None)
             )
@@ -495,7 +529,8 @@ class ConnectionController(QObject):
         def saved(_result: object, error: BaseException | None) -> None:
             if error is not None:
                 sentence = error.sentence if isinstance(error, KeyringUnavailable) else str(error)
-                self.notice.emit(Notice("Password not saved", sentence, NoticeLevel.WARNING))
+                # Translators: notification title; the keyring's problem follows
+                self.notice.emit(Notice(_("Password not saved"), sentence, NoticeLevel.WARNING))
 
         run_in_background(save, saved, name="sstp-vpn-keyring")
 
@@ -549,7 +584,7 @@ class ConnectionController(QObject):
         self._finished = True
         self._release_session_lock()
         if self._driver.supervisor.session_running:
-            self._log_line(logging.WARNING, "The session did not end in time; quitting anyway (the next start restores the network).")
+            self._log_line(logging.WARNING, _("The session did not end in time; quitting anyway (the next start restores the network)."))
         runner = self._driver.runner
         self._driver.close()
         if runner is None:
