@@ -25,7 +25,8 @@ from sstpvpn.platform import current
 from sstpvpn.platform.session_preparation import SessionPreparation
 
 from .core.events import LogRecord
-from .core.reconnect import ENDED_SENTENCE
+from .core.i18n import _
+from .core.reconnect import ended_sentence
 from .core.supervisor import Connected, Finished, Output, Prepare, RetryScheduled, Stop, WaitingForNetwork, Why
 from .core.types import Failure
 from .recent_log import RecentLog
@@ -109,18 +110,26 @@ class _CommandLine:
                 if code is not None:
                     return code
             elif isinstance(output, Connected) and output.status.plan is not None:
-                say(f"connected: {output.status.plan.address}")
+                # Translators: command-line progress line (scripts may wait for it in English); {address} is the VPN address
+                say(_("connected: {address}").format(address=output.status.plan.address))
             elif isinstance(output, Stop):
-                say("disconnecting...")
+                # Translators: command-line progress line
+                say(_("disconnecting..."))
             elif isinstance(output, RetryScheduled):
                 say(_retry_line(output))
             elif isinstance(output, WaitingForNetwork):
-                reason = output.reason.reason if output.reason is not None else ENDED_SENTENCE
-                say(f"waiting for a network connection: {reason}" if output.why is Why.SESSION_ENDED else "waiting for a network connection")
+                reason = output.reason.reason if output.reason is not None else ended_sentence()
+                if output.why is Why.SESSION_ENDED:
+                    # Translators: command-line progress line; {reason} is a whole sentence
+                    say(_("waiting for a network connection: {reason}").format(reason=reason))
+                else:
+                    # Translators: command-line progress line
+                    say(_("waiting for a network connection"))
             elif isinstance(output, Finished):
                 if output.failure is not None:
                     return self.fail(output.failure)
-                say("disconnected")
+                # Translators: command-line progress line
+                say(_("disconnected"))
                 return 0
         return None
 
@@ -136,13 +145,19 @@ def announce_preparation(preparation: SessionPreparation, first: bool) -> None:
     if first and preparation.note:
         say(preparation.note)
     if preparation.repaired:
-        say("Restored the network settings left behind by an earlier session that did not end cleanly.")
+        say(_("Restored the network settings left behind by an earlier session that did not end cleanly."))
 
 
 def _retry_line(retry: RetryScheduled) -> str:
     if retry.why is Why.NETWORK_BACK:
-        return "network is back, reconnecting"
+        # Translators: command-line progress line
+        return _("network is back, reconnecting")
     if retry.why is Why.WOKE_UP:
-        return "the computer woke up, reconnecting"
-    sentence = retry.reason.reason if retry.reason is not None else ENDED_SENTENCE
-    return f"reconnecting in {retry.delay:.1f} s: {sentence}" if retry.delay > 0 else f"reconnecting now: {sentence}"
+        # Translators: command-line progress line
+        return _("the computer woke up, reconnecting")
+    sentence = retry.reason.reason if retry.reason is not None else ended_sentence()
+    if retry.delay > 0:
+        # Translators: command-line progress line; {reason} is a whole sentence saying why the session ended
+        return _("reconnecting in {seconds:.1f} s: {reason}").format(seconds=retry.delay, reason=sentence)
+    # Translators: command-line progress line; {reason} is a whole sentence saying why the session ended
+    return _("reconnecting now: {reason}").format(reason=sentence)

@@ -25,6 +25,7 @@ from .crypto_binding import build_call_connected
 from .dhcp_inform import InformExchange
 from .events import Credentials, Disconnected, Event, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, SignedIn, StateChanged
 from .fsm import Notice, OptionFsm, St
+from .i18n import _, ngettext
 from .ipcp import IpcpPolicy
 from .ipv6cp import Ipv6cpPolicy
 from .lcp import Lcp, LcpPolicy
@@ -142,7 +143,7 @@ class Engine:
         self._deadline = now + NEGOTIATION_TIMEOUT
         self._lcp.fsm.open(now)
         self._set_state(State.HANDSHAKE)
-        self._log(logging.INFO, f"Sent the SSTP request to {self.settings.host}.")
+        self._log(logging.INFO, _("Sent the SSTP request to {host}.").format(host=self.settings.host))
 
     def disconnect(self, now: float) -> None:
         """The user asked to end the session: terminate PPP, then the SSTP call."""
@@ -192,7 +193,7 @@ class Engine:
             if reply is None:
                 return
             self._http = None
-            self._log(logging.INFO, "The server accepted the SSTP request.")
+            self._log(logging.INFO, _("The server accepted the SSTP request."))
             self._out.append(encode_call_connect_request())
             self.call = Call.CONNECT_REQUEST_SENT
             self._deadline = now + NEGOTIATION_TIMEOUT
@@ -206,8 +207,10 @@ class Engine:
                 self._drop(
                     Failure(
                         Layer.SSTP,
-                        f"The server sent data that is not SSTP ({error}); the connection was dropped."
-                        " Check that the server is an SSTP server, or report the problem to its administrator.",
+                        _(
+                            "The server sent data that is not SSTP ({error}); the connection was dropped."
+                            " Check that the server is an SSTP server, or report the problem to its administrator."
+                        ).format(error=error),
                         FailureKind.PROTOCOL,
                     )
                 )
@@ -270,12 +273,14 @@ class Engine:
                 return
         self._record_method_refusal()
         if self.settings.proxy:
-            lost = (
-                f"The connection to {self.settings.host} through the proxy {self.settings.proxy} was lost. Check "
+            lost = _(
+                "The connection to {host} through the proxy {proxy} was lost. Check "
                 "your network; if it keeps happening, the proxy or the server may be restarting."
-            )
+            ).format(host=self.settings.host, proxy=self.settings.proxy)
         else:
-            lost = f"The connection to {self.settings.host} was lost. Check your network; if it keeps happening, the server may be restarting."
+            lost = _("The connection to {host} was lost. Check your network; if it keeps happening, the server may be restarting.").format(
+                host=self.settings.host
+            )
         self._drop(Failure(Layer.SSTP, lost, FailureKind.UNREACHABLE))
 
     def handle_timer(self, now: float) -> None:
@@ -291,8 +296,9 @@ class Engine:
                 self._drop(
                     Failure(
                         Layer.SSTP,
-                        f"The server stopped answering (nothing received for {2 * self.settings.hello_interval:.0f} s):"
-                        " the network or the server is down. Try again later.",
+                        _(
+                            "The server stopped answering (nothing received for {seconds:.0f} s): the network or the server is down. Try again later."
+                        ).format(seconds=2 * self.settings.hello_interval),
                         FailureKind.UNREACHABLE,
                     )
                 )
@@ -354,32 +360,36 @@ class Engine:
         try:
             message = parse_control(body)
         except MalformedPacket as error:
-            self._abort(f"The server sent a malformed SSTP control message ({error}).", now)
+            self._abort(_("The server sent a malformed SSTP control message ({error}).").format(error=error), now)
             return
         handler = CONTROL_TABLE.get((self.call, message.type))
         if handler is not None:
             handler(self, message, now)
         elif self.call in LIVE:
             name = MessageType(message.type).name if message.type in MessageType._value2member_map_ else f"{message.type:#06x}"
-            self._abort(f"The server sent an SSTP {name} message that is not valid in state {self.call.value}.", now)
+            self._abort(
+                _("The server sent an SSTP {message} message that is not valid in state {state}.").format(message=name, state=self.call.value), now
+            )
         # In the abort and disconnect states everything else is ignored ([MS-SSTP] 3.2.5).
 
     def _on_connect_ack(self, message: ControlMessage, now: float) -> None:
         attribute = message.attribute(AttributeId.CRYPTO_BINDING_REQ)
         if attribute is None:
-            self._abort("The server's Call Connect Ack has no crypto binding request.", now)
+            self._abort(_("The server's Call Connect Ack has no crypto binding request."), now)
             return
         try:
             request = parse_crypto_binding_request(attribute.value)
         except MalformedPacket as error:
-            self._abort(f"The server's crypto binding request is malformed ({error}).", now)
+            self._abort(_("The server's crypto binding request is malformed ({error}).").format(error=error), now)
             return
         if request.hash_protocols & HashProtocol.SHA256:
             self._hash = HashProtocol.SHA256
         elif request.hash_protocols & HashProtocol.SHA1:
             self._hash = HashProtocol.SHA1
         else:
-            self._abort(f"The server asks for a crypto binding hash we do not know (bitmask {request.hash_protocols:#04x}).", now)
+            self._abort(
+                _("The server asks for a crypto binding hash we do not know (bitmask {bitmask:#04x}).").format(bitmask=request.hash_protocols), now
+            )
             return
         self._nonce = request.nonce
         self.call = Call.CONNECT_ACK_RECEIVED
@@ -399,7 +409,12 @@ class Engine:
         self._connect_retries += 1
         if self._connect_retries > MAX_CONNECT_RETRIES:
             detail = f" ({', '.join(reasons)})" if reasons else ""
-            self._abort(f"The server refused the SSTP call {MAX_CONNECT_RETRIES + 1} times{detail}.", now)
+            count = MAX_CONNECT_RETRIES + 1
+            # Translators: {detail} is empty or " (reasons the server gave)"
+            refused = ngettext(
+                "The server refused the SSTP call {count} time{detail}.", "The server refused the SSTP call {count} times{detail}.", count
+            )
+            self._abort(refused.format(count=count, detail=detail), now)
             return
         self._out.append(encode_call_connect_request())
         self._deadline = now + NEGOTIATION_TIMEOUT
@@ -416,7 +431,10 @@ class Engine:
         self._record(
             Failure(
                 Layer.SSTP,
-                f"The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log.",
+                # Translators: {detail} is empty or " (status 6: retry count exceeded, about the crypto binding attribute)"
+                _("The server aborted the call{detail}. Try again; if it keeps happening, ask the server's administrator to check its log.").format(
+                    detail=detail
+                ),
                 FailureKind.PROTOCOL,
             )
         )
@@ -430,7 +448,10 @@ class Engine:
             self._record(
                 Failure(
                     Layer.SSTP,
-                    f"The server ended the session{detail}. Connect again; if it keeps happening, ask the server's administrator why.",
+                    # Translators: {detail} is empty or " (status 6: retry count exceeded, about the crypto binding attribute)"
+                    _("The server ended the session{detail}. Connect again; if it keeps happening, ask the server's administrator why.").format(
+                        detail=detail
+                    ),
                     FailureKind.PROTOCOL,
                 )
             )
@@ -451,8 +472,9 @@ class Engine:
             self._drop(
                 Failure(
                     Layer.HTTP,
-                    f"The server {self.settings.host} did not answer the SSTP request within {NEGOTIATION_TIMEOUT:.0f} s:"
-                    " it may not be an SSTP server.",
+                    _("The server {host} did not answer the SSTP request within {seconds:.0f} s: it may not be an SSTP server.").format(
+                        host=self.settings.host, seconds=NEGOTIATION_TIMEOUT
+                    ),
                     FailureKind.PROTOCOL,
                 )
             )
@@ -461,7 +483,7 @@ class Engine:
             self._pump(now)
         else:
             self._record_method_refusal()
-            self._abort(f"The server did not finish setting up the call within {NEGOTIATION_TIMEOUT:.0f} s.", now)
+            self._abort(_("The server did not finish setting up the call within {seconds:.0f} s.").format(seconds=NEGOTIATION_TIMEOUT), now)
 
     # ----------------------------------------------------------------- PPP
 
@@ -538,8 +560,9 @@ class Engine:
             # an over-long packet must never raise out of the engine: SSTP cannot carry it.
             self._log(
                 logging.WARNING,
-                f"Dropped an outgoing {_protocol_name(protocol)} packet of {len(information)} bytes:"
-                f" one SSTP packet carries at most {MAX_INFORMATION}.",
+                _("Dropped an outgoing {protocol} packet of {size} bytes: one SSTP packet carries at most {limit}.").format(
+                    protocol=_protocol_name(protocol), size=len(information), limit=MAX_INFORMATION
+                ),
             )
             return
         self._out.append(encode_data(encode_frame(protocol, information)))
@@ -547,7 +570,7 @@ class Engine:
     def _handle_lcp(self, now: float) -> bool:
         if self._lcp.policy.looped and self.call is Call.CONNECT_ACK_RECEIVED:
             # Nobody at the far end speaks PPP; a Terminate-Request would only come back too.
-            self._disconnect_with(Failure(Layer.LCP, LOOPED_BACK, FailureKind.PROTOCOL), now, lcp_done=True)
+            self._disconnect_with(Failure(Layer.LCP, looped_back_sentence(), FailureKind.PROTOCOL), now, lcp_done=True)
             return True
         notices = self._lcp.fsm.notices
         progressed = bool(notices)
@@ -565,8 +588,10 @@ class Engine:
                     self._disconnect_with(
                         Failure(
                             Layer.LCP,
-                            "The server restarted PPP link negotiation during the session, which this client does not support."
-                            " Connect again; if it keeps happening, ask the server's administrator to check its log.",
+                            _(
+                                "The server restarted PPP link negotiation during the session, which this client does not support."
+                                " Connect again; if it keeps happening, ask the server's administrator to check its log."
+                            ),
                             FailureKind.PROTOCOL,
                         ),
                         now,
@@ -582,8 +607,10 @@ class Engine:
                 self._disconnect_with(
                     Failure(
                         Layer.IPCP,
-                        "The server refused IPv4 on this link, so no address can be configured."
-                        " Ask the server's administrator to allow IPv4 for SSTP clients.",
+                        _(
+                            "The server refused IPv4 on this link, so no address can be configured."
+                            " Ask the server's administrator to allow IPv4 for SSTP clients."
+                        ),
                         FailureKind.PROTOCOL,
                     ),
                     now,
@@ -599,13 +626,16 @@ class Engine:
         if self._lcp.fsm.terminated_by_peer:
             failure = Failure(
                 Layer.LCP,
-                "The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log.",
+                _("The server ended the PPP session. Connect again; if it keeps happening, ask the server's administrator to check its log."),
                 FailureKind.PROTOCOL,
             )
         else:
             failure = Failure(
                 Layer.LCP,
-                "The server did not complete PPP link negotiation. Try again; if it keeps happening, the server may be overloaded or misconfigured.",
+                _(
+                    "The server did not complete PPP link negotiation. "
+                    "Try again; if it keeps happening, the server may be overloaded or misconfigured."
+                ),
                 FailureKind.PROTOCOL,
             )
         self._disconnect_with(failure, now, lcp_done=True)
@@ -630,16 +660,16 @@ class Engine:
             if refused:  # it gave up on the methods we refused: that is what the user must hear
                 self._disconnect_with(_no_allowed_method(refused), now)
             elif not self.settings.auth.allow_no_auth:
-                self._disconnect_with(Failure(Layer.AUTH, NO_AUTHENTICATION, FailureKind.AUTHENTICATION), now)
+                self._disconnect_with(Failure(Layer.AUTH, no_authentication_sentence(), FailureKind.AUTHENTICATION), now)
             else:
                 self._log(
                     logging.WARNING,
-                    "The server asked for no authentication; allowed by this connection's settings. Nothing binds this tunnel to a user.",
+                    _("The server asked for no authentication; allowed by this connection's settings. Nothing binds this tunnel to a user."),
                 )
                 self._authenticated(AuthSucceeded(bytes(32)), now)
             return
         self._auth = make_authenticatee(method, self.settings.credentials, self.settings.auth, self._rng)
-        self._log(logging.INFO, f"Authenticating with {method.name}.")
+        self._log(logging.INFO, _("Authenticating with {method}.").format(method=method.name))
         self._auth.start(now)
 
     def _handle_auth(self, now: float) -> bool:
@@ -649,10 +679,10 @@ class Engine:
         for line in auth.take_logs():
             self._log(logging.DEBUG, line)
         for message in auth.take_messages():
-            self._log(logging.INFO, f"Message from the server: {message}")
+            self._log(logging.INFO, _("Message from the server: {message}").format(message=message))
         if auth.retry_prompt is not None and not self._retry_announced:
             self._retry_announced = True
-            self._log(logging.INFO, "The server refused the password but allows another try.")
+            self._log(logging.INFO, _("The server refused the password but allows another try."))
             self._events.append(PasswordRetryRequested(auth.retry_prompt))
         elif auth.retry_prompt is None:
             self._retry_announced = False
@@ -677,10 +707,10 @@ class Engine:
         self.call = Call.CALL_CONNECTED
         self._deadline = None
         self._hello_deadline = now + self.settings.hello_interval
-        self._log(logging.INFO, f"Authenticated; crypto binding sent ({self._hash.name}).")
+        self._log(logging.INFO, _("Authenticated; crypto binding sent ({hash}).").format(hash=self._hash.name))
         if self.settings.authenticate_only:
             self._events.append(SignedIn(self.settings.credentials.username, method))
-            self._log(logging.INFO, "Signed in; disconnecting before IPCP, as asked (nothing is configured).")
+            self._log(logging.INFO, _("Signed in; disconnecting before IPCP, as asked (nothing is configured)."))
             # As disconnect() does, without its _pump: the caller's pump flushes the Terminate-Request.
             self._user_disconnect = True
             self._hello_deadline = None
@@ -704,14 +734,14 @@ class Engine:
                 self._ipcp_up(now)
             elif notice is Notice.FINISHED and self.call is Call.CALL_CONNECTED:
                 if self._ipcp_policy.address_refused:
-                    reason = "The server refused to assign an IPv4 address. Ask the server's administrator to check the address pool."
+                    reason = _("The server refused to assign an IPv4 address. Ask the server's administrator to check the address pool.")
                 elif self._ipcp.terminated_by_peer:  # not a negotiation that never converged
-                    reason = (
+                    reason = _(
                         "The server ended IPv4 on this link (IPCP Terminate-Request)."
                         " Connect again; if it keeps happening, ask the server's administrator to check its log."
                     )
                 else:
-                    reason = (
+                    reason = _(
                         "The server did not complete IPv4 configuration (IPCP)."
                         " Try again; if it keeps happening, the server's address pool may be exhausted."
                     )
@@ -721,11 +751,11 @@ class Engine:
             progressed = True
             notice = self._ipv6cp.notices.pop(0)
             if notice is Notice.UP:
-                self._log(logging.INFO, "IPv6 link is up.")
+                self._log(logging.INFO, _("IPv6 link is up."))
                 if self._plan is not None:
                     self._publish_plan()
             elif notice is Notice.FINISHED:
-                self._log(logging.INFO, "The server does not offer IPv6 on this link.")
+                self._log(logging.INFO, _("The server does not offer IPv6 on this link."))
         return progressed
 
     def _ipcp_up(self, now: float) -> None:
@@ -734,7 +764,7 @@ class Engine:
             self._disconnect_with(
                 Failure(
                     Layer.IPCP,
-                    "The server did not assign an IPv4 address. Ask the server's administrator to check the address pool.",
+                    _("The server did not assign an IPv4 address. Ask the server's administrator to check the address pool."),
                     FailureKind.PROTOCOL,
                 ),
                 now,
@@ -744,8 +774,10 @@ class Engine:
             self._disconnect_with(
                 Failure(
                     Layer.IPCP,
-                    f"The server assigned the IPv4 address {policy.address},"
-                    " which cannot be the address of this computer. Ask the server's administrator to check the address pool.",
+                    _(
+                        "The server assigned the IPv4 address {address},"
+                        " which cannot be the address of this computer. Ask the server's administrator to check the address pool."
+                    ).format(address=policy.address),
                     FailureKind.PROTOCOL,
                 ),
                 now,
@@ -762,7 +794,9 @@ class Engine:
         for packet in self._inform.packets_due(now):
             self._out.append(b"\x10\x00" + (len(packet) + 8).to_bytes(2, "big") + IPV4_FRAME_PREFIX + packet)
         if self._inform.finished:
-            self._log(logging.INFO, "The VPN's DHCP server did not answer (DHCPINFORM): no routes or DNS domain beyond what the connection set up.")
+            self._log(
+                logging.INFO, _("The VPN's DHCP server did not answer (DHCPINFORM): no routes or DNS domain beyond what the connection set up.")
+            )
             self._inform = None
 
     def _inform_answered(self, packet: bytes) -> bool:
@@ -782,7 +816,10 @@ class Engine:
         dns = tuple(server for server in self._ipcp_policy.dns_servers if _usable_unicast(server))
         if dns != self._ipcp_policy.dns_servers and self._plan is None:
             ignored = ", ".join(str(server) for server in self._ipcp_policy.dns_servers if server not in dns)
-            self._log(logging.INFO, f"Ignored the DNS servers {ignored} offered by the server: they cannot be reached through the tunnel.")
+            self._log(
+                logging.INFO,
+                _("Ignored the DNS servers {servers} offered by the server: they cannot be reached through the tunnel.").format(servers=ignored),
+            )
         plan = NetworkPlan(
             address=self._ipcp_policy.address,
             peer=self._ipcp_policy.peer_address,
@@ -825,7 +862,10 @@ class Engine:
         """A protocol violation by the server: Call Abort, then wait briefly for its answer."""
         self._record(
             Failure(
-                Layer.SSTP, reason + " The connection was aborted; report this to the server's administrator if it persists.", FailureKind.PROTOCOL
+                Layer.SSTP,
+                # Translators: {reason} is a whole sentence saying what the server did wrong
+                _("{reason} The connection was aborted; report this to the server's administrator if it persists.").format(reason=reason),
+                FailureKind.PROTOCOL,
             )
         )
         self._set_state(State.DISCONNECTING)
@@ -862,16 +902,19 @@ def _status_name(status: int) -> str:
     try:
         return AttributeStatus(status).name.lower().replace("_", " ")
     except ValueError:
-        return f"status {status}"
+        # Translators: an SSTP status the client knows only by its number
+        return _("status {status}").format(status=status)
 
 
-# [MS-SSTP] 2.2.8 Status Info: the attribute a status is about, in words.
-ATTRIBUTE_NAMES = {
-    AttributeId.ENCAPSULATED_PROTOCOL_ID: "encapsulated protocol",
-    AttributeId.STATUS_INFO: "status info",
-    AttributeId.CRYPTO_BINDING: "crypto binding",
-    AttributeId.CRYPTO_BINDING_REQ: "crypto binding request",
-}
+def attribute_names() -> dict[int, str]:
+    """[MS-SSTP] 2.2.8 Status Info: the attribute a status is about, in words."""
+    return {
+        # Translators: the names of SSTP attributes, in "(status 6: retry count exceeded, about the crypto binding attribute)"
+        AttributeId.ENCAPSULATED_PROTOCOL_ID: _("encapsulated protocol"),
+        AttributeId.STATUS_INFO: _("status info"),
+        AttributeId.CRYPTO_BINDING: _("crypto binding"),
+        AttributeId.CRYPTO_BINDING_REQ: _("crypto binding request"),
+    }
 
 
 def _status_detail(message: ControlMessage) -> str:
@@ -884,14 +927,20 @@ def _status_detail(message: ControlMessage) -> str:
         info = parse_status_info(attribute.value)
     except MalformedPacket:
         return ""
-    words = AttributeStatus(info.status).name.lower().replace("_", " ") if info.status in AttributeStatus._value2member_map_ else "unknown status"
-    if info.attribute_id in ATTRIBUTE_NAMES:
-        about = f", about the {ATTRIBUTE_NAMES[AttributeId(info.attribute_id)]} attribute"
+    known = info.status in AttributeStatus._value2member_map_  # then named as in [MS-SSTP], not translated
+    # Translators: an SSTP status the client does not know, in " (status 9: unknown status)"
+    words = AttributeStatus(info.status).name.lower().replace("_", " ") if known else _("unknown status")
+    names = attribute_names()
+    if info.attribute_id in names:
+        # Translators: the attribute a status is about: " (status 6: retry count exceeded, about the crypto binding attribute)"
+        about = _(", about the {attribute} attribute").format(attribute=names[info.attribute_id])
     elif info.attribute_id:
-        about = f", about attribute {info.attribute_id}"
+        # Translators: as above, for an attribute known only by its number
+        about = _(", about attribute {number}").format(number=info.attribute_id)
     else:
         about = ""
-    return f" (status {info.status}: {words}{about})"
+    # Translators: follows "The server aborted the call" or "The server ended the session"; {about} may be empty
+    return _(" (status {status}: {words}{about})").format(status=info.status, words=words, about=about)
 
 
 def _usable_unicast(address: IPv4Address) -> bool:
@@ -913,20 +962,27 @@ OTHER_METHOD_NAMES = {b"\xc2\x23\x80": "MS-CHAPv1", b"\xc2\x23\x06": "SHA-1 CHAP
 def _method_name(method: AuthMethod | bytes) -> str:
     if isinstance(method, AuthMethod):
         return method.name.replace("_", "-")
-    return OTHER_METHOD_NAMES.get(bytes(method), f"unknown ({bytes(method).hex()})")
+    if bytes(method) in OTHER_METHOD_NAMES:
+        return OTHER_METHOD_NAMES[bytes(method)]
+    # Translators: an authentication method the client does not know, with the bytes that name it
+    return _("unknown ({code})").format(code=bytes(method).hex())
 
 
-LOOPED_BACK = (
-    "The PPP link to the server is looped back: every frame this client sends comes straight back "
-    "(its own LCP magic number returned again and again), so nothing at the far end speaks PPP. The "
-    "server is misconfigured (for example its SSTP front end echoes frames instead of handing them to "
-    "PPP); tell its administrator."
-)
-NO_AUTHENTICATION = (
-    "The server asked for no authentication, which this client refuses: nothing would bind the tunnel "
-    "to your account, so a misconfigured server or an impostor holding a valid certificate could carry "
-    "your traffic. Ask the server's administrator to require MS-CHAPv2 or EAP."
-)
+def looped_back_sentence() -> str:
+    return _(
+        "The PPP link to the server is looped back: every frame this client sends comes straight back "
+        "(its own LCP magic number returned again and again), so nothing at the far end speaks PPP. The "
+        "server is misconfigured (for example its SSTP front end echoes frames instead of handing them to "
+        "PPP); tell its administrator."
+    )
+
+
+def no_authentication_sentence() -> str:
+    return _(
+        "The server asked for no authentication, which this client refuses: nothing would bind the tunnel "
+        "to your account, so a misconfigured server or an impostor holding a valid certificate could carry "
+        "your traffic. Ask the server's administrator to require MS-CHAPv2 or EAP."
+    )
 
 
 # The profile settings (named by their command-line flags, as client/ sentences do) that allow a method.
@@ -936,13 +992,18 @@ ALLOW_FLAGS = {AuthMethod.PAP: "--allow-pap", AuthMethod.CHAP_MD5: "--allow-chap
 def _no_allowed_method(refused: list[AuthMethod | bytes]) -> Failure:
     names = ", ".join(map(_method_name, refused))
     allowable = [f"{_method_name(m)} ({ALLOW_FLAGS[m]})" for m in refused if isinstance(m, AuthMethod) and m in ALLOW_FLAGS]
-    what = " or ".join(allowable) if allowable else "it"
-    return Failure(
-        Layer.AUTH,
-        f"The server offers only {names}, which this profile does not allow."
-        f" Allow {what} in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.",
-        FailureKind.AUTHENTICATION,
-    )
+    offers = _("The server offers only {names}, which this profile does not allow.").format(names=names)
+    if not allowable:
+        advice = _("Allow it in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.")
+    else:
+        methods = allowable[0]
+        for method in allowable[1:]:
+            # Translators: two authentication methods the user may allow: "PAP (--allow-pap) or CHAP-MD5 (--allow-chap-md5)"
+            methods = _("{first} or {second}").format(first=methods, second=method)
+        advice = _("Allow {methods} in the profile only if you trust the network path, or ask the administrator to enable MS-CHAPv2.").format(
+            methods=methods
+        )
+    return Failure(Layer.AUTH, f"{offers} {advice}", FailureKind.AUTHENTICATION)
 
 
 E = Engine

@@ -21,12 +21,24 @@ import random as random_module
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .i18n import _
 from .types import Failure, FailureKind, Layer
 
 # Retrying cannot fix refused credentials, an untrusted certificate or a local problem (no TUN
 # permission, an internal error): the user has to act.
 NO_RETRY_KINDS = frozenset({FailureKind.AUTHENTICATION, FailureKind.TRUST, FailureKind.OTHER})
-ENDED_SENTENCE = "The server ended the connection."  # a session that ended without a failure
+
+
+def ended_sentence() -> str:
+    """What the user reads when a session ended without a failure."""
+    return _("The server ended the connection.")
+
+
+def __getattr__(name: str) -> str:
+    """ENDED_SENTENCE, for callers not yet moved to ended_sentence(): looked up when asked for."""
+    if name == "ENDED_SENTENCE":
+        return ended_sentence()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,7 @@ class RetryAt:
 
     @property
     def sentence(self) -> str:
-        return self.reason.reason if self.reason is not None else ENDED_SENTENCE
+        return self.reason.reason if self.reason is not None else ended_sentence()
 
 
 @dataclass(frozen=True)

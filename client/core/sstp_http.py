@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import h11
 
+from .i18n import _
+
 SSTP_METHOD = b"SSTP_DUPLEX_POST"
 SSTP_URI = b"/sra_{BA195980-CD49-458b-9E23-C84EE0ADCD75}/"
 ENDLESS_LENGTH = b"18446744073709551615"  # 2**64 - 1: the body is the rest of the connection
@@ -65,8 +67,10 @@ class ReplyReader:
         """None while the headers are incomplete; raises HttpRefused for anything but a usable 200."""
         if not data:  # end of stream before the reply; h11 would call it a protocol error
             raise HttpRefused(
-                f"The server {self._host} closed the connection instead of answering the SSTP request: "
-                "it may not be an SSTP server, or SSTP may be disabled on it."
+                _(
+                    "The server {host} closed the connection instead of answering the SSTP request: "
+                    "it may not be an SSTP server, or SSTP may be disabled on it."
+                ).format(host=self._host)
             )
         connection = self._connection
         connection.receive_data(data)
@@ -79,28 +83,34 @@ class ReplyReader:
             assert isinstance(event, h11.Response)
         except h11.RemoteProtocolError as error:
             raise HttpRefused(
-                f"The server {self._host} sent a malformed HTTP reply to the SSTP request ({error}): it may not be an SSTP server."
+                _("The server {host} sent a malformed HTTP reply to the SSTP request ({error}): it may not be an SSTP server.").format(
+                    host=self._host, error=error
+                )
             ) from None
         reason = event.reason.decode("latin-1", "replace")
         http_version = event.http_version.decode("latin-1")
         if event.status_code != 200:
             raise HttpRefused(
-                f"The server {self._host} refused the SSTP request with HTTP {event.status_code} {reason}: "
-                "check the server name and port, and that SSTP is enabled on the server.",
+                _(
+                    "The server {host} refused the SSTP request with HTTP {status} {reason}: "
+                    "check the server name and port, and that SSTP is enabled on the server."
+                ).format(host=self._host, status=event.status_code, reason=reason),
                 HttpReply(event.status_code, reason, b"", http_version),
             )
         headers = dict(event.headers)
         length = headers.get(b"content-length")
         if length is not None and length != ENDLESS_LENGTH:
             raise HttpRefused(
-                f"The server {self._host} answered the SSTP request with a finite body "
-                f"(Content-Length {length.decode('latin-1')}): it is not speaking SSTP."
+                _("The server {host} answered the SSTP request with a finite body (Content-Length {length}): it is not speaking SSTP.").format(
+                    host=self._host, length=length.decode("latin-1")
+                )
             )
         coding = headers.get(b"transfer-encoding")
         if coding is not None:  # h11 would decode the SSTP bytes as chunks
             raise HttpRefused(
-                f"The server {self._host} answered the SSTP request with an encoded body "
-                f"(Transfer-Encoding {coding.decode('latin-1')}): it is not speaking SSTP."
+                _("The server {host} answered the SSTP request with an encoded body (Transfer-Encoding {coding}): it is not speaking SSTP.").format(
+                    host=self._host, coding=coding.decode("latin-1")
+                )
             )
         # Bytes h11 already buffered past the headers belong to the SSTP stream.
         rest = bytearray()

@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
+from .i18n import _
+
 
 class FailureKind(enum.Enum):
     """Broad class of a failure; the command line turns it into an exit code."""
@@ -97,10 +99,13 @@ class SessionSecurity:
     def binding(self) -> str:
         """E.g. "SHA-256 with the MS-CHAPv2 key"."""
         if self.keyed:
-            return f"{self.binding_hash} with the {self.auth_method} key"
+            # Translators: how the SSTP crypto binding was made, e.g. "SHA-256 with the MS-CHAPv2 key"
+            return _("{hash} with the {method} key").format(hash=self.binding_hash, method=self.auth_method)
         if self.auth_method == "none":
-            return f"{self.binding_hash} with a zero key (no authentication)"
-        return f"{self.binding_hash} with a zero key ({self.auth_method} derives no key)"
+            # Translators: as above, e.g. "SHA-256 with a zero key (no authentication)"
+            return _("{hash} with a zero key (no authentication)").format(hash=self.binding_hash)
+        # Translators: as above, e.g. "SHA-256 with a zero key (PAP derives no key)"
+        return _("{hash} with a zero key ({method} derives no key)").format(hash=self.binding_hash, method=self.auth_method)
 
 
 @dataclass(frozen=True)
