@@ -26,6 +26,7 @@ from pathlib import Path
 
 import tomli_w
 
+from .core.i18n import _
 from .endpoint import EndpointError, parse_endpoint
 from .profiles import MAX_EXTRA_ROUTES, Profile, ProfileFileError, ProxyChoice, ProxyMode, _profile_from_table, _profile_to_table
 
@@ -37,11 +38,41 @@ NM_SSTP_SERVICE = "org.freedesktop.NetworkManager.sstp"
 
 # rasphone.pbk: VpnStrategy values that mean SSTP (RASENTRY.dwVpnStrategy: VS_SstpOnly, VS_SstpFirst)
 PBK_SSTP_STRATEGIES = {5: "SSTP only", 6: "SSTP first"}
-PBK_OTHER_STRATEGIES = {0: "automatic", 1: "PPTP only", 2: "PPTP first", 3: "L2TP only", 4: "L2TP first", 7: "IKEv2 only", 8: "IKEv2 first"}
+
+
+def pbk_other_strategies() -> dict[int, str]:
+    """The other VpnStrategy values, as the import notes name them."""
+    return {
+        # Translators: a Windows VPN type setting (VpnStrategy): the VPN type is chosen automatically
+        0: _("automatic"),
+        # Translators: a Windows VPN type setting (VpnStrategy)
+        1: _("PPTP only"),
+        # Translators: a Windows VPN type setting (VpnStrategy): PPTP tried first
+        2: _("PPTP first"),
+        # Translators: a Windows VPN type setting (VpnStrategy)
+        3: _("L2TP only"),
+        # Translators: a Windows VPN type setting (VpnStrategy): L2TP tried first
+        4: _("L2TP first"),
+        # Translators: a Windows VPN type setting (VpnStrategy)
+        7: _("IKEv2 only"),
+        # Translators: a Windows VPN type setting (VpnStrategy): IKEv2 tried first
+        8: _("IKEv2 first"),
+    }
+
+
 # AuthRestrictions bits (AR_F_Auth*) and ExcludedProtocols bits (RASNP_*)
 AR_PAP, AR_SPAP, AR_MD5CHAP, AR_MSCHAP, AR_EAP, AR_MSCHAP2 = 0x8, 0x10, 0x20, 0x40, 0x80, 0x200
 RASNP_IPV6 = 0x8
-EAP_TYPES = {13: "EAP-TLS (smart card or certificate)", 25: "PEAP", 26: "EAP-MSCHAPv2"}
+
+
+def eap_types() -> dict[int, str]:
+    """Windows' EAP types (CustomAuthKey), as the import notes name them."""
+    return {
+        # Translators: a Windows sign-in method
+        13: _("EAP-TLS (smart card or certificate)"),
+        25: "PEAP",  # not translated: a protocol name
+        26: "EAP-MSCHAPv2",  # not translated: a protocol name
+    }
 
 
 class ImportFormatError(ValueError):
@@ -85,12 +116,16 @@ def export_text(profiles: tuple[Profile, ...] | list[Profile]) -> str:
 def parse_profiles(data: bytes, source: str) -> ImportResult:
     """Profiles from a file's bytes; `source` names the file in sentences. Raises ImportFormatError."""
     if len(data) > MAX_IMPORT_BYTES:
-        raise ImportFormatError(f"{source} is {len(data):,} bytes; a profile file to import is at most {MAX_IMPORT_BYTES:,} bytes.")
+        raise ImportFormatError(
+            _("{source} is {size:,} bytes; a profile file to import is at most {limit:,} bytes.").format(
+                source=source, size=len(data), limit=MAX_IMPORT_BYTES
+            )
+        )
     text = decode_text(data, source)
     lines = text.splitlines()
     first = next((line.strip() for line in lines if line.strip() and not line.lstrip().startswith(("#", ";"))), "")
     if not first:
-        raise ImportFormatError(f"{source} is empty: there is nothing to import.")
+        raise ImportFormatError(_("{source} is empty: there is nothing to import.").format(source=source))
     if first.startswith(("sstp_vpn_export", "schema", "[[profiles]]", "last_used")):
         return _parse_export(text, source)
     groups = _read_ini(lines, source)
@@ -117,10 +152,15 @@ def decode_text(data: bytes, source: str) -> str:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
         if encoding != "utf-8":
-            raise ImportFormatError(f"{source} is not readable text (byte {error.start} is not {encoding.upper()}).") from None
+            raise ImportFormatError(
+                _("{source} is not readable text (byte {position} is not {encoding}).").format(
+                    source=source, position=error.start, encoding=encoding.upper()
+                )
+            ) from None
         text = data.decode("cp1252", errors="replace")
     if "\x00" in text:
-        raise ImportFormatError(f"{source} is not a text file (it holds a zero character at line {text[: text.index(chr(0))].count(chr(10)) + 1}).")
+        line = text[: text.index(chr(0))].count(chr(10)) + 1
+        raise ImportFormatError(_("{source} is not a text file (it holds a zero character at line {line}).").format(source=source, line=line))
     return text
 
 
@@ -135,7 +175,9 @@ def _named(profile: Profile, raw_name: str, notes: list[str]) -> Profile:
     name = clean_name(raw_name)
     if name != raw_name:
         notes.append(
-            f"The name {raw_name[:MAX_NAME_LENGTH]!r} was cleaned to {name!r} (no control characters, at most {MAX_NAME_LENGTH} characters)."
+            _("The name {raw} was cleaned to {name} (no control characters, at most {limit} characters).").format(
+                raw=repr(raw_name[:MAX_NAME_LENGTH]), name=repr(name), limit=MAX_NAME_LENGTH
+            )
         )
     return replace(profile, name=name)
 
@@ -160,18 +202,22 @@ def _read_ini(lines: list[str], source: str) -> list[Group]:
             continue
         if line.startswith("["):
             if not line.endswith("]"):
-                raise ImportFormatError(f"Line {number} of {source} starts a section but does not end with ']'.")
+                raise ImportFormatError(_("Line {line} of {source} starts a section but does not end with ']'.").format(line=number, source=source))
             groups.append((line[1:-1], number, []))
             continue
         key, equals, value = line.partition("=")
         if not equals or not key.strip():
-            raise ImportFormatError(f"Line {number} of {source} is neither a [section] nor key=value.")
+            raise ImportFormatError(_("Line {line} of {source} is neither a [section] nor key=value.").format(line=number, source=source))
         if not groups:
-            raise ImportFormatError(f"Line {number} of {source} has the key {key.strip()!r} before any [section].")
+            raise ImportFormatError(
+                _("Line {line} of {source} has the key {key} before any [section].").format(line=number, source=source, key=repr(key.strip()))
+            )
         if not is_secret_key(key.strip()):  # a password is not read, not even kept here
             groups[-1][2].append((key.strip(), value.strip(), number))
     if not groups:
-        raise ImportFormatError(f"{source} has no [section]: it is not a phone book, NetworkManager connection or SSTP VPN export.")
+        raise ImportFormatError(
+            _("{source} has no [section]: it is not a phone book, NetworkManager connection or SSTP VPN export.").format(source=source)
+        )
     return groups
 
 
@@ -189,7 +235,9 @@ def _integer(keys: list[tuple[str, str, int]], name: str, source: str, default: 
         return int(value)
     except ValueError:
         line = next(line for key, v, line in keys if key.casefold() == name.casefold() and v == value)
-        raise ImportFormatError(f"Line {line} of {source}: {name} must be a number, not {value[:40]!r}.") from None
+        raise ImportFormatError(
+            _("Line {line} of {source}: {key} must be a number, not {value}.").format(line=line, source=source, key=name, value=repr(value[:40]))
+        ) from None
 
 
 # -- rasphone.pbk ------------------------------------------------------------------------------
@@ -213,23 +261,31 @@ def _parse_phonebook(groups: list[Group], source: str) -> ImportResult:
     entries: list[ImportedProfile] = []
     file_notes: list[str] = []
     for raw_name, section_line, keys in groups:
-        label = clean_name(raw_name) or f"(the entry at line {section_line})"
+        label = clean_name(raw_name) or _("(the entry at line {line})").format(line=section_line)
         phone_number = _first(keys, "PhoneNumber")
         if phone_number is None and _first(keys, "VpnStrategy") is None:
-            file_notes.append(f"The section [{label}] at line {section_line} is not a phone-book entry (no PhoneNumber): skipped.")
+            file_notes.append(
+                _("The section [{label}] at line {line} is not a phone-book entry (no PhoneNumber): skipped.").format(label=label, line=section_line)
+            )
             continue
         strategy = _integer(keys, "VpnStrategy", source, 0)
         if strategy not in PBK_SSTP_STRATEGIES:
-            kind = PBK_OTHER_STRATEGIES.get(strategy, f"VPN type {strategy}")
-            file_notes.append(f"{label!r} is not an SSTP entry (VpnStrategy={strategy}, {kind}): skipped.")
+            kind = pbk_other_strategies().get(strategy) or _("VPN type {number}").format(number=strategy)
+            file_notes.append(
+                _("{label} is not an SSTP entry (VpnStrategy={strategy}, {kind}): skipped.").format(label=repr(label), strategy=strategy, kind=kind)
+            )
             continue
         if len(entries) >= MAX_PROFILES:
-            file_notes.append(f"Only the first {MAX_PROFILES} SSTP entries were read; {label!r} and later ones were left out.")
+            file_notes.append(
+                _("Only the first {count} SSTP entries were read; {label} and later ones were left out.").format(
+                    count=MAX_PROFILES, label=repr(label)
+                )
+            )
             break
         try:
             host, port = parse_endpoint(phone_number or "")
         except EndpointError as error:
-            file_notes.append(f"{label!r} was skipped: its PhoneNumber (the server) cannot be read. {error}")
+            file_notes.append(_("{label} was skipped: its PhoneNumber (the server) cannot be read. {reason}").format(label=repr(label), reason=error))
             continue
         notes: list[str] = []
         auth = _integer(keys, "AuthRestrictions", source, AR_MSCHAP2)
@@ -246,29 +302,44 @@ def _parse_phonebook(groups: list[Group], source: str) -> ImportResult:
             auto_reconnect=_integer(keys, "RedialOnLinkFailure", source, 0) != 0,
         )
         profile = _named(profile, raw_name, notes)
-        notes.append("Windows keeps the user name and password outside the phone book: give the user name, and the password when connecting.")
+        notes.append(windows_user_note())
         if auth & (AR_PAP | AR_MD5CHAP):
-            allowed = " and ".join(name for bit, name in ((AR_PAP, "PAP"), (AR_MD5CHAP, "CHAP-MD5")) if auth & bit)
+            if auth & AR_PAP and auth & AR_MD5CHAP:
+                # Translators: the names of two sign-in methods, as in "Windows allowed PAP and CHAP-MD5"
+                allowed = _("{first} and {second}").format(first="PAP", second="CHAP-MD5")
+            else:
+                allowed = "PAP" if auth & AR_PAP else "CHAP-MD5"
             notes.append(
-                f"Windows allowed {allowed} for it, so the profile allows {allowed} too (weak: turn it off in the editor unless the server needs it)."
+                _(
+                    "Windows allowed {methods} for it, so the profile allows {methods} too "
+                    "(weak: turn it off in the editor unless the server needs it)."
+                ).format(methods=allowed)
             )
         if auth & (AR_SPAP | AR_MSCHAP):
-            notes.append("SPAP and MS-CHAP (version 1) were allowed in Windows; SSTP VPN does not offer them.")
+            notes.append(_("SPAP and MS-CHAP (version 1) were allowed in Windows; SSTP VPN does not offer them."))
         if auth & AR_EAP:
             eap_type = _integer(keys, "CustomAuthKey", source, 0)
-            what = EAP_TYPES.get(eap_type, f"EAP type {eap_type}")
+            what = eap_types().get(eap_type) or _("EAP type {number}").format(number=eap_type)
             if eap_type != 26:
                 notes.append(
-                    f"Windows signs in with {what}, whose settings the phone book keeps in a form SSTP VPN cannot read: "
-                    "the profile uses the password method; choose the sign-in method in the editor."
+                    _(
+                        "Windows signs in with {method}, whose settings the phone book keeps in a form SSTP VPN cannot read: "
+                        "the profile uses the password method; choose the sign-in method in the editor."
+                    ).format(method=what)
                 )
         differing = sorted(
             name for name, default in _PBK_IGNORED_UNLESS.items() if (value := _first(keys, name)) is not None and value not in ("", default)
         )
         if differing:
-            notes.append(f"Left out (not supported): {', '.join(differing)}.")
+            notes.append(_("Left out (not supported): {settings}.").format(settings=", ".join(differing)))
         entries.append(ImportedProfile(profile, tuple(notes)))
-    return ImportResult("a Windows phone book (rasphone.pbk)", tuple(entries), tuple(file_notes))
+    # Translators: the kind of file, as in "Imported 2 profiles from a Windows phone book (rasphone.pbk)"
+    return ImportResult(_("a Windows phone book (rasphone.pbk)"), tuple(entries), tuple(file_notes))
+
+
+def windows_user_note() -> str:
+    """The note on every phone-book entry that it has no user name (dropped when one is given)."""
+    return _("Windows keeps the user name and password outside the phone book: give the user name, and the password when connecting.")
 
 
 # -- NetworkManager keyfile --------------------------------------------------------------------
@@ -287,11 +358,16 @@ _NM_VPN_TAKEN = {
     "refuse-chap",
 }
 _NM_NOT_SETTINGS = {"password-flags", "proxy-password-flags", "tls-user-key-secret-flags", "uuid", "refuse-eap", "refuse-mschap", "refuse-mschapv2"}
-_NM_UNSUPPORTED_WHY = {
-    "ignore-cert-warn": "SSTP VPN never ignores a certificate problem; it shows an unknown certificate and asks before trusting it",
-    "connection-type": "certificate sign-in (tls) is set in the editor: choose EAP-TLS and its certificate file there",
-    "tls-ext": "SSTP VPN always sends the server name (SNI)",
-}
+_NM_UNSUPPORTED = ("ignore-cert-warn", "connection-type", "tls-ext")
+
+
+def _nm_unsupported_why() -> dict[str, str]:
+    """network-manager-sstp settings SSTP VPN does not take, and why (the end of a note)."""
+    return {
+        "ignore-cert-warn": _("SSTP VPN never ignores a certificate problem; it shows an unknown certificate and asks before trusting it"),
+        "connection-type": _("certificate sign-in (tls) is set in the editor: choose EAP-TLS and its certificate file there"),
+        "tls-ext": _("SSTP VPN always sends the server name (SNI)"),
+    }
 
 
 def _unescape(value: str) -> str:
@@ -319,21 +395,31 @@ def _parse_nmconnection(groups: list[Group], source: str) -> ImportResult:
     connection, vpn = by_name.get("connection", {}), by_name.get("vpn", {})
     kind = connection.get("type", ("", 0))[0]
     if kind != "vpn":
-        raise ImportFormatError(f"{source} is a NetworkManager connection of type {kind or '(none)'!r}, not a VPN: there is nothing to import.")
+        raise ImportFormatError(
+            _("{source} is a NetworkManager connection of type {kind}, not a VPN: there is nothing to import.").format(
+                source=source, kind=repr(kind or _("(none)"))
+            )
+        )
     service = vpn.get("service-type", ("", 0))[0]
     if service != NM_SSTP_SERVICE:
-        raise ImportFormatError(f"{source} is a {service or 'VPN'} connection, not SSTP ({NM_SSTP_SERVICE}): there is nothing to import.")
+        raise ImportFormatError(
+            _("{source} is a {service} connection, not SSTP ({sstp_service}): there is nothing to import.").format(
+                source=source, service=service or "VPN", sstp_service=NM_SSTP_SERVICE
+            )
+        )
 
     def value(key: str, table: dict[str, tuple[str, int]] = vpn) -> str:
         return table.get(key, ("", 0))[0]
 
     gateway = value("gateway")
     if not gateway:
-        raise ImportFormatError(f"{source} has no gateway (the server) in its [vpn] section.")
+        raise ImportFormatError(_("{source} has no gateway (the server) in its [vpn] section.").format(source=source))
     try:
         host, port = parse_endpoint(gateway)
     except EndpointError as error:
-        raise ImportFormatError(f"The gateway on line {vpn['gateway'][1]} of {source} cannot be read: {error}") from None
+        raise ImportFormatError(
+            _("The gateway on line {line} of {source} cannot be read: {reason}").format(line=vpn["gateway"][1], source=source, reason=error)
+        ) from None
     notes: list[str] = []
     user = value("user")
     if value("domain"):
@@ -342,7 +428,11 @@ def _parse_nmconnection(groups: list[Group], source: str) -> ImportResult:
     if value("proxy-server"):
         proxy_port = value("proxy-port") or "8080"
         if not proxy_port.isdigit() or not 0 < int(proxy_port) < 65536:
-            raise ImportFormatError(f"Line {vpn['proxy-port'][1]} of {source}: proxy-port must be a port number, not {proxy_port[:20]!r}.")
+            raise ImportFormatError(
+                _("Line {line} of {source}: proxy-port must be a port number, not {value}.").format(
+                    line=vpn["proxy-port"][1], source=source, value=repr(proxy_port[:20])
+                )
+            )
         proxy = ProxyChoice(ProxyMode.MANUAL, value("proxy-server"), int(proxy_port), value("proxy-user"))
     mtu_text = value("mtu")
     ipv4, ipv6 = by_name.get("ipv4", {}), by_name.get("ipv6", {})
@@ -351,7 +441,7 @@ def _parse_nmconnection(groups: list[Group], source: str) -> ImportResult:
         if key.startswith("route") and key[len("route") :].isdigit():
             routes.append(text.split(",")[0].strip())
     if len(routes) > MAX_EXTRA_ROUTES:
-        notes.append(f"Only the first {MAX_EXTRA_ROUTES} of its {len(routes)} routes were taken.")
+        notes.append(_("Only the first {count} of its {total} routes were taken.").format(count=MAX_EXTRA_ROUTES, total=len(routes)))
         routes = routes[:MAX_EXTRA_ROUTES]
     profile = Profile(
         id="",
@@ -370,19 +460,22 @@ def _parse_nmconnection(groups: list[Group], source: str) -> ImportResult:
     )
     if mtu_text:
         if not mtu_text.isdigit():
-            raise ImportFormatError(f"Line {vpn['mtu'][1]} of {source}: mtu must be a number, not {mtu_text[:20]!r}.")
+            raise ImportFormatError(
+                _("Line {line} of {source}: mtu must be a number, not {value}.").format(line=vpn["mtu"][1], source=source, value=repr(mtu_text[:20]))
+            )
         profile = replace(profile, mtu=int(mtu_text))
     profile = _named(profile, value("id", connection) or gateway, notes)
-    for key, why in _NM_UNSUPPORTED_WHY.items():
+    for key, why in _nm_unsupported_why().items():
         setting = value(key)
         if setting and not (key == "connection-type" and setting == "password") and not (key != "connection-type" and not _yes(setting)):
-            notes.append(f"{key}={setting} was left out: {why}.")
-    left_out = sorted(set(vpn) - _NM_VPN_TAKEN - _NM_NOT_SETTINGS - set(_NM_UNSUPPORTED_WHY))
+            notes.append(_("{key}={value} was left out: {why}.").format(key=key, value=setting, why=why))
+    left_out = sorted(set(vpn) - _NM_VPN_TAKEN - _NM_NOT_SETTINGS - set(_NM_UNSUPPORTED))
     if left_out:
-        notes.append(f"Left out (not supported): {', '.join(left_out)}.")
+        notes.append(_("Left out (not supported): {settings}.").format(settings=", ".join(left_out)))
     if "vpn-secrets" in by_name:
-        notes.append("The saved passwords ([vpn-secrets]) were not read: enter the password when connecting.")
-    return ImportResult("a NetworkManager connection", (ImportedProfile(profile, tuple(notes)),))
+        notes.append(_("The saved passwords ([vpn-secrets]) were not read: enter the password when connecting."))
+    # Translators: the kind of file, as in "Imported 1 profile from a NetworkManager connection"
+    return ImportResult(_("a NetworkManager connection"), (ImportedProfile(profile, tuple(notes)),))
 
 
 # -- our export (and profiles.toml) ------------------------------------------------------------
@@ -394,32 +487,37 @@ def _parse_export(text: str, source: str) -> ImportResult:
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ImportFormatError(f"{source} is not valid TOML ({error}).") from None
+        raise ImportFormatError(_("{source} is not valid TOML ({reason}).").format(source=source, reason=error)) from None
     version = document.get("sstp_vpn_export", document.get("schema"))
     if type(version) is not int:
-        raise ImportFormatError(f"{source} has no sstp_vpn_export number: it is not an SSTP VPN export.")
+        raise ImportFormatError(_("{source} has no sstp_vpn_export number: it is not an SSTP VPN export.").format(source=source))
     if version > EXPORT_VERSION:
-        raise ImportFormatError(f"{source} was written by a newer SSTP VPN (format {version}; this version reads {EXPORT_VERSION}): update SSTP VPN.")
+        raise ImportFormatError(
+            _("{source} was written by a newer SSTP VPN (format {version}; this version reads {supported}): update SSTP VPN.").format(
+                source=source, version=version, supported=EXPORT_VERSION
+            )
+        )
     tables = document.get("profiles", [])
     if not isinstance(tables, list):
-        raise ImportFormatError(f"{source}: the key profiles is not a list of [[profiles]] tables.")
+        raise ImportFormatError(_("{source}: the key profiles is not a list of [[profiles]] tables.").format(source=source))
     entries: list[ImportedProfile] = []
     file_notes: list[str] = []
     for position, table in enumerate(tables, 1):
         if len(entries) >= MAX_PROFILES:
-            file_notes.append(f"Only the first {MAX_PROFILES} profiles were read; the others were left out.")
+            file_notes.append(_("Only the first {count} profiles were read; the others were left out.").format(count=MAX_PROFILES))
             break
         if not isinstance(table, dict):
-            raise ImportFormatError(f"{source}: profile {position} is not a table.")
+            raise ImportFormatError(_("{source}: profile {position} is not a table.").format(source=source, position=position))
         notes: list[str] = []
         unknown = sorted(key for key in table if key not in _EXPORT_FIELDS and key != "id")
         if unknown:
-            notes.append(f"Left out (unknown settings): {', '.join(unknown)}.")
+            notes.append(_("Left out (unknown settings): {settings}.").format(settings=", ".join(unknown)))
         try:
-            profile = _profile_from_table({**table, "id": "imported"}, position, Path(source))
+            profile = _profile_from_table({**table, "id": "imported"}, position, Path(source), advice=False)
         except (ProfileFileError, TypeError) as error:
-            raise ImportFormatError(str(error).replace(": fix it or move the file aside", "")) from None
+            raise ImportFormatError(str(error)) from None
         raw_name = profile.name
         profile = _named(replace(profile, id=""), raw_name, notes)
         entries.append(ImportedProfile(profile, tuple(notes)))
-    return ImportResult("an SSTP VPN export", tuple(entries), tuple(file_notes))
+    # Translators: the kind of file, as in "Imported 3 profiles from an SSTP VPN export"
+    return ImportResult(_("an SSTP VPN export"), tuple(entries), tuple(file_notes))

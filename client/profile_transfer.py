@@ -13,11 +13,19 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .profile_import import MAX_IMPORT_BYTES, ImportFormatError, ImportResult, export_text, parse_profiles
+from .core.i18n import _, ngettext
+from .profile_import import MAX_IMPORT_BYTES, ImportFormatError, ImportResult, export_text, parse_profiles, windows_user_note
 from .profiles import Profile, ProfileFileError, ProfileStore, _write_atomically, new_profile_id, profile_problems
 
 MAX_FIELD_LENGTH = 1024  # a host, user name or path longer than this is not a real setting
-_FILE_FIELDS = {"ca_file": "CA file", "eap_ca_file": "EAP CA file"}  # cleared, with a note, when the file is not here
+_FILE_FIELDS = ("ca_file", "eap_ca_file")  # cleared, with a note, when the file is not here
+
+
+def _file_field_note(key: str, path: str, problem: str) -> str:
+    """The note when the CA file (`key`) of an imported profile is not usable here."""
+    if key == "ca_file":
+        return _("Its CA file {path} is not usable here, so it was left empty: {reason}").format(path=path, reason=problem)
+    return _("Its EAP CA file {path} is not usable here, so it was left empty: {reason}").format(path=path, reason=problem)
 
 
 class TransferError(Exception):
@@ -33,10 +41,17 @@ class ImportReport:
 
     def lines(self) -> list[str]:
         """The summary, for the command line and the tray's dialog."""
-        lines = [f"Imported {len(self.added)} profile{'s' if len(self.added) != 1 else ''} from {self.format}" + (":" if self.added else ".")]
-        lines += [f"  {profile.name} ({profile.username or 'no user name'}@{profile.server})" for profile in self.added]
-        lines += [f"Not imported: {sentence}" for sentence in self.skipped]
-        lines += [f"Note: {sentence}" for sentence in self.notes]
+        count = len(self.added)
+        if self.added:
+            first = ngettext("Imported {count} profile from {format}:", "Imported {count} profiles from {format}:", count)
+        else:
+            first = ngettext("Imported {count} profile from {format}.", "Imported {count} profiles from {format}.", count)
+        lines = [first.format(count=count, format=self.format)]
+        # Translators: an imported profile in the summary, in place of its user name
+        no_user = _("no user name")
+        lines += [f"  {profile.name} ({profile.username or no_user}@{profile.server})" for profile in self.added]
+        lines += [_("Not imported: {reason}").format(reason=sentence) for sentence in self.skipped]
+        lines += [_("Note: {note}").format(note=sentence) for sentence in self.notes]
         return lines
 
 
@@ -46,7 +61,7 @@ def read_import_file(path: Path) -> ImportResult:
         with path.open("rb") as file:
             data = file.read(MAX_IMPORT_BYTES + 1)
     except OSError as error:
-        raise TransferError(f"{path} cannot be read ({error.strerror or error}).") from None
+        raise TransferError(_("{path} cannot be read ({reason}).").format(path=path, reason=error.strerror or error)) from None
     return parse_profiles(data, str(path))
 
 
@@ -73,22 +88,32 @@ def import_profiles(store: ProfileStore, result: ImportResult, user_name: str = 
         label = profile.name or profile.server
         if not profile.username and user_name.strip():
             profile = replace(profile, username=user_name.strip())
-            notes = [note for note in notes if "user name" not in note]
+            notes = [note for note in notes if note != windows_user_note()]
         if not profile.username:
-            report.skipped.append(f"{label!r} has no user name in the file: give one (sstp-vpn profiles import FILE --user NAME).")
+            report.skipped.append(
+                _("{label} has no user name in the file: give one (sstp-vpn profiles import FILE --user NAME).").format(label=repr(label))
+            )
             continue
         too_long = [key for key, value in vars(profile).items() if isinstance(value, str) and len(value) > MAX_FIELD_LENGTH]
         if too_long:
-            report.skipped.append(f"{label[:MAX_FIELD_LENGTH]!r}: its {', '.join(too_long)} is longer than {MAX_FIELD_LENGTH} characters.")
+            report.skipped.append(
+                _("{label}: its {fields} is longer than {limit} characters.").format(
+                    label=repr(label[:MAX_FIELD_LENGTH]), fields=", ".join(too_long), limit=MAX_FIELD_LENGTH
+                )
+            )
             continue
         name = unique_name(profile.name, taken)
         if name != profile.name:
-            notes.append(f"A profile called {profile.name!r} exists already: this one is called {name!r}; the existing one was not changed.")
+            notes.append(
+                _("A profile called {name} exists already: this one is called {new_name}; the existing one was not changed.").format(
+                    name=repr(profile.name), new_name=repr(name)
+                )
+            )
         profile = replace(profile, id=new_profile_id(), name=name)
         problems = profile_problems(profile, existing)
-        for key, title in _FILE_FIELDS.items():
+        for key in _FILE_FIELDS:
             if key in problems:
-                notes.append(f"Its {title} {getattr(profile, key)} is not usable here, so it was left empty: {problems.pop(key)}")
+                notes.append(_file_field_note(key, getattr(profile, key), problems.pop(key)))
                 profile = replace(profile, ca_file="") if key == "ca_file" else replace(profile, eap_ca_file="")
         if problems:
             report.skipped.append(f"{label!r}: " + " ".join(problems.values()))
@@ -118,17 +143,17 @@ def export_file(store: ProfileStore, path: Path, names: list[str] | tuple[str, .
         for name in names:
             profile = book.find(name)
             if profile is None:
-                raise TransferError(f"There is no profile called {name!r}; `sstp-vpn profiles list` shows them.")
+                raise TransferError(_("There is no profile called {name}; `sstp-vpn profiles list` shows them.").format(name=repr(name)))
             if profile not in chosen:
                 chosen.append(profile)
     if not chosen:
-        raise TransferError("There are no profiles to export.")
+        raise TransferError(_("There are no profiles to export."))
     if path.exists():
-        raise TransferError(f"{path} exists already: choose another file name, or remove it first.")
+        raise TransferError(_("{path} exists already: choose another file name, or remove it first.").format(path=path))
     try:
         _write_atomically(path, export_text(chosen).encode("utf-8"))
     except OSError as error:
-        raise TransferError(f"{path} cannot be written ({error.strerror or error}).") from None
+        raise TransferError(_("{path} cannot be written ({reason}).").format(path=path, reason=error.strerror or error)) from None
     return chosen
 
 

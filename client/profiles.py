@@ -388,41 +388,45 @@ _EXPECTED = {
 }
 
 
-def _profile_from_table(table: Any, position: int, path: Path) -> Profile:
-    def damaged(sentence: str, **fields: str) -> ProfileFileError:
-        """`sentence`: a translated one with {position} and {path} (and `fields`) to fill in."""
-        return ProfileFileError(sentence.format(position=position, path=path, **fields))
+def _profile_from_table(table: Any, position: int, path: Path, advice: bool = True) -> Profile:
+    """`advice`: the error's sentence ends with what to do about the file (the profile file);
+    without it, just with a full stop (a file being imported, whose error says so itself)."""
+
+    def damaged(problem: str, **fields: str) -> ProfileFileError:
+        """`problem`: a translated one with {position} and {path} (and `fields`) to fill in."""
+        text = problem.format(position=position, path=path, **fields)
+        if advice:
+            return ProfileFileError(_("{problem}: fix it or move the file aside.").format(problem=text))
+        return ProfileFileError(f"{text}.")
 
     if not isinstance(table, dict):
-        raise damaged(_("Profile {position} in {path} is not a table: fix it or move the file aside."))
+        raise damaged(_("Profile {position} in {path} is not a table"))
     values: dict[str, Any] = {}
     for key, kind in _EXPECTED.items():
         if key not in table:
             continue
         value = table[key]
         if type(value) is not kind:  # bool is an int subclass: compare exactly
-            raise damaged(
-                _("Profile {position} in {path} has a {key} that is not a {kind}: fix it or move the file aside."), key=key, kind=kind.__name__
-            )
+            raise damaged(_("Profile {position} in {path} has a {key} that is not a {kind}"), key=key, kind=kind.__name__)
         values[key] = value
     routes = table.get("extra_routes", [])
     if not isinstance(routes, list) or not all(isinstance(route, str) for route in routes):
-        raise damaged(_("Profile {position} in {path} has extra_routes that are not a list of networks: fix it or move the file aside."))
+        raise damaged(_("Profile {position} in {path} has extra_routes that are not a list of networks"))
     values["extra_routes"] = tuple(routes)
     for required in ("id", "name", "host"):
         if not values.get(required):
-            raise damaged(_("Profile {position} in {path} has no {key}: fix it or move the file aside."), key=required)
+            raise damaged(_("Profile {position} in {path} has no {key}"), key=required)
     proxy_table = table.get("proxy", {})
     if not isinstance(proxy_table, dict):
-        raise damaged(_("Profile {position} in {path} has a proxy that is not a table: fix it or move the file aside."))
+        raise damaged(_("Profile {position} in {path} has a proxy that is not a table"))
     try:
         mode = ProxyMode(proxy_table.get("mode", "none"))
     except ValueError:
-        raise damaged(_("Profile {position} in {path} has an unknown proxy mode (none, system or manual): fix it or move the file aside.")) from None
+        raise damaged(_("Profile {position} in {path} has an unknown proxy mode (none, system or manual)")) from None
     proxy = ProxyChoice(mode)
     if mode is ProxyMode.MANUAL:
         host, port, username = proxy_table.get("host"), proxy_table.get("port"), proxy_table.get("username", "")
         if not isinstance(host, str) or type(port) is not int or not isinstance(username, str):
-            raise damaged(_("Profile {position} in {path} has a manual proxy without a host and port: fix it or move the file aside."))
+            raise damaged(_("Profile {position} in {path} has a manual proxy without a host and port"))
         proxy = ProxyChoice(mode, host, port, username)
     return Profile(**values, proxy=proxy)
