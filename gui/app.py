@@ -12,6 +12,7 @@ from PySide6.QtCore import QLibraryInfo, QObject, QSocketNotifier, QTimer, QTran
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from sstpvpn.client import __version__
+from sstpvpn.client.core.i18n import _, ngettext
 from sstpvpn.client.first_contact import Choice
 from sstpvpn.client.profiles import ProfileStore
 from sstpvpn.client.runner import EngineRunner
@@ -75,7 +76,8 @@ class TrayApp(QObject):
     def _tunnel_problem_found(self, problem: str | None, error: BaseException | None) -> None:
         # A failed check (error) tells nothing: the first connection attempt will say what is wrong.
         if problem:
-            self.controller.tell(Notice("The VPN tunnel cannot be created", problem, NoticeLevel.WARNING))
+            # Translators: notification title; the reason follows
+            self.controller.tell(Notice(_("The VPN tunnel cannot be created"), problem, NoticeLevel.WARNING))
 
     # -- windows -----------------------------------------------------------------------------
 
@@ -166,8 +168,8 @@ class _StopSignalWatch(QObject):
 
 def main(argv: list[str] | None = None) -> int:
     language = use_users_language()
-    parser = argparse.ArgumentParser(prog="sstp-vpn-tray", description="The SSTP VPN system-tray app.")
-    parser.add_argument("--version", action="version", version=f"sstp-vpn-tray {__version__}")
+    parser = argparse.ArgumentParser(prog="sstp-vpn-tray", description=_("The SSTP VPN system-tray app."))
+    parser.add_argument("--version", action="version", version=f"sstp-vpn-tray {__version__}")  # not translated: program and version
     args, qt_args = parser.parse_known_args(argv)
     app = QApplication([sys.argv[0], *qt_args])
     _translate_qt(app, language)
@@ -197,7 +199,11 @@ def _show_when_tray_appears(app: QApplication, tray_app: TrayApp, waited: float 
         tray_app.start()
     elif waited >= TRAY_WAIT_SECONDS:
         print(
-            f"sstp-vpn-tray: no system tray appeared within {TRAY_WAIT_SECONDS} seconds; showing the windows instead (closing them quits).",
+            ngettext(
+                "sstp-vpn-tray: no system tray appeared within {seconds} second; showing the windows instead (closing them quits).",
+                "sstp-vpn-tray: no system tray appeared within {seconds} seconds; showing the windows instead (closing them quits).",
+                TRAY_WAIT_SECONDS,
+            ).format(seconds=TRAY_WAIT_SECONDS),
             file=sys.stderr,
         )
         app.lastWindowClosed.connect(tray_app.quit)  # which disconnects first, then quits

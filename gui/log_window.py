@@ -11,6 +11,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.support_bundle import collect, default_file_name, write_bundle
 
 from .bridge import LogEntry
@@ -29,24 +30,29 @@ class LogWindow(QWidget):
     def __init__(self, controller: ConnectionController) -> None:
         super().__init__()
         self.controller = controller
-        self.setWindowTitle("SSTP VPN log")
+        # Translators: window title
+        self.setWindowTitle(_("SSTP VPN log"))
         self.setWindowIcon(app_icon())
         self.text = QPlainTextEdit(readOnly=True)
         self.text.setObjectName("log")
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setMaximumBlockCount(MAX_LINES)
-        self.details = QCheckBox("Protocol details")
+        # Translators: check box in the log window: also show the DEBUG lines
+        self.details = QCheckBox(_("Protocol details"))
         self.details.setObjectName("details")
         self.details.toggled.connect(self.reload)
-        copy = QPushButton("Copy all")
+        # Translators: button in the log window: copies the log to the clipboard
+        copy = QPushButton(_("Copy all"))
         copy.setObjectName("copy")
         copy.clicked.connect(self.copy_all)
-        save = QPushButton("Save…")
+        # Translators: button in the log window: saves the log to a file
+        save = QPushButton(_("Save…"))
         save.setObjectName("save")
         save.clicked.connect(self.choose_file_and_save)
-        bundle = QPushButton("Save support bundle…")
+        # Translators: button in the log window: saves a file for a bug report
+        bundle = QPushButton(_("Save support bundle…"))
         bundle.setObjectName("bundle")
-        bundle.setToolTip("Versions, system, profiles, the last attempts and the recent log, for a bug report. No password.")
+        bundle.setToolTip(_("Versions, system, profiles, the last attempts and the recent log, for a bug report. No password."))
         bundle.clicked.connect(self.choose_file_and_save_bundle)
         self.saved_note = QLabel()
         self.saved_note.setObjectName("saved_note")
@@ -80,11 +86,15 @@ class LogWindow(QWidget):
     @Slot()
     def copy_all(self) -> None:
         QGuiApplication.clipboard().setText(self.text.toPlainText())
-        self.saved_note.setText("Copied.")
+        # Translators: note in the log window after "Copy all"
+        self.saved_note.setText(_("Copied."))
 
     @Slot()
     def choose_file_and_save(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save the log", "sstp-vpn.log", "Log files (*.log *.txt);;All files (*)")
+        # Translators: file types in the save dialog; keep the patterns in parentheses as they are
+        filters = [_("Log files (*.log *.txt)"), _("All files (*)")]
+        # Translators: title of the file dialog that saves the log
+        path, _filter = QFileDialog.getSaveFileName(self, _("Save the log"), "sstp-vpn.log", ";;".join(filters))
         if path:
             self.save_to(Path(path))
 
@@ -92,13 +102,16 @@ class LogWindow(QWidget):
         try:
             path.write_text(self.text.toPlainText() + "\n", encoding="utf-8")
         except OSError as error:
-            self.saved_note.setText(f"Not saved: {error.strerror}.")
+            self.saved_note.setText(_("Not saved: {reason}.").format(reason=error.strerror))
             return
-        self.saved_note.setText(f"Saved to {path}.")
+        self.saved_note.setText(_("Saved to {path}.").format(path=path))
 
     @Slot()
     def choose_file_and_save_bundle(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save a support bundle", default_file_name(), "Text files (*.txt);;Zip files (*.zip)")
+        # Translators: file types in the save dialog; keep the patterns in parentheses as they are
+        filters = [_("Text files (*.txt)"), _("Zip files (*.zip)")]
+        # Translators: title of the file dialog that saves a support bundle
+        path, _filter = QFileDialog.getSaveFileName(self, _("Save a support bundle"), default_file_name(), ";;".join(filters))
         if path:
             self.save_bundle_to(Path(path))
 
@@ -107,6 +120,6 @@ class LogWindow(QWidget):
         try:
             write_bundle(path, collect(controller.store, controller.attempt_history, controller.recent_log))
         except OSError as error:
-            self.saved_note.setText(f"Not saved: {error.strerror}.")
+            self.saved_note.setText(_("Not saved: {reason}.").format(reason=error.strerror))
             return
-        self.saved_note.setText(f"Support bundle saved to {path}.")
+        self.saved_note.setText(_("Support bundle saved to {path}.").format(path=path))

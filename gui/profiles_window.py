@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QVBoxLayout, QWidget
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore
 from sstpvpn.client.secret_store import KeyringUnavailable, SecretStore
 
@@ -26,7 +27,8 @@ class ProfilesWindow(QWidget):
         self.controller = controller
         self.editor: ProfileEditor | None = None
         self.question: QMessageBox | None = None  # "Disconnect A and connect B?", while it is open
-        self.setWindowTitle("SSTP VPN profiles")
+        # Translators: window title
+        self.setWindowTitle(_("SSTP VPN profiles"))
         self.setWindowIcon(app_icon())
         self.list = QListWidget()
         self.list.setObjectName("profiles")
@@ -35,13 +37,17 @@ class ProfilesWindow(QWidget):
         self.error = QLabel(wordWrap=True)
         self.error.setObjectName("error")
         self.error.hide()
-        self.add_button = QPushButton("Add…")
+        # Translators: button in the profiles window: adds a profile
+        self.add_button = QPushButton(_("Add…"))
         self.add_button.setObjectName("add")
-        self.edit_button = QPushButton("Edit…")
+        # Translators: button in the profiles window: edits the selected profile
+        self.edit_button = QPushButton(_("Edit…"))
         self.edit_button.setObjectName("edit")
-        self.remove_button = QPushButton("Remove")
+        # Translators: button in the profiles window: removes the selected profile
+        self.remove_button = QPushButton(_("Remove"))
         self.remove_button.setObjectName("remove")
-        self.connect_button = QPushButton("Connect")
+        # Translators: button in the profiles window: connects the selected profile
+        self.connect_button = QPushButton(_("Connect"))
         self.connect_button.setObjectName("connect")
         self.add_button.clicked.connect(self.add)
         self.edit_button.clicked.connect(self.edit_selected)
@@ -116,7 +122,12 @@ class ProfilesWindow(QWidget):
         selected = self._selected_id()
         for button in (self.edit_button, self.remove_button, self.connect_button):
             button.setEnabled(selected is not None and not self.controller.shutting_down)
-        self.connect_button.setText("Disconnect" if selected is not None and selected == self._active_id() else "Connect")
+        if selected is not None and selected == self._active_id():
+            # Translators: button in the profiles window: disconnects the selected profile's session
+            self.connect_button.setText(_("Disconnect"))
+        else:
+            # Translators: button in the profiles window: connects the selected profile
+            self.connect_button.setText(_("Connect"))
 
     def add(self) -> ProfileEditor:
         return self.open_editor(None)
@@ -165,7 +176,12 @@ class ProfilesWindow(QWidget):
         if profile is None:
             return
         if confirm:
-            answer = QMessageBox.question(self, "Remove profile", f"Remove the profile {profile.name!r} and its saved passwords?")
+            answer = QMessageBox.question(
+                self,
+                # Translators: title of the question before a profile is removed
+                _("Remove profile"),
+                _("Remove the profile {name} and its saved passwords?").format(name=repr(profile.name)),
+            )
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.remove(profile)
@@ -183,6 +199,7 @@ class ProfilesWindow(QWidget):
 
         def forgotten(_result: object, error: BaseException | None) -> None:
             if isinstance(error, KeyringUnavailable):
-                self.controller.tell(Notice("Passwords not removed", error.sentence, NoticeLevel.WARNING))
+                # Translators: notification title; the keyring's problem follows
+                self.controller.tell(Notice(_("Passwords not removed"), error.sentence, NoticeLevel.WARNING))
 
         run_in_background(lambda: self.secrets.forget_profile(profile.id), forgotten, name="sstp-vpn-keyring")

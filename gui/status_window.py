@@ -16,6 +16,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.core.types import State
 from sstpvpn.platform import current
 from sstpvpn.platform.traffic_counters import TrafficCounters
@@ -71,7 +72,8 @@ class TrafficGraph(QWidget):
         rates = list(self.meter.rates)
         if len(rates) < 2:
             painter.setPen(self.palette().placeholderText().color())
-            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "traffic appears here once connected")
+            # Translators: placeholder in the status window's traffic graph
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, _("traffic appears here once connected"))
             return
         peak = max(max(rate.received, rate.sent) for rate in rates) or 1.0
         slots = (self.meter.rates.maxlen or len(rates)) - 1
@@ -95,27 +97,45 @@ class TrafficGraph(QWidget):
         painter.setPen(QPen(SENT_COLOR, 2))  # sent: a line on top
         painter.drawPolyline(points([rate.sent for rate in rates]))
         painter.setPen(self.palette().text().color())
-        painter.drawText(area.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, f"peak {human_rate(peak)}")
+        # Translators: in the status window's traffic graph: the highest rate of the last minute, e.g. "peak 1.5 MiB/s"
+        peak_text = _("peak {rate}").format(rate=human_rate(peak))
+        painter.drawText(area.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, peak_text)
+
+
+def status_fields() -> tuple[tuple[str, str], ...]:
+    """The status window's rows: (the value label's object name, the row's label)."""
+    return (
+        # Translators: status window row label: the profile's name
+        ("profile", _("Profile:")),
+        # Translators: status window row label: the connection's state
+        ("state", _("State:")),
+        # Translators: status window row label: the VPN server
+        ("server", _("Server:")),
+        # Translators: status window row label
+        ("address", _("IPv4 address:")),
+        # Translators: status window row label
+        ("ipv6", _("IPv6 address:")),
+        # Translators: status window row label
+        ("dns", _("DNS servers:")),
+        # Translators: status window row label: which traffic goes through the VPN
+        ("routing", _("Routing:")),
+        # Translators: status window row label: the networks routed through the VPN
+        ("routes", _("Routes:")),
+        # Translators: status window row label: the network interface of the tunnel
+        ("interface", _("Interface:")),
+        ("tls", "TLS:"),  # not translated: a protocol name
+        # Translators: status window row label: how the SSTP layer is bound to the sign-in (SSTP crypto binding)
+        ("binding", _("Crypto binding:")),
+        # Translators: status window row label: bytes received
+        ("received", _("Received:")),
+        # Translators: status window row label: bytes sent
+        ("sent", _("Sent:")),
+        # Translators: status window row label: how long the connection has lasted
+        ("duration", _("Connected for:")),
+    )
 
 
 class StatusWindow(QWidget):
-    FIELDS = (
-        ("profile", "Profile:"),
-        ("state", "State:"),
-        ("server", "Server:"),
-        ("address", "IPv4 address:"),
-        ("ipv6", "IPv6 address:"),
-        ("dns", "DNS servers:"),
-        ("routing", "Routing:"),
-        ("routes", "Routes:"),
-        ("interface", "Interface:"),
-        ("tls", "TLS:"),
-        ("binding", "Crypto binding:"),
-        ("received", "Received:"),
-        ("sent", "Sent:"),
-        ("duration", "Connected for:"),
-    )
-
     def __init__(self, controller: ConnectionController) -> None:
         super().__init__()
         self.controller = controller
@@ -125,12 +145,14 @@ class StatusWindow(QWidget):
         self._tunnel_problem: str | None = None  # from the latest reading
         self._generation = 0  # bumped when the interface changes: readings of an older one are stale
         self._reading = False  # a look at the system is on its way
-        self.setWindowTitle("SSTP VPN status")
+        # Translators: window title
+        self.setWindowTitle(_("SSTP VPN status"))
         self.setWindowIcon(app_icon())
         self.values: dict[str, QLabel] = {}
-        details = QGroupBox("Connection")
+        # Translators: status window group title (the connection's details)
+        details = QGroupBox(_("Connection"))
         form = QFormLayout(details)
-        for name, label in self.FIELDS:
+        for name, label in status_fields():
             value = QLabel()
             value.setObjectName(name)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -141,14 +163,20 @@ class StatusWindow(QWidget):
         self.problem.setObjectName("problem")
         self.problem.setStyleSheet("color: #b3261e;")
         self.graph = TrafficGraph(self.meter)
+        # Translators: legend of the status window's traffic graph, after a blue square
+        received = _("received")
+        # Translators: legend of the status window's traffic graph, after an orange square
+        sent = _("sent (last minute)")
         legend = QLabel(
-            f'<span style="color:{RECEIVED_COLOR.name()}">■</span> received &nbsp; '
-            f'<span style="color:{SENT_COLOR.name()}">■</span> sent (last minute)'
+            f'<span style="color:{RECEIVED_COLOR.name()}">■</span> {received} &nbsp; '  # not translated: HTML around the words
+            f'<span style="color:{SENT_COLOR.name()}">■</span> {sent}'
         )
-        self.disconnect_button = QPushButton("&Disconnect")
+        # Translators: button in the status window; & marks the keyboard accelerator
+        self.disconnect_button = QPushButton(_("&Disconnect"))
         self.disconnect_button.setObjectName("disconnect")
         self.disconnect_button.clicked.connect(controller.disconnect_session)
-        self.close_button = QPushButton("&Close")
+        # Translators: button in the status window; & marks the keyboard accelerator
+        self.close_button = QPushButton(_("&Close"))
         self.close_button.setObjectName("close")
         self.close_button.clicked.connect(self.close)
         buttons = QHBoxLayout()
@@ -194,8 +222,10 @@ class StatusWindow(QWidget):
             "state": state_text(status, controller.reconnect_in),
             "server": status.server or (profile.server if profile else none),
             "address": str(plan.address) if plan else none,
-            "ipv6": (ipv6_link_local(plan.ipv6_identifier) or "not offered") if plan else none,
-            "dns": (", ".join(map(str, plan.dns)) or "none offered") if plan else none,
+            # Translators: status window, IPv6 address row: the server offered no IPv6
+            "ipv6": (ipv6_link_local(plan.ipv6_identifier) or _("not offered")) if plan else none,
+            # Translators: status window, DNS servers row: the server offered none
+            "dns": (", ".join(map(str, plan.dns)) or _("none offered")) if plan else none,
             "routing": _routing_text(profile.full_tunnel if profile else True) if connected else none,
             "routes": _routes_text(reading.routes) if connected and reading else none,
             "interface": status.interface if connected and status.interface else none,
@@ -251,16 +281,23 @@ class StatusWindow(QWidget):
 
 
 def _routing_text(full_tunnel: bool) -> str:
-    return "all traffic through the VPN (full tunnel)" if full_tunnel else "only the VPN's network (split tunnel)"
+    if full_tunnel:
+        # Translators: status window, Routing row
+        return _("all traffic through the VPN (full tunnel)")
+    # Translators: status window, Routing row
+    return _("only the VPN's network (split tunnel)")
 
 
 def _routes_text(routes: list[str] | None) -> str:
     if routes is None:
-        return "not shown on this system"
-    return ", ".join(routes) or "none"
+        # Translators: status window, Routes row
+        return _("not shown on this system")
+    # Translators: status window, Routes row: no route goes through the VPN
+    return ", ".join(routes) or _("none")
 
 
 def _traffic_text(total: int | None, rate: float | None) -> str:
     if total is None:
-        return "not counted on this system"
+        # Translators: status window, Received and Sent rows
+        return _("not counted on this system")
     return human_bytes(total) + (f"  ({human_rate(rate)})" if rate is not None else "")
