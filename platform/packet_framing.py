@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import struct
 
+from sstpvpn.client.core.i18n import _
+
 MAX_PACKET = 0xFFFF  # the largest length two bytes can say (and Wintun's largest IP packet)
 HEADER_SIZE = 2
 MAX_BUFFERED = HEADER_SIZE + MAX_PACKET - 1  # the most a deframer ever keeps: one frame, less its last byte
@@ -98,6 +100,6 @@ class PacketDeframer:
 
     def _check_length(self, size: int) -> None:
         if size == 0:
-            self._failure = "A frame announced a packet of 0 bytes, which the relay's framing does not allow."
+            self._failure = _("A frame announced a packet of 0 bytes, which the relay's framing does not allow.")
             self._pending.clear()
             raise FramingError(self._failure)

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.packet_framing import MAX_PACKET, FramingError, PacketDeframer, frame_packets
 from sstpvpn.platform.packet_inbox import PacketInbox
@@ -87,7 +88,7 @@ class RelayTunDevice:
     def fileno(self) -> int:
         """A socket that is readable while packets are waiting (or the stream has ended)."""
         if self._closed:
-            raise PlatformError(f"The tunnel interface {self.name} is already closed.")
+            raise PlatformError(_("The tunnel interface {name} is already closed.").format(name=self.name))
         return self._inbox.fileno()
 
     @property
@@ -114,7 +115,7 @@ class RelayTunDevice:
             self._stream.write(frame_packets(usable))
         except OSError as error:  # BrokenPipeError: the service ended the session
             if self._closed:
-                raise PlatformError(f"The tunnel interface {self.name} is already closed.") from None
+                raise PlatformError(_("The tunnel interface {name} is already closed.").format(name=self.name)) from None
             self._broken = self._ended_sentence()
             log.debug("Writing to the tunnel relay of %s failed: %s", self.name, error)
             raise PlatformError(self._broken) from None
@@ -125,13 +126,17 @@ class RelayTunDevice:
         would be one more request to secure for no use."""
         self.fileno()
         if self._mtu is None:
-            raise PlatformError(f"The MTU of the tunnel adapter {self.name} is not known yet: it has not been set.")
+            raise PlatformError(_("The MTU of the tunnel adapter {name} is not known yet: it has not been set.").format(name=self.name))
         return self._mtu
 
     def set_mtu(self, mtu: int) -> None:
         """Ask the service to set the adapter's MTU (its PlatformError passes through)."""
         if not MIN_MTU <= mtu <= MAX_PACKET:
-            raise PlatformError(f"An MTU of {mtu} bytes is not possible: it must be between {MIN_MTU} and {MAX_PACKET}.")
+            raise PlatformError(
+                _("An MTU of {mtu} bytes is not possible: it must be between {minimum} and {maximum}.").format(
+                    mtu=mtu, minimum=MIN_MTU, maximum=MAX_PACKET
+                )
+            )
         self.fileno()
         self._ask_mtu(mtu)
         self._mtu = mtu
@@ -162,7 +167,7 @@ class RelayTunDevice:
         return f"<RelayTunDevice {self.name} {'closed' if self._closed else 'open'}>"
 
     def _ended_sentence(self) -> str:
-        return f"The SSTP VPN network service ended the tunnel adapter {self.name}; reconnect."
+        return _("The SSTP VPN network service ended the tunnel adapter {name}; reconnect.").format(name=self.name)
 
     # -- the reader thread ---------------------------------------------------------------
 
@@ -171,7 +176,7 @@ class RelayTunDevice:
             self._relay_packets()
         except Exception:  # a bug must still reach the runner as a failure, not leave it waiting
             log.exception("The tunnel relay reader for %s failed", self.name)
-            self._reader_failed(f"The tunnel relay for {self.name} failed unexpectedly; reconnect.")
+            self._reader_failed(_("The tunnel relay for {name} failed unexpectedly; reconnect.").format(name=self.name))
 
     def _relay_packets(self) -> None:
         deframer = PacketDeframer()
@@ -179,7 +184,11 @@ class RelayTunDevice:
             try:
                 data = self._stream.read(READ_SIZE)
             except OSError as error:
-                self._reader_failed(f"The connection to the SSTP VPN network service for the tunnel adapter {self.name} broke ({error}); reconnect.")
+                self._reader_failed(
+                    _("The connection to the SSTP VPN network service for the tunnel adapter {name} broke ({error}); reconnect.").format(
+                        name=self.name, error=error
+                    )
+                )
                 return
             if not data:
                 self._reader_failed(self._ended_sentence())
@@ -188,7 +197,9 @@ class RelayTunDevice:
                 packets = deframer.feed(data)
             except FramingError as error:
                 self._reader_failed(
-                    f"The SSTP VPN network service sent damaged packets for the tunnel adapter {self.name}; reconnect. ({error.sentence})"
+                    _("The SSTP VPN network service sent damaged packets for the tunnel adapter {name}; reconnect. ({problem})").format(
+                        name=self.name, problem=error.sentence
+                    )
                 )
                 return
             # May wait for room: the service's write then blocks, and its adapter drops.
@@ -274,7 +285,7 @@ class TunnelRelay:
             reason = loop()
         except Exception:  # a bug must still end the session, not leave it half alive
             log.exception("The tunnel relay for %s failed", self._tun.name)
-            reason = f"The tunnel relay for {self._tun.name} failed unexpectedly (details are in the service's log)."
+            reason = _("The tunnel relay for {name} failed unexpectedly (details are in the service's log).").format(name=self._tun.name)
         self._end(reason)
 
     # -- the two directions ------------------------------------------------------------------
@@ -320,13 +331,15 @@ class TunnelRelay:
             try:
                 data = self._stream.read(READ_SIZE)
             except OSError as error:
-                return f"Reading packets from the engine for the tunnel adapter {self._tun.name} failed ({error})."
+                return _("Reading packets from the engine for the tunnel adapter {name} failed ({error}).").format(name=self._tun.name, error=error)
             if not data:
                 return None  # the engine closed the stream (or stop() did)
             try:
                 packets = deframer.feed(data)
             except FramingError as error:
-                return f"The engine sent damaged packets for the tunnel adapter {self._tun.name}, so its tunnel was ended. {error.sentence}"
+                return _("The engine sent damaged packets for the tunnel adapter {name}, so its tunnel was ended. {problem}").format(
+                    name=self._tun.name, problem=error.sentence
+                )
             if packets:
                 try:
                     self._tun.write_packets(packets)  # never blocks: a full ring drops
