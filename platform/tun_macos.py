@@ -31,6 +31,7 @@ import socket
 import struct
 from typing import Any
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 
 UTUN_CONTROL_NAME = b"com.apple.net.utun_control"
@@ -81,8 +82,10 @@ def unit_for(name: str | None) -> int:
     match = _UTUN_NAME.fullmatch(name)
     if match is None or int(match.group(1)) > MAX_UNIT:
         raise PlatformError(
-            f"{name!r} cannot be a tunnel interface name on macOS: macOS names them "
-            "utun0, utun1, ...; give one of those, or none to let macOS choose."
+            _(
+                "{name} cannot be a tunnel interface name on macOS: macOS names them "
+                "utun0, utun1, ...; give one of those, or none to let macOS choose."
+            ).format(name=repr(name))
         )
     return int(match.group(1)) + 1
 
@@ -110,13 +113,15 @@ class TunDevice:
         try:
             sock = darwin.control_socket()
         except OSError as error:
-            raise PlatformError(f"The kernel control socket for tunnel interfaces cannot be opened ({error.strerror}).") from error
+            raise PlatformError(
+                _("The kernel control socket for tunnel interfaces cannot be opened ({reason}).").format(reason=error.strerror)
+            ) from error
         try:
             request = CTL_INFO.pack(0, UTUN_CONTROL_NAME)
             try:
                 reply = darwin.ioctl(sock.fileno(), CTLIOCGINFO, request)
             except OSError as error:
-                raise PlatformError(f"This macOS offers no utun tunnel interfaces ({error.strerror}).") from error
+                raise PlatformError(_("This macOS offers no utun tunnel interfaces ({reason}).").format(reason=error.strerror)) from error
             control_id = CTL_INFO.unpack(reply)[0]
             try:
                 sock.connect((control_id, unit))
@@ -131,7 +136,7 @@ class TunDevice:
 
     def fileno(self) -> int:
         if self._sock is None:
-            raise PlatformError(f"The tunnel interface {self.name} is already closed.")
+            raise PlatformError(_("The tunnel interface {name} is already closed.").format(name=self.name))
         return self._sock.fileno()
 
     @property
@@ -154,7 +159,9 @@ class TunDevice:
                 continue
             except OSError as error:
                 raise PlatformError(
-                    f"Reading from the tunnel interface {self.name} failed ({error.strerror}); reconnect to create it anew."
+                    _("Reading from the tunnel interface {name} failed ({reason}); reconnect to create it anew.").format(
+                        name=self.name, reason=error.strerror
+                    )
                 ) from error
             if not datagram:
                 break
@@ -179,17 +186,28 @@ class TunDevice:
                 if error.errno in _DROPPABLE_WRITE_ERRORS:
                     self.dropped_packets += 1
                     continue
-                raise PlatformError(f"Writing to the tunnel interface {self.name} failed ({error.strerror}); reconnect to create it anew.") from error
+                raise PlatformError(
+                    _("Writing to the tunnel interface {name} failed ({reason}); reconnect to create it anew.").format(
+                        name=self.name, reason=error.strerror
+                    )
+                ) from error
 
     @property
     def mtu(self) -> int:
-        reply = self._interface_ioctl(SIOCGIFMTU, IFREQ_MTU.pack(self.name.encode(), 0), "read the MTU of")
+        reply = self._interface_ioctl(
+            SIOCGIFMTU, IFREQ_MTU.pack(self.name.encode(), 0), _("Could not read the MTU of the tunnel interface {name} ({reason}).")
+        )
         return IFREQ_MTU.unpack(reply)[1]
 
     def set_mtu(self, mtu: int) -> None:
         if not 68 <= mtu <= MAX_PACKET:
-            raise PlatformError(f"An MTU of {mtu} bytes is not possible: it must be between 68 and {MAX_PACKET}.")
-        self._interface_ioctl(SIOCSIFMTU, IFREQ_MTU.pack(self.name.encode(), mtu), f"set an MTU of {mtu} on")
+            raise PlatformError(_("An MTU of {mtu} bytes is not possible: it must be between 68 and {maximum}.").format(mtu=mtu, maximum=MAX_PACKET))
+        self._interface_ioctl(
+            SIOCSIFMTU,
+            IFREQ_MTU.pack(self.name.encode(), mtu),
+            _("Could not set an MTU of {mtu} on the tunnel interface {name} ({reason})."),
+            mtu=mtu,
+        )
 
     def close(self) -> None:
         """Close the control socket; the kernel then removes the interface. Safe to call twice."""
@@ -206,19 +224,23 @@ class TunDevice:
     def __repr__(self) -> str:
         return f"<TunDevice {self.name} {'closed' if self._sock is None else 'open'}>"
 
-    def _interface_ioctl(self, request: int, argument: bytes, action: str) -> bytes:
+    def _interface_ioctl(self, request: int, argument: bytes, failure: str, **values: object) -> bytes:
+        """The ioctl's reply; on failure PlatformError(`failure`), a sentence with {name} and
+        {reason} (and `values`) to fill in."""
         self.fileno()  # a closed device has no interface any more
         try:
             return self._darwin.interface_ioctl(request, argument)
         except OSError as error:
             if error.errno in (errno.EPERM, errno.EACCES):
-                raise PlatformError(f"Changing the tunnel interface {self.name} needs administrator rights: run sstp-vpn as root.") from error
-            raise PlatformError(f"Could not {action} the tunnel interface {self.name} ({error.strerror}).") from error
+                raise PlatformError(
+                    _("Changing the tunnel interface {name} needs administrator rights: run sstp-vpn as root.").format(name=self.name)
+                ) from error
+            raise PlatformError(failure.format(name=self.name, reason=error.strerror, **values)) from error
 
 
 def _connect_error(error: OSError, name: str) -> PlatformError:
     if error.errno in (errno.EPERM, errno.EACCES):
-        return PlatformError("Creating the tunnel interface needs administrator rights: run sstp-vpn as root.")
+        return PlatformError(_("Creating the tunnel interface needs administrator rights: run sstp-vpn as root."))
     if error.errno == errno.EBUSY:
-        return PlatformError(f"The interface {name} is already in use by another program; choose another utun number or none.")
-    return PlatformError(f"Creating the tunnel interface {name} failed ({error.strerror}).")
+        return PlatformError(_("The interface {name} is already in use by another program; choose another utun number or none.").format(name=name))
+    return PlatformError(_("Creating the tunnel interface {name} failed ({reason}).").format(name=name, reason=error.strerror))

@@ -37,6 +37,7 @@ from ctypes import POINTER, byref, c_int32, c_uint32, c_uint64, c_void_p, c_wcha
 from pathlib import Path
 from typing import Any
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import winapi
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.packet_inbox import PacketInbox
@@ -99,12 +100,15 @@ WINTUN_PROTOTYPES: dict[str, winapi.Prototype] = {
     "WintunSendPacket": (None, [c_void_p, c_void_p]),
 }
 
-ADMIN_SENTENCE = (
-    "Creating the tunnel adapter needs administrator rights, which the SSTP VPN network service has: "
-    "check in Services (services.msc) that it runs as Local System, or reinstall SSTP VPN."
-)
 
 _logger_callback: Any = None  # Wintun keeps calling it: it must live as long as the process
+
+
+def admin_sentence() -> str:
+    return _(
+        "Creating the tunnel adapter needs administrator rights, which the SSTP VPN network service has: "
+        "check in Services (services.msc) that it runs as Local System, or reinstall SSTP VPN."
+    )
 
 
 def wintun_dll_path(python_platform: str | None = None) -> Path:
@@ -112,7 +116,7 @@ def wintun_dll_path(python_platform: str | None = None) -> Path:
     platform_tag = python_platform or sysconfig.get_platform()
     architecture = ARCHITECTURES.get(platform_tag)
     if architecture is None:
-        raise PlatformError(f"SSTP VPN has no Wintun driver for this processor ({platform_tag}).")
+        raise PlatformError(_("SSTP VPN has no Wintun driver for this processor ({platform}).").format(platform=platform_tag))
     # Relative to this file, which also holds inside a PyInstaller bundle (sys._MEIPASS/sstpvpn/platform/).
     return Path(__file__).resolve().parent / "wintun" / architecture / "wintun.dll"
 
@@ -122,8 +126,10 @@ def load_wintun(path: Path | None = None) -> Library:
     path = wintun_dll_path() if path is None else path
     if not path.is_file():
         raise PlatformError(
-            f"The Wintun driver library is missing: SSTP VPN needs the official signed wintun.dll "
-            f"from wintun.net at {path}. Reinstall SSTP VPN (the file and its license come with it)."
+            _(
+                "The Wintun driver library is missing: SSTP VPN needs the official signed wintun.dll "
+                "from wintun.net at {path}. Reinstall SSTP VPN (the file and its license come with it)."
+            ).format(path=path)
         )
     library = winapi.load(str(path), WINTUN_PROTOTYPES)
     _install_logger(library)
@@ -138,7 +144,11 @@ def adapter_guid(name: str) -> GUID:
 
 def check_adapter_name(name: str) -> None:
     if not name or not name.strip() or len(name) >= MAX_ADAPTER_NAME or not name.isprintable():
-        raise PlatformError(f"{name!r} cannot be a tunnel adapter name: use 1 to {MAX_ADAPTER_NAME - 1} characters, without control characters.")
+        raise PlatformError(
+            _("{name} cannot be a tunnel adapter name: use 1 to {maximum} characters, without control characters.").format(
+                name=repr(name), maximum=MAX_ADAPTER_NAME - 1
+            )
+        )
 
 
 class TunDevice:
@@ -184,7 +194,7 @@ class TunDevice:
             # Manual-reset, initially unset: once set, every later wait returns at once.
             quit_event = kernel32.CreateEventW(None, True, False, None)
             if not quit_event:
-                raise PlatformError(f"Windows could not create an event ({describe_error(kernel32.last_error())}).")
+                raise PlatformError(_("Windows could not create an event ({reason}).").format(reason=describe_error(kernel32.last_error())))
             undo.callback(kernel32.CloseHandle, quit_event)
             device = cls(
                 alias, luid.value, adapter=adapter, session=session, quit_event=quit_event, wintun=wintun, kernel32=kernel32, iphlpapi=iphlpapi
@@ -195,7 +205,7 @@ class TunDevice:
     def fileno(self) -> int:
         """A socket that is readable while packets are waiting (or the reader has failed)."""
         if self._closed:
-            raise PlatformError(f"The tunnel interface {self.name} is already closed.")
+            raise PlatformError(_("The tunnel interface {name} is already closed.").format(name=self.name))
         return self._inbox.fileno()
 
     @property
@@ -224,8 +234,12 @@ class TunDevice:
                     self.dropped_packets += 1
                     continue
                 if error == ERROR_HANDLE_EOF:
-                    raise PlatformError(f"The tunnel adapter {self.name} was removed; reconnect to create it anew.")
-                raise PlatformError(f"Sending into the tunnel adapter {self.name} failed ({describe_error(error)}); reconnect to create it anew.")
+                    raise PlatformError(_("The tunnel adapter {name} was removed; reconnect to create it anew.").format(name=self.name))
+                raise PlatformError(
+                    _("Sending into the tunnel adapter {name} failed ({reason}); reconnect to create it anew.").format(
+                        name=self.name, reason=describe_error(error)
+                    )
+                )
             ctypes.memmove(buffer, packet, size)
             wintun.WintunSendPacket(self._session, buffer)
 
@@ -234,13 +248,15 @@ class TunDevice:
         self.fileno()
         code, row = winapi.read_interface(self._iphlpapi, self.luid, AF_INET)
         if code != NO_ERROR:
-            raise PlatformError(f"Could not read the MTU of the tunnel adapter {self.name} ({describe_error(code)}).")
+            raise PlatformError(
+                _("Could not read the MTU of the tunnel adapter {name} ({reason}).").format(name=self.name, reason=describe_error(code))
+            )
         return int(row.NlMtu)
 
     def set_mtu(self, mtu: int) -> None:
         """The IP MTU for IPv4 and, when it is at least IPv6's minimum of 1280, for IPv6."""
         if not 68 <= mtu <= MAX_PACKET:
-            raise PlatformError(f"An MTU of {mtu} bytes is not possible: it must be between 68 and {MAX_PACKET}.")
+            raise PlatformError(_("An MTU of {mtu} bytes is not possible: it must be between 68 and {maximum}.").format(mtu=mtu, maximum=MAX_PACKET))
         self.fileno()
         for family in (AF_INET, AF_INET6):
             code, row = winapi.read_interface(self._iphlpapi, self.luid, family)
@@ -250,7 +266,11 @@ class TunDevice:
                 row.NlMtu = mtu
                 code = winapi.write_interface(self._iphlpapi, row)
             if code != NO_ERROR:
-                raise PlatformError(f"Windows refused an MTU of {mtu} bytes on the tunnel adapter {self.name} ({describe_error(code)}).")
+                raise PlatformError(
+                    _("Windows refused an MTU of {mtu} bytes on the tunnel adapter {name} ({reason}).").format(
+                        mtu=mtu, name=self.name, reason=describe_error(code)
+                    )
+                )
 
     def close(self) -> None:
         """Stop the reader, end the session and close the adapter (which removes it). Safe twice."""
@@ -300,12 +320,18 @@ class TunDevice:
                 if result == WAIT_OBJECT_0 + 1:
                     return  # close() asked us to stop
                 self._inbox.fail(
-                    f"Waiting for packets from the tunnel adapter {self.name} failed ({describe_error(self._kernel32.last_error())}); reconnect."
+                    _("Waiting for packets from the tunnel adapter {name} failed ({reason}); reconnect.").format(
+                        name=self.name, reason=describe_error(self._kernel32.last_error())
+                    )
                 )
             elif error == ERROR_HANDLE_EOF:
-                self._inbox.fail(f"The tunnel adapter {self.name} was removed; reconnect to create it anew.")
+                self._inbox.fail(_("The tunnel adapter {name} was removed; reconnect to create it anew.").format(name=self.name))
             else:
-                self._inbox.fail(f"Reading from the tunnel adapter {self.name} failed ({describe_error(error)}); reconnect to create it anew.")
+                self._inbox.fail(
+                    _("Reading from the tunnel adapter {name} failed ({reason}); reconnect to create it anew.").format(
+                        name=self.name, reason=describe_error(error)
+                    )
+                )
             return
 
 
@@ -315,22 +341,30 @@ def _interface_alias(iphlpapi: Library, luid: int, requested: str) -> str:
     buffer = ctypes.create_unicode_buffer(winapi.NDIS_IF_MAX_STRING_SIZE + 1)
     code = iphlpapi.ConvertInterfaceLuidToAlias(byref(c_uint64(luid)), buffer, len(buffer))
     if code != NO_ERROR:
-        raise PlatformError(f"Windows created the tunnel adapter {requested} but cannot name its interface ({describe_error(code)}); reconnect.")
+        raise PlatformError(
+            _("Windows created the tunnel adapter {name} but cannot name its interface ({reason}); reconnect.").format(
+                name=requested, reason=describe_error(code)
+            )
+        )
     return buffer.value
 
 
 def _create_error(code: int, name: str) -> PlatformError:
     if code in (ERROR_ACCESS_DENIED, winapi.ERROR_ELEVATION_REQUIRED):
-        return PlatformError(ADMIN_SENTENCE)
+        return PlatformError(admin_sentence())
     # Wintun may fail without setting an error code (seen under Wine); its reason is then only in its log.
-    reason = describe_error(code) if code else "Wintun's reason is in the log"
-    return PlatformError(f"Windows could not create the tunnel adapter {name} ({reason}); if another SSTP VPN connection is up, disconnect it first.")
+    reason = describe_error(code) if code else _("Wintun's reason is in the log")
+    return PlatformError(
+        _("Windows could not create the tunnel adapter {name} ({reason}); if another SSTP VPN connection is up, disconnect it first.").format(
+            name=name, reason=reason
+        )
+    )
 
 
 def _session_error(code: int, name: str) -> PlatformError:
     if code in (ERROR_ACCESS_DENIED, winapi.ERROR_ELEVATION_REQUIRED):
-        return PlatformError(ADMIN_SENTENCE)
-    return PlatformError(f"Windows could not start the tunnel adapter {name} ({describe_error(code)}).")
+        return PlatformError(admin_sentence())
+    return PlatformError(_("Windows could not start the tunnel adapter {name} ({reason}).").format(name=name, reason=describe_error(code)))
 
 
 def _install_logger(library: Library) -> None:

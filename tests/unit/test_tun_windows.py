@@ -88,7 +88,7 @@ def test_access_denied_asks_for_administrator_rights(windows):
     windows.wintun.create_error = winapi.ERROR_ACCESS_DENIED
     with pytest.raises(PlatformError) as caught:
         TunDevice.open(**windows.libraries())
-    assert caught.value.sentence == tun_windows.ADMIN_SENTENCE
+    assert caught.value.sentence == tun_windows.admin_sentence()
     assert [call[0] for call in windows.calls] == ["WintunCreateAdapter"]
 
 
