@@ -22,6 +22,7 @@ import uuid
 from ctypes import POINTER, Structure, Union, c_int32, c_size_t, c_uint8, c_uint16, c_uint32, c_uint64, c_void_p, c_wchar_p
 from typing import Any
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -314,15 +315,17 @@ def _declare(function: Any, prototype: Prototype) -> Any:
 def load(path: str, prototypes: dict[str, Prototype], optional: dict[str, Prototype] | None = None) -> Library:
     """Load a DLL (a system DLL by name, our own by absolute path) with its prototypes."""
     if sys.platform != "win32":
-        raise PlatformError(f"{path} is a Windows library; this system is {sys.platform}.")
+        raise PlatformError(_("{path} is a Windows library; this system is {system}.").format(path=path, system=sys.platform))
     try:
         dll = ctypes.WinDLL(path, use_last_error=True)
     except OSError as error:
-        raise PlatformError(f"Windows could not load {path} ({error}).") from error
+        raise PlatformError(_("Windows could not load {path} ({error}).").format(path=path, error=error)) from error
     try:
         return Library(dll, prototypes, optional)
     except AttributeError as error:
-        raise PlatformError(f"{path} lacks a function SSTP VPN needs ({error}); this Windows version may be too old.") from error
+        raise PlatformError(
+            _("{path} lacks a function SSTP VPN needs ({error}); this Windows version may be too old.").format(path=path, error=error)
+        ) from error
 
 
 def system32_path(name: str) -> str:
@@ -353,7 +356,7 @@ def program_data() -> str:
     result = shell32.SHGetKnownFolderPath(ctypes.byref(folder_id), 0, None, ctypes.byref(path))
     try:
         if result != 0 or not path.value:
-            raise PlatformError(f"Windows did not say where its ProgramData folder is (HRESULT {result & 0xFFFFFFFF:#010x}).")
+            raise PlatformError(_("Windows did not say where its ProgramData folder is (HRESULT {result:#010x}).").format(result=result & 0xFFFFFFFF))
         return ctypes.wstring_at(path.value)
     finally:
         ole32.CoTaskMemFree(path)
@@ -371,4 +374,5 @@ def describe_error(code: int) -> str:
     """'error 5: Access is denied.' on Windows, 'error 5' elsewhere."""
     format_error = getattr(ctypes, "FormatError", None)  # Windows only
     text = format_error(code).strip() if format_error is not None else ""
-    return f"error {code}: {text}" if text else f"error {code}"
+    # Translators: a Windows error number, then Windows' own text for it (already in the system's language)
+    return _("error {code}: {text}").format(code=code, text=text) if text else _("error {code}").format(code=code)

@@ -47,6 +47,7 @@ from ctypes import POINTER, Structure, byref, c_int32, c_uint32, c_void_p, c_wch
 from dataclasses import dataclass
 from typing import Any
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 
 if sys.platform == "win32":
@@ -134,7 +135,7 @@ def check_sid(value: str) -> str:
         parts = [int(part) for part in match.group(2).split("-")[1:]]
         if authority < 2**48 and all(part < 2**32 for part in parts):
             return value
-    raise PlatformError(f"{value!r} is not a Windows security identifier (a SID looks like S-1-5-32-545).")
+    raise PlatformError(_("{value} is not a Windows security identifier (a SID looks like S-1-5-32-545).").format(value=repr(value)))
 
 
 def _pipe_sddl(sid: str) -> str:
@@ -155,14 +156,16 @@ def relay_pipe_sddl(user_sid: str) -> str:
 def relay_pipe_name(token: str) -> str:
     """The relay pipe of a session, named by its 32-lowercase-hex-digit token."""
     if not isinstance(token, str) or _TOKEN_PATTERN.fullmatch(token) is None:
-        raise PlatformError(f"{token!r} is not a relay pipe token (32 lowercase hexadecimal digits).")
+        raise PlatformError(_("{token} is not a relay pipe token (32 lowercase hexadecimal digits).").format(token=repr(token)))
     return RELAY_PIPE_PREFIX + token
 
 
 def _check_pipe_name(name: str) -> None:
     rest = name[len(PIPE_PREFIX) :] if name.startswith(PIPE_PREFIX) else ""
     if not rest or len(name) > 256 or "\\" in rest or not rest.isprintable():
-        raise PlatformError(f"{name!r} is not a local pipe name (\\\\.\\pipe\\ and a name of at most 256 characters in all).")
+        raise PlatformError(
+            _("{name} is not a local pipe name ({prefix} and a name of at most 256 characters in all).").format(name=repr(name), prefix=PIPE_PREFIX)
+        )
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ _libraries_lock = threading.Lock()
 
 def _require_windows() -> None:
     if sys.platform != "win32":
-        raise PlatformError(f"Named pipes of the SSTP VPN service exist on Windows only; this system is {sys.platform}.")
+        raise PlatformError(_("Named pipes of the SSTP VPN service exist on Windows only; this system is {system}.").format(system=sys.platform))
 
 
 def _library(name: str, prototypes: dict[str, tuple[Any, list[Any]]]) -> Any:
@@ -256,7 +259,8 @@ def _kernel32() -> Any:
 def _windows_error(what: str, code: int | None = None) -> OSError:
     """An OSError for a failed call, its subclass chosen by Windows' error code (5 gives PermissionError)."""
     code = _kernel32().last_error() if code is None else code
-    return OSError(None, f"{what} failed ({winapi.describe_error(code)})", None, code)
+    # Translators: {function} is the name of a Windows function, {reason} Windows' error
+    return OSError(None, _("{function} failed ({reason})").format(function=what, reason=winapi.describe_error(code)), None, code)
 
 
 # -- Windows: security descriptors and SIDs ----------------------------------------------
@@ -300,7 +304,11 @@ class SecurityDescriptor:
     def __init__(self, sddl: str) -> None:
         pointer = c_void_p()
         if not _advapi32().ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, byref(pointer), None):
-            raise PlatformError(f"Windows refused the security descriptor {sddl!r} ({winapi.describe_error(_kernel32().last_error())}).")
+            raise PlatformError(
+                _("Windows refused the security descriptor {sddl} ({reason}).").format(
+                    sddl=repr(sddl), reason=winapi.describe_error(_kernel32().last_error())
+                )
+            )
         self.pointer: int | None = pointer.value
         self.attributes = SECURITY_ATTRIBUTES(ctypes.sizeof(SECURITY_ATTRIBUTES), self.pointer, 0)
 
@@ -433,14 +441,15 @@ class _Closable:
                         stopped_by = "close" if index == WAIT_OBJECT_0 + 1 else "timeout"
                         overlapped.cancel()
                         break
-                    raise OSError(f"WaitForMultipleObjects returned {index:#x}")
+                    # Translators: {function} is the name of a Windows function, {result} the number it returned
+                    raise OSError(_("{function} returned {result:#x}").format(function="WaitForMultipleObjects", result=index))
             except BaseException:
                 _abandon(overlapped)
                 raise
         transferred, error = overlapped.GetOverlappedResult(True)  # raises OSError for a failed operation
         if error == ERROR_OPERATION_ABORTED:
             if stopped_by == "timeout":
-                raise TimeoutError("the pipe operation did not complete in the time allowed")
+                raise TimeoutError(_("the pipe operation did not complete in the time allowed"))
             return None
         return transferred, error
 
@@ -526,16 +535,20 @@ class PipeStream(_Closable):
         if self._message_mode and not data:
             raise ValueError("an empty message cannot be told from the end of the stream")
         if not self._enter():
-            raise BrokenPipeError(f"the pipe {self.name} is closed")
+            raise BrokenPipeError(_("the pipe {name} is closed").format(name=self.name))
         try:
             sent = 0
             while sent < len(data):
                 chunk = data[sent:]
                 written = self._write_once(chunk)
                 if self._message_mode and written != len(chunk):
-                    raise OSError(f"Windows wrote {written} of the {len(chunk)} bytes of a message to {self.name}")
+                    raise OSError(
+                        _("Windows wrote {written} of the {total} bytes of a message to {name}").format(
+                            written=written, total=len(chunk), name=self.name
+                        )
+                    )
                 if written == 0:
-                    raise OSError(f"Windows wrote nothing to {self.name}")
+                    raise OSError(_("Windows wrote nothing to {name}").format(name=self.name))
                 sent += written
         finally:
             self._leave()
@@ -546,17 +559,17 @@ class PipeStream(_Closable):
             result = self._await(overlapped, None, pending=started == ERROR_IO_PENDING)
         except OSError as error:
             if getattr(error, "winerror", None) in _ENDED:
-                raise BrokenPipeError(f"the other end of {self.name} has closed") from error
+                raise BrokenPipeError(_("the other end of {name} has closed").format(name=self.name)) from error
             raise
         if result is None:
-            raise BrokenPipeError(f"the pipe {self.name} was closed")
+            raise BrokenPipeError(_("the pipe {name} was closed").format(name=self.name))
         return result[0]
 
     # -- who is at the other end --
 
     def _handle_in_use(self) -> int:
         if not self._enter():
-            raise BrokenPipeError(f"the pipe {self.name} is closed")
+            raise BrokenPipeError(_("the pipe {name} is closed").format(name=self.name))
         return self._handle
 
     def client_process_id(self) -> int:
@@ -610,7 +623,10 @@ class PipeStream(_Closable):
                 # This thread would go on with the client's identity, and whatever it did next would
                 # be done as the client (or, at identification level, fail in ways nobody expects).
                 # SystemExit would only end this thread; ending the process is the safe answer.
-                log.critical("RevertToSelf failed (%s): the service stops.", winapi.describe_error(kernel32.last_error()))
+                log.critical(
+                    "RevertToSelf failed (%s): the service stops.",  # not translated: the service's own log, for administrators
+                    winapi.describe_error(kernel32.last_error()),
+                )
                 os._exit(70)
 
     def owner_sid(self) -> str:
@@ -721,10 +737,10 @@ class PipeListener(_Closable):
         return handle
 
     def _squatted_sentence(self) -> str:
-        return (
-            f"Another program already has the pipe {self.name}: SSTP VPN's service is running twice, or something is posing as it. "
+        return _(
+            "Another program already has the pipe {name}: SSTP VPN's service is running twice, or something is posing as it. "
             "Restart the computer; if this comes back, look for unknown software."
-        )
+        ).format(name=self.name)
 
     def accept(self, timeout: float | None = None) -> PipeStream | None:
         """The next client, connected (and the next instance made ready); None when the listener
@@ -836,12 +852,12 @@ def connect(name: str, timeout: float, *, message_mode: bool) -> PipeStream:
                 raise
         left = _milliseconds_until(deadline)
         if left <= 0:
-            raise TimeoutError(f"every instance of the pipe {name} stayed busy")
+            raise TimeoutError(_("every instance of the pipe {name} stayed busy").format(name=name))
         try:
             _winapi.WaitNamedPipe(name, left)  # never 0: that would mean "the pipe's default time"
         except OSError as error:
             if getattr(error, "winerror", None) == ERROR_SEM_TIMEOUT:
-                raise TimeoutError(f"every instance of the pipe {name} stayed busy") from error
+                raise TimeoutError(_("every instance of the pipe {name} stayed busy").format(name=name)) from error
             error.filename = name
             raise
     try:
