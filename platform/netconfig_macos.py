@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import journal_replay
 from sstpvpn.platform import routing_policy as policy
 from sstpvpn.platform.commands import CommandResult, CommandRunner, run_command
@@ -68,7 +69,9 @@ _SERVICE_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _DNS_KEY = re.compile(r"Setup:/Network/Service/[A-Za-z0-9-]{1,64}/DNS")
 _UTUN = re.compile(r"utun[0-9]{1,3}")
 
-ADMIN_SENTENCE = "Configuring the network for the VPN needs administrator rights: run sstp-vpn as root."
+
+def admin_sentence() -> str:
+    return _("Configuring the network for the VPN needs administrator rights: run sstp-vpn as root.")
 
 
 def default_journal_path(name: str = "network") -> pathlib.Path:
@@ -168,7 +171,7 @@ class NetConfigurator(StepConfigurator):
 
     def _refuse_before_journal(self) -> None:
         if _UTUN.fullmatch(self.ifname) is None:
-            raise PlatformError(f"{self.ifname!r} is not a macOS tunnel interface (utunN).")
+            raise PlatformError(_("{name} is not a macOS tunnel interface (utunN).").format(name=repr(self.ifname)))
 
     def _apply_step(self, step: policy.Step) -> None:
         match step:
@@ -180,13 +183,17 @@ class NetConfigurator(StepConfigurator):
                 self._run_change(
                     AddressAdded(self.ifname, str(local)),
                     [IFCONFIG, self.ifname, "inet", str(local), str(peer), "mtu", str(self._mtu), "netmask", "255.255.255.255", "up"],
-                    f"give the tunnel interface {self.ifname} the address {local}",
+                    _("Could not give the tunnel interface {name} the address {address} ({reason})."),
+                    name=self.ifname,
+                    address=local,
                 )
             case policy.AddAddress(local=local, prefixlen=prefixlen):
                 self._run_change(
                     Address6Added(self.ifname, f"{local}/{prefixlen}"),
                     [IFCONFIG, self.ifname, "inet6", f"{local}/{prefixlen}", "alias"],
-                    f"give the tunnel interface {self.ifname} the address {local}",
+                    _("Could not give the tunnel interface {name} the address {address} ({reason})."),
+                    name=self.ifname,
+                    address=local,
                 )
             case policy.HostRouteToServer(server=server):
                 self._add_server_route(server)
@@ -201,7 +208,8 @@ class NetConfigurator(StepConfigurator):
         family = _family_flag(server)
         result = self._tools.run([ROUTE, "-n", "get", family, str(server)], None)
         if not result.ok:
-            raise PlatformError(policy.no_route_to_server_sentence(server, result.output or "route get failed"))
+            # Translators: "route get" is the command that was run
+            raise PlatformError(policy.no_route_to_server_sentence(server, result.output or _("route get failed")))
         gateway = gateway_of(result.stdout)
         if gateway is None:
             return  # on this machine or on a local link: the tunnel routes cannot capture it
@@ -209,8 +217,9 @@ class NetConfigurator(StepConfigurator):
         self._run_change(
             ServerRouteAdded(family, destination, gateway),
             [ROUTE, "-n", "add", family, destination, "-gateway", gateway],
-            f"add a route to the VPN server {server}",
+            _("Could not add a route to the VPN server {server} ({reason})."),
             already_there_ok=True,
+            server=server,
         )
 
     def _add_tunnel_route(self, network: IPNetwork) -> None:
@@ -219,22 +228,23 @@ class NetConfigurator(StepConfigurator):
             self._run_change(
                 TunnelRouteAdded(self.ifname, family, str(network)),
                 [ROUTE, "-n", "add", family, str(network), "-interface", self.ifname],
-                f"add the route {network}",
+                _("Could not add the route {route} ({reason})."),
                 already_there_ok=True,
+                route=network,
             )
         except PlatformError as error:
             if network.version == 4:
                 raise
             # Without IPv6 on the tunnel, macOS may refuse IPv6 routes into it; then IPv6 traffic
             # keeps its old path. Said, not fatal (as Linux tolerates IPv6 being switched off).
-            note = f"IPv6 traffic is not routed into the tunnel: {error.sentence}"
+            note = _("IPv6 traffic is not routed into the tunnel: {problem}").format(problem=error.sentence)
             log.warning("%s", note)
             self.notes.append(note)
 
     def _apply_dns(self, servers: list[str]) -> None:
         service = self._tools.primary_service()
         if service is None:
-            note = "macOS reports no primary network service, so the VPN's DNS servers were not set."
+            note = _("macOS reports no primary network service, so the VPN's DNS servers were not set.")
             log.warning("%s", note)
             self.notes.append(note)
             return
@@ -246,11 +256,11 @@ class NetConfigurator(StepConfigurator):
         self._tools.scutil(f"{load}d.add ServerAddresses * {' '.join(servers)}\nset {key}\n")
         now = self._tools.read_key(key)
         if now is None or now.get("ServerAddresses") != servers:
-            raise PlatformError("macOS did not take the VPN's DNS servers (scutil); check that sstp-vpn runs as root.")
+            raise PlatformError(_("macOS did not take the VPN's DNS servers (scutil); check that sstp-vpn runs as root."))
         self._tools.flush_dns_cache()
 
-    def _run_change(self, step: JournalStep, argv: list[str], what: str, already_there_ok: bool = False) -> None:
-        """Journal `step`, then run `argv` (configurator._change)."""
+    def _run_change(self, step: JournalStep, argv: list[str], failure: str, already_there_ok: bool = False, **values: object) -> None:
+        """Journal `step`, then run `argv` (configurator._change); `failure` as in _command_error."""
 
         def run() -> None:
             result = self._tools.run(argv, None)
@@ -258,7 +268,7 @@ class NetConfigurator(StepConfigurator):
                 return
             if already_there_ok and "File exists" in result.output:
                 raise AlreadyThere()
-            raise _command_error(result, what)
+            raise _command_error(result, failure, **values)
 
         self._change(step, run)
 
@@ -287,7 +297,7 @@ class _Tools:
     def scutil(self, commands: str) -> CommandResult:
         result = self.run([SCUTIL], commands)
         if not result.ok:
-            raise _command_error(result, "change the DNS settings")
+            raise _command_error(result, _("Could not change the DNS settings ({reason})."))
         return result
 
     def flush_dns_cache(self) -> None:
@@ -317,7 +327,7 @@ class _Tools:
                 destination = ipaddress.ip_network(step.dst)
                 result = self.run([ROUTE, "-n", "delete", _checked_family(step.family), str(destination)], None)
                 if not result.ok and "not in table" not in result.output:
-                    raise _command_error(result, f"remove the route to the VPN server {destination}")
+                    raise _command_error(result, _("Could not remove the route to the VPN server {server} ({reason})."), server=destination)
             case DnsChanged():
                 return self._undo_dns(step)
         return None
@@ -325,7 +335,9 @@ class _Tools:
     def _undo_dns(self, step: DnsChanged) -> str | None:
         key = step.key
         if _DNS_KEY.fullmatch(key) is None:
-            raise PlatformError(f"The network undo journal names an unexpected DNS entry ({key!r}); check the DNS settings by hand.")
+            raise PlatformError(
+                _("The network undo journal names an unexpected DNS entry ({key}); check the DNS settings by hand.").format(key=repr(key))
+            )
         ours = [str(ipaddress.ip_address(server)) for server in step.ours]
         old = None if step.servers is None else [str(ipaddress.ip_address(server)) for server in step.servers]
         current = self.read_key(key)
@@ -333,10 +345,10 @@ class _Tools:
         if (current is not None) == step.existed and servers_now == old:
             return None  # never changed, or already restored
         if current is None or servers_now != ours:
-            return (
-                f"The DNS servers of the network service ({key}) were changed by another program "
+            return _(
+                "The DNS servers of the network service ({key}) were changed by another program "
                 "while the VPN was connected; they were left as that program set them."
-            )
+            ).format(key=key)
         if not step.existed and set(current) == {"ServerAddresses"}:
             commands = f"remove {key}\n"  # we created the entry: take it away again
         elif old is None:
@@ -424,12 +436,13 @@ def _family_flag(address: IPAddress) -> str:
 
 def _checked_family(family: str) -> str:
     if family not in ("-inet", "-inet6"):
-        raise PlatformError(f"The network undo journal has a route of unknown family ({family!r}); undo it by hand.")
+        raise PlatformError(_("The network undo journal has a route of unknown family ({family}); undo it by hand.").format(family=repr(family)))
     return family
 
 
-def _command_error(result: CommandResult, what: str) -> PlatformError:
+def _command_error(result: CommandResult, failure: str, **values: object) -> PlatformError:
+    """`failure` is the sentence for a failed command, with {reason} (its output) and `values` to fill in."""
     output = result.output
     if "ermission denied" in output or "Operation not permitted" in output or "must be root" in output:
-        return PlatformError(ADMIN_SENTENCE)
-    return PlatformError(f"Could not {what} ({output or f'exit status {result.returncode}'}).")
+        return PlatformError(admin_sentence())
+    return PlatformError(failure.format(reason=output or _("exit status {status}").format(status=result.returncode), **values))

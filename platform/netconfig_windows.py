@@ -38,6 +38,7 @@ from collections.abc import Iterator, Sequence
 from ctypes import byref, c_uint32, c_uint64
 from dataclasses import dataclass
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import journal_replay, winapi
 from sstpvpn.platform import routing_policy as policy
 from sstpvpn.platform.commands import CommandRunner, run_command
@@ -66,10 +67,12 @@ IPV6_MIN_MTU = 1280
 TUNNEL_METRIC = 0  # interface metric in full-tunnel mode, and the metric of every route we add
 _GONE = {ERROR_NOT_FOUND, ERROR_FILE_NOT_FOUND}  # undoing something already gone is fine
 
-ADMIN_SENTENCE = (
-    "Configuring the network for the VPN needs administrator rights, which the SSTP VPN network service has: "
-    "check in Services (services.msc) that it runs as Local System, or reinstall SSTP VPN."
-)
+
+def admin_sentence() -> str:
+    return _(
+        "Configuring the network for the VPN needs administrator rights, which the SSTP VPN network service has: "
+        "check in Services (services.msc) that it runs as Local System, or reinstall SSTP VPN."
+    )
 
 
 def default_journal_path(name: str = "network") -> pathlib.Path:
@@ -204,7 +207,9 @@ class NetConfigurator(StepConfigurator):
         luid = c_uint64()
         code = self._windows.iphlpapi.ConvertInterfaceAliasToLuid(self.ifname, byref(luid))
         if code != NO_ERROR:
-            raise PlatformError(f"The tunnel adapter {self.ifname} does not exist (any more) ({describe_error(code)}); reconnect.")
+            raise PlatformError(
+                _("The tunnel adapter {name} does not exist (any more) ({reason}); reconnect.").format(name=self.ifname, reason=describe_error(code))
+            )
         return luid.value
 
     def _has_ipv6(self, luid: int) -> bool:
@@ -215,7 +220,7 @@ class NetConfigurator(StepConfigurator):
         api = self._windows.iphlpapi
         code, row = winapi.read_interface(api, self._luid, family)
         if code != NO_ERROR:
-            raise _api_error(code, f"read the settings of the tunnel adapter {self.ifname}")
+            raise _api_error(code, _("Could not read the settings of the tunnel adapter {name} ({reason})."), name=self.ifname)
         step = InterfaceChanged(self._luid, family, row.NlMtu, row.UseAutomaticMetric, row.Metric)
         if family == AF_INET or mtu >= IPV6_MIN_MTU:
             row.NlMtu = mtu
@@ -223,7 +228,13 @@ class NetConfigurator(StepConfigurator):
             row.UseAutomaticMetric = 0
             row.Metric = TUNNEL_METRIC
         self._change(
-            step, lambda: _check(winapi.write_interface(api, row), f"set an MTU of {mtu} and the metric on the tunnel adapter {self.ifname}")
+            step,
+            lambda: _check(
+                winapi.write_interface(api, row),
+                _("Could not set an MTU of {mtu} and the metric on the tunnel adapter {name} ({reason})."),
+                mtu=mtu,
+                name=self.ifname,
+            ),
         )
 
     def _add_address(self, address: IPAddress, prefixlen: int) -> None:
@@ -234,7 +245,12 @@ class NetConfigurator(StepConfigurator):
         row.ValidLifetime = row.PreferredLifetime = winapi.INFINITE_LIFETIME
         self._change(
             AddressAdded(self._luid, str(address), prefixlen),
-            lambda: _check(api.CreateUnicastIpAddressEntry(byref(row)), f"give the tunnel adapter {self.ifname} the address {address}"),
+            lambda: _check(
+                api.CreateUnicastIpAddressEntry(byref(row)),
+                _("Could not give the tunnel adapter {name} the address {address} ({reason})."),
+                name=self.ifname,
+                address=address,
+            ),
         )
 
     def _add_server_route(self, server: IPAddress) -> None:
@@ -245,19 +261,29 @@ class NetConfigurator(StepConfigurator):
         code = api.GetBestRoute2(None, 0, None, byref(destination), 0, byref(best), byref(source))
         if code != NO_ERROR:
             if code == ERROR_ACCESS_DENIED:
-                raise PlatformError(ADMIN_SENTENCE)
+                raise PlatformError(admin_sentence())
             raise PlatformError(policy.no_route_to_server_sentence(server, describe_error(code)))
         gateway = winapi.address_of(best.NextHop)
         if gateway is None or gateway.is_unspecified:
             return  # on this machine or on a local link: the tunnel routes cannot capture it
         step = ServerRouteAdded(best.InterfaceLuid, str(server), 32 if server.version == 4 else 128, str(gateway))
-        self._change(step, lambda: _check(api.CreateIpForwardEntry2(byref(_route_row(api, step))), f"add a route to the VPN server {server}"))
+        self._change(
+            step,
+            lambda: _check(
+                api.CreateIpForwardEntry2(byref(_route_row(api, step))),
+                _("Could not add a route to the VPN server {server} ({reason})."),
+                server=server,
+            ),
+        )
 
     def _add_tunnel_route(self, network: IPNetwork) -> None:
         api = self._windows.iphlpapi
         unspecified = "0.0.0.0" if network.version == 4 else "::"
         step = TunnelRouteAdded(self._luid, str(network.network_address), network.prefixlen, unspecified)
-        self._change(step, lambda: _check(api.CreateIpForwardEntry2(byref(_route_row(api, step))), f"add the route {network}"))
+        self._change(
+            step,
+            lambda: _check(api.CreateIpForwardEntry2(byref(_route_row(api, step))), _("Could not add the route {route} ({reason})."), route=network),
+        )
 
     def _set_dns(self, servers: list[IPAddress]) -> None:
         if not servers:
@@ -268,7 +294,9 @@ class NetConfigurator(StepConfigurator):
             self._change(
                 DnsSet("api", self._luid, guid=bytes(guid).hex()),
                 lambda: _check(
-                    _set_dns(windows.iphlpapi, guid, ",".join(map(str, servers))), f"set the DNS servers of the tunnel adapter {self.ifname}"
+                    _set_dns(windows.iphlpapi, guid, ",".join(map(str, servers))),
+                    _("Could not set the DNS servers of the tunnel adapter {name} ({reason})."),
+                    name=self.ifname,
                 ),
             )
             return
@@ -303,8 +331,10 @@ class NetConfigurator(StepConfigurator):
             result = windows.run(argv, None)
             if not result.ok:
                 raise PlatformError(
-                    f"Windows refused the VPN's DNS server {server} on the tunnel adapter "
-                    f"{self.ifname} (netsh: {result.output or result.returncode})."
+                    # Translators: netsh is the Windows program that was run; {output} is what it said
+                    _("Windows refused the VPN's DNS server {server} on the tunnel adapter {name} (netsh: {output}).").format(
+                        server=server, name=self.ifname, output=result.output or result.returncode
+                    )
                 )
 
 
@@ -339,10 +369,16 @@ class _Windows:
         api = self.iphlpapi
         match step:
             case ServerRouteAdded() | TunnelRouteAdded():
-                _tolerate_gone(api.DeleteIpForwardEntry2(byref(_route_row(api, step))), f"remove the route {step.dst}/{step.prefixlen}")
+                _tolerate_gone(
+                    api.DeleteIpForwardEntry2(byref(_route_row(api, step))),
+                    _("Could not remove the route {route} ({reason})."),
+                    route=f"{step.dst}/{step.prefixlen}",
+                )
             case AddressAdded():
                 address = _address_row(api, step.luid, ipaddress.ip_address(step.address), step.prefixlen)
-                _tolerate_gone(api.DeleteUnicastIpAddressEntry(byref(address)), f"remove the address {step.address}")
+                _tolerate_gone(
+                    api.DeleteUnicastIpAddressEntry(byref(address)), _("Could not remove the address {address} ({reason})."), address=step.address
+                )
             case InterfaceChanged():
                 code, row = winapi.read_interface(api, step.luid, step.family)
                 if code in _GONE:
@@ -350,10 +386,11 @@ class _Windows:
                 if code == NO_ERROR:
                     row.NlMtu, row.UseAutomaticMetric, row.Metric = step.mtu, step.automatic_metric, step.metric
                     code = winapi.write_interface(api, row)
-                _tolerate_gone(code, "restore the settings of the tunnel adapter")
+                _tolerate_gone(code, _("Could not restore the settings of the tunnel adapter ({reason})."))
             case DnsSet(method="api"):
                 _tolerate_gone(
-                    _set_dns(api, GUID.from_buffer_copy(bytes.fromhex(str(step.guid))), ""), "remove the DNS servers of the tunnel adapter"
+                    _set_dns(api, GUID.from_buffer_copy(bytes.fromhex(str(step.guid))), ""),
+                    _("Could not remove the DNS servers of the tunnel adapter ({reason})."),
                 )
             case DnsSet():
                 argv = [_netsh(), "interface", "ipv4", "set", "dnsservers", f"name={step.index}", "source=dhcp"]
@@ -429,7 +466,7 @@ def _guid(api: Library, luid: int) -> GUID:
     guid = GUID()
     code = api.ConvertInterfaceLuidToGuid(byref(c_uint64(luid)), byref(guid))
     if code != NO_ERROR:
-        raise _api_error(code, "find the tunnel adapter's GUID")
+        raise _api_error(code, _("Could not find the tunnel adapter's GUID ({reason})."))
     return guid
 
 
@@ -437,7 +474,7 @@ def _index(api: Library, luid: int) -> int:
     index = c_uint32()
     code = api.ConvertInterfaceLuidToIndex(byref(c_uint64(luid)), byref(index))
     if code != NO_ERROR:
-        raise _api_error(code, "find the tunnel adapter's interface index")
+        raise _api_error(code, _("Could not find the tunnel adapter's interface index ({reason})."))
     return index.value
 
 
@@ -446,22 +483,23 @@ def _netsh() -> str:
     return winapi.system32_path("netsh.exe")
 
 
-def _check(code: int, what: str) -> None:
-    """A change's result code as the configurator's exceptions."""
+def _check(code: int, failure: str, **values: object) -> None:
+    """A change's result code as the configurator's exceptions (`failure` as in _api_error)."""
     if code == ERROR_OBJECT_ALREADY_EXISTS:
         raise AlreadyThere()
     if code != NO_ERROR:
-        raise _api_error(code, what)
+        raise _api_error(code, failure, **values)
 
 
-def _tolerate_gone(code: int, what: str) -> None:
+def _tolerate_gone(code: int, failure: str, **values: object) -> None:
     if code != NO_ERROR and code not in _GONE:
-        raise _api_error(code, what)
+        raise _api_error(code, failure, **values)
 
 
-def _api_error(code: int, what: str) -> PlatformError:
+def _api_error(code: int, failure: str, **values: object) -> PlatformError:
+    """`failure` is the sentence for a failed call, with {reason} (Windows' error) and `values` to fill in."""
     if code == ERROR_ACCESS_DENIED:
-        return PlatformError(ADMIN_SENTENCE)
+        return PlatformError(admin_sentence())
     if code in _GONE:
-        return PlatformError("The tunnel adapter disappeared while it was being configured; reconnect.")
-    return PlatformError(f"Could not {what} ({describe_error(code)}).")
+        return PlatformError(_("The tunnel adapter disappeared while it was being configured; reconnect."))
+    return PlatformError(failure.format(reason=describe_error(code), **values))

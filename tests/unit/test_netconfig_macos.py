@@ -231,7 +231,7 @@ def test_no_rights_is_the_root_sentence(tmp_path):
     commands.answer("/sbin/ifconfig", returncode=1, stderr="ifconfig: ioctl (SIOCAIFADDR): Operation not permitted")
     with pytest.raises(PlatformError) as caught:
         configurator(commands, tmp_path).apply(PLAN)
-    assert caught.value.sentence == netconfig_macos.ADMIN_SENTENCE
+    assert caught.value.sentence == netconfig_macos.admin_sentence()
 
 
 def test_an_interface_that_is_not_a_utun_is_refused(tmp_path):

@@ -259,7 +259,7 @@ def test_access_denied_asks_for_administrator_rights(windows, tmp_path):
     windows.iphlpapi.refuse["SetIpInterfaceEntry"] = winapi.ERROR_ACCESS_DENIED
     with pytest.raises(PlatformError) as caught:
         configurator(windows, tmp_path).apply(PLAN)
-    assert caught.value.sentence == netconfig_windows.ADMIN_SENTENCE
+    assert caught.value.sentence == netconfig_windows.admin_sentence()
 
 
 def test_an_unknown_adapter_is_a_sentence(windows, tmp_path):
