@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import netconfig_macos, tun_macos
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_session import (
@@ -91,13 +92,16 @@ def parse_xucred(raw: bytes) -> tuple[int, tuple[int, ...]]:
     """(uid, groups) from a struct xucred; PlatformError when it is not one."""
     if len(raw) < XUCRED.size:
         raise PlatformError(
-            f"The kernel gave {len(raw)} bytes of peer credentials, not the {XUCRED.size} "
-            "of a struct xucred; this macOS is not supported by the helper."
+            _(
+                "The kernel gave {size} bytes of peer credentials, not the {expected} of a struct xucred; this macOS is not supported by the helper."
+            ).format(size=len(raw), expected=XUCRED.size)
         )
     version, uid, count, *groups = XUCRED.unpack_from(raw)
     if version != XUCRED_VERSION or not 0 <= count <= NGROUPS:
         raise PlatformError(
-            f"The kernel's peer credentials have an unknown layout (version {version}, {count} groups); this macOS is not supported by the helper."
+            _(
+                "The kernel's peer credentials have an unknown layout (version {version}, {count} groups); this macOS is not supported by the helper."
+            ).format(version=version, count=count)
         )
     return uid, tuple(groups[:count])
 
@@ -147,14 +151,14 @@ class Membership:
 
 def not_allowed_sentence(group_name: str) -> str:
     if group_name == DEFAULT_GROUP:
-        return (
+        return _(
             "Only administrators may use the SSTP VPN network helper: make the account an administrator "
             "in System Settings > Users & Groups, or run sstp-vpn with sudo."
         )
-    return (
-        f"Only members of the group {group_name} may use the SSTP VPN network helper: add the user with "
-        f"'sudo dseditgroup -o edit -a USER -t user {group_name}'."
-    )
+    # Translators: keep the command in quotes as it is; USER stands for the account's name
+    return _(
+        "Only members of the group {group} may use the SSTP VPN network helper: add the user with 'sudo dseditgroup -o edit -a USER -t user {group}'."
+    ).format(group=group_name)
 
 
 def authorization_problem(peer: Peer, allowed_gid: int | None, group_name: str, membership: Membership) -> str | None:
@@ -203,18 +207,18 @@ class Launchd:
 
 def _activation_sentence(error: int, name: str) -> str:
     if error == errno.ESRCH:
-        return (
+        return _(
             "sstp-vpn-helper was not started by launchd. Install it with install-helper.sh (installer/macos/), "
             "which loads /Library/LaunchDaemons/org.sstp-vpn.helper.plist; for a test by hand, give --listen PATH."
         )
     if error == errno.ENOENT:
-        return (
-            f"The launchd job of sstp-vpn-helper declares no socket named {name}; {PLIST_PATH} is not the "
+        return _(
+            "The launchd job of sstp-vpn-helper declares no socket named {name}; {plist} is not the "
             "one this version installs: run install-helper.sh again."
-        )
+        ).format(name=name, plist=PLIST_PATH)
     if error == errno.EALREADY:
-        return f"The launchd socket {name} was taken already by this process."
-    return f"launchd did not hand over the helper's socket {name} ({os.strerror(error)})."
+        return _("The launchd socket {name} was taken already by this process.").format(name=name)
+    return _("launchd did not hand over the helper's socket {name} ({reason}).").format(name=name, reason=os.strerror(error))
 
 
 def launchd_listener(launchd: Launchd) -> socket.socket:
@@ -224,13 +228,16 @@ def launchd_listener(launchd: Launchd) -> socket.socket:
         for fd in fds:
             os.close(fd)
         raise PlatformError(
-            f"launchd handed over {len(fds)} sockets for {LAUNCHD_SOCKET_NAME}, not one; "
-            f"{PLIST_PATH} is not the one this version installs: run install-helper.sh again."
+            _(
+                "launchd handed over {count} sockets for {name}, not one; {plist} is not the one this version installs: run install-helper.sh again."
+            ).format(count=len(fds), name=LAUNCHD_SOCKET_NAME, plist=PLIST_PATH)
         )
     listener = socket.socket(fileno=fds[0])
     if listener.family != socket.AF_UNIX or listener.type != socket.SOCK_STREAM:
         listener.close()
-        raise PlatformError(f"The socket launchd handed over is not a Unix stream socket; check SockFamily and SockType in {PLIST_PATH}.")
+        raise PlatformError(
+            _("The socket launchd handed over is not a Unix stream socket; check SockFamily and SockType in {plist}.").format(plist=PLIST_PATH)
+        )
     return listener
 
 
@@ -259,7 +266,7 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
     try:
         peer = settings.peer_of(connection)
     except (OSError, PlatformError) as error:
-        sentence = getattr(error, "sentence", None) or f"The peer's credentials cannot be read ({error})."
+        sentence = getattr(error, "sentence", None) or _("The peer's credentials cannot be read ({error}).").format(error=error)
         refuse_connection(connection, Peer(-1, -1, -1), sentence)
         return
     problem = authorization_problem(peer, settings.allowed_gid, settings.group_name, settings.membership)
@@ -289,7 +296,7 @@ def listen_and_fork(path: Path, settings: Settings) -> int:
     """For a test by hand, without launchd: listen on `path` (mode 0660, the group's)."""
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise PlatformError(f"{path} exists and is not a socket; the network helper will not replace it.")
+            raise PlatformError(_("{path} exists and is not a socket; the network helper will not replace it.").format(path=path))
         path.unlink()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)  # nobody may connect before the permissions below are set
@@ -311,15 +318,22 @@ def listen_and_fork(path: Path, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sstp-vpn-helper",
-        description="The privileged network helper of SSTP VPN on macOS: creates the utun interface and "
-        f"sets routes and DNS for sstp-vpn running as an ordinary user. Started by launchd "
-        f"({PLIST_PATH}), or with --listen for a test by hand.",
+        description=_(
+            "The privileged network helper of SSTP VPN on macOS: creates the utun interface and "
+            "sets routes and DNS for sstp-vpn running as an ordinary user. Started by launchd "
+            "({plist}), or with --listen for a test by hand."
+        ).format(plist=PLIST_PATH),
     )
     parser.add_argument(
-        "--listen", metavar="PATH", type=Path, help=f"listen on this socket yourself (without launchd; launchd's is {DEFAULT_SOCKET})"
+        "--listen",
+        metavar="PATH",
+        type=Path,
+        help=_("listen on this socket yourself (without launchd; launchd's is {socket})").format(socket=DEFAULT_SOCKET),
     )
-    parser.add_argument("--group", default=DEFAULT_GROUP, help=f"the group whose members may use the helper (default {DEFAULT_GROUP})")
-    parser.add_argument("--journal", type=Path, default=None, help="the undo journal (default /var/db/sstp-vpn/network-journal.json)")
+    parser.add_argument(
+        "--group", default=DEFAULT_GROUP, help=_("the group whose members may use the helper (default {group})").format(group=DEFAULT_GROUP)
+    )
+    parser.add_argument("--journal", type=Path, default=None, help=_("the undo journal (default /var/db/sstp-vpn/network-journal.json)"))
     args = parser.parse_args(argv)
     # launchd sends stderr to StandardErrorPath (/var/log/sstp-vpn-helper.log).
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s sstp-vpn-helper: %(message)s")

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sstpvpn.client.core.i18n import _, ngettext
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import winapi, winpipe
 from sstpvpn.platform.errors import PlatformError
@@ -81,15 +82,15 @@ class WindowsPeer:
 def authorization_problem(identity: winpipe.ClientIdentity, group_sid: str) -> str | None:
     """None when this client may use the service; else the sentence it is refused with."""
     if not identity.interactive:
-        return (
+        return _(
             "The SSTP VPN network service serves only users signed in at this computer; "
             "start SSTP VPN from your desktop session (not from a service or a remote shell)."
         )
     if not identity.in_group:
-        return (
-            f"Your account may not use the SSTP VPN network service: it serves the group {group_sid}. "
+        return _(
+            "Your account may not use the SSTP VPN network service: it serves the group {group}. "
             "Ask an administrator to add you to that group, or to change the group (installer/windows/README.md)."
-        )
+        ).format(group=group_sid)
     return None
 
 
@@ -105,12 +106,15 @@ class SessionSlots:
         """None and a slot taken, or the sentence why not."""
         with self._lock:
             if sum(self._count.values()) >= self.total:
-                return "The SSTP VPN network service is serving as many connections as it may; try again later."
+                return _("The SSTP VPN network service is serving as many connections as it may; try again later.")
             if self._count.get(user_sid, 0) >= self.per_user:
-                return (
-                    f"You have {self.per_user} connections to the SSTP VPN network service already, the most one user "
-                    "may have; disconnect one (or end the program that holds it), then connect again."
-                )
+                return ngettext(
+                    "You have {count} connection to the SSTP VPN network service already, the most one user "
+                    "may have; disconnect it (or end the program that holds it), then connect again.",
+                    "You have {count} connections to the SSTP VPN network service already, the most one user "
+                    "may have; disconnect one (or end the program that holds it), then connect again.",
+                    self.per_user,
+                ).format(count=self.per_user)
             self._count[user_sid] = self._count.get(user_sid, 0) + 1
             return None
 
@@ -184,7 +188,9 @@ class RelayedTunnel:
     ) -> RelayedTunnel:
         if requested not in (None, DEFAULT_ADAPTER_NAME):
             raise RequestRefused(
-                f"The SSTP VPN network service names its adapter {DEFAULT_ADAPTER_NAME!r} itself; {requested[:40]!r} cannot be asked for."
+                _("The SSTP VPN network service names its adapter {adapter} itself; {requested} cannot be asked for.").format(
+                    adapter=repr(DEFAULT_ADAPTER_NAME), requested=repr(requested[:40])
+                )
             )
         device = create_device(DEFAULT_ADAPTER_NAME)
         try:
@@ -214,7 +220,11 @@ class RelayedTunnel:
         self._listener.close()  # one connection, ever
         if stream is None:
             if not self._closed.is_set():
-                log.warning("%s: did not open its packet pipe within %.0f s", self._client, RELAY_CONNECT_SECONDS)
+                log.warning(
+                    "%s: did not open its packet pipe within %.0f s",  # not translated: the service's own log, for administrators
+                    self._client,
+                    RELAY_CONNECT_SECONDS,
+                )
             return
         try:
             process_id = stream.client_process_id()
@@ -222,7 +232,11 @@ class RelayedTunnel:
             process_id = -1
         if process_id != self._client.process_id:
             # The DACL admits the user's SID; only the very process that asked gets the packets.
-            log.warning("%s: process %s opened its packet pipe instead; closed", self._client, process_id)
+            log.warning(
+                "%s: process %s opened its packet pipe instead; closed",  # not translated: the service's own log, for administrators
+                self._client,
+                process_id,
+            )
             stream.close()
             return
         relay = TunnelRelay(self.device, stream, lambda problem: self._relay_ended(problem))
@@ -235,7 +249,12 @@ class RelayedTunnel:
 
     def _relay_ended(self, problem: str | None) -> None:
         if problem is not None:
-            log.warning("%s: the packet relay of %s ended: %s", self._client, self.name, problem)
+            log.warning(
+                "%s: the packet relay of %s ended: %s",  # not translated: the service's own log, for administrators
+                self._client,
+                self.name,
+                problem,
+            )
 
 
 def open_reply(tun: TunnelDevice) -> tuple[Reply, int | None]:
@@ -289,10 +308,14 @@ class Service:
                     return
                 identity = stream.client_identity(self.group_sid)
             except TimeoutError:
-                log.warning("a client sent nothing within %.0f s; closed", IDLE_SECONDS)
+                log.warning("a client sent nothing within %.0f s; closed", IDLE_SECONDS)  # not translated: the service's own log, for administrators
                 return
             except OSError as error:
-                refuse(channel, "an unknown client", f"The SSTP VPN network service cannot tell who connected ({error}); connect again.")
+                refuse(
+                    channel,
+                    "an unknown client",  # not translated: who, for the service's log
+                    _("The SSTP VPN network service cannot tell who connected ({error}); connect again.").format(error=error),
+                )
                 return
             peer = WindowsPeer(identity.process_id, identity.user_sid)
             problem = authorization_problem(identity, self.group_sid) or self.slots.take(identity.user_sid)
@@ -399,7 +422,9 @@ class ServiceControl:
             return True
         if self.library.last_error() == ERROR_FAILED_SERVICE_CONTROLLER_CONNECT:
             return False
-        raise PlatformError(f"The service control manager refused SSTP VPN's service ({winapi.describe_error(self.library.last_error())}).")
+        raise PlatformError(
+            _("The service control manager refused SSTP VPN's service ({reason}).").format(reason=winapi.describe_error(self.library.last_error()))
+        )
 
     def report(self, state: int, wait_hint_ms: int = 0) -> None:
         accepted = SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN if state == SERVICE_RUNNING else 0
@@ -457,13 +482,15 @@ def prepare_state_folder(folder: Path) -> None:
         security = winpipe.SecurityDescriptor(STATE_FOLDER_SDDL)
         try:
             if not kernel.CreateDirectoryW(str(folder), security.address()):
-                raise PlatformError(f"Could not create {folder} ({winapi.describe_error(kernel.last_error())}).")
+                raise PlatformError(
+                    _("Could not create {folder} ({reason}).").format(folder=folder, reason=winapi.describe_error(kernel.last_error()))
+                )
         finally:
             security.free()
     owner, descriptor = c_void_p(), c_void_p()
     code = advapi.GetNamedSecurityInfoW(str(folder), SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, byref(owner), None, None, None, byref(descriptor))
     if code != NO_ERROR:
-        raise PlatformError(f"Could not read who owns {folder} ({winapi.describe_error(code)}).")
+        raise PlatformError(_("Could not read who owns {folder} ({reason}).").format(folder=folder, reason=winapi.describe_error(code)))
     try:
         sid = winpipe.sid_string(owner.value)  # the owner points into the descriptor: read it first
     finally:
@@ -471,7 +498,9 @@ def prepare_state_folder(folder: Path) -> None:
     # SYSTEM (the service itself; under Wine, Wine's one user) or the Administrators.
     if sid not in (winpipe.process_user_sid(), ADMINISTRATORS_SID):
         raise PlatformError(
-            f"{folder} belongs to {sid}, not to SYSTEM or the Administrators; an administrator must delete it, then start the service again."
+            _(
+                "{folder} belongs to {owner}, not to SYSTEM or the Administrators; an administrator must delete it, then start the service again."
+            ).format(folder=folder, owner=sid)
         )
 
 
@@ -485,13 +514,15 @@ def _log_to(folder: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sstp-vpn-helper",
-        description=f"The SSTP VPN network service ({SERVICE_NAME}): creates the Wintun adapter and sets routes and DNS for the "
-        "SSTP VPN app running as an ordinary user. Windows starts it; `sc start SstpVpnHelper` as administrator.",
+        description=_(
+            "The SSTP VPN network service ({service}): creates the Wintun adapter and sets routes and DNS for the "
+            "SSTP VPN app running as an ordinary user. Windows starts it; `sc start SstpVpnHelper` as administrator."
+        ).format(service=SERVICE_NAME),
     )
     parser.add_argument(
         "--group",
         default=winpipe.USERS_SID,
-        help=f"the SID of the group whose interactive members may use the service (default {winpipe.USERS_SID}, BUILTIN\\Users)",
+        help=_("the SID of the group whose interactive members may use the service (default {sid}, BUILTIN\\Users)").format(sid=winpipe.USERS_SID),
     )
     args = parser.parse_args(argv)
     try:
@@ -524,8 +555,10 @@ def main(argv: list[str] | None = None) -> int:
     if control.dispatch():
         return control.exit_code
     print(
-        f"sstp-vpn-helper is the SSTP VPN network service ({SERVICE_NAME}); Windows starts it. "
-        f"To start it by hand, run `sc start {SERVICE_NAME}` as administrator.",
+        _(
+            "sstp-vpn-helper is the SSTP VPN network service ({service}); Windows starts it. "
+            "To start it by hand, run `sc start {service}` as administrator."
+        ).format(service=SERVICE_NAME),
         file=sys.stderr,
     )
     return 2
