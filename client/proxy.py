@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import h11
 
+from .core.i18n import _, ngettext
 from .core.types import Failure, FailureKind, Layer
 
 MAX_REPLY_BYTES = 64 * 1024  # a CONNECT reply (with its error page) is far smaller
@@ -48,31 +49,31 @@ class ProxySettings:
         that never repeats the URL (it may hold a password)."""
         text = url.strip()
         if not text:
-            raise ValueError("The proxy URL is empty: write http://host:port.")
+            raise ValueError(_("The proxy URL is empty: write http://host:port."))
         if "://" not in text:
             text = "http://" + text
         parts = urllib.parse.urlsplit(text)
         if parts.scheme.lower() != "http":
-            raise ValueError("Only HTTP proxies are supported: write the proxy as http://host:port.")
+            raise ValueError(_("Only HTTP proxies are supported: write the proxy as http://host:port."))
         if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError("The proxy URL must not have a path or query: write http://host:port.")
+            raise ValueError(_("The proxy URL must not have a path or query: write http://host:port."))
         host = parts.hostname
         if not host:
-            raise ValueError("The proxy URL has no host name: write http://host:port.")
+            raise ValueError(_("The proxy URL has no host name: write http://host:port."))
         try:
             port = parts.port
         except ValueError:
-            raise ValueError("The port in the proxy URL must be a number from 1 to 65535.") from None
+            raise ValueError(_("The port in the proxy URL must be a number from 1 to 65535.")) from None
         if port is None:
-            raise ValueError("The proxy URL has no port: write http://host:port, e.g. http://proxy.example.com:3128.")
+            raise ValueError(_("The proxy URL has no port: write http://host:port, e.g. http://proxy.example.com:3128."))
         if not 0 < port < 65536:
-            raise ValueError("The port in the proxy URL must be a number from 1 to 65535.")
+            raise ValueError(_("The port in the proxy URL must be a number from 1 to 65535."))
         username = urllib.parse.unquote(parts.username) if parts.username is not None else None
         password = urllib.parse.unquote(parts.password) if parts.password is not None else None
         if password is not None and not username:
-            raise ValueError("The proxy URL has a password but no user name: write http://user:password@host:port.")
+            raise ValueError(_("The proxy URL has a password but no user name: write http://user:password@host:port."))
         if username is not None and ":" in username:
-            raise ValueError("The proxy user name cannot contain a colon: Basic authentication does not allow it.")
+            raise ValueError(_("The proxy user name cannot contain a colon: Basic authentication does not allow it."))
         return cls(host, port, username or None, password)
 
     @property
@@ -87,7 +88,8 @@ class ProxySettings:
 
 def duration(seconds: float) -> str:
     """ "1 second", "1.5 seconds", "15 seconds" (for sentences about time-outs)."""
-    return "1 second" if seconds == 1 else f"{seconds:g} seconds"
+    count = int(seconds) if float(seconds).is_integer() else 2  # a fraction takes the plural: "1.5 seconds"
+    return ngettext("{seconds:g} second", "{seconds:g} seconds", count).format(seconds=seconds)
 
 
 def authority(host: str, port: int) -> str:
@@ -106,8 +108,25 @@ def _failure(reason: str) -> Failure:
     return Failure(Layer.PROXY, reason, FailureKind.UNREACHABLE)
 
 
+def _refused_credentials(proxy: ProxySettings) -> str:
+    return _("The proxy at {proxy} refused the user name or password: check them in the proxy settings.").format(proxy=proxy.address)
+
+
+def _either(schemes: list[str]) -> str:
+    """ "NTLM or Negotiate": authentication scheme names (not translated), joined by a translated "or"."""
+    text = schemes[0]
+    for scheme in schemes[1:]:
+        # Translators: two authentication scheme names: "NTLM or Negotiate"
+        text = _("{first} or {second}").format(first=text, second=scheme)
+    return text
+
+
 def _closed(proxy: ProxySettings) -> Failure:
-    return _failure(f"The proxy at {proxy.address} closed the connection without answering the CONNECT request: check that it is an HTTP proxy.")
+    return _failure(
+        _("The proxy at {proxy} closed the connection without answering the CONNECT request: check that it is an HTTP proxy.").format(
+            proxy=proxy.address
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +188,9 @@ class ConnectExchange:
                 return Refused(_closed(self.proxy))
             return Refused(
                 _failure(
-                    f"The proxy at {self.proxy.address} sent a malformed reply to the CONNECT request ({error}): check that it is an HTTP proxy."
+                    _("The proxy at {proxy} sent a malformed reply to the CONNECT request ({error}): check that it is an HTTP proxy.").format(
+                        proxy=self.proxy.address, error=error
+                    )
                 )
             )
 
@@ -216,33 +237,43 @@ class ConnectExchange:
         reason = response.reason.decode("latin-1", "replace")
         status = response.status_code
         if 200 <= status < 300:
-            trailing, _ = self._h11.trailing_data
+            trailing, _closed_after = self._h11.trailing_data
             if trailing:
                 return Refused(
                     _failure(
-                        f"The proxy at {self.proxy.address} sent data of its own after opening the tunnel to "
-                        f"{self.target}: it may be intercepting the connection; try without the proxy or ask its administrator."
+                        _(
+                            "The proxy at {proxy} sent data of its own after opening the tunnel to "
+                            "{target}: it may be intercepting the connection; try without the proxy or ask its administrator."
+                        ).format(proxy=self.proxy.address, target=self.target)
                     )
                 )
             return TunnelOpen(status, reason)
         if status in (401, 407):  # tinyproxy 1.11.1 answers a wrong password with 401
             schemes = auth_schemes(response.headers)
             if self.with_credentials:
-                return Refused(_failure(f"The proxy at {self.proxy.address} refused the user name or password: check them in the proxy settings."))
+                return Refused(_failure(_refused_credentials(self.proxy)))
             if schemes and "basic" not in (s.lower() for s in schemes):
                 return Refused(
                     _failure(
-                        f"The proxy at {self.proxy.address} asks for {' or '.join(schemes)} authentication, which "
-                        "SSTP VPN does not support: use a proxy that accepts Basic authentication."
+                        _(
+                            "The proxy at {proxy} asks for {schemes} authentication, which "
+                            "SSTP VPN does not support: use a proxy that accepts Basic authentication."
+                        ).format(proxy=self.proxy.address, schemes=_either(schemes))
                     )
                 )
             if not self.proxy.has_credentials:
-                return Refused(_failure(f"The proxy at {self.proxy.address} requires a user name and password: add them to the proxy settings."))
+                return Refused(
+                    _failure(
+                        _("The proxy at {proxy} requires a user name and password: add them to the proxy settings.").format(proxy=self.proxy.address)
+                    )
+                )
             return None
         return Refused(
             _failure(
-                f"The proxy at {self.proxy.address} refused to connect to {self.target} (HTTP {status} {reason}): "
-                "check that the proxy allows connections to this server and port."
+                _(
+                    "The proxy at {proxy} refused to connect to {target} (HTTP {status} {reason}): "
+                    "check that the proxy allows connections to this server and port."
+                ).format(proxy=self.proxy.address, target=self.target, status=status, reason=reason)
             )
         )
 
@@ -297,7 +328,7 @@ def open_tunnel(
         if isinstance(verdict, TunnelOpen):
             return Tunnel(sock, f"{verdict.status} {verdict.reason}", exchange.with_credentials)
         if isinstance(verdict, RetryWithCredentials):  # cannot happen: credentials were sent
-            raise ProxyError(_failure(f"The proxy at {proxy.address} refused the user name or password: check them in the proxy settings."))
+            raise ProxyError(_failure(_refused_credentials(proxy)))
         raise ProxyError(verdict.failure)
     except BaseException:
         sock.close()
@@ -322,12 +353,17 @@ def _exchange(sock: socket.socket, exchange: ConnectExchange, timeout: float) ->
         if exchange.skipping_challenge_body:  # the 407 body never ended: retry on a new connection
             return RetryWithCredentials(reuse_connection=False)
         raise ProxyError(
-            _failure(f"The proxy at {address} did not answer the CONNECT request within {duration(timeout)}: check the proxy settings.")
+            _failure(
+                _("The proxy at {proxy} did not answer the CONNECT request within {duration}: check the proxy settings.").format(
+                    proxy=address, duration=duration(timeout)
+                )
+            )
         ) from None
     except OSError as error:
         raise ProxyError(
             _failure(
-                f"The connection to the proxy at {address} failed during the CONNECT request "
-                f"({error.strerror or error}): check the proxy settings and your network."
+                _(
+                    "The connection to the proxy at {proxy} failed during the CONNECT request ({reason}): check the proxy settings and your network."
+                ).format(proxy=address, reason=error.strerror or error)
             )
         ) from None

@@ -25,6 +25,7 @@ from sstpvpn.platform.interfaces import NetConfigurator, TunDevice
 
 from .core.engine import Engine, EngineSettings
 from .core.events import Disconnected, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, StateChanged
+from .core.i18n import _
 from .core.types import Failure, FailureKind, Layer, NetworkPlan, PushedSettings, State, Status
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
 from .transport import TlsConnection, TransportError, TransportSettings, open_connection
@@ -145,25 +146,29 @@ class EngineRunner(threading.Thread):
         if problem is not None:
             self._publish(state=State.DISCONNECTED, failure=Failure(Layer.NETWORK, problem, FailureKind.OTHER))
             return
-        self._emit_log(
-            logging.INFO,
-            f"Connecting to {server}"
-            + (f" through the proxy {command.transport.proxy.host}:{command.transport.proxy.port}" if command.transport.proxy else "")
-            + ".",
-        )
+        proxy = command.transport.proxy
+        if proxy:
+            connecting = _("Connecting to {server} through the proxy {proxy}.").format(server=server, proxy=f"{proxy.host}:{proxy.port}")
+        else:
+            connecting = _("Connecting to {server}.").format(server=server)
+        self._emit_log(logging.INFO, connecting)
         try:
             connection = open_connection(command.transport)
         except TransportError as error:
             self._publish(state=State.DISCONNECTED, failure=error.failure)
             return
-        self._emit_log(logging.INFO, f"TLS is up ({connection.tls_version}, {connection.cipher}).")
+        self._emit_log(logging.INFO, _("TLS is up ({version}, {cipher}).").format(version=connection.tls_version, cipher=connection.cipher))
         self._status = replace(self._status, tls=f"{connection.tls_version}, {connection.cipher}")
         session = _Session(self, command, connection)
         try:
             failure = session.run()
         except Exception as error:  # our own bug: still restore the network and report it
             log.exception("engine runner failed")
-            failure = Failure(Layer.RUNNER, f"SSTP VPN hit an internal error ({type(error).__name__}: {error}); please report it.", FailureKind.OTHER)
+            failure = Failure(
+                Layer.RUNNER,
+                _("SSTP VPN hit an internal error ({error}); please report it.").format(error=f"{type(error).__name__}: {error}"),
+                FailureKind.OTHER,
+            )
         finally:
             session.cleanup()
         self._publish(state=State.DISCONNECTED, failure=failure, connected_at=None)
@@ -172,9 +177,11 @@ class EngineRunner(threading.Thread):
 def _tls_broken(server: str, error: ssl.SSLError) -> Failure:
     return Failure(
         Layer.TLS,
-        f"The encrypted connection to {server} broke ({error.reason or error}): data was changed on "
-        "the way, by a faulty network device or a program that intercepts HTTPS. Connect again; if it keeps "
-        "happening, try another network.",
+        _(
+            "The encrypted connection to {server} broke ({reason}): data was changed on "
+            "the way, by a faulty network device or a program that intercepts HTTPS. Connect again; if it keeps "
+            "happening, try another network."
+        ).format(server=server, reason=error.reason or error),
         FailureKind.PROTOCOL,
     )
 
@@ -298,16 +305,18 @@ class _Session:
 
     def _configure(self, plan: NetworkPlan) -> None:
         if self.tun is not None:
-            self.runner._emit_log(logging.INFO, f"Link update: {plan}.")
+            self.runner._emit_log(logging.INFO, _("Link update: {plan}.").format(plan=plan))
             return
         options = self.command.network
         if plan.address == ip_address(self.connection.route_target):
             # Routing it into the tunnel would cut the very connection the tunnel runs over.
             self.cause = Failure(
                 Layer.IPCP,
-                f"The server assigned this computer the address {plan.address}, which is where "
-                "the VPN connection itself goes, so it cannot be used. Ask the server's administrator "
-                "to check the address pool.",
+                _(
+                    "The server assigned this computer the address {address}, which is where "
+                    "the VPN connection itself goes, so it cannot be used. Ask the server's administrator "
+                    "to check the address pool."
+                ).format(address=plan.address),
                 FailureKind.PROTOCOL,
             )
             self.runner._emit_log(logging.ERROR, self.cause.reason)
@@ -330,9 +339,16 @@ class _Session:
             self.runner._emit_log(logging.ERROR, error.sentence)
             return
         self.selector.register(self.tun, selectors.EVENT_READ, "tun")
-        dns = ", ".join(map(str, plan.dns)) or "none offered"
-        mode = "all traffic" if options.full_tunnel else "the VPN's network only"
-        self.runner._emit_log(logging.INFO, f"Tunnel {self.tun.name} is up: address {plan.address}, MTU {plan.mtu}, DNS {dns}, routing {mode}.")
+        # Translators: in "DNS {dns}" of the "Tunnel ... is up" line, when the server offered no DNS server
+        dns = ", ".join(map(str, plan.dns)) or _("none offered")
+        # Translators: the {mode} of the "Tunnel ... is up" line: "routing all traffic" / "routing the VPN's network only"
+        mode = _("all traffic") if options.full_tunnel else _("the VPN's network only")
+        self.runner._emit_log(
+            logging.INFO,
+            _("Tunnel {interface} is up: address {address}, MTU {mtu}, DNS {dns}, routing {mode}.").format(
+                interface=self.tun.name, address=plan.address, mtu=plan.mtu, dns=dns, mode=mode
+            ),
+        )
         self.runner._publish(
             state=State.CONNECTED,
             plan=plan,
@@ -345,13 +361,17 @@ class _Session:
     def _add_pushed(self, pushed: PushedSettings) -> None:
         """What the VPN's DHCP server sent, added to the running tunnel; a problem is logged, the
         connection stays (it works as it did before the answer came)."""
-        routes = ", ".join(map(str, pushed.routes)) or "none"
-        names = ", ".join(name for name in (pushed.domain, *pushed.search) if name) or "none"
-        self.runner._emit_log(logging.INFO, f"The VPN's DHCP server sent routes {routes} and DNS domains {names}.")
+        # Translators: stands for an empty list of routes or DNS domains in "sent routes none and DNS domains none"
+        nothing = _("none")
+        routes = ", ".join(map(str, pushed.routes)) or nothing
+        names = ", ".join(name for name in (pushed.domain, *pushed.search) if name) or nothing
+        self.runner._emit_log(
+            logging.INFO, _("The VPN's DHCP server sent routes {routes} and DNS domains {domains}.").format(routes=routes, domains=names)
+        )
         if self.tun_lost or self.configurator is None:
             return
         if self.command.network.full_tunnel and pushed.routes:
-            self.runner._emit_log(logging.INFO, "All traffic goes through the VPN already, so its routes add nothing.")
+            self.runner._emit_log(logging.INFO, _("All traffic goes through the VPN already, so its routes add nothing."))
         try:
             notes = self.configurator.add_pushed(pushed)
         except PlatformError as error:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import trust
+from .core.i18n import _
 from .core.types import Failure, FailureKind, Layer
 from .endpoint import format_endpoint, is_ip_address
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
@@ -144,30 +145,40 @@ class Endpoint:
 
     def resolve_failed(self) -> TransportError:
         if self.role == "proxy":
-            reason = f"Cannot resolve the proxy {self.host}: check the proxy settings and your network."
+            reason = _("Cannot resolve the proxy {host}: check the proxy settings and your network.").format(host=self.host)
         else:
-            reason = f"Cannot resolve {self.host}: check the server name and your network."
+            reason = _("Cannot resolve {host}: check the server name and your network.").format(host=self.host)
         return TransportError(Failure(Layer.PROXY if self.role == "proxy" else Layer.DNS, reason, FailureKind.UNREACHABLE))
 
     def connect_failed(self, error: OSError, timeout: float) -> TransportError:
         kind = _connect_error_kind(error)
         reason = error.strerror or str(error) or type(error).__name__
+        label, waited = self.label, duration(timeout)
         if self.role == "proxy":
             sentences = {
-                "refused": f"The proxy at {self.label} refused the connection: check the proxy address and port, and that the proxy is running.",
-                "timeout": f"The proxy at {self.label} did not answer within {duration(timeout)}: "
-                "check the proxy address and any firewall in between.",
-                "unreachable": f"The proxy at {self.label} cannot be reached from this network ({reason}): "
-                "check your network connection and the proxy settings.",
-                "other": f"Cannot connect to the proxy at {self.label} ({reason}): check the proxy settings and your network.",
+                "refused": _("The proxy at {proxy} refused the connection: check the proxy address and port, and that the proxy is running.").format(
+                    proxy=label
+                ),
+                "timeout": _("The proxy at {proxy} did not answer within {duration}: check the proxy address and any firewall in between.").format(
+                    proxy=label, duration=waited
+                ),
+                "unreachable": _(
+                    "The proxy at {proxy} cannot be reached from this network ({reason}): check your network connection and the proxy settings."
+                ).format(proxy=label, reason=reason),
+                "other": _("Cannot connect to the proxy at {proxy} ({reason}): check the proxy settings and your network.").format(
+                    proxy=label, reason=reason
+                ),
             }
         else:
             sentences = {
-                "refused": f"The server {self.label} refused the connection: check the port and that the SSTP server is running.",
-                "timeout": f"The server {self.label} did not answer within {duration(timeout)}: "
-                "check the server name, the port and any firewall in between.",
-                "unreachable": f"The server {self.label} cannot be reached from this network ({reason}): check your network connection.",
-                "other": f"Cannot connect to the server {self.label} ({reason}): check your network connection.",
+                "refused": _("The server {server} refused the connection: check the port and that the SSTP server is running.").format(server=label),
+                "timeout": _(
+                    "The server {server} did not answer within {duration}: check the server name, the port and any firewall in between."
+                ).format(server=label, duration=waited),
+                "unreachable": _("The server {server} cannot be reached from this network ({reason}): check your network connection.").format(
+                    server=label, reason=reason
+                ),
+                "other": _("Cannot connect to the server {server} ({reason}): check your network connection.").format(server=label, reason=reason),
             }
         return TransportError(Failure(Layer.PROXY if self.role == "proxy" else Layer.TCP, sentences[kind], FailureKind.UNREACHABLE))
 
@@ -193,7 +204,7 @@ def resolve(endpoint: Endpoint) -> list[tuple[int, tuple]]:
         raise endpoint.resolve_failed() from None
     seen: set[tuple] = set()
     addresses: list[tuple[int, tuple]] = []
-    for family, _, _, _, sockaddr in infos:
+    for family, _type, _protocol, _name, sockaddr in infos:
         if family in (socket.AF_INET, socket.AF_INET6) and sockaddr not in seen:
             seen.add(sockaddr)
             addresses.append((family, sockaddr))
@@ -247,13 +258,16 @@ def make_context(settings: TransportSettings) -> ssl.SSLContext:
     try:
         return trust.verifying_context(settings.ca_file)
     except ssl.SSLError:
-        why = "it holds no PEM certificate"
+        # Translators: why a CA file cannot be read, in "Cannot read the CA certificate file {path} ({reason}): ..."
+        why = _("it holds no PEM certificate")
     except OSError as error:
         why = error.strerror or str(error)
     raise TransportError(
         Failure(
             Layer.TLS,
-            f"Cannot read the CA certificate file {settings.ca_file} ({why}): check the CA file in the profile (--ca-file).",
+            _("Cannot read the CA certificate file {path} ({reason}): check the CA file in the profile (--ca-file).").format(
+                path=settings.ca_file, reason=why
+            ),
             FailureKind.TRUST,
         )
     )
@@ -281,33 +295,38 @@ def tls_handshake(sock: socket.socket, settings: TransportSettings, context: ssl
         raise CertificateRejected(Failure(Layer.TLS, reason, FailureKind.TRUST)) from None
     except ssl.SSLError as error:
         code = error.reason or ""
+        words = code.lower().replace("_", " ")  # OpenSSL's reason, not translated
         if isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-            reason = f"The connection to {server} was closed during the TLS handshake: check that the port is the server's HTTPS port."
+            reason = _("The connection to {server} was closed during the TLS handshake: check that the port is the server's HTTPS port.").format(
+                server=server
+            )
         elif code in _NOT_TLS:
-            reason = (
-                f"The server {server} did not answer with TLS ({code.lower().replace('_', ' ')}): check that the port is the server's HTTPS port."
+            reason = _("The server {server} did not answer with TLS ({reason}): check that the port is the server's HTTPS port.").format(
+                server=server, reason=words
             )
         elif code in _OLD_TLS:
-            reason = (
-                f"The server {server} does not offer TLS 1.2 or 1.3 ({code.lower().replace('_', ' ')}): "
-                "ask its administrator to enable TLS 1.2 or later."
+            reason = _("The server {server} does not offer TLS 1.2 or 1.3 ({reason}): ask its administrator to enable TLS 1.2 or later.").format(
+                server=server, reason=words
             )
         else:
-            reason = (
-                f"The TLS handshake with {server} failed ({code.lower().replace('_', ' ') or error}): check that the port is the server's HTTPS port."
+            reason = _("The TLS handshake with {server} failed ({reason}): check that the port is the server's HTTPS port.").format(
+                server=server, reason=words or error
             )
         raise _tls_failure(tls, reason, FailureKind.TRUST) from None
     except TimeoutError:
         raise _tls_failure(
             tls,
-            f"The server {server} did not complete the TLS handshake within {duration(settings.timeout)}: "
-            "check that the port is the server's HTTPS port.",
+            _("The server {server} did not complete the TLS handshake within {duration}: check that the port is the server's HTTPS port.").format(
+                server=server, duration=duration(settings.timeout)
+            ),
             FailureKind.UNREACHABLE,
         ) from None
     except OSError as error:
         raise _tls_failure(
             tls,
-            f"The connection to {server} failed during the TLS handshake ({error.strerror or error}): check your network connection.",
+            _("The connection to {server} failed during the TLS handshake ({reason}): check your network connection.").format(
+                server=server, reason=error.strerror or error
+            ),
             FailureKind.UNREACHABLE,
         ) from None
     except BaseException:
@@ -354,6 +373,6 @@ def _tls_failure(tls: ssl.SSLSocket, reason: str, kind: FailureKind) -> Transpor
 def certificate_problem(leaf_der: bytes | None, settings: TransportSettings) -> str | None:
     """Checks after the chain is trusted: the name, the server-auth usage, the pin."""
     if not leaf_der:
-        return "The server sent no certificate: it cannot prove who it is. Check the server address."
+        return _("The server sent no certificate: it cannot prove who it is. Check the server address.")
     cert = trust.load_certificate(leaf_der)
     return trust.server_name_problem(cert, settings.expected_name) or trust.usage_problem(cert) or trust.pin_problem(leaf_der, settings.pin)
