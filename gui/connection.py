@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from sstpvpn.client.attempt_history import AttemptHistory
 from sstpvpn.client.core.events import LogRecord
 from sstpvpn.client.core.i18n import _, ngettext
-from sstpvpn.client.core.reconnect import ENDED_SENTENCE, Backoff
+from sstpvpn.client.core.reconnect import Backoff, ended_sentence
 from sstpvpn.client.core.supervisor import (
     RECONNECT_BACKOFF,
     Connected,
@@ -365,7 +365,7 @@ class ConnectionController(QObject):
             attempt, profile = self._driver.supervisor.attempt, self._profile
             QTimer.singleShot(0, lambda: self._ask_again(attempt, profile))
             return
-        text = ended.failure.reason if ended.failure is not None else ENDED_SENTENCE
+        text = ended.failure.reason if ended.failure is not None else ended_sentence()
         if ended.was_connected:
             # Translators: notification title; {name} is the profile's name
             self.notice.emit(Notice(_("Connection to {name} dropped").format(name=self._profile.name), text, NoticeLevel.WARNING))
