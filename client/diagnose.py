@@ -32,6 +32,7 @@ from typing import TextIO
 
 from . import trust
 from .core.engine import EngineSettings
+from .core.i18n import _
 from .core.sstp_http import HttpRefused, HttpReply, ReplyReader, build_request
 from .core.types import Failure, FailureKind, Layer
 from .proxy import ProxyError, authority, duration, open_tunnel
@@ -48,7 +49,7 @@ from .transport import (
     verified_handshake,
 )
 
-SIGN_IN = "Sign-in"
+SIGN_IN = "Sign-in"  # the steps' names are identifiers; step_title() is what the user reads
 SstpProbe = Callable[[ssl.SSLSocket, str], HttpReply]  # raises sstp_http.HttpRefused
 
 
@@ -85,6 +86,25 @@ class DiagnoseReport:
     def failure_kind(self) -> FailureKind | None:
         failure = self.failure
         return failure.kind if failure is not None else None
+
+
+def step_title(name: str) -> str:
+    """A step's name as the report shows it (protocol names stay as they are)."""
+    titles = {
+        # Translators: a diagnose step: reading the CA certificate file
+        "CA file": _("CA file"),
+        # Translators: a diagnose step: the HTTP proxy
+        "Proxy": _("Proxy"),
+        # Translators: a diagnose step: the server's certificates
+        "Certificate chain": _("Certificate chain"),
+        # Translators: a diagnose step: the server's name against its certificate
+        "Name": _("Name"),
+        # Translators: a diagnose step: whether the certificate is trusted
+        "Trust": _("Trust"),
+        # Translators: a diagnose step: signing in with the user name and password
+        SIGN_IN: _("Sign-in"),
+    }
+    return titles.get(name, name)
 
 
 def sstp_reply(sock: ssl.SSLSocket, host: str) -> HttpReply:
@@ -135,11 +155,11 @@ def _sign_in_step(settings: TransportSettings, engine: EngineSettings, clock: _C
     result = sign_in(settings, engine)
     if result.signed_in is None:
         assert result.failure is not None
-        return clock.failed(SIGN_IN, result.failure, f"user: {engine.credentials.username}")
+        return clock.failed(SIGN_IN, result.failure, _("user: {user}").format(user=engine.credentials.username))
     clock.passed(
         SIGN_IN,
-        f"the server accepted {result.signed_in.username} with {result.signed_in.method}; crypto binding sent",
-        "disconnected before IPv4 configuration (IPCP): no address, route or DNS server was set",
+        _("the server accepted {user} with {method}; crypto binding sent").format(user=result.signed_in.username, method=result.signed_in.method),
+        _("disconnected before IPv4 configuration (IPCP): no address, route or DNS server was set"),
     )
     clock.steps[-1] = replace(clock.steps[-1], summary=result.sentence)
 
@@ -152,7 +172,7 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
             context = make_context(settings)
         except TransportError as error:
             return clock.failed("CA file", error.failure)
-        clock.passed("CA file", f"also trusting the CA certificates in {settings.ca_file}")
+        clock.passed("CA file", _("also trusting the CA certificates in {path}").format(path=settings.ca_file))
     else:
         context = make_context(settings)
 
@@ -163,9 +183,9 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
         addresses = resolve(endpoint)
     except TransportError as error:
         return clock.failed("DNS", error.failure)
-    details = [f"{endpoint.host}: {', '.join(str(sockaddr[0]) for _, sockaddr in addresses)}"]
+    details = [f"{endpoint.host}: {', '.join(str(sockaddr[0]) for _family, sockaddr in addresses)}"]
     if proxy:
-        details.append(f"{settings.host} is resolved by the proxy")
+        details.append(_("{host} is resolved by the proxy").format(host=settings.host))
     clock.passed("DNS", *details)
 
     def tcp() -> tuple[socket.socket, object]:
@@ -178,7 +198,11 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
         raw, address = tcp()
     except TransportError as error:
         return clock.failed("TCP", error.failure)
-    clock.passed("TCP", f"connected to {authority(str(address), endpoint.port)}" + (" (the proxy)" if proxy else ""))
+    where = authority(str(address), endpoint.port)
+    if proxy:
+        clock.passed("TCP", _("connected to {address} (the proxy)").format(address=where))
+    else:
+        clock.passed("TCP", _("connected to {address}").format(address=where))
 
     def tunnel(sock: socket.socket) -> tuple[socket.socket, str, bool]:
         if proxy is None:
@@ -195,8 +219,8 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
             return clock.failed("Proxy", error.failure)
         clock.passed(
             "Proxy",
-            f"CONNECT {settings.server}: {status_line}",
-            f"authenticated as {proxy.username}" if authenticated else "no authentication was needed",
+            f"CONNECT {settings.server}: {status_line}",  # not translated: the HTTP request and the proxy's reply
+            _("authenticated as {user}").format(user=proxy.username) if authenticated else _("no authentication was needed"),
         )
 
     # TLS with full verification, the way a session connects.
@@ -212,8 +236,8 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     except CertificateRejected as error:
         trust_failure = error.failure
         try:  # a look-only second connection, to show what the server presents
-            inspect_raw, _ = tcp()
-            inspect_raw, _, _ = tunnel(inspect_raw)
+            inspect_raw, _address = tcp()
+            inspect_raw, _status, _authenticated = tunnel(inspect_raw)
             shown = tls_handshake(inspect_raw, settings, trust.inspecting_context())
             sockets.append(shown)
             chain = trust.peer_chain(shown)
@@ -223,7 +247,9 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
         return clock.failed("TLS", error.failure)
     cipher = shown.cipher()
     clock.passed(
-        "TLS", f"{shown.version()}, {cipher[0] if cipher else 'unknown cipher'}", f"server name sent (SNI): {settings.sni_to_send or '(none)'}"
+        "TLS",
+        f"{shown.version()}, {cipher[0] if cipher else _('unknown cipher')}",
+        _("server name sent (SNI): {name}").format(name=settings.sni_to_send or _("(none)")),
     )
     if shown is not verified:
         shown.close()  # only close_notify goes over the look-only connection
@@ -232,14 +258,17 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     if not chain:
         return clock.failed(
             "Certificate chain",
-            Failure(Layer.TLS, "The server sent no certificate: it cannot prove who it is. Check the server address.", FailureKind.TRUST),
+            Failure(Layer.TLS, _("The server sent no certificate: it cannot prove who it is. Check the server address."), FailureKind.TRUST),
         )
     clock.passed("Certificate chain", *_chain_lines(chain))
 
     clock.start()
     leaf = trust.load_certificate(chain[0])
     names = trust.certificate_names(leaf).presented()
-    name_details = (f"expected: {settings.expected_name}", f"certificate names: {', '.join(names) or '(none)'}")
+    name_details = (
+        _("expected: {name}").format(name=settings.expected_name),
+        _("certificate names: {names}").format(names=", ".join(names) or _("(none)")),
+    )
     problem = trust.server_name_problem(leaf, settings.expected_name)
     if problem:
         clock.failed("Name", Failure(Layer.TLS, problem, FailureKind.TRUST), *name_details)
@@ -250,18 +279,19 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     trust_details = []
     if trust_failure is None:
         if chain[0] in anchors:
-            trust_details.append(f"the server presented exactly the self-signed certificate in {settings.ca_file}")
+            trust_details.append(_("the server presented exactly the self-signed certificate in {path}").format(path=settings.ca_file))
         elif trust.leaf_matches_pin(chain[0], settings.pin):  # trusted as it stands: transport.verified_handshake
-            trust_details.append("the server presented exactly the pinned certificate")
+            trust_details.append(_("the server presented exactly the pinned certificate"))
+        elif settings.ca_file:
+            trust_details.append(_("the chain leads to an authority trusted by the system trust store or {path}").format(path=settings.ca_file))
         else:
-            store = "the system trust store" + (f" or {settings.ca_file}" if settings.ca_file else "")
-            trust_details.append(f"the chain leads to an authority trusted by {store}")
+            trust_details.append(_("the chain leads to an authority trusted by the system trust store"))
         trust_problem = trust.usage_problem(leaf)
         if trust_problem is None:
-            trust_details.append("the certificate may identify a TLS server")
+            trust_details.append(_("the certificate may identify a TLS server"))
             trust_problem = trust.pin_problem(chain[0], settings.pin)
             if trust_problem is None:
-                trust_details.append("its SHA-256 fingerprint matches the pin" if settings.pin else "no fingerprint is pinned")
+                trust_details.append(_("its SHA-256 fingerprint matches the pin") if settings.pin else _("no fingerprint is pinned"))
         if trust_problem:
             trust_failure = Failure(Layer.TLS, trust_problem, FailureKind.TRUST)
     if trust_failure is not None:
@@ -281,18 +311,22 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
             "SSTP",
             Failure(
                 Layer.HTTP,
-                f'The server {settings.server} answered the SSTP request with "{line}": '
-                "check that SSTP is enabled on the server and that the port is right.",
+                _(
+                    'The server {server} answered the SSTP request with "{reply}": '
+                    "check that SSTP is enabled on the server and that the port is right."
+                ).format(server=settings.server, reply=line),
                 FailureKind.PROTOCOL,
             ),
-            f"reply: {line}",
+            _("reply: {reply}").format(reply=line),
         )
     except TimeoutError:
         return clock.failed(
             "SSTP",
             Failure(
                 Layer.HTTP,
-                f"The server {settings.server} did not answer the SSTP request within {duration(settings.timeout)}: it may not be an SSTP server.",
+                _("The server {server} did not answer the SSTP request within {duration}: it may not be an SSTP server.").format(
+                    server=settings.server, duration=duration(settings.timeout)
+                ),
                 FailureKind.PROTOCOL,
             ),
         )
@@ -301,21 +335,25 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
             "SSTP",
             Failure(
                 Layer.HTTP,
-                f"The connection to {settings.server} failed during the SSTP request ({error.strerror or error}): check the server and your network.",
+                _("The connection to {server} failed during the SSTP request ({reason}): check the server and your network.").format(
+                    server=settings.server, reason=error.strerror or error
+                ),
                 FailureKind.PROTOCOL,
             ),
         )
-    clock.passed("SSTP", f"reply: {reply.status_line}")
+    clock.passed("SSTP", _("reply: {reply}").format(reply=reply.status_line))
 
 
 def _chain_lines(chain: list[bytes]) -> Iterator[str]:
     for position, der in enumerate(chain):
-        role = "server" if position == 0 else "issuer"
-        yield f"certificate {position + 1} ({role}):"
+        if position == 0:
+            yield _("certificate {number} (server):").format(number=position + 1)
+        else:
+            yield _("certificate {number} (issuer):").format(number=position + 1)
         try:
             facts = trust.describe_certificate(der)
         except ValueError as error:
-            yield f"  unreadable ({error})"
+            yield "  " + _("unreadable ({reason})").format(reason=error)
             continue
         for line in facts.lines():
             yield "  " + line
@@ -324,13 +362,16 @@ def _chain_lines(chain: list[bytes]) -> Iterator[str]:
 def print_report(report: DiagnoseReport, stream: TextIO) -> None:
     """Plain-text rendering for the command line (the CLI may replace it with its own)."""
     for step in report.steps:
-        print(f"{'ok' if step.ok else 'FAILED':>6}  {step.name} ({step.seconds * 1000:.0f} ms)", file=stream)
+        # Translators: diagnose, the state of a step (right-aligned in six columns)
+        state = _("ok") if step.ok else _("FAILED")
+        milliseconds = f"{step.seconds * 1000:.0f} ms"  # not translated: a number and its unit
+        print(f"{state:>6}  {step_title(step.name)} ({milliseconds})", file=stream)
         for line in step.details:
             print(f"        {line}", file=stream)
     signed_in = report.signed_in
     if report.would_connect and signed_in is not None:
-        print(f"Result: {signed_in.summary}", file=stream)
+        print(_("Result: {result}").format(result=signed_in.summary), file=stream)
     elif report.would_connect:
-        print(f"Result: SSTP VPN can reach the SSTP service at {report.server}.", file=stream)
+        print(_("Result: SSTP VPN can reach the SSTP service at {server}.").format(server=report.server), file=stream)
     elif report.failure is not None:
-        print(f"Result: {report.failure.reason}", file=stream)
+        print(_("Result: {result}").format(result=report.failure.reason), file=stream)
