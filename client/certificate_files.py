@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .core.i18n import _
+
 
 def ca_file_problem(path: Path) -> str | None:
     """None when the file exists and holds at least one PEM certificate. A server certificate
@@ -16,13 +18,13 @@ def ca_file_problem(path: Path) -> str | None:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return f"The CA file {path} does not exist."
+        return _("The CA file {path} does not exist.").format(path=path)
     except OSError as error:
-        return f"The CA file {path} cannot be read ({error.strerror})."
+        return _("The CA file {path} cannot be read ({reason}).").format(path=path, reason=error.strerror)
     for der in trust.pem_certificates(data):
         try:
             trust.load_certificate(der)
         except ValueError:
             continue
         return None
-    return f"The CA file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."
+    return _("The CA file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----).").format(path=path)

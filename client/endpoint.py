@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from .core.i18n import _
+
 DEFAULT_PORT = 443
 
 
@@ -17,16 +19,16 @@ def parse_endpoint(text: str) -> tuple[str, int]:
     """(host, port) from HOST, HOST:PORT, [IPV6] or [IPV6]:PORT; raises EndpointError."""
     host, port = text, DEFAULT_PORT
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, _bracket, rest = text[1:].partition("]")
         if rest:
             if not rest.startswith(":"):
-                raise EndpointError(f"Cannot read the server address {text!r}: write [IPv6]:PORT.")
+                raise EndpointError(_("Cannot read the server address {address}: write [IPv6]:PORT.").format(address=repr(text)))
             port = _port(rest[1:], text)
     elif text.count(":") == 1:
         host, port_text = text.split(":")
         port = _port(port_text, text)
     if not host:
-        raise EndpointError(f"The server address {text!r} has no host name.")
+        raise EndpointError(_("The server address {address} has no host name.").format(address=repr(text)))
     return host, port
 
 
@@ -47,5 +49,5 @@ def is_ip_address(text: str) -> bool:
 
 def _port(text: str, whole: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
-        raise EndpointError(f"The port in {whole!r} must be a number from 1 to 65535.")
+        raise EndpointError(_("The port in {address} must be a number from 1 to 65535.").format(address=repr(whole)))
     return int(text)

@@ -30,6 +30,7 @@ from pathlib import Path
 from cryptography import x509
 
 from . import trust
+from .core.i18n import _
 from .core.types import Failure, FailureKind, Layer
 from .profiles import Profile, ProfileStore
 from .transport import TransportError, TransportSettings, open_stream, tls_handshake
@@ -142,7 +143,7 @@ def _is_ca(der: bytes) -> bool:
 def fetch_presented_certificate(settings: TransportSettings) -> PresentedCertificate:
     """Connect (through the profile's proxy, if any), read the server's chain without trusting it,
     and close. Raises TransportError with the sentence when the server cannot be reached."""
-    raw, _ = open_stream(settings)
+    raw, _address = open_stream(settings)
     tls = tls_handshake(raw, settings, trust.inspecting_context())
     try:
         chain = trust.peer_chain(tls)
@@ -152,7 +153,7 @@ def fetch_presented_certificate(settings: TransportSettings) -> PresentedCertifi
         except (OSError, ssl.SSLError):
             pass
     if not chain:
-        raise TransportError(Failure(Layer.TLS, "The server sent no certificate: it cannot prove who it is.", FailureKind.TRUST))
+        raise TransportError(Failure(Layer.TLS, _("The server sent no certificate: it cannot prove who it is."), FailureKind.TRUST))
     return describe_presented(chain, settings.expected_name)
 
 
@@ -175,8 +176,12 @@ class ChangedCertificate:
     pinned_at: str  # ISO 8601, "" when the profile does not say (made before it kept the date)
 
     def sentence(self) -> str:
-        since = f" since you trusted it on {pin_date(self.pinned_at)}" if pin_date(self.pinned_at) else " since you trusted it"
-        return f"The certificate of {self.server} changed{since}; old {self.old_sha256}, new {self.new_sha256}."
+        day = pin_date(self.pinned_at)
+        if day:
+            sentence = _("The certificate of {server} changed since you trusted it on {date}; old {old}, new {new}.")
+        else:
+            sentence = _("The certificate of {server} changed since you trusted it; old {old}, new {new}.")
+        return sentence.format(server=self.server, date=day, old=self.old_sha256, new=self.new_sha256)
 
 
 def certificate_change(profile: Profile, certificate: PresentedCertificate) -> ChangedCertificate | None:
@@ -216,7 +221,7 @@ def trust_offered(
             ca_file = str(store.save_pinned_certificate(profile.id, certificate.pem))
         return replace(profile, ca_file=ca_file, pin_sha256=certificate.sha256_colons, pinned_at=pin_timestamp(now))
     if certificate.issuing_ca is None:
-        raise ValueError("The server did not send the certificate of its issuing authority: only its own certificate can be trusted.")
+        raise ValueError(_("The server did not send the certificate of its issuing authority: only its own certificate can be trusted."))
     kept = _kept_certificates(profile.ca_file)
     added = [der for der in kept if der != certificate.issuing_ca.der] + [certificate.issuing_ca.der]
     text = b"".join(ssl.DER_cert_to_PEM_cert(der).encode("ascii") for der in added)

@@ -18,14 +18,17 @@ from keyring.backend import KeyringBackend
 from keyring.backends import SecretService
 from keyring.backends.chainer import ChainerBackend
 
+from .core.i18n import _
 from .profiles import Profile
 
 SERVICE = "sstp-vpn"
 
-NO_KEYRING_SENTENCE = (
-    "No system keyring is available, so passwords cannot be saved and are asked for at each connection; "
-    "to save them, install and unlock a keyring service (on Debian or Ubuntu: apt install gnome-keyring)."
-)
+
+def no_keyring_sentence() -> str:
+    return _(
+        "No system keyring is available, so passwords cannot be saved and are asked for at each connection; "
+        "to save them, install and unlock a keyring service (on Debian or Ubuntu: apt install gnome-keyring)."
+    )
 
 
 class SecretKind(enum.Enum):
@@ -115,7 +118,7 @@ class SecretStore:
     def _backend(self) -> KeyringBackend:
         backend = self._given_backend or keyring.get_keyring()
         if not _usable(backend):
-            raise KeyringUnavailable(NO_KEYRING_SENTENCE)
+            raise KeyringUnavailable(no_keyring_sentence())
         return backend
 
     def _call(self, action):
@@ -124,11 +127,11 @@ class SecretStore:
         except KeyringUnavailable:
             raise
         except keyring.errors.NoKeyringError:
-            raise KeyringUnavailable(NO_KEYRING_SENTENCE) from None
+            raise KeyringUnavailable(no_keyring_sentence()) from None
         except Exception as error:  # noqa: BLE001 - D-Bus errors (jeepney) are not KeyringErrors
             detail = str(error).strip().rstrip(".") or type(error).__name__
             raise KeyringUnavailable(
-                f"The system keyring did not answer ({detail}); unlock it, or the password is asked for at each connection."
+                _("The system keyring did not answer ({detail}); unlock it, or the password is asked for at each connection.").format(detail=detail)
             ) from None
 
 
@@ -148,8 +151,13 @@ def item_label(profile: Profile, kind: SecretKind) -> str:
     """How a person tells the items apart in Seahorse, KWallet or Credential Manager:
     "SSTP VPN: Office (alice) password", "SSTP VPN: Office (bob) proxy password"."""
     user = profile.username if kind is SecretKind.VPN else profile.proxy.username
-    what = "password" if kind is SecretKind.VPN else "proxy password"
-    return f"SSTP VPN: {profile.name} ({user}) {what}" if user else f"SSTP VPN: {profile.name} {what}"
+    if kind is SecretKind.VPN:
+        # Translators: the label of a saved password in the system keyring's window: "SSTP VPN: Office (alice) password"
+        return (_("SSTP VPN: {profile} ({user}) password") if user else _("SSTP VPN: {profile} password")).format(profile=profile.name, user=user)
+    # Translators: as above, for the proxy's password: "SSTP VPN: Office (bob) proxy password"
+    return (_("SSTP VPN: {profile} ({user}) proxy password") if user else _("SSTP VPN: {profile} proxy password")).format(
+        profile=profile.name, user=user
+    )
 
 
 def _secret_service(backend: KeyringBackend) -> SecretService.Keyring | None:

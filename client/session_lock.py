@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from .core.i18n import _
+
 APP_DIR_NAME = "sstp-vpn"
 READ_RETRY_SECONDS = 0.5  # the holder writes its pid just after taking the lock
 
@@ -83,14 +85,21 @@ def lock_profile(profile_id: str, profile_name: str, program: str, folder: Path 
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError as error:
         raise SessionInUse(
-            f"Cannot check whether the profile {profile_name} is already connected: the folder "
-            f"{folder} cannot be used ({error.strerror}); check its permissions."
+            _(
+                "Cannot check whether the profile {profile} is already connected: the folder "
+                "{folder} cannot be used ({reason}); check its permissions."
+            ).format(profile=profile_name, folder=folder, reason=error.strerror)
         ) from error
     if not _try_lock(fd):
         os.close(fd)
         holder = _read_holder(path)
-        who = f"process {holder['pid']} ({holder['program']})" if holder else "another process"
-        raise SessionInUse(f"The profile {profile_name} is already connected by {who}; disconnect it first.")
+        if holder:
+            sentence = _("The profile {profile} is already connected by process {pid} ({program}); disconnect it first.").format(
+                profile=profile_name, pid=holder["pid"], program=holder["program"]
+            )
+        else:
+            sentence = _("The profile {profile} is already connected by another process; disconnect it first.").format(profile=profile_name)
+        raise SessionInUse(sentence)
     try:
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "program": program}).encode())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from .core.engine import Engine, EngineSettings
 from .core.events import Disconnected, LogRecord, PasswordRetryRequested, SignedIn
+from .core.i18n import _
 from .core.types import Failure, FailureKind, Layer
 from .transport import TransportError, TransportSettings, open_connection
 
@@ -31,7 +32,9 @@ class SignInResult:
     @property
     def sentence(self) -> str:
         if self.signed_in is not None:
-            return f"Signed in as {self.signed_in.username} with {self.signed_in.method}; disconnected before any network change."
+            return _("Signed in as {user} with {method}; disconnected before any network change.").format(
+                user=self.signed_in.username, method=self.signed_in.method
+            )
         assert self.failure is not None
         return self.failure.reason
 
@@ -110,5 +113,7 @@ def sign_in(transport: TransportSettings, engine_settings: EngineSettings) -> Si
     if signed_in is not None:
         return SignInResult(signed_in, None, tuple(log))
     if failure is None:  # ended cleanly without signing in: cannot happen unless the server hung up politely
-        failure = Failure(Layer.AUTH, f"The server {transport.server} ended the call before the sign-in finished.", FailureKind.PROTOCOL)
+        failure = Failure(
+            Layer.AUTH, _("The server {server} ended the call before the sign-in finished.").format(server=transport.server), FailureKind.PROTOCOL
+        )
     return SignInResult(None, failure, tuple(log))

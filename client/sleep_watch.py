@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .core.i18n import _
 from .core.types import Failure, FailureKind, Layer
 
 SLEEP_THRESHOLD = 5.0  # seconds of difference between the two clocks that count as a suspend
@@ -55,6 +56,6 @@ class SleepWatch:
 def slept_failure(seconds: float) -> Failure:
     return Failure(
         Layer.SLEEP,
-        f"The computer was asleep for {seconds:.0f} s and the connection to the server did not survive it; connect again.",
+        _("The computer was asleep for {seconds:.0f} s and the connection to the server did not survive it; connect again.").format(seconds=seconds),
         FailureKind.UNREACHABLE,
     )

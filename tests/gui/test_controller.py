@@ -13,7 +13,7 @@ from sstpvpn.client.core.reconnect import Backoff
 from sstpvpn.client.core.types import Failure, FailureKind, Layer, State, Status
 from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, new_profile_id
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown
-from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, SecretKind, SecretStore
+from sstpvpn.client.secret_store import SecretKind, SecretStore, no_keyring_sentence
 from sstpvpn.gui.connection import ConnectionController, NoticeLevel
 from sstpvpn.gui.icons import TrayState
 from sstpvpn.gui.presentation import tray_state
@@ -96,7 +96,7 @@ def test_without_a_keyring_the_password_is_asked_and_not_saved(qtbot, store):
     controller.connect_profile(profile)
     qtbot.waitUntil(lambda: bool(seen.requests))
     (request,) = seen.requests
-    assert request.reason == NO_KEYRING_SENTENCE and not request.can_remember
+    assert request.reason == no_keyring_sentence() and not request.can_remember
     controller.cancel_credentials(request)
     assert controller.status.state is State.IDLE and not controller.active
 

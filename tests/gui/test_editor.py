@@ -12,7 +12,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialogButtonBox, QLabel
 
 from sstpvpn.client.profiles import Profile, new_profile_id
-from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, SecretKind, SecretStore
+from sstpvpn.client.secret_store import SecretKind, SecretStore, no_keyring_sentence
 from sstpvpn.client.trust import colon_hex
 from sstpvpn.gui.editor import ProfileEditor
 from tests.gui.tls_server import SelfSignedHttpsServer
@@ -107,7 +107,7 @@ def test_save_puts_the_password_in_the_keyring_only(qtbot, store, secrets):
 
 def test_without_a_keyring_the_editor_says_what_to_install(qtbot, store):
     editor = open_editor(qtbot, store, SecretStore(fail.Keyring()))
-    assert editor.keyring_note.text() == NO_KEYRING_SENTENCE
+    assert editor.keyring_note.text() == no_keyring_sentence()
     assert not editor.password.isEnabled()
     fill(editor, name="Office", host="vpn.example.com", username="alice")
     with qtbot.waitSignal(editor.saved, timeout=10000):

@@ -13,7 +13,7 @@ import pytest
 from keyring.backends import SecretService, fail, null
 
 from sstpvpn.client.profiles import Profile, ProfileStore, ProxyChoice, new_profile_id
-from sstpvpn.client.secret_store import NO_KEYRING_SENTENCE, SERVICE, KeyringUnavailable, SecretKind, SecretStore, item_label
+from sstpvpn.client.secret_store import SERVICE, KeyringUnavailable, SecretKind, SecretStore, item_label, no_keyring_sentence
 from tests.gui.desktop import INSTALL_KEYRING, environment, secret_service, session_bus
 from tests.realparts import require_program
 
@@ -113,11 +113,11 @@ def test_profiles_add_saves_the_password_only_in_the_keyring(secrets, keyring_bu
 @pytest.mark.parametrize("backend", [fail.Keyring(), null.Keyring()], ids=["fail", "null"])
 def test_no_usable_backend_says_what_to_install(backend):
     secrets = SecretStore(backend)
-    assert secrets.problem() == NO_KEYRING_SENTENCE
-    assert "apt install gnome-keyring" in NO_KEYRING_SENTENCE
+    assert secrets.problem() == no_keyring_sentence()
+    assert "apt install gnome-keyring" in no_keyring_sentence()
     with pytest.raises(KeyringUnavailable) as raised:
         secrets.set("id", SecretKind.VPN, "pw")
-    assert raised.value.sentence == NO_KEYRING_SENTENCE
+    assert raised.value.sentence == no_keyring_sentence()
 
 
 def test_a_bus_without_secret_service_is_no_keyring(tmp_path):
@@ -133,7 +133,7 @@ def test_a_bus_without_secret_service_is_no_keyring(tmp_path):
     result = subprocess.run(
         ["dbus-run-session", f"--config-file={config}", "--", sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60
     )
-    assert result.stdout == NO_KEYRING_SENTENCE, result.stderr
+    assert result.stdout == no_keyring_sentence(), result.stderr
 
 
 def keyring_items(profile_id: str, kind: SecretKind) -> list[tuple[str, str]]:
