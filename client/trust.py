@@ -45,6 +45,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .core.i18n import _, ngettext
+
 if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
 
@@ -71,8 +73,6 @@ _EKU_NAMES = {
     ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
 }
 _SERVER_USAGES = {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
-
-_CA_FILE_HINT = "if you trust this server, add its CA certificate to the profile (--ca-file)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,11 +260,12 @@ def reference_identity(name: str) -> str | IpAddress:
         raise ValueError(_invalid_name(name, _idna_reason(name, error))) from None
     text = mapped[:-1] if mapped.endswith(".") else mapped
     if not text:
-        raise ValueError("The server name is empty: check the host name in the profile.")
+        raise ValueError(_("The server name is empty: check the host name in the profile."))
     labels = [_a_label(name, label) for label in text.split(".")]
     ascii_name = ".".join(labels)
     if len(ascii_name) > 253:
-        raise ValueError(_invalid_name(name, "it is longer than 253 characters"))
+        # Translators: the reason in "{name} is not a valid host name ({reason}): check the host name in the profile."
+        raise ValueError(_invalid_name(name, _("it is longer than 253 characters")))
     return ascii_name
 
 
@@ -274,13 +275,15 @@ _LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")  # underscores: DNS a
 def _a_label(name: str, label: str) -> str:
     """One (lower-case) label of `name` as an A-label or LDH label, or ValueError with a sentence."""
     if not label:
-        raise ValueError(_invalid_name(name, "it has two dots in a row, or a dot at the start"))
+        # Translators: the reason in "{name} is not a valid host name ({reason}): check the host name in the profile."
+        raise ValueError(_invalid_name(name, _("it has two dots in a row, or a dot at the start")))
     if label.startswith("-") or label.endswith("-"):
-        raise ValueError(_invalid_name(name, f"the label {label} starts or ends with a hyphen"))
+        # Translators: the reason in "{name} is not a valid host name ({reason}): check the host name in the profile."
+        raise ValueError(_invalid_name(name, _("the label {label} starts or ends with a hyphen").format(label=label)))
     if label.isascii() and not label.startswith("xn--"):
         bad = next((c for c in label if c not in _LDH), None)
         if bad is not None:
-            raise ValueError(_invalid_name(name, f"the character {_show(bad)} is not allowed in a host name"))
+            raise ValueError(_invalid_name(name, _character_not_allowed(bad)))
         result = label
     else:
         try:
@@ -289,11 +292,13 @@ def _a_label(name: str, label: str) -> str:
                 raise idna.IDNAError("not the canonical A-label")
         except idna.IDNAError as error:
             if label.isascii():  # an xn-- label that does not decode to a valid IDNA 2008 label
-                reason = f"{label} is not a valid internationalized (xn--) label"
+                # Translators: the reason in "{name} is not a valid host name ({reason}): check the host name in the profile."
+                reason = _("{label} is not a valid internationalized (xn--) label").format(label=label)
                 raise ValueError(_invalid_name(name, reason)) from None
             raise ValueError(_invalid_name(name, _idna_reason(label, error))) from None
     if len(result) > 63:
-        raise ValueError(_invalid_name(name, "a label is longer than 63 characters"))
+        # Translators: the reason in "{name} is not a valid host name ({reason}): check the host name in the profile."
+        raise ValueError(_invalid_name(name, _("a label is longer than 63 characters")))
     return result
 
 
@@ -301,8 +306,14 @@ def _idna_reason(label: str, error: idna.IDNAError) -> str:
     if isinstance(error, idna.InvalidCodepoint):  # InvalidCodepointContext too: a joiner out of place
         found = re.search(r"U\+([0-9A-F]{4,6})", str(error))
         if found:
-            return f"the character {_show(chr(int(found.group(1), 16)))} is not allowed in a host name"
-    return f"the label {label} breaks the IDNA 2008 rules for internationalized names"
+            return _character_not_allowed(chr(int(found.group(1), 16)))
+    # Translators: the reason in "{name} is not a valid host name ({reason}): check the host name in the profile."
+    return _("the label {label} breaks the IDNA 2008 rules for internationalized names").format(label=label)
+
+
+def _character_not_allowed(char: str) -> str:
+    # Translators: the reason in "{name} is not a valid host name ({reason}): ..."; {character} is like "é" (U+00E9)
+    return _("the character {character} is not allowed in a host name").format(character=_show(char))
 
 
 def _show(char: str) -> str:
@@ -311,7 +322,7 @@ def _show(char: str) -> str:
 
 
 def _invalid_name(name: str, reason: str) -> str:
-    return f"{name} is not a valid host name ({reason}): check the host name in the profile."
+    return _("{name} is not a valid host name ({reason}): check the host name in the profile.").format(name=name, reason=reason)
 
 
 def sni_name(name: str) -> str | None:
@@ -399,30 +410,35 @@ def server_name_problem(cert: x509.Certificate, expected: str) -> str | None:
     names = certificate_names(cert)
     shown = list(names.dns) + [str(ip) for ip in names.ips]
     if not shown and names.common_names:
-        return (
-            f"The server's certificate names {_name_list(list(names.common_names))} only in its Common Name, "
+        return _(
+            "The server's certificate names {names} only in its Common Name, "
             "which modern clients no longer accept: the server's administrator must issue a certificate "
-            f"with a subjectAltName for {expected.rstrip('.') or expected}."
-        )
+            "with a subjectAltName for {expected}."
+        ).format(names=_name_list(list(names.common_names)), expected=expected.rstrip(".") or expected)
     if not isinstance(reference, str) and str(reference) in shown:  # only as text: a SAN DNS name
-        return (
-            f"The server's certificate lists {expected} only as a name, not as an IP address, so it cannot "
+        return _(
+            "The server's certificate lists {expected} only as a name, not as an IP address, so it cannot "
             "prove it is that address. Connect by the server's host name instead."
-        )
+        ).format(expected=expected)
     if not shown:
-        return (
-            f"The server's certificate names no host at all, so it cannot prove it is {expected}. "
+        return _(
+            "The server's certificate names no host at all, so it cannot prove it is {expected}. "
             "Ask the server's administrator for a certificate that names the server."
-        )
-    return f"The server's certificate is for {_name_list(shown)}, not {expected}. Check the host name in the profile."
+        ).format(expected=expected)
+    return _("The server's certificate is for {names}, not {expected}. Check the host name in the profile.").format(
+        names=_name_list(shown), expected=expected
+    )
 
 
 def _name_list(names: list[str], limit: int = 4) -> str:
     if len(names) > limit:
-        return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+        more = len(names) - limit
+        # Translators: a list of names cut short: "a.example, b.example, c.example, d.example and 2 more"
+        return ngettext("{names} and {count} more", "{names} and {count} more", more).format(names=", ".join(names[:limit]), count=more)
     if len(names) == 1:
         return names[0]
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    # Translators: the end of a list of names: "a.example, b.example and c.example"
+    return _("{names} and {last}").format(names=", ".join(names[:-1]), last=names[-1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,11 +462,12 @@ def usage_problem(cert: x509.Certificate) -> str | None:
 
 
 def _usage_sentence(usages: list[x509.ObjectIdentifier]) -> str:
-    allowed = ", ".join(eku_name(u) for u in usages) or "nothing"
-    return (
+    # Translators: an empty list of certificate purposes, in "its extended key usage allows only nothing"
+    allowed = ", ".join(eku_name(u) for u in usages) or _("nothing")
+    return _(
         "The server's certificate is not meant for TLS servers (its extended key usage allows only "
-        f"{allowed}): the server's administrator must install a certificate for server authentication."
-    )
+        "{allowed}): the server's administrator must install a certificate for server authentication."
+    ).format(allowed=allowed)
 
 
 def eku_name(oid: x509.ObjectIdentifier) -> str:
@@ -462,8 +479,10 @@ def parse_pin(text: str) -> bytes:
     digits = text.strip().replace(":", "")
     if len(digits) != 64 or not all(c in "0123456789abcdefABCDEF" for c in digits):
         raise ValueError(
-            "The pinned SHA-256 fingerprint must be 64 hexadecimal digits (colons allowed), "
-            "like AB:CD:...: copy it again from the server's certificate."
+            _(
+                "The pinned SHA-256 fingerprint must be 64 hexadecimal digits (colons allowed), "
+                "like AB:CD:...: copy it again from the server's certificate."
+            )
         )
     return bytes.fromhex(digits)
 
@@ -485,11 +504,11 @@ def pin_problem(leaf_der: bytes, pin: bytes | None) -> str | None:
     actual = hashlib.sha256(leaf_der).digest()
     if hmac.compare_digest(actual, pin):
         return None
-    return (
-        f"The server's certificate fingerprint SHA256 {colon_hex(actual)} does not match the pinned one "
-        f"(SHA256 {colon_hex(pin)}): the certificate has changed or someone is intercepting the "
+    return _(
+        "The server's certificate fingerprint SHA256 {actual} does not match the pinned one "
+        "(SHA256 {pinned}): the certificate has changed or someone is intercepting the "
         "connection; check with the server's administrator before changing the pin."
-    )
+    ).format(actual=colon_hex(actual), pinned=colon_hex(pin))
 
 
 def verification_sentence(error: ssl.SSLCertVerificationError, chain_der: list[bytes], now: datetime.datetime | None = None) -> str:
@@ -499,11 +518,17 @@ def verification_sentence(error: ssl.SSLCertVerificationError, chain_der: list[b
     code = getattr(error, "verify_code", None)
     if OS_VERIFIER:
         # truststore on Windows/macOS reports the platform's own codes; only the text is portable.
-        return f"The server's certificate was not accepted by the system's trust store ({message}): {_CA_FILE_HINT}."
+        return _(
+            "The server's certificate was not accepted by the system's trust store ({message}): "
+            "if you trust this server, add its CA certificate to the profile (--ca-file)."
+        ).format(message=message)
     chain = _load_all(chain_der)
     now = now or datetime.datetime.now(datetime.UTC)
     if code in _UNTRUSTED_CODES:
-        return f"The server's certificate was not issued by a trusted authority ({message}): {_CA_FILE_HINT}."
+        return _(
+            "The server's certificate was not issued by a trusted authority ({message}): "
+            "if you trust this server, add its CA certificate to the profile (--ca-file)."
+        ).format(message=message)
     if code == _EXPIRED:
         return _validity_sentence(chain, now, expired=True)
     if code == _NOT_YET_VALID:
@@ -513,11 +538,14 @@ def verification_sentence(error: ssl.SSLCertVerificationError, chain_der: list[b
             usages = extended_key_usages(cert)
             if usages is not None and not _SERVER_USAGES.intersection(usages):
                 return _usage_sentence(usages)
-        return (
+        return _(
             "A certificate in the server's chain is not meant for TLS servers (unsuitable certificate purpose): "
             "the server's administrator must install a certificate chain for server authentication."
         )
-    return f"The server's certificate was rejected ({message}): check the server's certificate, or {_CA_FILE_HINT}."
+    return _(
+        "The server's certificate was rejected ({message}): check the server's certificate, or "
+        "if you trust this server, add its CA certificate to the profile (--ca-file)."
+    ).format(message=message)
 
 
 def _load_all(chain_der: list[bytes]) -> list[x509.Certificate]:
@@ -534,13 +562,24 @@ def _validity_sentence(chain: list[x509.Certificate], now: datetime.datetime, ex
     for position, cert in enumerate(chain):
         limit = cert.not_valid_after_utc if expired else cert.not_valid_before_utc
         if (limit < now) if expired else (limit > now):
-            whose = "The server's certificate" if position == 0 else (f"The certificate of {_display_name(cert)}, in the server's chain,")
-            if expired:
-                return f"{whose} expired on {_date(limit)}: ask the server's administrator to renew it, or check this computer's date and time."
-            return f"{whose} is not valid before {_date(limit)}: check this computer's date and time."
+            date = _date(limit)
+            if position == 0 and expired:
+                sentence = _(
+                    "The server's certificate expired on {date}: ask the server's administrator to renew it, or check this computer's date and time."
+                )
+            elif position == 0:
+                sentence = _("The server's certificate is not valid before {date}: check this computer's date and time.")
+            elif expired:
+                sentence = _(
+                    "The certificate of {name}, in the server's chain, expired on {date}: "
+                    "ask the server's administrator to renew it, or check this computer's date and time."
+                )
+            else:
+                sentence = _("The certificate of {name}, in the server's chain, is not valid before {date}: check this computer's date and time.")
+            return sentence.format(name=_display_name(cert), date=date)
     if expired:
-        return "The server's certificate has expired: ask the server's administrator to renew it, or check this computer's date and time."
-    return "The server's certificate is not valid yet: check this computer's date and time."
+        return _("The server's certificate has expired: ask the server's administrator to renew it, or check this computer's date and time.")
+    return _("The server's certificate is not valid yet: check this computer's date and time.")
 
 
 def _date(moment: datetime.datetime) -> str:
@@ -569,16 +608,20 @@ class CertificateFacts:
     sha256: str
 
     def lines(self) -> list[str]:
-        eku = "(none: any use)" if self.extended_key_usage is None else ", ".join(self.extended_key_usage)
+        # Translators: an empty list in diagnose's certificate lines ("names: (none)")
+        none = _("(none)")
+        # Translators: a certificate without the extended key usage extension, in "extended key usage: (none: any use)"
+        eku = _("(none: any use)") if self.extended_key_usage is None else ", ".join(self.extended_key_usage)
         return [
-            f"subject: {self.subject}",
-            f"names: {', '.join(self.names) or '(none)'}",
-            f"issuer: {self.issuer}",
-            f"valid: {_date(self.not_before)} to {_date(self.not_after)}",
-            f"key usage: {', '.join(self.key_usage) or '(none)'}",
-            f"extended key usage: {eku}",
-            f"SHA-1 hash: {self.sha1}",
-            f"SHA-256 hash: {self.sha256}",
+            # Translators: diagnose's certificate lines, "label: value"
+            _("subject: {subject}").format(subject=self.subject),
+            _("names: {names}").format(names=", ".join(self.names) or none),
+            _("issuer: {issuer}").format(issuer=self.issuer),
+            _("valid: {start} to {end}").format(start=_date(self.not_before), end=_date(self.not_after)),
+            _("key usage: {usages}").format(usages=", ".join(self.key_usage) or none),
+            _("extended key usage: {usages}").format(usages=eku),
+            _("SHA-1 hash: {hash}").format(hash=self.sha1),
+            _("SHA-256 hash: {hash}").format(hash=self.sha256),
         ]
 
 
