@@ -300,15 +300,18 @@ class Framing:
 
     def receive(self, type_data: bytes) -> tuple[str, bytes]:
         if not type_data:
-            raise FramingError("an EAP-TLS request without flags")
+            # Translators: a technical detail, shown in parentheses after "The authentication server sent a malformed EAP-TLS packet"
+            raise FramingError(_("an EAP-TLS request without flags"))
         flags, data = type_data[0], type_data[1:]
         if flags & FLAG_LENGTH:
             if len(data) < 4:
-                raise FramingError("a TLS Message Length field cut short")
+                # Translators: a technical detail, as above
+                raise FramingError(_("a TLS Message Length field cut short"))
             total = struct.unpack("!I", data[:4])[0]
             data = data[4:]
             if total > MAX_MESSAGE:
-                raise FramingError(f"a TLS message of {total} bytes, more than {MAX_MESSAGE}")
+                # Translators: a technical detail, as above
+                raise FramingError(_("a TLS message of {size} bytes, more than {limit}").format(size=total, limit=MAX_MESSAGE))
             if not self._incoming:
                 self._expected = total
         if flags & FLAG_START:
@@ -320,7 +323,8 @@ class Framing:
             return "ack", b""
         self._incoming += data
         if len(self._incoming) > MAX_MESSAGE:
-            raise FramingError(f"TLS fragments adding up to more than {MAX_MESSAGE} bytes")
+            # Translators: a technical detail, as above
+            raise FramingError(_("TLS fragments adding up to more than {limit} bytes").format(limit=MAX_MESSAGE))
         if flags & FLAG_MORE:
             return "fragment", b""
         message = bytes(self._incoming)

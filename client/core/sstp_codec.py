@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .i18n import _
 from .ppp_codec import MalformedPacket
 
 VERSION = 0x10
@@ -126,33 +127,39 @@ def encode_status_info(info: StatusInfo) -> bytes:
 def parse_control(body: bytes) -> ControlMessage:
     """Parse a control packet's body (everything after the 4-byte SSTP header)."""
     if len(body) < 4:
-        raise MalformedPacket("SSTP control message shorter than its 4-byte header")
+        # Translators: a technical detail, shown in parentheses after "The server sent a malformed SSTP control message"
+        raise MalformedPacket(_("SSTP control message shorter than its 4-byte header"))
     message_type, count = struct.unpack_from("!HH", body)
     attributes = []
     offset = 4
-    for _ in range(count):
+    for _index in range(count):
         if offset + 4 > len(body):
-            raise MalformedPacket(f"SSTP message {message_type:#06x} announces {count} attributes but holds fewer")
-        _, attribute_id, length = struct.unpack_from("!BBH", body, offset)
+            # Translators: a technical detail, as above
+            raise MalformedPacket(_("SSTP message {type:#06x} announces {count} attributes but holds fewer").format(type=message_type, count=count))
+        _reserved, attribute_id, length = struct.unpack_from("!BBH", body, offset)
         length &= 0x0FFF
         if length < 4 or offset + length > len(body):
-            raise MalformedPacket(f"SSTP attribute {attribute_id} has a bad length {length}")
+            # Translators: a technical detail, as above
+            raise MalformedPacket(_("SSTP attribute {attribute} has a bad length {length}").format(attribute=attribute_id, length=length))
         attributes.append(Attribute(attribute_id, body[offset + 4 : offset + length]))
         offset += length
     if offset != len(body):
-        raise MalformedPacket(f"SSTP message {message_type:#06x} has {len(body) - offset} stray bytes")
+        # Translators: a technical detail, as above
+        raise MalformedPacket(_("SSTP message {type:#06x} has {count} stray bytes").format(type=message_type, count=len(body) - offset))
     return ControlMessage(message_type, tuple(attributes))
 
 
 def parse_crypto_binding_request(value: bytes) -> CryptoBindingRequest:
     if len(value) != 36:
-        raise MalformedPacket(f"crypto binding request of {len(value)} bytes, expected 36")
+        # Translators: a technical detail, shown in parentheses after "The server's crypto binding request is malformed"
+        raise MalformedPacket(_("crypto binding request of {size} bytes, expected 36").format(size=len(value)))
     return CryptoBindingRequest(value[3], value[4:36])
 
 
 def parse_status_info(value: bytes) -> StatusInfo:
     if len(value) < 8:
-        raise MalformedPacket("status info attribute shorter than 8 bytes")
+        # Translators: a technical detail about a malformed SSTP message
+        raise MalformedPacket(_("status info attribute shorter than 8 bytes"))
     return StatusInfo(value[3], struct.unpack_from("!I", value, 4)[0], value[8:])
 
 
@@ -190,9 +197,11 @@ class PacketReader:
             length &= 0x0FFF
             fault = None
             if version != VERSION:
-                fault = MalformedPacket(f"SSTP version {version:#04x} is not 1.0")
+                # Translators: a technical detail, shown in parentheses after "The server sent data that is not SSTP"
+                fault = MalformedPacket(_("SSTP version {version:#04x} is not 1.0").format(version=version))
             elif length < 4:
-                fault = MalformedPacket(f"SSTP packet length {length} is shorter than its header")
+                # Translators: as above
+                fault = MalformedPacket(_("SSTP packet length {length} is shorter than its header").format(length=length))
             if fault is not None:  # framing is lost for good: keep nothing
                 if not packets:
                     raise fault
