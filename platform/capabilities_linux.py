@@ -19,6 +19,7 @@ import ctypes
 import errno
 import os
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 
 CAP_NET_ADMIN = 12
@@ -53,19 +54,41 @@ def keep_only_net_admin() -> None:
         _prctl(libc, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     except OSError as error:
         if error.errno != errno.EINVAL:  # EINVAL: a kernel before 4.3, which has no ambient set
-            raise _refused("clear its ambient capabilities", error) from error
+            raise _refused(
+                _(
+                    "The network helper could not clear its ambient capabilities ({reason}), so it would keep "
+                    "privileges it does not need; start it as root with all capabilities, or "
+                    "through systemd (sstp-vpn-helper.socket)."
+                ),
+                error,
+            ) from error
     for capability in range(_last_capability(libc) + 1):
         if capability == CAP_NET_ADMIN or not _prctl(libc, PR_CAPBSET_READ, capability):
             continue  # kept, or gone already (dropping that again would need CAP_SETPCAP too)
         try:
             _prctl(libc, PR_CAPBSET_DROP, capability)
         except OSError as error:
-            raise _refused(f"drop capability {capability} from its bounding set", error) from error
+            raise _refused(
+                _(
+                    "The network helper could not drop capability {capability} from its bounding set ({reason}), so it would keep "
+                    "privileges it does not need; start it as root with all capabilities, or "
+                    "through systemd (sstp-vpn-helper.socket)."
+                ),
+                error,
+                capability=capability,
+            ) from error
     _set_capabilities(libc, 1 << CAP_NET_ADMIN)
     try:
         _prctl(libc, PR_SET_NO_NEW_PRIVS, 1)
     except OSError as error:
-        raise _refused("set no_new_privs", error) from error
+        raise _refused(
+            _(
+                "The network helper could not set no_new_privs ({reason}), so it would keep "
+                "privileges it does not need; start it as root with all capabilities, or "
+                "through systemd (sstp-vpn-helper.socket)."
+            ),
+            error,
+        ) from error
 
 
 # -- pieces -----------------------------------------------------------------------------------
@@ -121,9 +144,16 @@ def _set_capabilities(libc: ctypes.CDLL, mask: int) -> None:
         error = OSError(number, os.strerror(number))
         if not _permitted(libc) & mask:
             raise PlatformError(
-                "The network helper does not have CAP_NET_ADMIN, which it needs for the tunnel interface and routes; start it as root."
+                _("The network helper does not have CAP_NET_ADMIN, which it needs for the tunnel interface and routes; start it as root.")
             ) from error
-        raise _refused("limit its capabilities to CAP_NET_ADMIN", error) from error
+        raise _refused(
+            _(
+                "The network helper could not limit its capabilities to CAP_NET_ADMIN ({reason}), so it would keep "
+                "privileges it does not need; start it as root with all capabilities, or "
+                "through systemd (sstp-vpn-helper.socket)."
+            ),
+            error,
+        ) from error
 
 
 def _permitted(libc: ctypes.CDLL) -> int:
@@ -134,9 +164,6 @@ def _permitted(libc: ctypes.CDLL) -> int:
     return data[0].permitted | (data[1].permitted << 32)
 
 
-def _refused(step: str, error: OSError) -> PlatformError:
-    return PlatformError(
-        f"The network helper could not {step} ({error.strerror}), so it would keep "
-        "privileges it does not need; start it as root with all capabilities, or "
-        "through systemd (sstp-vpn-helper.socket)."
-    )
+def _refused(sentence: str, error: OSError, **values: object) -> PlatformError:
+    """`sentence` (translated, with {reason} and `values`' placeholders) filled in."""
+    return PlatformError(sentence.format(reason=error.strerror, **values))

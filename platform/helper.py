@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.language import use_users_language
 
 
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         from sstpvpn.platform import helper_windows
 
         return helper_windows.main(argv)
-    print(f"sstp-vpn-helper runs on Linux, macOS and Windows, not on {sys.platform}.", file=sys.stderr)
+    print(_("sstp-vpn-helper runs on Linux, macOS and Windows, not on {system}.").format(system=sys.platform), file=sys.stderr)
     return 1
 
 

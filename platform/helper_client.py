@@ -20,6 +20,7 @@ import sys
 from ipaddress import ip_address
 from typing import TYPE_CHECKING
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
 from sstpvpn.platform import interfaces, winpipe
@@ -42,13 +43,17 @@ MACOS_HELPER_GROUP = "admin"  # helper_macos.DEFAULT_GROUP
 MACOS_INSTALL_COMMAND = 'sudo sh "/Applications/SSTP VPN.app/Contents/Resources/install-helper.sh" install'
 REPLY_TIMEOUT_SECONDS = 30.0  # DNS changes through systemd-resolved can take a moment
 CLOSE_WAIT_SECONDS = 10.0
-WINDOWS_NOT_RUNNING_SENTENCE = (
-    'The SSTP VPN network service is not running: start "SSTP VPN network service" in Services (services.msc), or reinstall SSTP VPN.'
-)
-WINDOWS_NOT_ALLOWED_SENTENCE = (
-    "Your account may not use the SSTP VPN network service; ask an administrator to add you to the group it "
-    "serves (installer/windows/README.md says how)."
-)
+
+
+def windows_not_running_sentence() -> str:
+    return _('The SSTP VPN network service is not running: start "SSTP VPN network service" in Services (services.msc), or reinstall SSTP VPN.')
+
+
+def windows_not_allowed_sentence() -> str:
+    return _(
+        "Your account may not use the SSTP VPN network service; ask an administrator to add you to the group it "
+        "serves (installer/windows/README.md says how)."
+    )
 
 
 def default_socket_path(platform_name: str = sys.platform) -> str:
@@ -61,36 +66,36 @@ def helper_socket_path() -> str:
 
 def _not_running_sentence(path: str, platform_name: str = sys.platform) -> str:
     if platform_name == "darwin":
-        return (
+        return _(
             "Connecting as an ordinary user needs the SSTP VPN network helper, which is not installed "
-            f"(nothing listens on {path}): install it once with {MACOS_INSTALL_COMMAND} "
+            "(nothing listens on {path}): install it once with {command} "
             "(it asks for an administrator password), or run sstp-vpn with sudo."
-        )
-    return (
+        ).format(path=path, command=MACOS_INSTALL_COMMAND)
+    return _(
         "Connecting as an ordinary user needs the SSTP VPN network helper, which is not running "
-        f"(nothing listens on {path}): install the sstp-vpn package and start the helper with "
+        "(nothing listens on {path}): install the sstp-vpn package and start the helper with "
         "'sudo systemctl enable --now sstp-vpn-helper.socket', or run sstp-vpn as root."
-    )
+    ).format(path=path)
 
 
 def _not_allowed_sentence(path: str, platform_name: str = sys.platform) -> str:
     if platform_name == "darwin":
-        return (
-            f"You may not use the SSTP VPN network helper ({path}): it serves administrators (the group "
-            f"{MACOS_HELPER_GROUP}); make your account an administrator in System Settings > Users & "
+        return _(
+            "You may not use the SSTP VPN network helper ({path}): it serves administrators (the group "
+            "{group}); make your account an administrator in System Settings > Users & "
             "Groups, or reinstall the helper with --group for another group."
-        )
-    return (
-        f"You may not use the SSTP VPN network helper ({path}): add your user to the group "
-        f"{HELPER_GROUP} with 'sudo adduser $USER {HELPER_GROUP}' and log in again, or run sstp-vpn as root."
-    )
+        ).format(path=path, group=MACOS_HELPER_GROUP)
+    return _(
+        "You may not use the SSTP VPN network helper ({path}): add your user to the group "
+        "{group} with 'sudo adduser $USER {group}' and log in again, or run sstp-vpn as root."
+    ).format(path=path, group=HELPER_GROUP)
 
 
 def unavailable_sentence(path: str | None = None) -> str | None:
     """None when the helper's socket is there and this user may connect; else the sentence to show
     (for a check at start-up, before any connection is attempted)."""
     if sys.platform == "win32":
-        return None if winpipe.pipe_exists(winpipe.CONTROL_PIPE_NAME) else WINDOWS_NOT_RUNNING_SENTENCE
+        return None if winpipe.pipe_exists(winpipe.CONTROL_PIPE_NAME) else windows_not_running_sentence()
     path = path or helper_socket_path()
     if not os.path.exists(path):
         return _not_running_sentence(path)
@@ -125,7 +130,9 @@ class HelperChannel:
             raise PlatformError(_not_allowed_sentence(path, platform_name)) from error
         except OSError as error:
             sock.close()
-            raise PlatformError(f"The SSTP VPN network helper at {path} cannot be reached ({error.strerror}).") from error
+            raise PlatformError(
+                _("The SSTP VPN network helper at {path} cannot be reached ({reason}).").format(path=path, reason=error.strerror)
+            ) from error
         self._sock: socket.socket | None = sock
 
     @property
@@ -136,7 +143,7 @@ class HelperChannel:
         """Send `request` (with `fds`); the reply and any descriptors that came with it (the
         caller owns them). A refusal raises PlatformError with the helper's sentence."""
         if self._sock is None:
-            raise PlatformError("The connection to the SSTP VPN network helper is closed; reconnect.")
+            raise PlatformError(_("The connection to the SSTP VPN network helper is closed; reconnect."))
         data = protocol.encode_request(request)
         try:
             try:
@@ -145,12 +152,12 @@ class HelperChannel:
                 pass  # a helper that refused us has closed already; its reason waits to be read
             received = transport.receive_message(self._sock, max_fds=4)
         except TimeoutError as error:
-            raise PlatformError("The SSTP VPN network helper did not answer in time; reconnect.") from error
+            raise PlatformError(_("The SSTP VPN network helper did not answer in time; reconnect.")) from error
         except transport.BrokenFraming as error:
             self.close()
-            raise PlatformError(f"{error.sentence} Install the same version of sstp-vpn and its helper.") from error
+            raise PlatformError(_("{problem} Install the same version of sstp-vpn and its helper.").format(problem=error.sentence)) from error
         except OSError as error:
-            raise PlatformError(f"Talking to the SSTP VPN network helper failed ({error.strerror}); reconnect.") from error
+            raise PlatformError(_("Talking to the SSTP VPN network helper failed ({reason}); reconnect.").format(reason=error.strerror)) from error
         message, fds = received if received is not None else (b"", [])
         if not message:
             _close_all(fds)
@@ -178,10 +185,11 @@ def _reply_of(message: bytes, fds: list[int], platform_name: str) -> protocol.Re
     """The helper's reply to a request (b"": the helper ended the connection). A refusal raises
     PlatformError with the helper's sentence; the descriptors are closed then."""
     if not message:
-        helper = "network service" if platform_name == "win32" else "network helper"
-        raise PlatformError(
-            f"The SSTP VPN {helper} ended the connection unexpectedly; reconnect. If it happens again, its log says why: {_log_hint(platform_name)}."
-        )
+        if platform_name == "win32":
+            ended = _("The SSTP VPN network service ended the connection unexpectedly; reconnect. If it happens again, its log says why: {log}.")
+        else:
+            ended = _("The SSTP VPN network helper ended the connection unexpectedly; reconnect. If it happens again, its log says why: {log}.")
+        raise PlatformError(ended.format(log=_log_hint(platform_name)))
     try:
         reply = protocol.parse_reply(message)
     except RequestRefused as error:
@@ -189,7 +197,7 @@ def _reply_of(message: bytes, fds: list[int], platform_name: str) -> protocol.Re
         raise PlatformError(error.sentence) from error
     if not reply.ok:
         _close_all(fds)
-        raise PlatformError(reply.error or "The network helper refused the request.")
+        raise PlatformError(reply.error or _("The network helper refused the request."))
     return reply
 
 
@@ -203,11 +211,11 @@ class PipeHelperChannel:
         try:
             stream = winpipe.connect(name, timeout, message_mode=True)
         except FileNotFoundError as error:
-            raise PlatformError(WINDOWS_NOT_RUNNING_SENTENCE) from error
+            raise PlatformError(windows_not_running_sentence()) from error
         except PermissionError as error:
-            raise PlatformError(WINDOWS_NOT_ALLOWED_SENTENCE) from error
+            raise PlatformError(windows_not_allowed_sentence()) from error
         except OSError as error:
-            raise PlatformError(f"The SSTP VPN network service cannot be reached ({error}); reconnect.") from error
+            raise PlatformError(_("The SSTP VPN network service cannot be reached ({reason}); reconnect.").format(reason=error)) from error
         _check_service_owns(stream)
         self._stream: winpipe.PipeStream | None = stream
 
@@ -217,7 +225,7 @@ class PipeHelperChannel:
 
     def request(self, request: Request, fds: Sequence[int] = ()) -> tuple[protocol.Reply, list[int]]:
         if self._stream is None:
-            raise PlatformError("The connection to the SSTP VPN network service is closed; reconnect.")
+            raise PlatformError(_("The connection to the SSTP VPN network service is closed; reconnect."))
         try:
             try:
                 self._stream.write(protocol.encode_request(request))
@@ -225,9 +233,9 @@ class PipeHelperChannel:
                 pass  # a service that refused us has closed already; its reason waits to be read
             message = self._stream.read(protocol.MAX_MESSAGE_BYTES + 1, self.timeout)
         except TimeoutError as error:
-            raise PlatformError("The SSTP VPN network service did not answer in time; reconnect.") from error
+            raise PlatformError(_("The SSTP VPN network service did not answer in time; reconnect.")) from error
         except OSError as error:
-            raise PlatformError(f"Talking to the SSTP VPN network service failed ({error}); reconnect.") from error
+            raise PlatformError(_("Talking to the SSTP VPN network service failed ({reason}); reconnect.").format(reason=error)) from error
         if not message:
             self.close()
         return _reply_of(message, [], self.platform_name), []
@@ -247,8 +255,10 @@ def _check_service_owns(stream: winpipe.PipeStream) -> None:
     if owner != winpipe.LOCAL_SYSTEM_SID:
         stream.close()
         raise PlatformError(
-            f"The pipe {winpipe.CONTROL_PIPE_NAME} does not belong to the SSTP VPN network service (its owner is {owner}); "
-            "SSTP VPN will not send it anything. Restart Windows, or reinstall SSTP VPN."
+            _(
+                "The pipe {pipe} does not belong to the SSTP VPN network service (its owner is {owner}); "
+                "SSTP VPN will not send it anything. Restart Windows, or reinstall SSTP VPN."
+            ).format(pipe=winpipe.CONTROL_PIPE_NAME, owner=owner)
         )
 
 
@@ -308,7 +318,7 @@ class PrivilegedNetwork:
         """Connect to the helper and have it create the interface. Raises PlatformError saying what
         to install or start when the helper cannot be reached."""
         if self._channel is not None:
-            raise PlatformError("This connection to the network helper has its tunnel interface already.")
+            raise PlatformError(_("This connection to the network helper has its tunnel interface already."))
         if self.platform_name == "win32":
             return self._open_relayed(ifname)
         channel = HelperChannel(self.socket_path, self.timeout, self.platform_name)
@@ -324,7 +334,7 @@ class PrivilegedNetwork:
                 reply, fds = channel.request(OpenTun(ifname))
             if len(fds) != 1 or reply.ifname is None:
                 _close_all(fds)
-                raise PlatformError("The SSTP VPN network helper sent no tunnel interface; install the same version of sstp-vpn and its helper.")
+                raise PlatformError(_("The SSTP VPN network helper sent no tunnel interface; install the same version of sstp-vpn and its helper."))
         except PlatformError:
             channel.close()
             raise
@@ -340,13 +350,13 @@ class PrivilegedNetwork:
         own packet pipe (helper_windows), which only this process may open."""
         channel = PipeHelperChannel(timeout=self.timeout)
         try:
-            reply, _ = channel.request(OpenTun(ifname))
+            reply, _handles = channel.request(OpenTun(ifname))
             if reply.ifname is None or reply.relay is None:
-                raise PlatformError("The SSTP VPN network service sent no tunnel adapter; reinstall SSTP VPN.")
+                raise PlatformError(_("The SSTP VPN network service sent no tunnel adapter; reinstall SSTP VPN."))
             try:
                 stream = winpipe.connect(winpipe.relay_pipe_name(reply.relay), self.timeout, message_mode=False)
             except OSError as error:
-                raise PlatformError(f"The tunnel adapter's packet pipe cannot be opened ({error}); reconnect.") from error
+                raise PlatformError(_("The tunnel adapter's packet pipe cannot be opened ({reason}); reconnect.").format(reason=error)) from error
             _check_service_owns(stream)
         except PlatformError:
             channel.close()
@@ -369,7 +379,7 @@ class PrivilegedNetwork:
         use_vpn_dns: bool = True,
     ) -> HelperNetConfigurator:
         if self._channel is None:
-            raise PlatformError("Open the tunnel interface before configuring the network.")
+            raise PlatformError(_("Open the tunnel interface before configuring the network."))
         return HelperNetConfigurator(self._channel, ifname, server_address, full_tunnel, extra_routes, use_vpn_dns)
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from sstpvpn.client.core.i18n import ngettext
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_protocol import ApplyPlan, BrokenFraming, OpenTun, PushSettings, Reply, RequestRefused, Restore, SetMtu
@@ -125,7 +126,7 @@ class HelperSession:
                 raise RequestRefused(problem)
             return self._carry_out(request)
         except RequestRefused as refusal:
-            log.warning("%s: refused a request: %s", self.peer, refusal.sentence)
+            log.warning("%s: refused a request: %s", self.peer, refusal.sentence)  # not translated: the helper's log
             return Reply(False, error=refusal.sentence), None
         except PlatformError as error:
             log.warning("%s: %s", self.peer, error.sentence)
@@ -200,7 +201,11 @@ class HelperSession:
             self._send(Reply(False, error=error.sentence), None)
             return None  # a stream that lost its framing cannot go on
         except TimeoutError:
-            log.warning("%s: closed the connection: it asked for no tunnel interface within %.0f s", self.peer, self.idle_seconds)
+            log.warning(
+                "%s: closed the connection: it asked for no tunnel interface within %.0f s",  # not translated: the helper's log
+                self.peer,
+                self.idle_seconds,
+            )
             return None
 
     def _send(self, reply: Reply, handle: int | None) -> None:
@@ -213,7 +218,11 @@ class HelperSession:
                     error=reply.error and reply.error[:300],
                     ifname=reply.ifname,
                     relay=reply.relay,
-                    notes=(f"{len(reply.notes)} notes; the helper's log has them.",),
+                    notes=(
+                        ngettext("{count} note; the helper's log has it.", "{count} notes; the helper's log has them.", len(reply.notes)).format(
+                            count=len(reply.notes)
+                        ),
+                    ),
                 )
             )
             for note in reply.notes:
@@ -223,7 +232,7 @@ class HelperSession:
 
 def refuse(channel: Channel, peer: object, sentence: str) -> None:
     """Answer the first request with `sentence`, then let the caller close (the client learns why)."""
-    log.warning("%s: refused: %s", peer, sentence)
+    log.warning("%s: refused: %s", peer, sentence)  # not translated: the helper's log
     try:
         received = channel.receive(0, REFUSAL_READ_SECONDS)
         if received is not None:

@@ -53,6 +53,7 @@ from pathlib import Path
 
 from pyroute2 import IPRoute, NetlinkError
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import netconfig_linux, resolver_linux, tun_linux
 from sstpvpn.platform.capabilities_linux import keep_only_net_admin
 from sstpvpn.platform.errors import PlatformError
@@ -102,16 +103,15 @@ def authorization_problem(peer: Peer, allowed_gid: int | None, group_name: str) 
         return None
     if allowed_gid is not None and (peer.gid == allowed_gid or allowed_gid in peer.groups):
         return None
-    return (
-        f"Only members of the group {group_name} may use the SSTP VPN network helper: "
-        f"add the user with 'sudo adduser USER {group_name}' and log in again."
-    )
+    return _(
+        "Only members of the group {group} may use the SSTP VPN network helper: add the user with 'sudo adduser USER {group}' and log in again."
+    ).format(group=group_name)
 
 
 def namespace_problem(fds: list[int]) -> str | None:
     """None when the one descriptor the client sent with "open" is its network namespace and
     that is the helper's own."""
-    wrong_version = (
+    wrong_version = _(
         "The program asking the network helper for an interface did not say which network "
         "namespace it runs in; install the same version of sstp-vpn and its helper."
     )
@@ -127,7 +127,7 @@ def namespace_problem(fds: list[int]) -> str | None:
             return wrong_version
     except OSError:
         return wrong_version  # not a namespace descriptor at all
-    return (
+    return _(
         "sstp-vpn runs in another network namespace (a container?) than its network helper; "
         "run the helper in the same one, or run sstp-vpn as root there."
     )
@@ -173,9 +173,11 @@ class InterfaceNames:
         if ifname is None or OUR_NAMES.fullmatch(ifname) or ifname in self.allowed:
             return
         raise RequestRefused(
-            f"The network helper creates only interfaces named sstp0, sstp1, ... or names the "
-            f"administrator lists in {self.config_path} (allowed_interface_names); "
-            f"{ifname!r} is neither."
+            _(
+                "The network helper creates only interfaces named sstp0, sstp1, ... or names the "
+                "administrator lists in {path} (allowed_interface_names); "
+                "{name!r} is neither."
+            ).format(path=self.config_path, name=ifname)
         )
 
 
@@ -186,7 +188,7 @@ def load_config(path: Path) -> InterfaceNames:
     except FileNotFoundError:
         return InterfaceNames(config_path=path)
     if not stat.S_ISREG(info.st_mode) or info.st_uid != 0 or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise PlatformError(f"{path} must be a file owned by root that only root may change.")
+        raise PlatformError(_("{path} must be a file owned by root that only root may change.").format(path=path))
     problem = private_folder_problem(path.parent)
     if problem is not None:
         raise PlatformError(problem)
@@ -194,11 +196,11 @@ def load_config(path: Path) -> InterfaceNames:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as error:
-        raise PlatformError(f"{path} cannot be read as TOML ({error}).") from error
+        raise PlatformError(_("{path} cannot be read as TOML ({reason}).").format(path=path, reason=error)) from error
     unknown = set(document) - {"allowed_interface_names"}
     names = document.get("allowed_interface_names", [])
     if unknown or not isinstance(names, list):
-        raise PlatformError(f'{path} may only hold allowed_interface_names = ["name", ...].')
+        raise PlatformError(_('{path} may only hold allowed_interface_names = ["name", ...].').format(path=path))
     try:
         return InterfaceNames(frozenset(interface_name(name) for name in names), path)
     except RequestRefused as refusal:
@@ -221,7 +223,9 @@ def create_tun(ifname: str | None) -> SessionTun:
         fd = os.open(tun_linux.CLONE_DEVICE, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as error:
         raise PlatformError(
-            f"The network helper cannot open {tun_linux.CLONE_DEVICE} ({error.strerror}); load the kernel module with 'modprobe tun'."
+            _("The network helper cannot open {device} ({reason}); load the kernel module with 'modprobe tun'.").format(
+                device=tun_linux.CLONE_DEVICE, reason=error.strerror
+            )
         ) from error
     try:
         request = struct.pack("16sH22x", requested.encode(), tun_linux.IFF_TUN | tun_linux.IFF_NO_PI | IFF_TUN_EXCL)
@@ -229,18 +233,22 @@ def create_tun(ifname: str | None) -> SessionTun:
     except OSError as error:
         os.close(fd)
         if error.errno == errno.EBUSY:
-            raise PlatformError(f"An interface named {requested} exists already; choose another name or disconnect the other tunnel.") from error
+            raise PlatformError(
+                _("An interface named {name} exists already; choose another name or disconnect the other tunnel.").format(name=requested)
+            ) from error
         if error.errno == errno.EINVAL:
             raise PlatformError(
-                f"The kernel refused to create a tunnel interface named {requested!r}; another kind of interface may have that name."
+                _("The kernel refused to create a tunnel interface named {name!r}; another kind of interface may have that name.").format(
+                    name=requested
+                )
             ) from error
-        raise PlatformError(f"Creating the tunnel interface {requested} failed ({error.strerror}).") from error
+        raise PlatformError(_("Creating the tunnel interface {name} failed ({reason}).").format(name=requested, reason=error.strerror)) from error
     name = reply[: tun_linux.IFNAMSIZ].split(b"\0", 1)[0].decode()
     try:
         index = socket.if_nametoindex(name)  # nobody but us can rename it in between (CAP_NET_ADMIN)
     except OSError as error:
         os.close(fd)
-        raise PlatformError(f"The new tunnel interface {name} vanished at once; connect again.") from error
+        raise PlatformError(_("The new tunnel interface {name} vanished at once; connect again.").format(name=name)) from error
     return SessionTun(fd, name, index)
 
 
@@ -309,7 +317,7 @@ def listen_and_fork(path: Path, settings: Settings) -> int:
 def _listening_socket(path: Path, gid: int | None) -> socket.socket:
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise PlatformError(f"{path} exists and is not a socket; the network helper will not replace it.")
+            raise PlatformError(_("{path} exists and is not a socket; the network helper will not replace it.").format(path=path))
         path.unlink()  # left behind by a helper that was killed
     path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -327,28 +335,32 @@ def _listening_socket(path: Path, gid: int | None) -> socket.socket:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sstp-vpn-helper",
-        description="The privileged network helper of SSTP VPN: creates the tunnel interface and "
-        "sets routes and DNS for sstp-vpn running as an ordinary user. Started by "
-        "systemd (sstp-vpn-helper.socket), or with --listen.",
+        description=_(
+            "The privileged network helper of SSTP VPN: creates the tunnel interface and "
+            "sets routes and DNS for sstp-vpn running as an ordinary user. Started by "
+            "systemd (sstp-vpn-helper.socket), or with --listen."
+        ),
     )
     parser.add_argument(
         "--listen",
         metavar="PATH",
         type=Path,
-        help=f"listen on this socket and fork per connection (without systemd; the usual path is {DEFAULT_SOCKET})",
+        help=_("listen on this socket and fork per connection (without systemd; the usual path is {path})").format(path=DEFAULT_SOCKET),
     )
-    parser.add_argument("--group", default=DEFAULT_GROUP, help=f"the group whose members may use the helper (default {DEFAULT_GROUP})")
+    parser.add_argument(
+        "--group", default=DEFAULT_GROUP, help=_("the group whose members may use the helper (default {group})").format(group=DEFAULT_GROUP)
+    )
     parser.add_argument(
         "--journal",
         type=Path,
         default=None,
-        help="the undo journal (default: /var/lib/sstp-vpn/, one per network namespace); its folder must be root's and writable by nobody else",
+        help=_("the undo journal (default: /var/lib/sstp-vpn/, one per network namespace); its folder must be root's and writable by nobody else"),
     )
     parser.add_argument(
         "--config",
         type=Path,
         default=DEFAULT_CONFIG,
-        help=f'the administrator\'s settings (default {DEFAULT_CONFIG}; optional): allowed_interface_names = ["name", ...]',
+        help=_('the administrator\'s settings (default {path}; optional): allowed_interface_names = ["name", ...]').format(path=DEFAULT_CONFIG),
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="sstp-vpn-helper: %(message)s")
@@ -371,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     except PlatformError as error:
         log.error("%s", error.sentence)
         return 1
-    parser.error("no socket: start it through sstp-vpn-helper.socket (systemd) or give --listen PATH")
+    parser.error(_("no socket: start it through sstp-vpn-helper.socket (systemd) or give --listen PATH"))
     return 2
 
 

@@ -36,6 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sstpvpn.client.core.i18n import _, ngettext
 from sstpvpn.client.core.types import NetworkPlan, PushedSettings
 
 PROTOCOL_VERSION = 1
@@ -170,13 +171,15 @@ def parse_request(data: bytes) -> Request:
     version = message.get("version")
     if type(version) is not int or version != PROTOCOL_VERSION:
         raise RequestRefused(
-            f"The network helper speaks version {PROTOCOL_VERSION} of its protocol, "
-            "but the request came in another one; install the same version of "
-            "sstp-vpn and its helper."
+            _(
+                "The network helper speaks version {version} of its protocol, "
+                "but the request came in another one; install the same version of "
+                "sstp-vpn and its helper."
+            ).format(version=PROTOCOL_VERSION)
         )
     kind = message.get("request")
     if not isinstance(kind, str) or kind not in _FIELDS:
-        raise RequestRefused(f"The network helper does not know this request (it knows {', '.join(sorted(_FIELDS))}).")
+        raise RequestRefused(_("The network helper does not know this request (it knows {requests}).").format(requests=", ".join(sorted(_FIELDS))))
     _exact_fields(message, _FIELDS[kind] | {"version", "request"}, "request")
     if kind == "open":
         ifname = message["ifname"]
@@ -189,10 +192,16 @@ def parse_request(data: bytes) -> Request:
         routes = extra_routes(message["routes"])
         ipv4_routes = tuple(network for network in routes if isinstance(network, ipaddress.IPv4Network))
         if len(ipv4_routes) != len(routes):
-            raise RequestRefused("The routes a DHCP server sends are IPv4 networks.")
+            raise RequestRefused(_("The routes a DHCP server sends are IPv4 networks."))
         search = message["search"]
         if not isinstance(search, list) or len(search) > MAX_SEARCH_DOMAINS:
-            raise RequestRefused(f"The search list must be a list of at most {MAX_SEARCH_DOMAINS} domain names.")
+            raise RequestRefused(
+                ngettext(
+                    "The search list must be a list of at most {count} domain name.",
+                    "The search list must be a list of at most {count} domain names.",
+                    MAX_SEARCH_DOMAINS,
+                ).format(count=MAX_SEARCH_DOMAINS)
+            )
         domain = None if message["domain"] is None else domain_name(message["domain"])
         return PushSettings(interface_name(message["ifname"]), PushedSettings(ipv4_routes, domain, tuple(domain_name(name) for name in search)))
     return ApplyPlan(
@@ -210,11 +219,12 @@ def parse_request(data: bytes) -> Request:
 
 def interface_name(value: object) -> str:
     if not isinstance(value, str):
-        raise RequestRefused("An interface name must be text.")
+        raise RequestRefused(_("An interface name must be text."))
     if (not (_IFNAME.fullmatch(value) or _WINDOWS_ADAPTER.fullmatch(value))) or len(value.encode()) >= IFNAMSIZ:
         raise RequestRefused(
-            f"{value[:40]!r} cannot be a tunnel interface name: use 1 to {IFNAMSIZ - 1} "
-            "letters, digits, '_', '.' or '-', starting with a letter or digit."
+            _(
+                "{name!r} cannot be a tunnel interface name: use 1 to {most} letters, digits, '_', '.' or '-', starting with a letter or digit."
+            ).format(name=value[:40], most=IFNAMSIZ - 1)
         )
     return value
 
@@ -223,20 +233,20 @@ def domain_name(value: object) -> str:
     """A DNS domain as resolvectl and resolv.conf take it: lower-case letters, digits, '-', '_',
     two labels at least (a bare top-level domain would send all its names to the VPN)."""
     if not isinstance(value, str) or not _DOMAIN.fullmatch(value) or len(value) > 253:
-        raise RequestRefused(f"{str(value)[:60]!r} is not a domain name written like corp.example.")
+        raise RequestRefused(_("{name!r} is not a domain name written like corp.example.").format(name=str(value)[:60]))
     return value
 
 
 def mtu(value: object) -> int:
     if type(value) is not int or not MIN_MTU <= value <= MAX_MTU:
-        raise RequestRefused(f"An MTU must be a whole number of bytes from {MIN_MTU} to {MAX_MTU}.")
+        raise RequestRefused(_("An MTU must be a whole number of bytes from {least} to {most}.").format(least=MIN_MTU, most=MAX_MTU))
     return value
 
 
 def server_address(value: object) -> IPAddress:
-    address = _address(value, "the VPN server", (4, 6))
+    address = _address(value, _("The VPN server must be an IPv4 or IPv6 address written the usual way."), (4, 6))
     if address.is_unspecified or address.is_multicast:
-        raise RequestRefused(f"{address} cannot be the address of a VPN server.")
+        raise RequestRefused(_("{address} cannot be the address of a VPN server.").format(address=address))
     return address
 
 
@@ -244,9 +254,9 @@ def extra_routes(value: object) -> tuple[IPNetwork, ...]:
     """Networks the user routes through the tunnel as well: no more than a full tunnel could take
     (never all addresses, this host's own, link-local or multicast ones), written canonically."""
     if not isinstance(value, list):
-        raise RequestRefused("The extra routes must be a list.")
+        raise RequestRefused(_("The extra routes must be a list."))
     if len(value) > MAX_EXTRA_ROUTES:
-        raise RequestRefused(f"At most {MAX_EXTRA_ROUTES} extra routes can be configured, not {len(value)}.")
+        raise RequestRefused(_("At most {most} extra routes can be configured, not {count}.").format(most=MAX_EXTRA_ROUTES, count=len(value)))
     networks = []
     for text in value:
         try:
@@ -254,11 +264,13 @@ def extra_routes(value: object) -> tuple[IPNetwork, ...]:
         except ValueError:
             network = None
         if network is None or str(network) != text:
-            raise RequestRefused(f"{str(text)[:50]!r} is not a network written like 10.20.0.0/16.")
+            raise RequestRefused(_("{network!r} is not a network written like 10.20.0.0/16.").format(network=str(text)[:50]))
         if network.prefixlen == 0 or any(network.overlaps(special) for special in _NOT_ROUTABLE[network.version]):
             raise RequestRefused(
-                f"{network} cannot be routed through the tunnel: it holds addresses that must "
-                "stay on this machine or its link (all, loopback, link-local or multicast)."
+                _(
+                    "{network} cannot be routed through the tunnel: it holds addresses that must "
+                    "stay on this machine or its link (all, loopback, link-local or multicast)."
+                ).format(network=network)
             )
         networks.append(network)
     return tuple(networks)
@@ -272,28 +284,34 @@ _NOT_ROUTABLE = {
 
 def network_plan(value: object) -> NetworkPlan:
     if not isinstance(value, dict):
-        raise RequestRefused("The network plan must be an object.")
+        raise RequestRefused(_("The network plan must be an object."))
     _exact_fields(value, _PLAN_FIELDS, "network plan")
-    address = _tunnel_address(value["address"], "the tunnel address")
-    peer = None if value["peer"] is None else _tunnel_address(value["peer"], "the tunnel peer")
+    address = _tunnel_address(value["address"], peer=False)
+    peer = None if value["peer"] is None else _tunnel_address(value["peer"], peer=True)
     dns = value["dns"]
     if not isinstance(dns, list):
-        raise RequestRefused("The DNS servers must be a list.")
+        raise RequestRefused(_("The DNS servers must be a list."))
     if len(dns) > MAX_DNS_SERVERS:
-        raise RequestRefused(f"At most {MAX_DNS_SERVERS} DNS servers can be configured, not {len(dns)}.")
+        raise RequestRefused(_("At most {most} DNS servers can be configured, not {count}.").format(most=MAX_DNS_SERVERS, count=len(dns)))
     servers = tuple(_dns_server(server) for server in dns)
     identifier = value["ipv6_identifier"]
     if identifier is not None:
         if not isinstance(identifier, str) or not _HEX_IDENTIFIER.fullmatch(identifier) or set(identifier) == {"0"}:
-            raise RequestRefused("The IPv6 interface identifier must be 16 lower-case hex digits, not all zero.")
+            raise RequestRefused(_("The IPv6 interface identifier must be 16 lower-case hex digits, not all zero."))
         identifier = bytes.fromhex(identifier)
     return NetworkPlan(address=address, peer=peer, dns=servers, mtu=mtu(value["mtu"]), ipv6_identifier=identifier)
 
 
-def _tunnel_address(value: object, what: str) -> ipaddress.IPv4Address:
-    address = _address(value, what, (4,))
+def _tunnel_address(value: object, peer: bool) -> ipaddress.IPv4Address:
+    """The tunnel's own address, or (`peer`) the server's end of the tunnel."""
+    if peer:
+        address = _address(value, _("The tunnel peer must be an IPv4 address written the usual way."), (4,))
+    else:
+        address = _address(value, _("The tunnel address must be an IPv4 address written the usual way."), (4,))
     if address.is_unspecified or address.is_loopback or address.is_multicast or address.is_reserved or address in _THIS_NETWORK:
-        raise RequestRefused(f"{address} cannot be {what}: it is not an address for one host.")
+        if peer:
+            raise RequestRefused(_("{address} cannot be the tunnel peer: it is not an address for one host.").format(address=address))
+        raise RequestRefused(_("{address} cannot be the tunnel address: it is not an address for one host.").format(address=address))
     return address
 
 
@@ -301,15 +319,15 @@ _THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 
 
 def _dns_server(value: object) -> IPAddress:
-    address = _address(value, "a DNS server", (4, 6))
+    address = _address(value, _("A DNS server must be an IPv4 or IPv6 address written the usual way."), (4, 6))
     if address.is_unspecified or address.is_multicast:
-        raise RequestRefused(f"{address} cannot be a DNS server.")
+        raise RequestRefused(_("{address} cannot be a DNS server.").format(address=address))
     return address
 
 
-def _address(value: object, what: str, versions: tuple[int, ...]) -> Any:
-    family = "an IPv4" if versions == (4,) else "an IPv4 or IPv6"
-    refused = RequestRefused(f"{what[0].upper()}{what[1:]} must be {family} address written the usual way.")
+def _address(value: object, wrong: str, versions: tuple[int, ...]) -> Any:
+    """`value` as an address of one of `versions`; RequestRefused(`wrong`) otherwise."""
+    refused = RequestRefused(wrong)
     if not isinstance(value, str) or len(value) > 45:
         raise refused
     try:
@@ -324,18 +342,23 @@ def _address(value: object, what: str, versions: tuple[int, ...]) -> Any:
 
 def _boolean(value: object, name: str) -> bool:
     if type(value) is not bool:
-        raise RequestRefused(f"The field {name} must be true or false.")
+        raise RequestRefused(_("The field {name} must be true or false.").format(name=name))
     return value
 
 
 def _exact_fields(message: dict, wanted: set[str], what: str) -> None:
+    """`what`: "request" or "network plan" (picks the sentences)."""
     unknown = set(message) - wanted
     if unknown:
         names = ", ".join(sorted(repr(name[:40]) for name in unknown))
-        raise RequestRefused(f"The {what} has fields the network helper does not take ({names}).")
-    missing = wanted - set(message)
+        if what == "request":
+            raise RequestRefused(_("The request has fields the network helper does not take ({names}).").format(names=names))
+        raise RequestRefused(_("The network plan has fields the network helper does not take ({names}).").format(names=names))
+    missing = ", ".join(sorted(wanted - set(message)))
     if missing:
-        raise RequestRefused(f"The {what} lacks {', '.join(sorted(missing))}.")
+        if what == "request":
+            raise RequestRefused(_("The request lacks {names}.").format(names=missing))
+        raise RequestRefused(_("The network plan lacks {names}.").format(names=missing))
 
 
 # -- replies ------------------------------------------------------------------------------------
@@ -352,7 +375,7 @@ class Reply:
 
 def encode_reply(reply: Reply) -> bytes:
     if not reply.ok:
-        return _dump({"ok": False, "error": reply.error or "The network helper refused the request."})
+        return _dump({"ok": False, "error": reply.error or _("The network helper refused the request.")})
     body: dict[str, Any] = {"ok": True}
     if reply.ifname is not None:
         body["ifname"] = reply.ifname
@@ -368,10 +391,10 @@ def parse_reply(data: bytes) -> Reply:
     message = _load(data, "reply")
     ok = message.get("ok")
     if type(ok) is not bool:
-        raise RequestRefused("The network helper's reply makes no sense; install the same version of sstp-vpn and its helper.")
+        raise RequestRefused(_("The network helper's reply makes no sense; install the same version of sstp-vpn and its helper."))
     if not ok:
         error = message.get("error")
-        return Reply(False, error=error if isinstance(error, str) else "The network helper refused the request.")
+        return Reply(False, error=error if isinstance(error, str) else _("The network helper refused the request."))
     ifname, relay = message.get("ifname"), message.get("relay")
     notes = message.get("notes", [])
     if (
@@ -380,7 +403,7 @@ def parse_reply(data: bytes) -> Reply:
         or not isinstance(notes, list)
         or not all(isinstance(note, str) for note in notes)
     ):
-        raise RequestRefused("The network helper's reply makes no sense; install the same version of sstp-vpn and its helper.")
+        raise RequestRefused(_("The network helper's reply makes no sense; install the same version of sstp-vpn and its helper."))
     return Reply(True, ifname=None if ifname is None else interface_name(ifname), relay=relay, notes=tuple(notes))
 
 
@@ -406,19 +429,24 @@ class SessionRules:
         Raises RequestRefused when the request lies outside this session."""
         if isinstance(request, OpenTun):
             if self.ifname is not None:
-                raise RequestRefused(f"This connection already has its tunnel interface {self.ifname}; one interface per connection.")
+                raise RequestRefused(
+                    _("This connection already has its tunnel interface {name}; one interface per connection.").format(name=self.ifname)
+                )
             return True
         if self.ifname is None:
-            raise RequestRefused("Open the tunnel interface first.")
+            raise RequestRefused(_("Open the tunnel interface first."))
         if request.ifname != self.ifname:
             raise RequestRefused(
-                f"The interface {request.ifname} was not created by this connection "
-                f"(its interface is {self.ifname}); the network helper leaves it alone."
+                _("The interface {name} was not created by this connection (its interface is {own}); the network helper leaves it alone.").format(
+                    name=request.ifname, own=self.ifname
+                )
             )
         if isinstance(request, SetMtu):
             if self.plan is not None and request.mtu != self.plan.plan.mtu:
                 raise RequestRefused(
-                    f"The MTU of {self.ifname} is {self.plan.plan.mtu} by this connection's network plan; {request.mtu} is outside it."
+                    _("The MTU of {name} is {mtu} by this connection's network plan; {asked} is outside it.").format(
+                        name=self.ifname, mtu=self.plan.plan.mtu, asked=request.mtu
+                    )
                 )
             return True
         if isinstance(request, ApplyPlan):
@@ -426,13 +454,13 @@ class SessionRules:
                 self.plan = request
                 return True
             if request != self.plan:
-                raise RequestRefused("This connection's network plan is set already; a different plan needs a new connection.")
+                raise RequestRefused(_("This connection's network plan is set already; a different plan needs a new connection."))
             return not self.network_applied
         if isinstance(request, PushSettings):
             if not self.network_applied:
-                raise RequestRefused("Apply the network plan before adding what the VPN's DHCP server sent.")
+                raise RequestRefused(_("Apply the network plan before adding what the VPN's DHCP server sent."))
             if self.pushed:
-                raise RequestRefused("What the VPN's DHCP server sent was added already; once per connection.")
+                raise RequestRefused(_("What the VPN's DHCP server sent was added already; once per connection."))
             return True
         if isinstance(request, Restore):
             return True
@@ -454,19 +482,22 @@ class SessionRules:
 def _dump(message: dict[str, Any]) -> bytes:
     data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
     if len(data) > MAX_MESSAGE_BYTES:
-        raise RequestRefused("The message is too long for the network helper.")
+        raise RequestRefused(_("The message is too long for the network helper."))
     return data
 
 
 def _load(data: bytes, what: str) -> dict[str, Any]:
+    """`what`: "request" or "reply" (picks the sentences)."""
     if len(data) > MAX_MESSAGE_BYTES:
-        raise RequestRefused(f"The {what} is longer than the network helper accepts ({MAX_MESSAGE_BYTES} bytes).")
+        if what == "request":
+            raise RequestRefused(_("The request is longer than the network helper accepts ({limit} bytes).").format(limit=MAX_MESSAGE_BYTES))
+        raise RequestRefused(_("The reply is longer than the network helper accepts ({limit} bytes).").format(limit=MAX_MESSAGE_BYTES))
     try:
         message = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise RequestRefused(f"The {what} is not a JSON object.") from None
+        message = None
     if not isinstance(message, dict):
-        raise RequestRefused(f"The {what} is not a JSON object.")
+        raise RequestRefused(_("The request is not a JSON object.") if what == "request" else _("The reply is not a JSON object."))
     return message
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sstpvpn.client.core.i18n import _, ngettext
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
 from sstpvpn.platform.helper_conversation import ConfiguratorFactory, HelperSession, TunnelDevice, refuse
@@ -45,7 +46,11 @@ def allowed_gid(group: str, create_command: str) -> int | None:
     try:
         return grp.getgrnam(group).gr_gid
     except KeyError:
-        log.warning("The group %s does not exist, so only root may use the helper; create it with '%s'.", group, create_command)
+        log.warning(
+            "The group %s does not exist, so only root may use the helper; create it with '%s'.",  # not translated: the helper's log
+            group,
+            create_command,
+        )
         return None
 
 
@@ -114,10 +119,13 @@ def _close_all(fds: list[int]) -> None:
 
 
 def too_many_sessions_sentence(limit: int = MAX_SESSIONS_PER_USER) -> str:
-    return (
-        f"You have {limit} connections to the SSTP VPN network helper already, the most one user "
-        "may have; disconnect one (or end the program that holds it), then connect again."
-    )
+    return ngettext(
+        "You have {limit} connection to the SSTP VPN network helper already, the most one user "
+        "may have; disconnect it (or end the program that holds it), then connect again.",
+        "You have {limit} connections to the SSTP VPN network helper already, the most one user "
+        "may have; disconnect one (or end the program that holds it), then connect again.",
+        limit,
+    ).format(limit=limit)
 
 
 def hold_user_slot(folder: Path, uid: int, limit: int = MAX_SESSIONS_PER_USER) -> int | None:
@@ -277,12 +285,16 @@ def _over_limit(connection: socket.socket, children: dict[int, int], peer_uid: C
     try:
         uid = peer_uid(connection)
     except OSError:
-        return "The network helper cannot tell who connected; connect again."
+        return _("The network helper cannot tell who connected; connect again.")
     if len(children) >= MAX_CHILDREN:
-        log.warning("uid %s: refused a connection: %d sessions are running, the most the helper serves", uid, MAX_CHILDREN)
-        return "The SSTP VPN network helper is serving as many connections as it may; try again later."
+        log.warning(
+            "uid %s: refused a connection: %d sessions are running, the most the helper serves",  # not translated: the helper's log
+            uid,
+            MAX_CHILDREN,
+        )
+        return _("The SSTP VPN network helper is serving as many connections as it may; try again later.")
     if sum(1 for owner in children.values() if owner == uid) >= MAX_SESSIONS_PER_USER:
-        log.warning("uid %s: refused a connection: %d sessions already", uid, MAX_SESSIONS_PER_USER)
+        log.warning("uid %s: refused a connection: %d sessions already", uid, MAX_SESSIONS_PER_USER)  # not translated: the helper's log
         return too_many_sessions_sentence()
     return None
 

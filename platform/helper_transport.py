@@ -25,6 +25,7 @@ import struct
 import sys
 from collections.abc import Sequence
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.helper_protocol import MAX_MESSAGE_BYTES, BrokenFraming
 
 LENGTH_PREFIX = struct.Struct("!I")
@@ -66,7 +67,7 @@ def receive_message(sock: socket.socket, max_fds: int = 0) -> tuple[bytes, list[
             raise EOFError
         (length,) = LENGTH_PREFIX.unpack(header)
         if length > MAX_MESSAGE_BYTES:
-            raise BrokenFraming(f"The message is longer than the network helper accepts ({MAX_MESSAGE_BYTES} bytes).")
+            raise BrokenFraming(_("The message is longer than the network helper accepts ({limit} bytes).").format(limit=MAX_MESSAGE_BYTES))
         body = _receive_exactly(sock, length, max_fds, fds)
         if body is None:
             raise EOFError

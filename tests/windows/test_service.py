@@ -118,8 +118,8 @@ def test_the_service_starts_serves_its_pipe_refuses_and_restarts(installed, tmp_
 
     # Stopped, the app says so before and when connecting; started again, it serves.
     assert out["went_down"] and out["came_back"], out
-    assert out["problem_stopped"] == helper_client.WINDOWS_NOT_RUNNING_SENTENCE
-    assert out["open_stopped"] == helper_client.WINDOWS_NOT_RUNNING_SENTENCE
+    assert out["problem_stopped"] == helper_client.windows_not_running_sentence()
+    assert out["open_stopped"] == helper_client.windows_not_running_sentence()
 
     # Its log: who asked, what was refused, and nothing of the user's beyond that.
     log = out["log"]
