@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sstpvpn.client.core.i18n import _, ngettext
 from sstpvpn.platform.errors import PlatformError
 
 TIMEOUT_SECONDS = 30
@@ -43,13 +44,17 @@ def run_command(argv: list[str], stdin: str | None = None) -> CommandResult:
     try:
         completed = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
     except FileNotFoundError as error:
-        raise PlatformError(f"The system program {argv[0]} is missing, so the network cannot be configured for the VPN.") from error
+        raise PlatformError(
+            _("The system program {program} is missing, so the network cannot be configured for the VPN.").format(program=argv[0])
+        ) from error
     except subprocess.TimeoutExpired as error:
         raise PlatformError(
-            f"The system program {argv[0]} did not finish within "
-            f"{TIMEOUT_SECONDS} seconds; the network may be half configured, "
-            "disconnect and try again."
+            ngettext(
+                "The system program {program} did not finish within {seconds} second; the network may be half configured, disconnect and try again.",
+                "The system program {program} did not finish within {seconds} seconds; the network may be half configured, disconnect and try again.",
+                TIMEOUT_SECONDS,
+            ).format(program=argv[0], seconds=TIMEOUT_SECONDS)
         ) from error
     except OSError as error:
-        raise PlatformError(f"The system program {argv[0]} cannot be run ({error.strerror}).") from error
+        raise PlatformError(_("The system program {program} cannot be run ({reason}).").format(program=argv[0], reason=error.strerror)) from error
     return CommandResult(completed.returncode, completed.stdout or "", completed.stderr or "")

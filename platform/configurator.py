@@ -16,6 +16,7 @@ import pathlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import journal_replay
 from sstpvpn.platform import routing_policy as policy
 from sstpvpn.platform.errors import PlatformError
@@ -91,8 +92,10 @@ class StepConfigurator:
         if not pushed:
             return []
         return [
-            "This version cannot add the routes and DNS domains the VPN's DHCP server sent on "
-            f"{self._system_name} yet; ask for them as extra routes in the profile if you need them."
+            _(
+                "This version cannot add the routes and DNS domains the VPN's DHCP server sent on "
+                "{system} yet; ask for them as extra routes in the profile if you need them."
+            ).format(system=self._system_name)
         ]
 
     def restore(self) -> list[str]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 
 FORMAT = "sstp-vpn undo journal"
@@ -70,14 +71,17 @@ class UndoJournal:
             if error.errno in _NO_SPACE:
                 raise PlatformError(_no_space_sentence(self.path)) from error
             raise PlatformError(
-                f"The lock of the network undo journal {self.lock_path} cannot be opened "
-                f"({error.strerror}); check the permissions of {self.path.parent}."
+                _("The lock of the network undo journal {lock} cannot be opened ({reason}); check the permissions of {folder}.").format(
+                    lock=self.lock_path, reason=error.strerror, folder=self.path.parent
+                )
             ) from error
         try:
             locked = _try_lock(fd)
         except OSError as error:  # e.g. ENOLCK: no lock, so no session
             os.close(fd)
-            raise PlatformError(f"The network undo journal {self.path} cannot be locked ({error.strerror}).") from error
+            raise PlatformError(
+                _("The network undo journal {path} cannot be locked ({reason}).").format(path=self.path, reason=error.strerror)
+            ) from error
         if not locked:
             os.close(fd)
             return False
@@ -110,8 +114,9 @@ class UndoJournal:
             return self._contents
         except OSError as error:
             raise PlatformError(
-                f"The network undo journal {self.path} cannot be read ({error.strerror}); "
-                "check its permissions or run sstp-vpn as the user that made it."
+                _(
+                    "The network undo journal {path} cannot be read ({reason}); check its permissions or run sstp-vpn as the user that made it."
+                ).format(path=self.path, reason=error.strerror)
             ) from error
         self._contents = _parse(raw, self.path)
         return self._contents
@@ -154,7 +159,9 @@ class UndoJournal:
         except FileNotFoundError:
             return
         except OSError as error:
-            raise PlatformError(f"The network undo journal {self.path} cannot be removed ({error.strerror}); delete it by hand.") from error
+            raise PlatformError(
+                _("The network undo journal {path} cannot be removed ({reason}); delete it by hand.").format(path=self.path, reason=error.strerror)
+            ) from error
         _fsync_directory(self.path.parent)
 
     def set_aside(self, suffix: str) -> Path:
@@ -194,17 +201,19 @@ class UndoJournal:
             if error.errno in _NO_SPACE:
                 raise PlatformError(_no_space_sentence(self.path)) from error
             raise PlatformError(
-                f"The network undo journal {self.path} cannot be written ({error.strerror}); "
-                "without it a crash could leave routes or DNS changed, so nothing was changed. "
-                "Check that its folder is writable."
+                _(
+                    "The network undo journal {path} cannot be written ({reason}); "
+                    "without it a crash could leave routes or DNS changed, so nothing was changed. "
+                    "Check that its folder is writable."
+                ).format(path=self.path, reason=error.strerror)
             ) from error
 
 
 def _parse(raw: bytes, path: Path) -> JournalContents:
-    damaged = (
-        f"The network undo journal {path} is damaged, so the changes a crashed sstp-vpn made "
+    damaged = _(
+        "The network undo journal {path} is damaged, so the changes a crashed sstp-vpn made "
         "cannot be undone automatically; check the routes and /etc/resolv.conf by hand."
-    )
+    ).format(path=path)
     try:
         document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -213,9 +222,11 @@ def _parse(raw: bytes, path: Path) -> JournalContents:
         raise PlatformError(damaged)
     if document.get("version") != VERSION:
         raise PlatformError(
-            f"The network undo journal {path} was written by another version of sstp-vpn "
-            f"(format {document.get('version')!r}); undo its changes with that version, "
-            "or check the routes and /etc/resolv.conf by hand and delete the file."
+            _(
+                "The network undo journal {path} was written by another version of sstp-vpn "
+                "(format {version!r}); undo its changes with that version, "
+                "or check the routes and /etc/resolv.conf by hand and delete the file."
+            ).format(path=path, version=document.get("version"))
         )
     owner, steps = document.get("owner"), document.get("steps")
     if not isinstance(owner, dict) or not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
@@ -228,10 +239,9 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # absent on Windows, where unprivilege
 
 
 def _no_space_sentence(path: Path) -> str:
-    return (
-        f"Cannot record the network changes in {path.parent} (no space left on the device), "
-        "so nothing was changed; free some space and connect again."
-    )
+    return _(
+        "Cannot record the network changes in {folder} (no space left on the device), so nothing was changed; free some space and connect again."
+    ).format(folder=path.parent)
 
 
 def _try_lock(fd: int) -> bool:
@@ -267,18 +277,18 @@ def private_folder_problem(folder: Path) -> str | None:
         try:
             info = os.lstat(current)
         except OSError as error:
-            return f"The folder {current} cannot be checked ({error.strerror})."
+            return _("The folder {folder} cannot be checked ({reason}).").format(folder=current, reason=error.strerror)
         writable_by_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         if info.st_uid not in owners:
-            return (
-                f"The folder {current} belongs to user {info.st_uid}, who could replace the network undo "
-                f"journal; keep the journal in a folder owned by root, such as /var/lib/sstp-vpn."
-            )
+            return _(
+                "The folder {folder} belongs to user {uid}, who could replace the network undo "
+                "journal; keep the journal in a folder owned by root, such as /var/lib/sstp-vpn."
+            ).format(folder=current, uid=info.st_uid)
         if writable_by_others and (current == folder or not info.st_mode & stat.S_ISVTX):
-            return (
-                f"Other users may write in the folder {current}, so they could plant files where the network "
-                f"undo journal is written; keep it in a folder only root can write, such as /var/lib/sstp-vpn."
-            )
+            return _(
+                "Other users may write in the folder {folder}, so they could plant files where the network "
+                "undo journal is written; keep it in a folder only root can write, such as /var/lib/sstp-vpn."
+            ).format(folder=current)
     return None
 
 

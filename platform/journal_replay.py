@@ -7,7 +7,7 @@ are reused). The rules:
 
 - One session at a time: apply() takes the journal's lock (UndoJournal.try_hold) before it
   looks at the journal and keeps it until restore() has emptied it; while another session
-  holds it, apply() is refused with BUSY_SENTENCE, also when that session's journal is still
+  holds it, apply() is refused with busy_sentence(), also when that session's journal is still
   empty. apply() first undoes what a *dead* owner left behind (the kernel dropped its lock).
 - restore() leaves a live foreign owner's changes alone and says so.
 - Undo runs newest step first; a step that is undone leaves the journal at once, a step that
@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import UndoJournal
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
@@ -87,9 +88,11 @@ class Replay:
     undo_step: UndoStep
 
 
-BUSY_SENTENCE = (
-    "Another VPN connection on this computer has changed the routes or DNS, or is changing them right now; disconnect it first, then connect again."
-)
+def busy_sentence() -> str:
+    return _(
+        "Another VPN connection on this computer has changed the routes or DNS, or is changing them right now; "
+        "disconnect it first, then connect again."
+    )
 
 
 def load_stale(journal: UndoJournal, is_running: Callable[[dict[str, Any]], bool]) -> UndoJournal | None:
@@ -102,7 +105,7 @@ def load_stale(journal: UndoJournal, is_running: Callable[[dict[str, Any]], bool
         contents = journal.load()
     except PlatformError as error:
         aside = journal.set_aside(".damaged")
-        raise PlatformError(f"{error.sentence} It was moved to {aside}.") from error
+        raise PlatformError(_("{problem} It was moved to {path}.").format(problem=error.sentence, path=aside)) from error
     if not contents.steps:
         journal.discard()
         return None
@@ -115,7 +118,7 @@ def begin(journal: UndoJournal, replay: Replay) -> None:
     """Take the journal's lock and start a fresh journal for apply(), after undoing what a dead
     owner left behind. The lock stays held until restore() has emptied the journal."""
     if not journal.try_hold():
-        raise PlatformError(BUSY_SENTENCE)
+        raise PlatformError(busy_sentence())
     owners = replay.owners
     try:
         if journal.exists():
@@ -126,9 +129,11 @@ def begin(journal: UndoJournal, replay: Replay) -> None:
                 raise
             if contents.steps:
                 if contents.owner == owners.current():
-                    raise PlatformError("The network is already configured for this connection; restore it before applying a new plan.")
+                    raise PlatformError(_("The network is already configured for this connection; restore it before applying a new plan."))
                 if owners.is_running(contents.owner):
-                    raise PlatformError(f"Another sstp-vpn (process {contents.owner.get('pid')}) has the network configured; disconnect it first.")
+                    raise PlatformError(
+                        _("Another sstp-vpn (process {pid}) has the network configured; disconnect it first.").format(pid=contents.owner.get("pid"))
+                    )
             repair_held(journal, replay)
         journal.begin(owners.current())
     except BaseException:
@@ -144,7 +149,7 @@ def restore(journal: UndoJournal, replay: Replay) -> list[str]:
         return []
     contents = journal.load()
     if contents.owner != replay.owners.current() and replay.owners.is_running(contents.owner):
-        note = f"The network configuration belongs to another sstp-vpn (process {contents.owner.get('pid')}); it was left alone."
+        note = _("The network configuration belongs to another sstp-vpn (process {pid}); it was left alone.").format(pid=contents.owner.get("pid"))
         log.warning("%s", note)
         return [note]
     notes = undo_all(journal, replay.owners.same_interfaces(contents.owner), replay)
@@ -190,7 +195,11 @@ def undo_all(journal: UndoJournal, same_interfaces: bool, replay: Replay) -> lis
             continue
         except (KeyError, TypeError, ValueError) as error:  # a field missing or of the wrong kind
             failures.append(
-                PlatformError(f"The network undo journal {journal.path} has a damaged step ({record.get('op')!r}: {error!r}); undo it by hand.")
+                PlatformError(
+                    _("The network undo journal {path} has a damaged step ({step!r}: {error!r}); undo it by hand.").format(
+                        path=journal.path, step=record.get("op"), error=error
+                    )
+                )
             )
             continue
         if note and note not in notes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import Record
 
@@ -47,7 +48,9 @@ class StepCatalog:
         KeyError (journal_replay reports it as a damaged step)."""
         step_type = self._types.get(record.get("op"))  # type: ignore[arg-type]
         if step_type is None:
-            raise PlatformError(f"The network undo journal has a step this version does not know ({record.get('op')!r}); undo it by hand.")
+            raise PlatformError(
+                _("The network undo journal has a step this version does not know ({step!r}); undo it by hand.").format(step=record.get("op"))
+            )
         values = {}
         for field in dataclasses.fields(step_type):
             if field.name in record:

@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from pyroute2 import IPRoute, NetlinkError
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import journal_replay, route_safety
 from sstpvpn.platform import resolver_linux as resolver
 from sstpvpn.platform import routing_policy as policy
 from sstpvpn.platform.configurator import AlreadyThere, NothingChanged, StepConfigurator
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
-from sstpvpn.platform.netlink_linux import ADMIN_SENTENCE, call, netlink, netlink_error
+from sstpvpn.platform.netlink_linux import Failed, admin_sentence, call, netlink, netlink_error
 from sstpvpn.platform.owners_linux import LinuxOwners
 
 # route_problem_before_connecting: platform.current takes it from here.
@@ -44,7 +45,7 @@ from sstpvpn.platform.route_snapshot_linux import read_route_snapshot, route_pro
 if TYPE_CHECKING:
     from sstpvpn.client.core.types import PushedSettings
 
-__all__ = ["ADMIN_SENTENCE", "NetConfigurator", "default_journal_path", "repair_from_journal", "route_problem_before_connecting"]
+__all__ = ["NetConfigurator", "admin_sentence", "default_journal_path", "repair_from_journal", "route_problem_before_connecting"]
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,12 @@ _GONE = {errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENX
 # The kernel refuses IPv6 routes where IPv6 is switched off; then there is nothing to leak.
 _NO_IPV6 = {errno.EACCES, errno.EAFNOSUPPORT, errno.EOPNOTSUPP, errno.EPROTONOSUPPORT}
 
-EARLIER_RUN_NOTE = (
-    "The routes and addresses of an earlier sstp-vpn run belong to an earlier boot or another "
-    "network namespace; they are gone or not ours to touch, so they were left alone."
-)
+
+def earlier_run_note() -> str:
+    return _(
+        "The routes and addresses of an earlier sstp-vpn run belong to an earlier boot or another "
+        "network namespace; they are gone or not ours to touch, so they were left alone."
+    )
 
 
 def default_journal_path(name: str = "network") -> pathlib.Path:
@@ -197,7 +200,7 @@ class NetConfigurator(StepConfigurator):
         gateway is left out), and its domain and search list as the tunnel's DNS domains. Journaled
         like apply(); restore() undoes it too. Returns sentences about what was left out."""
         if not self.journal.held:
-            raise PlatformError("The network is not configured for this connection; nothing to add to.")
+            raise PlatformError(_("The network is not configured for this connection; nothing to add to."))
         notes: list[str] = []
         routes = policy.pushed_routes(pushed, self.options)
         if routes:
@@ -211,7 +214,9 @@ class NetConfigurator(StepConfigurator):
                         try:
                             self._apply_policy_step(route)
                         except PlatformError as error:
-                            problem = f"Left out the route {route.network} that the VPN's DHCP server sent: {error.sentence}"
+                            problem = _("Left out the route {network} that the VPN's DHCP server sent: {problem}").format(
+                                network=route.network, problem=error.sentence
+                            )
                     if problem is not None:
                         notes.append(problem)
         names = policy.pushed_domains(pushed)
@@ -228,7 +233,7 @@ class NetConfigurator(StepConfigurator):
         # Under the journal's lock (so no other session's tunnel shows up half-made), and before
         # anything is journaled or changed: no route may capture a local network or the gateway.
         with netlink() as ipr:
-            indexes = call(lambda: ipr.link_lookup(ifname=self.ifname), f"find the interface {self.ifname}")
+            indexes = call(lambda: ipr.link_lookup(ifname=self.ifname), self._find_failed)
             snapshot = read_route_snapshot(ipr, exclude_index=indexes[0] if indexes else None)
         problem = route_safety.first_problem(snapshot, policy.destinations(steps))
         if problem is not None:
@@ -239,14 +244,17 @@ class NetConfigurator(StepConfigurator):
     @contextlib.contextmanager
     def _netlink_open(self) -> Iterator[None]:
         with netlink() as ipr:
-            indexes = call(lambda: ipr.link_lookup(ifname=self.ifname), f"find the interface {self.ifname}")
+            indexes = call(lambda: ipr.link_lookup(ifname=self.ifname), self._find_failed)
             if not indexes:
-                raise PlatformError(f"The tunnel interface {self.ifname} does not exist (any more); reconnect.")
+                raise PlatformError(_("The tunnel interface {name} does not exist (any more); reconnect.").format(name=self.ifname))
             self._ipr, self._index = ipr, indexes[0]
             try:
                 yield
             finally:
                 self._ipr = None
+
+    def _find_failed(self, reason: str) -> str:
+        return _("Could not find the interface {name} ({reason}).").format(name=self.ifname, reason=reason)
 
     @property
     def _kernel(self) -> IPRoute:
@@ -257,11 +265,17 @@ class NetConfigurator(StepConfigurator):
         ipr, index = self._kernel, self._index
         match step:
             case policy.SetLink(mtu=mtu):
-                link = call(lambda: ipr.link("get", index=index)[0], f"read the interface {self.ifname}")
+                link = call(
+                    lambda: ipr.link("get", index=index)[0],
+                    lambda reason: _("Could not read the interface {name} ({reason}).").format(name=self.ifname, reason=reason),
+                )
                 self._change(
                     LinkChanged(self.ifname, index, link.get_attr("IFLA_MTU"), bool(link["flags"] & IFF_UP)),
                     _kernel_change(
-                        lambda: ipr.link("set", index=index, mtu=mtu, state="up"), f"bring up the interface {self.ifname} with an MTU of {mtu}"
+                        lambda: ipr.link("set", index=index, mtu=mtu, state="up"),
+                        lambda reason: _("Could not bring up the interface {name} with an MTU of {mtu} ({reason}).").format(
+                            name=self.ifname, mtu=mtu, reason=reason
+                        ),
                     ),
                 )
             case policy.AddAddress(local=local, peer=peer, prefixlen=prefixlen):
@@ -269,7 +283,9 @@ class NetConfigurator(StepConfigurator):
                     AddressAdded(self.ifname, index, _family(local), str(local), str(peer), prefixlen),
                     _kernel_change(
                         lambda: ipr.addr("add", index=index, local=str(local), address=str(peer), prefixlen=prefixlen),
-                        f"give the interface {self.ifname} the address {local}",
+                        lambda reason: _("Could not give the interface {name} the address {address} ({reason}).").format(
+                            name=self.ifname, address=local, reason=reason
+                        ),
                     ),
                 )
             case policy.HostRouteToServer(server=server):
@@ -281,7 +297,9 @@ class NetConfigurator(StepConfigurator):
                     self._change(
                         route,
                         _kernel_change(
-                            lambda: ipr.route("add", **route.keys()), f"add the route {network}", tolerate=_NO_IPV6 if network.version == 6 else ()
+                            lambda: ipr.route("add", **route.keys()),
+                            lambda reason: _("Could not add the route {network} ({reason}).").format(network=network, reason=reason),
+                            tolerate=_NO_IPV6 if network.version == 6 else (),
                         ),
                     )
             case policy.SetDns(servers=servers, all_names=all_names):
@@ -293,15 +311,24 @@ class NetConfigurator(StepConfigurator):
             current = ipr.route("get", dst=str(server))[0]
         except NetlinkError as error:
             if error.code == errno.EPERM:
-                raise PlatformError(ADMIN_SENTENCE) from error
+                raise PlatformError(admin_sentence()) from error
             raise PlatformError(policy.no_route_to_server_sentence(server, os.strerror(error.code))) from error
         gateway = current.get_attr("RTA_GATEWAY")
         if current["type"] == RTN_LOCAL or gateway is None:
             return  # on this machine or on a local link: the tunnel routes cannot capture it
         oif = current.get_attr("RTA_OIF")
-        oif_name = call(lambda: ipr.link("get", index=oif)[0].get_attr("IFLA_IFNAME"), "read an interface name")
+        oif_name = call(
+            lambda: ipr.link("get", index=oif)[0].get_attr("IFLA_IFNAME"),
+            lambda reason: _("Could not read an interface name ({reason}).").format(reason=reason),
+        )
         route = _route(server, 32 if server.version == 4 else 128, gateway, oif_name, oif)
-        self._change(route, _kernel_change(lambda: ipr.route("add", **route.keys()), f"add a route to the VPN server {server}"))
+        self._change(
+            route,
+            _kernel_change(
+                lambda: ipr.route("add", **route.keys()),
+                lambda reason: _("Could not add a route to the VPN server {server} ({reason}).").format(server=server, reason=reason),
+            ),
+        )
 
     def _set_dns(self, servers: list[IPAddress], all_names: bool) -> None:
         # _dns_applied: the VPN's servers are in use, so they also get the domains its DHCP server
@@ -342,7 +369,7 @@ class _IPv6Off(NothingChanged):
     """The kernel refused an IPv6 change because IPv6 is switched off."""
 
 
-def _kernel_change(action: Callable[[], Any], what: str, tolerate: Collection[int] = ()) -> Callable[[], None]:
+def _kernel_change(action: Callable[[], Any], failed: Failed, tolerate: Collection[int] = ()) -> Callable[[], None]:
     """`action` with the kernel's refusal as the configurator's exceptions."""
 
     def change() -> None:
@@ -353,7 +380,7 @@ def _kernel_change(action: Callable[[], Any], what: str, tolerate: Collection[in
                 raise AlreadyThere() from error
             if error.code in tolerate:
                 raise _IPv6Off() from error
-            raise netlink_error(error, what) from error
+            raise netlink_error(error, failed) from error
 
     return change
 
@@ -365,7 +392,7 @@ def _undo_step(step: JournalStep, same_boot_and_namespace: bool) -> str | None:
     if isinstance(step, ResolvConfWritten):
         return _undo_resolv_conf(step)
     if not same_boot_and_namespace:
-        return EARLIER_RUN_NOTE
+        return earlier_run_note()
     assert isinstance(step, LinkChanged | AddressAdded | RouteAdded | ResolvedLinkSet)
     with netlink() as ipr:
         # Each kernel step only on the very interface it changed (and resolved forgets a link's
@@ -375,15 +402,23 @@ def _undo_step(step: JournalStep, same_boot_and_namespace: bool) -> str | None:
         match step:
             case LinkChanged():
                 _undo_call(
-                    lambda: ipr.link("set", index=step.index, mtu=step.mtu, state="up" if step.up else "down"), f"restore the interface {step.ifname}"
+                    lambda: ipr.link("set", index=step.index, mtu=step.mtu, state="up" if step.up else "down"),
+                    lambda reason: _("Could not restore the interface {name} ({reason}).").format(name=step.ifname, reason=reason),
                 )
             case AddressAdded():
                 _undo_call(
                     lambda: ipr.addr("del", index=step.index, local=step.local, address=step.address, prefixlen=step.prefixlen, family=step.family),
-                    f"remove the address {step.local} from {step.ifname}",
+                    lambda reason: _("Could not remove the address {address} from {name} ({reason}).").format(
+                        address=step.local, name=step.ifname, reason=reason
+                    ),
                 )
             case RouteAdded():
-                _undo_call(lambda: ipr.route("del", **step.keys()), f"remove the route {step.dst}/{step.prefixlen}")
+                _undo_call(
+                    lambda: ipr.route("del", **step.keys()),
+                    lambda reason: _("Could not remove the route {network} ({reason}).").format(
+                        network=f"{step.dst}/{step.prefixlen}", reason=reason
+                    ),
+                )
             case ResolvedLinkSet():
                 resolver.resolvectl("revert", step.ifname)
     return None
@@ -399,7 +434,7 @@ def _undo_resolv_conf(step: ResolvConfWritten) -> str | None:
     if current == backup:
         return None  # never written, or already restored
     if current != ours:
-        return f"{path} was changed by another program while the VPN was connected; it was left as that program wrote it."
+        return _("{path} was changed by another program while the VPN was connected; it was left as that program wrote it.").format(path=path)
     if backup is None:
         resolver.remove_file(path)
     else:
@@ -407,13 +442,13 @@ def _undo_resolv_conf(step: ResolvConfWritten) -> str | None:
     return None
 
 
-def _undo_call(action: Callable[[], Any], what: str) -> None:
+def _undo_call(action: Callable[[], Any], failed: Failed) -> None:
     try:
         action()
     except NetlinkError as error:
         if error.code in _GONE:
             return
-        raise netlink_error(error, what) from error
+        raise netlink_error(error, failed) from error
 
 
 def _index_still_names(ipr: IPRoute, index: int, ifname: str) -> bool:
@@ -424,7 +459,9 @@ def _index_still_names(ipr: IPRoute, index: int, ifname: str) -> bool:
     except NetlinkError as error:
         if error.code in _GONE:
             return False
-        raise netlink_error(error, f"look up the interface {ifname}") from error
+        raise netlink_error(
+            error, lambda reason: _("Could not look up the interface {name} ({reason}).").format(name=ifname, reason=reason)
+        ) from error
     return link.get_attr("IFLA_IFNAME") == ifname
 
 

@@ -11,9 +11,15 @@ from typing import Any
 
 from pyroute2 import IPRoute, NetlinkError
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 
-ADMIN_SENTENCE = "Configuring the network for the VPN needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN)."
+# The kernel's reason (strerror) -> the sentence saying what could not be done.
+Failed = Callable[[str], str]
+
+
+def admin_sentence() -> str:
+    return _("Configuring the network for the VPN needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN).")
 
 
 @contextmanager
@@ -21,24 +27,24 @@ def netlink() -> Iterator[IPRoute]:
     try:
         ipr = IPRoute()
     except OSError as error:
-        raise PlatformError(f"The kernel's routing interface cannot be opened ({error.strerror}).") from error
+        raise PlatformError(_("The kernel's routing interface cannot be opened ({reason}).").format(reason=error.strerror)) from error
     try:
         yield ipr
     finally:
         ipr.close()
 
 
-def call(action: Callable[[], Any], what: str) -> Any:
+def call(action: Callable[[], Any], failed: Failed) -> Any:
     """`action()`, with a refusal of the kernel as a PlatformError saying what could not be done."""
     try:
         return action()
     except NetlinkError as error:
-        raise netlink_error(error, what) from error
+        raise netlink_error(error, failed) from error
 
 
-def netlink_error(error: NetlinkError, what: str) -> PlatformError:
+def netlink_error(error: NetlinkError, failed: Failed) -> PlatformError:
     if error.code in (errno.EPERM, errno.EACCES):
-        return PlatformError(ADMIN_SENTENCE)
+        return PlatformError(admin_sentence())
     if error.code == errno.ENODEV:
-        return PlatformError("The tunnel interface disappeared while it was being configured; reconnect.")
-    return PlatformError(f"Could not {what} ({os.strerror(error.code)}).")
+        return PlatformError(_("The tunnel interface disappeared while it was being configured; reconnect."))
+    return PlatformError(failed(os.strerror(error.code)))

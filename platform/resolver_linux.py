@@ -28,6 +28,7 @@ import subprocess
 from pathlib import Path
 from typing import BinaryIO
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 
 RESOLV_CONF = Path("/etc/resolv.conf")
@@ -118,7 +119,7 @@ def read_file(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        raise PlatformError(f"{path} cannot be read ({error.strerror}).") from error
+        raise PlatformError(_("{path} cannot be read ({reason}).").format(path=path, reason=error.strerror)) from error
 
 
 def write_in_place(path: Path, data: bytes) -> None:
@@ -149,8 +150,8 @@ def remove_file(path: Path) -> None:
 
 def _file_error(path: Path, error: OSError) -> str:
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"Changing {path} for the VPN's DNS servers needs administrator rights and a writable file: run sstp-vpn as root."
-    return f"Changing {path} for the VPN's DNS servers failed ({error.strerror})."
+        return _("Changing {path} for the VPN's DNS servers needs administrator rights and a writable file: run sstp-vpn as root.").format(path=path)
+    return _("Changing {path} for the VPN's DNS servers failed ({reason}).").format(path=path, reason=error.strerror)
 
 
 def resolvectl(*arguments: str) -> None:
@@ -159,8 +160,10 @@ def resolvectl(*arguments: str) -> None:
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise PlatformError(f"'{' '.join(command)}' could not be run ({error}); is systemd-resolved working?") from error
+        raise PlatformError(
+            _("'{command}' could not be run ({reason}); is systemd-resolved working?").format(command=" ".join(command), reason=error)
+        ) from error
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
-        reason = detail[-1] if detail else f"exit status {result.returncode}"
-        raise PlatformError(f"systemd-resolved refused '{' '.join(command)}': {reason}.")
+        reason = detail[-1] if detail else _("exit status {status}").format(status=result.returncode)
+        raise PlatformError(_("systemd-resolved refused '{command}': {reason}.").format(command=" ".join(command), reason=reason))

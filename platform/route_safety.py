@@ -45,6 +45,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sstpvpn.client.core.i18n import _
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -125,68 +127,89 @@ def _problem(snapshot: Snapshot, destination: Destination) -> str | None:
 
 def _captures_network(destination: Destination, local: Attached) -> str:
     network, kind = destination.network, destination.kind
-    where = f"the local network {local.network} (interface {local.interface})"
-    if kind in (Kind.ADDRESS, Kind.PEER):
-        whose = "this computer" if kind is Kind.ADDRESS else "its end of the tunnel"
-        return (
-            f"The VPN server gave {whose} the address {network.network_address}, which is on {where}, so "
-            f"traffic for that host would go into the VPN; ask the VPN administrator for an address pool "
-            f"outside {local.network}."
+    values = {"network": network, "address": network.network_address, "local": local.network, "interface": local.interface}
+    if kind is Kind.ADDRESS:
+        sentence = _(
+            "The VPN server gave this computer the address {address}, which is on the local network {local} (interface {interface}), "
+            "so traffic for that host would go into the VPN; ask the VPN administrator for an address pool outside {local}."
         )
-    if kind is Kind.SPLIT:
-        return (
-            f"The VPN server gave this computer an address in {network}, which is on {where}, so traffic "
-            f"for the local network would go into the VPN; ask the VPN administrator for an address pool "
-            f"outside {local.network}."
+    elif kind is Kind.PEER:
+        sentence = _(
+            "The VPN server gave its end of the tunnel the address {address}, which is on the local network {local} (interface {interface}), "
+            "so traffic for that host would go into the VPN; ask the VPN administrator for an address pool outside {local}."
         )
-    if kind is Kind.FULL:
-        return (
-            f"Routing all traffic through the VPN needs the route {network}, which lies inside "
-            f"{local.network}, a network reached directly through {local.interface} (most likely another "
-            "VPN's), so that traffic would be taken from it; disconnect that connection first, or use a "
-            "split tunnel."
+    elif kind is Kind.SPLIT:
+        sentence = _(
+            "The VPN server gave this computer an address in {network}, which is on the local network {local} (interface {interface}), "
+            "so traffic for the local network would go into the VPN; ask the VPN administrator for an address pool outside {local}."
         )
-    relation = "is" if network == local.network else "lies inside"
-    if kind is Kind.PUSHED:
-        return (
-            f"Left out the route {network} that the VPN's DHCP server sent: it {relation} {where}, so "
-            "traffic for those local hosts would go into the VPN."
+    elif kind is Kind.FULL:
+        sentence = _(
+            "Routing all traffic through the VPN needs the route {network}, which lies inside {local}, a network reached directly "
+            "through {interface} (most likely another VPN's), so that traffic would be taken from it; disconnect that connection "
+            "first, or use a split tunnel."
         )
-    return (
-        f"The extra route {network} {relation} {where}, so traffic for those local hosts would go into "
-        f"the VPN; remove the route from the profile (or --route), or ask the VPN administrator for "
-        f"routes outside {local.network}."
-    )
+    elif kind is Kind.PUSHED and network == local.network:
+        sentence = _(
+            "Left out the route {network} that the VPN's DHCP server sent: it is the local network {local} (interface {interface}), "
+            "so traffic for those local hosts would go into the VPN."
+        )
+    elif kind is Kind.PUSHED:
+        sentence = _(
+            "Left out the route {network} that the VPN's DHCP server sent: it lies inside the local network {local} "
+            "(interface {interface}), so traffic for those local hosts would go into the VPN."
+        )
+    elif network == local.network:
+        sentence = _(
+            "The extra route {network} is the local network {local} (interface {interface}), so traffic for those local hosts would "
+            "go into the VPN; remove the route from the profile (or --route), or ask the VPN administrator for routes outside {local}."
+        )
+    else:
+        sentence = _(
+            "The extra route {network} lies inside the local network {local} (interface {interface}), so traffic for those local "
+            "hosts would go into the VPN; remove the route from the profile (or --route), or ask the VPN administrator for routes "
+            "outside {local}."
+        )
+    return sentence.format(**values)
 
 
 def _captures_gateway(destination: Destination, gateway: Gateway) -> str:
     network, kind = destination.network, destination.kind
-    on = f" (interface {gateway.interface})" if gateway.interface else ""
-    the_gateway = f"this computer's gateway {gateway.address}{on}"
-    if kind in (Kind.ADDRESS, Kind.PEER):
-        whose = "this computer" if kind is Kind.ADDRESS else "its end of the tunnel"
-        return (
-            f"The VPN server gave {whose} the address {network.network_address}, which is {the_gateway}, "
-            "so traffic to the gateway would go into the VPN; ask the VPN administrator for an address "
-            f"pool without {gateway.address}."
+    if gateway.interface:
+        # Translators: {gateway} in the sentences about a route that would capture this computer's gateway
+        described = _("{address} (interface {interface})").format(address=gateway.address, interface=gateway.interface)
+    else:
+        described = str(gateway.address)
+    values = {"network": network, "address": network.network_address, "gateway": described, "gateway_address": gateway.address}
+    if kind is Kind.ADDRESS:
+        sentence = _(
+            "The VPN server gave this computer the address {address}, which is this computer's gateway {gateway}, so traffic to the "
+            "gateway would go into the VPN; ask the VPN administrator for an address pool without {gateway_address}."
         )
-    if kind is Kind.SPLIT:
-        return (
-            f"The VPN server gave this computer an address in {network}, which holds {the_gateway}, so "
-            "traffic to the gateway would go into the VPN; ask the VPN administrator for an address pool "
-            f"outside {network}."
+    elif kind is Kind.PEER:
+        sentence = _(
+            "The VPN server gave its end of the tunnel the address {address}, which is this computer's gateway {gateway}, so traffic "
+            "to the gateway would go into the VPN; ask the VPN administrator for an address pool without {gateway_address}."
         )
-    if kind is Kind.FULL:
-        return (
-            f"Routing all traffic through the VPN would also send traffic to {the_gateway} into the VPN "
-            f"(the route {network} covers it and no local network route is more specific); give the "
-            "gateway a route of its own on its interface, or use a split tunnel."
+    elif kind is Kind.SPLIT:
+        sentence = _(
+            "The VPN server gave this computer an address in {network}, which holds this computer's gateway {gateway}, so traffic to "
+            "the gateway would go into the VPN; ask the VPN administrator for an address pool outside {network}."
         )
-    if kind is Kind.PUSHED:
-        return (
-            f"Left out the route {network} that the VPN's DHCP server sent: it holds {the_gateway}, so traffic to the gateway would go into the VPN."
+    elif kind is Kind.FULL:
+        sentence = _(
+            "Routing all traffic through the VPN would also send traffic to this computer's gateway {gateway} into the VPN (the route "
+            "{network} covers it and no local network route is more specific); give the gateway a route of its own on its interface, "
+            "or use a split tunnel."
         )
-    return (
-        f"The extra route {network} holds {the_gateway}, so traffic to the gateway would go into the "
-        "VPN; remove the route from the profile (or --route)."
-    )
+    elif kind is Kind.PUSHED:
+        sentence = _(
+            "Left out the route {network} that the VPN's DHCP server sent: it holds this computer's gateway {gateway}, so traffic to "
+            "the gateway would go into the VPN."
+        )
+    else:
+        sentence = _(
+            "The extra route {network} holds this computer's gateway {gateway}, so traffic to the gateway would go into the VPN; remove "
+            "the route from the profile (or --route)."
+        )
+    return sentence.format(**values)

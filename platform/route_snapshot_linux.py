@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pyroute2 import IPRoute
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import route_safety, routing_policy
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.netlink_linux import call, netlink
@@ -25,7 +26,10 @@ RTN_UNICAST = 1
 def read_route_snapshot(ipr: IPRoute, exclude_index: int | None = None) -> route_safety.Snapshot:
     """This namespace's attached networks and default gateways, as route_safety defines them,
     leaving out the interface `exclude_index` (the tunnel being configured)."""
-    names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in call(ipr.get_links, "read the network interfaces")}
+    names = {
+        link["index"]: link.get_attr("IFLA_IFNAME")
+        for link in call(ipr.get_links, lambda reason: _("Could not read the network interfaces ({reason}).").format(reason=reason))
+    }
     attached: list[route_safety.Attached] = []
     gateways: list[route_safety.Gateway] = []
 
@@ -35,7 +39,7 @@ def read_route_snapshot(ipr: IPRoute, exclude_index: int | None = None) -> route
         if entry not in attached:
             attached.append(entry)
 
-    for message in call(ipr.get_addr, "read the network addresses"):
+    for message in call(ipr.get_addr, lambda reason: _("Could not read the network addresses ({reason}).").format(reason=reason)):
         index = message["index"]
         if index == exclude_index:
             continue
@@ -45,7 +49,9 @@ def read_route_snapshot(ipr: IPRoute, exclude_index: int | None = None) -> route
         attach(local or address, message["prefixlen"], index)
         if local is not None and address is not None and local != address:  # point-to-point: the peer
             attach(address, 128 if ":" in address else 32, index)
-    for message in call(lambda: ipr.get_routes(table=MAIN_TABLE), "read the routing table"):
+    for message in call(
+        lambda: ipr.get_routes(table=MAIN_TABLE), lambda reason: _("Could not read the routing table ({reason}).").format(reason=reason)
+    ):
         if message.get_attr("RTA_TABLE", message["table"]) != MAIN_TABLE or message["type"] != RTN_UNICAST:
             continue
         hops = [(message.get_attr("RTA_GATEWAY"), message.get_attr("RTA_VIA"), message.get_attr("RTA_OIF"))]

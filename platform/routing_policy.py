@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.route_safety import Destination, Kind
 
 if TYPE_CHECKING:
@@ -157,10 +158,10 @@ def pushed_route_problem(network: IPNetwork, options: Options) -> str | None:
     """The sentence leaving out a pushed route that holds the VPN server itself, or None."""
     if options.server not in network:
         return None
-    return (
-        f"Left out the route {network} that the VPN's DHCP server sent: it holds the VPN server "
-        f"{options.server} itself, and the connection would run into its own tunnel."
-    )
+    return _(
+        "Left out the route {network} that the VPN's DHCP server sent: it holds the VPN server "
+        "{server} itself, and the connection would run into its own tunnel."
+    ).format(network=network, server=options.server)
 
 
 def pushed_domains(pushed: PushedSettings) -> list[str]:
@@ -178,13 +179,17 @@ def link_local_address(identifier: bytes) -> ipaddress.IPv6Address:
 
 def route_exists_sentence(network: IPNetwork, full_tunnel: bool) -> str:
     if full_tunnel:
-        return f"Another VPN already routes all traffic (the route {network} exists); disconnect it first."
-    return f"The VPN's network {network} is already routed elsewhere (often the local network uses the same addresses), so the VPN cannot use it."
+        return _("Another VPN already routes all traffic (the route {network} exists); disconnect it first.").format(network=network)
+    return _(
+        "The VPN's network {network} is already routed elsewhere (often the local network uses the same addresses), so the VPN cannot use it."
+    ).format(network=network)
 
 
 def address_in_use_sentence(address: IPAddress) -> str:
-    return f"The address {address} is already in use on another network adapter (often one a VPN left behind); remove it there and reconnect."
+    return _(
+        "The address {address} is already in use on another network adapter (often one a VPN left behind); remove it there and reconnect."
+    ).format(address=address)
 
 
 def no_route_to_server_sentence(server: IPAddress, reason: str) -> str:
-    return f"This computer has no route to the VPN server {server} ({reason}); check the network connection."
+    return _("This computer has no route to the VPN server {server} ({reason}); check the network connection.").format(server=server, reason=reason)

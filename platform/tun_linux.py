@@ -13,7 +13,9 @@ import fcntl
 import os
 import socket
 import struct
+from collections.abc import Callable
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 
 CLONE_DEVICE = "/dev/net/tun"
@@ -48,13 +50,17 @@ class TunDevice:
         requested = DEFAULT_NAME_PATTERN if name is None else name
         encoded = requested.encode()
         if not encoded or len(encoded) >= IFNAMSIZ or b"/" in encoded or b" " in encoded:
-            raise PlatformError(f"{requested!r} cannot be an interface name: use 1 to {IFNAMSIZ - 1} letters or digits.")
+            raise PlatformError(
+                _("{name!r} cannot be an interface name: use 1 to {most} letters or digits.").format(name=requested, most=IFNAMSIZ - 1)
+            )
         try:
             fd = os.open(clone_device, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError as error:
             raise PlatformError(
-                f"{clone_device} is missing, so no tunnel interface can be created: load the "
-                "kernel module with 'modprobe tun' (in a container, pass the device in)."
+                _(
+                    "{device} is missing, so no tunnel interface can be created: load the "
+                    "kernel module with 'modprobe tun' (in a container, pass the device in)."
+                ).format(device=clone_device)
             ) from error
         except OSError as error:
             raise _tun_error(error, clone_device, requested) from error
@@ -69,7 +75,7 @@ class TunDevice:
 
     def fileno(self) -> int:
         if self._fd is None:
-            raise PlatformError(f"The tunnel interface {self.name} is already closed.")
+            raise PlatformError(_("The tunnel interface {name} is already closed.").format(name=self.name))
         return self._fd
 
     @property
@@ -91,7 +97,9 @@ class TunDevice:
                 if error.errno == errno.EBADFD:
                     raise PlatformError(self._removed_sentence()) from error
                 raise PlatformError(
-                    f"Reading from the tunnel interface {self.name} failed ({error.strerror}); reconnect to create it anew."
+                    _("Reading from the tunnel interface {name} failed ({reason}); reconnect to create it anew.").format(
+                        name=self.name, reason=error.strerror
+                    )
                 ) from error
             if not packet:
                 break
@@ -111,24 +119,40 @@ class TunDevice:
                     continue
                 if error.errno == errno.EBADFD:
                     raise PlatformError(self._removed_sentence()) from error
-                raise PlatformError(f"Writing to the tunnel interface {self.name} failed ({error.strerror}); reconnect to create it anew.") from error
+                raise PlatformError(
+                    _("Writing to the tunnel interface {name} failed ({reason}); reconnect to create it anew.").format(
+                        name=self.name, reason=error.strerror
+                    )
+                ) from error
 
     def _removed_sentence(self) -> str:
         # The kernel detaches the descriptor (EBADFD) when the interface is deleted under it,
         # e.g. `ip link del` or a network manager cleaning up.
-        return f"The tunnel interface {self.name} was removed by another program, so the VPN disconnected; connect again to create it anew."
+        return _("The tunnel interface {name} was removed by another program, so the VPN disconnected; connect again to create it anew.").format(
+            name=self.name
+        )
 
     @property
     def mtu(self) -> int:
         request = struct.pack("16si20x", self.name.encode(), 0)
-        reply = self._interface_ioctl(SIOCGIFMTU, request, "read the MTU of")
+        reply = self._interface_ioctl(
+            SIOCGIFMTU,
+            request,
+            lambda reason: _("Could not read the MTU of the tunnel interface {name} ({reason}).").format(name=self.name, reason=reason),
+        )
         return struct.unpack_from("i", reply, IFNAMSIZ)[0]
 
     def set_mtu(self, mtu: int) -> None:
         if not 68 <= mtu <= MAX_PACKET:
-            raise PlatformError(f"An MTU of {mtu} bytes is not possible: it must be between 68 and {MAX_PACKET}.")
+            raise PlatformError(_("An MTU of {mtu} bytes is not possible: it must be between 68 and {most}.").format(mtu=mtu, most=MAX_PACKET))
         request = struct.pack("16si20x", self.name.encode(), mtu)
-        self._interface_ioctl(SIOCSIFMTU, request, f"set an MTU of {mtu} on")
+        self._interface_ioctl(
+            SIOCSIFMTU,
+            request,
+            lambda reason: _("Could not set an MTU of {mtu} on the tunnel interface {name} ({reason}).").format(
+                mtu=mtu, name=self.name, reason=reason
+            ),
+        )
 
     def close(self) -> None:
         """Close the descriptor; the kernel then removes the interface. Safe to call twice."""
@@ -146,7 +170,8 @@ class TunDevice:
         state = "closed" if self._fd is None else f"fd={self._fd}"
         return f"<TunDevice {self.name} {state}>"
 
-    def _interface_ioctl(self, request_code: int, request: bytes, action: str) -> bytes:
+    def _interface_ioctl(self, request_code: int, request: bytes, failed: Callable[[str], str]) -> bytes:
+        """The ioctl's reply; `failed(reason)`: the sentence when the kernel refuses it."""
         self.fileno()  # a closed device has no interface any more
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control:
             try:
@@ -154,20 +179,26 @@ class TunDevice:
             except OSError as error:
                 if error.errno == errno.EPERM:
                     raise PlatformError(
-                        f"Changing the tunnel interface {self.name} needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN)."
+                        _("Changing the tunnel interface {name} needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN).").format(
+                            name=self.name
+                        )
                     ) from error
-                raise PlatformError(f"Could not {action} the tunnel interface {self.name} ({error.strerror}).") from error
+                raise PlatformError(failed(str(error.strerror))) from error
 
 
 def _tun_error(error: OSError, clone_device: str, name: str) -> PlatformError:
     if error.errno in (errno.EPERM, errno.EACCES):
-        return PlatformError("Creating the tunnel interface needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN).")
+        return PlatformError(_("Creating the tunnel interface needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN)."))
     if error.errno == errno.EBUSY:
-        return PlatformError(f"The interface name {name} is already in use by another program; choose another name or disconnect the other tunnel.")
+        return PlatformError(
+            _("The interface name {name} is already in use by another program; choose another name or disconnect the other tunnel.").format(name=name)
+        )
     if error.errno == errno.EINVAL:
         return PlatformError(
-            f"The kernel refused to create a tunnel interface named {name!r}; choose a name of letters and digits, or an existing TUN device."
+            _(
+                "The kernel refused to create a tunnel interface named {name!r}; choose a name of letters and digits, or an existing TUN device."
+            ).format(name=name)
         )
     if error.errno in (errno.ENODEV, errno.ENXIO):
-        return PlatformError(f"{clone_device} does not work here: the kernel has no TUN support loaded; run 'modprobe tun'.")
-    return PlatformError(f"Creating the tunnel interface {name} failed ({error.strerror}).")
+        return PlatformError(_("{device} does not work here: the kernel has no TUN support loaded; run 'modprobe tun'.").format(device=clone_device))
+    return PlatformError(_("Creating the tunnel interface {name} failed ({reason}).").format(name=name, reason=error.strerror))

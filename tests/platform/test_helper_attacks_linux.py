@@ -16,7 +16,7 @@ import pytest
 
 from sstpvpn.platform.helper_conversation import IDLE_SECONDS
 from sstpvpn.platform.helper_session import LOG_BURST, MAX_SESSIONS_PER_USER, too_many_sessions_sentence
-from sstpvpn.platform.journal_replay import BUSY_SENTENCE
+from sstpvpn.platform.journal_replay import busy_sentence
 from tests.platform.client_network import RESOLV_CONF, ip_json, snapshot
 from tests.platform.test_helper_linux import HELPER, NOGROUP, REPO, UnprivilegedAgent, _wait_for, _wait_for_state, helper, socket_folder  # noqa: F401
 
@@ -35,12 +35,12 @@ def test_two_sessions_applying_at_once_never_share_the_journal(client_ns, helper
     agent = UnprivilegedAgent(client_ns, "race", "--socket", helper.socket, "--rounds", "50")
     for round_number in range(50):
         outcome = agent.next()["outcome"]
-        assert sorted(outcome, key=lambda result: result != "applied") == ["applied", BUSY_SENTENCE], (round_number, outcome)
+        assert sorted(outcome, key=lambda result: result != "applied") == ["applied", busy_sentence()], (round_number, outcome)
     agent.finish()
     _wait_for_state(client_ns, before)  # every round restored exactly: routes, addresses, DNS
     assert (client_ns.etc / "resolv.conf").read_bytes() == RESOLV_CONF
     assert not helper.journal.exists()
-    assert BUSY_SENTENCE in helper.log.read_text()
+    assert busy_sentence() in helper.log.read_text()
 
 
 def test_an_interface_made_persistent_is_deleted_when_its_session_ends(client_ns, helper):
