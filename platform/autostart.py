@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform.errors import PlatformError
 
 DESKTOP_FILE_NAME = "sstp-vpn-tray.desktop"
@@ -70,7 +71,7 @@ def desktop_exec(command: Sequence[str]) -> str:
     quoted = []
     for argument in command:
         if any(char in "\n\r\x00" for char in argument):
-            raise PlatformError(f"The command {argument!r} cannot be written to a desktop entry (it holds a line break).")
+            raise PlatformError(_("The command {argument!r} cannot be written to a desktop entry (it holds a line break).").format(argument=argument))
         argument = argument.replace("%", "%%")
         if not argument or any(char in _RESERVED for char in argument):
             argument = '"' + "".join("\\" + char if char in '"`$\\' else char for char in argument) + '"'
@@ -146,7 +147,7 @@ class XdgAutostart:
             else:
                 self.path.unlink(missing_ok=True)
         except OSError as error:
-            raise PlatformError(f"{self.path} cannot be removed ({error.strerror or error}).") from None
+            raise PlatformError(_("{path} cannot be removed ({reason}).").format(path=self.path, reason=error.strerror or error)) from None
 
 
 # -- macOS --------------------------------------------------------------------------------------
@@ -177,7 +178,7 @@ class LaunchAgentAutostart:
         try:
             self.path.unlink(missing_ok=True)
         except OSError as error:
-            raise PlatformError(f"{self.path} cannot be removed ({error.strerror or error}).") from None
+            raise PlatformError(_("{path} cannot be removed ({reason}).").format(path=self.path, reason=error.strerror or error)) from None
 
 
 # -- Windows ------------------------------------------------------------------------------------
@@ -218,7 +219,9 @@ class RunKeyAutostart:
             with registry.CreateKeyEx(registry.HKEY_CURRENT_USER, RUN_KEY, 0, registry.KEY_SET_VALUE) as key:
                 registry.SetValueEx(key, RUN_VALUE, 0, registry.REG_SZ, windows_command_line(command))
         except OSError as error:
-            raise PlatformError(f"The start-at-login value {self.where()} cannot be written ({error.strerror or error}).") from None
+            raise PlatformError(
+                _("The start-at-login value {value} cannot be written ({reason}).").format(value=self.where(), reason=error.strerror or error)
+            ) from None
 
     def disable(self) -> None:
         registry = self.registry
@@ -228,7 +231,9 @@ class RunKeyAutostart:
         except FileNotFoundError:
             return
         except OSError as error:
-            raise PlatformError(f"The start-at-login value {self.where()} cannot be removed ({error.strerror or error}).") from None
+            raise PlatformError(
+                _("The start-at-login value {value} cannot be removed ({reason}).").format(value=self.where(), reason=error.strerror or error)
+            ) from None
 
 
 # -- the one for this system --------------------------------------------------------------------
@@ -258,4 +263,4 @@ def _write_file(path: Path, data: bytes) -> None:
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError as error:
-        raise PlatformError(f"{path} cannot be written ({error.strerror or error}).") from None
+        raise PlatformError(_("{path} cannot be written ({reason}).").format(path=path, reason=error.strerror or error)) from None

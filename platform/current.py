@@ -5,9 +5,9 @@
     config = current.NetConfigurator(tun.name, server_address)
 
 Linux, Windows (Wintun) and macOS (utun) have implementations; the Windows and macOS ones have not
-run on a real system yet (`UNTESTED_NOTE` says so, for the log). On an operating system without
+run on a real system yet (`untested_note()` says so, for the log). On an operating system without
 an implementation, importing this module still works (a GUI can start and explain); using any of
-the names raises PlatformError with `UNSUPPORTED_SENTENCE`.
+the names raises PlatformError with `unsupported_sentence()`.
 
 The front ends (the tray and the CLI) ask it their OS questions too, with the same names on every
 system: `prepare_session()` before connecting, `uses_network_helper()`, `tunnel_problem()`,
@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import applied_routes, interfaces, session_preparation, traffic_counters
 from sstpvpn.platform.autostart import Autostart, tray_command
 from sstpvpn.platform.errors import PlatformError
@@ -32,8 +33,6 @@ from sstpvpn.platform.tunnel_access import tunnel_problem, uses_network_helper
 __all__ = [
     "PlatformError",
     "SUPPORTED",
-    "UNSUPPORTED_SENTENCE",
-    "UNTESTED_NOTE",
     "TunDevice",
     "NetConfigurator",
     "repair_from_journal",
@@ -57,29 +56,30 @@ __all__ = [
 ]
 
 
-def unsupported_sentence(platform_name: str) -> str | None:
+def _supported(platform_name: str) -> bool:
+    return platform_name.startswith("linux") or platform_name in ("win32", "darwin")
+
+
+def unsupported_sentence(platform_name: str = sys.platform) -> str | None:
     """None when `platform_name` (a sys.platform value) has an implementation, else the sentence to show."""
-    if platform_name.startswith("linux") or platform_name in ("win32", "darwin"):
+    if _supported(platform_name):
         return None
     if platform_name == "cygwin":
-        return "Under Cygwin SSTP VPN cannot create its tunnel; run its Windows version instead."
-    return f"SSTP VPN runs on Linux, Windows and macOS; this system ({platform_name}) is not supported."
+        return _("Under Cygwin SSTP VPN cannot create its tunnel; run its Windows version instead.")
+    return _("SSTP VPN runs on Linux, Windows and macOS; this system ({system}) is not supported.").format(system=platform_name)
 
 
-def untested_note(platform_name: str) -> str | None:
+def untested_note(platform_name: str = sys.platform) -> str | None:
     """A sentence to log where the implementation has never run on a real system yet."""
     names = {"win32": "Windows", "darwin": "macOS"}
     if platform_name not in names:
         return None
-    return (
-        f"The {names[platform_name]} support of SSTP VPN has not yet been run on a real "
-        f"{names[platform_name]} system; please report what works and what does not."
+    return _("The {system} support of SSTP VPN has not yet been run on a real {system} system; please report what works and what does not.").format(
+        system=names[platform_name]
     )
 
 
-UNSUPPORTED_SENTENCE = unsupported_sentence(sys.platform)
-SUPPORTED = UNSUPPORTED_SENTENCE is None
-UNTESTED_NOTE = untested_note(sys.platform)
+SUPPORTED = _supported(sys.platform)
 
 
 def _no_early_route_check(full_tunnel: bool, extra_routes: Any) -> str | None:
@@ -106,7 +106,7 @@ elif sys.platform == "darwin":
 else:
 
     def _unsupported(*_args: Any, **_kwargs: Any) -> NoReturn:
-        raise PlatformError(UNSUPPORTED_SENTENCE or "This system is not supported.")
+        raise PlatformError(unsupported_sentence() or _("This system is not supported."))
 
     class TunDevice:  # type: ignore[no-redef]
         open = staticmethod(_unsupported)
@@ -127,7 +127,9 @@ def prepare_session() -> SessionPreparation:
     when this process makes the tunnel itself (not through the helper) restore what a crashed
     session left. May block (it undoes routes and DNS): call it before connecting in the CLI and
     on a worker thread in the tray."""
-    return session_preparation.prepare(UNSUPPORTED_SENTENCE, UNTESTED_NOTE, uses_network_helper, lambda: repair_from_journal(default_journal_path()))
+    return session_preparation.prepare(
+        unsupported_sentence(), untested_note(), uses_network_helper, lambda: repair_from_journal(default_journal_path())
+    )
 
 
 ConfiguratorFactory = Callable[..., interfaces.NetConfigurator]  # (ifname, server_address, full_tunnel=, extra_routes=, use_vpn_dns=)

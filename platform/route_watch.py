@@ -38,5 +38,5 @@ def start_route_watch(on_change: Callable[[bool], None]) -> RouteWatch:
         try:
             return RouteWatcher(on_change).start()
         except OSError as error:  # no netlink here (a sandbox): reconnect without it
-            log.warning("cannot watch the routing table (%s); reconnecting without it", error)
+            log.warning("cannot watch the routing table (%s); reconnecting without it", error)  # not translated: program log, not the Log window
     return AlwaysUsable()

@@ -13,13 +13,17 @@ from __future__ import annotations
 import os
 import sys
 
+from sstpvpn.client.core.i18n import _
+
 CAP_NET_ADMIN = 12  # linux/capability.h
 HELPER_SYSTEMS = ("linux", "darwin", "win32")
 
-ROOT_WITHOUT_NET_ADMIN_SENTENCE = (
-    "The tray app runs as root but without CAP_NET_ADMIN, so it cannot create the tunnel interface: start it "
-    "without that limit (sudo sstp-vpn-tray), or as your own user with the SSTP VPN network helper."
-)
+
+def root_without_net_admin_sentence() -> str:
+    return _(
+        "The tray app runs as root but without CAP_NET_ADMIN, so it cannot create the tunnel interface: start it "
+        "without that limit (sudo sstp-vpn-tray), or as your own user with the SSTP VPN network helper."
+    )
 
 
 def uses_network_helper(platform_name: str | None = None) -> bool:
@@ -51,7 +55,7 @@ def tunnel_problem(platform_name: str | None = None, status_file: str = "/proc/s
         effective = None
     if effective is None:
         return None  # cannot tell: let the connection attempt say what happens
-    return None if effective >> CAP_NET_ADMIN & 1 else ROOT_WITHOUT_NET_ADMIN_SENTENCE
+    return None if effective >> CAP_NET_ADMIN & 1 else root_without_net_admin_sentence()
 
 
 def effective_capabilities(proc_status: str) -> int | None:

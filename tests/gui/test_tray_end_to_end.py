@@ -23,7 +23,7 @@ from keyring.backends import SecretService
 
 from sstpvpn.client.profiles import Profile, ProfileStore, new_profile_id
 from sstpvpn.client.secret_store import SecretKind, SecretStore
-from sstpvpn.platform.tunnel_access import ROOT_WITHOUT_NET_ADMIN_SENTENCE
+from sstpvpn.platform.tunnel_access import root_without_net_admin_sentence
 from tests.gui.conftest import REPO_ROOT
 from tests.gui.desktop import INSTALL_GUI
 from tests.integration.client_process import network_state
@@ -144,7 +144,7 @@ def test_without_cap_net_admin_the_tray_says_how_to_start_it(softether_server, d
     server = softether_server
     before = network_state(server.client_ns)
     seen, _, err = run_tray_session(server, desktop, tmp_path / "config", screenshots, "unprivileged", "setpriv", "--bounding-set=-net_admin")
-    admin = ROOT_WITHOUT_NET_ADMIN_SENTENCE
+    admin = root_without_net_admin_sentence()
     tun = "Creating the tunnel interface needs administrator rights: run sstp-vpn as root (or give it CAP_NET_ADMIN)."
     assert seen["notices"] == [
         {"title": "The VPN tunnel cannot be created", "text": admin},

@@ -21,7 +21,7 @@ def test_the_standard_platform_module_is_not_shadowed():
 
 @pytest.mark.skipif(sys.platform != "linux", reason="Linux is the implemented platform")
 def test_linux_gets_the_linux_implementation():
-    assert current.SUPPORTED and current.UNSUPPORTED_SENTENCE is None
+    assert current.SUPPORTED and current.unsupported_sentence() is None
     assert current.TunDevice.__module__ == "sstpvpn.platform.tun_linux"
     assert current.NetConfigurator.__module__ == "sstpvpn.platform.netconfig_linux"
 

@@ -68,10 +68,10 @@ def test_current_prepares_with_this_systems_answers(monkeypatch, tmp_path):
     monkeypatch.setattr(current, "uses_network_helper", lambda: False)
     monkeypatch.setattr(current, "default_journal_path", lambda: tmp_path / "journal.json")
     monkeypatch.setattr(current, "repair_from_journal", lambda path: journals.append(path) or True)
-    assert current.prepare_session() == SessionPreparation(repaired=True, note=current.UNTESTED_NOTE)
+    assert current.prepare_session() == SessionPreparation(repaired=True, note=current.untested_note())
     assert journals == [tmp_path / "journal.json"]
     monkeypatch.setattr(current, "uses_network_helper", lambda: True)
-    assert current.prepare_session() == SessionPreparation(note=current.UNTESTED_NOTE)
+    assert current.prepare_session() == SessionPreparation(note=current.untested_note())
     assert journals == [tmp_path / "journal.json"]
-    monkeypatch.setattr(current, "UNSUPPORTED_SENTENCE", "Not here.")
+    monkeypatch.setattr(current, "unsupported_sentence", lambda: "Not here.")
     assert current.prepare_session().failure == Failure(Layer.PLATFORM, "Not here.", FailureKind.OTHER)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from sstpvpn.platform import current
-from sstpvpn.platform.tunnel_access import ROOT_WITHOUT_NET_ADMIN_SENTENCE, effective_capabilities, tunnel_problem, uses_network_helper
+from sstpvpn.platform.tunnel_access import effective_capabilities, root_without_net_admin_sentence, tunnel_problem, uses_network_helper
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,7 @@ def test_helper_or_root(system, euid, expected, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "cap_eff, expected", [("0000000000000000", ROOT_WITHOUT_NET_ADMIN_SENTENCE), ("0000000000001000", None), ("000001ffffffffff", None)]
+    "cap_eff, expected", [("0000000000000000", root_without_net_admin_sentence()), ("0000000000001000", None), ("000001ffffffffff", None)]
 )
 def test_root_on_linux_needs_cap_net_admin(tmp_path, monkeypatch, cap_eff, expected):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
@@ -74,7 +74,7 @@ def test_windows_says_when_the_network_service_is_not_running(monkeypatch):
     monkeypatch.setattr(sys, "platform", "win32")
     asked = []
     monkeypatch.setattr(winpipe, "pipe_exists", lambda name: asked.append(name) or False)
-    assert tunnel_problem() == helper_client.WINDOWS_NOT_RUNNING_SENTENCE
+    assert tunnel_problem() == helper_client.windows_not_running_sentence()
     assert "Services (services.msc)" in tunnel_problem()
     monkeypatch.setattr(winpipe, "pipe_exists", lambda name: asked.append(name) or True)
     assert tunnel_problem() is None
@@ -84,4 +84,4 @@ def test_windows_says_when_the_network_service_is_not_running(monkeypatch):
 def test_this_system_answers_through_current():
     assert current.tunnel_problem is tunnel_problem
     if sys.platform == "linux" and os.geteuid() == 0:
-        assert tunnel_problem() in (None, ROOT_WITHOUT_NET_ADMIN_SENTENCE)  # read from this process's /proc
+        assert tunnel_problem() in (None, root_without_net_admin_sentence())  # read from this process's /proc
