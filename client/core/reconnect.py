@@ -34,13 +34,6 @@ def ended_sentence() -> str:
     return _("The server ended the connection.")
 
 
-def __getattr__(name: str) -> str:
-    """ENDED_SENTENCE, for callers not yet moved to ended_sentence(): looked up when asked for."""
-    if name == "ENDED_SENTENCE":
-        return ended_sentence()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @dataclass(frozen=True)
 class Backoff:
     initial: float = 1.0  # the ceiling of the first retry's delay; it doubles per failed attempt
