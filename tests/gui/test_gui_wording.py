@@ -82,9 +82,13 @@ def test_flags_become_field_names(sentence, shown):
 
 
 def test_the_real_trust_sentence_names_the_field():
+    import ssl
+
     from sstpvpn.client import trust
 
-    shown = in_gui_words(trust._CA_FILE_HINT)
+    sentence = trust.verification_sentence(ssl.SSLCertVerificationError("unable to get local issuer certificate"), [])
+    assert "(--ca-file)" in sentence
+    shown = in_gui_words(sentence)
     assert "--" not in shown and "“Extra CA file”" in shown
 
 
