@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"sstp-vpn-tray {__version__}")  # not translated: program and version
     args, qt_args = parser.parse_known_args(argv)
     app = QApplication([sys.argv[0], *qt_args])
-    _translate_qt(app, language)
+    translate_qt(app, language)
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("sstp-vpn-tray")
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     return app.exec()
 
 
-def _translate_qt(app: QApplication, language: str) -> None:
+def translate_qt(app: QApplication, language: str) -> None:
     """Qt's own words (the standard buttons OK, Cancel, Yes, No; the text fields' context menu) in
     the language chosen for ours, from the translations that come with Qt."""
     translator = QTranslator(app)

@@ -203,7 +203,8 @@ def flag_boxes() -> dict[str, str]:
     }
 
 
-FLAG_MENTION = re.compile(r"\((or )?(--[a-z][a-z0-9-]*)\)")
+# "(--ca-file)", and "(or --route)" in any language ("(oder --route)", "(ou --route)").
+FLAG_MENTION = re.compile(r"\(([^()-]*\s)?(--[a-z][a-z0-9-]*)\)")
 
 
 def in_gui_words(sentence: str) -> str:
@@ -212,7 +213,7 @@ def in_gui_words(sentence: str) -> str:
     fields, boxes = flag_fields(), flag_boxes()
 
     def field(match: re.Match[str]) -> str:
-        either = match.group(1) is not None  # "(or --route)": another way to fix it
+        either = bool(match.group(1))  # "(or --route)": another way to fix it
         label = fields.get(match.group(2))
         if label is not None:
             if either:

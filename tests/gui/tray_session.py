@@ -24,12 +24,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QRect, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMenu, QWidget
 
+from sstpvpn.client.core.i18n import _
 from sstpvpn.client.core.types import State
-from sstpvpn.gui.app import TrayApp
+from sstpvpn.gui.app import TrayApp, translate_qt
 from sstpvpn.gui.log_window import LogWindow
 from sstpvpn.gui.presentation import plain_text
+from sstpvpn.platform.language import use_users_language
 
 QT_PROBLEMS = (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
 
@@ -223,12 +225,72 @@ def refused_password_asked_again(tray_app: TrayApp, person: Person, profile_name
     person.choose("Quit")
 
 
+def in_the_users_language(tray_app: TrayApp, person: Person, profile_name: str, artifacts: Path, result: dict) -> None:
+    """Started with the environment's language (LANGUAGE=de for test_german_session.py): the menu,
+    a failed attempt's sentence in the menu, the notification and the status window, the profiles
+    window and the editor, as the person sees them. The profile's server refuses connections."""
+    controller = tray_app.controller
+    result["menu_before"] = person.open_menu()
+    screenshot(person.menu_and_icon_area(), artifacts / "german-tray-menu.png")
+    person.choose(_("Connect “{name}”").format(name=profile_name))
+    wait_for(
+        lambda: controller.status.state is State.DISCONNECTED and controller.status.failure is not None, 60, "the connection attempt did not end"
+    )
+    failure = controller.status.failure
+    assert failure is not None
+    result["failure"] = failure.reason
+    result["tooltip"] = tray_app.tray.icon.toolTip()
+    pause(0.5)
+    balloon = next((w for w in QApplication.topLevelWidgets() if w.metaObject().className() == "QBalloonTip" and w.isVisible()), None)
+    if balloon is not None:
+        screenshot(balloon.frameGeometry().adjusted(-4, -4, 4, 4), artifacts / "german-notification.png")
+    result["menu_after"] = person.open_menu()
+    screenshot(person.menu_and_icon_area(), artifacts / "german-tray-menu-failed.png")
+    person.choose(_("Status…"))
+    window = tray_app.status_window
+    wait_for(lambda: window is not None and window.isVisible(), 10, "the status window did not open")
+    window.move(40, 60)
+    pause(0.3)
+    result["status_window"] = {
+        "title": window.windowTitle(),
+        "problem": window.problem.text(),
+        "buttons": [window.disconnect_button.text(), window.close_button.text()],
+    }
+    screenshot(window.frameGeometry(), artifacts / "german-status-window.png")
+    window.close()
+    person.open_menu()
+    person.choose(_("Edit profiles…"))
+    profiles = tray_app.profiles_window
+    wait_for(lambda: profiles is not None and profiles.isVisible(), 10, "the profiles window did not open")
+    profiles.move(40, 60)
+    editor = profiles.open_editor(tray_app.store.load()[0])
+    wait_for(editor.isVisible, 10, "the editor did not open")
+    editor.move(480, 60)
+    pause(0.5)
+    result["profiles_window"] = {
+        "title": profiles.windowTitle(),
+        "buttons": [b.text() for b in (profiles.add_button, profiles.edit_button, profiles.remove_button, profiles.connect_button)],
+    }
+    result["editor"] = {
+        "title": editor.windowTitle(),
+        "labels": [label.text() for label in editor.findChildren(QLabel) if label.text().endswith(":")],
+    }
+    screenshot(profiles.frameGeometry(), artifacts / "german-profiles-window.png")
+    screenshot(editor.frameGeometry(), artifacts / "german-profile-editor.png")
+    editor.close()
+    profiles.close()
+    person.open_menu()
+    person.choose(_("Quit"))
+
+
 def main(argv: list[str]) -> int:
     scenario, artifacts, profile_name, ping_address = argv[1], Path(argv[2]), argv[3], argv[4]
     artifacts.mkdir(parents=True, exist_ok=True)
     qt_problems: list[str] = []
     qInstallMessageHandler(lambda kind, _context, message: qt_problems.append(message) if kind in QT_PROBLEMS else None)
+    language = use_users_language()  # as sstp-vpn-tray starts (gui/app.py main)
     app = QApplication(["sstp-vpn-tray"])
+    translate_qt(app, language)
     app.setQuitOnLastWindowClosed(False)
     tray_app = TrayApp()
     stopped: list[bool] = []
@@ -243,6 +305,8 @@ def main(argv: list[str]) -> int:
         connect_disconnect_quit(tray_app, person, profile_name, ping_address, artifacts, result)
     elif scenario == "refused":
         refused_password_asked_again(tray_app, person, profile_name, artifacts, result)
+    elif scenario == "language":
+        in_the_users_language(tray_app, person, profile_name, artifacts, result)
     else:
         without_network_admin(tray_app, person, profile_name, artifacts, result)
     wait_for(lambda: bool(stopped), 30, "Quit did not stop the app")
@@ -256,6 +320,7 @@ def main(argv: list[str]) -> int:
     result["notices"] = notices
     result["qt_problems"] = qt_problems
     result["euid"] = os.geteuid()
+    result["language"] = language
     print(json.dumps(result), flush=True)
     return 0
 
