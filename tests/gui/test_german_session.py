@@ -94,5 +94,11 @@ def test_a_german_session_speaks_german(desktop, tray, keyring_service, tmp_path
     assert german("Server:") in seen["editor"]["labels"] and german("User name:") in seen["editor"]["labels"]
     assert "Server:" not in seen["editor"]["labels"] or german("Server:") == "Server:"
     assert "User name:" not in seen["editor"]["labels"]
-    for name in ("german-tray-menu.png", "german-tray-menu-failed.png", "german-status-window.png", "german-profiles-window.png", "german-profile-editor.png"):
+    for name in (
+        "german-tray-menu.png",
+        "german-tray-menu-failed.png",
+        "german-status-window.png",
+        "german-profiles-window.png",
+        "german-profile-editor.png",
+    ):
         assert (screenshots / name).stat().st_size > 1000
