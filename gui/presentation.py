@@ -87,7 +87,7 @@ def summary_lines(
         # Translators: tray menu header and tooltip; {app_name} is "SSTP VPN"
         lines = [_("{app_name}: not connected").format(app_name=APP_NAME)]
     else:
-        lines = [f"{APP_NAME}: {profile_name}, {state_text(status, reconnect_in).lower()}"]
+        lines = [f"{APP_NAME}: {profile_name}, {in_a_sentence(state_text(status, reconnect_in))}"]
     if status.state is State.CONNECTED and status.plan is not None:
         since = f" · {duration_text(now - status.connected_at)}" if status.connected_at is not None else ""
         # Translators: tray menu header and tooltip: the VPN address this computer got
@@ -205,6 +205,12 @@ def flag_boxes() -> dict[str, str]:
 
 # "(--ca-file)", and "(or --route)" in any language ("(oder --route)", "(ou --route)").
 FLAG_MENTION = re.compile(r"\(([^()-]*\s)?(--[a-z][a-z0-9-]*)\)")
+
+
+def in_a_sentence(words: str) -> str:
+    """A state's words after a comma: "Connected" -> "connected". Only the first letter, so that a
+    German noun inside keeps its capital ("wird verbunden (Server wird kontaktiert)")."""
+    return words[:1].lower() + words[1:]
 
 
 def in_gui_words(sentence: str) -> str:

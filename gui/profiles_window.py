@@ -13,7 +13,7 @@ from .background import run_in_background
 from .connection import ConnectionController, Notice, NoticeLevel
 from .editor import ProfileEditor
 from .icons import app_icon
-from .presentation import state_text
+from .presentation import in_a_sentence, state_text
 from .switch_question import ask_to_switch
 
 ITEM_TEXT = Qt.ItemDataRole.UserRole + 1  # the item's text without the session's state
@@ -100,7 +100,7 @@ class ProfilesWindow(QWidget):
     def _show_state(self) -> None:
         """The session's profile says its state in the list; the buttons follow the selection."""
         active_id = self._active_id()
-        words = state_text(self.controller.status, self.controller.reconnect_in).lower()
+        words = in_a_sentence(state_text(self.controller.status, self.controller.reconnect_in))
         for row in range(self.list.count()):
             item = self.list.item(row)
             text = item.data(ITEM_TEXT)

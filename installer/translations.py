@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gettext
 import io
+import re
 import string
 import sys
 from datetime import UTC, datetime
@@ -121,7 +122,8 @@ def _placeholders(text: str) -> set[str]:
 
 
 def _accelerators(text: str) -> int:
-    return text.replace("&&", "").count("&")
+    """Qt's keyboard accelerators: "&Quit" has one; "&&" and "Users & Groups" have none."""
+    return len(re.findall(r"&(?=[^&\s])", text.replace("&&", "")))
 
 
 def problems(language: str, current: Catalog | None = None) -> list[str]:

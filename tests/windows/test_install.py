@@ -5,6 +5,7 @@ service runs and answers on its pipe is test_service.py's matter: these tests do
 
 from __future__ import annotations
 
+import gettext
 import re
 import struct
 import subprocess
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from tests.windows.wine_env import AUTOSTART_VALUE, RUN_KEY, SERVICE_KEY, UNINSTALL_KEY, VERSION, wine_build
+from tests.windows.wine_env import AUTOSTART_VALUE, REPO_ROOT, RUN_KEY, SERVICE_KEY, UNINSTALL_KEY, VERSION, wine_build
 
 # Wine-only stand-ins (installer/windows/wine-shims) for DLLs Wine 8.0 lacks: in the prefix's
 # system32 during the build and the tests, never in the bundle.
@@ -97,6 +98,20 @@ def test_cli_answers_version(installed):
     assert result.returncode == 0, result.stdout
     assert result.stdout.strip().endswith(VERSION), result.stdout
     print(f"sstp-vpn.exe --version under Wine: {time.monotonic() - started:.1f} s")
+
+
+def test_the_bundle_speaks_the_users_language(installed):
+    """The catalogues and Qt's own translations are in the bundle, and the frozen CLI loads its
+    catalogue: `sstp-vpn.exe --help` with LANGUAGE=de (Wine hands the variable to the program)."""
+    internal = installed.program_folder / "_internal"
+    for language in ("de", "fr"):
+        assert (internal / "sstpvpn" / "assets" / "locale" / language / "LC_MESSAGES" / "sstp-vpn.mo").is_file()
+        assert next(internal.rglob(f"qtbase_{language}.qm"), None) is not None, f"Qt's {language} translations are not in the bundle"
+    with (REPO_ROOT / "assets" / "locale" / "de" / "LC_MESSAGES" / "sstp-vpn.mo").open("rb") as file:
+        german = gettext.GNUTranslations(file)
+    result = installed.wine.run([installed.cli, "--help"], env={"LANGUAGE": "de"}, quiet=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stdout
+    assert german.gettext("Connect to an SSTP VPN server.") in result.stdout, result.stdout
 
 
 def test_helper_is_a_console_program(installed):
