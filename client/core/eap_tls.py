@@ -416,19 +416,14 @@ def _alert_sentences() -> dict[str, str]:
 
 
 def _rename(sentence: str) -> str:
-    """trust.py speaks of "the server"; here it is the EAP (authentication) server, with its own CA setting."""
-    replacements = (
-        # Translators: words of the server-certificate sentences, replaced when a sentence is about the
-        # EAP authentication server: translate them exactly as they appear in those sentences.
-        (_("The server's"), _("The authentication server's")),
-        # Translators: as above, in the middle of a sentence
-        (_("the server's"), _("the authentication server's")),
-        ("(--ca-file)", "(--eap-ca-file)"),
-        (_("Check the host name in the profile."), _("Check the EAP server name in the profile (--eap-server-name).")),
-    )
-    for server, authentication_server in replacements:
-        sentence = sentence.replace(server, authentication_server)
-    return sentence
+    """trust.py's sentence about "the server", said of the EAP authentication server and its own
+    settings. A prefix names the server, rather than words replaced inside the sentence, so that
+    it holds in every language (a German or French possessive is no fragment to replace)."""
+    sentence = sentence.replace("(--ca-file)", "(--eap-ca-file)")
+    sentence = sentence.replace(_("Check the host name in the profile."), _("Check the EAP server name in the profile (--eap-server-name)."))
+    # Translators: {sentence} is a sentence about "the server's certificate", said here of the EAP
+    # (authentication) server, which is another server than the VPN server
+    return _("EAP authentication server: {sentence}").format(sentence=sentence)
 
 
 class TlsClient:

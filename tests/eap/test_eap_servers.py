@@ -91,7 +91,7 @@ def test_eap_tls_refuses_a_server_certificate_from_an_unknown_ca(freeradius, eap
     conversation, server = _run(freeradius, settings)
     failure = _failure(conversation)
     assert failure.kind is FailureKind.TRUST
-    assert failure.reason.startswith("The authentication server's certificate was not issued by a trusted authority")
+    assert failure.reason.startswith("EAP authentication server: The server's certificate was not issued by a trusted authority")
     assert "--eap-ca-file" in failure.reason
     assert server.binding is None and ACCESS_ACCEPT not in server.radius_codes
 
@@ -105,7 +105,7 @@ def test_eap_tls_refuses_a_server_certificate_for_another_name(freeradius, eap_p
     failure = _failure(conversation)
     assert failure.kind is FailureKind.TRUST
     assert failure.reason == (
-        f"The authentication server's certificate is for {SERVER_NAME}, not nps.example.com. "
+        f"EAP authentication server: The server's certificate is for {SERVER_NAME}, not nps.example.com. "
         "Check the EAP server name in the profile (--eap-server-name)."
     )
     assert server.binding is None

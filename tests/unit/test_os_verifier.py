@@ -268,6 +268,4 @@ def test_eap_server_refused_by_the_os(monkeypatch: pytest.MonkeyPatch, pki: dict
     client = TlsClient(TlsMethodSettings(TlsMethod.EAP_TLS, server_name="localhost", ca_file=pki["self-signed"].pem_path))
     with pytest.raises(TlsProblem) as caught:
         eap_handshake(client, server_context)
-    assert caught.value.failure.reason == OS_UNTRUSTED.replace("The server's", "The authentication server's").replace(
-        "(--ca-file)", "(--eap-ca-file)"
-    )
+    assert caught.value.failure.reason == "EAP authentication server: " + OS_UNTRUSTED.replace("(--ca-file)", "(--eap-ca-file)")
