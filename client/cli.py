@@ -48,7 +48,7 @@ def check_routes(texts: list[str]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sstp-vpn", description=_("Connect to an SSTP VPN server."))
-    parser.add_argument("--version", action="version", version=f"sstp-vpn {__version__}")
+    parser.add_argument("--version", action="version", version=f"sstp-vpn {__version__}", help=_("show the version and exit"))
     commands = parser.add_subparsers(dest="command", required=True)
 
     def server_options(sub: argparse.ArgumentParser, server_nargs: str | None = None) -> None:

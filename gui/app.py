@@ -169,7 +169,7 @@ class _StopSignalWatch(QObject):
 def main(argv: list[str] | None = None) -> int:
     language = use_users_language()
     parser = argparse.ArgumentParser(prog="sstp-vpn-tray", description=_("The SSTP VPN system-tray app."))
-    parser.add_argument("--version", action="version", version=f"sstp-vpn-tray {__version__}")  # not translated: program and version
+    parser.add_argument("--version", action="version", version=f"sstp-vpn-tray {__version__}", help=_("show the version and exit"))
     args, qt_args = parser.parse_known_args(argv)
     app = QApplication([sys.argv[0], *qt_args])
     translate_qt(app, language)

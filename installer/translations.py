@@ -37,9 +37,40 @@ HEADER_COMMENT = "# SSTP VPN's sentences, translated. How to add or mend a trans
 FIXED_DATE = datetime(2026, 1, 1, tzinfo=UTC)  # the template's date: a constant, so updating changes only what changed
 
 
+# argparse's own words, which the command line shows around ours: its help frame and its error
+# sentences. No catalogue of Python's ships them; argparse looks them up at run time through the
+# lookup platform/language.py hands it, so they live in our catalogue (taken from Python 3.11's
+# argparse.py, the words a user of `sstp-vpn` can meet).
+ARGPARSE_WORDS: tuple[str | tuple[str, str], ...] = (
+    "usage: ",
+    "positional arguments",
+    "options",
+    "show this help message and exit",
+    "%(prog)s: error: %(message)s\n",
+    "argument %(argument_name)s: %(message)s",
+    "unrecognized arguments: %s",
+    "the following arguments are required: %s",
+    "one of the arguments %s is required",
+    "not allowed with argument %s",
+    "expected one argument",
+    "expected at most one argument",
+    "expected at least one argument",
+    ("expected %s argument", "expected %s arguments"),
+    "ambiguous option: %(option)s could match %(matches)s",
+    "invalid %(type)s value: %(value)r",
+    "invalid choice: %(value)r (choose from %(choices)s)",
+    "ignored explicit argument %r",
+    "can't open '%(filename)s': %(error)s",
+)
+
+
 def template() -> Catalog:
-    """Every marked sentence of the code, with the translators' comments and where it is used."""
+    """Every marked sentence of the code, with the translators' comments and where it is used,
+    and argparse's words."""
     catalog = Catalog(domain=DOMAIN, project="SSTP VPN", creation_date=FIXED_DATE, charset="utf-8", fuzzy=False)
+    for words in ARGPARSE_WORDS:
+        comment = "Python's argparse, around the command line's own help and errors; keep each %(name)s and %s"
+        catalog.add(words, locations=[("argparse.py", None)], auto_comments=[comment])
     for folder in SOURCE_FOLDERS:
         found = extract_from_dir(
             REPO_ROOT / folder, keywords=KEYWORDS, comment_tags=(COMMENT_TAG,), strip_comment_tags=True, directory_filter=_not_cache
@@ -101,24 +132,30 @@ def update(new_language: str | None = None) -> None:
             )
             catalog.update(current, no_fuzzy_matching=True)
         write_catalogue(catalog, language)
-        print(f"{po_path(language).relative_to(REPO_ROOT)}: {len(problems(language))} entries to translate or mend")
+        print(f"{_shown(po_path(language))}: {len(problems(language))} entries to translate or mend")
 
 
 def compile_all() -> None:
     for language in languages():
         path = po_path(language).with_suffix(".mo")
         path.write_bytes(compiled(read_catalogue(language)))
-        print(f"{path.relative_to(REPO_ROOT)}")
+        print(_shown(path))
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 # -- what a finished catalogue must be --------------------------------------------------------------
 
 
 def _placeholders(text: str) -> set[str]:
+    """{name} fields, and argparse's %(name)s and %s ones."""
+    percent = set(re.findall(r"%\(\w+\)[sdr]|%[sdr]", text))
     try:
-        return {field.split(".")[0].split("[")[0] for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+        return percent | {field.split(".")[0].split("[")[0] for _, field, _, _ in string.Formatter().parse(text) if field is not None}
     except ValueError:  # a lone brace: not a format string
-        return set()
+        return percent
 
 
 def _accelerators(text: str) -> int:

@@ -9,6 +9,7 @@ A language without a catalogue falls through to the next one wanted, and finally
 
 from __future__ import annotations
 
+import argparse
 import gettext
 import locale
 import os
@@ -67,6 +68,11 @@ def use_users_language(environ: Mapping[str, str] | None = None) -> str:
     language chosen ("de", "fr" ... or "en")."""
     language, catalogue = catalogue_for(wanted_languages(environ))
     i18n.use_catalogue(catalogue)
+    # argparse looks its own words ("usage: ", "options", its errors) up through its module's `_`
+    # and `ngettext` (gettext's global functions) when it prints: our catalogue has them
+    # (installer/translations.py, ARGPARSE_WORDS).
+    setattr(argparse, "_", i18n._)  # noqa: B010 (argparse declares no such attribute to type checkers)
+    setattr(argparse, "ngettext", i18n.ngettext)  # noqa: B010
     return language
 
 

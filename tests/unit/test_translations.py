@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gettext
 import importlib.util
-import io
 import os
 import subprocess
 import sys
@@ -74,7 +73,7 @@ def test_the_catalogue_is_finished(language: str, template: Catalog) -> None:
 def test_unfinished_catalogues_are_told_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tool, "LOCALE", tmp_path)
     code = Catalog(domain=tool.DOMAIN)
-    for message in ("Connect to {host}.", "&Quit", "Gone", "Fuzzy", "Missing", "Right {host}"):
+    for message in ("Connect to {host}.", "&Quit", "Fuzzy", "Missing", "Right {host}"):
         code.add(message)
     code.add(("{count} profile", "{count} profiles"))
     translated = Catalog(locale="de", domain=tool.DOMAIN)
@@ -89,8 +88,8 @@ def test_unfinished_catalogues_are_told_apart(tmp_path: Path, monkeypatch: pytes
     assert found == [
         "missing: 'Missing'",
         "no longer in the code: 'Gone'",
-        "placeholders ['server'] instead of ['host']: 'Connect to {host}.'",
         "0 accelerators (&) instead of 1: '&Quit'",
+        "placeholders ['server'] instead of ['host']: 'Connect to {host}.'",
         "fuzzy: 'Fuzzy'",
         "placeholders ['count', 'host'] do not fit ['count']: '{count} profile'",
         "sstp-vpn.mo is missing: run `python3 installer/translations.py compile`",
@@ -161,20 +160,41 @@ def test_windows_display_language_is_the_users_ui_language(monkeypatch: pytest.M
 # -- the command line in German ---------------------------------------------------------------------
 
 
-def _german_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LANGUAGE": "de"}
-    return subprocess.run([sys.executable, "-m", "sstpvpn.client.cli", *args], input=stdin, capture_output=True, text=True, env=env, timeout=60)
+def _cli(language: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LANGUAGE": language}
+    return subprocess.run([sys.executable, "-m", "sstpvpn.client.cli", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
-def test_the_command_line_speaks_german() -> None:
-    german = gettext.GNUTranslations(io.BytesIO(Path(REPO_ROOT / "assets/locale/de/LC_MESSAGES/sstp-vpn.mo").read_bytes()))
-    shown = _german_cli("--help")
+def _catalogue(language: str) -> gettext.GNUTranslations:
+    with (REPO_ROOT / "assets" / "locale" / language / "LC_MESSAGES" / "sstp-vpn.mo").open("rb") as file:
+        return gettext.GNUTranslations(file)
+
+
+@pytest.mark.parametrize("language", PROMISED)
+def test_the_command_line_speaks_the_users_language(language: str) -> None:
+    words = _catalogue(language)
+    shown = _cli(language, "--help")
     assert shown.returncode == 0
-    assert german.gettext("Connect to an SSTP VPN server.") in shown.stdout
-    refused = _german_cli("connect", "--profile", "Nowhere")
-    assert refused.returncode != 0
-    assert refused.stderr.strip() and refused.stderr == _german_cli("connect", "--profile", "Nowhere").stderr
-    english = subprocess.run(
-        [sys.executable, "-m", "sstpvpn.client.cli", "connect", "--profile", "Nowhere"], capture_output=True, text=True, timeout=60
-    )
-    assert english.stderr != refused.stderr
+    assert shown.stdout.startswith(words.gettext("usage: ") + "sstp-vpn ")  # argparse's own words too
+    assert words.gettext("Connect to an SSTP VPN server.") in shown.stdout
+    assert words.gettext("show the version and exit") in shown.stdout
+    refused = _cli(language, "connect", "--profile", "Nowhere")
+    sentence = words.gettext("There is no profile called {name}; `sstp-vpn profiles list` shows them.").format(name=repr("Nowhere"))
+    assert (refused.returncode, refused.stderr) == (2, f"sstp-vpn: {sentence}\n")
+    wrong = _cli(language, "connect", "--bogus")
+    assert words.gettext("unrecognized arguments: %s") % "--bogus" in wrong.stderr
+    english = _cli("en", "connect", "--profile", "Nowhere")
+    assert english.stderr == "sstp-vpn: There is no profile called 'Nowhere'; `sstp-vpn profiles list` shows them.\n"
+
+
+@pytest.mark.parametrize("language", tool.languages())
+def test_texts_the_code_puts_together_agree(language: str) -> None:
+    """Where code finds one translated text inside another, the translations must agree: an editor
+    label and the same label with its colon (presentation's field names in sentences), and the
+    host-name advice that EAP sentences replace (client/core/eap_tls.py)."""
+    translated = {message.id: message.string for message in tool.read_catalogue(language) if isinstance(message.id, str) and message.id}
+    for english, text in translated.items():
+        if english.endswith(":") and english[:-1] in translated:
+            assert text.rstrip(" :\u00a0") == translated[english[:-1]], english
+    advice = translated["Check the host name in the profile."]
+    assert advice in translated["The server's certificate is for {names}, not {expected}. Check the host name in the profile."]
