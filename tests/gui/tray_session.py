@@ -263,9 +263,11 @@ def in_the_users_language(tray_app: TrayApp, person: Person, profile_name: str, 
     profiles = tray_app.profiles_window
     wait_for(lambda: profiles is not None and profiles.isVisible(), 10, "the profiles window did not open")
     profiles.move(40, 60)
-    editor = profiles.open_editor(tray_app.store.load()[0])
+    pause(0.3)
+    screenshot(profiles.frameGeometry(), artifacts / "german-profiles-window.png")
+    editor = profiles.open_editor(tray_app.store.load().profiles[0])
     wait_for(editor.isVisible, 10, "the editor did not open")
-    editor.move(480, 60)
+    editor.move(0, 0)
     pause(0.5)
     result["profiles_window"] = {
         "title": profiles.windowTitle(),
@@ -275,7 +277,6 @@ def in_the_users_language(tray_app: TrayApp, person: Person, profile_name: str, 
         "title": editor.windowTitle(),
         "labels": [label.text() for label in editor.findChildren(QLabel) if label.text().endswith(":")],
     }
-    screenshot(profiles.frameGeometry(), artifacts / "german-profiles-window.png")
     screenshot(editor.frameGeometry(), artifacts / "german-profile-editor.png")
     editor.close()
     profiles.close()
