@@ -204,7 +204,7 @@ def flag_boxes() -> dict[str, str]:
 
 
 # "(--ca-file)", and "(or --route)" in any language ("(oder --route)", "(ou --route)").
-FLAG_MENTION = re.compile(r"\(([^()-]*\s)?(--[a-z][a-z0-9-]*)\)")
+FLAG_MENTION = re.compile(r"\((\w+ )?(--[a-z][a-z0-9-]*)\)")
 
 
 def in_a_sentence(words: str) -> str:

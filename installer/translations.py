@@ -163,6 +163,12 @@ def _accelerators(text: str) -> int:
     return len(re.findall(r"&(?=[^&\s])", text.replace("&&", "")))
 
 
+def _flag_mentions(text: str) -> list[str]:
+    """Mentions of flags, "(--ca-file)" and "(or --route)" (one word, any language): the tray turns them into the
+    editor's field names (gui/presentation.py, FLAG_MENTION), so a translation keeps their shape."""
+    return sorted(match.group(2) for match in re.finditer(r"\((\w+ )?(--[a-z][a-z0-9-]*)\)", text))
+
+
 def problems(language: str, current: Catalog | None = None) -> list[str]:
     """Why the catalogue of `language` is not finished: sentences missing or left fuzzy, entries the
     code no longer has, placeholders or accelerators that differ from the English, a stale .mo."""
@@ -196,6 +202,8 @@ def _entry_problems(english: Message, translated: Message) -> list[str]:
             found.append(f"placeholders {sorted(_placeholders(forms[0]))} instead of {sorted(_placeholders(english.id))}: {singular!r}")
         if _accelerators(forms[0]) != _accelerators(english.id):
             found.append(f"{_accelerators(forms[0])} accelerators (&) instead of {_accelerators(english.id)}: {singular!r}")
+        if _flag_mentions(forms[0]) != _flag_mentions(english.id):
+            found.append(f"flag mentions {_flag_mentions(forms[0])} instead of {_flag_mentions(english.id)}: {singular!r}")
     else:
         allowed = _placeholders(english.id[1]) | _placeholders(english.id[0])
         for form in forms:
