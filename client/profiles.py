@@ -50,7 +50,16 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 class ProxyMode(enum.Enum):
     NONE = "none"
     SYSTEM = "system"  # the environment's / desktop's proxy for HTTPS
+    PAC = "pac"  # a proxy auto-config file: pac_url, or found by WPAD when it is ""
     MANUAL = "manual"
+
+
+class Revocation(enum.Enum):
+    """What a revocation check that cannot be done (no CRL or OCSP answer) means for the connection;
+    a certificate found revoked is always refused."""
+
+    SOFT = "soft"  # connect, with a warning in the log and the status window
+    HARD = "hard"  # refuse to connect
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ class ProxyChoice:
     host: str = ""  # MANUAL only
     port: int = 0
     username: str = ""  # its password is in the keyring
+    pac_url: str = ""  # PAC only: http(s)://…/proxy.pac; "" means WPAD discovery
+    allow_basic: bool = True  # False: never send the proxy password with Basic (in clear to the proxy)
 
     @property
     def url(self) -> str:
@@ -109,6 +120,7 @@ class Profile:
     eap_ca_file: str = ""  # CA certificates trusted for the EAP server besides the system store
     eap_pin_sha256: str = ""  # SHA-256 fingerprint the EAP server's certificate must have
     eap_tls13: bool = False  # EAP-TLS over TLS 1.3 (RFC 9190)
+    revocation: Revocation = Revocation.SOFT  # the server's chain is checked by CRL and OCSP
     # True: the password (or EAP-TLS key passphrase) is kept in the keyring. False: "ask every
     # time" (one-time passwords): it is asked for at each connection and never kept.
     remember_password: bool = True
@@ -164,6 +176,8 @@ def profile_problems(profile: Profile, others: tuple[Profile, ...] | list[Profil
     proxy = profile.proxy
     if proxy.mode is ProxyMode.MANUAL and (host_name_problem(proxy.host) or not 0 < proxy.port < 65536):
         problems["proxy"] = _("Write the proxy as http://host:port (or http://user@host:port).")
+    if proxy.mode is ProxyMode.PAC and proxy.pac_url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", proxy.pac_url, re.IGNORECASE):
+        problems["pac_url"] = _("Write the PAC file's address as http://host/proxy.pac, or leave it empty to find it by WPAD.")
     return problems
 
 
@@ -333,12 +347,17 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def _profile_to_table(profile: Profile) -> dict[str, Any]:
     table = {key: value for key, value in asdict(profile).items() if key != "proxy"}
     table["extra_routes"] = list(profile.extra_routes)
+    table["revocation"] = profile.revocation.value
     proxy = profile.proxy
     table["proxy"] = {"mode": proxy.mode.value}
     if proxy.mode is ProxyMode.MANUAL:
         table["proxy"].update(host=proxy.host, port=proxy.port)
         if proxy.username:
             table["proxy"]["username"] = proxy.username
+    if proxy.mode is ProxyMode.PAC and proxy.pac_url:
+        table["proxy"]["pac_url"] = proxy.pac_url
+    if not proxy.allow_basic:
+        table["proxy"]["allow_basic"] = False
     return table
 
 
@@ -413,6 +432,10 @@ def _profile_from_table(table: Any, position: int, path: Path, advice: bool = Tr
     if not isinstance(routes, list) or not all(isinstance(route, str) for route in routes):
         raise damaged(_("Profile {position} in {path} has extra_routes that are not a list of networks"))
     values["extra_routes"] = tuple(routes)
+    try:
+        values["revocation"] = Revocation(table.get("revocation", Revocation.SOFT.value))
+    except ValueError:
+        raise damaged(_("Profile {position} in {path} has an unknown revocation setting (soft or hard)")) from None
     for required in ("id", "name", "host"):
         if not values.get(required):
             raise damaged(_("Profile {position} in {path} has no {key}"), key=required)
@@ -422,11 +445,19 @@ def _profile_from_table(table: Any, position: int, path: Path, advice: bool = Tr
     try:
         mode = ProxyMode(proxy_table.get("mode", "none"))
     except ValueError:
-        raise damaged(_("Profile {position} in {path} has an unknown proxy mode (none, system or manual)")) from None
-    proxy = ProxyChoice(mode)
+        raise damaged(_("Profile {position} in {path} has an unknown proxy mode (none, system, pac or manual)")) from None
+    allow_basic = proxy_table.get("allow_basic", True)
+    if type(allow_basic) is not bool:
+        raise damaged(_("Profile {position} in {path} has a proxy allow_basic that is not true or false"))
+    proxy = ProxyChoice(mode, allow_basic=allow_basic)
     if mode is ProxyMode.MANUAL:
         host, port, username = proxy_table.get("host"), proxy_table.get("port"), proxy_table.get("username", "")
         if not isinstance(host, str) or type(port) is not int or not isinstance(username, str):
             raise damaged(_("Profile {position} in {path} has a manual proxy without a host and port"))
-        proxy = ProxyChoice(mode, host, port, username)
+        proxy = ProxyChoice(mode, host, port, username, allow_basic=allow_basic)
+    if mode is ProxyMode.PAC:
+        pac_url = proxy_table.get("pac_url", "")
+        if not isinstance(pac_url, str):
+            raise damaged(_("Profile {position} in {path} has a proxy pac_url that is not text"))
+        proxy = ProxyChoice(mode, pac_url=pac_url, allow_basic=allow_basic)
     return Profile(**values, proxy=proxy)
