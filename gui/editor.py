@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -53,6 +54,7 @@ from sstpvpn.client.profiles import (
     ProfileStore,
     ProxyChoice,
     ProxyMode,
+    Revocation,
     new_profile_id,
     profile_problems,
 )
@@ -72,11 +74,29 @@ def proxy_modes() -> tuple[tuple[ProxyMode, str], ...]:
     return (
         # Translators: profile editor, HTTP proxy choice: connect directly
         (ProxyMode.NONE, _("No proxy")),
-        # Translators: profile editor, HTTP proxy choice: the proxy the system is set to use
-        (ProxyMode.SYSTEM, _("The system's proxy")),
+        # Translators: profile editor, HTTP proxy choice: whatever the desktop's (or Windows', macOS') proxy settings say
+        (ProxyMode.SYSTEM, _("The system's proxy settings")),
+        # Translators: profile editor, HTTP proxy choice: a proxy auto-config (PAC) file, at the URL typed below or found by WPAD
+        (ProxyMode.PAC, _("Automatic configuration (PAC)")),
         # Translators: profile editor, HTTP proxy choice: the proxy whose URL is typed below
         (ProxyMode.MANUAL, _("This proxy:")),
     )
+
+
+def revocation_choices() -> tuple[tuple[Revocation, str], ...]:
+    """What to do when the server certificate's revocation cannot be checked, in the combo box's order."""
+    return (
+        # Translators: profile editor, after "If revocation cannot be checked:": connect anyway, with a warning
+        (Revocation.SOFT, _("Connect and warn")),
+        # Translators: profile editor, after "If revocation cannot be checked:": do not connect
+        (Revocation.HARD, _("Refuse to connect")),
+    )
+
+
+def pac_url_sentence() -> str:
+    """What profile_problems says about a PAC URL it cannot use (it has one sentence for them all)."""
+    unusable = Profile(id="", name="", host="", proxy=ProxyChoice(ProxyMode.PAC, pac_url="proxy.pac"))
+    return profile_problems(unusable)["pac_url"]
 
 
 @dataclass(frozen=True)
@@ -106,8 +126,10 @@ class _ErrorLine(QLabel):
     errors coming and going as the user types move nothing; a sentence that needs more lines makes
     its room the first time it shows, and keeps it (no jump back when it goes, none when it returns)."""
 
-    def __init__(self) -> None:
+    def __init__(self, only_sentence: str = "") -> None:
         super().__init__(wordWrap=True)
+        # A field with one possible sentence keeps its room from the start: nothing moves even the first time.
+        self._only_sentence = only_sentence
         self.setStyleSheet(ERROR_STYLE)
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.setText("One line.")  # not translated: never shown, only measures one line's height
@@ -123,7 +145,13 @@ class _ErrorLine(QLabel):
         self._make_room()  # narrower: the sentence may need another line
 
     def _make_room(self) -> None:
-        needed = self.heightForWidth(self.width()) if self.text() and self.width() > 0 else 0
+        width = self.width()
+        if width <= 0:
+            return
+        needed = self.heightForWidth(width) if self.text() else 0
+        if self._only_sentence:
+            flags = Qt.TextFlag.TextWordWrap | self.alignment()
+            needed = max(needed, self.fontMetrics().boundingRect(0, 0, width, 1 << 20, int(flags), self._only_sentence).height())
         if needed > self.minimumHeight():
             self.setMinimumHeight(needed)
 
@@ -273,6 +301,34 @@ class ProfileEditor(QDialog):
             self.proxy_mode.addItem(label, mode)
         self.proxy_url = QLineEdit(placeholderText="http://user@proxy.example.com:3128")  # not translated: an example URL
         self.proxy_url.setObjectName("proxy")
+        # Translators: profile editor, shown in the empty "PAC URL" field: without a URL the PAC file is looked for on the network
+        self.pac_url = QLineEdit(placeholderText=_("empty: found by WPAD (automatic discovery)"))
+        self.pac_url.setObjectName("pac_url")
+        self.pac_url.setToolTip(_("The address of the proxy auto-config file, like http://wpad.example.com/proxy.pac"))
+        # Translators: profile editor, check box; the sentence under it says why it matters
+        self.allow_basic = QCheckBox(_("Allow Basic authentication"))
+        self.allow_basic.setObjectName("allow_basic")
+        # Under the check box, wrapped: the whole sentence in the check box's own line would make the window wider than many screens
+        self.allow_basic_note = QLabel(
+            _(
+                "Basic sends the proxy password readable by the proxy's network. Without it, the password goes only by NTLM "
+                "or Negotiate (Kerberos), and a proxy that offers only Basic is refused."
+            ),
+            wordWrap=True,
+        )
+        self.allow_basic_note.setObjectName("allow_basic_note")
+        self.allow_basic_note.setIndent(self.allow_basic.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth) + 4)  # under the text, not the box
+        self.allow_basic.setAccessibleDescription(self.allow_basic_note.text())
+        self.revocation = QComboBox()
+        self.revocation.setObjectName("revocation")
+        for choice, label in revocation_choices():
+            self.revocation.addItem(label, choice)
+        self.revocation.setToolTip(
+            _(
+                "The server's certificates are checked against their authorities' revocation lists (CRL) and OCSP. "
+                "A certificate found revoked is always refused; this is for when no answer comes."
+            )
+        )
         # Translators: accessible name of the profile editor's proxy password field
         self.proxy_password = PasswordField(_("Proxy password"))
         self.proxy_password.setObjectName("proxy_password")
@@ -309,6 +365,17 @@ class ProfileEditor(QDialog):
         form.addRow(_("Extra CA file:"), self._with_error("ca_file", ca_row))
         # Translators: profile editor, form-row label: the SHA-256 thumbprint of the pinned certificate
         form.addRow(_("Pinned SHA-256:"), self._with_error("pin_sha256", self.pin))
+        # One row across the form: the question and its answers read as one sentence, and its long
+        # question in the label column would widen the whole column.
+        revocation_row = QWidget()
+        row = QHBoxLayout(revocation_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        # Translators: profile editor, before the choice "Connect and warn" / "Refuse to connect"
+        revocation_label = QLabel(_("If revocation cannot be checked:"))
+        revocation_label.setBuddy(self.revocation)
+        row.addWidget(revocation_label)
+        row.addWidget(self.revocation, 1)
+        form.addRow(revocation_row)
         form.addRow("", self.allow_pap)
         form.addRow("", self.allow_chap_md5)
         self._add_eap_rows(form)
@@ -326,10 +393,19 @@ class ProfileEditor(QDialog):
         form.addRow("", self.auto_reconnect)
         # Translators: profile editor, form-row label: which HTTP proxy to connect through
         form.addRow(_("HTTP proxy:"), self.proxy_mode)
+        # Translators: profile editor, form-row label: the address of the proxy auto-config (PAC) file
+        form.addRow(_("PAC URL:"), self._with_error("pac_url", self.pac_url, pac_url_sentence()))
         # Translators: profile editor, form-row label
         form.addRow(_("Proxy URL:"), self._with_error("proxy", self.proxy_url))
         # Translators: profile editor, form-row label
         form.addRow(_("Proxy password:"), self.proxy_password)
+        basic = QWidget()
+        column = QVBoxLayout(basic)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.allow_basic)
+        column.addWidget(self.allow_basic_note)
+        form.addRow("", basic)
 
         # Translators: profile editor button: check the connection to the server without connecting
         self.test_button = QPushButton(_("Test"))
@@ -372,7 +448,7 @@ class ProfileEditor(QDialog):
         layout.addWidget(self.buttons)
 
         self.host.textChanged.connect(self._port_from_server_field)
-        for line_edit in (self.name, self.host, self.username, self.sni, self.ca_file, self.pin, self.extra_routes, self.proxy_url):
+        for line_edit in (self.name, self.host, self.username, self.sni, self.ca_file, self.pin, self.extra_routes, self.proxy_url, self.pac_url):
             line_edit.textChanged.connect(self._validate)
         for spin in (self.port, self.mtu):
             spin.valueChanged.connect(self._validate)
@@ -430,16 +506,17 @@ class ProfileEditor(QDialog):
         else:
             self.password.setToolTip("")
 
-    def _with_error(self, field: str, widget: QWidget) -> QWidget:
+    def _with_error(self, field: str, widget: QWidget, only_sentence: str = "") -> QWidget:
         """The field with its error sentence underneath, in room kept for it while the field is
-        fine, so nothing moves as errors come and go. The field counts as touched once it is
+        fine, so nothing moves as errors come and go (`only_sentence`: the one sentence the field
+        can show, whose room is kept from the start). The field counts as touched once it is
         changed or left."""
         box = QWidget()
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
         column.addWidget(widget)
-        error = _ErrorLine()
+        error = _ErrorLine(only_sentence)
         error.setObjectName(f"{field}_error")
         column.addWidget(error)
         self.errors[field] = error
@@ -489,6 +566,9 @@ class ProfileEditor(QDialog):
         self.auto_reconnect.setChecked(profile.auto_reconnect)
         self.proxy_mode.setCurrentIndex([mode for mode, _label in proxy_modes()].index(profile.proxy.mode))
         self.proxy_url.setText(profile.proxy.url)
+        self.pac_url.setText(profile.proxy.pac_url)
+        self.allow_basic.setChecked(profile.proxy.allow_basic)
+        self.revocation.setCurrentIndex([choice for choice, _label in revocation_choices()].index(profile.revocation))
         self.auth_method.setCurrentIndex(max(self.auth_method.findData(profile.auth_method), 0))
         self.client_certificate.setText(profile.client_certificate)
         self.eap_server_name.setText(profile.eap_server_name)
@@ -507,12 +587,15 @@ class ProfileEditor(QDialog):
     def _proxy_choice(self) -> tuple[ProxyChoice, str | None]:
         """The proxy in the fields, and what is wrong with its URL."""
         mode = self.proxy_mode.currentData()
+        allow_basic = self.allow_basic.isChecked()
+        if mode is ProxyMode.PAC:
+            return ProxyChoice(mode, pac_url=self.pac_url.text().strip(), allow_basic=allow_basic), None
         if mode is not ProxyMode.MANUAL:
-            return ProxyChoice(mode), None
+            return ProxyChoice(mode, allow_basic=allow_basic), None
         try:
-            return ProxyChoice.manual_from_url(self.proxy_url.text()), None
+            return replace(ProxyChoice.manual_from_url(self.proxy_url.text()), allow_basic=allow_basic), None
         except ValueError as error:
-            return ProxyChoice(ProxyMode.MANUAL), str(error)
+            return ProxyChoice(ProxyMode.MANUAL, allow_basic=allow_basic), str(error)
 
     def current_profile(self) -> Profile:
         proxy, _problem = self._proxy_choice()
@@ -541,6 +624,7 @@ class ProfileEditor(QDialog):
             eap_ca_file=self.eap_ca_file.text().strip(),
             eap_pin_sha256=self.eap_pin.text().strip(),
             eap_tls13=self.eap_tls13.isChecked(),
+            revocation=self.revocation.currentData(),
             remember_password=self.password_choice.remember,
         )
 
@@ -566,11 +650,16 @@ class ProfileEditor(QDialog):
         problems = self.problems()
         for field, label in self.errors.items():
             label.show_problem(problems.get(field, "") if field in self.touched else "")
-        manual = self.proxy_mode.currentData() is ProxyMode.MANUAL
+        mode = self.proxy_mode.currentData()
+        manual = mode is ProxyMode.MANUAL
         self.proxy_url.setEnabled(manual)
+        self.pac_url.setEnabled(mode is ProxyMode.PAC)
+        self.allow_basic.setEnabled(mode is not ProxyMode.NONE)
+        self.allow_basic_note.setEnabled(mode is not ProxyMode.NONE)
         self.proxy_password.setEnabled(manual and self.keyring is not None and self.keyring.problem is None)
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(not problems)
-        self.test_button.setEnabled(not self._test_running and not ({"host", "port", "sni", "ca_file", "pin_sha256", "proxy"} & problems.keys()))
+        blocking_test = {"host", "port", "sni", "ca_file", "pin_sha256", "proxy", "pac_url"}  # what Test's checks need
+        self.test_button.setEnabled(not self._test_running and not (blocking_test & problems.keys()))
 
     # -- keyring -----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialogButtonBox, QLabel
 
-from sstpvpn.client.profiles import Profile, new_profile_id
+from sstpvpn.client.profiles import Profile, ProxyMode, new_profile_id
 from sstpvpn.client.secret_store import SecretKind, SecretStore, no_keyring_sentence
 from sstpvpn.client.trust import colon_hex
 from sstpvpn.gui.editor import ProfileEditor
@@ -43,6 +43,12 @@ def fill(editor: ProfileEditor, **fields) -> None:
             widget.setText(value)
 
 
+def choose(combo, data) -> None:
+    """Select the combo box's item that carries `data` (an enum member: QComboBox.findData cannot compare it)."""
+    (index,) = [i for i in range(combo.count()) if combo.itemData(i) == data]
+    combo.setCurrentIndex(index)
+
+
 def test_each_field_is_checked_as_it_is_typed(qtbot, store, secrets, tmp_path):
     editor = open_editor(qtbot, store, secrets)
     assert visible_errors(editor) == {}  # nothing typed yet: no errors, but nothing to save either
@@ -65,7 +71,7 @@ def test_each_field_is_checked_as_it_is_typed(qtbot, store, secrets, tmp_path):
     assert errors["ca_file"] == f"The CA file {tmp_path / 'missing.pem'} does not exist."
     assert not save_button(editor).isEnabled() and not editor.test_button.isEnabled()
     fill(editor, host="vpn.example.com", pin="", ca_file="")
-    editor.proxy_mode.setCurrentIndex(2)  # manual
+    choose(editor.proxy_mode, ProxyMode.MANUAL)
     fill(editor, proxy_url="http://bob:secret@proxy:3128")
     assert "password field" in visible_errors(editor)["proxy"]
     fill(editor, proxy_url="http://bob@proxy")

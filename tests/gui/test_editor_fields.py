@@ -10,10 +10,10 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
-from sstpvpn.client.profiles import Profile, new_profile_id
+from sstpvpn.client.profiles import Profile, ProxyMode, new_profile_id
 from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.editor import ProfileEditor
-from tests.gui.test_editor import fill, open_editor, save_button, visible_errors
+from tests.gui.test_editor import choose, fill, open_editor, save_button, visible_errors
 from tests.unit.test_secret_store import keyring_items
 
 
@@ -162,7 +162,7 @@ def test_focus_stays_where_the_user_was_after_test(qtbot, store, secrets):
 def test_keyring_items_carry_the_profile_and_user(qtbot, store, secrets):
     editor = open_editor(qtbot, store, secrets)
     fill(editor, name="Office", host="vpn.example.com", username="alice", password="s3cret-pw")
-    editor.proxy_mode.setCurrentIndex(2)  # manual
+    choose(editor.proxy_mode, ProxyMode.MANUAL)
     fill(editor, proxy_url="http://bob@proxy:3128", proxy_password="proxy-pw")
     with qtbot.waitSignal(editor.saved, timeout=10000) as saved:
         save_button(editor).click()
