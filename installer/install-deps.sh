@@ -85,6 +85,14 @@ PACKAGES=(
     gnome-keyring
     libglib2.0-bin
 
+    # The desktop's proxy settings (tests/desktop): GNOME's through gsettings and dconf on a private
+    # session bus (dbus-run-session, gsettings: above), KDE's kioslaverc written by kwriteconfig5
+    dconf-cli
+    dconf-gsettings-backend
+    dconf-service
+    gsettings-desktop-schemas
+    libkf5config-bin
+
     # The .deb (installer/build.py deb, tests/installer): a venv to build in, PyInstaller's
     # needs (objdump; the shared libpython Debian's python3 does not link), a desktop-entry
     # checker, and the libraries the package declares that nothing above brings
