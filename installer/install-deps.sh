@@ -47,6 +47,11 @@ PACKAGES=(
     squid
     tinyproxy
 
+    # A real NTLM verifier for squid (tests/ntlm_proxy.py): Samba's ntlm_auth and winbindd
+    # checking a standalone Samba's tdbsam user (pdbedit is in samba)
+    samba
+    winbind
+
     # Throughput benchmark
     iperf3
 
