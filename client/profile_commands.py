@@ -1,4 +1,4 @@
-"""`sstp-vpn profiles list|add|remove|show` and the profile half of `sstp-vpn connect --profile`.
+"""`sstp-vpn profiles list|add|set|remove|show` and the profile half of `sstp-vpn connect --profile`.
 
 The same profile file and keyring entries as the tray app. Passwords reach the keyring from
 standard input (`--password-stdin`) or the SSTP_VPN_PROXY_PASSWORD variable, never from argv.
@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .core.i18n import _
 from .eap_options import add_eap_options, method_names
 from .endpoint import EndpointError, parse_endpoint
-from .profiles import MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, new_profile_id, profile_problems
+from .profiles import MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, Revocation, new_profile_id, profile_problems
 
 if TYPE_CHECKING:  # keyring is imported only by the commands that use it
     from .secret_store import SecretStore
@@ -42,21 +43,101 @@ def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--ca-file", metavar="PEM", default="", help=_("also trust the CA certificates in this file"))
     add.add_argument("--sni", metavar="NAME", default="", help=_("TLS server name to send and check (default: HOST)"))
     add.add_argument("--pin-sha256", metavar="HEX", default="", help=_("also require this SHA-256 fingerprint of the server certificate"))
-    add.add_argument(
-        "--proxy",
-        metavar="URL|system",
-        default="",
-        help=_("http://[user@]host:port, or 'system'; the proxy password is saved from ${variable}").format(variable=PROXY_PASSWORD_ENV),
-    )
+    add_proxy_options(add)
+    add_revocation_option(add, default=Revocation.SOFT.value)
     add_session_options(add)
     add.add_argument("--mtu", type=int, default=MAX_MTU, help=_("largest packet in the tunnel (default {mtu})").format(mtu=MAX_MTU))
     add.add_argument("--auto-reconnect", action="store_true", help=_("the tray app reconnects when the connection drops"))
+    change = actions.add_parser(
+        "set", help=_("change the proxy and revocation settings of a saved profile (the tray app's profile editor changes every setting)")
+    )
+    change.add_argument("name", help=_("profile name or id"))
+    add_proxy_options(change, changing=True)
+    add_revocation_option(change)
     export = actions.add_parser("export", help=_("write profiles to a new file (TOML; never passwords)"))
     export.add_argument("names", nargs="*", metavar="NAME", help=_("the profiles to export (default: all)"))
     export.add_argument("file", metavar="FILE", help=_("the file to write (must not exist)"))
     import_ = actions.add_parser("import", help=_("add profiles from an export, a Windows rasphone.pbk or a NetworkManager .nmconnection file"))
     import_.add_argument("file", metavar="FILE")
     import_.add_argument("--user", default="", help=_("user name for the imported profiles the file gives none (rasphone.pbk holds none)"))
+
+
+def add_proxy_options(parser: argparse.ArgumentParser, changing: bool = False) -> None:
+    """How a saved profile reaches the server: `profiles add` and `profiles set` (`changing`: also
+    --proxy none and --proxy-allow-basic, and nothing changes what is not given)."""
+    way = parser.add_mutually_exclusive_group()
+    if changing:
+        proxy_help = _(
+            "http://[user@]host:port; 'system' for this computer's proxy settings (the desktop's, or Windows' or macOS'); "
+            "'wpad' for a proxy auto-config (PAC) file found on the network by WPAD; 'none' to connect directly; "
+            "the proxy password is saved from ${variable}"
+        )
+    else:
+        proxy_help = _(
+            "http://[user@]host:port; 'system' for this computer's proxy settings (the desktop's, or Windows' or macOS'); "
+            "'wpad' for a proxy auto-config (PAC) file found on the network by WPAD; the proxy password is saved from ${variable}"
+        )
+    way.add_argument(
+        "--proxy",
+        metavar="URL|system|wpad|none" if changing else "URL|system|wpad",  # not translated: the option's values
+        default=None if changing else "",
+        help=proxy_help.format(variable=PROXY_PASSWORD_ENV),
+    )
+    way.add_argument(
+        "--proxy-pac",
+        metavar="URL",
+        help=_("the proxy auto-config (PAC) file at this http:// or https:// address chooses the proxy for the server, or a direct connection"),
+    )
+    basic = parser.add_mutually_exclusive_group()
+    basic.add_argument(
+        "--proxy-no-basic",
+        action="store_true",
+        help=_("never send the proxy password by Basic authentication, which the proxy's network can read: NTLM or Negotiate (Kerberos) only"),
+    )
+    if changing:
+        basic.add_argument("--proxy-allow-basic", action="store_true", help=_("allow Basic authentication to the proxy again"))
+
+
+def add_revocation_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """`--revocation soft|hard`: for `profiles add` and `set`, and `connect HOST` and `diagnose`."""
+    parser.add_argument(
+        "--revocation",
+        choices=[choice.value for choice in Revocation],
+        default=default,
+        help=_(
+            "when the server certificate's revocation (CRL, OCSP) cannot be checked: 'soft' connects and warns (default), 'hard' refuses; "
+            "a revoked certificate is always refused"
+        ),
+    )
+
+
+def proxy_choice(args: argparse.Namespace, current: ProxyChoice | None = None) -> ProxyChoice:
+    """The proxy that --proxy / --proxy-pac / --proxy-no-basic (/ --proxy-allow-basic) describe,
+    over `current` (a saved profile's, for `profiles set`: what is not given stays)."""
+    current = current or ProxyChoice()
+    if args.proxy_pac is not None:
+        choice = ProxyChoice(ProxyMode.PAC, pac_url=args.proxy_pac.strip())
+    elif args.proxy is None:
+        choice = current
+    elif args.proxy.strip().lower() in ("", "none"):
+        choice = ProxyChoice()
+    elif args.proxy.strip().lower() == "system":
+        choice = ProxyChoice(ProxyMode.SYSTEM)
+    elif args.proxy.strip().lower() == "wpad":
+        choice = ProxyChoice(ProxyMode.PAC)
+    elif args.proxy.split("?")[0].lower().endswith((".pac", ".dat")):
+        raise ProfileCommandError(_("{url} is the address of a proxy auto-config (PAC) file: give it with --proxy-pac.").format(url=args.proxy))
+    else:
+        try:
+            choice = ProxyChoice.manual_from_url(args.proxy)
+        except ValueError as error:
+            raise ProfileCommandError(str(error)) from None
+    allow_basic = current.allow_basic
+    if args.proxy_no_basic:
+        allow_basic = False
+    elif getattr(args, "proxy_allow_basic", False):
+        allow_basic = True
+    return replace(choice, allow_basic=allow_basic)
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +212,8 @@ def run_profiles(args: argparse.Namespace, store: ProfileStore | None = None, se
             print(f"sstp-vpn: {warning}", file=sys.stderr)
         print(_("Removed the profile {name}.").format(name=repr(profile.name)))
         return 0
+    if args.profiles_command == "set":
+        return _set(args, store, secrets)
     return _add(args, store, secrets)
 
 
@@ -155,20 +238,13 @@ def _transfer(args: argparse.Namespace, store: ProfileStore) -> int:
 
 
 def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) -> int:
-    from .secret_store import KeyringUnavailable, SecretKind, item_label
+    from .secret_store import SecretKind
 
     try:
         host, port = parse_endpoint(args.server)
     except EndpointError as error:
         raise ProfileCommandError(str(error)) from None
-    proxy = ProxyChoice()
-    if args.proxy.strip().lower() == "system":
-        proxy = ProxyChoice(ProxyMode.SYSTEM)
-    elif args.proxy:
-        try:
-            proxy = ProxyChoice.manual_from_url(args.proxy)
-        except ValueError as error:
-            raise ProfileCommandError(str(error)) from None
+    proxy = proxy_choice(args)
     book = store.load()
     if book.find(args.name) is not None:
         raise ProfileCommandError(_("A profile called {name} exists already: remove it first, or choose another name.").format(name=repr(args.name)))
@@ -184,6 +260,7 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
         mtu=args.mtu,
         auto_reconnect=args.auto_reconnect,
         proxy=proxy,
+        revocation=Revocation(args.revocation),
         **session_choices(args),
     )
     problems = profile_problems(profile, book.profiles)
@@ -193,7 +270,15 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
     proxy_password = getattr(args, "proxy_password_env", None) if proxy.username else None  # main() took it out
     store.save(profile)
     print(_("Saved the profile {name}.").format(name=repr(profile.name)))
-    for kind, secret in ((SecretKind.VPN, password), (SecretKind.PROXY, proxy_password)):
+    _keep_secrets(secrets, profile, ((SecretKind.VPN, password), (SecretKind.PROXY, proxy_password)))
+    return 0
+
+
+def _keep_secrets(secrets: SecretStore, profile: Profile, kinds_and_secrets: tuple[tuple[Any, str | None], ...]) -> None:
+    """Into the keyring; a keyring that is not there is a warning (the profile is saved)."""
+    from .secret_store import KeyringUnavailable, SecretKind, item_label
+
+    for kind, secret in kinds_and_secrets:
         if secret:
             try:
                 secrets.set(profile.id, kind, secret, label=item_label(profile, kind))
@@ -203,6 +288,27 @@ def _add(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
                 else:
                     warning = _("warning: the proxy password was not saved. {reason}").format(reason=error.sentence)
                 print(f"sstp-vpn: {warning}", file=sys.stderr)
+
+
+def _set(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) -> int:
+    """`profiles set NAME --proxy ... --revocation ...`: what is given changes, the rest stays."""
+    from .secret_store import SecretKind
+
+    given = args.proxy is not None or args.proxy_pac is not None or args.proxy_no_basic or args.proxy_allow_basic or args.revocation
+    if not given:
+        raise ProfileCommandError(
+            _("Nothing to change: give --proxy, --proxy-pac, --proxy-no-basic, --proxy-allow-basic or --revocation (see --help).")
+        )
+    profile = find_profile(store, args.name)
+    revocation = Revocation(args.revocation) if args.revocation else profile.revocation
+    changed = replace(profile, proxy=proxy_choice(args, profile.proxy), revocation=revocation)
+    problems = profile_problems(changed, [p for p in store.load().profiles if p.id != profile.id])
+    if problems:
+        raise ProfileCommandError(" ".join(problems.values()))
+    store.save(changed)
+    print(_("Changed the profile {name}.").format(name=repr(changed.name)))
+    proxy_password = getattr(args, "proxy_password_env", None) if args.proxy and changed.proxy.username else None  # main() took it out
+    _keep_secrets(secrets, changed, ((SecretKind.PROXY, proxy_password),))
     return 0
 
 
@@ -235,12 +341,12 @@ def password_state(secrets: SecretStore, profile: Profile) -> str:
 
 
 def describe_profile(profile: Profile, password: str) -> list[str]:
-    # Translators: `profiles show`, the line "proxy: none"
-    no_proxy = _("none")
-    proxy = {ProxyMode.NONE: no_proxy, ProxyMode.SYSTEM: _("the system's proxy")}.get(profile.proxy.mode, profile.proxy.url)
+    proxy = describe_proxy(profile.proxy)
     none = _("(none)")
     # Translators: `profiles show`, a yes/no setting
     yes, no = _("yes"), _("no")
+    # Translators: `profiles show`, the line "proxy Basic authentication: ..."
+    basic = _("allowed") if profile.proxy.allow_basic else _("never (NTLM or Negotiate only)")
     methods = ["MS-CHAPv2", "EAP-MSCHAPv2"] + (["CHAP-MD5", "EAP-MD5"] if profile.allow_chap_md5 else []) + (["PAP"] if profile.allow_pap else [])
     if profile.auth_method != "password":
         methods = [method_names().get(profile.auth_method, profile.auth_method)]
@@ -277,7 +383,35 @@ def describe_profile(profile: Profile, password: str) -> list[str]:
         f"MTU: {profile.mtu}",
         f"reconnect automatically: {yes if profile.auto_reconnect else no}",
         f"proxy: {proxy}",
+        f"proxy Basic authentication: {basic}",
+        f"revocation: {describe_revocation(profile.revocation)}",
     ]
+
+
+def describe_proxy(choice: ProxyChoice) -> str:
+    """The value of `profiles show`'s "proxy:" line."""
+    if choice.mode is ProxyMode.NONE:
+        # Translators: `profiles show`, the line "proxy: none"
+        return _("none")
+    if choice.mode is ProxyMode.SYSTEM:
+        # Translators: `profiles show`, the line "proxy: ...": whatever the desktop's (or Windows', macOS') settings say
+        return _("the system's proxy settings")
+    if choice.mode is ProxyMode.PAC and choice.pac_url:
+        # Translators: `profiles show`, the line "proxy: ..."; {url} is the PAC file's address
+        return _("as the proxy auto-config (PAC) file {url} says").format(url=choice.pac_url)
+    if choice.mode is ProxyMode.PAC:
+        # Translators: `profiles show`, the line "proxy: ..."
+        return _("as the proxy auto-config (PAC) file found by WPAD says")
+    return choice.url
+
+
+def describe_revocation(revocation: Revocation) -> str:
+    """The value of `profiles show`'s "revocation:" line."""
+    if revocation is Revocation.HARD:
+        # Translators: `profiles show`, the line "revocation: ..."
+        return _("hard: refuse to connect when the server certificate's revocation cannot be checked")
+    # Translators: `profiles show`, the line "revocation: ..."
+    return _("soft: connect and warn when the server certificate's revocation cannot be checked")
 
 
 def profile_passwords(profile: Profile, secrets: SecretStore, password_stdin: bool) -> tuple[str, str | None]:
@@ -326,6 +460,8 @@ __all__ = [
     "ProfileFileError",
     "add_profiles_parser",
     "add_session_options",
+    "add_revocation_option",
+    "proxy_choice",
     "session_choices",
     "session_profile",
     "run_profiles",
