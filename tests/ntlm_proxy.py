@@ -249,23 +249,31 @@ def start_squid_ntlm(
     connect_ports: Iterable[int],
     workdir: Path,
     listen: str = "127.0.0.1",
-    offer_basic: bool = False,
+    offer: Iterable[str] = ("NTLM",),
 ) -> Proxy:
-    """squid in `ns` asking for NTLM, checked by `verifier` through `ntlm_auth`; CONNECT only to
-    `connect_ports`. With `offer_basic`, it also offers Basic (checked by the same winbindd,
-    `ntlm_auth --helper-protocol=squid-2.5-basic`, audited as PAM_AUTH/Plaintext)."""
+    """squid in `ns` asking for the schemes in `offer` (in that order), every one checked by
+    `verifier`'s winbindd through `ntlm_auth`; CONNECT only to `connect_ports`.
+
+    - "NTLM": `--helper-protocol=squid-2.5-ntlmssp` (audited as NTLM_AUTH, NTLMv2);
+    - "Negotiate": `--helper-protocol=gss-spnego`, SPNEGO with NTLM inside (no Kerberos here:
+      what a Windows client falls back to without a ticket; audited as NTLM_AUTH too);
+    - "Basic": `--helper-protocol=squid-2.5-basic` (audited as PAM_AUTH, Plaintext).
+    """
     port = free_tcp_port(ns, listen)
     private_dir = Path(tempfile.mkdtemp(prefix="squid-ntlm-"))
     os.chmod(private_dir, 0o755)
     proxy_user = pwd.getpwnam("proxy")
     os.chown(private_dir, proxy_user.pw_uid, proxy_user.pw_gid)
     helper = f"{NTLM_AUTH} --configfile={verifier.conf}"
-    basic = (
-        f"auth_param basic program {helper} --helper-protocol=squid-2.5-basic\n"
-        "auth_param basic realm testproxy\nauth_param basic children 2 startup=1\n"
-        if offer_basic
-        else ""
-    )
+    schemes = {
+        "NTLM": f"auth_param ntlm program {helper} --helper-protocol=squid-2.5-ntlmssp\n"
+        "auth_param ntlm children 2 startup=1\nauth_param ntlm keep_alive on\n",
+        "Negotiate": f"auth_param negotiate program {helper} --helper-protocol=gss-spnego\n"
+        "auth_param negotiate children 2 startup=1\nauth_param negotiate keep_alive on\n",
+        "Basic": f"auth_param basic program {helper} --helper-protocol=squid-2.5-basic\n"
+        "auth_param basic realm testproxy\nauth_param basic children 2 startup=1\n",
+    }
+    auth_params = "".join(schemes[scheme] for scheme in offer)
     try:
         ports = " ".join(str(p) for p in connect_ports)
         (private_dir / "squid.conf").write_text(f"""\
@@ -278,10 +286,7 @@ cache_mem 8 MB
 coredump_dir {private_dir}
 shutdown_lifetime 0 seconds
 pinger_enable off
-auth_param ntlm program {helper} --helper-protocol=squid-2.5-ntlmssp
-auth_param ntlm children 2 startup=1
-auth_param ntlm keep_alive on
-{basic}acl authed proxy_auth REQUIRED
+{auth_params}acl authed proxy_auth REQUIRED
 acl test_clients src {" ".join(_CLIENT_NETWORKS)}
 acl allowed_ports port {ports}
 acl CONNECT method CONNECT

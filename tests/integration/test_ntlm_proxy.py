@@ -34,8 +34,9 @@ class Lab:
 @pytest.fixture(scope="module")
 def ntlm_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A namespace of its own with an HTTPS target (openssl s_server), a standalone Samba's
-    winbindd with one user and squid asking for NTLM through ntlm_auth. Everything is stopped by
-    PID and removed afterwards (namespace, /etc/netns files, private directories)."""
+    winbindd with one user and squid offering Negotiate, NTLM and Basic, all three checked by that
+    winbindd through ntlm_auth. Everything is stopped by PID and removed afterwards (namespace,
+    /etc/netns files, private directories)."""
     require_root("network namespaces, winbindd and squid")
     require_program("openssl", "apt-get install openssl")
     require_program("curl", "apt-get install curl")
@@ -66,7 +67,7 @@ def ntlm_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         wait_for_tcp(ns, "127.0.0.1", target_port)
         verifier = SambaVerifier(ns, workdir).start()
         try:
-            squid = start_squid_ntlm(ns, verifier, [target_port], workdir)
+            squid = start_squid_ntlm(ns, verifier, [target_port], workdir, offer=("Negotiate", "NTLM", "Basic"))
             try:
                 yield Lab(ns, verifier, squid, target_port, workdir / "cert.pem")
             finally:
@@ -75,15 +76,15 @@ def ntlm_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             verifier.stop()
 
 
-def curl_through(lab: Lab, user: str, password: str) -> tuple[int, int, float]:
-    """(CONNECT status, HTTPS status, seconds) of curl --proxy-ntlm; the credentials go through
+def curl_through(lab: Lab, user: str, password: str, scheme: str = "--proxy-ntlm") -> tuple[int, int, float]:
+    """(CONNECT status, HTTPS status, seconds) of curl with `scheme`; the credentials go through
     curl's config on standard input, never its command line."""
     result = lab.ns.run(
         "curl",
         "-sS",
         "-K",
         "-",
-        "--proxy-ntlm",
+        scheme,
         "-p",
         "-x",
         lab.squid.url,
@@ -123,4 +124,16 @@ def test_curl_wrong_password_is_refused_by_winbind(ntlm_lab: Lab) -> None:
     assert [(c.client, c.user, c.status) for c in checks] == [
         ("(ntlm_auth)", lab.verifier.user, "NT_STATUS_WRONG_PASSWORD"),
         ("(ntlm_auth)", "nosuchuser", "NT_STATUS_NO_SUCH_USER"),
+    ]
+
+
+def test_curl_basic_is_checked_by_the_same_winbind(ntlm_lab: Lab) -> None:
+    lab = ntlm_lab
+    before = len(lab.verifier.checks("PAM_AUTH"))
+    assert curl_through(lab, lab.verifier.user, lab.verifier.password, "--proxy-basic")[:2] == (200, 200)
+    assert curl_through(lab, lab.verifier.user, "wrong", "--proxy-basic")[0] == 407
+    checks = lab.verifier.checks("PAM_AUTH")[before:]
+    assert [(c.user, c.method, c.status) for c in checks] == [
+        (lab.verifier.user, "Plaintext", "NT_STATUS_OK"),
+        (lab.verifier.user, "Plaintext", "NT_STATUS_WRONG_PASSWORD"),
     ]
