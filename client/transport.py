@@ -33,7 +33,9 @@ from . import trust
 from .core.i18n import _
 from .core.types import Failure, FailureKind, Layer
 from .endpoint import format_endpoint, is_ip_address
+from .profiles import Revocation
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
+from .revocation import RevocationResult, check_connection
 
 __all__ = ["ProxySettings", "TransportSettings", "TransportError", "TlsConnection", "open_connection"]
 
@@ -47,6 +49,7 @@ class TransportSettings:
     sni: str | None = None  # None: the host (no SNI for an IP literal); "": send none
     ca_file: Path | None = None  # extra CA certificates (PEM) trusted besides the OS store
     pin_sha256: str | None = None  # hex SHA-256 of the leaf certificate, colons allowed
+    revocation: Revocation = Revocation.SOFT  # a revocation check that cannot be done: connect (soft) or refuse (hard)
     proxy: ProxySettings | None = None
     timeout: float = 15.0  # seconds, for each step
 
@@ -100,6 +103,7 @@ class TlsConnection:
     peer_certificate_der: bytes = field(repr=False)  # the leaf, for the crypto binding
     tls_version: str  # e.g. "TLSv1.3"
     cipher: str
+    revocation: RevocationResult | None = None  # the chain's revocation check (revocation.py)
 
 
 def open_connection(settings: TransportSettings) -> TlsConnection:
@@ -120,8 +124,9 @@ def open_connection(settings: TransportSettings) -> TlsConnection:
         if problem is not None:
             raise TransportError(Failure(Layer.TLS, problem, FailureKind.TRUST))
         assert leaf is not None  # certificate_problem refuses a server without a certificate
+        checked = revocation_check(tls, settings)
         cipher = tls.cipher()
-        return TlsConnection(tls, route_target, leaf, tls.version() or "", cipher[0] if cipher else "")
+        return TlsConnection(tls, route_target, leaf, tls.version() or "", cipher[0] if cipher else "", revocation=checked)
     except BaseException:
         tls.close()
         raise
@@ -368,6 +373,16 @@ def verified_handshake(
 def _tls_failure(tls: ssl.SSLSocket, reason: str, kind: FailureKind) -> TransportError:
     tls.close()
     return TransportError(Failure(Layer.TLS, reason, kind))
+
+
+def revocation_check(tls: ssl.SSLSocket, settings: TransportSettings) -> RevocationResult:
+    """The chain's revocation check (OCSP, then the CRL: revocation.py), after every other check and
+    before anything is sent. Raises TransportError when the certificate is revoked, or when the
+    check cannot be done and the profile's revocation setting is hard."""
+    result = check_connection(trust.peer_chain(tls, verified=True), trust.peer_chain(tls), settings.revocation)
+    if result.refusal is not None:
+        raise TransportError(Failure(Layer.TLS, result.refusal, FailureKind.TRUST))
+    return result
 
 
 def certificate_problem(leaf_der: bytes | None, settings: TransportSettings) -> str | None:

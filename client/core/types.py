@@ -133,3 +133,4 @@ class Status:
     tls: str = ""  # e.g. "TLSv1.3, TLS_AES_256_GCM_SHA384", once TLS is up
     security: SessionSecurity | None = None  # authentication and crypto binding, once connected
     route_target: str | None = None  # where the TCP connection goes (server or proxy): the address that needs a route
+    revocation: str = ""  # the server chain's revocation check, e.g. "good (OCSP, http://…)", once TLS is up
