@@ -3,24 +3,28 @@
 `sstp-vpn connect --profile`.
 
 The "system" proxy choice means the proxy this machine uses for HTTPS: the https_proxy /
-all_proxy environment variables (with no_proxy), then the desktop's settings (GNOME, KDE, Windows,
-macOS), read by system_proxy.py.
+all_proxy environment variables (with no_proxy), and on Windows and macOS the system settings
+(through urllib, which reads the registry and System Configuration there).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import sys
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 from .core.auth import AuthPolicy
 from .core.engine import EngineSettings
 from .core.events import Credentials
+from .core.i18n import _
 from .eap_options import tls_method_settings
+from .pac import PacSource
 from .profiles import Profile, ProxyMode
 from .proxy import ProxySettings
 from .runner import Connect, NetworkOptions
-from .system_proxy import SystemProxyError, system_proxy_for
 from .transport import TransportSettings
 
 
@@ -30,10 +34,23 @@ class ProfileSettingsError(ValueError):
 
 def system_proxy(host: str, environ: Mapping[str, str] | None = None) -> ProxySettings | None:
     """The HTTP proxy this machine uses for https://host, or None for a direct connection."""
+    env = os.environ if environ is None else environ
+    url = next((env[name] for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY") if env.get(name)), "")
+    if url:
+        no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+        if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):  # type: ignore[attr-defined]
+            return None
+    elif environ is None and sys.platform in ("win32", "darwin"):
+        proxies = urllib.request.getproxies()
+        url = proxies.get("https") or proxies.get("all") or ""
+        if url and urllib.request.proxy_bypass(host):
+            return None
+    if not url:
+        return None
     try:
-        return system_proxy_for(host, environ=environ).proxy
-    except SystemProxyError as error:
-        raise ProfileSettingsError(str(error)) from None
+        return ProxySettings.parse(url)
+    except ValueError as error:
+        raise ProfileSettingsError(_("The system proxy setting cannot be used: {reason}").format(reason=error)) from None
 
 
 def proxy_settings(profile: Profile, proxy_password: str | None, environ: Mapping[str, str] | None = None) -> ProxySettings | None:
@@ -42,8 +59,20 @@ def proxy_settings(profile: Profile, proxy_password: str | None, environ: Mappin
         return None
     if choice.mode is ProxyMode.SYSTEM:
         return system_proxy(profile.host, environ)
+    if choice.mode is ProxyMode.PAC:
+        return None  # the PAC file decides when connecting (pac_source)
     username = choice.username or None
     return ProxySettings(choice.host, choice.port, username, proxy_password if username else None)
+
+
+def pac_source(profile: Profile, proxy_password: str | None) -> PacSource | None:
+    """The proxy auto-config of a PAC profile (its URL, "" for WPAD), with the profile's proxy user
+    and password for every proxy the file names; None for the other modes."""
+    choice = profile.proxy
+    if choice.mode is not ProxyMode.PAC:
+        return None
+    username = choice.username or None
+    return PacSource(choice.pac_url, ProxySettings("", 0, username, proxy_password if username else None))
 
 
 def transport_settings(
@@ -57,16 +86,16 @@ def transport_settings(
             sni=profile.sni or None,
             ca_file=Path(profile.ca_file) if profile.ca_file else None,
             pin_sha256=profile.pin_sha256 or None,
-            revocation=profile.revocation,
             proxy=proxy_settings(profile, proxy_password, environ),
             timeout=timeout,
+            pac=pac_source(profile, proxy_password),
         )
     except ValueError as error:  # a malformed pin
         raise ProfileSettingsError(str(error)) from None
 
 
 def needs_proxy_password(profile: Profile) -> bool:
-    return profile.proxy.mode is ProxyMode.MANUAL and bool(profile.proxy.username)
+    return profile.proxy.mode in (ProxyMode.MANUAL, ProxyMode.PAC) and bool(profile.proxy.username)
 
 
 def connect_command(

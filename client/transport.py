@@ -9,6 +9,11 @@ With a proxy only the proxy's name is resolved here: the proxy resolves the VPN 
 `TlsConnection.route_target` is the address our TCP connection actually goes to (the server, or
 the proxy), which is the one that needs a host route outside the tunnel.
 
+With a proxy auto-config (`settings.pac`, client/pac.py) the PAC file gives an ordered list of
+candidates, proxies and DIRECT, tried in that order: one that is dead (its name does not resolve,
+the connection is refused or not answered within `settings.timeout`) passes the turn to the next;
+one that answers, even with a refusal (407, 403), has given its answer and ends the attempt.
+
 SNI and host-name check: the name sent (SNI) and the name checked are `sni` when given, else the
 host. An IP-literal host sends no SNI (RFC 6066 forbids addresses there) and is checked against
 the certificate's IP addresses. `sni=""` sends no SNI and checks the host.
@@ -21,8 +26,10 @@ issued it (a private CA nobody trusts here), and only then.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import ipaddress
+import logging
 import socket
 import ssl
 from collections.abc import Callable
@@ -33,11 +40,13 @@ from . import trust
 from .core.i18n import _
 from .core.types import Failure, FailureKind, Layer
 from .endpoint import format_endpoint, is_ip_address
-from .profiles import Revocation
+from .pac import PacError, PacSource, ProxyDecision, candidate_label, decide
+from .pac import describe as describe_decision
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
-from .revocation import RevocationResult, check_connection
 
 __all__ = ["ProxySettings", "TransportSettings", "TransportError", "TlsConnection", "open_connection"]
+
+log = logging.getLogger(__name__)
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -49,9 +58,9 @@ class TransportSettings:
     sni: str | None = None  # None: the host (no SNI for an IP literal); "": send none
     ca_file: Path | None = None  # extra CA certificates (PEM) trusted besides the OS store
     pin_sha256: str | None = None  # hex SHA-256 of the leaf certificate, colons allowed
-    revocation: Revocation = Revocation.SOFT  # a revocation check that cannot be done: connect (soft) or refuse (hard)
     proxy: ProxySettings | None = None
     timeout: float = 15.0  # seconds, for each step
+    pac: PacSource | None = None  # proxy auto-config: its candidates are tried in order (`proxy` is then unused)
 
     def __post_init__(self) -> None:
         if self.ca_file is not None and not isinstance(self.ca_file, Path):
@@ -87,6 +96,8 @@ class TransportSettings:
 
 
 class TransportError(Exception):
+    connect_kind = ""  # a TCP connection that failed: "refused", "timeout", "unreachable", "other"; "resolve"
+
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.reason)
         self.failure = failure
@@ -103,18 +114,21 @@ class TlsConnection:
     peer_certificate_der: bytes = field(repr=False)  # the leaf, for the crypto binding
     tls_version: str  # e.g. "TLSv1.3"
     cipher: str
-    revocation: RevocationResult | None = None  # the chain's revocation check (revocation.py)
+    proxy: ProxySettings | None = None  # the proxy the connection goes through (with a PAC: the candidate that worked)
+    proxy_decision: str = ""  # with a PAC: pac.describe()'s line, e.g. "PAC http://… → PROXY b:3128 (PROXY a:3128: refused the connection)"
 
 
 def open_connection(settings: TransportSettings) -> TlsConnection:
     """DNS, TCP, proxy tunnel, TLS handshake and certificate checks. Raises TransportError.
     The socket is left blocking with `settings.timeout`; the runner changes that."""
     context = make_context(settings)
-    raw, route_target = open_stream(settings)
+    stream = open_candidates(settings)
+    raw, route_target = stream.sock, stream.address
+    chosen = dataclasses.replace(settings, proxy=stream.proxy, pac=None)  # a second connection takes the same way
 
     def reopen() -> socket.socket:
         nonlocal route_target
-        sock, route_target = open_stream(settings)
+        sock, route_target = open_stream(chosen)
         return sock
 
     tls = verified_handshake(raw, settings, context, reopen)
@@ -124,9 +138,10 @@ def open_connection(settings: TransportSettings) -> TlsConnection:
         if problem is not None:
             raise TransportError(Failure(Layer.TLS, problem, FailureKind.TRUST))
         assert leaf is not None  # certificate_problem refuses a server without a certificate
-        checked = revocation_check(tls, settings)
         cipher = tls.cipher()
-        return TlsConnection(tls, route_target, leaf, tls.version() or "", cipher[0] if cipher else "", revocation=checked)
+        return TlsConnection(
+            tls, route_target, leaf, tls.version() or "", cipher[0] if cipher else "", proxy=stream.proxy, proxy_decision=stream.describe()
+        )
     except BaseException:
         tls.close()
         raise
@@ -153,7 +168,9 @@ class Endpoint:
             reason = _("Cannot resolve the proxy {host}: check the proxy settings and your network.").format(host=self.host)
         else:
             reason = _("Cannot resolve {host}: check the server name and your network.").format(host=self.host)
-        return TransportError(Failure(Layer.PROXY if self.role == "proxy" else Layer.DNS, reason, FailureKind.UNREACHABLE))
+        error = TransportError(Failure(Layer.PROXY if self.role == "proxy" else Layer.DNS, reason, FailureKind.UNREACHABLE))
+        error.connect_kind = "resolve"
+        return error
 
     def connect_failed(self, error: OSError, timeout: float) -> TransportError:
         kind = _connect_error_kind(error)
@@ -185,7 +202,9 @@ class Endpoint:
                 ),
                 "other": _("Cannot connect to the server {server} ({reason}): check your network connection.").format(server=label, reason=reason),
             }
-        return TransportError(Failure(Layer.PROXY if self.role == "proxy" else Layer.TCP, sentences[kind], FailureKind.UNREACHABLE))
+        failed = TransportError(Failure(Layer.PROXY if self.role == "proxy" else Layer.TCP, sentences[kind], FailureKind.UNREACHABLE))
+        failed.connect_kind = kind
+        return failed
 
 
 _ERROR_RANK = {"refused": 0, "timeout": 1, "unreachable": 2, "other": 3}
@@ -238,14 +257,101 @@ def connect_first(endpoint: Endpoint, addresses: list[tuple[int, tuple]], timeou
 
 def open_stream(settings: TransportSettings) -> tuple[socket.socket, IpAddress]:
     """A byte stream to the server (direct TCP, or a proxy tunnel) and the address our TCP goes to."""
-    if settings.proxy is None:
+    stream = open_candidates(settings)
+    return stream.sock, stream.address
+
+
+@dataclass
+class Stream:
+    """A byte stream to the server and how it was reached."""
+
+    sock: socket.socket
+    address: IpAddress  # where our TCP connection goes: the route target
+    proxy: ProxySettings | None  # the proxy it goes through, None: directly
+    decision: ProxyDecision | None = None  # the PAC's decision, when there is one
+    passed_over: list[tuple[ProxySettings | None, str]] = field(default_factory=list)  # dead candidates before it, and why
+
+    def describe(self) -> str:
+        """pac.describe()'s line for the way taken; "" without a PAC."""
+        return "" if self.decision is None else describe_decision(self.decision, self.proxy, self.passed_over)
+
+
+def proxy_candidates(settings: TransportSettings) -> tuple[list[ProxySettings | None], ProxyDecision | None]:
+    """The ways to try in order (None: directly) and the PAC's decision (None without a PAC).
+    Fetching and running the PAC file is time-boxed by `settings.pac.timeout`. Raises TransportError."""
+    if settings.pac is None:
+        return [settings.proxy], None
+    try:
+        decision = decide(settings.pac, settings.host, settings.port)
+    except PacError as error:
+        raise TransportError(Failure(Layer.PROXY, str(error), FailureKind.UNREACHABLE)) from None
+    return list(decision.candidates), decision
+
+
+def _dead_phrase(error: TransportError, timeout: float) -> str:
+    """Why a candidate was passed over, as a short phrase after its name ("PROXY a:3128: …")."""
+    phrases = {
+        "resolve": _("its name does not resolve"),
+        "refused": _("refused the connection"),
+        "timeout": _("did not answer within {duration}").format(duration=duration(timeout)),
+        "unreachable": _("cannot be reached from this network"),
+    }
+    return phrases.get(error.connect_kind, _("cannot be connected to"))
+
+
+def open_candidates(settings: TransportSettings) -> Stream:
+    """`open_stream` that tells which way worked. A candidate whose name does not resolve or whose
+    TCP connection fails passes the turn to the next; an answer from a proxy (a tunnel, or a refusal
+    such as 407 or 403) ends the search. When every candidate is dead the sentence names them all."""
+    ways, decision = proxy_candidates(settings)
+    passed_over: list[tuple[ProxySettings | None, str]] = []
+    for way in ways:
+        try:
+            sock, address = _open_way(settings, way)
+        except _Dead as dead:
+            if len(ways) == 1:
+                raise dead.error from None
+            passed_over.append((way, _dead_phrase(dead.error, settings.timeout)))
+            log.info("%s: %s", candidate_label(way), dead.error.failure.reason)
+            continue
+        return Stream(sock, address, way, decision, passed_over)
+    assert decision is not None  # several ways come only from a PAC
+    attempts = "; ".join(f"{candidate_label(way)}: {why}" for way, why in passed_over)
+    raise TransportError(
+        Failure(
+            Layer.PROXY,
+            _(
+                "No way to {server} that the proxy auto-config file {url} gives could be opened ({attempts}): check your network "
+                "connection, or ask the administrator of the proxy auto-config file."
+            ).format(server=settings.server, url=decision.pac_url, attempts=attempts),
+            FailureKind.UNREACHABLE,
+        )
+    )
+
+
+class _Dead(Exception):
+    """A candidate that could not be reached (its name or its TCP connection)."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(error.failure.reason)
+        self.error = error
+
+
+def _open_way(settings: TransportSettings, proxy: ProxySettings | None) -> tuple[socket.socket, IpAddress]:
+    """A byte stream to the server directly (proxy None) or through `proxy`. Raises _Dead when
+    the server or proxy cannot be reached, TransportError when the proxy refuses."""
+    if proxy is None:
         server = Endpoint("server", settings.host, settings.port)
-        sock, address = connect_first(server, resolve(server), settings.timeout)
-        return sock, address
-    proxy = settings.proxy
+        try:
+            return connect_first(server, resolve(server), settings.timeout)
+        except TransportError as error:
+            raise _Dead(error) from None
     endpoint = Endpoint("proxy", proxy.host, proxy.port)
-    addresses = resolve(endpoint)
-    sock, address = connect_first(endpoint, addresses, settings.timeout)
+    try:
+        addresses = resolve(endpoint)
+        sock, address = connect_first(endpoint, addresses, settings.timeout)
+    except TransportError as error:
+        raise _Dead(error) from None
     # A retry after "407, Connection: close" goes to the same proxy address, without resolving again.
     same_address = [entry for entry in addresses if ipaddress.ip_address(entry[1][0]) == address]
 
@@ -373,16 +479,6 @@ def verified_handshake(
 def _tls_failure(tls: ssl.SSLSocket, reason: str, kind: FailureKind) -> TransportError:
     tls.close()
     return TransportError(Failure(Layer.TLS, reason, kind))
-
-
-def revocation_check(tls: ssl.SSLSocket, settings: TransportSettings) -> RevocationResult:
-    """The chain's revocation check (OCSP, then the CRL: revocation.py), after every other check and
-    before anything is sent. Raises TransportError when the certificate is revoked, or when the
-    check cannot be done and the profile's revocation setting is hard."""
-    result = check_connection(trust.peer_chain(tls, verified=True), trust.peer_chain(tls), settings.revocation)
-    if result.refusal is not None:
-        raise TransportError(Failure(Layer.TLS, result.refusal, FailureKind.TRUST))
-    return result
 
 
 def certificate_problem(leaf_der: bytes | None, settings: TransportSettings) -> str | None:
