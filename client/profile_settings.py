@@ -86,6 +86,7 @@ def transport_settings(
             sni=profile.sni or None,
             ca_file=Path(profile.ca_file) if profile.ca_file else None,
             pin_sha256=profile.pin_sha256 or None,
+            revocation=profile.revocation,
             proxy=proxy_settings(profile, proxy_password, environ),
             timeout=timeout,
             pac=pac_source(profile, proxy_password),

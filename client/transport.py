@@ -42,7 +42,9 @@ from .core.types import Failure, FailureKind, Layer
 from .endpoint import format_endpoint, is_ip_address
 from .pac import PacError, PacSource, ProxyDecision, candidate_label, decide
 from .pac import describe as describe_decision
+from .profiles import Revocation
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
+from .revocation import RevocationResult, check_connection
 
 __all__ = ["ProxySettings", "TransportSettings", "TransportError", "TlsConnection", "open_connection"]
 
@@ -58,6 +60,7 @@ class TransportSettings:
     sni: str | None = None  # None: the host (no SNI for an IP literal); "": send none
     ca_file: Path | None = None  # extra CA certificates (PEM) trusted besides the OS store
     pin_sha256: str | None = None  # hex SHA-256 of the leaf certificate, colons allowed
+    revocation: Revocation = Revocation.SOFT  # a revocation check that cannot be done: connect (soft) or refuse (hard)
     proxy: ProxySettings | None = None
     timeout: float = 15.0  # seconds, for each step
     pac: PacSource | None = None  # proxy auto-config: its candidates are tried in order (`proxy` is then unused)
@@ -116,6 +119,7 @@ class TlsConnection:
     cipher: str
     proxy: ProxySettings | None = None  # the proxy the connection goes through (with a PAC: the candidate that worked)
     proxy_decision: str = ""  # with a PAC: pac.describe()'s line, e.g. "PAC http://… → PROXY b:3128 (PROXY a:3128: refused the connection)"
+    revocation: RevocationResult | None = None  # the chain's revocation check (revocation.py)
 
 
 def open_connection(settings: TransportSettings) -> TlsConnection:
@@ -138,9 +142,17 @@ def open_connection(settings: TransportSettings) -> TlsConnection:
         if problem is not None:
             raise TransportError(Failure(Layer.TLS, problem, FailureKind.TRUST))
         assert leaf is not None  # certificate_problem refuses a server without a certificate
+        checked = revocation_check(tls, settings)
         cipher = tls.cipher()
         return TlsConnection(
-            tls, route_target, leaf, tls.version() or "", cipher[0] if cipher else "", proxy=stream.proxy, proxy_decision=stream.describe()
+            tls,
+            route_target,
+            leaf,
+            tls.version() or "",
+            cipher[0] if cipher else "",
+            proxy=stream.proxy,
+            proxy_decision=stream.describe(),
+            revocation=checked,
         )
     except BaseException:
         tls.close()
@@ -479,6 +491,16 @@ def verified_handshake(
 def _tls_failure(tls: ssl.SSLSocket, reason: str, kind: FailureKind) -> TransportError:
     tls.close()
     return TransportError(Failure(Layer.TLS, reason, kind))
+
+
+def revocation_check(tls: ssl.SSLSocket, settings: TransportSettings) -> RevocationResult:
+    """The chain's revocation check (OCSP, then the CRL: revocation.py), after every other check and
+    before anything is sent. Raises TransportError when the certificate is revoked, or when the
+    check cannot be done and the profile's revocation setting is hard."""
+    result = check_connection(trust.peer_chain(tls, verified=True), trust.peer_chain(tls), settings.revocation)
+    if result.refusal is not None:
+        raise TransportError(Failure(Layer.TLS, result.refusal, FailureKind.TRUST))
+    return result
 
 
 def certificate_problem(leaf_der: bytes | None, settings: TransportSettings) -> str | None:
