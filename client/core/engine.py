@@ -599,6 +599,12 @@ class Engine:
             elif notice is Notice.FINISHED:
                 self._lcp_finished(now)
                 return True
+        if self._lcp.fsm.terminated_by_peer and self.call is Call.CONNECT_ACK_RECEIVED and self._lcp.fsm.state is not St.OPENED:
+            # RFC 1661 goes on negotiating after a Terminate-Request (it has been acked), but a
+            # server that ends the link before it was ever up is giving up (as after refusing every
+            # method we allow): end now with the reason rather than after the negotiation timer.
+            self._lcp_finished(now)
+            return True
         for protocol in self._lcp.rejected_protocols:
             progressed = True
             if protocol == PppProtocol.IPV6CP and self._ipv6cp.state is not St.INITIAL:

@@ -502,6 +502,18 @@ def test_server_offering_only_pap_without_allow_pap_then_ending_the_call() -> No
     assert server.auth_attempts == 0
 
 
+def test_server_ending_ppp_after_refusing_our_methods_ends_the_session_at_once() -> None:
+    """A server that answers our Nak of its only method with an LCP Terminate-Request and keeps the
+    call open: RFC 1661 would keep negotiating in Req-Sent, but a peer that ends the link before it
+    was ever up is giving up, so the session ends now with the reason, not after the 60 s timeout."""
+    conversation = converse(methods=(PAP,))
+    started = conversation.now
+    conversation.pump()
+    assert conversation.server.gave_up and conversation.server.lcp_terminate_acks == 1  # acked at once
+    assert only_disconnect(conversation) == Failure(Layer.AUTH, NO_PAP, FailureKind.AUTHENTICATION)
+    assert conversation.now == started  # no timer had to run
+
+
 def test_server_insisting_on_pap_without_allow_pap() -> None:
     """A server that re-offers PAP forever: the client never sends the password and gives up."""
     conversation = converse(methods=(PAP,) * 100)
