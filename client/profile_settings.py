@@ -3,28 +3,25 @@
 `sstp-vpn connect --profile`.
 
 The "system" proxy choice means the proxy this machine uses for HTTPS: the https_proxy /
-all_proxy environment variables (with no_proxy), and on Windows and macOS the system settings
-(through urllib, which reads the registry and System Configuration there).
+all_proxy environment variables (with no_proxy), then the desktop's settings (GNOME, KDE, Windows,
+macOS), read by system_proxy.py.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
-import sys
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 from .core.auth import AuthPolicy
 from .core.engine import EngineSettings
 from .core.events import Credentials
-from .core.i18n import _
 from .eap_options import tls_method_settings
 from .pac import PacSource
 from .profiles import Profile, ProxyMode
 from .proxy import ProxySettings
 from .runner import Connect, NetworkOptions
+from .system_proxy import SystemProxyError, system_proxy_for
 from .transport import TransportSettings
 
 
@@ -34,23 +31,10 @@ class ProfileSettingsError(ValueError):
 
 def system_proxy(host: str, environ: Mapping[str, str] | None = None) -> ProxySettings | None:
     """The HTTP proxy this machine uses for https://host, or None for a direct connection."""
-    env = os.environ if environ is None else environ
-    url = next((env[name] for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY") if env.get(name)), "")
-    if url:
-        no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
-        if no_proxy and urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):  # type: ignore[attr-defined]
-            return None
-    elif environ is None and sys.platform in ("win32", "darwin"):
-        proxies = urllib.request.getproxies()
-        url = proxies.get("https") or proxies.get("all") or ""
-        if url and urllib.request.proxy_bypass(host):
-            return None
-    if not url:
-        return None
     try:
-        return ProxySettings.parse(url)
-    except ValueError as error:
-        raise ProfileSettingsError(_("The system proxy setting cannot be used: {reason}").format(reason=error)) from None
+        return system_proxy_for(host, environ=environ).proxy
+    except SystemProxyError as error:
+        raise ProfileSettingsError(str(error)) from None
 
 
 def proxy_settings(profile: Profile, proxy_password: str | None, environ: Mapping[str, str] | None = None) -> ProxySettings | None:

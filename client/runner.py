@@ -161,6 +161,11 @@ class EngineRunner(threading.Thread):
             self._emit_log(logging.INFO, connection.proxy_decision)
         self._emit_log(logging.INFO, _("TLS is up ({version}, {cipher}).").format(version=connection.tls_version, cipher=connection.cipher))
         self._status = replace(self._status, tls=f"{connection.tls_version}, {connection.cipher}")
+        if connection.revocation is not None:
+            checked = connection.revocation
+            # Translators: a log line; {summary} is e.g. "good (OCSP, http://ocsp.example.com)" or "not checked: ..."
+            self._emit_log(logging.INFO, checked.warning or _("Certificate revocation: {summary}.").format(summary=checked.summary))
+            self._status = replace(self._status, revocation=checked.summary)
         session = _Session(self, command, connection)
         try:
             failure = session.run()
