@@ -255,12 +255,12 @@ def test_connect_command_carries_the_profile(ca_file):
     assert "pw" not in repr(command)
 
 
-def test_system_proxy_comes_from_the_environment():
+def test_system_proxy_comes_from_the_environment(tmp_path):
     env = {"https_proxy": "http://user@proxy.corp:8080", "no_proxy": "internal.example.com"}
     proxy = system_proxy("vpn.example.com", env)
     assert (proxy.host, proxy.port, proxy.username) == ("proxy.corp", 8080, "user")
     assert system_proxy("vpn.internal.example.com", env) is None
-    assert system_proxy("vpn.example.com", {}) is None
+    assert system_proxy("vpn.example.com", {"HOME": str(tmp_path)}) is None  # a home without desktop settings: none
     with pytest.raises(ProfileSettingsError, match="system proxy"):
         system_proxy("vpn.example.com", {"all_proxy": "socks5://127.0.0.1:1080"})
     profile = make_profile(proxy=ProxyChoice(ProxyMode.SYSTEM))
