@@ -9,6 +9,7 @@ equals FreeRADIUS's, computed by OpenSSL on the other side."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ import pytest
 from sstpvpn.client.core.auth import AuthPolicy
 from sstpvpn.client.core.eap_tls import TlsMethod, TlsMethodSettings
 from sstpvpn.client.core.engine import EngineSettings
-from sstpvpn.client.core.events import Credentials
+from sstpvpn.client.core.events import Credentials, SignedIn
+from sstpvpn.client.core.ppp_codec import PppProtocol
 from sstpvpn.client.core.types import FailureKind, SessionSecurity
 from tests.eap.freeradius import PASSWORD, USER
 from tests.eap.pki import PASSPHRASE, SERVER_NAME
@@ -64,6 +66,23 @@ def test_eap_tls_with_a_certificate_from_the_test_ca_binds_with_freeradius_msk(f
     assert conversation.plans, "IPCP did not come up"
     assert conversation.engine.security == SessionSecurity("EAP-TLS", "SHA-256", True)
     assert conversation.engine.security.binding == "SHA-256 with the EAP-TLS key"  # the status window's line
+
+
+@pytest.mark.parametrize(("method", "shown"), [(TlsMethod.EAP_TLS, "EAP-TLS"), (TlsMethod.PEAP, "PEAP (EAP-MSCHAPv2)")])
+def test_the_sign_in_check_signs_in_with_eap_and_leaves_before_ipcp(freeradius, eap_pki, method, shown):
+    """What the editor's Test and `diagnose --user` do (client/sign_in.py, authenticate_only) with
+    EAP-TLS or PEAP: the real EAP server accepts, the binding made with its MSK checks out, and the
+    client disconnects before IPCP (nothing would change on the machine)."""
+    extra = {"client_certificate": eap_pki.client_pem, "key_passphrase": PASSPHRASE} if method is TlsMethod.EAP_TLS else {}
+    settings = replace(_settings(method, eap_pki.ca, **extra), authenticate_only=True)
+    conversation, server = _run(freeradius, settings)
+    assert server.problems == []
+    assert server.radius_codes[-1] == ACCESS_ACCEPT
+    assert server.binding is not None and server.binding.ok, server.binding
+    assert conversation.of_type(SignedIn) == [SignedIn(USER, shown)]
+    assert _failure(conversation) is None
+    assert not conversation.plans
+    assert PppProtocol.IPCP not in {protocol for protocol, _ in server.frames_received}
 
 
 def test_a_wrong_hlak_fails_the_binding_check(freeradius, eap_pki):
