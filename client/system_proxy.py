@@ -560,8 +560,16 @@ def from_windows(values: Mapping[str, Any], host: str, port: int = 443, addresse
             override = str(values.get("ProxyOverride") or "").replace(" ", ";").split(";")
             bypassed = bypass_entry(override, host, port, addresses, windows=True)
             if not bypassed:
-                proxy = _proxy(address if "://" in address else "http://" + address, WINDOWS)
+                url = address if "://" in address else "http://" + address
+                if _port_missing(url):
+                    url += ":80"  # WinINet's default for a proxy named without a port
+                proxy = _proxy(url, WINDOWS)
     return SystemProxy(WINDOWS, proxy, pac_url, auto_detect, "" if (auto_detect or pac_url) else bypassed)
+
+
+def _port_missing(url: str) -> bool:
+    authority = url.partition("://")[2].rstrip("/").rpartition("@")[2]
+    return not authority.rpartition("]")[2].partition(":")[1]
 
 
 def _dword(value: Any) -> int:

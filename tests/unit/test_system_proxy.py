@@ -310,6 +310,9 @@ def test_windows_manual_proxy_for_all_protocols_or_per_protocol():
     assert from_windows(per_protocol, HOST).proxy.address == "secure.corp:8443"
     assert from_windows({"ProxyEnable": 1, "ProxyServer": "http=web.corp:80"}, HOST).mode == "none"
     assert from_windows({"ProxyEnable": 1, "ProxyServer": "https=http://s.corp:81"}, HOST).proxy.address == "s.corp:81"
+    assert from_windows({"ProxyEnable": 1, "ProxyServer": "proxy.corp"}, HOST).proxy.address == "proxy.corp:80"
+    assert from_windows({"ProxyEnable": 1, "ProxyServer": "https=[2001:db8::1]"}, HOST).proxy.address == "[2001:db8::1]:80"
+    assert from_windows({"ProxyEnable": 1, "ProxyServer": "https=[2001:db8::1]:81"}, HOST).proxy.address == "[2001:db8::1]:81"
     with pytest.raises(SystemProxyError, match=r"\(Windows\) names only a SOCKS"):
         from_windows({"ProxyEnable": 1, "ProxyServer": "socks=s.corp:1080"}, HOST)
 
