@@ -9,6 +9,7 @@ macOS), read by system_proxy.py.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,11 +43,12 @@ def proxy_settings(profile: Profile, proxy_password: str | None, environ: Mappin
     if choice.mode is ProxyMode.NONE:
         return None
     if choice.mode is ProxyMode.SYSTEM:
-        return system_proxy(profile.host, environ)
+        found = system_proxy(profile.host, environ)
+        return None if found is None else dataclasses.replace(found, allow_basic=choice.allow_basic)
     if choice.mode is ProxyMode.PAC:
         return None  # the PAC file decides when connecting (pac_source)
     username = choice.username or None
-    return ProxySettings(choice.host, choice.port, username, proxy_password if username else None)
+    return ProxySettings(choice.host, choice.port, username, proxy_password if username else None, allow_basic=choice.allow_basic)
 
 
 def pac_source(profile: Profile, proxy_password: str | None) -> PacSource | None:
@@ -56,7 +58,7 @@ def pac_source(profile: Profile, proxy_password: str | None) -> PacSource | None
     if choice.mode is not ProxyMode.PAC:
         return None
     username = choice.username or None
-    return PacSource(choice.pac_url, ProxySettings("", 0, username, proxy_password if username else None))
+    return PacSource(choice.pac_url, ProxySettings("", 0, username, proxy_password if username else None, allow_basic=choice.allow_basic))
 
 
 def transport_settings(

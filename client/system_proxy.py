@@ -75,6 +75,12 @@ class SystemProxy:
             return "manual"
         return "none"
 
+    @property
+    def pac_urls(self) -> tuple[str, ...]:
+        """The auto-config scripts to try, in order, as pac.PacSource takes them: "" for WPAD, then
+        the PAC URL; after them comes `proxy`, then a direct connection."""
+        return (("",) if self.auto_detect else ()) + ((self.pac_url,) if self.pac_url else ())
+
     def describe(self, host: str) -> str:
         """The sentence `diagnose` prints, e.g. "System proxy (GNOME): proxy.corp:3128." """
         source = source_name(self.source)

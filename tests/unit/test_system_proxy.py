@@ -334,7 +334,10 @@ def test_windows_auto_detect_and_auto_config_come_first_and_keep_the_manual_prox
     assert found.describe(HOST) == (
         "System proxy (Windows): found automatically (WPAD). Then the auto-config script http://wpad.corp/proxy.pac. Then the proxy proxy.corp:3128."
     )
+    assert found.pac_urls == ("", "http://wpad.corp/proxy.pac")
     assert from_windows({**values, "DefaultConnectionSettings": BLOB_DIRECT}, HOST).mode == "auto-config"
+    assert from_windows({**values, "DefaultConnectionSettings": BLOB_DIRECT}, HOST).pac_urls == ("http://wpad.corp/proxy.pac",)
+    assert from_windows({"ProxyEnable": 1, "ProxyServer": "p:1"}, HOST).pac_urls == ()
     assert from_windows({"DefaultConnectionSettings": BLOB_DIRECT}, HOST).mode == "none"
     assert from_windows({"DefaultConnectionSettings": b"\x46"}, HOST).mode == "none"
 
