@@ -356,6 +356,8 @@ def _profile_to_table(profile: Profile) -> dict[str, Any]:
             table["proxy"]["username"] = proxy.username
     if proxy.mode is ProxyMode.PAC and proxy.pac_url:
         table["proxy"]["pac_url"] = proxy.pac_url
+    if proxy.mode is ProxyMode.PAC and proxy.username:  # for the proxies the PAC file names (NTLM, Basic)
+        table["proxy"]["username"] = proxy.username
     if not proxy.allow_basic:
         table["proxy"]["allow_basic"] = False
     return table
@@ -456,8 +458,10 @@ def _profile_from_table(table: Any, position: int, path: Path, advice: bool = Tr
             raise damaged(_("Profile {position} in {path} has a manual proxy without a host and port"))
         proxy = ProxyChoice(mode, host, port, username, allow_basic=allow_basic)
     if mode is ProxyMode.PAC:
-        pac_url = proxy_table.get("pac_url", "")
+        pac_url, username = proxy_table.get("pac_url", ""), proxy_table.get("username", "")
         if not isinstance(pac_url, str):
             raise damaged(_("Profile {position} in {path} has a proxy pac_url that is not text"))
-        proxy = ProxyChoice(mode, pac_url=pac_url, allow_basic=allow_basic)
+        if not isinstance(username, str):
+            raise damaged(_("Profile {position} in {path} has a proxy username that is not text"))
+        proxy = ProxyChoice(mode, username=username, pac_url=pac_url, allow_basic=allow_basic)
     return Profile(**values, proxy=proxy)
