@@ -88,6 +88,14 @@ def add_proxy_options(parser: argparse.ArgumentParser, changing: bool = False) -
         metavar="URL",
         help=_("the proxy auto-config (PAC) file at this http:// or https:// address chooses the proxy for the server, or a direct connection"),
     )
+    parser.add_argument(
+        "--proxy-user",
+        metavar="USER",
+        help=_(
+            "with --proxy-pac or --proxy wpad: the user name (DOMAIN\\user or user) for the proxies the PAC file names, "
+            "for NTLM or Basic; its password is saved from ${variable}; without it only Kerberos is used"
+        ).format(variable=PROXY_PASSWORD_ENV),
+    )
     basic = parser.add_mutually_exclusive_group()
     basic.add_argument(
         "--proxy-no-basic",
@@ -132,6 +140,14 @@ def proxy_choice(args: argparse.Namespace, current: ProxyChoice | None = None) -
             choice = ProxyChoice.manual_from_url(args.proxy)
         except ValueError as error:
             raise ProfileCommandError(str(error)) from None
+    if choice.mode is ProxyMode.PAC and current.mode is ProxyMode.PAC:
+        choice = replace(choice, username=current.username)  # another PAC file: the same user
+    if args.proxy_user is not None:
+        if choice.mode is not ProxyMode.PAC:
+            raise ProfileCommandError(
+                _("--proxy-user goes with --proxy-pac or --proxy wpad; a proxy URL carries its user name: http://user@host:port.")
+            )
+        choice = replace(choice, username=args.proxy_user.strip())
     allow_basic = current.allow_basic
     if args.proxy_no_basic:
         allow_basic = False
@@ -294,10 +310,10 @@ def _set(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
     """`profiles set NAME --proxy ... --revocation ...`: what is given changes, the rest stays."""
     from .secret_store import SecretKind
 
-    given = args.proxy is not None or args.proxy_pac is not None or args.proxy_no_basic or args.proxy_allow_basic or args.revocation
-    if not given:
+    proxy_given = args.proxy is not None or args.proxy_pac is not None or args.proxy_user is not None
+    if not (proxy_given or args.proxy_no_basic or args.proxy_allow_basic or args.revocation):
         raise ProfileCommandError(
-            _("Nothing to change: give --proxy, --proxy-pac, --proxy-no-basic, --proxy-allow-basic or --revocation (see --help).")
+            _("Nothing to change: give --proxy, --proxy-pac, --proxy-user, --proxy-no-basic, --proxy-allow-basic or --revocation (see --help).")
         )
     profile = find_profile(store, args.name)
     revocation = Revocation(args.revocation) if args.revocation else profile.revocation
@@ -307,7 +323,7 @@ def _set(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
         raise ProfileCommandError(" ".join(problems.values()))
     store.save(changed)
     print(_("Changed the profile {name}.").format(name=repr(changed.name)))
-    proxy_password = getattr(args, "proxy_password_env", None) if args.proxy and changed.proxy.username else None  # main() took it out
+    proxy_password = getattr(args, "proxy_password_env", None) if proxy_given and changed.proxy.username else None  # main() took it out
     _keep_secrets(secrets, changed, ((SecretKind.PROXY, proxy_password),))
     return 0
 
@@ -347,6 +363,8 @@ def describe_profile(profile: Profile, password: str) -> list[str]:
     yes, no = _("yes"), _("no")
     # Translators: `profiles show`, the line "proxy Basic authentication: ..."
     basic = _("allowed") if profile.proxy.allow_basic else _("never (NTLM or Negotiate only)")
+    # Translators: `profiles show`, the line "proxy user: ..." of a PAC profile without a proxy user name
+    kerberos_only = _("(none: Kerberos only)")
     methods = ["MS-CHAPv2", "EAP-MSCHAPv2"] + (["CHAP-MD5", "EAP-MD5"] if profile.allow_chap_md5 else []) + (["PAP"] if profile.allow_pap else [])
     if profile.auth_method != "password":
         methods = [method_names().get(profile.auth_method, profile.auth_method)]
@@ -383,6 +401,7 @@ def describe_profile(profile: Profile, password: str) -> list[str]:
         f"MTU: {profile.mtu}",
         f"reconnect automatically: {yes if profile.auto_reconnect else no}",
         f"proxy: {proxy}",
+        *([f"proxy user: {profile.proxy.username or kerberos_only}"] if profile.proxy.mode is ProxyMode.PAC else []),
         f"proxy Basic authentication: {basic}",
         f"revocation: {describe_revocation(profile.revocation)}",
     ]

@@ -10,14 +10,16 @@ import sys
 import tomllib
 
 import pytest
+import tomli_w
 from keyring.backends import SecretService
 
 from sstpvpn.client import cli
 from sstpvpn.client.profile_commands import ProfileCommandError, describe_proxy, proxy_choice
-from sstpvpn.client.profiles import ProfileStore, ProxyChoice, ProxyMode, Revocation
+from sstpvpn.client.profiles import Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, Revocation, new_profile_id
 from sstpvpn.client.secret_store import SecretKind, SecretStore
 from tests.gui.desktop import environment, secret_service, session_bus
 from tests.unit.test_profiles import REPO_ROOT, sstp_vpn
+from tests.unit.test_secret_store import keyring_items
 
 
 def parsed(*words: str):
@@ -42,6 +44,31 @@ def test_add_reads_each_proxy_choice():
     with pytest.raises(ProfileCommandError, match="Leave the password out of the proxy URL"):
         added("--proxy", "http://bob:secret@proxy.corp:3128")
     assert parsed("add", "Office", "vpn.example.com", "--user", "alice").revocation == "soft"
+
+
+def test_a_pac_profile_has_a_proxy_user():
+    assert added("--proxy-pac", "http://wpad/proxy.pac", "--proxy-user", "CORP\\bob") == ProxyChoice(
+        ProxyMode.PAC, username="CORP\\bob", pac_url="http://wpad/proxy.pac"
+    )
+    assert added("--proxy", "wpad", "--proxy-user", "bob") == ProxyChoice(ProxyMode.PAC, username="bob")
+    with pytest.raises(ProfileCommandError, match="--proxy-user goes with --proxy-pac or --proxy wpad"):
+        added("--proxy", "http://proxy.corp:3128", "--proxy-user", "bob")
+    saved = ProxyChoice(ProxyMode.PAC, username="bob", pac_url="http://wpad/proxy.pac")
+    assert proxy_choice(parsed("set", "Office", "--proxy", "wpad"), saved) == ProxyChoice(ProxyMode.PAC, username="bob")  # the same user
+    assert proxy_choice(parsed("set", "Office", "--proxy-user", ""), saved) == ProxyChoice(ProxyMode.PAC, pac_url="http://wpad/proxy.pac")
+
+
+def test_the_store_keeps_a_pac_profiles_proxy_user(tmp_path):
+    store = ProfileStore(tmp_path / "profiles.toml")
+    proxy = ProxyChoice(ProxyMode.PAC, username="CORP\\bob", pac_url="http://wpad/proxy.pac", allow_basic=False)
+    profile = store.save(Profile(id=new_profile_id(), name="Corp", host="vpn.example.com", username="alice", proxy=proxy))
+    assert store.load().profiles == (profile,)
+    (table,) = tomllib.loads(store.path.read_text())["profiles"]
+    assert table["proxy"] == {"mode": "pac", "pac_url": "http://wpad/proxy.pac", "username": "CORP\\bob", "allow_basic": False}
+    table["proxy"]["username"] = 7
+    store.path.write_text(tomli_w.dumps({"schema": 1, "profiles": [table]}))
+    with pytest.raises(ProfileFileError, match="has a proxy username that is not text"):
+        store.load()
 
 
 def test_set_changes_only_what_is_given():
@@ -134,6 +161,9 @@ def test_add_set_and_show_through_the_command(tmp_path):
     assert sstp_vpn(home, "profiles", "set", "Office", "--proxy", "none").returncode == 0
     assert shown_lines(home, "Office")["proxy"] == "none"
     assert ProfileStore(profile_file).load().find("Office").revocation is Revocation.SOFT
+    assert sstp_vpn(home, "profiles", "set", "Office", "--proxy", "wpad", "--proxy-user", "CORP\\bob").returncode == 0
+    lines = shown_lines(home, "Office")
+    assert (lines["proxy"], lines["proxy user"]) == ("as the proxy auto-config (PAC) file found by WPAD says", "CORP\\bob")
 
 
 def test_help_describes_the_choices():
@@ -166,4 +196,8 @@ def test_set_to_a_proxy_with_a_user_keeps_its_password_in_the_keyring(keyring_bu
     profile = ProfileStore(tmp_path / "sstp-vpn" / "profiles.toml").load().find("Office")
     assert profile.proxy == ProxyChoice(ProxyMode.MANUAL, "proxy.corp", 3128, "bob")
     assert SecretStore(SecretService.Keyring()).get(profile.id, SecretKind.PROXY) == "proxy-s3cret"
+    assert "s3cret" not in (tmp_path / "sstp-vpn" / "profiles.toml").read_text()
+    pac = run("set", "Office", "--proxy-pac", "http://wpad/proxy.pac", "--proxy-user", "CORP\\bob", SSTP_VPN_PROXY_PASSWORD="pac-s3cret")
+    assert pac.returncode == 0 and pac.stderr == "", pac.stderr
+    assert keyring_items(profile.id, SecretKind.PROXY) == [("SSTP VPN: Office (CORP\\bob) proxy password", "pac-s3cret")]
     assert "s3cret" not in (tmp_path / "sstp-vpn" / "profiles.toml").read_text()
