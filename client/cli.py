@@ -17,6 +17,7 @@ from .profile_commands import (
     ProfileFileError,
     add_password_method_options,
     add_profiles_parser,
+    add_revocation_option,
     add_session_options,
 )
 from .session_lock import SessionInUse, SessionLock, lock_profile
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="URL",
             help=_("HTTP proxy, http://[user@]host:port; its password comes from ${variable}").format(variable=PROXY_PASSWORD_ENV),
         )
+        add_revocation_option(sub)
         sub.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help=_("for each connection step (default 15)"))
 
     connect = commands.add_parser("connect", help=_("connect and stay in the foreground until interrupted"))
@@ -115,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def transport_settings(args: argparse.Namespace, pin: str | None = None):
+    from .profiles import Revocation
     from .transport import ProxySettings, TransportSettings
 
     try:
@@ -137,7 +140,16 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
         elif proxy.username is not None and getattr(args, "proxy_password_env", None):
             proxy = ProxySettings(proxy.host, proxy.port, proxy.username, args.proxy_password_env)
     try:
-        return TransportSettings(host=host, port=port, sni=args.sni, ca_file=args.ca_file, pin_sha256=pin, proxy=proxy, timeout=args.timeout)
+        return TransportSettings(
+            host=host,
+            port=port,
+            sni=args.sni,
+            ca_file=args.ca_file,
+            pin_sha256=pin,
+            proxy=proxy,
+            timeout=args.timeout,
+            revocation=Revocation(args.revocation or Revocation.SOFT.value),
+        )
     except ValueError as error:  # a malformed pin
         raise UsageError(str(error)) from None
 
@@ -205,6 +217,7 @@ _SERVER_OPTIONS: tuple[str, ...] = (
     "sni",
     "proxy",
     "pin_sha256",
+    "revocation",
     "no_default_route",
     "route",
     "no_vpn_dns",
