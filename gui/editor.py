@@ -306,6 +306,11 @@ class ProfileEditor(QDialog):
         self.pac_url.setObjectName("pac_url")
         self.pac_url.setToolTip(_("The address of the proxy auto-config file, like http://wpad.example.com/proxy.pac"))
         # Translators: profile editor, check box; the sentence under it says why it matters
+        # Translators: profile editor, shown in the empty "Proxy user" field (PAC): Kerberos uses the computer's sign-in, no user name
+        self.proxy_user = QLineEdit(placeholderText=_("empty: Kerberos (your sign-in ticket) only"))
+        self.proxy_user.setObjectName("proxy_user")
+        self.proxy_user.setToolTip(_("The user name (DOMAIN\\user or user) for the proxies the PAC file names, for NTLM or Basic"))
+        # Translators: profile editor, check box; the sentence under it says why it matters
         self.allow_basic = QCheckBox(_("Allow Basic authentication"))
         self.allow_basic.setObjectName("allow_basic")
         # Under the check box, wrapped: the whole sentence in the check box's own line would make the window wider than many screens
@@ -395,6 +400,8 @@ class ProfileEditor(QDialog):
         form.addRow(_("HTTP proxy:"), self.proxy_mode)
         # Translators: profile editor, form-row label: the address of the proxy auto-config (PAC) file
         form.addRow(_("PAC URL:"), self._with_error("pac_url", self.pac_url, pac_url_sentence()))
+        # Translators: profile editor, form-row label: the user name for the proxies a PAC file names
+        form.addRow(_("Proxy user:"), self.proxy_user)
         # Translators: profile editor, form-row label
         form.addRow(_("Proxy URL:"), self._with_error("proxy", self.proxy_url))
         # Translators: profile editor, form-row label
@@ -448,7 +455,18 @@ class ProfileEditor(QDialog):
         layout.addWidget(self.buttons)
 
         self.host.textChanged.connect(self._port_from_server_field)
-        for line_edit in (self.name, self.host, self.username, self.sni, self.ca_file, self.pin, self.extra_routes, self.proxy_url, self.pac_url):
+        for line_edit in (
+            self.name,
+            self.host,
+            self.username,
+            self.sni,
+            self.ca_file,
+            self.pin,
+            self.extra_routes,
+            self.proxy_url,
+            self.pac_url,
+            self.proxy_user,
+        ):
             line_edit.textChanged.connect(self._validate)
         for spin in (self.port, self.mtu):
             spin.valueChanged.connect(self._validate)
@@ -567,6 +585,7 @@ class ProfileEditor(QDialog):
         self.proxy_mode.setCurrentIndex([mode for mode, _label in proxy_modes()].index(profile.proxy.mode))
         self.proxy_url.setText(profile.proxy.url)
         self.pac_url.setText(profile.proxy.pac_url)
+        self.proxy_user.setText(profile.proxy.username if profile.proxy.mode is ProxyMode.PAC else "")
         self.allow_basic.setChecked(profile.proxy.allow_basic)
         self.revocation.setCurrentIndex([choice for choice, _label in revocation_choices()].index(profile.revocation))
         self.auth_method.setCurrentIndex(max(self.auth_method.findData(profile.auth_method), 0))
@@ -589,7 +608,7 @@ class ProfileEditor(QDialog):
         mode = self.proxy_mode.currentData()
         allow_basic = self.allow_basic.isChecked()
         if mode is ProxyMode.PAC:
-            return ProxyChoice(mode, pac_url=self.pac_url.text().strip(), allow_basic=allow_basic), None
+            return ProxyChoice(mode, username=self.proxy_user.text().strip(), pac_url=self.pac_url.text().strip(), allow_basic=allow_basic), None
         if mode is not ProxyMode.MANUAL:
             return ProxyChoice(mode, allow_basic=allow_basic), None
         try:
@@ -654,9 +673,10 @@ class ProfileEditor(QDialog):
         manual = mode is ProxyMode.MANUAL
         self.proxy_url.setEnabled(manual)
         self.pac_url.setEnabled(mode is ProxyMode.PAC)
+        self.proxy_user.setEnabled(mode is ProxyMode.PAC)
         self.allow_basic.setEnabled(mode is not ProxyMode.NONE)
         self.allow_basic_note.setEnabled(mode is not ProxyMode.NONE)
-        self.proxy_password.setEnabled(manual and self.keyring is not None and self.keyring.problem is None)
+        self.proxy_password.setEnabled(mode in (ProxyMode.MANUAL, ProxyMode.PAC) and self.keyring is not None and self.keyring.problem is None)
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(not problems)
         blocking_test = {"host", "port", "sni", "ca_file", "pin_sha256", "proxy", "pac_url"}  # what Test's checks need
         self.test_button.setEnabled(not self._test_running and not (blocking_test & problems.keys()))

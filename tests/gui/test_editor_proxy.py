@@ -8,9 +8,11 @@ from __future__ import annotations
 from PySide6.QtGui import QGuiApplication
 
 from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode, Revocation, new_profile_id
+from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.editor import proxy_modes, revocation_choices
 from tests.gui.test_editor import choose, fill, open_editor, save_button, visible_errors
 from tests.gui.test_editor_fields import active, field_positions, type_into, typed_in_turn
+from tests.unit.test_secret_store import keyring_items
 
 PAC_PROBLEM = "Write the PAC file's address as http://host/proxy.pac, or leave it empty to find it by WPAD."
 
@@ -39,13 +41,19 @@ def test_the_proxy_choices_and_what_each_makes_usable(qtbot, store, secrets):
     usable = {}
     for mode in ProxyMode:
         choose(editor.proxy_mode, mode)
-        usable[mode] = (editor.pac_url.isEnabled(), editor.proxy_url.isEnabled(), editor.allow_basic.isEnabled())
+        usable[mode] = (
+            editor.pac_url.isEnabled(),
+            editor.proxy_user.isEnabled(),
+            editor.proxy_url.isEnabled(),
+            editor.proxy_password.isEnabled(),
+            editor.allow_basic.isEnabled(),
+        )
         assert editor.allow_basic_note.isEnabled() is editor.allow_basic.isEnabled()
-    assert usable == {  # (PAC URL, proxy URL, Allow Basic)
-        ProxyMode.NONE: (False, False, False),
-        ProxyMode.SYSTEM: (False, False, True),
-        ProxyMode.PAC: (True, False, True),
-        ProxyMode.MANUAL: (False, True, True),
+    assert usable == {  # (PAC URL, proxy user, proxy URL, proxy password, Allow Basic)
+        ProxyMode.NONE: (False, False, False, False, False),
+        ProxyMode.SYSTEM: (False, False, False, False, True),
+        ProxyMode.PAC: (True, True, False, True, True),
+        ProxyMode.MANUAL: (False, False, True, True, True),
     }
     # A new profile: Basic allowed, soft revocation (the model's defaults)
     fill(editor, name="Office", host="vpn.example.com", username="alice")
@@ -99,6 +107,7 @@ def test_allow_basic_and_revocation_are_kept_for_every_proxy_choice(qtbot, store
         ProxyChoice(ProxyMode.NONE, allow_basic=False),
         ProxyChoice(ProxyMode.SYSTEM, allow_basic=False),
         ProxyChoice(ProxyMode.PAC, allow_basic=False),
+        ProxyChoice(ProxyMode.PAC, username="CORP\\bob", pac_url="http://wpad.corp.example/wpad.dat"),
         ProxyChoice(ProxyMode.MANUAL, "proxy.corp.example", 3128, "bob", allow_basic=False),
         ProxyChoice(ProxyMode.MANUAL, "proxy.corp.example", 8080),
     ):
@@ -133,3 +142,20 @@ def test_nothing_moves_as_the_pac_url_error_comes_and_goes(qtbot, store, secrets
     choose(editor.proxy_mode, ProxyMode.NONE)
     qtbot.wait(30)
     assert field_positions(editor) == before
+
+
+def test_a_pac_profile_keeps_its_proxy_user_and_password_in_the_keyring(qtbot, store, secrets):
+    editor = open_editor(qtbot, store, secrets)
+    fill(editor, name="Corp", host="vpn.example.com", username="alice")
+    choose(editor.proxy_mode, ProxyMode.PAC)
+    fill(editor, pac_url="http://wpad.corp.example/wpad.dat", proxy_user="CORP\\bob", proxy_password="proxy-pw")
+    with qtbot.waitSignal(editor.saved, timeout=10000) as saved:
+        save_button(editor).click()
+    profile = saved.args[0]
+    assert profile.proxy == ProxyChoice(ProxyMode.PAC, username="CORP\\bob", pac_url="http://wpad.corp.example/wpad.dat")
+    assert store.load().by_id(profile.id) == profile
+    assert keyring_items(profile.id, SecretKind.PROXY) == [("SSTP VPN: Corp (CORP\\bob) proxy password", "proxy-pw")]
+    assert "proxy-pw" not in store.path.read_text()
+    again = open_editor(qtbot, store, secrets, profile)
+    assert again.proxy_user.text() == "CORP\\bob"
+    assert again.proxy_password.placeholderText() == "saved in the keyring (type to replace)"
