@@ -10,7 +10,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sstpvpn.client.core.types import FailureKind
-from sstpvpn.client.proxy import ConnectExchange, ProxySettings, Refused, RetryWithCredentials, TunnelOpen, auth_schemes
+from sstpvpn.client.proxy import (
+    Challenge,
+    ConnectExchange,
+    Offer,
+    ProxyHandshake,
+    ProxySettings,
+    Refused,
+    SendRequest,
+    TunnelOpen,
+    auth_challenges,
+    auth_schemes,
+    basic_authorization,
+)
 
 SECRET = "s3cret-Pa55"
 PROXY = ProxySettings("127.0.0.1", 8888, "alice", SECRET)
@@ -111,12 +123,12 @@ def test_address_brackets_ipv6() -> None:
 
 
 def test_request_without_credentials() -> None:
-    exchange = ConnectExchange(PROXY, *TARGET, with_credentials=False)
+    exchange = ConnectExchange(PROXY, *TARGET)
     assert exchange.request_bytes() == b"CONNECT vpn.example.com:443 HTTP/1.1\r\nHost: vpn.example.com:443\r\n\r\n"
 
 
 def test_request_with_credentials() -> None:
-    exchange = ConnectExchange(PROXY, "2001:db8::5", 4443, with_credentials=True)
+    exchange = ConnectExchange(PROXY, "2001:db8::5", 4443, basic_authorization(PROXY))
     token = base64.b64encode(f"alice:{SECRET}".encode()).decode()
     assert exchange.request_bytes() == (
         b"CONNECT [2001:db8::5]:4443 HTTP/1.1\r\nHost: [2001:db8::5]:4443\r\n" + f"Proxy-Authorization: Basic {token}\r\n\r\n".encode()
@@ -127,13 +139,13 @@ def test_request_with_credentials() -> None:
 
 
 def test_tunnel_opens_on_200() -> None:
-    exchange = ConnectExchange(ANONYMOUS, *TARGET, with_credentials=False)
+    exchange = ConnectExchange(ANONYMOUS, *TARGET)
     assert feed(exchange, TINYPROXY_200) == TunnelOpen(200, "Connection established")
-    assert feed_bytewise(ConnectExchange(ANONYMOUS, *TARGET, with_credentials=False), TINYPROXY_200) == TunnelOpen(200, "Connection established")
+    assert feed_bytewise(ConnectExchange(ANONYMOUS, *TARGET), TINYPROXY_200) == TunnelOpen(200, "Connection established")
 
 
 def test_bytes_after_200_are_refused() -> None:
-    verdict = feed(ConnectExchange(ANONYMOUS, *TARGET, with_credentials=False), TINYPROXY_200 + b"\x16\x03\x01")
+    verdict = feed(ConnectExchange(ANONYMOUS, *TARGET), TINYPROXY_200 + b"\x16\x03\x01")
     assert isinstance(verdict, Refused)
     assert verdict.failure.reason == (
         "The proxy at 127.0.0.1:8888 sent data of its own after opening the tunnel to vpn.example.com:443: it may be "
@@ -142,82 +154,110 @@ def test_bytes_after_200_are_refused() -> None:
     assert verdict.failure.kind is FailureKind.UNREACHABLE
 
 
+def handshake_of(proxy: ProxySettings, contexts=None) -> ProxyHandshake:
+    return ProxyHandshake(proxy, *TARGET) if contexts is None else ProxyHandshake(proxy, *TARGET, contexts)
+
+
 def test_407_without_credentials() -> None:
-    verdict = feed(ConnectExchange(ANONYMOUS, *TARGET, with_credentials=False), TINYPROXY_407)
+    verdict = feed(handshake_of(ANONYMOUS), TINYPROXY_407, b"")
     assert isinstance(verdict, Refused)
     assert verdict.failure.reason == ("The proxy at 127.0.0.1:8888 requires a user name and password: add them to the proxy settings.")
     assert verdict.failure.kind is FailureKind.UNREACHABLE
 
 
 def test_407_with_a_user_name_but_no_password_is_not_usable() -> None:
-    verdict = feed(ConnectExchange(ProxySettings("127.0.0.1", 8888, "alice"), *TARGET, with_credentials=False), TINYPROXY_407)
+    verdict = feed(handshake_of(ProxySettings("127.0.0.1", 8888, "alice")), TINYPROXY_407, b"")
     assert isinstance(verdict, Refused) and "requires a user name and password" in verdict.failure.reason
 
 
 def test_tinyproxy_407_closes_so_the_retry_needs_a_new_connection() -> None:
-    exchange = ConnectExchange(PROXY, *TARGET, with_credentials=False)
+    exchange = ConnectExchange(PROXY, *TARGET)
     assert exchange.receive(TINYPROXY_407) is None  # the body runs until the proxy closes
-    assert exchange.receive(b"") == RetryWithCredentials(reuse_connection=False)
-    assert feed_bytewise(ConnectExchange(PROXY, *TARGET, with_credentials=False), TINYPROXY_407, then_eof=True) == RetryWithCredentials(
-        reuse_connection=False
-    )
+    assert exchange.receive(b"") == Challenge((Offer("Basic"),), reuse_connection=False)
+    assert feed_bytewise(ConnectExchange(PROXY, *TARGET), TINYPROXY_407, then_eof=True) == Challenge((Offer("Basic"),), reuse_connection=False)
+    handshake = handshake_of(PROXY)
+    step = feed(handshake, TINYPROXY_407, b"")
+    assert isinstance(step, SendRequest) and step.new_connection
+    assert step.data == ConnectExchange(PROXY, *TARGET, basic_authorization(PROXY)).request_bytes()
+    assert handshake.receive(TINYPROXY_200) == TunnelOpen(200, "Connection established")
+    assert (handshake.scheme, handshake.user) == ("Basic", "alice")
 
 
 def test_squid_407_keeps_the_connection_for_the_retry() -> None:
-    exchange = ConnectExchange(PROXY, *TARGET, with_credentials=False)
+    exchange = ConnectExchange(PROXY, *TARGET)
     assert exchange.receive(SQUID_407[:-10]) is None
-    assert exchange.receive(SQUID_407[-10:]) == RetryWithCredentials(reuse_connection=True)
-    retry = exchange.follow_up()
+    assert exchange.receive(SQUID_407[-10:]) == Challenge((Offer("Basic"),), reuse_connection=True)
+    retry = exchange.follow_up(basic_authorization(PROXY))
     token = base64.b64encode(f"alice:{SECRET}".encode()).decode()
     assert retry.request_bytes() == (
         b"CONNECT vpn.example.com:443 HTTP/1.1\r\nHost: vpn.example.com:443\r\n" + f"Proxy-Authorization: Basic {token}\r\n\r\n".encode()
     )
     assert retry.receive(SQUID_200) == TunnelOpen(200, "Connection established")
+    handshake = handshake_of(PROXY)
+    step = handshake.receive(SQUID_407)
+    assert isinstance(step, SendRequest) and not step.new_connection
+    assert step.data == retry.request_bytes()
+    assert handshake.receive(SQUID_200) == TunnelOpen(200, "Connection established")
 
 
 def test_endless_407_body_means_a_new_connection() -> None:
-    exchange = ConnectExchange(PROXY, *TARGET, with_credentials=False)
+    exchange = ConnectExchange(PROXY, *TARGET)
     head = SQUID_407.split(b"\r\n\r\n")[0].replace(b"3045", b"10000000") + b"\r\n\r\n"
     assert exchange.receive(head) is None
-    assert exchange.receive(b"x" * 70000) == RetryWithCredentials(reuse_connection=False)
+    assert exchange.receive(b"x" * 70000) == Challenge((Offer("Basic"),), reuse_connection=False)
+
+
+def test_a_stalled_407_body_means_a_new_connection() -> None:
+    handshake = handshake_of(PROXY)
+    assert handshake.stalled() is None  # nothing was answered: the driver says the proxy is silent
+    head = SQUID_407.split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    assert handshake.receive(head + b"xx") is None
+    step = handshake.stalled()
+    assert isinstance(step, SendRequest) and step.new_connection
 
 
 @pytest.mark.parametrize("reply", [TINYPROXY_401, SQUID_407], ids=["tinyproxy-401", "squid-407"])
 def test_wrong_password(reply: bytes) -> None:
-    verdict = feed(ConnectExchange(PROXY, *TARGET, with_credentials=True), reply)
+    handshake = handshake_of(PROXY)
+    assert isinstance(feed(handshake, SQUID_407), SendRequest)
+    verdict = feed(handshake, reply, b"")
     assert isinstance(verdict, Refused)
     assert verdict.failure.reason == ("The proxy at 127.0.0.1:8888 refused the user name or password: check them in the proxy settings.")
     assert SECRET not in verdict.failure.reason
 
 
 def test_other_status_refuses_the_target() -> None:
-    verdict = feed(ConnectExchange(PROXY, *TARGET, with_credentials=False), TINYPROXY_403)
+    verdict = feed(handshake_of(PROXY), TINYPROXY_403)
     assert isinstance(verdict, Refused)
     assert verdict.failure.reason == (
         "The proxy at 127.0.0.1:8888 refused to connect to vpn.example.com:443 (HTTP 403 Access violation): "
         "check that the proxy allows connections to this server and port."
     )
-    bad_gateway = feed(ConnectExchange(PROXY, *TARGET, with_credentials=True), b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+    bad_gateway = feed(ConnectExchange(PROXY, *TARGET, basic_authorization(PROXY)), b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
     assert isinstance(bad_gateway, Refused) and "(HTTP 502 Bad Gateway)" in bad_gateway.failure.reason
 
 
 def test_unsupported_scheme() -> None:
-    reply = b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\nProxy-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n"
-    verdict = feed(ConnectExchange(PROXY, *TARGET, with_credentials=False), reply)
+    reply = (
+        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+        b'Proxy-Authenticate: Digest realm="x", nonce="y"\r\nProxy-Authenticate: Bearer\r\nContent-Length: 0\r\n\r\n'
+    )
+    verdict = feed(handshake_of(PROXY), reply)
     assert isinstance(verdict, Refused)
     assert verdict.failure.reason == (
-        "The proxy at 127.0.0.1:8888 asks for NTLM or Negotiate authentication, which SSTP VPN does not support: "
-        "use a proxy that accepts Basic authentication."
+        "The proxy at 127.0.0.1:8888 asks for Digest or Bearer authentication, which SSTP VPN does not support: ask the proxy's "
+        "administrator to allow Negotiate (Kerberos), NTLM or Basic authentication, or use another proxy."
     )
 
 
 def test_basic_among_other_schemes_is_used() -> None:
-    reply = b'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Negotiate, Basic realm="a, b"\r\nContent-Length: 0\r\n\r\n'
-    assert feed(ConnectExchange(PROXY, *TARGET, with_credentials=False), reply) == RetryWithCredentials(True)
+    reply = b'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Digest, Basic realm="a, b"\r\nContent-Length: 0\r\n\r\n'
+    step = feed(handshake_of(PROXY), reply)
+    assert isinstance(step, SendRequest) and not step.new_connection and b"Proxy-Authorization: Basic " in step.data
 
 
 def test_closed_without_reply() -> None:
-    verdict = feed(ConnectExchange(PROXY, *TARGET, with_credentials=False), b"")
+    verdict = feed(handshake_of(PROXY), b"")
     assert isinstance(verdict, Refused)
     assert verdict.failure.reason == (
         "The proxy at 127.0.0.1:8888 closed the connection without answering the CONNECT request: check that it is an HTTP proxy."
@@ -225,7 +265,7 @@ def test_closed_without_reply() -> None:
 
 
 def test_malformed_reply() -> None:
-    verdict = feed(ConnectExchange(PROXY, *TARGET, with_credentials=False), b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+    verdict = feed(ConnectExchange(PROXY, *TARGET), b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
     assert isinstance(verdict, Refused)
     assert verdict.failure.reason.startswith("The proxy at 127.0.0.1:8888 sent a malformed reply to the CONNECT request (")
     assert verdict.failure.reason.endswith("): check that it is an HTTP proxy.")
@@ -241,12 +281,39 @@ def test_auth_schemes() -> None:
     assert auth_schemes(headers) == ["Basic", "NTLM", "ntlm", "Digest"]
 
 
-@given(st.binary(max_size=300), st.booleans())
-def test_any_reply_gives_a_verdict_or_waits_never_an_exception(data: bytes, with_credentials: bool) -> None:
-    exchange = ConnectExchange(PROXY, *TARGET, with_credentials=with_credentials)
+def test_auth_challenges_carry_tokens() -> None:
+    headers = [
+        (b"proxy-authenticate", b"NTLM TlRMTVNTUAACAAAADAAMADgAAAA="),
+        (b"proxy-authenticate", b'Negotiate oYG3MIG0oAMKAQChCwYJKoZIgvcSAQICooGf, Basic realm="x=y"'),
+        (b"proxy-authenticate", b"Negotiate"),
+        (b"proxy-authenticate", b"Bearer realm=abc"),
+    ]
+    assert auth_challenges(headers) == [
+        Offer("NTLM", "TlRMTVNTUAACAAAADAAMADgAAAA="),
+        Offer("Negotiate", "oYG3MIG0oAMKAQChCwYJKoZIgvcSAQICooGf"),
+        Offer("Basic"),
+        Offer("Negotiate"),
+        Offer("Bearer"),
+    ]
+
+
+@given(st.binary(max_size=300), st.sampled_from([None, "Basic YWxpY2U6cw==", "NTLM TlRMTVNTUAABAAAAB4IIog=="]))
+def test_any_reply_gives_a_verdict_or_waits_never_an_exception(data: bytes, authorization: str | None) -> None:
+    exchange = ConnectExchange(PROXY, *TARGET, authorization)
     verdict = exchange.receive(data)
     if verdict is None:
         verdict = exchange.receive(b"")
-    assert verdict is None or isinstance(verdict, (TunnelOpen, Refused, RetryWithCredentials))
+    assert verdict is None or isinstance(verdict, (TunnelOpen, Refused, Challenge))
     if isinstance(verdict, Refused):
         assert SECRET not in verdict.failure.reason
+
+
+@given(st.binary(max_size=300))
+def test_any_reply_to_the_handshake_gives_a_step_or_waits(data: bytes) -> None:
+    handshake = handshake_of(PROXY)
+    step = handshake.receive(data)
+    if step is None:
+        step = handshake.receive(b"")
+    assert step is None or isinstance(step, (TunnelOpen, Refused, SendRequest))
+    if isinstance(step, Refused):
+        assert SECRET not in step.failure.reason
