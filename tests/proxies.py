@@ -80,9 +80,15 @@ def _new_password() -> str:
 
 
 def start_tinyproxy(
-    ns: Namespace, connect_ports: Iterable[int], workdir: Path, listen: str = "127.0.0.1", user: str = "proxyuser", password: str | None = None
+    ns: Namespace,
+    connect_ports: Iterable[int],
+    workdir: Path,
+    listen: str = "127.0.0.1",
+    user: str = "proxyuser",
+    password: str | None = None,
+    auth: bool = True,
 ) -> Proxy:
-    """tinyproxy with BasicAuth in `ns`, allowing CONNECT only to `connect_ports`."""
+    """tinyproxy with BasicAuth in `ns` (without, when not `auth`), allowing CONNECT only to `connect_ports`."""
     password = password or _new_password()
     port = free_tcp_port(ns, listen)
     log_path = workdir / f"tinyproxy-{port}.log"
@@ -93,7 +99,7 @@ def start_tinyproxy(
         "LogLevel Info",
         "MaxClients 20",
         *(f"Allow {network}" for network in _CLIENT_NETWORKS),
-        f"BasicAuth {user} {password}",
+        *([f"BasicAuth {user} {password}"] if auth else []),
         *(f"ConnectPort {p}" for p in connect_ports),
     ]
     read_end, write_end = os.pipe()
