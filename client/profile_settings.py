@@ -51,10 +51,19 @@ def proxy_settings(profile: Profile, proxy_password: str | None, environ: Mappin
     return ProxySettings(choice.host, choice.port, username, proxy_password if username else None, allow_basic=choice.allow_basic)
 
 
-def pac_source(profile: Profile, proxy_password: str | None) -> PacSource | None:
+def pac_source(profile: Profile, proxy_password: str | None, environ: Mapping[str, str] | None = None) -> PacSource | None:
     """The proxy auto-config of a PAC profile (its URL, "" for WPAD), with the profile's proxy user
-    and password for every proxy the file names; None for the other modes."""
+    and password for every proxy the file names; for the "system" choice, the system's auto-config
+    URL or its automatic detection (WPAD) when it says so; None otherwise."""
     choice = profile.proxy
+    if choice.mode is ProxyMode.SYSTEM:
+        try:
+            found = system_proxy_for(profile.host, profile.port, environ=environ)
+        except SystemProxyError:
+            return None  # proxy_settings() tells it
+        if found.mode not in ("auto-detect", "auto-config"):
+            return None
+        return PacSource("" if found.mode == "auto-detect" else found.pac_url, ProxySettings("", 0, allow_basic=choice.allow_basic))
     if choice.mode is not ProxyMode.PAC:
         return None
     username = choice.username or None
@@ -75,7 +84,7 @@ def transport_settings(
             revocation=profile.revocation,
             proxy=proxy_settings(profile, proxy_password, environ),
             timeout=timeout,
-            pac=pac_source(profile, proxy_password),
+            pac=pac_source(profile, proxy_password, environ),
         )
     except ValueError as error:  # a malformed pin
         raise ProfileSettingsError(str(error)) from None

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sstpvpn.client import pac
+from sstpvpn.client import pac, profile_settings
 from sstpvpn.client.pac import PacEntry, PacError, PacSource, ProxyDecision
 from sstpvpn.client.profile_settings import needs_proxy_password, pac_source, proxy_settings, transport_settings
 from sstpvpn.client.profiles import Profile, ProxyChoice, ProxyMode
 from sstpvpn.client.proxy import ProxySettings
+from sstpvpn.client.system_proxy import GNOME, WINDOWS, SystemProxy
 
 # `nmcli -t -f DHCP4 device show` on a NetworkManager laptop whose DHCP server sends option 252
 # (terse mode escapes the colons in values); a second device without DHCP prints nothing.
@@ -215,3 +216,26 @@ def test_pac_profile_gives_a_pac_source_and_no_fixed_proxy() -> None:
     assert pac_source(_pac_profile(url=""), None) == PacSource("", ProxySettings("", 0, None, None))  # WPAD
     assert pac_source(Profile(id="p2", name="Home", host="vpn.example.com"), None) is None
     assert "pw" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("system", "expected"),
+    [
+        (SystemProxy(GNOME, pac_url="http://pac.corp.test/proxy.pac"), PacSource("http://pac.corp.test/proxy.pac", ProxySettings("", 0))),
+        (SystemProxy(WINDOWS, pac_url="http://pac.corp.test/proxy.pac", auto_detect=True), PacSource("", ProxySettings("", 0))),
+        (SystemProxy(GNOME, proxy=ProxySettings("p", 3128)), None),
+        (SystemProxy(), None),
+    ],
+)
+def test_system_choice_follows_the_desktops_auto_config(monkeypatch: pytest.MonkeyPatch, system: SystemProxy, expected: PacSource | None) -> None:
+    asked: list[tuple[str, int]] = []
+
+    def system_proxy_for(host: str, port: int = 443, environ: object = None) -> SystemProxy:
+        asked.append((host, port))
+        return system
+
+    monkeypatch.setattr(profile_settings, "system_proxy_for", system_proxy_for)
+    profile = Profile(id="p3", name="Desk", host="vpn.example.com", port=8443, proxy=ProxyChoice(ProxyMode.SYSTEM))
+    assert pac_source(profile, None, {}) == expected
+    assert asked == [("vpn.example.com", 8443)]
+    assert (transport_settings(profile, environ={}).pac is None) == (expected is None)
