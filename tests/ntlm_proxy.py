@@ -19,17 +19,27 @@ How the parts fit (Samba 4.17, squid 5.7, Debian 12):
   /run/samba/winbindd and ignores smb.conf's `winbindd socket directory`. So every Samba or squid
   process runs as `sh -c 'mount --bind <dir>/run /run/samba && exec ...'` inside `ip netns exec`,
   whose private mount namespace keeps that bind away from the host.
-- winbindd starts `samba-dcerpcd` (and its `rpcd_*` workers) by itself, and those double-fork.
-  winbindd therefore runs as PID 1 of its own PID namespace (`unshare --pid --fork --kill-child`):
-  when winbindd ends, the kernel ends and reaps everything it started, so nothing is left behind
-  (this machine's PID 1 reaps no orphans). winbindd is stopped by its own PID (the unshare
-  process's only child), then the unshare process is waited for.
-- `ntlm_auth` runs as squid's user `proxy` and reaches winbindd's privileged pipe in
-  <dir>/state/winbindd_privileged, created beforehand as mode 0750, owner root, group proxy
-  (winbindd checks the owner and the mode, not the group).
-- winbindd logs at `log level = 1 auth_audit:3` to its standard output, one line per check:
+- winbindd starts `samba-dcerpcd` (and its `rpcd_*` workers) by itself, and those double-fork;
+  squid leaves its helpers behind when it stops. Both therefore run as PID 1 of a PID namespace
+  of their own (`unshare --pid --fork --kill-child`): when they end, the kernel ends and reaps
+  everything they started, so nothing is left behind (this machine's PID 1 reaps no orphans).
+  Each is stopped by its own PID (SIGTERM to the unshare process's only child; unshare ignores
+  SIGTERM), then the unshare process is waited for; SIGKILL to unshare is the fallback.
+- squid runs as root (`-N`, no daemon) and its helpers as its user `proxy`:
+  `auth_param ntlm program /usr/bin/ntlm_auth --configfile=<dir>/smb.conf
+  --helper-protocol=squid-2.5-ntlmssp` (Negotiate: `--helper-protocol=gss-spnego`, SPNEGO
+  with NTLM inside; Basic: `--helper-protocol=squid-2.5-basic`). `ntlm_auth` reaches winbindd's
+  privileged pipe in <dir>/state/winbindd_privileged, created beforehand as mode 0750, owner
+  root, group proxy (winbindd checks the owner and the mode, not the group); <dir> and smb.conf
+  are world-readable, the private dir is not.
+- winbindd logs at `log level = 1 auth_audit:3` to its standard output (a file in the test's
+  workdir, kept after the private directory goes), one line per check:
   `Auth: [winbind,NTLM_AUTH, (ntlm_auth), PID] user [DOM]\\[user] ... with [NTLMv2] status [...]`.
-  `SambaVerifier.checks()` parses them.
+  `SambaVerifier.checks()` parses them; PID is the asking helper's inside squid's PID namespace,
+  and `NtlmProxy.helper_protocol(pid)` says which of squid's helpers it was.
+
+Timings on the 2-core VM: winbindd ready 0.4-0.6 s, squid listening 0.6 s, both stopped in
+about 1.5 s; the first NTLM handshake through squid ~0.2 s (helper start), later ones 5-25 ms.
 """
 
 from __future__ import annotations
@@ -59,7 +69,7 @@ _CLIENT_NETWORKS = ("127.0.0.0/8", "198.18.0.0/15")
 _BIND_AND_EXEC = 'mount --bind "$0" ' + str(WINBIND_RUN_DIR) + ' && exec "$@"'
 
 _AUDIT = re.compile(
-    r"Auth: \[winbind,(?P<kind>[A-Z_]+), (?P<client>[^,]*), \d+\] user \[(?P<domain>[^\]]*)\]\\\[(?P<user>[^\]]*)\]"
+    r"Auth: \[winbind,(?P<kind>[A-Z_]+), (?P<client>[^,]*), (?P<pid>\d+)\] user \[(?P<domain>[^\]]*)\]\\\[(?P<user>[^\]]*)\]"
     r" at \[[^\]]*\] with \[(?P<method>[^\]]*)\] status \[(?P<status>[^\]]*)\]"
 )
 
@@ -80,6 +90,7 @@ class AuthCheck:
 
     kind: str  # NTLM_AUTH (challenge/response, what ntlm_auth asks), PAM_AUTH (plaintext), PASSDB
     client: str  # "(ntlm_auth)", "wbinfo", ...
+    pid: str  # the asking process: for "(ntlm_auth)", one of squid's helpers (NtlmProxy.helper_protocol)
     domain: str  # as the client sent it ("" when it sent none)
     user: str
     method: str  # NTLMv2, NTLMv1, Plaintext
@@ -184,11 +195,8 @@ class SambaVerifier:
 
     def _start_winbindd(self, timeout: float) -> None:
         with open(self.log_path, "ab") as log:
-            self.process = self.ns.popen(
-                "unshare",
-                "--pid",
-                "--fork",
-                "--kill-child",
+            self.process = popen_in_pid_namespace(
+                self.ns,
                 *self.wrap("winbindd", "--foreground", "--no-process-group", "--debug-stdout", "-s", str(self.conf)),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -200,7 +208,7 @@ class SambaVerifier:
             if self.process.poll() is not None:
                 raise RuntimeError(f"winbindd exited with status {self.process.returncode}:\n{self.log_text()[-2000:]}")
             if self.winbindd_pid is None:
-                self.winbindd_pid = _only_child(self.process.pid)
+                self.winbindd_pid = main_pid(self.process)
             if self.winbindd_pid is not None and self.run("wbinfo", "--ping", check=False).returncode == 0:
                 return
             if time.monotonic() > end:
@@ -217,16 +225,7 @@ class SambaVerifier:
 
     def stop(self) -> None:
         if self.process is not None:
-            if self.process.poll() is None and self.winbindd_pid is not None:
-                try:
-                    os.kill(self.winbindd_pid, signal.SIGTERM)  # winbindd itself; unshare ignores SIGTERM
-                except ProcessLookupError:
-                    pass
-                try:
-                    self.process.wait(10)
-                except subprocess.TimeoutExpired:
-                    pass
-            stop_process(self.process, timeout=2)  # SIGKILL of unshare takes winbindd (--kill-child)
+            stop_pid_namespace(self.process, self.winbindd_pid)
             self.process = None
         for path in self._etc_files:
             path.unlink(missing_ok=True)
@@ -235,12 +234,67 @@ class SambaVerifier:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _only_child(pid: int) -> int | None:
+def popen_in_pid_namespace(ns: Namespace, *command: str, **kwargs) -> subprocess.Popen:
+    """`command` in `ns` as PID 1 of a PID namespace of its own: whatever it starts (and leaves
+    behind) is ended and reaped by the kernel when it ends. The Popen is the `unshare` process,
+    which ignores SIGTERM: stop it with `stop_pid_namespace`."""
+    return ns.popen("unshare", "--pid", "--fork", "--kill-child", *command, **kwargs)
+
+
+def main_pid(process: subprocess.Popen) -> int | None:
+    """The host PID of the command under `unshare` (its only child), once it exists."""
+    children = _children(process.pid)
+    return children[0] if len(children) == 1 else None
+
+
+def _children(pid: int) -> list[int]:
     try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
-        return None
-    return int(children[0]) if len(children) == 1 else None
+        return []
+
+
+def stop_pid_namespace(process: subprocess.Popen, pid: int | None, timeout: float = 10.0) -> None:
+    """SIGTERM to the command itself (`pid`), wait for `unshare` to follow; else SIGKILL `unshare`,
+    whose --kill-child takes the command with it."""
+    if process.poll() is None and pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    stop_process(process, timeout=2)
+
+
+@dataclass
+class NtlmProxy(Proxy):
+    """A Proxy whose process is `unshare`, with squid as its only child."""
+
+    squid_pid: int | None = None
+
+    def helper_protocol(self, pid: str) -> str:
+        """The --helper-protocol (squid-2.5-ntlmssp, gss-spnego, squid-2.5-basic) of the running
+        ntlm_auth helper that winbindd's audit names by `pid` (its PID inside squid's PID
+        namespace), or "" when no such helper runs."""
+        for child in _children(self.squid_pid) if self.squid_pid else []:
+            try:
+                status = Path(f"/proc/{child}/status").read_text()
+                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            nspids = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+            if nspids and nspids[-1] == pid:
+                for argument in argv:
+                    if argument.startswith(b"--helper-protocol="):
+                        return argument.split(b"=", 1)[1].decode()
+        return ""
+
+    def stop(self) -> None:
+        stop_pid_namespace(self.process, self.squid_pid)
+        super().stop()
 
 
 def start_squid_ntlm(
@@ -294,8 +348,11 @@ http_access deny CONNECT !allowed_ports
 http_access allow test_clients authed
 http_access deny all
 """)
-        # -N: no daemon, so the PID is squid's master process (sh and ip netns exec exec into it).
-        process = ns.popen(
+        # -N: no daemon, so squid's master is the command under unshare (sh and ip netns exec
+        # exec into it). Its own PID namespace: the ntlm_auth helpers it leaves behind when it
+        # stops end with it instead of becoming orphans (this machine's PID 1 reaps none).
+        process = popen_in_pid_namespace(
+            ns,
             *verifier.wrap("squid", "-N", "-f", str(private_dir / "squid.conf")),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -304,9 +361,10 @@ http_access deny all
     except BaseException:
         shutil.rmtree(private_dir, ignore_errors=True)
         raise
-    proxy = Proxy("squid-ntlm", listen, port, verifier.user, verifier.password, private_dir / "access.log", process, private_dir, workdir)
+    proxy = NtlmProxy("squid-ntlm", listen, port, verifier.user, verifier.password, private_dir / "access.log", process, private_dir, workdir)
     try:
         wait_for_tcp(ns, listen, port, timeout=15, still_worth_waiting=lambda: process.poll() is None)
+        proxy.squid_pid = main_pid(process)
     except TimeoutError as error:
         cache_log = (private_dir / "cache.log").read_text(errors="replace") if (private_dir / "cache.log").exists() else ""
         proxy.stop()

@@ -6,16 +6,23 @@ Samba, squid); then the SSTP client through that squid to the SoftEther server.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
+import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.integration.client_process import CLI, ClientProcess, network_state
+from tests.integration.softether import VIRTUAL_HOST
 from tests.netns import Namespace
 from tests.nsprobe import free_tcp_port, wait_for_tcp
-from tests.ntlm_proxy import SambaVerifier, start_squid_ntlm
+from tests.ntlm_proxy import NtlmProxy, SambaVerifier, start_squid_ntlm
 from tests.proxies import Proxy
 from tests.realparts import require_program, require_root
 
@@ -26,7 +33,7 @@ pytestmark = pytest.mark.realparts
 class Lab:
     ns: Namespace
     verifier: SambaVerifier
-    squid: Proxy
+    squid: NtlmProxy
     target_port: int
     ca: Path
 
@@ -112,6 +119,7 @@ def test_curl_right_password_tunnels_and_winbind_checked_it(ntlm_lab: Lab) -> No
         ("(ntlm_auth)", "", lab.verifier.user, "NTLMv2", "NT_STATUS_OK"),
         ("(ntlm_auth)", lab.verifier.domain, lab.verifier.user, "NTLMv2", "NT_STATUS_OK"),
     ]
+    assert {lab.squid.helper_protocol(c.pid) for c in checks} == {"squid-2.5-ntlmssp"}  # squid's NTLM helper asked
     assert "TCP_TUNNEL/200 " in lab.squid.log_text()
 
 
@@ -137,3 +145,134 @@ def test_curl_basic_is_checked_by_the_same_winbind(ntlm_lab: Lab) -> None:
         (lab.verifier.user, "Plaintext", "NT_STATUS_OK"),
         (lab.verifier.user, "Plaintext", "NT_STATUS_WRONG_PASSWORD"),
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The SSTP client through squid with NTLM, to the SoftEther server (tests/integration/conftest.py:
+# ntlm_verifier, ntlm_squid, corporate_squid, all in the client namespace)
+
+NO_TICKET = {"KRB5CCNAME": "FILE:/nonexistent/krb5cc"}  # no Kerberos ticket, whatever the machine has
+
+
+def connect_args(server, *extra: str) -> list[str]:
+    return [f"{server.server_name}:{server.port}", "--user", server.username, "--ca-file", str(server.ca_path), "--ifname", "sstptest0", *extra]
+
+
+def proxy_url(proxy: Proxy, user: str | None = None) -> str:
+    return f"http://{urllib.parse.quote(user or proxy.user, safe='')}@{proxy.host}:{proxy.port}"
+
+
+def diagnose(server, proxy: Proxy, password: str, user: str | None = None) -> subprocess.CompletedProcess:
+    return server.client_ns.run(
+        *CLI,
+        "diagnose",
+        f"{server.server_name}:{server.port}",
+        "--ca-file",
+        str(server.ca_path),
+        "--proxy",
+        proxy_url(proxy, user),
+        check=False,
+        env={**os.environ, **NO_TICKET, "SSTP_VPN_PROXY_PASSWORD": password},
+    )
+
+
+def proxy_step_ms(output: str) -> int:
+    found = re.search(r"^\s+ok\s+Proxy \((\d+) ms\)$", output, re.M)
+    assert found, output
+    return int(found.group(1))
+
+
+def ntlm_refused(proxy: Proxy, user: str) -> str:
+    """The client's sentence when the proxy refuses its NTLM answer (client/proxy.py)."""
+    return (
+        f"The proxy at {proxy.host}:{proxy.port} refused the NTLM sign-in as {user}: "
+        "check the proxy user name (DOMAIN\\user or user) and password in the proxy settings."
+    )
+
+
+def tunnel_lines(proxy: Proxy, server) -> list[str]:
+    return [line for line in proxy.log_text().splitlines() if "TCP_TUNNEL/200" in line and f"CONNECT {server.server_name}:{server.port} " in line]
+
+
+def test_connect_through_squid_with_ntlm(softether, ntlm_squid: NtlmProxy, ntlm_verifier: SambaVerifier, record_property) -> None:
+    ns = softether.client_ns
+    before = network_state(ns)
+    checked = len(ntlm_verifier.checks())
+    started = time.monotonic()
+    env = {**NO_TICKET, "SSTP_VPN_PROXY_PASSWORD": ntlm_squid.password}
+    client = ClientProcess(ns, connect_args(softether, "--proxy", proxy_url(ntlm_squid)), softether.password, env=env)
+    client.wait_for_line("connected:")
+    record_property("seconds_to_connected_through_ntlm_squid", round(time.monotonic() - started, 3))
+    assert ns.run("ping", "-c", "2", "-i", "0.2", "-W", "2", VIRTUAL_HOST, check=False).returncode == 0
+    client.interrupt(signal.SIGINT)
+    assert client.finish() == 0, (client.lines, client.stderr)
+    assert client.stderr == ""
+    checks = ntlm_verifier.checks()[checked:]
+    assert [(c.client, c.domain, c.user, c.method, c.status) for c in checks] == [("(ntlm_auth)", "", ntlm_verifier.user, "NTLMv2", "NT_STATUS_OK")]
+    assert ntlm_squid.helper_protocol(checks[0].pid) == "squid-2.5-ntlmssp"
+    assert len(tunnel_lines(ntlm_squid, softether)) == 1
+    assert network_state(ns) == before
+
+
+def test_wrong_ntlm_password_is_refused_by_winbind(softether, ntlm_squid: NtlmProxy, ntlm_verifier: SambaVerifier) -> None:
+    ns = softether.client_ns
+    before = network_state(ns)
+    checked = len(ntlm_verifier.checks())
+    env = {**NO_TICKET, "SSTP_VPN_PROXY_PASSWORD": "not-the-password"}
+    client = ClientProcess(ns, connect_args(softether, "--proxy", proxy_url(ntlm_squid)), softether.password, env=env)
+    assert client.finish() == 5, (client.lines, client.stderr)
+    assert [line for line in client.stderr.splitlines() if line.strip()] == ["sstp-vpn: " + ntlm_refused(ntlm_squid, ntlm_verifier.user)]
+    assert not any(line.startswith("connected:") for line in client.lines)
+    # The refusal is Samba's: winbindd checked the NTLMv2 answer and found the password wrong.
+    checks = ntlm_verifier.checks()[checked:]
+    assert [(c.client, c.user, c.method, c.status) for c in checks] == [("(ntlm_auth)", ntlm_verifier.user, "NTLMv2", "NT_STATUS_WRONG_PASSWORD")]
+    assert ntlm_squid.helper_protocol(checks[0].pid) == "squid-2.5-ntlmssp"
+    assert "ntlm_fake_auth" not in (ntlm_squid.log_path.parent / "squid.conf").read_text()
+    assert network_state(ns) == before
+
+
+def test_diagnose_through_squid_with_ntlm_times_the_handshake(softether, ntlm_squid: NtlmProxy, ntlm_verifier: SambaVerifier, record_property):
+    checked = len(ntlm_verifier.checks())
+    timings = []
+    for user in (ntlm_verifier.user, f"{ntlm_verifier.domain}\\{ntlm_verifier.user}"):
+        result = diagnose(softether, ntlm_squid, ntlm_squid.password, user)
+        assert result.returncode == 0, result.stdout + result.stderr
+        timings.append(proxy_step_ms(result.stdout))
+    record_property("ntlm_proxy_step_ms", timings)
+    # Three round trips to squid, two to winbindd: well under a second even on a busy 2-core VM.
+    assert max(timings) < 1000, timings
+    checks = ntlm_verifier.checks()[checked:]
+    assert [(c.domain, c.user, c.status) for c in checks] == [
+        ("", ntlm_verifier.user, "NT_STATUS_OK"),
+        (ntlm_verifier.domain, ntlm_verifier.user, "NT_STATUS_OK"),
+    ]
+
+
+def test_diagnose_wrong_ntlm_password_fails_the_proxy_step(softether, ntlm_squid: NtlmProxy, ntlm_verifier: SambaVerifier) -> None:
+    checked = len(ntlm_verifier.checks())
+    result = diagnose(softether, ntlm_squid, "not-the-password")
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert re.search(r"FAILED\s+Proxy", result.stdout), result.stdout
+    assert ntlm_refused(ntlm_squid, ntlm_verifier.user) in result.stdout
+    assert [c.status for c in ntlm_verifier.checks()[checked:]] == ["NT_STATUS_WRONG_PASSWORD"]
+
+
+def test_corporate_proxy_gets_negotiate_with_ntlm_inside_never_basic(softether, corporate_squid: NtlmProxy, ntlm_verifier: SambaVerifier) -> None:
+    """squid offers Negotiate, NTLM and Basic; without a Kerberos ticket the client answers
+    Negotiate with NTLM inside, and the password never goes out as Basic."""
+    basic_before, ntlm_before = len(ntlm_verifier.checks("PAM_AUTH")), len(ntlm_verifier.checks())
+    result = diagnose(softether, corporate_squid, corporate_squid.password)
+    assert result.returncode == 0, result.stdout + result.stderr
+    checks = ntlm_verifier.checks()[ntlm_before:]
+    assert [(c.user, c.method, c.status) for c in checks] == [(ntlm_verifier.user, "NTLMv2", "NT_STATUS_OK")]
+    assert corporate_squid.helper_protocol(checks[0].pid) == "gss-spnego"  # squid's Negotiate helper asked winbindd
+    assert ntlm_verifier.checks("PAM_AUTH")[basic_before:] == []
+    wrong = diagnose(softether, corporate_squid, "not-the-password")
+    assert wrong.returncode == 5, wrong.stdout + wrong.stderr
+    assert (
+        f"The proxy at {corporate_squid.host}:{corporate_squid.port} refused the NTLM sign-in (inside Negotiate) as {ntlm_verifier.user}: "
+        "check the proxy user name (DOMAIN\\user or user) and password in the proxy settings, "
+        "or sign in to the domain (or run kinit) to use Kerberos."
+    ) in wrong.stdout
+    assert [c.status for c in ntlm_verifier.checks()[ntlm_before + 1 :]] == ["NT_STATUS_WRONG_PASSWORD"]
+    assert ntlm_verifier.checks("PAM_AUTH")[basic_before:] == []
