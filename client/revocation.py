@@ -191,6 +191,10 @@ class RevocationResult:
             check = next(check for check in self.checks if check.outcome is Outcome.UNKNOWN)
             # Translators: the status window's revocation line
             return _("could not be checked: {name} ({reason})").format(name=check.name, reason="; ".join(check.problems))
+        if outcome is Outcome.GOOD and any(check.outcome is Outcome.NOT_CHECKED for check in self.checks):
+            # Some certificates good, others not checked (a server certificate naming no service
+            # under an intermediate that does): each one, so the status never says "good" alone.
+            return "; ".join(_short(check) for check in self.checks)
         if outcome is Outcome.GOOD:
             check = next(check for check in self.checks if check.outcome is Outcome.GOOD)
             assert check.answer is not None
@@ -220,6 +224,14 @@ class RevocationResult:
             else:
                 lines.append(_("{name}: not checked ({reason})").format(name=check.name, reason="; ".join(check.problems)))
         return lines
+
+
+def _short(check: CertificateCheck) -> str:
+    if check.outcome is Outcome.GOOD and check.answer is not None:
+        # Translators: one certificate in the status window's revocation line; {source} is OCSP or CRL
+        return _("{name} good ({source}, {url})").format(name=check.name, source=check.answer.source, url=check.answer.url)
+    # Translators: one certificate in the status window's revocation line
+    return _("{name} not checked ({reason})").format(name=check.name, reason="; ".join(check.problems))
 
 
 def revoked_sentence(name: str, answer: Answer) -> str:

@@ -329,6 +329,15 @@ def test_no_revocation_service_is_not_checked_in_either_mode(tmp_path, pki):
     assert responses.fetched == []
 
 
+def test_a_good_intermediate_above_an_unchecked_server_certificate_is_not_summed_up_as_good(tmp_path, pki):
+    inter = make("Test Intermediate", pki["root"], ca=True, ocsp_url=None)
+    leaf = make("bare.test", inter, ocsp_url=None, crl_url=None)
+    check, _ = checker(tmp_path, {CRL_URL: crl(pki["root"])})
+    result = check.check_chain([leaf.der, inter.der, pki["root"].der], [leaf.der, inter.der], Revocation.HARD)
+    assert result.outcome is Outcome.GOOD and result.refusal is None
+    assert result.summary == f"bare.test not checked (the certificate names no revocation service); Test Intermediate good (CRL, {CRL_URL})"
+
+
 def test_only_ldap_services_cannot_tell(tmp_path, pki):
     leaf = make("ad.test", pki["root"], ocsp_url=None, crl_url="ldap:///CN=Corp-CA,CN=CDP,DC=corp,DC=example?certificateRevocationList")
     check, responses = checker(tmp_path, {})
