@@ -6,10 +6,13 @@ Samba, squid); then the SSTP client through that squid to the SoftEther server.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import statistics
 import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -27,6 +30,8 @@ from tests.proxies import Proxy
 from tests.realparts import require_program, require_root
 
 pytestmark = pytest.mark.realparts
+
+NO_TICKET = {"KRB5CCNAME": "FILE:/nonexistent/krb5cc"}  # no Kerberos ticket, whatever the machine has
 
 
 @dataclass
@@ -147,11 +152,75 @@ def test_curl_basic_is_checked_by_the_same_winbind(ntlm_lab: Lab) -> None:
     ]
 
 
+@pytest.fixture(scope="module")
+def one_scheme_squids(ntlm_lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NtlmProxy]]:
+    """Two more squids in the lab, offering only NTLM and only Basic (same verifier)."""
+    workdir = tmp_path_factory.mktemp("one-scheme")
+    squids: dict[str, NtlmProxy] = {}
+    try:
+        for scheme in ("NTLM", "Basic"):
+            squids[scheme] = start_squid_ntlm(ntlm_lab.ns, ntlm_lab.verifier, [ntlm_lab.target_port], workdir, offer=(scheme,))
+        yield squids
+    finally:
+        for squid in squids.values():
+            squid.stop()
+
+
+# Opens tunnels with the client's own proxy code (client/proxy.py open_tunnel), timing each from
+# the TCP connect to the proxy until its 200; settings (with the password) come on stdin.
+_TIME_TUNNELS = r"""
+import json, socket, sys, time
+from sstpvpn.client.proxy import ProxySettings, open_tunnel
+job = json.loads(sys.stdin.read())
+result = {}
+for name, port in job["proxies"].items():
+    settings = ProxySettings("127.0.0.1", port, job["user"], job["password"])
+    def connect(port=port):
+        return socket.create_connection(("127.0.0.1", port), 5)
+    times, schemes = [], set()
+    for _ in range(job["rounds"]):
+        started = time.perf_counter()
+        tunnel = open_tunnel(connect(), connect, settings, "localhost", job["target"], 5)
+        times.append(time.perf_counter() - started)
+        schemes.add(str(tunnel.scheme))
+        tunnel.sock.close()
+    result[name] = {"seconds": times, "schemes": sorted(schemes)}
+print(json.dumps(result))
+"""
+
+
+def test_client_handshake_times_ntlm_negotiate_basic(ntlm_lab: Lab, one_scheme_squids: dict[str, NtlmProxy], record_property) -> None:
+    """The client's own handshake against each squid, 6 tunnels each: which scheme it used, that
+    winbindd checked every one, and how long it took (the first includes loading pyspnego)."""
+    lab, rounds = ntlm_lab, 6
+    ports = {"Negotiate+NTLM+Basic": lab.squid.port, "NTLM": one_scheme_squids["NTLM"].port, "Basic": one_scheme_squids["Basic"].port}
+    ntlm_before, basic_before = len(lab.verifier.checks()), len(lab.verifier.checks("PAM_AUTH"))
+    job = {"proxies": ports, "user": lab.verifier.user, "password": lab.verifier.password, "target": lab.target_port, "rounds": rounds}
+    result = lab.ns.run(sys.executable, "-c", _TIME_TUNNELS, input=json.dumps(job), check=False, env={**os.environ, **NO_TICKET})
+    assert result.returncode == 0, result.stderr
+    measured = json.loads(result.stdout)
+    assert {name: m["schemes"] for name, m in measured.items()} == {"Negotiate+NTLM+Basic": ["Negotiate"], "NTLM": ["NTLM"], "Basic": ["Basic"]}
+    # Every tunnel was checked by winbindd: 2 x rounds NTLM answers (inside Negotiate and plain),
+    # and the Basic ones (squid caches a Basic verdict for a while, so at least one).
+    ntlm_checks = lab.verifier.checks()[ntlm_before:]
+    assert [c.status for c in ntlm_checks] == ["NT_STATUS_OK"] * (2 * rounds)
+    # In the order asked: the corporate squid's Negotiate helper, then the NTLM-only squid's helper.
+    assert {lab.squid.helper_protocol(c.pid) for c in ntlm_checks[:rounds]} == {"gss-spnego"}
+    assert {one_scheme_squids["NTLM"].helper_protocol(c.pid) for c in ntlm_checks[rounds:]} == {"squid-2.5-ntlmssp"}
+    assert len(lab.verifier.checks("PAM_AUTH")[basic_before:]) >= 1
+    summary = {
+        name: {"first_ms": round(m["seconds"][0] * 1000, 1), "median_ms": round(statistics.median(m["seconds"][1:]) * 1000, 1)}
+        for name, m in measured.items()
+    }
+    record_property("client_handshake_ms", summary)
+    print(summary)
+    for name, times in summary.items():
+        assert times["median_ms"] < 500, (name, summary)  # three round trips on loopback and two winbindd checks
+
+
 # ---------------------------------------------------------------------------------------------
 # The SSTP client through squid with NTLM, to the SoftEther server (tests/integration/conftest.py:
 # ntlm_verifier, ntlm_squid, corporate_squid, all in the client namespace)
-
-NO_TICKET = {"KRB5CCNAME": "FILE:/nonexistent/krb5cc"}  # no Kerberos ticket, whatever the machine has
 
 
 def connect_args(server, *extra: str) -> list[str]:
