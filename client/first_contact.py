@@ -32,7 +32,8 @@ from cryptography import x509
 from . import trust
 from .core.i18n import _
 from .core.types import Failure, FailureKind, Layer
-from .profiles import Profile, ProfileStore
+from .profiles import Profile, ProfileStore, Revocation
+from .revocation import Outcome, check_connection
 from .transport import TransportError, TransportSettings, open_stream, tls_handshake
 
 
@@ -154,7 +155,14 @@ def fetch_presented_certificate(settings: TransportSettings) -> PresentedCertifi
             pass
     if not chain:
         raise TransportError(Failure(Layer.TLS, _("The server sent no certificate: it cannot prove who it is."), FailureKind.TRUST))
-    return describe_presented(chain, settings.expected_name)
+    presented = describe_presented(chain, settings.expected_name)
+    if presented.unusable is None:
+        # A revoked certificate (the connection that failed has just found it so, and the revocation
+        # cache remembers it) is never offered for trust: pinning it would not make it good.
+        checked = check_connection([], chain, Revocation.SOFT)
+        if checked.outcome is Outcome.REVOKED:
+            presented = replace(presented, unusable=checked.refusal)
+    return presented
 
 
 def is_self_signed(certificate: x509.Certificate) -> bool:

@@ -6,6 +6,7 @@ client are in tests/revocation."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,11 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sstpvpn.client import revocation
+from sstpvpn.client.first_contact import fetch_presented_certificate
 from sstpvpn.client.profiles import Revocation
 from sstpvpn.client.revocation import Answer, Cache, Checker, FetchError, Outcome, judge_crl, judge_ocsp
+from sstpvpn.client.transport import TransportError, TransportSettings, open_connection
+from tests.gui.tls_server import LoopbackTlsServer
 
 NOW = datetime.datetime(2026, 12, 5, 12, 0, tzinfo=datetime.UTC)
 OCSP_URL = "http://ocsp.test/"
@@ -45,6 +49,7 @@ def make(
     crl_url: str | None = CRL_URL,
     usages: list[x509.ObjectIdentifier] | None = None,
     serial: int | None = None,
+    dns: str | None = None,
 ) -> Made:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -71,6 +76,8 @@ def make(
         )
     if usages:
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    if dns:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
     return Made(builder.sign(issuer.key if issuer else key, hashes.SHA256()), key)
 
 
@@ -393,3 +400,40 @@ def test_cache_is_size_bounded_and_keeps_revocations(tmp_path):
     names = sorted(path.name for path in tmp_path.iterdir())
     assert "revoked-a" in names and "crl-0" not in names and "crl-4" in names
     assert sum(path.stat().st_size for path in tmp_path.iterdir()) <= 3000
+
+
+# ---------------------------------------------------------------------------------------------
+# Over real TLS on loopback: a revoked certificate stays refused when pinned, and is never offered
+
+
+def test_a_revoked_certificate_is_refused_even_pinned_and_never_offered_for_trust(tmp_path, pki, monkeypatch):
+    """The connection that found it revoked remembers it (the user's cache folder); the pin does
+    not skip the check, and the tray's first-contact offer sees the revocation and offers nothing."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))
+    leaf = make("localhost", pki["root"], dns="localhost", ocsp_url="http://127.0.0.1:9/", crl_url=None)
+    when = datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(hours=2)
+    revoked = ocsp_answer(
+        leaf,
+        pki["root"],
+        status=ocsp.OCSPCertStatus.REVOKED,
+        revoked_at=when,
+        reason=x509.ReasonFlags.key_compromise,
+        this_update=datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1),
+        next_update=datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1),
+    )
+    found = Checker(fetch=Responses({"http://127.0.0.1:9/": revoked})).check_chain([leaf.der, pki["root"].der], [], Revocation.SOFT)
+    assert found.outcome is Outcome.REVOKED  # and remembered in $XDG_CACHE_HOME/sstp-vpn/revocation
+
+    (tmp_path / "chain.pem").write_bytes(b"".join(m.cert.public_bytes(serialization.Encoding.PEM) for m in (leaf, pki["root"])))
+    (tmp_path / "key.pem").write_bytes(
+        leaf.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    with LoopbackTlsServer(tmp_path / "chain.pem", tmp_path / "key.pem") as server:
+        pin = hashlib.sha256(leaf.der).hexdigest()
+        with pytest.raises(
+            TransportError, match="The certificate localhost in the server's chain was revoked on " + when.strftime("%Y-%m-%d %H:%M UTC")
+        ):
+            open_connection(TransportSettings("localhost", server.port, pin_sha256=pin, timeout=5))
+        offer = fetch_presented_certificate(TransportSettings("localhost", server.port, timeout=5))
+        assert not offer.can_be_pinned and offer.unusable is not None and "key compromise" in offer.unusable
+        assert server.requests == []  # nothing was sent over the refused connection
