@@ -53,7 +53,7 @@ PACKAGES=(
     winbind
 
     # Kerberos proxy authentication (client/proxy_auth.py): libkrb5-dev (with gcc above) builds
-    # python-gssapi, pyspnego's Kerberos; tests/kerberos_proxy.py runs an MIT KDC for its own
+    # python-gssapi and krb5, pyspnego's Kerberos; tests/kerberos_proxy.py runs an MIT KDC for its own
     # realm (krb5kdc, kdb5_util in krb5-kdc; kadmin.local in krb5-admin-server) and kinit
     # (krb5-user); squid's negotiate_kerberos_auth checks the tickets
     krb5-admin-server
