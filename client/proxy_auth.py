@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .core.i18n import _
@@ -30,10 +31,11 @@ SERVICE = "HTTP"  # RFC 4559: the proxy's service principal is HTTP/<its host na
 class SpnegoContext:
     """proxy.AuthContext over a pyspnego client context."""
 
-    def __init__(self, context: Any, user: str | None, mechanism: str | None = None) -> None:
+    def __init__(self, context: Any, user: str | None, mechanism: str | None = None, explain: Callable[[], str] | None = None) -> None:
         self._context = context
         self._user = user
         self._mechanism = mechanism  # fixed for NTLM; Negotiate says after its first step
+        self._explain = explain  # why the first step failed, when pyspnego's error names another mechanism
 
     def step(self, token: bytes | None) -> bytes | None:
         import spnego.exceptions
@@ -41,6 +43,8 @@ class SpnegoContext:
         try:
             return self._context.step(token)
         except spnego.exceptions.SpnegoError as error:
+            if token is None and self._explain is not None:
+                raise AuthFailed(self._explain() or reason(error)) from None
             raise AuthFailed(reason(error)) from None
         except (KeyError, IndexError, ValueError, TypeError, struct.error):  # pyspnego's parsers, on a malformed token
             raise AuthFailed(_("the token is malformed")) from None
@@ -89,8 +93,9 @@ def kerberos_principal() -> str:
     try:
         import gssapi
         import gssapi.exceptions
-    except ImportError:
-        raise AuthUnavailable(Unavailable.NOT_INSTALLED, "gssapi") from None
+        import krb5  # noqa: F401  (pyspnego's Kerberos needs it beside gssapi)
+    except ImportError as error:
+        raise AuthUnavailable(Unavailable.NOT_INSTALLED, error.name or "gssapi") from None
     try:
         credentials = gssapi.Credentials(usage="initiate")
         lifetime = credentials.lifetime  # raises ExpiredCredentialsError for an expired ticket
@@ -138,7 +143,21 @@ def spnego_context(scheme: AuthScheme, proxy: ProxySettings) -> SpnegoContext:
         context = spnego.client(credentials, hostname=proxy.host, service=SERVICE, protocol="negotiate")
     except spnego.exceptions.SpnegoError as error:
         raise AuthUnavailable(problem.why if problem else Unavailable.FAILED, reason(error)) from None
-    return SpnegoContext(context, principal)
+    return SpnegoContext(context, principal, explain=lambda: _kerberos_error(proxy) if principal is not None else "")
+
+
+def _kerberos_error(proxy: ProxySettings) -> str:
+    """Why Kerberos alone cannot make a token for the proxy (SPNEGO reports the last mechanism's
+    error, which is NTLM's when Kerberos failed first): e.g. "Server not found in Kerberos database"."""
+    import spnego
+
+    try:
+        spnego.client(hostname=proxy.host, service=SERVICE, protocol="kerberos").step()
+    except spnego.exceptions.SpnegoError as error:
+        return reason(error)
+    except ImportError:
+        return ""
+    return ""
 
 
 def nt_hash(password: str) -> str:
