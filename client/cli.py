@@ -4,6 +4,7 @@ exactly one `connected: <address>` line, one sentence on stderr on failure, fixe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -17,6 +18,7 @@ from .profile_commands import (
     ProfileFileError,
     add_password_method_options,
     add_profiles_parser,
+    add_proxy_options,
     add_revocation_option,
     add_session_options,
 )
@@ -56,11 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("server", metavar="HOST[:PORT]", nargs=server_nargs, help=_("the SSTP server (port 443 unless given)"))
         sub.add_argument("--ca-file", metavar="PEM", help=_("also trust the CA certificates in this file"))
         sub.add_argument("--sni", metavar="NAME", help=_("TLS server name to send and check (default: HOST)"))
-        sub.add_argument(
-            "--proxy",
-            metavar="URL",
-            help=_("HTTP proxy, http://[user@]host:port; its password comes from ${variable}").format(variable=PROXY_PASSWORD_ENV),
-        )
+        add_proxy_options(sub, one_off=True)
         add_revocation_option(sub)
         sub.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help=_("for each connection step (default 15)"))
 
@@ -125,20 +123,38 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
     except EndpointError as error:
         raise UsageError(str(error)) from None
     proxy = None
-    if args.proxy:
+    pac = None
+    way = (args.proxy or "").strip().lower()
+    if args.proxy_user is not None and args.proxy_pac is None and way != "wpad":
+        raise UsageError(_("--proxy-user goes with --proxy-pac or --proxy wpad; a proxy URL carries its user name: http://user@host:port."))
+    if args.proxy_pac is not None or way == "wpad":
+        from .pac import PacSource
+
+        user = (args.proxy_user or "").strip() or None
+        password = proxy_password(args) if user else None
+        pac = PacSource((args.proxy_pac or "").strip(), ProxySettings("", 0, user, password, allow_basic=not args.proxy_no_basic))
+    elif way == "system":
+        from .profile_settings import ProfileSettingsError, system_proxy
+
+        try:
+            proxy = system_proxy(host)
+        except ProfileSettingsError as error:
+            raise UsageError(str(error)) from None
+        if proxy is not None:
+            proxy = dataclasses.replace(proxy, allow_basic=not args.proxy_no_basic)
+    elif args.proxy:
         try:
             proxy = ProxySettings.parse(args.proxy)
         except ValueError as error:
             raise UsageError(str(error)) from None
+        proxy = dataclasses.replace(proxy, allow_basic=not args.proxy_no_basic)
         if proxy.password is not None:
             warning = _(
                 "warning: a password in --proxy is visible to other users in the process list; use --proxy-password-stdin or ${variable} instead."
             ).format(variable=PROXY_PASSWORD_ENV)
             print(f"sstp-vpn: {warning}", file=sys.stderr)
-        elif proxy.username is not None and getattr(args, "proxy_password_stdin", False):
-            proxy = ProxySettings(proxy.host, proxy.port, proxy.username, read_stdin_line("--proxy-password-stdin"))
-        elif proxy.username is not None and getattr(args, "proxy_password_env", None):
-            proxy = ProxySettings(proxy.host, proxy.port, proxy.username, args.proxy_password_env)
+        elif proxy.username is not None:
+            proxy = dataclasses.replace(proxy, password=proxy_password(args))
     try:
         return TransportSettings(
             host=host,
@@ -149,9 +165,18 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
             proxy=proxy,
             timeout=args.timeout,
             revocation=Revocation(args.revocation or Revocation.SOFT.value),
+            pac=pac,
         )
     except ValueError as error:  # a malformed pin
         raise UsageError(str(error)) from None
+
+
+def proxy_password(args: argparse.Namespace) -> str | None:
+    """The proxy password of `connect HOST` / `diagnose HOST`: the next line of standard input with
+    --proxy-password-stdin, else $SSTP_VPN_PROXY_PASSWORD (main() took it out of the environment)."""
+    if getattr(args, "proxy_password_stdin", False):
+        return read_stdin_line("--proxy-password-stdin")
+    return getattr(args, "proxy_password_env", None)
 
 
 def read_stdin_line(option: str) -> str:
@@ -216,6 +241,9 @@ _SERVER_OPTIONS: tuple[str, ...] = (
     "ca_file",
     "sni",
     "proxy",
+    "proxy_pac",
+    "proxy_user",
+    "proxy_no_basic",
     "pin_sha256",
     "revocation",
     "no_default_route",
@@ -304,7 +332,12 @@ def run_diagnose(args: argparse.Namespace) -> int:
         raise UsageError(_("{option} needs --user: the password is checked only with a user name.").format(option=given))
     else:
         transport = transport_settings(args)
-    report = diagnose(transport, sign_in_as=sign_in_as)
+    origin = ""
+    if (args.proxy or "").strip().lower() == "system":
+        from .diagnose import system_proxy_origin
+
+        origin = system_proxy_origin(transport.host, transport.port)
+    report = diagnose(transport, sign_in_as=sign_in_as, proxy_origin=origin)
     print_report(report, sys.stdout)
     if report.would_connect:
         return EXIT_OK

@@ -1,7 +1,8 @@
 """`sstp-vpn diagnose`: walk every step to the server, and say how each went; with credentials,
 sign in and out again (the Sign-in step, below).
 
-Steps, each timed: DNS, TCP, Proxy (when one is set), TLS, Certificate chain, Name, Trust, SSTP.
+Steps, each timed: Proxy choice (with a PAC file, or where the system's proxy comes from), DNS,
+TCP, Proxy (when one is used), TLS, Certificate chain, Name, Trust, Revocation, SSTP.
 The chain is shown even when the server is not trusted: then a second connection is opened with
 verification switched off, ONLY to read the certificates; nothing but close_notify is ever sent on
 it. On Windows and macOS that second connection is the only way to see the chain: truststore
@@ -15,6 +16,16 @@ The SSTP step sends the SSTP_DUPLEX_POST request (no credentials) and reads the 
 through sstp_http, which judges them as a session does. It runs only over a connection that passed
 every check, like a real session would.
 
+Proxy choice: with a proxy auto-config (`settings.pac`) the PAC file is fetched (or found by WPAD)
+and run, and its candidates are tried in order as a connection does (transport.open_candidates: one
+whose name does not resolve or whose TCP connection fails passes the turn to the next); the steps
+after it go the way found. `proxy_origin` (system_proxy.SystemProxy.describe) says where the
+system's proxy setting came from.
+
+Revocation: the verified chain's revocation check (revocation.py: OCSP, then the CRL) as a session
+makes it, with the profile's policy: a revoked certificate fails the step, and so does "cannot
+tell" with `revocation` hard; with soft, the step passes with the warning.
+
 With credentials (`sign_in_as`, from `--user` or the editor's user name and password) a Sign-in
 step follows a passed SSTP step: a new connection signs in (SSTP + PPP authentication and the
 crypto binding) and disconnects cleanly before IPCP (sign_in.py), so nothing changes on the machine.
@@ -26,7 +37,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TextIO
 
@@ -35,21 +46,30 @@ from .core.engine import EngineSettings
 from .core.i18n import _
 from .core.sstp_http import HttpRefused, HttpReply, ReplyReader, build_request
 from .core.types import Failure, FailureKind, Layer
-from .proxy import ProxyError, authority, duration, open_tunnel
+from .pac import candidate_label
+from .pac import describe as describe_decision
+from .profiles import Revocation
+from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
+from .revocation import check_connection
 from .sign_in import sign_in
+from .system_proxy import SystemProxyError, system_proxy_for
 from .transport import (
     CertificateRejected,
     Endpoint,
     TransportError,
     TransportSettings,
+    _dead_phrase,
     connect_first,
     make_context,
+    proxy_candidates,
     resolve,
     tls_handshake,
     verified_handshake,
 )
 
 SIGN_IN = "Sign-in"  # the steps' names are identifiers; step_title() is what the user reads
+PROXY_CHOICE = "Proxy choice"
+REVOCATION = "Revocation"
 SstpProbe = Callable[[ssl.SSLSocket, str], HttpReply]  # raises sstp_http.HttpRefused
 
 
@@ -103,6 +123,10 @@ def step_title(name: str) -> str:
         "Trust": _("Trust"),
         # Translators: a diagnose step: signing in with the user name and password
         SIGN_IN: _("Sign-in"),
+        # Translators: a diagnose step: which proxy (or none) the proxy auto-config file or the system's settings give
+        PROXY_CHOICE: _("Proxy choice"),
+        # Translators: a diagnose step: whether the server's certificates were revoked (CRL, OCSP)
+        REVOCATION: _("Revocation"),
     }
     return titles.get(name, name)
 
@@ -135,13 +159,18 @@ class _Clock:
         self.steps.append(DiagnoseStep(name, False, tuple(details) + (failure.reason,), time.monotonic() - self._started, failure))
 
 
-def diagnose(settings: TransportSettings, sstp_probe: SstpProbe | None = None, sign_in_as: EngineSettings | None = None) -> DiagnoseReport:
+def diagnose(
+    settings: TransportSettings, sstp_probe: SstpProbe | None = None, sign_in_as: EngineSettings | None = None, proxy_origin: str = ""
+) -> DiagnoseReport:
     """Every step to the server; with `sign_in_as`, then the Sign-in step (only after the SSTP
-    step passed: signing in to a server that failed a check would send it the credentials)."""
+    step passed: signing in to a server that failed a check would send it the credentials).
+    `proxy_origin`: the sentence saying where the system's proxy setting came from, if it did."""
     clock = _Clock()
     sockets: list[socket.socket] = []
     try:
-        _run(settings, sstp_probe or sstp_reply, clock, sockets)
+        chosen = _proxy_choice(settings, proxy_origin, clock)
+        if chosen is not None:
+            _run(chosen, sstp_probe or sstp_reply, clock, sockets)
     finally:
         for sock in sockets:
             sock.close()
@@ -162,6 +191,57 @@ def _sign_in_step(settings: TransportSettings, engine: EngineSettings, clock: _C
         _("disconnected before IPv4 configuration (IPCP): no address, route or DNS server was set"),
     )
     clock.steps[-1] = replace(clock.steps[-1], summary=result.sentence)
+
+
+def system_proxy_origin(host: str, port: int = 443, environ: Mapping[str, str] | None = None) -> str:
+    """Where the system's proxy setting for https://host:port comes from, for the Proxy choice step
+    of a profile (or `diagnose --proxy system`) that uses the system's proxy."""
+    try:
+        return system_proxy_for(host, port, environ=environ).describe(host)
+    except SystemProxyError as error:
+        return str(error)
+
+
+def _proxy_choice(settings: TransportSettings, proxy_origin: str, clock: _Clock) -> TransportSettings | None:
+    """The Proxy choice step: the settings to go on with (the PAC's candidate that answers, as
+    `proxy`), or None when the step failed."""
+    if settings.pac is None and not proxy_origin:
+        return settings
+    clock.start()
+    details = [proxy_origin] if proxy_origin else []
+    if settings.pac is None:
+        clock.passed(PROXY_CHOICE, *details)
+        return settings
+    try:
+        ways, decision = proxy_candidates(settings)  # fetches (or finds) and runs the PAC file, time-boxed
+    except TransportError as error:
+        clock.failed(PROXY_CHOICE, error.failure, *details)
+        return None
+    assert decision is not None
+    passed_over: list[tuple[ProxySettings | None, str]] = []
+    for way in ways:  # as transport.open_candidates: a dead candidate passes the turn to the next
+        endpoint = Endpoint("server", settings.host, settings.port) if way is None else Endpoint("proxy", way.host, way.port)
+        try:
+            sock, _address = connect_first(endpoint, resolve(endpoint), settings.timeout)
+        except TransportError as error:
+            if len(ways) == 1:
+                clock.failed(PROXY_CHOICE, error.failure, *details, describe_decision(decision))
+                return None
+            passed_over.append((way, _dead_phrase(error, settings.timeout)))
+            continue
+        sock.close()
+        clock.passed(PROXY_CHOICE, *details, describe_decision(decision, way, passed_over))
+        return replace(settings, proxy=way, pac=None)
+    failure = Failure(
+        Layer.PROXY,
+        _(
+            "No way to {server} that the proxy auto-config file {url} gives could be opened ({attempts}): check your network "
+            "connection, or ask the administrator of the proxy auto-config file."
+        ).format(server=settings.server, url=decision.pac_url, attempts="; ".join(f"{candidate_label(way)}: {why}" for way, why in passed_over)),
+        FailureKind.UNREACHABLE,
+    )
+    clock.failed(PROXY_CHOICE, failure, *details, describe_decision(decision))
+    return None
 
 
 def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: list[socket.socket]) -> None:
@@ -299,6 +379,16 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     clock.passed("Trust", *trust_details)
     if problem or verified is None:
         return
+
+    clock.start()  # as a session does: after every other check, before anything is sent
+    checked = check_connection(trust.peer_chain(verified, verified=True), trust.peer_chain(verified), settings.revocation)
+    if settings.revocation is Revocation.HARD:
+        policy = _("if revocation cannot be checked: refuse to connect (hard)")
+    else:
+        policy = _("if revocation cannot be checked: connect and warn (soft)")
+    if checked.refusal is not None:
+        return clock.failed(REVOCATION, Failure(Layer.TLS, checked.refusal, FailureKind.TRUST), *checked.lines(), policy)
+    clock.passed(REVOCATION, *checked.lines(), policy, *([checked.warning] if checked.warning else []))
 
     clock.start()
     try:

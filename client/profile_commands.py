@@ -62,11 +62,17 @@ def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
     import_.add_argument("--user", default="", help=_("user name for the imported profiles the file gives none (rasphone.pbk holds none)"))
 
 
-def add_proxy_options(parser: argparse.ArgumentParser, changing: bool = False) -> None:
+def add_proxy_options(parser: argparse.ArgumentParser, changing: bool = False, one_off: bool = False) -> None:
     """How a saved profile reaches the server: `profiles add` and `profiles set` (`changing`: also
-    --proxy none and --proxy-allow-basic, and nothing changes what is not given)."""
+    --proxy none and --proxy-allow-basic, and nothing changes what is not given); `one_off`: how
+    `connect HOST` and `diagnose HOST` reach it (the proxy password is read, not saved)."""
     way = parser.add_mutually_exclusive_group()
-    if changing:
+    if one_off:
+        proxy_help = _(
+            "http://[user@]host:port; 'system' for this computer's proxy settings (the desktop's, or Windows' or macOS'); "
+            "'wpad' for a proxy auto-config (PAC) file found on the network by WPAD; the proxy password comes from ${variable}"
+        )
+    elif changing:
         proxy_help = _(
             "http://[user@]host:port; 'system' for this computer's proxy settings (the desktop's, or Windows' or macOS'); "
             "'wpad' for a proxy auto-config (PAC) file found on the network by WPAD; 'none' to connect directly; "
@@ -80,7 +86,7 @@ def add_proxy_options(parser: argparse.ArgumentParser, changing: bool = False) -
     way.add_argument(
         "--proxy",
         metavar="URL|system|wpad|none" if changing else "URL|system|wpad",  # not translated: the option's values
-        default=None if changing else "",
+        default=None if changing or one_off else "",
         help=proxy_help.format(variable=PROXY_PASSWORD_ENV),
     )
     way.add_argument(
@@ -88,14 +94,17 @@ def add_proxy_options(parser: argparse.ArgumentParser, changing: bool = False) -
         metavar="URL",
         help=_("the proxy auto-config (PAC) file at this http:// or https:// address chooses the proxy for the server, or a direct connection"),
     )
-    parser.add_argument(
-        "--proxy-user",
-        metavar="USER",
-        help=_(
+    if one_off:
+        user_help = _(
+            "with --proxy-pac or --proxy wpad: the user name (DOMAIN\\user or user) for the proxies the PAC file names, "
+            "for NTLM or Basic; its password comes from ${variable}; without it only Kerberos is used"
+        )
+    else:
+        user_help = _(
             "with --proxy-pac or --proxy wpad: the user name (DOMAIN\\user or user) for the proxies the PAC file names, "
             "for NTLM or Basic; its password is saved from ${variable}; without it only Kerberos is used"
-        ).format(variable=PROXY_PASSWORD_ENV),
-    )
+        )
+    parser.add_argument("--proxy-user", metavar="USER", help=user_help.format(variable=PROXY_PASSWORD_ENV))
     basic = parser.add_mutually_exclusive_group()
     basic.add_argument(
         "--proxy-no-basic",
@@ -480,6 +489,7 @@ __all__ = [
     "add_profiles_parser",
     "add_session_options",
     "add_revocation_option",
+    "add_proxy_options",
     "proxy_choice",
     "session_choices",
     "session_profile",

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from sstpvpn.client.core.i18n import _
 from sstpvpn.client.core.types import FailureKind
-from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report
+from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report, system_proxy_origin
 from sstpvpn.client.eap_options import AUTH_CHOICES, method_names
 from sstpvpn.client.endpoint import EndpointError, parse_endpoint
 from sstpvpn.client.first_contact import (
@@ -828,7 +828,8 @@ class ProfileEditor(QDialog):
             if password is None and profile.auth_method == "eap-tls" and profile.client_certificate:
                 password = ""  # a key without a passphrase
             sign_in_as = build_connect(profile, settings, password).engine if credentials_ok and password is not None else None
-            report = diagnose(settings, sign_in_as=sign_in_as)
+            origin = system_proxy_origin(profile.host, profile.port) if profile.proxy.mode is ProxyMode.SYSTEM else ""
+            report = diagnose(settings, sign_in_as=sign_in_as, proxy_origin=origin)
             certificate = None
             if report.failure_kind is FailureKind.TRUST:
                 try:

@@ -612,7 +612,7 @@ def step_names(report) -> list[str]:
 
 def test_diagnose_good_server(servers: Servers) -> None:
     report = diagnose(settings(servers), get_reply)
-    assert step_names(report) == ["CA file", "DNS", "TCP", "TLS", "Certificate chain", "Name", "Trust", "SSTP"]
+    assert step_names(report) == ["CA file", "DNS", "TCP", "TLS", "Certificate chain", "Name", "Trust", "Revocation", "SSTP"]
     assert all(step.ok for step in report.steps) and report.would_connect and report.failure is None
     steps = {step.name: step for step in report.steps}
     assert steps["DNS"].details == ("localhost: 127.0.0.1",)
