@@ -133,15 +133,15 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
         user = (args.proxy_user or "").strip() or None
         password = proxy_password(args) if user else None
         pac = PacSource((args.proxy_pac or "").strip(), ProxySettings("", 0, user, password, allow_basic=not args.proxy_no_basic))
-    elif way == "system":
-        from .profile_settings import ProfileSettingsError, system_proxy
+    elif way == "system":  # as a profile's "system" choice: a manual proxy, or the system's PAC file or WPAD
+        from .profile_settings import ProfileSettingsError, pac_source, proxy_settings
+        from .profiles import Profile, ProxyChoice, ProxyMode
 
+        system = Profile(id="", name="", host=host, port=port, proxy=ProxyChoice(ProxyMode.SYSTEM, allow_basic=not args.proxy_no_basic))
         try:
-            proxy = system_proxy(host)
+            proxy, pac = proxy_settings(system, None), pac_source(system, None)
         except ProfileSettingsError as error:
             raise UsageError(str(error)) from None
-        if proxy is not None:
-            proxy = dataclasses.replace(proxy, allow_basic=not args.proxy_no_basic)
     elif args.proxy:
         try:
             proxy = ProxySettings.parse(args.proxy)
