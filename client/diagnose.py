@@ -284,23 +284,26 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
     else:
         clock.passed("TCP", _("connected to {address}").format(address=where))
 
-    def tunnel(sock: socket.socket) -> tuple[socket.socket, str, bool]:
+    def tunnel(sock: socket.socket) -> tuple[socket.socket, str, str]:
         if proxy is None:
-            return sock, "", False
+            return sock, "", ""
         opened = open_tunnel(sock, lambda: tcp()[0], proxy, settings.host, settings.port, settings.timeout)
         sockets.append(opened.sock)
-        return opened.sock, opened.status_line, opened.authenticated
+        if not opened.authenticated:
+            return opened.sock, opened.status_line, _("no authentication was needed")
+        # Translators: {method} is "Basic", "NTLM", "Negotiate (Kerberos)" or "Negotiate (NTLM)"
+        return opened.sock, opened.status_line, _("authenticated as {user} with {method}").format(user=opened.user, method=opened.method)
 
     if proxy:
         clock.start()
         try:
-            raw, status_line, authenticated = tunnel(raw)
+            raw, status_line, who = tunnel(raw)
         except (ProxyError, TransportError) as error:
             return clock.failed("Proxy", error.failure)
         clock.passed(
             "Proxy",
             f"CONNECT {settings.server}: {status_line}",  # not translated: the HTTP request and the proxy's reply
-            _("authenticated as {user}").format(user=proxy.username) if authenticated else _("no authentication was needed"),
+            who,
         )
 
     # TLS with full verification, the way a session connects.
@@ -317,7 +320,7 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
         trust_failure = error.failure
         try:  # a look-only second connection, to show what the server presents
             inspect_raw, _address = tcp()
-            inspect_raw, _status, _authenticated = tunnel(inspect_raw)
+            inspect_raw, _status, _who = tunnel(inspect_raw)
             shown = tls_handshake(inspect_raw, settings, trust.inspecting_context())
             sockets.append(shown)
             chain = trust.peer_chain(shown)

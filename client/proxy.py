@@ -419,6 +419,15 @@ class ProxyHandshake:
             return self._context.user or self.proxy.username
         return self.proxy.username if self.scheme is not None else None
 
+    @property
+    def method(self) -> str | None:
+        """How we authenticated: "Basic", "NTLM", "Negotiate (Kerberos)" or "Negotiate (NTLM)"."""
+        if self.scheme is None:
+            return None
+        if self.scheme is AuthScheme.NEGOTIATE and self._context is not None:
+            return f"{self.scheme} ({'Kerberos' if self._context.mechanism == 'kerberos' else 'NTLM'})"
+        return str(self.scheme)
+
     def receive(self, data: bytes) -> Step | None:
         verdict = self._exchange.receive(data)
         return None if verdict is None else self._after(verdict)
@@ -619,6 +628,7 @@ class Tunnel:
     status_line: str  # e.g. "200 Connection established"
     scheme: AuthScheme | None = None  # the scheme that authenticated us, None if none was asked for
     user: str | None = None  # who: the proxy user name or the Kerberos principal
+    method: str | None = None  # "Basic", "NTLM", "Negotiate (Kerberos)" or "Negotiate (NTLM)" (ProxyHandshake.method)
 
     @property
     def authenticated(self) -> bool:
@@ -648,7 +658,7 @@ def open_tunnel(
                 data = step.data
                 continue
             if isinstance(step, TunnelOpen):
-                return Tunnel(sock, f"{step.status} {step.reason}", handshake.scheme, handshake.user)
+                return Tunnel(sock, f"{step.status} {step.reason}", handshake.scheme, handshake.user, handshake.method)
             raise ProxyError(step.failure)
     except BaseException:
         sock.close()
