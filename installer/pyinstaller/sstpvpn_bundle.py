@@ -53,12 +53,18 @@ def project_version() -> str:
 
 
 def collected_data() -> list[tuple[str, str]]:
-    """The tray icons (package data), the project's metadata, which `--version` reads, and the
-    Public Suffix List that `publicsuffixlist` opens from its package folder (PyInstaller follows
+    """The tray icons (package data), the project's metadata, which `--version` reads, the
+    Public Suffix List that `publicsuffixlist` opens from its package folder, and dukpy's JavaScript
+    runtime files, which every interpreter it starts reads (the PAC evaluator; PyInstaller follows
     imports, not data files)."""
     from PyInstaller.utils.hooks import collect_data_files, copy_metadata
 
-    return collect_data_files("sstpvpn.assets") + copy_metadata("sstp-vpn") + collect_data_files("publicsuffixlist")
+    return (
+        collect_data_files("sstpvpn.assets")
+        + copy_metadata("sstp-vpn")
+        + collect_data_files("publicsuffixlist")
+        + collect_data_files("dukpy", includes=["jsruntime/*.js"])
+    )
 
 
 def scripts_for(analysis, command: Command, commands: list[Command]) -> list:

@@ -76,7 +76,7 @@ def hooks_module() -> types.ModuleType:
     """What the specs use from PyInstaller.utils.hooks: the assets as PyInstaller would collect them."""
     hooks = types.ModuleType("PyInstaller.utils.hooks")
     icons = REPO_ROOT / "assets" / "icons"
-    hooks.collect_data_files = lambda package: [(str(path), "sstpvpn/assets/icons") for path in sorted(icons.iterdir())]
+    hooks.collect_data_files = lambda package, **options: [(str(path), "sstpvpn/assets/icons") for path in sorted(icons.iterdir())]
     hooks.copy_metadata = lambda distribution: []
     return hooks
 
