@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 
 from sstpvpn.client.core.types import FailureKind
 from sstpvpn.client.proxy import (
+    AuthContext,
+    AuthScheme,
+    AuthUnavailable,
     Challenge,
     ConnectExchange,
     Offer,
@@ -19,6 +22,7 @@ from sstpvpn.client.proxy import (
     Refused,
     SendRequest,
     TunnelOpen,
+    Unavailable,
     auth_challenges,
     auth_schemes,
     basic_authorization,
@@ -78,6 +82,9 @@ def feed_bytewise(exchange: ConnectExchange, data: bytes, then_eof: bool = False
         ("http://alice:@127.0.0.1:1", "127.0.0.1", 1, "alice", ""),
         ("http://j%C3%B6rg:p%C3%A4ss@proxy:3128", "proxy", 3128, "jörg", "päss"),
         ("  http://proxy:3128  ", "proxy", 3128, None, None),
+        ("http://CORP%5Calice@proxy:3128", "proxy", 3128, "CORP\\alice", None),  # an NTLM user DOMAIN\user
+        ("http://CORP\\alice@proxy:3128", "proxy", 3128, "CORP\\alice", None),
+        ("http://alice%40corp.example@proxy:3128", "proxy", 3128, "alice@corp.example", None),
     ],
 )
 def test_parse(url: str, host: str, port: int, user: str | None, password: str | None) -> None:
@@ -308,9 +315,13 @@ def test_any_reply_gives_a_verdict_or_waits_never_an_exception(data: bytes, auth
         assert SECRET not in verdict.failure.reason
 
 
+def no_ticket(scheme: AuthScheme, proxy: ProxySettings) -> AuthContext:
+    raise AuthUnavailable(Unavailable.NO_TICKET)
+
+
 @given(st.binary(max_size=300))
 def test_any_reply_to_the_handshake_gives_a_step_or_waits(data: bytes) -> None:
-    handshake = handshake_of(PROXY)
+    handshake = handshake_of(PROXY, no_ticket)
     step = handshake.receive(data)
     if step is None:
         step = handshake.receive(b"")

@@ -213,7 +213,7 @@ def contexts(kerberos: Unavailable | None = None, failed: str = ""):
             if failed:
                 raise AuthFailed(failed)
             if kerberos is not None:
-                raise AuthUnavailable(kerberos)
+                raise AuthUnavailable(kerberos, "gssapi" if kerberos is Unavailable.NOT_INSTALLED else "")
             return FakeContext()
         return FakeContext("ntlm", None)
 
@@ -304,7 +304,7 @@ def test_refused_kerberos_ticket() -> None:
             ANONYMOUS,
             Unavailable.NOT_INSTALLED,
             "The proxy at proxy.corp.test:3128 asks for Negotiate authentication, but this installation of SSTP VPN lacks the "
-            "Python package for it (): reinstall SSTP VPN.",
+            "Python package for it (gssapi): reinstall SSTP VPN.",
         ),
     ],
 )
