@@ -46,9 +46,14 @@ HTTP proxy or the system's. Windows fetches CRLs and OCSP through WinHTTP's prox
 network that reaches the web only through a proxy gives "cannot tell" (soft mode connects with the
 warning; hard mode refuses there).
 
-**Time**: each fetch may take `FETCH_SECONDS`; all certificates are checked in parallel and the
-whole check gives up after `TOTAL_SECONDS` (a name that does not resolve, a responder that drips
-bytes: what has not answered by then is "cannot tell"). A cached answer costs no network at all.
+**Time**: each fetch may take `FETCH_SECONDS` (4 s); a source that has not answered within
+`STAGGER_SECONDS` (1 s) gets the next one asked meanwhile (OCSP responders first, then the CRLs),
+so a silent, firewalled responder costs about 5 s, not 4 s per source; all certificates are
+checked in parallel and the whole check gives up after `TOTAL_SECONDS` (8 s: a name that does not
+resolve, a server that drips bytes; what has not answered by then is "cannot tell"). A cached
+answer costs no network at all. Measured on a 2-core VM (tests/revocation): 9-21 ms with the
+responder answering, 2-4 ms from the cache, 11-17 ms with responder and CRL server refusing
+connections, 5.0 s with both silent.
 
 **Cache**: in the user's cache folder (platformdirs: `~/.cache/sstp-vpn/revocation` on Linux),
 at most `CACHE_BYTES` in all (the oldest entries go first). OCSP answers are kept until their
@@ -73,6 +78,7 @@ import hashlib
 import http.client
 import json
 import os
+import queue
 import tempfile
 import threading
 import time
@@ -94,6 +100,7 @@ from .profiles import Revocation
 
 FETCH_SECONDS = 4.0  # one HTTP fetch (connect, send, answer)
 TOTAL_SECONDS = 8.0  # the whole check, all certificates in parallel
+STAGGER_SECONDS = 1.0  # a source silent this long: the next one is asked meanwhile
 SKEW = datetime.timedelta(minutes=5)
 NO_NEXT_UPDATE_VALIDITY = datetime.timedelta(days=1)
 OCSP_LIMIT = 64 * 1024  # bytes of an OCSP answer
@@ -681,6 +688,7 @@ class Checker:
     cache: Cache = field(default_factory=Cache)
     fetch: Fetch = field(default=lambda url, body, timeout: http_fetch(url, body, timeout, OCSP_LIMIT if body is not None else CRL_LIMIT))
     fetch_seconds: float = FETCH_SECONDS
+    stagger_seconds: float = STAGGER_SECONDS
     total_seconds: float = TOTAL_SECONDS
     now: Callable[[], datetime.datetime] = field(default=lambda: datetime.datetime.now(datetime.UTC))
 
@@ -742,45 +750,83 @@ class Checker:
         remembered = self.cache.revoked(revoked_key, now)
         if remembered is not None:
             return CertificateCheck(name, Outcome.REVOKED, remembered, urls=named)
+        sources = [(kind, url) for kind, urls in (("ocsp", responders), ("crl", points)) for url in urls if is_http(url)]
+        for kind, url in sources:  # a current answer kept from before costs nothing
+            answer = self._cached(kind, url, cert, issuer)
+            if answer is not None:
+                return self._decided(name, named, revoked_key, answer)
         problems: list[str] = []
-        good: Answer | None = None
-        for url in responders:
-            answer = self._ask(url, "ocsp", cert, issuer, deadline, problems)
-            if answer is not None and answer.outcome is Outcome.REVOKED:
-                self.cache.remember_revoked(revoked_key, name, answer)
-                return CertificateCheck(name, Outcome.REVOKED, answer, urls=named)
-            if answer is not None and answer.outcome is Outcome.GOOD:
-                good = answer
-                break
-        if good is None:
-            for url in points:
-                answer = self._ask(url, "crl", cert, issuer, deadline, problems)
-                if answer is not None and answer.outcome is Outcome.REVOKED:
-                    self.cache.remember_revoked(revoked_key, name, answer)
-                    return CertificateCheck(name, Outcome.REVOKED, answer, urls=named)
-                if answer is not None and answer.outcome is Outcome.GOOD:
-                    good = answer
-                    break
-        if good is not None:
-            return CertificateCheck(name, Outcome.GOOD, good, urls=named)
+        answer = self._ask_in_turn(sources, cert, issuer, deadline, problems)
+        if answer is not None:
+            return self._decided(name, named, revoked_key, answer)
         if not problems:
             problems.append(
                 _("the certificate names only revocation services this program cannot read: {services}").format(services=", ".join(named))
             )
         return CertificateCheck(name, Outcome.UNKNOWN, problems=tuple(problems), urls=named)
 
-    def _ask(self, url: str, kind: str, cert: x509.Certificate, issuer: x509.Certificate, deadline: float, problems: list[str]) -> Answer | None:
-        """A GOOD or REVOKED answer from `url` (cache first), or None with the problem noted."""
-        if not is_http(url):
+    def _decided(self, name: str, named: tuple[str, ...], revoked_key: str, answer: Answer) -> CertificateCheck:
+        if answer.outcome is Outcome.REVOKED:
+            self.cache.remember_revoked(revoked_key, name, answer)
+        return CertificateCheck(name, answer.outcome, answer, urls=named)
+
+    def _ask_in_turn(
+        self, sources: list[tuple[str, str]], cert: x509.Certificate, issuer: x509.Certificate, deadline: float, problems: list[str]
+    ) -> Answer | None:
+        """The first GOOD or REVOKED answer. The sources are asked in order (OCSP responders, then
+        CRLs); the next starts when one fails, or when one has not answered within `stagger_seconds`
+        (then both run: a silent responder costs one fetch's time, not one per source)."""
+        results: queue.SimpleQueue[tuple[Answer | None, list[str]]] = queue.SimpleQueue()
+
+        def ask(kind: str, url: str) -> None:
+            found: list[str] = []
+            answer: Answer | None = None
+            try:
+                answer = self._fetch(kind, url, cert, issuer, deadline, found)
+            finally:  # also after a bug: the check must not wait for this source until its deadline
+                results.put((answer, found))
+
+        waiting, started = 0, 0
+        next_start = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if started < len(sources) and (waiting == 0 or now >= next_start):
+                threading.Thread(target=ask, args=sources[started], name="sstp-vpn-revocation-fetch", daemon=True).start()
+                started, waiting = started + 1, waiting + 1
+                next_start = now + self.stagger_seconds
+                continue
+            if waiting == 0:
+                return None
+            until = min(next_start, deadline) if started < len(sources) else deadline
+            try:
+                answer, found = results.get(timeout=max(0.0, until - now))
+            except queue.Empty:
+                if time.monotonic() >= deadline:
+                    problems.append(_("no answer within {seconds:.0f} s").format(seconds=self.total_seconds))
+                    return None
+                continue
+            waiting -= 1
+            problems.extend(found)
+            if answer is not None:
+                return answer
+
+    def _key(self, kind: str, url: str, cert: x509.Certificate, issuer: x509.Certificate) -> str:
+        return Cache.key(kind, url, key_hash(issuer), str(cert.serial_number) if kind == "ocsp" else "")
+
+    def _cached(self, kind: str, url: str, cert: x509.Certificate, issuer: x509.Certificate) -> Answer | None:
+        """A current GOOD answer kept in the cache (checked again as it is read), or None."""
+        key = self._key(kind, url, cert, issuer)
+        data = self.cache.get(key)
+        if data is None:
             return None
-        judge = judge_ocsp if kind == "ocsp" else judge_crl
-        key = Cache.key(kind, url, key_hash(issuer), str(cert.serial_number) if kind == "ocsp" else "")
-        cached = self.cache.get(key)
-        if cached is not None:
-            answer = judge(cached, cert, issuer, url, self.now())
-            if answer.outcome is not Outcome.UNKNOWN:
-                return Answer(answer.outcome, answer.source, url, "", answer.revoked_at, answer.reason, answer.valid_until, cached=True)
+        answer = (judge_ocsp if kind == "ocsp" else judge_crl)(data, cert, issuer, url, self.now())
+        if answer.outcome is Outcome.UNKNOWN:
             self.cache.forget(key)
+            return None
+        return Answer(answer.outcome, answer.source, url, "", answer.revoked_at, answer.reason, answer.valid_until, cached=True)
+
+    def _fetch(self, kind: str, url: str, cert: x509.Certificate, issuer: x509.Certificate, deadline: float, problems: list[str]) -> Answer | None:
+        """A GOOD or REVOKED answer fetched from `url`, or None with the problem noted."""
         remaining = deadline - time.monotonic()
         if remaining <= 0.05:
             problems.append(_("no time was left to ask {url}").format(url=url))
@@ -790,12 +836,12 @@ class Checker:
         except FetchError as error:
             problems.append(str(error))
             return None
-        answer = judge(data, cert, issuer, url, self.now())
+        answer = (judge_ocsp if kind == "ocsp" else judge_crl)(data, cert, issuer, url, self.now())
         if answer.outcome is Outcome.UNKNOWN:
             problems.append(answer.problem)
             return None
         if answer.outcome is Outcome.GOOD and answer.valid_until is not None:
-            self.cache.put(key, data)
+            self.cache.put(self._key(kind, url, cert, issuer), data)
         return answer
 
 

@@ -391,6 +391,24 @@ def test_the_whole_check_is_time_boxed(tmp_path, pki):
     assert result.outcome is Outcome.UNKNOWN and "no answer within" in result.checks[0].problems[0]
 
 
+def test_a_silent_responder_does_not_hold_up_the_crl(tmp_path, pki):
+    """OCSP silent: after the stagger the CRL is asked meanwhile, and its answer decides."""
+    when = NOW - datetime.timedelta(days=3)
+    table = {CRL_URL: crl(pki["root"], [(pki["leaf"].cert.serial_number, when, x509.ReasonFlags.cessation_of_operation)])}
+
+    def fetch(url: str, body: bytes | None, timeout: float) -> bytes:
+        if url == OCSP_URL:
+            time.sleep(3)
+            raise FetchError(f"{url} did not answer within 3 s")
+        return Responses(table)(url, body, timeout)
+
+    check = Checker(cache=Cache(tmp_path / "cache"), fetch=fetch, now=lambda: NOW, stagger_seconds=0.2)
+    started = time.monotonic()
+    result = check.check_chain(chain(pki), chain(pki), Revocation.SOFT)
+    assert time.monotonic() - started < 1.5
+    assert result.outcome is Outcome.REVOKED and "cessation of operation" in (result.refusal or "") and "according to CRL" in (result.refusal or "")
+
+
 def test_cache_is_size_bounded_and_keeps_revocations(tmp_path):
     cache = Cache(tmp_path, limit=3000)
     cache.remember_revoked("revoked-a", "x", Answer(Outcome.REVOKED, "CRL", CRL_URL, revoked_at=NOW))
