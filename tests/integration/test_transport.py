@@ -680,7 +680,10 @@ def test_diagnose_through_the_proxy(servers: Servers, tinyproxy: Proxy) -> None:
     steps = {step.name: step for step in report.steps}
     assert steps["DNS"].details == ("127.0.0.2: 127.0.0.2", "localhost is resolved by the proxy")
     assert steps["TCP"].details == (f"connected to 127.0.0.2:{tinyproxy.port} (the proxy)",)
-    assert steps["Proxy"].details == (f"CONNECT localhost:{servers.ports['good']}: 200 Connection established", f"authenticated as {tinyproxy.user} with Basic")
+    assert steps["Proxy"].details == (
+        f"CONNECT localhost:{servers.ports['good']}: 200 Connection established",
+        f"authenticated as {tinyproxy.user} with Basic",
+    )
     report = diagnose(settings(servers, proxy=proxied(tinyproxy, None, None)), get_reply)
     assert step_names(report) == ["CA file", "DNS", "TCP", "Proxy"] and not report.would_connect
     assert report.failure.reason == (f"The proxy at 127.0.0.2:{tinyproxy.port} requires a user name and password: add them to the proxy settings.")
