@@ -23,6 +23,7 @@ is used.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import logging
 import multiprocessing
@@ -38,6 +39,7 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .core.i18n import _
 from .proxy import ProxySettings, authority, duration
@@ -205,7 +207,51 @@ def dns_wpad_urls(domains: Iterable[str]) -> list[str]:
     return urls
 
 
+TCPIP_PARAMETERS = r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters"
+TCPIP_NAMES = ("SearchList", "Domain", "NV Domain", "DhcpDomain")
+
+
+def windows_search_domains(values: dict[str, str]) -> list[str]:
+    r"""Windows' DNS suffixes from the Tcpip\Parameters values: the suffix search list (comma
+    separated), then the machine's primary domain and the one DHCP gave, without repeats."""
+    domains: list[str] = []
+    for name in TCPIP_NAMES:
+        for word in re.split(r"[,\s]+", values.get(name) or ""):
+            domain = word.strip(".").lower()
+            if domain and domain not in domains:
+                domains.append(domain)
+    return domains
+
+
+def read_windows_tcpip(winreg: Any = None) -> dict[str, str]:
+    r"""HKLM\...\Tcpip\Parameters' string values of TCPIP_NAMES; {} where there is no registry."""
+    if winreg is None:
+        try:
+            winreg = importlib.import_module("winreg")
+        except ImportError:
+            return {}
+    values: dict[str, str] = {}
+    try:
+        key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, TCPIP_PARAMETERS)
+    except OSError:
+        return values
+    try:
+        for name in TCPIP_NAMES:
+            try:
+                value = winreg.QueryValueEx(key, name)[0]
+            except OSError:
+                continue
+            if isinstance(value, str):
+                values[name] = value
+    finally:
+        winreg.CloseKey(key)
+    return values
+
+
 def system_search_domains() -> list[str]:
+    """The DNS search domains: Windows' suffixes from the registry, elsewhere the resolver's files."""
+    if sys.platform == "win32":
+        return windows_search_domains(read_windows_tcpip())
     domains: list[str] = []
     for path in RESOLV_CONF_FILES:
         try:

@@ -239,3 +239,43 @@ def test_system_choice_follows_the_desktops_auto_config(monkeypatch: pytest.Monk
     assert pac_source(profile, None, {}) == expected
     assert asked == [("vpn.example.com", 8443)]
     assert (transport_settings(profile, environ={}).pac is None) == (expected is None)
+
+
+# Tcpip\Parameters of a domain-joined Windows 11 laptop (recorded with `reg query`), as winreg reads them.
+WINDOWS_TCPIP = {
+    "SearchList": "eu.corp.example.com,corp.example.com",
+    "Domain": "corp.example.com",
+    "NV Domain": "corp.example.com",
+    "DhcpDomain": "guest.example.net",
+}
+
+
+class FakeWinreg:
+    """The few winreg calls read_windows_tcpip makes, over recorded values."""
+
+    HKEY_LOCAL_MACHINE = "HKLM"
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.values, self.opened, self.closed = values, [], 0
+
+    def OpenKey(self, root: str, path: str) -> str:  # noqa: N802 - winreg's names
+        self.opened.append((root, path))
+        return path
+
+    def QueryValueEx(self, key: str, name: str) -> tuple[object, int]:  # noqa: N802
+        if name not in self.values:
+            raise FileNotFoundError(name)
+        return self.values[name], 1
+
+    def CloseKey(self, key: str) -> None:  # noqa: N802
+        self.closed += 1
+
+
+def test_windows_search_domains_from_recorded_registry_values() -> None:
+    fake = FakeWinreg({**WINDOWS_TCPIP, "Hostname": "LAPTOP-7"})
+    values = pac.read_windows_tcpip(fake)
+    assert fake.opened == [("HKLM", r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters")] and fake.closed == 1
+    assert values == WINDOWS_TCPIP
+    assert pac.windows_search_domains(values) == ["eu.corp.example.com", "corp.example.com", "guest.example.net"]
+    assert pac.windows_search_domains({"SearchList": "", "DhcpDomain": "home."}) == ["home"]
+    assert pac.read_windows_tcpip(FakeWinreg({"SearchList": 7})) == {}  # not a string: left out
