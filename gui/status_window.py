@@ -1,4 +1,4 @@
-"""The status window: state, addresses, DNS, routing, server, TLS, crypto binding, traffic with a
+"""The status window: state, addresses, DNS, routing, server, TLS, revocation, crypto binding, traffic with a
 small live graph, and how long the connection has lasted. Refreshed once a second while open.
 
 What the system knows (the tunnel's traffic counters and routes, whether a tunnel can be had at
@@ -124,6 +124,8 @@ def status_fields() -> tuple[tuple[str, str], ...]:
         # Translators: status window row label: the network interface of the tunnel
         ("interface", _("Interface:")),
         ("tls", "TLS:"),  # not translated: a protocol name
+        # Translators: status window row label: whether the server's certificate was checked for revocation (OCSP, CRL)
+        ("revocation", _("Revocation:")),
         # Translators: status window row label: how the SSTP layer is bound to the sign-in (SSTP crypto binding)
         ("binding", _("Crypto binding:")),
         # Translators: status window row label: bytes received
@@ -230,6 +232,7 @@ class StatusWindow(QWidget):
             "routes": _routes_text(reading.routes) if connected and reading else none,
             "interface": status.interface if connected and status.interface else none,
             "tls": status.tls if status.tls and status.state is not State.DISCONNECTED else none,
+            "revocation": status.revocation if status.revocation and status.state is not State.DISCONNECTED else none,
             "binding": status.security.binding if connected and status.security else none,
             "received": _traffic_text(latest.received if latest else None, rate.received if rate else None) if connected and reading else none,
             "sent": _traffic_text(latest.sent if latest else None, rate.sent if rate else None) if connected and reading else none,

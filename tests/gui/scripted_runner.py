@@ -67,9 +67,19 @@ class ScriptedRunner:
         ipv6_identifier: bytes | None = None,
         tls: str = "TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384",
         security: SessionSecurity = SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True),
+        revocation: str = "",
     ) -> Status:
         plan = NetworkPlan(IPv4Address(address), IPv4Address("198.18.30.1"), (IPv4Address("198.18.30.1"),), 1400, ipv6_identifier)
-        status = Status(State.CONNECTED, server=self.server, plan=plan, interface=interface, connected_at=connected_at, tls=tls, security=security)
+        status = Status(
+            State.CONNECTED,
+            server=self.server,
+            plan=plan,
+            interface=interface,
+            connected_at=connected_at,
+            tls=tls,
+            security=security,
+            revocation=revocation,
+        )
         self.publish(status)
         return status
 

@@ -42,7 +42,15 @@ def connected_engine(qtbot, tray_app, profile, **connected) -> ScriptedRunner:
 
 def test_status_window_shows_the_session(qtbot, tray_app, store, secrets):
     profile = add(store, secrets, "pw", full_tunnel=False)
-    connected_engine(qtbot, tray_app, profile, connected_at=time.monotonic() - 3, interface="lo", ipv6_identifier=bytes.fromhex("0211223344556677"))
+    connected_engine(
+        qtbot,
+        tray_app,
+        profile,
+        connected_at=time.monotonic() - 3,
+        interface="lo",
+        ipv6_identifier=bytes.fromhex("0211223344556677"),
+        revocation="good (OCSP, http://ocsp.example.com)",
+    )
     window = tray_app.show_status()
     qtbot.waitUntil(lambda: window.meter.latest is not None)  # loopback's real counters
     values = {name: label.text() for name, label in window.values.items()}
@@ -52,6 +60,7 @@ def test_status_window_shows_the_session(qtbot, tray_app, store, secrets):
     assert values["routing"] == "only the VPN's network (split tunnel)"
     assert "127.0.0.0/8" not in values["routes"]  # loopback's routes live in the local table
     assert values["tls"] == "TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384"
+    assert values["revocation"] == "good (OCSP, http://ocsp.example.com)"  # Status.revocation, as the runner sets it
     assert values["binding"] == "SHA-256 with the MS-CHAPv2 key"
     assert values["duration"].startswith("0:00:0")
     assert values["received"].endswith(("B", "KiB", "MiB", "GiB")) or "(" in values["received"]
@@ -60,6 +69,7 @@ def test_status_window_shows_the_session(qtbot, tray_app, store, secrets):
     qtbot.waitUntil(lambda: window.values["state"].text() == "Failed")
     assert window.problem.text() == "The server aborted the call (status 0x7)."
     assert window.values["address"].text() == "—"
+    assert window.values["revocation"].text() == "—"
 
 
 def test_status_window_reads_the_system_off_the_gui_thread_and_drops_stale_readings(qtbot, tray_app, store, secrets, monkeypatch):
