@@ -102,7 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose = commands.add_parser(
         "diagnose", help=_("check every step to the server; with --user, also sign in (and out, before any network change)")
     )
-    server_options(diagnose)
+    server_options(diagnose, server_nargs="?")
+    diagnose.add_argument(
+        "--profile",
+        metavar="NAME",
+        help=_(
+            "check a saved profile's way to its server instead of HOST and the options: its proxy (PAC file, system settings), "
+            "certificate settings and revocation policy, with the proxy password from the keyring; without signing in"
+        ),
+    )
     diagnose.add_argument(
         "--user", help=_("also check this user name and the password: sign in, then disconnect before IPv4 is configured (nothing changes here)")
     )
@@ -313,8 +321,10 @@ def profile_connect_command(args: argparse.Namespace):
 
 
 def run_diagnose(args: argparse.Namespace) -> int:
-    from .diagnose import diagnose, print_report
-
+    if args.profile:
+        return report_diagnosis(*profile_diagnose_settings(args))
+    if not args.server:
+        raise UsageError(_("Give the server, or --profile NAME."))
     sign_in_as = None
     if args.user:
         from .profile_settings import build_connect
@@ -337,11 +347,46 @@ def run_diagnose(args: argparse.Namespace) -> int:
         from .diagnose import system_proxy_origin
 
         origin = system_proxy_origin(transport.host, transport.port)
+    return report_diagnosis(transport, origin, sign_in_as)
+
+
+def report_diagnosis(transport, origin: str, sign_in_as=None) -> int:
+    from .diagnose import diagnose, print_report
+
     report = diagnose(transport, sign_in_as=sign_in_as, proxy_origin=origin)
     print_report(report, sys.stdout)
     if report.would_connect:
         return EXIT_OK
     return EXIT_OTHER if report.failure_kind is None else EXIT_CODES[report.failure_kind]
+
+
+def profile_diagnose_settings(args: argparse.Namespace):
+    """`diagnose --profile NAME`: the profile's transport settings (its proxy password from the
+    keyring, else $SSTP_VPN_PROXY_PASSWORD) and where its system proxy comes from."""
+    from . import profile_settings
+    from .diagnose import system_proxy_origin
+    from .profile_commands import find_profile
+    from .profiles import ProfileStore, ProxyMode
+    from .secret_store import KeyringUnavailable, SecretKind, SecretStore
+
+    given = [name for name in _SERVER_OPTIONS if getattr(args, name, None)] + (["password_stdin"] if args.password_stdin else [])
+    if given:
+        options = ", ".join("HOST" if name == "server" else "--" + name.replace("_", "-") for name in given)
+        raise UsageError(_("--profile takes the server settings from the profile; leave out {options}.").format(options=options))
+    profile = find_profile(ProfileStore(), args.profile)
+    proxy_password = None
+    if profile_settings.needs_proxy_password(profile):
+        try:
+            proxy_password = SecretStore().get(profile.id, SecretKind.PROXY)
+        except KeyringUnavailable:
+            proxy_password = None
+        proxy_password = proxy_password or args.proxy_password_env
+    try:
+        transport = profile_settings.transport_settings(profile, proxy_password, timeout=args.timeout)
+    except profile_settings.ProfileSettingsError as error:
+        raise UsageError(str(error)) from None
+    origin = system_proxy_origin(profile.host, profile.port) if profile.proxy.mode is ProxyMode.SYSTEM else ""
+    return transport, origin
 
 
 def run_bundle(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 step shows what a PAC file (served by http.server in the client namespace) decided and which
 candidate answered, a broken PAC file fails that step with its sentence, `--proxy system` says
 where the system's proxy came from, and the Revocation step says what was checked (SoftEther's
-certificate names no revocation service: "not checked", in hard mode too)."""
+certificate names no revocation service: "not checked", in hard mode too); `diagnose --profile`
+checks a saved PAC profile as the editor's Test does."""
 
 from __future__ import annotations
 
@@ -79,3 +80,20 @@ def test_hard_revocation_passes_a_certificate_without_revocation_service(softeth
     revocation = step(result.stdout, "ok", "Revocation")
     assert revocation[-1] == "if revocation cannot be checked: refuse to connect (hard)"
     assert all("not checked" in line for line in revocation[:-1]), revocation
+
+
+def test_diagnose_a_saved_pac_profile(softether, site: PacSite, proxy_b: Proxy, tmp_path) -> None:
+    url = site.serve("office.pac", pac_js(f"PROXY {proxy_b.host}:{proxy_b.port}"))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    ns = softether.client_ns
+    added = ns.run(
+        *CLI, "profiles", "add", "Office", f"{softether.server_name}:{softether.port}", "--user", softether.username,
+        "--ca-file", str(softether.ca_path), "--proxy-pac", url, "--revocation", "hard", env=env, check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    result = ns.run(*CLI, "diagnose", "--profile", "Office", env=env, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert step(result.stdout, "ok", "Proxy choice") == [f"PAC {url} → PROXY {PROXY_ADDRESS}:{proxy_b.port}"]
+    assert step(result.stdout, "ok", "Revocation")[-1] == "if revocation cannot be checked: refuse to connect (hard)"
+    mixed = ns.run(*CLI, "diagnose", "--profile", "Office", "--proxy", "system", env=env, check=False)
+    assert mixed.returncode == 2 and "leave out --proxy." in mixed.stderr, mixed.stderr

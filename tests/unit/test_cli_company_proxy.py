@@ -53,3 +53,10 @@ def test_a_profile_brings_its_own_proxy(option):
     args = cli.build_parser().parse_args(["connect", "--profile", "Office", *option])
     with pytest.raises(cli.UsageError, match="--profile takes the server settings from the profile; leave out --proxy-"):
         cli.profile_connect_command(args)
+
+
+def test_diagnose_needs_a_server_or_a_profile(capsys):
+    assert cli.main(["diagnose"]) == cli.EXIT_USAGE
+    assert capsys.readouterr().err == "sstp-vpn: Give the server, or --profile NAME.\n"
+    assert cli.main(["diagnose", "vpn.example.com", "--profile", "Office"]) == cli.EXIT_USAGE
+    assert "leave out HOST." in capsys.readouterr().err
