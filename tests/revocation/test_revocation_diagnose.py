@@ -19,6 +19,12 @@ def diagnose(lab: Lab, server: SstpServer, *extra: str):
     )  # fmt: skip
 
 
+def step_ms(output: str, name: str) -> int:
+    match = re.search(rf"^\s*(?:ok|FAILED)\s+{name} \((\d+) ms\)$", output, re.M)
+    assert match, output
+    return int(match.group(1))
+
+
 def revocation_step(output: str, state: str) -> list[str]:
     match = re.search(rf"^\s*{state}\s+Revocation \(\d+ ms\)\n((?:        .*\n?)*)", output, re.M)
     assert match, output
@@ -33,6 +39,7 @@ def test_good_and_revoked(lab: Lab) -> None:
     assert f"good.vpn.test: good (OCSP, {OCSP_URL}, fresh answer)" in lines
     assert lines[-1] == "if revocation cannot be checked: connect and warn (soft)"
     assert good.stdout.index("ok  Trust (") < good.stdout.index("ok  Revocation (") < good.stdout.index("ok  SSTP (")
+    print(f"\ndiagnose, Revocation step with a fresh OCSP answer: {step_ms(good.stdout, 'Revocation')} ms")
 
     with SstpServer(lab, "revoked") as server:
         revoked = diagnose(lab, server)
@@ -53,6 +60,7 @@ def test_responder_and_crl_down_soft_warns_hard_fails(lab: Lab, services_back: N
     assert lines[-1].startswith("Whether the certificate good.vpn.test was revoked could not be checked (")
     assert lines[-1].endswith("connecting anyway, as the profile's revocation check is soft.")
     assert hard.returncode == 4, hard.stdout + hard.stderr
+    print(f"\ndiagnose, Revocation step with responder and CRL server down: {step_ms(soft.stdout, 'Revocation')} ms (soft)")
     lines = revocation_step(hard.stdout, "FAILED")
     assert "if revocation cannot be checked: refuse to connect (hard)" in lines
     assert "(revocation: hard), so the connection was refused" in lines[-1]
