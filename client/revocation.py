@@ -544,9 +544,30 @@ class FetchError(Exception):
     """The phrase says why (for "cannot tell")."""
 
 
+REDIRECTS = 3  # a CRL (GET) may be moved to another http:// address this many times
+
+
 def http_fetch(url: str, body: bytes | None, timeout: float, limit: int = CRL_LIMIT) -> bytes:
-    """GET (or POST `body` as an OCSP request) `url` directly, never through a proxy."""
-    parts = urllib.parse.urlsplit(url)
+    """GET (or POST `body` as an OCSP request) `url` directly, never through a proxy. A GET follows
+    up to REDIRECTS redirections to http:// addresses (not to https://, whose certificate would
+    need its own revocation check)."""
+    location = url
+    for _hop in range(REDIRECTS + 1):
+        status, reason, moved_to, data = _http_once(url, location, body, timeout, limit)
+        if status == 200:
+            return data
+        if status in (301, 302, 303, 307, 308) and body is None and moved_to:
+            target = urllib.parse.urljoin(location, moved_to)
+            if is_http(target):
+                location = target
+                continue
+        raise FetchError(_("{url} answered {status} {reason}").format(url=url, status=status, reason=reason))
+    raise FetchError(_("{url} redirected more than {count} times").format(url=url, count=REDIRECTS))
+
+
+def _http_once(url: str, location: str, body: bytes | None, timeout: float, limit: int) -> tuple[int, str, str, bytes]:
+    """(status, reason, Location header, body) of one request to `location`; sentences name `url`."""
+    parts = urllib.parse.urlsplit(location)
     if parts.scheme.lower() != "http" or not parts.hostname:
         raise FetchError(_("{url} is not an http:// address").format(url=url))
     path = parts.path or "/"
@@ -560,11 +581,11 @@ def http_fetch(url: str, body: bytes | None, timeout: float, limit: int = CRL_LI
         connection.request("POST" if body is not None else "GET", path, body=body, headers=headers)
         reply = connection.getresponse()
         if reply.status != 200:
-            raise FetchError(_("{url} answered {status} {reason}").format(url=url, status=reply.status, reason=reply.reason))
+            return reply.status, reply.reason, reply.getheader("Location") or "", b""
         data = reply.read(limit + 1)
         if len(data) > limit:
             raise FetchError(_("{url} sent more than {size} MB").format(url=url, size=limit // (1024 * 1024) or 1))
-        return data
+        return 200, reply.reason, "", data
     except TimeoutError:
         raise FetchError(_("{url} did not answer within {seconds:.0f} s").format(url=url, seconds=timeout)) from None
     except ConnectionRefusedError:

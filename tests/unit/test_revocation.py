@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import http.server
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -455,3 +457,61 @@ def test_a_revoked_certificate_is_refused_even_pinned_and_never_offered_for_trus
         offer = fetch_presented_certificate(TransportSettings("localhost", server.port, timeout=5))
         assert not offer.can_be_pinned and offer.unusable is not None and "key compromise" in offer.unusable
         assert server.requests == []  # nothing was sent over the refused connection
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP, on loopback
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    posted: list[bytes] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        status, headers, body = self.routes.get(self.path, (404, {}, b""))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.posted.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Handler.routes, _Handler.posted = {}, []
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_fetch_gets_posts_follows_http_redirects_and_names_failures(web):
+    base, handler = web
+    handler.routes = {
+        "/ca.crl": (200, {}, b"CRL"),
+        "/moved.crl": (301, {"Location": "/ca.crl"}, b""),
+        "/loop.crl": (302, {"Location": "/loop.crl"}, b""),
+        "/to-https.crl": (302, {"Location": "https://127.0.0.1/ca.crl"}, b""),
+        "/ocsp": (200, {}, b"OCSP answer"),
+        "/big": (200, {}, bytes(2000)),
+    }
+    assert revocation.http_fetch(f"{base}/ca.crl", None, 2) == b"CRL"
+    assert revocation.http_fetch(f"{base}/moved.crl", None, 2) == b"CRL"
+    assert revocation.http_fetch(f"{base}/ocsp", b"request", 2, revocation.OCSP_LIMIT) == b"OCSP answer" and handler.posted == [b"request"]
+    for path, words in (("/loop.crl", "redirected more than 3 times"), ("/to-https.crl", "answered 302"), ("/nothing", "answered 404")):
+        with pytest.raises(FetchError, match=words):
+            revocation.http_fetch(f"{base}{path}", None, 2)
+    with pytest.raises(FetchError, match="sent more than 1 MB"):
+        revocation.http_fetch(f"{base}/big", None, 2, limit=1000)
+    with pytest.raises(FetchError, match="refused the connection"):
+        revocation.http_fetch("http://127.0.0.1:9/", None, 2)
