@@ -99,10 +99,12 @@ class KerberosRealm:
         self.kadmin(f"ktadd -k {keytab} {name}")
         return keytab
 
-    def kinit(self, principal: str, keytab: Path, ccache: Path) -> None:
+    def kinit(self, principal: str, keytab: Path, ccache: Path, lifetime: str | None = None) -> None:
         """A ticket-granting ticket for `principal` in the cache `ccache` (inside the namespace,
-        where the KDC listens)."""
-        self.ns.run("env", *(f"{k}={v}" for k, v in self.env.items()), f"KRB5CCNAME=FILE:{ccache}", "kinit", "-k", "-t", str(keytab), principal)
+        where the KDC listens); `lifetime` as kinit -l takes it ("2s")."""
+        options = ["-l", lifetime] if lifetime else []
+        env = (f"{k}={v}" for k, v in self.env.items())
+        self.ns.run("env", *env, f"KRB5CCNAME=FILE:{ccache}", "kinit", *options, "-k", "-t", str(keytab), principal)
 
     def rekey_service(self, name: str) -> None:
         """A new random key for `name` in the KDC only (its keytab keeps the old one)."""

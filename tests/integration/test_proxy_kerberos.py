@@ -6,8 +6,8 @@ localhost (its service principal HTTP/localhost@SSTP.TEST).
 
 - with a ticket (kinit into a private KRB5CCNAME): connected, ping through the tunnel, squid's
   access log names the Kerberos principal, no password anywhere;
-- without a ticket: refused before any request carries a token, with the sentence that says to
-  sign in to the domain or run kinit (exit code 5, the proxy's);
+- without a ticket, or with an expired one: refused before any request carries a token, with the
+  sentence that says to sign in to the domain or run kinit (exit code 5, the proxy's);
 - a proxy whose keytab is out of date: the ticket is refused by squid's helper, with the
   Kerberos refusal sentence;
 - diagnose through the proxy names the principal and the scheme.
@@ -108,6 +108,20 @@ def test_no_ticket_is_refused_with_the_sentence(softether, kerberos_squid: Kerbe
         "sign in to the domain (or run kinit), then connect again."
     ), sentence
     assert network_state(softether.client_ns) == before
+
+
+def test_expired_ticket_is_told(softether, kerberos_squid: KerberosProxy, realm: KerberosRealm, ticket: dict[str, str], tmp_path: Path) -> None:
+    short = tmp_path / "short.ccache"
+    realm.kinit(USER, realm.directory / f"{USER}.keytab", short, lifetime="2s")
+    time.sleep(2.5)
+    client = ClientProcess(
+        softether.client_ns, connect_args(softether, kerberos_squid), softether.password, env={**ticket, "KRB5CCNAME": f"FILE:{short}"}
+    )
+    sentence = single_failure(client, 5)
+    assert sentence.endswith(
+        f"The proxy at {SERVICE_HOST}:{kerberos_squid.port} asks for Kerberos (Negotiate) sign-in, and your Kerberos ticket has "
+        "expired: sign in to the domain (or run kinit), then connect again."
+    ), sentence
 
 
 def test_diagnose_names_the_principal(softether, kerberos_squid: KerberosProxy, ticket: dict[str, str]) -> None:
