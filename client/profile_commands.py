@@ -322,7 +322,7 @@ def _set(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
     proxy_given = args.proxy is not None or args.proxy_pac is not None or args.proxy_user is not None
     if not (proxy_given or args.proxy_no_basic or args.proxy_allow_basic or args.revocation):
         raise ProfileCommandError(
-            _("Nothing to change: give --proxy, --proxy-pac, --proxy-user, --proxy-no-basic, --proxy-allow-basic or --revocation (see --help).")
+            _("Nothing to change: give --proxy, --proxy-pac, --proxy-user, --proxy-no-basic, --proxy-allow-basic or --revocation.")
         )
     profile = find_profile(store, args.name)
     revocation = Revocation(args.revocation) if args.revocation else profile.revocation
