@@ -134,7 +134,12 @@ def transport_settings(args: argparse.Namespace, pin: str | None = None):
     pac = None
     way = (args.proxy or "").strip().lower()
     if args.proxy_user is not None and args.proxy_pac is None and way != "wpad":
-        raise UsageError(_("--proxy-user goes with --proxy-pac or --proxy wpad; a proxy URL carries its user name: http://user@host:port."))
+        raise UsageError(
+            _(
+                "--proxy-user goes with --proxy-pac or --proxy wpad: a proxy URL carries its own user name (http://user@host:port), "
+                "and the system's settings use none."
+            )
+        )
     if args.proxy_pac is not None or way == "wpad":
         from .pac import PacSource
 

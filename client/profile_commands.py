@@ -154,7 +154,10 @@ def proxy_choice(args: argparse.Namespace, current: ProxyChoice | None = None) -
     if args.proxy_user is not None:
         if choice.mode is not ProxyMode.PAC:
             raise ProfileCommandError(
-                _("--proxy-user goes with --proxy-pac or --proxy wpad; a proxy URL carries its user name: http://user@host:port.")
+                _(
+                    "--proxy-user goes with --proxy-pac or --proxy wpad: a proxy URL carries its own user name (http://user@host:port), "
+                    "and the system's settings use none."
+                )
             )
         choice = replace(choice, username=args.proxy_user.strip())
     allow_basic = current.allow_basic
