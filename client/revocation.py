@@ -64,10 +64,14 @@ responder is later unreachable or says otherwise; only a certificateHold ends wi
 nextUpdate.
 
 On Windows and macOS the OS verifier (truststore) builds the chain, and Python cannot read that
-chain: the chain is then the presented one, each link checked to be signed by the next; a
-certificate whose issuer the server does not send is "not checked" (its issuer's key is needed to
-check any answer). truststore is not asked to check revocation itself (no VERIFY_CRL_CHECK_* flag):
-this module does it the same way on every system.
+chain: the chain is then the presented one, each link checked to be signed by the next, and a
+certificate whose issuer the server does not send (usually the intermediate under the root) gets
+its issuer from the profile's CA file or, on Windows, the system's Root and CA stores
+(`trusted_authorities`, never run on Windows); failing that it is "not checked" (its issuer's key
+is needed to check any answer), as on macOS, whose keychain Python cannot list. The same applies
+on every system to a pinned certificate, which is trusted without a verified chain. truststore is
+not asked to check revocation itself (no VERIFY_CRL_CHECK_* flag): this module does it the same way
+on every system.
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ import http.client
 import json
 import os
 import queue
+import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -514,26 +520,63 @@ def _is_ca(cert: x509.Certificate) -> bool:
 # The chain
 
 
-def chain_links(verified: list[bytes], presented: list[bytes]) -> tuple[list[tuple[x509.Certificate, x509.Certificate]], list[x509.Certificate]]:
+def chain_links(
+    verified: list[bytes], presented: list[bytes], authorities: Iterable[bytes] = ()
+) -> tuple[list[tuple[x509.Certificate, x509.Certificate]], list[x509.Certificate]]:
     """(certificate, issuer) pairs to check, and certificates that cannot be checked because their
     issuer is not known. `verified` is the chain OpenSSL built (leaf ... anchor; empty on Windows and
     macOS, or when verification was off for a pin), else the presented chain is followed as far as
-    each certificate is signed by the next."""
-    chain = verified if len(verified) >= 2 else presented
-    certificates = [trust.load_certificate(der) for der in chain]
+    each certificate is signed by the next; where the server does not send an issuer, one of the
+    trusted `authorities` (the CA file's, the system store's where Python can list it) that signed
+    the certificate is its issuer, and the chain ends there."""
+    from_verified = len(verified) >= 2
+    chain = list(verified if from_verified else presented)
     pairs: list[tuple[x509.Certificate, x509.Certificate]] = []
     orphans: list[x509.Certificate] = []
-    for position, cert in enumerate(certificates):
+    for position, der in enumerate(chain):
+        cert = trust.load_certificate(der)
         if trust.is_self_signed(cert):
             break  # the anchor (or a self-signed server certificate): nothing above it answers for it
-        issuer = certificates[position + 1] if position + 1 < len(certificates) else None
-        if issuer is None or not trust.issued_by(chain[position], chain[position + 1]):
-            if chain is verified:
-                break  # OpenSSL's chain ends at the anchor, which may be an intermediate (partial chain)
+        above = chain[position + 1] if position + 1 < len(chain) else None
+        if above is not None and trust.issued_by(der, above):
+            pairs.append((cert, trust.load_certificate(above)))
+            continue
+        if from_verified:
+            break  # OpenSSL's chain ends at the anchor, which may be an intermediate (partial chain)
+        authority = next((candidate for candidate in authorities if _issued_by(der, candidate)), None)
+        if authority is None:
             orphans.append(cert)
-            break
-        pairs.append((cert, issuer))
+        else:
+            pairs.append((cert, trust.load_certificate(authority)))
+        break
     return pairs, orphans
+
+
+def _issued_by(child: bytes, issuer: bytes) -> bool:
+    try:
+        return trust.issued_by(child, issuer)
+    except ValueError:
+        return False
+
+
+def trusted_authorities(ca_file: Path | None) -> list[bytes]:
+    """The certificates a missing issuer may be found among: the profile's CA file, and on Windows
+    the system's Root and CA stores (`ssl.enum_certificates`; never run on Windows). macOS's
+    keychain has no Python API: there a certificate whose issuer the server does not send stays
+    "not checked". Unreadable sources give nothing."""
+    found: list[bytes] = []
+    if ca_file is not None:
+        try:
+            found += trust.pem_certificates(Path(ca_file).read_bytes())
+        except OSError:
+            pass
+    if sys.platform == "win32":
+        for store in ("ROOT", "CA"):
+            try:
+                found += [data for data, encoding, _usage in ssl.enum_certificates(store) if encoding == "x509_asn"]
+            except OSError:
+                continue
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -713,11 +756,11 @@ class Checker:
     total_seconds: float = TOTAL_SECONDS
     now: Callable[[], datetime.datetime] = field(default=lambda: datetime.datetime.now(datetime.UTC))
 
-    def check_chain(self, verified: list[bytes], presented: list[bytes], policy: Revocation) -> RevocationResult:
+    def check_chain(self, verified: list[bytes], presented: list[bytes], policy: Revocation, authorities: Iterable[bytes] = ()) -> RevocationResult:
         started = time.monotonic()
         deadline = started + self.total_seconds
         try:
-            pairs, orphans = chain_links(verified, presented)
+            pairs, orphans = chain_links(verified, presented, list(authorities))
         except ValueError:
             pairs, orphans = [], []
         results: list[CertificateCheck | None] = [None] * len(pairs)
@@ -866,6 +909,9 @@ class Checker:
         return answer
 
 
-def check_connection(verified: Iterable[bytes], presented: Iterable[bytes], policy: Revocation, checker: Checker | None = None) -> RevocationResult:
-    """The revocation check of a connection's chain (`transport.open_connection`, `diagnose`)."""
-    return (checker or Checker()).check_chain(list(verified), list(presented), policy)
+def check_connection(
+    verified: Iterable[bytes], presented: Iterable[bytes], policy: Revocation, checker: Checker | None = None, authorities: Iterable[bytes] = ()
+) -> RevocationResult:
+    """The revocation check of a connection's chain (`transport.open_connection`, `diagnose`).
+    `authorities`: see `chain_links` (`trusted_authorities(settings.ca_file)`)."""
+    return (checker or Checker()).check_chain(list(verified), list(presented), policy, authorities)

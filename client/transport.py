@@ -44,7 +44,7 @@ from .pac import PacError, PacSource, ProxyDecision, candidate_label, decide
 from .pac import describe as describe_decision
 from .profiles import Revocation
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
-from .revocation import RevocationResult, check_connection
+from .revocation import RevocationResult, check_connection, trusted_authorities
 
 __all__ = ["ProxySettings", "TransportSettings", "TransportError", "TlsConnection", "open_connection"]
 
@@ -497,7 +497,8 @@ def revocation_check(tls: ssl.SSLSocket, settings: TransportSettings) -> Revocat
     """The chain's revocation check (OCSP, then the CRL: revocation.py), after every other check and
     before anything is sent. Raises TransportError when the certificate is revoked, or when the
     check cannot be done and the profile's revocation setting is hard."""
-    result = check_connection(trust.peer_chain(tls, verified=True), trust.peer_chain(tls), settings.revocation)
+    chain, presented = trust.peer_chain(tls, verified=True), trust.peer_chain(tls)
+    result = check_connection(chain, presented, settings.revocation, authorities=trusted_authorities(settings.ca_file) if len(chain) < 2 else ())
     if result.refusal is not None:
         raise TransportError(Failure(Layer.TLS, result.refusal, FailureKind.TRUST))
     return result

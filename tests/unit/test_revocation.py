@@ -267,6 +267,24 @@ def test_chain_links_verified_and_presented(pki):
     assert revocation.chain_links([root.der], [root.der]) == ([], [])
 
 
+def test_a_missing_issuer_is_found_among_the_trusted_authorities(pki, tmp_path):
+    """Windows/macOS (no verified chain) and pins: the server sends leaf and intermediate only;
+    the root from the CA file answers for the intermediate."""
+    root = pki["root"]
+    inter = make("Test Intermediate", root, ca=True)
+    leaf = make("vpn.test", inter)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(pki["stranger"].cert.public_bytes(serialization.Encoding.PEM) + root.cert.public_bytes(serialization.Encoding.PEM))
+    authorities = revocation.trusted_authorities(ca_file)
+    assert authorities == [pki["stranger"].der, root.der]
+    pairs, orphans = revocation.chain_links([], [leaf.der, inter.der], authorities)
+    assert [(c.subject, i.subject) for c, i in pairs] == [(leaf.cert.subject, inter.cert.subject), (inter.cert.subject, root.cert.subject)]
+    assert orphans == []
+    pairs, orphans = revocation.chain_links([], [leaf.der], authorities)  # the intermediate not sent, not known: not checked
+    assert pairs == [] and [c.subject for c in orphans] == [leaf.cert.subject]
+    assert revocation.trusted_authorities(tmp_path / "missing.pem") == [] and revocation.trusted_authorities(None) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # The checker: sources in order, policy, cache, time
 
