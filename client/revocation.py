@@ -35,11 +35,11 @@ names no `http://` service but some other one, that is "cannot tell" (soft: warn
 since the certificate does say it can be revoked.
 
 **Stapled OCSP** (the TLS status_request extension) is not used: Python's `ssl` module neither
-asks for a stapled response nor exposes one. Its documentation has no OCSP or status_request API;
-CPython's `Modules/_ssl.c` never calls `SSL_set_tlsext_status_type` or
-`SSL_get_tlsext_status_ocsp_resp` (checked in 3.11.7: `ssl.SSLContext`, `ssl.SSLSocket` and
-`ssl.SSLObject` have no such attribute), and the request for it is CPython issue gh-88946 ("SSL
-needs client OCSP stapling", open). So the client asks the responder itself.
+asks for a stapled response nor exposes one. Checked: its documentation has no OCSP or
+status_request API; in CPython 3.11.7 (what we ship) `ssl.SSLContext`, `ssl.SSLSocket` and
+`ssl.SSLObject` have no attribute for it, and the `_ssl` extension names no such method; adding it
+is CPython issue gh-88946 ("SSL needs client OCSP stapling", bpo-44783), still open. So the client
+asks the responder itself.
 
 **Proxies**: every fetch goes directly to the responder or CRL server, never through the profile's
 HTTP proxy or the system's. Windows fetches CRLs and OCSP through WinHTTP's proxy settings; here a
