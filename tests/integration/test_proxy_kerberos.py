@@ -124,17 +124,23 @@ def test_expired_ticket_is_told(softether, kerberos_squid: KerberosProxy, realm:
     ), sentence
 
 
-def test_diagnose_names_the_principal(softether, kerberos_squid: KerberosProxy, ticket: dict[str, str]) -> None:
+@pytest.mark.parametrize("proxy_user", ["", "CORP%5Cbob"], ids=["ticket-only", "with-an-ntlm-user-too"])
+def test_diagnose_names_the_principal(softether, kerberos_squid: KerberosProxy, ticket: dict[str, str], proxy_user: str) -> None:
+    """With a proxy user and password as well (for NTLM), the ticket still comes first: the
+    password is handed to pyspnego for NTLM only."""
+    user = f"{proxy_user}@" if proxy_user else ""
+    password = ["SSTP_VPN_PROXY_PASSWORD=not-needed-here"] if proxy_user else []
     result = softether.client_ns.run(
         "env",
         *(f"{k}={v}" for k, v in ticket.items()),
+        *password,
         *CLI,
         "diagnose",
         f"{softether.server_name}:{softether.port}",
         "--ca-file",
         str(softether.ca_path),
         "--proxy",
-        f"http://{SERVICE_HOST}:{kerberos_squid.port}",
+        f"http://{user}{SERVICE_HOST}:{kerberos_squid.port}",
         check=False,
         timeout=60,
     )
