@@ -33,6 +33,8 @@ What real proxies do after a 407 (checked against tinyproxy 1.11.1 and squid 5.7
   goes over the same connection once h11 has read that body. During NTLM it answers the first
   token with `407` + `Proxy-Authenticate: NTLM <challenge>`, the connection kept open; with
   Negotiate (negotiate_kerberos_auth) a good ticket is answered `200` at once.
+A 2xx after Negotiate may carry the proxy's last token (mutual authentication); it is not checked:
+the proxy only relays bytes, and the VPN server is authenticated by TLS inside the tunnel.
 h11 decides whether the connection can be reused: when both sides are DONE after the body it is,
 otherwise (MUST_CLOSE, or the body does not end) a new one is opened for Basic or the first token.
 
