@@ -17,6 +17,7 @@ and "ticket expired" are told as such instead of as a failed mechanism negotiati
 
 from __future__ import annotations
 
+import logging
 import struct
 import sys
 from collections.abc import Callable
@@ -114,6 +115,9 @@ def spnego_context(scheme: AuthScheme, proxy: ProxySettings) -> SpnegoContext:
         import spnego
     except ImportError:
         raise AuthUnavailable(Unavailable.NOT_INSTALLED, "pyspnego") from None
+    # pyspnego's DEBUG lines carry every token (an NTLMv2 response can be cracked offline): keep them
+    # out of any log, whatever level a caller gives the root logger.
+    logging.getLogger("spnego").setLevel(logging.WARNING)
     if scheme is AuthScheme.NTLM:
         if not proxy.has_credentials:
             raise AuthUnavailable(Unavailable.NO_CREDENTIALS)

@@ -10,6 +10,7 @@ NTLM computations: our NT hash (proxy_auth.nt_hash) and pyspnego's NTLMv2 respon
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -387,6 +388,14 @@ def test_ntlm_context_starts_with_a_negotiate_message() -> None:
     token = context.step(None)
     assert token is not None and token.startswith(b"NTLMSSP\x00\x01\x00\x00\x00")  # [MS-NLMP] 2.2.1.1 NEGOTIATE_MESSAGE
     assert context.mechanism == "ntlm"
+
+
+def test_pyspnego_logs_no_tokens(ntlm_users: None, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    step, _requests = converse(ProxyHandshake(NTLM_USER, *TARGET, ntlm_only), NtlmProxy(offers=("NTLM",)))
+    assert step == TunnelOpen(200, "Connection established")
+    assert not [record for record in caplog.records if record.name.startswith("spnego")], caplog.text
+    assert "TlRMTVNT" not in caplog.text  # base64 of "NTLMSSP"
 
 
 def test_send_request_repr_hides_the_request() -> None:
