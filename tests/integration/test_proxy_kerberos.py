@@ -110,6 +110,21 @@ def test_no_ticket_is_refused_with_the_sentence(softether, kerberos_squid: Kerbe
     assert network_state(softether.client_ns) == before
 
 
+def test_no_ticket_but_a_password_tries_ntlm_inside_negotiate(softether, kerberos_squid: KerberosProxy, realm: KerberosRealm, tmp_path: Path) -> None:
+    """A proxy that knows only Kerberos refuses the NTLM that Negotiate carries without a ticket;
+    the sentence names both ways out."""
+    no_ticket = {"KRB5_CONFIG": str(realm.krb5_conf), "KRB5CCNAME": f"FILE:{tmp_path / 'empty.ccache'}"}
+    args = connect_args(softether, kerberos_squid)
+    args[args.index("--proxy") + 1] = f"http://CORP%5Cbob@{SERVICE_HOST}:{kerberos_squid.port}"
+    client = ClientProcess(softether.client_ns, args, softether.password, env={**no_ticket, "SSTP_VPN_PROXY_PASSWORD": "Bob-Pa55"})
+    sentence = single_failure(client, 5)
+    assert sentence.endswith(
+        f"The proxy at {SERVICE_HOST}:{kerberos_squid.port} refused the NTLM sign-in (inside Negotiate) as CORP\\bob: check the proxy "
+        "user name (DOMAIN\\user or user) and password in the proxy settings, or sign in to the domain (or run kinit) to use Kerberos."
+    ), sentence
+    assert "Bob-Pa55" not in client.stderr
+
+
 def test_expired_ticket_is_told(softether, kerberos_squid: KerberosProxy, realm: KerberosRealm, ticket: dict[str, str], tmp_path: Path) -> None:
     short = tmp_path / "short.ccache"
     realm.kinit(USER, realm.directory / f"{USER}.keytab", short, lifetime="2s")
