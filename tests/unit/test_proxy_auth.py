@@ -456,3 +456,14 @@ def test_profile_allow_basic_reaches_proxy_settings(allow_basic: bool) -> None:
     assert found is not None and (found.host, found.allow_basic) == ("proxy.corp.test", allow_basic)
     step = ProxyHandshake(settings, *TARGET).receive(reply(407, 'Basic realm="corp"'))
     assert isinstance(step, SendRequest) is allow_basic
+
+
+def test_reason_is_gssapis_own_words(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """pyspnego wraps GSSAPI's error in its own ("SpnegoError (1): SpnegoError (16): ..."); the
+    sentence quotes only the innermost cause."""
+    from sstpvpn.client.proxy_auth import reason
+
+    no_ticket(monkeypatch, tmp_path)
+    with pytest.raises(spnego.exceptions.SpnegoError) as caught:
+        spnego.client(hostname="proxy.corp.test", service="HTTP", protocol="kerberos").step()
+    assert reason(caught.value) == f"No Kerberos credentials available (default cache: FILE:{tmp_path / 'no-such-ccache'})"
