@@ -218,6 +218,40 @@ def test_client_handshake_times_ntlm_negotiate_basic(ntlm_lab: Lab, one_scheme_s
         assert times["median_ms"] < 500, (name, summary)  # three round trips on loopback and two winbindd checks
 
 
+_BASIC_FORBIDDEN = r"""
+import json, socket, sys
+from sstpvpn.client.proxy import ProxyError, ProxySettings, open_tunnel
+job = json.loads(sys.stdin.read())
+settings = ProxySettings("127.0.0.1", job["port"], job["user"], job["password"], allow_basic=False)
+def connect():
+    return socket.create_connection(("127.0.0.1", job["port"]), 5)
+try:
+    open_tunnel(connect(), connect, settings, "localhost", job["target"], 5)
+except ProxyError as error:
+    print(error.failure.reason)
+"""
+
+
+def test_basic_forbidden_never_reaches_the_verifier(ntlm_lab: Lab, one_scheme_squids: dict[str, NtlmProxy]) -> None:
+    """A Basic-only proxy and a profile that forbids Basic: the client says so and sends nothing;
+    winbindd sees no check at all."""
+    lab, squid = ntlm_lab, one_scheme_squids["Basic"]
+    basic_before, logged = len(lab.verifier.checks("PAM_AUTH")), len(squid.log_text().splitlines())
+    job = {"port": squid.port, "user": lab.verifier.user, "password": lab.verifier.password, "target": lab.target_port}
+    result = lab.ns.run(sys.executable, "-c", _BASIC_FORBIDDEN, input=json.dumps(job), check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"The proxy at 127.0.0.1:{squid.port} accepts only Basic authentication, which sends the password readable by anyone on the way "
+        "to the proxy, and the proxy settings forbid it: allow Basic in the proxy settings if you trust this network, "
+        "or ask the proxy's administrator for NTLM or Negotiate."
+    )
+    # Nothing was checked by winbindd, and squid saw only the unauthenticated CONNECT (squid
+    # caches Basic verdicts, so its log is what shows that no password was sent).
+    assert lab.verifier.checks("PAM_AUTH")[basic_before:] == []
+    new_lines = squid.log_text().splitlines()[logged:]
+    assert len(new_lines) == 1 and "TCP_DENIED/407" in new_lines[0] and lab.verifier.user not in new_lines[0], new_lines
+
+
 # ---------------------------------------------------------------------------------------------
 # The SSTP client through squid with NTLM, to the SoftEther server (tests/integration/conftest.py:
 # ntlm_verifier, ntlm_squid, corporate_squid, all in the client namespace)
