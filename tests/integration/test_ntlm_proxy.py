@@ -340,6 +340,7 @@ def test_diagnose_through_squid_with_ntlm_times_the_handshake(softether, ntlm_sq
     for user in (ntlm_verifier.user, f"{ntlm_verifier.domain}\\{ntlm_verifier.user}"):
         result = diagnose(softether, ntlm_squid, ntlm_squid.password, user)
         assert result.returncode == 0, result.stdout + result.stderr
+        assert f"authenticated as {user} with NTLM\n" in result.stdout, result.stdout
         timings.append(proxy_step_ms(result.stdout))
     record_property("ntlm_proxy_step_ms", timings)
     # Three round trips to squid, two to winbindd: well under a second even on a busy 2-core VM.
@@ -366,6 +367,7 @@ def test_corporate_proxy_gets_negotiate_with_ntlm_inside_never_basic(softether, 
     basic_before, ntlm_before = len(ntlm_verifier.checks("PAM_AUTH")), len(ntlm_verifier.checks())
     result = diagnose(softether, corporate_squid, corporate_squid.password)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"authenticated as {ntlm_verifier.user} with Negotiate (NTLM)\n" in result.stdout, result.stdout
     checks = ntlm_verifier.checks()[ntlm_before:]
     assert [(c.user, c.method, c.status) for c in checks] == [(ntlm_verifier.user, "NTLMv2", "NT_STATUS_OK")]
     assert corporate_squid.helper_protocol(checks[0].pid) == "gss-spnego"  # squid's Negotiate helper asked winbindd
