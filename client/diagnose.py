@@ -50,7 +50,7 @@ from .pac import candidate_label
 from .pac import describe as describe_decision
 from .profiles import Revocation
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
-from .revocation import check_connection
+from .revocation import check_connection, trusted_authorities
 from .sign_in import sign_in
 from .system_proxy import SystemProxyError, system_proxy_for
 from .transport import (
@@ -384,7 +384,9 @@ def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: 
         return
 
     clock.start()  # as a session does: after every other check, before anything is sent
-    checked = check_connection(trust.peer_chain(verified, verified=True), trust.peer_chain(verified), settings.revocation)
+    verified_chain, presented = trust.peer_chain(verified, verified=True), trust.peer_chain(verified)
+    authorities = trusted_authorities(settings.ca_file) if len(verified_chain) < 2 else ()  # as transport.revocation_check
+    checked = check_connection(verified_chain, presented, settings.revocation, authorities=authorities)
     if settings.revocation is Revocation.HARD:
         policy = _("if revocation cannot be checked: refuse to connect (hard)")
     else:
