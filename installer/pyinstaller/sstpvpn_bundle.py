@@ -67,6 +67,22 @@ def collected_data() -> list[tuple[str, str]]:
     )
 
 
+def hidden_imports() -> list[str]:
+    """Modules nothing imports in Python, so PyInstaller cannot see them: python-gssapi's Cython
+    extensions import each other from C (gssapi.raw.cython_converters, the _enum_extensions), and
+    krb5's likewise; without them Kerberos proxy sign-in (client/proxy_auth.py) fails in the bundle.
+    Only where they are installed (Linux)."""
+    import importlib.util
+
+    from PyInstaller.utils.hooks import collect_submodules
+
+    modules: list[str] = []
+    for package in ("gssapi", "krb5"):
+        if importlib.util.find_spec(package) is not None:
+            modules += collect_submodules(package, filter=lambda name: not name.startswith("gssapi.tests"))
+    return modules
+
+
 def scripts_for(analysis, command: Command, commands: list[Command]) -> list:
     """The analysis' bootstrap and runtime-hook scripts plus `command`'s own entry script."""
     others = {other.script.stem for other in commands if other is not command}
