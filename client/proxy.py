@@ -553,6 +553,11 @@ class ProxyHandshake:
         if why in (Unavailable.NO_TICKET, Unavailable.TICKET_EXPIRED):
             if why is Unavailable.TICKET_EXPIRED:
                 problem = _("The proxy at {proxy} asks for Kerberos (Negotiate) sign-in, and your Kerberos ticket has expired").format(proxy=proxy)
+            elif detail == "sudo":  # proxy_auth.SUDO
+                return _(
+                    "The proxy at {proxy} asks for Kerberos (Negotiate) sign-in, and root has no Kerberos ticket: sudo does not pass "
+                    "yours on. Connect as yourself (the tray app, or sstp-vpn without sudo through the network helper), or run kinit as root."
+                ).format(proxy=proxy)
             else:
                 problem = _("The proxy at {proxy} asks for Kerberos (Negotiate) sign-in, and you have no Kerberos ticket").format(proxy=proxy)
             if any(later is Unavailable.NO_CREDENTIALS for _scheme, later, _detail in obstacles[1:]):

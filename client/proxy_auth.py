@@ -18,6 +18,7 @@ and "ticket expired" are told as such instead of as a failed mechanism negotiati
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import sys
 from collections.abc import Callable
@@ -106,7 +107,16 @@ def kerberos_principal() -> str:
     except gssapi.exceptions.ExpiredCredentialsError:
         raise AuthUnavailable(Unavailable.TICKET_EXPIRED) from None
     except gssapi.exceptions.GSSError:
-        raise AuthUnavailable(Unavailable.NO_TICKET) from None
+        raise AuthUnavailable(Unavailable.NO_TICKET, SUDO if _root_through_sudo() else "") from None
+
+
+SUDO = "sudo"  # AuthUnavailable's detail: root through sudo, whose ticket cache is root's, not the user's
+
+
+def _root_through_sudo() -> bool:
+    """`sudo sstp-vpn ...`: root's own ticket cache is looked at, not the one the user's domain
+    sign-in or kinit filled (sudo does not pass KRB5CCNAME on)."""
+    return sys.platform != "win32" and os.geteuid() == 0 and bool(os.environ.get("SUDO_USER")) and "KRB5CCNAME" not in os.environ
 
 
 def spnego_context(scheme: AuthScheme, proxy: ProxySettings) -> SpnegoContext:

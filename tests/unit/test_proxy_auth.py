@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -381,6 +382,33 @@ def test_no_ticket_is_told_by_the_real_factory(monkeypatch: pytest.MonkeyPatch, 
     assert caught.value.why is Unavailable.NO_TICKET
     step = ProxyHandshake(ANONYMOUS, *TARGET, spnego_context).receive(reply(407, "Negotiate"))
     assert isinstance(step, Refused) and "you have no Kerberos ticket" in step.failure.reason
+
+
+def test_no_ticket_as_root_through_sudo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`sudo sstp-vpn connect`: root's own (empty) cache is looked at, not the user's; the sentence
+    says so instead of asking for a kinit the user has done."""
+    (tmp_path / "krb5.conf").write_text(f"[libdefaults]\n dns_lookup_kdc = false\n default_ccache_name = FILE:{tmp_path / 'root-ccache'}\n")
+    monkeypatch.setenv("KRB5_CONFIG", str(tmp_path / "krb5.conf"))
+    monkeypatch.delenv("KRB5CCNAME", raising=False)
+    monkeypatch.setenv("SUDO_USER", "alice")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    with pytest.raises(AuthUnavailable) as through_sudo:
+        kerberos_principal()
+    assert (through_sudo.value.why, through_sudo.value.detail) == (Unavailable.NO_TICKET, "sudo")
+    monkeypatch.delenv("SUDO_USER")
+    with pytest.raises(AuthUnavailable) as as_root:
+        kerberos_principal()
+    assert (as_root.value.why, as_root.value.detail) == (Unavailable.NO_TICKET, "")
+
+    def factory(scheme: AuthScheme, proxy: ProxySettings):
+        raise through_sudo.value
+
+    step = ProxyHandshake(ANONYMOUS, *TARGET, factory).receive(reply(407, "Negotiate"))
+    assert isinstance(step, Refused)
+    assert step.failure.reason == (
+        "The proxy at proxy.corp.test:3128 asks for Kerberos (Negotiate) sign-in, and root has no Kerberos ticket: sudo does not pass "
+        "yours on. Connect as yourself (the tray app, or sstp-vpn without sudo through the network helper), or run kinit as root."
+    )
 
 
 def test_ntlm_context_starts_with_a_negotiate_message() -> None:
