@@ -454,12 +454,14 @@ class ProxyHandshake:
             self._exchange = ConnectExchange(self.proxy, *self._target, authorization)
         return SendRequest(self._exchange.request_bytes(), new_connection=not reuse_connection)
 
-    def _start(self, challenge: Challenge) -> Step:
-        """The first 407: the most preferred scheme the proxy offers and we can use."""
+    def _start(self, challenge: Challenge, after: AuthScheme | None = None) -> Step:
+        """The first 407: the most preferred scheme the proxy offers and we can use (after a
+        refused Kerberos ticket: one that comes after `after`)."""
         offered = [offer.scheme for offer in challenge.offers] or ["Basic"]  # a 407 that names no scheme: the one every proxy has
         wanted = {scheme.lower() for scheme in offered}
         obstacles: list[tuple[AuthScheme, Unavailable, str]] = []  # in the order of preference
-        for scheme in PREFERENCE:
+        candidates = PREFERENCE if after is None else PREFERENCE[PREFERENCE.index(after) + 1 :]
+        for scheme in candidates:
             if scheme.lower() not in wanted:
                 continue
             if scheme is AuthScheme.BASIC:
@@ -496,7 +498,17 @@ class ProxyHandshake:
         assert self.scheme is not None and self._context is not None
         token = next((offer.token for offer in challenge.offers if offer.scheme.lower() == self.scheme.lower()), None)
         if token is None or self._tokens >= MAX_TOKENS:
-            return Refused(_failure(self._refused()))
+            refusal = Refused(_failure(self._refused()))
+            if token is None and self._context.mechanism == "kerberos" and self.proxy.has_credentials:
+                # The ticket was refused (e.g. the proxy's keytab is out of date), not a password:
+                # NTLM or Basic with the password may still do, as browsers fall back. Never after a
+                # refused password, which would only count one more failed sign-in against the account.
+                # On a new connection: squid keeps this one bound to the failed Negotiate and answers
+                # any other scheme on it with a 407 without asking its helper.
+                scheme, self.scheme, self._context, self._tokens = self.scheme, None, None, 0
+                step = self._start(Challenge(challenge.offers, reuse_connection=False), after=scheme)
+                return step if isinstance(step, SendRequest) else refusal
+            return refusal
         if not challenge.reuse_connection:
             return Refused(
                 _failure(
@@ -656,7 +668,7 @@ def open_tunnel(
     handshake = ProxyHandshake(proxy, target_host, target_port, contexts)
     try:
         data = handshake.request_bytes()
-        while True:  # ends: the handshake sends at most 1 + MAX_TOKENS requests
+        while True:  # ends: the handshake sends at most 1 + 2 * MAX_TOKENS requests (Kerberos, then NTLM)
             step = _exchange(sock, handshake, data, timeout)
             if isinstance(step, SendRequest):
                 if step.new_connection:

@@ -191,19 +191,45 @@ class KerberosProxy(NtlmProxy):
     service: str = ""  # e.g. HTTP/localhost@SSTP.TEST
 
 
-def start_squid_kerberos(ns: Namespace, kdc: KerberosRealm, connect_ports: Iterable[int], workdir: Path, listen: str = "127.0.0.1") -> KerberosProxy:
-    """squid in `ns` on `listen` offering Negotiate only (negotiate_kerberos_auth); CONNECT only
-    to `connect_ports`. Its service principal HTTP/localhost is created in `kdc`."""
+def start_squid_kerberos(
+    ns: Namespace,
+    kdc: KerberosRealm,
+    connect_ports: Iterable[int],
+    workdir: Path,
+    listen: str = "127.0.0.1",
+    service_host: str = SERVICE_HOST,
+    basic_user: str | None = None,
+    stale_keytab: bool = False,
+) -> KerberosProxy:
+    """squid in `ns` on `listen` offering Negotiate (negotiate_kerberos_auth), then Basic for
+    `basic_user` (NCSA, a random password: the proxy's `password`) if given; CONNECT only to
+    `connect_ports`. Its service principal HTTP/<service_host> is created in `kdc`; with
+    `stale_keytab` the KDC gives it a new key right after squid's keytab is written, so squid
+    cannot read any ticket for it (a proxy whose keytab is out of date)."""
     port = free_tcp_port(ns, listen)
     private_dir = Path(tempfile.mkdtemp(prefix="squid-krb5-"))
     os.chmod(private_dir, 0o755)
     proxy_user = pwd.getpwnam("proxy")
     os.chown(private_dir, proxy_user.pw_uid, proxy_user.pw_gid)
-    service = f"HTTP/{SERVICE_HOST}@{kdc.realm}"
+    service = f"HTTP/{service_host}@{kdc.realm}"
+    password = secrets.token_urlsafe(12) if basic_user else ""
+    basic = ""
     try:
-        keytab = kdc.add_principal(f"HTTP/{SERVICE_HOST}", private_dir / "squid.keytab")
+        keytab = kdc.add_principal(f"HTTP/{service_host}", private_dir / "squid.keytab")
+        if stale_keytab:
+            kdc.rekey_service(f"HTTP/{service_host}")
         os.chown(keytab, proxy_user.pw_uid, proxy_user.pw_gid)
         os.chmod(keytab, 0o600)
+        if basic_user:
+            # htpasswd reads the password from stdin (-i); the file holds only its hash
+            subprocess.run(
+                ["htpasswd", "-i", "-c", str(private_dir / "passwd"), basic_user], input=password, text=True, check=True, capture_output=True
+            )
+            os.chmod(private_dir / "passwd", 0o644)
+            basic = (
+                f"auth_param basic program /usr/lib/squid/basic_ncsa_auth {private_dir}/passwd\n"
+                "auth_param basic realm testproxy\nauth_param basic children 2 startup=1\n"
+            )
         ports = " ".join(str(p) for p in connect_ports)
         (private_dir / "squid.conf").write_text(f"""\
 http_port {listen}:{port}
@@ -218,7 +244,7 @@ pinger_enable off
 auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k {keytab} -s {service} -t none
 auth_param negotiate children 2 startup=1
 auth_param negotiate keep_alive on
-acl authed proxy_auth REQUIRED
+{basic}acl authed proxy_auth REQUIRED
 acl test_clients src {" ".join(_CLIENT_NETWORKS)}
 acl allowed_ports port {ports}
 acl CONNECT method CONNECT
@@ -242,7 +268,9 @@ http_access deny all
     except BaseException:
         shutil.rmtree(private_dir, ignore_errors=True)
         raise
-    proxy = KerberosProxy("squid-kerberos", listen, port, "", "", private_dir / "access.log", process, private_dir, workdir, service=service)
+    proxy = KerberosProxy(
+        "squid-kerberos", listen, port, basic_user or "", password, private_dir / "access.log", process, private_dir, workdir, service=service
+    )
     try:
         wait_for_tcp(ns, listen, port, timeout=15, still_worth_waiting=lambda: process.poll() is None)
         proxy.squid_pid = main_pid(process)

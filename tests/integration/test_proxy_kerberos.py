@@ -48,6 +48,24 @@ def kerberos_squid(softether, realm: KerberosRealm, tmp_path_factory: pytest.Tem
 
 
 @pytest.fixture(scope="module")
+def stale_squid(softether, realm: KerberosRealm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KerberosProxy]:
+    """squid on 127.0.0.2 (its service HTTP/127.0.0.2) offering Negotiate and Basic, whose keytab
+    is out of date: it cannot read any ticket, but checks Basic passwords."""
+    proxy = start_squid_kerberos(
+        softether.client_ns,
+        realm,
+        [softether.port],
+        tmp_path_factory.mktemp("squid-stale"),
+        listen="127.0.0.2",
+        service_host="127.0.0.2",
+        basic_user="bob",
+        stale_keytab=True,
+    )
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
 def ticket(realm: KerberosRealm) -> dict[str, str]:
     """The environment of a user signed in to the realm: KRB5_CONFIG and a private ticket cache
     holding alice's ticket-granting ticket."""
@@ -123,6 +141,22 @@ def test_no_ticket_but_a_password_tries_ntlm_inside_negotiate(softether, kerbero
         "user name (DOMAIN\\user or user) and password in the proxy settings, or sign in to the domain (or run kinit) to use Kerberos."
     ), sentence
     assert "Bob-Pa55" not in client.stderr
+
+
+def test_a_refused_ticket_falls_back_to_basic_with_the_password(softether, stale_squid: KerberosProxy, ticket: dict[str, str]) -> None:
+    """The ticket goes first and is refused (squid's helper cannot read it), then Basic with the
+    proxy user and password connects, as a browser would fall back."""
+    ns = softether.client_ns
+    args = connect_args(softether, stale_squid)
+    args[args.index("--proxy") + 1] = f"http://{stale_squid.user}@{stale_squid.host}:{stale_squid.port}"
+    client = ClientProcess(ns, args, softether.password, env={**ticket, "SSTP_VPN_PROXY_PASSWORD": stale_squid.password})
+    client.wait_for_line("connected:")
+    client.interrupt()
+    assert client.finish() == 0, (client.lines, client.stderr)
+    assert "Cannot find key for HTTP/127.0.0.2@SSTP.TEST" in cache_log(stale_squid)
+    tunnels = [line for line in stale_squid.log_text().splitlines() if f"CONNECT {softether.server_name}:{softether.port}" in line]
+    assert [line.split()[3] for line in tunnels][-1] == "TCP_TUNNEL/200", tunnels
+    assert tunnels[-1].split()[7] == stale_squid.user, tunnels
 
 
 def test_expired_ticket_is_told(softether, kerberos_squid: KerberosProxy, realm: KerberosRealm, ticket: dict[str, str], tmp_path: Path) -> None:

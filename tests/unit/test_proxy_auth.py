@@ -263,6 +263,40 @@ def test_refused_kerberos_ticket() -> None:
     assert len(requests) == 2
 
 
+def test_a_refused_ticket_falls_back_to_ntlm_with_the_password(ntlm_users: None) -> None:
+    """A proxy that cannot read the ticket (its keytab is out of date) but checks NTLM: the
+    password still signs in, on the same connection."""
+    ntlm = NtlmProxy(offers=OFFERS)
+
+    def proxy(authorization: str | None) -> bytes:
+        if authorization is not None and authorization.startswith("Negotiate"):
+            return reply(407, *OFFERS)  # squid: the helper said BH; the offers again, no token
+        return ntlm(authorization)
+
+    def factory(scheme: AuthScheme, settings: ProxySettings):
+        return FakeContext() if scheme is AuthScheme.NEGOTIATE else spnego_context(scheme, settings)
+
+    handshake = ProxyHandshake(NTLM_USER, *TARGET, factory)
+    step, requests = converse(handshake, proxy)
+    assert step == TunnelOpen(200, "Connection established")
+    assert [(connection, auth.split()[0] if auth else None) for connection, auth in requests] == [
+        (0, None),
+        (0, "Negotiate"),
+        (1, "NTLM"),  # a new connection: the old one stays bound to the failed Negotiate (squid)
+        (1, "NTLM"),
+    ]
+    assert (handshake.method, handshake.user, ntlm.accepted_user) == ("NTLM", "CORP\\alice", "CORP\\alice")
+
+
+def test_a_refused_password_is_not_tried_again_with_basic(ntlm_users: None) -> None:
+    """After NTLM refuses the password, Basic is not tried with it: one more failed sign-in would
+    only bring the account closer to its lockout."""
+    wrong = ProxySettings("proxy.corp.test", 3128, "CORP\\alice", "nope")
+    step, requests = converse(ProxyHandshake(wrong, *TARGET, ntlm_only), NtlmProxy(offers=("NTLM", 'Basic realm="corp"')))
+    assert isinstance(step, Refused) and "refused the NTLM sign-in" in step.failure.reason
+    assert not any((auth or "").startswith("Basic") for _connection, auth in requests)
+
+
 @pytest.mark.parametrize(
     "offers, proxy, why, sentence",
     [
