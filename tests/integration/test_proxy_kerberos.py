@@ -9,7 +9,8 @@ localhost (its service principal HTTP/localhost@SSTP.TEST).
 - without a ticket, or with an expired one: refused before any request carries a token, with the
   sentence that says to sign in to the domain or run kinit (exit code 5, the proxy's);
 - a proxy whose keytab is out of date: the ticket is refused by squid's helper, with the
-  Kerberos refusal sentence;
+  Kerberos refusal sentence; where that proxy also takes Basic and the profile has a proxy user
+  and password, the client falls back to Basic on a new connection and connects;
 - diagnose through the proxy names the principal and the scheme.
 """
 
