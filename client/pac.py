@@ -65,6 +65,12 @@ class PacSource:
     url: str = ""
     proxy: ProxySettings | None = field(default=None, repr=False)
     timeout: float = PAC_TIMEOUT
+    # The system's settings only, as Windows and browsers follow them: another auto-config to try
+    # when this one cannot be had (WPAD found nothing, then the configured URL), and the ways to
+    # take when none can (the system's proxy, else directly). A PAC the profile names has neither:
+    # the user chose it, so its failure is told.
+    then: PacSource | None = None
+    otherwise: tuple[ProxySettings | None, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,10 +95,14 @@ class ProxyDecision:
     result: str  # FindProxyForURL's answer as the file gave it
     candidates: tuple[ProxySettings | None, ...]  # in order; None is DIRECT
     skipped: tuple[str, ...] = ()  # entries that cannot be used (SOCKS, HTTPS)
+    unavailable: str = ""  # found_by "none": why no auto-config could be had (the system's next setting is used)
 
     @property
     def source(self) -> str:
         """ "PAC http://…" or "WPAD (DHCP) http://…" (the technical names are not translated)."""
+        if self.found_by == "none":
+            # Translators: the start of a line such as "no automatic proxy configuration → DIRECT"
+            return _("no automatic proxy configuration")
         how = {"wpad-dhcp": "WPAD (DHCP) ", "wpad-dns": "WPAD (DNS) "}.get(self.found_by, "")
         return f"{how}PAC {self.pac_url}"
 
@@ -504,7 +514,23 @@ def discover(
 
 
 def decide(source: PacSource, host: str, port: int) -> ProxyDecision:
-    """Fetch (or discover) the PAC file and decide the candidates for host:port. Raises PacError."""
+    """The decision of the first auto-config that can be had (`source`, then its `then`), else the
+    source's `otherwise` ways with the reason. Raises PacError (the first one's) when there are none."""
+    reasons: list[str] = []
+    tried: PacSource | None = source
+    while tried is not None:
+        try:
+            return _decide(tried, host, port)
+        except PacError as error:
+            reasons.append(str(error))
+            tried = tried.then
+    if source.otherwise is None:
+        raise PacError(reasons[0])
+    log.info("No automatic proxy configuration for %s: %s", authority(host, port), " ".join(reasons))
+    return ProxyDecision("", "none", "", source.otherwise, unavailable=" ".join(reasons))
+
+
+def _decide(source: PacSource, host: str, port: int) -> ProxyDecision:
     if source.url:
         found_by, pac_url, text = "profile", source.url, fetch(source.url, source.timeout)
     else:
@@ -537,5 +563,6 @@ def describe(decision: ProxyDecision, used: ProxySettings | None | str = "", pas
     chosen = "; ".join(candidate_label(candidate) for candidate in decision.candidates) if isinstance(used, str) else candidate_label(used)
     notes = [f"{candidate_label(candidate)}: {why}" for candidate, why in passed_over]
     notes += [_("{entry} skipped: not an HTTP proxy").format(entry=entry) for entry in decision.skipped]
+    notes += [decision.unavailable] if decision.unavailable else []
     line = f"{decision.source} → {chosen}"
     return f"{line} ({'; '.join(notes)})" if notes else line

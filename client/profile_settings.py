@@ -61,9 +61,16 @@ def pac_source(profile: Profile, proxy_password: str | None, environ: Mapping[st
             found = system_proxy_for(profile.host, profile.port, environ=environ)
         except SystemProxyError:
             return None  # proxy_settings() tells it
-        if found.mode not in ("auto-detect", "auto-config"):
+        if not found.pac_urls:
             return None
-        return PacSource("" if found.mode == "auto-detect" else found.pac_url, ProxySettings("", 0, allow_basic=choice.allow_basic))
+        # Windows' and browsers' order: automatic detection, the auto-config URL, the proxy, directly.
+        template = ProxySettings("", 0, allow_basic=choice.allow_basic)
+        source = None
+        for url in reversed(found.pac_urls):
+            source = PacSource(url, template, then=source)
+        assert source is not None
+        fallback = dataclasses.replace(found.proxy, allow_basic=choice.allow_basic) if found.proxy else None
+        return dataclasses.replace(source, otherwise=(fallback,))
     if choice.mode is not ProxyMode.PAC:
         return None
     username = choice.username or None

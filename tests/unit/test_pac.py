@@ -221,8 +221,19 @@ def test_pac_profile_gives_a_pac_source_and_no_fixed_proxy() -> None:
 @pytest.mark.parametrize(
     ("system", "expected"),
     [
-        (SystemProxy(GNOME, pac_url="http://pac.corp.test/proxy.pac"), PacSource("http://pac.corp.test/proxy.pac", ProxySettings("", 0))),
-        (SystemProxy(WINDOWS, pac_url="http://pac.corp.test/proxy.pac", auto_detect=True), PacSource("", ProxySettings("", 0))),
+        (
+            SystemProxy(GNOME, pac_url="http://pac.corp.test/proxy.pac"),
+            PacSource("http://pac.corp.test/proxy.pac", ProxySettings("", 0), otherwise=(None,)),
+        ),
+        (  # Windows' order: WPAD, then the auto-config URL, then its proxy, then directly
+            SystemProxy(WINDOWS, proxy=ProxySettings("p", 3128), pac_url="http://pac.corp.test/proxy.pac", auto_detect=True),
+            PacSource(
+                "",
+                ProxySettings("", 0),
+                then=PacSource("http://pac.corp.test/proxy.pac", ProxySettings("", 0)),
+                otherwise=(ProxySettings("p", 3128),),
+            ),
+        ),
         (SystemProxy(GNOME, proxy=ProxySettings("p", 3128)), None),
         (SystemProxy(), None),
     ],
@@ -279,3 +290,24 @@ def test_windows_search_domains_from_recorded_registry_values() -> None:
     assert pac.windows_search_domains(values) == ["eu.corp.example.com", "corp.example.com", "guest.example.net"]
     assert pac.windows_search_domains({"SearchList": "", "DhcpDomain": "home."}) == ["home"]
     assert pac.read_windows_tcpip(FakeWinreg({"SearchList": 7})) == {}  # not a string: left out
+
+
+def test_the_systems_settings_go_on_when_no_auto_config_can_be_had(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Windows and browsers do: automatic detection that finds nothing, then an auto-config URL
+    that cannot be fetched, leave the system's proxy (else a direct connection), with the reasons;
+    a PAC the profile names is the user's choice, so its failure is told."""
+    tried: list[str] = []
+
+    def nothing_found(source: pac.PacSource, host: str, port: int) -> pac.ProxyDecision:
+        tried.append(source.url)
+        raise pac.PacError(f"nothing at {source.url or 'WPAD'}.")
+
+    monkeypatch.setattr(pac, "_decide", nothing_found)
+    system = PacSource("", then=PacSource("http://pac.corp.test/proxy.pac"), otherwise=(ProxySettings("p", 3128),))
+    decision = pac.decide(system, "vpn.example.com", 443)
+    assert tried == ["", "http://pac.corp.test/proxy.pac"]
+    assert decision.candidates == (ProxySettings("p", 3128),)
+    assert pac.describe(decision) == ("no automatic proxy configuration → PROXY p:3128 (nothing at WPAD. nothing at http://pac.corp.test/proxy.pac.)")
+    assert pac.decide(PacSource("", otherwise=(None,)), "vpn.example.com", 443).candidates == (None,)
+    with pytest.raises(pac.PacError, match="nothing at http://pac.corp.test/proxy.pac"):
+        pac.decide(PacSource("http://pac.corp.test/proxy.pac"), "vpn.example.com", 443)
