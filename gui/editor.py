@@ -10,8 +10,8 @@ import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QFocusEvent, QFontDatabase
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtGui import QFocusEvent, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QStyle,
     QVBoxLayout,
@@ -233,6 +235,7 @@ class ProfileEditor(QDialog):
             self.setWindowTitle(_("New profile"))
         self._build()
         self._load(profile or Profile(id=self.profile_id, name="", host=""))
+        self.resize(self.sizeHint())  # else Qt opens a window at most 2/3 of the screen, and the form scrolls for nothing
         # Fields whose problems are shown: a saved profile's fields hold what the user typed before; a
         # new profile's only once the user has typed in a field or left it (no errors on an empty form).
         self.touched = set(self.errors) if profile else set()
@@ -449,8 +452,16 @@ class ProfileEditor(QDialog):
         right.addWidget(self.test_output)
         columns.addLayout(left)
         columns.addLayout(right)
+        # The form scrolls and the buttons stay below it: on a laptop's 768 lines the whole form
+        # (about 830 px tall) would push Save off the screen.
+        form = QWidget()
+        form.setLayout(columns)
+        self.form_area = QScrollArea()
+        self.form_area.setWidget(form)
+        self.form_area.setWidgetResizable(True)
+        self.form_area.setFrameShape(QFrame.Shape.NoFrame)
         layout = QVBoxLayout(self)
-        layout.addLayout(columns)
+        layout.addWidget(self.form_area)
         layout.addWidget(self.general_error)
         layout.addWidget(self.buttons)
 
@@ -471,6 +482,20 @@ class ProfileEditor(QDialog):
         for spin in (self.port, self.mtu):
             spin.valueChanged.connect(self._validate)
         self.proxy_mode.currentIndexChanged.connect(self._validate)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """The whole form where the screen has room for it, else the screen's room (the form then
+        scrolls; the buttons stay in view)."""
+        form = self.form_area.widget().sizeHint()
+        margins = self.layout().contentsMargins()
+        scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        wanted = QSize(
+            form.width() + scroll_bar + margins.left() + margins.right(),
+            form.height() + self.buttons.sizeHint().height() + self.layout().spacing() + margins.top() + margins.bottom(),
+        )
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        room = screen.availableGeometry().size() * 0.92  # the frame and title bar need some
+        return wanted.boundedTo(room)
 
     def _build_eap_fields(self) -> None:
         """Sign-in method and the EAP-TLS / PEAP settings (client/eap_options.py)."""

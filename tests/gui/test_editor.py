@@ -180,3 +180,17 @@ def test_test_button_waits_for_a_usable_address(qtbot, store, secrets):
     fill(editor, host="vpn.example.com")
     assert editor.test_button.isEnabled()
     assert editor.windowFlags() & Qt.WindowType.Dialog
+
+
+def test_the_editor_fits_the_screen_and_its_buttons_stay_in_view(qtbot, store, secrets):
+    """The form is taller than a laptop's 768 lines (and than this 800-line test screen): the window
+    takes the screen's room, the form scrolls, Save and Cancel stay on the screen."""
+    editor = open_editor(qtbot, store, secrets)
+    room = editor.screen().availableGeometry()
+    form = editor.form_area.widget().sizeHint()
+    assert form.height() > room.height() * 0.92  # so this test does prove the scrolling
+    assert editor.frameGeometry().height() <= room.height() and editor.frameGeometry().width() <= room.width()
+    assert editor.form_area.verticalScrollBar().maximum() > 0
+    for button in (QDialogButtonBox.StandardButton.Save, QDialogButtonBox.StandardButton.Cancel):
+        corner = editor.buttons.button(button).mapToGlobal(editor.buttons.button(button).rect().bottomRight())
+        assert room.contains(corner), (button, corner, room)
