@@ -43,7 +43,7 @@ from pathlib import Path
 from tests.netns import Namespace, stop_process
 from tests.nsprobe import free_tcp_port, wait_for_tcp
 from tests.ntlm_proxy import NtlmProxy, main_pid, popen_in_pid_namespace
-from tests.proxies import _CLIENT_NETWORKS, Proxy
+from tests.proxies import Proxy, squid_config
 from tests.realparts import require_program
 
 REALM = "SSTP.TEST"
@@ -230,28 +230,11 @@ def start_squid_kerberos(
                 f"auth_param basic program /usr/lib/squid/basic_ncsa_auth {private_dir}/passwd\n"
                 "auth_param basic realm testproxy\nauth_param basic children 2 startup=1\n"
             )
-        ports = " ".join(str(p) for p in connect_ports)
-        (private_dir / "squid.conf").write_text(f"""\
-http_port {listen}:{port}
-pid_filename {private_dir}/squid.pid
-access_log stdio:{private_dir}/access.log
-cache_log {private_dir}/cache.log
-cache deny all
-cache_mem 8 MB
-coredump_dir {private_dir}
-shutdown_lifetime 0 seconds
-pinger_enable off
-auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k {keytab} -s {service} -t none
-auth_param negotiate children 2 startup=1
-auth_param negotiate keep_alive on
-{basic}acl authed proxy_auth REQUIRED
-acl test_clients src {" ".join(_CLIENT_NETWORKS)}
-acl allowed_ports port {ports}
-acl CONNECT method CONNECT
-http_access deny CONNECT !allowed_ports
-http_access allow test_clients authed
-http_access deny all
-""")
+        negotiate = (
+            f"auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k {keytab} -s {service} -t none\n"
+            "auth_param negotiate children 2 startup=1\nauth_param negotiate keep_alive on\n"
+        )
+        (private_dir / "squid.conf").write_text(squid_config(listen, port, private_dir, connect_ports, negotiate + basic))
         process = popen_in_pid_namespace(
             ns,
             "env",

@@ -59,13 +59,12 @@ from pathlib import Path
 
 from tests.netns import Namespace, stop_process
 from tests.nsprobe import free_tcp_port, wait_for_tcp
-from tests.proxies import Proxy
+from tests.proxies import Proxy, squid_config
 from tests.realparts import require_program
 
 # libwbclient's compiled-in socket directory is /run/samba/winbindd; we bind our own over its parent.
 WINBIND_RUN_DIR = Path("/run/samba")
 NTLM_AUTH = "/usr/bin/ntlm_auth"
-_CLIENT_NETWORKS = ("127.0.0.0/8", "198.18.0.0/15")
 _BIND_AND_EXEC = 'mount --bind "$0" ' + str(WINBIND_RUN_DIR) + ' && exec "$@"'
 
 _AUDIT = re.compile(
@@ -329,25 +328,7 @@ def start_squid_ntlm(
     }
     auth_params = "".join(schemes[scheme] for scheme in offer)
     try:
-        ports = " ".join(str(p) for p in connect_ports)
-        (private_dir / "squid.conf").write_text(f"""\
-http_port {listen}:{port}
-pid_filename {private_dir}/squid.pid
-access_log stdio:{private_dir}/access.log
-cache_log {private_dir}/cache.log
-cache deny all
-cache_mem 8 MB
-coredump_dir {private_dir}
-shutdown_lifetime 0 seconds
-pinger_enable off
-{auth_params}acl authed proxy_auth REQUIRED
-acl test_clients src {" ".join(_CLIENT_NETWORKS)}
-acl allowed_ports port {ports}
-acl CONNECT method CONNECT
-http_access deny CONNECT !allowed_ports
-http_access allow test_clients authed
-http_access deny all
-""")
+        (private_dir / "squid.conf").write_text(squid_config(listen, port, private_dir, connect_ports, auth_params))
         # -N: no daemon, so squid's master is the command under unshare (sh and ip netns exec
         # exec into it). Its own PID namespace: the ntlm_auth helpers it leaves behind when it
         # stops end with it instead of becoming orphans (this machine's PID 1 reaps none).

@@ -137,28 +137,16 @@ def start_squid(
     try:
         subprocess.run(["htpasswd", "-i", "-c", str(private_dir / "passwd"), user], input=password, text=True, check=True, capture_output=True)
         os.chmod(private_dir / "passwd", 0o644)
-        ports = " ".join(str(p) for p in connect_ports)
-        (private_dir / "squid.conf").write_text(f"""\
-http_port {listen}:{port}
-pid_filename {private_dir}/squid.pid
-access_log stdio:{private_dir}/access.log
-cache_log {private_dir}/cache.log
-cache deny all
-cache_mem 8 MB
-coredump_dir {private_dir}
-shutdown_lifetime 0 seconds
-pinger_enable off
-auth_param basic program /usr/lib/squid/basic_ncsa_auth {private_dir}/passwd
-auth_param basic realm testproxy
-auth_param basic children 2 startup=1
-acl authed proxy_auth REQUIRED
-acl test_clients src {" ".join(_CLIENT_NETWORKS)}
-acl allowed_ports port {ports}
-acl CONNECT method CONNECT
-http_access deny CONNECT !allowed_ports
-http_access allow test_clients authed
-http_access deny all
-""")
+        (private_dir / "squid.conf").write_text(
+            squid_config(
+                listen,
+                port,
+                private_dir,
+                connect_ports,
+                f"auth_param basic program /usr/lib/squid/basic_ncsa_auth {private_dir}/passwd\n"
+                "auth_param basic realm testproxy\nauth_param basic children 2 startup=1\n",
+            )
+        )
         # -N: no daemon, so the PID is squid's master process.
         process = ns.popen(
             "squid", "-N", "-f", str(private_dir / "squid.conf"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
@@ -169,6 +157,31 @@ http_access deny all
     proxy = Proxy("squid", listen, port, user, password, private_dir / "access.log", process, private_dir, workdir)
     _wait_ready(ns, proxy)
     return proxy
+
+
+def squid_config(listen: str, port: int, private_dir: Path, connect_ports: Iterable[int], auth_params: str) -> str:
+    """squid.conf for a test proxy: CONNECT only to `connect_ports`, only from the test networks,
+    only after one of `auth_params`' schemes (squid's `auth_param` lines) authenticated; no cache,
+    logs and pid in `private_dir`."""
+    ports = " ".join(str(p) for p in connect_ports)
+    return f"""\
+http_port {listen}:{port}
+pid_filename {private_dir}/squid.pid
+access_log stdio:{private_dir}/access.log
+cache_log {private_dir}/cache.log
+cache deny all
+cache_mem 8 MB
+coredump_dir {private_dir}
+shutdown_lifetime 0 seconds
+pinger_enable off
+{auth_params}acl authed proxy_auth REQUIRED
+acl test_clients src {" ".join(_CLIENT_NETWORKS)}
+acl allowed_ports port {ports}
+acl CONNECT method CONNECT
+http_access deny CONNECT !allowed_ports
+http_access allow test_clients authed
+http_access deny all
+"""
 
 
 def dead_proxy(ns: Namespace, listen: str = "127.0.0.1") -> DeadProxy:
