@@ -454,16 +454,16 @@ class ProfileEditor(QDialog):
         columns.addLayout(right)
         # The form scrolls and the buttons stay below it: on a laptop's 768 lines the whole form
         # (about 830 px tall) would push Save off the screen.
-        form = QWidget()
-        form.setLayout(columns)
+        self.form = QWidget()
+        self.form.setLayout(columns)
         self.form_area = QScrollArea()
-        self.form_area.setWidget(form)
+        self.form_area.setWidget(self.form)
         self.form_area.setWidgetResizable(True)
         self.form_area.setFrameShape(QFrame.Shape.NoFrame)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.form_area)
-        layout.addWidget(self.general_error)
-        layout.addWidget(self.buttons)
+        self.outer = QVBoxLayout(self)
+        self.outer.addWidget(self.form_area)
+        self.outer.addWidget(self.general_error)
+        self.outer.addWidget(self.buttons)
 
         self.host.textChanged.connect(self._port_from_server_field)
         for line_edit in (
@@ -486,12 +486,12 @@ class ProfileEditor(QDialog):
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         """The whole form where the screen has room for it, else the screen's room (the form then
         scrolls; the buttons stay in view)."""
-        form = self.form_area.widget().sizeHint()
-        margins = self.layout().contentsMargins()
+        form = self.form.sizeHint()
+        margins = self.outer.contentsMargins()
         scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
         wanted = QSize(
             form.width() + scroll_bar + margins.left() + margins.right(),
-            form.height() + self.buttons.sizeHint().height() + self.layout().spacing() + margins.top() + margins.bottom(),
+            form.height() + self.buttons.sizeHint().height() + self.outer.spacing() + margins.top() + margins.bottom(),
         )
         screen = self.screen() or QGuiApplication.primaryScreen()
         room = screen.availableGeometry().size() * 0.92  # the frame and title bar need some

@@ -187,7 +187,7 @@ def test_the_editor_fits_the_screen_and_its_buttons_stay_in_view(qtbot, store, s
     takes the screen's room, the form scrolls, Save and Cancel stay on the screen."""
     editor = open_editor(qtbot, store, secrets)
     room = editor.screen().availableGeometry()
-    form = editor.form_area.widget().sizeHint()
+    form = editor.form.sizeHint()
     assert form.height() > room.height() * 0.92  # so this test does prove the scrolling
     assert editor.frameGeometry().height() <= room.height() and editor.frameGeometry().width() <= room.width()
     assert editor.form_area.verticalScrollBar().maximum() > 0
