@@ -42,7 +42,7 @@ from pathlib import Path
 
 from tests.netns import Namespace, stop_process
 from tests.nsprobe import free_tcp_port, wait_for_tcp
-from tests.ntlm_proxy import NtlmProxy, main_pid, popen_in_pid_namespace
+from tests.ntlm_proxy import NtlmProxy, listening, popen_in_pid_namespace
 from tests.proxies import Proxy, squid_config
 from tests.realparts import require_program
 
@@ -254,14 +254,7 @@ def start_squid_kerberos(
     proxy = KerberosProxy(
         "squid-kerberos", listen, port, basic_user or "", password, private_dir / "access.log", process, private_dir, workdir, service=service
     )
-    try:
-        wait_for_tcp(ns, listen, port, timeout=15, still_worth_waiting=lambda: process.poll() is None)
-        proxy.squid_pid = main_pid(process)
-    except TimeoutError as error:
-        cache_log = (private_dir / "cache.log").read_text(errors="replace") if (private_dir / "cache.log").exists() else ""
-        proxy.stop()
-        raise RuntimeError(f"squid did not start (exit status {process.poll()}): {error}\n{cache_log[-2000:]}") from None
-    return proxy
+    return listening(ns, proxy)
 
 
 def cache_log(proxy: Proxy) -> str:

@@ -56,6 +56,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from tests.netns import Namespace, stop_process
 from tests.nsprobe import free_tcp_port, wait_for_tcp
@@ -246,6 +247,24 @@ def main_pid(process: subprocess.Popen) -> int | None:
     return children[0] if len(children) == 1 else None
 
 
+SquidProxy = TypeVar("SquidProxy", bound="NtlmProxy")
+
+
+def listening(ns: Namespace, proxy: SquidProxy) -> SquidProxy:
+    """`proxy` once its squid (started in a PID namespace of its own) listens, with the master's
+    PID noted; else it is stopped and the error carries squid's cache.log."""
+    process = proxy.process
+    try:
+        wait_for_tcp(ns, proxy.host, proxy.port, timeout=15, still_worth_waiting=lambda: process.poll() is None)
+        proxy.squid_pid = main_pid(process)
+    except TimeoutError as error:
+        cache_log = proxy.log_path.with_name("cache.log")
+        tail = cache_log.read_text(errors="replace")[-2000:] if cache_log.exists() else ""
+        proxy.stop()
+        raise RuntimeError(f"squid did not start (exit status {process.poll()}): {error}\n{tail}") from None
+    return proxy
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -343,11 +362,4 @@ def start_squid_ntlm(
         shutil.rmtree(private_dir, ignore_errors=True)
         raise
     proxy = NtlmProxy("squid-ntlm", listen, port, verifier.user, verifier.password, private_dir / "access.log", process, private_dir, workdir)
-    try:
-        wait_for_tcp(ns, listen, port, timeout=15, still_worth_waiting=lambda: process.poll() is None)
-        proxy.squid_pid = main_pid(process)
-    except TimeoutError as error:
-        cache_log = (private_dir / "cache.log").read_text(errors="replace") if (private_dir / "cache.log").exists() else ""
-        proxy.stop()
-        raise RuntimeError(f"squid did not start (exit status {process.poll()}): {error}\n{cache_log[-2000:]}") from None
-    return proxy
+    return listening(ns, proxy)
