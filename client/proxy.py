@@ -457,7 +457,7 @@ class ProxyHandshake:
     def _start(self, challenge: Challenge, after: AuthScheme | None = None) -> Step:
         """The first 407: the most preferred scheme the proxy offers and we can use (after a
         refused Kerberos ticket: one that comes after `after`)."""
-        offered = [offer.scheme for offer in challenge.offers] or ["Basic"]  # a 407 that names no scheme: the one every proxy has
+        offered = scheme_names(challenge.offers) or ["Basic"]  # a 407 that names no scheme: the one every proxy has
         wanted = {scheme.lower() for scheme in offered}
         obstacles: list[tuple[AuthScheme, Unavailable, str]] = []  # in the order of preference
         candidates = PREFERENCE if after is None else PREFERENCE[PREFERENCE.index(after) + 1 :]
@@ -628,10 +628,10 @@ def auth_challenges(headers: Iterable[tuple[bytes, bytes]]) -> list[Offer]:
     return offers
 
 
-def auth_schemes(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
-    """Scheme names offered in Proxy-Authenticate / WWW-Authenticate, in order, without repeats."""
+def scheme_names(offers: Iterable[Offer]) -> list[str]:
+    """The scheme names of `offers`, in order, without repeats ("Negotiate" with and without a token is one)."""
     schemes: list[str] = []
-    for offer in auth_challenges(headers):
+    for offer in offers:
         if offer.scheme not in schemes:
             schemes.append(offer.scheme)
     return schemes

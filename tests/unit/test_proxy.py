@@ -24,8 +24,8 @@ from sstpvpn.client.proxy import (
     TunnelOpen,
     Unavailable,
     auth_challenges,
-    auth_schemes,
     basic_authorization,
+    scheme_names,
 )
 
 SECRET = "s3cret-Pa55"
@@ -247,7 +247,8 @@ def test_other_status_refuses_the_target() -> None:
 def test_unsupported_scheme() -> None:
     reply = (
         b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-        b'Proxy-Authenticate: Digest realm="x", nonce="y"\r\nProxy-Authenticate: Bearer\r\nContent-Length: 0\r\n\r\n'
+        b'Proxy-Authenticate: Digest realm="x", nonce="y"\r\nProxy-Authenticate: Bearer\r\nProxy-Authenticate: Bearer realm="z"\r\n'
+        b"Content-Length: 0\r\n\r\n"
     )
     verdict = feed(handshake_of(PROXY), reply)
     assert isinstance(verdict, Refused)
@@ -278,14 +279,14 @@ def test_malformed_reply() -> None:
     assert verdict.failure.reason.endswith("): check that it is an HTTP proxy.")
 
 
-def test_auth_schemes() -> None:
+def test_scheme_names() -> None:
     headers = [
         (b"proxy-authenticate", b'Basic realm="a, b", NTLM'),
         (b"proxy-authenticate", b"ntlm"),
         (b"www-authenticate", b"Digest realm=x, nonce=y"),
         (b"server", b"Basic"),
     ]
-    assert auth_schemes(headers) == ["Basic", "NTLM", "ntlm", "Digest"]
+    assert scheme_names(auth_challenges(headers)) == ["Basic", "NTLM", "ntlm", "Digest"]
 
 
 def test_auth_challenges_carry_tokens() -> None:
