@@ -46,7 +46,6 @@ from .core.engine import EngineSettings
 from .core.i18n import _
 from .core.sstp_http import HttpRefused, HttpReply, ReplyReader, build_request
 from .core.types import Failure, FailureKind, Layer
-from .pac import candidate_label
 from .pac import describe as describe_decision
 from .profiles import Revocation
 from .proxy import ProxyError, ProxySettings, authority, duration, open_tunnel
@@ -58,10 +57,11 @@ from .transport import (
     Endpoint,
     TransportError,
     TransportSettings,
-    _dead_phrase,
     connect_first,
+    first_live_way,
     make_context,
     proxy_candidates,
+    reach_way,
     resolve,
     tls_handshake,
     verified_handshake,
@@ -218,30 +218,17 @@ def _proxy_choice(settings: TransportSettings, proxy_origin: str, clock: _Clock)
         clock.failed(PROXY_CHOICE, error.failure, *details)
         return None
     assert decision is not None
-    passed_over: list[tuple[ProxySettings | None, str]] = []
-    for way in ways:  # as transport.open_candidates: a dead candidate passes the turn to the next
-        endpoint = Endpoint("server", settings.host, settings.port) if way is None else Endpoint("proxy", way.host, way.port)
-        try:
-            sock, _address = connect_first(endpoint, resolve(endpoint), settings.timeout)
-        except TransportError as error:
-            if len(ways) == 1:
-                clock.failed(PROXY_CHOICE, error.failure, *details, describe_decision(decision))
-                return None
-            passed_over.append((way, _dead_phrase(error, settings.timeout)))
-            continue
-        sock.close()
-        clock.passed(PROXY_CHOICE, *details, describe_decision(decision, way, passed_over))
-        return replace(settings, proxy=way, pac=None)
-    failure = Failure(
-        Layer.PROXY,
-        _(
-            "No way to {server} that the proxy auto-config file {url} gives could be opened ({attempts}): check your network "
-            "connection, or ask the administrator of the proxy auto-config file."
-        ).format(server=settings.server, url=decision.pac_url, attempts="; ".join(f"{candidate_label(way)}: {why}" for way, why in passed_over)),
-        FailureKind.UNREACHABLE,
-    )
-    clock.failed(PROXY_CHOICE, failure, *details, describe_decision(decision))
-    return None
+
+    def tcp_only(way: ProxySettings | None) -> None:  # the later steps open their own connection
+        reach_way(settings, way)[0].close()
+
+    try:
+        way, _reached, passed_over = first_live_way(settings, ways, decision, tcp_only)  # as a connection tries them
+    except TransportError as error:
+        clock.failed(PROXY_CHOICE, error.failure, *details, describe_decision(decision))
+        return None
+    clock.passed(PROXY_CHOICE, *details, describe_decision(decision, way, passed_over))
+    return replace(settings, proxy=way, pac=None)
 
 
 def _run(settings: TransportSettings, probe: SstpProbe, clock: _Clock, sockets: list[socket.socket]) -> None:

@@ -35,6 +35,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from . import trust
 from .core.i18n import _
@@ -316,17 +317,28 @@ def open_candidates(settings: TransportSettings) -> Stream:
     TCP connection fails passes the turn to the next; an answer from a proxy (a tunnel, or a refusal
     such as 407 or 403) ends the search. When every candidate is dead the sentence names them all."""
     ways, decision = proxy_candidates(settings)
+    way, (sock, address), passed_over = first_live_way(settings, ways, decision, lambda way: _open_way(settings, way))
+    return Stream(sock, address, way, decision, passed_over)
+
+
+T = TypeVar("T")
+
+
+def first_live_way(
+    settings: TransportSettings, ways: list[ProxySettings | None], decision: ProxyDecision | None, open_way: Callable[[ProxySettings | None], T]
+) -> tuple[ProxySettings | None, T, list[tuple[ProxySettings | None, str]]]:
+    """(the first of `ways` that `open_way` opens, what it gave, the dead ones before it and why).
+    `open_way` raises DeadWay for a way that cannot be reached, which passes the turn to the next.
+    Raises TransportError: the only way's own, or one sentence naming every way tried."""
     passed_over: list[tuple[ProxySettings | None, str]] = []
     for way in ways:
         try:
-            sock, address = _open_way(settings, way)
-        except _Dead as dead:
+            return way, open_way(way), passed_over
+        except DeadWay as dead:
             if len(ways) == 1:
                 raise dead.error from None
             passed_over.append((way, _dead_phrase(dead.error, settings.timeout)))
             log.info("%s: %s", candidate_label(way), dead.error.failure.reason)
-            continue
-        return Stream(sock, address, way, decision, passed_over)
     assert decision is not None  # several ways come only from a PAC
     attempts = "; ".join(f"{candidate_label(way)}: {why}" for way, why in passed_over)
     raise TransportError(
@@ -341,7 +353,7 @@ def open_candidates(settings: TransportSettings) -> Stream:
     )
 
 
-class _Dead(Exception):
+class DeadWay(Exception):
     """A candidate that could not be reached (its name or its TCP connection)."""
 
     def __init__(self, error: TransportError) -> None:
@@ -349,21 +361,25 @@ class _Dead(Exception):
         self.error = error
 
 
-def _open_way(settings: TransportSettings, proxy: ProxySettings | None) -> tuple[socket.socket, IpAddress]:
-    """A byte stream to the server directly (proxy None) or through `proxy`. Raises _Dead when
-    the server or proxy cannot be reached, TransportError when the proxy refuses."""
-    if proxy is None:
-        server = Endpoint("server", settings.host, settings.port)
-        try:
-            return connect_first(server, resolve(server), settings.timeout)
-        except TransportError as error:
-            raise _Dead(error) from None
-    endpoint = Endpoint("proxy", proxy.host, proxy.port)
+def reach_way(settings: TransportSettings, way: ProxySettings | None) -> tuple[socket.socket, IpAddress, list[tuple[int, tuple]]]:
+    """TCP to the server (way None) or to the proxy `way`: (socket, its address, the addresses the
+    name resolved to). Raises DeadWay when the name does not resolve or no address accepts."""
+    endpoint = Endpoint("server", settings.host, settings.port) if way is None else Endpoint("proxy", way.host, way.port)
     try:
         addresses = resolve(endpoint)
         sock, address = connect_first(endpoint, addresses, settings.timeout)
     except TransportError as error:
-        raise _Dead(error) from None
+        raise DeadWay(error) from None
+    return sock, address, addresses
+
+
+def _open_way(settings: TransportSettings, proxy: ProxySettings | None) -> tuple[socket.socket, IpAddress]:
+    """A byte stream to the server directly (proxy None) or through `proxy`. Raises DeadWay when
+    the server or proxy cannot be reached, TransportError when the proxy refuses."""
+    sock, address, addresses = reach_way(settings, proxy)
+    if proxy is None:
+        return sock, address
+    endpoint = Endpoint("proxy", proxy.host, proxy.port)
     # A retry after "407, Connection: close" goes to the same proxy address, without resolving again.
     same_address = [entry for entry in addresses if ipaddress.ip_address(entry[1][0]) == address]
 
