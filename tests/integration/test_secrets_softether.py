@@ -88,7 +88,7 @@ class CommandLineSampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             for pid in descendants(self.pid):
-                if pid in self.command_lines:
+                if self.command_lines.get(pid):  # an empty one was read mid-exec: read it again
                     continue
                 try:
                     self.command_lines[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
