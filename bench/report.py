@@ -40,34 +40,115 @@ def _progress_medians(timelines: list[list[tuple[float, str]]]) -> list[tuple[st
     return list(by_line.items())
 
 
+# The SSTP clients measured through SoftEther, in report order, with their short names.
+CLIENTS = {"tunnel": "sstp-vpn", "before": "before", "minimal": "minimal"}
+
+
+def _runs_median(path: dict, direction: str) -> float | None:
+    return median([r["bits_per_second"] for r in path[direction]["runs"]])
+
+
+def _client_cpu(path: dict, direction: str) -> tuple[float | None, float | None]:
+    """Median % of one core of the path's client, and its cores per Gbit/s carried."""
+    used = [r for r in path[direction]["runs"] if "client" in r["cpu"] and r["bits_per_second"] > 0]
+    return median([r["cpu"]["client"] for r in used]), median([r["cpu"]["client"] / 100 / (r["bits_per_second"] / 1e9) for r in used])
+
+
+def _throughput_lines(paths: dict) -> list[str]:
+    lines = []
+    for path in paths.values():
+        cells = [_mbit([r["bits_per_second"] for r in path[d]["runs"]]) for d in DIRECTIONS]
+        lines.append(f"{path['label']:<44}{cells[0]:>24}{cells[1]:>24}")
+    clients = [key for key in CLIENTS if key in paths]
+    pairs = [(key, base) for key in clients for base in ("minimal", "relay") if base in paths and base != key]
+    if "tunnel" in paths and "before" in paths:
+        pairs.append(("tunnel", "before"))
+    if "tunnel" in paths and "veth" in paths:
+        pairs.append(("tunnel", "veth"))
+    for key, base in pairs:
+        ratios = [_ratio(_runs_median(paths[key], d), _runs_median(paths[base], d)) for d in DIRECTIONS]
+        name = f"ratio {CLIENTS[key]} / {CLIENTS.get(base, base)}"
+        lines.append(f"{name:<44}{ratios[0]:>24}{ratios[1]:>24}")
+    return lines
+
+
+def _client_cpu_lines(paths: dict) -> list[str]:
+    clients = [key for key in CLIENTS if key in paths]
+    if not clients:
+        return []
+    lines = ["", "Client CPU through SoftEther: median % of one core, (cores per Gbit/s carried)"]
+    lines.append(f"{'client':<44}{'upload':>24}{'download':>24}")
+    per_gbit: dict[str, list[float | None]] = {}
+    for key in clients:
+        cells = []
+        for direction in DIRECTIONS:
+            percent, cost = _client_cpu(paths[key], direction)
+            per_gbit.setdefault(key, []).append(cost)
+            cells.append(f"{percent:.0f} % ({cost:.2f})" if percent is not None and cost is not None else "-")
+        lines.append(f"{CLIENTS[key]:<44}{cells[0]:>24}{cells[1]:>24}")
+    for key, base in [(key, "minimal") for key in clients if key != "minimal"] + ([("tunnel", "before")] if "before" in clients else []):
+        if base in per_gbit:
+            ratios = [_ratio(a, b) for a, b in zip(per_gbit[key], per_gbit[base], strict=True)]
+            name = f"ratio {CLIENTS[key]} / {CLIENTS[base]} (CPU per Gbit/s)"
+            lines.append(f"{name:<44}{ratios[0]:>24}{ratios[1]:>24}")
+    return lines
+
+
+def _connect_lines(connect: dict) -> list[str]:
+    clients = connect.get("clients", {})
+    lines = ["", "Connect time: client start -> tunnel up (sstp-vpn: its `connected:` line; minimal: `tunnel-up`)"]
+    minimal = median(clients["minimal"]["up_seconds"]) if "minimal" in clients else None
+    for key, entry in clients.items():
+        ratio = f", {median(entry['up_seconds']) / minimal:.2f} x minimal" if minimal and entry["up_seconds"] else ""
+        lines.append(f"  {CLIENTS.get(key, key):<10} {_seconds(entry['up_seconds'])}{ratio}")
+    startup = connect["startup"]
+    lines.append("  sstp-vpn start-up alone:")
+    lines.append(f"    interpreter only (python -c pass):  {_seconds(startup['interpreter'])}")
+    lines.append(f"    `sstp-vpn --version`:               {_seconds(startup['version'])}")
+    lines.append(f"    start-up + imports of connect path: {_seconds(startup['connect_imports'])}")
+    if connect.get("first_line_seconds"):
+        lines.append(f"    start -> its `Connecting to` line:  {_seconds(connect['first_line_seconds'])}")
+    if connect.get("estimated_tcp_to_connected") is not None:
+        lines.append(
+            f"    => TCP connect -> connected, about: {connect['estimated_tcp_to_connected']:.3f} s (connected minus the `Connecting to` line)"
+        )
+    for key, entry in clients.items():
+        lines.append(f"  {CLIENTS.get(key, key)}: SIGINT/SIGTERM -> exit 0: {_seconds(entry['disconnect_seconds'])}")
+    for key, entry in clients.items():
+        if key == "minimal":
+            lines.append("  minimal client phases, median seconds since its start (bench clock; its own clock from /proc/self/stat):")
+            own = entry.get("own_phase_seconds", {})
+            by_phase: dict[str, list[float]] = {}
+            for timeline in entry["timelines"]:
+                for seconds, line in timeline:
+                    by_phase.setdefault(line.partition(" ")[2], []).append(seconds)
+            for name, values in by_phase.items():
+                lines.append(f"    {median(values):6.3f} s  ({median(own.get(name, [])) or 0:6.3f} s)  {name}")
+        else:
+            lines.append(f"  {CLIENTS.get(key, key)} progress lines, median seconds since the client's start:")
+            for label, values in _progress_medians(entry["timelines"]):
+                lines.append(f"    {median(values):6.3f} s  {label}")
+    return lines
+
+
 def format_report(results: dict) -> str:
     machine, settings = results["machine"], results["settings"]
     lines = [
         f"SSTP VPN throughput bench: {machine['nproc']} CPUs ({machine['cpu_model']}), kernel {machine['kernel']}",
         f"  Python {machine['python']}, {machine['openssl']}, {machine['iperf3']}; load average at start {machine['loadavg']}",
         f"  iperf3: {settings['runs']} runs x {settings['seconds']:g} s per direction and path, interleaved; median (min-max) in Mbit/s",
-        "",
-        f"{'path':<34}{'upload':>24}{'download':>24}",
     ]
+    if settings.get("before"):
+        lines.append(f"  before: the CLI with PYTHONPATH={settings['before']}")
+    lines += ["", f"{'path':<44}{'upload':>24}{'download':>24}"]
     paths = results["paths"]
-    for path in paths.values():
-        cells = [_mbit([r["bits_per_second"] for r in path[d]["runs"]]) for d in DIRECTIONS]
-        lines.append(f"{path['label']:<34}{cells[0]:>24}{cells[1]:>24}")
-    tunnel = paths.get("tunnel")
-    if tunnel is not None:
-        for base in ("veth", "relay"):
-            if base not in paths:
-                continue
-            ratios = [
-                _ratio(median([r["bits_per_second"] for r in tunnel[d]["runs"]]), median([r["bits_per_second"] for r in paths[base][d]["runs"]]))
-                for d in DIRECTIONS
-            ]
-            lines.append(f"{'ratio tunnel / ' + base:<34}{ratios[0]:>24}{ratios[1]:>24}")
-    if results.get("tunnel_info"):
-        info = results["tunnel_info"]
-        lines.append(f"  tunnel: MTU {info.get('mtu')}, client address {info.get('address')}")
+    lines += _throughput_lines(paths)
+    info = results.get("tunnel_info") or {}
+    for key, client in info.get("clients", {}).items():
+        lines.append(f"  {CLIENTS.get(key, key)}: MTU {client.get('mtu')}, client address {client.get('address')}")
     if results.get("relay_tls"):
         lines.append(f"  relay TLS: {results['relay_tls']}")
+    lines += _client_cpu_lines(paths)
 
     lines += ["", "CPU during the iperf3 runs, median, % of ONE core and cores per Gbit/s carried (machine: % of all cores busy)"]
     for path in paths.values():
@@ -82,28 +163,13 @@ def format_report(results: dict) -> str:
                 percent = median([r["cpu"][label] for r in used])
                 # Cost per byte, comparable across paths: cores busy per Gbit/s carried.
                 per_gbit = median([r["cpu"][label] / 100 / (r["bits_per_second"] / 1e9) for r in used])
-                parts.append(f"{label} {percent:.0f} % ({per_gbit:.2f} core/Gbit/s)")
+                if percent is not None and per_gbit is not None:
+                    parts.append(f"{label} {percent:.0f} % ({per_gbit:.2f} core/Gbit/s)")
             parts.append(f"machine {median([r['machine_busy'] for r in runs]):.0f} %")
-            lines.append(f"  {path['label']:<32} {direction:<9} " + ", ".join(parts))
+            lines.append(f"  {path['label']:<42} {direction:<9} " + ", ".join(parts))
 
-    connect = results.get("connect")
-    if connect:
-        lines += ["", "Connect time (client start -> `connected:` line)"]
-        lines.append(f"  connect -> connected:               {_seconds(connect['connected_seconds'])}")
-        startup = connect["startup"]
-        lines.append(f"  interpreter only (python -c pass):  {_seconds(startup['interpreter'])}")
-        lines.append(f"  `sstp-vpn --version`:               {_seconds(startup['version'])}")
-        lines.append(f"  start-up + imports of connect path: {_seconds(startup['connect_imports'])}")
-        if connect.get("first_line_seconds"):
-            lines.append(f"  start -> its `Connecting to` line:  {_seconds(connect['first_line_seconds'])}")
-        if connect.get("estimated_tcp_to_connected") is not None:
-            lines.append(
-                f"  => TCP connect -> connected, about: {connect['estimated_tcp_to_connected']:.3f} s (connected minus the `Connecting to` line)"
-            )
-        lines.append(f"  SIGINT -> exit 0:                   {_seconds(connect['disconnect_seconds'])}")
-        lines.append("  progress lines, median seconds since the client's start:")
-        for label, values in _progress_medians(connect["progress_lines"]):
-            lines.append(f"    {median(values):6.3f} s  {label}")
+    if results.get("connect"):
+        lines += _connect_lines(results["connect"])
 
     for title, summary in results.get("profiles", {}).items():
         lines += ["", profile_summary.format_summary(title, summary)]

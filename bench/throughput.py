@@ -1,24 +1,31 @@
 """Throughput and connect time of the SSTP tunnel, with baselines measured in the same run.
 
     sudo python3 bench/throughput.py [--runs 3] [--seconds 5] [--connects 5] [--json FILE]
-                                     [--profile DIR [--profile-native]] [--wait-for-server SECONDS]
+                                     [--before DIR] [--profile DIR [--profile-native]]
+                                     [--wait-for-server SECONDS]
 
 Measured on this machine, in one run, in network namespaces the bench creates and removes:
 
 - the tunnel: `sstp-vpn connect` in the client namespace of the SoftEther fixture
   (tests/integration/softether.py) and `iperf3 -c 198.18.30.2` through it, to an iperf3 server in
   the namespace bridged into the hub (`bridge_peer()`); upload (iperf3) and download (iperf3 -R);
+- the same through bench/minimal_client.py, the single-file baseline SSTP client (its own client
+  namespace, the same SoftEther); with --before DIR, also through the CLI of an older tree (DIR put
+  first on PYTHONPATH, e.g. /root/before/shadow), for before/after ratios from one run;
 - baseline "veth": iperf3 between two namespaces over a plain veth pair (the kernel alone);
 - baseline "relay": iperf3 through bench/tls_relay.py, a single-threaded Python TLS relay
   (TCP -> TLS over the veth -> TCP), i.e. what plain Python + OpenSSL manage on this machine;
-- connect time: client start to its `connected:` line, the time of each progress line before it,
-  and the client's start-up cost alone (interpreter, `--version`, imports of the connect path).
+- connect time: client start to its `connected:` line (the minimal client: its `tunnel-up` line),
+  the clients taking turns, the time of each progress line before it, and our client's start-up
+  cost alone (interpreter, `--version`, imports of the connect path).
 
 The iperf3 runs are interleaved (every round runs each path once per direction), because absolute
-figures drift between runs; compare the ratios. CPU use of the client, vpnserver and the relay
-halves comes from /proc/PID/stat over each iperf3 run. With --profile DIR, more tunnel runs per
-direction are recorded: one with py-spy on the client (`pip install py-spy`; Python frames), one
-with a system-wide `perf` (Debian linux-perf; kernel, OpenSSL, interpreter), and summarised.
+figures drift between runs; compare the ratios. CPU use of each client, vpnserver and the relay
+halves comes from /proc/PID/stat over each iperf3 run; the report gives each client's CPU per
+Gbit/s, and ratios against the minimal client and the TLS relay. With --profile DIR, more runs per
+direction through our tunnel are recorded: one with py-spy on the client (`pip install py-spy`;
+Python frames), one with a system-wide `perf` (Debian linux-perf; kernel, OpenSSL, interpreter),
+and summarised.
 
 Only one SoftEther server can run on a machine (its state directories are compiled in), so the
 bench refuses to start while another one or a SoftEther test session runs (--wait-for-server
@@ -50,7 +57,7 @@ from bench.iperf_client import IperfError  # noqa: E402
 from bench.measured_path import BenchError, BenchPath, measure_once  # noqa: E402
 from bench.profiling import profile_tunnel  # noqa: E402
 from bench.report import DIRECTIONS, format_report, median  # noqa: E402
-from bench.tunnel import open_tunnel, stop_client  # noqa: E402
+from bench.tunnel import open_tunnels  # noqa: E402
 
 
 def remove_stale_namespaces() -> None:
@@ -141,6 +148,11 @@ def parse_args() -> argparse.Namespace:
         help="wait up to this long while another SoftEther server (e.g. a test run) is running",
     )
     parser.add_argument("--skip-tunnel", action="store_true", help="measure the baselines only")
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also measure the CLI of an older tree: DIR is put first on PYTHONPATH (e.g. /root/before/shadow)",
+    )
     args = parser.parse_args()
     if args.runs < 1 or args.connects < 1 or args.seconds <= 0:
         parser.error("--runs and --connects must be at least 1, --seconds positive")
@@ -166,9 +178,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) ->
     print("setting up the baselines...", flush=True)
     paths = open_baselines(stack, workdir, results)
     if not args.skip_tunnel:
-        print(f"setting up SoftEther and measuring {args.connects} connects...", flush=True)
+        print(f"setting up SoftEther and measuring {args.connects} connects per client...", flush=True)
         try:
-            paths.append(open_tunnel(stack, workdir, args, results))
+            paths += open_tunnels(stack, workdir, args, results)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:  # noqa: BLE001 - pytest's skip (missing server) is a BaseException; the bench goes on without the tunnel
@@ -179,18 +191,17 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) ->
     tunnel = next((p for p in paths if p.key == "tunnel"), None)
     if args.profile and tunnel is not None and tunnel.key not in results.get("failed_paths", ()):
         profile_tunnel(tunnel, args, results)
-    client = results.pop("tunnel_client", None)
-    if client is not None:
-        code, seconds = stop_client(client)
-        results["tunnel_info"]["exit_status_after_sigint"] = code
+    for key, client in results.pop("clients_up", {}).items():
+        code, _ = client.stop()
+        results["tunnel_info"]["clients"][key]["exit_status_after_stop"] = code
         if code != 0:
-            results["errors"].append(f"the throughput client exited {code} after SIGINT (expected 0): {client.stderr.strip()}")
+            results["errors"].append(f"the {key} client exited {code} after SIGINT/SIGTERM (expected 0)")
 
 
 def main() -> int:
     args = parse_args()
     results: dict = {
-        "settings": {"runs": args.runs, "seconds": args.seconds, "connects": args.connects},
+        "settings": {"runs": args.runs, "seconds": args.seconds, "connects": args.connects, "before": args.before},
         "paths": {},
         "profiles": {},
         "perf_profiles": {},
@@ -221,7 +232,7 @@ def main() -> int:
             relay_log.seek(0)
             tls_lines = [line[5:].strip() for line in relay_log.read().splitlines() if line.startswith("tls: ")]
             results["relay_tls"] = tls_lines[0] if tls_lines else None
-        results.pop("tunnel_client", None)
+        results.pop("clients_up", None)
         try:
             stack.close()
         except Exception as error:  # noqa: BLE001 - a failed clean-up is reported; the report is still printed
