@@ -13,8 +13,10 @@ nothing from sstpvpn or tests, so it is a fair external baseline. Runs as root.
 
 The password is read from stdin. On stdout it prints one line per phase, "<seconds since process
 start> <phase>", phases: tcp-connect tls http call-connect-ack lcp-open auth-ok ipcp-open
-tunnel-up (these lines are parsed by other benches: keep them stable). SIGTERM/SIGINT: Call
-Disconnect, exit 0. Any error: one line on stderr, exit 1.
+tunnel-up (these lines are parsed by other benches: keep them stable). The start time comes from
+/proc/self/stat in clock ticks (10 ms at CLK_TCK 100), rounded down by the kernel, so the times
+read up to one tick late. SIGTERM/SIGINT: Call Disconnect, exit 0. Any error: one line on
+stderr, exit 1.
 """
 
 from __future__ import annotations
@@ -416,14 +418,15 @@ class Client:
         deadline = time.monotonic() + self.args.timeout
         writing = tun_registered = False
         while True:
-            if self.up and not tun_registered:
-                selector.register(self.tun, selectors.EVENT_READ, "tun")
-                tun_registered = True
-            if bool(self.outgoing) != writing:  # TLS backed up: wait for it, stop reading the TUN
+            if bool(self.outgoing) != writing:  # TLS backed up: wait until it takes more
                 writing = bool(self.outgoing)
                 selector.modify(self.tls, selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0), "tls")
+            if (self.up and not writing) != tun_registered:  # and read no TUN packets meanwhile
+                tun_registered = not tun_registered
                 if tun_registered:
-                    (selector.unregister if writing else lambda fd: selector.register(fd, selectors.EVENT_READ, "tun"))(self.tun)
+                    selector.register(self.tun, selectors.EVENT_READ, "tun")
+                else:
+                    selector.unregister(self.tun)
             timeout = None
             if not self.up:
                 now = time.monotonic()
