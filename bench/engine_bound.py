@@ -113,7 +113,7 @@ class FastServer:
         return self.log.read_text().splitlines() if self.log.exists() else []
 
 
-def start_fast_server(ns: Namespace, workdir: Path, password: str, ifname: str = "sstpsrv0") -> FastServer:
+def start_fast_server(ns: Namespace, workdir: Path, password: str, tun_mode: str = "device", ifname: str = "sstpsrv0") -> FastServer:
     """bench/fast_server.py in `ns`, listening on the veth address; its stderr goes to a log."""
     log = workdir / "fast-server.log"
     with open(log, "w") as log_file:
@@ -131,6 +131,8 @@ def start_fast_server(ns: Namespace, workdir: Path, password: str, ifname: str =
             "--password-stdin",
             "--ifname",
             ifname,
+            "--tun",
+            tun_mode,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log_file,
@@ -158,14 +160,14 @@ class Network:
     password: str
 
 
-def open_network(stack: contextlib.ExitStack, workdir: Path) -> Network:
+def open_network(stack: contextlib.ExitStack, workdir: Path, tun_mode: str = "device") -> Network:
     server_ns = stack.enter_context(Namespace(NAMESPACE_PREFIX))
     client_ns = stack.enter_context(Namespace(NAMESPACE_PREFIX))
     veth_pair(server_ns, SERVER_VETH, client_ns, CLIENT_VETH)
     server_ns.popen("iperf3", "-s", "-p", str(IPERF_PORT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_listener(server_ns, IPERF_PORT)
     password = secrets.token_urlsafe(18)
-    server = start_fast_server(server_ns, workdir, password)
+    server = start_fast_server(server_ns, workdir, password, tun_mode)
     return Network(client_ns, server_ns, server, password)
 
 
@@ -465,7 +467,7 @@ def format_report(results: dict) -> str:
         f"  Python {machine['python']}, {machine['openssl']}, {machine['iperf3']}; load average at start {machine['loadavg']}",
         f"  iperf3 -P {settings['parallel']}, window {window}; {settings['runs']} rounds x {settings['seconds']:g} s per path and direction, "
         "interleaved; medians",
-        f"  server: bench/fast_server.py ({results.get('server_tls', '?')}); relay: {results.get('relay_tls', '?')}",
+        f"  server: bench/fast_server.py --tun {settings['server_tun']} ({results.get('server_tls', '?')}); relay: {results.get('relay_tls', '?')}",
         "  CPU in % of ONE core (client = the client process or the relay's client half; server = fast_server.py or the relay's server half);",
         "  core/Gb = cores busy per Gbit/s carried; machine = % of all cores busy",
         "",
@@ -582,6 +584,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-minimal", action="store_true", help="do not measure bench/minimal_client.py")
     parser.add_argument("--no-relay", action="store_true", help="do not measure the veth and relay baselines")
     parser.add_argument("--only-ours", action="store_true", help="measure our client only (quick checks while changing the data path)")
+    parser.add_argument(
+        "--server-tun",
+        choices=("plain", "device"),
+        default="plain",
+        help="the fast server's TUN: plain, one packet per read/write (default, cheapest); device, opened as the client's TunDevice",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.seconds <= 0 or args.parallel < 1:
@@ -600,7 +608,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) ->
     stack.callback(shutil.rmtree, workdir, ignore_errors=True)
     remove_stale_namespaces()
     print("setting up the namespaces, iperf3, the fast server and the relay...", flush=True)
-    network = open_network(stack, workdir)
+    network = open_network(stack, workdir, args.server_tun)
     results["server_log_path"] = network.server.log
     fixed = []
     if not args.no_relay:
@@ -626,7 +634,14 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) ->
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     results: dict = {
-        "settings": {"runs": args.runs, "seconds": args.seconds, "parallel": args.parallel, "window": args.window, "before": args.before},
+        "settings": {
+            "runs": args.runs,
+            "seconds": args.seconds,
+            "parallel": args.parallel,
+            "window": args.window,
+            "before": args.before,
+            "server_tun": args.server_tun,
+        },
         "paths": {},
         "errors": [],
     }

@@ -19,7 +19,12 @@ plane is as cheap as Python allows:
   packet, no other object), all packets of a wake-up handed to `write_packets` at once;
 - TUN -> client: `read_packets` in batches, each packet framed by a header from a table built at
   start (SSTP + PPP IPv4 header per length), one `b"".join` and one TLS write per batch;
-- back-pressure: the TUN is not read while more than 4 MiB of ciphertext waits for the socket.
+- back-pressure: the TUN is not read while more than 4 MiB of ciphertext waits for the socket;
+- the TUN: `--tun plain` (default) is a bare IFF_TUN | IFF_NO_PI descriptor wrapped in a TunDevice:
+  one packet per read and write, segmentation and checksums done by the kernel in C. `--tun device`
+  opens it with TunDevice.open(), as the client opens its own (IFF_VNET_HDR and offloads: 64 KiB
+  reads and coalesced writes, but segmenting and checksumming in Python), which on this path costs
+  the server about twice the CPU per Gbit/s (measured Dec 2026), so it is not the default.
 
 Everything that is not an IPv4 data frame goes to the ScriptedServer (LCP echo, SSTP echo, Call
 Disconnect ...). At the end of each connection a line on stderr gives its bytes, packets, CPU
@@ -29,6 +34,8 @@ seconds and what the ScriptedServer found (`problems`, crypto binding).
 from __future__ import annotations
 
 import argparse
+import fcntl
+import os
 import resource
 import selectors
 import signal
@@ -45,7 +52,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # `tests.` imports, as in the test suite
 
-from sstpvpn.platform.tun_linux import TunDevice  # noqa: E402
+from sstpvpn.platform.tun_linux import IFF_NO_PI, IFF_TUN, TUNSETIFF, TunDevice  # noqa: E402
 from tests.gui.tls_server import self_signed_certificate  # noqa: E402
 from tests.unit.scripted_server import ScriptedServer, ServerConfig  # noqa: E402
 
@@ -244,8 +251,20 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def open_tun(name: str) -> TunDevice:
-    tun = TunDevice.open(name)
+def open_tun(name: str, mode: str) -> TunDevice:
+    """`device`: TunDevice.open(), exactly as the client opens its TUN (with whatever offloads it
+    asks for); `plain`: a bare IFF_TUN | IFF_NO_PI descriptor in a TunDevice, one packet per
+    read and write, checksums and segmentation left to the kernel."""
+    if mode == "device":
+        tun = TunDevice.open(name)
+    else:
+        fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            reply = fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), IFF_TUN | IFF_NO_PI))
+        except OSError:
+            os.close(fd)
+            raise
+        tun = TunDevice(fd, reply[:16].split(b"\0", 1)[0].decode())
     tun.set_mtu(TUN_MTU)
     subprocess.run(["ip", "addr", "add", str(SERVER_ADDRESS), "peer", f"{CLIENT_ADDRESS}/32", "dev", tun.name], check=True)
     subprocess.run(["ip", "link", "set", tun.name, "up"], check=True)
@@ -358,6 +377,13 @@ def main() -> int:
     parser.add_argument("--password-stdin", action="store_true", help="read the password from the first line of standard input")
     parser.add_argument("--password-file", type=Path, help="or read it from this file's first line")
     parser.add_argument("--ifname", default="sstpsrv0", help="the server's TUN device (default sstpsrv0)")
+    parser.add_argument(
+        "--tun",
+        choices=("device", "plain"),
+        default="plain",
+        help="plain: one packet per read/write, the kernel segments and checksums (default, the cheapest); "
+        "device: opened by TunDevice.open() as the client opens its own (offloads)",
+    )
     args = parser.parse_args()
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -371,7 +397,7 @@ def main() -> int:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     config = ServerConfig(username=args.user, password=password, certificate=der, address=CLIENT_ADDRESS, peer_address=SERVER_ADDRESS)
-    tun = open_tun(args.ifname)
+    tun = open_tun(args.ifname, args.tun)
     listener = socket.create_server(parse_address(args.listen), reuse_port=False)
     listener.setblocking(False)
     print("ready", flush=True)
