@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 
 from bench import perf_profile, profile_summary
@@ -35,7 +36,8 @@ def _progress_medians(timelines: list[list[tuple[float, str]]]) -> list[tuple[st
     by_line: dict[str, list[float]] = {}
     for timeline in timelines:
         for seconds, line in timeline:
-            label = "connected: <address>" if line.startswith("connected:") else line
+            # Addresses differ between runs: one label per line however they end.
+            label = "connected: <address>" if line.startswith("connected:") else re.sub(r"\b\d+\.\d+\.\d+\.\d+\b", "<address>", line)
             by_line.setdefault(label, []).append(seconds)
     return list(by_line.items())
 
@@ -70,6 +72,39 @@ def _throughput_lines(paths: dict) -> list[str]:
         name = f"ratio {CLIENTS[key]} / {CLIENTS.get(base, base)}"
         lines.append(f"{name:<44}{ratios[0]:>24}{ratios[1]:>24}")
     return lines
+
+
+def _summary_lines(results: dict) -> list[str]:
+    """The issue's table: each client through SoftEther, side by side, with the ratios."""
+    paths, connect = results["paths"], results.get("connect", {}).get("clients", {})
+    clients = [key for key in CLIENTS if key in paths or key in connect]
+    if not clients:
+        return []
+    pairs = [(a, b) for a, b in (("tunnel", "minimal"), ("tunnel", "before"), ("before", "minimal")) if a in clients and b in clients]
+    head = f"{'median':<40}" + "".join(f"{CLIENTS[key]:>12}" for key in clients) + "".join(f"{CLIENTS[a] + '/' + CLIENTS[b]:>18}" for a, b in pairs)
+    rows: list[tuple[str, dict[str, float | None], str]] = [
+        ("start -> tunnel up (s)", {k: median(connect[k]["up_seconds"]) if k in connect else None for k in clients}, "{:.3f}")
+    ]
+    for direction, name in (("upload", "up"), ("download", "down")):
+        rows.append((f"TCP through SoftEther, {name} (Mbit/s)", {k: _mbit_or_none(paths.get(k), direction) for k in clients}, "{:.0f}"))
+    for direction, name in (("upload", "up"), ("download", "down")):
+        rows.append(
+            (f"client CPU, {name} (% of a core)", {k: _client_cpu(paths[k], direction)[0] if k in paths else None for k in clients}, "{:.0f}")
+        )
+        rows.append(
+            (f"client CPU per Gbit/s, {name} (cores)", {k: _client_cpu(paths[k], direction)[1] if k in paths else None for k in clients}, "{:.2f}")
+        )
+    lines = ["", "Summary, through the same SoftEther", head]
+    for title, values, form in rows:
+        cells = "".join(f"{form.format(values[k]) if values[k] is not None else '-':>12}" for k in clients)
+        ratios = "".join(f"{_ratio(values[a], values[b]).strip():>18}" for a, b in pairs)
+        lines.append(f"{title:<40}{cells}{ratios}")
+    return lines
+
+
+def _mbit_or_none(path: dict | None, direction: str) -> float | None:
+    value = _runs_median(path, direction) if path is not None else None
+    return value / 1e6 if value is not None else None
 
 
 def _client_cpu_lines(paths: dict) -> list[str]:
@@ -140,6 +175,7 @@ def format_report(results: dict) -> str:
     ]
     if settings.get("before"):
         lines.append(f"  before: the CLI with PYTHONPATH={settings['before']}")
+    lines += _summary_lines(results)
     lines += ["", f"{'path':<44}{'upload':>24}{'download':>24}"]
     paths = results["paths"]
     lines += _throughput_lines(paths)
