@@ -50,6 +50,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # `tests.` and `bench.` imports, as in the test suite
 
+from bench import profile_summary  # noqa: E402
 from bench.cpu_usage import CpuMeter  # noqa: E402
 from tests.integration.client_process import ClientProcess  # noqa: E402
 from tests.netns import Namespace, stop_process, veth_pair  # noqa: E402
@@ -411,6 +412,46 @@ def measure_rounds(network: Network, fixed: list[Path_], kinds: list[ClientKind]
     results["failed_paths"] = sorted(failed)
 
 
+def profile_ours(network: Network, args: argparse.Namespace, results: dict) -> None:
+    """One more connection of our client: per direction, an iperf3 run with py-spy on the client
+    and on the fast server (raw stacks in --profile DIR, summaries in the report)."""
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        results["errors"].append("--profile: py-spy is missing (pip install py-spy)")
+        return
+    out_dir = Path(args.profile)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tunnel = connect_sstp_vpn(network, "sstpeb0", None)
+    pids = {"client": tunnel.process.pid, "server": network.server.process.pid}
+    try:
+        for direction in DIRECTIONS:
+            spies = {}
+            for side, pid in pids.items():
+                raw = out_dir / f"py-spy-{side}-{direction}.txt"
+                command = [py_spy, "record", "--pid", str(pid), "--rate", "200", "--duration", f"{max(1, int(args.seconds))}"]
+                command += ["--format", "raw", "--idle", "--nonblocking", "--output", str(raw)]
+                spies[side] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), raw)
+            try:
+                time.sleep(0.3)  # py-spy attaches before the transfer starts
+                run = measure(network.client_ns, Path_("ours", "ours", TUNNEL_SERVER, IPERF_PORT, pids), args, direction == "download")
+                for side, (spy, raw) in spies.items():
+                    _, error = spy.communicate(timeout=args.seconds + 30)
+                    if spy.returncode != 0 or not raw.exists():
+                        results["errors"].append(f"py-spy on the {side} failed: {error.strip()[-300:]}")
+                        continue
+                    title = (
+                        f"py-spy, {side} ({'sstp-vpn' if side == 'client' else 'fast_server.py'}), {direction}: "
+                        f"{run['bits_per_second'] / 1e6:.0f} Mbit/s while sampled, {side} CPU {run['cpu'].get(side, 0):.0f} % of a core"
+                    )
+                    results["profiles"][title] = profile_summary.summarise(raw)
+            finally:
+                for spy, _ in spies.values():
+                    stop_process(spy)
+            print(f"  profiled {direction}: {out_dir}", flush=True)
+    finally:
+        tunnel.stop()
+
+
 # -- the report ---------------------------------------------------------------------------------------
 
 
@@ -521,6 +562,8 @@ def format_report(results: dict) -> str:
                     cpu = f", client core/Gbit/s x{ours['client_core_per_gbit'] / old['client_core_per_gbit']:.2f}"
                 parts.append(f"{direction} x{ours['mbit'] / old['mbit']:.2f}{cpu}")
         lines.append("  ours / before: " + "; ".join(parts))
+    for title, summary in results.get("profiles", {}).items():
+        lines += ["", profile_summary.format_summary(title, summary)]
     if results.get("server_log"):
         lines += ["", "fast server log (last lines):"] + [f"  {line}" for line in results["server_log"][-4:]]
     if results.get("errors"):
@@ -590,6 +633,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="plain",
         help="the fast server's TUN: plain, one packet per read/write (default, cheapest); device, opened as the client's TunDevice",
     )
+    parser.add_argument("--profile", metavar="DIR", help="afterwards, one more run per direction with py-spy on our client and the server")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.seconds <= 0 or args.parallel < 1:
@@ -618,6 +662,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) ->
     print(f"measuring: {args.runs} rounds x {len(DIRECTIONS)} directions x {count} paths x {args.seconds:g} s", flush=True)
     try:
         measure_rounds(network, fixed, kinds, args, results)
+        if args.profile:
+            print("profiling our client and the server (py-spy)...", flush=True)
+            profile_ours(network, args, results)
     finally:
         relay_log = workdir / "relay-client.log"
         if relay_log.exists():
@@ -643,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
             "server_tun": args.server_tun,
         },
         "paths": {},
+        "profiles": {},
         "errors": [],
     }
     status = 0
