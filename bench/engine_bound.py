@@ -496,7 +496,7 @@ def limit_of(entry: dict) -> str:
     if busiest >= 90:
         return side if abs(client - (server or 0.0)) >= 10 else "both"
     if entry["machine_busy"] >= 90:
-        return "machine (2 cores busy)"
+        return f"all cores busy (busiest: {side})"
     return "-"
 
 
@@ -510,7 +510,8 @@ def format_report(results: dict) -> str:
         "interleaved; medians",
         f"  server: bench/fast_server.py --tun {settings['server_tun']} ({results.get('server_tls', '?')}); relay: {results.get('relay_tls', '?')}",
         "  CPU in % of ONE core (client = the client process or the relay's client half; server = fast_server.py or the relay's server half);",
-        "  core/Gb = cores busy per Gbit/s carried; machine = % of all cores busy",
+        "  core/Gb = cores busy per Gbit/s carried; machine = % of all cores busy; limit = a side at >= 90 % of its one core,",
+        "  else 'all cores busy' when the machine is >= 90 % busy (then compare core/Gb, not Mbit/s)",
         "",
         f"{'path':<34}{'dir':<9}{'Mbit/s':>8}{'(min-max)':>14}{'/relay':>8}{'client %':>10}{'core/Gb':>9}{'server %':>10}{'core/Gb':>9}"
         f"{'machine':>9}  limit",
