@@ -30,14 +30,17 @@ import secrets
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import mschapv2
 from .crypto_binding import NO_KEY_HLAK, hlak_from_master_keys, hlak_from_msk
-from .eap_tls import TlsMethodSettings, TunnelMethod, start_tunnel_method
 from .events import Credentials
 from .i18n import _
 from .ppp_codec import ControlPacket, MalformedPacket, PppProtocol, encode_packet, parse_packet
 from .types import Failure, FailureKind, Layer
+
+if TYPE_CHECKING:  # eap_tls (ssl, cryptography through trust) is loaded only for EAP-TLS and PEAP
+    from .eap_tls import TlsMethodSettings, TunnelMethod
 
 Rng = Callable[[int], bytes]
 WHERE = Layer.AUTH
@@ -800,6 +803,8 @@ class EapClient(Authenticatee):
         """EAP-TLS or PEAP: the method object (eap_tls.py, peap.py) does the work."""
         assert self._policy.tls_method is not None
         if self._tunnel is None:
+            from .eap_tls import start_tunnel_method
+
             self._tunnel = start_tunnel_method(request_type, self._policy.tls_method, self._credentials, self._rng)
             self._method_hlak = None
         data = self._tunnel.respond(type_data)
