@@ -18,8 +18,10 @@ has no answer yet they say so with None.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import applied_routes, interfaces, session_preparation, traffic_counters
@@ -50,6 +52,7 @@ __all__ = [
     "tunnel_problem",
     "uses_network_helper",
     "open_tunnel",
+    "load_tunnel_modules",
     "Autostart",
     "autostart",
     "tray_command",
@@ -90,13 +93,40 @@ def _no_early_route_check(full_tunnel: bool, extra_routes: Any) -> str | None:
 route_problem_before_connecting = _no_early_route_check
 
 if sys.platform == "linux":
-    from sstpvpn.platform.netconfig_linux import (
-        NetConfigurator,
-        default_journal_path,
-        repair_from_journal,
-        route_problem_before_connecting,
-    )
+    # netconfig_linux and route_snapshot_linux bring pyroute2 (about a tenth of a second of
+    # imports): loaded when a tunnel is configured, a journal is repaired or routes are checked,
+    # never before the command line's first packet (issue 18).
+    from sstpvpn.platform.journal import linux_journal_path as default_journal_path
     from sstpvpn.platform.tun_linux import TunDevice
+
+    def repair_from_journal(journal_path: Path) -> bool:
+        """netconfig_linux.repair_from_journal, when there is a journal to repair."""
+        if not journal_path.exists():
+            return False  # nothing a dead client left (repair would find the same, after taking the lock)
+        from sstpvpn.platform import netconfig_linux
+
+        return netconfig_linux.repair_from_journal(journal_path)
+
+    def route_problem_before_connecting(full_tunnel: bool, extra_routes: Sequence[IPv4Network | IPv6Network]) -> str | None:
+        """route_snapshot_linux's early check; None at once when no route is known before connecting."""
+        from sstpvpn.platform import routing_policy
+
+        if not routing_policy.known_routes(full_tunnel, extra_routes):
+            return None
+        from sstpvpn.platform import route_snapshot_linux
+
+        return route_snapshot_linux.route_problem_before_connecting(full_tunnel, extra_routes)
+
+    if TYPE_CHECKING:
+        from sstpvpn.platform.netconfig_linux import NetConfigurator
+    else:
+
+        def __getattr__(name: str) -> Any:
+            if name == "NetConfigurator":
+                from sstpvpn.platform.netconfig_linux import NetConfigurator
+
+                return NetConfigurator
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 elif sys.platform == "win32":
     from sstpvpn.platform.netconfig_windows import NetConfigurator, default_journal_path, repair_from_journal
     from sstpvpn.platform.tun_windows import TunDevice
@@ -132,6 +162,14 @@ def prepare_session() -> SessionPreparation:
     )
 
 
+def load_tunnel_modules() -> None:
+    """Import what configuring the tunnel needs (on Linux pyroute2, through netconfig_linux), so
+    that a front end can do it while the server keeps the session waiting (authentication, the
+    VPN's DHCP) rather than once the address has come."""
+    if sys.platform == "linux":
+        from sstpvpn.platform import netconfig_linux  # noqa: F401 - imported for its side effect: loaded
+
+
 ConfiguratorFactory = Callable[..., interfaces.NetConfigurator]  # (ifname, server_address, full_tunnel=, extra_routes=, use_vpn_dns=)
 
 
@@ -143,6 +181,10 @@ def open_tunnel(ifname: str | None) -> tuple[interfaces.TunDevice, ConfiguratorF
 
         network = PrivilegedNetwork()
         return network.open_tun(ifname), network.configurator
+    if sys.platform == "linux":
+        from sstpvpn.platform.netconfig_linux import NetConfigurator as LinuxConfigurator
+
+        return TunDevice.open(ifname), LinuxConfigurator
     return TunDevice.open(ifname), NetConfigurator
 
 

@@ -35,6 +35,23 @@ VERSION = 1
 Record = dict[str, Any]  # one step, as JSON
 
 
+def linux_journal_path(name: str = "network") -> Path:
+    """Where the Linux undo journal lives (netconfig_linux.default_journal_path): one per network
+    namespace, so clients in different namespaces (containers, tests) never share one.
+
+    As root: /var/lib/sstp-vpn/, on disk rather than in /run, because one change outlives a
+    reboot (a rewritten /etc/resolv.conf); kernel changes made in an earlier boot are skipped on
+    repair (the journal records the boot). Otherwise the user's state folder (platformdirs).
+    Here rather than in netconfig_linux so that finding it costs no pyroute2 import.
+    """
+    filename = f"{name}-journal-netns{os.stat('/proc/self/ns/net').st_ino}.json"
+    if sys.platform != "win32" and os.geteuid() == 0:  # (mypy also checks this file for Windows)
+        return Path("/var/lib/sstp-vpn") / filename
+    import platformdirs
+
+    return platformdirs.user_state_path("sstp-vpn") / filename
+
+
 @dataclass
 class JournalContents:
     owner: dict[str, Any] = field(default_factory=dict)  # who made the changes (pid, boot, ...)

@@ -35,6 +35,7 @@ from sstpvpn.platform import resolver_linux as resolver
 from sstpvpn.platform import routing_policy as policy
 from sstpvpn.platform.configurator import AlreadyThere, NothingChanged, StepConfigurator
 from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.journal import linux_journal_path
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
 from sstpvpn.platform.netlink_linux import Failed, admin_sentence, call, netlink, netlink_error
 from sstpvpn.platform.owners_linux import LinuxOwners
@@ -73,19 +74,9 @@ def earlier_run_note() -> str:
 
 
 def default_journal_path(name: str = "network") -> pathlib.Path:
-    """Where the undo journal lives: one per network namespace, so clients in different
-    namespaces (containers, tests) never share one.
-
-    As root: /var/lib/sstp-vpn/, on disk rather than in /run, because one change outlives a
-    reboot (a rewritten /etc/resolv.conf); kernel changes made in an earlier boot are skipped on
-    repair (the journal records the boot). Otherwise the user's state folder (platformdirs).
-    """
-    filename = f"{name}-journal-netns{os.stat('/proc/self/ns/net').st_ino}.json"
-    if os.geteuid() == 0:
-        return pathlib.Path("/var/lib/sstp-vpn") / filename
-    import platformdirs
-
-    return platformdirs.user_state_path("sstp-vpn") / filename
+    """Where the undo journal lives (journal.linux_journal_path: one per network namespace, under
+    /var/lib/sstp-vpn as root, else the user's state folder)."""
+    return linux_journal_path(name)
 
 
 def repair_from_journal(journal_path: pathlib.Path) -> bool:
