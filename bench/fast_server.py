@@ -141,6 +141,8 @@ class Connection:
                 break
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 chunk = b""
+            except ssl.SSLError as error:
+                raise ConnectionEnded(f"TLS: {error}") from None
             if not chunk:
                 self._dispatch(b"".join(chunks))
                 raise ConnectionEnded("the client closed the connection")

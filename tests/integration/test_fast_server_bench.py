@@ -47,3 +47,38 @@ def test_our_client_carries_tcp_both_ways_through_the_fast_server(tmp_path: Path
     assert summaries, log
     assert "auth mschapv2 ok=True, binding ok=True, ipcp=True, problems=[]" in summaries[0], summaries[0]
     assert "ended: the call ended" in summaries[0], summaries[0]
+
+
+def _run(mbit: float, client: float | None = None, server: float | None = None, machine: float = 50.0) -> dict:
+    cpu = {side: value for side, value in (("client", client), ("server", server)) if value is not None}
+    return {"bits_per_second": mbit * 1e6, "cpu": cpu, "machine_busy": machine}
+
+
+def test_the_report_gives_ratios_to_the_relay_cpu_per_gbit_and_the_limit() -> None:
+    from bench.engine_bound import format_report, summarise
+
+    def path(label: str, up: list[dict], down: list[dict]) -> dict:
+        return {"label": label, "connect_seconds": [0.5], "upload": {"runs": up}, "download": {"runs": down}}
+
+    results = {
+        "machine": {"nproc": 2, "cpu_model": "test", "kernel": "6", "python": "3.11", "openssl": "OpenSSL 3", "iperf3": "iperf 3", "loadavg": "0"},
+        "settings": {"runs": 3, "seconds": 5, "parallel": 1, "window": None, "before": None, "server_tun": "plain"},
+        "paths": {
+            "relay": path("relay", [_run(4000, 50, 50)] * 3, [_run(2000, 40, 40)] * 3),
+            "ours": path("ours", [_run(2000, 95, 40), _run(3000, 95, 40), _run(3200, 95, 40)], [_run(1600, 40, 30, machine=95)] * 3),
+            "minimal": path("minimal", [_run(1000, 80, 30)] * 3, [_run(1000, 20, 30)] * 3),
+        },
+        "errors": [],
+    }
+    summarise(results)
+    ours_up, ours_down = results["summary"]["ours upload"], results["summary"]["ours download"]
+    assert ours_up["mbit"] == 3000 and ours_up["ratio_to_relay"] == 0.75
+    assert abs(ours_up["client_core_per_gbit"] - 0.95 / 3.0) < 1e-9  # median of 0.95/2, 0.95/3, 0.95/3.2
+    assert ours_down["ratio_to_relay"] == 0.8
+    report = format_report(results)
+    ours_lines = [line for line in report.splitlines() if line.startswith("ours ")]
+    assert ours_lines[0].endswith("  client") and "0.75" in ours_lines[0]
+    assert ours_lines[1].endswith("all cores busy (busiest: client)")
+    # Upload: 0.32 < 0.80 core/Gbit/s; download: 0.25 > 0.20, so that half of the goal is missed.
+    assert "upload: ratio 0.75 ok; client 0.32 vs minimal 0.80 core/Gbit/s ok" in report
+    assert "download: ratio 0.80 ok; client 0.25 vs minimal 0.20 core/Gbit/s MISSED" in report
