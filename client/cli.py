@@ -8,7 +8,7 @@ import dataclasses
 import os
 import sys
 
-from . import __version__, eap_options
+from . import eap_options
 from .core.i18n import _
 from .core.types import Failure, FailureKind
 from .endpoint import EndpointError, parse_endpoint
@@ -40,6 +40,16 @@ class UsageError(Exception):
     pass
 
 
+class _VersionAction(argparse._VersionAction):
+    """--version, with the version read only when asked for (sstpvpn.client.__version__)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        self.version = f"sstp-vpn {__version__}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 def check_routes(texts: list[str]) -> None:
     """A usage error that says what is wrong with the first bad --route value."""
     from .profiles import extra_routes_problem
@@ -51,7 +61,7 @@ def check_routes(texts: list[str]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sstp-vpn", description=_("Connect to an SSTP VPN server."))
-    parser.add_argument("--version", action="version", version=f"sstp-vpn {__version__}", help=_("show the version and exit"))
+    parser.add_argument("--version", action=_VersionAction, help=_("show the version and exit"))
     commands = parser.add_subparsers(dest="command", required=True)
 
     def server_options(sub: argparse.ArgumentParser, server_nargs: str | None = None) -> None:
@@ -230,12 +240,13 @@ def read_retry_password(args: argparse.Namespace) -> str | None:
 def run_connect(args: argparse.Namespace) -> int:
     from sstpvpn.platform import current
 
-    from .session_loop import announce_preparation, run_session
-
     # The first attempt's preamble (supported system, a crashed session's network settings
     # restored), before any password is asked for; run_session repeats it for each retry.
     preparation = current.prepare_session()
-    announce_preparation(preparation, first=True)
+    if preparation.note or preparation.repaired:
+        from .session_loop import announce_preparation
+
+        announce_preparation(preparation, first=True)
     if preparation.failure is not None:
         return fail(preparation.failure)
     if args.profile:
@@ -244,7 +255,24 @@ def run_connect(args: argparse.Namespace) -> int:
         if not args.server or not args.user:
             raise UsageError(_("Give the server and --user, or --profile NAME."))
         command = host_connect_command(args)
+    from .session_loop import run_session
+
     return run_session(command, args.reconnect, args.verbose, fail, lambda: read_retry_password(args))
+
+
+def begin_head_start(args: argparse.Namespace) -> None:
+    """`connect HOST` without a proxy: resolve and open TCP to the server on a thread now, while
+    the rest of start-up runs (head_start.py); the transport takes it over. After the password
+    is read, and after the preamble's repair (which may restore the resolver's settings)."""
+    if args.proxy or args.proxy_pac is not None:
+        return
+    try:
+        host, port = parse_endpoint(args.server)
+    except EndpointError:
+        return  # transport_settings says what is wrong
+    from . import head_start
+
+    head_start.begin(host, port, args.timeout)
 
 
 # Options that describe the server; a profile brings its own.
@@ -278,11 +306,12 @@ _held_session_locks: list[SessionLock] = []  # the kernel drops them when this p
 def host_connect_command(args: argparse.Namespace):
     """The Connect command for `connect HOST --user USER ...`: the options as an unsaved profile,
     built like a saved one (profile_settings.build_connect)."""
+    check_routes(args.route)  # a usage error before any password is asked for
+    password = read_password(args)  # first: with --proxy-password-stdin, that comes on the next line
+    begin_head_start(args)  # before the heavy imports below
     from .profile_commands import session_profile
     from .profile_settings import build_connect
 
-    check_routes(args.route)  # a usage error before any password is asked for
-    password = read_password(args)  # first: with --proxy-password-stdin, that comes on the next line
     transport = transport_settings(args, args.pin_sha256)
     problem = eap_options.options_problem(args)  # --auth eap-tls / peap
     if problem:
@@ -303,7 +332,6 @@ def profile_connect_command(args: argparse.Namespace):
     from . import profile_settings
     from .profile_commands import find_profile, profile_passwords
     from .profiles import ProfileStore
-    from .secret_store import SecretStore
 
     given = [name for name in _SERVER_OPTIONS if getattr(args, name)]
     if given:
@@ -313,7 +341,7 @@ def profile_connect_command(args: argparse.Namespace):
     args.reconnect = args.reconnect or profile.auto_reconnect  # the profile's choice; --reconnect adds it
     # Before any password prompt or network change: one client per profile. Held until exit.
     _held_session_locks.append(lock_profile(profile.id, profile.name, "sstp-vpn connect"))
-    password, proxy_password = profile_passwords(profile, SecretStore(), args.password_stdin)
+    password, proxy_password = profile_passwords(profile, _secret_store, args.password_stdin, args.proxy_password_stdin)
     if args.proxy_password_stdin:
         proxy_password = read_stdin_line("--proxy-password-stdin")
     elif proxy_password is None and profile_settings.needs_proxy_password(profile):
@@ -323,6 +351,13 @@ def profile_connect_command(args: argparse.Namespace):
     except profile_settings.ProfileSettingsError as error:
         raise UsageError(str(error)) from None
     return profile_settings.build_connect(profile, transport, password, ifname=args.ifname, hello_interval=args.keepalive)
+
+
+def _secret_store():
+    """The keyring, loaded (and its back-end picked) only when a password is looked up there."""
+    from .secret_store import SecretStore
+
+    return SecretStore()
 
 
 def run_diagnose(args: argparse.Namespace) -> int:

@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import trust
 from .certificate_files import ca_file_problem
 from .core.i18n import _
 
@@ -86,6 +85,8 @@ def settings_problems(method: str, client_cert: str, server_name: str, ca_file: 
         return problems
     if method == "password":
         return problems
+    from . import trust  # cryptography: only for the EAP methods
+
     if method == "eap-tls":
         if not client_cert:
             problems["client_certificate"] = _("EAP-TLS needs your certificate file (PEM with the key, or PKCS#12).")
@@ -118,6 +119,7 @@ def tls_method_settings(
     """The engine's settings for EAP-TLS/PEAP, or None for the password methods."""
     if method == "password":
         return None
+    from . import trust
     from .core.eap_tls import TlsMethod, TlsMethodSettings
 
     return TlsMethodSettings(

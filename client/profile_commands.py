@@ -18,6 +18,8 @@ from .endpoint import EndpointError, parse_endpoint
 from .profiles import MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, Revocation, new_profile_id, profile_problems
 
 if TYPE_CHECKING:  # keyring is imported only by the commands that use it
+    from collections.abc import Callable
+
     from .secret_store import SecretStore
 
 PROXY_PASSWORD_ENV = "SSTP_VPN_PROXY_PASSWORD"
@@ -445,12 +447,22 @@ def describe_revocation(revocation: Revocation) -> str:
     return _("soft: connect and warn when the server certificate's revocation cannot be checked")
 
 
-def profile_passwords(profile: Profile, secrets: SecretStore, password_stdin: bool) -> tuple[str, str | None]:
+def profile_passwords(
+    profile: Profile, secrets: SecretStore | Callable[[], SecretStore], password_stdin: bool, proxy_password_stdin: bool = False
+) -> tuple[str, str | None]:
     """The VPN and proxy passwords for `connect --profile`: standard input if asked, else the
     keyring, else a prompt on a terminal. The proxy password: the keyring, or None (the caller then
-    takes --proxy-password-stdin or $SSTP_VPN_PROXY_PASSWORD)."""
+    takes --proxy-password-stdin or $SSTP_VPN_PROXY_PASSWORD). `secrets` may be a function that
+    makes the store: the keyring (its back-end probe) is then loaded only when a password is looked
+    up there, never when both come from standard input."""
     from .profile_settings import needs_proxy_password
     from .secret_store import KeyringUnavailable, SecretKind
+
+    def store() -> SecretStore:
+        nonlocal secrets
+        if callable(secrets):  # a SecretStore is not callable: the function that makes one
+            secrets = secrets()
+        return secrets
 
     keyring_problem = None
     password = None
@@ -458,7 +470,7 @@ def profile_passwords(profile: Profile, secrets: SecretStore, password_stdin: bo
         password = _read_stdin_password()
     else:
         try:
-            password = secrets.get(profile.id, SecretKind.VPN) if profile.remember_password else None  # else: "ask every time"
+            password = store().get(profile.id, SecretKind.VPN) if profile.remember_password else None  # else: "ask every time"
         except KeyringUnavailable as error:
             keyring_problem = error.sentence
         if password is None:
@@ -478,9 +490,9 @@ def profile_passwords(profile: Profile, secrets: SecretStore, password_stdin: bo
 
             password = getpass.getpass(_("Password for {user} ({profile}): ").format(user=profile.username, profile=profile.name))
     proxy_password = None
-    if needs_proxy_password(profile):
+    if needs_proxy_password(profile) and not proxy_password_stdin:
         try:
-            proxy_password = secrets.get(profile.id, SecretKind.PROXY)
+            proxy_password = store().get(profile.id, SecretKind.PROXY)
         except KeyringUnavailable:
             proxy_password = None
     return password, proxy_password

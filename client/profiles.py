@@ -30,12 +30,10 @@ from typing import Any
 
 import tomli_w
 
-from . import trust
 from .certificate_files import ca_file_problem
 from .core.i18n import _
 from .eap_options import settings_problems
 from .endpoint import format_endpoint, is_ip_address
-from .proxy import ProxySettings
 
 SCHEMA_VERSION = 1
 APP_DIR_NAME = "sstp-vpn"
@@ -86,6 +84,8 @@ class ProxyChoice:
     def manual_from_url(cls, url: str) -> ProxyChoice:
         """Parse http://[user@]host:port. Raises ValueError with a sentence; a password in the URL
         is refused, because it would end up in the profile file."""
+        from .proxy import ProxySettings  # h11: not needed to read profiles
+
         settings = ProxySettings.parse(url)
         if settings.password is not None:
             raise ValueError(_("Leave the password out of the proxy URL: it goes in the proxy password field, which keeps it in the system keyring."))
@@ -164,6 +164,8 @@ def profile_problems(profile: Profile, others: tuple[Profile, ...] | list[Profil
         settings_problems(profile.auth_method, profile.client_certificate, profile.eap_server_name, profile.eap_ca_file, profile.eap_pin_sha256)
     )
     if profile.pin_sha256:
+        from . import trust  # cryptography: only to check a pin
+
         try:
             trust.parse_pin(profile.pin_sha256)
         except ValueError as error:

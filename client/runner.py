@@ -314,6 +314,7 @@ class _Session:
         if self.tun is not None:
             self.runner._emit_log(logging.INFO, _("Link update: {plan}.").format(plan=plan))
             return
+        self.runner._emit_log(logging.DEBUG, f"IPCP is up: address {plan.address}.")  # before the tunnel's set-up (bench/connect_time.py)
         options = self.command.network
         if plan.address == ip_address(self.connection.route_target):
             # Routing it into the tunnel would cut the very connection the tunnel runs over.

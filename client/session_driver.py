@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic
 
+from sstpvpn.platform import current
 from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
 
 from .attempt_history import AttemptHistory
 from .core.events import LogRecord
 from .core.reconnect import Backoff
 from .core.supervisor import RECONNECT_BACKOFF, Output, Prepare, RetryScheduled, SessionSupervisor, Start, Stop, Target, WatchRoute
-from .core.types import Failure, Status
+from .core.types import Failure, State, Status
 from .endpoint import is_ip_address
 from .runner import Connect, Disconnect, EngineRunner, RetryPassword, Shutdown
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
@@ -54,7 +55,14 @@ class SessionDriver(Generic[Target]):
         backoff: Backoff = RECONNECT_BACKOFF,
         history: AttemptHistory | None = None,
         clock: Callable[[], float] = time.monotonic,
+        late_route_watch: bool = False,
     ) -> None:
+        """`late_route_watch`: start the route watcher only once the first session is signed in
+        (CONFIGURING) or decided (CONNECTED, DISCONNECTED) instead of with the first attempt.
+        The command line does, so that the watcher's start (pyroute2's imports on Linux) is not
+        on the way of the first packets; what it reads then is the routing table at that moment,
+        as it would report it had it run all along."""
+        self._late_route_watch = late_route_watch
         self.supervisor: SessionSupervisor[Target] = SessionSupervisor(backoff)
         self.history = history if history is not None else AttemptHistory()  # for the support bundle
         self._post = post
@@ -67,6 +75,7 @@ class SessionDriver(Generic[Target]):
         self._route_watch: RouteWatch | None = None
         self._sleep_watch: SleepWatch | None = None
         self._command: Connect | None = None  # the prepared attempt's, until the runner has it
+        self._watch_target: str | None = None  # the server's address, when the command names one
 
     @property
     def runner(self) -> EngineRunner | None:
@@ -98,6 +107,13 @@ class SessionDriver(Generic[Target]):
         """A report that `post` brought to this thread (a PasswordRetry is the front end's to ask)."""
         now = self._clock()
         if isinstance(item, Status):
+            if self._route_watch is None and self._runner is not None and item.state in (State.CONFIGURING, State.CONNECTED, State.DISCONNECTED):
+                # Signed in (the server now takes its time for IPCP and its DHCP) or ended: the
+                # modules the tunnel and the watcher need are loaded now, off the handshake's way.
+                if item.state is State.CONFIGURING:
+                    current.load_tunnel_modules()
+                self._start_route_watch()
+                now = self._clock()
             self.history.observe(item)
             return self._carry_out(self.supervisor.status(item, now))
         if isinstance(item, NetworkChanged):
@@ -151,10 +167,21 @@ class SessionDriver(Generic[Target]):
         if self._runner is None:
             self._runner = self._runner_factory(self._post, self._on_log, lambda reason: self._post(PasswordRetry(reason)))
             self._runner.start()
-        if self._route_watch is None:
-            self._route_watch = self._route_watch_factory(lambda usable: self._post(NetworkChanged(usable)))
-            self.supervisor.network_changed(self._route_watch.usable, self._clock())
+        self._watch_target = None
         transport = command.transport
         if transport.proxy is None and is_ip_address(transport.host):
-            self._route_watch.set_target(transport.host)  # a name's address is known once connected (WatchRoute)
+            self._watch_target = transport.host  # a name's address is known once connected (WatchRoute)
+        # The connection first: the route watcher's start (on Linux, pyroute2's imports) then
+        # comes after the runner has its command. Its reports come through `post`, after this
+        # returns, like the runner's.
         self._runner.submit(command)
+        if self._route_watch is None and not self._late_route_watch:
+            self._start_route_watch()
+        elif self._route_watch is not None and self._watch_target is not None:
+            self._route_watch.set_target(self._watch_target)
+
+    def _start_route_watch(self) -> None:
+        self._route_watch = self._route_watch_factory(lambda usable: self._post(NetworkChanged(usable)))
+        self.supervisor.network_changed(self._route_watch.usable, self._clock())
+        if self._watch_target is not None:
+            self._route_watch.set_target(self._watch_target)

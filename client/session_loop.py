@@ -63,7 +63,7 @@ def run_session(
         if (record.level >= logging.INFO or verbose) and record.level < logging.WARNING:
             say(record.message)  # failures are told once, in the retry line or at the end
 
-    driver = driver_factory(inbox.put, on_log)
+    driver = driver_factory(inbox.put, on_log, late_route_watch=True)  # the watcher once a session is decided: not before the first packets
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, frame: inbox.put(_Interrupted(number)))  # SimpleQueue.put is reentrant
     front_end = _CommandLine(driver, command, fail)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from . import trust
+from . import head_start, trust
 from .core.i18n import _
 from .core.types import Failure, FailureKind, Layer
 from .endpoint import format_endpoint, is_ip_address
@@ -236,7 +236,7 @@ def _connect_error_kind(error: OSError) -> str:
 def resolve(endpoint: Endpoint) -> list[tuple[int, tuple]]:
     """(family, sockaddr) for each address, in the resolver's order, without repeats."""
     try:
-        infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        infos = head_start.getaddrinfo(endpoint.host, endpoint.port)  # the command line's head start, or the resolver now
     except (socket.gaierror, UnicodeError):
         raise endpoint.resolve_failed() from None
     seen: set[tuple] = set()
@@ -254,10 +254,12 @@ def connect_first(endpoint: Endpoint, addresses: list[tuple[int, tuple]], timeou
     """TCP to the first address that accepts; each attempt may take `timeout`."""
     errors: list[OSError] = []
     for family, sockaddr in addresses:
-        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            sock.settimeout(timeout)
-            sock.connect(sockaddr)
+            sock = head_start.connect(family, sockaddr, timeout)  # the command line's head start, or a new connection
+        except OSError as error:
+            errors.append(error)
+            continue
+        try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # SSTP frames are latency-bound
             return sock, ipaddress.ip_address(sockaddr[0])
         except OSError as error:
