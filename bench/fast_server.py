@@ -85,6 +85,7 @@ class Connection:
         self.pending = bytearray()  # ciphertext for the socket
         self.rest = b""  # plaintext: an unfinished SSTP packet (or the HTTP request so far)
         self.http_done = False
+        self.data_open = False  # IPCP is up: packets from the TUN go to the client
         self.ended = False
         self.events = 0
         self.began = time.monotonic()
@@ -198,6 +199,14 @@ class Connection:
 
     def from_tun(self) -> None:
         """Frame what the TUN holds, up to the back-pressure limit, and send it."""
+        if not self.data_open:
+            # Before IPCP is up the client may not even have had the HTTP reply: what the TUN
+            # holds (late packets of the connection before) is dropped, as a server's would be.
+            script = self.script
+            if not (script.ipcp_client_acked and script.ipcp_server_acked):
+                self.tun.read_packets(TUN_BATCH)
+                return
+            self.data_open = True
         headers = FRAME_HEADERS
         while len(self.pending) < MAX_PENDING:
             packets = self.tun.read_packets(TUN_BATCH)
