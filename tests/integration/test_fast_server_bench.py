@@ -17,9 +17,8 @@ import pytest
 from bench.engine_bound import IPERF_PORT, TUNNEL_SERVER, BenchError, connect_sstp_vpn, open_network, run_iperf
 from tests.realparts import missing, require_program, require_root
 
-pytestmark = pytest.mark.realparts
 
-
+@pytest.mark.realparts
 def test_our_client_carries_tcp_both_ways_through_the_fast_server(tmp_path: Path) -> None:
     require_root("network namespaces and TUN devices")
     require_program("ip", "apt-get install iproute2")
