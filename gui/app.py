@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QLibraryInfo, QObject, QSocketNotifier, QTimer, QTranslator, Signal, Slot
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
@@ -17,19 +18,19 @@ from sstpvpn.client.first_contact import Choice
 from sstpvpn.client.profiles import ProfileStore
 from sstpvpn.client.runner import EngineRunner
 from sstpvpn.client.secret_store import SecretStore
-from sstpvpn.platform import current
+from sstpvpn.platform import current, route_watch
 from sstpvpn.platform.language import use_users_language
 
 from .background import run_in_background
 from .connection import ConnectionController, CredentialsRequest, Notice, NoticeLevel, PinOffer
 from .icons import app_icon
-from .log_window import LogWindow
-from .password_dialog import PasswordDialog
-from .pin_dialog import PinDialog
 from .presentation import APP_NAME
-from .profiles_window import ProfilesWindow
-from .status_window import StatusWindow
 from .tray import Tray
+
+if TYPE_CHECKING:  # the windows and dialogs are imported when first opened: a smaller, quicker start
+    from .log_window import LogWindow
+    from .profiles_window import ProfilesWindow
+    from .status_window import StatusWindow
 
 TRAY_WAIT_SECONDS = 30  # at login the panel may start after us
 
@@ -72,6 +73,7 @@ class TrayApp(QObject):
 
         connect_at_start(self.store, self.controller)
         run_in_background(current.tunnel_problem, self._tunnel_problem_found, name="sstp-vpn-privileges")
+        run_in_background(_warm_up, lambda _result, _error: None, name="sstp-vpn-warm-up")
 
     def _tunnel_problem_found(self, problem: str | None, error: BaseException | None) -> None:
         # A failed check (error) tells nothing: the first connection attempt will say what is wrong.
@@ -83,18 +85,24 @@ class TrayApp(QObject):
 
     def show_status(self) -> StatusWindow:
         if self.status_window is None:
+            from .status_window import StatusWindow
+
             self.status_window = StatusWindow(self.controller)
         _bring_up(self.status_window)
         return self.status_window
 
     def show_log(self) -> LogWindow:
         if self.log_window is None:
+            from .log_window import LogWindow
+
             self.log_window = LogWindow(self.controller)
         _bring_up(self.log_window)
         return self.log_window
 
     def show_profiles(self) -> ProfilesWindow:
         if self.profiles_window is None:
+            from .profiles_window import ProfilesWindow
+
             self.profiles_window = ProfilesWindow(self.store, self.secrets, self.controller)
         self.profiles_window.refresh()
         _bring_up(self.profiles_window)
@@ -107,6 +115,8 @@ class TrayApp(QObject):
 
     @Slot(object)
     def ask_credentials(self, request: CredentialsRequest) -> None:
+        from .password_dialog import PasswordDialog
+
         dialog = PasswordDialog(request)
         dialog.setWindowIcon(app_icon())
         dialog.accepted.connect(
@@ -117,6 +127,8 @@ class TrayApp(QObject):
 
     @Slot(object)
     def offer_pin(self, offer: PinOffer) -> None:
+        from .pin_dialog import PinDialog
+
         dialog = PinDialog(offer.profile.server, offer.certificate, changed=offer.changed)
         dialog.setWindowIcon(app_icon())
         dialog.accepted.connect(lambda: self.controller.accept_pin(offer, dialog.choice or Choice.PIN))
@@ -141,6 +153,16 @@ class TrayApp(QObject):
             if window is not None:
                 window.close()
         self.stopped.emit()
+
+
+def _warm_up() -> None:
+    """Worker thread, while the app waits for its first click: what that connection would wait
+    for otherwise, the keyring's choice of back-end (it asks D-Bus which keyrings answer; nothing
+    is read, so no keyring asks to be unlocked) and the route watcher's imports."""
+    import keyring
+
+    keyring.get_keyring()
+    route_watch.load_watcher()
 
 
 def _bring_up(window) -> None:

@@ -419,10 +419,12 @@ class ConnectionController(QObject):
         self._prepared = None
         if not self._take_session_lock(profile):
             return
-        self._set_status(Status(State.HANDSHAKE, server=profile.server))
+        # The worker first, the views after: a connection starts without waiting for them.
         run_in_background(
             lambda: self._read_passwords(profile), lambda result, error: self._on_prepared(attempt, profile, result, error), name="sstp-vpn-prepare"
         )
+        run_in_background(lambda: self._note_last_used(profile), lambda _result, _error: None, name="sstp-vpn-last-used")
+        self._set_status(Status(State.HANDSHAKE, server=profile.server))
 
     def _take_session_lock(self, profile: Profile) -> bool:
         """One client per profile, shared with `sstp-vpn connect` (client/session_lock.py); a
@@ -449,10 +451,6 @@ class ConnectionController(QObject):
         if preparation.failure is not None:
             return _Prepared(failure=preparation.failure)
         try:
-            self.store.set_last_used(profile.id)
-        except ProfileFileError:
-            pass  # only the left-click default is lost
-        try:
             if profile.remember_password:
                 password = self.secrets.get(profile.id, SecretKind.VPN)
             else:  # "ask every time": never from the keyring, and none left there (saved before the choice)
@@ -463,6 +461,14 @@ class ConnectionController(QObject):
         except KeyringUnavailable as error:
             return _Prepared(keyring_problem=error.sentence, repaired=preparation.repaired)
         return _Prepared(password, proxy_password, repaired=preparation.repaired)
+
+    def _note_last_used(self, profile: Profile) -> None:
+        """Worker thread: the profile a left click on the icon connects next time (a file write,
+        so not on the way to the connection)."""
+        try:
+            self.store.set_last_used(profile.id)
+        except ProfileFileError:
+            pass  # only the left-click default is lost
 
     def _on_prepared(self, attempt: int, profile: Profile, prepared: _Prepared | None, error: BaseException | None) -> None:
         if attempt != self._driver.supervisor.attempt or self._driver.supervisor.phase is not Phase.PREPARING:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import enum
 from functools import cache
 from importlib.resources import as_file, files
+from pathlib import Path
 
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QIcon, QPixmap
 
 SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
@@ -30,12 +32,19 @@ def app_icon() -> QIcon:
 
 
 def _icon(stem: str) -> QIcon:
-    """Needs a QGuiApplication (pixmaps are read at once)."""
+    """Needs a QGuiApplication. PNGs on disk are read when their size is first drawn (the tray
+    draws one or two of the eight), others (in a zip) at once, from as_file's temporary copy."""
     icon = QIcon()
     folder = files("sstpvpn.assets") / "icons"
     for size in SIZES:
-        with as_file(folder / f"{stem}-{size}.png") as path:
-            pixmap = QPixmap(str(path))  # read now: as_file may hand out a temporary copy
+        resource = folder / f"{stem}-{size}.png"
+        if isinstance(resource, Path):
+            if not resource.is_file():
+                raise FileNotFoundError(f"the icon {resource} is missing from the installation")
+            icon.addFile(str(resource), QSize(size, size))
+            continue
+        with as_file(resource) as path:
+            pixmap = QPixmap(str(path))
         if pixmap.isNull():
             raise FileNotFoundError(f"the icon {path} is missing from the installation or unreadable")
         icon.addPixmap(pixmap)

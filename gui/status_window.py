@@ -9,7 +9,7 @@ reading and ignores one that comes back after the session's interface has change
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from PySide6.QtCore import QPointF, Qt, QTimer, Slot
@@ -27,6 +27,7 @@ from .icons import app_icon
 from .presentation import duration_text, in_gui_words, ipv6_link_local, state_text
 from .traffic import TrafficMeter, human_bytes, human_rate
 
+ROUTES_EVERY = 10  # the routes are read with every tenth traffic sample (and whenever the window opens or the interface changes)
 RECEIVED_COLOR = QColor("#2e7dd7")
 SENT_COLOR = QColor("#e8771c")
 
@@ -40,16 +41,18 @@ class SystemReading:
     counters: TrafficCounters | None  # None: not counted on this system, or no interface
     routes: list[str] | None  # None: not shown on this system, or no interface
     tunnel_problem: str | None  # why no tunnel can be had, if so
+    routes_read: bool = True  # False: this look left the routes out (they cost more than the rest)
 
 
-def read_system(interface: str | None) -> SystemReading:
+def read_system(interface: str | None, with_routes: bool = True) -> SystemReading:
     """Worker thread: asks the platform layer, which may read files and netlink."""
     return SystemReading(
         interface,
         time.monotonic(),
         current.read_traffic_counters(interface) if interface else None,
-        current.routes_through(interface) if interface else None,
+        current.routes_through(interface) if interface and with_routes else None,
         current.tunnel_problem(),
+        routes_read=with_routes,
     )
 
 
@@ -147,6 +150,7 @@ class StatusWindow(QWidget):
         self._tunnel_problem: str | None = None  # from the latest reading
         self._generation = 0  # bumped when the interface changes: readings of an older one are stale
         self._reading = False  # a look at the system is on its way
+        self._looks_since_routes = 0  # looks at the system since the last one that read the routes
         # Translators: window title
         self.setWindowTitle(_("SSTP VPN status"))
         self.setWindowIcon(app_icon())
@@ -201,7 +205,7 @@ class StatusWindow(QWidget):
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.timer.start()
         self.refresh()
-        self._read_system()
+        self._read_system(with_routes=True)
         super().showEvent(event)
 
     def hideEvent(self, event) -> None:  # noqa: N802 - Qt's name
@@ -239,12 +243,13 @@ class StatusWindow(QWidget):
             "duration": duration_text(time.monotonic() - status.connected_at) if connected and status.connected_at else none,
         }
         for name, text in values.items():
-            self.values[name].setText(text)
+            if self.values[name].text() != text:
+                self.values[name].setText(text)
         self.disconnect_button.setEnabled(controller.active and not controller.shutting_down)
         problem = in_gui_words(status.failure.reason) if status.state is State.DISCONNECTED and status.failure else self._tunnel_problem
-        self.problem.setText(problem or "")
+        if self.problem.text() != (problem or ""):
+            self.problem.setText(problem or "")
         self.problem.setVisible(bool(problem))
-        self.graph.update()
 
     @Slot()
     def _tick(self) -> None:
@@ -253,11 +258,15 @@ class StatusWindow(QWidget):
         self._read_system()
         self.refresh()
 
-    def _read_system(self) -> None:
+    def _read_system(self, with_routes: bool = False) -> None:
         if self._reading:
             return  # the last look has not come back yet: no pile of threads behind a slow system
         self._reading = True
-        run_in_background(partial(read_system, self._metered_interface), partial(self._system_read, self._generation), name="sstp-vpn-status")
+        with_routes = with_routes or self._interface_reading is None or self._looks_since_routes >= ROUTES_EVERY - 1
+        self._looks_since_routes = 0 if with_routes else self._looks_since_routes + 1
+        run_in_background(
+            partial(read_system, self._metered_interface, with_routes), partial(self._system_read, self._generation), name="sstp-vpn-status"
+        )
 
     def _system_read(self, generation: int, reading: SystemReading | None, error: BaseException | None) -> None:
         self._reading = False
@@ -270,12 +279,16 @@ class StatusWindow(QWidget):
             return
         if reading.interface is not None:
             self.meter.sample(reading.at, reading.counters)
+            if not reading.routes_read and self._interface_reading is not None:
+                reading = replace(reading, routes=self._interface_reading.routes, routes_read=True)  # the last ones read
             self._interface_reading = reading
+            self.graph.update()
         self.refresh()
 
     def _follow_interface(self, interface: str | None) -> None:
         if interface != self._metered_interface:
             self.meter.reset()
+            self.graph.update()
             self._metered_interface = interface
             self._interface_reading = None
             self._generation += 1

@@ -3,6 +3,7 @@ time it is about to show so it always tells the truth (the profiles on disk, the
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -87,10 +88,9 @@ class Tray(QObject):
         self.question: QMessageBox | None = None  # "Disconnect A and connect B?", while it is open
         controller.changed.connect(self.refresh)
         controller.notice.connect(self.show_notice)
-        self._ticker = QTimer(self)  # keeps the tooltip's durations and countdowns current
-        self._ticker.setInterval(1000)
-        self._ticker.timeout.connect(self.refresh)
-        self._ticker.start()
+        self.ticker = QTimer(self)  # keeps the tooltip's duration or countdown current, while it shows one
+        self.ticker.setInterval(1000)
+        self.ticker.timeout.connect(self.refresh)
         self.refresh()
 
     # -- icon, tooltip, notifications --------------------------------------------------------
@@ -113,6 +113,12 @@ class Tray(QObject):
         )
         if self.icon.toolTip() != text:
             self.icon.setToolTip(text)
+        reconnect_in = controller.reconnect_in
+        ticking = controller.status.state is State.CONNECTED or (reconnect_in is not None and math.isfinite(reconnect_in))
+        if ticking and not self.ticker.isActive():
+            self.ticker.start()
+        elif not ticking and self.ticker.isActive():
+            self.ticker.stop()  # no wake-ups while the tooltip says nothing that changes with time
 
     def _summary(self, now: float) -> list[str]:
         """The menu's first lines: the words the tooltip starts with."""

@@ -40,3 +40,10 @@ def start_route_watch(on_change: Callable[[bool], None]) -> RouteWatch:
         except OSError as error:  # no netlink here (a sandbox): reconnect without it
             log.warning("cannot watch the routing table (%s); reconnecting without it", error)  # not translated: program log, not the Log window
     return AlwaysUsable()
+
+
+def load_watcher() -> None:
+    """Import this OS's watcher now (on Linux pyroute2, 0.1-0.3 s of imports), e.g. on a worker
+    thread while the tray app waits for its first click, so that connection does not wait for it."""
+    if sys.platform == "linux":
+        from . import route_watch_linux  # noqa: F401

@@ -60,7 +60,7 @@ def test_connects_with_the_keyring_password_and_reports_it(qtbot, controller, st
     (command,) = engine.connects
     assert command.engine.credentials.password == "s3cret"
     assert command.transport.server == "vpn.example.com:8443"
-    assert store.load().last_used == profile.id
+    qtbot.waitUntil(lambda: store.load().last_used == profile.id)  # noted by a worker of its own
     assert tray_state(controller.status) is TrayState.CONNECTING
     engine.connected("198.18.30.10")
     qtbot.waitUntil(lambda: controller.status.state is State.CONNECTED)

@@ -215,3 +215,19 @@ def test_after_a_failure_the_menu_says_why_in_the_editors_words(qtbot, tray_ui, 
     assert QGuiApplication.primaryScreen().grabWindow(0, *area.getRect()).save(str(screenshots / "tray-menu-last-attempt.png"))
     tray_ui.menu.hide()
     balloon().hide()
+
+
+def test_the_tooltip_clock_ticks_only_while_the_tooltip_shows_a_time(qtbot, tray_ui, store, secrets):
+    """The once-a-second refresh runs while connected (the tooltip's duration), not while idle or
+    connecting: a tray app left alone does not wake up for nothing."""
+    assert not tray_ui.ticker.isActive()
+    profile = add(store, "Office")
+    secrets.set(profile.id, SecretKind.VPN, "pw")
+    tray_ui.controller.connect_profile(profile)
+    qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
+    assert tray_ui.controller.active and not tray_ui.ticker.isActive()
+    ScriptedRunner.instances[-1].connected()
+    qtbot.waitUntil(tray_ui.ticker.isActive)
+    tray_ui.controller.disconnect_session()
+    qtbot.waitUntil(lambda: not tray_ui.controller.active)
+    assert not tray_ui.ticker.isActive()

@@ -16,6 +16,7 @@ from sstpvpn.client.secret_store import SecretKind
 from sstpvpn.gui.app import TrayApp
 from sstpvpn.gui.password_dialog import PasswordDialog
 from sstpvpn.gui.pin_dialog import PinDialog
+from sstpvpn.gui.status_window import ROUTES_EVERY
 from sstpvpn.platform import current
 from sstpvpn.platform.traffic_counters import TrafficCounters
 from tests.gui.saved_profiles import add_profile as add
@@ -101,6 +102,33 @@ def test_status_window_reads_the_system_off_the_gui_thread_and_drops_stale_readi
     assert window.values["received"].text() == "2.0 KiB" and window.values["sent"].text() == "1.0 KiB"
     assert window.problem.text() == "No helper." and window.problem.isVisible()
     assert threading.main_thread() not in readers
+
+
+def test_status_window_looks_at_the_system_only_while_shown_and_at_the_routes_every_tenth_time(qtbot, tray_app, store, secrets, monkeypatch):
+    """Its once-a-second look (traffic counters, the graph) runs only while the window is shown; the
+    routes, which cost more to read, are read when it opens and with every tenth look, and stay shown between."""
+    routes_read: list[str] = []
+    monkeypatch.setattr(current, "read_traffic_counters", lambda interface: TrafficCounters(1000, 1000))
+    monkeypatch.setattr(current, "routes_through", lambda interface: routes_read.append(interface) or ["0.0.0.0/1", "128.0.0.0/1"])
+    connected_engine(qtbot, tray_app, add(store, secrets, "pw"), interface="tun7")
+    window = tray_app.show_status()
+    assert window.timer.isActive()
+    qtbot.waitUntil(lambda: window.values["routes"].text() == "0.0.0.0/1, 128.0.0.0/1")
+    assert routes_read == ["tun7"]
+    for _ in range(ROUTES_EVERY - 1):
+        qtbot.waitUntil(lambda: not window._reading)
+        window._tick()
+    qtbot.waitUntil(lambda: not window._reading)
+    assert routes_read == ["tun7"] and window.values["routes"].text() == "0.0.0.0/1, 128.0.0.0/1"
+    window._tick()
+    qtbot.waitUntil(lambda: not window._reading)
+    assert routes_read == ["tun7", "tun7"]
+    window.close()
+    assert not window.isVisible() and not window.timer.isActive()
+    window.show()
+    assert window.timer.isActive()
+    window.close()
+    assert not window.timer.isActive()
 
 
 def test_the_tray_says_at_start_when_no_tunnel_can_be_had(qtbot, tray, store, secrets, monkeypatch):
