@@ -26,16 +26,13 @@ import dataclasses
 import importlib
 import json
 import logging
-import multiprocessing
 import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,6 +317,9 @@ def fetch(url: str, timeout: float = PAC_TIMEOUT) -> str:
 
 
 def _download(url: str, scheme: str, timeout: float) -> str:
+    import urllib.error  # urllib.request brings http.client and email: only when a PAC file is fetched
+    import urllib.request
+
     deadline = time.monotonic() + timeout
     if scheme == "file":
         path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
@@ -407,6 +407,8 @@ def _frozen_child(js: str, url: str, host: str, conn) -> None:  # pragma: no cov
 def _run_child(js: str, url: str, host: str, timeout: float) -> list[str] | None:
     """The child's answer, or None when it did not give one within `timeout` (it is killed)."""
     if getattr(sys, "frozen", False):  # pragma: no cover - a PyInstaller bundle has no python -c; its entry calls freeze_support()
+        import multiprocessing
+
         context = multiprocessing.get_context("spawn")
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=_frozen_child, args=(js, url, host, sender), daemon=True)
