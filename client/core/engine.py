@@ -56,6 +56,17 @@ THIS_NETWORK = IPv4Network("0.0.0.0/8")  # RFC 1122: "this host on this network"
 IPV4_FRAME_PREFIX = b"\xff\x03\x00\x21"
 IPV6_FRAME_PREFIX = b"\xff\x03\x00\x57"
 DATA_HEADER_LIMIT = 0x0FFF - 8  # largest IP packet one SSTP data packet can hold
+IPV6_KEY = 0x10000
+# SSTP data header (version 1.0, data, 12-bit length) + FF 03 + protocol, by IP packet size (+ IPV6_KEY
+# for IPv6), made as sizes come: the data path then builds no object per packet
+_DATA_HEADERS: dict[int, bytes] = {}
+
+
+def _data_header(key: int) -> bytes:
+    size = key & 0xFFFF
+    header = b"\x10\x00" + (size + 8).to_bytes(2, "big") + (IPV6_FRAME_PREFIX if key & IPV6_KEY else IPV4_FRAME_PREFIX)
+    _DATA_HEADERS[key] = header
+    return header
 
 
 @dataclass(frozen=True)
@@ -199,6 +210,16 @@ class Engine:
             self._deadline = now + NEGOTIATION_TIMEOUT
             self._set_state(State.NEGOTIATING)
             data = reply.after_headers
+        if self.call is Call.CALL_CONNECTED and self._inform is None and self._ipcp.is_opened:
+            # Fast path: the IPv4 data packets of an established session, straight from the stream.
+            taken = len(self._deliver)
+            data = self._reader.take_data(data, IPV4_FRAME_PREFIX, self._deliver)
+            if len(self._deliver) != taken:
+                self._echo_outstanding = False
+                if self._hello_deadline is not None:
+                    self._hello_deadline = now + self.settings.hello_interval
+            if not data:
+                return
         while self.call is not Call.CLOSED:
             try:
                 packets = self._reader.feed(data)
@@ -242,7 +263,8 @@ class Engine:
         """IP packets from the tunnel device, sent only once the call and IPCP are up."""
         if self.call is not Call.CALL_CONNECTED or not self._ipcp.is_opened:
             return
-        out = self._out
+        append = self._out.append
+        headers = _DATA_HEADERS
         v6 = self._ipv6cp.is_opened
         for packet in packets:
             size = len(packet)
@@ -250,13 +272,13 @@ class Engine:
                 continue
             version = packet[0] >> 4
             if version == 4:
-                prefix = IPV4_FRAME_PREFIX
+                key = size
             elif version == 6 and v6:
-                prefix = IPV6_FRAME_PREFIX
+                key = size | IPV6_KEY
             else:
                 continue
-            # SSTP data header (version 1.0, data, 12-bit length) + FF 03 + protocol, in one go.
-            out.append(b"\x10\x00" + (size + 8).to_bytes(2, "big") + prefix + packet)
+            append(headers.get(key) or _data_header(key))
+            append(packet)  # data_to_send() joins header and packet: one copy, no object per packet
 
     def connection_lost(self, now: float) -> None:
         """The TLS stream ended (EOF or error) before we closed it."""

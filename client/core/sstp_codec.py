@@ -213,3 +213,35 @@ class PacketReader:
             offset += length
         self._rest = buffer[offset:]
         return packets
+
+    def take_data(self, data: bytes, prefix: bytes, bodies: list[bytes]) -> bytes:
+        """The fast path for a data stream: while `data` (with what is held back before it) starts
+        with whole data packets whose body starts with `prefix` (e.g. FF 03 00 21, an IPv4 frame),
+        append each body without the prefix to `bodies`, one slice each and no other object. The
+        rest of `data`, from the first packet that is anything else or incomplete, is returned for
+        feed(), which reads it as ever; so the packets and faults found do not change."""
+        if self._fault is not None or type(data) is not bytes:
+            return data
+        skip = 4 + len(prefix)
+        offset = 0
+        rest = self._rest
+        if rest:  # finish the packet the last read cut, if it is one of these
+            if len(rest) < 4 or rest[0] != VERSION or rest[1] & 1:
+                return data
+            missing = ((rest[2] & 0x0F) << 8 | rest[3]) - len(rest)
+            if missing < 0 or missing > len(data):
+                return data
+            packet = rest + data[:missing]
+            if len(packet) < skip or not packet.startswith(prefix, 4):
+                return data
+            bodies.append(packet[skip:])
+            self._rest = b""
+            offset = missing
+        end = len(data)
+        while end - offset >= skip:
+            length = (data[offset + 2] & 0x0F) << 8 | data[offset + 3]
+            if data[offset] != VERSION or data[offset + 1] & 1 or length < skip or end - offset < length or not data.startswith(prefix, offset + 4):
+                break
+            bodies.append(data[offset + skip : offset + length])
+            offset += length
+        return data[offset:] if offset else data
