@@ -20,8 +20,9 @@ client's Finished), and for every TLS record after it, until the client's tunnel
 - the client's reaction: the gap between a server record and the client's next record, when the
   client's record comes next ("every client packet of the handshake leaves <= 5 ms after the server
   packet that allows it"); max and median per run;
-- the server's waits: the gap between a client record and the server's next record; their sum is
-  what no client can save.
+- the server's waits: every gap that ends with a server record (after a client record, or between
+  two server records: SoftEther handles one client packet per wake-up and sometimes waits 300 ms
+  before the next); their sum is what no client can save.
 For each client phase line the table also shows how long before the line the server's record that
 allowed it arrived (the client's own time for that phase, from the wire).
 
@@ -65,6 +66,7 @@ PHASES = ("syn", "tls", "http", "call-connect-ack", "lcp-open", "auth-ok", "ipcp
 REACTION_GOAL = 0.005  # seconds: a client record after the server record that allows it
 SYN_GOAL = 0.15  # seconds after process start
 TOTAL_GOAL_RATIO = 1.05  # start -> tunnel up, against the minimal client's median
+OWN_TIME_GOAL = 0.2  # seconds: start -> tunnel up beyond the server's waits
 
 # Our client's progress lines (sstp-vpn connect -v): the phase each one marks.
 OUR_LINES = (
@@ -196,7 +198,7 @@ class WireView:
     tls: float | None = None  # the client's Finished
     http: float | None = None  # the client's first application record (the SSTP request)
     reactions: list[float] = field(default_factory=list)  # server record -> client's next record
-    server_waits: list[float] = field(default_factory=list)  # client record -> server's next record
+    server_waits: list[float] = field(default_factory=list)  # any record -> the server's next record
     # (client record time, the server record before it) for matching the client's phase lines
     replies: list[tuple[float, float]] = field(default_factory=list)
 
@@ -222,12 +224,18 @@ def wire_view(segments: list[Segment], start: float, until: float) -> WireView:
     first_client = next((r for r in after if r.outgoing), None)
     if first_client is not None:
         view.http = first_client.time - start
+    # Each gap between two records (from the client's Finished on) is someone's time: one that
+    # ends with a server record is the server's (it waited, or took its time for a second
+    # record), one that ends with a client record is the client's (a reaction, when a server
+    # record came just before it).
     previous: TlsRecord | None = None
     for record in after:
-        if previous is not None and record.outgoing != previous.outgoing:
+        if previous is not None:
             gap = record.time - previous.time
-            (view.reactions if record.outgoing else view.server_waits).append(gap)
-            if record.outgoing:
+            if not record.outgoing:
+                view.server_waits.append(gap)
+            elif not previous.outgoing:
+                view.reactions.append(gap)
                 view.replies.append((record.time - start, previous.time - start))
         previous = record
     return view
@@ -462,13 +470,15 @@ def median(values: list[float]) -> float | None:
 def summarize(runs: list[Run]) -> dict:
     by_client: dict[str, dict] = {}
     for run in runs:
-        entry = by_client.setdefault(run.client, {"phases": {}, "reaction_max": [], "reaction_median": [], "server_waits": [], "cpu": []})
+        entry = by_client.setdefault(run.client, {"phases": {}, "reaction_max": [], "reaction_median": [], "server_waits": [], "cpu": [], "own": []})
         for phase, seconds in run.phases.items():
             entry["phases"].setdefault(phase, []).append(seconds)
         if run.wire is not None and run.wire.reactions:
             entry["reaction_max"].append(max(run.wire.reactions))
             entry["reaction_median"].append(statistics.median(run.wire.reactions))
             entry["server_waits"].append(sum(run.wire.server_waits))
+            if "tunnel-up" in run.phases:
+                entry["own"].append(run.phases["tunnel-up"] - sum(run.wire.server_waits))
         if run.cpu_seconds is not None:
             entry["cpu"].append(run.cpu_seconds)
     return by_client
@@ -518,7 +528,7 @@ def report(runs: list[Run], machine: dict, tray: dict | None) -> str:
     lines += [
         "",
         "On the wire (client namespace): the client's reaction = server record -> the client's next record;",
-        "server waits = client record -> the server's next record, summed from the client's Finished to its tunnel up",
+        "server waits = every gap ending with a server record, summed from the client's Finished to its IPCP up",
         f"{'':<30}" + "".join(f"{name:>12}" for name in names),
     ]
     for label, key, scale in (
@@ -532,12 +542,15 @@ def report(runs: list[Run], machine: dict, tray: dict | None) -> str:
     worst = {name: max(summary[name]["reaction_max"], default=None) for name in names}
     lines.append(f"{'reaction, max over all runs (ms)':<30}" + "".join(f"{_cell(worst[name], 1000, 1):>12}" for name in names))
     total = {name: median(summary[name]["phases"].get("tunnel-up", [])) for name in names}
-    waits = {name: median(summary[name]["server_waits"]) for name in names}
-    lines += ["", "Start -> tunnel up minus the server's waits (the clients' own time, median):"]
-    lines.append(
-        "  "
-        + ", ".join(f"{name}: {_cell(total[name] - waits[name]) if total[name] is not None and waits[name] is not None else '-'} s" for name in names)
-    )
+    own = {name: median(summary[name]["own"]) for name in names}
+    lines += [
+        "",
+        "The clients' own time: start -> tunnel up minus the server's waits, per run (median); the goal is <= 0.2 s.",
+        "SoftEther's waits vary by hundreds of ms from run to run (its 300 ms ticks, its DHCP), more than the clients differ.",
+    ]
+    lines.append("  " + ", ".join(f"{name}: {_cell(own[name])} s" for name in names))
+    if any(name == "before" for name in names):
+        lines.append("  (before has no IPCP line: its wire window runs to its tunnel-up line, so its waits include the new tunnel's traffic)")
     lines += ["", "Goals (issue 18):"]
     for name in names:
         if name == "minimal":
@@ -548,7 +561,8 @@ def report(runs: list[Run], machine: dict, tray: dict | None) -> str:
         lines.append(
             f"  {name}: first SYN {_cell(syn)} s (goal <= {SYN_GOAL}), "
             f"reaction max {_cell(reaction, 1000, 1)} ms (goal <= {REACTION_GOAL * 1000:.0f}), "
-            f"start -> tunnel up / minimal {('-' if ratio is None else f'{ratio:.2f}')} (goal <= {TOTAL_GOAL_RATIO})"
+            f"start -> tunnel up / minimal {('-' if ratio is None else f'{ratio:.2f}')} (goal <= {TOTAL_GOAL_RATIO}), "
+            f"own time {_cell(own[name])} s (goal <= {OWN_TIME_GOAL})"
         )
     lines += ["", "Tray, click -> green: " + ("not measured by this bench (tray_click_to_green hook)" if tray is None else f"{tray}")]
     lines += ["", "Where each phase line of the client came from (median ms between the server record that allowed it and the line):"]

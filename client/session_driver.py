@@ -12,6 +12,7 @@ attempt and to notice a suspend (a timer's clock stops while the computer sleeps
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from .core.types import Failure, State, Status
 from .endpoint import is_ip_address
 from .runner import Connect, Disconnect, EngineRunner, RetryPassword, Shutdown
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
+
+WARM_UP_SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,16 @@ class SessionDriver(Generic[Target]):
             if self._route_watch is None and self._runner is not None and item.state in (State.CONFIGURING, State.CONNECTED, State.DISCONNECTED):
                 # Signed in (the server now takes its time for IPCP and its DHCP) or ended: the
                 # modules the tunnel and the watcher need are loaded now, off the handshake's way.
-                if item.state is State.CONFIGURING:
-                    current.load_tunnel_modules()
-                self._start_route_watch()
+                # Meanwhile the runner answers the server within a short switch interval: a
+                # thread that wants the GIL waits at most this long for these imports.
+                interval = sys.getswitchinterval()
+                sys.setswitchinterval(min(interval, WARM_UP_SWITCH_INTERVAL))
+                try:
+                    if item.state is State.CONFIGURING:
+                        current.load_tunnel_modules()
+                    self._start_route_watch()
+                finally:
+                    sys.setswitchinterval(interval)
                 now = self._clock()
             self.history.observe(item)
             return self._carry_out(self.supervisor.status(item, now))
