@@ -2,6 +2,7 @@
 
     sudo python3 bench/engine_bound.py [--runs 3] [--seconds 5] [--before /root/before/shadow]
                                        [--parallel 1] [--window SIZE] [--no-minimal] [--json FILE]
+                                       [--server-tun gso|plain|device] [--pin] [--only-ours] [--profile DIR]
 
 Through SoftEther the server is the limit, so that bench cannot show a client's own speed. Here
 the server is bench/fast_server.py (our codecs and the unit tests' ScriptedServer for the control
@@ -23,6 +24,11 @@ per path and direction: median Mbit/s, the ratio to the relay, CPU of the client
 server side in % of one core and in cores per Gbit/s carried, and which one was the limit (a
 single-threaded process near 100 % of a core). Goal (issue 18): ours >= 75 % of the relay both
 ways, at fewer client cores per Gbit/s than the minimal client.
+
+With --pin the client side (the client or the relay's client half, iperf3 -c) runs on CPU 0 and the
+server side (fast_server.py or the relay's server half, iperf3 -s) on CPU 1, and the report gives
+how busy each CPU was: on a quiet machine, the full one is the limit. (Other programs are not
+moved, so on a busy machine both look full; and the relay then has one CPU per side too.)
 
 Namespaces, processes and the temporary directory are removed on exit, also on failure and
 Ctrl-C. Exit status: 0 all measured, 1 something failed (see ERRORS), 130 interrupted.
@@ -61,6 +67,7 @@ SSTP_PORT, RELAY_TLS_PORT, RELAY_LISTEN_PORT, IPERF_PORT = 443, 8443, 15201, 520
 SERVER_NAME = "vpn.bench"
 TUNNEL_SERVER = "198.18.30.1"  # the fast server's TUN address; iperf3 listens there too
 USER = "benchuser"
+CLIENT_CPU, SERVER_CPU = 0, 1  # with --pin
 DIRECTIONS = ("upload", "download")
 CLIENT_KEYS = ("ours", "before", "minimal")
 GOAL_RATIO = 0.75
@@ -159,17 +166,18 @@ class Network:
     server_ns: Namespace
     server: FastServer
     password: str
+    iperf_server: subprocess.Popen | None = None
 
 
 def open_network(stack: contextlib.ExitStack, workdir: Path, tun_mode: str = "gso") -> Network:
     server_ns = stack.enter_context(Namespace(NAMESPACE_PREFIX))
     client_ns = stack.enter_context(Namespace(NAMESPACE_PREFIX))
     veth_pair(server_ns, SERVER_VETH, client_ns, CLIENT_VETH)
-    server_ns.popen("iperf3", "-s", "-p", str(IPERF_PORT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    iperf_server = server_ns.popen("iperf3", "-s", "-p", str(IPERF_PORT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_listener(server_ns, IPERF_PORT)
     password = secrets.token_urlsafe(18)
     server = start_fast_server(server_ns, workdir, password, tun_mode)
-    return Network(client_ns, server_ns, server, password)
+    return Network(client_ns, server_ns, server, password, iperf_server)
 
 
 @dataclass
@@ -337,9 +345,47 @@ def client_kinds(args: argparse.Namespace) -> list[ClientKind]:
 # -- measuring ----------------------------------------------------------------------------------------
 
 
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of a process onto one CPU (threads started later inherit it)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(tid), {cpu})
+
+
+def core_seconds() -> dict[int, tuple[float, float]]:
+    """(busy, total) seconds of each CPU since boot, from /proc/stat."""
+    cores = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            values = [int(v) for v in fields[:8]]
+            cores[int(name[3:])] = (sum(values) - values[3] - values[4], sum(values))
+    return cores
+
+
 def run_iperf(ns: Namespace, address: str, port: int, args: argparse.Namespace, reverse: bool) -> float:
-    """One `iperf3 -c` from `ns` with the bench's fixed streams and window; bits/s received."""
-    command = ["iperf3", "-c", address, "-p", str(port), "-t", f"{args.seconds:g}", "-J", "--connect-timeout", "5000", "-P", str(args.parallel)]
+    """One `iperf3 -c` from `ns` with the bench's fixed streams and window; bits/s received.
+    With --pin it runs on the client side's CPU."""
+    pinned = ["taskset", "-c", str(CLIENT_CPU)] if getattr(args, "pin", False) else []
+    command = [
+        *pinned,
+        "iperf3",
+        "-c",
+        address,
+        "-p",
+        str(port),
+        "-t",
+        f"{args.seconds:g}",
+        "-J",
+        "--connect-timeout",
+        "5000",
+        "-P",
+        str(args.parallel),
+    ]
     if args.window:
         command += ["-w", args.window]
     if reverse:
@@ -366,20 +412,32 @@ def system_seconds(pid: int) -> float | None:
     return int(text[text.rindex(")") + 2 :].split()[12]) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(ns: Namespace, path: Path_, args: argparse.Namespace, reverse: bool) -> dict:
+def measure(ns: Namespace, path: Path_, args: argparse.Namespace, reverse: bool, iperf_server: int | None = None) -> dict:
+    if getattr(args, "pin", False):  # again each run: a client may have started threads since
+        for label, pid in path.pids.items():
+            pin(pid, CLIENT_CPU if label == "client" else SERVER_CPU)
+        if iperf_server is not None:
+            pin(iperf_server, SERVER_CPU)
     meter = CpuMeter(path.pids)
     system_before = {label: system_seconds(pid) for label, pid in path.pids.items()}
+    cores_before = core_seconds()
     began = time.monotonic()
     meter.start()
     bits = run_iperf(ns, path.address, path.port, args, reverse)
     cpu = meter.stop()
     elapsed = time.monotonic() - began
+    cores_after = core_seconds()
+    sides = {}  # with --pin: % busy of the client side's and the server side's CPU
+    if getattr(args, "pin", False):
+        for side, core in (("client", CLIENT_CPU), ("server", SERVER_CPU)):
+            (busy0, total0), (busy1, total1) = cores_before[core], cores_after[core]
+            sides[side] = 100.0 * (busy1 - busy0) / max(total1 - total0, 1e-9)
     system = {}  # the kernel's part of `cpu`, % of one core
     for label, pid in path.pids.items():
         before, after = system_before[label], system_seconds(pid)
         if before is not None and after is not None:
             system[label] = 100.0 * (after - before) / elapsed
-    return {"bits_per_second": bits, "cpu": cpu.processes, "cpu_system": system, "machine_busy": cpu.machine_busy}
+    return {"bits_per_second": bits, "cpu": cpu.processes, "cpu_system": system, "machine_busy": cpu.machine_busy, "core_busy": sides}
 
 
 def record(results: dict, key: str, direction: str, run: dict, round_number: int, args: argparse.Namespace) -> None:
@@ -399,7 +457,14 @@ def measure_rounds(network: Network, fixed: list[Path_], kinds: list[ClientKind]
                 if path.key in failed:
                     continue
                 try:
-                    record(results, path.key, direction, measure(network.client_ns, path, args, direction == "download"), round_number, args)
+                    record(
+                        results,
+                        path.key,
+                        direction,
+                        measure(network.client_ns, path, args, direction == "download", network.iperf_server.pid if network.iperf_server else None),
+                        round_number,
+                        args,
+                    )
                 except BenchError as error:
                     failed.add(path.key)
                     results["errors"].append(f"{path.key} {direction}: {error}")
@@ -417,7 +482,14 @@ def measure_rounds(network: Network, fixed: list[Path_], kinds: list[ClientKind]
             path = Path_(kind.key, kind.label, TUNNEL_SERVER, IPERF_PORT, {"client": tunnel.process.pid, "server": network.server.process.pid})
             try:
                 for direction in DIRECTIONS:
-                    record(results, kind.key, direction, measure(network.client_ns, path, args, direction == "download"), round_number, args)
+                    record(
+                        results,
+                        kind.key,
+                        direction,
+                        measure(network.client_ns, path, args, direction == "download", network.iperf_server.pid if network.iperf_server else None),
+                        round_number,
+                        args,
+                    )
             except BenchError as error:
                 failed.add(kind.key)
                 results["errors"].append(f"{kind.key}: {error}")
@@ -450,7 +522,13 @@ def profile_ours(network: Network, args: argparse.Namespace, results: dict) -> N
                 spies[side] = (subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), raw)
             try:
                 time.sleep(0.3)  # py-spy attaches before the transfer starts
-                run = measure(network.client_ns, Path_("ours", "ours", TUNNEL_SERVER, IPERF_PORT, pids), args, direction == "download")
+                run = measure(
+                    network.client_ns,
+                    Path_("ours", "ours", TUNNEL_SERVER, IPERF_PORT, pids),
+                    args,
+                    direction == "download",
+                    network.iperf_server.pid if network.iperf_server else None,
+                )
                 for side, (spy, raw) in spies.items():
                     _, error = spy.communicate(timeout=args.seconds + 30)
                     if spy.returncode != 0 or not raw.exists():
@@ -502,6 +580,10 @@ def summarise(results: dict) -> None:
                         entry[f"{side}_system_cpu"] = median(system)
                     entry[f"{side}_core_per_gbit"] = median([r["cpu"][side] / 100 / (r["bits_per_second"] / 1e9) for r in used])
             entry["machine_busy"] = median([r["machine_busy"] for r in runs])
+            for side in ("client", "server"):
+                cores = [r["core_busy"][side] for r in runs if side in r.get("core_busy", {})]
+                if cores:
+                    entry[f"{side}_core_busy"] = median(cores)
             summary[f"{key} {direction}"] = entry
     results["summary"] = summary
 
@@ -509,6 +591,10 @@ def summarise(results: dict) -> None:
 def limit_of(entry: dict) -> str:
     """Which single-threaded side held the run: the one near a full core, else nobody clear."""
     client, server = entry.get("client_cpu"), entry.get("server_cpu")
+    if "client_core_busy" in entry:  # pinned: each side has its CPU; a full one is the limit
+        full = [side for side in ("client", "server") if entry[f"{side}_core_busy"] >= 95]
+        name = "kernel+iperf3 " if client is None else ""
+        return " and ".join(f"{name}{side} CPU full" for side in full) or "-"
     if client is None:
         return "kernel"
     sides = [("client", client), ("server", server or 0.0)]
@@ -566,6 +652,21 @@ def format_report(results: dict) -> str:
                 split.append(f"  {path['label']:<34}{direction:<9}" + ", ".join(sides))
     if split:
         lines += ["", "CPU split, user + system (kernel: syscalls, TUN, sockets), % of one core, medians:", *split]
+    pinned = []
+    for key, path in results["paths"].items():
+        for direction in DIRECTIONS:
+            entry = results["summary"].get(f"{key} {direction}", {})
+            if "client_core_busy" in entry:
+                pinned.append(
+                    f"  {path['label']:<34}{direction:<9}client CPU {entry['client_core_busy']:.0f} %, server CPU {entry['server_core_busy']:.0f} %"
+                )
+    if pinned:
+        lines += [
+            "",
+            f"--pin: client side (client, iperf3 -c) on CPU {CLIENT_CPU}, server side (server, iperf3 -s) on CPU {SERVER_CPU}; "
+            "% busy of each CPU (kernel work included), medians:",
+            *pinned,
+        ]
     connects = [(p["label"], p["connect_seconds"]) for p in results["paths"].values() if p.get("connect_seconds")]
     if connects:
         lines += ["", "Connect to this server, start -> tunnel up (median): " + "; ".join(f"{label} {median(s):.2f} s" for label, s in connects)]
@@ -668,9 +769,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the fast server's TUN: gso, writes joined into GSO super-packets (default; 1 in 64 TCP checksums checked); "
         "plain, one packet per read/write, the kernel checks all; device, opened as the client's TunDevice",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help=f"client side (client, iperf3 -c) on CPU {CLIENT_CPU}, server side (server, relay server half, iperf3 -s) on CPU {SERVER_CPU}: "
+        "whichever CPU is full is the limit",
+    )
     parser.add_argument("--profile", metavar="DIR", help="afterwards, one more run per direction with py-spy on our client and the server")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
+    if args.pin and (os.cpu_count() or 1) < 2:
+        parser.error("--pin needs two CPUs")
     if args.runs < 1 or args.seconds <= 0 or args.parallel < 1:
         parser.error("--runs and --parallel must be at least 1, --seconds positive")
     if args.only_ours:
@@ -724,6 +833,7 @@ def main(argv: list[str] | None = None) -> int:
             "window": args.window,
             "before": args.before,
             "server_tun": args.server_tun,
+            "pin": args.pin,
         },
         "paths": {},
         "profiles": {},
