@@ -37,6 +37,7 @@ import json
 import os
 import platform as std_platform
 import shutil
+import signal
 import socket
 import statistics
 import struct
@@ -104,7 +105,6 @@ class Screen:
         xtest.XTestFakeButtonEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
         xtest.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_ulong]
         self._xtest = xtest
-        x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
         self._x11 = x11
         self._display = x11.XOpenDisplay(display.encode())
         if not self._display:
@@ -142,9 +142,6 @@ class Screen:
         self._xtest.XTestFakeButtonEvent(self._display, button, 0, 0)
         self._x11.XSync(self._display, 0)
         return before, taken
-
-    def close(self) -> None:
-        self._x11.XCloseDisplay(self._display)
 
 
 def icon_colour(pixels: list[tuple[int, int, int]]) -> str:
@@ -419,7 +416,7 @@ def inner(args: argparse.Namespace) -> int:
         capture = SynCapture(server.port)
         stack.callback(capture.close)
         screen = Screen(display.name)
-        stack.callback(screen.close)
+        # Not closed: were the X server gone (a Ctrl-C), Xlib would end this process at once, before the clean-up.
         config_home = folder / "config"
         store = ProfileStore(config_home / "sstp-vpn" / "profiles.toml")
         profile = store.save(
@@ -502,11 +499,19 @@ def main() -> int:
             argv += ["--before", args.before]
         if args.json:
             argv += ["--json", str(Path(args.json).resolve())]
-        child = subprocess.Popen(ns.argv(*argv), cwd=REPO_ROOT)
+        # In a session of its own, so a Ctrl-C reaches it alone (forwarded below), not the X server
+        # and the others it started, which it stops in order (the tray app first, politely).
+        child = subprocess.Popen(ns.argv(*argv), cwd=REPO_ROOT, start_new_session=True)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             return child.wait()
         except KeyboardInterrupt:
-            child.wait(30)  # it got the Ctrl-C too and cleans up after itself
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
             return 130
 
 
