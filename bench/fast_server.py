@@ -91,6 +91,7 @@ class Connection:
         self.http_done = False
         self.data_open = False  # IPCP is up: packets from the TUN go to the client
         self.tun_takes_views = getattr(tun, "takes_views", False)
+        self.tun_counts = _tun_counts(tun)  # the TUN outlives connections: its counters at the start
         self.ended = False
         self.events = 0
         self.began = time.monotonic()
@@ -252,7 +253,7 @@ class Connection:
         return (
             f"connection {self.number}: {seconds:.1f} s, cpu {_cpu_seconds() - self.cpu_began:.2f} s; "
             f"up {self.up_packets} packets {self.up_bytes} bytes, down {self.down_packets} packets {self.down_bytes} bytes, "
-            f"tun drops {self.tun.dropped_packets}{_checksums(self.tun)}; auth {script.auth_method} ok={script.authenticated}, "
+            f"{_tun_summary(self.tun, self.tun_counts)}; auth {script.auth_method} ok={script.authenticated}, "
             f"binding ok={binding.ok if binding else None}, ipcp={script.ipcp_client_acked and script.ipcp_server_acked}, "
             f"problems={script.problems}"
         )
@@ -264,10 +265,15 @@ class Connection:
             pass
 
 
-def _checksums(tun: TunDevice) -> str:
+def _tun_counts(tun: TunDevice) -> tuple[int, ...]:
+    return (tun.dropped_packets, *(getattr(tun, name, 0) for name in ("writes", "bad_checksums", "checked")))
+
+
+def _tun_summary(tun: TunDevice, start: tuple[int, ...]) -> str:
+    drops, writes, bad, checked = (now - then for now, then in zip(_tun_counts(tun), start, strict=True))
     if not isinstance(tun, GsoWriteTun):
-        return ""
-    return f", {tun.writes} TUN writes, bad checksums {tun.bad_checksums} of {tun.checked} checked"
+        return f"tun drops {drops}"
+    return f"tun drops {drops}, {writes} TUN writes, bad checksums {bad} of {checked} checked"
 
 
 def _cpu_seconds() -> float:
