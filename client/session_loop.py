@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,8 +42,15 @@ class _Interrupted:
     signum: int
 
 
+_say_lock = threading.Lock()
+
+
 def say(line: str) -> None:
-    print(line, flush=True)
+    """One line on stdout, whole: the runner's thread (log lines) and this one (connected:, ...)
+    both print, and print() writes the text and its newline separately."""
+    with _say_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def run_session(
