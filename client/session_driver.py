@@ -61,11 +61,14 @@ class SessionDriver(Generic[Target]):
         late_route_watch: bool = False,
     ) -> None:
         """`late_route_watch`: start the route watcher only once the first session is signed in
-        (CONFIGURING) or decided (CONNECTED, DISCONNECTED) instead of with the first attempt.
+        (CONFIGURING) or decided (CONNECTED, DISCONNECTED) instead of with the first attempt,
+        and only when reconnecting (only a reconnect decision asks it).
         The command line does, so that the watcher's start (pyroute2's imports on Linux) is not
         on the way of the first packets; what it reads then is the routing table at that moment,
         as it would report it had it run all along."""
         self._late_route_watch = late_route_watch
+        self._late_pending = late_route_watch  # the late watcher (and the tunnel's modules) still to load
+        self._reconnecting = True  # connect() says; without reconnecting no decision asks the watcher
         self.supervisor: SessionSupervisor[Target] = SessionSupervisor(backoff)
         self.history = history if history is not None else AttemptHistory()  # for the support bundle
         self._post = post
@@ -87,6 +90,7 @@ class SessionDriver(Generic[Target]):
     # -- the front end's events; each returns what the front end should act on or tell --------
 
     def connect(self, target: Target, reconnect: bool) -> list[Output]:
+        self._reconnecting = reconnect
         return self._carry_out(self.supervisor.connect(target, self._clock(), reconnect))
 
     def disconnect(self) -> list[Output]:
@@ -110,17 +114,20 @@ class SessionDriver(Generic[Target]):
         """A report that `post` brought to this thread (a PasswordRetry is the front end's to ask)."""
         now = self._clock()
         if isinstance(item, Status):
-            if self._route_watch is None and self._runner is not None and item.state in (State.CONFIGURING, State.CONNECTED, State.DISCONNECTED):
+            if self._late_pending and self._runner is not None and item.state in (State.CONFIGURING, State.CONNECTED, State.DISCONNECTED):
                 # Signed in (the server now takes its time for IPCP and its DHCP) or ended: the
-                # modules the tunnel and the watcher need are loaded now, off the handshake's way.
-                # Meanwhile the runner answers the server within a short switch interval: a
-                # thread that wants the GIL waits at most this long for these imports.
+                # modules the tunnel and the watcher need are loaded now, off the handshake's way
+                # (the watcher only when reconnecting: nothing else asks it). Meanwhile the runner
+                # answers the server within a short switch interval: a thread that wants the GIL
+                # waits at most this long for these imports.
+                self._late_pending = False
                 interval = sys.getswitchinterval()
                 sys.setswitchinterval(min(interval, WARM_UP_SWITCH_INTERVAL))
                 try:
                     if item.state is State.CONFIGURING:
                         current.load_tunnel_modules()
-                    self._start_route_watch()
+                    if self._reconnecting:
+                        self._start_route_watch()
                 finally:
                     sys.setswitchinterval(interval)
                 now = self._clock()
