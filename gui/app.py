@@ -158,11 +158,12 @@ class TrayApp(QObject):
 def _warm_up() -> None:
     """Worker thread, while the app waits for its first click: what that connection would wait
     for otherwise, the keyring's choice of back-end (it asks D-Bus which keyrings answer; nothing
-    is read, so no keyring asks to be unlocked) and the route watcher's imports."""
+    is read, so no keyring asks to be unlocked), the route watcher's imports and the tunnel's."""
     import keyring
 
     keyring.get_keyring()
     route_watch.load_watcher()
+    current.load_tunnel_modules()
 
 
 def _bring_up(window) -> None:
