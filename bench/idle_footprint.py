@@ -91,7 +91,7 @@ def minimal_client(server: SoftEtherServer):
         server.server_name,
         "--port",
         str(server.port),
-        "--ca",
+        "--ca-file",
         str(server.ca_path),
         "--user",
         server.username,
