@@ -31,6 +31,7 @@ from .runner import Connect, Disconnect, EngineRunner, RetryPassword, Shutdown
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
 
 WARM_UP_SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
+WARM_UP_DELAY = 0.05  # seconds after signing in: the server's echo has been answered by then
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class SessionDriver(Generic[Target]):
         as it would report it had it run all along."""
         self._late_route_watch = late_route_watch
         self._late_pending = late_route_watch  # the late watcher (and the tunnel's modules) still to load
+        self._warm_up_at: float | None = None  # when poll() loads them, once signed in
         self._reconnecting = True  # connect() says; without reconnecting no decision asks the watcher
         self.supervisor: SessionSupervisor[Target] = SessionSupervisor(backoff)
         self.history = history if history is not None else AttemptHistory()  # for the support bundle
@@ -114,23 +116,14 @@ class SessionDriver(Generic[Target]):
         """A report that `post` brought to this thread (a PasswordRetry is the front end's to ask)."""
         now = self._clock()
         if isinstance(item, Status):
-            if self._late_pending and self._runner is not None and item.state in (State.CONFIGURING, State.CONNECTED, State.DISCONNECTED):
-                # Signed in (the server now takes its time for IPCP and its DHCP) or ended: the
-                # modules the tunnel and the watcher need are loaded now, off the handshake's way
-                # (the watcher only when reconnecting: nothing else asks it). Meanwhile the runner
-                # answers the server within a short switch interval: a thread that wants the GIL
-                # waits at most this long for these imports.
-                self._late_pending = False
-                interval = sys.getswitchinterval()
-                sys.setswitchinterval(min(interval, WARM_UP_SWITCH_INTERVAL))
-                try:
-                    if item.state is State.CONFIGURING:
-                        current.load_tunnel_modules()
-                    if self._reconnecting:
-                        self._start_route_watch()
-                finally:
-                    sys.setswitchinterval(interval)
-                now = self._clock()
+            if self._late_pending and self._runner is not None:
+                if item.state is State.CONFIGURING and self._warm_up_at is None:
+                    # Signed in: the server now takes its time for IPCP (and its DHCP). Its echo
+                    # right after the crypto binding is answered first, then poll() loads.
+                    self._warm_up_at = now + WARM_UP_DELAY
+                elif item.state in (State.CONNECTED, State.DISCONNECTED):
+                    self._warm_up(tunnel=False)  # configured already, or never to be
+                    now = self._clock()
             self.history.observe(item)
             return self._carry_out(self.supervisor.status(item, now))
         if isinstance(item, NetworkChanged):
@@ -138,6 +131,8 @@ class SessionDriver(Generic[Target]):
         return []
 
     def poll(self) -> list[Output]:
+        if self._warm_up_at is not None and self._clock() >= self._warm_up_at:
+            self._warm_up()
         now = self._clock()
         outputs: list[Output] = []
         if self._sleep_watch is not None and self._sleep_watch.slept() is not None:
@@ -147,9 +142,28 @@ class SessionDriver(Generic[Target]):
     def wakeup_in(self) -> float | None:
         """Seconds until `poll()` is due, or None when only a report can change anything."""
         deadline = self.supervisor.deadline
+        if self._warm_up_at is not None:
+            deadline = self._warm_up_at if deadline is None else min(deadline, self._warm_up_at)
         if deadline is None:
             return None
         return max(0.0, min(deadline - self._clock(), SLEEP_CHECK_SECONDS))
+
+    def _warm_up(self, tunnel: bool = True) -> None:
+        """The late start (late_route_watch): the modules the tunnel needs and, when reconnecting,
+        the route watcher (nothing else asks it), once the session is signed in or decided: off
+        the handshake's way. Meanwhile the runner answers the server within a short switch
+        interval: a thread that wants the GIL waits at most about this long for these imports."""
+        self._late_pending = False
+        self._warm_up_at = None
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, WARM_UP_SWITCH_INTERVAL))
+        try:
+            if tunnel:
+                current.load_tunnel_modules()
+            if self._reconnecting:
+                self._start_route_watch()
+        finally:
+            sys.setswitchinterval(interval)
 
     def shutdown(self) -> list[Output]:
         """The program is ending: stop the session (if any) and start nothing new."""
