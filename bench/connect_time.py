@@ -1,7 +1,7 @@
 """Connect time against SoftEther: where it goes, per phase, for each client, and as seen on the wire.
 
     sudo python3 bench/connect_time.py [--runs 7] [--warmup 1] [--before /root/before/shadow] [--no-minimal]
-                                       [--json FILE] [--wait-for-server SECONDS]
+                                       [--full-tunnel] [--json FILE] [--wait-for-server SECONDS]
 
 The SoftEther fixture of the integration tests (tests/integration/softether.py) runs in network
 namespaces; each run starts one client in the client namespace and stops it once its tunnel is up.
@@ -325,6 +325,9 @@ class ClientKind:
     stop_signal: int
 
 
+FULL_TUNNEL = False  # --full-tunnel: our client routes everything through the VPN (its early route check runs)
+
+
 def our_argv(server) -> list[str]:
     return [
         sys.executable,
@@ -336,7 +339,7 @@ def our_argv(server) -> list[str]:
         server.username,
         "--ca-file",
         str(server.ca_path),
-        "--no-default-route",
+        *([] if FULL_TUNNEL else ["--no-default-route"]),
         "--ifname",
         OUR_IFNAME,
         "--password-stdin",
@@ -494,7 +497,8 @@ def report(runs: list[Run], machine: dict, tray: dict | None) -> str:
     lines = [
         f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}; load average at start {machine['loadavg']}",
         f"Connect time against SoftEther (namespaces), {max(len(s['phases'].get('tunnel-up', [])) for s in summary.values())} runs per client,"
-        " alternating; medians in seconds after the process start",
+        " alternating; medians in seconds after the process start;"
+        f" our client {'routes all traffic (--full-tunnel)' if FULL_TUNNEL else 'with --no-default-route'}",
         "",
         f"{'phase':<18}"
         + "".join(f"{name:>12}" for name in names)
@@ -604,7 +608,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wait-for-server", type=float, default=0.0, metavar="SECONDS", help="wait this long for the machine's SoftEther test server"
     )
+    parser.add_argument(
+        "--full-tunnel", action="store_true", help="our client without --no-default-route (all traffic through the VPN, as by default)"
+    )
     args = parser.parse_args(argv)
+    global FULL_TUNNEL
+    FULL_TUNNEL = args.full_tunnel
     if os.geteuid() != 0:
         print("run as root: the bench creates network namespaces", file=sys.stderr)
         return 1
