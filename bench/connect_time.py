@@ -1,7 +1,7 @@
 """Connect time against SoftEther: where it goes, per phase, for each client, and as seen on the wire.
 
     sudo python3 bench/connect_time.py [--runs 7] [--warmup 1] [--before /root/before/shadow] [--no-minimal]
-                                       [--full-tunnel] [--json FILE] [--wait-for-server SECONDS]
+                                       [--full-tunnel] [--full-tunnel] [--tray] [--json FILE] [--wait-for-server SECONDS]
 
 The SoftEther fixture of the integration tests (tests/integration/softether.py) runs in network
 namespaces; each run starts one client in the client namespace and stops it once its tunnel is up.
@@ -28,8 +28,9 @@ allowed it arrived (the client's own time for that phase, from the wire).
 
 The clients run without PYTHONDONTWRITEBYTECODE and after --warmup uncounted runs each, so they
 start from compiled bytecode as an installed client does (recompiling the sources costs about
-0.1 s per start). The tray's time from the click to the green icon is measured by another bench:
-`tray_click_to_green` is where it plugs in.
+0.1 s per start). With --tray, the tray's times from the click on Connect to its first SYN and to
+the green icon are added from bench/tray.py (run with the same number of connects; its server is
+the loopback SSTP test server of the tests, which answers at once: no DHCP wait).
 
 Run as root. Exit status 0 when every run connected, 1 otherwise.
 """
@@ -456,11 +457,16 @@ def server_client_address() -> str:
 # -- the tray (measured by another bench) -------------------------------------------------------
 
 
-def tray_click_to_green(server, runs: int) -> dict | None:
-    """Hook for the tray's time from the click on Connect to the green icon, measured against the
-    same server (the tray bench's own code plugs in here and returns {"seconds": [...]} ). None:
-    not measured by this bench."""
-    return None
+def tray_click_times(runs: int) -> dict:
+    """Median click -> first SYN and click -> green icon of the tray app, from bench/tray.py."""
+    with tempfile.TemporaryDirectory(prefix="sstp-connect-tray-") as folder:
+        output = Path(folder) / "tray.json"
+        argv = [sys.executable, str(REPO_ROOT / "bench" / "tray.py"), "--rounds", str(runs), "--idle", "1", "--json", str(output)]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BenchFailure(f"bench/tray.py failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        summary = json.loads(output.read_text())["summary"]["now"]
+    return {"click_to_syn_ms": summary["click → SYN, median (ms)"], "click_to_green_ms": summary["click → green, median (ms)"]}
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -568,7 +574,12 @@ def report(runs: list[Run], machine: dict, tray: dict | None) -> str:
             f"start -> tunnel up / minimal {('-' if ratio is None else f'{ratio:.2f}')} (goal <= {TOTAL_GOAL_RATIO}), "
             f"own time {_cell(own[name])} s (goal <= {OWN_TIME_GOAL})"
         )
-    lines += ["", "Tray, click -> green: " + ("not measured by this bench (tray_click_to_green hook)" if tray is None else f"{tray}")]
+    if tray is not None:
+        lines += [
+            "",
+            f"Tray (bench/tray.py, loopback test server): click -> first SYN {tray['click_to_syn_ms']:.1f} ms (goal <= 50), "
+            f"click -> green {tray['click_to_green_ms']:.1f} ms (medians)",
+        ]
     lines += ["", "Where each phase line of the client came from (median ms between the server record that allowed it and the line):"]
     for name in names:
         lags = {}
@@ -611,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full-tunnel", action="store_true", help="our client without --no-default-route (all traffic through the VPN, as by default)"
     )
+    parser.add_argument("--tray", action="store_true", help="also the tray's click -> SYN and click -> green (bench/tray.py)")
     args = parser.parse_args(argv)
     global FULL_TUNNEL
     FULL_TUNNEL = args.full_tunnel
@@ -634,9 +646,9 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(args.runs):
                     for kind in kinds:
                         runs.append(run_once(server, kind, Path(folder)))
-                tray = tray_click_to_green(server, args.runs)
             finally:
                 server.__exit__(None, None, None)
+        tray = tray_click_times(args.runs) if args.tray else None
     except (BenchError, BenchFailure) as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1
