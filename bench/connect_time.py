@@ -1,7 +1,7 @@
 """Connect time against SoftEther: where it goes, per phase, for each client, and as seen on the wire.
 
     sudo python3 bench/connect_time.py [--runs 7] [--warmup 1] [--before /root/before/shadow] [--no-minimal]
-                                       [--full-tunnel] [--full-tunnel] [--tray] [--json FILE] [--wait-for-server SECONDS]
+                                       [--full-tunnel] [--tray] [--json FILE] [--wait-for-server SECONDS]
 
 The SoftEther fixture of the integration tests (tests/integration/softether.py) runs in network
 namespaces; each run starts one client in the client namespace and stops it once its tunnel is up.
