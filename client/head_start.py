@@ -14,6 +14,8 @@ from __future__ import annotations
 import socket
 import threading
 
+from . import system_store
+
 _lock = threading.Lock()
 _pending: HeadStart | None = None
 
@@ -67,6 +69,7 @@ def begin(host: str, port: int, timeout: float) -> None:
             return
         _pending = head
     head._thread.start()
+    system_store.begin()  # the CA certificates the TLS handshake needs, meanwhile (system_store.py)
 
 
 def getaddrinfo(host: str, port: int) -> list[tuple]:

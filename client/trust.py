@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from . import system_store
 from .core.i18n import _, ngettext
 
 if TYPE_CHECKING:
@@ -84,7 +85,10 @@ def verifying_context(ca_file: Path | None) -> ssl.SSLContext:
 
     Raises OSError or ssl.SSLError when `ca_file` cannot be read.
     """
-    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # Where OpenSSL checks the chain itself, truststore's context would be an OpenSSL one with
+    # the system's bundle loaded again at each wrap_socket: loaded once instead, on the command
+    # line's start-up thread when it began it (system_store.py), the same certificates.
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if OS_VERIFIER else system_store.take() or system_store.load()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = False  # done by server_name_problem(), with a better sentence
     context.verify_mode = ssl.CERT_REQUIRED

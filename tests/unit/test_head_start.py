@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from sstpvpn.client import head_start, transport
+from sstpvpn.client import head_start, system_store, transport
 from sstpvpn.client.transport import Endpoint, TransportError
 
 
@@ -20,6 +20,7 @@ def no_head_start_left():
         if head.sock is not None:
             head.sock.close()
         head_start._forget(head)
+    system_store.take()  # the CA store begin() started loading: not left for another test
 
 
 def listener() -> socket.socket:
