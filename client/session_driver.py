@@ -66,8 +66,14 @@ class SessionDriver(Generic[Target]):
         and only when reconnecting (only a reconnect decision asks it).
         The command line does, so that the watcher's start (pyroute2's imports on Linux) is not
         on the way of the first packets; what it reads then is the routing table at that moment,
-        as it would report it had it run all along."""
+        as it would report it had it run all along. With it, too, a Status goes into the attempt
+        history from the next `poll()` (wakeup_in() is then 0) or `close()`, once the front end has
+        told what it decided, and the handshake's first status only with the next one (the TLS
+        handshake and the HTTP request are under way then): writing the file is not on the way
+        of the first packets or of the 'connected:' line."""
         self._late_route_watch = late_route_watch
+        self._unrecorded: list[Status] = []  # late_route_watch: statuses for the history, in order
+        self._auth_pending = late_route_watch  # late_route_watch: what answering a challenge needs, still to load
         self._late_pending = late_route_watch  # the late watcher (and the tunnel's modules) still to load
         self._warm_up_at: float | None = None  # when poll() loads them, once signed in
         self._reconnecting = True  # connect() says; without reconnecting no decision asks the watcher
@@ -124,13 +130,18 @@ class SessionDriver(Generic[Target]):
                 elif item.state in (State.CONNECTED, State.DISCONNECTED):
                     self._warm_up(tunnel=False)  # configured already, or never to be
                     now = self._clock()
-            self.history.observe(item)
+            if self._late_route_watch:
+                self._unrecorded.append(item)
+            else:
+                self.history.observe(item)
             return self._carry_out(self.supervisor.status(item, now))
         if isinstance(item, NetworkChanged):
             return self._carry_out(self.supervisor.network_changed(item.usable, now))
         return []
 
     def poll(self) -> list[Output]:
+        if self._history_due():
+            self._record_history()
         if self._warm_up_at is not None and self._clock() >= self._warm_up_at:
             self._warm_up()
         now = self._clock()
@@ -141,6 +152,8 @@ class SessionDriver(Generic[Target]):
 
     def wakeup_in(self) -> float | None:
         """Seconds until `poll()` is due, or None when only a report can change anything."""
+        if self._history_due():
+            return 0.0
         deadline = self.supervisor.deadline
         if self._warm_up_at is not None:
             deadline = self._warm_up_at if deadline is None else min(deadline, self._warm_up_at)
@@ -165,12 +178,38 @@ class SessionDriver(Generic[Target]):
         finally:
             sys.setswitchinterval(interval)
 
+    def _history_due(self) -> bool:
+        return bool(self._unrecorded) and self._unrecorded[-1].state is not State.HANDSHAKE
+
+    def _record_history(self) -> None:
+        """The statuses not yet in the history and, once the TLS connection stands (NEGOTIATING),
+        the modules that answering the server's challenge needs (late_route_watch: not imported
+        before the first packets; the server takes its time before its challenge). Meanwhile the
+        runner answers the server within a short switch interval, as in _warm_up."""
+        unrecorded, self._unrecorded = self._unrecorded, []
+        load_auth = self._auth_pending and any(status.state in (State.NEGOTIATING, State.AUTHENTICATING) for status in unrecorded)
+        if not unrecorded:
+            return
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, WARM_UP_SWITCH_INTERVAL))
+        try:
+            if load_auth:
+                self._auth_pending = False
+                from .core import mschapv2
+
+                mschapv2.load_modules()
+            for status in unrecorded:
+                self.history.observe(status)
+        finally:
+            sys.setswitchinterval(interval)
+
     def shutdown(self) -> list[Output]:
         """The program is ending: stop the session (if any) and start nothing new."""
         return self._carry_out(self.supervisor.close(self._clock()))
 
     def close(self) -> None:
         """Stop the route watcher and the runner thread (after the session has ended, or to give up on it)."""
+        self._record_history()
         if self._route_watch is not None:
             self._route_watch.close()
         if self._runner is not None:

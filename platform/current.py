@@ -109,6 +109,8 @@ if sys.platform == "linux":
 
     def route_problem_before_connecting(full_tunnel: bool, extra_routes: Sequence[IPv4Network | IPv6Network]) -> str | None:
         """route_snapshot_linux's early check; None at once when no route is known before connecting."""
+        if not full_tunnel and not extra_routes:
+            return None  # routing_policy.known_routes gives none: not even its imports before the first packets
         from sstpvpn.platform import routing_policy
 
         if not routing_policy.known_routes(full_tunnel, extra_routes):
