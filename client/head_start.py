@@ -54,6 +54,9 @@ class HeadStart:
             self.sock = sock
         finally:
             self._done.set()
+            # Then the CA certificates the TLS handshake needs, beside the rest of start-up
+            # (system_store.py): after the SYN, not competing with it.
+            system_store.begin()
 
     def wait(self) -> None:
         # The thread's own connect is bounded by the timeout, the resolver by its own timeouts.
@@ -69,7 +72,6 @@ def begin(host: str, port: int, timeout: float) -> None:
             return
         _pending = head
     head._thread.start()
-    system_store.begin()  # the CA certificates the TLS handshake needs, meanwhile (system_store.py)
 
 
 def getaddrinfo(host: str, port: int) -> list[tuple]:

@@ -79,7 +79,6 @@ from __future__ import annotations
 import datetime
 import enum
 import hashlib
-import http.client
 import json
 import os
 import queue
@@ -610,6 +609,8 @@ def http_fetch(url: str, body: bytes | None, timeout: float, limit: int = CRL_LI
 
 def _http_once(url: str, location: str, body: bytes | None, timeout: float, limit: int) -> tuple[int, str, str, bytes]:
     """(status, reason, Location header, body) of one request to `location`; sentences name `url`."""
+    import http.client  # only when something is fetched: not with every connect's imports (issue 18)
+
     parts = urllib.parse.urlsplit(location)
     if parts.scheme.lower() != "http" or not parts.hostname:
         raise FetchError(_("{url} is not an http:// address").format(url=url))

@@ -73,12 +73,11 @@ class SessionDriver(Generic[Target]):
         of the first packets or of the 'connected:' line."""
         self._late_route_watch = late_route_watch
         self._unrecorded: list[Status] = []  # late_route_watch: statuses for the history, in order
-        self._auth_pending = late_route_watch  # late_route_watch: what answering a challenge needs, still to load
         self._late_pending = late_route_watch  # the late watcher (and the tunnel's modules) still to load
         self._warm_up_at: float | None = None  # when poll() loads them, once signed in
         self._reconnecting = True  # connect() says; without reconnecting no decision asks the watcher
         self.supervisor: SessionSupervisor[Target] = SessionSupervisor(backoff)
-        self.history = history if history is not None else AttemptHistory()  # for the support bundle
+        self._history = history  # for the support bundle; made when first used (its folder: platformdirs)
         self._post = post
         self._on_log = on_log
         self._runner_factory = runner_factory
@@ -90,6 +89,16 @@ class SessionDriver(Generic[Target]):
         self._sleep_watch: SleepWatch | None = None
         self._command: Connect | None = None  # the prepared attempt's, until the runner has it
         self._watch_target: str | None = None  # the server's address, when the command names one
+
+    @property
+    def history(self) -> AttemptHistory:
+        if self._history is None:
+            self._history = AttemptHistory()
+        return self._history
+
+    @history.setter
+    def history(self, history: AttemptHistory) -> None:
+        self._history = history
 
     @property
     def runner(self) -> EngineRunner | None:
@@ -182,22 +191,14 @@ class SessionDriver(Generic[Target]):
         return bool(self._unrecorded) and self._unrecorded[-1].state is not State.HANDSHAKE
 
     def _record_history(self) -> None:
-        """The statuses not yet in the history and, once the TLS connection stands (NEGOTIATING),
-        the modules that answering the server's challenge needs (late_route_watch: not imported
-        before the first packets; the server takes its time before its challenge). Meanwhile the
-        runner answers the server within a short switch interval, as in _warm_up."""
+        """The statuses not yet in the history; meanwhile the runner answers the server within a
+        short switch interval, as in _warm_up."""
         unrecorded, self._unrecorded = self._unrecorded, []
-        load_auth = self._auth_pending and any(status.state in (State.NEGOTIATING, State.AUTHENTICATING) for status in unrecorded)
         if not unrecorded:
             return
         interval = sys.getswitchinterval()
         sys.setswitchinterval(min(interval, WARM_UP_SWITCH_INTERVAL))
         try:
-            if load_auth:
-                self._auth_pending = False
-                from .core import mschapv2
-
-                mschapv2.load_modules()
             for status in unrecorded:
                 self.history.observe(status)
         finally:

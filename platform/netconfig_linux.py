@@ -223,26 +223,32 @@ class NetConfigurator(StepConfigurator):
     def _applying(self, steps: list[policy.Step]) -> Iterator[None]:
         # Under the journal's lock (so no other session's tunnel shows up half-made), and before
         # anything is journaled or changed: no route may capture a local network or the gateway.
+        # One netlink socket and one look-up of the interface for the check and the steps.
         with netlink() as ipr:
             indexes = call(lambda: ipr.link_lookup(ifname=self.ifname), self._find_failed)
             snapshot = read_route_snapshot(ipr, exclude_index=indexes[0] if indexes else None)
-        problem = route_safety.first_problem(snapshot, policy.destinations(steps))
-        if problem is not None:
-            raise PlatformError(problem)
-        with self._netlink_open():
-            yield
+            problem = route_safety.first_problem(snapshot, policy.destinations(steps))
+            if problem is not None:
+                raise PlatformError(problem)
+            with self._netlink_using(ipr, indexes):
+                yield
 
     @contextlib.contextmanager
     def _netlink_open(self) -> Iterator[None]:
         with netlink() as ipr:
             indexes = call(lambda: ipr.link_lookup(ifname=self.ifname), self._find_failed)
-            if not indexes:
-                raise PlatformError(_("The tunnel interface {name} does not exist (any more); reconnect.").format(name=self.ifname))
-            self._ipr, self._index = ipr, indexes[0]
-            try:
+            with self._netlink_using(ipr, indexes):
                 yield
-            finally:
-                self._ipr = None
+
+    @contextlib.contextmanager
+    def _netlink_using(self, ipr: IPRoute, indexes: list[int]) -> Iterator[None]:
+        if not indexes:
+            raise PlatformError(_("The tunnel interface {name} does not exist (any more); reconnect.").format(name=self.ifname))
+        self._ipr, self._index = ipr, indexes[0]
+        try:
+            yield
+        finally:
+            self._ipr = None
 
     def _find_failed(self, reason: str) -> str:
         return _("Could not find the interface {name} ({reason}).").format(name=self.ifname, reason=reason)

@@ -17,6 +17,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
 from .md4 import md4
 
 # RFC 2759 8.7
@@ -77,22 +80,9 @@ def spread_des_key(key7: bytes) -> bytes:
     return bytes(((bits >> (49 - 7 * i)) & 0x7F) << 1 for i in range(8))
 
 
-def load_modules() -> None:
-    """Import what answering a challenge needs (cryptography's DES, the UTF-16 codec), so that a
-    front end can do it while the server keeps the session waiting; else the first answer does.
-    Not at import: the engine is imported before the first packets (issue 18)."""
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES  # noqa: F401
-    from cryptography.hazmat.primitives.ciphers import Cipher, modes  # noqa: F401
-
-    encode_password("")
-
-
 def des_encrypt(clear: bytes, key7: bytes) -> bytes:
     """Single DES (ECB, one block) under a 7-byte key. Single DES is 3DES with K1 = K2 = K3,
     which is what the `cryptography` package still offers."""
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-    from cryptography.hazmat.primitives.ciphers import Cipher, modes
-
     key = spread_des_key(key7)
     encryptor = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()
     return encryptor.update(clear) + encryptor.finalize()

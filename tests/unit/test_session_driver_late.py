@@ -1,6 +1,6 @@
 """The command line's SessionDriver (late_route_watch): the attempt history is written once the
-front end has been told each decision, the handshake's first status only with the next one, and
-what answering the server's challenge needs is loaded once the TLS connection stands."""
+front end has been told each decision, and the handshake's first status only with the next one;
+the history's file is not looked for before then."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sstpvpn.client import session_driver
 from sstpvpn.client.attempt_history import AttemptHistory
-from sstpvpn.client.core import mschapv2
 from sstpvpn.client.core.engine import EngineSettings
 from sstpvpn.client.core.events import Credentials
 from sstpvpn.client.core.supervisor import Connected, Prepare
@@ -47,7 +47,6 @@ def steps(history: AttemptHistory) -> list[str]:
 @pytest.fixture
 def loaded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    monkeypatch.setattr(mschapv2, "load_modules", lambda: calls.append("auth"))
     monkeypatch.setattr(current, "load_tunnel_modules", lambda: calls.append("tunnel"))
     return calls
 
@@ -70,12 +69,11 @@ def test_the_history_follows_the_decisions_and_the_handshake_is_not_held_up(tmp_
     assert steps(history) == []  # not while TLS and the HTTP request are under way
     assert driver.wakeup_in() != 0.0
     driver.poll()
-    assert steps(history) == [] and loaded == []
+    assert steps(history) == []
     driver.deliver(Status(State.NEGOTIATING, server="vpn.example.com:443"))
     assert driver.wakeup_in() == 0.0
     driver.poll()
     assert steps(history) == ["handshake", "negotiating"]
-    assert loaded == ["auth"]  # the server takes its time before its challenge
     plan = NetworkPlan(address=ip_address("198.18.30.10"), peer=None)
     outputs = driver.deliver(Status(State.CONNECTED, server="vpn.example.com:443", plan=plan))
     assert any(isinstance(output, Connected) for output in outputs)
@@ -86,16 +84,29 @@ def test_the_history_follows_the_decisions_and_the_handshake_is_not_held_up(tmp_
     driver.deliver(Status(State.DISCONNECTED, server="vpn.example.com:443"))
     driver.close()  # the end is written even when no poll comes
     assert steps(history)[-1] == "disconnected"
-    assert loaded.count("auth") == 1
+    assert loaded == []  # the tunnel's modules wait for signing in (CONFIGURING), which never came
 
 
-def test_a_session_that_fails_in_the_handshake_is_still_written_and_loads_nothing(tmp_path: Path, loaded: list[str]) -> None:
+def test_a_session_that_fails_in_the_handshake_is_still_written(tmp_path: Path, loaded: list[str]) -> None:
     driver, history = started(tmp_path, late=True)
     driver.deliver(Status(State.HANDSHAKE, server="vpn.example.com:443"))
     driver.deliver(Status(State.DISCONNECTED, server="vpn.example.com:443"))
     driver.close()
     assert steps(history) == ["handshake", "disconnected"]
-    assert "auth" not in loaded
+
+
+def test_the_history_file_is_not_looked_for_before_it_is_written(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    made: list[AttemptHistory] = []
+
+    class Recorded(AttemptHistory):
+        def __init__(self) -> None:
+            super().__init__(tmp_path / "attempts.json")
+            made.append(self)
+
+    monkeypatch.setattr(session_driver, "AttemptHistory", Recorded)
+    driver: SessionDriver[Connect] = SessionDriver(lambda item: None, lambda record: None, runner_factory=FakeRunner, late_route_watch=True)
+    assert made == []  # platformdirs and the state folder: not before the first packets
+    assert driver.history is driver.history and len(made) == 1
 
 
 def test_the_tray_writes_each_status_at_once(tmp_path: Path, loaded: list[str]) -> None:
@@ -104,4 +115,3 @@ def test_the_tray_writes_each_status_at_once(tmp_path: Path, loaded: list[str]) 
     assert steps(history) == ["handshake"]
     driver.deliver(Status(State.NEGOTIATING, server="vpn.example.com:443"))
     assert steps(history) == ["handshake", "negotiating"]
-    assert loaded == []  # the tray loads everything at its start

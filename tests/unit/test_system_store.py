@@ -75,17 +75,21 @@ def test_the_loaded_context_is_taken_once() -> None:
     assert system_store.take() is None
 
 
-def test_the_head_start_begins_loading_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_head_start_begins_loading_the_store_once_its_syn_is_out(monkeypatch: pytest.MonkeyPatch) -> None:
     begun = []
-    monkeypatch.setattr(system_store, "begin", lambda: begun.append(True))
-    monkeypatch.setattr(head_start, "_pending", object())  # a head start under way: no second one
-    head_start.begin("127.0.0.1", 9, 1.0)
-    assert begun == []
-    monkeypatch.setattr(head_start, "_pending", None)
-    monkeypatch.setattr(head_start.HeadStart, "_run", lambda self: self._done.set())
-    head_start.begin("127.0.0.1", 9, 1.0)
-    assert begun == [True]
-    head_start._forget(head_start._pending)
+    monkeypatch.setattr(system_store, "begin", lambda: begun.append(head._done.is_set()))
+    server = socket.socket()
+    with server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        head_start.begin("127.0.0.1", server.getsockname()[1], 5.0)
+        head = head_start._pending
+        assert isinstance(head, head_start.HeadStart)
+        head._thread.join(5)
+        assert begun == [True]  # after the connection was made
+        assert head.sock is not None
+        head.sock.close()
+        head_start._forget(head)
 
 
 @pytest.mark.skipif(trust.OS_VERIFIER, reason="truststore asks the OS there")
