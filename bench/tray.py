@@ -306,7 +306,20 @@ class Tray:
 
     def colour(self) -> str:
         x, y, width, height = self.icon
-        return icon_colour(self.screen.pixels(x, y, width, height))
+        colour = icon_colour(self.screen.pixels(x, y, width, height))
+        if colour == "none":  # the tray host moved the icon (it lays its icons out again at times)
+            moved = self._embedded_place()
+            if moved is not None and moved != self.icon:
+                self.icon = moved
+                colour = icon_colour(self.screen.pixels(*moved))
+        return colour
+
+    def _embedded_place(self) -> tuple[int, int, int, int] | None:
+        for window in find_windows(self.env, "--onlyvisible", "--classname", TRAY_CLASS):
+            geometry = window_geometry(self.env, window)
+            if geometry[0] > 0 and geometry[2] > 4:
+                return geometry
+        return None
 
     def wait_colour(self, colour: str, timeout: float, interval: float = 0.005) -> float:
         end = time.monotonic() + timeout

@@ -85,10 +85,13 @@ def verifying_context(ca_file: Path | None) -> ssl.SSLContext:
 
     Raises OSError or ssl.SSLError when `ca_file` cannot be read.
     """
-    # Where OpenSSL checks the chain itself, truststore's context would be an OpenSSL one with
-    # the system's bundle loaded again at each wrap_socket: loaded once instead, on the command
-    # line's start-up thread when it began it (system_store.py), the same certificates.
-    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if OS_VERIFIER else system_store.take() or system_store.load()
+    # Where OpenSSL checks the chain itself, truststore's context is an OpenSSL one that loads the
+    # system's bundle at wrap_socket, after the TCP connect: a front end that began loading the
+    # same certificates ahead (system_store.py) hands over that context instead. Nothing begun
+    # (or it failed): truststore's, as ever, so the bundle is never read before the SYN.
+    context = None if OS_VERIFIER else system_store.take()
+    if context is None:
+        context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = False  # done by server_name_problem(), with a better sentence
     context.verify_mode = ssl.CERT_REQUIRED

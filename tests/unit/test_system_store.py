@@ -118,3 +118,13 @@ def test_a_preloaded_context_verifies_as_strictly(tmp_path: Path) -> None:
     without_ca_file = trust.verifying_context(None)
     with pytest.raises(ssl.SSLCertVerificationError):
         handshake(without_ca_file, server_context(tmp_path, leaf, intermediate), "vpn.example.com")
+
+
+@pytest.mark.skipif(trust.OS_VERIFIER, reason="truststore asks the OS there")
+def test_without_a_preloaded_store_the_context_is_truststores_and_reads_no_bundle_before_the_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tray and `diagnose` begin nothing before their first connection: reading the bundle
+    # in verifying_context would put it before the SYN, where truststore reads it after.
+    monkeypatch.setattr(system_store, "load", lambda: pytest.fail("the bundle was read before the TCP connect"))
+    context = trust.verifying_context(None)
+    assert isinstance(context, truststore.SSLContext)
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.minimum_version is ssl.TLSVersion.TLSv1_2
