@@ -42,6 +42,9 @@ def self_signed_certificate(folder: Path, name: str = "localhost") -> tuple[Path
     return cert_path, key_path, certificate.public_bytes(serialization.Encoding.DER)
 
 
+HANDSHAKE_TIMEOUT = 5.0
+
+
 class LoopbackTlsServer:
     """TLS on 127.0.0.1 presenting the chain in `pem_path`. To a request ending in an empty line it
     answers as SSTP servers answer the SSTP request; it counts the connections it accepted and
@@ -75,9 +78,12 @@ class LoopbackTlsServer:
                 continue
             self.connections += 1
             with raw:
-                raw.settimeout(self.read_timeout)
+                # A handshake gets seconds, as real servers give it (the command line's head start
+                # opens TCP before its imports end); the conversation after it reads by read_timeout.
+                raw.settimeout(HANDSHAKE_TIMEOUT)
                 try:
                     with self._context.wrap_socket(raw, server_side=True) as tls:
+                        tls.settimeout(self.read_timeout)
                         self._converse(tls)
                 except (ssl.SSLError, OSError):
                     continue  # a client that rejected our certificate, or only looked at it
