@@ -316,7 +316,10 @@ class Tray:
 
     def _embedded_place(self) -> tuple[int, int, int, int] | None:
         for window in find_windows(self.env, "--onlyvisible", "--classname", TRAY_CLASS):
-            geometry = window_geometry(self.env, window)
+            try:
+                geometry = window_geometry(self.env, window)
+            except subprocess.CalledProcessError:
+                continue  # gone since the search
             if geometry[0] > 0 and geometry[2] > 4:
                 return geometry
         return None

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from sstpvpn.client import system_store
 from sstpvpn.client.attempt_history import AttemptHistory
 from sstpvpn.client.core.events import LogRecord
 from sstpvpn.client.core.i18n import _, ngettext
@@ -424,7 +423,6 @@ class ConnectionController(QObject):
         run_in_background(
             lambda: self._read_passwords(profile), lambda result, error: self._on_prepared(attempt, profile, result, error), name="sstp-vpn-prepare"
         )
-        system_store.begin()  # the system's CA certificates load meanwhile (OpenSSL, without the GIL), not after the TCP connect
         run_in_background(lambda: self._note_last_used(profile), lambda _result, _error: None, name="sstp-vpn-last-used")
         self._set_status(Status(State.HANDSHAKE, server=profile.server))
 
