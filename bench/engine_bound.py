@@ -44,7 +44,6 @@ import secrets
 import select
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,7 @@ sys.path.insert(0, str(REPO_ROOT))  # `tests.` and `bench.` imports, as in the t
 
 from bench import profile_summary  # noqa: E402
 from bench.cpu_usage import CpuMeter  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
 from tests.integration.client_process import ClientProcess  # noqa: E402
 from tests.netns import Namespace, stop_process, veth_pair  # noqa: E402
 
@@ -707,25 +707,6 @@ def format_report(results: dict) -> str:
 
 
 # -- main ---------------------------------------------------------------------------------------------
-
-
-def machine_info() -> dict:
-    model = "unknown"
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    iperf = subprocess.run(["iperf3", "--version"], capture_output=True, text=True).stdout.splitlines()
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "kernel": os.uname().release,
-        "python": sys.version.split()[0],
-        "openssl": ssl.OPENSSL_VERSION,
-        "iperf3": iperf[0] if iperf else "iperf3 ?",
-        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-    }
 
 
 def remove_stale_namespaces() -> None:

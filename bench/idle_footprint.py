@@ -30,6 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # `tests.` and `bench.` imports, as in the test suite
 
+from bench.connect_time import minimal_argv  # noqa: E402
 from bench.cpu_usage import process_cpu_seconds  # noqa: E402
 from bench.measured_path import BenchError  # noqa: E402
 from bench.report import median  # noqa: E402
@@ -39,8 +40,6 @@ from tests.integration.softether import SoftEtherServer, locate_server_binary  #
 from tests.netns import stop_process  # noqa: E402
 
 SETTLE_SECONDS = 2.0
-MINIMAL_CLIENT = REPO_ROOT / "bench" / "minimal_client.py"
-MINIMAL_IFNAME = "sstpmin0"
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -84,20 +83,7 @@ def our_client(server: SoftEtherServer, pythonpath: str | None):
 
 @contextlib.contextmanager
 def minimal_client(server: SoftEtherServer):
-    argv = [
-        sys.executable,
-        str(MINIMAL_CLIENT),
-        "--server",
-        server.server_name,
-        "--port",
-        str(server.port),
-        "--ca-file",
-        str(server.ca_path),
-        "--user",
-        server.username,
-        "--ifname",
-        MINIMAL_IFNAME,
-    ]
+    argv = minimal_argv(server)
     process = server.client_ns.popen(*argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process.stdin.write(server.password + "\n")
     process.stdin.close()

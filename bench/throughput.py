@@ -42,7 +42,6 @@ import json
 import os
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ sys.path.insert(0, str(REPO_ROOT))  # `tests.` and `bench.` imports, as in the t
 
 from bench.baselines import NAMESPACE_PREFIX, open_baselines  # noqa: E402
 from bench.iperf_client import IperfError  # noqa: E402
+from bench.machine import machine_info  # noqa: E402
 from bench.measured_path import BenchError, BenchPath, measure_once  # noqa: E402
 from bench.profiling import profile_tunnel  # noqa: E402
 from bench.report import DIRECTIONS, format_report, median  # noqa: E402
@@ -70,25 +70,6 @@ def remove_stale_namespaces() -> None:
         if creator_gone and not subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.strip():
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
             shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
-
-
-def machine_info() -> dict:
-    model = "unknown"
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    iperf = subprocess.run(["iperf3", "--version"], capture_output=True, text=True).stdout.splitlines()
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "kernel": os.uname().release,
-        "python": sys.version.split()[0],
-        "openssl": ssl.OPENSSL_VERSION,
-        "iperf3": iperf[0] if iperf else "iperf3 ?",
-        "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-    }
 
 
 # -- measuring -----------------------------------------------------------------------------------------
