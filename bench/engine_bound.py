@@ -58,8 +58,9 @@ sys.path.insert(0, str(REPO_ROOT))  # `tests.` and `bench.` imports, as in the t
 from bench import profile_summary  # noqa: E402
 from bench.cpu_usage import CpuMeter  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
+from bench.measured_path import BenchError, wait_for_listener  # noqa: E402
 from tests.integration.client_process import ClientProcess  # noqa: E402
-from tests.netns import Namespace, stop_process, veth_pair  # noqa: E402
+from tests.netns import Namespace, remove_stale_namespaces, stop_process, veth_pair  # noqa: E402
 
 NAMESPACE_PREFIX = "sstpeb"
 CLIENT_VETH, SERVER_VETH = "198.18.41.2", "198.18.41.1"
@@ -73,19 +74,7 @@ CLIENT_KEYS = ("ours", "before", "minimal")
 GOAL_RATIO = 0.75
 
 
-class BenchError(RuntimeError):
-    pass
-
-
 # -- processes and paths ------------------------------------------------------------------------------
-
-
-def wait_for_listener(ns: Namespace, port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not ns.run("ss", "-Hltn", f"sport = :{port}").stdout.strip():
-        if time.monotonic() > deadline:
-            raise BenchError(f"nothing listens on port {port} in {ns.name} after {timeout:g} s")
-        time.sleep(0.05)
 
 
 def wait_for_line(process: subprocess.Popen, want: str, what: str, timeout: float = 30.0) -> str:
@@ -709,18 +698,6 @@ def format_report(results: dict) -> str:
 # -- main ---------------------------------------------------------------------------------------------
 
 
-def remove_stale_namespaces() -> None:
-    """Namespaces of an earlier run of this bench that was killed outright (its PID is in their names)."""
-    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
-        prefix, _, rest = name.partition("-")
-        creator = rest.split("-")[0]
-        creator_gone = prefix == NAMESPACE_PREFIX and creator.isdigit() and not Path(f"/proc/{creator}").exists()
-        if creator_gone and not subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.strip():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
-            shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
-
-
 def check_prerequisites(args: argparse.Namespace) -> None:
     if os.geteuid() != 0:
         raise BenchError("run as root (network namespaces, TUN devices)")
@@ -775,7 +752,7 @@ def _interrupt(signum, frame) -> None:
 def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="sstpeb-"))
     stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-    remove_stale_namespaces()
+    remove_stale_namespaces((NAMESPACE_PREFIX,))
     print("setting up the namespaces, iperf3, the fast server and the relay...", flush=True)
     network = open_network(stack, workdir, args.server_tun)
     results["server_log_path"] = network.server.log

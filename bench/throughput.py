@@ -42,7 +42,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import traceback
@@ -58,19 +57,7 @@ from bench.measured_path import BenchError, BenchPath, measure_once  # noqa: E40
 from bench.profiling import profile_tunnel  # noqa: E402
 from bench.report import DIRECTIONS, format_report, median  # noqa: E402
 from bench.tunnel import open_tunnels  # noqa: E402
-
-
-def remove_stale_namespaces() -> None:
-    """Namespaces of an earlier bench that was killed outright (its PID is in their names)."""
-    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
-        prefix, _, rest = name.partition("-")
-        creator = rest.split("-")[0]
-        creator_gone = prefix == NAMESPACE_PREFIX and creator.isdigit() and not Path(f"/proc/{creator}").exists()
-        if creator_gone and not subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.strip():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
-            shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
-
+from tests.netns import remove_stale_namespaces  # noqa: E402
 
 # -- measuring -----------------------------------------------------------------------------------------
 
@@ -155,7 +142,7 @@ def _interrupt(signum, frame) -> None:
 def run(args: argparse.Namespace, stack: contextlib.ExitStack, results: dict) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="sstpbench-"))
     stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-    remove_stale_namespaces()
+    remove_stale_namespaces((NAMESPACE_PREFIX,))
     print("setting up the baselines...", flush=True)
     paths = open_baselines(stack, workdir, results)
     if not args.skip_tunnel:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,6 +24,23 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def remove_stale_namespaces(prefixes: tuple[str, ...]) -> None:
+    """Delete namespaces with one of these prefixes that a run killed before its teardown left.
+
+    Their names carry the creating process's PID (Namespace); only namespaces whose creator is
+    gone and in which no process runs are removed.
+    """
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
+        prefix, _, rest = name.partition("-")
+        creator = rest.split("-")[0]
+        if prefix not in prefixes or not creator.isdigit() or Path(f"/proc/{creator}").exists():
+            continue
+        if not subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.strip():
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+            shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
 
 
 class Namespace:

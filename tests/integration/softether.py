@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests import netns
 from tests.integration.certificates import CERTIFICATE_KINDS, ServerCertificate, make_test_pki
 from tests.netns import Namespace, stop_process, veth_pair
 from tests.nsprobe import served_certificate_sha256, wait_for_tcp
@@ -157,23 +158,8 @@ _NAMESPACE_PREFIXES = ("sstpsrv", "sstpcli", "sstppeer")
 
 
 def remove_stale_namespaces() -> None:
-    """Delete namespaces this module made in a test run that was killed before its teardown.
-
-    Their names carry the creating pytest's PID (netns.Namespace); only namespaces whose creator
-    is gone and in which no process runs are removed.
-    """
-    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    for name in (line.split()[0] for line in listing.splitlines() if line.strip()):
-        prefix, _, rest = name.partition("-")
-        creator = rest.split("-")[0]
-        if prefix not in _NAMESPACE_PREFIXES or not creator.isdigit():
-            continue
-        if Path(f"/proc/{creator}").exists():
-            continue
-        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout
-        if not pids.strip():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
-            shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
+    """Namespaces this module made in a test run that was killed before its teardown."""
+    netns.remove_stale_namespaces(_NAMESPACE_PREFIXES)
 
 
 def _running_softether_pid() -> int | None:
