@@ -32,6 +32,7 @@ import tomli_w
 
 from .certificate_files import ca_file_problem
 from .core.i18n import _
+from .core.types import KillSwitchMode
 from .eap_options import settings_problems
 from .endpoint import format_endpoint, is_ip_address
 
@@ -109,6 +110,8 @@ class Profile:
     extra_routes: tuple[str, ...] = ()  # more networks through the tunnel, e.g. "10.20.0.0/16"
     use_vpn_dns: bool = True  # False: keep this machine's DNS servers
     ipv6: bool = False
+    kill_switch: KillSwitchMode = KillSwitchMode.OFF  # block all but the tunnel: off, while connected, always
+    kill_switch_allow_lan: bool = False  # the kill switch lets the local networks through
     mtu: int = MAX_MTU
     auto_reconnect: bool = False
     proxy: ProxyChoice = field(default_factory=ProxyChoice)
@@ -350,6 +353,7 @@ def _profile_to_table(profile: Profile) -> dict[str, Any]:
     table = {key: value for key, value in asdict(profile).items() if key != "proxy"}
     table["extra_routes"] = list(profile.extra_routes)
     table["revocation"] = profile.revocation.value
+    table["kill_switch"] = profile.kill_switch.value
     proxy = profile.proxy
     table["proxy"] = {"mode": proxy.mode.value}
     if proxy.mode is ProxyMode.MANUAL:
@@ -398,6 +402,7 @@ _EXPECTED = {
     "allow_chap_md5": bool,
     "full_tunnel": bool,
     "ipv6": bool,
+    "kill_switch_allow_lan": bool,
     "mtu": int,
     "auto_reconnect": bool,
     "use_vpn_dns": bool,
@@ -440,6 +445,10 @@ def _profile_from_table(table: Any, position: int, path: Path, advice: bool = Tr
         values["revocation"] = Revocation(table.get("revocation", Revocation.SOFT.value))
     except ValueError:
         raise damaged(_("Profile {position} in {path} has an unknown revocation setting (soft or hard)")) from None
+    try:
+        values["kill_switch"] = KillSwitchMode(table.get("kill_switch", KillSwitchMode.OFF.value))
+    except ValueError:
+        raise damaged(_("Profile {position} in {path} has an unknown kill_switch setting (off, connected or always)")) from None
     for required in ("id", "name", "host"):
         if not values.get(required):
             raise damaged(_("Profile {position} in {path} has no {key}"), key=required)

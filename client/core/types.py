@@ -24,6 +24,24 @@ class FailureKind(enum.Enum):
     OTHER = "other"
 
 
+class KillSwitchMode(enum.Enum):
+    """When the kill switch blocks everything but the tunnel and the connection to the server (a
+    profile's choice; platform/kill_switch.py says what passes)."""
+
+    OFF = "off"
+    CONNECTED = "connected"  # from the first "connected" until the session ends, reconnects included
+    ALWAYS = "always"  # from Connect, before the first packet to the server, until the session ends
+
+
+@dataclass(frozen=True)
+class KillSwitchState:
+    """What the kill switch is doing now, for the status window and the command line."""
+
+    mode: KillSwitchMode
+    active: bool  # the blocking rules are in place now
+    problem: str = ""  # one sentence when they could not be put in place, else ""
+
+
 class Layer(enum.StrEnum):
     """Where a failure happened. A StrEnum, so the attempt history stores the plain word."""
 
@@ -134,3 +152,4 @@ class Status:
     security: SessionSecurity | None = None  # authentication and crypto binding, once connected
     route_target: str | None = None  # where the TCP connection goes (server or proxy): the address that needs a route
     revocation: str = ""  # the server chain's revocation check, e.g. "good (OCSP, http://…)", once TLS is up
+    kill_switch: KillSwitchState | None = None  # None: the profile's kill switch is off

@@ -1,0 +1,53 @@
+"""The kill switch, once for every operating system: what it lets through while it is on.
+Pure: the rules as data; kill_switch_linux (nftables), kill_switch_macos (a pf anchor) and
+kill_switch_windows (WFP) turn them into their system's firewall objects.
+
+While on, only these pass, both ways:
+- the tunnel interfaces (`tunnels`): everything the VPN carries;
+- loopback;
+- TCP to each of `endpoints`: the SSTP server, or the proxy the connection goes through;
+- what keeps the machine on its physical network: DHCPv4, DHCPv6, and IPv6 router and neighbour
+  discovery (ICMPv6 133-136) on the local links;
+- with `allow_lan`, the local networks too (private IPv4 ranges, link-local, multicast), for a
+  printer or a file share beside the VPN.
+Everything else, DNS to the local network's servers included, is dropped.
+
+When it is on (client/core/types.KillSwitchMode): CONNECTED from the first tunnel up until the
+session ends, so reconnecting leaks nothing; ALWAYS from Connect, before the first packet to the
+server (the server's name is looked up before, once). The session's end (Disconnect, the command
+line's exit, a final failure) removes it exactly; a crash leaves it in place, journaled, until the
+next start or `sstp-vpn repair` removes it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Protocol
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class AllowedEndpoint:
+    """TCP to `address`:`port` passes: the VPN server, or the proxy in between."""
+
+    address: IPAddress
+    port: int
+
+
+@dataclass(frozen=True)
+class KillSwitchRules:
+    endpoints: tuple[AllowedEndpoint, ...]
+    tunnels: tuple[str, ...] = ()  # interface names; empty before the first tunnel is up
+    allow_lan: bool = False
+
+
+class KillSwitch(Protocol):
+    """One session's kill switch. `set` puts the rules in place, or replaces the ones in place in
+    one step (nothing passes in between); `remove` undoes exactly what `set` did and may be called
+    again. Both raise PlatformError with a sentence for the user."""
+
+    def set(self, rules: KillSwitchRules) -> None: ...
+
+    def remove(self) -> None: ...
