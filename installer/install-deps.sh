@@ -27,6 +27,14 @@ PACKAGES=(
     systemd
     util-linux
 
+    # Network safety (issue 19): nftables for the kill switch (the app's own firewall table);
+    # radvd sends IPv6 router advertisements through the tunnel, dnsmasq answers DNS on each side
+    # of it, tcpdump reads the leak captures when a test fails
+    dnsmasq-base
+    nftables
+    radvd
+    tcpdump
+
     # SoftEther SSTP test server: build tools (same list as shared/softether/build.sh),
     # its resources and its admin CLI
     cmake
