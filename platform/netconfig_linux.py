@@ -336,7 +336,9 @@ class NetConfigurator(StepConfigurator):
             resolver.resolvectl("dns", self.ifname, *map(str, servers))
             if all_names:
                 resolver.resolvectl("domain", self.ifname, "~.")
-                resolver.resolvectl("default-route", self.ifname, "true")
+            # Full tunnel: every name the other links' domains do not claim goes to the VPN.
+            # Split: only the VPN's domains (pushed later) do; the local servers keep the rest.
+            resolver.resolvectl("default-route", self.ifname, "true" if all_names else "false")
             self._dns_applied = True
             return
         if not all_names:

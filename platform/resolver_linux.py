@@ -5,9 +5,10 @@ Policy (what the user gets):
 - Full tunnel, systemd-resolved: the VPN's servers on the tunnel link plus the routing-only
   domain "~." and default-route on, so every name is asked over the tunnel.
   Undone with `resolvectl revert`; resolved also forgets the link when the interface goes.
-- Split tunnel, systemd-resolved: the VPN's servers on the tunnel link only. With no routing
-  domain, resolved asks them in parallel with the other links' servers, so names that only the
-  VPN's server knows resolve and everything else still works.
+- Split tunnel, systemd-resolved: the VPN's servers on the tunnel link with default-route off,
+  so only names in the VPN's domains (its DHCP server's domain and search list, added when they
+  come) are asked there; every other name stays with the local servers and never crosses the
+  VPN, and names of the VPN's domains never go to the local servers.
 - Full tunnel, plain file: /etc/resolv.conf gets the VPN's servers and *only* those (the old
   nameserver lines are dropped, so a slow VPN server never makes lookups fall back to the local
   network's resolver and leak); search/options lines are kept.

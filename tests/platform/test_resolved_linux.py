@@ -62,7 +62,7 @@ def link_dns(ns, ifname: str) -> dict:
     "mode, expected",
     [
         ("full", {"dns": ["198.18.30.1"], "domain": ["~."], "default_route": "yes"}),
-        ("split", {"dns": ["198.18.30.1"], "domain": [], "default_route": "yes"}),
+        ("split", {"dns": ["198.18.30.1"], "domain": [], "default_route": "no"}),
     ],
 )
 def test_dns_goes_to_resolved_per_link_and_is_reverted(resolved_ns, tmp_path, mode, expected):
