@@ -170,3 +170,72 @@ def mac_commands(
 
     commands.answer("/bin/ps", result=ps)
     return commands
+
+
+# -- pf, as pfctl shows and changes it (the kill switch) --------------------------------------
+
+PFCTL = "/sbin/pfctl"
+STOCK_MAIN_RULES = 'scrub-anchor "com.apple/*" all fragment reassemble\nanchor "com.apple/*" all\n'
+ALTQ_NOTE = "No ALTQ support in kernel\nALTQ related functions disabled\n"
+
+
+class RecordedPf:
+    """pf's state as the pfctl commands the kill switch runs see it: the main ruleset, each
+    anchor's rules, and the enable references (`pfctl -E` tokens; pf is enabled while one is
+    held, or while `enabled_by_others`). `refuse` maps a pfctl option ("-f", "-E", "-F", "-X")
+    to the stderr of one refusal."""
+
+    def __init__(self, main_rules: str = STOCK_MAIN_RULES, enabled_by_others: bool = False) -> None:
+        self.main_rules = main_rules
+        self.enabled_by_others = enabled_by_others
+        self.anchors: dict[str, str] = {}
+        self.tokens: set[str] = set()
+        self.refuse: dict[str, str] = {}
+        self._next_token = 8_435_231_776_223_011_111
+
+    @property
+    def enabled(self) -> bool:
+        return self.enabled_by_others or bool(self.tokens)
+
+    def run(self, argv: list[str], stdin: str | None) -> CommandResult:
+        assert argv[0] == PFCTL, argv
+        words = argv[1:]
+        anchor = None
+        if words[:1] == ["-a"]:
+            anchor, words = words[1], words[2:]
+        option = words[0]
+        if option in self.refuse:
+            return CommandResult(1, "", ALTQ_NOTE + self.refuse.pop(option))
+        if option == "-s" and words[1:] == ["rules"]:
+            return CommandResult(0, self.anchors.get(anchor, "") if anchor else self.main_rules, ALTQ_NOTE)
+        if option == "-f" and anchor is not None and words[1:] == ["-"]:
+            self.anchors[anchor] = stdin or ""
+            return CommandResult(0, "", ALTQ_NOTE)
+        if option == "-f" and anchor is None and words[1:] == ["/etc/pf.conf"]:
+            self.main_rules = STOCK_MAIN_RULES
+            return CommandResult(
+                0,
+                "",
+                ALTQ_NOTE
+                + "pfctl: Use of -f option, could result in flushing of rules\npresent in the main ruleset added by the system at startup.\n",
+            )
+        if option == "-F" and anchor is not None and words[1:] == ["rules"]:
+            self.anchors.pop(anchor, None)
+            return CommandResult(0, "", ALTQ_NOTE + "rules cleared\n")
+        if option == "-E" and anchor is None and len(words) == 1:
+            token = str(self._next_token)
+            self._next_token += 1
+            self.tokens.add(token)
+            return CommandResult(0, "", ALTQ_NOTE + f"pf enabled\nToken : {token}\n")
+        if option == "-X" and anchor is None and len(words) == 2:
+            if words[1] not in self.tokens:
+                return CommandResult(1, "", "pfctl: DIOCSTOPREF: Invalid argument\n")
+            self.tokens.remove(words[1])
+            return CommandResult(0, "", "" if self.enabled else "pf disabled\n")
+        raise AssertionError(f"a pfctl command the kill switch does not use: {argv}")
+
+
+def pf_commands(pf: RecordedPf) -> RecordedCommands:
+    commands = RecordedCommands()
+    commands.answer(PFCTL, result=lambda argv, stdin: pf.run(argv, stdin))
+    return commands

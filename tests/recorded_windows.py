@@ -16,7 +16,9 @@ from __future__ import annotations
 import collections
 import ctypes
 import ipaddress
+import struct
 import threading
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -475,3 +477,227 @@ class RecordedWindows:
 
     def calls_named(self, *names: str) -> list[tuple[Any, ...]]:
         return [call for call in self.calls if call[0] in names]
+
+
+# -- fwpuclnt.dll (the kill switch's Windows Filtering Platform) ------------------------------------
+
+# The GUIDs of fwpmu.h, written out here again (not taken from the module under test) so that a
+# wrong GUID or byte order there shows up as an unknown name.
+WFP_NAMES = {
+    "c38d57d1-05a7-4c33-904f-7fbceee60e82": "connect_v4",
+    "4a72393b-319f-44bc-84c3-ba54dcb3b6b4": "connect_v6",
+    "e1cd9fe7-f4b5-4273-96c0-592e487b8650": "accept_v4",
+    "a3b42c97-9f04-4672-b87e-cee9c483257f": "accept_v6",
+    "632ce23b-5167-435c-86d7-e903684aa80c": "flags",
+    "4cd62a49-59c3-4969-b7f3-bda5d32890a4": "local_interface",
+    "3971ef2b-623e-4f9a-8cb1-6e79b806b9a7": "protocol",
+    "b235ae9a-1d64-49b8-a44c-5ff3d9095045": "remote_address",
+    "0c1ba1af-5765-453f-af22-a8f791ac775b": "local_port",
+    "c35a604d-d22b-4e1a-91b4-68f674ee674b": "remote_port",
+}
+ENGINE = 0xE9E
+FWP_E_ALREADY_EXISTS = 0x80320009
+FWP_E_FILTER_NOT_FOUND = 0x80320003
+FWP_E_SUBLAYER_NOT_FOUND = 0x80320007
+FWP_E_NO_TXN_IN_PROGRESS = 0x8032000D
+FWP_E_TXN_IN_PROGRESS = 0x8032000E
+
+
+def _guid_at(raw: bytes, offset: int) -> str:
+    text = str(uuid.UUID(bytes_le=raw[offset : offset + 16]))
+    return WFP_NAMES.get(text, text)
+
+
+def _wide_at(raw: bytes, offset: int) -> str | None:
+    pointer = int.from_bytes(raw[offset : offset + 8], "little")
+    return ctypes.wstring_at(pointer) if pointer else None
+
+
+def decode_value(raw: bytes) -> tuple[str, Any]:
+    """An FWP_VALUE0 / FWP_CONDITION_VALUE0 (16 bytes: type at 0, union at 8), read as fwptypes.h
+    lays it out: small integers in place, the rest behind a pointer."""
+    kind = int.from_bytes(raw[0:4], "little")
+    inline = raw[8:16]
+    pointer = int.from_bytes(inline, "little")
+    if kind == 0:
+        return "empty", None
+    if kind == 1:
+        return "uint8", inline[0]
+    if kind == 2:
+        return "uint16", int.from_bytes(inline[:2], "little")
+    if kind == 3:
+        return "uint32", int.from_bytes(inline[:4], "little")
+    if kind == 4:
+        return "uint64", int.from_bytes(ctypes.string_at(pointer, 8), "little")
+    if kind == 11:
+        return "bytes16", ipaddress.IPv6Address(ctypes.string_at(pointer, 16))
+    if kind == 0x100:  # FWP_V4_ADDR_AND_MASK: addr, mask as host-order UINT32
+        addr, mask = struct.unpack("<II", ctypes.string_at(pointer, 8))
+        return "v4mask", ipaddress.IPv4Network((addr, bin(mask).count("1")))
+    if kind == 0x101:  # FWP_V6_ADDR_AND_MASK: 16 bytes, prefix length
+        raw6 = ctypes.string_at(pointer, 17)
+        return "v6mask", ipaddress.IPv6Network((raw6[:16], raw6[16]))
+    raise AssertionError(f"a value type the kill switch does not use: {kind:#x}")
+
+
+@dataclass(frozen=True)
+class DecodedFilter:
+    """An FWPM_FILTER0 read from its 200 bytes at the x64 offsets of fwpmtypes.h."""
+
+    name: str | None
+    layer: str
+    sublayer: str
+    weight: tuple[str, Any]
+    action: int
+    conditions: tuple[tuple[str, int, tuple[str, Any]], ...]  # (field, match type, value)
+    flags: int
+    provider_key: int
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> DecodedFilter:
+        assert len(raw) == 200, len(raw)
+        count = int.from_bytes(raw[112:116], "little")
+        pointer = int.from_bytes(raw[120:128], "little")
+        conditions = []
+        if count:
+            block = ctypes.string_at(pointer, 40 * count)  # FWPM_FILTER_CONDITION0: 40 bytes each
+            for index in range(count):
+                item = block[40 * index : 40 * (index + 1)]
+                conditions.append((_guid_at(item, 0), int.from_bytes(item[16:20], "little"), decode_value(item[24:40])))
+        return cls(
+            name=_wide_at(raw, 16),
+            layer=_guid_at(raw, 64),
+            sublayer=_guid_at(raw, 80),
+            weight=decode_value(raw[96:112]),
+            action=int.from_bytes(raw[128:132], "little"),
+            conditions=tuple(conditions),
+            flags=int.from_bytes(raw[32:36], "little"),
+            provider_key=int.from_bytes(raw[40:48], "little"),
+        )
+
+
+@dataclass
+class RecordedWfp:
+    """fwpuclnt.dll with a small filter engine: sublayers and filters per engine handle, and
+    transactions that commit or abort (abort restores what was there at begin). Dynamic
+    sessions lose everything at FwpmEngineClose0, as Windows documents."""
+
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    raw: list[tuple[str, bytes]] = field(default_factory=list)
+    sublayers: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # key -> (weight, name)
+    filters: dict[int, DecodedFilter] = field(default_factory=dict)  # committed or pending, by id
+    refuse: dict[str, Any] = field(default_factory=dict)  # export -> code, or a list of codes (None: succeed)
+    open_engines: set[int] = field(default_factory=set)
+    dynamic: bool = False
+    _saved: tuple[dict[str, Any], dict[int, DecodedFilter]] | None = None
+    _next_id: int = 1000
+
+    def _refused(self, name: str) -> int | None:
+        planned = self.refuse.get(name)
+        if isinstance(planned, list):
+            return planned.pop(0) if planned else None
+        return self.refuse.pop(name, None)
+
+    def FwpmEngineOpen0(self, server: Any, authn: int, identity: Any, session: Any, handle: Any) -> int:
+        raw = bytes(referenced(session))
+        assert len(raw) == 72  # FWPM_SESSION0
+        self.raw.append(("FwpmEngineOpen0", raw))
+        flags = int.from_bytes(raw[32:36], "little")
+        self.calls.append(("FwpmEngineOpen0", server, authn, identity, flags, _wide_at(raw, 16)))
+        refused = self._refused("FwpmEngineOpen0")
+        if refused is not None:
+            return refused
+        self.dynamic = bool(flags & 1)
+        self.open_engines.add(ENGINE)
+        referenced(handle).value = ENGINE
+        return NO_ERROR
+
+    def FwpmEngineClose0(self, engine: int) -> int:
+        self.calls.append(("FwpmEngineClose0", engine))
+        assert self._saved is None, "closed with a transaction open"
+        self.open_engines.discard(engine)
+        if self.dynamic:
+            self.sublayers.clear()
+            self.filters.clear()
+        return NO_ERROR
+
+    def FwpmTransactionBegin0(self, engine: int, flags: int) -> int:
+        self.calls.append(("FwpmTransactionBegin0", engine, flags))
+        assert engine in self.open_engines
+        if self._saved is not None:
+            return FWP_E_TXN_IN_PROGRESS
+        refused = self._refused("FwpmTransactionBegin0")
+        if refused is not None:
+            return refused
+        self._saved = (dict(self.sublayers), dict(self.filters))
+        return NO_ERROR
+
+    def FwpmTransactionCommit0(self, engine: int) -> int:
+        self.calls.append(("FwpmTransactionCommit0", engine))
+        if self._saved is None:
+            return FWP_E_NO_TXN_IN_PROGRESS
+        refused = self._refused("FwpmTransactionCommit0")
+        if refused is not None:
+            return refused  # the transaction stays open: the caller must abort
+        self._saved = None
+        return NO_ERROR
+
+    def FwpmTransactionAbort0(self, engine: int) -> int:
+        self.calls.append(("FwpmTransactionAbort0", engine))
+        if self._saved is None:
+            return FWP_E_NO_TXN_IN_PROGRESS
+        self.sublayers, self.filters = self._saved[0], self._saved[1]
+        self._saved = None
+        return NO_ERROR
+
+    def FwpmSubLayerAdd0(self, engine: int, sublayer: Any, descriptor: Any) -> int:
+        raw = bytes(referenced(sublayer))
+        assert len(raw) == 72  # FWPM_SUBLAYER0
+        self.raw.append(("FwpmSubLayerAdd0", raw))
+        key, weight = _guid_at(raw, 0), int.from_bytes(raw[64:66], "little")
+        self.calls.append(("FwpmSubLayerAdd0", engine, key, weight, descriptor))
+        assert self._saved is not None, "outside a transaction"
+        refused = self._refused("FwpmSubLayerAdd0")
+        if refused is not None:
+            return refused
+        if key in self.sublayers:
+            return FWP_E_ALREADY_EXISTS
+        self.sublayers[key] = (weight, _wide_at(raw, 16))
+        return NO_ERROR
+
+    def FwpmSubLayerDeleteByKey0(self, engine: int, key: Any) -> int:
+        text = _guid_at(bytes(referenced(key)), 0)
+        self.calls.append(("FwpmSubLayerDeleteByKey0", engine, text))
+        if text not in self.sublayers:
+            return FWP_E_SUBLAYER_NOT_FOUND
+        del self.sublayers[text]
+        return NO_ERROR
+
+    def FwpmFilterAdd0(self, engine: int, filter_: Any, descriptor: Any, filter_id: Any) -> int:
+        raw = bytes(referenced(filter_))
+        self.raw.append(("FwpmFilterAdd0", raw))
+        decoded = DecodedFilter.from_bytes(raw)
+        self.calls.append(("FwpmFilterAdd0", engine, decoded))
+        assert self._saved is not None, "outside a transaction"
+        refused = self._refused("FwpmFilterAdd0")
+        if refused is not None:
+            return refused
+        if decoded.sublayer not in self.sublayers:
+            return FWP_E_SUBLAYER_NOT_FOUND
+        self.filters[self._next_id] = decoded
+        referenced(filter_id).value = self._next_id
+        self._next_id += 1
+        return NO_ERROR
+
+    def FwpmFilterDeleteById0(self, engine: int, filter_id: int) -> int:
+        self.calls.append(("FwpmFilterDeleteById0", engine, filter_id))
+        refused = self._refused("FwpmFilterDeleteById0")
+        if refused is not None:
+            return refused
+        if filter_id not in self.filters:
+            return FWP_E_FILTER_NOT_FOUND
+        del self.filters[filter_id]
+        return NO_ERROR
+
+    def names(self) -> list[str]:
+        return [call[0] for call in self.calls]

@@ -1,0 +1,223 @@
+"""kill_switch_macos driven against a recorded pfctl (tests/recorded_macos.RecordedPf): the exact
+commands of set, replace and remove, the anchor's rules for each KillSwitchRules field, pf's
+enable reference, failures, and the sentences for them. macOS itself is not involved (the module
+is untested on macOS)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address
+
+import pytest
+
+from sstpvpn.platform import kill_switch_macos as pf_switch
+from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.kill_switch import AllowedEndpoint, KillSwitchRules
+from tests.recorded_macos import PFCTL, RecordedPf, pf_commands
+
+ANCHOR = "com.apple/100.sstp-vpn"
+SERVER = AllowedEndpoint(IPv4Address("203.0.113.5"), 443)
+RULES = KillSwitchRules(endpoints=(SERVER,), tunnels=("utun7",))
+SHOW, LOAD, ENABLE, FLUSH = (PFCTL, "-s", "rules"), (PFCTL, "-a", ANCHOR, "-f", "-"), (PFCTL, "-E"), (PFCTL, "-a", ANCHOR, "-F", "rules")
+LINK = [
+    "pass out quick inet proto udp from any port 68 to any port 67",
+    "pass in quick inet proto udp from any port 67 to any port 68",
+    "pass out quick inet6 proto udp from any port 546 to any port 547",
+    "pass in quick inet6 proto udp from any port 547 to any port 546",
+    "pass out quick inet6 proto icmp6 icmp6-type { 133, 135, 136 }",
+    "pass in quick inet6 proto icmp6 icmp6-type { 134, 135, 136 }",
+    "block drop out quick proto { tcp, udp } from any to any port 53",
+]
+BLOCK = ["block drop out quick all", "block drop in quick all"]
+HEADER = "# SSTP VPN kill switch: only what the VPN needs passes (removed on disconnect, or by sstp-vpn repair)"
+
+
+def text(*lines):
+    return "\n".join([HEADER, *lines]) + "\n"
+
+
+@pytest.fixture
+def pf():
+    return RecordedPf()
+
+
+def switch_on(pf):
+    commands = pf_commands(pf)
+    return pf_switch.MacKillSwitch(run_command=commands), commands
+
+
+def test_the_first_set_checks_the_anchor_point_loads_our_anchor_and_enables_pf_with_a_reference(pf):
+    switch, commands = switch_on(pf)
+    switch.set(RULES)
+    assert commands.argvs() == [SHOW, LOAD, ENABLE]
+    expected = text(
+        "pass quick on lo0 all", "pass quick on utun7 all", "pass out quick inet proto tcp from any to 203.0.113.5 port 443", *LINK, *BLOCK
+    )
+    assert commands.calls[1][1] == expected  # the rules go on stdin, never on a command line
+    assert pf.anchors == {ANCHOR: expected}
+    assert pf.enabled and switch.token in pf.tokens
+
+
+def test_a_second_set_replaces_the_anchor_in_one_load_and_keeps_the_reference(pf):
+    switch, commands = switch_on(pf)
+    switch.set(KillSwitchRules(endpoints=(SERVER,)))
+    token = switch.token
+    commands.calls.clear()
+    switch.set(RULES)
+    assert commands.argvs() == [LOAD]
+    assert "pass quick on utun7 all" in pf.anchors[ANCHOR]
+    assert switch.token == token and pf.tokens == {token}
+
+
+def test_remove_flushes_only_our_anchor_and_gives_back_the_reference_and_may_be_called_again(pf):
+    pf.anchors["com.apple/250.ApplicationFirewall"] = "someone's rules\n"
+    switch, commands = switch_on(pf)
+    switch.set(RULES)
+    token = switch.token
+    commands.calls.clear()
+    switch.remove()
+    assert commands.argvs() == [FLUSH, (PFCTL, "-X", token)]
+    assert pf.anchors == {"com.apple/250.ApplicationFirewall": "someone's rules\n"}
+    assert not pf.enabled and switch.token is None
+    commands.calls.clear()
+    switch.remove()
+    assert commands.calls == []
+
+
+def test_pf_enabled_by_someone_else_stays_enabled(pf):
+    pf.enabled_by_others = True
+    switch, _commands = switch_on(pf)
+    switch.set(RULES)
+    switch.remove()
+    assert pf.enabled and pf.tokens == set()
+
+
+def test_remove_before_any_set_runs_nothing(pf):
+    switch, commands = switch_on(pf)
+    switch.remove()
+    assert commands.calls == []
+
+
+def test_an_empty_main_ruleset_gets_the_stock_pf_conf_first(pf):
+    pf.main_rules = ""
+    switch, commands = switch_on(pf)
+    switch.set(RULES)
+    assert commands.argvs() == [SHOW, (PFCTL, "-f", "/etc/pf.conf"), SHOW, LOAD, ENABLE]
+
+
+def test_someone_elses_main_ruleset_without_apples_anchor_point_is_refused_and_left_alone(pf):
+    pf.main_rules = "block in all\npass out all keep state\n"
+    switch, commands = switch_on(pf)
+    with pytest.raises(PlatformError) as raised:
+        switch.set(RULES)
+    assert raised.value.sentence == (
+        "The packet filter's main rules do not include Apple's anchors (com.apple/*) as the stock /etc/pf.conf does, "
+        "so the kill switch cannot work; restore /etc/pf.conf."
+    )
+    assert commands.argvs() == [SHOW]
+    assert pf.anchors == {} and not pf.enabled
+
+
+# -- failures -------------------------------------------------------------------------------------
+
+
+def test_a_refused_first_load_leaves_nothing_and_is_a_sentence_with_pfctls_words(pf):
+    pf.refuse["-f"] = "stdin:3: syntax error\npfctl: Syntax error in config file: pf rules not loaded\n"
+    switch, commands = switch_on(pf)
+    with pytest.raises(PlatformError) as raised:
+        switch.set(RULES)
+    assert commands.argvs() == [SHOW, LOAD]
+    assert pf.anchors == {} and not pf.enabled and switch.token is None
+    assert raised.value.sentence.startswith("The packet filter refused the kill switch (pfctl: ")
+    assert "pf rules not loaded" in raised.value.sentence and raised.value.sentence.endswith("; disconnect and connect again.")
+    switch.remove()  # nothing to undo
+    assert commands.argvs() == [SHOW, LOAD]
+
+
+def test_a_refused_replace_leaves_the_rules_in_place(pf):
+    switch, commands = switch_on(pf)
+    switch.set(RULES)
+    before, token = dict(pf.anchors), switch.token
+    pf.refuse["-f"] = "pfctl: Syntax error in config file: pf rules not loaded\n"
+    with pytest.raises(PlatformError):
+        switch.set(KillSwitchRules(endpoints=(SERVER,), allow_lan=True))
+    assert pf.anchors == before and pf.enabled  # fails closed: the old rules still block
+    commands.calls.clear()
+    switch.remove()
+    assert commands.argvs() == [FLUSH, (PFCTL, "-X", token)]
+    assert pf.anchors == {} and not pf.enabled
+
+
+def test_when_pf_cannot_be_enabled_the_rules_are_taken_out_again(pf):
+    pf.refuse["-E"] = "pfctl: DIOCSTARTREF: Operation not permitted\n"
+    switch, commands = switch_on(pf)
+    with pytest.raises(PlatformError) as raised:
+        switch.set(RULES)
+    assert commands.argvs() == [SHOW, LOAD, ENABLE, FLUSH]
+    assert pf.anchors == {} and switch.token is None
+    assert "Operation not permitted" in raised.value.sentence
+
+
+def test_a_failed_flush_on_remove_says_how_to_get_out(pf):
+    switch, _commands = switch_on(pf)
+    switch.set(RULES)
+    pf.refuse["-F"] = "pfctl: DIOCXBEGIN: Device busy\n"
+    with pytest.raises(PlatformError) as raised:
+        switch.remove()
+    assert raised.value.sentence.startswith("The packet filter did not remove the kill switch (pfctl: ")
+    assert raised.value.sentence.endswith("; run sstp-vpn repair.")
+    switch.remove()  # a second try finishes the job
+    assert pf.anchors == {} and not pf.enabled
+
+
+def test_remove_leftovers_flushes_the_anchor_and_gives_back_a_journaled_token(pf):
+    switch, _commands = switch_on(pf)
+    switch.set(RULES)
+    token = switch.token  # what the journal kept; then the process died
+    commands = pf_commands(pf)
+    pf_switch.remove_leftovers(token, run_command=commands)
+    assert commands.argvs() == [FLUSH, (PFCTL, "-X", token)]
+    assert pf.anchors == {} and not pf.enabled
+    pf_switch.remove_leftovers(token, run_command=commands)  # twice is fine: the token is gone
+
+
+# -- what each field of the rules makes -----------------------------------------------------------
+
+
+def test_without_tunnels_only_loopback_endpoints_and_the_link_pass():
+    rules = pf_switch.ruleset(KillSwitchRules(endpoints=(SERVER,)))
+    assert rules == text("pass quick on lo0 all", "pass out quick inet proto tcp from any to 203.0.113.5 port 443", *LINK, *BLOCK)
+
+
+def test_each_tunnel_and_each_endpoint_of_either_family_passes():
+    proxy = AllowedEndpoint(IPv6Address("2001:db8::8"), 3128)
+    rules = pf_switch.ruleset(KillSwitchRules(endpoints=(SERVER, proxy), tunnels=("utun7", "utun8")))
+    assert rules == text(
+        "pass quick on lo0 all",
+        "pass quick on utun7 all",
+        "pass quick on utun8 all",
+        "pass out quick inet proto tcp from any to 203.0.113.5 port 443",
+        "pass out quick inet6 proto tcp from any to 2001:db8::8 port 3128",
+        *LINK,
+        *BLOCK,
+    )
+
+
+def test_allow_lan_passes_the_local_networks_after_the_dns_block():
+    rules = pf_switch.ruleset(KillSwitchRules(endpoints=(SERVER,), tunnels=("utun7",), allow_lan=True)).splitlines()
+    inet = "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, 224.0.0.0/4, 255.255.255.255"
+    lan = [
+        f"pass out quick inet from any to {{ {inet} }}",
+        f"pass in quick inet from {{ {inet} }} to any",
+        "pass out quick inet6 from any to { fe80::/10, fc00::/7, ff00::/8 }",
+        "pass in quick inet6 from { fe80::/10, fc00::/7, ff00::/8 } to any",
+    ]
+    assert rules[-6:] == lan + BLOCK
+    assert rules.index("block drop out quick proto { tcp, udp } from any to any port 53") < rules.index(lan[0])  # quick: the first match decides
+
+
+@pytest.mark.parametrize("name", ["en0", "utun7; pass all", "utun7 all\npass quick all", "lo0"])
+def test_only_utun_interfaces_reach_the_rules(pf, name):
+    switch, commands = switch_on(pf)
+    with pytest.raises(ValueError):
+        switch.set(KillSwitchRules(endpoints=(SERVER,), tunnels=(name,)))
+    assert commands.calls == []
