@@ -1,5 +1,7 @@
 """The route watcher for this OS: Linux listens to netlink; elsewhere (not written yet) the
-network always counts as usable, so reconnecting falls back to plain backoff."""
+network always counts as usable, so reconnecting falls back to plain backoff, and no network
+change is seen while connected (no roaming: a connection that breaks reconnects after its
+timeouts)."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ class AlwaysUsable:
 
 
 def start_route_watch(on_change: Callable[[bool], None]) -> RouteWatch:
-    """A started watcher that calls `on_change(usable)` on its own thread when the answer changes."""
+    """A started watcher that calls `on_change(usable)` on its own thread when the answer changes
+    or the route to the target moved to another gateway or interface (`usable` unchanged then)."""
     if sys.platform == "linux":
         from .route_watch_linux import RouteWatcher
 
@@ -47,3 +50,23 @@ def load_watcher() -> None:
     thread while the tray app waits for its first click, so that connection does not wait for it."""
     if sys.platform == "linux":
         from . import route_watch_linux  # noqa: F401
+
+
+def source_address_usable(address: str) -> bool:
+    """Whether a connection's source address is still on an interface that is up with a
+    carrier (Linux); elsewhere, and when it cannot be told, True."""
+    if sys.platform != "linux":
+        return True
+    from ipaddress import ip_address
+
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    from .route_watch_linux import interface_usable
+
+    try:
+        with IPRoute() as routes:
+            return interface_usable(routes, ip_address(address.split("%")[0]))
+    except (NetlinkError, OSError, ValueError) as error:
+        log.debug("cannot tell whether %s is still usable: %s", address, error)
+        return True

@@ -4,7 +4,7 @@ supervisor the tray app and the command line share.
 Sans-IO like the engine. A front end feeds it what happened — the user's commands, the runner's
 status snapshots, the route watcher's answer, a wake-up from sleep, a timer — always with `now`
 (a `time.monotonic()` float), and carries out what each call returns: a list of `Output`s, either
-commands (`Prepare`, `Start`, `Stop`, `WatchRoute`) or decisions to tell the user (`Connected`,
+commands (`Prepare`, `Start`, `Stop`, `WatchRoute`, `FollowServerRoute`) or decisions to tell the user (`Connected`,
 `SessionEnded`, `RetryScheduled`, `WaitingForNetwork`, `Finished`). `deadline` says when to call
 `tick` next. Both front ends turn the same events into the same outputs; only the rendering
 (a notification, a line on stdout) differs.
@@ -12,6 +12,11 @@ commands (`Prepare`, `Start`, `Stop`, `WatchRoute`) or decisions to tell the use
 Every attempt runs two steps at the edge: `Prepare` (the start-up preamble: is this system
 supported, repair what a crashed session left, read the passwords) and then `Start` (hand the
 Connect command to the runner). Between sessions the ReconnectPolicy (reconnect.py) decides.
+
+Roaming: when the route watcher reports a network change while connected, the supervisor asks
+the edge to move the server's host route along (`FollowServerRoute`); the session goes on if its
+TCP connection survives. If it ends within ROAMING_WINDOW of that change, the next attempt
+starts at once instead of after the backoff's delay: the network moved, the server did not fail.
 """
 
 from __future__ import annotations
@@ -74,6 +79,12 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class FollowServerRoute:
+    """The network changed while connected: move the host route to the server to the new route
+    (the configurator's follow_server_route), and check that the connection still stands."""
+
+
+@dataclass(frozen=True)
 class WatchRoute:
     """Watch the route to this address (the server or the proxy), leaving out the tunnel."""
 
@@ -120,9 +131,10 @@ class Finished:
     user_asked: bool
 
 
-Output = Prepare[Any] | Start[Any] | Stop | WatchRoute | Connected | SessionEnded | RetryScheduled | WaitingForNetwork | Finished
+Output = Prepare[Any] | Start[Any] | Stop | WatchRoute | FollowServerRoute | Connected | SessionEnded | RetryScheduled | WaitingForNetwork | Finished
 
 RECONNECT_BACKOFF = Backoff()  # the one backoff of both front ends (reconnect.py)
+ROAMING_WINDOW = 60.0  # seconds: a session that ends this soon after a network change reconnects at once
 
 
 class SessionSupervisor(Generic[Target]):
@@ -136,6 +148,7 @@ class SessionSupervisor(Generic[Target]):
         self._policy = ReconnectPolicy(backoff, random)  # holds the route watcher's last answer too
         self._was_connected = False
         self._next: tuple[Target, bool] | None = None  # connect this once the current session has ended
+        self._moved_at: float | None = None  # the last network change while this session was connected
         self._closed = False
 
     # -- what the front ends read ---------------------------------------------------------
@@ -206,6 +219,7 @@ class SessionSupervisor(Generic[Target]):
         if status.state is State.CONNECTED and self.phase is Phase.CONNECTING:
             self.phase = Phase.CONNECTED
             self._was_connected = True
+            self._moved_at = None
             self._policy.connected(now)
             outputs: list[Output] = [Connected(status)]
             if status.route_target is not None:
@@ -226,6 +240,14 @@ class SessionSupervisor(Generic[Target]):
             self.phase = Phase.WAITING_FOR_NETWORK
             return [WaitingForNetwork(decision.reason, Why.NETWORK_LOST)]
         return self._schedule(decision, Why.NETWORK_BACK) if isinstance(decision, RetryAt) else []
+
+    def network_moved(self, now: float) -> list[Output]:
+        """The route watcher reported a change (the route to the server moved, or its answer
+        changed): while connected, the host route to the server follows."""
+        if self.phase is not Phase.CONNECTED:
+            return []
+        self._moved_at = now
+        return [FollowServerRoute()]
 
     def woke_up(self, now: float) -> list[Output]:
         """The computer slept while an attempt was scheduled: do not sit out the rest of the wait."""
@@ -280,6 +302,9 @@ class SessionSupervisor(Generic[Target]):
         if isinstance(decision, WaitForNetwork):
             self.phase = Phase.WAITING_FOR_NETWORK
             return [*outputs, WaitingForNetwork(decision.reason, Why.SESSION_ENDED)]
+        moved_at, self._moved_at = self._moved_at, None
+        if self._was_connected and moved_at is not None and now - moved_at <= ROAMING_WINDOW:
+            decision = self._policy.pending = RetryAt(now, 0.0, decision.reason)  # roamed: no backoff
         return outputs + self._schedule(decision, Why.SESSION_ENDED)
 
     def _schedule(self, decision: RetryAt, why: Why) -> list[Output]:

@@ -89,3 +89,24 @@ def test_a_route_through_our_own_tunnel_does_not_count(network):
     assert event["event"] == "changed" and event["usable"] is True
     agent.send("close")
     assert agent.next_event()["event"] == "closed"
+
+
+def test_a_route_that_moves_to_another_gateway_is_reported_and_a_host_route_is_not(network):
+    ns, link = network
+    agent = Agent(ns, SERVER)
+    assert agent.next_event() == {"event": "ready", "usable": True}
+    ns.run("ip", "route", "add", f"{SERVER}/32", "via", GATEWAY)  # our host route: not a move
+    assert agent.next_event(1.0) is None
+    ns.run("ip", "link", "add", "sstpcable0", "type", "veth", "peer", "name", "sstpcable1")
+    ns.run("ip", "addr", "add", "198.18.42.2/24", "dev", "sstpcable0")
+    for name in ("sstpcable0", "sstpcable1"):
+        ns.run("ip", "link", "set", name, "up")
+    assert agent.next_event(1.0) is None  # a new link and its network: the route to SERVER stays
+    started = time.monotonic()
+    ns.run("ip", "route", "replace", "198.18.41.0/24", "via", "198.18.42.1", "dev", "sstpcable0")  # cable in
+    event = agent.next_event()
+    assert event["event"] == "changed" and event["usable"] is True  # usable all along: a move
+    print(f"move reported after {time.monotonic() - started:.2f} s")
+    assert agent.next_event(1.0) is None  # once
+    agent.send("close")
+    assert agent.next_event()["event"] == "closed"
