@@ -22,9 +22,12 @@ How (kill_switch.py says what passes):
   rules that were in place. The first set then enables pf with a reference (`pfctl -E`, which
   prints a token); `remove` flushes our anchor only (`pfctl -a ANCHOR -F rules`) and gives the
   reference back (`pfctl -X token`): pf is disabled only if no one else holds it enabled.
-- The rules and the reference outlive a crash (pf fails closed). `remove_leftovers` flushes the
-  anchor (and gives back a reference whose token the journal kept), for the next start and
-  `sstp-vpn repair`.
+- The rules and the reference outlive a crash (pf fails closed): both are journaled before they
+  are made (PfAnchorLoaded, PfEnableReference with its token), and the next session or
+  `sstp-vpn repair` undoes what a dead session left (repair_kill_switch).
+- Known gap: pf's state table outlives a new ruleset, so a connection opened before the kill
+  switch went on (not through the tunnel) keeps passing until it ends. Flushing the states would
+  cut every connection, the VPN's own included (pass rules create state only on a SYN).
 
 Values reach pf's parser only as addresses formatted by ipaddress, port numbers, and interface
 names matched against utunN: nothing else from the network or a profile goes into the rules.
@@ -35,17 +38,23 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from sstpvpn.client.core.i18n import _
-from sstpvpn.platform import commands
+from sstpvpn.platform import commands, journal_replay, netconfig_macos
 from sstpvpn.platform.commands import CommandResult, CommandRunner
 from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.journal import UndoJournal
+from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
 from sstpvpn.platform.kill_switch import KillSwitchRules
 
 log = logging.getLogger(__name__)
 
 PFCTL = "/sbin/pfctl"
 PF_CONF = "/etc/pf.conf"
+LOCK_WAIT_SECONDS = 2.0  # a repair looking at the journal holds its lock for a moment
 ANCHOR = "com.apple/100.sstp-vpn"
 _UTUN = re.compile(r"utun[0-9]{1,3}")
 _TOKEN = re.compile(r"^Token\s*:\s*([0-9]+)\s*$", re.MULTILINE)
@@ -94,60 +103,150 @@ def ruleset(rules: KillSwitchRules) -> str:
     return "\n".join(lines) + "\n"
 
 
-class MacKillSwitch:
-    """kill_switch.KillSwitch with pf. `token` is pf's enable reference while we hold one: the
-    caller journals it so that a repair after a crash can give it back."""
+# -- the journal: what a crash leaves in place, and how it is undone ------------------------------
 
-    def __init__(self, *, run_command: CommandRunner | None = None) -> None:
-        self._run: CommandRunner = run_command if run_command is not None else commands.run_command
-        self.token: str | None = None
-        self._loaded = False
+
+@dataclass(frozen=True)
+class PfAnchorLoaded(JournalStep):
+    """Our anchor holds rules (recorded before they are loaded)."""
+
+    OP = "pf_anchor"
+    anchor: str
+
+
+@dataclass(frozen=True)
+class PfEnableReference(JournalStep):
+    """pf was enabled with a reference (`pfctl -E`); the token gives it back."""
+
+    OP = "pf_enable_reference"
+    token: str
+
+
+CATALOG = StepCatalog(PfAnchorLoaded, PfEnableReference)
+
+
+def kill_switch_journal_path(network_journal: Path | None = None) -> Path:
+    """The kill switch's own journal, beside the network's (netconfig_macos.default_journal_path)."""
+    network_journal = network_journal if network_journal is not None else netconfig_macos.default_journal_path()
+    return network_journal.with_name(f"{network_journal.stem}-kill-switch.json")
+
+
+def busy_sentence() -> str:
+    return _("The kill switch of another VPN connection on this computer is on; disconnect that connection first, then connect again.")
+
+
+def removed_sentence() -> str:
+    return _("Removed the kill switch (the pf anchor com.apple/100.sstp-vpn) that an ended sstp-vpn left; the network is open again.")
+
+
+class _Pf:
+    """pfctl through a command runner, and the journal's replay (owners by pid and start time)."""
+
+    def __init__(self, run: CommandRunner | None) -> None:
+        self.run: CommandRunner = run if run is not None else commands.run_command
+
+    def replay(self) -> journal_replay.Replay:
+        return journal_replay.Replay(journal_replay.ProcessOwners("started", self._started), CATALOG, self.undo)
+
+    def _started(self, pid: int) -> str | None:
+        result = self.run([netconfig_macos.PS, "-o", "lstart=", "-p", str(pid)], None)
+        text = result.stdout.strip()
+        return text if result.ok and text else None
+
+    def undo(self, step: JournalStep, _interfaces_are_ours: bool) -> str | None:
+        match step:
+            case PfAnchorLoaded(anchor=anchor):
+                if anchor != ANCHOR:
+                    raise ValueError(f"not our anchor: {anchor!r}")  # reported as a damaged step, left alone
+                result = self.flush()
+                if not result.ok:
+                    raise PlatformError(
+                        # Translators: pfctl is the macOS program that was run; {output} is what it said
+                        _("The packet filter did not remove the kill switch (pfctl: {output}); run sstp-vpn repair.").format(output=result.output)
+                    )
+            case PfEnableReference(token=token):
+                if not re.fullmatch(r"[0-9]{1,30}", token):
+                    raise ValueError(f"not a pf token: {token!r}")
+                released = self.run([PFCTL, "-X", token], None)
+                if not released.ok:  # pf restarted, or the reference is gone already: nothing of ours to give back
+                    log.info("pfctl -X %s: %s", token, released.output)  # not translated: the log
+        return None
+
+    def flush(self) -> CommandResult:
+        return self.run([PFCTL, "-a", ANCHOR, "-F", "rules"], None)
+
+
+class MacKillSwitch:
+    """One session's kill switch as the pf anchor ANCHOR (kill_switch.KillSwitch). Journaled
+    (journal_replay, in a journal of its own beside the network's) before each change, so that a
+    crash leaves the rules in place (fail closed) and the next session or `sstp-vpn repair`
+    removes them (repair_kill_switch). One kill switch per machine: the journal's lock says which
+    session holds the anchor; another one is refused with a sentence."""
+
+    def __init__(self, journal_path: Path | None = None, *, run_command: CommandRunner | None = None) -> None:
+        self.journal = UndoJournal(journal_path if journal_path is not None else kill_switch_journal_path())
+        self._pf = _Pf(run_command)
+        self._replay = self._pf.replay()
+        self.token: str | None = None  # pf's enable reference while we hold one
 
     def set(self, rules: KillSwitchRules) -> None:
         text = ruleset(rules)
-        first = not self._loaded
+        run = self._pf.run
+        first = not self.journal.held
         if first:
             self._check_anchor_point()
-        result = self._run([PFCTL, "-a", ANCHOR, "-f", "-"], text)
-        if not result.ok:
-            raise _refused(result.output)
-        self._loaded = True
-        if self.token is None:
-            enabled = self._run([PFCTL, "-E"], None)
-            match = _TOKEN.search(enabled.output) if enabled.ok else None
-            if match is None:
-                self._flush()  # without pf enabled the rules do nothing: take them out again
-                self._loaded = False
-                raise _refused(enabled.output)
-            self.token = match.group(1)
+            self._hold()
+            try:
+                journal_replay.begin(self.journal, self._replay)  # undoes a dead owner's anchor first
+                self.journal.record(CATALOG.to_json(PfAnchorLoaded(ANCHOR)))
+            except BaseException:
+                self.journal.release()
+                raise
+        try:
+            result = run([PFCTL, "-a", ANCHOR, "-f", "-"], text)  # one transaction: in place of the rules before
+            if not result.ok:
+                raise _refused(result.output)
+            if self.token is None:
+                enabled = run([PFCTL, "-E"], None)
+                match = _TOKEN.search(enabled.output) if enabled.ok else None
+                if match is None:  # without pf enabled the rules do nothing
+                    raise _refused(enabled.output)
+                self.token = match.group(1)
+                self.journal.record(CATALOG.to_json(PfEnableReference(self.token)))
+        except BaseException:
+            if first:  # nothing of ours may stay in place, and the journal must not keep the lock
+                self._undo()
+            raise
         log.info("kill switch: pf anchor %s loaded", ANCHOR)  # not translated: the log
 
     def remove(self) -> None:
-        if self._loaded:
-            result = self._flush()
-            if not result.ok:
-                raise PlatformError(
-                    # Translators: pfctl is the macOS program that was run; {output} is what it said
-                    _("The packet filter did not remove the kill switch (pfctl: {output}); run sstp-vpn repair.").format(output=result.output)
-                )
-            self._loaded = False
-        if self.token is not None:
-            _release(self._run, self.token)
-            self.token = None
+        if not self.journal.held:
+            return
+        self._undo()
 
-    def _flush(self) -> CommandResult:
-        return self._run([PFCTL, "-a", ANCHOR, "-F", "rules"], None)
+    def _undo(self) -> None:
+        self.token = None
+        for note in journal_replay.restore(self.journal, self._replay):
+            log.warning("%s", note)  # not translated: the log
+
+    def _hold(self) -> None:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while not self.journal.try_hold():
+            if time.monotonic() > deadline:
+                raise PlatformError(busy_sentence())
+            time.sleep(0.05)
 
     def _check_anchor_point(self) -> None:
         """Our anchor is evaluated only from a main ruleset with `anchor "com.apple/*"`. An empty
         main ruleset (pf.conf never loaded since boot, unconfirmed) gets the stock /etc/pf.conf,
         as the system's own com.apple.pfctl job loads it; someone else's ruleset is left alone."""
-        rules = self._run([PFCTL, "-s", "rules"], None)
+        run = self._pf.run
+        rules = run([PFCTL, "-s", "rules"], None)
         if rules.ok and not rules.stdout.strip():
-            loaded = self._run([PFCTL, "-f", PF_CONF], None)
+            loaded = run([PFCTL, "-f", PF_CONF], None)
             if not loaded.ok:
                 raise _refused(loaded.output)
-            rules = self._run([PFCTL, "-s", "rules"], None)
+            rules = run([PFCTL, "-s", "rules"], None)
         if not (rules.ok and _APPLE_ANCHOR.search(rules.stdout)):
             raise PlatformError(
                 _(
@@ -157,22 +256,17 @@ class MacKillSwitch:
             )
 
 
-def remove_leftovers(token: str | None = None, *, run_command: CommandRunner | None = None) -> None:
-    """After a crash: flush our anchor and give back the enable reference the journal kept."""
-    run = run_command if run_command is not None else commands.run_command
-    result = run([PFCTL, "-a", ANCHOR, "-F", "rules"], None)
-    if not result.ok:
-        log.warning("pfctl could not flush the anchor %s: %s", ANCHOR, result.output)  # not translated: the log
-    if token is not None:
-        _release(run, token)
-
-
-def _release(run: CommandRunner, token: str) -> None:
-    if not re.fullmatch(r"[0-9]+", token):
-        raise ValueError(f"not a pf token: {token!r}")
-    result = run([PFCTL, "-X", token], None)
-    if not result.ok:  # pf restarted, or the reference is gone already: nothing of ours to give back
-        log.info("pfctl -X %s: %s", token, result.output)  # not translated: the log
+def repair_kill_switch(journal_path: Path | None = None, *, run_command: CommandRunner | None = None) -> list[str]:
+    """Remove the anchor's rules and give back pf's reference when no live session holds them:
+    what the journal of a dead session names. The sentences of what was removed ([] when nothing
+    was)."""
+    journal = UndoJournal(journal_path if journal_path is not None else kill_switch_journal_path())
+    if not journal.try_hold():
+        return []  # a live session's kill switch
+    try:
+        return [removed_sentence()] if journal_replay.repair_held(journal, _Pf(run_command).replay()) else []
+    finally:
+        journal.release()
 
 
 def _refused(output: str) -> PlatformError:

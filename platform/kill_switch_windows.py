@@ -538,7 +538,9 @@ def _check(code: int, *, tolerate_gone: bool = False) -> None:
     if code == ERROR_ACCESS_DENIED:
         raise PlatformError(admin_sentence())
     if code == FWP_E_ALREADY_EXISTS:
-        raise PlatformError(_("Another SSTP VPN connection has its kill switch on; disconnect it first, then connect again."))
+        raise PlatformError(
+            _("The kill switch of another VPN connection on this computer is on; disconnect that connection first, then connect again.")
+        )
     raise PlatformError(
         _("Windows refused the kill switch's firewall filters ({reason}); disconnect and connect again.").format(reason=describe_error(code))
     )

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 from typing import Any
@@ -235,7 +236,16 @@ class RecordedPf:
         raise AssertionError(f"a pfctl command the kill switch does not use: {argv}")
 
 
-def pf_commands(pf: RecordedPf) -> RecordedCommands:
+def pf_commands(pf: RecordedPf, processes: dict[int, str] | None = None) -> RecordedCommands:
+    """pfctl on `pf`, and ps for the journal's owners: this process and the given ones (pid ->
+    lstart) run."""
     commands = RecordedCommands()
     commands.answer(PFCTL, result=lambda argv, stdin: pf.run(argv, stdin))
+    running = {os.getpid(): "Sat Dec  5 16:00:00 2026", **(processes or {})}
+
+    def ps(argv: list[str], stdin: str | None) -> CommandResult:
+        started = running.get(int(argv[-1]))
+        return CommandResult(0, f"{started}\n") if started else CommandResult(1, "")
+
+    commands.answer("/bin/ps", result=ps)
     return commands

@@ -5,12 +5,14 @@ is untested on macOS)."""
 
 from __future__ import annotations
 
+import json
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
 from sstpvpn.platform import kill_switch_macos as pf_switch
 from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.journal import UndoJournal
 from sstpvpn.platform.kill_switch import AllowedEndpoint, KillSwitchRules
 from tests.recorded_macos import PFCTL, RecordedPf, pf_commands
 
@@ -40,42 +42,58 @@ def pf():
     return RecordedPf()
 
 
-def switch_on(pf):
-    commands = pf_commands(pf)
-    return pf_switch.MacKillSwitch(run_command=commands), commands
+@pytest.fixture
+def journal(tmp_path):
+    return tmp_path / "network-journal-kill-switch.json"
 
 
-def test_the_first_set_checks_the_anchor_point_loads_our_anchor_and_enables_pf_with_a_reference(pf):
+@pytest.fixture
+def switch_on(journal):
+    def make(pf, processes=None):
+        commands = pf_commands(pf, processes)
+        return pf_switch.MacKillSwitch(journal, run_command=commands), commands
+
+    return make
+
+
+def pfctl(commands):
+    return commands.argvs(PFCTL)
+
+
+def test_the_first_set_checks_the_anchor_point_loads_our_anchor_and_enables_pf_with_a_reference(pf, switch_on, journal):
     switch, commands = switch_on(pf)
     switch.set(RULES)
-    assert commands.argvs() == [SHOW, LOAD, ENABLE]
+    assert pfctl(commands) == [SHOW, LOAD, ENABLE]
     expected = text(
         "pass quick on lo0 all", "pass quick on utun7 all", "pass out quick inet proto tcp from any to 203.0.113.5 port 443", *LINK, *BLOCK
     )
-    assert commands.calls[1][1] == expected  # the rules go on stdin, never on a command line
+    assert next(stdin for argv, stdin in commands.calls if argv == LOAD) == expected  # the rules go on stdin, never on a command line
     assert pf.anchors == {ANCHOR: expected}
     assert pf.enabled and switch.token in pf.tokens
+    steps = json.loads(journal.read_text())["steps"]  # journaled: a crash leaves them to repair
+    assert steps == [{"op": "pf_anchor", "anchor": ANCHOR}, {"op": "pf_enable_reference", "token": switch.token}]
 
 
-def test_a_second_set_replaces_the_anchor_in_one_load_and_keeps_the_reference(pf):
+def test_a_second_set_replaces_the_anchor_in_one_load_and_keeps_the_reference(pf, switch_on):
     switch, commands = switch_on(pf)
     switch.set(KillSwitchRules(endpoints=(SERVER,)))
     token = switch.token
     commands.calls.clear()
     switch.set(RULES)
-    assert commands.argvs() == [LOAD]
+    assert pfctl(commands) == [LOAD]
     assert "pass quick on utun7 all" in pf.anchors[ANCHOR]
     assert switch.token == token and pf.tokens == {token}
 
 
-def test_remove_flushes_only_our_anchor_and_gives_back_the_reference_and_may_be_called_again(pf):
+def test_remove_gives_back_the_reference_and_flushes_only_our_anchor_and_may_be_called_again(pf, switch_on, journal):
     pf.anchors["com.apple/250.ApplicationFirewall"] = "someone's rules\n"
     switch, commands = switch_on(pf)
     switch.set(RULES)
     token = switch.token
     commands.calls.clear()
     switch.remove()
-    assert commands.argvs() == [FLUSH, (PFCTL, "-X", token)]
+    assert pfctl(commands) == [(PFCTL, "-X", token), FLUSH]  # the journal's steps, newest first
+    assert not journal.exists()
     assert pf.anchors == {"com.apple/250.ApplicationFirewall": "someone's rules\n"}
     assert not pf.enabled and switch.token is None
     commands.calls.clear()
@@ -83,7 +101,7 @@ def test_remove_flushes_only_our_anchor_and_gives_back_the_reference_and_may_be_
     assert commands.calls == []
 
 
-def test_pf_enabled_by_someone_else_stays_enabled(pf):
+def test_pf_enabled_by_someone_else_stays_enabled(pf, switch_on):
     pf.enabled_by_others = True
     switch, _commands = switch_on(pf)
     switch.set(RULES)
@@ -91,20 +109,20 @@ def test_pf_enabled_by_someone_else_stays_enabled(pf):
     assert pf.enabled and pf.tokens == set()
 
 
-def test_remove_before_any_set_runs_nothing(pf):
+def test_remove_before_any_set_runs_nothing(pf, switch_on):
     switch, commands = switch_on(pf)
     switch.remove()
     assert commands.calls == []
 
 
-def test_an_empty_main_ruleset_gets_the_stock_pf_conf_first(pf):
+def test_an_empty_main_ruleset_gets_the_stock_pf_conf_first(pf, switch_on):
     pf.main_rules = ""
     switch, commands = switch_on(pf)
     switch.set(RULES)
-    assert commands.argvs() == [SHOW, (PFCTL, "-f", "/etc/pf.conf"), SHOW, LOAD, ENABLE]
+    assert pfctl(commands) == [SHOW, (PFCTL, "-f", "/etc/pf.conf"), SHOW, LOAD, ENABLE]
 
 
-def test_someone_elses_main_ruleset_without_apples_anchor_point_is_refused_and_left_alone(pf):
+def test_someone_elses_main_ruleset_without_apples_anchor_point_is_refused_and_left_alone(pf, switch_on):
     pf.main_rules = "block in all\npass out all keep state\n"
     switch, commands = switch_on(pf)
     with pytest.raises(PlatformError) as raised:
@@ -113,27 +131,28 @@ def test_someone_elses_main_ruleset_without_apples_anchor_point_is_refused_and_l
         "The packet filter's main rules do not include Apple's anchors (com.apple/*) as the stock /etc/pf.conf does, "
         "so the kill switch cannot work; restore /etc/pf.conf."
     )
-    assert commands.argvs() == [SHOW]
+    assert pfctl(commands) == [SHOW]
     assert pf.anchors == {} and not pf.enabled
 
 
 # -- failures -------------------------------------------------------------------------------------
 
 
-def test_a_refused_first_load_leaves_nothing_and_is_a_sentence_with_pfctls_words(pf):
+def test_a_refused_first_load_leaves_nothing_and_is_a_sentence_with_pfctls_words(pf, switch_on):
     pf.refuse["-f"] = "stdin:3: syntax error\npfctl: Syntax error in config file: pf rules not loaded\n"
     switch, commands = switch_on(pf)
     with pytest.raises(PlatformError) as raised:
         switch.set(RULES)
-    assert commands.argvs() == [SHOW, LOAD]
     assert pf.anchors == {} and not pf.enabled and switch.token is None
     assert raised.value.sentence.startswith("The packet filter refused the kill switch (pfctl: ")
     assert "pf rules not loaded" in raised.value.sentence and raised.value.sentence.endswith("; disconnect and connect again.")
+    assert pfctl(commands) == [SHOW, LOAD, FLUSH]  # the journaled step undone (nothing was there)
+    assert not switch.journal.held
     switch.remove()  # nothing to undo
-    assert commands.argvs() == [SHOW, LOAD]
+    assert pfctl(commands) == [SHOW, LOAD, FLUSH]
 
 
-def test_a_refused_replace_leaves_the_rules_in_place(pf):
+def test_a_refused_replace_leaves_the_rules_in_place(pf, switch_on):
     switch, commands = switch_on(pf)
     switch.set(RULES)
     before, token = dict(pf.anchors), switch.token
@@ -143,21 +162,21 @@ def test_a_refused_replace_leaves_the_rules_in_place(pf):
     assert pf.anchors == before and pf.enabled  # fails closed: the old rules still block
     commands.calls.clear()
     switch.remove()
-    assert commands.argvs() == [FLUSH, (PFCTL, "-X", token)]
+    assert pfctl(commands) == [(PFCTL, "-X", token), FLUSH]
     assert pf.anchors == {} and not pf.enabled
 
 
-def test_when_pf_cannot_be_enabled_the_rules_are_taken_out_again(pf):
+def test_when_pf_cannot_be_enabled_the_rules_are_taken_out_again(pf, switch_on):
     pf.refuse["-E"] = "pfctl: DIOCSTARTREF: Operation not permitted\n"
     switch, commands = switch_on(pf)
     with pytest.raises(PlatformError) as raised:
         switch.set(RULES)
-    assert commands.argvs() == [SHOW, LOAD, ENABLE, FLUSH]
-    assert pf.anchors == {} and switch.token is None
+    assert pfctl(commands) == [SHOW, LOAD, ENABLE, FLUSH]
+    assert pf.anchors == {} and switch.token is None and not switch.journal.held
     assert "Operation not permitted" in raised.value.sentence
 
 
-def test_a_failed_flush_on_remove_says_how_to_get_out(pf):
+def test_a_failed_flush_on_remove_says_how_to_get_out(pf, switch_on):
     switch, _commands = switch_on(pf)
     switch.set(RULES)
     pf.refuse["-F"] = "pfctl: DIOCXBEGIN: Device busy\n"
@@ -169,15 +188,50 @@ def test_a_failed_flush_on_remove_says_how_to_get_out(pf):
     assert pf.anchors == {} and not pf.enabled
 
 
-def test_remove_leftovers_flushes_the_anchor_and_gives_back_a_journaled_token(pf):
+def test_a_dead_sessions_kill_switch_is_removed_by_repair_and_a_live_ones_is_not(pf, switch_on, journal):
     switch, _commands = switch_on(pf)
     switch.set(RULES)
-    token = switch.token  # what the journal kept; then the process died
+    token = switch.token
     commands = pf_commands(pf)
-    pf_switch.remove_leftovers(token, run_command=commands)
-    assert commands.argvs() == [FLUSH, (PFCTL, "-X", token)]
-    assert pf.anchors == {} and not pf.enabled
-    pf_switch.remove_leftovers(token, run_command=commands)  # twice is fine: the token is gone
+    assert pf_switch.repair_kill_switch(journal, run_command=commands) == []  # held by a live session
+    assert pfctl(commands) == [] and pf.anchors
+    switch.journal.release()  # the session's process died: the kernel drops its lock
+    assert pf_switch.repair_kill_switch(journal, run_command=commands) == [
+        "Removed the kill switch (the pf anchor com.apple/100.sstp-vpn) that an ended sstp-vpn left; the network is open again."
+    ]
+    assert pfctl(commands) == [(PFCTL, "-X", token), FLUSH]
+    assert pf.anchors == {} and not pf.enabled and not journal.exists()
+    assert pf_switch.repair_kill_switch(journal, run_command=commands) == []  # twice is fine
+
+
+def test_the_next_session_undoes_what_a_dead_one_left_before_its_own_set(pf, switch_on, journal):
+    dead = UndoJournal(journal)  # what a session of process 999999 left when it died
+    assert dead.try_hold()
+    dead.begin({"pid": 999_999, "started": "Sat Dec  5 15:00:00 2026"})
+    dead.record({"op": "pf_anchor", "anchor": ANCHOR})
+    dead.record({"op": "pf_enable_reference", "token": "77"})
+    dead.release()
+    pf.anchors[ANCHOR], pf.tokens = "old rules\n", {"77"}
+    switch, commands = switch_on(pf)  # process 999999 runs no more
+    switch.set(RULES)
+    assert pfctl(commands) == [SHOW, (PFCTL, "-X", "77"), FLUSH, LOAD, ENABLE]
+    assert pf.tokens == {switch.token} and "pass quick on utun7 all" in pf.anchors[ANCHOR]
+
+
+def test_a_second_session_is_refused_while_one_holds_the_kill_switch(pf, switch_on, monkeypatch):
+    monkeypatch.setattr(pf_switch, "LOCK_WAIT_SECONDS", 0.1)
+    first, _commands = switch_on(pf)
+    first.set(RULES)
+    second, commands = switch_on(pf)
+    with pytest.raises(PlatformError) as raised:
+        second.set(KillSwitchRules(endpoints=(SERVER,)))
+    assert (
+        raised.value.sentence
+        == "The kill switch of another VPN connection on this computer is on; disconnect that connection first, then connect again."
+    )
+    assert pfctl(commands) == [SHOW]
+    second.remove()  # holds nothing: removes nothing
+    assert "pass quick on utun7 all" in pf.anchors[ANCHOR] and pf.enabled
 
 
 # -- what each field of the rules makes -----------------------------------------------------------
@@ -216,7 +270,7 @@ def test_allow_lan_passes_the_local_networks_after_the_dns_block():
 
 
 @pytest.mark.parametrize("name", ["en0", "utun7; pass all", "utun7 all\npass quick all", "lo0"])
-def test_only_utun_interfaces_reach_the_rules(pf, name):
+def test_only_utun_interfaces_reach_the_rules(pf, name, switch_on):
     switch, commands = switch_on(pf)
     with pytest.raises(ValueError):
         switch.set(KillSwitchRules(endpoints=(SERVER,), tunnels=(name,)))

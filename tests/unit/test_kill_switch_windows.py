@@ -286,7 +286,11 @@ def test_filters_already_gone_do_not_stop_remove(world):
         ),
         ("FwpmEngineOpen0", 5, "Configuring the network for the VPN needs administrator rights"),
         ("FwpmTransactionBegin0", 5, "Configuring the network for the VPN needs administrator rights"),
-        ("FwpmSubLayerAdd0", FWP_E_ALREADY_EXISTS, "Another SSTP VPN connection has its kill switch on; disconnect it first, then connect again."),
+        (
+            "FwpmSubLayerAdd0",
+            FWP_E_ALREADY_EXISTS,
+            "The kill switch of another VPN connection on this computer is on; disconnect that connection first, then connect again.",
+        ),
     ],
 )
 def test_windows_errors_become_one_sentence(world, export, code, sentence):
