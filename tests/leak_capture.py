@@ -11,6 +11,8 @@ proxy), DHCPv4, DHCPv6, IPv6 neighbour and router discovery (ICMPv6 133-136), an
 machine and its gateway (the next hop of that TCP connection). Everything else on the link is a
 leak, with a one-line summary such as
 `+3.142 out IPv4 198.18.20.2:41234 > 198.18.20.1:53 UDP DNS query A leak.test`.
+Frames that come in are not leaks in themselves (the server namespace's SoftEther, for one, sends
+the client a NetBIOS query); what the machine answers is judged as it goes out.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ class Frame:
 
 @dataclass(frozen=True)
 class Verdict:
-    allowed: bool
-    kind: str  # "sstp", "dhcp", "dhcpv6", "nd", "arp" or "leak"
+    allowed: bool  # not a leak
+    kind: str  # "sstp", "dhcp", "dhcpv6", "nd", "arp", "inbound", "answer" or "leak"
     summary: str
     parsed: Parsed
 
@@ -71,11 +73,21 @@ class LinkPolicy:
     endpoints: tuple[Endpoint, ...]
     local: tuple[str, ...]
     gateways: tuple[str, ...]
+    # An ICMP error the machine sends back about a packet that came in (e.g. port unreachable for
+    # SoftEther's NetBIOS query to the client): a leak too, unless this is False.
+    answers_are_leaks: bool = True
 
     def classify(self, frame: Frame, start: float = 0.0) -> Verdict:
         parsed = parse(frame.data)
         head = f"{frame.when - start:+.3f} {'out' if frame.outgoing else 'in '} {parsed.summary}"
-        return Verdict(*self._allowed(parsed), head, parsed)
+        allowed, kind = self._allowed(parsed)
+        if not allowed and not frame.outgoing:
+            # Someone else's packet (e.g. SoftEther's NetBIOS query to the client): not a leak
+            # in itself; what the machine sends back, if anything, is judged on its own.
+            return Verdict(True, "inbound", head, parsed)
+        if not allowed and parsed.quoted_src == parsed.dst and parsed.quoted_dst in self.local:
+            return Verdict(not self.answers_are_leaks, "answer", head, parsed)
+        return Verdict(allowed, kind, head, parsed)
 
     def _allowed(self, p: Parsed) -> tuple[bool, str]:
         if p.protocol == "ARP":
@@ -109,6 +121,8 @@ class Parsed:
     tcp_flags: int = 0
     payload: bytes = b""
     summary: str = ""
+    quoted_src: str | None = None  # of the packet an ICMP error is about
+    quoted_dst: str | None = None
 
 
 def parse(data: bytes) -> Parsed:
@@ -163,9 +177,13 @@ def _transport(p: Parsed, number: int, transport: bytes) -> str:
         return f"{where} UDP {len(p.payload)} bytes"
     if number == 1 and transport:
         p.protocol, p.icmp_type = "ICMP", transport[0]
+        if p.icmp_type in (3, 11) and len(transport) >= 28:
+            p.quoted_src, p.quoted_dst = socket.inet_ntoa(transport[20:24]), socket.inet_ntoa(transport[24:28])
         return f"{where} ICMP {_ICMP_NAMES.get(p.icmp_type, f'type {p.icmp_type}')}"
     if number == 58 and transport:
         p.protocol, p.icmp_type = "ICMPv6", transport[0]
+        if p.icmp_type in (1, 3) and len(transport) >= 48:
+            p.quoted_src, p.quoted_dst = str(ipaddress.IPv6Address(transport[16:32])), str(ipaddress.IPv6Address(transport[32:48]))
         name = _ND_TYPES.get(p.icmp_type) or _ICMP6_NAMES.get(p.icmp_type, f"type {p.icmp_type}")
         return f"{where} ICMPv6 {name}"
     p.protocol = f"protocol {number}"

@@ -89,6 +89,19 @@ def test_arp_only_between_the_machine_and_its_gateway():
     assert not verdict(arp(CLIENT, LAN_HOST)).allowed
 
 
+def test_frames_coming_in_are_not_leaks_but_answers_to_them_are():
+    netbios = ipv4(GATEWAY, CLIENT, 17, udp(39503, 137, bytes(50)))
+    assert verdict(netbios, outgoing=False).kind == "inbound"
+    assert verdict(netbios, outgoing=False).allowed
+    unreachable = ipv4(CLIENT, GATEWAY, 1, bytes([3, 3, 0, 0, 0, 0, 0, 0]) + netbios[14:42])
+    answer = verdict(unreachable)
+    assert answer.kind == "answer" and not answer.allowed and "ICMP unreachable" in answer.summary
+    lenient = LinkPolicy(POLICY.endpoints, POLICY.local, POLICY.gateways, answers_are_leaks=False)
+    assert lenient.classify(Frame(1.0, True, unreachable)).allowed
+    # an error about a packet of our own (the local network's router telling us) is not an answer
+    assert verdict(ipv4(CLIENT, GATEWAY, 1, bytes([3, 3, 0, 0, 0, 0, 0, 0]) + ipv4(CLIENT, LAN_HOST, 17, udp(1, 2))[14:42])).kind == "leak"
+
+
 def test_unknown_frames_are_leaks():
     assert not verdict(MACS + b"\x88\xcc" + bytes(40)).allowed  # LLDP
     assert parse(b"\x00").summary == "short frame (1 bytes)"
