@@ -18,7 +18,13 @@ Why this policy:
   Windows' own SSTP client does without "use default gateway" (it adds the address's class
   network), without the surprise of a whole 10.0.0.0/8. The default route stays untouched.
 - The IPv6 link-local address is built from the interface identifier IPV6CP negotiated; the peer
-  expects neighbour and router messages from this one.
+  expects neighbour and router messages from this one. Before it, the tunnel interface is told to
+  take the VPN's router advertisements (AcceptRouterAdvertisements), so that the system asks for
+  them as soon as the address is there and forms its global address from the advertised prefix
+  and the same identifier (SLAAC). Never the advertised default route: a full tunnel has ::/1 and
+  8000::/1 already, and a split tunnel routes only the VPN's prefixes. IPV6CP may open after the
+  tunnel is up (SoftEther answers only once it has asked its hub for a router: 2 x 2 s when none
+  answers), so these steps also come on their own (ipv6_link_steps), after apply().
 - DNS: the VPN's servers when the profile wants them and the server named any. In a full tunnel
   they answer every name; in a split tunnel they are asked beside the local ones where the system
   can do that (systemd-resolved), and left out where it cannot (a plain resolv.conf, macOS
@@ -102,7 +108,13 @@ class SetDns:
     all_names: bool
 
 
-Step = SetLink | AddAddress | HostRouteToServer | AddRoute | SetDns
+@dataclass(frozen=True)
+class AcceptRouterAdvertisements:
+    """Let the system configure the tunnel interface from the VPN's router advertisements: an
+    address from each advertised prefix (SLAAC) and its on-link route, no default route."""
+
+
+Step = SetLink | AddAddress | HostRouteToServer | AddRoute | SetDns | AcceptRouterAdvertisements
 
 
 def steps(plan: NetworkPlan, options: Options) -> list[Step]:
@@ -110,8 +122,7 @@ def steps(plan: NetworkPlan, options: Options) -> list[Step]:
     local = ipaddress.ip_address(plan.address)
     made: list[Step] = [SetLink(plan.mtu), AddAddress(local, ipaddress.ip_address(plan.peer) if plan.peer is not None else local, 32)]
     if plan.ipv6_identifier is not None:
-        link_local = link_local_address(bytes(plan.ipv6_identifier))
-        made.append(AddAddress(link_local, link_local, LINK_LOCAL_PREFIX_LENGTH))
+        made += ipv6_link_steps(bytes(plan.ipv6_identifier))
     routes = tunnel_routes(local, options)
     if any(options.server in route.network for route in routes):
         made.append(HostRouteToServer(options.server))
@@ -120,6 +131,13 @@ def steps(plan: NetworkPlan, options: Options) -> list[Step]:
     if servers and options.use_vpn_dns:
         made.append(SetDns(servers, all_names=options.full_tunnel))
     return made
+
+
+def ipv6_link_steps(identifier: bytes) -> list[Step]:
+    """The IPv6 link's changes once IPV6CP is up with our interface identifier `identifier`:
+    router advertisements first, so the system solicits one when the link-local address comes."""
+    link_local = link_local_address(identifier)
+    return [AcceptRouterAdvertisements(), AddAddress(link_local, link_local, LINK_LOCAL_PREFIX_LENGTH)]
 
 
 def tunnel_routes(address: IPAddress, options: Options) -> list[AddRoute]:
@@ -140,10 +158,11 @@ def known_routes(full_tunnel: bool, extra_routes: Sequence[IPNetwork]) -> list[D
 
 def destinations(made: Sequence[Step]) -> list[Destination]:
     """What route_safety checks for these steps, in its order: our address, the peer, then the
-    routes as they are added."""
-    address = next(step for step in made if isinstance(step, AddAddress))
-    found = [Destination(ipaddress.ip_network(address.local), Kind.ADDRESS)]
-    if address.peer != address.local:
+    routes as they are added (none for a link-local address)."""
+    # A link-local address (IPv6) belongs to its own link alone: it captures nothing elsewhere.
+    address = next((step for step in made if isinstance(step, AddAddress) and not step.local.is_link_local), None)
+    found = [] if address is None else [Destination(ipaddress.ip_network(address.local), Kind.ADDRESS)]
+    if address is not None and address.peer != address.local:
         found.append(Destination(ipaddress.ip_network(address.peer), Kind.PEER))
     return found + [Destination(step.network, step.kind) for step in made if isinstance(step, AddRoute)]
 

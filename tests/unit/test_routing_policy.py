@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from sstpvpn.client.core.types import NetworkPlan, PushedSettings
 from sstpvpn.platform import routing_policy as policy
 from sstpvpn.platform.route_safety import Destination, Kind
-from sstpvpn.platform.routing_policy import AddAddress, AddRoute, HostRouteToServer, Options, SetDns, SetLink
+from sstpvpn.platform.routing_policy import AcceptRouterAdvertisements, AddAddress, AddRoute, HostRouteToServer, Options, SetDns, SetLink
 
 SERVER = ip_address("203.0.113.5")
 PLAN = NetworkPlan(
@@ -67,11 +67,26 @@ def test_extra_routes_follow_and_the_vpn_dns_can_be_left_out():
 def test_the_ipv6_identifier_becomes_the_link_local_address_and_no_peer_means_our_own():
     plan = NetworkPlan(address=PLAN.address, peer=None, mtu=1280, ipv6_identifier=bytes.fromhex("0211223344556677"))
     link_local = IPv6Address("fe80::211:2233:4455:6677")
-    assert policy.steps(plan, Options(SERVER))[:3] == [
+    assert policy.steps(plan, Options(SERVER))[:4] == [
         SetLink(1280),
         AddAddress(PLAN.address, PLAN.address, 32),
+        AcceptRouterAdvertisements(),
         AddAddress(link_local, link_local, 64),
     ]
+
+
+def test_a_late_ipv6_link_takes_router_advertisements_before_its_link_local_address():
+    # Before: the kernel solicits an advertisement as soon as the address is there.
+    link_local = IPv6Address("fe80::211:2233:4455:6677")
+    assert policy.ipv6_link_steps(bytes.fromhex("0211223344556677")) == [AcceptRouterAdvertisements(), AddAddress(link_local, link_local, 64)]
+
+
+def test_a_link_local_address_is_no_destination_for_route_safety():
+    # fe80::/64 is attached to every other interface too; the address is on the tunnel's link only.
+    assert policy.destinations(policy.ipv6_link_steps(bytes.fromhex("0211223344556677"))) == []
+    plan = NetworkPlan(address=PLAN.address, peer=PLAN.peer, mtu=1400, ipv6_identifier=bytes.fromhex("0211223344556677"))
+    found = policy.destinations(policy.steps(plan, Options(SERVER)))
+    assert [d.network for d in found[:2]] == [ip_network(f"{PLAN.address}/32"), ip_network(f"{PLAN.peer}/32")]
 
 
 def test_destinations_come_in_route_safety_order_with_their_kinds():
