@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from sstpvpn.client.core.i18n import _
-from sstpvpn.client.core.types import FailureKind
+from sstpvpn.client.core.types import FailureKind, KillSwitchMode
 from sstpvpn.client.diagnose import DiagnoseReport, diagnose, print_report, system_proxy_origin
 from sstpvpn.client.eap_options import AUTH_CHOICES, method_names
 from sstpvpn.client.endpoint import EndpointError, parse_endpoint
@@ -92,6 +92,26 @@ def revocation_choices() -> tuple[tuple[Revocation, str], ...]:
         (Revocation.SOFT, _("Connect and warn")),
         # Translators: profile editor, after "If revocation cannot be checked:": do not connect
         (Revocation.HARD, _("Refuse to connect")),
+    )
+
+
+def kill_switch_choices() -> tuple[tuple[KillSwitchMode, str], ...]:
+    """When the kill switch blocks everything but the tunnel, in the combo box's order."""
+    return (
+        # Translators: profile editor, Kill switch choice
+        (KillSwitchMode.OFF, _("Off")),
+        # Translators: profile editor, Kill switch choice
+        (KillSwitchMode.CONNECTED, _("While connected and reconnecting")),
+        # Translators: profile editor, Kill switch choice
+        (KillSwitchMode.ALWAYS, _("Always, from Connect until Disconnect")),
+    )
+
+
+def kill_switch_with_pac_sentence() -> str:
+    """The connection refuses a kill switch with a PAC file (client/session_driver.py): said here as it is chosen."""
+    # Translators: a failure sentence; the kill switch blocks all traffic outside the VPN
+    return _(
+        "The kill switch cannot be used with a proxy auto-config (PAC) file: choose a proxy or a direct connection, or turn the kill switch off."
     )
 
 
@@ -298,6 +318,18 @@ class ProfileEditor(QDialog):
         self.mtu.setObjectName("mtu")
         self.auto_reconnect = QCheckBox(_("Reconnect when the connection drops"))
         self.auto_reconnect.setObjectName("auto_reconnect")
+        self.kill_switch = QComboBox()
+        self.kill_switch.setObjectName("kill_switch")
+        for when, label in kill_switch_choices():
+            self.kill_switch.addItem(label, when)
+        self.kill_switch_note = QLabel(
+            _("Blocks all traffic except the tunnel and the connection to the server, so nothing leaves outside the VPN."), wordWrap=True
+        )
+        self.kill_switch_note.setObjectName("kill_switch_note")
+        self.kill_switch.setAccessibleDescription(self.kill_switch_note.text())
+        # Translators: profile editor, check box under the kill switch choice
+        self.kill_switch_allow_lan = QCheckBox(_("Let the local network through (printers, file shares)"))
+        self.kill_switch_allow_lan.setObjectName("kill_switch_allow_lan")
         self.proxy_mode = QComboBox()
         self.proxy_mode.setObjectName("proxy_mode")
         for mode, label in proxy_modes():
@@ -399,6 +431,14 @@ class ProfileEditor(QDialog):
         form.addRow("MTU:", self._with_error("mtu", self.mtu))  # not translated: the protocol term alone
         form.addRow("", self.ipv6)
         form.addRow("", self.auto_reconnect)
+        # Translators: profile editor, form-row label: when everything but the VPN is blocked
+        kill_switch = QWidget()  # the choice, what it blocks and the LAN box, with any problem under all three
+        column = QVBoxLayout(kill_switch)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.kill_switch)
+        column.addWidget(self.kill_switch_note)
+        column.addWidget(self.kill_switch_allow_lan)
+        form.addRow(_("Kill switch:"), self._with_error("kill_switch", kill_switch))
         # Translators: profile editor, form-row label: which HTTP proxy to connect through
         form.addRow(_("HTTP proxy:"), self.proxy_mode)
         # Translators: profile editor, form-row label: the address of the proxy auto-config (PAC) file
@@ -482,6 +522,8 @@ class ProfileEditor(QDialog):
         for spin in (self.port, self.mtu):
             spin.valueChanged.connect(self._validate)
         self.proxy_mode.currentIndexChanged.connect(self._validate)
+        self.kill_switch.currentIndexChanged.connect(lambda _index: self._touch("kill_switch"))
+        self.kill_switch.currentIndexChanged.connect(self._validate)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         """The whole form where the screen has room for it, else the screen's room (the form then
@@ -607,6 +649,8 @@ class ProfileEditor(QDialog):
         self.ipv6.setChecked(profile.ipv6)
         self.mtu.setValue(profile.mtu)
         self.auto_reconnect.setChecked(profile.auto_reconnect)
+        self.kill_switch.setCurrentIndex([mode for mode, _label in kill_switch_choices()].index(profile.kill_switch))
+        self.kill_switch_allow_lan.setChecked(profile.kill_switch_allow_lan)
         self.proxy_mode.setCurrentIndex([mode for mode, _label in proxy_modes()].index(profile.proxy.mode))
         self.proxy_url.setText(profile.proxy.url)
         self.pac_url.setText(profile.proxy.pac_url)
@@ -661,6 +705,8 @@ class ProfileEditor(QDialog):
             ipv6=self.ipv6.isChecked(),
             mtu=self.mtu.value(),
             auto_reconnect=self.auto_reconnect.isChecked(),
+            kill_switch=self.kill_switch.currentData(),
+            kill_switch_allow_lan=self.kill_switch_allow_lan.isChecked(),
             proxy=proxy,
             auth_method=self.auth_method.currentData(),
             client_certificate=self.client_certificate.text().strip(),
@@ -687,6 +733,8 @@ class ProfileEditor(QDialog):
         _proxy, proxy_problem = self._proxy_choice()
         if proxy_problem:
             problems["proxy"] = proxy_problem
+        if self.kill_switch.currentData() is not KillSwitchMode.OFF and self.proxy_mode.currentData() is ProxyMode.PAC:
+            problems["kill_switch"] = kill_switch_with_pac_sentence()
         return problems
 
     def _validate(self) -> None:
@@ -701,6 +749,7 @@ class ProfileEditor(QDialog):
         self.proxy_user.setEnabled(mode is ProxyMode.PAC)
         self.allow_basic.setEnabled(mode is not ProxyMode.NONE)
         self.allow_basic_note.setEnabled(mode is not ProxyMode.NONE)
+        self.kill_switch_allow_lan.setEnabled(self.kill_switch.currentData() is not KillSwitchMode.OFF)
         self.proxy_password.setEnabled(mode in (ProxyMode.MANUAL, ProxyMode.PAC) and self.keyring is not None and self.keyring.problem is None)
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(not problems)
         blocking_test = {"host", "port", "sni", "ca_file", "pin_sha256", "proxy", "pac_url"}  # what Test's checks need

@@ -95,6 +95,43 @@ def tray_app(qtbot, tray, store, secrets) -> Iterator[TrayApp]:
             app.quit()
 
 
+class FakeKillSwitches:
+    """Stands in for the platform's kill switch (current.open_kill_switch) in every GUI test: the
+    rules each switch was given, and a sentence to refuse them with (`refuse`), as a firewall can."""
+
+    def __init__(self) -> None:
+        self.rules: list[object] = []  # every set(), in order
+        self.removed = 0
+        self.refuse: str | None = None
+
+    def open(self) -> FakeKillSwitches.Switch:
+        return FakeKillSwitches.Switch(self)
+
+    class Switch:
+        def __init__(self, switches: FakeKillSwitches) -> None:
+            self.switches = switches
+
+        def set(self, rules: object) -> None:
+            from sstpvpn.platform.errors import PlatformError
+
+            if self.switches.refuse:
+                raise PlatformError(self.switches.refuse)
+            self.switches.rules.append(rules)
+
+        def remove(self) -> None:
+            self.switches.removed += 1
+
+
+@pytest.fixture(autouse=True)
+def kill_switches(monkeypatch) -> FakeKillSwitches:
+    """No GUI test touches this machine's firewall: a profile with the kill switch on gets a fake."""
+    from sstpvpn.platform import current
+
+    switches = FakeKillSwitches()
+    monkeypatch.setattr(current, "open_kill_switch", switches.open, raising=False)
+    return switches
+
+
 @pytest.fixture
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
