@@ -17,13 +17,25 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
 from . import sstp_http
 from .auth import Authenticatee, AuthMethod, AuthPolicy, AuthSucceeded, make_authenticatee
 from .crypto_binding import build_call_connected
 from .dhcp_inform import InformExchange
-from .events import Credentials, Disconnected, Event, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, SignedIn, StateChanged
+from .dhcpv6 import InformationRequest
+from .events import (
+    Credentials,
+    Dhcpv6Answered,
+    Disconnected,
+    Event,
+    LinkConfigured,
+    LogRecord,
+    NetworkPushed,
+    PasswordRetryRequested,
+    SignedIn,
+    StateChanged,
+)
 from .fsm import Notice, OptionFsm, St
 from .i18n import _, ngettext
 from .ipcp import IpcpPolicy
@@ -79,6 +91,7 @@ class EngineSettings:
     hello_interval: float = 20.0  # receive silence before an SSTP Echo Request; twice that ends the link
     proxy: str = ""  # "host:port" of the HTTP proxy the connection goes through, for messages
     dhcp_inform: bool = True  # ask the VPN's DHCP server for routes and the DNS domain (dhcp_inform)
+    dhcpv6: bool = True  # with ipv6: ask the VPN's DHCPv6 server for DNS servers and domains (dhcpv6)
     # Check the credentials only: once authentication succeeds and the crypto binding is sent,
     # tell `SignedIn` and disconnect cleanly (LCP Terminate, SSTP Call Disconnect) before IPCP,
     # so no address, route or DNS server is ever negotiated (diagnose's Sign-in step).
@@ -137,6 +150,8 @@ class Engine:
         self._plan: NetworkPlan | None = None
         self.security: SessionSecurity | None = None  # set once the crypto binding is sent
         self._inform: InformExchange | None = None  # DHCPINFORM, while it waits for its answer
+        self._dhcpv6: InformationRequest | None = None  # DHCPv6 Information-request, while it waits
+        self._dhcpv6_asked = False  # once per session
 
     # ----------------------------------------------------------------- inputs
 
@@ -335,6 +350,8 @@ class Engine:
             return  # PPP has nothing more to say while the call is being torn down
         if self._inform is not None:
             self._send_inform(now)
+        if self._dhcpv6 is not None:
+            self._send_dhcpv6(now)
         for fsm in (self._lcp.fsm, self._ipcp, self._ipv6cp):
             fsm.handle_timer(now)
         if self._auth is not None:
@@ -367,6 +384,7 @@ class Engine:
             self._ipcp.timer,
             self._ipv6cp.timer,
             self._inform.deadline if self._inform is not None else None,
+            self._dhcpv6.deadline if self._dhcpv6 is not None else None,
         ]
         if self._auth is not None:
             deadlines.append(self._auth.get_timer())
@@ -523,7 +541,7 @@ class Engine:
             self._log(logging.DEBUG, f"Dropped a malformed PPP frame: {error}.")
             return False
         if protocol == PppProtocol.IPV6:
-            if self.call is Call.CALL_CONNECTED and self._ipv6cp.is_opened:
+            if self.call is Call.CALL_CONNECTED and self._ipv6cp.is_opened and not (self._dhcpv6 is not None and self._dhcpv6_answered(information)):
                 self._deliver.append(information)
             return True
         if protocol == PppProtocol.IPV4:
@@ -782,6 +800,7 @@ class Engine:
                 self._log(logging.INFO, _("IPv6 link is up."))
                 if self._plan is not None:
                     self._publish_plan()
+                    self._ask_dhcpv6(now)
             elif notice is Notice.FINISHED:
                 self._log(logging.INFO, _("The server does not offer IPv6 on this link."))
         return progressed
@@ -813,6 +832,7 @@ class Engine:
             return
         self._publish_plan()
         self._set_state(State.CONNECTED)
+        self._ask_dhcpv6(now)
         if self._inform is None and self.settings.dhcp_inform:
             self._inform = InformExchange(policy.address, self._rng(4), now)
             self._send_inform(now)
@@ -836,6 +856,33 @@ class Engine:
         self._inform = None
         if settings:
             self._events.append(NetworkPushed(settings))
+        return True
+
+    def _ask_dhcpv6(self, now: float) -> None:
+        """Once the IPv6 link is in the published plan: one Information-request (dhcpv6)."""
+        if self._dhcpv6_asked or not self.settings.dhcpv6 or self._plan is None or self._plan.ipv6_identifier is None:
+            return
+        self._dhcpv6_asked = True
+        link_local = IPv6Address(b"\xfe\x80" + bytes(6) + self._plan.ipv6_identifier)
+        self._dhcpv6 = InformationRequest(link_local, self._rng(3), now)
+        self._send_dhcpv6(now)
+
+    def _send_dhcpv6(self, now: float) -> None:
+        assert self._dhcpv6 is not None
+        for packet in self._dhcpv6.packets_due(now):
+            self._send_ppp(PppProtocol.IPV6, packet)
+        if self._dhcpv6.finished:
+            self._log(logging.INFO, _("No DHCPv6 server answered: the DNS servers stay as the connection set them up."))
+            self._dhcpv6 = None
+
+    def _dhcpv6_answered(self, packet: bytes) -> bool:
+        """True when `packet` is the Reply to our Information-request (consumed, not delivered)."""
+        assert self._dhcpv6 is not None
+        info = self._dhcpv6.answer(packet)
+        if info is None:
+            return False
+        self._dhcpv6 = None
+        self._events.append(Dhcpv6Answered(info))
         return True
 
     def _publish_plan(self) -> None:

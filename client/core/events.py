@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .dhcpv6 import Dhcpv6Info
 from .types import Failure, NetworkPlan, PushedSettings, State
 
 
@@ -25,6 +26,14 @@ class NetworkPushed:
     """The VPN's DHCP server answered our DHCPINFORM (dhcp_inform): routes and names to add."""
 
     settings: PushedSettings
+
+
+@dataclass(frozen=True)
+class Dhcpv6Answered:
+    """The VPN's DHCPv6 server answered our Information-request (dhcpv6): IPv6 DNS servers and
+    domains to add (`info` may be empty)."""
+
+    info: Dhcpv6Info
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class LogRecord:
     message: str
 
 
-Event = StateChanged | LinkConfigured | NetworkPushed | PasswordRetryRequested | SignedIn | Disconnected | LogRecord
+Event = StateChanged | LinkConfigured | NetworkPushed | Dhcpv6Answered | PasswordRetryRequested | SignedIn | Disconnected | LogRecord
 
 
 @dataclass(frozen=True)

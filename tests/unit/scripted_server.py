@@ -162,6 +162,7 @@ class ScriptedServer:
         self.wire_log: list[tuple] = []  # ("control", type) and ("ppp", protocol, code), in arrival order
         self.frames_received: list[tuple[int, bytes]] = []
         self.ip_received: list[bytes] = []
+        self.dhcpv6_received: list[bytes] = []  # client/core/dhcpv6's Information-requests
         self.dhcp_received: list[bytes] = []  # the client's DHCPINFORMs (UDP to port 67), kept apart
         self.binding: BindingCheck | None = None
         self.call_connected_count = 0
@@ -374,7 +375,8 @@ class ScriptedServer:
             (self.dhcp_received if is_dhcp else self.ip_received).append(information)
             return
         if protocol == PppProtocol.IPV6:
-            self.ip_received.append(information)
+            is_dhcpv6 = len(information) >= 48 and information[6] == 17 and information[42:44] == b"\x02\x23"  # to port 547
+            (self.dhcpv6_received if is_dhcpv6 else self.ip_received).append(information)
             return
         try:
             packet = parse_packet(information)
