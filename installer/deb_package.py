@@ -29,6 +29,7 @@ ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
 AUTOSTART = Path("etc/xdg/autostart/sstp-vpn-tray.desktop")
 MAINTAINER_SCRIPTS = ("postinst", "prerm", "postrm")
 MAINTAINER = "SSTP VPN maintainers <maintainers@sstp-vpn.invalid>"
+RECOMMENDS = "nftables"  # the kill switch (kill_switch_linux runs nft); without it the VPN works, the kill switch says what to install
 DESCRIPTION = """\
 SSTP VPN client with a system-tray app
  An SSTP (MS-SSTP) VPN client with its own userspace SSTP and PPP engine: it
@@ -109,6 +110,7 @@ def write_control(root: Path, info: PackageInfo, repo_root: Path) -> None:
         f"Maintainer: {MAINTAINER}\n"
         f"Installed-Size: {installed_size_kib(root)}\n"
         f"Depends: {info.depends}\n"
+        f"Recommends: {RECOMMENDS}\n"
         "Section: net\n"
         "Priority: optional\n"
         f"Description: {DESCRIPTION}\n"

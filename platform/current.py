@@ -11,7 +11,7 @@ the names raises PlatformError with `unsupported_sentence()`.
 
 The front ends (the tray and the CLI) ask it their OS questions too, with the same names on every
 system: `prepare_session()` before connecting, `uses_network_helper()`, `tunnel_problem()`,
-`read_traffic_counters(ifname)`, `routes_through(ifname)`, `watch_stop_signals()`. Where a system
+`read_traffic_counters(ifname)`, `routes_through(ifname)`, `ipv6_addresses(ifname)`, `watch_stop_signals()`. Where a system
 has no answer yet they say so with None.
 """
 
@@ -27,6 +27,7 @@ from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import applied_routes, interfaces, session_preparation, traffic_counters
 from sstpvpn.platform.autostart import Autostart, tray_command
 from sstpvpn.platform.errors import PlatformError
+from sstpvpn.platform.kill_switch import KillSwitch
 from sstpvpn.platform.session_preparation import SessionPreparation
 from sstpvpn.platform.stop_signals import StopSignals, watch_stop_signals
 from sstpvpn.platform.traffic_counters import TrafficCounters
@@ -49,6 +50,7 @@ __all__ = [
     "TrafficCounters",
     "read_traffic_counters",
     "routes_through",
+    "ipv6_addresses",
     "tunnel_problem",
     "uses_network_helper",
     "open_tunnel",
@@ -56,6 +58,8 @@ __all__ = [
     "Autostart",
     "autostart",
     "tray_command",
+    "open_kill_switch",
+    "repair_everything",
 ]
 
 
@@ -152,6 +156,7 @@ else:
 
 read_traffic_counters = traffic_counters.read_linux if sys.platform == "linux" else traffic_counters.not_counted
 routes_through = applied_routes.routes_through_linux if sys.platform == "linux" else applied_routes.not_shown
+ipv6_addresses = applied_routes.ipv6_addresses_linux if sys.platform == "linux" else applied_routes.not_shown
 
 
 def prepare_session() -> SessionPreparation:
@@ -159,9 +164,59 @@ def prepare_session() -> SessionPreparation:
     when this process makes the tunnel itself (not through the helper) restore what a crashed
     session left. May block (it undoes routes and DNS): call it before connecting in the CLI and
     on a worker thread in the tray."""
-    return session_preparation.prepare(
-        unsupported_sentence(), untested_note(), uses_network_helper, lambda: repair_from_journal(default_journal_path())
-    )
+    return session_preparation.prepare(unsupported_sentence(), untested_note(), uses_network_helper, _repair_before_connecting)
+
+
+def _repair_before_connecting() -> bool:
+    repaired = repair_from_journal(default_journal_path())
+    if sys.platform == "linux":
+        from sstpvpn.platform import kill_switch_linux
+
+        journal = kill_switch_linux.kill_switch_journal_path(default_journal_path())
+        if journal.exists():  # only a session that set a kill switch leaves this file
+            repaired = bool(kill_switch_linux.repair_kill_switch(journal)) or repaired
+    return repaired
+
+
+def open_kill_switch() -> KillSwitch:
+    """This session's kill switch (kill_switch.KillSwitch; set() puts it in place, remove() takes
+    it away): through the privileged helper for an ordinary user, on its own connection; as root
+    on Linux the nftables table of this process (kill_switch_linux). Raises PlatformError."""
+    if uses_network_helper():
+        from sstpvpn.platform.helper_client import HelperKillSwitch
+
+        return HelperKillSwitch()
+    if sys.platform == "linux":
+        from sstpvpn.platform.kill_switch_linux import NftKillSwitch
+
+        return NftKillSwitch(_kill_switch_journal())
+    raise PlatformError(_("SSTP VPN has no kill switch for this system yet; turn the profile's kill switch off."))
+
+
+def _kill_switch_journal() -> Path:
+    from sstpvpn.platform.kill_switch_linux import kill_switch_journal_path
+
+    return kill_switch_journal_path(default_journal_path())
+
+
+def repair_everything() -> list[str]:
+    """Remove whatever ended sessions left on this machine (`sstp-vpn repair`): routes and DNS
+    from a dead session's journal, a kill switch no live session holds, and (Linux, as root)
+    tunnel interfaces of ours that nobody holds. Through the helper for an ordinary user. The
+    sentences of what was removed ([] when nothing was). Raises PlatformError."""
+    if uses_network_helper():
+        from sstpvpn.platform.helper_client import repair_through_helper
+
+        return repair_through_helper()
+    notes = []
+    if repair_from_journal(default_journal_path()):
+        notes.append(_("Restored the routes and DNS that an ended sstp-vpn left changed."))
+    if sys.platform == "linux":
+        from sstpvpn.platform import kill_switch_linux, leftovers_linux
+
+        notes += kill_switch_linux.repair_kill_switch(_kill_switch_journal())
+        notes += leftovers_linux.remove_leftover_tunnels()
+    return notes
 
 
 def load_tunnel_modules() -> None:

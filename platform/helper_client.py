@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from ipaddress import ip_address
+from ipaddress import IPv6Address, ip_address
 from typing import TYPE_CHECKING
 
 from sstpvpn.client.core.i18n import _
@@ -25,7 +25,20 @@ from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
 from sstpvpn.platform import interfaces, winpipe
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_protocol import ApplyPlan, OpenTun, PushSettings, Request, RequestRefused, Restore, SetMtu
+from sstpvpn.platform.helper_protocol import (
+    AddIpv6Dns,
+    AddIpv6Link,
+    ApplyPlan,
+    FollowRoute,
+    OpenTun,
+    PushSettings,
+    Repair,
+    Request,
+    RequestRefused,
+    Restore,
+    SetKillSwitch,
+    SetMtu,
+)
 from sstpvpn.platform.packet_relay import RelayTunDevice
 
 if TYPE_CHECKING:
@@ -33,6 +46,7 @@ if TYPE_CHECKING:
 
     from sstpvpn.client.core.types import NetworkPlan, PushedSettings
     from sstpvpn.platform.helper_protocol import IPNetwork
+    from sstpvpn.platform.kill_switch import KillSwitchRules
     from sstpvpn.platform.netconfig_linux import IPAddress
 
 DEFAULT_SOCKET = "/run/sstp-vpn/helper.sock"  # where sstp-vpn-helper.socket listens
@@ -290,10 +304,25 @@ class HelperNetConfigurator:
     def apply(self, plan: NetworkPlan) -> None:
         self._channel.request(ApplyPlan(self.ifname, self.server_address, self.full_tunnel, plan, self.extra_routes, self.use_vpn_dns))
 
+    def add_ipv6_link(self, identifier: bytes) -> None:
+        _reply, fds = self._channel.request(AddIpv6Link(self.ifname, identifier))
+        _close_all(fds)
+
+    def add_ipv6_dns(self, servers: Sequence[IPv6Address], search: Sequence[str]) -> list[str]:
+        reply, fds = self._channel.request(AddIpv6Dns(self.ifname, tuple(servers), tuple(search)))
+        _close_all(fds)
+        return list(reply.notes)
+
     def add_pushed(self, pushed: PushedSettings) -> list[str]:
         reply, fds = self._channel.request(PushSettings(self.ifname, pushed))
         _close_all(fds)
         return list(reply.notes)
+
+    def follow_server_route(self) -> str | None:
+        """The helper moves the host route to the server itself (it names nothing else)."""
+        reply, fds = self._channel.request(FollowRoute(self.ifname))
+        _close_all(fds)
+        return reply.notes[0] if reply.notes else None
 
     def restore(self) -> list[str]:
         if self._channel.closed:
@@ -385,3 +414,66 @@ class PrivilegedNetwork:
     def close(self) -> None:
         if self._channel is not None:
             self._channel.close()
+
+
+def _connect(socket_path: str | None, timeout: float, platform_name: str) -> HelperChannel | PipeHelperChannel:
+    if platform_name == "win32":
+        return PipeHelperChannel(timeout=timeout)
+    return HelperChannel(socket_path or helper_socket_path(), timeout, platform_name)
+
+
+def _first_request(channel: HelperChannel | PipeHelperChannel, request: Request) -> protocol.Reply:
+    """A session's first request; on Linux with this process's network namespace (the helper
+    acts in its own and checks that it is the client's)."""
+    if channel.platform_name.startswith("linux"):
+        namespace = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            reply, fds = channel.request(request, (namespace,))
+        finally:
+            os.close(namespace)
+    else:
+        reply, fds = channel.request(request)
+    _close_all(fds)
+    return reply
+
+
+class HelperKillSwitch:
+    """The kill switch (kill_switch.KillSwitch) put in place by the helper, over a connection of
+    its own that stays open across reconnects: the helper removes the kill switch when this
+    connection closes, also when this process is killed."""
+
+    def __init__(self, socket_path: str | None = None, timeout: float = REPLY_TIMEOUT_SECONDS, platform_name: str = sys.platform) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self.platform_name = platform_name
+        self._channel: HelperChannel | PipeHelperChannel | None = None
+
+    def set(self, rules: KillSwitchRules) -> None:
+        if self._channel is not None and self._channel.closed:
+            self._channel = None  # the helper ended the last session (and with it that kill switch)
+        if self._channel is not None:
+            self._channel.request(SetKillSwitch(rules))
+            return
+        channel = _connect(self.socket_path, self.timeout, self.platform_name)
+        try:
+            _first_request(channel, SetKillSwitch(rules))
+        except PlatformError:
+            channel.close()
+            raise
+        self._channel = channel
+
+    def remove(self) -> None:
+        """Close the connection: the helper removes the kill switch before it closes its end,
+        which close() waits for."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+
+
+def repair_through_helper(socket_path: str | None = None, timeout: float = REPLY_TIMEOUT_SECONDS, platform_name: str = sys.platform) -> list[str]:
+    """The helper's "repair": the sentences of what it removed that ended sessions left."""
+    channel = _connect(socket_path, timeout, platform_name)
+    try:
+        return list(_first_request(channel, Repair()).notes)
+    finally:
+        channel.close()

@@ -20,11 +20,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sstpvpn.client.core.i18n import ngettext
+from sstpvpn.client.core.i18n import _, ngettext
 from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.helper_protocol import ApplyPlan, BrokenFraming, OpenTun, PushSettings, Reply, RequestRefused, Restore, SetMtu
+from sstpvpn.platform.helper_protocol import (
+    AddIpv6Dns,
+    AddIpv6Link,
+    ApplyPlan,
+    BrokenFraming,
+    FollowRoute,
+    OpenTun,
+    PushSettings,
+    Repair,
+    Reply,
+    RequestRefused,
+    Restore,
+    SetKillSwitch,
+    SetMtu,
+)
 from sstpvpn.platform.interfaces import NetConfigurator
+from sstpvpn.platform.kill_switch import KillSwitch
 
 log = logging.getLogger("sstp-vpn-helper")
 
@@ -80,9 +95,15 @@ class HelperSession:
     open_reply: Callable[[TunnelDevice], tuple[Reply, int | None]] = reply_with_descriptor
     close_handles: Callable[[list[int]], None] = lambda _handles: None
     idle_seconds: float = IDLE_SECONDS
+    # The system's kill switch, made at the session's first "kill_switch" (None: this helper has
+    # none); and what "repair" does: the sentences of what it removed.
+    kill_switch_factory: Callable[[], KillSwitch] | None = None
+    repair: Callable[[], list[str]] | None = None
     rules: protocol.SessionRules = field(default_factory=protocol.SessionRules)
     tun: TunnelDevice | None = None
     configurator: NetConfigurator | None = None
+    kill_switch: KillSwitch | None = None
+    namespace_proven: bool = False  # check_open accepted the client's descriptors once
 
     def serve(self) -> None:
         try:
@@ -112,18 +133,39 @@ class HelperSession:
                 finally:
                     self.configurator = None
         finally:
-            if self.tun is not None:
-                tun, self.tun = self.tun, None
-                tun.close()
-                log.info("%s: closed %s", self.peer, tun.name)
+            try:
+                if self.tun is not None:
+                    tun, self.tun = self.tun, None
+                    tun.close()
+                    log.info("%s: closed %s", self.peer, tun.name)
+            finally:
+                try:
+                    self._remove_kill_switch("as the session ended")
+                except PlatformError:
+                    pass  # logged; its journal keeps it until the next session's repair
+
+    def _remove_kill_switch(self, why: str) -> None:
+        """Remove the session's kill switch (last: nothing passes while the rest is undone)."""
+        if self.kill_switch is None:
+            return
+        try:
+            self.kill_switch.remove()  # may be called again after a failure
+        except PlatformError as error:
+            log.error("%s: removing the kill switch failed (its journal keeps it for a repair): %s", self.peer, error.sentence)
+            raise
+        self.kill_switch = None
+        self.rules.kill_switch_changed(False)
+        log.info("%s: removed the kill switch %s", self.peer, why)
 
     def _handle(self, data: bytes, handles: list[int]) -> tuple[Reply, int | None]:
         try:
             request = protocol.parse_request(data)
             if not self.rules.admit(request):
                 return Reply(True), None
-            if isinstance(request, OpenTun) and (problem := self.check_open(handles)) is not None:
-                raise RequestRefused(problem)
+            if isinstance(request, OpenTun | SetKillSwitch | Repair) and not self.namespace_proven:
+                if (problem := self.check_open(handles)) is not None:
+                    raise RequestRefused(problem)
+                self.namespace_proven = not isinstance(request, Repair)
             return self._carry_out(request)
         except RequestRefused as refusal:
             log.warning("%s: refused a request: %s", self.peer, refusal.sentence)  # not translated: the helper's log
@@ -133,6 +175,30 @@ class HelperSession:
             return Reply(False, error=error.sentence), None
 
     def _carry_out(self, request: protocol.Request) -> tuple[Reply, int | None]:
+        if isinstance(request, SetKillSwitch):
+            if self.kill_switch_factory is None:
+                raise RequestRefused(_("This network helper has no kill switch for this system."))
+            if self.kill_switch is None:
+                self.kill_switch = self.kill_switch_factory()
+            self.kill_switch.set(request.rules)  # in place of the rules before, in one step
+            self.rules.kill_switch_changed(True)
+            log.info(
+                "%s: kill switch on (endpoints %s; tunnels %s; LAN %s)",
+                self.peer,
+                ", ".join(f"{endpoint.address}:{endpoint.port}" for endpoint in request.rules.endpoints) or "none",
+                ", ".join(request.rules.tunnels) or "none",
+                "allowed" if request.rules.allow_lan else "blocked",
+            )
+            return Reply(True), None
+        if isinstance(request, Repair):
+            if self.repair is None:
+                raise RequestRefused(_("This network helper cannot repair on this system."))
+            notes = self.repair()
+            log.info("%s: repair: %s", self.peer, " ".join(notes) or "nothing to remove")
+            return Reply(True, notes=tuple(notes)), None
+        if isinstance(request, Restore) and self.tun is None:
+            self._remove_kill_switch("on request")  # a session of its own for the kill switch
+            return Reply(True), None
         if isinstance(request, OpenTun):
             tun = self.create_tun(request.ifname)
             try:
@@ -181,10 +247,29 @@ class HelperSession:
                 self.tun.name,
             )
             return Reply(True, notes=tuple(notes)), None
+        if isinstance(request, FollowRoute):
+            assert self.configurator is not None  # the rules admit "follow_route" only after "apply"
+            sentence = self.configurator.follow_server_route()
+            if sentence is not None:
+                log.info("%s: %s", self.peer, sentence)
+            return Reply(True, notes=() if sentence is None else (sentence,)), None
+        if isinstance(request, AddIpv6Link):
+            assert self.configurator is not None  # the rules admit "ipv6_link" only after "apply"
+            self.configurator.add_ipv6_link(request.identifier)
+            self.rules.ipv6_link_added(request.identifier)
+            log.info("%s: added the IPv6 link %s to %s", self.peer, request.identifier.hex(), self.tun.name)
+            return Reply(True), None
+        if isinstance(request, AddIpv6Dns):
+            assert self.configurator is not None  # the rules admit "ipv6_dns" only after "apply"
+            notes = self.configurator.add_ipv6_dns(request.servers, request.search)
+            self.rules.ipv6_dns_was_added()
+            log.info("%s: added the IPv6 DNS servers %s to %s", self.peer, ", ".join(map(str, request.servers)) or "none", self.tun.name)
+            return Reply(True, notes=tuple(notes)), None
         assert isinstance(request, Restore)
         notes = self.configurator.restore() if self.configurator is not None else []
         self.rules.network_changed(False)
         log.info("%s: restored the network of %s", self.peer, self.tun.name)
+        self._remove_kill_switch("on request")
         return Reply(True, notes=tuple(notes)), None
 
     def _receive(self) -> tuple[bytes, list[int]] | None:
@@ -193,7 +278,7 @@ class HelperSession:
         # that none is taken, so the helper never closes a descriptor of the user's choosing (one
         # on the user's FUSE mount could block close()). The idle limit holds until then too: a
         # session lasts as long as the VPN does.
-        opened = self.tun is not None
+        opened = self.tun is not None or self.kill_switch is not None
         try:
             return self.channel.receive(0 if opened else 1, None if opened else self.idle_seconds)
         except BrokenFraming as error:

@@ -54,7 +54,7 @@ from pathlib import Path
 from pyroute2 import IPRoute, NetlinkError
 
 from sstpvpn.client.core.i18n import _
-from sstpvpn.platform import netconfig_linux, resolver_linux, tun_linux
+from sstpvpn.platform import kill_switch_linux, netconfig_linux, resolver_linux, tun_linux
 from sstpvpn.platform.capabilities_linux import keep_only_net_admin
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_protocol import RequestRefused, interface_name
@@ -71,6 +71,7 @@ from sstpvpn.platform.helper_session import (
     too_many_sessions_sentence,
 )
 from sstpvpn.platform.journal import private_folder_problem
+from sstpvpn.platform.kill_switch import KillSwitchRules
 from sstpvpn.platform.netconfig_linux import NetConfigurator
 from sstpvpn.platform.tun_linux import TunDevice
 
@@ -252,6 +253,32 @@ def create_tun(ifname: str | None) -> SessionTun:
     return SessionTun(fd, name, index)
 
 
+class SessionKillSwitch:
+    """The kill switch of one session: the table inet sstpvpn (kill_switch_linux), letting
+    through only tunnels with names the helper would create (never "lo" or the physical link)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.names = settings.names
+        self.nft = kill_switch_linux.NftKillSwitch(settings.kill_switch_journal_path)
+
+    def set(self, rules: KillSwitchRules) -> None:
+        for name in rules.tunnels:
+            self.names.check(name)
+        self.nft.set(rules)
+
+    def remove(self) -> None:
+        self.nft.remove()
+
+
+def repair_leftovers(settings: Settings) -> list[str]:
+    """What "repair" does, and what each session start does: undo what dead sessions left (the
+    network's journal, a kill switch no live session holds). The sentences of what was removed."""
+    notes = []
+    if netconfig_linux.repair_from_journal(settings.journal_path):
+        notes.append(_("Restored the routes and DNS that an ended sstp-vpn left changed."))
+    return notes + kill_switch_linux.repair_kill_switch(settings.kill_switch_journal_path)
+
+
 def serve_connection(connection: socket.socket, settings: Settings) -> None:
     peer = peer_of(connection)
     log_as_user(peer.uid)
@@ -264,7 +291,22 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
         refuse_connection(connection, peer, too_many_sessions_sentence())
         return
     log.info("%s: session started", peer)
-    serve_session(connection, peer, settings.journal_path, tun_creator(settings.names), NetConfigurator, check_open=namespace_problem)
+    if settings.kill_switch_journal_path.exists():  # a dead session's kill switch: the machine is cut off
+        try:
+            for note in kill_switch_linux.repair_kill_switch(settings.kill_switch_journal_path):
+                log.warning("%s: %s", peer, note)
+        except PlatformError as error:
+            log.error("%s: %s", peer, error.sentence)
+    serve_session(
+        connection,
+        peer,
+        settings.journal_path,
+        tun_creator(settings.names),
+        NetConfigurator,
+        check_open=namespace_problem,
+        kill_switch_factory=lambda: SessionKillSwitch(settings),
+        repair=lambda: repair_leftovers(settings),
+    )
     log.info("%s: session ended", peer)
 
 
@@ -278,6 +320,10 @@ class Settings:
     allowed_gid: int | None
     journal_path: Path
     names: InterfaceNames = field(default_factory=InterfaceNames)
+
+    @property
+    def kill_switch_journal_path(self) -> Path:
+        return kill_switch_linux.kill_switch_journal_path(self.journal_path)
 
     @property
     def state_folder(self) -> Path:

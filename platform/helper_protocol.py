@@ -14,6 +14,15 @@ Requests (client -> helper):
     {"version": 1, "request": "push",    "ifname": "sstp0", "routes": ["10.20.0.0/16"], "domain": "corp.example" | null,
      "search": ["corp.example"]}   (what the VPN's DHCP server sent after "apply"; client/dhcp_inform)
     {"version": 1, "request": "restore", "ifname": "sstp0"}
+    {"version": 1, "request": "ipv6_link", "ifname": "sstp0", "ipv6_identifier": "0123456789abcdef"}
+     (IPV6CP opened after "apply": the link-local address and router advertisements; once)
+    {"version": 1, "request": "ipv6_dns", "ifname": "sstp0", "servers": ["fd18:30::53"], "search": ["corp.example"]}
+     (what the VPN's DHCPv6 server named, once the IPv6 link is there; once)
+    {"version": 1, "request": "follow_route", "ifname": "sstp0"}   (after a network change: the helper
+     moves the server's host route to where the system routes the server now; nothing else named)
+    {"version": 1, "request": "kill_switch", "endpoints": [{"address": "198.18.20.1", "port": 443}],
+     "tunnels": ["sstp0"], "allow_lan": false}   (puts the session's kill switch in place, or replaces it)
+    {"version": 1, "request": "repair"}   (removes what ended sessions left; the reply's notes say what)
 
 Replies (helper -> client): {"ok": true, ...} or {"ok": false, "error": "<sentence for the user>"};
 the reply to "open" carries the TUN file descriptor as SCM_RIGHTS ancillary data (Linux, macOS),
@@ -38,6 +47,7 @@ from typing import Any
 
 from sstpvpn.client.core.i18n import _, ngettext
 from sstpvpn.client.core.types import NetworkPlan, PushedSettings
+from sstpvpn.platform.kill_switch import AllowedEndpoint, KillSwitchRules
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 4096
@@ -113,7 +123,41 @@ class Restore:
     ifname: str
 
 
-Request = OpenTun | SetMtu | ApplyPlan | PushSettings | Restore
+@dataclass(frozen=True)
+class FollowRoute:
+    """After a network change: move the session's host route to the server (roaming)."""
+
+    ifname: str
+
+
+@dataclass(frozen=True)
+class AddIpv6Link:
+    ifname: str
+    identifier: bytes  # ours, from IPV6CP: 8 bytes, not all zero
+
+
+@dataclass(frozen=True)
+class AddIpv6Dns:
+    ifname: str
+    servers: tuple[ipaddress.IPv6Address, ...]
+    search: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SetKillSwitch:
+    """The session's kill switch (platform/kill_switch.py): put in place, or replaced."""
+
+    rules: KillSwitchRules
+
+
+@dataclass(frozen=True)
+class Repair:
+    """Remove what ended sessions left (their journals, a kill switch no live session holds)."""
+
+
+Request = OpenTun | SetMtu | ApplyPlan | PushSettings | Restore | SetKillSwitch | Repair | FollowRoute | AddIpv6Link | AddIpv6Dns
+MAX_KILL_SWITCH_ENDPOINTS = 8  # the server, a proxy, and the addresses a reconnect may try
+MAX_KILL_SWITCH_TUNNELS = 4
 
 _FIELDS: dict[str, set[str]] = {
     "open": {"ifname"},
@@ -121,6 +165,11 @@ _FIELDS: dict[str, set[str]] = {
     "apply": {"ifname", "server", "full_tunnel", "plan", "extra_routes", "use_vpn_dns"},
     "push": {"ifname", "routes", "domain", "search"},
     "restore": {"ifname"},
+    "follow_route": {"ifname"},
+    "kill_switch": {"endpoints", "tunnels", "allow_lan"},
+    "repair": set(),
+    "ipv6_link": {"ifname", "ipv6_identifier"},
+    "ipv6_dns": {"ifname", "servers", "search"},
 }
 MAX_SEARCH_DOMAINS = 6  # resolv.conf's historical limit
 _PLAN_FIELDS = {"address", "peer", "dns", "mtu", "ipv6_identifier"}
@@ -160,6 +209,27 @@ def encode_request(request: Request) -> bytes:
         }
     elif isinstance(request, Restore):
         body = {"request": "restore", "ifname": request.ifname}
+    elif isinstance(request, FollowRoute):
+        body = {"request": "follow_route", "ifname": request.ifname}
+    elif isinstance(request, SetKillSwitch):
+        rules = request.rules
+        body = {
+            "request": "kill_switch",
+            "endpoints": [{"address": str(endpoint.address), "port": endpoint.port} for endpoint in rules.endpoints],
+            "tunnels": list(rules.tunnels),
+            "allow_lan": rules.allow_lan,
+        }
+    elif isinstance(request, Repair):
+        body = {"request": "repair"}
+    elif isinstance(request, AddIpv6Link):
+        body = {"request": "ipv6_link", "ifname": request.ifname, "ipv6_identifier": request.identifier.hex()}
+    elif isinstance(request, AddIpv6Dns):
+        body = {
+            "request": "ipv6_dns",
+            "ifname": request.ifname,
+            "servers": [str(server) for server in request.servers],
+            "search": list(request.search),
+        }
     else:
         raise TypeError(f"not a helper request: {request!r}")
     return _dump({"version": PROTOCOL_VERSION, **body})
@@ -188,6 +258,23 @@ def parse_request(data: bytes) -> Request:
         return SetMtu(interface_name(message["ifname"]), mtu(message["mtu"]))
     if kind == "restore":
         return Restore(interface_name(message["ifname"]))
+    if kind == "follow_route":
+        return FollowRoute(interface_name(message["ifname"]))
+    if kind == "kill_switch":
+        return SetKillSwitch(kill_switch_rules(message))
+    if kind == "repair":
+        return Repair()
+    if kind == "ipv6_link":
+        return AddIpv6Link(interface_name(message["ifname"]), ipv6_identifier(message["ipv6_identifier"]))
+    if kind == "ipv6_dns":
+        servers, search = message["servers"], message["search"]
+        if not isinstance(servers, list) or len(servers) > MAX_DNS_SERVERS or not isinstance(search, list) or len(search) > MAX_SEARCH_DOMAINS:
+            raise RequestRefused(
+                _("The IPv6 DNS servers and domains must be lists of at most {servers} addresses and {domains} names.").format(
+                    servers=MAX_DNS_SERVERS, domains=MAX_SEARCH_DOMAINS
+                )
+            )
+        return AddIpv6Dns(interface_name(message["ifname"]), tuple(_ipv6_dns_server(server) for server in servers), tuple(map(domain_name, search)))
     if kind == "push":
         routes = extra_routes(message["routes"])
         ipv4_routes = tuple(network for network in routes if isinstance(network, ipaddress.IPv4Network))
@@ -227,6 +314,36 @@ def interface_name(value: object) -> str:
             ).format(name=value[:40], most=IFNAMSIZ - 1)
         )
     return value
+
+
+def kill_switch_rules(message: dict[str, Any]) -> KillSwitchRules:
+    """The fields of a "kill_switch" request (exact already) as rules."""
+    endpoints = message["endpoints"]
+    if not isinstance(endpoints, list) or len(endpoints) > MAX_KILL_SWITCH_ENDPOINTS:
+        raise RequestRefused(
+            _("The kill switch's endpoints must be a list of at most {most} addresses and ports.").format(most=MAX_KILL_SWITCH_ENDPOINTS)
+        )
+    tunnels = message["tunnels"]
+    if not isinstance(tunnels, list) or len(tunnels) > MAX_KILL_SWITCH_TUNNELS:
+        raise RequestRefused(_("The kill switch's tunnels must be a list of at most {most} interface names.").format(most=MAX_KILL_SWITCH_TUNNELS))
+    names = tuple(interface_name(name) for name in tunnels)
+    if "lo" in names or len(set(names)) != len(names):
+        raise RequestRefused(_("The kill switch's tunnels must be tunnel interfaces, each named once (loopback passes anyway)."))
+    return KillSwitchRules(tuple(_endpoint(endpoint) for endpoint in endpoints), names, _boolean(message["allow_lan"], "allow_lan"))
+
+
+def _endpoint(value: object) -> AllowedEndpoint:
+    if not isinstance(value, dict):
+        raise RequestRefused(_("A kill switch endpoint must be an object with an address and a port."))
+    if set(value) != {"address", "port"}:
+        raise RequestRefused(_("A kill switch endpoint must be an object with an address and a port."))
+    address = _address(value["address"], _("A kill switch endpoint must be an IPv4 or IPv6 address written the usual way."), (4, 6))
+    if address.is_unspecified or address.is_multicast:
+        raise RequestRefused(_("{address} cannot be a kill switch endpoint: it is not the address of one server.").format(address=address))
+    port = value["port"]
+    if type(port) is not int or not 1 <= port <= 65535:
+        raise RequestRefused(_("A kill switch endpoint's port must be a whole number from 1 to 65535."))
+    return AllowedEndpoint(address, port)
 
 
 def domain_name(value: object) -> str:
@@ -294,12 +411,22 @@ def network_plan(value: object) -> NetworkPlan:
     if len(dns) > MAX_DNS_SERVERS:
         raise RequestRefused(_("At most {most} DNS servers can be configured, not {count}.").format(most=MAX_DNS_SERVERS, count=len(dns)))
     servers = tuple(_dns_server(server) for server in dns)
-    identifier = value["ipv6_identifier"]
-    if identifier is not None:
-        if not isinstance(identifier, str) or not _HEX_IDENTIFIER.fullmatch(identifier) or set(identifier) == {"0"}:
-            raise RequestRefused(_("The IPv6 interface identifier must be 16 lower-case hex digits, not all zero."))
-        identifier = bytes.fromhex(identifier)
+    identifier = None if value["ipv6_identifier"] is None else ipv6_identifier(value["ipv6_identifier"])
     return NetworkPlan(address=address, peer=peer, dns=servers, mtu=mtu(value["mtu"]), ipv6_identifier=identifier)
+
+
+def ipv6_identifier(value: object) -> bytes:
+    """IPV6CP's interface identifier: 16 lower-case hex digits, not all zero."""
+    if not isinstance(value, str) or not _HEX_IDENTIFIER.fullmatch(value) or set(value) == {"0"}:
+        raise RequestRefused(_("The IPv6 interface identifier must be 16 lower-case hex digits, not all zero."))
+    return bytes.fromhex(value)
+
+
+def _ipv6_dns_server(value: object) -> ipaddress.IPv6Address:
+    address = _address(value, _("An IPv6 DNS server must be an IPv6 address written the usual way."), (6,))
+    if address.is_unspecified or address.is_multicast or address.is_loopback or address.is_link_local or address.ipv4_mapped:
+        raise RequestRefused(_("{address} cannot be a DNS server.").format(address=address))
+    return address
 
 
 def _tunnel_address(value: object, peer: bool) -> ipaddress.IPv4Address:
@@ -423,10 +550,17 @@ class SessionRules:
         self.plan: ApplyPlan | None = None
         self.network_applied = False
         self.pushed = False  # what the DHCP server sent was added (once per session)
+        self.kill_switch_on = False  # the session's kill switch is in place
+        self.ipv6_identifier: bytes | None = None  # the IPv6 link ("ipv6_link") was added with this one
+        self.ipv6_dns_added = False  # "ipv6_dns" came (once per IPv6 link)
 
     def admit(self, request: Request) -> bool:
         """True: carry the request out. False: it is already so (reply ok, do nothing).
         Raises RequestRefused when the request lies outside this session."""
+        if isinstance(request, SetKillSwitch | Repair):
+            return True  # a session may start with either; the kill switch may be replaced any time
+        if isinstance(request, Restore) and self.ifname is None and self.kill_switch_on:
+            return True  # a session of its own for the kill switch: "restore" removes it
         if isinstance(request, OpenTun):
             if self.ifname is not None:
                 raise RequestRefused(
@@ -462,7 +596,23 @@ class SessionRules:
             if self.pushed:
                 raise RequestRefused(_("What the VPN's DHCP server sent was added already; once per connection."))
             return True
+        if isinstance(request, AddIpv6Link):
+            if not self.network_applied or self.plan is None:
+                raise RequestRefused(_("Apply the network plan before adding the IPv6 link."))
+            if self.plan.plan.ipv6_identifier is not None or self.ipv6_identifier not in (None, request.identifier):
+                raise RequestRefused(_("This connection's IPv6 link is set already; a different one needs a new connection."))
+            return self.ipv6_identifier is None
+        if isinstance(request, AddIpv6Dns):
+            if not self.network_applied or self.plan is None or (self.plan.plan.ipv6_identifier is None and self.ipv6_identifier is None):
+                raise RequestRefused(_("Add the IPv6 link before its DNS servers."))
+            if self.ipv6_dns_added:
+                raise RequestRefused(_("What the VPN's DHCPv6 server named was added already; once per connection."))
+            return True
         if isinstance(request, Restore):
+            return True
+        if isinstance(request, FollowRoute):
+            if not self.network_applied:
+                raise RequestRefused(_("Apply the network plan before moving the route to the VPN server."))
             return True
         raise TypeError(f"not a helper request: {request!r}")
 
@@ -471,9 +621,20 @@ class SessionRules:
 
     def network_changed(self, applied: bool) -> None:
         self.network_applied = applied
+        if not applied:
+            self.ipv6_identifier, self.ipv6_dns_added = None, False  # restored with the rest
+
+    def ipv6_link_added(self, identifier: bytes) -> None:
+        self.ipv6_identifier = identifier
+
+    def ipv6_dns_was_added(self) -> None:
+        self.ipv6_dns_added = True
 
     def pushed_added(self) -> None:
         self.pushed = True
+
+    def kill_switch_changed(self, on: bool) -> None:
+        self.kill_switch_on = on
 
 
 # -- JSON ---------------------------------------------------------------------------------------

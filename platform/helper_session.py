@@ -37,6 +37,7 @@ from sstpvpn.platform import helper_protocol as protocol
 from sstpvpn.platform import helper_transport as transport
 from sstpvpn.platform.helper_conversation import ConfiguratorFactory, HelperSession, TunnelDevice, refuse
 from sstpvpn.platform.helper_protocol import Reply
+from sstpvpn.platform.kill_switch import KillSwitch
 
 log = logging.getLogger("sstp-vpn-helper")
 
@@ -99,10 +100,22 @@ def serve_session(
     create_tun: Callable[[str | None], TunnelDevice],
     make_configurator: ConfiguratorFactory,
     check_open: Callable[[list[int]], str | None] = lambda _fds: None,
+    kill_switch_factory: Callable[[], KillSwitch] | None = None,
+    repair: Callable[[], list[str]] | None = None,
 ) -> None:
     """Serve one client connection as one session (helper_conversation) until it closes."""
     channel = SocketChannel(connection)
-    HelperSession(channel, peer, journal_path, create_tun, make_configurator, check_open=check_open, close_handles=_close_all).serve()
+    HelperSession(
+        channel,
+        peer,
+        journal_path,
+        create_tun,
+        make_configurator,
+        check_open=check_open,
+        close_handles=_close_all,
+        kill_switch_factory=kill_switch_factory,
+        repair=repair,
+    ).serve()
 
 
 def refuse_connection(connection: socket.socket, peer: Peer, sentence: str) -> None:

@@ -80,6 +80,7 @@ def test_package_declares_what_it_needs(built_deb: Path):
     assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", depends[0]), depends
     for needed in ("libegl1", "libgl1", "libfontconfig1", "fonts-dejavu-core"):
         assert needed in depends
+    assert field("Recommends") == "nftables"  # the kill switch's nft
     conffiles = subprocess.run(["dpkg-deb", "-I", str(built_deb), "conffiles"], capture_output=True, text=True, check=True).stdout.split()
     assert conffiles == [str(AUTOSTART_FILE)]
     listing = subprocess.run(["dpkg-deb", "-c", str(built_deb)], capture_output=True, text=True, check=True).stdout

@@ -80,6 +80,8 @@ def test_the_helper_unit_is_sandboxed(variant, tmp_path):
     assert settings(service, "AmbientCapabilities") == []  # root: the bounding set is what it gets
     assert settings(service, "ReadWritePaths") == ["-/etc/resolv.conf"]
     assert settings(service, "ProtectSystem") == ["strict"]
+    # The kill switch: nft talks NETLINK_NETFILTER (AF_NETLINK) and needs CAP_NET_ADMIN, nothing more.
+    assert "AF_NETLINK" in settings(service, "RestrictAddressFamilies")[0].split()
 
     if variant == "packaged":
         # verify wants ExecStart's program to exist: /usr/bin/sstp-vpn-helper is the package's.

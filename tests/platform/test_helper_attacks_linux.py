@@ -8,6 +8,9 @@ flood of idle connections, and a journal folder others may write in.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from sstpvpn.platform.helper_session import LOG_BURST, MAX_SESSIONS_PER_USER, to
 from sstpvpn.platform.journal_replay import busy_sentence
 from tests.platform.client_network import RESOLV_CONF, ip_json, snapshot
 from tests.platform.test_helper_linux import HELPER, NOGROUP, REPO, UnprivilegedAgent, _wait_for, _wait_for_state, helper, socket_folder  # noqa: F401
+from tests.realparts import require_program
 
 
 def helper_children(process: subprocess.Popen) -> list[int]:
@@ -121,3 +125,188 @@ def test_the_helper_refuses_a_journal_folder_others_may_write(client_ns, socket_
     assert f"Other users may write in the folder {shared}" in result.stderr
     assert victim.read_text() == "root's file\n"
     assert not (socket_folder / "helper.sock").exists()
+
+
+def test_an_ordinary_user_sets_replaces_and_removes_the_kill_switch_through_the_helper(client_ns, helper):
+    require_program("nft", "apt-get install nftables")
+    agent = KillSwitchAgent(
+        client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.21.1:443", "--tunnel", "sstp0", "--replace-tunnel", "sstp1"
+    )
+    assert agent.next() == {"event": "set"}
+    assert nft_tables(client_ns) == ["inet sstpvpn"]
+    rules = client_ns.run("nft", "list", "table", "inet", "sstpvpn").stdout
+    assert 'oifname { "lo", "sstp0" } accept' in rules and "ip daddr 198.18.21.1 tcp dport 443 accept" in rules
+    assert json.loads(kill_switch_journal(helper).read_text())["steps"] == [{"op": "nft_table", "family": "inet", "name": "sstpvpn"}]
+    assert agent.go() == {"event": "replaced"}  # the same session, the rules replaced
+    rules = client_ns.run("nft", "list", "table", "inet", "sstpvpn").stdout
+    assert '"sstp1"' in rules and '"sstp0"' not in rules
+    assert agent.go() == {"event": "removed"}  # close() waited for the helper to remove it
+    assert nft_tables(client_ns) == [] and not kill_switch_journal(helper).exists()
+    agent.finish()
+
+
+def test_the_kill_switch_goes_when_its_client_is_killed(client_ns, helper):
+    require_program("nft", "apt-get install nftables")
+    agent = KillSwitchAgent(client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.21.1:443", "--tunnel", "sstp0")
+    assert agent.next() == {"event": "set"}
+    assert nft_tables(client_ns) == ["inet sstpvpn"]
+    os.kill(agent.proc.pid, signal.SIGKILL)
+    agent.proc.wait(10)
+    _wait_for(lambda: nft_tables(client_ns) == [] and not kill_switch_journal(helper).exists(), "the kill switch's removal", timeout=5)
+    assert "removed the kill switch as the session ended" in helper.log.read_text()
+
+
+def test_a_second_session_cannot_take_or_repair_a_live_kill_switch(client_ns, helper):
+    require_program("nft", "apt-get install nftables")
+    from sstpvpn.platform.kill_switch_linux import busy_sentence
+
+    first = KillSwitchAgent(client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.21.1:443", "--tunnel", "sstp0")
+    assert first.next() == {"event": "set"}
+    before = client_ns.run("nft", "list", "ruleset").stdout
+    second = KillSwitchAgent(client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.99.1:443", "--tunnel", "sstp1")
+    assert second.next() == {"event": "failed", "sentence": busy_sentence()}
+    second.finish()
+    repair = KillSwitchAgent(client_ns, "repair", "--socket", helper.socket)
+    assert repair.next() == {"event": "repaired", "notes": []}  # a live session's table is not a leftover
+    repair.finish()
+    assert client_ns.run("nft", "list", "ruleset").stdout == before
+    assert first.go() == {"event": "replaced"}
+    assert first.go() == {"event": "removed"}
+    assert nft_tables(client_ns) == []
+
+
+HOSTILE_TUNNELS = {
+    "option-like": (["-x"], "cannot be a tunnel interface name"),
+    "loopback": (["lo"], "loopback passes anyway"),
+    "the physical link": (["__VETH__"], "is neither"),
+    "any name the admin did not allow": (["eth0"], "is neither"),
+}
+
+
+@pytest.mark.parametrize(("tunnels", "fragment"), HOSTILE_TUNNELS.values(), ids=HOSTILE_TUNNELS.keys())
+def test_a_kill_switch_that_would_let_another_interface_through_is_refused(client_ns, helper, tunnels, fragment):
+    require_program("nft", "apt-get install nftables")
+    tunnels = [client_ns.veth if name == "__VETH__" else name for name in tunnels]
+    agent = UnprivilegedAgent(client_ns, "raw", "--socket", helper.socket)
+    agent.send(kill_switch_message(tunnels=tunnels))
+    answer = agent.next()
+    assert answer["reply"]["ok"] is False and fragment in answer["reply"]["error"], answer
+    agent.finish()
+    assert nft_tables(client_ns) == []
+
+
+def test_a_kill_switch_without_the_namespace_is_refused(client_ns, helper):
+    agent = UnprivilegedAgent(client_ns, "raw", "--socket", helper.socket, "--no-namespace")
+    agent.send(kill_switch_message())
+    answer = agent.next()
+    assert "did not say which network namespace" in answer["reply"]["error"]
+    agent.finish()
+    assert nft_tables(client_ns) == []
+
+
+def test_a_crashed_helper_session_leaves_the_kill_switch_until_the_next_session_removes_it(client_ns, helper):
+    require_program("nft", "apt-get install nftables")
+    from sstpvpn.platform.kill_switch_linux import removed_sentence
+
+    agent = KillSwitchAgent(client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.21.1:443", "--tunnel", "sstp0")
+    assert agent.next() == {"event": "set"}
+    (session,) = helper_children(helper.process)
+    os.kill(session, signal.SIGKILL)  # the helper's own process for this session dies
+    _wait_for(lambda: helper_children(helper.process) == [], "the session's process to go")
+    assert nft_tables(client_ns) == ["inet sstpvpn"]  # fail closed
+    agent.finish()
+    repair = KillSwitchAgent(client_ns, "repair", "--socket", helper.socket)
+    assert repair.next()["event"] == "repaired"
+    repair.finish()
+    assert nft_tables(client_ns) == [] and not kill_switch_journal(helper).exists()
+    assert removed_sentence() in helper.log.read_text()  # the next session's start removed it
+
+
+# -- the kill switch through the helper (issue 19) ----------------------------------------------------
+
+KILL_SWITCH_AGENT = str(Path(__file__).with_name("kill_switch_agent.py"))
+
+
+class KillSwitchAgent(UnprivilegedAgent):
+    """kill_switch_agent.py as nobody."""
+
+    def __init__(self, ns, *arguments: str) -> None:
+        import sys
+
+        from tests.unprivileged import as_nobody
+
+        command = as_nobody([sys.executable, KILL_SWITCH_AGENT, *arguments])
+        self.proc = ns.popen(*command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def nft_tables(ns) -> list[str]:
+    listing = json.loads(ns.run("nft", "-j", "list", "tables").stdout)["nftables"]
+    return [f"{item['table']['family']} {item['table']['name']}" for item in listing if "table" in item]
+
+
+def kill_switch_journal(helper) -> Path:
+    return helper.journal.with_name(f"{helper.journal.stem}-kill-switch.json")
+
+
+def kill_switch_message(**changes) -> str:
+    message = {
+        "version": 1,
+        "request": "kill_switch",
+        "endpoints": [{"address": "198.18.21.1", "port": 443}],
+        "tunnels": ["sstp0"],
+        "allow_lan": False,
+    }
+    return json.dumps({**message, **changes}).encode().hex()
+
+
+# -- a late IPv6 link through the helper (issue 19) ---------------------------------------------------
+
+
+def ipv6_message(request: str, **fields) -> str:
+    return json.dumps({"version": 1, "request": request, **fields}).encode().hex()
+
+
+def test_an_ipv6_link_is_added_only_to_the_sessions_own_applied_interface_and_only_once(client_ns, helper):
+    """IPV6CP opened after "apply": "ipv6_link" gives the session's own interface its link-local
+    address and router advertisements; an attacker cannot point it at another interface (or the
+    system-wide IPv6 settings), before "apply", with a malformed identifier or a second time."""
+    before = snapshot(client_ns)
+    system_wide = {name: client_ns.run("cat", f"/proc/sys/net/ipv6/conf/{name}/accept_ra").stdout for name in ("all", "default", client_ns.veth)}
+    agent = UnprivilegedAgent(client_ns, "raw", "--socket", helper.socket)
+
+    def ask(message: str) -> dict:
+        agent.send(message)
+        return agent.next()["reply"]
+
+    assert ask(ipv6_message("open", ifname="sstp0"))["ok"]
+    refused_early = ask(ipv6_message("ipv6_link", ifname="sstp0", ipv6_identifier="0211223344556677"))
+    assert refused_early["ok"] is False and "Apply the network plan" in refused_early["error"]
+    plan = {"address": "198.18.30.10", "peer": "198.18.30.1", "dns": [], "mtu": 1400, "ipv6_identifier": None}
+    applied = ask(ipv6_message("apply", ifname="sstp0", server="198.18.21.1", full_tunnel=False, plan=plan, extra_routes=[], use_vpn_dns=False))
+    assert applied["ok"], applied
+    for bad in (
+        {"ifname": "all", "ipv6_identifier": "0211223344556677"},
+        {"ifname": "default", "ipv6_identifier": "0211223344556677"},
+        {"ifname": client_ns.veth, "ipv6_identifier": "0211223344556677"},
+        {"ifname": "../all", "ipv6_identifier": "0211223344556677"},
+        {"ifname": "sstp0", "ipv6_identifier": "0000000000000000"},
+        {"ifname": "sstp0", "ipv6_identifier": "0211223344556677" + "00"},
+        {"ifname": "sstp0", "ipv6_identifier": "0211223344556G77"},
+        {"ifname": "sstp0", "ipv6_identifier": "02112233445566AA"},
+        {"ifname": "sstp0", "ipv6_identifier": 0x0211223344556677},
+        {"ifname": "sstp0", "ipv6_identifier": "0211223344556677", "accept_ra_defrtr": 1},
+        {"ifname": "sstp0"},
+    ):
+        reply = ask(ipv6_message("ipv6_link", **bad))
+        assert reply["ok"] is False and reply["error"], (bad, reply)
+    assert ask(ipv6_message("ipv6_link", ifname="sstp0", ipv6_identifier="0211223344556677"))["ok"]
+    assert ask(ipv6_message("ipv6_link", ifname="sstp0", ipv6_identifier="0211223344556677"))["ok"]  # the same: already so
+    second = ask(ipv6_message("ipv6_link", ifname="sstp0", ipv6_identifier="0211223344556688"))
+    assert second["ok"] is False and "IPv6 link is set already" in second["error"]
+    link = ip_json(client_ns, "-6", "addr", "show", "dev", "sstp0")
+    assert [(a["local"], a["prefixlen"]) for entry in link for a in entry["addr_info"]] == [("fe80::211:2233:4455:6677", 64)]
+    assert client_ns.run("cat", "/proc/sys/net/ipv6/conf/sstp0/accept_ra").stdout.strip() == "2"
+    assert {name: client_ns.run("cat", f"/proc/sys/net/ipv6/conf/{name}/accept_ra").stdout for name in system_wide} == system_wide
+    agent.finish()  # the session ends: its helper process restores everything and removes sstp0
+    _wait_for_state(client_ns, before)
+    assert not helper.journal.exists()

@@ -495,3 +495,177 @@ def test_a_reply_with_more_notes_than_a_message_holds_still_goes_out(tmp_path):
     session.tun = None
     ours.close()
     theirs.close()
+
+
+# -- the kill switch and repair --------------------------------------------------------------------
+
+KILL_SWITCH = {
+    "version": 1,
+    "request": "kill_switch",
+    "endpoints": [{"address": "198.18.20.1", "port": 443}, {"address": "2001:db8::1", "port": 8443}],
+    "tunnels": ["sstp0"],
+    "allow_lan": False,
+}
+
+
+def test_kill_switch_and_repair_survive_the_round_trip():
+    from sstpvpn.platform.helper_protocol import Repair, SetKillSwitch
+    from sstpvpn.platform.kill_switch import AllowedEndpoint, KillSwitchRules
+
+    endpoints = tuple(AllowedEndpoint(ip_address(f"198.18.20.{n}"), 65535 - n) for n in range(1, 9))
+    for request in (
+        SetKillSwitch(KillSwitchRules(endpoints, ("sstp0", "sstp1", "vpn-work.1", "sstp3"), True)),
+        SetKillSwitch(KillSwitchRules((AllowedEndpoint(ip_address("2001:db8::1"), 1),))),
+        SetKillSwitch(KillSwitchRules(())),
+        Repair(),
+    ):
+        data = encode_request(request)
+        assert len(data) <= protocol.MAX_MESSAGE_BYTES
+        assert parse_request(data) == request
+    assert parse_request(raw(KILL_SWITCH)).rules.endpoints[1] == AllowedEndpoint(ip_address("2001:db8::1"), 8443)
+
+
+def _endpoints(*pairs: tuple[object, object]) -> list[dict]:
+    return [{"address": address, "port": port} for address, port in pairs]
+
+
+HOSTILE_KILL_SWITCH = {
+    "non-canonical IPv6": (dict(endpoints=_endpoints(("2001:DB8::1", 443))), "written the usual way"),
+    "IPv6 with zeros": (dict(endpoints=_endpoints(("2001:db8:0:0::1", 443))), "written the usual way"),
+    "leading zeros": (dict(endpoints=_endpoints(("198.18.020.1", 443))), "written the usual way"),
+    "zone suffix": (dict(endpoints=_endpoints(("fe80::1%eth0", 443))), "written the usual way"),
+    "a name": (dict(endpoints=_endpoints(("vpn.example", 443))), "written the usual way"),
+    "a network": (dict(endpoints=_endpoints(("198.18.20.0/24", 443))), "written the usual way"),
+    "unspecified": (dict(endpoints=_endpoints(("0.0.0.0", 443))), "not the address of one server"),
+    "unspecified IPv6": (dict(endpoints=_endpoints(("::", 443))), "not the address of one server"),
+    "multicast": (dict(endpoints=_endpoints(("224.0.0.1", 443))), "not the address of one server"),
+    "port 0": (dict(endpoints=_endpoints(("198.18.20.1", 0))), "from 1 to 65535"),
+    "port too big": (dict(endpoints=_endpoints(("198.18.20.1", 65536))), "from 1 to 65535"),
+    "port as text": (dict(endpoints=_endpoints(("198.18.20.1", "443"))), "from 1 to 65535"),
+    "port true": (dict(endpoints=_endpoints(("198.18.20.1", True))), "from 1 to 65535"),
+    "port float": (dict(endpoints=_endpoints(("198.18.20.1", 443.0))), "from 1 to 65535"),
+    "nine endpoints": (dict(endpoints=_endpoints(*[(f"198.18.20.{n}", 443) for n in range(1, 10)])), "at most 8"),
+    "endpoints not a list": (dict(endpoints={"address": "198.18.20.1", "port": 443}), "at most 8"),
+    "endpoint extra field": (dict(endpoints=[{"address": "198.18.20.1", "port": 443, "proto": "udp"}]), "an address and a port"),
+    "endpoint lacks port": (dict(endpoints=[{"address": "198.18.20.1"}]), "an address and a port"),
+    "endpoint as text": (dict(endpoints=["198.18.20.1:443"]), "an address and a port"),
+    "option-like tunnel": (dict(tunnels=["-x"]), "cannot be a tunnel interface name"),
+    "tunnel with space": (dict(tunnels=["sstp0 accept"]), "cannot be a tunnel interface name"),
+    "tunnel with quote": (dict(tunnels=['sstp0"']), "cannot be a tunnel interface name"),
+    "tunnel too long": (dict(tunnels=["a" * 16]), "cannot be a tunnel interface name"),
+    "empty tunnel": (dict(tunnels=[""]), "cannot be a tunnel interface name"),
+    "wildcard tunnel": (dict(tunnels=["sstp*"]), "cannot be a tunnel interface name"),
+    "loopback as tunnel": (dict(tunnels=["lo"]), "loopback passes anyway"),
+    "a tunnel twice": (dict(tunnels=["sstp0", "sstp0"]), "each named once"),
+    "five tunnels": (dict(tunnels=[f"sstp{n}" for n in range(5)]), "at most 4"),
+    "tunnels not a list": (dict(tunnels="sstp0"), "at most 4"),
+    "allow_lan as text": (dict(allow_lan="yes"), "true or false"),
+    "allow_lan as 1": (dict(allow_lan=1), "true or false"),
+    "unknown field": (dict(forward=True), "does not take ('forward')"),
+    "missing field": (dict(allow_lan=_REMOVED), "lacks allow_lan"),
+}
+
+
+@pytest.mark.parametrize(("changes", "fragment"), HOSTILE_KILL_SWITCH.values(), ids=HOSTILE_KILL_SWITCH.keys())
+def test_a_hostile_kill_switch_request_is_refused(changes, fragment):
+    with pytest.raises(RequestRefused) as refused:
+        parse_request(raw(with_fields(KILL_SWITCH, **changes)))
+    assert fragment in refused.value.sentence
+
+
+def test_repair_takes_no_fields():
+    with pytest.raises(RequestRefused, match="does not take"):
+        parse_request(raw({"version": 1, "request": "repair", "ifname": "sstp0"}))
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.sampled_from(["endpoints", "tunnels", "allow_lan", "extra"]), _json, max_size=4))
+def test_any_kill_switch_fields_parse_or_are_refused(fields):
+    try:
+        parse_request(raw({"version": 1, "request": "kill_switch", **fields}))
+    except RequestRefused:
+        pass
+
+
+def test_kill_switch_and_repair_may_start_a_session_and_restore_then_removes_it():
+    from sstpvpn.platform.helper_protocol import Repair
+
+    rules = SessionRules()
+    kill_switch = parse_request(raw(KILL_SWITCH))
+    assert rules.admit(Repair()) is True
+    with pytest.raises(RequestRefused, match="Open the tunnel interface first"):
+        rules.admit(Restore("sstp0"))  # nothing to restore yet
+    assert rules.admit(kill_switch) is True
+    rules.kill_switch_changed(True)
+    assert rules.admit(kill_switch) is True  # replaced
+    assert rules.admit(Restore("sstp0")) is True
+    with pytest.raises(RequestRefused, match="Open the tunnel interface first"):
+        rules.admit(SetMtu("sstp0", 1400))  # the kill switch opens no interface
+
+
+class _RecordingKillSwitch:
+    def __init__(self, log: list) -> None:
+        self.log = log
+
+    def set(self, rules) -> None:
+        self.log.append(("set", rules))
+
+    def remove(self) -> None:
+        self.log.append(("remove",))
+
+
+def _session_pair(tmp_path, **options):
+    import socket
+
+    from sstpvpn.platform.helper_conversation import HelperSession
+    from sstpvpn.platform.helper_session import Peer, SocketChannel
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    session = HelperSession(SocketChannel(ours), Peer(1, 2, 3), tmp_path / "j.json", create_tun=None, make_configurator=None, **options)
+    return session, ours, theirs
+
+
+def _ask(session, theirs, data: bytes, handles: list[int] | None = None) -> Reply:
+    session._send(*session._handle(data, [] if handles is None else handles))
+    return protocol.parse_reply(theirs.recv(protocol.MAX_MESSAGE_BYTES + 1))
+
+
+def test_a_kill_switch_session_checks_the_namespace_once_replaces_and_removes_at_its_end(tmp_path):
+    log: list = []
+    checked: list = []
+
+    def check_open(handles: list[int]) -> str | None:
+        checked.append(list(handles))
+        return None if handles == [7] else "not your namespace"
+
+    session, ours, theirs = _session_pair(tmp_path, check_open=check_open, kill_switch_factory=lambda: _RecordingKillSwitch(log))
+    refused = _ask(session, theirs, raw(KILL_SWITCH), [])
+    assert not refused.ok and refused.error == "not your namespace" and log == []
+    assert _ask(session, theirs, raw(KILL_SWITCH), [7]).ok
+    replaced = with_fields(KILL_SWITCH, tunnels=["sstp0", "sstp1"], allow_lan=True)
+    assert _ask(session, theirs, raw(replaced), []).ok  # proven once: no descriptor needed again
+    assert checked == [[], [7]]
+    assert [entry[0] for entry in log] == ["set", "set"] and log[1][1].allow_lan is True
+    session.end()
+    assert log[-1] == ("remove",) and session.kill_switch is None
+    session.end()
+    assert len(log) == 3  # once
+    ours.close()
+    theirs.close()
+
+
+def test_restore_removes_a_kill_switch_and_a_helper_without_one_says_so(tmp_path):
+    log: list = []
+    session, ours, theirs = _session_pair(tmp_path, kill_switch_factory=lambda: _RecordingKillSwitch(log), repair=lambda: ["Removed X."])
+    assert _ask(session, theirs, raw(KILL_SWITCH)).ok
+    assert _ask(session, theirs, raw({"version": 1, "request": "restore", "ifname": "sstp0"})).ok
+    assert log[-1] == ("remove",) and not session.rules.kill_switch_on
+    assert _ask(session, theirs, raw({"version": 1, "request": "repair"})).notes == ("Removed X.",)
+    session.end()
+    assert len(log) == 2
+    plain, ours2, theirs2 = _session_pair(tmp_path)
+    answer = _ask(plain, theirs2, raw(KILL_SWITCH))
+    assert not answer.ok and "no kill switch" in answer.error
+    assert "cannot repair" in _ask(plain, theirs2, raw({"version": 1, "request": "repair"})).error
+    for sock in (ours, theirs, ours2, theirs2):
+        sock.close()
