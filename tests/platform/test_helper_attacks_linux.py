@@ -163,36 +163,46 @@ def test_a_second_session_cannot_take_or_repair_a_live_kill_switch(client_ns, he
     first = KillSwitchAgent(client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.21.1:443", "--tunnel", "sstp0")
     assert first.next() == {"event": "set"}
     before = client_ns.run("nft", "list", "ruleset").stdout
-    second = KillSwitchAgent(client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.99.1:443", "--tunnel", "sstp1")
+    second = KillSwitchAgent(client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.99.1:443", "--tunnel", "sstp1", uid=SECOND_UID)
     assert second.next() == {"event": "failed", "sentence": busy_sentence()}
     second.finish()
-    repair = KillSwitchAgent(client_ns, "repair", "--socket", helper.socket)
+    repair = KillSwitchAgent(client_ns, "repair", "--socket", helper.socket, uid=SECOND_UID)
     assert repair.next() == {"event": "repaired", "notes": []}  # a live session's table is not a leftover
     repair.finish()
     assert client_ns.run("nft", "list", "ruleset").stdout == before
     assert first.go() == {"event": "replaced"}
     assert first.go() == {"event": "removed"}
     assert nft_tables(client_ns) == []
+    assert f"uid {SECOND_UID} (pid" in helper.log.read_text()  # the second user's refusal came from its own session
 
 
-HOSTILE_TUNNELS = {
-    "option-like": (["-x"], "cannot be a tunnel interface name"),
-    "loopback": (["lo"], "loopback passes anyway"),
-    "the physical link": (["__VETH__"], "is neither"),
-    "any name the admin did not allow": (["eth0"], "is neither"),
+HOSTILE_KILL_SWITCHES = {
+    "option-like tunnel": (dict(tunnels=["-x"]), "cannot be a tunnel interface name"),
+    "loopback as tunnel": (dict(tunnels=["lo"]), "loopback passes anyway"),
+    "the physical link as tunnel": (dict(tunnels=["__VETH__"]), "is neither"),
+    "a name the admin did not allow": (dict(tunnels=["eth0"]), "is neither"),
+    "five tunnels": (dict(tunnels=[f"sstp{n}" for n in range(5)]), "at most 4"),
+    "non-canonical endpoint": (dict(endpoints=[{"address": "2001:DB8::1", "port": 443}]), "written the usual way"),
+    "endpoint by name": (dict(endpoints=[{"address": "localhost", "port": 443}]), "written the usual way"),
+    "unspecified endpoint": (dict(endpoints=[{"address": "0.0.0.0", "port": 443}]), "not the address of one server"),
+    "multicast endpoint": (dict(endpoints=[{"address": "ff02::1", "port": 443}]), "not the address of one server"),
+    "endpoint without a port": (dict(endpoints=[{"address": "198.18.21.1", "port": 0}]), "from 1 to 65535"),
+    "nine endpoints": (dict(endpoints=[{"address": f"198.18.21.{n}", "port": 443} for n in range(1, 10)]), "at most 8"),
+    "an extra field": (dict(table="filter"), "does not take"),
 }
 
 
-@pytest.mark.parametrize(("tunnels", "fragment"), HOSTILE_TUNNELS.values(), ids=HOSTILE_TUNNELS.keys())
-def test_a_kill_switch_that_would_let_another_interface_through_is_refused(client_ns, helper, tunnels, fragment):
+@pytest.mark.parametrize(("changes", "fragment"), HOSTILE_KILL_SWITCHES.values(), ids=HOSTILE_KILL_SWITCHES.keys())
+def test_a_hostile_kill_switch_is_refused_and_changes_nothing(client_ns, helper, changes, fragment):
     require_program("nft", "apt-get install nftables")
-    tunnels = [client_ns.veth if name == "__VETH__" else name for name in tunnels]
+    if changes.get("tunnels") == ["__VETH__"]:
+        changes = {**changes, "tunnels": [client_ns.veth]}
     agent = UnprivilegedAgent(client_ns, "raw", "--socket", helper.socket)
-    agent.send(kill_switch_message(tunnels=tunnels))
+    agent.send(kill_switch_message(**changes))
     answer = agent.next()
     assert answer["reply"]["ok"] is False and fragment in answer["reply"]["error"], answer
     agent.finish()
-    assert nft_tables(client_ns) == []
+    assert nft_tables(client_ns) == [] and not kill_switch_journal(helper).exists()
 
 
 def test_a_kill_switch_without_the_namespace_is_refused(client_ns, helper):
@@ -230,13 +240,18 @@ KILL_SWITCH_AGENT = str(Path(__file__).with_name("kill_switch_agent.py"))
 class KillSwitchAgent(UnprivilegedAgent):
     """kill_switch_agent.py as nobody."""
 
-    def __init__(self, ns, *arguments: str) -> None:
+    def __init__(self, ns, *arguments: str, uid: int | None = None) -> None:
         import sys
 
-        from tests.unprivileged import as_nobody
+        from tests.unprivileged import NOBODY, as_nobody
 
         command = as_nobody([sys.executable, KILL_SWITCH_AGENT, *arguments])
+        if uid is not None:  # another member of the group: a user id of its own, the same group
+            command = [part.replace(f"--reuid={NOBODY.pw_uid} ", f"--reuid={uid} ") for part in command]
         self.proc = ns.popen(*command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+
+SECOND_UID = 64999  # a second member of the group (no passwd entry needed)
 
 
 def nft_tables(ns) -> list[str]:
