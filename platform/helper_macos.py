@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from sstpvpn.client.core.i18n import _
-from sstpvpn.platform import netconfig_macos, tun_macos
+from sstpvpn.platform import kill_switch_macos, netconfig_macos, tun_macos
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_session import (
     Peer,
@@ -260,6 +260,21 @@ class Settings:
     membership: Membership = field(default_factory=Membership)
     create_tun: Callable[[str | None], Any] = create_tun
     make_configurator: Callable[..., Any] = netconfig_macos.NetConfigurator
+    make_kill_switch: Callable[[Path], Any] = kill_switch_macos.MacKillSwitch  # a pf anchor, by its journal
+
+    @property
+    def kill_switch_journal_path(self) -> Path:
+        return kill_switch_macos.kill_switch_journal_path(self.journal_path)
+
+
+def repair_leftovers(settings: Settings) -> list[str]:
+    """What "repair" does, and what each session start does for the kill switch: undo what dead
+    sessions left (the network's journal, a kill switch no live session holds). The sentences of
+    what was removed."""
+    notes = []
+    if netconfig_macos.repair_from_journal(settings.journal_path):
+        notes.append(_("Restored the routes and DNS that an ended sstp-vpn left changed."))
+    return notes + kill_switch_macos.repair_kill_switch(settings.kill_switch_journal_path)
 
 
 def serve_connection(connection: socket.socket, settings: Settings) -> None:
@@ -278,7 +293,21 @@ def serve_connection(connection: socket.socket, settings: Settings) -> None:
         refuse_connection(connection, peer, too_many_sessions_sentence())
         return
     log.info("%s: session started", peer)
-    serve_session(connection, peer, settings.journal_path, settings.create_tun, settings.make_configurator)
+    if settings.kill_switch_journal_path.exists():  # a dead session's pf rules: the machine is cut off
+        try:
+            for note in kill_switch_macos.repair_kill_switch(settings.kill_switch_journal_path):
+                log.warning("%s: %s", peer, note)  # not translated: the helper's log
+        except PlatformError as error:
+            log.error("%s: %s", peer, error.sentence)  # not translated: the helper's log
+    serve_session(
+        connection,
+        peer,
+        settings.journal_path,
+        settings.create_tun,
+        settings.make_configurator,
+        kill_switch_factory=lambda: settings.make_kill_switch(settings.kill_switch_journal_path),
+        repair=lambda: repair_leftovers(settings),
+    )
     log.info("%s: session ended", peer)
 
 

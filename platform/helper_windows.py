@@ -43,11 +43,12 @@ from typing import Any
 
 from sstpvpn.client.core.i18n import _, ngettext
 from sstpvpn.platform import helper_protocol as protocol
-from sstpvpn.platform import winapi, winpipe
+from sstpvpn.platform import kill_switch_windows, winapi, winpipe
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.helper_conversation import IDLE_SECONDS, HelperSession, TunnelDevice, refuse
 from sstpvpn.platform.helper_protocol import Reply, RequestRefused
 from sstpvpn.platform.interfaces import TunDevice
+from sstpvpn.platform.kill_switch import KillSwitchRules
 from sstpvpn.platform.packet_relay import TunnelRelay
 
 log = logging.getLogger("sstp-vpn-helper")
@@ -263,6 +264,27 @@ def open_reply(tun: TunnelDevice) -> tuple[Reply, int | None]:
     return Reply(True, ifname=tun.name, relay=tun.relay_token), None
 
 
+class SessionKillSwitch:
+    """A session's kill switch (kill_switch_windows: WFP filters in a dynamic session, gone with
+    the service process), letting through no adapter but the one the service names itself."""
+
+    def __init__(self, make: Callable[[], Any] = kill_switch_windows.WindowsKillSwitch) -> None:
+        self.wfp = make()
+
+    def set(self, rules: KillSwitchRules) -> None:
+        for name in rules.tunnels:
+            if name != DEFAULT_ADAPTER_NAME:
+                raise RequestRefused(
+                    _("The SSTP VPN network service names its adapter {adapter} itself; {requested} cannot be asked for.").format(
+                        adapter=repr(DEFAULT_ADAPTER_NAME), requested=repr(name[:40])
+                    )
+                )
+        self.wfp.set(rules)
+
+    def remove(self) -> None:
+        self.wfp.remove()
+
+
 @dataclass
 class Service:
     """Accepts control-pipe clients and serves each in a thread until stop() is called."""
@@ -272,6 +294,7 @@ class Service:
     create_device: Callable[[str], TunDevice]
     make_configurator: Callable[..., Any]
     listen: Callable[..., Any] = winpipe.PipeListener
+    make_kill_switch: Callable[[], Any] | None = SessionKillSwitch
     slots: SessionSlots = field(default_factory=SessionSlots)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _sessions: dict[threading.Thread, winpipe.PipeStream] = field(default_factory=dict)
@@ -331,6 +354,7 @@ class Service:
                     lambda requested: RelayedTunnel.open(requested, peer, self.create_device, self.listen),
                     self.make_configurator,
                     open_reply=open_reply,
+                    kill_switch_factory=self.make_kill_switch,
                 ).serve()
                 log.info("%s: session ended", peer)
             finally:

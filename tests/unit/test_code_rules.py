@@ -119,7 +119,13 @@ def test_mypy() -> None:
 
 def test_every_windows_only_module_exists() -> None:
     # A renamed Windows module must not silently drop out of both mypy runs.
-    assert {module.rsplit(".", 1)[1] for module in windows_only_modules()} == {"winapi", "tun_windows", "netconfig_windows", "helper_windows"}
+    assert {module.rsplit(".", 1)[1] for module in windows_only_modules()} == {
+        "winapi",
+        "tun_windows",
+        "netconfig_windows",
+        "helper_windows",
+        "kill_switch_windows",
+    }
 
 
 if __name__ == "__main__":

@@ -275,3 +275,22 @@ def test_only_utun_interfaces_reach_the_rules(pf, name, switch_on):
     with pytest.raises(ValueError):
         switch.set(KillSwitchRules(endpoints=(SERVER,), tunnels=(name,)))
     assert commands.calls == []
+
+
+# -- the helper's side ----------------------------------------------------------------------------------
+
+
+def test_the_helpers_repair_removes_a_dead_sessions_kill_switch(pf, switch_on, journal, tmp_path, monkeypatch):
+    from sstpvpn.platform import commands as platform_commands
+    from sstpvpn.platform import helper_macos
+
+    settings = helper_macos.Settings("sstp-vpn", None, tmp_path / "network-journal.json")
+    assert settings.kill_switch_journal_path == journal  # the kill switch's journal beside the network's
+    switch, _commands = switch_on(pf)
+    switch.set(RULES)
+    switch.journal.release()  # its process died
+    monkeypatch.setattr(platform_commands, "run_command", pf_commands(pf))
+    assert helper_macos.repair_leftovers(settings) == [
+        "Removed the kill switch (the pf anchor com.apple/100.sstp-vpn) that an ended sstp-vpn left; the network is open again."
+    ]
+    assert pf.anchors == {} and not pf.enabled

@@ -349,3 +349,20 @@ def test_everything_else_is_blocked_at_the_lowest_weight_in_all_four_layers(worl
     assert sorted(item.layer for item in blocks) == sorted(BOTH_LAYERS)
     assert all(item.weight == ("uint8", 0) for item in blocks)
     assert all(item.weight[1] > 0 for item in filters if item.action == PERMIT)
+
+
+# -- the network service's side ---------------------------------------------------------------------
+
+
+def test_the_service_lets_through_no_adapter_but_its_own(world):
+    from sstpvpn.platform import helper_windows
+    from sstpvpn.platform.helper_protocol import RequestRefused
+
+    session = helper_windows.SessionKillSwitch(lambda: kill_switch(world, **{"SSTP VPN": LUID, "Ethernet": 0x0006_0000_0200_0000}))
+    with pytest.raises(RequestRefused):
+        session.set(KillSwitchRules(endpoints=(SERVER,), tunnels=("Ethernet",)))
+    assert world.calls == []
+    session.set(RULES)
+    assert shape(world.filters.values()) == expected_filters()
+    session.remove()
+    assert world.filters == {} and world.open_engines == set()
