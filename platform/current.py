@@ -170,10 +170,12 @@ def prepare_session() -> SessionPreparation:
 def _repair_before_connecting() -> bool:
     repaired = repair_from_journal(default_journal_path())
     if sys.platform == "linux":
-        from sstpvpn.platform import kill_switch_linux
+        from sstpvpn.platform.journal import kill_switch_journal_path
 
-        journal = kill_switch_linux.kill_switch_journal_path(default_journal_path())
-        if journal.exists():  # only a session that set a kill switch leaves this file
+        journal = kill_switch_journal_path(default_journal_path())
+        if journal.exists():  # only a session that set a kill switch leaves this file (no imports before the first packet otherwise)
+            from sstpvpn.platform import kill_switch_linux
+
             repaired = bool(kill_switch_linux.repair_kill_switch(journal)) or repaired
     return repaired
 
@@ -194,7 +196,7 @@ def open_kill_switch() -> KillSwitch:
 
 
 def _kill_switch_journal() -> Path:
-    from sstpvpn.platform.kill_switch_linux import kill_switch_journal_path
+    from sstpvpn.platform.journal import kill_switch_journal_path
 
     return kill_switch_journal_path(default_journal_path())
 

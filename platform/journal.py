@@ -52,6 +52,13 @@ def linux_journal_path(name: str = "network") -> Path:
     return platformdirs.user_state_path("sstp-vpn") / filename
 
 
+def kill_switch_journal_path(network_journal: Path | None = None) -> Path:
+    """The Linux kill switch's own journal (kill_switch_linux), beside the network's (default:
+    linux_journal_path()). Here so that looking for it imports nothing more."""
+    network_journal = network_journal if network_journal is not None else linux_journal_path()
+    return network_journal.with_name(f"{network_journal.stem}-kill-switch.json")
+
+
 @dataclass
 class JournalContents:
     owner: dict[str, Any] = field(default_factory=dict)  # who made the changes (pid, boot, ...)

@@ -33,7 +33,7 @@ from typing import Any
 from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import journal_replay
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.journal import UndoJournal, linux_journal_path
+from sstpvpn.platform.journal import UndoJournal, kill_switch_journal_path
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
 from sstpvpn.platform.kill_switch import KillSwitchRules
 from sstpvpn.platform.owners_linux import LinuxOwners
@@ -217,12 +217,6 @@ def _undo_step(step: JournalStep, same_boot_and_namespace: bool) -> str | None:
 
 
 REPLAY = journal_replay.Replay(LinuxOwners(), StepCatalog(NftTableAdded), _undo_step)
-
-
-def kill_switch_journal_path(network_journal: Path | None = None) -> Path:
-    """The kill switch's own journal, beside the network's (default: journal.linux_journal_path)."""
-    network_journal = network_journal if network_journal is not None else linux_journal_path()
-    return network_journal.with_name(f"{network_journal.stem}-kill-switch.json")
 
 
 def busy_sentence() -> str:
