@@ -192,6 +192,10 @@ def open_kill_switch() -> KillSwitch:
         from sstpvpn.platform.kill_switch_linux import NftKillSwitch
 
         return NftKillSwitch(_kill_switch_journal())
+    if sys.platform == "darwin":  # as root, without the helper: the pf anchor of this process
+        from sstpvpn.platform import kill_switch_macos
+
+        return kill_switch_macos.MacKillSwitch(kill_switch_macos.kill_switch_journal_path(default_journal_path()))
     raise PlatformError(_("SSTP VPN has no kill switch for this system yet; turn the profile's kill switch off."))
 
 
@@ -218,6 +222,10 @@ def repair_everything() -> list[str]:
 
         notes += kill_switch_linux.repair_kill_switch(_kill_switch_journal())
         notes += leftovers_linux.remove_leftover_tunnels()
+    if sys.platform == "darwin":
+        from sstpvpn.platform import kill_switch_macos
+
+        notes += kill_switch_macos.repair_kill_switch(kill_switch_macos.kill_switch_journal_path(default_journal_path()))
     return notes
 
 

@@ -190,6 +190,9 @@ class MacKillSwitch:
         self.token: str | None = None  # pf's enable reference while we hold one
 
     def set(self, rules: KillSwitchRules) -> None:
+        for name in rules.tunnels:
+            if not _UTUN.fullmatch(name):
+                raise PlatformError(_("The kill switch lets through only utun tunnel interfaces; {name!r} is not one.").format(name=name[:40]))
         text = ruleset(rules)
         run = self._pf.run
         first = not self.journal.held

@@ -272,9 +272,12 @@ def test_allow_lan_passes_the_local_networks_after_the_dns_block():
 @pytest.mark.parametrize("name", ["en0", "utun7; pass all", "utun7 all\npass quick all", "lo0"])
 def test_only_utun_interfaces_reach_the_rules(pf, name, switch_on):
     switch, commands = switch_on(pf)
-    with pytest.raises(ValueError):
+    with pytest.raises(PlatformError) as raised:
         switch.set(KillSwitchRules(endpoints=(SERVER,), tunnels=(name,)))
+    assert raised.value.sentence == f"The kill switch lets through only utun tunnel interfaces; {name!r} is not one."
     assert commands.calls == []
+    with pytest.raises(ValueError):
+        pf_switch.ruleset(KillSwitchRules(endpoints=(SERVER,), tunnels=(name,)))
 
 
 # -- the helper's side ----------------------------------------------------------------------------------
@@ -291,6 +294,69 @@ def test_the_helpers_repair_removes_a_dead_sessions_kill_switch(pf, switch_on, j
     switch.journal.release()  # its process died
     monkeypatch.setattr(platform_commands, "run_command", pf_commands(pf))
     assert helper_macos.repair_leftovers(settings) == [
+        "Removed the kill switch (the pf anchor com.apple/100.sstp-vpn) that an ended sstp-vpn left; the network is open again."
+    ]
+    assert pf.anchors == {} and not pf.enabled
+
+
+def test_a_helper_session_sets_replaces_and_at_its_end_removes_the_anchor(pf, journal):
+    import socket
+
+    from sstpvpn.platform import helper_protocol
+    from sstpvpn.platform.helper_conversation import HelperSession
+    from sstpvpn.platform.helper_session import Peer, SocketChannel
+
+    commands = pf_commands(pf)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    session = HelperSession(
+        SocketChannel(ours),
+        Peer(1, 2, 3),
+        journal.with_name("network-journal.json"),
+        create_tun=None,
+        make_configurator=None,
+        kill_switch_factory=lambda: pf_switch.MacKillSwitch(journal, run_command=commands),
+    )
+
+    def ask(tunnels, allow_lan=False):
+        request = {
+            "version": 1,
+            "request": "kill_switch",
+            "endpoints": [{"address": "203.0.113.5", "port": 443}],
+            "tunnels": tunnels,
+            "allow_lan": allow_lan,
+        }
+        session._send(*session._handle(json.dumps(request).encode(), []))
+        return helper_protocol.parse_reply(theirs.recv(helper_protocol.MAX_MESSAGE_BYTES + 1))
+
+    try:
+        assert ask([]).ok
+        assert ask(["utun7"], allow_lan=True).ok
+        assert "pass quick on utun7 all" in pf.anchors[ANCHOR] and "10.0.0.0/8" in pf.anchors[ANCHOR] and pf.enabled
+        refused = ask(["en0"])
+        assert not refused.ok and refused.error == "The kill switch lets through only utun tunnel interfaces; 'en0' is not one."
+        assert pfctl(commands) == [SHOW, LOAD, ENABLE, LOAD]  # the rules before still hold
+        session.end()
+        assert pf.anchors == {} and not pf.enabled and not journal.exists()
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_as_root_without_the_helper_the_client_gets_the_pf_anchor_and_repair_removes_a_dead_one(pf, tmp_path, monkeypatch):
+    from sstpvpn.platform import commands as platform_commands
+    from sstpvpn.platform import current
+
+    monkeypatch.setattr(current.sys, "platform", "darwin")
+    monkeypatch.setattr(current, "uses_network_helper", lambda: False)
+    monkeypatch.setattr(current, "default_journal_path", lambda: tmp_path / "network-journal.json")
+    monkeypatch.setattr(current, "repair_from_journal", lambda path: False)
+    monkeypatch.setattr(platform_commands, "run_command", pf_commands(pf))
+    switch = current.open_kill_switch()
+    assert isinstance(switch, pf_switch.MacKillSwitch) and switch.journal.path == tmp_path / "network-journal-kill-switch.json"
+    switch.set(RULES)
+    assert current.repair_everything() == []  # this session holds it
+    switch.journal.release()  # and dies
+    assert current.repair_everything() == [
         "Removed the kill switch (the pf anchor com.apple/100.sstp-vpn) that an ended sstp-vpn left; the network is open again."
     ]
     assert pf.anchors == {} and not pf.enabled

@@ -366,3 +366,47 @@ def test_the_service_lets_through_no_adapter_but_its_own(world):
     assert shape(world.filters.values()) == expected_filters()
     session.remove()
     assert world.filters == {} and world.open_engines == set()
+
+
+def test_a_helper_session_sets_replaces_and_at_its_end_removes_the_wfp_filters(world):
+    import json
+    import socket
+
+    from sstpvpn.platform import helper_protocol, helper_windows
+    from sstpvpn.platform.helper_conversation import HelperSession
+    from sstpvpn.platform.helper_session import Peer, SocketChannel
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    session = HelperSession(
+        SocketChannel(ours),
+        Peer(1, 2, 3),
+        None,
+        create_tun=None,
+        make_configurator=None,
+        kill_switch_factory=lambda: helper_windows.SessionKillSwitch(lambda: kill_switch(world)),
+    )
+
+    def ask(tunnels, allow_lan=False):
+        request = {
+            "version": 1,
+            "request": "kill_switch",
+            "endpoints": [{"address": "203.0.113.5", "port": 443}],
+            "tunnels": tunnels,
+            "allow_lan": allow_lan,
+        }
+        session._send(*session._handle(json.dumps(request).encode(), []))
+        return helper_protocol.parse_reply(theirs.recv(helper_protocol.MAX_MESSAGE_BYTES + 1))
+
+    try:
+        assert ask([]).ok
+        assert shape(world.filters.values()) == expected_filters(luids=())
+        assert ask(["SSTP VPN"], allow_lan=True).ok
+        assert shape(world.filters.values()) == expected_filters(lan=True)
+        refused = ask(["Ethernet"])
+        assert not refused.ok and "names its adapter 'SSTP VPN' itself" in refused.error
+        assert shape(world.filters.values()) == expected_filters(lan=True)  # the rules before still hold
+        session.end()
+        assert world.filters == {} and world.sublayers == {} and world.open_engines == set()
+    finally:
+        ours.close()
+        theirs.close()
