@@ -449,11 +449,15 @@ class HelperKillSwitch:
         self._channel: HelperChannel | PipeHelperChannel | None = None
 
     def set(self, rules: KillSwitchRules) -> None:
-        if self._channel is not None and self._channel.closed:
-            self._channel = None  # the helper ended the last session (and with it that kill switch)
-        if self._channel is not None:
-            self._channel.request(SetKillSwitch(rules))
-            return
+        if self._channel is not None and not self._channel.closed:
+            try:
+                self._channel.request(SetKillSwitch(rules))
+                return
+            except PlatformError:
+                if not self._channel.closed:
+                    raise
+                # The helper ended that session (stopped, restarted): a new one, at once.
+        self._channel = None
         channel = _connect(self.socket_path, self.timeout, self.platform_name)
         try:
             _first_request(channel, SetKillSwitch(rules))

@@ -127,6 +127,48 @@ def test_the_helper_refuses_a_journal_folder_others_may_write(client_ns, socket_
     assert not (socket_folder / "helper.sock").exists()
 
 
+# -- the kill switch through the helper (issue 19) ----------------------------------------------------
+
+KILL_SWITCH_AGENT = str(Path(__file__).with_name("kill_switch_agent.py"))
+
+
+class KillSwitchAgent(UnprivilegedAgent):
+    """kill_switch_agent.py as nobody."""
+
+    def __init__(self, ns, *arguments: str, uid: int | None = None) -> None:
+        import sys
+
+        from tests.unprivileged import NOBODY, as_nobody
+
+        command = as_nobody([sys.executable, KILL_SWITCH_AGENT, *arguments])
+        if uid is not None:  # another member of the group: a user id of its own, the same group
+            command = [part.replace(f"--reuid={NOBODY.pw_uid} ", f"--reuid={uid} ") for part in command]
+        self.proc = ns.popen(*command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+
+SECOND_UID = 64999  # a second member of the group (no passwd entry needed)
+
+
+def nft_tables(ns) -> list[str]:
+    listing = json.loads(ns.run("nft", "-j", "list", "tables").stdout)["nftables"]
+    return [f"{item['table']['family']} {item['table']['name']}" for item in listing if "table" in item]
+
+
+def kill_switch_journal(helper) -> Path:
+    return helper.journal.with_name(f"{helper.journal.stem}-kill-switch.json")
+
+
+def kill_switch_message(**changes) -> str:
+    message = {
+        "version": 1,
+        "request": "kill_switch",
+        "endpoints": [{"address": "198.18.21.1", "port": 443}],
+        "tunnels": ["sstp0"],
+        "allow_lan": False,
+    }
+    return json.dumps({**message, **changes}).encode().hex()
+
+
 def test_an_ordinary_user_sets_replaces_and_removes_the_kill_switch_through_the_helper(client_ns, helper):
     require_program("nft", "apt-get install nftables")
     agent = KillSwitchAgent(
@@ -218,60 +260,39 @@ def test_a_crashed_helper_session_leaves_the_kill_switch_until_the_next_session_
     require_program("nft", "apt-get install nftables")
     from sstpvpn.platform.kill_switch_linux import removed_sentence
 
-    agent = KillSwitchAgent(client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.21.1:443", "--tunnel", "sstp0")
+    agent = KillSwitchAgent(
+        client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.21.1:443", "--tunnel", "sstp0", "--replace-tunnel", "sstp1"
+    )
     assert agent.next() == {"event": "set"}
     (session,) = helper_children(helper.process)
     os.kill(session, signal.SIGKILL)  # the helper's own process for this session dies
     _wait_for(lambda: helper_children(helper.process) == [], "the session's process to go")
     assert nft_tables(client_ns) == ["inet sstpvpn"]  # fail closed
+    assert agent.go() == {"event": "replaced"}  # the client's next set() opened a new session at once
+    assert removed_sentence() in helper.log.read_text()  # whose start removed the dead one's table first
+    assert '"sstp1"' in client_ns.run("nft", "list", "table", "inet", "sstpvpn").stdout
+    assert agent.go() == {"event": "removed"}
     agent.finish()
-    repair = KillSwitchAgent(client_ns, "repair", "--socket", helper.socket)
-    assert repair.next()["event"] == "repaired"
-    repair.finish()
     assert nft_tables(client_ns) == [] and not kill_switch_journal(helper).exists()
-    assert removed_sentence() in helper.log.read_text()  # the next session's start removed it
 
 
-# -- the kill switch through the helper (issue 19) ----------------------------------------------------
+def test_repair_through_the_helper_removes_a_dead_sessions_kill_switch(client_ns, helper):
+    require_program("nft", "apt-get install nftables")
+    from sstpvpn.platform.kill_switch_linux import removed_sentence
 
-KILL_SWITCH_AGENT = str(Path(__file__).with_name("kill_switch_agent.py"))
-
-
-class KillSwitchAgent(UnprivilegedAgent):
-    """kill_switch_agent.py as nobody."""
-
-    def __init__(self, ns, *arguments: str, uid: int | None = None) -> None:
-        import sys
-
-        from tests.unprivileged import NOBODY, as_nobody
-
-        command = as_nobody([sys.executable, KILL_SWITCH_AGENT, *arguments])
-        if uid is not None:  # another member of the group: a user id of its own, the same group
-            command = [part.replace(f"--reuid={NOBODY.pw_uid} ", f"--reuid={uid} ") for part in command]
-        self.proc = ns.popen(*command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-
-
-SECOND_UID = 64999  # a second member of the group (no passwd entry needed)
-
-
-def nft_tables(ns) -> list[str]:
-    listing = json.loads(ns.run("nft", "-j", "list", "tables").stdout)["nftables"]
-    return [f"{item['table']['family']} {item['table']['name']}" for item in listing if "table" in item]
-
-
-def kill_switch_journal(helper) -> Path:
-    return helper.journal.with_name(f"{helper.journal.stem}-kill-switch.json")
-
-
-def kill_switch_message(**changes) -> str:
-    message = {
-        "version": 1,
-        "request": "kill_switch",
-        "endpoints": [{"address": "198.18.21.1", "port": 443}],
-        "tunnels": ["sstp0"],
-        "allow_lan": False,
-    }
-    return json.dumps({**message, **changes}).encode().hex()
+    agent = KillSwitchAgent(client_ns, "helper", "--socket", helper.socket, "--endpoint", "198.18.21.1:443", "--tunnel", "sstp0")
+    assert agent.next() == {"event": "set"}
+    (session,) = helper_children(helper.process)
+    os.kill(session, signal.SIGKILL)  # the session dies and leaves its table and journal
+    _wait_for(lambda: helper_children(helper.process) == [], "the session's process to go")
+    assert nft_tables(client_ns) == ["inet sstpvpn"]
+    agent.finish()
+    # Without the journal (lost, say) "repair" still finds the table no live session holds.
+    kill_switch_journal(helper).unlink()
+    repair = KillSwitchAgent(client_ns, "repair", "--socket", helper.socket)
+    assert repair.next() == {"event": "repaired", "notes": [removed_sentence()]}
+    repair.finish()
+    assert nft_tables(client_ns) == []
 
 
 # -- a late IPv6 link through the helper (issue 19) ---------------------------------------------------
