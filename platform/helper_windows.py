@@ -35,6 +35,7 @@ import logging.handlers
 import secrets
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from ctypes import POINTER, Structure, byref, c_uint32, c_void_p, c_wchar_p
 from dataclasses import dataclass, field
@@ -266,10 +267,13 @@ def open_reply(tun: TunnelDevice) -> tuple[Reply, int | None]:
 
 class SessionKillSwitch:
     """A session's kill switch (kill_switch_windows: WFP filters in a dynamic session, gone with
-    the service process), letting through no adapter but the one the service names itself."""
+    the service process), letting through no adapter but the one the service names itself.
+    `refresh` sets the rules in place again, for a new adapter's LUID."""
 
     def __init__(self, make: Callable[[], Any] = kill_switch_windows.WindowsKillSwitch) -> None:
         self.wfp = make()
+        self.rules: KillSwitchRules | None = None  # in place now
+        self._lock = threading.Lock()  # the session's thread, and the one of a session opening an adapter
 
     def set(self, rules: KillSwitchRules) -> None:
         for name in rules.tunnels:
@@ -279,10 +283,19 @@ class SessionKillSwitch:
                         adapter=repr(DEFAULT_ADAPTER_NAME), requested=repr(name[:40])
                     )
                 )
-        self.wfp.set(rules)
+        with self._lock:
+            self.wfp.set(rules)
+            self.rules = rules
 
     def remove(self) -> None:
-        self.wfp.remove()
+        with self._lock:
+            self.wfp.remove()
+            self.rules = None
+
+    def refresh(self) -> None:
+        with self._lock:
+            if self.rules is not None and self.rules.tunnels:
+                self.wfp.set(self.rules)
 
 
 @dataclass
@@ -300,6 +313,7 @@ class Service:
     _sessions: dict[threading.Thread, winpipe.PipeStream] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _listener: Any = None
+    _kill_switches: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)  # the sessions' kill switches
 
     def run(self) -> None:
         """Serve until stop(); then end every session (each restores its network) and return."""
@@ -351,10 +365,10 @@ class Service:
                     channel,
                     peer,
                     self.journal_path,
-                    lambda requested: RelayedTunnel.open(requested, peer, self.create_device, self.listen),
+                    lambda requested: self._open_tunnel(requested, peer),
                     self.make_configurator,
                     open_reply=open_reply,
-                    kill_switch_factory=self.make_kill_switch,
+                    kill_switch_factory=self._make_kill_switch if self.make_kill_switch is not None else None,
                 ).serve()
                 log.info("%s: session ended", peer)
             finally:
@@ -365,6 +379,29 @@ class Service:
             stream.close()
             with self._lock:
                 self._sessions.pop(threading.current_thread(), None)
+
+    def _open_tunnel(self, requested: str | None, peer: WindowsPeer) -> RelayedTunnel:
+        tunnel = RelayedTunnel.open(requested, peer, self.create_device, self.listen)
+        self.refresh_kill_switches()
+        return tunnel
+
+    def _make_kill_switch(self) -> Any:
+        assert self.make_kill_switch is not None
+        switch = self.make_kill_switch()
+        with self._lock:
+            self._kill_switches.add(switch)
+        return switch
+
+    def refresh_kill_switches(self) -> None:
+        """A new adapter may have a new LUID: every kill switch in place lets the adapter of its
+        rules through again (kill_switch_windows looks the LUID up at each set)."""
+        with self._lock:
+            switches = list(self._kill_switches)
+        for switch in switches:
+            try:
+                switch.refresh()
+            except PlatformError as error:
+                log.error("kill switch: the new adapter could not be let through: %s", error.sentence)  # not translated: the service's log
 
     def _end_sessions(self) -> None:
         with self._lock:

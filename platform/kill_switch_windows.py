@@ -30,6 +30,10 @@ How (kill_switch.py says what passes):
   transaction, which leaves exactly the filters that were in place before (none the first time).
 - `remove` deletes our filters and the sublayer in a transaction, then closes the engine handle;
   closing alone would remove them too (dynamic session), so a failed deletion is only logged.
+- Tunnels are named by adapter alias and let through by LUID, looked up at each `set`; a name
+  with no adapter now (between two connections) is simply not let through. A new adapter may
+  get a new LUID, so the network service sets the rules in place again whenever it creates one
+  (helper_windows.Service.refresh_kill_switches).
 """
 
 from __future__ import annotations
@@ -427,7 +431,7 @@ class WindowsKillSwitch:
         return list(self._filter_ids)
 
     def set(self, rules: KillSwitchRules) -> None:
-        luids = [self._luid(name) for name in rules.tunnels]
+        luids = [luid for luid in map(self._luid, rules.tunnels) if luid is not None]
         built = [_Built(spec, _guid(SUBLAYER_KEY)) for spec in filters_for(rules, luids)]
         first = self._engine is None
         engine = self._open() if first else self._engine
@@ -522,13 +526,14 @@ class WindowsKillSwitch:
                 )
             )
 
-    def _luid(self, name: str) -> int:
+    def _luid(self, name: str) -> int | None:
+        """The adapter's LUID; None when there is no adapter of that name now (between two
+        connections): its traffic is blocked like any other until a set names it again."""
         luid = c_uint64()
         code = self.iphlpapi.ConvertInterfaceAliasToLuid(name, byref(luid))
         if code != NO_ERROR:
-            raise PlatformError(
-                _("The tunnel adapter {name} does not exist (any more) ({reason}); reconnect.").format(name=name, reason=describe_error(code))
-            )
+            log.info("kill switch: no adapter %s now (%s); not let through", name, describe_error(code))  # not translated: the log
+            return None
         return luid.value
 
 

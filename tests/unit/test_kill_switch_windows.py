@@ -301,12 +301,10 @@ def test_windows_errors_become_one_sentence(world, export, code, sentence):
     assert world.filters == {} and world.open_engines == set()
 
 
-def test_an_unknown_tunnel_adapter_is_a_sentence_before_any_wfp_call(world):
+def test_a_tunnel_without_an_adapter_now_is_not_let_through(world):
     switch = kill_switch(world)
-    with pytest.raises(PlatformError) as raised:
-        switch.set(KillSwitchRules(endpoints=(SERVER,), tunnels=("gone",)))
-    assert raised.value.sentence.startswith("The tunnel adapter gone does not exist (any more)")
-    assert world.calls == []
+    switch.set(KillSwitchRules(endpoints=(SERVER,), tunnels=("gone", "SSTP VPN")))
+    assert shape(world.filters.values()) == expected_filters()  # only the adapter that exists
 
 
 # -- what each field of the rules makes ------------------------------------------------------------
@@ -410,3 +408,27 @@ def test_a_helper_session_sets_replaces_and_at_its_end_removes_the_wfp_filters(w
     finally:
         ours.close()
         theirs.close()
+
+
+def test_a_new_adapter_is_let_through_again_by_every_kill_switch_in_place(world):
+    from sstpvpn.platform import helper_windows
+
+    helper = RecordedIpHelper(aliases={"SSTP VPN": LUID})
+    service = helper_windows.Service(
+        "S-1-5-32-545",
+        None,
+        create_device=None,
+        make_configurator=None,
+        make_kill_switch=lambda: helper_windows.SessionKillSwitch(lambda: wfp.WindowsKillSwitch(fwpuclnt=world, iphlpapi=helper)),
+    )
+    switch = service._make_kill_switch()
+    switch.set(RULES)
+    service.refresh_kill_switches()  # the same LUID: the same filters again
+    assert shape(world.filters.values()) == expected_filters()
+    helper.aliases["SSTP VPN"] = new = 0x0006_0000_0700_0000  # the adapter came back with another LUID
+    service.refresh_kill_switches()
+    assert shape(world.filters.values()) == expected_filters(luids=(new,))
+    switch.remove()
+    world.calls.clear()
+    service.refresh_kill_switches()  # nothing in place: nothing to do
+    assert world.calls == []
