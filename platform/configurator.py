@@ -86,6 +86,32 @@ class StepConfigurator:
                 log.warning("%s", undo_error.sentence)
             raise
 
+    def add_ipv6_link(self, identifier: bytes) -> None:
+        """IPV6CP opened after apply() (SoftEther's own request comes seconds after IPCP): the
+        link-local address from our interface identifier `identifier`, and the router
+        advertisements that bring the global one. Journaled like apply(); restore() undoes it
+        (also what was done before a failure, which a PlatformError reports; IPv4 stays up)."""
+        if not self.journal.held:
+            raise PlatformError(_("The network is not configured for this connection; nothing to add to."))
+        steps = policy.ipv6_link_steps(identifier)
+        with self._applying(steps):
+            for step in steps:
+                self._apply_policy_step(step)
+
+    def add_ipv6_dns(self, servers: Sequence[ipaddress.IPv6Address], search: Sequence[str]) -> list[str]:
+        """What the VPN's DHCPv6 server named (IPv6 DNS servers, domains): not added on this
+        system yet, said in a note."""
+        if not (servers or search):
+            return []
+        return [_("This version cannot add the IPv6 DNS servers the VPN's DHCPv6 server named on {system} yet.").format(system=self._system_name)]
+
+    def follow_server_route(self) -> str | None:
+        """After a network change, move the host route to the server to the new route to it (a
+        sentence saying where, None when unchanged); not written for this system yet."""
+        raise PlatformError(
+            _("Moving the route to the VPN server after a network change is not possible on {system} yet.").format(system=self._system_name)
+        )
+
     def add_pushed(self, pushed: PushedSettings) -> list[str]:
         """What the VPN's DHCP server sent (routes, DNS domains): not added on this system yet,
         said in a note; the connection works as set up by apply()."""

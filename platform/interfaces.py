@@ -10,6 +10,7 @@ system calls (tests pass recorded ones); those are not part of the protocol.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -59,6 +60,12 @@ class NetConfigurator(Protocol):
 
     def apply(self, plan: NetworkPlan) -> None: ...
 
+    def add_ipv6_link(self, identifier: bytes) -> None: ...
+
+    def add_ipv6_dns(self, servers: Sequence[ipaddress.IPv6Address], search: Sequence[str]) -> list[str]: ...
+
     def add_pushed(self, pushed: PushedSettings) -> list[str]: ...
+
+    def follow_server_route(self) -> str | None: ...
 
     def restore(self) -> list[str]: ...
