@@ -91,8 +91,12 @@ def probe(args: argparse.Namespace) -> None:
         finally:
             sock.close()
     for target in args.udp:
+        source, _, target = target.rpartition(">")  # "68>198.18.20.1:67": from that source port
         host, port = split(target)
         sock = socket.socket(family(host), socket.SOCK_DGRAM)
+        if source:
+            sock.bind(("::" if ":" in host else "0.0.0.0", int(source)))
+            target = f"{source}>{target}"
         try:
             sock.sendto(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01", (host, port))
             results[f"udp {target}"] = "sent"

@@ -205,7 +205,7 @@ def network(tmp_path):
         for name, ns in (("upstream", upstream), ("peer", peer)):
             heard[name] = tmp_path / f"{name}.events"
             with open(heard[name], "w") as events:
-                listener = _agent(ns, "listen", "--tcp", "443", "--tcp", "80", "--udp", "53", "--udp", "9", stdout=events)
+                listener = _agent(ns, "listen", "--tcp", "443", "--tcp", "80", *(f"--udp={port}" for port in (53, 9, 67, 547, 5353)), stdout=events)
             _wait_for(lambda path=heard[name], process=listener: path.read_text().strip() or process.poll() is not None, f"the {name} listener")
             assert listener.poll() is None, listener.stderr.read()
         yield Network(client, upstream, peer, tmp_path / "journal-kill-switch.json", heard)
@@ -222,6 +222,10 @@ ALL_TARGETS = (
     f"tcp {PEER}:443",  # through the tunnel
     f"udp {LOCAL_DNS}:53",  # DNS to the local network's server
     f"udp {PEER}:53",  # DNS through the tunnel
+    f"udp 68>{GATEWAY}:67",  # DHCPv4, client to server: allowed
+    f"udp [{GATEWAY6}]:547",  # DHCPv6's server port, but not from the client port
+    f"udp 546>[{GATEWAY6}]:547",  # DHCPv6, client to server: allowed
+    f"udp {GATEWAY}:5353",  # any other UDP on the link
 )
 
 
@@ -245,7 +249,7 @@ def _own(network: Network, *extra: str) -> subprocess.Popen:
 def test_only_the_endpoints_the_tunnel_and_loopback_pass(network):
     before = probe(network.client, *ALL_TARGETS)
     assert set(before.values()) <= {"connected", "sent"}, before  # without the kill switch all of it goes out
-    _wait_for(lambda: sum(e["event"] == "udp" for e in network.events("upstream")) == 1, "the first DNS query")
+    _wait_for(lambda: sum(e["event"] == "udp" for e in network.events("upstream")) == 5, "the datagrams")
     heard_before = len(network.events("upstream"))
 
     owner = _own(network)
@@ -260,9 +264,13 @@ def test_only_the_endpoints_the_tunnel_and_loopback_pass(network):
     for blocked in (f"tcp {SERVER}:80", f"tcp {GATEWAY}:80", f"tcp [{GATEWAY6}]:80", f"tcp {LAN_HOST}:80"):
         assert during[blocked] != "connected", (blocked, during)
     assert during[f"udp {LOCAL_DNS}:53"] == "PermissionError"
+    assert during[f"udp [{GATEWAY6}]:547"] == during[f"udp {GATEWAY}:5353"] == "PermissionError"
+    assert during[f"udp 68>{GATEWAY}:67"] == during[f"udp 546>[{GATEWAY6}]:547"] == "sent"
     time.sleep(0.5)  # anything that did leak has arrived by now
     arrived = network.events("upstream")[heard_before:]
-    assert sorted((e["event"], e["port"], e.get("local", "")) for e in arrived) == sorted([("tcp", 443, GATEWAY6), ("tcp", 443, SERVER)])
+    assert sorted((e["event"], e["port"], e.get("local", e["peer"])) for e in arrived) == sorted(
+        [("tcp", 443, GATEWAY6), ("tcp", 443, SERVER), ("udp", 67, "198.18.20.2"), ("udp", 547, "2001:db8:20::2")]
+    )
     assert [(e["event"], e["port"]) for e in network.events("peer")[-2:]] == [("tcp", 443), ("udp", 53)]
 
     owner.stdin.write("remove\n")
