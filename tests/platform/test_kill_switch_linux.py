@@ -368,6 +368,11 @@ def test_repair_everything_as_root_removes_a_leftover_table_and_a_tunnel_nobody_
     links = network.client.run("ip", "-br", "link").stdout
     assert "sstp7" not in links and "other7" in links and "sstp0" in links  # a veth of that name is no TUN
     assert json.loads(network.client.run(sys.executable, "-c", code, cwd=REPO, timeout=60).stdout) == []
+    # The lock file root's repair took in /var/lib/sstp-vpn for this namespace: the test's own.
+    where = "from sstpvpn.platform.journal import kill_switch_journal_path; print(kill_switch_journal_path())"
+    journal = Path(network.client.run(sys.executable, "-c", where, cwd=REPO, timeout=60).stdout.strip())
+    assert not journal.exists()
+    journal.with_name(journal.name + ".lock").unlink(missing_ok=True)
 
 
 def test_open_kill_switch_is_this_process_as_root_and_the_helper_otherwise(monkeypatch):
