@@ -17,16 +17,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 
 from sstpvpn.platform import current
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.interfaces import NetConfigurator, TunDevice
+from sstpvpn.platform.route_watch import source_address_usable
 
+from .core.dhcpv6 import Dhcpv6Info
 from .core.engine import Engine, EngineSettings
-from .core.events import Disconnected, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, StateChanged
+from .core.events import Dhcpv6Answered, Disconnected, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, StateChanged
 from .core.i18n import _
-from .core.types import Failure, FailureKind, Layer, NetworkPlan, PushedSettings, State, Status
+from .core.types import Failure, FailureKind, KillSwitchMode, Layer, NetworkPlan, PushedSettings, State, Status
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
 from .transport import TlsConnection, TransportError, TransportSettings, open_connection
 
@@ -36,6 +38,8 @@ READ_SIZE = 256 * 1024  # one TLS read takes many SSTP packets at once
 TUN_BATCH = 256  # packets read from the device per wake-up
 MAX_PENDING = 4 * 1024 * 1024  # stop reading the device while this much waits for the socket
 FINAL_FLUSH_SECONDS = 2.0
+ROAMING_PROBE_SECONDS = 15.0  # after a network change: keepalives and a short TCP user timeout ...
+ROAMING_USER_TIMEOUT_MS = 4000  # ... so a connection that lost its path ends within seconds
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class NetworkOptions:
     ifname: str | None = None
     extra_routes: tuple[IPv4Network | IPv6Network, ...] = ()  # through the tunnel as well
     use_vpn_dns: bool = True
+    kill_switch: KillSwitchMode = KillSwitchMode.OFF  # carried out by SessionDriver, not the runner
+    kill_switch_allow_lan: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,13 +70,20 @@ class Shutdown:
 
 
 @dataclass(frozen=True)
+class FollowRoute:
+    """The network changed while connected (roaming): move the host route to the server along,
+    end the session at once if the connection's source address is gone, else watch the TCP
+    connection closely for a while (ROAMING_PROBE_SECONDS) so that a dead one ends soon."""
+
+
+@dataclass(frozen=True)
 class RetryPassword:
     """The answer to `on_password_retry`: a new password, or None to give up."""
 
     password: str | None = field(repr=False)
 
 
-Command = Connect | Disconnect | Shutdown | RetryPassword
+Command = Connect | Disconnect | Shutdown | RetryPassword | FollowRoute
 
 
 class EngineRunner(threading.Thread):
@@ -214,6 +227,7 @@ class _Session:
         self.finished = False
         self.tun_paused = False
         self.tun_lost = False  # the device failed (removed under us); the session is ending
+        self.probe_until: float | None = None  # FollowRoute: the TCP connection is watched closely until then
 
     def run(self) -> Failure | None:
         engine = self.engine
@@ -232,6 +246,8 @@ class _Session:
             deadline = engine.get_timer()
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             timeout = SLEEP_CHECK_SECONDS if timeout is None else min(timeout, SLEEP_CHECK_SECONDS)
+            if self.probe_until is not None:
+                timeout = max(0.0, min(timeout, self.probe_until - time.monotonic()))
             for key, mask in self.selector.select(timeout):
                 now = time.monotonic()
                 if key.data == "sock":
@@ -255,6 +271,9 @@ class _Session:
                 self.runner._emit_log(logging.WARNING, sleep_failure.reason)
                 engine.connection_lost(time.monotonic())
             now = time.monotonic()
+            if self.probe_until is not None and now >= self.probe_until:
+                self.probe_until = None  # the connection survived the network change
+                self._probe(0, keepalive=False)
             deadline = engine.get_timer()
             if deadline is not None and now >= deadline:
                 engine.handle_timer(now)
@@ -289,6 +308,8 @@ class _Session:
                 self._configure(event.plan)
             elif isinstance(event, NetworkPushed):
                 self._add_pushed(event.settings)
+            elif isinstance(event, Dhcpv6Answered):
+                self._add_ipv6_dns(event.info)
             elif isinstance(event, PasswordRetryRequested):
                 if self.runner._on_password_retry is None:
                     engine.retry_password(None, time.monotonic())  # nobody to ask: the refusal stands
@@ -312,7 +333,7 @@ class _Session:
 
     def _configure(self, plan: NetworkPlan) -> None:
         if self.tun is not None:
-            self.runner._emit_log(logging.INFO, _("Link update: {plan}.").format(plan=plan))
+            self._update_link(plan)
             return
         self.runner._emit_log(logging.DEBUG, f"IPCP is up: address {plan.address}.")  # before the tunnel's set-up (bench/connect_time.py)
         options = self.command.network
@@ -365,6 +386,45 @@ class _Session:
             route_target=str(self.connection.route_target),
             security=self.engine.security,
         )
+
+    def _update_link(self, plan: NetworkPlan) -> None:
+        """A new plan while the tunnel is up: IPV6CP opened late (SoftEther's comes seconds after
+        IPCP) gives the tunnel its IPv6 link; anything else is only logged."""
+        applied = self.runner._status.plan
+        if plan.ipv6_identifier is None or applied is None or applied.ipv6_identifier is not None or self.configurator is None or self.tun_lost:
+            self.runner._emit_log(logging.INFO, _("Link update: {plan}.").format(plan=plan))
+            return
+        try:
+            self.configurator.add_ipv6_link(plan.ipv6_identifier)
+        except PlatformError as error:  # IPv4 goes on: a note, not a failure
+            self.runner._emit_log(logging.WARNING, error.sentence)
+            return
+        link_local = IPv6Address(b"\xfe\x80" + bytes(6) + plan.ipv6_identifier)
+        # Translators: {address} is the tunnel's IPv6 link-local address (fe80::...)
+        self.runner._emit_log(
+            logging.INFO, _("IPv6 is up: link-local address {address}; a global one comes from the VPN's router.").format(address=link_local)
+        )
+        self.runner._publish(plan=plan)
+
+    def _add_ipv6_dns(self, info: Dhcpv6Info) -> None:
+        """What the VPN's DHCPv6 server named, added to the running tunnel like _add_pushed."""
+        # Translators: stands for an empty list of servers or domains
+        nothing = _("none")
+        servers = ", ".join(map(str, info.dns)) or nothing
+        self.runner._emit_log(
+            logging.INFO,
+            _("The VPN's DHCPv6 server named the DNS servers {servers} and DNS domains {domains}.").format(
+                servers=servers, domains=", ".join(info.search) or nothing
+            ),
+        )
+        if self.tun_lost or self.configurator is None or not info:
+            return
+        try:
+            notes = self.configurator.add_ipv6_dns(info.dns, info.search)
+        except PlatformError as error:
+            notes = [error.sentence]
+        for note in notes:
+            self.runner._emit_log(logging.INFO, note)
 
     def _add_pushed(self, pushed: PushedSettings) -> None:
         """What the VPN's DHCP server sent, added to the running tunnel; a problem is logged, the
@@ -455,10 +515,49 @@ class _Session:
                 return
             if isinstance(command, RetryPassword):
                 self.engine.retry_password(command.password, now)
+            elif isinstance(command, FollowRoute):
+                self._follow_route(now)
             elif isinstance(command, (Disconnect, Shutdown)):
                 self.engine.disconnect(now)
                 if isinstance(command, Shutdown):
                     self.runner._commands.put(command)  # seen again by run() after this session
+
+    def _follow_route(self, now: float) -> None:
+        if self.configurator is None or self.tun_lost or self.finished or self.engine.closed:
+            return
+        try:
+            sentence = self.configurator.follow_server_route()
+        except PlatformError as error:
+            sentence = error.sentence
+        if sentence is not None:
+            self.runner._emit_log(logging.INFO, sentence)
+        try:
+            source = self.sock.getsockname()[0]
+        except OSError:  # closed meanwhile: its read says so
+            return
+        if not source_address_usable(source):
+            self.cause = self.cause or Failure(
+                Layer.TCP,
+                _("The network changed and the connection to the VPN server went with it (its address {address} is gone).").format(address=source),
+                FailureKind.UNREACHABLE,
+            )
+            self.runner._emit_log(logging.WARNING, self.cause.reason)
+            self.engine.connection_lost(now)
+            return
+        self._probe(ROAMING_USER_TIMEOUT_MS, keepalive=True)
+        self.probe_until = now + ROAMING_PROBE_SECONDS
+
+    def _probe(self, user_timeout_ms: int, keepalive: bool) -> None:
+        """Keepalives every second and a TCP user timeout (Linux), or back to the defaults."""
+        options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(keepalive))]
+        for name, value in (("TCP_KEEPIDLE", 1), ("TCP_KEEPINTVL", 1), ("TCP_KEEPCNT", 3), ("TCP_USER_TIMEOUT", user_timeout_ms)):
+            if hasattr(socket, name) and (keepalive or name == "TCP_USER_TIMEOUT"):
+                options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+        try:
+            for level, option, value in options:
+                self.sock.setsockopt(level, option, value)
+        except OSError as error:  # the socket is gone already: its read says so
+            self.runner._emit_log(logging.DEBUG, f"TCP probe options not set: {error}.")
 
     def _final_flush(self) -> None:
         """Send what the engine queued last (Call Disconnect Ack, Abort), briefly."""

@@ -82,7 +82,7 @@ declare root
 	declare ServerConfiguration
 	{{
 		bool DisableCoreDumpOnUnix true
-		bool DisableIPv6Listener true
+		bool DisableIPv6Listener false
 		bool DisableNatTraversal true
 		bool EnableVpnAzure false
 		bool EnableVpnOverDns false
@@ -451,14 +451,15 @@ class SoftEtherServer:
     # -- a TCP peer behind the server, for throughput tests ------------------------------------
 
     @contextlib.contextmanager
-    def bridge_peer(self, timeout: float = 20.0) -> Iterator[Namespace]:
+    def bridge_peer(self, timeout: float = 20.0, ipv6: bool = False) -> Iterator[Namespace]:
         """A third namespace on the hub's Ethernet segment, at 198.18.30.2/24.
 
         SoftEther bridges hub DEFAULT to a tap device; the tap is moved into the peer namespace
         (SoftEther only holds its file descriptor, so it keeps working). A client in the client
         namespace reaches 198.18.30.2 only through the tunnel, e.g. to run `iperf3 -s` there.
         Restarting the server while a peer exists recreates the tap in the server namespace and
-        breaks the peer: do not stop() inside this block.
+        breaks the peer: do not stop() inside this block. `ipv6`: the peer keeps IPv6 (for a
+        router advertising a prefix into the hub), with forwarding on so it never autoconfigures.
         """
         tap = f"tap_{TAP_DEVICE}"
         peer = Namespace("sstppeer")
@@ -469,8 +470,10 @@ class SoftEtherServer:
             bridged = True
             self._wait_for_interface(self.server_ns, tap, timeout)
             self.server_ns.run("ip", "link", "set", tap, "netns", peer.name)
-            # IPv6 off: the peer should not chatter (router solicitations, DAD) into the hub.
-            peer.run("sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+            if ipv6:
+                peer.run("sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1")
+            else:  # IPv6 off: the peer should not chatter (router solicitations, DAD) into the hub.
+                peer.run("sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
             peer.run("ip", "addr", "add", f"{BRIDGE_PEER_ADDRESS}/24", "dev", tap)
             peer.run("ip", "link", "set", tap, "up")
             yield peer

@@ -113,11 +113,15 @@ def test_the_platform_api_is_the_same_everywhere(name):
     assert inspect.signature(tun.open).return_annotation == "TunDevice"
     # NetConfigurator: the same constructor (plus keyword-only stand-ins) and methods.
     config, reference_config = backend.netconfig.NetConfigurator, reference.netconfig.NetConfigurator
-    assert public_names(config) == public_names(reference_config) == {"apply", "add_pushed", "restore"}
+    assert (
+        public_names(config)
+        == public_names(reference_config)
+        == {"apply", "add_ipv6_link", "add_ipv6_dns", "add_pushed", "follow_server_route", "restore"}
+    )
     common, _ = required_then_optional_keywords(inspect.signature(config.__init__), 5)
     reference_common, _ = required_then_optional_keywords(inspect.signature(reference_config.__init__), 5)
     assert [(p.name, p.kind, p.default, p.annotation) for p in common] == [(p.name, p.kind, p.default, p.annotation) for p in reference_common]
-    for method in ("apply", "add_pushed", "restore"):
+    for method in ("apply", "add_ipv6_link", "add_ipv6_dns", "add_pushed", "follow_server_route", "restore"):
         assert shape(inspect.signature(getattr(config, method))) == shape(inspect.signature(getattr(reference_config, method))), method
     # The module functions current.py re-exports.
     common, _ = required_then_optional_keywords(inspect.signature(backend.netconfig.repair_from_journal), 1)
