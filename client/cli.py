@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_password_method_options(diagnose)  # with --user: the methods the sign-in may use, as for connect
     bundle = commands.add_parser("bundle", help=_("write a support bundle (versions, OS, profiles, last attempts, recent log; no password)"))
     bundle.add_argument("--output", metavar="PATH", help=_("file to write (.txt, or .zip for a zip); default: a dated file here"))
+    commands.add_parser(
+        "repair",
+        help=_("remove what SSTP VPN left on this computer after a crash (routes, DNS settings, kill switch, tunnel interface)"),
+    )
     add_profiles_parser(commands)
     return parser
 
@@ -263,8 +267,9 @@ def run_connect(args: argparse.Namespace) -> int:
 def begin_head_start(args: argparse.Namespace) -> None:
     """`connect HOST` without a proxy: resolve and open TCP to the server on a thread now, while
     the rest of start-up runs (head_start.py); the transport takes it over. After the password
-    is read, and after the preamble's repair (which may restore the resolver's settings)."""
-    if args.proxy or args.proxy_pac is not None:
+    is read, and after the preamble's repair (which may restore the resolver's settings). Not with
+    the kill switch 'always', which is in place before the first packet to the server."""
+    if args.proxy or args.proxy_pac is not None or args.kill_switch == "always":
         return
     try:
         host, port = parse_endpoint(args.server)
@@ -293,6 +298,8 @@ _SERVER_OPTIONS: tuple[str, ...] = (
     "allow_pap",
     "allow_chap_md5",
     "ipv6",
+    "kill_switch",
+    "kill_switch_allow_lan",
     "allow_no_auth",
 )
 
@@ -468,6 +475,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_profiles(args)
         if args.command == "bundle":
             return run_bundle(args)
+        if args.command == "repair":
+            from .repair import run_repair
+
+            return run_repair()
         return run_diagnose(args)
     except (UsageError, ProfileCommandError) as error:
         print(f"sstp-vpn: {error}", file=sys.stderr)

@@ -102,6 +102,12 @@ def connect(family: int, sockaddr: tuple, timeout: float) -> socket.socket:
         if head.sock is not None:
             head.sock.settimeout(timeout)
             return head.sock
+    return new_connection(family, sockaddr, timeout)
+
+
+def new_connection(family: int, sockaddr: tuple, timeout: float) -> socket.socket:
+    """A new TCP connection to `sockaddr`, never the head start's: for addresses pinned before a
+    kill switch went on (TransportSettings.resolved), which the head start's may predate."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .core.i18n import _
+from .core.types import KillSwitchMode
 from .eap_options import add_eap_options, method_names
 from .endpoint import EndpointError, parse_endpoint
 from .profiles import MAX_MTU, Profile, ProfileFileError, ProfileStore, ProxyChoice, ProxyMode, Revocation, new_profile_id, profile_problems
@@ -51,11 +52,13 @@ def add_profiles_parser(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--mtu", type=int, default=MAX_MTU, help=_("largest packet in the tunnel (default {mtu})").format(mtu=MAX_MTU))
     add.add_argument("--auto-reconnect", action="store_true", help=_("the tray app reconnects when the connection drops"))
     change = actions.add_parser(
-        "set", help=_("change the proxy and revocation settings of a saved profile (the tray app's profile editor changes every setting)")
+        "set",
+        help=_("change the proxy, revocation and kill switch settings of a saved profile (the tray app's profile editor changes every setting)"),
     )
     change.add_argument("name", help=_("profile name or id"))
     add_proxy_options(change, changing=True)
     add_revocation_option(change)
+    add_kill_switch_options(change, changing=True)
     export = actions.add_parser("export", help=_("write profiles to a new file (TOML; never passwords)"))
     export.add_argument("names", nargs="*", metavar="NAME", help=_("the profiles to export (default: all)"))
     export.add_argument("file", metavar="FILE", help=_("the file to write (must not exist)"))
@@ -130,6 +133,26 @@ def add_revocation_option(parser: argparse.ArgumentParser, default: str | None =
     )
 
 
+def add_kill_switch_options(parser: argparse.ArgumentParser, changing: bool = False) -> None:
+    """`--kill-switch off|connected|always` and `--kill-switch-allow-lan`: `connect`, `profiles add`;
+    `changing` (`profiles set`): also --kill-switch-block-lan, and what is not given stays."""
+    parser.add_argument(
+        "--kill-switch",
+        choices=[mode.value for mode in KillSwitchMode],
+        default=None,
+        help=_(
+            "block all traffic outside the VPN: 'connected' from the first connection until you disconnect (reconnecting included), "
+            "'always' from the start of connecting; 'off' by default. `sstp-vpn repair` removes a block left behind"
+        ),
+    )
+    lan = parser.add_mutually_exclusive_group()
+    lan.add_argument(
+        "--kill-switch-allow-lan", action="store_true", help=_("with the kill switch on, still allow the local network (printers, shares)")
+    )
+    if changing:
+        lan.add_argument("--kill-switch-block-lan", action="store_true", help=_("with the kill switch on, block the local network too (the default)"))
+
+
 def proxy_choice(args: argparse.Namespace, current: ProxyChoice | None = None) -> ProxyChoice:
     """The proxy that --proxy / --proxy-pac / --proxy-no-basic (/ --proxy-allow-basic) describe,
     over `current` (a saved profile's, for `profiles set`: what is not given stays)."""
@@ -179,6 +202,7 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-vpn-dns", action="store_true", help=_("keep this computer's DNS servers"))
     add_password_method_options(parser)
     parser.add_argument("--ipv6", action="store_true", help=_("negotiate IPv6 (IPV6CP) as well"))
+    add_kill_switch_options(parser)
     add_eap_options(parser)
 
 
@@ -197,6 +221,8 @@ def session_choices(args: argparse.Namespace) -> dict[str, Any]:
         extra_routes=tuple(args.route),
         use_vpn_dns=not args.no_vpn_dns,
         ipv6=args.ipv6,
+        kill_switch=KillSwitchMode(args.kill_switch or KillSwitchMode.OFF.value),
+        kill_switch_allow_lan=args.kill_switch_allow_lan,
         auth_method=args.auth or "password",
         client_certificate=os.path.abspath(args.client_cert) if args.client_cert else "",
         eap_server_name=args.eap_server_name,
@@ -325,13 +351,23 @@ def _set(args: argparse.Namespace, store: ProfileStore, secrets: SecretStore) ->
     from .secret_store import SecretKind
 
     proxy_given = args.proxy is not None or args.proxy_pac is not None or args.proxy_user is not None
-    if not (proxy_given or args.proxy_no_basic or args.proxy_allow_basic or args.revocation):
+    kill_switch_given = args.kill_switch is not None or args.kill_switch_allow_lan or args.kill_switch_block_lan
+    if not (proxy_given or args.proxy_no_basic or args.proxy_allow_basic or args.revocation or kill_switch_given):
         raise ProfileCommandError(
-            _("Nothing to change: give --proxy, --proxy-pac, --proxy-user, --proxy-no-basic, --proxy-allow-basic or --revocation.")
+            _(
+                "Nothing to change: give --proxy, --proxy-pac, --proxy-user, --proxy-no-basic, --proxy-allow-basic, --revocation, "
+                "--kill-switch, --kill-switch-allow-lan or --kill-switch-block-lan."
+            )
         )
     profile = find_profile(store, args.name)
     revocation = Revocation(args.revocation) if args.revocation else profile.revocation
-    changed = replace(profile, proxy=proxy_choice(args, profile.proxy), revocation=revocation)
+    kill_switch = KillSwitchMode(args.kill_switch) if args.kill_switch else profile.kill_switch
+    allow_lan = profile.kill_switch_allow_lan
+    if args.kill_switch_allow_lan or args.kill_switch_block_lan:
+        allow_lan = args.kill_switch_allow_lan
+    changed = replace(
+        profile, proxy=proxy_choice(args, profile.proxy), revocation=revocation, kill_switch=kill_switch, kill_switch_allow_lan=allow_lan
+    )
     problems = profile_problems(changed, [p for p in store.load().profiles if p.id != profile.id])
     if problems:
         raise ProfileCommandError(" ".join(problems.values()))
@@ -418,6 +454,7 @@ def describe_profile(profile: Profile, password: str) -> list[str]:
         *([f"proxy user: {profile.proxy.username or kerberos_only}"] if profile.proxy.mode is ProxyMode.PAC else []),
         f"proxy Basic authentication: {basic}",
         f"revocation: {describe_revocation(profile.revocation)}",
+        f"kill switch: {describe_kill_switch(profile.kill_switch, profile.kill_switch_allow_lan)}",
     ]
 
 
@@ -445,6 +482,21 @@ def describe_revocation(revocation: Revocation) -> str:
         return _("hard: refuse to connect when the server certificate's revocation cannot be checked")
     # Translators: `profiles show`, the line "revocation: ..."
     return _("soft: connect and warn when the server certificate's revocation cannot be checked")
+
+
+def describe_kill_switch(mode: KillSwitchMode, allow_lan: bool) -> str:
+    """The value of `profiles show`'s "kill switch:" line."""
+    if mode is KillSwitchMode.OFF:
+        # Translators: `profiles show`, the line "kill switch: ..."
+        return _("off")
+    if mode is KillSwitchMode.CONNECTED:
+        # Translators: `profiles show`, the line "kill switch: ..."
+        when = _("while connected and reconnecting")
+    else:
+        # Translators: `profiles show`, the line "kill switch: ..."
+        when = _("always, from the start of connecting until you disconnect")
+    # Translators: `profiles show`, the end of the line "kill switch: ..."
+    return f"{when}, " + (_("local network allowed") if allow_lan else _("local network blocked"))
 
 
 def profile_passwords(
@@ -504,6 +556,7 @@ __all__ = [
     "add_profiles_parser",
     "add_session_options",
     "add_revocation_option",
+    "add_kill_switch_options",
     "add_proxy_options",
     "proxy_choice",
     "session_choices",

@@ -146,5 +146,7 @@ def build_connect(
         ifname=ifname,
         use_vpn_dns=profile.use_vpn_dns,
         extra_routes=tuple(ipaddress.ip_network(route) for route in profile.extra_routes),
+        kill_switch=profile.kill_switch,
+        kill_switch_allow_lan=profile.kill_switch_allow_lan,
     )
     return Connect(transport, engine, network)

@@ -9,7 +9,9 @@ progress line per retry (`reconnecting in 4.2 s: <sentence>`, `waiting for a net
 `network is back, reconnecting`, `the computer woke up, reconnecting`). Refused credentials, an
 untrusted server or a local problem end the command at once with their exit code and sentence
 (so does any failure without --reconnect); Ctrl-C or SIGTERM disconnects (`disconnecting...`,
-then `disconnected`), or between attempts exits 0 at once.
+then `disconnected`), or between attempts exits 0 at once. With a kill switch, one line when it
+goes on (`Kill switch on: ...`) and one when it is removed (`Kill switch off: ...`); one that
+could not be removed is told on stderr and the exit code is not 0.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def run_session(
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda number, frame: inbox.put(_Interrupted(number)))  # SimpleQueue.put is reentrant
     front_end = _CommandLine(driver, command, fail)
+    code: int | None = None
     try:
         code = front_end.render(driver.connect(command, reconnect))
         while code is None:
@@ -95,11 +98,15 @@ def run_session(
             else:
                 outputs = driver.poll()
             code = front_end.render(outputs)
-        return code
     finally:
-        driver.close()
+        driver.close()  # removes the kill switch too, whatever ended the loop
         if driver.runner is not None:
             driver.runner.join(10)
+    assert code is not None  # the loop ends only with an exit code (or an exception)
+    if driver.kill_switch_leftover is not None:  # the kill switch could not be removed
+        print(f"sstp-vpn: {driver.kill_switch_leftover}", file=sys.stderr, flush=True)
+        return code or 1
+    return code
 
 
 class _CommandLine:

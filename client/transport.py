@@ -65,6 +65,9 @@ class TransportSettings:
     proxy: ProxySettings | None = None
     timeout: float = 15.0  # seconds, for each step
     pac: PacSource | None = None  # proxy auto-config: its candidates are tried in order (`proxy` is then unused)
+    # The addresses of the host (with `proxy`: of the proxy) looked up before a kill switch went on,
+    # which blocks DNS: when given, the connection goes to these and the name is never looked up.
+    resolved: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.ca_file is not None and not isinstance(self.ca_file, Path):
@@ -250,12 +253,28 @@ def resolve(endpoint: Endpoint) -> list[tuple[int, tuple]]:
     return addresses
 
 
-def connect_first(endpoint: Endpoint, addresses: list[tuple[int, tuple]], timeout: float) -> tuple[socket.socket, IpAddress]:
-    """TCP to the first address that accepts; each attempt may take `timeout`."""
+def pinned_addresses(endpoint: Endpoint, resolved: tuple[str, ...]) -> list[tuple[int, tuple]]:
+    """`resolve`'s answer from addresses looked up earlier (TransportSettings.resolved), without a look-up."""
+    addresses: list[tuple[int, tuple]] = []
+    for text in resolved:
+        address = ipaddress.ip_address(text)
+        if address.version == 4:
+            addresses.append((socket.AF_INET, (text, endpoint.port)))
+        else:
+            addresses.append((socket.AF_INET6, (text, endpoint.port, 0, 0)))
+    return addresses
+
+
+def connect_first(
+    endpoint: Endpoint, addresses: list[tuple[int, tuple]], timeout: float, head_start_allowed: bool = True
+) -> tuple[socket.socket, IpAddress]:
+    """TCP to the first address that accepts; each attempt may take `timeout`. Without
+    `head_start_allowed` (pinned addresses: a kill switch is on) always a new connection."""
     errors: list[OSError] = []
     for family, sockaddr in addresses:
         try:
-            sock = head_start.connect(family, sockaddr, timeout)  # the command line's head start, or a new connection
+            opener = head_start.connect if head_start_allowed else head_start.new_connection  # the command line's head start, or a new connection
+            sock = opener(family, sockaddr, timeout)
         except OSError as error:
             errors.append(error)
             continue
@@ -367,9 +386,10 @@ def reach_way(settings: TransportSettings, way: ProxySettings | None) -> tuple[s
     """TCP to the server (way None) or to the proxy `way`: (socket, its address, the addresses the
     name resolved to). Raises DeadWay when the name does not resolve or no address accepts."""
     endpoint = Endpoint("server", settings.host, settings.port) if way is None else Endpoint("proxy", way.host, way.port)
+    pinned = bool(settings.resolved) and settings.pac is None and way == settings.proxy
     try:
-        addresses = resolve(endpoint)
-        sock, address = connect_first(endpoint, addresses, settings.timeout)
+        addresses = pinned_addresses(endpoint, settings.resolved) if pinned else resolve(endpoint)
+        sock, address = connect_first(endpoint, addresses, settings.timeout, head_start_allowed=not pinned)
     except TransportError as error:
         raise DeadWay(error) from None
     return sock, address, addresses
@@ -386,7 +406,7 @@ def _open_way(settings: TransportSettings, proxy: ProxySettings | None) -> tuple
     same_address = [entry for entry in addresses if ipaddress.ip_address(entry[1][0]) == address]
 
     def reconnect() -> socket.socket:
-        return connect_first(endpoint, same_address, settings.timeout)[0]
+        return connect_first(endpoint, same_address, settings.timeout, head_start_allowed=not settings.resolved)[0]
 
     try:
         tunnel = open_tunnel(sock, reconnect, proxy, settings.host, settings.port, settings.timeout)
