@@ -1,8 +1,9 @@
-"""The status window: state, addresses, DNS, routing, server, TLS, revocation, crypto binding, traffic with a
-small live graph, and how long the connection has lasted. Refreshed once a second while open.
+"""The status window: state, addresses, DNS, routing, the kill switch, server, TLS, revocation, crypto
+binding, traffic with a small live graph, and how long the connection has lasted. Refreshed once a
+second while open.
 
-What the system knows (the tunnel's traffic counters and routes, whether a tunnel can be had at
-all) is read by the platform layer on a worker thread once a second; the window shows the latest
+What the system knows (the tunnel's traffic counters, routes and IPv6 addresses, whether a tunnel
+can be had at all) is read by the platform layer on a worker thread once a second; the window shows the latest
 reading and ignores one that comes back after the session's interface has changed.
 """
 
@@ -17,7 +18,8 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from sstpvpn.client.core.i18n import _
-from sstpvpn.client.core.types import State
+from sstpvpn.client.core.types import KillSwitchMode, NetworkPlan, State, Status
+from sstpvpn.client.profiles import Profile
 from sstpvpn.platform import current
 from sstpvpn.platform.traffic_counters import TrafficCounters
 
@@ -27,7 +29,8 @@ from .icons import app_icon
 from .presentation import duration_text, in_gui_words, ipv6_link_local, state_text
 from .traffic import TrafficMeter, human_bytes, human_rate
 
-ROUTES_EVERY = 10  # the routes are read with every tenth traffic sample (and whenever the window opens or the interface changes)
+ERROR_STYLE = "color: #b3261e;"
+ROUTES_EVERY = 10  # the routes and IPv6 addresses are read with every tenth traffic sample (and whenever the window opens or the interface changes)
 RECEIVED_COLOR = QColor("#2e7dd7")
 SENT_COLOR = QColor("#e8771c")
 
@@ -41,7 +44,8 @@ class SystemReading:
     counters: TrafficCounters | None  # None: not counted on this system, or no interface
     routes: list[str] | None  # None: not shown on this system, or no interface
     tunnel_problem: str | None  # why no tunnel can be had, if so
-    routes_read: bool = True  # False: this look left the routes out (they cost more than the rest)
+    routes_read: bool = True  # False: this look left the routes and addresses out (they cost more than the rest)
+    ipv6: list[str] | None = None  # the interface's IPv6 addresses, read with the routes; None: not read
 
 
 def read_system(interface: str | None, with_routes: bool = True) -> SystemReading:
@@ -53,6 +57,7 @@ def read_system(interface: str | None, with_routes: bool = True) -> SystemReadin
         current.routes_through(interface) if interface and with_routes else None,
         current.tunnel_problem(),
         routes_read=with_routes,
+        ipv6=current.ipv6_addresses(interface) if interface and with_routes else None,
     )
 
 
@@ -116,14 +121,15 @@ def status_fields() -> tuple[tuple[str, str], ...]:
         ("server", _("Server:")),
         # Translators: status window row label
         ("address", _("IPv4 address:")),
-        # Translators: status window row label
-        ("ipv6", _("IPv6 address:")),
+        ("ipv6", "IPv6:"),  # not translated: a protocol name
         # Translators: status window row label
         ("dns", _("DNS servers:")),
         # Translators: status window row label: which traffic goes through the VPN
         ("routing", _("Routing:")),
         # Translators: status window row label: the networks routed through the VPN
         ("routes", _("Routes:")),
+        # Translators: status window row label: whether everything but the tunnel is blocked
+        ("kill_switch", _("Kill switch:")),
         # Translators: status window row label: the network interface of the tunnel
         ("interface", _("Interface:")),
         ("tls", "TLS:"),  # not translated: a protocol name
@@ -167,7 +173,7 @@ class StatusWindow(QWidget):
             form.addRow(label, value)
         self.problem = QLabel(wordWrap=True)
         self.problem.setObjectName("problem")
-        self.problem.setStyleSheet("color: #b3261e;")
+        self.problem.setStyleSheet(ERROR_STYLE)
         self.graph = TrafficGraph(self.meter)
         # Translators: legend of the status window's traffic graph, after a blue square
         received = _("received")
@@ -228,12 +234,12 @@ class StatusWindow(QWidget):
             "state": state_text(status, controller.reconnect_in),
             "server": status.server or (profile.server if profile else none),
             "address": str(plan.address) if plan else none,
-            # Translators: status window, IPv6 address row: the server offered no IPv6
-            "ipv6": (ipv6_link_local(plan.ipv6_identifier) or _("not offered")) if plan else none,
+            "ipv6": _ipv6_text(plan, profile, reading.ipv6 if reading else None) if plan else none,
             # Translators: status window, DNS servers row: the server offered none
             "dns": (", ".join(map(str, plan.dns)) or _("none offered")) if plan else none,
             "routing": _routing_text(profile.full_tunnel if profile else True) if connected else none,
             "routes": _routes_text(reading.routes) if connected and reading else none,
+            "kill_switch": _kill_switch_text(status, profile, connecting=controller.active and not connected),
             "interface": status.interface if connected and status.interface else none,
             "tls": status.tls if status.tls and status.state is not State.DISCONNECTED else none,
             "revocation": status.revocation if status.revocation and status.state is not State.DISCONNECTED else none,
@@ -245,6 +251,9 @@ class StatusWindow(QWidget):
         for name, text in values.items():
             if self.values[name].text() != text:
                 self.values[name].setText(text)
+        kill_switch_style = ERROR_STYLE if status.kill_switch and status.kill_switch.problem else ""
+        if self.values["kill_switch"].styleSheet() != kill_switch_style:
+            self.values["kill_switch"].setStyleSheet(kill_switch_style)
         self.disconnect_button.setEnabled(controller.active and not controller.shutting_down)
         problem = in_gui_words(status.failure.reason) if status.state is State.DISCONNECTED and status.failure else self._tunnel_problem
         if self.problem.text() != (problem or ""):
@@ -280,7 +289,8 @@ class StatusWindow(QWidget):
         if reading.interface is not None:
             self.meter.sample(reading.at, reading.counters)
             if not reading.routes_read and self._interface_reading is not None:
-                reading = replace(reading, routes=self._interface_reading.routes, routes_read=True)  # the last ones read
+                last = self._interface_reading
+                reading = replace(reading, routes=last.routes, ipv6=last.ipv6, routes_read=True)  # the last ones read
             self._interface_reading = reading
             self.graph.update()
         self.refresh()
@@ -302,6 +312,45 @@ def _routing_text(full_tunnel: bool) -> str:
         return _("all traffic through the VPN (full tunnel)")
     # Translators: status window, Routing row
     return _("only the VPN's network (split tunnel)")
+
+
+def _ipv6_text(plan: NetworkPlan, profile: Profile | None, addresses: list[str] | None) -> str:
+    """Through the tunnel with the interface's addresses (the link-local one from IPV6CP until they
+    are read), else blocked in a full tunnel (its routes take all IPv6 into the tunnel), else not used."""
+    if plan.ipv6_identifier is not None:
+        # Translators: status window, IPv6 row; {addresses} e.g. "2001:db8::5, fe80::211:2233:4455:6677"
+        return _("through the tunnel: {addresses}").format(addresses=", ".join(addresses or [ipv6_link_local(plan.ipv6_identifier)]))
+    if profile is None or profile.full_tunnel:
+        if profile is not None and profile.ipv6:
+            # Translators: status window, IPv6 row: full tunnel, but the server did not agree to IPv6 (IPV6CP)
+            return _("blocked: the server offers no IPv6")
+        # Translators: status window, IPv6 row: full tunnel, and the profile's "Use IPv6" box is off
+        return _("blocked: the profile does not use IPv6")
+    # Translators: status window, IPv6 row: split tunnel without IPv6 in the tunnel
+    return _("not used")
+
+
+def _kill_switch_text(status: Status, profile: Profile | None, connecting: bool) -> str:
+    """Off, on (and what passes), or the sentence saying why it could not be put in place or removed."""
+    state = status.kill_switch
+    if state is None:
+        # Translators: status window, Kill switch row
+        return _("off")
+    if state.problem:
+        if status.state is State.DISCONNECTED and status.failure is not None and status.failure.reason == state.problem:
+            # Translators: status window, Kill switch row, when the attempt ended with its sentence, shown below the rows
+            return _("could not be put in place: see below")
+        return in_gui_words(state.problem)
+    if not state.active:
+        if state.mode is KillSwitchMode.CONNECTED and connecting:
+            # Translators: status window, Kill switch row: set to "while connected", not connected yet
+            return _("off until connected")
+        return _("off")
+    if profile is not None and profile.kill_switch_allow_lan:
+        # Translators: status window, Kill switch row, with "Let the local network through" checked
+        return _("on: only the tunnel, the connection to the server and the local network pass")
+    # Translators: status window, Kill switch row
+    return _("on: only the tunnel and the connection to the server pass")
 
 
 def _routes_text(routes: list[str] | None) -> str:

@@ -9,7 +9,7 @@ import threading
 from ipaddress import IPv4Address
 
 from sstpvpn.client.core.events import LogRecord
-from sstpvpn.client.core.types import Failure, NetworkPlan, SessionSecurity, State, Status
+from sstpvpn.client.core.types import Failure, KillSwitchState, NetworkPlan, SessionSecurity, State, Status
 from sstpvpn.client.runner import Connect, Disconnect, Shutdown
 
 
@@ -68,6 +68,7 @@ class ScriptedRunner:
         tls: str = "TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384",
         security: SessionSecurity = SessionSecurity("MS-CHAPv2", "SHA-256", keyed=True),
         revocation: str = "",
+        kill_switch: KillSwitchState | None = None,
     ) -> Status:
         plan = NetworkPlan(IPv4Address(address), IPv4Address("198.18.30.1"), (IPv4Address("198.18.30.1"),), 1400, ipv6_identifier)
         status = Status(
@@ -79,6 +80,7 @@ class ScriptedRunner:
             tls=tls,
             security=security,
             revocation=revocation,
+            kill_switch=kill_switch,
         )
         self.publish(status)
         return status

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from keyring.backends import SecretService
 
+from sstpvpn.client.core.types import KillSwitchMode
 from sstpvpn.client.profiles import Profile, ProfileStore, new_profile_id
 from sstpvpn.client.secret_store import SecretKind, SecretStore
 from sstpvpn.platform.tunnel_access import root_without_net_admin_sentence
@@ -37,14 +38,23 @@ pytestmark = pytest.mark.realparts
 PROFILE_NAME = "SoftEther test"
 
 
-def run_tray_session(server, desktop, config_home, screenshots, scenario: str, *wrapper: str, saved_password: str = "") -> tuple[dict, str, str]:
-    """Save the profile and its password (or `saved_password`, and the right one for the session to
-    type in SSTP_VPN_TEST_PASSWORD), run tests/gui/tray_session.py in the client namespace."""
+def run_tray_session(
+    server, desktop, config_home, screenshots, scenario: str, *wrapper: str, saved_password: str = "", **profile_changes: object
+) -> tuple[dict, str, str]:
+    """Save the profile (with `profile_changes`) and its password (or `saved_password`, and the right
+    one for the session to type in SSTP_VPN_TEST_PASSWORD), run tests/gui/tray_session.py in the
+    client namespace."""
     require_program("xdotool", INSTALL_GUI)
     store = ProfileStore(config_home / "sstp-vpn" / "profiles.toml")
     profile = store.save(
         Profile(
-            id=new_profile_id(), name=PROFILE_NAME, host=server.server_name, port=server.port, username=server.username, ca_file=str(server.ca_path)
+            id=new_profile_id(),
+            name=PROFILE_NAME,
+            host=server.server_name,
+            port=server.port,
+            username=server.username,
+            ca_file=str(server.ca_path),
+            **profile_changes,  # type: ignore[arg-type]
         )
     )
     SecretStore(SecretService.Keyring()).set(profile.id, SecretKind.VPN, saved_password or server.password)
@@ -115,6 +125,8 @@ def test_tray_menu_connect_status_disconnect_quit(softether_server, desktop, tra
     assert status["dns"] == VIRTUAL_HOST
     assert status["routing"] == "all traffic through the VPN (full tunnel)"
     assert {"0.0.0.0/1", "128.0.0.0/1"} <= set(status["routes"].split(", "))  # read from the kernel
+    assert status["ipv6"] == "blocked: the profile does not use IPv6"  # the full tunnel's ::/1 and 8000::/1 go nowhere
+    assert status["kill_switch"] == "off"
     assert status["interface"].startswith("sstp")
     assert status["tls"].startswith("TLSv1.")
     assert status["binding"].startswith("SHA-256 with the ")  # SoftEther offers SHA-256
@@ -135,6 +147,24 @@ def test_tray_menu_connect_status_disconnect_quit(softether_server, desktop, tra
     assert network_state(ns) == before  # routes, addresses and DNS back exactly as they were
     for name in ("tray-menu-disconnected.png", "tray-menu-connected.png", "status-window.png", "log-window.png"):
         assert (screenshots / name).stat().st_size > 1000, name
+
+
+def test_the_status_window_shows_the_real_kill_switch(softether_server, desktop, tray, keyring_service, tmp_path, screenshots):
+    """A profile with the kill switch on while connected: the session puts the real nftables table
+    in place (in the client namespace) at "connected" and the status window says it is on; after
+    Disconnect the table is gone and the window says off. Screenshot: status-window-kill-switch-real.png."""
+    require_program("nft", "apt-get install nftables")
+    server = softether_server
+    before = network_state(server.client_ns)
+    seen, _out, err = run_tray_session(server, desktop, tmp_path / "config", screenshots, "kill-switch", kill_switch=KillSwitchMode.CONNECTED)
+    assert seen["status_window"]["kill_switch"] == "on: only the tunnel and the connection to the server pass"
+    assert seen["status_window"]["state"] == "Connected"
+    assert "sstpvpn" in seen["tables_connected"]  # the real table, while connected
+    assert seen["status_after_disconnect"]["kill_switch"] == "off"
+    assert "sstpvpn" not in seen["tables_disconnected"]
+    assert seen["qt_problems"] == [] and err == ""
+    assert network_state(server.client_ns) == before
+    assert (screenshots / "status-window-kill-switch-real.png").stat().st_size > 1000
 
 
 def test_without_cap_net_admin_the_tray_says_how_to_start_it(softether_server, desktop, tray, keyring_service, tmp_path, screenshots):

@@ -57,8 +57,9 @@ def test_status_window_shows_the_session(qtbot, tray_app, store, secrets):
     values = {name: label.text() for name, label in window.values.items()}
     assert values["state"] == "Connected" and values["profile"] == "Office"
     assert values["address"] == "198.18.30.10" and values["dns"] == "198.18.30.1"
-    assert values["ipv6"] == "fe80::211:2233:4455:6677"
+    assert values["ipv6"] == f"through the tunnel: {', '.join(current.ipv6_addresses('lo') or ['fe80::211:2233:4455:6677'])}"  # read like the routes
     assert values["routing"] == "only the VPN's network (split tunnel)"
+    assert values["kill_switch"] == "off"
     assert "127.0.0.0/8" not in values["routes"]  # loopback's routes live in the local table
     assert values["tls"] == "TLSv1.2, ECDHE-RSA-AES256-GCM-SHA384"
     assert values["revocation"] == "good (OCSP, http://ocsp.example.com)"  # Status.revocation, as the runner sets it
@@ -106,11 +107,14 @@ def test_status_window_reads_the_system_off_the_gui_thread_and_drops_stale_readi
 
 def test_status_window_looks_at_the_system_only_while_shown_and_at_the_routes_every_tenth_time(qtbot, tray_app, store, secrets, monkeypatch):
     """Its once-a-second look (traffic counters, the graph) runs only while the window is shown; the
-    routes, which cost more to read, are read when it opens and with every tenth look, and stay shown between."""
+    routes and IPv6 addresses, which cost more to read, are read when it opens and with every tenth
+    look, and stay shown between."""
     routes_read: list[str] = []
+    addresses_read: list[str] = []
     monkeypatch.setattr(current, "read_traffic_counters", lambda interface: TrafficCounters(1000, 1000))
     monkeypatch.setattr(current, "routes_through", lambda interface: routes_read.append(interface) or ["0.0.0.0/1", "128.0.0.0/1"])
-    connected_engine(qtbot, tray_app, add(store, secrets, "pw"), interface="tun7")
+    monkeypatch.setattr(current, "ipv6_addresses", lambda interface: addresses_read.append(interface) or ["2001:db8::7"])
+    connected_engine(qtbot, tray_app, add(store, secrets, "pw", ipv6=True), interface="tun7", ipv6_identifier=bytes.fromhex("0211223344556677"))
     window = tray_app.show_status()
     assert window.timer.isActive()
     qtbot.waitUntil(lambda: window.values["routes"].text() == "0.0.0.0/1, 128.0.0.0/1")
@@ -120,9 +124,10 @@ def test_status_window_looks_at_the_system_only_while_shown_and_at_the_routes_ev
         window._tick()
     qtbot.waitUntil(lambda: not window._reading)
     assert routes_read == ["tun7"] and window.values["routes"].text() == "0.0.0.0/1, 128.0.0.0/1"
+    assert addresses_read == ["tun7"] and window.values["ipv6"].text() == "through the tunnel: 2001:db8::7"
     window._tick()
     qtbot.waitUntil(lambda: not window._reading)
-    assert routes_read == ["tun7", "tun7"]
+    assert routes_read == ["tun7", "tun7"] and addresses_read == ["tun7", "tun7"]
     window.close()
     assert not window.isVisible() and not window.timer.isActive()
     window.show()

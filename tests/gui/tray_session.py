@@ -162,6 +162,37 @@ def connect_disconnect_quit(tray_app: TrayApp, person: Person, profile_name: str
     person.choose("Quit")
 
 
+def kill_switch_shown(tray_app: TrayApp, person: Person, profile_name: str, artifacts: Path, result: dict) -> None:
+    """The profile's kill switch is on while connected: connect, the status window, the firewall's
+    tables (nft, in this namespace), Disconnect, the window and the tables again, Quit."""
+    controller = tray_app.controller
+    person.open_menu()
+    person.choose(f"Connect “{profile_name}”")
+    wait_for(lambda: controller.status.state is State.CONNECTED, 60, "the tray app did not connect")
+    person.open_menu()
+    person.choose("Status…")
+    window = tray_app.status_window
+    wait_for(lambda: window is not None and window.isVisible(), 10, "the status window did not open")
+    window.move(40, 60)
+    wait_for(lambda: window.values["kill_switch"].text() != "off", 10, "the status window did not show the kill switch")
+    pause(1.2)
+    result["status_window"] = status_values(window)
+    result["tables_connected"] = nft_tables()
+    screenshot(window.frameGeometry(), artifacts / "status-window-kill-switch-real.png")
+    person.open_menu()
+    person.choose(f"Disconnect “{profile_name}”")
+    wait_for(lambda: not controller.active, 30, "the tray app did not disconnect")
+    pause(0.5)
+    result["status_after_disconnect"] = status_values(window)
+    result["tables_disconnected"] = nft_tables()
+    person.open_menu()
+    person.choose("Quit")
+
+
+def nft_tables() -> str:
+    return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True).stdout
+
+
 def without_network_admin(tray_app: TrayApp, person: Person, profile_name: str, artifacts: Path, result: dict) -> None:
     """Started without CAP_NET_ADMIN: told at start, and again when the tunnel cannot be created."""
     controller = tray_app.controller
@@ -306,6 +337,8 @@ def main(argv: list[str]) -> int:
         connect_disconnect_quit(tray_app, person, profile_name, ping_address, artifacts, result)
     elif scenario == "refused":
         refused_password_asked_again(tray_app, person, profile_name, artifacts, result)
+    elif scenario == "kill-switch":
+        kill_switch_shown(tray_app, person, profile_name, artifacts, result)
     elif scenario == "language":
         in_the_users_language(tray_app, person, profile_name, artifacts, result)
     else:
