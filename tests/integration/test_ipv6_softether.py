@@ -21,6 +21,7 @@ answers, so it queues the packets for ever; towards the router it uses the adver
 from __future__ import annotations
 
 import contextlib
+import grp
 import ipaddress
 import json
 import signal
@@ -34,11 +35,13 @@ import pytest
 from tests.integration.client_process import ClientProcess, network_state
 from tests.integration.softether import TAP_DEVICE, VIRTUAL_HOST
 from tests.netns import Namespace, stop_process
+from tests.network_helper import running_helper
 from tests.realparts import require_program
+from tests.unprivileged import NOBODY, as_nobody
 
 pytestmark = pytest.mark.realparts
 
-IFNAME = "sstp6test0"
+IFNAME = "sstp46"  # sstpN: a name the helper creates too
 PREFIX = ipaddress.IPv6Network("fd18:30::/64")
 PEER = "fd18:30::2"
 ROUTED = ipaddress.IPv6Network("fd18:31::/64")  # behind the router: the peer's loopback holds fd18:31::1
@@ -46,6 +49,7 @@ ROUTED_HOST = "fd18:31::1"
 DNS_V6, DOMAIN_V6 = "fd18:30::53", "corp.example"  # what the peer's DHCPv6 server names
 SERVER_V6, CLIENT_V6 = "fd18:20::1", "fd18:20::2"
 TAP = f"tap_{TAP_DEVICE}"
+NOGROUP = grp.getgrgid(NOBODY.pw_gid).gr_name
 MEASURED = Path("/tmp/sstp-vpn-ipv6-measured.json")  # scratch: the times of the last run, for the report
 
 
@@ -136,10 +140,23 @@ def connect_args(server, host: str, *extra: str) -> list[str]:
     return [host, "--user", server.username, "--ca-file", str(server.ca_path), "--ifname", IFNAME, "--ipv6", *extra]
 
 
-@pytest.mark.parametrize("full_tunnel", [True, False], ids=["full-tunnel", "split-tunnel"])
-def test_late_ipv6cp_gives_link_local_and_slaac_address_and_ping6_works(softether, tmp_path, full_tunnel):
+class AsNobody:
+    """A namespace whose popen() starts the command as nobody (for ClientProcess)."""
+
+    def __init__(self, ns: Namespace) -> None:
+        self.ns = ns
+
+    def popen(self, *command: str, **kwargs):
+        return self.ns.popen(*as_nobody(command), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("full_tunnel", "through_helper"), [(True, False), (False, False), (True, True)], ids=["full-tunnel", "split-tunnel", "full-tunnel-helper"]
+)
+def test_late_ipv6cp_gives_link_local_and_slaac_address_and_ping6_works(softether, tmp_path, full_tunnel, through_helper):
+    """As root, or as nobody through sstp-vpn-helper (its "ipv6_link" and "ipv6_dns" requests)."""
     ns = softether.client_ns
-    with softether.bridge_peer(ipv6=True) as peer:
+    with softether.bridge_peer(ipv6=True) as peer, contextlib.ExitStack() as stack:
         peer.run("ip", "addr", "add", f"{PEER}/64", "dev", TAP, "nodad")
         peer.run("ip", "link", "set", "lo", "up")
         peer.run("ip", "addr", "add", f"{ROUTED_HOST}/128", "dev", "lo")
@@ -147,7 +164,13 @@ def test_late_ipv6cp_gives_link_local_and_slaac_address_and_ping6_works(softethe
         with radvd(peer, tmp_path), dhcpv6_server(peer, tmp_path):
             before = network_state(ns)
             extra = () if full_tunnel else ("--no-default-route", "--route", str(ROUTED))
-            client = ClientProcess(ns, connect_args(softether, f"{softether.server_name}:{softether.port}", *extra), softether.password)
+            args = connect_args(softether, f"{softether.server_name}:{softether.port}", *extra)
+            if through_helper:
+                helper = stack.enter_context(running_helper(ns, NOGROUP, tmp_path))
+                args[args.index(str(softether.ca_path))] = str(helper.share(softether.ca_path))
+                client = ClientProcess(AsNobody(ns), args, softether.password, env={"SSTP_VPN_HELPER_SOCKET": str(helper.socket)})
+            else:
+                client = ClientProcess(ns, args, softether.password)
             try:
                 client.wait_for_line("connected:")
                 connected = time.monotonic()
@@ -183,7 +206,7 @@ def test_late_ipv6cp_gives_link_local_and_slaac_address_and_ping6_works(softethe
             assert ns.run("ip", "link", "show", IFNAME, check=False).returncode != 0
             assert network_state(ns) == before
     _record(
-        "full" if full_tunnel else "split",
+        ("full" if full_tunnel else "split") + ("-helper" if through_helper else ""),
         {"link_local_after_connected_s": round(link_local_at - connected, 3), "slaac_after_link_local_s": round(slaac_at - link_local_at, 3)},
     )
 
