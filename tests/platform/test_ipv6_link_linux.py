@@ -102,3 +102,22 @@ def test_ipv6_switched_off_on_the_tunnel_is_one_sentence_and_ipv4_stays(client_n
     assert agent.go() == {"event": "restored", "notes": [], "journal_exists": False}
     assert agent.go()["event"] == "closed"
     assert snapshot(client_ns) == before
+
+
+def test_an_ipv6_server_behind_the_gateway_gets_a_host_route_out_of_the_full_tunnel(client_ns, tmp_path):
+    """SSTP over IPv6: ::/1 and 8000::/1 would take the server's own address into the tunnel; its
+    /128 goes through the IPv6 gateway the system uses now, and goes again at restore()."""
+    before = snapshot(client_ns)
+    server = "2001:db8:21::1"
+    agent = Agent(client_ns, "session", "--server", server, "--journal", str(tmp_path / "journal.json"))
+    tun = agent.next()["ifname"]
+    assert agent.go()["event"] == "applied"
+    routes6 = ip_json(client_ns, "-6", "route", "show", "table", "main")
+    host = next(r for r in routes6 if r["dst"] == server)
+    assert (host["gateway"], host["dev"]) == ("2001:db8:20::1", client_ns.veth)
+    assert ip_json(client_ns, "-6", "route", "get", server)[0]["dev"] == client_ns.veth
+    assert ip_json(client_ns, "-6", "route", "get", "2001:db8:99::1")[0]["dev"] == tun  # everything else: the tunnel
+    assert agent.go()["notes"] == []
+    assert not any(r["dst"] == server for r in ip_json(client_ns, "-6", "route", "show", "table", "main"))
+    assert agent.go()["event"] == "closed"
+    assert snapshot(client_ns) == before
