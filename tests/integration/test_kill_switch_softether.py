@@ -13,6 +13,7 @@ import pytest
 from tests.integration.client_process import ClientProcess, network_state
 from tests.integration.softether import VIRTUAL_HOST
 from tests.integration.test_connect_softether import connect_args, ping
+from tests.integration.test_unprivileged_softether import helper, unprivileged_client  # noqa: F401 - helper: the fixture
 from tests.realparts import require_program
 
 pytestmark = pytest.mark.realparts
@@ -78,5 +79,29 @@ def test_the_table_stays_while_reconnecting(softether) -> None:
     finally:
         if client.process.poll() is None:
             client.kill()
+    assert TABLE not in tables(ns)
+    assert network_state(ns) == before
+
+
+def test_an_ordinary_users_kill_switch_goes_through_the_helper(softether, helper) -> None:
+    """`connect --kill-switch always` as nobody: the helper (root) puts the table in place and
+    takes it away; the command line says so as it does as root."""
+    require_program("nft", "apt-get install nftables")
+    ns = softether.client_ns
+    before = network_state(ns)
+    client = unprivileged_client(softether, helper, "--kill-switch", "always")
+    try:
+        client.wait_for_line("Kill switch on:")
+        client.wait_for_line("connected:")
+        assert TABLE in tables(ns)
+        assert index_of(client.lines, "Kill switch on:") < index_of(client.lines, "Connecting to ")
+        assert ping(ns, VIRTUAL_HOST).returncode == 0
+        client.interrupt(signal.SIGINT)
+        assert client.finish() == 0, (client.lines, client.stderr)
+    finally:
+        if client.process.poll() is None:
+            client.kill()
+    assert client.stderr == ""
+    assert any(line.startswith("Kill switch off:") for line in client.lines)
     assert TABLE not in tables(ns)
     assert network_state(ns) == before
