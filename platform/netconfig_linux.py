@@ -459,17 +459,28 @@ class NetConfigurator(StepConfigurator):
             self._solicited_node = None
 
     def _set_ipv6_sysctl(self, name: str, value: str) -> None:
-        """Set one of the tunnel's IPv6 settings, journaled; nothing where IPv6 is switched off."""
+        """Set one of the tunnel's IPv6 settings, journaled; nothing where IPv6 is switched off.
+        Where the system refuses (a read-only /proc/sys in a container) the tunnel works without
+        it: the refusal becomes a note and the log's warning, never the connection's failure."""
         path = _sysctl_path(self.ifname, name)
         try:
             before = path.read_text().strip()
         except FileNotFoundError:
             return
         except OSError as error:
-            raise PlatformError(_sysctl_failed(self.ifname, name, error)) from error
+            self._sysctl_refused(_sysctl_failed(self.ifname, name, error))
+            return
         if before == value:
             return
-        self._change(Ipv6SysctlChanged(self.ifname, self._index, name, before), lambda: _write_sysctl(path, self.ifname, value))
+        try:
+            self._change(Ipv6SysctlChanged(self.ifname, self._index, name, before), lambda: _write_sysctl(path, self.ifname, value))
+        except PlatformError as error:
+            self._sysctl_refused(error.sentence)
+
+    def _sysctl_refused(self, sentence: str) -> None:
+        log.warning("%s", sentence)
+        if sentence not in self.notes:
+            self.notes.append(sentence)
 
     def _add_server_route(self, server: IPAddress) -> None:
         ipr = self._kernel

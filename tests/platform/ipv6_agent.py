@@ -94,7 +94,7 @@ def main() -> None:
     wait_for_go()
     config = NetConfigurator(tun.name, ipaddress.ip_address("198.18.21.1"), full_tunnel=args.mode == "full", journal_path=Path(args.journal))
     config.apply(NetworkPlan(address=ipaddress.IPv4Address("198.18.30.10"), peer=ipaddress.IPv4Address("198.18.30.1"), mtu=1400))
-    say(event="applied")
+    say(event="applied", notes=config.notes)
     wait_for_go()
     if args.ipv6_off:
         Path(f"/proc/sys/net/ipv6/conf/{tun.name}/disable_ipv6").write_text("1")

@@ -40,7 +40,7 @@ def test_a_late_ipv6_link_gets_link_local_and_slaac_addresses_and_restore_remove
     tun = agent.next()["ifname"]
     untouched = sysctls(client_ns, tun)
     opened = without_qdisc(snapshot(client_ns))
-    assert agent.go()["event"] == "applied"
+    assert agent.go() == {"event": "applied", "notes": []}
     # No link-local address of the kernel's own (it would make a random one when the link came up).
     assert tunnel_addresses(client_ns, tun) == set()
 
@@ -119,5 +119,26 @@ def test_an_ipv6_server_behind_the_gateway_gets_a_host_route_out_of_the_full_tun
     assert ip_json(client_ns, "-6", "route", "get", "2001:db8:99::1")[0]["dev"] == tun  # everything else: the tunnel
     assert agent.go()["notes"] == []
     assert not any(r["dst"] == server for r in ip_json(client_ns, "-6", "route", "show", "table", "main"))
+    assert agent.go()["event"] == "closed"
+    assert snapshot(client_ns) == before
+
+
+def test_a_read_only_proc_sys_costs_the_ipv6_settings_not_the_tunnel(client_ns, tmp_path):
+    """In a container /proc/sys is often read-only: the tunnel comes up all the same, with a note
+    per setting it could not make, and its IPv6 link still gets the link-local address."""
+    read_only = 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"'
+    prefix = ("unshare", "--mount", "--propagation", "private", "sh", "-c", read_only, "sh")
+    before = snapshot(client_ns)
+    agent = Agent(client_ns, "--journal", str(tmp_path / "journal.json"), "--identifier", IDENTIFIER, "--prefix", PREFIX, prefix=prefix, script=AGENT)
+    tun = agent.next()["ifname"]
+    applied = agent.go()
+    assert applied["event"] == "applied"
+    assert applied["notes"] == [f"Could not change the IPv6 setting addr_gen_mode of {tun} (Read-only file system)."]
+    assert ip_json(client_ns, "route", "get", "198.18.30.1")[0]["dev"] == tun  # IPv4 as always
+    ipv6 = agent.go()
+    assert ipv6["event"] == "ipv6"
+    assert (LINK_LOCAL, 64) in tunnel_addresses(client_ns, tun)
+    assert sysctls(client_ns, tun)["accept_ra_defrtr"] == "1"  # the kernel's default stays: not ours to set here
+    assert agent.go()["event"] == "restored"
     assert agent.go()["event"] == "closed"
     assert snapshot(client_ns) == before
