@@ -11,7 +11,8 @@ server offers no IPv6.
 
 Scenarios: (a) full tunnel without the kill switch; (b) --kill-switch connected, through a
 server kill and the reconnection; (c) --kill-switch always while the server is down; (d) after
-the disconnect; (e) (b) through an HTTP proxy on the local network. While the kill switch is on, a
+the disconnect; (e) (b) through an HTTP proxy on the local network; (f) what the machine routes for others, with
+'always' (a strict xfail: a leak); (g) a client killed while connected, then `sstp-vpn repair`. While the kill switch is on, a
 ping and a ping6 go out every 50 ms, so a leak at a transition would show too. Every scenario also
 probes where nothing blocks (before connecting, after disconnecting) and asserts that the capture
 sees those probes there: a capture that could not see a leak proves nothing. Frames that come in
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.client_process import ClientProcess
+from tests.integration.client_process import CLI, ClientProcess
 from tests.integration.softether import BRIDGE_PEER_ADDRESS, CLIENT_ADDRESS, HUB, SERVER_ADDRESS, VIRTUAL_HOST, dhcp_set_command
 from tests.integration.test_connect_softether import connect_args
 from tests.leak_capture import (
@@ -477,3 +478,27 @@ def test_kill_switch_always_also_holds_what_the_machine_routes(softether, leak_l
             if client.process.poll() is None:
                 client.kill()
         assert attempts[0].leaks == [], f"{len(attempts[0].leaks)} packets leaked:\n{leak_lines(attempts)}"
+
+
+def test_a_crashed_client_leaves_the_link_sealed_until_repair(softether, leak_lab):
+    """(g) The client dies (SIGKILL) while connected with the kill switch: the table stays and
+    nothing leaks (fail closed); `sstp-vpn repair` removes it, and the probes go out again."""
+    ns = leak_lab.client_ns
+    with Scenario(leak_lab) as scenario:
+        client = ClientProcess(ns, connect_args(softether, "--kill-switch", "connected"), softether.password)
+        try:
+            client.wait_for_line("connected:", 30)
+        finally:
+            client.kill()
+        assert table_present(ns)
+        with scenario.window("crashed, pings throughout") as crashed, chatter(ns, leak_lab.targets) as pings:
+            results = scenario.assert_sealed("crashed")
+            assert not results.anything_answered, results
+        assert crashed[0].leaks == [], f"{len(crashed[0].leaks)} packets leaked:\n{leak_lines(crashed)}"
+        print(f"\npings (sent, answered) after the crash: {pings}")
+        assert all(sent >= 10 and answered == 0 for sent, answered in pings), pings
+        repair = ns.run(*CLI, "repair", check=False)
+        assert repair.returncode == 0, repair.stdout + repair.stderr
+        print(f"sstp-vpn repair: {repair.stdout.strip()!r}")
+        assert not table_present(ns)
+        scenario.assert_open("after sstp-vpn repair")
