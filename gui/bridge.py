@@ -3,8 +3,10 @@
 They call `post` (status snapshots, the route watcher's answers, a password retry) and `on_log`
 on their own threads. Both only emit Qt signals; because this object lives in the GUI thread, Qt
 queues each emission and delivers it there, so slots connected to `posted` and `log` always run
-on the GUI thread and never share state with the other threads. The items are immutable, so
-nothing needs a lock.
+on the GUI thread and never share state with the other threads. The session driver also posts on
+the GUI thread (a status again with the kill switch's new state): the controller connects with
+Qt.QueuedConnection, so that such an item too comes after those posted before it, not at once.
+The items are immutable, so nothing needs a lock.
 """
 
 from __future__ import annotations

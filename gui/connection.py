@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from sstpvpn.client.attempt_history import AttemptHistory
 from sstpvpn.client.core.events import LogRecord
@@ -145,8 +145,10 @@ class ConnectionController(QObject):
         self.secrets = secrets
         self._environ = environ  # None: the process environment (for the system proxy)
         self._bridge = RunnerBridge(self)
-        self._bridge.posted.connect(self._on_posted)
-        self._bridge.log.connect(self._on_log_entry)
+        # Queued also when posted on this thread (the driver posts a status again with the kill
+        # switch's new state from here): everything arrives in the order it was posted.
+        self._bridge.posted.connect(self._on_posted, Qt.ConnectionType.QueuedConnection)
+        self._bridge.log.connect(self._on_log_entry, Qt.ConnectionType.QueuedConnection)
         self.recent_log = RecentLog()  # on disk, for the support bundle (log window); tests may point it elsewhere
         self.log_entries: deque[LogEntry] = deque(maxlen=LOG_HISTORY)
         self._driver: SessionDriver[Profile] = SessionDriver(

@@ -195,7 +195,7 @@ class StatusWindow(QWidget):
         buttons.addStretch()
         buttons.addWidget(self.disconnect_button)
         buttons.addWidget(self.close_button)
-        layout = QVBoxLayout(self)
+        layout = self._layout = QVBoxLayout(self)
         layout.addWidget(details)
         layout.addWidget(self.problem)
         layout.addWidget(self.graph, 1)  # the graph takes the room a larger window gives
@@ -259,6 +259,15 @@ class StatusWindow(QWidget):
         if self.problem.text() != (problem or ""):
             self.problem.setText(problem or "")
         self.problem.setVisible(bool(problem))
+        self._grow_to_fit()
+
+    def _grow_to_fit(self) -> None:
+        """Taller when rows wrap onto a second line (IPv6 addresses, many routes, a kill switch's
+        sentence), so that none is cut; never shorter, so the window does not jump as values change."""
+        layout = self._layout
+        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else layout.totalMinimumSize().height()
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     @Slot()
     def _tick(self) -> None:

@@ -24,7 +24,7 @@ from tests.gui.test_windows import connected_engine
 
 IDENTIFIER = bytes.fromhex("0211223344556677")
 LINK_LOCAL = "fe80::211:2233:4455:6677"
-GLOBAL = "2001:db8:30::5"
+GLOBAL = "2001:db8:30:0:211:2233:4455:6677"  # SLAAC: the advertised prefix and IPV6CP's identifier
 ONLY_TUNNEL = "on: only the tunnel and the connection to the server pass"
 ONLY_TUNNEL_AND_LAN = "on: only the tunnel, the connection to the server and the local network pass"
 LEFT_IN_PLACE = "The kill switch could not be removed (nft: Device or resource busy); run sstp-vpn repair."
@@ -39,7 +39,8 @@ def system(monkeypatch) -> dict[str, list[str] | None]:
     """The platform layer's readings, as the test sets them: the tunnel's IPv6 addresses."""
     seen: dict[str, list[str] | None] = {"ipv6": [GLOBAL, LINK_LOCAL]}
     monkeypatch.setattr(current, "read_traffic_counters", lambda interface: TrafficCounters(40960, 10240))
-    monkeypatch.setattr(current, "routes_through", lambda interface: ["0.0.0.0/1", "128.0.0.0/1", "::/1", "8000::/1"])
+    routes = ["0.0.0.0/1", "128.0.0.0/1", "198.18.30.1/32", "::/1", "2001:db8:30::/64", "8000::/1"]  # two lines, as IPv6's
+    monkeypatch.setattr(current, "routes_through", lambda interface: routes)
     monkeypatch.setattr(current, "ipv6_addresses", lambda interface: seen["ipv6"])
     monkeypatch.setattr(current, "tunnel_problem", lambda: None)
     return seen
@@ -119,6 +120,22 @@ def test_the_tray_shows_the_kill_switch_the_session_keeps(qtbot, tray_app, store
     assert kill_switches.removed == 1
 
 
+def test_a_status_that_overtakes_the_kill_switch_does_not_hide_it(qtbot, tray_app, store, secrets, system, kill_switches):
+    """The runner's next status (IPv6 up, late, as SoftEther opens IPV6CP) is on its way before the
+    first "connected" one puts the rules in place: the window still ends with the kill switch on."""
+    profile = add(store, secrets, "pw", kill_switch=KillSwitchMode.CONNECTED, ipv6=True)
+    tray_app.controller.connect_profile(profile)
+    qtbot.waitUntil(lambda: bool(ScriptedRunner.instances and ScriptedRunner.instances[-1].connects), timeout=10000)
+    engine = ScriptedRunner.instances[-1]
+    window = tray_app.show_status()
+    engine.connected(interface="sstp0")
+    engine.connected(interface="sstp0", ipv6_identifier=IDENTIFIER)  # both queued before the first is handled
+    qtbot.waitUntil(lambda: window.values["ipv6"].text().startswith("through the tunnel:"))
+    qtbot.wait(200)  # anything still queued arrives
+    assert tray_app.controller.status.kill_switch == KillSwitchState(KillSwitchMode.CONNECTED, active=True)
+    assert window.values["kill_switch"].text() == ONLY_TUNNEL
+
+
 def test_the_tray_shows_a_kill_switch_that_could_not_be_put_in_place(qtbot, tray_app, store, secrets, system, kill_switches):
     kill_switches.refuse = PROBLEM
     connected = add(store, secrets, "pw", kill_switch=KillSwitchMode.CONNECTED)
@@ -174,7 +191,7 @@ def test_the_status_window_shows_the_kill_switch_and_ipv6(qtbot, tray_app, store
     window.move(40, 60)
     qtbot.waitUntil(lambda: window.values["ipv6"].text().startswith("through the tunnel: 2001:"))
     qtbot.waitUntil(lambda: window.values["kill_switch"].text() == ONLY_TUNNEL)
-    rows = [window.values[name] for name in ("kill_switch", "ipv6")]
+    rows = list(window.values.values())  # every row, the two-line ones too
     qtbot.waitUntil(lambda: all(label.isVisible() and label.height() >= label.heightForWidth(label.width()) for label in rows))  # all of it shows
     qtbot.wait(300)
     assert QGuiApplication.primaryScreen().grabWindow(0, *window.frameGeometry().getRect()).save(str(screenshots / "status-window-kill-switch.png"))

@@ -167,6 +167,34 @@ def test_the_status_window_shows_the_real_kill_switch(softether_server, desktop,
     assert (screenshots / "status-window-kill-switch-real.png").stat().st_size > 1000
 
 
+def test_the_status_window_shows_ipv6_through_the_tunnel(softether_server, desktop, tray, keyring_service, tmp_path, screenshots):
+    """IPv6 and the kill switch together: radvd behind SoftEther's hub advertises a prefix, the
+    status window shows the tunnel's global (SLAAC) and link-local addresses as the kernel has them,
+    with the kill switch on. Screenshot: status-window-ipv6-real.png."""
+    import ipaddress
+
+    from tests.integration.test_ipv6_softether import PEER, PREFIX, TAP, radvd
+
+    require_program("nft", "apt-get install nftables")
+    server = softether_server
+    before = network_state(server.client_ns)
+    with server.bridge_peer(ipv6=True) as peer:
+        peer.run("ip", "addr", "add", f"{PEER}/64", "dev", TAP, "nodad")
+        with radvd(peer, tmp_path):
+            seen, _out, err = run_tray_session(
+                server, desktop, tmp_path / "config", screenshots, "kill-switch-ipv6", kill_switch=KillSwitchMode.CONNECTED, ipv6=True
+            )
+    ipv6 = seen["status_window"]["ipv6"]
+    assert ipv6.startswith("through the tunnel: "), ipv6
+    addresses = [ipaddress.IPv6Address(a) for a in ipv6.removeprefix("through the tunnel: ").split(", ")]
+    assert addresses[0] in PREFIX and addresses[-1].is_link_local, ipv6  # SLAAC's first, then IPV6CP's link-local
+    assert addresses[0].packed[8:] == addresses[-1].packed[8:]  # the same interface identifier
+    assert seen["status_window"]["kill_switch"] == "on: only the tunnel and the connection to the server pass"
+    assert seen["status_after_disconnect"]["ipv6"] == "—" and seen["status_after_disconnect"]["kill_switch"] == "off"
+    assert seen["qt_problems"] == [] and err == ""
+    assert network_state(server.client_ns) == before
+
+
 def test_without_cap_net_admin_the_tray_says_how_to_start_it(softether_server, desktop, tray, keyring_service, tmp_path, screenshots):
     """Root creates the tunnel itself, which needs CAP_NET_ADMIN: started as root without it
     (setpriv drops it), the tray app says so at start and when the tunnel cannot be made."""

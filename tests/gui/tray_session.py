@@ -162,9 +162,10 @@ def connect_disconnect_quit(tray_app: TrayApp, person: Person, profile_name: str
     person.choose("Quit")
 
 
-def kill_switch_shown(tray_app: TrayApp, person: Person, profile_name: str, artifacts: Path, result: dict) -> None:
-    """The profile's kill switch is on while connected: connect, the status window, the firewall's
-    tables (nft, in this namespace), Disconnect, the window and the tables again, Quit."""
+def kill_switch_shown(tray_app: TrayApp, person: Person, profile_name: str, artifacts: Path, result: dict, shot: str) -> None:
+    """The profile's kill switch is on while connected: connect, the status window (with IPv6, once a
+    global address is on the tunnel, when the profile asks for IPv6), the firewall's tables (nft, in
+    this namespace), Disconnect, the window and the tables again, Quit."""
     controller = tray_app.controller
     person.open_menu()
     person.choose(f"Connect “{profile_name}”")
@@ -175,10 +176,17 @@ def kill_switch_shown(tray_app: TrayApp, person: Person, profile_name: str, arti
     wait_for(lambda: window is not None and window.isVisible(), 10, "the status window did not open")
     window.move(40, 60)
     wait_for(lambda: window.values["kill_switch"].text() != "off", 10, "the status window did not show the kill switch")
+    if controller.profile is not None and controller.profile.ipv6:
+        # SLAAC after SoftEther's late IPV6CP; the window reads the addresses with every tenth look.
+        def global_address_shown() -> bool:
+            shown = window.values["ipv6"].text().split(": ", 1)[-1].split(", ")
+            return any(":" in address and not address.startswith("fe80:") for address in shown)
+
+        wait_for(global_address_shown, 60, "no global IPv6 address shown")
     pause(1.2)
     result["status_window"] = status_values(window)
     result["tables_connected"] = nft_tables()
-    screenshot(window.frameGeometry(), artifacts / "status-window-kill-switch-real.png")
+    screenshot(window.frameGeometry(), artifacts / shot)
     person.open_menu()
     person.choose(f"Disconnect “{profile_name}”")
     wait_for(lambda: not controller.active, 30, "the tray app did not disconnect")
@@ -338,7 +346,9 @@ def main(argv: list[str]) -> int:
     elif scenario == "refused":
         refused_password_asked_again(tray_app, person, profile_name, artifacts, result)
     elif scenario == "kill-switch":
-        kill_switch_shown(tray_app, person, profile_name, artifacts, result)
+        kill_switch_shown(tray_app, person, profile_name, artifacts, result, "status-window-kill-switch-real.png")
+    elif scenario == "kill-switch-ipv6":
+        kill_switch_shown(tray_app, person, profile_name, artifacts, result, "status-window-ipv6-real.png")
     elif scenario == "language":
         in_the_users_language(tray_app, person, profile_name, artifacts, result)
     else:
