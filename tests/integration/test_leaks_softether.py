@@ -12,7 +12,8 @@ server offers no IPv6.
 Scenarios: (a) full tunnel without the kill switch; (b) --kill-switch connected, through a
 server kill and the reconnection; (c) --kill-switch always while the server is down; (d) after
 the disconnect; (e) (b) through an HTTP proxy on the local network; (f) what the machine routes for others, with
-'always' (a strict xfail: a leak); (g) a client killed while connected, then `sstp-vpn repair`. While the kill switch is on, a
+'always' (a strict xfail: a leak); (g) a client killed while connected, then `sstp-vpn repair`; (h) reconnecting to a server whose
+name only the (blocked) local resolver knows. While the kill switch is on, a
 ping and a ping6 go out every 50 ms, so a leak at a transition would show too. Every scenario also
 probes where nothing blocks (before connecting, after disconnecting) and asserts that the capture
 sees those probes there: a capture that could not see a leak proves nothing. Frames that come in
@@ -62,6 +63,7 @@ TEST_NAME = "where.leak.test"
 LOCAL_ANSWER, VPN_ANSWER = "198.18.21.53", "198.18.30.53"
 LOCAL_DNS = SERVER_ADDRESS  # the home router's resolver
 TCP_PORT = 7070
+SERVER_DNS_NAME = "vpn.leak.test"  # the server's name in the local resolver only (not in /etc/hosts)
 ALL_PROBES = {"ping", "ping6", "tcp", "dns"}
 TABLE = ("nft", "list", "table", "inet", "sstpvpn")
 
@@ -83,8 +85,9 @@ class LeakLab:
     workdir: Path
 
 
-def dnsmasq(ns: Namespace, address: str, answer: str, log: Path):
-    """dnsmasq on `address` only, answering TEST_NAME with `answer`, logging each query to `log`."""
+def dnsmasq(ns: Namespace, address: str, answer: str, log: Path, also: dict[str, str] | None = None):
+    """dnsmasq on `address` only, answering TEST_NAME with `answer` (and each name in `also` with
+    its address), logging each query to `log`."""
     with open(log, "ab") as out:
         process = ns.popen(
             "dnsmasq",
@@ -95,6 +98,7 @@ def dnsmasq(ns: Namespace, address: str, answer: str, log: Path):
             "--bind-interfaces",
             f"--listen-address={address}",
             f"--address=/{TEST_NAME}/{answer}",
+            *(f"--address=/{name}/{value}" for name, value in (also or {}).items()),
             "--pid-file=",
             "--log-queries",
             "--log-facility=-",
@@ -146,7 +150,7 @@ def leak_lab(softether, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Le
         address(client, f"{LINK6_CLIENT}/64", client_if)
         change(client, ("ip", "-6", "route", "add", "default", "via", LINK6_SERVER, "dev", client_if), ("ip", "-6", "route", "del", "default"))
         processes.append(server.popen(sys.executable, "-c", _TCP_LISTENER, BEYOND_GATEWAY, str(TCP_PORT)))
-        processes.append(dnsmasq(server, LOCAL_DNS, LOCAL_ANSWER, workdir / "local-dnsmasq.log"))
+        processes.append(dnsmasq(server, LOCAL_DNS, LOCAL_ANSWER, workdir / "local-dnsmasq.log", {SERVER_DNS_NAME: SERVER_ADDRESS}))
         resolv.write_text(f"nameserver {LOCAL_DNS}\n")
         # The VPN's DNS server: the bridged peer (test_full_tunnel... starts it there).
         softether.vpncmd_batch([f"Hub {HUB}", vpn_dns_command(BRIDGE_PEER_ADDRESS)])
@@ -502,3 +506,31 @@ def test_a_crashed_client_leaves_the_link_sealed_until_repair(softether, leak_la
         print(f"sstp-vpn repair: {repair.stdout.strip()!r}")
         assert not table_present(ns)
         scenario.assert_open("after sstp-vpn repair")
+
+
+def test_kill_switch_reconnects_to_a_server_named_in_the_local_dns(softether, leak_lab):
+    """(h) The server's name is known to the local resolver only: with --kill-switch connected,
+    which blocks that resolver, the client still reconnects after the server was killed (it keeps
+    the addresses it connected to) and no DNS query for the name, nor anything else, leaks."""
+    ns = leak_lab.client_ns
+    args = [f"{SERVER_DNS_NAME}:{softether.port}", "--sni", softether.server_name, *connect_args(softether)[1:]]
+    log = leak_lab.workdir / "local-dnsmasq.log"
+    with Scenario(leak_lab) as scenario:
+        client = ClientProcess(ns, [*args, "--kill-switch", "connected", "--reconnect"], softether.password)
+        try:
+            client.wait_for_line("connected:", 30)
+            assert f"query[A] {SERVER_DNS_NAME}" in log.read_text()  # looked up there to connect
+            asked_before = len(log.read_text())
+            with scenario.window("kill switch on: server killed, restarted, reconnected") as whole:
+                softether.stop(kill=True)
+                client.wait_for_line("reconnecting in ", 30)
+                softether.start(wait_for_certificate=False)
+                client.wait_for_line("connected:", 60)
+                scenario.assert_sealed("connected again")
+            assert whole[0].leaks == [], f"{len(whole[0].leaks)} packets leaked:\n{leak_lines(whole)}"
+            finish(client)
+        finally:
+            if client.process.poll() is None:
+                client.kill()
+    asked_since = log.read_text()[asked_before:]
+    assert SERVER_DNS_NAME not in asked_since, asked_since
