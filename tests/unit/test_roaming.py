@@ -33,6 +33,7 @@ from sstpvpn.client.core.types import Failure, FailureKind, Layer, NetworkPlan, 
 from sstpvpn.client.runner import Connect, EngineRunner, FollowRoute
 from sstpvpn.client.session_driver import NetworkChanged, SessionDriver
 from sstpvpn.client.transport import TransportSettings
+from sstpvpn.platform import current
 from sstpvpn.platform.errors import PlatformError
 
 DROPPED = Failure(Layer.TCP, "The network changed and the connection to the VPN server went with it.", FailureKind.UNREACHABLE)
@@ -215,3 +216,28 @@ def test_no_follow_before_the_tunnel_is_configured(tcp_session):
     session, records, _usable, asked = tcp_session
     session._follow_route(100.0)  # no configurator yet: the route is the system's own
     assert records == [] and asked == [] and session.probe_until is None
+
+
+def test_the_command_line_without_reconnecting_still_watches_for_roaming_once_connected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(current, "load_tunnel_modules", lambda: None)
+    watches: list[FakeWatch] = []
+
+    def watch(on_change) -> FakeWatch:
+        watches.append(FakeWatch(on_change))
+        return watches[-1]
+
+    driver: SessionDriver[Connect] = SessionDriver(
+        lambda item: None,
+        lambda record: None,
+        runner_factory=FakeRunner,
+        route_watch_factory=watch,
+        history=AttemptHistory(tmp_path / "attempts.json"),
+        late_route_watch=True,
+    )
+    command = Connect(TransportSettings("198.18.20.1"), EngineSettings(Credentials("user", "secret"), "198.18.20.1"))
+    [prepare] = [output for output in driver.connect(command, reconnect=False) if isinstance(output, Prepare)]
+    driver.prepared(prepare.attempt, command)
+    assert watches == []  # not before the session is up (its imports stay off the first packets' way)
+    driver.deliver(UP)
+    assert len(watches) == 1 and watches[0].targets[-1] == ("198.18.20.1", "sstp0")
+    assert driver.deliver(NetworkChanged(True)) == [FollowServerRoute()]
