@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ipaddress
+import json
 import os
 import select
 import socket
@@ -27,6 +28,9 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from tests.netns import Namespace
+from tests.nsprobe import run_python
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -438,11 +442,7 @@ class ProbeResults:
         return self.ping or self.ping6 or self.tcp or self.getent is not None or any(self.dns.values())
 
 
-def run_probes(ns, targets: ProbeTargets, *extra_dns_servers: str) -> ProbeResults:
-    import json
-
-    from tests.nsprobe import run_python
-
+def run_probes(ns: Namespace, targets: ProbeTargets, *extra_dns_servers: str) -> ProbeResults:
     began = time.monotonic()
     result = run_python(ns, _PROBES, targets.ipv4, str(targets.tcp_port), targets.ipv6, targets.name, *extra_dns_servers, timeout=30)
     if result.returncode != 0:
