@@ -26,7 +26,16 @@ from sstpvpn.platform.route_watch import source_address_usable
 
 from .core.dhcpv6 import Dhcpv6Info
 from .core.engine import Engine, EngineSettings
-from .core.events import Dhcpv6Answered, Disconnected, LinkConfigured, LogRecord, NetworkPushed, PasswordRetryRequested, StateChanged
+from .core.events import (
+    Dhcpv6Answered,
+    Disconnected,
+    LinkConfigured,
+    LogRecord,
+    NetworkPushed,
+    PasswordRetryRequested,
+    RouterAdvertisedDns,
+    StateChanged,
+)
 from .core.i18n import _
 from .core.types import Failure, FailureKind, KillSwitchMode, Layer, NetworkPlan, PushedSettings, State, Status
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch, slept_failure
@@ -308,8 +317,8 @@ class _Session:
                 self._configure(event.plan)
             elif isinstance(event, NetworkPushed):
                 self._add_pushed(event.settings)
-            elif isinstance(event, Dhcpv6Answered):
-                self._add_ipv6_dns(event.info)
+            elif isinstance(event, Dhcpv6Answered | RouterAdvertisedDns):
+                self._add_ipv6_dns(event.info, from_router=isinstance(event, RouterAdvertisedDns))
             elif isinstance(event, PasswordRetryRequested):
                 if self.runner._on_password_retry is None:
                     engine.retry_password(None, time.monotonic())  # nobody to ask: the refusal stands
@@ -406,17 +415,17 @@ class _Session:
         )
         self.runner._publish(plan=plan)
 
-    def _add_ipv6_dns(self, info: Dhcpv6Info) -> None:
-        """What the VPN's DHCPv6 server named, added to the running tunnel like _add_pushed."""
+    def _add_ipv6_dns(self, info: Dhcpv6Info, from_router: bool = False) -> None:
+        """What the VPN's DHCPv6 server or router advertisement named, added to the running tunnel
+        like _add_pushed."""
         # Translators: stands for an empty list of servers or domains
         nothing = _("none")
-        servers = ", ".join(map(str, info.dns)) or nothing
-        self.runner._emit_log(
-            logging.INFO,
-            _("The VPN's DHCPv6 server named the DNS servers {servers} and DNS domains {domains}.").format(
-                servers=servers, domains=", ".join(info.search) or nothing
-            ),
-        )
+        servers, domains = ", ".join(map(str, info.dns)) or nothing, ", ".join(info.search) or nothing
+        if from_router:
+            told = _("The VPN's router advertised the DNS servers {servers} and DNS domains {domains}.")
+        else:
+            told = _("The VPN's DHCPv6 server named the DNS servers {servers} and DNS domains {domains}.")
+        self.runner._emit_log(logging.INFO, told.format(servers=servers, domains=domains))
         if self.tun_lost or self.configurator is None or not info:
             return
         try:

@@ -17,7 +17,7 @@ Requests (client -> helper):
     {"version": 1, "request": "ipv6_link", "ifname": "sstp0", "ipv6_identifier": "0123456789abcdef"}
      (IPV6CP opened after "apply": the link-local address and router advertisements; once)
     {"version": 1, "request": "ipv6_dns", "ifname": "sstp0", "servers": ["fd18:30::53"], "search": ["corp.example"]}
-     (what the VPN's DHCPv6 server named, once the IPv6 link is there; once)
+     (what the VPN's router or DHCPv6 server named, once the IPv6 link is there; twice at most)
     {"version": 1, "request": "follow_route", "ifname": "sstp0"}   (after a network change: the helper
      moves the server's host route to where the system routes the server now; nothing else named)
     {"version": 1, "request": "kill_switch", "endpoints": [{"address": "198.18.20.1", "port": 443}],
@@ -172,6 +172,7 @@ _FIELDS: dict[str, set[str]] = {
     "ipv6_dns": {"ifname", "servers", "search"},
 }
 MAX_SEARCH_DOMAINS = 6  # resolv.conf's historical limit
+MAX_IPV6_DNS_REQUESTS = 2  # "ipv6_dns": what the router advertises and what the DHCPv6 server says
 _PLAN_FIELDS = {"address", "peer", "dns", "mtu", "ipv6_identifier"}
 
 
@@ -552,7 +553,7 @@ class SessionRules:
         self.pushed = False  # what the DHCP server sent was added (once per session)
         self.kill_switch_on = False  # the session's kill switch is in place
         self.ipv6_identifier: bytes | None = None  # the IPv6 link ("ipv6_link") was added with this one
-        self.ipv6_dns_added = False  # "ipv6_dns" came (once per IPv6 link)
+        self.ipv6_dns_added = 0  # how often "ipv6_dns" came: the router's and the DHCPv6 server's, at most
 
     def admit(self, request: Request) -> bool:
         """True: carry the request out. False: it is already so (reply ok, do nothing).
@@ -605,8 +606,8 @@ class SessionRules:
         if isinstance(request, AddIpv6Dns):
             if not self.network_applied or self.plan is None or (self.plan.plan.ipv6_identifier is None and self.ipv6_identifier is None):
                 raise RequestRefused(_("Add the IPv6 link before its DNS servers."))
-            if self.ipv6_dns_added:
-                raise RequestRefused(_("What the VPN's DHCPv6 server named was added already; once per connection."))
+            if self.ipv6_dns_added >= MAX_IPV6_DNS_REQUESTS:
+                raise RequestRefused(_("The VPN's router and DHCPv6 server have named their DNS servers already; no more in this connection."))
             return True
         if isinstance(request, Restore):
             return True
@@ -622,13 +623,13 @@ class SessionRules:
     def network_changed(self, applied: bool) -> None:
         self.network_applied = applied
         if not applied:
-            self.ipv6_identifier, self.ipv6_dns_added = None, False  # restored with the rest
+            self.ipv6_identifier, self.ipv6_dns_added = None, 0  # restored with the rest
 
     def ipv6_link_added(self, identifier: bytes) -> None:
         self.ipv6_identifier = identifier
 
     def ipv6_dns_was_added(self) -> None:
-        self.ipv6_dns_added = True
+        self.ipv6_dns_added += 1
 
     def pushed_added(self) -> None:
         self.pushed = True

@@ -4,6 +4,10 @@ search list (24) that router advertisements do not give us here (the kernel take
 address itself comes by SLAAC (routing_policy); a network without a DHCPv6 server costs three
 small packets.
 
+Router advertisements may name DNS servers and domains too (RDNSS and DNSSL, RFC 8106), which
+the kernel does not apply: `advertised_dns` reads them from an advertisement on its way to the
+kernel (which still takes its prefixes for SLAAC).
+
 Sans-IO, like dhcp_inform: `InformationRequest` builds the IPv6/UDP packet from our link-local
 address to All_DHCP_Relay_Agents_and_Servers (ff02::1:2), recognises the Reply among the packets
 coming back (which the caller then does not deliver), and says when to ask again. No Client
@@ -16,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass
+from ipaddress import IPv6Address
 
 CLIENT_PORT = 546
 SERVER_PORT = 547
@@ -24,6 +29,8 @@ REPLY, INFORMATION_REQUEST = 7, 11
 OPTION_ORO, OPTION_ELAPSED_TIME, OPTION_STATUS_CODE = 6, 8, 13
 OPTION_DNS_SERVERS, OPTION_DOMAIN_LIST = 23, 24
 UDP = 17
+ICMPV6, ROUTER_ADVERTISEMENT = 58, 134
+OPTION_RDNSS, OPTION_DNSSL = 25, 31  # RFC 8106, in router advertisements
 SEND_AT = (0.0, 1.0, 3.0)  # seconds after IPV6CP came up (RFC 8415's INF_TIMEOUT is 1 s)
 GIVE_UP_AFTER = 7.0
 MAX_DNS_SERVERS = 3  # resolv.conf reads at most three
@@ -152,6 +159,38 @@ def parse_reply(payload: bytes, transaction: bytes) -> Dhcpv6Info | None:
                 if name not in search and len(search) < MAX_DOMAINS:
                     search.append(name)
     return Dhcpv6Info(tuple(dns), tuple(search))
+
+
+def advertised_dns(packet: bytes) -> Dhcpv6Info | None:
+    """The DNS servers and domains (RDNSS, DNSSL) a router advertisement names, when `packet`
+    (an IPv6 packet from the tunnel) is one that names any: from a link-local router, hop limit
+    255 (RFC 4861 6.1.2), no extension headers, lifetimes above zero. None for anything else."""
+    if len(packet) < 56 or packet[0] >> 4 != 6 or packet[6] != ICMPV6 or packet[7] != 255 or packet[40] != ROUTER_ADVERTISEMENT:
+        return None
+    if not IPv6Address(packet[8:24]).is_link_local or packet[41] != 0:
+        return None
+    dns: list[ipaddress.IPv6Address] = []
+    search: list[str] = []
+    options = packet[56 : 40 + struct.unpack_from("!H", packet, 4)[0]]
+    position = 0
+    while position + 8 <= len(options):
+        kind, units = options[position], options[position + 1]
+        if units == 0 or position + units * 8 > len(options):
+            break  # malformed: the rest cannot be read (RFC 4861 4.6)
+        body = options[position + 8 : position + units * 8]
+        (lifetime,) = struct.unpack_from("!I", options, position + 4)
+        if kind == OPTION_RDNSS and lifetime and len(body) % 16 == 0:
+            for start in range(0, len(body), 16):
+                server = ipaddress.IPv6Address(body[start : start + 16])
+                if _usable_server(server) and server not in dns and len(dns) < MAX_DNS_SERVERS:
+                    dns.append(server)
+        elif kind == OPTION_DNSSL and lifetime:
+            for name in _names(body):  # the zero padding reads as empty names, which are left out
+                if name not in search and len(search) < MAX_DOMAINS:
+                    search.append(name)
+        position += units * 8
+    info = Dhcpv6Info(tuple(dns), tuple(search))
+    return info or None
 
 
 def _options(data: bytes) -> list[tuple[int, bytes]]:

@@ -23,7 +23,7 @@ from . import sstp_http
 from .auth import Authenticatee, AuthMethod, AuthPolicy, AuthSucceeded, make_authenticatee
 from .crypto_binding import build_call_connected
 from .dhcp_inform import InformExchange
-from .dhcpv6 import InformationRequest
+from .dhcpv6 import InformationRequest, advertised_dns
 from .events import (
     Credentials,
     Dhcpv6Answered,
@@ -33,6 +33,7 @@ from .events import (
     LogRecord,
     NetworkPushed,
     PasswordRetryRequested,
+    RouterAdvertisedDns,
     SignedIn,
     StateChanged,
 )
@@ -152,6 +153,7 @@ class Engine:
         self._inform: InformExchange | None = None  # DHCPINFORM, while it waits for its answer
         self._dhcpv6: InformationRequest | None = None  # DHCPv6 Information-request, while it waits
         self._dhcpv6_asked = False  # once per session
+        self._router_dns_told = False  # RouterAdvertisedDns: the first advertisement naming DNS
 
     # ----------------------------------------------------------------- inputs
 
@@ -542,7 +544,9 @@ class Engine:
             return False
         if protocol == PppProtocol.IPV6:
             if self.call is Call.CALL_CONNECTED and self._ipv6cp.is_opened and not (self._dhcpv6 is not None and self._dhcpv6_answered(information)):
-                self._deliver.append(information)
+                if not self._router_dns_told and information[6:7] == b"\x3a":  # ICMPv6: a router advertisement naming DNS?
+                    self._read_router_dns(information)
+                self._deliver.append(information)  # the kernel takes its prefixes (SLAAC)
             return True
         if protocol == PppProtocol.IPV4:
             if self.call is Call.CALL_CONNECTED and self._ipcp.is_opened and not (self._inform is not None and self._inform_answered(information)):
@@ -884,6 +888,12 @@ class Engine:
         self._dhcpv6 = None
         self._events.append(Dhcpv6Answered(info))
         return True
+
+    def _read_router_dns(self, packet: bytes) -> None:
+        info = advertised_dns(packet)
+        if info is not None and self.settings.dhcpv6:
+            self._router_dns_told = True
+            self._events.append(RouterAdvertisedDns(info))
 
     def _publish_plan(self) -> None:
         lcp = self._lcp.policy

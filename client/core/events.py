@@ -37,6 +37,14 @@ class Dhcpv6Answered:
 
 
 @dataclass(frozen=True)
+class RouterAdvertisedDns:
+    """The VPN's router advertisement named DNS servers or domains (RDNSS, DNSSL; dhcpv6); told
+    for the first such advertisement only."""
+
+    info: Dhcpv6Info
+
+
+@dataclass(frozen=True)
 class PasswordRetryRequested:
     """The server refused the password but allows another try (MS-CHAPv2 Failure with R=1).
     Answer with `Engine.retry_password(password or None)`; `reason` is the refusal sentence."""
@@ -65,7 +73,17 @@ class LogRecord:
     message: str
 
 
-Event = StateChanged | LinkConfigured | NetworkPushed | Dhcpv6Answered | PasswordRetryRequested | SignedIn | Disconnected | LogRecord
+Event = (
+    StateChanged
+    | LinkConfigured
+    | NetworkPushed
+    | Dhcpv6Answered
+    | RouterAdvertisedDns
+    | PasswordRetryRequested
+    | SignedIn
+    | Disconnected
+    | LogRecord
+)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sstpvpn.client.core import dhcpv6
-from sstpvpn.client.core.dhcpv6 import Dhcpv6Info, InformationRequest, parse_reply, request_packet
-from sstpvpn.client.core.events import Dhcpv6Answered
+from sstpvpn.client.core.dhcpv6 import Dhcpv6Info, InformationRequest, advertised_dns, parse_reply, request_packet
+from sstpvpn.client.core.events import Dhcpv6Answered, RouterAdvertisedDns
 from sstpvpn.client.core.ppp_codec import PppProtocol
 from tests.unit.test_engine_playbook import assert_connected, converse
 from tests.unit.test_engine_playbook import settings as engine_settings
@@ -147,3 +147,51 @@ def test_without_an_answer_the_engine_asks_three_times_and_says_so_once():
     said = [event.message for event in conversation.events if getattr(event, "message", "").startswith("No DHCPv6 server answered")]
     assert len(said) == 1
     assert conversation.of_type(Dhcpv6Answered) == [] and conversation.disconnected == []
+
+
+# -- DNS in router advertisements (RDNSS, DNSSL) ------------------------------------------------------
+
+
+def nd_option(kind: int, lifetime: int, body: bytes) -> bytes:
+    body += b"\0" * (-(len(body) + 8) % 8)
+    return struct.pack("!BBHI", kind, (len(body) + 8) // 8, 0, lifetime) + body
+
+
+def advertisement(*options: bytes, source: IPv6Address = SERVER, hop_limit: int = 255) -> bytes:
+    prefix = struct.pack("!BBBBIII", 3, 4, 64, 0xC0, 86400, 14400, 0) + IPv6Address("fd18:30::").packed
+    icmp = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0) + prefix + b"".join(options)
+    return struct.pack("!IHBB", 6 << 28, len(icmp), 58, hop_limit) + source.packed + IPv6Address("ff02::1").packed + icmp
+
+
+def test_a_router_advertisement_names_dns_servers_and_domains():
+    servers = b"".join(IPv6Address(a).packed for a in ("fd18:30::54", "fe80::54", "fd18:30::55"))
+    packet = advertisement(nd_option(25, 600, servers), nd_option(31, 600, names("lab.example", "org")))
+    assert advertised_dns(packet) == Dhcpv6Info((IPv6Address("fd18:30::54"), IPv6Address("fd18:30::55")), ("lab.example",))
+
+
+def test_what_is_not_a_router_advertisement_naming_dns_gives_nothing():
+    rdnss = nd_option(25, 600, IPv6Address("fd18:30::54").packed)
+    assert advertised_dns(advertisement(rdnss)) is not None
+    assert advertised_dns(advertisement()) is None  # only a prefix
+    assert advertised_dns(advertisement(nd_option(25, 0, IPv6Address("fd18:30::54").packed))) is None  # lifetime 0: withdrawn
+    assert advertised_dns(advertisement(rdnss, source=IPv6Address("fd18:30::1"))) is None  # not from a link-local router
+    assert advertised_dns(advertisement(rdnss, hop_limit=64)) is None  # forwarded from elsewhere
+    assert advertised_dns(advertisement(b"\x19\x00" + bytes(6), rdnss)) is None  # a zero-length option ends the reading
+    assert advertised_dns(request_packet(LINK_LOCAL, TRANSACTION, 0)) is None
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=120))
+def test_any_router_advertisement_options_parse_or_are_left_out(options):
+    advertised_dns(advertisement(options))  # never raises
+
+
+def test_the_engine_tells_the_first_advertisement_naming_dns_and_still_delivers_it():
+    conversation = converse(engine_settings(ipv6=True), ipv6=True)
+    conversation.advance(3.0)
+    packet = advertisement(nd_option(25, 600, IPv6Address("fd18:30::54").packed))
+    for _ in range(2):
+        conversation.server.send_ppp(PppProtocol.IPV6, packet)
+        conversation.pump()
+    assert conversation.of_type(RouterAdvertisedDns) == [RouterAdvertisedDns(Dhcpv6Info((IPv6Address("fd18:30::54"),)))]  # once
+    assert conversation.delivered == [packet, packet]  # the kernel takes its prefix
