@@ -51,7 +51,6 @@ RDNSS, DNSSL = "fd18:30::54", "lab.example"  # what its router advertisements na
 SERVER_V6, CLIENT_V6 = "fd18:20::1", "fd18:20::2"
 TAP = f"tap_{TAP_DEVICE}"
 NOGROUP = grp.getgrgid(NOBODY.pw_gid).gr_name
-MEASURED = Path("/tmp/sstp-vpn-ipv6-measured.json")  # scratch: the times of the last run, for the report
 
 
 @contextlib.contextmanager
@@ -250,9 +249,5 @@ def test_sstp_over_an_ipv6_server_address(softether):
 
 
 def _record(name: str, values: dict) -> None:
-    try:
-        measured = json.loads(MEASURED.read_text())
-    except (OSError, ValueError):
-        measured = {}
-    measured[name] = values
-    MEASURED.write_text(json.dumps(measured, indent=1))
+    """The times measured, for the report (pytest -s shows them); nothing is asserted about them."""
+    print(f"ipv6 timing {name}: {json.dumps(values)}")
