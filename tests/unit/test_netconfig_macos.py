@@ -319,3 +319,17 @@ def test_the_gateway_is_read_from_route_get():
 def test_the_journal_of_root_lives_in_var_db(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert str(netconfig_macos.default_journal_path()) == "/var/db/sstp-vpn/network-journal.json"
+
+
+def test_an_ipv6cp_that_opens_late_adds_the_link_local_address_and_restore_removes_it(tmp_path):
+    # Untested on a real Mac: the router advertisements are macOS's own business (no step here).
+    store, commands = a_mac()
+    config = configurator(commands, tmp_path, full_tunnel=False)
+    config.apply(NetworkPlan(address=PLAN.address, peer=PLAN.peer, mtu=1400))
+    commands.calls.clear()
+    config.add_ipv6_link(bytes.fromhex("0211223344556677"))
+    assert tools_run(commands) == [("/sbin/ifconfig", "utun7", "inet6", "fe80::211:2233:4455:6677/64", "alias")]
+    assert config.add_ipv6_dns([], []) == []
+    commands.calls.clear()
+    config.restore()
+    assert tools_run(commands)[0] == ("/sbin/ifconfig", "utun7", "inet6", "fe80::211:2233:4455:6677/64", "-alias")

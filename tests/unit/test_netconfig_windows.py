@@ -9,7 +9,7 @@ import ipaddress
 import json
 import os
 import struct
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
@@ -442,3 +442,13 @@ def test_every_ip_helper_function_returns_a_win32_error_code_and_takes_pointers(
     ]
     # The GUID goes by value (netioapi.h: SetInterfaceDnsSettings(GUID Interface, ...)).
     assert winapi.IPHLPAPI_OPTIONAL_PROTOTYPES["SetInterfaceDnsSettings"][1][0] is winapi.GUID
+
+
+def test_an_ipv6cp_that_opens_late_adds_the_link_local_address(windows, tmp_path):
+    # Untested on real Windows: the adapter's router discovery is Windows' own business (no step here).
+    config = configurator(windows, tmp_path)
+    config.apply(NetworkPlan(address=PLAN.address, peer=PLAN.peer, mtu=1400))
+    config.add_ipv6_link(bytes.fromhex("0211223344556677"))
+    assert windows.calls_named("CreateUnicastIpAddressEntry")[-1] == ("CreateUnicastIpAddressEntry", "fe80::211:2233:4455:6677/64")
+    notes = config.add_ipv6_dns([IPv6Address("fd18:30::53")], [])
+    assert notes == ["This version cannot add the IPv6 DNS servers the VPN's DHCPv6 server named on Windows yet."]
