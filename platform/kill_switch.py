@@ -8,9 +8,11 @@ While on, only these pass, both ways:
 - TCP to each of `endpoints`: the SSTP server, or the proxy the connection goes through;
 - what keeps the machine on its physical network: DHCPv4, DHCPv6, and IPv6 router and neighbour
   discovery (ICMPv6 133-136) on the local links;
-- with `allow_lan`, the local networks too (private IPv4 ranges, link-local, multicast), for a
-  printer or a file share beside the VPN.
-Everything else, DNS to the local network's servers included, is dropped.
+- with `allow_lan`, the local networks too (LAN_NETWORKS: private ranges, link-local, multicast),
+  for a printer or a file share beside the VPN, but never DNS (port 53): names stay with the VPN.
+Everything else, DNS to the local network's servers included, is dropped; what the machine
+routes for others (containers, virtual machines) too, unless it goes into or comes out of a
+tunnel (or, with `allow_lan`, goes to the local networks).
 
 When it is on (client/core/types.KillSwitchMode): CONNECTED from the first tunnel up until the
 session ends, so reconnecting leaks nothing; ALWAYS from Connect, before the first packet to the
@@ -26,6 +28,23 @@ from dataclasses import dataclass
 from typing import Protocol
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The local networks allow_lan lets through: private, link-local, multicast (and broadcast).
+LAN_NETWORKS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "224.0.0.0/4",
+        "255.255.255.255/32",
+        "fe80::/10",
+        "fc00::/7",
+        "ff00::/8",
+    )
+)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""The Linux kill switch: an nftables table of our own, `inet sstpvpn`, whose output and input
-chains drop everything but what kill_switch.KillSwitchRules lets through (family inet: IPv4 and
-IPv6 alike).
+"""The Linux kill switch: an nftables table of our own, `inet sstpvpn`, whose output, input and
+forward chains drop everything but what kill_switch.KillSwitchRules lets through (family inet:
+IPv4 and IPv6 alike). The forward chain holds what this machine routes for containers and virtual
+machines: only what goes into or comes out of a tunnel passes (and, with allow_lan, what goes to
+the local networks).
 
 `ruleset(rules)` is pure: the rules as one nftables JSON document for `nft -j -f -`. The document
-adds the table and its two chains (policy drop) where they are missing, flushes the table's rules
+adds the table and its three chains (policy drop) where they are missing, flushes the table's rules
 and adds the new ones, so loading it is one transaction (one netlink batch) that puts the rules in
 place or replaces the ones in place. The chains themselves stay: deleting and adding the table in
 one transaction was measured to let a few packets through (the new chain's hook is live before its
@@ -35,7 +37,7 @@ from sstpvpn.platform import journal_replay
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import UndoJournal, kill_switch_journal_path
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
-from sstpvpn.platform.kill_switch import KillSwitchRules
+from sstpvpn.platform.kill_switch import LAN_NETWORKS, KillSwitchRules
 from sstpvpn.platform.owners_linux import LinuxOwners
 
 log = logging.getLogger(__name__)
@@ -46,11 +48,8 @@ PRIORITY = 0  # "filter": a drop in any base chain is final, whatever other tabl
 NFT_TIMEOUT_SECONDS = 20.0
 LOCK_WAIT_SECONDS = 2.0  # a repair looking at the journal holds its lock for a moment
 
-# With allow_lan: the networks of the local links (private, link-local, multicast, broadcast).
-LAN_NETWORKS: dict[int, tuple[str, ...]] = {
-    4: ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32"),
-    6: ("fc00::/7", "fe80::/10", "ff00::/8"),
-}
+CHAINS = ("output", "input", "forward")
+DNS_PORT = 53  # never to the local networks, allow_lan or not: names stay with the VPN
 ND_TYPES = (133, 134, 135, 136)  # router solicitation/advertisement, neighbour solicitation/advertisement
 DHCPV4 = (68, 67)  # client port, server port
 DHCPV6 = (546, 547)
@@ -64,13 +63,13 @@ def ruleset(rules: KillSwitchRules) -> dict[str, Any]:
     table's whole content if it exists."""
     table = {"family": FAMILY, "name": TABLE}
     commands: list[dict[str, Any]] = [{"metainfo": {"json_schema_version": 1}}, {"add": {"table": table}}]
-    for chain in ("output", "input"):  # or, where they exist, their policy set to drop again
+    for chain in CHAINS:  # or, where they exist, their policy set to drop again
         commands.append(
             {"add": {"chain": {"family": FAMILY, "table": TABLE, "name": chain, "type": "filter", "hook": chain, "prio": PRIORITY, "policy": "drop"}}}
         )
     commands.append({"flush": {"table": table}})  # the rules before, gone in the same transaction
-    for chain, expressions in _accepted(rules):
-        commands.append({"add": {"rule": {"family": FAMILY, "table": TABLE, "chain": chain, "expr": [*expressions, {"accept": None}]}}})
+    for chain, expressions, verdict in _rules(rules):
+        commands.append({"add": {"rule": {"family": FAMILY, "table": TABLE, "chain": chain, "expr": [*expressions, {verdict: None}]}}})
     return {"nftables": commands}
 
 
@@ -80,12 +79,21 @@ def removal() -> dict[str, Any]:
     return {"nftables": [{"metainfo": {"json_schema_version": 1}}, {"add": {"table": table}}, {"delete": {"table": table}}]}
 
 
+def _rules(rules: KillSwitchRules) -> list[tuple[str, list[dict[str, Any]], str]]:
+    """(chain, the matches of one rule, its verdict), in order: accepts, and the one drop of DNS
+    that comes before the local networks' accept."""
+    return [(chain, matches, "accept") for chain, matches in _accepted(rules)] + _local_networks(rules)
+
+
 def _accepted(rules: KillSwitchRules) -> list[tuple[str, list[dict[str, Any]]]]:
     """(chain, the matches of one accepting rule), in order."""
     accepted: list[tuple[str, list[dict[str, Any]]]] = []
     interfaces = ["lo", *rules.tunnels]
     for chain, key in (("output", "oifname"), ("input", "iifname")):
         accepted.append((chain, [_match({"meta": {"key": key}}, _one_or_set(interfaces))]))
+    if rules.tunnels:  # routed for others: only into or out of a tunnel
+        for key in ("iifname", "oifname"):
+            accepted.append(("forward", [_match({"meta": {"key": key}}, _one_or_set(list(rules.tunnels)))]))
     for endpoint in rules.endpoints:
         ip = "ip" if endpoint.address.version == 4 else "ip6"
         address = str(endpoint.address)
@@ -112,12 +120,25 @@ def _accepted(rules: KillSwitchRules) -> list[tuple[str, list[dict[str, Any]]]]:
     accepted.append(
         ("input", [_match({"meta": {"key": "l4proto"}}, {"set": ["icmp", "ipv6-icmp"]}), _match({"ct": {"key": "state"}}, "related", "in")])
     )
-    if rules.allow_lan:
-        for version, ip in ((4, "ip"), (6, "ip6")):
-            networks = {"set": [_prefix(ipaddress.ip_network(text)) for text in LAN_NETWORKS[version]]}
-            accepted.append(("output", [_match(_field(ip, "daddr"), networks)]))
-            accepted.append(("input", [_match(_field(ip, "saddr"), networks)]))
     return accepted
+
+
+def _local_networks(rules: KillSwitchRules) -> list[tuple[str, list[dict[str, Any]], str]]:
+    """With allow_lan: DNS dropped first (a LAN resolver would see every name), then the local
+    networks accepted, going there or coming from there; routed traffic only going there (a
+    container's own private address must not carry it past the tunnel)."""
+    if not rules.allow_lan:
+        return []
+    dns = [_match({"meta": {"key": "l4proto"}}, {"set": ["tcp", "udp"]}), _match(_field("th", "dport"), DNS_PORT)]
+    made: list[tuple[str, list[dict[str, Any]], str]] = [("output", dns, "drop"), ("forward", dns, "drop")]
+    for version, ip in ((4, "ip"), (6, "ip6")):
+        networks = {"set": [_prefix(network) for network in LAN_NETWORKS if network.version == version]}
+        made += [
+            ("output", [_match(_field(ip, "daddr"), networks)], "accept"),
+            ("input", [_match(_field(ip, "saddr"), networks)], "accept"),
+            ("forward", [_match(_field(ip, "daddr"), networks)], "accept"),
+        ]
+    return made
 
 
 def _match(left: dict[str, Any], right: Any, op: str = "==") -> dict[str, Any]:

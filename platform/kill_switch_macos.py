@@ -48,7 +48,7 @@ from sstpvpn.platform.commands import CommandResult, CommandRunner
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import UndoJournal
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
-from sstpvpn.platform.kill_switch import KillSwitchRules
+from sstpvpn.platform.kill_switch import LAN_NETWORKS, KillSwitchRules
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,6 @@ ANCHOR = "com.apple/100.sstp-vpn"
 _UTUN = re.compile(r"utun[0-9]{1,3}")
 _TOKEN = re.compile(r"^Token\s*:\s*([0-9]+)\s*$", re.MULTILINE)
 _APPLE_ANCHOR = re.compile(r'^anchor "com\.apple/\*"', re.MULTILINE)
-
-# The local networks allow_lan lets through: private, link-local, multicast (and broadcast).
-LAN_INET = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255")
-LAN_INET6 = ("fe80::/10", "fc00::/7", "ff00::/8")
 
 
 def ruleset(rules: KillSwitchRules) -> str:
@@ -92,7 +88,7 @@ def ruleset(rules: KillSwitchRules) -> str:
         "block drop out quick proto { tcp, udp } from any to any port 53",
     ]
     if rules.allow_lan:
-        inet, inet6 = ", ".join(LAN_INET), ", ".join(LAN_INET6)
+        inet, inet6 = (", ".join(str(network) for network in LAN_NETWORKS if network.version == version) for version in (4, 6))
         lines += [
             f"pass out quick inet from any to {{ {inet} }}",
             f"pass in quick inet from {{ {inet} }} to any",

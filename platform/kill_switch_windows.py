@@ -50,7 +50,7 @@ from typing import Any
 from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import winapi
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.kill_switch import KillSwitchRules
+from sstpvpn.platform.kill_switch import LAN_NETWORKS, KillSwitchRules
 from sstpvpn.platform.netconfig_windows import admin_sentence
 from sstpvpn.platform.winapi import ERROR_ACCESS_DENIED, GUID, NO_ERROR, Library, describe_error
 
@@ -124,21 +124,6 @@ WEIGHT_BLOCK_DNS = 12
 WEIGHT_LAN = 11
 WEIGHT_BLOCK_ALL = 0
 
-# The local networks allow_lan lets through: private, link-local, multicast (and broadcast).
-LAN_NETWORKS: tuple[IPNetwork, ...] = tuple(
-    ipaddress.ip_network(network)
-    for network in (
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "169.254.0.0/16",
-        "224.0.0.0/4",
-        "255.255.255.255/32",
-        "fe80::/10",
-        "fc00::/7",
-        "ff00::/8",
-    )
-)
 
 # -- structures (x64 layout; offsets and sizes as in the SDK, asserted in the unit tests) --------
 

@@ -12,7 +12,7 @@ server offers no IPv6.
 Scenarios: (a) full tunnel without the kill switch; (b) --kill-switch connected, through a
 server kill and the reconnection; (c) --kill-switch always while the server is down; (d) after
 the disconnect; (e) (b) through an HTTP proxy on the local network; (f) what the machine routes for others, with
-'always' (a strict xfail: a leak); (g) a client killed while connected, then `sstp-vpn repair`; (h) reconnecting to a server whose
+'always'; (g) a client killed while connected, then `sstp-vpn repair`; (h) reconnecting to a server whose
 name only the (blocked) local resolver knows. While the kill switch is on, a
 ping and a ping6 go out every 50 ms, so a leak at a transition would show too. Every scenario also
 probes where nothing blocks (before connecting, after disconnecting) and asserts that the capture
@@ -455,11 +455,6 @@ def guest_pings_seen(window: Window, target: str) -> int:
     return sum(p.src == GUEST_ADDRESS and p.dst == target for p in pings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LEAK: platform/kill_switch_linux.py's table has output and input chains only, no forward chain, so what the machine "
-    "routes (containers, VMs) still goes out the physical link while the tunnel is down; remove this mark when it has one",
-)
 def test_kill_switch_always_also_holds_what_the_machine_routes(softether, leak_lab):
     """(f) A machine that routes for containers or virtual machines: with --kill-switch always
     and the server down, what it forwards for them must not reach the physical link either."""

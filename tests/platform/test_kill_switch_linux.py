@@ -54,12 +54,13 @@ def test_the_ruleset_replaces_the_whole_table_in_one_document():
     table = {"family": "inet", "name": "sstpvpn"}
     # The table and chains where missing, the old rules flushed, the new ones added: one transaction,
     # and the chains (with their hooks and policy) never go away while the rules are replaced.
-    assert commands[1] == {"add": {"table": table}} and commands[4] == {"flush": {"table": table}}
+    assert commands[1] == {"add": {"table": table}} and commands[5] == {"flush": {"table": table}}
     assert not any("delete" in item for item in commands)
-    chains = [item["add"]["chain"] for item in commands[2:4]]
+    chains = [item["add"]["chain"] for item in commands[2:5]]
     assert [(c["name"], c["hook"], c["policy"], c["family"]) for c in chains] == [
         ("output", "output", "drop", "inet"),
         ("input", "input", "drop", "inet"),
+        ("forward", "forward", "drop", "inet"),
     ]
     assert all(expr[-1] == {"accept": None} for _chain, expr in _rules_of(document))  # accepts only: the policy drops
     json.dumps(document)  # plain JSON for nft -j
@@ -88,18 +89,33 @@ def test_the_ruleset_lets_through_exactly_the_tunnels_loopback_endpoints_dhcp_an
     assert text.count("[133, 134, 135, 136]") == 2  # ND both ways
     # Nothing else: no LAN, no port 53, no other address.
     assert "10.0.0.0" not in text and "fe80::" not in text and '"right": 53' not in text
-    assert len(accepted) == 2 + 2 * 2 + 2 * 2 + 2 + 1
+    # What the machine routes for others: only into or out of a tunnel.
+    assert (
+        "forward",
+        [json.dumps({"left": {"meta": {"key": "iifname"}}, "op": "==", "right": {"set": ["sstp0", "sstp1"]}}, sort_keys=True)],
+    ) in matches
+    assert (
+        "forward",
+        [json.dumps({"left": {"meta": {"key": "oifname"}}, "op": "==", "right": {"set": ["sstp0", "sstp1"]}}, sort_keys=True)],
+    ) in matches
+    assert len(accepted) == 2 + 2 + 2 * 2 + 2 * 2 + 2 + 1
 
 
-def test_allow_lan_adds_the_local_ranges_of_both_families_both_ways():
+def test_allow_lan_drops_dns_then_adds_the_local_ranges_of_both_families():
     without = _rules_of(nft.ruleset(KillSwitchRules(())))
     with_lan = _rules_of(nft.ruleset(KillSwitchRules((), allow_lan=True)))
     added = [rule for rule in with_lan if rule not in without]
-    assert [chain for chain, _ in added] == ["output", "input", "output", "input"]
+    assert with_lan[: len(without)] == without  # after the tunnels, endpoints, DHCP and ND
+    # DNS first (a resolver on the LAN would see every name), then the LAN: out, in, and routed to it.
+    assert [(chain, expr[-1]) for chain, expr in added[:2]] == [("output", {"drop": None}), ("forward", {"drop": None})]
+    assert all('"right": 53' in json.dumps(expr) for _chain, expr in added[:2])
+    assert [chain for chain, _ in added[2:]] == ["output", "input", "forward"] * 2
+    assert all(expr[-1] == {"accept": None} for _chain, expr in added[2:])
+    assert all('"daddr"' in json.dumps(expr) for chain, expr in added[2:] if chain == "forward")  # never by a source address
     text = json.dumps(added)
     for network in ("10.0.0.0", "172.16.0.0", "192.168.0.0", "169.254.0.0", "224.0.0.0", "fc00::", "fe80::", "ff00::"):
-        assert text.count(f'"addr": "{network}"') == 2
-    assert text.count('"255.255.255.255"') == 2
+        assert text.count(f'"addr": "{network}"') == 3
+    assert text.count('"255.255.255.255"') == 3
 
 
 def test_no_endpoints_and_no_tunnel_leaves_loopback_only():
@@ -285,8 +301,14 @@ def test_only_the_endpoints_the_tunnel_and_loopback_pass(network):
 def test_allow_lan_lets_the_local_network_through_and_nothing_more(network):
     owner = _own(network, "--allow-lan")
     assert _line(owner) == {"event": "set"}
-    during = probe(network.client, f"tcp {LAN_HOST}:80", f"tcp {GATEWAY}:80", f"udp {LOCAL_DNS}:53")
-    assert during == {f"tcp {LAN_HOST}:80": "connected", f"tcp {GATEWAY}:80": "TimeoutError", f"udp {LOCAL_DNS}:53": "PermissionError"}
+    during = probe(network.client, f"tcp {LAN_HOST}:80", f"tcp {GATEWAY}:80", f"udp {LOCAL_DNS}:53", f"udp {LAN_HOST}:53", f"udp {PEER}:53")
+    assert during == {
+        f"tcp {LAN_HOST}:80": "connected",
+        f"tcp {GATEWAY}:80": "TimeoutError",
+        f"udp {LOCAL_DNS}:53": "PermissionError",
+        f"udp {LAN_HOST}:53": "PermissionError",  # a resolver on the LAN: still no DNS outside the VPN
+        f"udp {PEER}:53": "sent",  # through the tunnel
+    }
     owner.stdin.close()
     assert _line(owner) == {"event": "removed"}
 

@@ -258,7 +258,7 @@ def test_each_tunnel_and_each_endpoint_of_either_family_passes():
 
 def test_allow_lan_passes_the_local_networks_after_the_dns_block():
     rules = pf_switch.ruleset(KillSwitchRules(endpoints=(SERVER,), tunnels=("utun7",), allow_lan=True)).splitlines()
-    inet = "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, 224.0.0.0/4, 255.255.255.255"
+    inet = "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, 224.0.0.0/4, 255.255.255.255/32"
     lan = [
         f"pass out quick inet from any to {{ {inet} }}",
         f"pass in quick inet from {{ {inet} }} to any",
