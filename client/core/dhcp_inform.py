@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+from .request_exchange import RequestExchange
 from .types import PushedSettings
 
 CLIENT_PORT = 68
@@ -36,45 +37,20 @@ BOOTP_FIXED = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")  # 236 bytes
 IPv4Network = ipaddress.IPv4Network
 
 
-class InformExchange:
+class InformExchange(RequestExchange[PushedSettings]):
     """One DHCPINFORM from `address`, identified by `xid` (4 random bytes), started at `now`."""
 
     def __init__(self, address: ipaddress.IPv4Address, xid: bytes, now: float) -> None:
+        super().__init__(now, SEND_AT, GIVE_UP_AFTER)
         self.address = address
         self.xid = xid
-        self.finished = False
-        self._sends = [now + offset for offset in SEND_AT]
-        self._give_up = now + GIVE_UP_AFTER
 
-    @property
-    def deadline(self) -> float | None:
-        """When packets_due() has something to do next; None once finished."""
-        if self.finished:
-            return None
-        return self._sends[0] if self._sends else self._give_up
+    def _request(self, elapsed: float) -> bytes:
+        return inform_packet(self.address, self.xid)
 
-    def packets_due(self, now: float) -> list[bytes]:
-        """The INFORM to send now (first or again), if one is due; [] otherwise. After the last
-        wait without an answer, `finished` becomes True."""
-        if self.finished:
-            return []
-        if self._sends and now >= self._sends[0]:
-            self._sends = [moment for moment in self._sends if moment > now]
-            return [inform_packet(self.address, self.xid)]
-        if not self._sends and now >= self._give_up:
-            self.finished = True
-        return []
-
-    def answer(self, packet: bytes) -> PushedSettings | None:
-        """The settings, when `packet` (an IPv4 packet from the tunnel) is the DHCPACK to our
-        INFORM; None for any other packet (which the caller delivers as usual)."""
-        if self.finished or not is_dhcp_reply_to(packet, self.address):
-            return None
-        settings = parse_ack(udp_payload(packet), self.xid)
-        if settings is None:
-            return None
-        self.finished = True
-        return settings
+    def _parse(self, packet: bytes) -> PushedSettings | None:
+        """The settings of the DHCPACK to our INFORM (an IPv4 packet from the tunnel), or None."""
+        return parse_ack(udp_payload(packet), self.xid) if is_dhcp_reply_to(packet, self.address) else None
 
 
 # -- building --------------------------------------------------------------------------------

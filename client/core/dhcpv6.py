@@ -22,6 +22,8 @@ import struct
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 
+from .request_exchange import RequestExchange
+
 CLIENT_PORT = 546
 SERVER_PORT = 547
 ALL_SERVERS = ipaddress.IPv6Address("ff02::1:2")  # All_DHCP_Relay_Agents_and_Servers
@@ -48,48 +50,22 @@ class Dhcpv6Info:
         return bool(self.dns or self.search)
 
 
-class InformationRequest:
+class InformationRequest(RequestExchange[Dhcpv6Info]):
     """One Information-request from `source` (our link-local address), identified by
     `transaction` (3 random bytes), started at `now`."""
 
     def __init__(self, source: ipaddress.IPv6Address, transaction: bytes, now: float) -> None:
         assert source.is_link_local and len(transaction) == 3
+        super().__init__(now, SEND_AT, GIVE_UP_AFTER)
         self.source = source
         self.transaction = transaction
-        self.finished = False
-        self._started = now
-        self._sends = [now + offset for offset in SEND_AT]
-        self._give_up = now + GIVE_UP_AFTER
 
-    @property
-    def deadline(self) -> float | None:
-        """When packets_due() has something to do next; None once finished."""
-        if self.finished:
-            return None
-        return self._sends[0] if self._sends else self._give_up
+    def _request(self, elapsed: float) -> bytes:
+        return request_packet(self.source, self.transaction, elapsed)
 
-    def packets_due(self, now: float) -> list[bytes]:
-        """The request to send now (first or again), if one is due; [] otherwise. After the last
-        wait without an answer, `finished` becomes True."""
-        if self.finished:
-            return []
-        if self._sends and now >= self._sends[0]:
-            self._sends = [moment for moment in self._sends if moment > now]
-            return [request_packet(self.source, self.transaction, now - self._started)]
-        if not self._sends and now >= self._give_up:
-            self.finished = True
-        return []
-
-    def answer(self, packet: bytes) -> Dhcpv6Info | None:
-        """What the server said, when `packet` (an IPv6 packet from the tunnel) is the Reply to
-        our request; None for any other packet (which the caller delivers as usual)."""
-        if self.finished or not is_reply_to(packet, self.source):
-            return None
-        info = parse_reply(packet[48:], self.transaction)
-        if info is None:
-            return None
-        self.finished = True
-        return info
+    def _parse(self, packet: bytes) -> Dhcpv6Info | None:
+        """The Reply to our request (an IPv6 packet from the tunnel), or None."""
+        return parse_reply(packet[48:], self.transaction) if is_reply_to(packet, self.source) else None
 
 
 # -- building --------------------------------------------------------------------------------
