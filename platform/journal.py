@@ -22,6 +22,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,16 @@ class UndoJournal:
     @property
     def held(self) -> bool:
         return self._lock_fd is not None
+
+    def hold_within(self, seconds: float) -> bool:
+        """try_hold, again every 50 ms for up to `seconds` (another process may hold the lock
+        for a moment, e.g. a repair looking at the journal)."""
+        deadline = time.monotonic() + seconds
+        while not self.try_hold():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def try_hold(self) -> bool:
         """Take the journal's lock for this object. False when another process (or another

@@ -27,8 +27,12 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
 
+from sstpvpn.client.core.i18n import _
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+LOCK_WAIT_SECONDS = 2.0  # a repair looking at a kill switch's journal holds its lock for a moment
 
 # The local networks allow_lan lets through: private, link-local, multicast (and broadcast).
 LAN_NETWORKS: tuple[IPNetwork, ...] = tuple(
@@ -70,3 +74,8 @@ class KillSwitch(Protocol):
     def set(self, rules: KillSwitchRules) -> None: ...
 
     def remove(self) -> None: ...
+
+
+def busy_sentence() -> str:
+    """Another session holds this machine's kill switch (every system has one at a time)."""
+    return _("The kill switch of another VPN connection on this computer is on; disconnect that connection first, then connect again.")

@@ -27,7 +27,6 @@ import logging
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from sstpvpn.platform import journal_replay
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import UndoJournal, kill_switch_journal_path
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
-from sstpvpn.platform.kill_switch import LAN_NETWORKS, KillSwitchRules
+from sstpvpn.platform.kill_switch import LAN_NETWORKS, LOCK_WAIT_SECONDS, KillSwitchRules, busy_sentence
 from sstpvpn.platform.owners_linux import LinuxOwners
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,6 @@ FAMILY = "inet"
 TABLE = "sstpvpn"
 PRIORITY = 0  # "filter": a drop in any base chain is final, whatever other tables accept
 NFT_TIMEOUT_SECONDS = 20.0
-LOCK_WAIT_SECONDS = 2.0  # a repair looking at the journal holds its lock for a moment
 
 CHAINS = ("output", "input", "forward")
 DNS_PORT = 53  # never to the local networks, allow_lan or not: names stay with the VPN
@@ -240,10 +238,6 @@ def _undo_step(step: JournalStep, same_boot_and_namespace: bool) -> str | None:
 REPLAY = journal_replay.Replay(LinuxOwners(), StepCatalog(NftTableAdded), _undo_step)
 
 
-def busy_sentence() -> str:
-    return _("The kill switch of another VPN connection on this computer is on; disconnect that connection first, then connect again.")
-
-
 def removed_sentence() -> str:
     return _("Removed the kill switch (the firewall table inet sstpvpn) that an ended sstp-vpn left; the network is open again.")
 
@@ -287,11 +281,8 @@ class NftKillSwitch:
             log.warning("%s", note)
 
     def _hold(self) -> None:
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while not self.journal.try_hold():
-            if time.monotonic() > deadline:
-                raise PlatformError(busy_sentence())
-            time.sleep(0.05)
+        if not self.journal.hold_within(LOCK_WAIT_SECONDS):
+            raise PlatformError(busy_sentence())
 
 
 def repair_kill_switch(journal_path: Path | None = None, nft: str | None = None) -> list[str]:

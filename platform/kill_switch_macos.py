@@ -38,7 +38,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,13 +47,12 @@ from sstpvpn.platform.commands import CommandResult, CommandRunner
 from sstpvpn.platform.errors import PlatformError
 from sstpvpn.platform.journal import UndoJournal
 from sstpvpn.platform.journal_steps import JournalStep, StepCatalog
-from sstpvpn.platform.kill_switch import LAN_NETWORKS, KillSwitchRules
+from sstpvpn.platform.kill_switch import LAN_NETWORKS, LOCK_WAIT_SECONDS, KillSwitchRules, busy_sentence
 
 log = logging.getLogger(__name__)
 
 PFCTL = "/sbin/pfctl"
 PF_CONF = "/etc/pf.conf"
-LOCK_WAIT_SECONDS = 2.0  # a repair looking at the journal holds its lock for a moment
 ANCHOR = "com.apple/100.sstp-vpn"
 _UTUN = re.compile(r"utun[0-9]{1,3}")
 _TOKEN = re.compile(r"^Token\s*:\s*([0-9]+)\s*$", re.MULTILINE)
@@ -125,10 +123,6 @@ def kill_switch_journal_path(network_journal: Path | None = None) -> Path:
     """The kill switch's own journal, beside the network's (netconfig_macos.default_journal_path)."""
     network_journal = network_journal if network_journal is not None else netconfig_macos.default_journal_path()
     return network_journal.with_name(f"{network_journal.stem}-kill-switch.json")
-
-
-def busy_sentence() -> str:
-    return _("The kill switch of another VPN connection on this computer is on; disconnect that connection first, then connect again.")
 
 
 def removed_sentence() -> str:
@@ -229,11 +223,8 @@ class MacKillSwitch:
             log.warning("%s", note)  # not translated: the log
 
     def _hold(self) -> None:
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        while not self.journal.try_hold():
-            if time.monotonic() > deadline:
-                raise PlatformError(busy_sentence())
-            time.sleep(0.05)
+        if not self.journal.hold_within(LOCK_WAIT_SECONDS):
+            raise PlatformError(busy_sentence())
 
     def _check_anchor_point(self) -> None:
         """Our anchor is evaluated only from a main ruleset with `anchor "com.apple/*"`. An empty

@@ -50,7 +50,7 @@ from typing import Any
 from sstpvpn.client.core.i18n import _
 from sstpvpn.platform import winapi
 from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.kill_switch import LAN_NETWORKS, KillSwitchRules
+from sstpvpn.platform.kill_switch import LAN_NETWORKS, KillSwitchRules, busy_sentence
 from sstpvpn.platform.netconfig_windows import admin_sentence
 from sstpvpn.platform.winapi import ERROR_ACCESS_DENIED, GUID, NO_ERROR, Library, describe_error
 
@@ -528,9 +528,7 @@ def _check(code: int, *, tolerate_gone: bool = False) -> None:
     if code == ERROR_ACCESS_DENIED:
         raise PlatformError(admin_sentence())
     if code == FWP_E_ALREADY_EXISTS:
-        raise PlatformError(
-            _("The kill switch of another VPN connection on this computer is on; disconnect that connection first, then connect again.")
-        )
+        raise PlatformError(busy_sentence())
     raise PlatformError(
         _("Windows refused the kill switch's firewall filters ({reason}); disconnect and connect again.").format(reason=describe_error(code))
     )
