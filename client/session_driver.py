@@ -9,41 +9,29 @@ to its thread (a queue for the command line, a queued Qt signal for the tray), w
 `deliver(item)`. A front end also calls `poll()` after `wakeup_in()` seconds, for the scheduled
 attempt and to notice a suspend (a timer's clock stops while the computer sleeps).
 
-The kill switch (platform/kill_switch.py) lives here too, so both front ends keep it alike:
-- CONNECTED: its rules go in place at the session's first "connected" status (the connection's
-  address and port, the tunnel), follow each later one (a reconnect's tunnel is added) and stay
-  while reconnecting;
-- ALWAYS: the server's name (or the proxy's) is looked up first, on a thread, and the rules go in
-  place with those addresses before the runner gets the command;
-- while they are in place every attempt connects to the addresses they allow
-  (TransportSettings.resolved): the table blocks DNS, so no name is looked up again;
-- they are removed when the session is over for good (Finished: Disconnect, a final failure, the
-  program's end) and in `close()`;
-- fail closed: rules that cannot be put in place end the attempt with their sentence.
-Every Status the front ends get carries the kill switch's state (Status.kill_switch); when that
-changes between the runner's statuses, the last one is posted again with the new state (`deliver`
-takes such a copy for the front end's view only).
+The kill switch is kept here too, so both front ends keep it alike: its rules, pinned addresses
+and state, and when they change, are client/kill_switch_keeper.py's; the driver asks its keeper at
+each attempt's start, at each "connected" status and at the session's end, and carries out the
+answer. Every Status the front ends get carries the kill switch's state (Status.kill_switch); when
+that changes between the runner's statuses, the last one is posted again with the new state
+(`deliver` takes such a copy for the front end's view only).
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from ipaddress import ip_address
 from typing import Generic
 
 from sstpvpn.platform import current
-from sstpvpn.platform.errors import PlatformError
-from sstpvpn.platform.kill_switch import AllowedEndpoint, KillSwitch, KillSwitchRules
+from sstpvpn.platform.kill_switch import KillSwitch
 from sstpvpn.platform.route_watch import RouteWatch, start_route_watch
 
 from .attempt_history import AttemptHistory
 from .core.events import LogRecord
-from .core.i18n import _
 from .core.reconnect import Backoff
 from .core.supervisor import (
     RECONNECT_BACKOFF,
@@ -58,11 +46,12 @@ from .core.supervisor import (
     Target,
     WatchRoute,
 )
-from .core.types import Failure, FailureKind, KillSwitchMode, KillSwitchState, Layer, State, Status
+from .core.types import Failure, KillSwitchState, State, Status
 from .endpoint import is_ip_address
+from .kill_switch_keeper import KillSwitchKeeper, LookedUp, on_a_thread, open_kill_switch
 from .runner import Connect, Disconnect, EngineRunner, FollowRoute, RetryPassword, Shutdown
 from .sleep_watch import SLEEP_CHECK_SECONDS, SleepWatch
-from .transport import Endpoint, TransportError, resolve
+from .transport import Endpoint, resolve
 
 WARM_UP_SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
 WARM_UP_DELAY = 0.05  # seconds after signing in: the server's echo has been answered by then
@@ -80,24 +69,6 @@ class PasswordRetry:
     """Posted by the runner: the server refused the password and allows another try."""
 
     reason: str
-
-
-@dataclass(frozen=True)
-class LookedUp:
-    """Posted by the look-up before an ALWAYS kill switch: the addresses of the server (or the
-    proxy), or why there are none."""
-
-    attempt: int
-    addresses: tuple[str, ...]
-    failure: Failure | None = None
-
-
-def open_kill_switch() -> KillSwitch:
-    return current.open_kill_switch()
-
-
-def on_a_thread(work: Callable[[], None]) -> None:
-    threading.Thread(target=work, name="sstp-kill-switch-look-up", daemon=True).start()
 
 
 class SessionDriver(Generic[Target]):
@@ -144,18 +115,9 @@ class SessionDriver(Generic[Target]):
         self._sleep_watch: SleepWatch | None = None
         self._command: Connect | None = None  # the prepared attempt's, until the runner has it
         self._watch_target: str | None = None  # the server's address, when the command names one
-        # The kill switch of the session the user asked for (module docstring).
-        self._kill_switch_factory = kill_switch_factory
-        self._look_up = look_up
-        self._background = background
-        self._kill_switch: KillSwitch | None = None  # opened at the first set, dropped once removed
-        self._kill_switch_mode = KillSwitchMode.OFF
-        self._allow_lan = False
-        self._rules: KillSwitchRules | None = None  # in place now
-        self._pinned: tuple[str, ...] = ()  # the addresses the rules in place let the connection go to
-        self._port = 443  # the port of those: the server's, or the proxy's
-        self._looking_up: tuple[int, Connect] | None = None  # ALWAYS: the attempt whose look-up runs
-        self.kill_switch_leftover: str | None = None  # the sentence of a kill switch that could not be removed
+        # The kill switch of the session the user asked for (client/kill_switch_keeper.py). Its
+        # look-up posts through whatever `_post` is when it answers.
+        self._kill_switch = KillSwitchKeeper(lambda item: self._post(item), on_log, self._tell_state, kill_switch_factory, look_up, background)
         # Shared with the runner's thread (_from_runner), under _post_lock:
         self._post_lock = threading.RLock()  # a Qt front end's post may deliver at once, on this thread
         self._kill_switch_state: KillSwitchState | None = None  # None: the kill switch is off
@@ -180,6 +142,11 @@ class SessionDriver(Generic[Target]):
     @property
     def runner(self) -> EngineRunner | None:
         return self._runner
+
+    @property
+    def kill_switch_leftover(self) -> str | None:
+        """The sentence of a kill switch that could not be removed."""
+        return self._kill_switch.leftover
 
     # -- the front end's events; each returns what the front end should act on or tell --------
 
@@ -208,7 +175,10 @@ class SessionDriver(Generic[Target]):
         """A report that `post` brought to this thread (a PasswordRetry is the front end's to ask)."""
         now = self._clock()
         if isinstance(item, LookedUp):
-            return self._carry_out(self._looked_up(item))
+            looked_up = self._kill_switch.looked_up(item)
+            if looked_up is not None:  # else stopped meanwhile
+                self._go_on(*looked_up)
+            return self._carry_out([])
         if isinstance(item, Status):
             if self._is_refresh(item):
                 return []  # the kill switch's new state, for the front end's view
@@ -294,7 +264,7 @@ class SessionDriver(Generic[Target]):
     def close(self) -> None:
         """Stop the route watcher and the runner thread (after the session has ended, or to give up
         on it), and remove the kill switch."""
-        self._remove_kill_switch()
+        self._kill_switch.remove()
         self._flush()
         self._record_history()
         if self._route_watch is not None:
@@ -308,14 +278,12 @@ class SessionDriver(Generic[Target]):
         for output in outputs:
             if isinstance(output, Start):
                 self._start(output.attempt)
-            elif isinstance(output, Stop) and self._looking_up is not None:
-                command = self._looking_up[1]
-                self._looking_up = None  # the runner has nothing yet: end the attempt here
-                self._end_attempt(command, None)
+            elif isinstance(output, Stop) and self._kill_switch.looking_up:
+                self._end_attempt(self._kill_switch.drop_look_up(), None)  # the runner has nothing yet: end it here
             elif isinstance(output, Stop) and self._runner is not None:
                 self._runner.submit(Disconnect())
             elif isinstance(output, Finished):
-                self._remove_kill_switch()
+                self._kill_switch.remove()
             elif isinstance(output, FollowServerRoute) and self._runner is not None:
                 self._runner.submit(FollowRoute())
             elif isinstance(output, WatchRoute):
@@ -335,61 +303,15 @@ class SessionDriver(Generic[Target]):
         assert command is not None
         with self._post_lock:
             self._last_posted = None  # an earlier session's: the front end shows this attempt now, not it again
-        mode = command.network.kill_switch
-        if mode is not self._kill_switch_mode:
-            self._remove_kill_switch()  # the profile changed between attempts
-            self._kill_switch_mode = mode
-            self._tell_state(None if mode is KillSwitchMode.OFF else KillSwitchState(mode, active=False))
-        self._allow_lan = command.network.kill_switch_allow_lan
-        if mode is KillSwitchMode.OFF:
-            self._submit(command)
-            return
-        transport = command.transport
-        if transport.pac is not None:
-            # Translators: a failure sentence; the kill switch blocks all traffic outside the VPN
-            sentence = _(
-                "The kill switch cannot be used with a proxy auto-config (PAC) file: choose a proxy or a direct connection, "
-                "or turn the kill switch off."
-            )
-            self._end_attempt(command, Failure(Layer.PROFILE, sentence, FailureKind.OTHER))
-            return
-        self._port = transport.proxy.port if transport.proxy is not None else transport.port
-        if self._rules is not None:
-            self._submit(replace(command, transport=replace(transport, resolved=self._pinned)))
-        elif mode is KillSwitchMode.ALWAYS:
-            # The name first (DNS is blocked once the rules are in place), off this thread.
-            proxy = transport.proxy
-            endpoint = Endpoint("server", transport.host, transport.port) if proxy is None else Endpoint("proxy", proxy.host, proxy.port)
-            self._looking_up = (attempt, command)
-            self._background(lambda: self._post(self._look_up_addresses(attempt, endpoint)))
-        else:
-            self._submit(command)
+        self._go_on(command, self._kill_switch.start(attempt, command))
 
-    def _look_up_addresses(self, attempt: int, endpoint: Endpoint) -> LookedUp:
-        """On the look-up's thread."""
-        try:
-            found = self._look_up(endpoint)
-        except TransportError as error:
-            return LookedUp(attempt, (), error.failure)
-        return LookedUp(attempt, tuple(sockaddr[0] for _family, sockaddr in found))
-
-    def _looked_up(self, item: LookedUp) -> list[Output]:
-        """ALWAYS: the rules with the addresses found, then the command, which connects to them only."""
-        if self._looking_up is None or self._looking_up[0] != item.attempt:
-            return []  # stopped meanwhile
-        command = self._looking_up[1]
-        self._looking_up = None
-        if item.failure is not None:
-            self._end_attempt(command, item.failure)
-            return []
-        endpoints = tuple(AllowedEndpoint(ip_address(address), self._port) for address in item.addresses)
-        failure = self._set_rules(endpoints, ())
-        if failure is not None:
-            self._end_attempt(command, failure)
-            return []
-        self._pinned = item.addresses
-        self._submit(replace(command, transport=replace(command.transport, resolved=item.addresses)))
-        return []
+    def _go_on(self, command: Connect, outcome: Connect | Failure | None) -> None:
+        """What the kill switch says of an attempt's command: run it (as it says), end the attempt
+        with this failure, or nothing yet (None: its name is being looked up)."""
+        if isinstance(outcome, Connect):
+            self._submit(outcome)
+        elif outcome is not None:
+            self._end_attempt(command, outcome)
 
     def _submit(self, command: Connect) -> None:
         if self._runner is None:
@@ -408,7 +330,7 @@ class SessionDriver(Generic[Target]):
         elif self._route_watch is not None and self._watch_target is not None:
             self._route_watch.set_target(self._watch_target)
 
-    # -- the kill switch -----------------------------------------------------------------------
+    # -- posting statuses, with the kill switch's state -----------------------------------------
 
     def _from_runner(self, status: Status) -> None:
         """The runner's status (on its thread), with the kill switch's state, to the front end."""
@@ -458,82 +380,19 @@ class SessionDriver(Generic[Target]):
     def _kill_switch_follows(self, status: Status) -> bool:
         """A "connected" status: the rules take in this connection and its tunnel. False when they
         could not be put in place; the session then ends with their sentence."""
-        if self._kill_switch_mode is KillSwitchMode.OFF or not self.supervisor.session_running:
+        if not self.supervisor.session_running:
             return True
-        endpoints = self._rules.endpoints if self._rules is not None else ()
-        if status.route_target is not None:
-            endpoints = _added(endpoints, AllowedEndpoint(ip_address(status.route_target), self._port))
-        tunnels = self._rules.tunnels if self._rules is not None else ()
-        if status.interface:
-            tunnels = _added(tunnels, status.interface)
-        failure = self._set_rules(endpoints, tunnels)
-        if failure is not None:
-            with self._post_lock:
-                self._ended_by = failure
-            if self._runner is not None:
-                self._runner.submit(Disconnect())
-            return False
-        if not self._pinned:
-            self._pinned = tuple(str(endpoint.address) for endpoint in endpoints)
-        return True
-
-    def _set_rules(self, endpoints: tuple[AllowedEndpoint, ...], tunnels: tuple[str, ...]) -> Failure | None:
-        """Put the rules in place (or change those in place); the failure when they cannot be."""
-        rules = KillSwitchRules(endpoints, tunnels, self._allow_lan)
-        if rules == self._rules:
-            return None
-        first = self._rules is None
-        try:
-            if self._kill_switch is None:
-                self._kill_switch = self._kill_switch_factory()
-            self._kill_switch.set(rules)
-        except PlatformError as error:
-            self._tell_state(KillSwitchState(self._kill_switch_mode, active=self._rules is not None, problem=error.sentence))
-            self._on_log(LogRecord(logging.ERROR, error.sentence))
-            return error.to_failure()
-        self._rules = rules
-        self._tell_state(KillSwitchState(self._kill_switch_mode, active=True))
-        if first:
-            allowed = ", ".join(_endpoint_text(endpoint) for endpoint in endpoints)
-            # Translators: a progress line; {endpoints} is e.g. "203.0.113.5:443"
-            self._on_log(
-                LogRecord(logging.INFO, _("Kill switch on: only the VPN and the connection to {endpoints} may pass.").format(endpoints=allowed))
-            )
-        else:
-            self._on_log(LogRecord(logging.DEBUG, f"Kill switch rules now: {rules}."))
-        return None
-
-    def _remove_kill_switch(self) -> None:
-        """The session is over: the rules go (once), and the next attempt looks its name up again."""
-        self._looking_up = None
-        self._pinned = ()
-        kill_switch, self._kill_switch = self._kill_switch, None
-        was_on, self._rules = self._rules is not None, None
-        if kill_switch is None:
-            return
-        try:
-            kill_switch.remove()
-        except PlatformError as error:
-            self.kill_switch_leftover = error.sentence
-            self._tell_state(KillSwitchState(self._kill_switch_mode, active=True, problem=error.sentence))
-            self._on_log(LogRecord(logging.ERROR, error.sentence))
-            return
-        if was_on:  # else its state keeps the sentence of the set that failed
-            self._tell_state(KillSwitchState(self._kill_switch_mode, active=False))
-            # Translators: a progress line
-            self._on_log(LogRecord(logging.INFO, _("Kill switch off: traffic may leave outside the VPN again.")))
+        failure = self._kill_switch.follow(status)
+        if failure is None:
+            return True
+        with self._post_lock:
+            self._ended_by = failure
+        if self._runner is not None:
+            self._runner.submit(Disconnect())
+        return False
 
     def _start_route_watch(self) -> None:
         self._route_watch = self._route_watch_factory(lambda usable: self._post(NetworkChanged(usable)))
         self.supervisor.network_changed(self._route_watch.usable, self._clock())
         if self._watch_target is not None:
             self._route_watch.set_target(self._watch_target)
-
-
-def _added(items: tuple, item: object) -> tuple:
-    return items if item in items else (*items, item)
-
-
-def _endpoint_text(endpoint: AllowedEndpoint) -> str:
-    address = endpoint.address
-    return f"[{address}]:{endpoint.port}" if address.version == 6 else f"{address}:{endpoint.port}"
