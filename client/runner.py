@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from sstpvpn.platform import current
 from sstpvpn.platform.errors import PlatformError
@@ -408,7 +408,9 @@ class _Session:
         except PlatformError as error:  # IPv4 goes on: a note, not a failure
             self.runner._emit_log(logging.WARNING, error.sentence)
             return
-        link_local = IPv6Address(b"\xfe\x80" + bytes(6) + plan.ipv6_identifier)
+        from sstpvpn.platform.routing_policy import link_local_address  # late: nothing before the first SYN imports it
+
+        link_local = link_local_address(bytes(plan.ipv6_identifier))
         # Translators: {address} is the tunnel's IPv6 link-local address (fe80::...)
         self.runner._emit_log(
             logging.INFO, _("IPv6 is up: link-local address {address}; a global one comes from the VPN's router.").format(address=link_local)
