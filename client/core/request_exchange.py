@@ -4,13 +4,14 @@ engine calls packets_due(now) at `deadline` and offers every packet from the tun
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 Answer = TypeVar("Answer")
 
 
-class RequestExchange(Generic[Answer]):
+class RequestExchange(ABC, Generic[Answer]):
     """Sends at `now` + each of `send_at`, gives up `give_up_after` seconds after `now`. A
     subclass says how its request looks (_request) and what an answer to it is (_parse)."""
 
@@ -49,9 +50,10 @@ class RequestExchange(Generic[Answer]):
             self.finished = True
         return found
 
+    @abstractmethod
     def _request(self, elapsed: float) -> bytes:
         """The request packet, `elapsed` seconds after the first one was due."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _parse(self, packet: bytes) -> Answer | None:
-        raise NotImplementedError
+        """What `packet` says when it answers our request, else None."""
